@@ -1,0 +1,159 @@
+import CAlsa
+import Core
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A negative alsa-lib return code, typed, with the call that failed.
+public struct AlsaError: Error, Equatable, CustomStringConvertible {
+    public var code: Int32
+    public var call: StaticString
+
+    public init(code: Int32, call: StaticString) {
+        self.code = code
+        self.call = call
+    }
+
+    public var description: String { "\(call): " + String(cString: snd_strerror(code)) }
+
+    public static func == (a: AlsaError, b: AlsaError) -> Bool { a.code == b.code && a.call.description == b.call.description }
+}
+
+@inline(__always)
+func check(_ rc: Int32, _ call: StaticString) throws(AlsaError) {
+    if rc < 0 { throw AlsaError(code: rc, call: call) }
+}
+
+public enum AlsaLibrary {
+    public static var version: String { String(cString: snd_asoundlib_version()) }
+    /// alsa-lib prints its own errors to stderr unless told not to; we print ours.
+    public static func silenceLibraryErrors() { calsa_silence_library_errors() }
+}
+
+/// The configuration one PCM ended up with.
+public struct PCMConfiguration: Equatable, Sendable {
+    public var sampleRate: Int
+    public var channels: Int
+    public var bufferFrames: Int
+    public var periodFrames: Int
+}
+
+/// Opens a PCM for interleaved S16 at exactly `rate` and `channels`, with a buffer near
+/// `bufferTime` µs in 4 periods.
+func openPCM(device: String, stream: snd_pcm_stream_t, rate: Int, channels: Int, bufferTime: Int) throws(AlsaError) -> (OpaquePointer, PCMConfiguration) {
+    var handle: OpaquePointer?
+    try check(snd_pcm_open(&handle, device, stream, 0), "snd_pcm_open")
+    guard let pcm = handle else { throw AlsaError(code: -5, call: "snd_pcm_open") }
+    do {
+        var hw: OpaquePointer?
+        try check(snd_pcm_hw_params_malloc(&hw), "snd_pcm_hw_params_malloc")
+        defer { snd_pcm_hw_params_free(hw) }
+        try check(snd_pcm_hw_params_any(pcm, hw), "snd_pcm_hw_params_any")
+        try check(snd_pcm_hw_params_set_access(pcm, hw, SND_PCM_ACCESS_RW_INTERLEAVED), "snd_pcm_hw_params_set_access")
+        try check(snd_pcm_hw_params_set_format(pcm, hw, SND_PCM_FORMAT_S16_LE), "snd_pcm_hw_params_set_format")
+        try check(snd_pcm_hw_params_set_channels(pcm, hw, UInt32(channels)), "snd_pcm_hw_params_set_channels")
+        try check(snd_pcm_hw_params_set_rate(pcm, hw, UInt32(rate), 0), "snd_pcm_hw_params_set_rate")
+        var buffer = UInt32(bufferTime)
+        var dir: Int32 = 0
+        try check(snd_pcm_hw_params_set_buffer_time_near(pcm, hw, &buffer, &dir), "snd_pcm_hw_params_set_buffer_time_near")
+        var period = UInt32(bufferTime / 4)
+        try check(snd_pcm_hw_params_set_period_time_near(pcm, hw, &period, &dir), "snd_pcm_hw_params_set_period_time_near")
+        try check(snd_pcm_hw_params(pcm, hw), "snd_pcm_hw_params")
+        var bufferFrames: snd_pcm_uframes_t = 0
+        var periodFrames: snd_pcm_uframes_t = 0
+        try check(snd_pcm_hw_params_get_buffer_size(hw, &bufferFrames), "snd_pcm_hw_params_get_buffer_size")
+        try check(snd_pcm_hw_params_get_period_size(hw, &periodFrames, &dir), "snd_pcm_hw_params_get_period_size")
+        return (pcm, PCMConfiguration(sampleRate: rate, channels: channels, bufferFrames: Int(bufferFrames), periodFrames: Int(periodFrames)))
+    } catch {
+        snd_pcm_close(pcm)
+        throw error
+    }
+}
+
+/// ALSA playback: the speaker's real sink. Blocking writes, so a real card paces the audio
+/// thread; underruns are recovered in place and reported as a status.
+public final class AlsaPlayback: AudioSink {
+    private let pcm: OpaquePointer
+    public let configuration: PCMConfiguration
+    public let device: String
+
+    public var sampleRate: Int { configuration.sampleRate }
+    public var channels: Int { configuration.channels }
+    public var bufferFrames: Int { configuration.bufferFrames }
+
+    public init(device: String, sampleRate: Int, channels: Int, bufferTime: Int = 80_000) throws(AlsaError) {
+        let opened = try openPCM(device: device, stream: SND_PCM_STREAM_PLAYBACK, rate: sampleRate, channels: channels, bufferTime: bufferTime)
+        pcm = opened.0
+        configuration = opened.1
+        self.device = device
+    }
+
+    deinit { snd_pcm_close(pcm) }
+
+    public func write(_ samples: UnsafeBufferPointer<Int16>, frames: Int) -> SinkStatus {
+        var offset = 0
+        var recovered = false
+        while offset < frames {
+            let n = snd_pcm_writei(pcm, samples.baseAddress! + offset * channels, snd_pcm_uframes_t(frames - offset))
+            if n >= 0 {
+                offset += Int(n)
+                continue
+            }
+            let code = Int32(n)
+            if code == -EAGAIN || code == -EINTR { continue }
+            // -EPIPE: the device ran dry; -ESTRPIPE: it was suspended. Both recover by prepare.
+            if code == -EPIPE || code == -ESTRPIPE {
+                let rc = snd_pcm_prepare(pcm)
+                if rc < 0 { return .failed(AlsaError(code: rc, call: "snd_pcm_prepare")) }
+                recovered = true
+                continue
+            }
+            return .failed(AlsaError(code: code, call: "snd_pcm_writei"))
+        }
+        return recovered ? .recoveredFromUnderrun(frames: frames) : .written(frames: frames)
+    }
+
+    public func drain() { snd_pcm_drain(pcm) }
+}
+
+/// ALSA capture for the host's `alsa:DEVICE` source: the card paces the reads.
+public final class AlsaCapture {
+    private let pcm: OpaquePointer
+    public let configuration: PCMConfiguration
+
+    public init(device: String, sampleRate: Int, channels: Int) throws(AlsaError) {
+        let opened = try openPCM(device: device, stream: SND_PCM_STREAM_CAPTURE, rate: sampleRate, channels: channels, bufferTime: 200_000)
+        pcm = opened.0
+        configuration = opened.1
+        let rc = snd_pcm_start(pcm)
+        if rc < 0 {
+            snd_pcm_close(pcm)
+            throw AlsaError(code: rc, call: "snd_pcm_start")
+        }
+    }
+
+    deinit { snd_pcm_close(pcm) }
+
+    /// Reads exactly `frames` frames, recovering from overruns; nil on a hard error.
+    public func read(into samples: UnsafeMutableBufferPointer<Int16>, frames: Int) -> Result<Void, AlsaError> {
+        var offset = 0
+        while offset < frames {
+            let n = snd_pcm_readi(pcm, samples.baseAddress! + offset * configuration.channels, snd_pcm_uframes_t(frames - offset))
+            if n >= 0 {
+                offset += Int(n)
+                continue
+            }
+            let code = Int32(n)
+            if code == -EAGAIN || code == -EINTR { continue }
+            if code == -EPIPE || code == -ESTRPIPE {
+                let rc = snd_pcm_prepare(pcm)
+                if rc < 0 { return .failure(AlsaError(code: rc, call: "snd_pcm_prepare")) }
+                _ = snd_pcm_start(pcm)
+                continue
+            }
+            return .failure(AlsaError(code: code, call: "snd_pcm_readi"))
+        }
+        return .success(())
+    }
+}
+

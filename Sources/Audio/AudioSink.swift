@@ -1,0 +1,48 @@
+import Core
+
+/// What one sink write did. The audio thread branches on it; nothing throws there.
+public enum SinkStatus: Equatable {
+    case written(frames: Int)
+    /// The device ran dry and was recovered; the frames were written after recovery.
+    case recoveredFromUnderrun(frames: Int)
+    case failed(AlsaError)
+}
+
+/// Where the audio thread puts decoded frames: the ALSA device on a speaker, a memory sink in
+/// tests and benchmarks. Interleaved S16 at the sink's rate and channel count.
+public protocol AudioSink: ~Copyable {
+    var sampleRate: Int { get }
+    var channels: Int { get }
+    /// Frames the device can hold ahead of its DAC; the audio thread never writes further ahead
+    /// of a frame's due time than this.
+    var bufferFrames: Int { get }
+    /// Writes all `frames` frames (blocking while a paced device is full).
+    mutating func write(_ samples: UnsafeBufferPointer<Int16>, frames: Int) -> SinkStatus
+    /// Lets the device play out what it holds (end of stream).
+    mutating func drain()
+}
+
+/// Keeps the last frames written and counts everything, for tests and benchmarks: no device,
+/// no pacing, no allocation after init.
+public struct MemorySink: AudioSink, ~Copyable {
+    public let sampleRate: Int
+    public let channels: Int
+    public let bufferFrames: Int
+    public private(set) var framesWritten = 0
+    /// A running checksum of every sample written, so a benchmark's work cannot be optimised out.
+    public private(set) var checksum: Int64 = 0
+
+    public init(sampleRate: Int, channels: Int, bufferFrames: Int = 4096) {
+        self.sampleRate = sampleRate
+        self.channels = channels
+        self.bufferFrames = bufferFrames
+    }
+
+    public mutating func write(_ samples: UnsafeBufferPointer<Int16>, frames: Int) -> SinkStatus {
+        for i in 0..<(frames * channels) { checksum &+= Int64(samples[i]) }
+        framesWritten += frames
+        return .written(frames: frames)
+    }
+
+    public mutating func drain() {}
+}

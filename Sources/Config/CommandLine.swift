@@ -1,0 +1,55 @@
+import Core
+
+/// The daemons' shared command line: `--config PATH`, `--check`, `--version`, `--help`.
+public struct DaemonCommandLine: Equatable, Sendable {
+    public static let defaultConfigPath = "/etc/moosync.json"
+
+    public var configPath = DaemonCommandLine.defaultConfigPath
+    public var checkOnly = false
+    public var showVersion = false
+    public var showHelp = false
+
+    public init() {}
+
+    /// Parses `arguments` (without the program name); an error line on bad usage.
+    public static func parse(_ arguments: [String]) -> Result<DaemonCommandLine, UsageError> {
+        var options = DaemonCommandLine()
+        var i = 0
+        while i < arguments.count {
+            let arg = arguments[i]
+            switch arg {
+            case "--config", "-c":
+                guard i + 1 < arguments.count else { return .failure(UsageError(message: "\(arg) needs a file path")) }
+                options.configPath = arguments[i + 1]
+                i += 1
+            case "--check": options.checkOnly = true
+            case "--version", "-V": options.showVersion = true
+            case "--help", "-h": options.showHelp = true
+            default:
+                if arg.hasPrefix("--config=") {
+                    options.configPath = String(arg.dropFirst("--config=".count))
+                } else {
+                    return .failure(UsageError(message: "unknown option \(arg)"))
+                }
+            }
+            i += 1
+        }
+        return .success(options)
+    }
+
+    public static func usage(program: String, summary: String) -> String {
+        """
+        \(program) \(MoosyncVersion.current): \(summary)
+
+        usage: \(program) [--config PATH] [--check]
+          --config PATH  the JSON config file (default \(defaultConfigPath))
+          --check        validate the config file, print every error, exit 0 if it is valid
+          --version      print the version and the libraries this build uses
+          --help         this text
+        """
+    }
+}
+
+public struct UsageError: Error, Equatable, Sendable {
+    public var message: String
+}

@@ -1,0 +1,110 @@
+import Core
+
+/// Walks a parsed JSON document against what we expect, collecting every error rather than
+/// stopping at the first, so `--check` can list them all at once.
+struct ConfigChecker {
+    private(set) var errors: [ConfigError] = []
+
+    mutating func fail(_ path: String, _ message: String, at value: JSONValue?) {
+        errors.append(ConfigError(path: path, message: message, position: value?.position))
+    }
+
+    /// The object at `path`, reporting unknown keys (with a suggestion) against `known`.
+    /// Nil when absent or not an object (the latter is reported).
+    mutating func object(_ value: JSONValue?, path: String, known: [String]) -> JSONValue? {
+        guard let value else { return nil }
+        guard let members = value.members else {
+            fail(path, "expected an object, got \(value.typeName)", at: value)
+            return nil
+        }
+        for member in members where !known.contains(member.key) {
+            let keyPath = path.isEmpty ? member.key : path + "." + member.key
+            var message = "unknown key"
+            if let guess = suggestion(for: member.key, among: known) { message += "; did you mean \"\(guess)\"?" }
+            errors.append(ConfigError(path: keyPath, message: message, position: member.keyPosition))
+        }
+        return value
+    }
+
+    mutating func bool(_ parent: JSONValue?, _ key: String, path: String, default fallback: Bool) -> Bool {
+        guard let value = parent?[key] else { return fallback }
+        guard let b = value.boolValue else {
+            fail(path + "." + key, "expected true or false, got \(value.shortText)", at: value)
+            return fallback
+        }
+        return b
+    }
+
+    mutating func string(_ parent: JSONValue?, _ key: String, path: String, default fallback: String, allowEmpty: Bool = false) -> String {
+        guard let value = parent?[key] else { return fallback }
+        guard let s = value.stringValue else {
+            fail(path + "." + key, "expected a string, got \(value.typeName) \(value.shortText)", at: value)
+            return fallback
+        }
+        if s.isEmpty && !allowEmpty {
+            fail(path + "." + key, "must not be empty", at: value)
+            return fallback
+        }
+        return s
+    }
+
+    mutating func integer(_ parent: JSONValue?, _ key: String, path: String, default fallback: Int, range: ClosedRange<Int>) -> Int {
+        guard let value = parent?[key] else { return fallback }
+        guard let i = value.intValue, range.contains(i) else {
+            fail(path + "." + key, "expected a whole number from \(range.lowerBound) to \(range.upperBound), got \(value.shortText)", at: value)
+            return fallback
+        }
+        return i
+    }
+
+    mutating func number(_ parent: JSONValue?, _ key: String, path: String, default fallback: Double, range: ClosedRange<Double>) -> Double {
+        guard let value = parent?[key] else { return fallback }
+        guard let d = value.doubleValue, range.contains(d) else {
+            fail(path + "." + key, "expected a number from \(range.lowerBound) to \(range.upperBound), got \(value.shortText)", at: value)
+            return fallback
+        }
+        return d
+    }
+
+    mutating func choice(_ parent: JSONValue?, _ key: String, path: String, default fallback: String, among options: [String]) -> String {
+        guard let value = parent?[key] else { return fallback }
+        guard let s = value.stringValue, options.contains(s) else {
+            let list = options.map { "\"\($0)\"" }.joined(separator: " or ")
+            fail(path + "." + key, "expected \(list), got \(value.shortText)", at: value)
+            return fallback
+        }
+        return s
+    }
+
+    mutating func duration(_ parent: JSONValue?, _ key: String, path: String, default fallback: Microseconds, range: ClosedRange<Microseconds>) -> Microseconds {
+        guard let value = parent?[key] else { return fallback }
+        guard let text = value.stringValue, let us = parseDuration(text) else {
+            fail(path + "." + key, "expected a duration like \"2s\" or \"150ms\", got \(value.shortText)", at: value)
+            return fallback
+        }
+        guard range.contains(us) else {
+            fail(path + "." + key, "expected a duration from \(formatDuration(range.lowerBound)) to \(formatDuration(range.upperBound)), got \(value.shortText)", at: value)
+            return fallback
+        }
+        return us
+    }
+
+    mutating func stringList(_ parent: JSONValue?, _ key: String, path: String, default fallback: [String], among options: [String]) -> [String] {
+        guard let value = parent?[key] else { return fallback }
+        guard let items = value.arrayValue else {
+            fail(path + "." + key, "expected an array of strings, got \(value.typeName)", at: value)
+            return fallback
+        }
+        var result: [String] = []
+        for (i, item) in items.enumerated() {
+            guard let s = item.stringValue, options.contains(s) else {
+                let list = options.map { "\"\($0)\"" }.joined(separator: ", ")
+                fail("\(path).\(key)[\(i)]", "expected one of \(list), got \(item.shortText)", at: item)
+                continue
+            }
+            result.append(s)
+        }
+        if items.isEmpty { fail(path + "." + key, "must list at least one format", at: value) }
+        return result.isEmpty ? fallback : result
+    }
+}

@@ -1,0 +1,145 @@
+import Core
+
+/// Reads and validates the one JSON config file (DESIGN §7).
+public enum ConfigLoader {
+    public static let frameDurations: [Microseconds] = [2_500, 5_000, 10_000, 20_000, 40_000, 60_000]
+    static let opusRates = [8_000, 12_000, 16_000, 24_000, 48_000]
+
+    /// Loads `path`; a failure carries every error found, each naming its key path.
+    public static func load(path: String) -> Result<Settings, ConfigErrors> {
+        switch readWholeFile(path, limit: 1 << 20) {
+        case .failure(let e):
+            let why = e == .fileTooLarge ? "file is larger than 1 MiB" : e.description
+            return .failure(ConfigErrors(file: path, errors: [ConfigError(path: "", message: "cannot read config file: \(why)")]))
+        case .success(let bytes):
+            return parse(bytes: bytes).mapError { ConfigErrors(file: path, errors: $0.errors) }
+        }
+    }
+
+    public static func parse(text: String) -> Result<Settings, ConfigErrors> { parse(bytes: Array(text.utf8)) }
+
+    public static func parse(bytes: [UInt8]) -> Result<Settings, ConfigErrors> {
+        let parsed = bytes.withUnsafeBufferPointer { JSONReader.parse($0) }
+        switch parsed {
+        case .failure(let e):
+            return .failure(ConfigErrors(file: "", errors: [ConfigError(path: "", message: "invalid JSON: \(e.message)", position: e.position)]))
+        case .success(let root):
+            var checker = ConfigChecker()
+            let settings = validate(root, &checker)
+            return checker.errors.isEmpty ? .success(settings) : .failure(ConfigErrors(file: "", errors: checker.errors))
+        }
+    }
+
+    static func validate(_ root: JSONValue, _ c: inout ConfigChecker) -> Settings {
+        var settings = Settings()
+        guard let top = c.object(root, path: "", known: ["sharing", "receiving"]) else { return settings }
+        if let sharing = c.object(top["sharing"], path: "sharing", known: sharingKeys) {
+            settings.hasSharing = true
+            settings.sharing = validateSharing(sharing, &c)
+        }
+        if let receiving = c.object(top["receiving"], path: "receiving", known: receivingKeys) {
+            settings.hasReceiving = true
+            settings.receiving = validateReceiving(receiving, &c)
+        }
+        return settings
+    }
+
+    static let sharingKeys = ["enabled", "device_name", "password_required", "password", "max_clients", "audio_quality",
+                              "permissions", "source", "port", "frame_ms", "loop"]
+    static let receivingKeys = ["enabled", "auto_discover", "buffer_size", "host", "client_name", "audio_formats",
+                                "audio_output", "ui"]
+
+    static func validateSharing(_ s: JSONValue, _ c: inout ConfigChecker) -> SharingSettings {
+        var out = SharingSettings()
+        let p = "sharing"
+        out.enabled = c.bool(s, "enabled", path: p, default: out.enabled)
+        out.deviceName = c.string(s, "device_name", path: p, default: out.deviceName)
+        out.passwordRequired = c.bool(s, "password_required", path: p, default: out.passwordRequired)
+        out.password = c.string(s, "password", path: p, default: out.password, allowEmpty: true)
+        if out.passwordRequired && out.password.isEmpty {
+            c.fail(p + ".password", "required when sharing.password_required is true", at: s["password"] ?? s["password_required"])
+        }
+        out.maxClients = c.integer(s, "max_clients", path: p, default: out.maxClients, range: 1...64)
+        out.port = UInt16(c.integer(s, "port", path: p, default: Int(out.port), range: 1...65535))
+        out.loop = c.bool(s, "loop", path: p, default: out.loop)
+        if let value = s["source"] {
+            if let text = value.stringValue, let spec = SourceSpec.parse(text) {
+                out.source = spec
+            } else {
+                c.fail(p + ".source", "expected \"tone\", \"tone:HZ\", \"wav:PATH\", \"stdin\" or \"alsa:DEVICE\", got \(value.shortText)", at: value)
+            }
+        }
+        if let value = s["frame_ms"] {
+            let allowed = "2.5, 5, 10, 20, 40 or 60"
+            if let ms = value.doubleValue, let us = frameDurations.first(where: { Double($0) == ms * 1000 }) {
+                out.frameDuration = us
+            } else {
+                c.fail(p + ".frame_ms", "expected an Opus frame size in milliseconds: \(allowed), got \(value.shortText)", at: value)
+            }
+        }
+        if let q = c.object(s["audio_quality"], path: p + ".audio_quality", known: ["codec", "bitrate", "sample_rate", "channels", "adaptive_bitrate"]) {
+            let qp = p + ".audio_quality"
+            out.codec = WireCodec(name: c.choice(q, "codec", path: qp, default: "opus", among: ["opus", "pcm"])) ?? .opus
+            out.bitrate = c.integer(q, "bitrate", path: qp, default: out.bitrate, range: 6_000...510_000)
+            out.channels = c.integer(q, "channels", path: qp, default: out.channels, range: 1...2)
+            out.adaptiveBitrate = c.bool(q, "adaptive_bitrate", path: qp, default: out.adaptiveBitrate)
+            if let value = q["sample_rate"] {
+                let rate = value.intValue ?? 0
+                if out.codec == .opus && !opusRates.contains(rate) {
+                    c.fail(qp + ".sample_rate", "expected an Opus sample rate (8000, 12000, 16000, 24000 or 48000), got \(value.shortText)", at: value)
+                } else if !(8_000...192_000).contains(rate) {
+                    c.fail(qp + ".sample_rate", "expected a whole number of Hz from 8000 to 192000, got \(value.shortText)", at: value)
+                } else {
+                    out.sampleRate = rate
+                }
+            }
+        }
+        if let perms = c.object(s["permissions"], path: p + ".permissions", known: ["allow_queue_control", "allow_playback_control", "allow_chat"]) {
+            let pp = p + ".permissions"
+            out.permissions.allowQueueControl = c.bool(perms, "allow_queue_control", path: pp, default: false)
+            out.permissions.allowPlaybackControl = c.bool(perms, "allow_playback_control", path: pp, default: false)
+            out.permissions.allowChat = c.bool(perms, "allow_chat", path: pp, default: true)
+        }
+        return out
+    }
+
+    static func validateReceiving(_ r: JSONValue, _ c: inout ConfigChecker) -> ReceivingSettings {
+        var out = ReceivingSettings()
+        let p = "receiving"
+        out.enabled = c.bool(r, "enabled", path: p, default: out.enabled)
+        out.autoDiscover = c.bool(r, "auto_discover", path: p, default: out.autoDiscover)
+        out.bufferSize = c.duration(r, "buffer_size", path: p, default: out.bufferSize, range: 10_000...10_000_000)
+        out.clientName = c.string(r, "client_name", path: p, default: out.clientName)
+        out.audioFormats = c.stringList(r, "audio_formats", path: p, default: out.audioFormats, among: ["opus", "pcm"])
+        if let value = r["host"] {
+            if let text = value.stringValue, isHostPort(text) {
+                out.host = text
+            } else {
+                c.fail(p + ".host", "expected \"HOST:PORT\" (for example \"192.168.1.20:8080\"), got \(value.shortText)", at: value)
+            }
+        }
+        if let o = c.object(r["audio_output"], path: p + ".audio_output", known: ["device_id", "volume_sync", "independent_volume", "volume"]) {
+            let op = p + ".audio_output"
+            out.audioOutput.deviceID = c.string(o, "device_id", path: op, default: out.audioOutput.deviceID)
+            out.audioOutput.volumeSync = c.bool(o, "volume_sync", path: op, default: out.audioOutput.volumeSync)
+            out.audioOutput.independentVolume = c.bool(o, "independent_volume", path: op, default: out.audioOutput.independentVolume)
+            out.audioOutput.volume = c.number(o, "volume", path: op, default: out.audioOutput.volume, range: 0...1)
+        }
+        if let ui = c.object(r["ui"], path: p + ".ui", known: ["show_host_metadata", "show_connection_status", "show_buffer_health"]) {
+            let up = p + ".ui"
+            out.ui.showHostMetadata = c.bool(ui, "show_host_metadata", path: up, default: true)
+            out.ui.showConnectionStatus = c.bool(ui, "show_connection_status", path: up, default: true)
+            out.ui.showBufferHealth = c.bool(ui, "show_buffer_health", path: up, default: false)
+        }
+        return out
+    }
+
+    /// `HOST:PORT` or `[V6]:PORT` with a port from 1 to 65535.
+    static func isHostPort(_ text: String) -> Bool {
+        guard let colon = text.lastIndex(of: ":") else { return false }
+        let host = text[..<colon]
+        guard let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port), !host.isEmpty else { return false }
+        if host.hasPrefix("[") { return host.hasSuffix("]") && host.count > 2 }
+        return !host.contains(":") && !host.contains(" ")
+    }
+}

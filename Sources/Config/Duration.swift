@@ -1,0 +1,24 @@
+import Core
+
+/// Parses `"2s"`, `"150ms"`, `"1.5s"`, `"2500us"` into microseconds; nil when it is not that form.
+public func parseDuration(_ text: String) -> Microseconds? {
+    let units: [(String, Double)] = [("ms", 1000), ("us", 1), ("s", 1_000_000)]
+    for (suffix, scale) in units where text.hasSuffix(suffix) {
+        let number = text.dropLast(suffix.count)
+        guard !number.isEmpty,
+              number.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
+              number.first != ".", number.last != ".",
+              let value = Double(number) else { return nil }
+        let us = value * scale
+        guard us.isFinite, us < 1e15 else { return nil }
+        return Microseconds(us.rounded())
+    }
+    return nil
+}
+
+/// Formats microseconds the way a config file would say them.
+public func formatDuration(_ us: Microseconds) -> String {
+    if us % 1_000_000 == 0 { return "\(us / 1_000_000)s" }
+    if us % 1000 == 0 { return "\(us / 1000)ms" }
+    return "\(us)us"
+}

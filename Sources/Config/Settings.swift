@@ -1,0 +1,99 @@
+import Core
+
+/// Where the host's PCM comes from (`sharing.source`).
+public enum SourceSpec: Equatable, Sendable, CustomStringConvertible {
+    case tone(hz: Double)
+    case wav(path: String)
+    case stdin
+    case alsa(device: String)
+
+    public static func parse(_ text: String) -> SourceSpec? {
+        if text == "tone" { return .tone(hz: 440) }
+        if text == "stdin" { return .stdin }
+        if text.hasPrefix("tone:"), let hz = Double(text.dropFirst(5)), hz > 0, hz < 24_000 { return .tone(hz: hz) }
+        if text.hasPrefix("wav:"), text.count > 4 { return .wav(path: String(text.dropFirst(4))) }
+        if text.hasPrefix("alsa:"), text.count > 5 { return .alsa(device: String(text.dropFirst(5))) }
+        return nil
+    }
+
+    public var description: String {
+        switch self {
+        case .tone(let hz): return "tone:\(hz)"
+        case .wav(let path): return "wav:\(path)"
+        case .stdin: return "stdin"
+        case .alsa(let device): return "alsa:\(device)"
+        }
+    }
+}
+
+public struct Permissions: Equatable, Sendable {
+    public var allowQueueControl = false
+    public var allowPlaybackControl = false
+    public var allowChat = true
+}
+
+/// The host's settings: the seed's `sharing` section plus ours.
+public struct SharingSettings: Equatable, Sendable {
+    public var enabled = true
+    public var deviceName = "Moosync host"
+    public var passwordRequired = false
+    public var password = ""
+    public var maxClients = 10
+    public var codec = WireCodec.opus
+    public var bitrate = 128_000
+    public var sampleRate = 48_000
+    public var channels = 2
+    public var adaptiveBitrate = false
+    public var permissions = Permissions()
+    public var source = SourceSpec.tone(hz: 440)
+    public var port: UInt16 = 8080
+    /// Opus frame duration in µs (2.5 ms … 60 ms).
+    public var frameDuration: Microseconds = 20_000
+    /// Restart a finite source (a WAV) when it ends instead of finishing the stream.
+    public var loop = false
+
+    public init() {}
+
+    public var samplesPerFrame: Int { Int(Int64(sampleRate) * frameDuration / 1_000_000) }
+}
+
+public struct AudioOutputSettings: Equatable, Sendable {
+    public var deviceID = "default"
+    public var volumeSync = true
+    public var independentVolume = false
+    /// Software volume, 0 … 1.
+    public var volume = 1.0
+}
+
+public struct UISettings: Equatable, Sendable {
+    public var showHostMetadata = true
+    public var showConnectionStatus = true
+    public var showBufferHealth = false
+}
+
+/// The receiver's settings: the seed's `receiving` section plus ours.
+public struct ReceivingSettings: Equatable, Sendable {
+    public var enabled = true
+    public var autoDiscover = true
+    /// Playout delay behind the host's schedule (the seed's "2s" default suits Wi-Fi).
+    public var bufferSize: Microseconds = 2_000_000
+    /// `HOST:PORT`; when set, discovery is skipped.
+    public var host: String?
+    public var clientName = "Moosync speaker"
+    public var audioFormats = ["opus", "pcm"]
+    public var audioOutput = AudioOutputSettings()
+    public var ui = UISettings()
+
+    public init() {}
+}
+
+public struct Settings: Equatable, Sendable {
+    public var sharing = SharingSettings()
+    public var receiving = ReceivingSettings()
+    /// Which sections the file had (the daemons refuse a file without theirs only if it is
+    /// explicitly disabled; defaults fill the rest).
+    public var hasSharing = false
+    public var hasReceiving = false
+
+    public init() {}
+}

@@ -1,0 +1,98 @@
+/// The seed's `AudioShareError`: what went wrong, as a user and Moosync see it.
+public enum AudioShareError: Error, Equatable, Sendable, CustomStringConvertible {
+    case networkError(String)
+    case authenticationFailed
+    case unsupportedCodec(String)
+    case bufferUnderrun
+    case bufferOverrun
+    case syncLost
+    case clientLimitReached
+    case invalidPacket(String)
+    case connectionTimeout
+
+    /// The seed's name, as logged and sent in REJECT.
+    public var code: String {
+        switch self {
+        case .networkError: return "NetworkError"
+        case .authenticationFailed: return "AuthenticationFailed"
+        case .unsupportedCodec: return "UnsupportedCodec"
+        case .bufferUnderrun: return "BufferUnderrun"
+        case .bufferOverrun: return "BufferOverrun"
+        case .syncLost: return "SyncLost"
+        case .clientLimitReached: return "ClientLimitReached"
+        case .invalidPacket: return "InvalidPacket"
+        case .connectionTimeout: return "ConnectionTimeout"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .networkError(let why): return "\(code): \(why)"
+        case .unsupportedCodec(let what): return "\(code): \(what)"
+        case .invalidPacket(let why): return "\(code): \(why)"
+        default: return code
+        }
+    }
+
+    public init(code: String, message: String) {
+        switch code {
+        case "AuthenticationFailed": self = .authenticationFailed
+        case "UnsupportedCodec": self = .unsupportedCodec(message)
+        case "BufferUnderrun": self = .bufferUnderrun
+        case "BufferOverrun": self = .bufferOverrun
+        case "SyncLost": self = .syncLost
+        case "ClientLimitReached": self = .clientLimitReached
+        case "InvalidPacket": self = .invalidPacket(message)
+        case "ConnectionTimeout": self = .connectionTimeout
+        default: self = .networkError(message.isEmpty ? code : message)
+        }
+    }
+}
+
+/// The seed's `AudioShareEvent`, as the daemons log them: one line each, `event=Name k=v ...`.
+public enum AudioShareEvent: Sendable {
+    case clientConnected(clientID: String, name: String, address: String)
+    case clientDisconnected(clientID: String, reason: String)
+    case streamStarted(sessionID: String)
+    case streamStopped(sessionID: String, reason: String)
+    case connected(host: String, codec: String, sampleRate: Int, channels: Int)
+    case disconnected(reason: String)
+    case bufferUnderrun(count: Int)
+    case bufferOverrun(count: Int)
+    case networkError(String)
+    case syncLost
+    case qualityChanged(bitrate: Int)
+
+    public var name: String {
+        switch self {
+        case .clientConnected: return "ClientConnected"
+        case .clientDisconnected: return "ClientDisconnected"
+        case .streamStarted: return "StreamStarted"
+        case .streamStopped: return "StreamStopped"
+        case .connected: return "Connected"
+        case .disconnected: return "Disconnected"
+        case .bufferUnderrun: return "BufferUnderrun"
+        case .bufferOverrun: return "BufferOverrun"
+        case .networkError: return "NetworkError"
+        case .syncLost: return "SyncLost"
+        case .qualityChanged: return "QualityChanged"
+        }
+    }
+
+    public var fields: [(String, String)] {
+        switch self {
+        case .clientConnected(let id, let name, let address): return [("client_id", id), ("client_name", name), ("address", address)]
+        case .clientDisconnected(let id, let reason): return [("client_id", id), ("reason", reason)]
+        case .streamStarted(let id): return [("session_id", id)]
+        case .streamStopped(let id, let reason): return [("session_id", id), ("reason", reason)]
+        case .connected(let host, let codec, let rate, let channels):
+            return [("host", host), ("codec", codec), ("sample_rate", String(rate)), ("channels", String(channels))]
+        case .disconnected(let reason): return [("reason", reason)]
+        case .bufferUnderrun(let count): return [("underruns", String(count))]
+        case .bufferOverrun(let count): return [("overruns", String(count))]
+        case .networkError(let what): return [("error", what)]
+        case .syncLost: return []
+        case .qualityChanged(let bitrate): return [("bitrate", String(bitrate))]
+        }
+    }
+}

@@ -1,0 +1,25 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reads a whole (small) file: config files, WAV sources. Control plane only.
+public func readWholeFile(_ path: String, limit: Int = 1 << 30) -> Result<[UInt8], Errno> {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return .failure(.current) }
+    defer { close(fd) }
+    var info = stat()
+    guard fstat(fd, &info) == 0 else { return .failure(.current) }
+    if (info.st_mode & S_IFMT) == S_IFDIR { return .failure(Errno(EISDIR)) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 {
+            if errno == EINTR { continue }
+            return .failure(.current)
+        }
+        if n == 0 { return .success(bytes) }
+        bytes.append(contentsOf: chunk[0..<n])
+        if bytes.count > limit { return .failure(.fileTooLarge) }
+    }
+}

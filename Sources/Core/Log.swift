@@ -1,0 +1,49 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// One line per message on stderr, with the program's name, for journald and for tests that
+/// read what a user sees. Control plane only: it allocates.
+public struct Logger: Sendable {
+    public let program: String
+
+    public init(program: String) { self.program = program }
+
+    public func info(_ message: String) { emit(message) }
+
+    public func error(_ message: String) { emit("error: " + message) }
+
+    public func event(_ event: AudioShareEvent) {
+        var line = "event=" + event.name
+        for (key, value) in event.fields {
+            line += " " + key + "=" + Logger.fieldValue(value)
+        }
+        emit(line)
+    }
+
+    public func failure(_ error: AudioShareError) {
+        emit("error=" + error.code + " " + Logger.fieldValue(error.description))
+    }
+
+    static func fieldValue(_ value: String) -> String {
+        value.isEmpty || value.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" }) ? JSONWriter.quoted(value) : value
+    }
+
+    private func emit(_ message: String) {
+        let line = program + ": " + message + "\n"
+        var utf8 = Array(line.utf8)
+        utf8.withUnsafeMutableBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = write(2, buffer.baseAddress! + offset, buffer.count - offset)
+                if n <= 0 {
+                    if n < 0 && errno == EINTR { continue }
+                    return
+                }
+                offset += n
+            }
+        }
+    }
+}

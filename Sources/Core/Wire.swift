@@ -1,0 +1,209 @@
+// Wire protocol version 1 (DESIGN §5): `type u8 | flags u8 | length u16 BE | payload`.
+// Everything here reads and writes caller-owned memory; nothing allocates, so the receive path
+// can parse straight out of a packet-pool slot.
+
+public enum WireProtocol {
+    public static let version = "1.0"
+    public static let frameHeaderSize = 4
+    /// The largest payload a 16-bit length can describe.
+    public static let maxPayload = Int(UInt16.max)
+    /// Control frames (HELLO, WELCOME, ...) are small JSON documents; anything larger before the
+    /// stream is negotiated is hostile or broken.
+    public static let maxControlPayload = 16 * 1024
+}
+
+public enum FrameType: UInt8, Sendable, CaseIterable {
+    case hello = 1
+    case challenge = 2
+    case auth = 3
+    case welcome = 4
+    case reject = 5
+    case audio = 6
+    case timeRequest = 7
+    case timeResponse = 8
+    case status = 9
+    case control = 10
+    case chat = 11
+    case bye = 12
+}
+
+public struct FrameHeader: Equatable, Sendable {
+    /// Raw type byte: unknown types are skipped by the reader, so they are kept as numbers.
+    public var rawType: UInt8
+    public var flags: UInt8
+    public var length: Int
+
+    public init(type: FrameType, flags: UInt8 = 0, length: Int) {
+        self.init(rawType: type.rawValue, flags: flags, length: length)
+    }
+
+    public init(rawType: UInt8, flags: UInt8, length: Int) {
+        self.rawType = rawType
+        self.flags = flags
+        self.length = length
+    }
+
+    public var type: FrameType? { FrameType(rawValue: rawType) }
+
+    /// Decodes the 4 header bytes at the start of `bytes` (which must hold at least 4).
+    public static func decode(_ bytes: UnsafeRawBufferPointer) -> FrameHeader {
+        precondition(bytes.count >= WireProtocol.frameHeaderSize)
+        let length = Int(bytes[2]) << 8 | Int(bytes[3])
+        return FrameHeader(rawType: bytes[0], flags: bytes[1], length: length)
+    }
+
+    public func encode(into bytes: UnsafeMutableRawBufferPointer) {
+        precondition(bytes.count >= WireProtocol.frameHeaderSize && length <= WireProtocol.maxPayload)
+        bytes[0] = rawType
+        bytes[1] = flags
+        bytes[2] = UInt8(truncatingIfNeeded: length >> 8)
+        bytes[3] = UInt8(truncatingIfNeeded: length)
+    }
+}
+
+/// Codec ids on the wire.
+public enum WireCodec: UInt8, Sendable {
+    case pcm = 0
+    case opus = 1
+
+    public var name: String {
+        switch self {
+        case .pcm: return "pcm"
+        case .opus: return "opus"
+        }
+    }
+
+    public init?(name: String) {
+        switch name {
+        case "pcm": self = .pcm
+        case "opus": self = .opus
+        default: return nil
+        }
+    }
+}
+
+/// The fixed part of an AUDIO payload (the seed's `AudioPacket` minus its data):
+/// `seq u64 | timestamp_us u64 | sample_rate u32 | channels u8 | codec u8`, then the codec data.
+public struct AudioPacketHeader: Equatable, Sendable {
+    public static let size = 22
+
+    public var sequence: UInt64
+    /// Microseconds since stream start on the host's clock.
+    public var timestamp: UInt64
+    public var sampleRate: UInt32
+    public var channels: UInt8
+    public var codec: WireCodec
+
+    public init(sequence: UInt64, timestamp: UInt64, sampleRate: UInt32, channels: UInt8, codec: WireCodec) {
+        self.sequence = sequence
+        self.timestamp = timestamp
+        self.sampleRate = sampleRate
+        self.channels = channels
+        self.codec = codec
+    }
+
+    public enum ParseError: Error, Equatable {
+        case truncated
+        case unknownCodec(UInt8)
+        case badFormat
+    }
+
+    /// Parses an AUDIO payload; on success the codec data is `payload[size...]`.
+    public static func parse(_ payload: UnsafeRawBufferPointer) -> Result<AudioPacketHeader, ParseError> {
+        guard payload.count >= size else { return .failure(.truncated) }
+        guard let codec = WireCodec(rawValue: payload[21]) else { return .failure(.unknownCodec(payload[21])) }
+        let header = AudioPacketHeader(
+            sequence: payload.loadBigEndian(UInt64.self, at: 0),
+            timestamp: payload.loadBigEndian(UInt64.self, at: 8),
+            sampleRate: payload.loadBigEndian(UInt32.self, at: 16),
+            channels: payload[20],
+            codec: codec)
+        guard header.channels >= 1, header.channels <= 8, header.sampleRate >= 8000, header.sampleRate <= 192_000 else {
+            return .failure(.badFormat)
+        }
+        return .success(header)
+    }
+
+    public func encode(into bytes: UnsafeMutableRawBufferPointer) {
+        precondition(bytes.count >= Self.size)
+        bytes.storeBigEndian(sequence, at: 0)
+        bytes.storeBigEndian(timestamp, at: 8)
+        bytes.storeBigEndian(sampleRate, at: 16)
+        bytes[20] = channels
+        bytes[21] = codec.rawValue
+    }
+}
+
+/// TIME_REQ carries t1; TIME_RESP carries t1, t2, t3 (µs; t2/t3 on the host's monotonic clock).
+public struct TimeExchange: Equatable, Sendable {
+    public static let requestSize = 8
+    public static let responseSize = 24
+
+    public var t1: UInt64
+    public var t2: UInt64
+    public var t3: UInt64
+
+    public init(t1: UInt64, t2: UInt64 = 0, t3: UInt64 = 0) {
+        self.t1 = t1
+        self.t2 = t2
+        self.t3 = t3
+    }
+
+    public static func parseRequest(_ payload: UnsafeRawBufferPointer) -> TimeExchange? {
+        guard payload.count == requestSize else { return nil }
+        return TimeExchange(t1: payload.loadBigEndian(UInt64.self, at: 0))
+    }
+
+    public static func parseResponse(_ payload: UnsafeRawBufferPointer) -> TimeExchange? {
+        guard payload.count == responseSize else { return nil }
+        return TimeExchange(
+            t1: payload.loadBigEndian(UInt64.self, at: 0),
+            t2: payload.loadBigEndian(UInt64.self, at: 8),
+            t3: payload.loadBigEndian(UInt64.self, at: 16))
+    }
+
+    public func encodeResponse(into bytes: UnsafeMutableRawBufferPointer) {
+        bytes.storeBigEndian(t1, at: 0)
+        bytes.storeBigEndian(t2, at: 8)
+        bytes.storeBigEndian(t3, at: 16)
+    }
+}
+
+/// BYE reason codes.
+public enum ByeReason: UInt8, Sendable, CaseIterable {
+    case shuttingDown = 1
+    case endOfStream = 2
+    case kicked = 3
+    case clientLimit = 4
+    case invalidPacket = 5
+    case timeout = 6
+    case leaving = 7
+
+    public var name: String {
+        switch self {
+        case .shuttingDown: return "shutting_down"
+        case .endOfStream: return "end_of_stream"
+        case .kicked: return "kicked"
+        case .clientLimit: return "client_limit"
+        case .invalidPacket: return "invalid_packet"
+        case .timeout: return "timeout"
+        case .leaving: return "leaving"
+        }
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    @inline(__always)
+    public func loadBigEndian<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T {
+        precondition(offset >= 0 && offset + MemoryLayout<T>.size <= count)
+        return T(bigEndian: loadUnaligned(fromByteOffset: offset, as: T.self))
+    }
+}
+
+extension UnsafeMutableRawBufferPointer {
+    @inline(__always)
+    public func storeBigEndian<T: FixedWidthInteger>(_ value: T, at offset: Int) {
+        precondition(offset >= 0 && offset + MemoryLayout<T>.size <= count)
+        storeBytes(of: value.bigEndian, toByteOffset: offset, as: T.self)
+    }
+}

@@ -1,0 +1,59 @@
+import Codec
+import Config
+import Core
+import Transport
+
+/// Turns one frame of PCM into AUDIO frames, once per codec in use, into buffers it owns.
+struct FrameEncoder {
+    struct Frames {
+        var opus: UnsafeRawBufferPointer?
+        var pcm: UnsafeRawBufferPointer?
+    }
+
+    let frameSamples: Int
+    let pcm: UnsafeMutableBufferPointer<Int16>
+    private let opusEncoder: OpusEncoderHandle?
+    private let opusOut: UnsafeMutableRawBufferPointer
+    private let pcmOut: UnsafeMutableRawBufferPointer
+    private let sampleRate: UInt32
+    private let channels: UInt8
+
+    init(settings: SharingSettings) throws(OpusError) {
+        frameSamples = settings.samplesPerFrame
+        sampleRate = UInt32(settings.sampleRate)
+        channels = UInt8(settings.channels)
+        pcm = .allocate(capacity: frameSamples * settings.channels)
+        pcm.initialize(repeating: 0)
+        opusEncoder = settings.codec == .opus
+            ? try OpusEncoderHandle(sampleRate: settings.sampleRate, channels: settings.channels, bitrate: settings.bitrate)
+            : nil
+        let headers = WireProtocol.frameHeaderSize + AudioPacketHeader.size
+        opusOut = .allocate(byteCount: headers + OpusLibrary.maxPacketSize, alignment: 8)
+        pcmOut = .allocate(byteCount: headers + PCMCodec.payloadSize(frames: frameSamples, channels: settings.channels), alignment: 8)
+    }
+
+    /// Frames for the codecs asked for; a buffer stays valid until the next call.
+    func encode(sequence: UInt64, timestamp: UInt64, for codecs: (opus: Bool, pcm: Bool)) -> Frames {
+        var frames = Frames()
+        let dataOffset = WireProtocol.frameHeaderSize + AudioPacketHeader.size
+        if codecs.opus, let opusEncoder {
+            let data = UnsafeMutableRawBufferPointer(rebasing: opusOut[dataOffset...])
+            if case .success(let n) = opusEncoder.encode(UnsafeBufferPointer(pcm), frames: frameSamples, into: data) {
+                frames.opus = finish(opusOut, codec: .opus, sequence: sequence, timestamp: timestamp, dataBytes: n)
+            }
+        }
+        if codecs.pcm {
+            let n = PCMCodec.encode(UnsafeBufferPointer(pcm), into: UnsafeMutableRawBufferPointer(rebasing: pcmOut[dataOffset...]))
+            frames.pcm = finish(pcmOut, codec: .pcm, sequence: sequence, timestamp: timestamp, dataBytes: n)
+        }
+        return frames
+    }
+
+    private func finish(_ buffer: UnsafeMutableRawBufferPointer, codec: WireCodec, sequence: UInt64, timestamp: UInt64, dataBytes: Int) -> UnsafeRawBufferPointer {
+        let payload = AudioPacketHeader.size + dataBytes
+        FrameHeader(type: .audio, length: payload).encode(into: buffer)
+        AudioPacketHeader(sequence: sequence, timestamp: timestamp, sampleRate: sampleRate, channels: channels, codec: codec)
+            .encode(into: UnsafeMutableRawBufferPointer(rebasing: buffer[WireProtocol.frameHeaderSize...]))
+        return UnsafeRawBufferPointer(rebasing: buffer[0..<(WireProtocol.frameHeaderSize + payload)])
+    }
+}

@@ -1,0 +1,27 @@
+import Synchronization
+
+/// What the audio thread tells the control loop, and the few commands going the other way:
+/// atomics only, so neither side ever waits for the other (DESIGN §4).
+public final class PlayoutCounters: Sendable {
+    public let framesPlayed = Atomic<Int>(0)
+    public let packetsPlayed = Atomic<Int>(0)
+    public let packetsConcealed = Atomic<Int>(0)
+    public let packetsLate = Atomic<Int>(0)
+    public let underruns = Atomic<Int>(0)
+    public let overruns = Atomic<Int>(0)
+    public let sinkErrors = Atomic<Int>(0)
+    /// Packets waiting in the jitter buffer, for STATUS's buffer health.
+    public let buffered = Atomic<Int>(0)
+    /// Software volume in Q15 (Gain); the control loop may change it at any time.
+    public let volumeQ15 = Atomic<Int32>(1 << 15)
+    /// Control loop → audio thread: stop now.
+    public let stopRequested = Atomic<Bool>(false)
+    /// Control loop → audio thread: the host said the stream ended; play out what is buffered.
+    public let endOfStream = Atomic<Bool>(false)
+    /// Control loop → audio thread: the pool is full; drop the oldest packet (counted increments).
+    public let dropRequests = Atomic<Int>(0)
+    /// Audio thread → control loop: everything was played and the thread is done.
+    public let finished = Atomic<Bool>(false)
+
+    public init() {}
+}

@@ -1,0 +1,189 @@
+import Audio
+import Codec
+import Core
+
+/// The receiver's real-time path (DESIGN §4): jitter buffer → decode (or conceal) → volume →
+/// sink, over storage allocated at init. `step()` is called in a loop by the audio thread and
+/// allocates nothing; it returns what it did so the loop decides when to sleep.
+public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>: ~Copyable {
+    public enum Step: Equatable {
+        case played
+        case concealed
+        /// A packet whose due time had already passed before playback started was skipped.
+        case skippedLate
+        /// Nothing to do before this local time.
+        case waiting(until: Microseconds)
+        /// No packet yet.
+        case idle
+        /// End of stream reached and played out.
+        case finished
+        case sinkFailed
+    }
+
+    private let pool: PacketPool
+    private let incoming: SPSCRing
+    private var jitter: JitterBuffer
+    private let decoder: OpusDecoderHandle?
+    public private(set) var sink: Sink
+    private let clock: Clock
+    private let counters: PlayoutCounters
+    public let format: StreamFormat
+    /// Local time at which stream timestamp 0 is due at the DAC.
+    public let playoutOrigin: Microseconds
+    private let sinkLead: Microseconds
+    private let pcm: UnsafeMutableBufferPointer<Int16>
+    private var started = false
+    private var lastSequence: UInt64 = 0
+    private var lastTimestamp: Microseconds = 0
+    private var dropRequestsSeen = 0
+
+    /// `playoutOrigin`: local time when stream time 0 is due (host stream start mapped to local
+    /// time, plus the buffer size).
+    public init(format: StreamFormat, pool: PacketPool, incoming: SPSCRing, sink: consuming Sink, clock: Clock,
+                counters: PlayoutCounters, playoutOrigin: Microseconds) throws(OpusError) {
+        self.format = format
+        self.pool = pool
+        self.incoming = incoming
+        self.clock = clock
+        self.counters = counters
+        self.playoutOrigin = playoutOrigin
+        jitter = JitterBuffer(capacity: pool.slotCount)
+        decoder = format.codec == .opus ? try OpusDecoderHandle(sampleRate: format.sampleRate, channels: format.channels) : nil
+        sinkLead = Microseconds(sink.bufferFrames) * 1_000_000 / Microseconds(sink.sampleRate)
+        self.sink = sink
+        // Opus can return up to 120 ms per packet; PCM at most one frame.
+        let capacity = max(format.sampleRate * 120 / 1000, format.frameSamples) * format.channels
+        pcm = .allocate(capacity: capacity)
+        pcm.initialize(repeating: 0)
+    }
+
+    deinit { pcm.deallocate() }
+
+    public mutating func step() -> Step {
+        drainIncoming()
+        honourDropRequests()
+        guard let next = jitter.nextSequence else {
+            return counters.endOfStream.load(ordering: .acquiring) ? finish() : .idle
+        }
+        let slot = jitter.peekNext()
+        let timestamp: Microseconds
+        if let slot {
+            timestamp = Microseconds(pool.contents(slot).loadBigEndian(UInt64.self, at: 8))
+        } else if started {
+            timestamp = lastTimestamp + Microseconds(next - lastSequence) * format.frameDuration
+        } else {
+            return .idle
+        }
+        let due = playoutOrigin + timestamp
+        let now = clock.now()
+        // Never further ahead of the DAC than the device can hold: an unpaced device (ALSA
+        // null/file) must not be written ahead, and a paced one would only block.
+        if now < due - sinkLead { return .waiting(until: due - sinkLead) }
+
+        guard let slot else {
+            if counters.endOfStream.load(ordering: .acquiring) && jitter.count == 0 { return finish() }
+            // Missing: wait while the device still has half its buffer to play, then conceal.
+            let concealAt = due - sinkLead / 2
+            if now < concealAt { return .waiting(until: concealAt) }
+            _ = jitter.advance()
+            lastSequence = next
+            lastTimestamp = timestamp
+            counters.packetsConcealed.add(1, ordering: .relaxed)
+            let frames = conceal()
+            return write(frames: frames) ? .concealed : .sinkFailed
+        }
+
+        _ = jitter.advance()
+        if !started && now > due {
+            pool.release(slot)
+            counters.packetsLate.add(1, ordering: .relaxed)
+            return .skippedLate
+        }
+        let frames = decode(pool.contents(slot))
+        pool.release(slot)
+        started = true
+        lastSequence = next
+        lastTimestamp = timestamp
+        counters.packetsPlayed.add(1, ordering: .relaxed)
+        return write(frames: frames) ? .played : .sinkFailed
+    }
+
+    @inline(__always)
+    private mutating func drainIncoming() {
+        while let slot = incoming.pop() {
+            let sequence = pool.contents(slot).loadBigEndian(UInt64.self, at: 0)
+            let pool = self.pool
+            let counters = self.counters
+            let result = jitter.insert(slot: slot, sequence: sequence) { evicted in
+                pool.release(evicted)
+                counters.overruns.add(1, ordering: .relaxed)
+            }
+            if result != .stored {
+                pool.release(slot)
+                counters.packetsLate.add(1, ordering: .relaxed)
+            }
+        }
+        counters.buffered.store(jitter.count, ordering: .relaxed)
+    }
+
+    @inline(__always)
+    private mutating func honourDropRequests() {
+        let requested = counters.dropRequests.load(ordering: .acquiring)
+        while dropRequestsSeen < requested {
+            dropRequestsSeen += 1
+            if let slot = jitter.dropOldest() {
+                pool.release(slot)
+                counters.overruns.add(1, ordering: .relaxed)
+            }
+        }
+    }
+
+    private func decode(_ packet: UnsafeRawBufferPointer) -> Int {
+        let data = UnsafeRawBufferPointer(rebasing: packet[AudioPacketHeader.size...])
+        switch format.codec {
+        case .pcm:
+            return PCMCodec.decode(data, channels: format.channels, into: pcm)
+        case .opus:
+            let n = decoder!.decode(data, into: pcm, maxFrames: pcm.count / format.channels)
+            return n > 0 ? Int(n) : conceal()
+        }
+    }
+
+    private func conceal() -> Int {
+        if let decoder {
+            let n = decoder.conceal(into: pcm, frames: format.frameSamples)
+            if n > 0 { return Int(n) }
+        }
+        UnsafeMutableBufferPointer(rebasing: pcm[0..<format.samplesPerPacket]).update(repeating: 0)
+        return format.frameSamples
+    }
+
+    private mutating func write(frames: Int) -> Bool {
+        let samples = UnsafeMutableBufferPointer(rebasing: pcm[0..<(frames * format.channels)])
+        Gain(q15: counters.volumeQ15.load(ordering: .relaxed)).apply(samples)
+        switch sink.write(UnsafeBufferPointer(samples), frames: frames) {
+        case .written:
+            counters.framesPlayed.add(frames, ordering: .relaxed)
+            return true
+        case .recoveredFromUnderrun:
+            counters.underruns.add(1, ordering: .relaxed)
+            counters.framesPlayed.add(frames, ordering: .relaxed)
+            return true
+        case .failed:
+            counters.sinkErrors.add(1, ordering: .relaxed)
+            return false
+        }
+    }
+
+    private mutating func finish() -> Step {
+        sink.drain()
+        return .finished
+    }
+
+    /// Gives every packet still held back to the pool (the session is over).
+    public mutating func releaseAll() {
+        drainIncoming()
+        let pool = self.pool
+        jitter.reset { pool.release($0) }
+    }
+}

@@ -1,0 +1,430 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Audio
+import Codec
+import Config
+import Core
+import Transport
+
+/// The receiver's control loop (DESIGN §4): connect, negotiate, read frames straight into the
+/// packet pool, hand them to the audio thread, report, and reconnect with backoff when the host
+/// goes away. One thread, `poll(2)`; it may allocate, the audio thread never does.
+public final class ReceiverEngine {
+    private let settings: ReceivingSettings
+    private let log: Logger
+    private let signals: ShutdownSignals
+    private let clock = SystemClock()
+    private let clientID = makeUUID()
+    private var pool: PacketPool?
+    private var incoming: SPSCRing?
+
+    public init(settings: ReceivingSettings, log: Logger, signals: consuming ShutdownSignals) {
+        self.settings = settings
+        self.log = log
+        self.signals = signals
+    }
+
+    enum SessionEnd {
+        case shutdown
+        /// Try again after a pause; `streamed` when audio flowed (resets the backoff).
+        case retry(streamed: Bool)
+    }
+
+    /// Runs until SIGINT/SIGTERM; the process exit code.
+    public func run() -> Int32 {
+        guard let hostText = settings.host, let (host, port) = parseHostPort(hostText) else {
+            log.error("receiving.host is not set and this build has no mDNS discovery yet: set \"HOST:PORT\" in the config")
+            return 2
+        }
+        AlsaLibrary.silenceLibraryErrors()
+        var backoff: Microseconds = 500_000
+        while true {
+            switch runSession(host: host, port: port) {
+            case .shutdown:
+                return 0
+            case .retry(let streamed):
+                if streamed { backoff = 500_000 }
+                log.info("reconnecting to \(host):\(port) in \(formatDuration(backoff))")
+                if waitForSignal(timeout: backoff) { return 0 }
+                backoff = min(backoff * 2, 10_000_000)
+            }
+        }
+    }
+
+    /// Sleeps up to `timeout` µs; true when a shutdown signal arrived.
+    private func waitForSignal(timeout: Microseconds) -> Bool {
+        var pfd = pollfd(fd: signals.fileDescriptor, events: Int16(POLLIN), revents: 0)
+        let ready = poll(&pfd, 1, CInt(timeout / 1000))
+        return ready > 0 && signals.take() != nil
+    }
+
+    private func runSession(host: String, port: UInt16) -> SessionEnd {
+        var channel: TCPChannel
+        switch TCPChannel.connect(host: host, port: port, timeout: 5_000_000) {
+        case .success(let c): channel = c
+        case .failure(let e):
+            log.event(.networkError(e.description))
+            return .retry(streamed: false)
+        }
+        var reader = FrameReader()
+        let t1 = clock.now()
+        if case .failure(let e) = writeAll(&channel, FrameWriter.frame(.hello, json: Handshake.hello(clientID: clientID, settings: settings, t1: t1))) {
+            log.event(.networkError("sending HELLO to \(host):\(port): \(e)"))
+            return .retry(streamed: false)
+        }
+
+        // WELCOME or REJECT within 5 s.
+        let welcome: Handshake.Welcome
+        switch awaitWelcome(&channel, &reader) {
+        case .success(let w): welcome = w
+        case .failure(.shutdown): return .shutdown
+        case .failure(.ended): return .retry(streamed: false)
+        }
+        let format = welcome.format
+        guard format.isPlayable, settings.audioFormats.contains(format.codec.name) else {
+            log.failure(.unsupportedCodec("host offered \(format.codec.name) \(format.sampleRate) Hz \(format.channels) ch, \(format.frameSamples) frames per packet"))
+            return .retry(streamed: false)
+        }
+
+        let (pool, incoming) = preparePool(format: format)
+        let sink: AlsaPlayback
+        do {
+            sink = try AlsaPlayback(device: settings.audioOutput.deviceID, sampleRate: format.sampleRate, channels: format.channels,
+                                    bufferTime: Int(min(80_000, settings.bufferSize / 2)))
+        } catch {
+            log.error("cannot open audio output \"\(settings.audioOutput.deviceID)\" (receiving.audio_output.device_id): \(error)")
+            return .retry(streamed: false)
+        }
+        let counters = PlayoutCounters()
+        counters.volumeQ15.store(Gain(volume: settings.audioOutput.volume).q15, ordering: .relaxed)
+        let origin = welcome.mapping.local(fromHost: welcome.streamStart) + settings.bufferSize
+        let audio: NamedThread
+        do {
+            var engine = try PlayoutEngine(format: format, pool: pool, incoming: incoming, sink: sink, clock: clock,
+                                           counters: counters, playoutOrigin: origin)
+            audio = NamedThread(name: "audio", realtime: true) {
+                runAudioLoop(&engine, counters: counters, clock: SystemClock())
+            }
+        } catch {
+            log.error("cannot start the decoder: \(error)")
+            return .retry(streamed: false)
+        }
+        log.event(.connected(host: welcome.hostName.isEmpty ? "\(host):\(port)" : welcome.hostName, codec: format.codec.name,
+                             sampleRate: format.sampleRate, channels: format.channels))
+        log.info("stream \(welcome.sessionID): \(format.codec.name) \(format.sampleRate) Hz, \(format.channels) ch, \(formatDuration(format.frameDuration)) frames, buffer \(formatDuration(settings.bufferSize)), pool \(pool.slotCount) × \(pool.slotCapacity) B, clock offset \(welcome.mapping.offset) µs, audio thread \(audio.realtimeGranted ? "SCHED_FIFO" : "normal priority")")
+
+        var session = StreamSession(format: format, pool: pool, incoming: incoming, counters: counters)
+        let end = session.run(channel: &channel, reader: &reader, engine: self)
+        counters.stopRequested.store(true, ordering: .releasing)
+        audio.join()
+        resetPool()
+        report(session.reported, counters, force: true)
+        switch end {
+        case .shutdown:
+            _ = writeAll(&channel, FrameWriter.frame(.bye, payload: [ByeReason.leaving.rawValue]), timeout: 200_000)
+            log.event(.disconnected(reason: "shutting_down"))
+            return .shutdown
+        case .retry(let reason):
+            log.event(.disconnected(reason: reason))
+            return .retry(streamed: counters.packetsPlayed.load(ordering: .relaxed) > 0)
+        }
+    }
+
+    enum HandshakeEnd: Error { case shutdown, ended }
+
+    private func awaitWelcome(_ channel: inout TCPChannel, _ reader: inout FrameReader) -> Result<Handshake.Welcome, HandshakeEnd> {
+        let deadline = clock.now() + 5_000_000
+        while true {
+            switch reader.next(from: &channel) {
+            case .header(let h):
+                guard h.type == .welcome || h.type == .reject, h.length <= WireProtocol.maxControlPayload else {
+                    log.failure(.invalidPacket("expected WELCOME or REJECT, got frame type \(h.rawType) of \(h.length) bytes"))
+                    return .failure(.ended)
+                }
+                reader.route(.scratch)
+            case .frame(let h, let payload):
+                switch Handshake.parseReply(type: h.type!, payload: payload, t4: clock.now()) {
+                case .success(let w): return .success(w)
+                case .failure(.rejected(let error)):
+                    log.failure(error)
+                    return .failure(.ended)
+                case .failure(.invalid(let why)):
+                    log.failure(.invalidPacket(why))
+                    return .failure(.ended)
+                }
+            case .wouldBlock:
+                let left = deadline - clock.now()
+                if left <= 0 {
+                    log.failure(.connectionTimeout)
+                    return .failure(.ended)
+                }
+                var fds = [pollfd(fd: channel.fileDescriptor, events: Int16(POLLIN), revents: 0),
+                           pollfd(fd: signals.fileDescriptor, events: Int16(POLLIN), revents: 0)]
+                _ = poll(&fds, 2, CInt(max(left / 1000, 1)))
+                if fds[1].revents != 0, signals.take() != nil { return .failure(.shutdown) }
+            case .closed:
+                log.event(.networkError("host closed the connection during the handshake"))
+                return .failure(.ended)
+            case .failed(let e):
+                log.event(.networkError("reading from host: \(e)"))
+                return .failure(.ended)
+            }
+        }
+    }
+
+    /// The pool is allocated once and kept while later sessions fit in it.
+    private func preparePool(format: StreamFormat) -> (PacketPool, SPSCRing) {
+        let slots = packetPoolSlots(bufferSize: settings.bufferSize, frameDuration: format.frameDuration)
+        if let pool, let incoming, pool.slotCount >= slots, pool.slotCapacity >= format.maxAudioPayload {
+            return (pool, incoming)
+        }
+        let newPool = PacketPool(slotCount: slots, slotCapacity: format.maxAudioPayload)
+        let newRing = SPSCRing(capacity: slots)
+        pool = newPool
+        incoming = newRing
+        return (newPool, newRing)
+    }
+
+    /// With the audio thread joined, every slot (queued, buffered or half-filled) is free again.
+    private func resetPool() {
+        guard let pool, let incoming else { return }
+        while incoming.pop() != nil {}
+        pool.reclaimAll()
+    }
+
+    /// What was last logged, so each change is logged once.
+    struct Reported {
+        var underruns = 0
+        var overruns = 0
+        var sinkErrors = 0
+    }
+
+    func report(_ reported: Reported, _ counters: PlayoutCounters, force: Bool = false) -> Reported {
+        var r = reported
+        let underruns = counters.underruns.load(ordering: .relaxed)
+        if underruns > r.underruns {
+            log.event(.bufferUnderrun(count: underruns))
+            r.underruns = underruns
+        }
+        let overruns = counters.overruns.load(ordering: .relaxed)
+        if overruns > r.overruns {
+            log.event(.bufferOverrun(count: overruns))
+            r.overruns = overruns
+        }
+        let sinkErrors = counters.sinkErrors.load(ordering: .relaxed)
+        if sinkErrors > r.sinkErrors {
+            log.error("audio output \"\(settings.audioOutput.deviceID)\" failed \(sinkErrors) time(s)")
+            r.sinkErrors = sinkErrors
+        }
+        if force {
+            log.info("played \(counters.packetsPlayed.load(ordering: .relaxed)) packets (\(counters.framesPlayed.load(ordering: .relaxed)) frames), concealed \(counters.packetsConcealed.load(ordering: .relaxed)), late \(counters.packetsLate.load(ordering: .relaxed)), underruns \(underruns), overruns \(overruns)")
+        }
+        return r
+    }
+
+    fileprivate var signalDescriptor: CInt { signals.fileDescriptor }
+    fileprivate func takeSignal() -> Bool { signals.take() != nil }
+    fileprivate var logger: Logger { log }
+    fileprivate var now: Microseconds { clock.now() }
+    fileprivate var bufferSize: Microseconds { settings.bufferSize }
+}
+
+/// The audio thread's loop: step the engine, sleep when it has nothing to do before a deadline.
+/// Sleeps are capped so packets arriving meanwhile reach the jitter buffer promptly.
+func runAudioLoop<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>(_ engine: inout PlayoutEngine<Sink, Clock>, counters: PlayoutCounters, clock: Clock) {
+    let maxSleep: Microseconds = 5_000
+    while !counters.stopRequested.load(ordering: .acquiring) {
+        switch engine.step() {
+        case .played, .concealed, .skippedLate:
+            continue
+        case .waiting(let until):
+            clock.sleep(until: min(until, clock.now() + maxSleep))
+        case .idle:
+            clock.sleep(until: clock.now() + 2_000)
+        case .sinkFailed:
+            clock.sleep(until: clock.now() + 10_000)
+        case .finished:
+            counters.finished.store(true, ordering: .releasing)
+            while !counters.stopRequested.load(ordering: .acquiring) { clock.sleep(until: clock.now() + 5_000) }
+        }
+    }
+    engine.releaseAll()
+}
+
+/// One connected stream on the control thread: reads frames into the pool, answers the host,
+/// sends STATUS, watches the audio thread's counters.
+struct StreamSession {
+    let format: StreamFormat
+    let pool: PacketPool
+    let incoming: SPSCRing
+    let counters: PlayoutCounters
+    var reported = ReceiverEngine.Reported()
+    /// The slot the frame being read goes into; left to the pool reset if the session ends
+    /// mid-frame.
+    var pendingSlot: Int32?
+
+    enum End {
+        case shutdown
+        case retry(reason: String)
+    }
+
+    init(format: StreamFormat, pool: PacketPool, incoming: SPSCRing, counters: PlayoutCounters) {
+        self.format = format
+        self.pool = pool
+        self.incoming = incoming
+        self.counters = counters
+    }
+
+    mutating func run(channel: inout TCPChannel, reader: inout FrameReader, engine: ReceiverEngine) -> End {
+        let log = engine.logger
+        var nextStatus = engine.now + 1_000_000
+        var endOfStream = false
+        while true {
+            if endOfStream {
+                if counters.finished.load(ordering: .acquiring) { return .retry(reason: ByeReason.endOfStream.name) }
+            } else {
+                // Read everything available.
+                readLoop: while true {
+                    switch reader.next(from: &channel) {
+                    case .header(let h):
+                        if let failure = route(h, &reader, engine) {
+                            log.failure(.invalidPacket(failure))
+                            return .retry(reason: "invalid_packet")
+                        }
+                    case .frame(let h, let payload):
+                        switch handle(h, payload, &channel, engine) {
+                        case .none: break
+                        case .some(.endOfStream):
+                            endOfStream = true
+                            counters.endOfStream.store(true, ordering: .releasing)
+                            log.info("host ended the stream; playing out what is buffered")
+                            break readLoop
+                        case .some(.end(let end)): return end
+                        }
+                    case .wouldBlock:
+                        break readLoop
+                    case .closed(let midFrame):
+                        log.event(.networkError(midFrame ? "host closed the connection in the middle of a frame" : "host closed the connection"))
+                        return .retry(reason: "host_gone")
+                    case .failed(let e):
+                        log.event(.networkError("reading from host: \(e)"))
+                        return .retry(reason: "host_gone")
+                    }
+                }
+            }
+            let now = engine.now
+            if now >= nextStatus {
+                reported = engine.report(reported, counters)
+                if !endOfStream, case .failure(let e) = writeAll(&channel, FrameWriter.frame(.status, json: statusJSON())) {
+                    log.event(.networkError("sending STATUS: \(e)"))
+                    return .retry(reason: "host_gone")
+                }
+                nextStatus = now + 1_000_000
+            }
+            var fds = [pollfd(fd: channel.fileDescriptor, events: endOfStream ? 0 : Int16(POLLIN), revents: 0),
+                       pollfd(fd: engine.signalDescriptor, events: Int16(POLLIN), revents: 0)]
+            _ = poll(&fds, 2, CInt(min(max((nextStatus - now) / 1000, 1), 100)))
+            if fds[1].revents != 0, engine.takeSignal() { return .shutdown }
+        }
+    }
+
+    enum Handled {
+        case endOfStream
+        case end(End)
+    }
+
+    /// Decides where a frame's payload goes; a reason string when the frame is not acceptable.
+    private mutating func route(_ h: FrameHeader, _ reader: inout FrameReader, _ engine: ReceiverEngine) -> String? {
+        guard let type = h.type else {
+            guard h.length <= WireProtocol.maxControlPayload else { return "unknown frame type \(h.rawType) with \(h.length) bytes" }
+            reader.route(.discard)
+            return nil
+        }
+        switch type {
+        case .audio:
+            guard h.length >= AudioPacketHeader.size, h.length <= format.maxAudioPayload else {
+                return "AUDIO frame of \(h.length) bytes (this stream allows \(AudioPacketHeader.size) to \(format.maxAudioPayload))"
+            }
+            guard let slot = acquireSlot(engine) else {
+                // The audio thread did not free a slot in time: this packet is the one lost.
+                counters.overruns.add(1, ordering: .relaxed)
+                reader.route(.discard)
+                return nil
+            }
+            pendingSlot = slot
+            reader.route(.into(pool.storage(slot)))
+        case .bye, .timeResponse, .control, .chat, .status:
+            guard h.length <= WireProtocol.maxControlPayload else { return "\(type) frame of \(h.length) bytes" }
+            reader.route(.scratch)
+        case .hello, .challenge, .auth, .welcome, .reject, .timeRequest:
+            return "unexpected \(type) frame while streaming"
+        }
+        return nil
+    }
+
+    /// A free slot; when the pool is full, asks the audio thread to drop its oldest packet
+    /// and waits briefly for it.
+    private func acquireSlot(_ engine: ReceiverEngine) -> Int32? {
+        if let slot = pool.acquire() { return slot }
+        counters.dropRequests.add(1, ordering: .releasing)
+        let clock = SystemClock()
+        let deadline = clock.now() + 50_000
+        while clock.now() < deadline {
+            clock.sleep(until: clock.now() + 1_000)
+            if let slot = pool.acquire() { return slot }
+        }
+        return nil
+    }
+
+    private mutating func handle(_ h: FrameHeader, _ payload: UnsafeRawBufferPointer, _ channel: inout TCPChannel, _ engine: ReceiverEngine) -> Handled? {
+        switch h.type {
+        case .audio:
+            guard let slot = pendingSlot else { return nil }  // discarded: pool full
+            pendingSlot = nil
+            switch AudioPacketHeader.parse(payload) {
+            case .failure(let e):
+                pool.release(slot)
+                engine.logger.failure(.invalidPacket("AUDIO frame: \(e)"))
+                return .end(.retry(reason: "invalid_packet"))
+            case .success(let header):
+                guard header.codec == format.codec, Int(header.sampleRate) == format.sampleRate, Int(header.channels) == format.channels else {
+                    pool.release(slot)
+                    engine.logger.failure(.invalidPacket("AUDIO frame is \(header.codec.name) \(header.sampleRate) Hz \(header.channels) ch, the session negotiated \(format.codec.name) \(format.sampleRate) Hz \(format.channels) ch"))
+                    return .end(.retry(reason: "invalid_packet"))
+                }
+                pool.setLength(slot, h.length)
+                let queued = incoming.push(slot)
+                precondition(queued, "incoming ring is as large as the pool")
+            }
+        case .bye:
+            let reason = payload.first.flatMap { ByeReason(rawValue: $0) }
+            if reason == .endOfStream { return .endOfStream }
+            engine.logger.info("host said goodbye: \(reason?.name ?? "unknown reason")")
+            return .end(.retry(reason: reason?.name ?? "bye"))
+        default:
+            break  // TIME_RESP, CONTROL, CHAT: handled by later issues; skipped like unknown types
+        }
+        return nil
+    }
+
+    private func statusJSON() -> String {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+        let played = counters.packetsPlayed.load(ordering: .relaxed)
+        let concealed = counters.packetsConcealed.load(ordering: .relaxed)
+        let total = played + concealed
+        var s = JSONWriter()
+        s.add("bitrate", format.bitrate)
+        s.add("packet_loss", total > 0 ? Double(concealed) / Double(total) : 0)
+        s.add("buffered_packets", counters.buffered.load(ordering: .relaxed))
+        s.add("buffer_health", min(1, Double(counters.buffered.load(ordering: .relaxed)) * Double(format.frameDuration) / Double(max(1, pool.slotCount) * Int(format.frameDuration))))
+        s.add("underruns", counters.underruns.load(ordering: .relaxed))
+        s.add("overruns", counters.overruns.load(ordering: .relaxed))
+        s.add("volume", Gain(q15: counters.volumeQ15.load(ordering: .relaxed)).volume)
+        s.add("cpu_seconds", cpu)
+        s.add("memory_peak_kb", usage.ru_maxrss)
+        return s.finished
+    }
+}

@@ -1,0 +1,47 @@
+import Core
+
+/// What a WELCOME negotiated: the stream the audio thread will play.
+public struct StreamFormat: Equatable, Sendable {
+    public var codec: WireCodec
+    public var sampleRate: Int
+    public var channels: Int
+    /// Frames per packet.
+    public var frameSamples: Int
+    public var bitrate: Int
+
+    public init(codec: WireCodec, sampleRate: Int, channels: Int, frameSamples: Int, bitrate: Int) {
+        self.codec = codec
+        self.sampleRate = sampleRate
+        self.channels = channels
+        self.frameSamples = frameSamples
+        self.bitrate = bitrate
+    }
+
+    public var frameDuration: Microseconds { Microseconds(frameSamples) * 1_000_000 / Microseconds(sampleRate) }
+
+    /// The largest AUDIO payload this stream can carry; anything longer is an invalid packet.
+    public var maxAudioPayload: Int {
+        switch codec {
+        case .opus: return AudioPacketHeader.size + 1275 * 3 + 7
+        case .pcm: return AudioPacketHeader.size + frameSamples * channels * 2
+        }
+    }
+
+    /// Interleaved samples in one decoded packet.
+    public var samplesPerPacket: Int { frameSamples * channels }
+
+    /// Whether the receiver can play it at all.
+    public var isPlayable: Bool {
+        (1...2).contains(channels) && (8_000...192_000).contains(sampleRate) && frameSamples > 0
+            && frameSamples <= sampleRate / 10 && maxAudioPayload <= WireProtocol.maxPayload
+            && (codec == .pcm || [8_000, 12_000, 16_000, 24_000, 48_000].contains(sampleRate))
+    }
+}
+
+/// Sizes the packet pool from the buffer length and the frame size (DESIGN §4): room for the
+/// whole playout buffer, plus network jitter headroom, plus what sits in the rings.
+public func packetPoolSlots(bufferSize: Microseconds, frameDuration: Microseconds) -> Int {
+    let buffered = Int((bufferSize + frameDuration - 1) / frameDuration)
+    let headroom = Int((250_000 + frameDuration - 1) / frameDuration)
+    return buffered + headroom + 8
+}

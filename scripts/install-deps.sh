@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing Moosync Audio Share needs on Debian 12 (or 13):
+# the six C libraries' -dev packages, the Swift toolchain's own runtime dependencies (DESIGN §2),
+# and the tools the tests and benchmarks drive. Idempotent; needs root (or sudo).
+set -euo pipefail
+
+packages=(
+  # the six C libraries
+  libopus-dev libavahi-client-dev libmbedtls-dev libasound2-dev libgpiod-dev libsamplerate0-dev
+  # what a swift.org toolchain needs on a minimal Debian
+  binutils-gold libcurl4-openssl-dev libedit2 libgcc-12-dev libpython3-dev libsqlite3-0
+  libstdc++-12-dev libxml2-dev libz3-dev pkg-config tzdata zlib1g-dev libncurses6 git gcc libc6-dev
+  # tests: alsa-lib's plugins and configuration, services for discovery, process tools
+  libasound2-plugins alsa-utils avahi-daemon dbus procps iproute2 python3
+)
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+command -v swift >/dev/null || {
+  echo "install-deps: no 'swift' on PATH. Install a Swift 6 toolchain (swift.org tarball, or Debian 13's swiftlang) and run again." >&2
+  exit 1
+}
