@@ -16,6 +16,8 @@ let package = Package(
     products: [
         .executable(name: "msrecv", targets: ["msrecv"]),
         .executable(name: "mshost", targets: ["mshost"]),
+        // For Benchmarks/ (its own package): the receiver's audio path under a stepped clock.
+        .library(name: "AudioPathHarness", targets: ["AudioPathHarness"]),
     ],
     targets: [
         // The six Debian C libraries, each a module map plus a header of inline shims.
@@ -44,7 +46,8 @@ let package = Package(
         .executableTarget(name: "mshost", dependencies: ["Host"], linkerSettings: staticRuntime),
 
         // Runs the receiver's audio path in a loop for the counted-allocation test.
-        .executableTarget(name: "audio-path-probe", dependencies: ["Receiver"], path: "Tests/AudioPathProbe"),
+        .target(name: "AudioPathHarness", dependencies: ["Receiver", "Codec", "Audio", "Transport"]),
+        .executableTarget(name: "audio-path-probe", dependencies: ["AudioPathHarness"], path: "Tests/AudioPathProbe"),
 
         .testTarget(name: "CoreTests", dependencies: ["Core", "Transport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),

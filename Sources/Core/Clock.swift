@@ -48,3 +48,17 @@ public struct ClockMapping: Equatable, Sendable {
     @inline(__always) public func local(fromHost t: Microseconds) -> Microseconds { t - offset }
     @inline(__always) public func host(fromLocal t: Microseconds) -> Microseconds { t + offset }
 }
+
+/// A clock that moves only when told (or when slept on): deterministic tests and benchmarks of
+/// the real-time path, as swift-nio's `EmbeddedEventLoop` does for its loop.
+public final class SteppedClock: MonotonicClock, @unchecked Sendable {
+    public private(set) var current: Microseconds
+
+    public init(startingAt start: Microseconds = 0) { current = start }
+
+    public func now() -> Microseconds { current }
+
+    public func sleep(until deadline: Microseconds) { current = max(current, deadline) }
+
+    public func advance(by delta: Microseconds) { current += delta }
+}

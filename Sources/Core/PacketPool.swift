@@ -12,6 +12,8 @@ public final class PacketPool: @unchecked Sendable {
     private let lengths: UnsafeMutablePointer<Int>
     /// Slots free for the producer (network side) to fill.
     private let free: SPSCRing
+    /// A slot the producer gave back itself (see `releaseFromProducer`); -1 when none.
+    private var parked: Int32 = -1
 
     public init(slotCount: Int, slotCapacity: Int) {
         precondition(slotCount > 0 && slotCapacity > 0)
@@ -32,7 +34,13 @@ public final class PacketPool: @unchecked Sendable {
 
     /// Producer side: a free slot, or nil when every slot is in use (the pool is full).
     @inline(__always)
-    public func acquire() -> Int32? { free.pop() }
+    public func acquire() -> Int32? {
+        if parked >= 0 {
+            defer { parked = -1 }
+            return parked
+        }
+        return free.pop()
+    }
 
     /// Consumer side: gives a slot back to the producer.
     @inline(__always)
@@ -41,11 +49,21 @@ public final class PacketPool: @unchecked Sendable {
         precondition(returned, "packet pool slot released twice")
     }
 
-    public var freeCount: Int { free.count }
+    /// Producer side: puts back a slot it acquired but did not queue (an invalid frame). The
+    /// free ring has one producer, the consumer; so the producer parks the slot here and takes
+    /// it again on its next `acquire`.
+    @inline(__always)
+    public func releaseFromProducer(_ slot: Int32) {
+        precondition(parked < 0, "one parked slot at a time")
+        parked = slot
+    }
+
+    public var freeCount: Int { free.count + (parked >= 0 ? 1 : 0) }
 
     /// Marks every slot free. Only while no other thread touches the pool (between sessions).
     public func reclaimAll() {
         while free.pop() != nil {}
+        parked = -1
         for i in 0..<slotCount { _ = free.push(Int32(i)) }
     }
 

@@ -119,7 +119,7 @@ public final class ReceiverEngine {
         counters.stopRequested.store(true, ordering: .releasing)
         audio.join()
         resetPool()
-        report(session.reported, counters, force: true)
+        _ = report(session.reported, counters, force: true)
         switch end {
         case .shutdown:
             _ = writeAll(&channel, FrameWriter.frame(.bye, payload: [ByeReason.leaving.rawValue]), timeout: 200_000)
@@ -257,12 +257,9 @@ func runAudioLoop<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>(_ engine: 
 struct StreamSession {
     let format: StreamFormat
     let pool: PacketPool
-    let incoming: SPSCRing
     let counters: PlayoutCounters
+    var ingest: AudioIngest
     var reported = ReceiverEngine.Reported()
-    /// The slot the frame being read goes into; left to the pool reset if the session ends
-    /// mid-frame.
-    var pendingSlot: Int32?
 
     enum End {
         case shutdown
@@ -272,8 +269,8 @@ struct StreamSession {
     init(format: StreamFormat, pool: PacketPool, incoming: SPSCRing, counters: PlayoutCounters) {
         self.format = format
         self.pool = pool
-        self.incoming = incoming
         self.counters = counters
+        ingest = AudioIngest(format: format, pool: pool, incoming: incoming, counters: counters)
     }
 
     mutating func run(channel: inout TCPChannel, reader: inout FrameReader, engine: ReceiverEngine) -> End {
@@ -343,17 +340,10 @@ struct StreamSession {
         }
         switch type {
         case .audio:
-            guard h.length >= AudioPacketHeader.size, h.length <= format.maxAudioPayload else {
-                return "AUDIO frame of \(h.length) bytes (this stream allows \(AudioPacketHeader.size) to \(format.maxAudioPayload))"
+            switch ingest.route(h) {
+            case .success(let destination): reader.route(destination)
+            case .failure(let e): return e.description
             }
-            guard let slot = acquireSlot(engine) else {
-                // The audio thread did not free a slot in time: this packet is the one lost.
-                counters.overruns.add(1, ordering: .relaxed)
-                reader.route(.discard)
-                return nil
-            }
-            pendingSlot = slot
-            reader.route(.into(pool.storage(slot)))
         case .bye, .timeResponse, .control, .chat, .status:
             guard h.length <= WireProtocol.maxControlPayload else { return "\(type) frame of \(h.length) bytes" }
             reader.route(.scratch)
@@ -363,39 +353,12 @@ struct StreamSession {
         return nil
     }
 
-    /// A free slot; when the pool is full, asks the audio thread to drop its oldest packet
-    /// and waits briefly for it.
-    private func acquireSlot(_ engine: ReceiverEngine) -> Int32? {
-        if let slot = pool.acquire() { return slot }
-        counters.dropRequests.add(1, ordering: .releasing)
-        let clock = SystemClock()
-        let deadline = clock.now() + 50_000
-        while clock.now() < deadline {
-            clock.sleep(until: clock.now() + 1_000)
-            if let slot = pool.acquire() { return slot }
-        }
-        return nil
-    }
-
     private mutating func handle(_ h: FrameHeader, _ payload: UnsafeRawBufferPointer, _ channel: inout TCPChannel, _ engine: ReceiverEngine) -> Handled? {
         switch h.type {
         case .audio:
-            guard let slot = pendingSlot else { return nil }  // discarded: pool full
-            pendingSlot = nil
-            switch AudioPacketHeader.parse(payload) {
-            case .failure(let e):
-                pool.release(slot)
-                engine.logger.failure(.invalidPacket("AUDIO frame: \(e)"))
+            if case .failure(let e) = ingest.complete(h, payload) {
+                engine.logger.failure(.invalidPacket(e.description))
                 return .end(.retry(reason: "invalid_packet"))
-            case .success(let header):
-                guard header.codec == format.codec, Int(header.sampleRate) == format.sampleRate, Int(header.channels) == format.channels else {
-                    pool.release(slot)
-                    engine.logger.failure(.invalidPacket("AUDIO frame is \(header.codec.name) \(header.sampleRate) Hz \(header.channels) ch, the session negotiated \(format.codec.name) \(format.sampleRate) Hz \(format.channels) ch"))
-                    return .end(.retry(reason: "invalid_packet"))
-                }
-                pool.setLength(slot, h.length)
-                let queued = incoming.push(slot)
-                precondition(queued, "incoming ring is as large as the pool")
             }
         case .bye:
             let reason = payload.first.flatMap { ByeReason(rawValue: $0) }

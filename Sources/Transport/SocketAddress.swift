@@ -49,8 +49,11 @@ public struct SocketAddress: CustomStringConvertible, Sendable {
         var service = [CChar](repeating: 0, count: Int(NI_MAXSERV))
         let rc = withSockaddr { getnameinfo($0, $1, &host, socklen_t(host.count), &service, socklen_t(service.count), NI_NUMERICHOST | NI_NUMERICSERV) }
         guard rc == 0 else { return "?" }
-        let h = String(cString: host)
-        return family == AF_INET6 ? "[\(h)]:\(String(cString: service))" : "\(h):\(String(cString: service))"
+        func text(_ chars: [CChar]) -> String {
+            String(decoding: chars.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+        let h = text(host)
+        return family == AF_INET6 ? "[\(h)]:\(text(service))" : "\(h):\(text(service))"
     }
 }
 

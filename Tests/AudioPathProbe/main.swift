@@ -1,1 +1,36 @@
-print("stub")
+// Runs the receiver's audio path for the counted-allocation test: warms up, then counts heap
+// allocations over N packets with the malloc counter that the test preloads (LD_PRELOAD).
+#if canImport(Glibc)
+import Glibc
+#endif
+import AudioPathHarness
+
+typealias SetCounting = @convention(c) (CInt) -> Void
+typealias ReadCount = @convention(c) () -> CLong
+
+let packets = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 10_000 : 10_000
+// `calibrate` also makes one heap allocation per packet, to prove the counter sees them.
+let calibrate = CommandLine.arguments.dropFirst(2).first == "calibrate"
+guard let onSymbol = dlsym(nil, "moosync_alloc_counting"), let countSymbol = dlsym(nil, "moosync_alloc_count") else {
+    print("audio-path-probe: no malloc counter loaded (run with LD_PRELOAD=libmalloccount.so)")
+    exit(2)
+}
+let setCounting = unsafeBitCast(onSymbol, to: SetCounting.self)
+let readCount = unsafeBitCast(countSymbol, to: ReadCount.self)
+
+let harness = try AudioPathHarness()
+harness.run(packets: 500)  // warm-up: lazy runtime metadata, first decoder state
+let before = readCount()
+setCounting(1)
+if calibrate {
+    for _ in 0..<packets {
+        harness.run(packets: 1)
+        let box = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+        box.deallocate()
+    }
+} else {
+    harness.run(packets: packets)
+}
+setCounting(0)
+let allocations = readCount() - before
+print("packets=\(packets) played=\(harness.packetsPlayed) concealed=\(harness.packetsConcealed) frames=\(harness.framesPlayed) allocations=\(allocations) checksum=\(harness.checksum)")

@@ -1,0 +1,152 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Audio
+import Codec
+import Core
+import Receiver
+import Transport
+
+/// Drives the receiver's whole steady-state audio path in one thread with a stepped clock:
+/// frame parsing → packet pool → jitter buffer → Opus decode → gain → sink. The counted-
+/// allocation test and the benchmark both run it, so they measure the code msrecv runs.
+public final class AudioPathHarness {
+    public let format: StreamFormat
+    private let clock = SteppedClock()
+    private let counters = PlayoutCounters()
+    private var channel: ReplayChannel
+    private var reader = FrameReader()
+    private var ingest: AudioIngest
+    private var engine: PlayoutEngine<MemorySink, SteppedClock>
+    public private(set) var packetsPushed = 0
+
+    /// Encodes one second of a two-tone signal as Opus packets (set-up; this allocates).
+    public init(bitrate: Int = 128_000, volume: Double = 0.8) throws {
+        let format = StreamFormat(codec: .opus, sampleRate: 48_000, channels: 2, frameSamples: 960, bitrate: bitrate)
+        self.format = format
+        let encoder = try OpusEncoderHandle(sampleRate: format.sampleRate, channels: format.channels, bitrate: bitrate)
+        var packets: [[UInt8]] = []
+        var pcm = [Int16](repeating: 0, count: format.samplesPerPacket)
+        var out = [UInt8](repeating: 0, count: OpusLibrary.maxPacketSize)
+        for p in 0..<50 {
+            for f in 0..<format.frameSamples {
+                let t = Double(p * format.frameSamples + f) / Double(format.sampleRate)
+                let low: Double = 6000 * sin(2 * Double.pi * 440 * t)
+                let high: Double = 3000 * sin(2 * Double.pi * 1320 * t)
+                let v = Int16(low + high)
+                pcm[2 * f] = v
+                pcm[2 * f + 1] = v
+            }
+            let n = try pcm.withUnsafeBufferPointer { input in
+                try out.withUnsafeMutableBytes { output in
+                    try encoder.encode(input, frames: format.frameSamples, into: output).get()
+                }
+            }
+            packets.append(Array(out[0..<n]))
+        }
+        channel = ReplayChannel(packets: packets, format: format)
+        let slots = packetPoolSlots(bufferSize: 60_000, frameDuration: format.frameDuration)
+        let pool = PacketPool(slotCount: slots, slotCapacity: format.maxAudioPayload)
+        let incoming = SPSCRing(capacity: slots)
+        counters.volumeQ15.store(Gain(volume: volume).q15, ordering: .relaxed)
+        ingest = AudioIngest(format: format, pool: pool, incoming: incoming, counters: counters)
+        engine = try PlayoutEngine(format: format, pool: pool, incoming: incoming,
+                                   sink: MemorySink(sampleRate: format.sampleRate, channels: format.channels, bufferFrames: 1920),
+                                   clock: clock, counters: counters, playoutOrigin: 60_000)
+    }
+
+    /// Receives, schedules, decodes and plays `count` more packets. Allocates nothing.
+    public func run(packets count: Int) {
+        for _ in 0..<count {
+            channel.load(sequence: UInt64(packetsPushed))
+            receive()
+            packetsPushed += 1
+            play()
+        }
+    }
+
+    private func receive() {
+        while true {
+            switch reader.next(from: &channel) {
+            case .header(let h):
+                guard case .success(let destination) = ingest.route(h) else { preconditionFailure("harness frame refused") }
+                reader.route(destination)
+            case .frame(let h, let payload):
+                guard case .success = ingest.complete(h, payload) else { preconditionFailure("harness frame refused") }
+            case .wouldBlock, .closed, .failed:
+                return
+            }
+        }
+    }
+
+    private func play() {
+        while true {
+            switch engine.step() {
+            case .played: return
+            case .waiting(let until): clock.sleep(until: until)
+            case let other: preconditionFailure("harness playout stopped: \(other)")
+            }
+        }
+    }
+
+    public var packetsPlayed: Int { counters.packetsPlayed.load(ordering: .relaxed) }
+    public var packetsConcealed: Int { counters.packetsConcealed.load(ordering: .relaxed) }
+    public var framesPlayed: Int { engine.sink.framesWritten }
+    public var checksum: Int64 { engine.sink.checksum }
+}
+
+/// Serves one AUDIO frame at a time from memory, as a socket would, rewriting its sequence
+/// number and timestamp in place.
+struct ReplayChannel: ByteChannel {
+    private let frames: UnsafeMutableRawBufferPointer
+    private let frameOffsets: [Int]
+    private let frameLengths: [Int]
+    private let frameDuration: UInt64
+    private var current = 0..<0
+    private var currentStart = 0
+
+    init(packets: [[UInt8]], format: StreamFormat) {
+        let headers = WireProtocol.frameHeaderSize + AudioPacketHeader.size
+        frames = .allocate(byteCount: packets.reduce(0) { $0 + headers + $1.count }, alignment: 8)
+        var offsets: [Int] = [], lengths: [Int] = []
+        var offset = 0
+        for packet in packets {
+            let length = headers + packet.count
+            let frame = UnsafeMutableRawBufferPointer(rebasing: frames[offset..<(offset + length)])
+            FrameHeader(type: .audio, length: AudioPacketHeader.size + packet.count).encode(into: frame)
+            AudioPacketHeader(sequence: 0, timestamp: 0, sampleRate: UInt32(format.sampleRate), channels: UInt8(format.channels), codec: .opus)
+                .encode(into: UnsafeMutableRawBufferPointer(rebasing: frame[WireProtocol.frameHeaderSize...]))
+            packet.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: frame[headers...]).copyMemory(from: $0) }
+            offsets.append(offset)
+            lengths.append(length)
+            offset += length
+        }
+        frameOffsets = offsets
+        frameLengths = lengths
+        frameDuration = UInt64(format.frameDuration)
+    }
+
+    mutating func load(sequence: UInt64) {
+        let index = Int(sequence % UInt64(frameOffsets.count))
+        let start = frameOffsets[index]
+        let frame = UnsafeMutableRawBufferPointer(rebasing: frames[start..<(start + frameLengths[index])])
+        let audio = UnsafeMutableRawBufferPointer(rebasing: frame[WireProtocol.frameHeaderSize...])
+        audio.storeBigEndian(sequence, at: 0)
+        audio.storeBigEndian(sequence * frameDuration, at: 8)
+        current = start..<(start + frameLengths[index])
+    }
+
+    var fileDescriptor: CInt { -1 }
+    var bufferedReadable: Int { current.count }
+
+    mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> IOResult {
+        guard !current.isEmpty else { return .wouldBlock }
+        let n = min(buffer.count, current.count)
+        buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: frames[current.lowerBound..<(current.lowerBound + n)]))
+        current = (current.lowerBound + n)..<current.upperBound
+        return .bytes(n)
+    }
+
+    mutating func write(_ bytes: UnsafeRawBufferPointer) -> IOResult { .bytes(bytes.count) }
+    mutating func close() {}
+}

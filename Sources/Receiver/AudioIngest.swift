@@ -1,0 +1,75 @@
+import Core
+import Transport
+
+/// The network half of the audio path: AUDIO payloads go straight from the socket into a
+/// packet-pool slot, are checked against the negotiated stream, and are queued for the audio
+/// thread. Runs on the control thread; allocates nothing.
+public struct AudioIngest {
+    public let format: StreamFormat
+    private let pool: PacketPool
+    private let incoming: SPSCRing
+    private let counters: PlayoutCounters
+    /// The slot the frame being read goes into. If the session ends mid-frame the pool reset
+    /// takes it back.
+    private var pendingSlot: Int32?
+
+    public init(format: StreamFormat, pool: PacketPool, incoming: SPSCRing, counters: PlayoutCounters) {
+        self.format = format
+        self.pool = pool
+        self.incoming = incoming
+        self.counters = counters
+    }
+
+    /// Where an AUDIO frame's payload goes, or why the frame is invalid.
+    public mutating func route(_ header: FrameHeader) -> Result<FrameReader.Destination, IngestError> {
+        guard header.length >= AudioPacketHeader.size, header.length <= format.maxAudioPayload else {
+            return .failure(IngestError("AUDIO frame of \(header.length) bytes (this stream allows \(AudioPacketHeader.size) to \(format.maxAudioPayload))"))
+        }
+        guard let slot = acquireSlot() else {
+            // The audio thread did not free a slot in time: this packet is the one lost.
+            counters.overruns.add(1, ordering: .relaxed)
+            return .success(.discard)
+        }
+        pendingSlot = slot
+        return .success(.into(pool.storage(slot)))
+    }
+
+    /// Checks a complete AUDIO payload and hands it to the audio thread.
+    public mutating func complete(_ header: FrameHeader, _ payload: UnsafeRawBufferPointer) -> Result<Void, IngestError> {
+        guard let slot = pendingSlot else { return .success(()) }  // discarded: pool full
+        pendingSlot = nil
+        switch AudioPacketHeader.parse(payload) {
+        case .failure(let e):
+            pool.releaseFromProducer(slot)
+            return .failure(IngestError("AUDIO frame: \(e)"))
+        case .success(let packet):
+            guard packet.codec == format.codec, Int(packet.sampleRate) == format.sampleRate, Int(packet.channels) == format.channels else {
+                pool.releaseFromProducer(slot)
+                return .failure(IngestError("AUDIO frame is \(packet.codec.name) \(packet.sampleRate) Hz \(packet.channels) ch, the session negotiated \(format.codec.name) \(format.sampleRate) Hz \(format.channels) ch"))
+            }
+            pool.setLength(slot, header.length)
+            let queued = incoming.push(slot)
+            precondition(queued, "the incoming ring is as large as the pool")
+            return .success(())
+        }
+    }
+
+    /// A free slot; when the pool is full, asks the audio thread to drop its oldest packet and
+    /// waits briefly for it.
+    private func acquireSlot() -> Int32? {
+        if let slot = pool.acquire() { return slot }
+        counters.dropRequests.add(1, ordering: .releasing)
+        let clock = SystemClock()
+        let deadline = clock.now() + 50_000
+        while clock.now() < deadline {
+            clock.sleep(until: clock.now() + 1_000)
+            if let slot = pool.acquire() { return slot }
+        }
+        return nil
+    }
+}
+
+public struct IngestError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}
