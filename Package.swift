@@ -51,6 +51,7 @@ let package = Package(
 
         .testTarget(name: "CoreTests", dependencies: ["Core", "Transport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+        .testTarget(name: "ReceiverTests", dependencies: ["Receiver", "Audio", "Core"]),
         .testTarget(name: "CodecTests", dependencies: ["Codec", "Resample", "Audio"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Core", "msrecv", "mshost", "audio-path-probe"]),
     ]

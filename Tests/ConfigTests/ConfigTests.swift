@@ -1,0 +1,148 @@
+import Config
+import Core
+import XCTest
+
+final class ConfigTests: XCTestCase {
+    private func errors(_ text: String) -> [String] {
+        switch ConfigLoader.parse(text: text) {
+        case .success: return []
+        case .failure(let e): return e.errors.map(\.description)
+        }
+    }
+
+    private func settings(_ text: String) throws -> Settings { try ConfigLoader.parse(text: text).get() }
+
+    func testEmptyObjectGivesTheSeedDefaults() throws {
+        let s = try settings("{}")
+        XCTAssertEqual(s.receiving.bufferSize, 2_000_000)
+        XCTAssertEqual(s.receiving.audioOutput.deviceID, "default")
+        XCTAssertEqual(s.sharing.port, 8080)
+        XCTAssertEqual(s.sharing.frameDuration, 20_000)
+        XCTAssertEqual(s.sharing.codec, .opus)
+        XCTAssertEqual(s.sharing.source, .tone(hz: 440))
+    }
+
+    func testEveryKeyIsRead() throws {
+        let s = try settings("""
+        {"sharing": {"enabled": true, "device_name": "Living room", "password_required": true, "password": "pw",
+                     "max_clients": 3, "port": 9000, "source": "wav:/music/a.wav", "frame_ms": 2.5, "loop": true,
+                     "audio_quality": {"codec": "pcm", "bitrate": 96000, "sample_rate": 44100, "channels": 1, "adaptive_bitrate": true},
+                     "permissions": {"allow_queue_control": true, "allow_playback_control": true, "allow_chat": false}},
+         "receiving": {"enabled": false, "auto_discover": false, "buffer_size": "150ms", "host": "10.0.0.2:9000",
+                       "client_name": "Kitchen", "audio_formats": ["pcm"],
+                       "audio_output": {"device_id": "hw:0", "volume_sync": false, "independent_volume": true, "volume": 0.25},
+                       "ui": {"show_host_metadata": false, "show_connection_status": false, "show_buffer_health": true}}}
+        """)
+        XCTAssertEqual(s.sharing.deviceName, "Living room")
+        XCTAssertEqual(s.sharing.maxClients, 3)
+        XCTAssertEqual(s.sharing.port, 9000)
+        XCTAssertEqual(s.sharing.source, .wav(path: "/music/a.wav"))
+        XCTAssertEqual(s.sharing.frameDuration, 2_500)
+        XCTAssertEqual(s.sharing.codec, .pcm)
+        XCTAssertEqual(s.sharing.sampleRate, 44_100)
+        XCTAssertEqual(s.sharing.channels, 1)
+        XCTAssertTrue(s.sharing.loop)
+        XCTAssertFalse(s.sharing.permissions.allowChat)
+        XCTAssertEqual(s.receiving.bufferSize, 150_000)
+        XCTAssertEqual(s.receiving.host, "10.0.0.2:9000")
+        XCTAssertEqual(s.receiving.audioFormats, ["pcm"])
+        XCTAssertEqual(s.receiving.audioOutput.deviceID, "hw:0")
+        XCTAssertEqual(s.receiving.audioOutput.volume, 0.25)
+        XCTAssertTrue(s.receiving.ui.showBufferHealth)
+    }
+
+    func testSources() {
+        XCTAssertEqual(SourceSpec.parse("tone:1000"), .tone(hz: 1000))
+        XCTAssertEqual(SourceSpec.parse("stdin"), .stdin)
+        XCTAssertEqual(SourceSpec.parse("alsa:hw:1,0"), .alsa(device: "hw:1,0"))
+        XCTAssertNil(SourceSpec.parse("tone:loud"))
+        XCTAssertNil(SourceSpec.parse("wav:"))
+        XCTAssertNil(SourceSpec.parse("mp3:x"))
+    }
+
+    func testDurations() {
+        XCTAssertEqual(parseDuration("2s"), 2_000_000)
+        XCTAssertEqual(parseDuration("150ms"), 150_000)
+        XCTAssertEqual(parseDuration("1.5s"), 1_500_000)
+        XCTAssertEqual(parseDuration("2500us"), 2_500)
+        for bad in ["fast", "2", "s", "-1s", ".5s", "2 s", "1e3ms", ""] { XCTAssertNil(parseDuration(bad), bad) }
+    }
+
+    func testBadDurationSaysKeyExpectedAndGot() {
+        XCTAssertEqual(errors("{\"receiving\": {\"buffer_size\": \"fast\"}}"),
+                       ["line 1, column 31: receiving.buffer_size: expected a duration like \"2s\" or \"150ms\", got \"fast\""])
+        XCTAssertEqual(errors("{\"receiving\": {\"buffer_size\": \"20s\"}}"),
+                       ["line 1, column 31: receiving.buffer_size: expected a duration from 10ms to 10s, got \"20s\""])
+    }
+
+    func testUnknownKeysGetADidYouMean() {
+        XCTAssertEqual(errors("{\"receiving\": {\"bufer_size\": \"2s\"}}"),
+                       ["line 1, column 16: receiving.bufer_size: unknown key; did you mean \"buffer_size\"?"])
+        XCTAssertEqual(errors("{\"sharing\": {\"audio_quality\": {\"bit-rate\": 1}}}"),
+                       ["line 1, column 32: sharing.audio_quality.bit-rate: unknown key; did you mean \"bitrate\"?"])
+        XCTAssertEqual(errors("{\"recieving\": {}}"), ["line 1, column 2: recieving: unknown key; did you mean \"receiving\"?"])
+        XCTAssertEqual(errors("{\"zzz\": 1}"), ["line 1, column 2: zzz: unknown key"])
+    }
+
+    func testEveryErrorIsReportedNotJustTheFirst() {
+        let found = errors("""
+        {
+          "sharing": {"port": 0, "frame_ms": 15, "source": "mp3:x", "max_clients": "ten",
+                      "audio_quality": {"codec": "aac", "sample_rate": 44100, "channels": 3, "bitrate": 1}},
+          "receiving": {"host": "nohost", "enabled": "yes", "audio_formats": ["opus", "flac"],
+                        "audio_output": {"device_id": "", "volume": 2}}
+        }
+        """)
+        XCTAssertEqual(found, [
+            "line 2, column 76: sharing.max_clients: expected a whole number from 1 to 64, got \"ten\"",
+            "line 2, column 23: sharing.port: expected a whole number from 1 to 65535, got 0",
+            "line 2, column 52: sharing.source: expected \"tone\", \"tone:HZ\", \"wav:PATH\", \"stdin\" or \"alsa:DEVICE\", got \"mp3:x\"",
+            "line 2, column 38: sharing.frame_ms: expected an Opus frame size in milliseconds: 2.5, 5, 10, 20, 40 or 60, got 15",
+            "line 3, column 42: sharing.audio_quality.codec: expected \"opus\" or \"pcm\", got \"aac\"",
+            "line 3, column 97: sharing.audio_quality.bitrate: expected a whole number from 6000 to 510000, got 1",
+            "line 3, column 83: sharing.audio_quality.channels: expected a whole number from 1 to 2, got 3",
+            "line 3, column 64: sharing.audio_quality.sample_rate: expected an Opus sample rate (8000, 12000, 16000, 24000 or 48000), got 44100",
+            "line 4, column 46: receiving.enabled: expected true or false, got \"yes\"",
+            "line 4, column 79: receiving.audio_formats[1]: expected one of \"opus\", \"pcm\", got \"flac\"",
+            "line 4, column 25: receiving.host: expected \"HOST:PORT\" (for example \"192.168.1.20:8080\"), got \"nohost\"",
+            "line 5, column 47: receiving.audio_output.device_id: must not be empty",
+            "line 5, column 61: receiving.audio_output.volume: expected a number from 0.0 to 1.0, got 2",
+        ])
+    }
+
+    func testWrongTypesForSections() {
+        XCTAssertEqual(errors("[]"), ["line 1, column 1: expected an object, got an array"])
+        XCTAssertEqual(errors("{\"receiving\": 5}"), ["line 1, column 15: receiving: expected an object, got a number"])
+        XCTAssertEqual(errors("{\"receiving\": {\"audio_output\": \"hw:0\"}}"),
+                       ["line 1, column 32: receiving.audio_output: expected an object, got a string"])
+    }
+
+    func testPasswordRequiredNeedsAPassword() {
+        XCTAssertEqual(errors("{\"sharing\": {\"password_required\": true}}"),
+                       ["line 1, column 35: sharing.password: required when sharing.password_required is true"])
+    }
+
+    func testInvalidJSONIsOneLineWithPosition() {
+        XCTAssertEqual(errors("{\n  \"receiving\": {\"host\": \"a:1\",}\n}"),
+                       ["line 2, column 31: invalid JSON: unexpected character '}', expected a key in double quotes"])
+    }
+
+    func testMissingAndUnreadableFilesAreOneClearLine() throws {
+        guard case .failure(let missing) = ConfigLoader.load(path: "/nonexistent/moosync.json") else { return XCTFail("loaded") }
+        XCTAssertEqual(missing.description, "/nonexistent/moosync.json: cannot read config file: No such file or directory")
+        guard case .failure(let directory) = ConfigLoader.load(path: "/tmp") else { return XCTFail("loaded") }
+        XCTAssertEqual(directory.description, "/tmp: cannot read config file: Is a directory")
+    }
+
+    func testCommandLine() throws {
+        let o = try DaemonCommandLine.parse(["--config", "/a.json", "--check"]).get()
+        XCTAssertEqual(o.configPath, "/a.json")
+        XCTAssertTrue(o.checkOnly)
+        XCTAssertEqual(try DaemonCommandLine.parse(["--config=/b.json"]).get().configPath, "/b.json")
+        XCTAssertEqual(try DaemonCommandLine.parse([]).get().configPath, "/etc/moosync.json")
+        guard case .failure(let e) = DaemonCommandLine.parse(["--frobnicate"]) else { return XCTFail("accepted") }
+        XCTAssertEqual(e.message, "unknown option --frobnicate")
+        guard case .failure(let e2) = DaemonCommandLine.parse(["--config"]) else { return XCTFail("accepted") }
+        XCTAssertEqual(e2.message, "--config needs a file path")
+    }
+}

@@ -1,0 +1,66 @@
+import Core
+import XCTest
+
+final class JSONTests: XCTestCase {
+    private func parse(_ text: String) throws -> JSONValue { try JSONReader.parse(text).get() }
+
+    private func error(_ text: String) -> JSONParseError? {
+        if case .failure(let e) = JSONReader.parse(text) { return e }
+        return nil
+    }
+
+    func testParsesAllValueKindsWithPositions() throws {
+        let v = try parse("{\n  \"a\": [1, -2.5e3, true, false, null],\n  \"b\": \"x\\u00e9\\n\\ud83c\\udfb5\"\n}")
+        XCTAssertEqual(v["a"]?.arrayValue?.count, 5)
+        XCTAssertEqual(v["a"]?.arrayValue?[1].doubleValue, -2500)
+        XCTAssertEqual(v["a"]?.arrayValue?[0].intValue, 1)
+        XCTAssertNil(v["a"]?.arrayValue?[1].intValue)
+        XCTAssertEqual(v["b"]?.stringValue, "xé\n🎵")
+        XCTAssertEqual(v["b"]?.position, SourcePosition(line: 3, column: 8))
+        XCTAssertEqual(v.members?[1].keyPosition, SourcePosition(line: 3, column: 3))
+    }
+
+    func testErrorsSayLineAndColumn() {
+        let missingColon = error("{\n  \"a\": 1,\n  \"b\" 2\n}")
+        XCTAssertEqual(missingColon?.message, "unexpected character '2', expected ':' after key \"b\"")
+        XCTAssertEqual(missingColon?.position, SourcePosition(line: 3, column: 7))
+        XCTAssertEqual(error("{\"a\": 1,}")?.position, SourcePosition(line: 1, column: 9))
+        XCTAssertEqual(error("{\"a\": 01}")?.message, "invalid number: leading zeros are not allowed")
+        XCTAssertEqual(error("{\"a\": \"x}")?.message, "unterminated string")
+        XCTAssertEqual(error("{\"a\": 1} x")?.message, "unexpected character 'x' after the end of the document")
+        XCTAssertEqual(error("{\"a\": 1, \"a\": 2}")?.message, "duplicate key \"a\"")
+        XCTAssertEqual(error("")?.message, "unexpected end of input, expected a value")
+        XCTAssertEqual(error("[\"\\ud800\"]")?.message, "unpaired surrogate in \\u escape")
+    }
+
+    func testColumnsCountCharactersNotBytes() {
+        XCTAssertEqual(error("{\"é\": x}")?.position, SourcePosition(line: 1, column: 7))
+    }
+
+    func testDeepNestingIsRefusedNotRecursed() {
+        let deep = String(repeating: "[", count: 10_000)
+        XCTAssertEqual(error(deep)?.message, "nesting deeper than 64 levels")
+    }
+
+    func testInvalidUTF8IsAnError() {
+        let bytes: [UInt8] = [0x22, 0xFF, 0x22]
+        let result = bytes.withUnsafeBufferPointer { JSONReader.parse($0) }
+        guard case .failure(let e) = result else { return XCTFail("accepted invalid UTF-8") }
+        XCTAssertEqual(e.message, "string is not valid UTF-8")
+    }
+
+    func testWriterOutputParsesBack() throws {
+        var inner = JSONWriter()
+        inner.add("n", 3)
+        var w = JSONWriter()
+        w.add("s", "quote \" backslash \\ tab \t nul \u{0}")
+        w.add("b", true)
+        w.add("list", strings: ["opus", "pcm"])
+        w.add("o", object: inner)
+        let v = try parse(w.finished)
+        XCTAssertEqual(v["s"]?.stringValue, "quote \" backslash \\ tab \t nul \u{0}")
+        XCTAssertEqual(v["b"]?.boolValue, true)
+        XCTAssertEqual(v["list"]?.arrayValue?.compactMap(\.stringValue), ["opus", "pcm"])
+        XCTAssertEqual(v["o"]?["n"]?.intValue, 3)
+    }
+}
