@@ -1,0 +1,55 @@
+import Foundation
+import XCTest
+
+/// The receiver's steady-state audio path (frame parsing → pool → jitter buffer → Opus decode →
+/// gain → sink) makes no heap allocation: counted by a malloc interposer this test builds.
+final class AllocationTests: XCTestCase {
+    private func buildCounter(_ scratch: Scratch) throws -> String {
+        let library = scratch.file("libmalloccount.so")
+        let cc = Process()
+        cc.executableURL = URL(fileURLWithPath: "/usr/bin/cc")
+        cc.arguments = ["-shared", "-fPIC", "-O2", "-o", library, packageRoot + "/Tests/Fixtures/malloc_counter.c"]
+        try cc.run()
+        cc.waitUntilExit()
+        XCTAssertEqual(cc.terminationStatus, 0, "building the malloc counter")
+        return library
+    }
+
+    private func probe(_ library: String, _ arguments: [String]) throws -> [String: Int] {
+        let process = Process()
+        let pipe = Pipe()
+        process.executableURL = URL(fileURLWithPath: binDirectory + "/audio-path-probe")
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env["LD_PRELOAD"] = library
+        process.environment = env
+        process.standardOutput = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, output)
+        var fields: [String: Int] = [:]
+        for pair in output.split(whereSeparator: { $0 == " " || $0 == "\n" }) {
+            let kv = pair.split(separator: "=")
+            if kv.count == 2, let v = Int(kv[1]) { fields[String(kv[0])] = v }
+        }
+        return fields
+    }
+
+    func testSteadyStateAudioPathMakesNoHeapAllocation() throws {
+        let scratch = try Scratch("alloc")
+        let library = try buildCounter(scratch)
+        let result = try probe(library, ["10000"])
+        XCTAssertEqual(result["packets"], 10_000)
+        XCTAssertEqual(result["concealed"], 0)
+        XCTAssertEqual(result["frames"], 10_500 * 960, "every packet decoded to a full frame")
+        XCTAssertEqual(result["allocations"], 0, "allocations on the audio path")
+    }
+
+    func testTheCounterSeesAllocations() throws {
+        let scratch = try Scratch("calibrate")
+        let library = try buildCounter(scratch)
+        let result = try probe(library, ["1000", "calibrate"])
+        XCTAssertEqual(result["allocations"], 1000)
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+import XCTest
+
+/// What a person sees from `--check`, `--version` and a broken config.
+final class CommandLineTests: XCTestCase {
+    func testCheckAcceptsTheShippedConfigs() throws {
+        let checks = [("moosync.json", ["msrecv", "mshost"]), ("host.example.json", ["mshost"]), ("receiver.example.json", ["msrecv"])]
+        for (file, binaries) in checks {
+            let path = packageRoot + "/config/" + file
+            for binary in binaries {
+                let (status, output) = try runToCompletion(binary, ["--config", path, "--check"])
+                XCTAssertEqual(status, 0, "\(binary) --check \(file): \(output)")
+                XCTAssertTrue(output.contains("OK"), output)
+            }
+        }
+    }
+
+    func testCheckListsEveryErrorWithKeyPathAndExitsNonZero() throws {
+        let scratch = try Scratch("cli")
+        let path = try scratch.write("bad.json", """
+        {
+          "receiving": {"bufer_size": "2s", "buffer_size": "fast", "host": "a:1"},
+          "sharing": {"port": 70000}
+        }
+        """)
+        for binary in ["msrecv", "mshost"] {
+            let (status, output) = try runToCompletion(binary, ["--config", path, "--check"])
+            XCTAssertEqual(status, 1)
+            let lines = output.split(separator: "\n").map(String.init)
+            XCTAssertEqual(lines, [
+                "\(binary): error: \(path): line 3, column 23: sharing.port: expected a whole number from 1 to 65535, got 70000",
+                "\(binary): error: \(path): line 2, column 17: receiving.bufer_size: unknown key; did you mean \"buffer_size\"?",
+                "\(binary): error: \(path): line 2, column 52: receiving.buffer_size: expected a duration like \"2s\" or \"150ms\", got \"fast\"",
+            ])
+        }
+    }
+
+    func testMissingFileAndInvalidJSONAreOneLineEach() throws {
+        let (status, output) = try runToCompletion("msrecv", ["--config", "/nonexistent.json", "--check"])
+        XCTAssertEqual(status, 1)
+        XCTAssertEqual(output, "msrecv: error: /nonexistent.json: cannot read config file: No such file or directory\n")
+
+        let scratch = try Scratch("json")
+        let path = try scratch.write("broken.json", "{\"receiving\": {\"host\": \"a:1\"\n")
+        let (status2, output2) = try runToCompletion("mshost", ["--config", path, "--check"])
+        XCTAssertEqual(status2, 1)
+        XCTAssertEqual(output2, "mshost: error: \(path): line 2, column 1: invalid JSON: unexpected end of input, expected ',' or '}'\n")
+    }
+
+    func testReceiverWithoutAHostAddressSaysSo() throws {
+        let scratch = try Scratch("nohost")
+        let path = try scratch.write("r.json", "{\"receiving\": {}}")
+        let (status, output) = try runToCompletion("msrecv", ["--config", path, "--check"])
+        XCTAssertEqual(status, 1)
+        XCTAssertTrue(output.contains("receiving.host: required"), output)
+    }
+
+    func testVersionAndUsage() throws {
+        let (status, output) = try runToCompletion("msrecv", ["--version"])
+        XCTAssertEqual(status, 0)
+        XCTAssertTrue(output.hasPrefix("msrecv 0.1.0 (protocol 1.0; opus "), output)
+        XCTAssertTrue(output.contains("alsa-lib"), output)
+        let (hostStatus, hostOutput) = try runToCompletion("mshost", ["--version"])
+        XCTAssertEqual(hostStatus, 0)
+        XCTAssertTrue(hostOutput.hasPrefix("mshost 0.1.0"), hostOutput)
+        let (badStatus, badOutput) = try runToCompletion("mshost", ["--volume", "11"])
+        XCTAssertEqual(badStatus, 2)
+        XCTAssertEqual(badOutput, "mshost: error: unknown option --volume (see mshost --help)\n")
+    }
+}

@@ -1,0 +1,217 @@
+import Core
+import Foundation
+import Transport
+import XCTest
+
+/// Hosts that vanish, peers that send garbage, limits and refusals: each gets a clear log line
+/// and nothing else stops.
+final class RobustnessTests: XCTestCase {
+    func testReceiverSurvivesTheHostDyingAndResumesWhenItReturns() throws {
+        let scratch = try Scratch("resume")
+        let port = freePort()
+        _ = scratch.recordingPCM("speaker")
+        let hostConfig = try scratch.write("host.json", Configs.host(port: port, source: "tone:440", codec: "opus"))
+        var host: Daemon? = try Daemon("mshost", config: hostConfig, scratch: scratch, name: "host1")
+        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "speaker")), scratch: scratch)
+        XCTAssertTrue(receiver.waitFor("event=Connected"), receiver.log)
+        XCTAssertTrue(receiver.waitFor("played", times: 0))
+        Thread.sleep(forTimeInterval: 1)
+        host!.signal(SIGKILL)
+        _ = host!.waitForExit()
+        XCTAssertTrue(receiver.waitFor("event=Disconnected reason=host_gone", timeout: 5), receiver.log)
+        XCTAssertTrue(receiver.log.contains("event=NetworkError error=\"host closed the connection\""), receiver.log)
+        XCTAssertTrue(receiver.waitFor("event=NetworkError error=\"cannot connect to 127.0.0.1:\(port): Connection refused\"", timeout: 5))
+        XCTAssertTrue(receiver.process.isRunning)
+
+        host = try Daemon("mshost", config: hostConfig, scratch: scratch, name: "host2")
+        XCTAssertTrue(receiver.waitFor("event=Connected", times: 2, timeout: 15), receiver.log)
+        Thread.sleep(forTimeInterval: 1)
+        receiver.signal(SIGTERM)
+        XCTAssertEqual(receiver.waitForExit(), 0)
+        // Each session reports what it played; the resumed one played audio too.
+        let played = receiver.log.split(separator: "\n").filter { $0.contains("msrecv: played") }
+        XCTAssertEqual(played.count, 2, receiver.log)
+        XCTAssertFalse(played.last!.contains("played 0 packets"), receiver.log)
+        XCTAssertTrue(host!.waitFor("event=ClientDisconnected"), host!.log)
+    }
+
+    /// Connects to the host and sends `bytes`; what came back before the host closed.
+    private func hostile(_ port: UInt16, _ bytes: [UInt8], closeAfterSending: Bool = false) throws -> [UInt8] {
+        var channel = try TCPChannel.connect(host: "127.0.0.1", port: port, timeout: 2_000_000).get()
+        XCTAssertNoThrow(try writeAll(&channel, bytes).get())
+        if closeAfterSending { shutdown(channel.fileDescriptor, Int32(SHUT_WR)) }
+        var reply: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let deadline = Date().addingTimeInterval(3)
+        while Date() < deadline {
+            let result = buffer.withUnsafeMutableBytes { channel.read(into: $0) }
+            switch result {
+            case .bytes(let n): reply += buffer[0..<n]
+            case .wouldBlock: usleep(10_000)
+            case .endOfStream, .failed: return reply
+            }
+        }
+        XCTFail("host did not close the hostile connection")
+        return reply
+    }
+
+    private func header(_ type: UInt8, length: Int) -> [UInt8] {
+        [type, 0, UInt8(length >> 8), UInt8(length & 0xFF)]
+    }
+
+    /// The REJECT's error code, if `reply` is one.
+    private func rejection(_ reply: [UInt8]) -> String? {
+        guard reply.count > 4, reply[0] == FrameType.reject.rawValue else { return nil }
+        let json = try? JSONReader.parse(String(decoding: reply[4...], as: UTF8.self)).get()
+        return json?["error"]?.stringValue
+    }
+
+    func testHostilePeersAreDisconnectedWhileAReceiverPlaysOnWithoutAGap() throws {
+        let scratch = try Scratch("hostile")
+        let source = TestAudio.music(seconds: 1, seed: 3)
+        let wav = try scratch.write("loop.wav", bytes: WAVAudio(sampleRate: 48_000, channels: 2, samples: source).encoded())
+        let port = freePort()
+        _ = scratch.recordingPCM("speaker")
+        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "wav:" + wav, loop: true)), scratch: scratch)
+        XCTAssertTrue(host.waitFor("listening on port"))
+        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "speaker")), scratch: scratch)
+        XCTAssertTrue(host.waitFor("event=ClientConnected"))
+        Thread.sleep(forTimeInterval: 0.5)
+
+        // Garbage bytes.
+        XCTAssertEqual(rejection(try hostile(port, Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8))), "InvalidPacket")
+        // A length over the maximum.
+        XCTAssertEqual(rejection(try hostile(port, header(FrameType.hello.rawValue, length: 60_000) + [UInt8](repeating: 0x20, count: 100))), "InvalidPacket")
+        // A frame out of order: STATUS before HELLO.
+        XCTAssertEqual(rejection(try hostile(port, FrameWriter.frame(.status, json: "{}"))), "InvalidPacket")
+        // A HELLO that is not JSON.
+        XCTAssertEqual(rejection(try hostile(port, FrameWriter.frame(.hello, json: "{\"connection_request\": ["))), "InvalidPacket")
+        // A truncated frame: the header promises 100 bytes, 10 arrive, then the peer closes.
+        _ = try hostile(port, header(FrameType.hello.rawValue, length: 100) + [UInt8](repeating: 0x7B, count: 10), closeAfterSending: true)
+        // After a valid HELLO, a frame only a host may send.
+        let hello = FrameWriter.frame(.hello, json: "{\"connection_request\": {\"client_id\": \"evil\", \"protocol_version\": \"1.0\", \"capabilities\": {\"audio_formats\": [\"pcm\"]}}}")
+        let afterWelcome = try hostile(port, hello + FrameWriter.frame(.audio, payload: [UInt8](repeating: 0, count: 30)))
+        XCTAssertTrue(afterWelcome.contains(FrameType.bye.rawValue), "no BYE for an AUDIO frame from a receiver")
+
+        XCTAssertTrue(host.waitFor("error=InvalidPacket", times: 6), host.log)
+        XCTAssertTrue(host.log.contains("truncated frame"), host.log)
+        XCTAssertTrue(host.log.contains("frame of 60000 bytes"), host.log)
+        XCTAssertTrue(host.log.contains("expected HELLO first"), host.log)
+        Thread.sleep(forTimeInterval: 0.5)
+        receiver.signal(SIGTERM)
+        XCTAssertEqual(receiver.waitForExit(), 0)
+        XCTAssertTrue(host.process.isRunning, "the host must survive hostile peers")
+        XCTAssertTrue(receiver.log.contains("concealed 0, late 0, underruns 0, overruns 0"), receiver.log)
+
+        let recorded = scratch.samples("speaker.raw")
+        let looped = Array(repeating: source, count: 6).flatMap { $0 }
+        let offset = try XCTUnwrap(TestAudio.exactOffset(of: recorded, in: source, channels: 2))
+        XCTAssertGreaterThan(recorded.count, 48_000 * 2 / 2, "the receiver played through the attacks")
+        XCTAssertTrue(recorded == Array(looped[offset..<(offset + recorded.count)]), "the playing receiver heard a gap")
+    }
+
+    func testReceiverDropsAHostThatSendsAnOversizedFrame() throws {
+        let scratch = try Scratch("badhost")
+        let port = freePort()
+        _ = scratch.recordingPCM("speaker")
+        let listener = try TCPListener(port: port)
+        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "speaker")), scratch: scratch)
+
+        func acceptReceiver() throws -> TCPChannel {
+            let deadline = Date().addingTimeInterval(5)
+            while Date() < deadline {
+                if let channel = listener.accept() { return channel }
+                usleep(10_000)
+            }
+            throw XCTSkip("receiver never connected")
+        }
+        // Session 1: a WELCOME, then an AUDIO frame longer than the stream allows.
+        var channel = try acceptReceiver()
+        let welcome = "{\"session_id\": \"s\", \"stream\": {\"codec\": \"pcm\", \"sample_rate\": 48000, \"channels\": 2, \"frame_samples\": 960}, \"stream_start\": 0, \"t1\": 0, \"t2\": 0, \"t3\": 0}"
+        XCTAssertNoThrow(try writeAll(&channel, FrameWriter.frame(.welcome, json: welcome) + header(FrameType.audio.rawValue, length: 50_000)).get())
+        XCTAssertTrue(receiver.waitFor("error=InvalidPacket", timeout: 5), receiver.log)
+        XCTAssertTrue(receiver.log.contains("AUDIO frame of 50000 bytes"), receiver.log)
+
+        // Session 2 (the receiver retries): garbage instead of a WELCOME.
+        var second = try acceptReceiver()
+        XCTAssertNoThrow(try writeAll(&second, Array("\u{0}\u{0}garbage".utf8)).get())
+        XCTAssertTrue(receiver.waitFor("error=InvalidPacket", times: 2, timeout: 5), receiver.log)
+        XCTAssertTrue(receiver.process.isRunning)
+        receiver.signal(SIGTERM)
+        XCTAssertEqual(receiver.waitForExit(), 0)
+        channel.close()
+        second.close()
+    }
+
+    func testCodecNegotiationFallsBackToPCMAndRejectsWhenNothingOverlaps() throws {
+        let scratch = try Scratch("codec")
+        let port = freePort()
+        _ = scratch.recordingPCM("pcmonly")
+        _ = scratch.recordingPCM("opusonly")
+        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone", codec: "opus")), scratch: scratch)
+        XCTAssertTrue(host.waitFor("listening on port"))
+        let pcmOnly = try Daemon("msrecv", config: try scratch.write("a.json", Configs.receiver(port: port, device: "pcmonly", formats: "[\"pcm\"]")), scratch: scratch, name: "pcmonly")
+        XCTAssertTrue(pcmOnly.waitFor("event=Connected"), pcmOnly.log)
+        XCTAssertTrue(pcmOnly.log.contains("codec=pcm"))
+
+        let pcmHostPort = freePort()
+        let pcmHost = try Daemon("mshost", config: try scratch.write("host2.json", Configs.host(port: pcmHostPort, source: "tone", codec: "pcm")), scratch: scratch, name: "pcmhost")
+        XCTAssertTrue(pcmHost.waitFor("listening on port"))
+        let opusOnly = try Daemon("msrecv", config: try scratch.write("b.json", Configs.receiver(port: pcmHostPort, device: "opusonly", formats: "[\"opus\"]")), scratch: scratch, name: "opusonly")
+        XCTAssertTrue(opusOnly.waitFor("error=UnsupportedCodec"), opusOnly.log)
+        XCTAssertTrue(opusOnly.log.contains("this host streams pcm"), opusOnly.log)
+        XCTAssertTrue(pcmHost.log.contains("error=UnsupportedCodec"), pcmHost.log)
+        for d in [pcmOnly, opusOnly, host, pcmHost] {
+            d.signal(SIGTERM)
+            XCTAssertEqual(d.waitForExit(), 0, d.name)
+        }
+    }
+
+    func testAFullClientListIsRefusedWithClientLimitReached() throws {
+        let scratch = try Scratch("limit")
+        let port = freePort()
+        _ = scratch.recordingPCM("one")
+        _ = scratch.recordingPCM("two")
+        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone", maxClients: 1)), scratch: scratch)
+        XCTAssertTrue(host.waitFor("listening on port"))
+        let one = try Daemon("msrecv", config: try scratch.write("a.json", Configs.receiver(port: port, device: "one")), scratch: scratch, name: "one")
+        XCTAssertTrue(one.waitFor("event=Connected"))
+        let two = try Daemon("msrecv", config: try scratch.write("b.json", Configs.receiver(port: port, device: "two")), scratch: scratch, name: "two")
+        XCTAssertTrue(two.waitFor("error=ClientLimitReached"), two.log)
+        XCTAssertTrue(host.log.contains("error=ClientLimitReached"))
+        XCTAssertTrue(one.process.isRunning)
+        for d in [one, two] { d.signal(SIGTERM) }
+        host.signal(SIGTERM)
+        XCTAssertEqual(host.waitForExit(), 0)
+        XCTAssertTrue(host.log.contains("event=StreamStopped"))
+    }
+
+    func testHostShutdownSaysGoodbyeToReceivers() throws {
+        let scratch = try Scratch("bye")
+        let port = freePort()
+        _ = scratch.recordingPCM("speaker")
+        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone")), scratch: scratch)
+        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "speaker")), scratch: scratch)
+        XCTAssertTrue(receiver.waitFor("event=Connected"), receiver.log)
+        host.signal(SIGINT)
+        XCTAssertEqual(host.waitForExit(), 0)
+        XCTAssertTrue(receiver.waitFor("host said goodbye: shutting_down"), receiver.log)
+        XCTAssertTrue(receiver.waitFor("event=Disconnected reason=shutting_down"), receiver.log)
+        receiver.signal(SIGTERM)
+        XCTAssertEqual(receiver.waitForExit(), 0)
+    }
+
+    func testAMissingAudioDeviceIsAClearErrorAndRetried() throws {
+        let scratch = try Scratch("nodevice")
+        let port = freePort()
+        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone")), scratch: scratch)
+        XCTAssertTrue(host.waitFor("listening on port"))
+        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "nosuchcard")), scratch: scratch)
+        XCTAssertTrue(receiver.waitFor("cannot open audio output \"nosuchcard\" (receiving.audio_output.device_id): snd_pcm_open:"), receiver.log)
+        XCTAssertTrue(receiver.waitFor("reconnecting"))
+        receiver.signal(SIGTERM)
+        XCTAssertEqual(receiver.waitForExit(), 0)
+        host.signal(SIGTERM)
+        _ = host.waitForExit()
+    }
+}

@@ -1,0 +1,216 @@
+import Core
+import Foundation
+import XCTest
+
+/// Where `swift build` put mshost, msrecv and audio-path-probe: beside this test bundle, unless
+/// MOOSYNC_BIN_DIR says otherwise.
+let binDirectory: String = {
+    if let dir = ProcessInfo.processInfo.environment["MOOSYNC_BIN_DIR"] { return dir }
+    return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
+}()
+
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+/// A scratch directory with its own ALSA configuration, config files and recordings.
+final class Scratch {
+    let path: String
+    private(set) var alsaPCMs: [String] = []
+
+    init(_ name: String) throws {
+        path = NSTemporaryDirectory() + "moosync-\(name)-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    func file(_ name: String) -> String { path + "/" + name }
+
+    @discardableResult
+    func write(_ name: String, _ text: String) throws -> String {
+        try text.write(toFile: file(name), atomically: true, encoding: .utf8)
+        return file(name)
+    }
+
+    func write(_ name: String, bytes: [UInt8]) throws -> String {
+        FileManager.default.createFile(atPath: file(name), contents: Data(bytes))
+        return file(name)
+    }
+
+    /// An ALSA PCM named `name` that records exactly what is written, unpaced, to `name.raw`.
+    func recordingPCM(_ name: String) -> String {
+        alsaPCMs.append("pcm.\(name) { type file slave.pcm \"null\" file \"\(file(name + ".raw"))\" format \"raw\" }")
+        return file(name + ".raw")
+    }
+
+    /// The environment a daemon gets: alsa-lib reads the system config first, then ours.
+    var environment: [String: String] {
+        let conf = file("asound.conf")
+        try? alsaPCMs.joined(separator: "\n").write(toFile: conf, atomically: true, encoding: .utf8)
+        var env = ProcessInfo.processInfo.environment
+        env["ALSA_CONFIG_PATH"] = "/usr/share/alsa/alsa.conf:" + conf
+        return env
+    }
+
+    func samples(_ name: String) -> [Int16] {
+        guard let data = FileManager.default.contents(atPath: file(name)) else { return [] }
+        return data.withUnsafeBytes { raw in
+            (0..<(raw.count / 2)).map { Int16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * $0, as: Int16.self)) }
+        }
+    }
+
+    func size(_ name: String) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: file(name)))?[.size] as? Int) ?? 0
+    }
+}
+
+/// A TCP port nothing listens on right now.
+func freePort() -> UInt16 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    return UInt16(bigEndian: addr.sin_port)
+}
+
+/// One of our binaries running, its stderr captured to a file.
+final class Daemon {
+    let process = Process()
+    let logPath: String
+    let name: String
+
+    init(_ binary: String, config: String, scratch: Scratch, name: String? = nil, arguments: [String] = [], stdin: FileHandle? = nil) throws {
+        self.name = name ?? binary
+        logPath = scratch.file("\(self.name).log")
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        process.executableURL = URL(fileURLWithPath: binDirectory + "/" + binary)
+        process.arguments = ["--config", config] + arguments
+        process.environment = scratch.environment
+        process.standardError = FileHandle(forWritingAtPath: logPath)
+        process.standardOutput = FileHandle(forWritingAtPath: logPath)
+        if let stdin { process.standardInput = stdin }
+        try process.run()
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    func count(_ text: String) -> Int { log.components(separatedBy: text).count - 1 }
+
+    /// Waits until the log contains `text` `times` times.
+    @discardableResult
+    func waitFor(_ text: String, times: Int = 1, timeout: TimeInterval = 10) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if count(text) >= times { return true }
+            if !process.isRunning { return count(text) >= times }
+            usleep(20_000)
+        }
+        return false
+    }
+
+    func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+
+    /// The exit status, or nil if it did not exit in time.
+    func waitForExit(timeout: TimeInterval = 10) -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+}
+
+/// Runs a binary to completion; (exit status, stdout + stderr).
+func runToCompletion(_ binary: String, _ arguments: [String]) throws -> (Int32, String) {
+    let process = Process()
+    let pipe = Pipe()
+    process.executableURL = URL(fileURLWithPath: binDirectory + "/" + binary)
+    process.arguments = arguments
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// Deterministic test audio.
+enum TestAudio {
+    /// Stereo noise-like music: three partials plus a pseudo-random component, so every
+    /// position in it is unique and alignment is unambiguous.
+    /// Without `noise`, only the partials: what a perceptual codec keeps close to the waveform.
+    static func music(seconds: Double, rate: Int = 48_000, channels: Int = 2, seed: UInt32 = 1, noise: Bool = true) -> [Int16] {
+        var state = seed
+        let frames = Int(seconds * Double(rate))
+        var out = [Int16](repeating: 0, count: frames * channels)
+        for f in 0..<frames {
+            let t = Double(f) / Double(rate)
+            let tonal = 5000 * sin(2 * .pi * 220 * t) + 3000 * sin(2 * .pi * 554 * t) + 2000 * sin(2 * .pi * 1320 * t)
+            for c in 0..<channels {
+                state = state &* 1_664_525 &+ 1_013_904_223
+                let hiss = noise ? Double(Int32(bitPattern: state) >> 20) : 0
+                out[f * channels + c] = Int16(tonal * (c == 0 ? 1 : 0.8) + hiss)
+            }
+        }
+        return out
+    }
+
+    static func sine(hz: Double, seconds: Double, rate: Int, channels: Int) -> [Int16] {
+        let frames = Int(seconds * Double(rate))
+        var out = [Int16](repeating: 0, count: frames * channels)
+        for f in 0..<frames {
+            let v = Int16(8000 * sin(2 * .pi * hz * Double(f) / Double(rate)))
+            for c in 0..<channels { out[f * channels + c] = v }
+        }
+        return out
+    }
+
+    /// Where `recording` starts inside `source` (an exact match of its first `probe` samples),
+    /// searching frame by frame.
+    static func exactOffset(of recording: [Int16], in source: [Int16], channels: Int, probe: Int = 64) -> Int? {
+        guard recording.count >= probe else { return nil }
+        let head = Array(recording[0..<probe])
+        var k = 0
+        while k + probe <= source.count {
+            if Array(source[k..<(k + probe)]) == head { return k }
+            k += channels
+        }
+        return nil
+    }
+
+    static func snr(_ reference: ArraySlice<Int16>, _ test: ArraySlice<Int16>) -> Double {
+        var signal = 0.0, noise = 0.0
+        for (r, t) in zip(reference, test) {
+            signal += Double(r) * Double(r)
+            noise += (Double(r) - Double(t)) * (Double(r) - Double(t))
+        }
+        return 10 * log10(signal / max(noise, 1e-9))
+    }
+}
+
+/// Host and receiver config files.
+enum Configs {
+    static func host(port: UInt16, source: String, codec: String = "pcm", loop: Bool = false, maxClients: Int = 4,
+                     rate: Int = 48_000, extra: String = "") -> String {
+        """
+        {"sharing": {"device_name": "test host", "port": \(port), "source": "\(source)", "loop": \(loop),
+                     "max_clients": \(maxClients), "frame_ms": 20\(extra),
+                     "audio_quality": {"codec": "\(codec)", "bitrate": 128000, "sample_rate": \(rate), "channels": 2}}}
+        """
+    }
+
+    static func receiver(port: UInt16, device: String, buffer: String = "200ms", formats: String = "[\"opus\", \"pcm\"]") -> String {
+        """
+        {"receiving": {"host": "127.0.0.1:\(port)", "buffer_size": "\(buffer)", "client_name": "\(device)",
+                       "audio_formats": \(formats), "audio_output": {"device_id": "\(device)"}}}
+        """
+    }
+}
