@@ -82,7 +82,7 @@ public final class AudioPathHarness {
     private func play() {
         while true {
             switch engine.step() {
-            case .played: return
+            case .played, .primed: return
             case .waiting(let until): clock.sleep(until: until)
             case let other: preconditionFailure("harness playout stopped: \(other)")
             }

@@ -11,6 +11,9 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         case concealed
         /// A packet whose due time had already passed before playback started was skipped.
         case skippedLate
+        /// The first Opus packet was decoded only to warm the decoder up (joining mid-stream,
+        /// a fresh decoder's first 6.5 ms are not the signal yet).
+        case primed
         /// Nothing to do before this local time.
         case waiting(until: Microseconds)
         /// No packet yet.
@@ -33,6 +36,11 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
     private let sinkLead: Microseconds
     private let pcm: UnsafeMutableBufferPointer<Int16>
     private var started = false
+    private var primed = false
+    /// Frames of the fade-in still to apply: playback that starts mid-song ramps up over
+    /// `fadeInFrames` instead of jumping from silence to full level (a click).
+    private var fadeRemaining = 0
+    private let fadeInFrames: Int
     private var lastSequence: UInt64 = 0
     private var lastTimestamp: Microseconds = 0
     private var dropRequestsSeen = 0
@@ -55,6 +63,7 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         let capacity = max(format.sampleRate * 120 / 1000, format.frameSamples) * format.channels
         pcm = .allocate(capacity: capacity)
         pcm.initialize(repeating: 0)
+        fadeInFrames = format.sampleRate / 200  // 5 ms
     }
 
     deinit { pcm.deallocate() }
@@ -101,6 +110,11 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         }
         let frames = decode(pool.contents(slot))
         pool.release(slot)
+        if !started && decoder != nil && !primed {
+            primed = true
+            return .primed
+        }
+        if !started { fadeRemaining = fadeInFrames }
         started = true
         lastSequence = next
         lastTimestamp = timestamp
@@ -160,6 +174,7 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
 
     private mutating func write(frames: Int) -> Bool {
         let samples = UnsafeMutableBufferPointer(rebasing: pcm[0..<(frames * format.channels)])
+        if fadeRemaining > 0 { fadeIn(samples, frames: frames) }
         Gain(q15: counters.volumeQ15.load(ordering: .relaxed)).apply(samples)
         switch sink.write(UnsafeBufferPointer(samples), frames: frames) {
         case .written:
@@ -173,6 +188,19 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
             counters.sinkErrors.add(1, ordering: .relaxed)
             return false
         }
+    }
+
+    /// A linear ramp from silence over the first `fadeInFrames` frames played.
+    private mutating func fadeIn(_ samples: UnsafeMutableBufferPointer<Int16>, frames: Int) {
+        let channels = format.channels
+        for frame in 0..<min(frames, fadeRemaining) {
+            let position = fadeInFrames - fadeRemaining + frame
+            for c in 0..<channels {
+                let i = frame * channels + c
+                samples[i] = Int16(truncatingIfNeeded: Int(samples[i]) * position / fadeInFrames)
+            }
+        }
+        fadeRemaining -= min(frames, fadeRemaining)
     }
 
     private mutating func finish() -> Step {

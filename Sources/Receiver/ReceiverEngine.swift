@@ -236,7 +236,7 @@ func runAudioLoop<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>(_ engine: 
     let maxSleep: Microseconds = 5_000
     while !counters.stopRequested.load(ordering: .acquiring) {
         switch engine.step() {
-        case .played, .concealed, .skippedLate:
+        case .played, .concealed, .skippedLate, .primed:
             continue
         case .waiting(let until):
             clock.sleep(until: min(until, clock.now() + maxSleep))

@@ -173,14 +173,14 @@ enum TestAudio {
         return out
     }
 
-    /// Where `recording` starts inside `source` (an exact match of its first `probe` samples),
-    /// searching frame by frame.
+    /// Where `recording` starts inside `source`: an exact match of `probe` samples just after
+    /// the start's fade-in, searched frame by frame.
     static func exactOffset(of recording: [Int16], in source: [Int16], channels: Int, probe: Int = 64) -> Int? {
-        guard recording.count >= probe else { return nil }
-        let head = Array(recording[0..<probe])
-        var k = 0
+        guard recording.count >= Fade.samples + probe else { return nil }
+        let head = Array(recording[Fade.samples..<(Fade.samples + probe)])
+        var k = Fade.samples
         while k + probe <= source.count {
-            if Array(source[k..<(k + probe)]) == head { return k }
+            if Array(source[k..<(k + probe)]) == head { return k - Fade.samples }
             k += channels
         }
         return nil
@@ -212,5 +212,22 @@ enum Configs {
         {"receiving": {"host": "127.0.0.1:\(port)", "buffer_size": "\(buffer)", "client_name": "\(device)",
                        "audio_formats": \(formats), "audio_output": {"device_id": "\(device)"}}}
         """
+    }
+}
+
+/// msrecv fades in over its first 5 ms (240 frames at 48 kHz, stereo) so that joining mid-song
+/// does not click.
+enum Fade {
+    static let frames = 240
+    static let samples = frames * 2
+
+    /// Whether `recorded` starts as `source` ramped linearly up from silence.
+    static func isFadeIn(_ recorded: [Int16], of source: ArraySlice<Int16>) -> Bool {
+        let base = source.startIndex
+        for i in 0..<samples {
+            let expected = Int(source[base + i]) * (i / 2) / frames
+            if Int(recorded[i]) != expected { return false }
+        }
+        return true
     }
 }

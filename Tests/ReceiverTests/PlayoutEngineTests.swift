@@ -3,13 +3,16 @@ import Core
 import Receiver
 import XCTest
 
-/// Records when each write happened, on the stepped clock.
+/// Records when each write happened and its last sample (after the start's fade-in), on the
+/// stepped clock.
 struct TimedSink: AudioSink, ~Copyable {
     let sampleRate = 48_000
     let channels = 2
     let bufferFrames: Int
     let clock: SteppedClock
-    var writes: [(time: Microseconds, frames: Int, first: Int16)] = []
+    var writes: [(time: Microseconds, frames: Int, last: Int16)] = []
+    /// The first frame written, channel 0: where the fade-in starts.
+    var firstSamples: [Int16] = []
 
     init(bufferFrames: Int, clock: SteppedClock) {
         self.bufferFrames = bufferFrames
@@ -18,7 +21,8 @@ struct TimedSink: AudioSink, ~Copyable {
     }
 
     mutating func write(_ samples: UnsafeBufferPointer<Int16>, frames: Int) -> SinkStatus {
-        writes.append((clock.now(), frames, samples[0]))
+        if writes.isEmpty { firstSamples = (0..<frames).map { samples[$0 * channels] } }
+        writes.append((clock.now(), frames, samples[frames * channels - 1]))
         return .written(frames: frames)
     }
 
@@ -69,7 +73,7 @@ final class PlayoutEngineTests: XCTestCase {
         clock.sleep(until: 1_090_000)
         XCTAssertEqual(engine.step(), .played)
         XCTAssertEqual(engine.sink.writes.map(\.time), [1_080_000, 1_090_000])
-        XCTAssertEqual(engine.sink.writes.map(\.first), [1, 2])
+        XCTAssertEqual(engine.sink.writes.map(\.last), [1, 2])
     }
 
     func testAMissingPacketIsConcealedOnlyOnceTheDeviceIsHalfEmpty() throws {
@@ -83,10 +87,10 @@ final class PlayoutEngineTests: XCTestCase {
         XCTAssertEqual(engine.step(), .waiting(until: 1_100_000))
         clock.sleep(until: 1_100_000)
         XCTAssertEqual(engine.step(), .concealed)
-        XCTAssertEqual(engine.sink.writes.last?.first, 0)  // PCM concealment is silence
+        XCTAssertEqual(engine.sink.writes.last?.last, 0)  // PCM concealment is silence
         clock.sleep(until: 1_100_000)
         XCTAssertEqual(engine.step(), .played)
-        XCTAssertEqual(engine.sink.writes.last?.first, 3)
+        XCTAssertEqual(engine.sink.writes.last?.last, 3)
         XCTAssertEqual(counters.packetsConcealed.load(ordering: .relaxed), 1)
     }
 
@@ -102,7 +106,7 @@ final class PlayoutEngineTests: XCTestCase {
         XCTAssertEqual(step, .played)
         XCTAssertEqual(skipped, 10)  // packets due at 0.90 … 0.99 s; the one due now (1.00 s) plays
         XCTAssertEqual(counters.packetsLate.load(ordering: .relaxed), 10)
-        XCTAssertEqual(engine.sink.writes.map(\.first), [10])
+        XCTAssertEqual(engine.sink.writes.map(\.last), [10])
     }
 
     func testAFullPoolDropsTheOldestPacketOnRequest() throws {
@@ -113,7 +117,7 @@ final class PlayoutEngineTests: XCTestCase {
         XCTAssertEqual(counters.overruns.load(ordering: .relaxed), 1)
         clock.sleep(until: 2_000_000)
         XCTAssertEqual(engine.step(), .played)
-        XCTAssertEqual(engine.sink.writes.first?.first, 2)  // packet 0 was dropped
+        XCTAssertEqual(engine.sink.writes.first?.last, 2)  // packet 0 was dropped
     }
 
     func testEndOfStreamPlaysOutThenFinishes() throws {
@@ -128,13 +132,26 @@ final class PlayoutEngineTests: XCTestCase {
         XCTAssertEqual(pool.freeCount, 16)
     }
 
+    func testPlaybackStartsWithAFiveMillisecondFadeIn() throws {
+        var engine = try makeEngine(origin: 1_100_000)
+        send(sequence: 0, value: 10_000)
+        clock.sleep(until: 1_080_000)
+        XCTAssertEqual(engine.step(), .played)
+        let ramp = engine.sink.firstSamples
+        XCTAssertEqual(ramp[0], 0)
+        XCTAssertEqual(ramp[120], 5_000)
+        XCTAssertEqual(ramp[239], 9_958)
+        XCTAssertTrue(ramp[240...].allSatisfy { $0 == 10_000 })
+        XCTAssertTrue(zip(ramp, ramp.dropFirst()).allSatisfy { $0 <= $1 }, "the ramp only rises")
+    }
+
     func testVolumeIsAppliedInSoftware() throws {
         var engine = try makeEngine(origin: 1_100_000)
         counters.volumeQ15.store(Gain(volume: 0.5).q15, ordering: .relaxed)
         send(sequence: 0, value: 1000)
         clock.sleep(until: 1_080_000)
         XCTAssertEqual(engine.step(), .played)
-        XCTAssertEqual(engine.sink.writes.first?.first, 500)
+        XCTAssertEqual(engine.sink.writes.first?.last, 500)
     }
 
     func testPoolSizeFollowsBufferAndFrameSize() {

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds the release binaries and checks what the speaker image relies on: both daemons carry
+# the Swift runtime inside them (no libswift*.so needed), msrecv has no Foundation in it, and
+# both answer --version with the libraries they were built against.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+swift build -c release --product msrecv
+swift build -c release --product mshost
+failures=0
+for binary in msrecv mshost; do
+  path=.build/release/$binary
+  if ldd "$path" | grep -q 'libswift'; then
+    echo "check-binaries: FAIL $binary links the Swift runtime dynamically:"; ldd "$path" | grep libswift
+    failures=$((failures + 1))
+  fi
+  "$path" --version
+done
+if nm "$(readlink -f .build/release/msrecv)" | grep -q 'Foundation'; then
+  echo "check-binaries: FAIL msrecv contains Foundation symbols"
+  failures=$((failures + 1))
+fi
+[ "$failures" -eq 0 ] && echo "check-binaries: OK" || echo "check-binaries: $failures problem(s)"
+[ "$failures" -eq 0 ]

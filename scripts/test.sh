@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run): installs what is missing, checks the release
+# binaries (static Swift runtime, no Foundation in msrecv), builds the debug binaries the
+# end-to-end tests drive, and runs every test. Long benchmarks, fuzzing and the trixie check have
+# their own scripts (see README).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bash scripts/install-deps.sh
+# No test needs dbus or avahi yet (discovery is a later issue); they will be started here when one does.
+
+bash scripts/check-binaries.sh
+swift build --build-tests
+swift test --skip-build --disable-swift-testing
