@@ -16,7 +16,7 @@
 set -euo pipefail
 
 # The command run inside the chroot, in /src (a copy of this repository's working tree).
-CHECK_CMD="${CHECK_CMD:-swift build -c release && swift test}"
+CHECK_CMD="${CHECK_CMD:-bash scripts/test.sh}"
 
 ROOT="${TRIXIE_ROOT:-/var/tmp/moosync-trixie}"
 SUITE=trixie

@@ -50,7 +50,8 @@ public final class AudioPathHarness {
         let incoming = SPSCRing(capacity: slots)
         counters.volumeQ15.store(Gain(volume: volume).q15, ordering: .relaxed)
         ingest = AudioIngest(format: format, pool: pool, incoming: incoming, counters: counters)
-        engine = try PlayoutEngine(format: format, pool: pool, incoming: incoming,
+        engine = PlayoutEngine(format: format, decoder: try OpusDecoderHandle(sampleRate: format.sampleRate, channels: format.channels),
+                               pool: pool, incoming: incoming,
                                    sink: MemorySink(sampleRate: format.sampleRate, channels: format.channels, bufferFrames: 1920),
                                    clock: clock, counters: counters, playoutOrigin: 60_000)
     }

@@ -45,18 +45,24 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
     private var lastTimestamp: Microseconds = 0
     private var dropRequestsSeen = 0
 
+    /// The decoder a stream needs: nil for PCM.
+    public static func decoder(for format: StreamFormat) throws(OpusError) -> OpusDecoderHandle? {
+        format.codec == .opus ? try OpusDecoderHandle(sampleRate: format.sampleRate, channels: format.channels) : nil
+    }
+
     /// `playoutOrigin`: local time when stream time 0 is due (host stream start mapped to local
-    /// time, plus the buffer size).
-    public init(format: StreamFormat, pool: PacketPool, incoming: SPSCRing, sink: consuming Sink, clock: Clock,
-                counters: PlayoutCounters, playoutOrigin: Microseconds) throws(OpusError) {
+    /// time, plus the buffer size). `decoder` comes from `decoder(for:)`. The initialiser cannot
+    /// fail: Swift 6.0.3 miscompiles a throwing init of this noncopyable generic struct.
+    public init(format: StreamFormat, decoder: OpusDecoderHandle?, pool: PacketPool, incoming: SPSCRing, sink: consuming Sink,
+                clock: Clock, counters: PlayoutCounters, playoutOrigin: Microseconds) {
         self.format = format
+        self.decoder = decoder
         self.pool = pool
         self.incoming = incoming
         self.clock = clock
         self.counters = counters
         self.playoutOrigin = playoutOrigin
         jitter = JitterBuffer(capacity: pool.slotCount)
-        decoder = format.codec == .opus ? try OpusDecoderHandle(sampleRate: format.sampleRate, channels: format.channels) : nil
         sinkLead = Microseconds(sink.bufferFrames) * 1_000_000 / Microseconds(sink.sampleRate)
         self.sink = sink
         // Opus can return up to 120 ms per packet; PCM at most one frame.

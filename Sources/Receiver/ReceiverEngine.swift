@@ -101,8 +101,9 @@ public final class ReceiverEngine {
         let origin = welcome.mapping.local(fromHost: welcome.streamStart) + settings.bufferSize
         let audio: NamedThread
         do {
-            var engine = try PlayoutEngine(format: format, pool: pool, incoming: incoming, sink: sink, clock: clock,
-                                           counters: counters, playoutOrigin: origin)
+            let decoder = try PlayoutEngine<AlsaPlayback, SystemClock>.decoder(for: format)
+            var engine = PlayoutEngine(format: format, decoder: decoder, pool: pool, incoming: incoming, sink: sink, clock: clock,
+                                       counters: counters, playoutOrigin: origin)
             audio = NamedThread(name: "audio", realtime: true) {
                 runAudioLoop(&engine, counters: counters, clock: SystemClock())
             }

@@ -55,7 +55,7 @@ final class PlayoutEngineTests: XCTestCase {
     }
 
     func makeEngine(origin: Microseconds, bufferFrames: Int = 960) throws -> PlayoutEngine<TimedSink, SteppedClock> {
-        try PlayoutEngine(format: format, pool: pool, incoming: incoming, sink: TimedSink(bufferFrames: bufferFrames, clock: clock),
+        PlayoutEngine(format: format, decoder: nil, pool: pool, incoming: incoming, sink: TimedSink(bufferFrames: bufferFrames, clock: clock),
                           clock: clock, counters: counters, playoutOrigin: origin)
     }
 

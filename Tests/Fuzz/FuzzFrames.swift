@@ -1,0 +1,65 @@
+// libFuzzer target: a hostile byte stream through the frame reader and every payload parser a
+// peer's bytes reach (AUDIO header, TIME_REQ/RESP, control JSON). Built by scripts/fuzz.sh.
+import Core
+import Transport
+
+/// Serves the fuzz input in chunks whose sizes come from the input itself.
+struct FuzzChannel: ByteChannel {
+    let bytes: UnsafeRawBufferPointer
+    var offset = 0
+    var chunk: Int
+    var fileDescriptor: CInt { -1 }
+    var bufferedReadable: Int { bytes.count - offset }
+
+    mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> IOResult {
+        if offset >= bytes.count { return .endOfStream }
+        let n = min(buffer.count, chunk, bytes.count - offset)
+        if n == 0 { return .bytes(0) }
+        buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + n)]))
+        offset += n
+        chunk = chunk % 7 + 1
+        return .bytes(n)
+    }
+
+    mutating func write(_ bytes: UnsafeRawBufferPointer) -> IOResult { .bytes(bytes.count) }
+    mutating func close() {}
+}
+
+let audioSlot = UnsafeMutableRawBufferPointer.allocate(byteCount: WireProtocol.maxPayload, alignment: 16)
+nonisolated(unsafe) var reader = FrameReader()
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzFrames(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let input = UnsafeRawBufferPointer(start: data, count: size)
+    guard size > 0 else { return 0 }
+    var channel = FuzzChannel(bytes: UnsafeRawBufferPointer(rebasing: input[1...]), chunk: Int(input[0]) + 1)
+    var fresh = FrameReader()
+    swap(&reader, &fresh)
+    var steps = 0
+    while steps < 10_000 {
+        steps += 1
+        switch reader.next(from: &channel) {
+        case .header(let h):
+            switch h.type {
+            case .audio?: reader.route(.into(audioSlot))
+            case nil: reader.route(.discard)
+            default: reader.route(h.length <= WireProtocol.maxControlPayload ? .scratch : .discard)
+            }
+        case .frame(let h, let payload):
+            switch h.type {
+            case .audio?:
+                if case .success(let header) = AudioPacketHeader.parse(payload) {
+                    precondition(header.channels >= 1 && header.sampleRate >= 8000)
+                }
+            case .timeRequest?: _ = TimeExchange.parseRequest(payload)
+            case .timeResponse?: _ = TimeExchange.parseResponse(payload)
+            case .hello?, .welcome?, .reject?, .status?:
+                _ = JSONReader.parse(payload.bindMemory(to: UInt8.self))
+            default: break
+            }
+        case .wouldBlock, .closed, .failed:
+            return 0
+        }
+    }
+    return 0
+}
