@@ -18,10 +18,13 @@ flags=(-parse-as-library -sanitize=fuzzer,address -O -g -I "$out")
 cat > "$out/cmod/module.modulemap" <<MAP
 module CMoosyncLinux { header "$root/Sources/CMoosyncLinux/include/CMoosyncLinux.h" export * }
 MAP
-cc -c -D_GNU_SOURCE -O1 -fsanitize=address -I Sources/CMoosyncLinux/include Sources/CMoosyncLinux/shim.c -o "$out/shim.o"
+quietly cc -c -D_GNU_SOURCE -O1 -fsanitize=address -I Sources/CMoosyncLinux/include Sources/CMoosyncLinux/shim.c -o "$out/shim.o"
+build_log="$out/build.log"
+: > "$build_log"
+quietly() { "$@" >> "$build_log" 2>&1 || { cat "$build_log" >&2; exit 1; }; }  # the linker warns about ASan locals
 module() {  # name, sources...
   local name=$1; shift
-  swiftc "${flags[@]}" -Xcc -fmodule-map-file="$out/cmod/module.modulemap" -module-name "$name" \
+  quietly swiftc "${flags[@]}" -Xcc -fmodule-map-file="$out/cmod/module.modulemap" -module-name "$name" \
     -emit-module -emit-module-path "$out/$name.swiftmodule" -emit-library -static -o "$out/lib$name.a" "$@"
 }
 module Core Sources/Core/*.swift
@@ -35,7 +38,7 @@ for target in "${targets[@]}"; do
     json) src=Tests/Fuzz/FuzzJSON.swift; libs=("$out/libConfig.a" "$out/libCore.a") ;;
     *) echo "fuzz: unknown target $target (frames, json)" >&2; exit 2 ;;
   esac
-  swiftc "${flags[@]}" -Xcc -fmodule-map-file="$out/cmod/module.modulemap" "$src" "${libs[@]}" "$out/shim.o" -o "$out/fuzz-$target"
+  quietly swiftc "${flags[@]}" -Xcc -fmodule-map-file="$out/cmod/module.modulemap" "$src" "${libs[@]}" "$out/shim.o" -o "$out/fuzz-$target"
   corpus="$out/corpus-$target"
   mkdir -p "$corpus" "$out/crashes-$target"
   if [ "$target" = json ]; then
