@@ -14,6 +14,8 @@
 #                          rate, underruns like a card); null: slave "null" (unpaced; snapclient
 #                          spins on it, see the note the report prints)
 #        SNAP_PORT=17704 SNAP_RPC_PORT=17705 SNAP_HTTP_PORT=17780 MS_PORT=18080   loopback ports
+#        MS_BUFFER=1s      msrecv's receiving.buffer_size; 1s matches snapserver's default 1000 ms
+#                          buffer, so both play at the same latency
 #        KEEP_TMP=1        keep the temp dir (configs, logs, recordings)
 # Output: a table, the msrecv/snapclient ratios with PASS/MISS against the targets (CPU <= 0.5x,
 # peak RSS <= 0.7x), and one machine-readable line starting with "BENCH_SUMMARY {json}".
@@ -38,6 +40,7 @@ while [ $# -gt 0 ]; do
 done
 DURATION="${DURATION:-60}"
 WARMUP="${WARMUP:-3}"
+MS_BUFFER="${MS_BUFFER:-1s}"
 BIN_DIR="${BIN_DIR:-.build/release}"
 case "$BIN_DIR" in /*) ;; *) BIN_DIR="$repo/$BIN_DIR" ;; esac
 BENCH_SINK="${BENCH_SINK:-paced}"
@@ -358,7 +361,7 @@ if [ "$snapcast_only" -eq 0 ]; then
 EOF
   cat > "$T/recv.json" <<EOF
 {"receiving": {"enabled": true, "auto_discover": false, "host": "127.0.0.1:$MS_PORT",
-  "buffer_size": "200ms", "audio_output": {"device_id": "benchout"}}}
+  "buffer_size": "$MS_BUFFER", "audio_output": {"device_id": "benchout"}}}
 EOF
   HOME="$T" ALSA_CONFIG_PATH="$(export_alsa ms)" "$mshost" --config "$T/host.json" 2> "$T/mshost.log" >&2 &
   PID[mshost]=$!
@@ -442,7 +445,7 @@ stop_all 0
   if [ "$snapcast_only" -eq 1 ]; then
     echo "ms=skipped (--snapcast-only)"; echo "ms_skipped=1"
   else
-    echo "ms=$BIN_DIR/{mshost,msrecv}, opus 192000 bps, 20 ms frames, buffer_size 200ms"
+    echo "ms=$BIN_DIR/{mshost,msrecv}, opus 192000 bps, 20 ms frames, buffer_size $MS_BUFFER"
   fi
 } > "$T/meta.env"
 if grep -q 'XRUN\|Failed to get chunk' "$T/snapclient.log"; then

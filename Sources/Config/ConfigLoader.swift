@@ -94,6 +94,9 @@ public enum ConfigLoader {
                 }
             }
         }
+        if (Int64(out.sampleRate) * out.frameDuration) % 1_000_000 != 0 {
+            c.fail(p + ".frame_ms", "\(Double(out.frameDuration) / 1000) ms at \(out.sampleRate) Hz is not a whole number of samples; choose a longer frame", at: s["frame_ms"] ?? s["audio_quality"])
+        }
         if let perms = c.object(s["permissions"], path: p + ".permissions", known: ["allow_queue_control", "allow_playback_control", "allow_chat"]) {
             let pp = p + ".permissions"
             out.permissions.allowQueueControl = c.bool(perms, "allow_queue_control", path: pp, default: false)

@@ -55,12 +55,12 @@ public struct AudioIngest {
     }
 
     /// A free slot; when the pool is full, asks the audio thread to drop its oldest packet and
-    /// waits briefly for it.
+    /// waits for it (the audio thread sleeps at most 100 ms).
     private func acquireSlot() -> Int32? {
         if let slot = pool.acquire() { return slot }
         counters.dropRequests.add(1, ordering: .releasing)
         let clock = SystemClock()
-        let deadline = clock.now() + 50_000
+        let deadline = clock.now() + 250_000
         while clock.now() < deadline {
             clock.sleep(until: clock.now() + 1_000)
             if let slot = pool.acquire() { return slot }

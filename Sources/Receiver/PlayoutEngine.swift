@@ -34,6 +34,10 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
     /// Local time at which stream timestamp 0 is due at the DAC.
     public let playoutOrigin: Microseconds
     private let sinkLead: Microseconds
+    /// How long after a packet's earliest write time the audio thread may sleep on: up to half
+    /// the device's buffer, less one packet. Each wake-up then writes every packet that is due,
+    /// so a 200 ms device buffer costs 10 wake-ups a second instead of 50.
+    private let wakeSlack: Microseconds
     private let pcm: UnsafeMutableBufferPointer<Int16>
     private var started = false
     private var primed = false
@@ -64,6 +68,7 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         self.playoutOrigin = playoutOrigin
         jitter = JitterBuffer(capacity: pool.slotCount)
         sinkLead = Microseconds(sink.bufferFrames) * 1_000_000 / Microseconds(sink.sampleRate)
+        wakeSlack = max(0, sinkLead / 2 - format.frameDuration)
         self.sink = sink
         // Opus can return up to 120 ms per packet; PCM at most one frame.
         let capacity = max(format.sampleRate * 120 / 1000, format.frameSamples) * format.channels
@@ -93,7 +98,7 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         let now = clock.now()
         // Never further ahead of the DAC than the device can hold: an unpaced device (ALSA
         // null/file) must not be written ahead, and a paced one would only block.
-        if now < due - sinkLead { return .waiting(until: due - sinkLead) }
+        if now < due - sinkLead { return .waiting(until: due - sinkLead + wakeSlack) }
 
         guard let slot else {
             if counters.endOfStream.load(ordering: .acquiring) && jitter.count == 0 { return finish() }

@@ -91,7 +91,7 @@ public final class ReceiverEngine {
         let sink: AlsaPlayback
         do {
             sink = try AlsaPlayback(device: settings.audioOutput.deviceID, sampleRate: format.sampleRate, channels: format.channels,
-                                    bufferTime: Int(min(80_000, settings.bufferSize / 2)))
+                                    bufferTime: Int(deviceBufferTime))
         } catch {
             log.error("cannot open audio output \"\(settings.audioOutput.deviceID)\" (receiving.audio_output.device_id): \(error)")
             return .retry(streamed: false)
@@ -224,6 +224,15 @@ public final class ReceiverEngine {
         return r
     }
 
+    /// The ALSA buffer: half the playout buffer, from 20 ms to 200 ms. The rest of the playout
+    /// buffer absorbs network jitter; a bigger device buffer lets the audio thread sleep longer.
+    var deviceBufferTime: Microseconds { min(max(settings.bufferSize / 2, 20_000), 200_000) }
+
+    /// How long the control loop leaves received packets in the socket before reading them all
+    /// at once: a tenth of the playout buffer, at most 100 ms. Each wake-up costs CPU; a packet
+    /// only has to be in the jitter buffer well before its due time.
+    var readInterval: Microseconds { min(settings.bufferSize / 10, 100_000) }
+
     fileprivate var signalDescriptor: CInt { signals.fileDescriptor }
     fileprivate func takeSignal() -> Bool { signals.take() != nil }
     fileprivate var logger: Logger { log }
@@ -232,9 +241,10 @@ public final class ReceiverEngine {
 }
 
 /// The audio thread's loop: step the engine, sleep when it has nothing to do before a deadline.
-/// Sleeps are capped so packets arriving meanwhile reach the jitter buffer promptly.
+/// Sleeps are capped at 100 ms so a full pool's drop request (the network side waits up to
+/// 250 ms for it) and a stop are seen in time; every other wake-up would only cost CPU.
 func runAudioLoop<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>(_ engine: inout PlayoutEngine<Sink, Clock>, counters: PlayoutCounters, clock: Clock) {
-    let maxSleep: Microseconds = 5_000
+    let maxSleep: Microseconds = 100_000
     while !counters.stopRequested.load(ordering: .acquiring) {
         switch engine.step() {
         case .played, .concealed, .skippedLate, .primed:
@@ -242,7 +252,7 @@ func runAudioLoop<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>(_ engine: 
         case .waiting(let until):
             clock.sleep(until: min(until, clock.now() + maxSleep))
         case .idle:
-            clock.sleep(until: clock.now() + 2_000)
+            clock.sleep(until: clock.now() + 10_000)
         case .sinkFailed:
             clock.sleep(until: clock.now() + 10_000)
         case .finished:
@@ -277,11 +287,13 @@ struct StreamSession {
     mutating func run(channel: inout TCPChannel, reader: inout FrameReader, engine: ReceiverEngine) -> End {
         let log = engine.logger
         var nextStatus = engine.now + 1_000_000
+        var nextRead = engine.now
         var endOfStream = false
         while true {
             if endOfStream {
                 if counters.finished.load(ordering: .acquiring) { return .retry(reason: ByeReason.endOfStream.name) }
-            } else {
+            } else if engine.now >= nextRead {
+                nextRead = engine.now + engine.readInterval
                 // Read everything available.
                 readLoop: while true {
                     switch reader.next(from: &channel) {
@@ -320,9 +332,18 @@ struct StreamSession {
                 }
                 nextStatus = now + 1_000_000
             }
-            var fds = [pollfd(fd: channel.fileDescriptor, events: endOfStream ? 0 : Int16(POLLIN), revents: 0),
+            // Between reads, and after the host's BYE, the socket is left out of the poll set (a
+            // closed socket would wake poll with POLLHUP again and again).
+            let watchSocket = !endOfStream && now >= nextRead
+            var wakeAt = nextStatus
+            if endOfStream {
+                wakeAt = min(wakeAt, now + 100_000)  // to see the audio thread finish
+            } else if !watchSocket {
+                wakeAt = min(wakeAt, nextRead)
+            }
+            var fds = [pollfd(fd: watchSocket ? channel.fileDescriptor : -1, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: engine.signalDescriptor, events: Int16(POLLIN), revents: 0)]
-            _ = poll(&fds, 2, CInt(min(max((nextStatus - now) / 1000, 1), 100)))
+            _ = poll(&fds, 2, CInt(max((wakeAt - now + 999) / 1000, 0)))
             if fds[1].revents != 0, engine.takeSignal() { return .shutdown }
         }
     }

@@ -25,7 +25,7 @@ final class ConfigTests: XCTestCase {
     func testEveryKeyIsRead() throws {
         let s = try settings("""
         {"sharing": {"enabled": true, "device_name": "Living room", "password_required": true, "password": "pw",
-                     "max_clients": 3, "port": 9000, "source": "wav:/music/a.wav", "frame_ms": 2.5, "loop": true,
+                     "max_clients": 3, "port": 9000, "source": "wav:/music/a.wav", "frame_ms": 10, "loop": true,
                      "audio_quality": {"codec": "pcm", "bitrate": 96000, "sample_rate": 44100, "channels": 1, "adaptive_bitrate": true},
                      "permissions": {"allow_queue_control": true, "allow_playback_control": true, "allow_chat": false}},
          "receiving": {"enabled": false, "auto_discover": false, "buffer_size": "150ms", "host": "10.0.0.2:9000",
@@ -37,7 +37,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(s.sharing.maxClients, 3)
         XCTAssertEqual(s.sharing.port, 9000)
         XCTAssertEqual(s.sharing.source, .wav(path: "/music/a.wav"))
-        XCTAssertEqual(s.sharing.frameDuration, 2_500)
+        XCTAssertEqual(s.sharing.frameDuration, 10_000)
         XCTAssertEqual(s.sharing.codec, .pcm)
         XCTAssertEqual(s.sharing.sampleRate, 44_100)
         XCTAssertEqual(s.sharing.channels, 1)
@@ -115,6 +115,12 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(errors("{\"receiving\": 5}"), ["line 1, column 15: receiving: expected an object, got a number"])
         XCTAssertEqual(errors("{\"receiving\": {\"audio_output\": \"hw:0\"}}"),
                        ["line 1, column 32: receiving.audio_output: expected an object, got a string"])
+    }
+
+    func testFramesMustHoldAWholeNumberOfSamples() {
+        XCTAssertEqual(errors("{\"sharing\": {\"frame_ms\": 2.5, \"audio_quality\": {\"codec\": \"pcm\", \"sample_rate\": 44100}}}"),
+                       ["line 1, column 26: sharing.frame_ms: 2.5 ms at 44100 Hz is not a whole number of samples; choose a longer frame"])
+        XCTAssertEqual(errors("{\"sharing\": {\"frame_ms\": 10, \"audio_quality\": {\"codec\": \"pcm\", \"sample_rate\": 44100}}}"), [])
     }
 
     func testPasswordRequiredNeedsAPassword() {
