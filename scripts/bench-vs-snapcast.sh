@@ -9,8 +9,8 @@
 # Env:   DURATION=60       measured window (s); the first argument overrides it
 #        WARMUP=3          seconds excluded after both receivers produce output
 #        BIN_DIR=.build/release   where mshost and msrecv are (relative to the repo root)
-#        BENCH_SINK=paced  paced: the file PCM's slave is a paced virtual card (an ALSA ioplug
-#                          plugin compiled here from the C below: consumes frames at CLOCK_MONOTONIC
+#        BENCH_SINK=paced  paced: the file PCM's slave is the virtual sound card of the tests
+#                          (Tests/Fixtures/vcard, compiled here: consumes frames at CLOCK_MONOTONIC
 #                          rate, underruns like a card); null: slave "null" (unpaced; snapclient
 #                          spins on it, see the note the report prints)
 #        SNAP_PORT=17704 SNAP_RPC_PORT=17705 SNAP_HTTP_PORT=17780 MS_PORT=18080   loopback ports
@@ -134,176 +134,12 @@ trap 'exit 130' INT TERM
 # ------------------------------------------------------------------ ALSA sink
 if [ "$BENCH_SINK" = paced ]; then
   mkdir -p "$T/plug"
-  cat > "$T/plug/pcm_benchpaced.c" <<'EOF'
-/* A paced ALSA playback PCM (ioplug) for benchmarks: it consumes frames at CLOCK_MONOTONIC rate
- * like a real card (an underrun is -EPIPE when the application is late), wakes pollers once per
- * period through a timerfd, and discards the samples (a `type file` PCM on top records them). */
-#include <alsa/asoundlib.h>
-#include <alsa/pcm_external.h>
-#include <sys/timerfd.h>
-#include <time.h>
-#include <errno.h>
-#include <unistd.h>
-
-typedef struct {
-	snd_pcm_ioplug_t io;
-	int tfd;
-	struct timespec t0;
-	unsigned long long consumed; /* frames played since start */
-} paced_t;
-
-static unsigned long long elapsed_frames(paced_t *p)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	long double s = (now.tv_sec - p->t0.tv_sec) + (now.tv_nsec - p->t0.tv_nsec) / 1e9L;
-	return (unsigned long long)(s * p->io.rate);
-}
-
-static int paced_start(snd_pcm_ioplug_t *io)
-{
-	paced_t *p = io->private_data;
-	clock_gettime(CLOCK_MONOTONIC, &p->t0);
-	p->consumed = 0;
-	return 0;
-}
-
-static int paced_stop(snd_pcm_ioplug_t *io) { (void)io; return 0; }
-
-static snd_pcm_sframes_t paced_pointer(snd_pcm_ioplug_t *io)
-{
-	paced_t *p = io->private_data;
-	if (io->state != SND_PCM_STATE_RUNNING && io->state != SND_PCM_STATE_DRAINING)
-		return p->consumed % io->buffer_size;
-	unsigned long long target = elapsed_frames(p);
-	unsigned long long delta = target > p->consumed ? target - p->consumed : 0;
-	snd_pcm_uframes_t queued = snd_pcm_ioplug_hw_avail(io, io->hw_ptr, io->appl_ptr);
-	if (delta > queued) {
-		if (io->state == SND_PCM_STATE_RUNNING)
-			return -EPIPE;
-		delta = queued;
-	}
-	if (delta >= io->buffer_size)
-		delta = io->buffer_size - 1;
-	p->consumed += delta;
-	return p->consumed % io->buffer_size;
-}
-
-static snd_pcm_sframes_t paced_transfer(snd_pcm_ioplug_t *io, const snd_pcm_channel_area_t *areas,
-					snd_pcm_uframes_t offset, snd_pcm_uframes_t size)
-{
-	(void)io; (void)areas; (void)offset;
-	return size;
-}
-
-static int paced_prepare(snd_pcm_ioplug_t *io)
-{
-	paced_t *p = io->private_data;
-	struct itimerspec its = {0};
-	long long ns = (long long)io->period_size * 1000000000LL / io->rate;
-	p->consumed = 0;
-	its.it_interval.tv_sec = ns / 1000000000LL;
-	its.it_interval.tv_nsec = ns % 1000000000LL;
-	its.it_value = its.it_interval;
-	timerfd_settime(p->tfd, 0, &its, NULL);
-	return 0;
-}
-
-static int paced_poll_revents(snd_pcm_ioplug_t *io, struct pollfd *pfd, unsigned int nfds,
-			      unsigned short *revents)
-{
-	paced_t *p = io->private_data;
-	unsigned long long ticks;
-	(void)pfd; (void)nfds;
-	if (read(p->tfd, &ticks, sizeof ticks) < 0) { /* no tick pending */ }
-	snd_pcm_sframes_t avail = snd_pcm_avail_update(io->pcm);
-	if (avail < 0)
-		*revents = POLLOUT | POLLERR;
-	else
-		*revents = (snd_pcm_uframes_t)avail >= io->period_size ? POLLOUT : 0;
-	return 0;
-}
-
-static int paced_close(snd_pcm_ioplug_t *io)
-{
-	paced_t *p = io->private_data;
-	close(p->tfd);
-	free(p);
-	return 0;
-}
-
-static const snd_pcm_ioplug_callback_t paced_cb = {
-	.start = paced_start,
-	.stop = paced_stop,
-	.pointer = paced_pointer,
-	.transfer = paced_transfer,
-	.prepare = paced_prepare,
-	.poll_revents = paced_poll_revents,
-	.close = paced_close,
-};
-
-SND_PCM_PLUGIN_DEFINE_FUNC(benchpaced)
-{
-	snd_config_iterator_t i, next;
-	(void)root;
-	snd_config_for_each(i, next, conf) {
-		snd_config_t *n = snd_config_iterator_entry(i);
-		const char *id;
-		if (snd_config_get_id(n, &id) < 0)
-			continue;
-		if (!strcmp(id, "comment") || !strcmp(id, "type") || !strcmp(id, "hint"))
-			continue;
-		SNDERR("Unknown field %s", id);
-		return -EINVAL;
-	}
-	if (stream != SND_PCM_STREAM_PLAYBACK)
-		return -ENOTSUP;
-	paced_t *p = calloc(1, sizeof *p);
-	if (!p)
-		return -ENOMEM;
-	p->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (p->tfd < 0) {
-		free(p);
-		return -errno;
-	}
-	p->io.version = SND_PCM_IOPLUG_VERSION;
-	p->io.name = "benchpaced (paced virtual sink)";
-	p->io.callback = &paced_cb;
-	p->io.private_data = p;
-	p->io.poll_fd = p->tfd;
-	p->io.poll_events = POLLIN;
-	p->io.mmap_rw = 0;
-	p->io.flags = SND_PCM_IOPLUG_FLAG_MONOTONIC;
-	int err = snd_pcm_ioplug_create(&p->io, name, stream, mode);
-	if (err < 0) {
-		close(p->tfd);
-		free(p);
-		return err;
-	}
-	static const unsigned int acc[] = { SND_PCM_ACCESS_RW_INTERLEAVED, SND_PCM_ACCESS_MMAP_INTERLEAVED };
-	static const unsigned int fmt[] = { SND_PCM_FORMAT_S16_LE, SND_PCM_FORMAT_S32_LE,
-					    SND_PCM_FORMAT_FLOAT_LE, SND_PCM_FORMAT_S24_3LE };
-	if ((err = snd_pcm_ioplug_set_param_list(&p->io, SND_PCM_IOPLUG_HW_ACCESS, 2, acc)) < 0 ||
-	    (err = snd_pcm_ioplug_set_param_list(&p->io, SND_PCM_IOPLUG_HW_FORMAT, 4, fmt)) < 0 ||
-	    (err = snd_pcm_ioplug_set_param_minmax(&p->io, SND_PCM_IOPLUG_HW_CHANNELS, 1, 8)) < 0 ||
-	    (err = snd_pcm_ioplug_set_param_minmax(&p->io, SND_PCM_IOPLUG_HW_RATE, 8000, 192000)) < 0 ||
-	    (err = snd_pcm_ioplug_set_param_minmax(&p->io, SND_PCM_IOPLUG_HW_PERIOD_BYTES, 64, 1 << 20)) < 0 ||
-	    (err = snd_pcm_ioplug_set_param_minmax(&p->io, SND_PCM_IOPLUG_HW_PERIODS, 2, 1024)) < 0 ||
-	    (err = snd_pcm_ioplug_set_param_minmax(&p->io, SND_PCM_IOPLUG_HW_BUFFER_BYTES, 256, 4 << 20)) < 0) {
-		snd_pcm_ioplug_delete(&p->io);
-		return err;
-	}
-	*pcmp = p->io.pcm;
-	return 0;
-}
-SND_PCM_PLUGIN_SYMBOL(benchpaced);
-EOF
-  gcc -O2 -Wall -DPIC -shared -fPIC -o "$T/plug/libasound_module_pcm_benchpaced.so" \
-    "$T/plug/pcm_benchpaced.c" -lasound || die "could not compile the paced ALSA sink (or run with BENCH_SINK=null)"
+  gcc -O2 -Wall -DPIC -shared -fPIC -o "$T/plug/libasound_module_pcm_vcard.so" \
+    "$repo/Tests/Fixtures/vcard/pcm_vcard.c" -lasound || die "could not compile the virtual sound card (or run with BENCH_SINK=null)"
   slave="benchpaced"
   {
-    echo "pcm_type.benchpaced { lib \"$T/plug/libasound_module_pcm_benchpaced.so\" }"
-    echo "pcm.benchpaced { type benchpaced }"
+    echo "pcm_type.vcard { lib \"$T/plug/libasound_module_pcm_vcard.so\" }"
+    echo "pcm.benchpaced { type vcard }"
   } > "$T/common.conf"
 else
   slave="null"

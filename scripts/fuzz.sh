@@ -18,10 +18,10 @@ flags=(-parse-as-library -sanitize=fuzzer,address -O -g -I "$out")
 cat > "$out/cmod/module.modulemap" <<MAP
 module CMoosyncLinux { header "$root/Sources/CMoosyncLinux/include/CMoosyncLinux.h" export * }
 MAP
-quietly cc -c -D_GNU_SOURCE -O1 -fsanitize=address -I Sources/CMoosyncLinux/include Sources/CMoosyncLinux/shim.c -o "$out/shim.o"
 build_log="$out/build.log"
 : > "$build_log"
 quietly() { "$@" >> "$build_log" 2>&1 || { cat "$build_log" >&2; exit 1; }; }  # the linker warns about ASan locals
+quietly cc -c -D_GNU_SOURCE -O1 -fsanitize=address -I Sources/CMoosyncLinux/include Sources/CMoosyncLinux/shim.c -o "$out/shim.o"
 module() {  # name, sources...
   local name=$1; shift
   quietly swiftc "${flags[@]}" -Xcc -fmodule-map-file="$out/cmod/module.modulemap" -module-name "$name" \

@@ -201,6 +201,44 @@ final class RobustnessTests: XCTestCase {
         XCTAssertEqual(receiver.waitForExit(), 0)
     }
 
+    func testAnUnderrunIsRecoveredCountedAndPlaybackGoesOn() throws {
+        let scratch = try Scratch("underrun")
+        let port = freePort()
+        let recording = try scratch.virtualCard("card")
+        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone:440", codec: "opus")), scratch: scratch)
+        XCTAssertTrue(host.waitFor("listening on port"))
+        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "card", buffer: "200ms")), scratch: scratch)
+        XCTAssertTrue(receiver.waitFor("event=Connected"), receiver.log)
+        Thread.sleep(forTimeInterval: 1)
+        // Freeze the receiver for 400 ms while the card plays on: the card runs dry.
+        receiver.signal(SIGSTOP)
+        usleep(400_000)
+        receiver.signal(SIGCONT)
+        XCTAssertTrue(receiver.waitFor("event=BufferUnderrun underruns=", timeout: 5), receiver.log)
+        Thread.sleep(forTimeInterval: 1)
+        receiver.signal(SIGTERM)
+        XCTAssertEqual(receiver.waitForExit(), 0)
+        host.signal(SIGTERM)
+        _ = host.waitForExit()
+
+        // msrecv counted every underrun the card had.
+        let card = try VirtualCard.sidecar(recording)
+        let underruns = try XCTUnwrap(card["underruns"])
+        XCTAssertGreaterThanOrEqual(underruns, 1)
+        XCTAssertTrue(receiver.log.contains("underruns \(Int(underruns)), overruns"), receiver.log)
+        let wav = try WAVAudio.parse(Array(try Data(contentsOf: URL(fileURLWithPath: recording)))).get()
+        let left = stride(from: 0, to: wav.samples.count, by: 2).map { wav.samples[$0] }
+        // The card's timeline shows the gap as silence, and sound on both sides of it.
+        var longestSilence = 0, run = 0
+        for sample in left {
+            run = abs(Int(sample)) < 50 ? run + 1 : 0
+            longestSilence = max(longestSilence, run)
+        }
+        XCTAssertGreaterThan(longestSilence, 48_000 / 10, "no gap recorded for the underrun")
+        XCTAssertGreaterThan(left.count, 48_000 * 2, "playback went on after the underrun")
+        XCTAssertGreaterThan(left.suffix(24_000).map { abs(Int($0)) }.max() ?? 0, 4_000, "no sound after the underrun")
+    }
+
     func testAMissingAudioDeviceIsAClearErrorAndRetried() throws {
         let scratch = try Scratch("nodevice")
         let port = freePort()

@@ -42,6 +42,18 @@ final class Scratch {
         return file(name + ".raw")
     }
 
+    /// A paced virtual sound card named `name` (Tests/Fixtures/vcard) recording what it played
+    /// to `name.wav`, with its sidecar at `name.wav.json`.
+    func virtualCard(_ name: String, ppm: Double = 0, delayMicroseconds: Int = 0, burst: Int = 1) throws -> String {
+        let plugin = try VirtualCard.plugin()
+        if !alsaPCMs.contains(where: { $0.hasPrefix("pcm_type.vcard") }) {
+            alsaPCMs.append("pcm_type.vcard { lib \"\(plugin)\" }")
+        }
+        let recording = file(name + ".wav")
+        alsaPCMs.append("pcm.\(name) { type vcard ppm \(ppm) delay_us \(delayMicroseconds) burst \(burst) record \"\(recording)\" }")
+        return recording
+    }
+
     /// The environment a daemon gets: alsa-lib reads the system config first, then ours.
     var environment: [String: String] {
         let conf = file("asound.conf")
@@ -60,6 +72,30 @@ final class Scratch {
 
     func size(_ name: String) -> Int {
         ((try? FileManager.default.attributesOfItem(atPath: file(name)))?[.size] as? Int) ?? 0
+    }
+}
+
+/// The virtual sound card plugin, compiled once per test run.
+enum VirtualCard {
+    private static let built: Result<String, Error> = Result {
+        let output = NSTemporaryDirectory() + "moosync-vcard-\(getpid())/libasound_module_pcm_vcard.so"
+        try FileManager.default.createDirectory(atPath: (output as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let cc = Process()
+        cc.executableURL = URL(fileURLWithPath: "/usr/bin/cc")
+        cc.arguments = ["-shared", "-fPIC", "-DPIC", "-O2", "-o", output, packageRoot + "/Tests/Fixtures/vcard/pcm_vcard.c", "-lasound"]
+        try cc.run()
+        cc.waitUntilExit()
+        guard cc.terminationStatus == 0 else { throw CocoaError(.executableLoad) }
+        return output
+    }
+
+    static func plugin() throws -> String { try built.get() }
+
+    /// What the card wrote beside its recording.
+    static func sidecar(_ recording: String) throws -> [String: Double] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: recording + ".json"))
+        let json = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+        return json.compactMapValues { ($0 as? NSNumber)?.doubleValue }
     }
 }
 

@@ -1,0 +1,297 @@
+/*
+ * vcard: a virtual sound card for tests and benchmarks, as an ALSA external (ioplug) PCM.
+ *
+ * It consumes frames at CLOCK_MONOTONIC scaled by a crystal error (ppm > 0: its DAC runs fast),
+ * reports its queue plus a fixed hardware delay as `delay`, advances its hardware pointer in
+ * bursts the way DMA does, and stops on underrun as a real card does (the application must
+ * prepare it again). What it played can be recorded to a 16-bit WAV plus a JSON sidecar with the
+ * CLOCK_MONOTONIC time (ns) at which frame 0 left the DAC and the card's effective rate, so
+ * sample n of the file left the DAC at t0 + n / effective_rate: time without audio (before a
+ * restart after an underrun) is recorded as silence.
+ *
+ *   pcm_type.vcard { lib "/path/libasound_module_pcm_vcard.so" }
+ *   pcm.speaker {
+ *     type vcard
+ *     ppm 150            # crystal error, parts per million (default 0)
+ *     delay_us 2000      # fixed delay from the hardware pointer to the DAC (default 0)
+ *     burst 64           # the hardware pointer moves in steps of this many frames (default 1)
+ *     record "/tmp/speaker.wav"   # optional; the sidecar is "/tmp/speaker.wav.json"
+ *   }
+ *
+ * Build: cc -shared -fPIC -DPIC -O2 -o libasound_module_pcm_vcard.so pcm_vcard.c -lasound
+ * (without -DPIC alsa-lib's plugin macros do not export the entry point).
+ */
+#include <alsa/asoundlib.h>
+#include <alsa/pcm_external.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct {
+	snd_pcm_ioplug_t io;
+	int timer;
+	double ppm;
+	long delay_us;
+	snd_pcm_uframes_t burst;
+	/* This run (since the last start): when it started and how much it consumed. */
+	int64_t run_start_ns;
+	uint64_t consumed;
+	/* The recording's timeline, continuous across underruns. */
+	FILE *wav;
+	char *sidecar;
+	int64_t t0_ns;          /* when frame 0 of the file left the DAC; 0 until the first start */
+	uint64_t recorded;      /* frames in the file */
+	unsigned underruns;
+} vcard_t;
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static double effective_rate(const vcard_t *v) { return v->io.rate * (1.0 + v->ppm / 1e6); }
+
+static void put_u32(unsigned char *p, uint32_t v) { p[0] = v; p[1] = v >> 8; p[2] = v >> 16; p[3] = v >> 24; }
+
+static void write_wav_header(vcard_t *v)
+{
+	unsigned char h[44];
+	uint32_t bytes = (uint32_t)(v->recorded * v->io.channels * 2);
+	memcpy(h, "RIFF", 4); put_u32(h + 4, 36 + bytes); memcpy(h + 8, "WAVEfmt ", 8);
+	put_u32(h + 16, 16); h[20] = 1; h[21] = 0; h[22] = v->io.channels; h[23] = 0;
+	put_u32(h + 24, v->io.rate); put_u32(h + 28, v->io.rate * v->io.channels * 2);
+	h[32] = v->io.channels * 2; h[33] = 0; h[34] = 16; h[35] = 0;
+	memcpy(h + 36, "data", 4); put_u32(h + 40, bytes);
+	fseek(v->wav, 0, SEEK_SET);
+	fwrite(h, 1, sizeof h, v->wav);
+	fseek(v->wav, 0, SEEK_END);
+}
+
+static void write_silence(vcard_t *v, uint64_t frames)
+{
+	static const int16_t zero[1024];
+	uint64_t samples = frames * v->io.channels;
+	while (samples > 0) {
+		size_t n = samples < 1024 ? samples : 1024;
+		fwrite(zero, 2, n, v->wav);
+		samples -= n;
+	}
+	v->recorded += frames;
+}
+
+/* Frames the DAC has taken since this run started, in whole bursts. */
+static uint64_t frames_due(vcard_t *v)
+{
+	double seconds = (now_ns() - v->run_start_ns) / 1e9;
+	uint64_t frames = (uint64_t)(seconds * effective_rate(v));
+	return frames / v->burst * v->burst;
+}
+
+static int vcard_start(snd_pcm_ioplug_t *io)
+{
+	vcard_t *v = io->private_data;
+	v->run_start_ns = now_ns();
+	v->consumed = 0;
+	if (v->wav) {
+		int64_t leaves_dac = v->run_start_ns + v->delay_us * 1000LL;
+		if (v->t0_ns == 0)
+			v->t0_ns = leaves_dac;
+		/* Silence for the time nothing played, so the file stays one timeline. */
+		uint64_t position = (uint64_t)((leaves_dac - v->t0_ns) / 1e9 * effective_rate(v) + 0.5);
+		if (position > v->recorded)
+			write_silence(v, position - v->recorded);
+	}
+	return 0;
+}
+
+static int vcard_stop(snd_pcm_ioplug_t *io) { (void)io; return 0; }
+
+static snd_pcm_sframes_t vcard_pointer(snd_pcm_ioplug_t *io)
+{
+	vcard_t *v = io->private_data;
+	if (io->state == SND_PCM_STATE_RUNNING || io->state == SND_PCM_STATE_DRAINING) {
+		uint64_t due = frames_due(v);
+		snd_pcm_uframes_t queued = snd_pcm_ioplug_hw_avail(io, io->hw_ptr, io->appl_ptr);
+		if (due > v->consumed + queued) {
+			if (io->state == SND_PCM_STATE_RUNNING) {
+				/* The DAC wanted frames the application had not written: an underrun. */
+				v->consumed += queued;
+				v->underruns++;
+				return -EPIPE;
+			}
+			due = v->consumed + queued;  /* draining: stop at the last frame */
+		}
+		v->consumed = due;
+	}
+	return v->consumed % io->buffer_size;
+}
+
+static snd_pcm_sframes_t vcard_transfer(snd_pcm_ioplug_t *io, const snd_pcm_channel_area_t *areas,
+					 snd_pcm_uframes_t offset, snd_pcm_uframes_t size)
+{
+	vcard_t *v = io->private_data;
+	if (v->wav) {
+		const char *base = (const char *)areas[0].addr + (areas[0].first + areas[0].step * offset) / 8;
+		/* Frames play in the order written; at an underrun every frame written had played. */
+		fwrite(base, 2 * io->channels, size, v->wav);
+		v->recorded += size;
+	}
+	return size;
+}
+
+static int vcard_prepare(snd_pcm_ioplug_t *io)
+{
+	vcard_t *v = io->private_data;
+	struct itimerspec its = {0};
+	long long ns = (long long)(io->period_size * 1e9 / effective_rate(v));
+	v->consumed = 0;
+	its.it_interval.tv_sec = ns / 1000000000LL;
+	its.it_interval.tv_nsec = ns % 1000000000LL;
+	its.it_value = its.it_interval;
+	timerfd_settime(v->timer, 0, &its, NULL);
+	return 0;
+}
+
+static int vcard_delay(snd_pcm_ioplug_t *io, snd_pcm_sframes_t *delayp)
+{
+	vcard_t *v = io->private_data;
+	snd_pcm_sframes_t hw = (snd_pcm_sframes_t)(v->delay_us * effective_rate(v) / 1e6);
+	*delayp = snd_pcm_ioplug_hw_avail(io, io->hw_ptr, io->appl_ptr) + hw;
+	return 0;
+}
+
+/* The timer makes the descriptor readable; the application waits for writable. */
+static int vcard_poll_revents(snd_pcm_ioplug_t *io, struct pollfd *pfd, unsigned int nfds, unsigned short *revents)
+{
+	vcard_t *v = io->private_data;
+	uint64_t ticks;
+	(void)pfd; (void)nfds;
+	if (read(v->timer, &ticks, sizeof ticks) < 0) { /* no tick pending */ }
+	snd_pcm_sframes_t avail = snd_pcm_avail_update(io->pcm);
+	if (avail < 0)
+		*revents = POLLOUT | POLLERR;
+	else
+		*revents = (snd_pcm_uframes_t)avail >= io->period_size ? POLLOUT : 0;
+	return 0;
+}
+
+static int vcard_close(snd_pcm_ioplug_t *io)
+{
+	vcard_t *v = io->private_data;
+	if (v->wav) {
+		write_wav_header(v);
+		fclose(v->wav);
+		FILE *side = fopen(v->sidecar, "w");
+		if (side) {
+			fprintf(side, "{\"t0_monotonic_ns\": %lld, \"effective_rate\": %.6f, \"rate\": %u, \"channels\": %u, "
+				      "\"ppm\": %.3f, \"delay_us\": %ld, \"burst\": %lu, \"frames\": %llu, \"underruns\": %u}\n",
+				(long long)v->t0_ns, effective_rate(v), io->rate, io->channels, v->ppm, v->delay_us,
+				(unsigned long)v->burst, (unsigned long long)v->recorded, v->underruns);
+			fclose(side);
+		}
+		free(v->sidecar);
+	}
+	close(v->timer);
+	free(v);
+	return 0;
+}
+
+static const snd_pcm_ioplug_callback_t vcard_callbacks = {
+	.start = vcard_start,
+	.stop = vcard_stop,
+	.pointer = vcard_pointer,
+	.transfer = vcard_transfer,
+	.prepare = vcard_prepare,
+	.delay = vcard_delay,
+	.poll_revents = vcard_poll_revents,
+	.close = vcard_close,
+};
+
+SND_PCM_PLUGIN_DEFINE_FUNC(vcard)
+{
+	snd_config_iterator_t i, next;
+	double ppm = 0;
+	long delay_us = 0, burst = 1;
+	const char *record = NULL;
+	(void)root;
+	snd_config_for_each(i, next, conf) {
+		snd_config_t *n = snd_config_iterator_entry(i);
+		const char *id;
+		if (snd_config_get_id(n, &id) < 0)
+			continue;
+		if (!strcmp(id, "comment") || !strcmp(id, "type") || !strcmp(id, "hint"))
+			continue;
+		if (!strcmp(id, "ppm")) {
+			long l;
+			if (snd_config_get_real(n, &ppm) < 0 && snd_config_get_integer(n, &l) == 0)
+				ppm = l;
+			continue;
+		}
+		if (!strcmp(id, "delay_us") && snd_config_get_integer(n, &delay_us) == 0)
+			continue;
+		if (!strcmp(id, "burst") && snd_config_get_integer(n, &burst) == 0 && burst >= 1)
+			continue;
+		if (!strcmp(id, "record") && snd_config_get_string(n, &record) == 0)
+			continue;
+		SNDERR("vcard: unknown or invalid field %s", id);
+		return -EINVAL;
+	}
+	if (stream != SND_PCM_STREAM_PLAYBACK)
+		return -ENOTSUP;
+	vcard_t *v = calloc(1, sizeof *v);
+	if (!v)
+		return -ENOMEM;
+	v->ppm = ppm;
+	v->delay_us = delay_us;
+	v->burst = (snd_pcm_uframes_t)burst;
+	v->timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (record) {
+		v->wav = fopen(record, "w+");
+		v->sidecar = malloc(strlen(record) + 6);
+		if (!v->wav || !v->sidecar) {
+			SNDERR("vcard: cannot record to %s", record);
+			if (v->wav) fclose(v->wav);
+			free(v->sidecar);
+			close(v->timer);
+			free(v);
+			return -EIO;
+		}
+		sprintf(v->sidecar, "%s.json", record);
+	}
+	v->io.version = SND_PCM_IOPLUG_VERSION;
+	v->io.name = "vcard (virtual sound card)";
+	v->io.callback = &vcard_callbacks;
+	v->io.private_data = v;
+	v->io.poll_fd = v->timer;
+	v->io.poll_events = POLLIN;
+	v->io.mmap_rw = 0;
+	v->io.flags = SND_PCM_IOPLUG_FLAG_MONOTONIC;
+	int err = snd_pcm_ioplug_create(&v->io, name, stream, mode);
+	if (err < 0) {
+		if (v->wav) { fclose(v->wav); free(v->sidecar); }
+		close(v->timer);
+		free(v);
+		return err;
+	}
+	static const unsigned int access[] = { SND_PCM_ACCESS_RW_INTERLEAVED, SND_PCM_ACCESS_MMAP_INTERLEAVED };
+	static const unsigned int format[] = { SND_PCM_FORMAT_S16_LE };
+	if ((err = snd_pcm_ioplug_set_param_list(&v->io, SND_PCM_IOPLUG_HW_ACCESS, 2, access)) < 0 ||
+	    (err = snd_pcm_ioplug_set_param_list(&v->io, SND_PCM_IOPLUG_HW_FORMAT, 1, format)) < 0 ||
+	    (err = snd_pcm_ioplug_set_param_minmax(&v->io, SND_PCM_IOPLUG_HW_CHANNELS, 1, 8)) < 0 ||
+	    (err = snd_pcm_ioplug_set_param_minmax(&v->io, SND_PCM_IOPLUG_HW_RATE, 8000, 192000)) < 0 ||
+	    (err = snd_pcm_ioplug_set_param_minmax(&v->io, SND_PCM_IOPLUG_HW_PERIOD_BYTES, 64, 1 << 20)) < 0 ||
+	    (err = snd_pcm_ioplug_set_param_minmax(&v->io, SND_PCM_IOPLUG_HW_PERIODS, 2, 1024)) < 0 ||
+	    (err = snd_pcm_ioplug_set_param_minmax(&v->io, SND_PCM_IOPLUG_HW_BUFFER_BYTES, 256, 4 << 20)) < 0) {
+		snd_pcm_ioplug_delete(&v->io);
+		return err;
+	}
+	*pcmp = v->io.pcm;
+	return 0;
+}
+SND_PCM_PLUGIN_SYMBOL(vcard);
