@@ -143,6 +143,44 @@ final class RobustnessTests: XCTestCase {
         second.close()
     }
 
+    func testAHostThatFloodsTheReceiverFillsThePoolAndTheOldestPacketsAreDropped() throws {
+        let scratch = try Scratch("overrun")
+        let port = freePort()
+        _ = scratch.recordingPCM("speaker")
+        let listener = try TCPListener(port: port)
+        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "speaker", buffer: "200ms")), scratch: scratch)
+        var channel: TCPChannel? = nil
+        let deadline = Date().addingTimeInterval(5)
+        while channel == nil && Date() < deadline {
+            channel = listener.accept()
+            if channel == nil { usleep(10_000) }
+        }
+        guard var host = channel else { return XCTFail("receiver never connected") }
+        // A WELCOME whose stream starts now, then 3 s of PCM at once: far more than a 200 ms
+        // buffer's pool holds.
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let start = Int(now.tv_sec) * 1_000_000 + Int(now.tv_nsec) / 1000
+        let welcome = "{\"session_id\": \"flood\", \"stream\": {\"codec\": \"pcm\", \"sample_rate\": 48000, \"channels\": 2, \"frame_samples\": 960}, \"stream_start\": \(start), \"t1\": \(start), \"t2\": \(start), \"t3\": \(start)}"
+        var stream = FrameWriter.frame(.welcome, json: welcome)
+        for seq in 0..<150 {
+            var payload = [UInt8](repeating: 0, count: AudioPacketHeader.size + 960 * 4)
+            payload.withUnsafeMutableBytes {
+                AudioPacketHeader(sequence: UInt64(seq), timestamp: UInt64(seq) * 20_000, sampleRate: 48_000, channels: 2, codec: .pcm).encode(into: $0)
+            }
+            stream += FrameWriter.frame(.audio, payload: payload)
+        }
+        XCTAssertNoThrow(try writeAll(&host, stream, timeout: 5_000_000).get())
+        XCTAssertTrue(receiver.waitFor("event=BufferOverrun overruns=", timeout: 5), receiver.log)
+        XCTAssertTrue(receiver.process.isRunning)
+        receiver.signal(SIGTERM)
+        XCTAssertEqual(receiver.waitForExit(), 0)
+        // Everything that did not fit was dropped and counted; the rest played or was late.
+        let summary = try XCTUnwrap(receiver.log.split(separator: "\n").last { $0.contains("msrecv: played") })
+        XCTAssertFalse(summary.contains("overruns 0"), String(summary))
+        host.close()
+    }
+
     func testCodecNegotiationFallsBackToPCMAndRejectsWhenNothingOverlaps() throws {
         let scratch = try Scratch("codec")
         let port = freePort()
