@@ -1,0 +1,100 @@
+import Core
+import XCTest
+
+/// A host whose clock runs `ppm` fast and `offset` ahead, and a network whose one-way delays
+/// the test chooses per exchange.
+private struct SimulatedHost {
+    var offset: Microseconds
+    var ppm: Double
+
+    func clock(at local: Microseconds) -> Microseconds {
+        local + offset + Microseconds((Double(local) * ppm / 1e6).rounded())
+    }
+
+    /// One exchange starting at local time `t1`.
+    func exchange(at t1: Microseconds, up: Microseconds, hold: Microseconds = 20, down: Microseconds) -> (Microseconds, Microseconds, Microseconds, Microseconds) {
+        let t2 = clock(at: t1 + up)
+        let t3 = t2 + hold
+        let t4 = t1 + up + hold + down
+        return (t1, t2, t3, t4)
+    }
+}
+
+final class ClockEstimatorTests: XCTestCase {
+    func testConstantOffsetWithSymmetricDelaysIsExact() {
+        let host = SimulatedHost(offset: 300_000_000, ppm: 0)
+        var estimator = ClockEstimator()
+        for i in 0..<10 {
+            let (t1, t2, t3, t4) = host.exchange(at: 1_000_000 + Microseconds(i) * 100_000, up: 150, down: 150)
+            XCTAssertEqual(estimator.add(t1: t1, t2: t2, t3: t3, t4: t4), .accepted)
+        }
+        XCTAssertEqual(estimator.host(fromLocal: 5_000_000), 305_000_000)
+        XCTAssertEqual(estimator.drift, 0, accuracy: 1e-9)
+        XCTAssertEqual(estimator.residual, 0, accuracy: 1)
+    }
+
+    func testDriftIsFittedFromTheLowestRoundTrips() {
+        // +150 ppm, and every other exchange queued 2 ms on the way up only (asymmetric).
+        let host = SimulatedHost(offset: -42_000_000, ppm: 150)
+        var estimator = ClockEstimator()
+        for i in 0..<60 {
+            let queued: Microseconds = i % 2 == 0 ? 0 : 2_000
+            let (t1, t2, t3, t4) = host.exchange(at: 10_000_000 + Microseconds(i) * 200_000, up: 200 + queued, down: 200)
+            _ = estimator.add(t1: t1, t2: t2, t3: t3, t4: t4)
+        }
+        XCTAssertEqual(estimator.drift * 1e6, 150, accuracy: 2)
+        let later: Microseconds = 23_000_000
+        XCTAssertEqual(Double(estimator.host(fromLocal: later)), Double(host.clock(at: later)), accuracy: 20)
+        XCTAssertEqual(Double(estimator.local(fromHost: host.clock(at: later))), Double(later), accuracy: 20)
+        XCTAssertLessThan(estimator.residual, 20)
+    }
+
+    func testImpossibleTimesAreRefusedAndCountedNotTrusted() {
+        let host = SimulatedHost(offset: 1_000_000, ppm: 0)
+        var estimator = ClockEstimator()
+        let (t1, t2, t3, t4) = host.exchange(at: 0, up: 100, down: 100)
+        XCTAssertEqual(estimator.add(t1: t1, t2: t2, t3: t3, t4: t4), .accepted)
+        let before = estimator.host(fromLocal: 1_000)
+        XCTAssertEqual(estimator.add(t1: 100, t2: 5_000, t3: 4_000, t4: 400), .refused("host sent its reply before receiving the request (t3 < t2)"))
+        XCTAssertEqual(estimator.add(t1: 500, t2: 1_000_600, t3: 1_000_700, t4: 400), .refused("reply arrived before the request was sent"))
+        XCTAssertEqual(estimator.add(t1: 1_000, t2: 1_001_000, t3: 1_001_100, t4: 180_000_000), .refused("round trip of 179998 ms"))
+        XCTAssertEqual(estimator.add(t1: 1_000, t2: 1_001_000, t3: 3_001_000, t4: 2_000), .refused("host held the request longer than the round trip took"))
+        XCTAssertEqual(estimator.refused, 4)
+        XCTAssertEqual(estimator.host(fromLocal: 1_000), before)
+    }
+
+    func testALoneSpikeIsAnOutlierNotAStep() {
+        let host = SimulatedHost(offset: 0, ppm: 0)
+        var estimator = ClockEstimator()
+        for i in 0..<10 {
+            let (t1, t2, t3, t4) = host.exchange(at: Microseconds(i) * 100_000, up: 100, down: 100)
+            _ = estimator.add(t1: t1, t2: t2, t3: t3, t4: t4)
+        }
+        // The host's reply timestamps are 50 ms off once (a bug or a glitch), round trip normal.
+        let (t1, t2, t3, t4) = host.exchange(at: 1_000_000, up: 100, down: 100)
+        XCTAssertEqual(estimator.add(t1: t1, t2: t2 + 50_000, t3: t3 + 50_000, t4: t4), .outlier)
+        let (u1, u2, u3, u4) = host.exchange(at: 1_100_000, up: 100, down: 100)
+        XCTAssertEqual(estimator.add(t1: u1, t2: u2, t3: u3, t4: u4), .accepted)
+        XCTAssertEqual(estimator.host(fromLocal: 2_000_000), 2_000_000)
+        XCTAssertEqual(estimator.steps, 0)
+        XCTAssertEqual(estimator.outliers, 1)
+    }
+
+    func testAHostClockStepIsAcceptedOnceConfirmed() {
+        var host = SimulatedHost(offset: 0, ppm: 0)
+        var estimator = ClockEstimator()
+        for i in 0..<10 {
+            let (t1, t2, t3, t4) = host.exchange(at: Microseconds(i) * 100_000, up: 100, down: 100)
+            _ = estimator.add(t1: t1, t2: t2, t3: t3, t4: t4)
+        }
+        host.offset = 10_000_000
+        var verdicts: [ClockEstimator.Verdict] = []
+        for i in 10..<14 {
+            let (t1, t2, t3, t4) = host.exchange(at: Microseconds(i) * 100_000, up: 100, down: 100)
+            verdicts.append(estimator.add(t1: t1, t2: t2, t3: t3, t4: t4))
+        }
+        XCTAssertEqual(verdicts, [.outlier, .outlier, .stepped(by: 10_000_000), .accepted])
+        XCTAssertEqual(estimator.host(fromLocal: 2_000_000), 12_000_000)
+        XCTAssertEqual(estimator.steps, 1)
+    }
+}
