@@ -53,7 +53,8 @@ public final class AudioPathHarness {
         engine = PlayoutEngine(format: format, decoder: try OpusDecoderHandle(sampleRate: format.sampleRate, channels: format.channels),
                                pool: pool, incoming: incoming,
                                    sink: MemorySink(sampleRate: format.sampleRate, channels: format.channels, bufferFrames: 1920),
-                                   clock: clock, counters: counters, playoutOrigin: 60_000)
+                                   clock: clock, counters: counters, schedule: PlayoutSchedule(streamStart: 0, latency: 60_000),
+                               clockMapping: SharedClockMapping(ClockMapping(offset: 0)))
     }
 
     /// Receives, schedules, decodes and plays `count` more packets. Allocates nothing.

@@ -32,21 +32,31 @@ public struct SystemClock: MonotonicClock, Sendable {
     }
 }
 
-/// Maps the host's clock onto this machine's: `local = host - offset`. From the handshake's one
-/// exchange for now; the clock-sync issue replaces it with a fitted offset and drift.
+/// The host's clock as seen from this machine: host = local + offset + drift × (local − reference).
+/// The clock estimator fits it; the audio thread maps the host's schedule through it.
 public struct ClockMapping: Equatable, Sendable {
-    /// host − local, µs.
+    public var reference: Microseconds
+    /// host − local at `reference`, µs.
     public var offset: Microseconds
+    /// How much faster the host's clock runs (1e-6 = 1 ppm).
+    public var drift: Double
 
-    public init(offset: Microseconds) { self.offset = offset }
-
-    /// NTP-style offset from one exchange: ((t2 − t1) + (t3 − t4)) / 2.
-    public init(t1: Microseconds, t2: Microseconds, t3: Microseconds, t4: Microseconds) {
-        offset = ((t2 - t1) + (t3 - t4)) / 2
+    public init(reference: Microseconds = 0, offset: Microseconds, drift: Double = 0) {
+        self.reference = reference
+        self.offset = offset
+        self.drift = drift
     }
 
-    @inline(__always) public func local(fromHost t: Microseconds) -> Microseconds { t - offset }
-    @inline(__always) public func host(fromLocal t: Microseconds) -> Microseconds { t + offset }
+    @inline(__always)
+    public func host(fromLocal t: Microseconds) -> Microseconds {
+        t + offset + Microseconds((drift * Double(t - reference)).rounded())
+    }
+
+    /// The inverse: t = l + offset + drift (l − ref)  ⇒  l = (t − offset + drift · ref) / (1 + drift).
+    @inline(__always)
+    public func local(fromHost t: Microseconds) -> Microseconds {
+        Microseconds(((Double(t - offset) + drift * Double(reference)) / (1 + drift)).rounded())
+    }
 }
 
 /// A clock that moves only when told (or when slept on): deterministic tests and benchmarks of

@@ -41,10 +41,8 @@ public struct ClockEstimator {
     private var samples: [Sample] = []
     private var next = 0
     private var pendingStep: [Sample] = []
-    /// The fit: host = local + offset + drift × (local − reference).
-    public private(set) var reference: Microseconds = 0
-    public private(set) var offset: Microseconds = 0
-    public private(set) var drift = 0.0
+    /// The fit.
+    public private(set) var mapping = ClockMapping(offset: 0)
     /// RMS distance of the samples used from the fit, µs: the sync error estimate.
     public private(set) var residual = 0.0
     public private(set) var refused = 0
@@ -59,17 +57,8 @@ public struct ClockEstimator {
     public var sampleCount: Int { samples.count }
     public var hasEstimate: Bool { !samples.isEmpty }
 
-    /// Host time for a local time.
-    public func host(fromLocal t: Microseconds) -> Microseconds {
-        t + offset + Microseconds((drift * Double(t - reference)).rounded())
-    }
-
-    /// Local time for a host time (inverse of `host(fromLocal:)`).
-    public func local(fromHost t: Microseconds) -> Microseconds {
-        // t = l + offset + drift (l − ref)  ⇒  l = (t − offset + drift · ref) / (1 + drift)
-        let l = (Double(t - offset) + drift * Double(reference)) / (1 + drift)
-        return Microseconds(l.rounded())
-    }
+    public func host(fromLocal t: Microseconds) -> Microseconds { mapping.host(fromLocal: t) }
+    public func local(fromHost t: Microseconds) -> Microseconds { mapping.local(fromHost: t) }
 
     /// Takes one exchange: t1 and t4 on the local clock, t2 and t3 on the host's.
     public mutating func add(t1: Microseconds, t2: Microseconds, t3: Microseconds, t4: Microseconds) -> Verdict {
@@ -136,10 +125,9 @@ public struct ClockEstimator {
     private mutating func fit() {
         let byRoundTrip = samples.sorted { $0.roundTrip < $1.roundTrip }
         let used = Array(byRoundTrip.prefix(max(2, (samples.count + 1) / 2)))
-        reference = used.map(\.local).max()!
+        let reference = used.map(\.local).max()!
         if used.count < 2 {
-            offset = used[0].offset
-            drift = 0
+            mapping = ClockMapping(reference: reference, offset: used[0].offset, drift: 0)
             residual = Double(used[0].roundTrip) / 2
             return
         }
@@ -154,13 +142,14 @@ public struct ClockEstimator {
             sxy += (x - mx) * (y - my)
         }
         // Samples close together in time say little about drift; keep the last estimate then.
+        var drift = mapping.drift
         let span = (xs.max()! - xs.min()!)
         if sxx > 0 && span >= 1_000_000 {
             let limit = configuration.maxDriftPPM / 1e6
             drift = min(max(sxy / sxx, -limit), limit)
         }
         let intercept = my - drift * mx
-        offset = Microseconds(intercept.rounded())
+        mapping = ClockMapping(reference: reference, offset: Microseconds(intercept.rounded()), drift: drift)
         var squares = 0.0
         for (x, y) in zip(xs, ys) {
             let e = y - (intercept + drift * x)

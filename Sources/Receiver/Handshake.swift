@@ -29,7 +29,8 @@ enum Handshake {
         var format: StreamFormat
         /// Host monotonic µs at which stream time 0 was sampled.
         var streamStart: Microseconds
-        var mapping: ClockMapping
+        /// The handshake's time exchange: HELLO's t1, the host's t2 and t3, WELCOME's arrival t4.
+        var exchange: (t1: Microseconds, t2: Microseconds, t3: Microseconds, t4: Microseconds)
     }
 
     enum Failure: Error {
@@ -63,6 +64,6 @@ enum Handshake {
             hostName: json["host_info"]?["device_name"]?.stringValue ?? "",
             format: format,
             streamStart: Microseconds(start),
-            mapping: ClockMapping(t1: Microseconds(t1), t2: Microseconds(t2), t3: Microseconds(t3), t4: t4)))
+            exchange: (Microseconds(t1), Microseconds(t2), Microseconds(t3), t4)))
     }
 }

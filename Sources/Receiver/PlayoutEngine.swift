@@ -2,6 +2,20 @@ import Audio
 import Codec
 import Core
 
+/// When the host's stream plays (DESIGN §6): sample k is due at the DAC at
+/// `streamStart + k / rate + latency`, in host time.
+public struct PlayoutSchedule: Equatable, Sendable {
+    /// Host monotonic µs of stream time 0.
+    public var streamStart: Microseconds
+    /// `receiving.buffer_size`.
+    public var latency: Microseconds
+
+    public init(streamStart: Microseconds, latency: Microseconds) {
+        self.streamStart = streamStart
+        self.latency = latency
+    }
+}
+
 /// The receiver's real-time path (DESIGN §4): jitter buffer → decode (or conceal) → volume →
 /// sink, over storage allocated at init. `step()` is called in a loop by the audio thread and
 /// allocates nothing; it returns what it did so the loop decides when to sleep.
@@ -31,8 +45,9 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
     private let clock: Clock
     private let counters: PlayoutCounters
     public let format: StreamFormat
-    /// Local time at which stream timestamp 0 is due at the DAC.
-    public let playoutOrigin: Microseconds
+    public let schedule: PlayoutSchedule
+    /// The host's clock as this machine sees it, kept current by the control loop.
+    private let clockMapping: SharedClockMapping
     private let sinkLead: Microseconds
     /// How long after a packet's earliest write time the audio thread may sleep on: up to half
     /// the device's buffer, less one packet. Each wake-up then writes every packet that is due,
@@ -54,18 +69,18 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         format.codec == .opus ? try OpusDecoderHandle(sampleRate: format.sampleRate, channels: format.channels) : nil
     }
 
-    /// `playoutOrigin`: local time when stream time 0 is due (host stream start mapped to local
-    /// time, plus the buffer size). `decoder` comes from `decoder(for:)`. The initialiser cannot
-    /// fail: Swift 6.0.3 miscompiles a throwing init of this noncopyable generic struct.
+    /// `decoder` comes from `decoder(for:)`. The initialiser cannot fail: Swift 6.0.3
+    /// miscompiles a throwing init of this noncopyable generic struct.
     public init(format: StreamFormat, decoder: OpusDecoderHandle?, pool: PacketPool, incoming: SPSCRing, sink: consuming Sink,
-                clock: Clock, counters: PlayoutCounters, playoutOrigin: Microseconds) {
+                clock: Clock, counters: PlayoutCounters, schedule: PlayoutSchedule, clockMapping: SharedClockMapping) {
         self.format = format
         self.decoder = decoder
+        self.schedule = schedule
+        self.clockMapping = clockMapping
         self.pool = pool
         self.incoming = incoming
         self.clock = clock
         self.counters = counters
-        self.playoutOrigin = playoutOrigin
         jitter = JitterBuffer(capacity: pool.slotCount)
         sinkLead = Microseconds(sink.bufferFrames) * 1_000_000 / Microseconds(sink.sampleRate)
         wakeSlack = max(0, sinkLead / 2 - format.frameDuration)
@@ -94,7 +109,7 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         } else {
             return .idle
         }
-        let due = playoutOrigin + timestamp
+        let due = clockMapping.load().local(fromHost: schedule.streamStart + timestamp + schedule.latency)
         let now = clock.now()
         // Never further ahead of the DAC than the device can hold: an unpaced device (ALSA
         // null/file) must not be written ahead, and a paced one would only block.

@@ -98,12 +98,15 @@ public final class ReceiverEngine {
         }
         let counters = PlayoutCounters()
         counters.volumeQ15.store(Gain(volume: settings.audioOutput.volume).q15, ordering: .relaxed)
-        let origin = welcome.mapping.local(fromHost: welcome.streamStart) + settings.bufferSize
+        var clockSync = ClockSync()
+        clockSync.add(welcome.exchange)
+        let clockMapping = SharedClockMapping(clockSync.estimator.mapping)
+        let schedule = PlayoutSchedule(streamStart: welcome.streamStart, latency: settings.bufferSize)
         let audio: NamedThread
         do {
             let decoder = try PlayoutEngine<AlsaPlayback, SystemClock>.decoder(for: format)
             var engine = PlayoutEngine(format: format, decoder: decoder, pool: pool, incoming: incoming, sink: sink, clock: clock,
-                                       counters: counters, playoutOrigin: origin)
+                                       counters: counters, schedule: schedule, clockMapping: clockMapping)
             audio = NamedThread(name: "audio", realtime: true) {
                 runAudioLoop(&engine, counters: counters, clock: SystemClock())
             }
@@ -113,9 +116,10 @@ public final class ReceiverEngine {
         }
         log.event(.connected(host: welcome.hostName.isEmpty ? "\(host):\(port)" : welcome.hostName, codec: format.codec.name,
                              sampleRate: format.sampleRate, channels: format.channels))
-        log.info("stream \(welcome.sessionID): \(format.codec.name) \(format.sampleRate) Hz, \(format.channels) ch, \(formatDuration(format.frameDuration)) frames, buffer \(formatDuration(settings.bufferSize)), pool \(pool.slotCount) × \(pool.slotCapacity) B, clock offset \(welcome.mapping.offset) µs, audio thread \(audio.realtimeGranted ? "SCHED_FIFO" : "normal priority")")
+        log.info("stream \(welcome.sessionID): \(format.codec.name) \(format.sampleRate) Hz, \(format.channels) ch, \(formatDuration(format.frameDuration)) frames, buffer \(formatDuration(settings.bufferSize)), pool \(pool.slotCount) × \(pool.slotCapacity) B, clock offset \(clockSync.estimator.mapping.offset) µs, audio thread \(audio.realtimeGranted ? "SCHED_FIFO" : "normal priority")")
 
-        var session = StreamSession(format: format, pool: pool, incoming: incoming, counters: counters)
+        var session = StreamSession(format: format, pool: pool, incoming: incoming, counters: counters,
+                                    clockSync: clockSync, clockMapping: clockMapping)
         let end = session.run(channel: &channel, reader: &reader, engine: self)
         counters.stopRequested.store(true, ordering: .releasing)
         audio.join()
@@ -270,6 +274,8 @@ struct StreamSession {
     let pool: PacketPool
     let counters: PlayoutCounters
     var ingest: AudioIngest
+    var clockSync: ClockSync
+    let clockMapping: SharedClockMapping
     var reported = ReceiverEngine.Reported()
 
     enum End {
@@ -277,10 +283,13 @@ struct StreamSession {
         case retry(reason: String)
     }
 
-    init(format: StreamFormat, pool: PacketPool, incoming: SPSCRing, counters: PlayoutCounters) {
+    init(format: StreamFormat, pool: PacketPool, incoming: SPSCRing, counters: PlayoutCounters,
+         clockSync: ClockSync, clockMapping: SharedClockMapping) {
         self.format = format
         self.pool = pool
         self.counters = counters
+        self.clockSync = clockSync
+        self.clockMapping = clockMapping
         ingest = AudioIngest(format: format, pool: pool, incoming: incoming, counters: counters)
     }
 
@@ -292,7 +301,7 @@ struct StreamSession {
         while true {
             if endOfStream {
                 if counters.finished.load(ordering: .acquiring) { return .retry(reason: ByeReason.endOfStream.name) }
-            } else if engine.now >= nextRead {
+            } else if engine.now >= nextRead || clockSync.awaitingResponse {
                 nextRead = engine.now + engine.readInterval
                 // Read everything available.
                 readLoop: while true {
@@ -324,8 +333,18 @@ struct StreamSession {
                 }
             }
             let now = engine.now
+            if !endOfStream && now >= clockSync.nextRequest {
+                var request = [UInt8](repeating: 0, count: TimeExchange.requestSize)
+                request.withUnsafeMutableBytes { $0.storeBigEndian(UInt64(now), at: 0) }
+                if case .failure(let e) = writeAll(&channel, FrameWriter.frame(.timeRequest, payload: request)) {
+                    log.event(.networkError("sending TIME_REQ: \(e)"))
+                    return .retry(reason: "host_gone")
+                }
+                clockSync.sent(at: now)
+            }
             if now >= nextStatus {
                 reported = engine.report(reported, counters)
+                if let line = clockSync.periodicReport(now: now) { log.info(line) }
                 if !endOfStream, case .failure(let e) = writeAll(&channel, FrameWriter.frame(.status, json: statusJSON())) {
                     log.event(.networkError("sending STATUS: \(e)"))
                     return .retry(reason: "host_gone")
@@ -334,8 +353,9 @@ struct StreamSession {
             }
             // Between reads, and after the host's BYE, the socket is left out of the poll set (a
             // closed socket would wake poll with POLLHUP again and again).
-            let watchSocket = !endOfStream && now >= nextRead
-            var wakeAt = nextStatus
+            // A time response is read as soon as it arrives: its arrival time is the sample.
+            let watchSocket = !endOfStream && (now >= nextRead || clockSync.awaitingResponse)
+            var wakeAt = endOfStream ? nextStatus : min(nextStatus, clockSync.nextRequest)
             if endOfStream {
                 wakeAt = min(wakeAt, now + 100_000)  // to see the audio thread finish
             } else if !watchSocket {
@@ -382,13 +402,33 @@ struct StreamSession {
                 engine.logger.failure(.invalidPacket(e.description))
                 return .end(.retry(reason: "invalid_packet"))
             }
+        case .timeResponse:
+            let t4 = engine.now
+            guard let response = TimeExchange.parseResponse(payload) else {
+                engine.logger.failure(.invalidPacket("TIME_RESP of \(payload.count) bytes (expected \(TimeExchange.responseSize))"))
+                return .end(.retry(reason: "invalid_packet"))
+            }
+            guard let t1 = Int64(exactly: response.t1), let t2 = Int64(exactly: response.t2), let t3 = Int64(exactly: response.t3) else {
+                engine.logger.info("clock: refused a TIME_RESP: times out of range")
+                return nil
+            }
+            switch clockSync.add((t1, t2, t3, t4)) {
+            case .accepted, .outlier:
+                break
+            case .refused(let why):
+                engine.logger.info("clock: refused a TIME_RESP (\(clockSync.estimator.refused) so far): \(why)")
+            case .stepped(let by):
+                engine.logger.event(.syncLost)
+                engine.logger.info("clock: the host's clock stepped by \(by) µs; resynced to it")
+            }
+            clockMapping.store(clockSync.estimator.mapping)
         case .bye:
             let reason = payload.first.flatMap { ByeReason(rawValue: $0) }
             if reason == .endOfStream { return .endOfStream }
             engine.logger.info("host said goodbye: \(reason?.name ?? "unknown reason")")
             return .end(.retry(reason: reason?.name ?? "bye"))
         default:
-            break  // TIME_RESP, CONTROL, CHAT: handled by later issues; skipped like unknown types
+            break  // CONTROL, CHAT: handled by later issues; skipped like unknown types
         }
         return nil
     }
@@ -408,6 +448,8 @@ struct StreamSession {
         s.add("underruns", counters.underruns.load(ordering: .relaxed))
         s.add("overruns", counters.overruns.load(ordering: .relaxed))
         s.add("volume", Gain(q15: counters.volumeQ15.load(ordering: .relaxed)).volume)
+        s.add("sync_error_us", Int(clockSync.estimator.residual.rounded()))
+        s.add("clock_drift_ppm", clockSync.estimator.mapping.drift * 1e6)
         s.add("cpu_seconds", cpu)
         s.add("memory_peak_kb", usage.ru_maxrss)
         return s.finished

@@ -29,7 +29,7 @@ final class ClockEstimatorTests: XCTestCase {
             XCTAssertEqual(estimator.add(t1: t1, t2: t2, t3: t3, t4: t4), .accepted)
         }
         XCTAssertEqual(estimator.host(fromLocal: 5_000_000), 305_000_000)
-        XCTAssertEqual(estimator.drift, 0, accuracy: 1e-9)
+        XCTAssertEqual(estimator.mapping.drift, 0, accuracy: 1e-9)
         XCTAssertEqual(estimator.residual, 0, accuracy: 1)
     }
 
@@ -42,7 +42,7 @@ final class ClockEstimatorTests: XCTestCase {
             let (t1, t2, t3, t4) = host.exchange(at: 10_000_000 + Microseconds(i) * 200_000, up: 200 + queued, down: 200)
             _ = estimator.add(t1: t1, t2: t2, t3: t3, t4: t4)
         }
-        XCTAssertEqual(estimator.drift * 1e6, 150, accuracy: 2)
+        XCTAssertEqual(estimator.mapping.drift * 1e6, 150, accuracy: 2)
         let later: Microseconds = 23_000_000
         XCTAssertEqual(Double(estimator.host(fromLocal: later)), Double(host.clock(at: later)), accuracy: 20)
         XCTAssertEqual(Double(estimator.local(fromHost: host.clock(at: later))), Double(later), accuracy: 20)
@@ -78,6 +78,18 @@ final class ClockEstimatorTests: XCTestCase {
         XCTAssertEqual(estimator.host(fromLocal: 2_000_000), 2_000_000)
         XCTAssertEqual(estimator.steps, 0)
         XCTAssertEqual(estimator.outliers, 1)
+    }
+
+    func testMappingInvertsExactly() {
+        let mapping = ClockMapping(reference: 5_000_000, offset: 123_456, drift: -250e-6)
+        for local: Microseconds in [0, 5_000_000, 99_000_000] {
+            XCTAssertEqual(mapping.local(fromHost: mapping.host(fromLocal: local)), local)
+        }
+        // The seed's formula: host 1000 µs ahead, 10 µs each way.
+        var estimator = ClockEstimator()
+        _ = estimator.add(t1: 0, t2: 1010, t3: 1015, t4: 25)
+        XCTAssertEqual(estimator.mapping.offset, 1000)
+        XCTAssertEqual(estimator.local(fromHost: 5000), 4000)
     }
 
     func testAHostClockStepIsAcceptedOnceConfirmed() {

@@ -46,13 +46,6 @@ final class WireTests: XCTestCase {
         XCTAssertEqual(bytes.withUnsafeBytes { TimeExchange.parseResponse($0) }, TimeExchange(t1: 1, t2: 2, t3: 3))
     }
 
-    func testClockMappingIsTheSeedsNTPFormula() {
-        // Host clock 1000 µs ahead, 10 µs each way.
-        let mapping = ClockMapping(t1: 0, t2: 1010, t3: 1015, t4: 25)
-        XCTAssertEqual(mapping.offset, 1000)
-        XCTAssertEqual(mapping.local(fromHost: 5000), 4000)
-    }
-
     func testGainIsBitExactAtUnityAndScalesOtherwise() {
         var samples: [Int16] = [1000, -1000, 32767, -32768]
         samples.withUnsafeMutableBufferPointer { Gain(volume: 1).apply($0) }

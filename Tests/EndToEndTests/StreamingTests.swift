@@ -65,6 +65,36 @@ final class StreamingTests: XCTestCase {
         XCTAssertGreaterThan(measured, 25)
     }
 
+    func testAReceiverWhoseClockIsFiveMinutesAheadEstimatesItAndPlaysOnSchedule() throws {
+        let scratch = try Scratch("timens")
+        let source = TestAudio.music(seconds: 1, seed: 11)
+        let wav = try scratch.write("loop.wav", bytes: WAVAudio(sampleRate: 48_000, channels: 2, samples: source).encoded())
+        let port = freePort()
+        _ = scratch.recordingPCM("speaker")
+        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "wav:" + wav, loop: true)), scratch: scratch)
+        XCTAssertTrue(host.waitFor("listening on port"))
+        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "speaker")), scratch: scratch,
+                                  monotonicOffset: 300)
+        XCTAssertTrue(receiver.waitFor("sync: host clock offset", timeout: 10), receiver.log)
+        Thread.sleep(forTimeInterval: 2)
+        receiver.signal(SIGTERM)
+        _ = receiver.waitForExit()
+        host.signal(SIGTERM)
+        XCTAssertEqual(host.waitForExit(), 0)
+
+        // The host's clock reads 300 s less than the receiver's.
+        let line = try XCTUnwrap(receiver.log.split(separator: "\n").first { $0.contains("sync: host clock offset") })
+        let offset = try XCTUnwrap(Int(line.split(separator: " ")[5]))
+        XCTAssertEqual(Double(offset), -300_000_000, accuracy: 2_000, String(line))
+        XCTAssertTrue(receiver.log.contains("late 0"), receiver.log)
+        // Played on the host's schedule: every packet in time, none skipped, no gap.
+        let recorded = scratch.samples("speaker.raw")
+        XCTAssertGreaterThan(recorded.count, 48_000 * 2 * 2)
+        let looped = Array(repeating: source, count: 8).flatMap { $0 }
+        let start = try XCTUnwrap(TestAudio.exactOffset(of: recorded, in: source, channels: 2))
+        XCTAssertTrue(recorded[Fade.samples...] == looped[(start + Fade.samples)..<(start + recorded.count)])
+    }
+
     func testTwoReceiversGetTheSameAudioWithoutGaps() throws {
         let scratch = try Scratch("two")
         let source = TestAudio.music(seconds: 1)

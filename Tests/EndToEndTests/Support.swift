@@ -118,12 +118,22 @@ final class Daemon {
     let logPath: String
     let name: String
 
-    init(_ binary: String, config: String, scratch: Scratch, name: String? = nil, arguments: [String] = [], stdin: FileHandle? = nil) throws {
+    /// `monotonicOffset`: run it in its own time namespace whose CLOCK_MONOTONIC is that many
+    /// seconds ahead, as a second device's clock would be.
+    init(_ binary: String, config: String, scratch: Scratch, name: String? = nil, arguments: [String] = [], stdin: FileHandle? = nil,
+         monotonicOffset: Int? = nil) throws {
         self.name = name ?? binary
         logPath = scratch.file("\(self.name).log")
         FileManager.default.createFile(atPath: logPath, contents: nil)
-        process.executableURL = URL(fileURLWithPath: binDirectory + "/" + binary)
-        process.arguments = ["--config", config] + arguments
+        let command = [binDirectory + "/" + binary, "--config", config] + arguments
+        if let offset = monotonicOffset {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+            process.arguments = ["--fork", "--kill-child=SIGKILL", "--time", "--monotonic", String(offset)] + command
+        } else {
+            process.executableURL = URL(fileURLWithPath: command[0])
+            process.arguments = Array(command.dropFirst())
+        }
+        usesNamespace = monotonicOffset != nil
         process.environment = scratch.environment
         process.standardError = FileHandle(forWritingAtPath: logPath)
         process.standardOutput = FileHandle(forWritingAtPath: logPath)
@@ -154,7 +164,17 @@ final class Daemon {
         return false
     }
 
-    func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+    private let usesNamespace: Bool
+
+    /// The daemon's own pid: unshare's child when it runs in a namespace.
+    var pid: pid_t {
+        guard usesNamespace else { return process.processIdentifier }
+        let path = "/proc/\(process.processIdentifier)/task/\(process.processIdentifier)/children"
+        let children = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        return pid_t(children.split(separator: " ").first ?? "") ?? process.processIdentifier
+    }
+
+    func signal(_ sig: Int32) { kill(pid, sig) }
 
     /// The exit status, or nil if it did not exit in time.
     func waitForExit(timeout: TimeInterval = 10) -> Int32? {

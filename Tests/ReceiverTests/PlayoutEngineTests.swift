@@ -35,6 +35,8 @@ final class PlayoutEngineTests: XCTestCase {
     var incoming: SPSCRing!
     var counters: PlayoutCounters!
     let clock = SteppedClock(startingAt: 1_000_000)
+    /// The host's clock equals ours unless a test says otherwise.
+    let mapping = SharedClockMapping(ClockMapping(offset: 0))
 
     override func setUp() {
         pool = PacketPool(slotCount: 16, slotCapacity: format.maxAudioPayload)
@@ -56,7 +58,8 @@ final class PlayoutEngineTests: XCTestCase {
 
     func makeEngine(origin: Microseconds, bufferFrames: Int = 960) throws -> PlayoutEngine<TimedSink, SteppedClock> {
         PlayoutEngine(format: format, decoder: nil, pool: pool, incoming: incoming, sink: TimedSink(bufferFrames: bufferFrames, clock: clock),
-                          clock: clock, counters: counters, playoutOrigin: origin)
+                          clock: clock, counters: counters, schedule: PlayoutSchedule(streamStart: origin, latency: 0),
+                          clockMapping: mapping)
     }
 
     func testNothingIsWrittenEarlierThanItsDueTimeMinusTheDeviceBuffer() throws {
@@ -152,6 +155,17 @@ final class PlayoutEngineTests: XCTestCase {
         clock.sleep(until: 1_080_000)
         XCTAssertEqual(engine.step(), .played)
         XCTAssertEqual(engine.sink.writes.first?.last, 500)
+    }
+
+    func testDueTimesFollowTheHostClockMapping() throws {
+        // The host's clock is 250 ms ahead of ours and runs 500 ppm fast.
+        mapping.store(ClockMapping(reference: 1_000_000, offset: 250_000, drift: 500e-6))
+        var engine = try makeEngine(origin: 1_350_000)
+        send(sequence: 0, value: 1)
+        // Host time 1.350 s is local 1.1 s minus 500 ppm of the 100 ms since the reference.
+        let expected = ClockMapping(reference: 1_000_000, offset: 250_000, drift: 500e-6).local(fromHost: 1_350_000) - 20_000
+        XCTAssertEqual(expected, 1_079_950)
+        XCTAssertEqual(engine.step(), .waiting(until: expected))
     }
 
     func testPoolSizeFollowsBufferAndFrameSize() {
