@@ -1,24 +1,26 @@
 /// Turns "when does the next frame leave the DAC, against when it is due" into a resampling
 /// ratio that keeps the receiver on the host's schedule whatever its sound card's crystal does
-/// (DESIGN §6). A PI controller on the median of the last readings (one in a while a reading is
-/// off by a DMA burst, when the card's pointer and its timestamp were read apart), bounded to
-/// ±`maxCorrectionPPM`, and slewed so the ratio never jumps audibly. Errors beyond `resyncThreshold` are not for the controller:
-/// the caller drops or inserts samples at once and calls `reset()`.
+/// (DESIGN §6). A PI controller, bounded to ±`maxCorrectionPPM` and slewed so the ratio never
+/// jumps audibly, fed with the earliest of the last second's readings: a card whose hardware
+/// pointer moves in DMA bursts reports its position late by up to a burst, never early, so the
+/// least-late reading is the truest (as the clock estimator trusts the shortest round trip).
+/// Errors beyond `resyncThreshold` are not for the controller: the caller drops or inserts
+/// samples at once and calls `reset()`.
 ///
-/// Runs on the audio thread: fixed storage, no allocation, plain arithmetic.
-public struct DriftController {
+/// Runs on the audio thread: storage allocated at init, no allocation after, plain arithmetic.
+public struct DriftController: ~Copyable {
     public struct Configuration: Sendable {
-        // Critically damped at 0.8 rad/s (kp = 2ζω, ki = ω²): a card's drift is absorbed within
+        // Critically damped at 0.6 rad/s (kp = 2ζω, ki = ω²): a card's drift is absorbed within
         // about 5 s, and a frame's worth of reading noise moves the ratio by a few ppm.
         /// Proportional gain: correction (dimensionless) per second of error.
-        public var kp = 1.6
+        public var kp = 1.2
         /// Integral gain: correction per second of error per second.
-        public var ki = 0.64
+        public var ki = 0.36
         public var maxCorrectionPPM = 1_000.0
         /// The most the ratio may move in one update, so a correction is a glide, not a step.
         public var maxSlewPPM = 20.0
-        /// Readings whose median the controller sees.
-        public static let medianOf = 15
+        /// Readings the earliest is taken from (one second of 20 ms packets).
+        public var window = 50
         /// |error| above this calls for a hard resync instead.
         public var resyncThreshold: Microseconds = 10_000
 
@@ -33,10 +35,7 @@ public struct DriftController {
     }
 
     public let configuration: Configuration
-    private var readings: (Double, Double, Double, Double, Double, Double, Double, Double,
-                           Double, Double, Double, Double, Double, Double, Double) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-    private var sorted: (Double, Double, Double, Double, Double, Double, Double, Double,
-                         Double, Double, Double, Double, Double, Double, Double) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    private let readings: UnsafeMutableBufferPointer<Double>
     private var count = 0
     private var next = 0
     private var integral = 0.0
@@ -49,21 +48,28 @@ public struct DriftController {
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
+        readings = .allocate(capacity: max(1, configuration.window))
+        readings.initialize(repeating: 0)
     }
+
+    deinit { readings.deallocate() }
 
     /// `error`: DAC time minus due time of the next frame, µs (positive: late). `interval`: time
     /// since the previous update, µs.
     public mutating func update(error: Microseconds, interval: Microseconds) -> Decision {
         if abs(error) > configuration.resyncThreshold { return .resync(by: error) }
-        store(Double(error))
-        filteredError = median
+        readings[next] = Double(error)
+        next = (next + 1) % readings.count
+        count = min(count + 1, readings.count)
+        var earliest = Double.infinity
+        for i in 0..<count { earliest = min(earliest, readings[i]) }
+        filteredError = earliest
         let e = filteredError / 1e6
         let dt = Double(interval) / 1e6
         let limit = configuration.maxCorrectionPPM / 1e6
         // Anti-windup: the integral only grows while the output is not pinned at its limit.
         let candidate = integral + configuration.ki * e * dt
-        let unclamped = configuration.kp * e + candidate
-        if abs(unclamped) < limit { integral = candidate }
+        if abs(configuration.kp * e + candidate) < limit { integral = candidate }
         let target = min(max(configuration.kp * e + integral, -limit), limit)
         let slew = configuration.maxSlewPPM / 1e6
         correction += min(max(target - correction, -slew), slew)
@@ -75,38 +81,5 @@ public struct DriftController {
     public mutating func reset() {
         count = 0
         next = 0
-    }
-
-    private mutating func store(_ value: Double) {
-        withUnsafeMutableBytes(of: &readings) { raw in
-            raw.storeBytes(of: value, toByteOffset: next * MemoryLayout<Double>.stride, as: Double.self)
-        }
-        next = (next + 1) % Configuration.medianOf
-        count = min(count + 1, Configuration.medianOf)
-    }
-
-    /// Insertion sort of the readings into scratch storage; 15 values, no allocation.
-    private mutating func computeMedian() -> Double {
-        let n = count
-        return withUnsafeBytes(of: readings) { source in
-            withUnsafeMutableBytes(of: &sorted) { raw in
-                let out = raw.bindMemory(to: Double.self)
-                let input = source.bindMemory(to: Double.self)
-                for i in 0..<n {
-                    var j = i
-                    let v = input[i]
-                    while j > 0 && out[j - 1] > v {
-                        out[j] = out[j - 1]
-                        j -= 1
-                    }
-                    out[j] = v
-                }
-                return n % 2 == 1 ? out[n / 2] : (out[n / 2 - 1] + out[n / 2]) / 2
-            }
-        }
-    }
-
-    private var median: Double {
-        mutating get { computeMedian() }
     }
 }

@@ -4,11 +4,17 @@ import XCTest
 /// A receiver whose sound card runs `ppm` fast, played through the controller one 20 ms packet
 /// at a time: the error grows with the card's drift and shrinks with the controller's
 /// correction; readings carry the card's DMA burst quantisation.
-private struct SimulatedPlayback {
+private struct SimulatedPlayback: ~Copyable {
     var ppm: Double
     var burstMicroseconds: Double
     var error: Double  // µs; positive: late
     var controller = DriftController()
+
+    init(ppm: Double, burstMicroseconds: Double, error: Double) {
+        self.ppm = ppm
+        self.burstMicroseconds = burstMicroseconds
+        self.error = error
+    }
     var ratios: [Double] = []
     var errors: [Double] = []
     var resyncs = 0
@@ -20,10 +26,11 @@ private struct SimulatedPlayback {
             // A fast card takes our frames sooner than due (the error falls by its drift); playing
             // faster (a positive correction) moves the stream ahead too.
             error -= 20_000 * (ppm / 1e6 + controller.correction)
-            // Readings jitter by a frame; one in 50 is off by a whole DMA burst (pointer and
-            // timestamp read apart). Deterministic.
-            var noise = 21 * (Double((step * 37) % 17) / 8 - 1)
-            if step % 50 == 0 { noise += burstMicroseconds }
+            // A DMA pointer lags by 0 to one burst, whatever the phase of the reading; readings
+            // also jitter by a frame; one in 50 is off by two bursts (pointer and time read
+            // apart). Deterministic.
+            var noise = burstMicroseconds * Double((step * 37) % 23) / 23 + 21 * (Double((step * 11) % 5) / 2 - 1)
+            if step % 50 == 0 { noise += 2 * burstMicroseconds }
             switch controller.update(error: Microseconds((error + noise).rounded()), interval: 20_000) {
             case .ratio(let r): ratios.append(r)
             case .resync(let by):
@@ -38,8 +45,8 @@ private struct SimulatedPlayback {
 
 final class DriftControllerTests: XCTestCase {
     func testACardThreeHundredPPMFastIsAbsorbedWithinFiveSeconds() {
-        for ppm in [300.0, -300, 150, -150, 0] {
-            var playback = SimulatedPlayback(ppm: ppm, burstMicroseconds: 1_333, error: 2_000)  // 64-frame bursts
+        for (ppm, burst) in [(300.0, 1_333.0), (-300, 1_333), (150, 21), (-150, 21), (0, 1_333)] {  // 64- or 1-frame bursts
+            var playback = SimulatedPlayback(ppm: ppm, burstMicroseconds: burst, error: 2_000)
             playback.run(packets: 250)  // 5 s
             XCTAssertEqual(playback.resyncs, 0, "\(ppm) ppm")
             playback.errors.removeAll()
