@@ -56,6 +56,6 @@ let package = Package(
         .testTarget(name: "ReceiverTests", dependencies: ["Receiver", "Audio", "Core"]),
         .testTarget(name: "CodecTests", dependencies: ["Codec", "Resample", "Audio"]),
         // Drives the built binaries (`swift build` first; scripts/test.sh does).
-        .testTarget(name: "EndToEndTests", dependencies: ["Core", "Transport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Core", "Transport", "Audio"]),
     ]
 )

@@ -80,6 +80,8 @@ public final class AlsaPlayback: AudioSink {
     public var sampleRate: Int { configuration.sampleRate }
     public var channels: Int { configuration.channels }
     public var bufferFrames: Int { configuration.bufferFrames }
+    /// Frames in the last write, to tell a device that holds them from one that swallows them.
+    private var lastWrite = 0
 
     public init(device: String, sampleRate: Int, channels: Int, bufferTime: Int = 80_000) throws(AlsaError) {
         let opened = try openPCM(device: device, stream: SND_PCM_STREAM_PLAYBACK, rate: sampleRate, channels: channels, bufferTime: bufferTime)
@@ -110,7 +112,16 @@ public final class AlsaPlayback: AudioSink {
             }
             return .failed(AlsaError(code: code, call: "snd_pcm_writei"))
         }
+        lastWrite = frames
         return recovered ? .recoveredFromUnderrun(frames: frames) : .written(frames: frames)
+    }
+
+    public func outputDelay() -> Int? {
+        guard snd_pcm_state(pcm) == SND_PCM_STATE_RUNNING else { return nil }
+        var delay: snd_pcm_sframes_t = 0
+        guard snd_pcm_delay(pcm, &delay) == 0 else { return nil }
+        // A device that does not even hold the frames just written is not playing them in time.
+        return delay >= lastWrite ? Int(delay) : nil
     }
 
     public func drain() { snd_pcm_drain(pcm) }

@@ -18,6 +18,9 @@ public protocol AudioSink: ~Copyable {
     var bufferFrames: Int { get }
     /// Writes all `frames` frames (blocking while a paced device is full).
     mutating func write(_ samples: UnsafeBufferPointer<Int16>, frames: Int) -> SinkStatus
+    /// Frames between the next frame to be written and the DAC, as of now; nil while the device
+    /// is not playing, or when it does not hold what it is given (ALSA null/file: unpaced).
+    mutating func outputDelay() -> Int?
     /// Lets the device play out what it holds (end of stream).
     mutating func drain()
 }
@@ -43,6 +46,8 @@ public struct MemorySink: AudioSink, ~Copyable {
         framesWritten += frames
         return .written(frames: frames)
     }
+
+    public mutating func outputDelay() -> Int? { nil }
 
     public mutating func drain() {}
 }

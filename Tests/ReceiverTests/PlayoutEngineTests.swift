@@ -26,6 +26,8 @@ struct TimedSink: AudioSink, ~Copyable {
         return .written(frames: frames)
     }
 
+    mutating func outputDelay() -> Int? { nil }
+
     mutating func drain() {}
 }
 

@@ -158,11 +158,19 @@ static int vcard_prepare(snd_pcm_ioplug_t *io)
 	return 0;
 }
 
+/* The queue as of now (ioplug does not update the pointer before asking for the delay), plus
+ * the fixed hardware delay. */
 static int vcard_delay(snd_pcm_ioplug_t *io, snd_pcm_sframes_t *delayp)
 {
 	vcard_t *v = io->private_data;
 	snd_pcm_sframes_t hw = (snd_pcm_sframes_t)(v->delay_us * effective_rate(v) / 1e6);
-	*delayp = snd_pcm_ioplug_hw_avail(io, io->hw_ptr, io->appl_ptr) + hw;
+	snd_pcm_uframes_t queued = snd_pcm_ioplug_hw_avail(io, io->hw_ptr, io->appl_ptr);
+	if (io->state == SND_PCM_STATE_RUNNING) {
+		uint64_t due = frames_due(v);
+		uint64_t played = due > v->consumed ? due - v->consumed : 0;
+		queued = played < queued ? queued - played : 0;
+	}
+	*delayp = (snd_pcm_sframes_t)queued + hw;
 	return 0;
 }
 
