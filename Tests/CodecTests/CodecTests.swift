@@ -116,3 +116,35 @@ final class ResampleTests: XCTestCase {
         XCTAssertEqual(try SampleRateConverter.convert(input, channels: 1, from: 48_000, to: 48_000), input)
     }
 }
+
+final class StreamResamplerTests: XCTestCase {
+    func testRatioOneKeepsTheSignalInPlace() throws {
+        let resampler = try StreamResampler(channels: 2, maxInputFrames: 960)
+        let sine = Signal.sine(hz: 1000, rate: 48_000, frames: 48_000, channels: 2)
+        var out: [Int16] = []
+        var block = [Int16](repeating: 0, count: resampler.maxOutputFrames * 2)
+        for start in stride(from: 0, to: sine.count, by: 960 * 2) {
+            let n = sine[start..<(start + 960 * 2)].withUnsafeBufferPointer { i in
+                block.withUnsafeMutableBufferPointer { resampler.process(i, frames: 960, ratio: 1, into: $0) }
+            }
+            out += block[0..<(n * 2)]
+        }
+        XCTAssertGreaterThan(out.count, 47_900 * 2)
+        // Output frame k is input frame k: compared without any shift.
+        let snr = Signal.snr(sine[4_800..<out.count], out[4_800...])
+        XCTAssertGreaterThan(snr, 60, "SNR \(snr) dB")
+    }
+
+    func testARatioAboveOneMakesMoreFrames() throws {
+        let resampler = try StreamResampler(channels: 1, maxInputFrames: 960)
+        let input = [Int16](repeating: 1000, count: 960)
+        var block = [Int16](repeating: 0, count: resampler.maxOutputFrames)
+        var total = 0
+        for _ in 0..<100 {
+            total += input.withUnsafeBufferPointer { i in block.withUnsafeMutableBufferPointer { resampler.process(i, frames: 960, ratio: 1.001, into: $0) } }
+        }
+        // All but the few dozen frames the filter holds back.
+        XCTAssertEqual(Double(total), 96_000 * 1.001, accuracy: 64)
+        XCTAssertLessThan(Double(total), 96_000 * 1.001)
+    }
+}
