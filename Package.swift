@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "Config", dependencies: ["Core"]),
         // Discovery joins the receiver with mDNS browsing (a later issue); linking Avahi before
         // then would only load libdbus, libsystemd and libgcrypt into every speaker (~1 MB RSS).
-        .target(name: "Receiver", dependencies: ["Core", "Transport", "Codec", "Audio", "Config", "Secure", "Board"]),
+        .target(name: "Receiver", dependencies: ["Core", "Transport", "Codec", "Resample", "Audio", "Config", "Secure", "Board"]),
         .target(name: "Host", dependencies: ["Core", "Transport", "Codec", "Resample", "Audio", "Config", "Secure", "Discovery"]),
         .executableTarget(name: "msrecv", dependencies: ["Receiver"], linkerSettings: staticRuntime),
         .executableTarget(name: "mshost", dependencies: ["Host"], linkerSettings: staticRuntime),

@@ -63,6 +63,17 @@ func openPCM(device: String, stream: snd_pcm_stream_t, rate: Int, channels: Int,
         var periodFrames: snd_pcm_uframes_t = 0
         try check(snd_pcm_hw_params_get_buffer_size(hw, &bufferFrames), "snd_pcm_hw_params_get_buffer_size")
         try check(snd_pcm_hw_params_get_period_size(hw, &periodFrames, &dir), "snd_pcm_hw_params_get_period_size")
+        if stream == SND_PCM_STREAM_PLAYBACK {
+            // Start when the buffer is full, not at the first frame (alsa-lib's default): frames
+            // are written a buffer ahead of their due time, so the card starts on schedule and
+            // does not run dry between the first writes.
+            var sw: OpaquePointer?
+            try check(snd_pcm_sw_params_malloc(&sw), "snd_pcm_sw_params_malloc")
+            defer { snd_pcm_sw_params_free(sw) }
+            try check(snd_pcm_sw_params_current(pcm, sw), "snd_pcm_sw_params_current")
+            try check(snd_pcm_sw_params_set_start_threshold(pcm, sw, bufferFrames), "snd_pcm_sw_params_set_start_threshold")
+            try check(snd_pcm_sw_params(pcm, sw), "snd_pcm_sw_params")
+        }
         return (pcm, PCMConfiguration(sampleRate: rate, channels: channels, bufferFrames: Int(bufferFrames), periodFrames: Int(periodFrames)))
     } catch {
         snd_pcm_close(pcm)

@@ -51,7 +51,7 @@ public final class AudioPathHarness {
         counters.volumeQ15.store(Gain(volume: volume).q15, ordering: .relaxed)
         ingest = AudioIngest(format: format, pool: pool, incoming: incoming, counters: counters)
         engine = PlayoutEngine(format: format, decoder: try OpusDecoderHandle(sampleRate: format.sampleRate, channels: format.channels),
-                               pool: pool, incoming: incoming,
+                               resampler: nil, pool: pool, incoming: incoming,
                                    sink: MemorySink(sampleRate: format.sampleRate, channels: format.channels, bufferFrames: 1920),
                                    clock: clock, counters: counters, schedule: PlayoutSchedule(streamStart: 0, latency: 60_000),
                                clockMapping: SharedClockMapping(ClockMapping(offset: 0)))

@@ -23,6 +23,9 @@ public struct DriftController: ~Copyable {
         public var window = 50
         /// |error| above this calls for a hard resync instead.
         public var resyncThreshold: Microseconds = 10_000
+        /// The same for the very first reading: a card that starts a packet early is put right
+        /// at once, not glided back over seconds.
+        public var startThreshold: Microseconds = 500
 
         public init() {}
     }
@@ -39,6 +42,7 @@ public struct DriftController: ~Copyable {
     private var count = 0
     private var next = 0
     private var integral = 0.0
+    private var hasStarted = false
     /// Correction currently applied (positive: play faster).
     public private(set) var correction = 0.0
     /// The integral term alone: the card's drift as the controller has learnt it (negated).
@@ -57,7 +61,9 @@ public struct DriftController: ~Copyable {
     /// `error`: DAC time minus due time of the next frame, µs (positive: late). `interval`: time
     /// since the previous update, µs.
     public mutating func update(error: Microseconds, interval: Microseconds) -> Decision {
-        if abs(error) > configuration.resyncThreshold { return .resync(by: error) }
+        let threshold = hasStarted ? configuration.resyncThreshold : configuration.startThreshold
+        hasStarted = true
+        if abs(error) > threshold { return .resync(by: error) }
         readings[next] = Double(error)
         next = (next + 1) % readings.count
         count = min(count + 1, readings.count)

@@ -53,7 +53,8 @@ public enum AudioShareError: Error, Equatable, Sendable, CustomStringConvertible
 public enum AudioShareEvent: Sendable {
     case clientConnected(clientID: String, name: String, address: String)
     case clientDisconnected(clientID: String, reason: String)
-    case streamStarted(sessionID: String)
+    /// `start`: the host's CLOCK_MONOTONIC µs of stream time 0, for tools that measure sync.
+    case streamStarted(sessionID: String, start: Microseconds)
     case streamStopped(sessionID: String, reason: String)
     case connected(host: String, codec: String, sampleRate: Int, channels: Int)
     case disconnected(reason: String)
@@ -83,7 +84,7 @@ public enum AudioShareEvent: Sendable {
         switch self {
         case .clientConnected(let id, let name, let address): return [("client_id", id), ("client_name", name), ("address", address)]
         case .clientDisconnected(let id, let reason): return [("client_id", id), ("reason", reason)]
-        case .streamStarted(let id): return [("session_id", id)]
+        case .streamStarted(let id, let start): return [("session_id", id), ("stream_start_us", String(start))]
         case .streamStopped(let id, let reason): return [("session_id", id), ("reason", reason)]
         case .connected(let host, let codec, let rate, let channels):
             return [("host", host), ("codec", codec), ("sample_rate", String(rate)), ("channels", String(channels))]

@@ -53,7 +53,7 @@ public final class HostEngine {
         log.info("listening on port \(listener.port): \(settings.source), \(settings.codec.name) \(settings.sampleRate) Hz \(settings.channels) ch, \(formatDuration(settings.frameDuration)) frames, \(settings.bitrate / 1000) kbit/s, up to \(settings.maxClients) receivers")
 
         let streamStart = clock.now()
-        log.event(.streamStarted(sessionID: sessionID))
+        log.event(.streamStarted(sessionID: sessionID, start: streamStart))
         var sequence: UInt64 = 0
         while true {
             let due = streamStart + Microseconds(sequence) * settings.frameDuration

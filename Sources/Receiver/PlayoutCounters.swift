@@ -10,6 +10,13 @@ public final class PlayoutCounters: Sendable {
     public let underruns = Atomic<Int>(0)
     public let overruns = Atomic<Int>(0)
     public let sinkErrors = Atomic<Int>(0)
+    /// Hard resyncs (drop or insert) on a paced card, and the size of the last one, µs.
+    public let resyncs = Atomic<Int>(0)
+    public let lastResync = Atomic<Int>(0)
+    /// When the card plays against when it should, µs (the drift controller's filtered error),
+    /// and the resampling correction it applies, in 0.01 ppm.
+    public let playoutError = Atomic<Int>(0)
+    public let correction = Atomic<Int>(0)
     /// Packets waiting in the jitter buffer, for STATUS's buffer health.
     public let buffered = Atomic<Int>(0)
     /// Software volume in Q15 (Gain); the control loop may change it at any time.

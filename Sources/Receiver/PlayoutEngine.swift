@@ -1,6 +1,7 @@
 import Audio
 import Codec
 import Core
+import Resample
 
 /// When the host's stream plays (DESIGN §6): sample k is due at the DAC at
 /// `streamStart + k / rate + latency`, in host time.
@@ -54,6 +55,7 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
     /// so a 200 ms device buffer costs 10 wake-ups a second instead of 50.
     private let wakeSlack: Microseconds
     private let pcm: UnsafeMutableBufferPointer<Int16>
+    private var compensator: DriftCompensator
     private var started = false
     private var primed = false
     /// Frames of the fade-in still to apply: playback that starts mid-song ramps up over
@@ -69,10 +71,14 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         format.codec == .opus ? try OpusDecoderHandle(sampleRate: format.sampleRate, channels: format.channels) : nil
     }
 
-    /// `decoder` comes from `decoder(for:)`. The initialiser cannot fail: Swift 6.0.3
-    /// miscompiles a throwing init of this noncopyable generic struct.
-    public init(format: StreamFormat, decoder: OpusDecoderHandle?, pool: PacketPool, incoming: SPSCRing, sink: consuming Sink,
-                clock: Clock, counters: PlayoutCounters, schedule: PlayoutSchedule, clockMapping: SharedClockMapping) {
+    /// Frames one decoded packet can hold: Opus returns up to 120 ms, PCM one frame.
+    public static func maxFrames(for format: StreamFormat) -> Int { max(format.sampleRate * 120 / 1000, format.frameSamples) }
+
+    /// `decoder` comes from `decoder(for:)`; `resampler` (for `maxFrames(for:)` input frames)
+    /// absorbs a paced card's drift, nil to play every frame as decoded. The initialiser cannot
+    /// fail: Swift 6.0.3 miscompiles a throwing init of this noncopyable generic struct.
+    public init(format: StreamFormat, decoder: OpusDecoderHandle?, resampler: StreamResampler?, pool: PacketPool, incoming: SPSCRing,
+                sink: consuming Sink, clock: Clock, counters: PlayoutCounters, schedule: PlayoutSchedule, clockMapping: SharedClockMapping) {
         self.format = format
         self.decoder = decoder
         self.schedule = schedule
@@ -85,9 +91,9 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         sinkLead = Microseconds(sink.bufferFrames) * 1_000_000 / Microseconds(sink.sampleRate)
         wakeSlack = max(0, sinkLead / 2 - format.frameDuration)
         self.sink = sink
-        // Opus can return up to 120 ms per packet; PCM at most one frame.
-        let capacity = max(format.sampleRate * 120 / 1000, format.frameSamples) * format.channels
-        pcm = .allocate(capacity: capacity)
+        let maxFrames = Self.maxFrames(for: format)
+        compensator = DriftCompensator(resampler: resampler, channels: format.channels, sampleRate: format.sampleRate, maxFrames: maxFrames)
+        pcm = .allocate(capacity: maxFrames * format.channels)
         pcm.initialize(repeating: 0)
         fadeInFrames = format.sampleRate / 200  // 5 ms
     }
@@ -140,7 +146,10 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
             primed = true
             return .primed
         }
-        if !started { fadeRemaining = fadeInFrames }
+        if !started {
+            fadeRemaining = fadeInFrames
+            compensator.start(atStreamFrame: Double(timestamp) * Double(format.sampleRate) / 1e6)
+        }
         started = true
         lastSequence = next
         lastTimestamp = timestamp
@@ -202,17 +211,35 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         let samples = UnsafeMutableBufferPointer(rebasing: pcm[0..<(frames * format.channels)])
         if fadeRemaining > 0 { fadeIn(samples, frames: frames) }
         Gain(q15: counters.volumeQ15.load(ordering: .relaxed)).apply(samples)
-        switch sink.write(UnsafeBufferPointer(samples), frames: frames) {
-        case .written:
-            counters.framesPlayed.add(frames, ordering: .relaxed)
-            return true
-        case .recoveredFromUnderrun:
+        switch compensator.write(UnsafeBufferPointer(samples), frames: frames, to: &sink) {
+        case .written(let n):
+            counters.framesPlayed.add(n, ordering: .relaxed)
+        case .recoveredFromUnderrun(let n):
             counters.underruns.add(1, ordering: .relaxed)
-            counters.framesPlayed.add(frames, ordering: .relaxed)
-            return true
+            counters.framesPlayed.add(n, ordering: .relaxed)
         case .failed:
             counters.sinkErrors.add(1, ordering: .relaxed)
             return false
+        }
+        followTheCard(interval: Microseconds(frames) * 1_000_000 / Microseconds(format.sampleRate))
+        return true
+    }
+
+    /// When will the next frame leave the card, against when it is due: the drift controller's
+    /// input. Nothing to follow until a paced card is playing.
+    private mutating func followTheCard(interval: Microseconds) {
+        guard let delay = sink.outputDelay() else { return }
+        let leaves = clock.now() + Microseconds(delay) * 1_000_000 / Microseconds(sink.sampleRate)
+        let due = clockMapping.load().local(fromHost: schedule.streamStart + compensator.positionMicroseconds + schedule.latency)
+        switch compensator.observe(error: leaves - due, interval: interval) {
+        case .none:
+            break
+        case .tracking(let ppm):
+            counters.playoutError.store(Int(compensator.filteredError.rounded()), ordering: .relaxed)
+            counters.correction.store(Int((ppm * 100).rounded()), ordering: .relaxed)
+        case .resync(let by):
+            counters.lastResync.store(Int(by), ordering: .relaxed)
+            counters.resyncs.add(1, ordering: .releasing)
         }
     }
 

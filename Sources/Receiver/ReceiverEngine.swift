@@ -5,6 +5,7 @@ import Audio
 import Codec
 import Config
 import Core
+import Resample
 import Transport
 
 /// The receiver's control loop (DESIGN §4): connect, negotiate, read frames straight into the
@@ -104,14 +105,16 @@ public final class ReceiverEngine {
         let schedule = PlayoutSchedule(streamStart: welcome.streamStart, latency: settings.bufferSize)
         let audio: NamedThread
         do {
-            let decoder = try PlayoutEngine<AlsaPlayback, SystemClock>.decoder(for: format)
-            var engine = PlayoutEngine(format: format, decoder: decoder, pool: pool, incoming: incoming, sink: sink, clock: clock,
-                                       counters: counters, schedule: schedule, clockMapping: clockMapping)
+            typealias Engine = PlayoutEngine<AlsaPlayback, SystemClock>
+            let decoder = try Engine.decoder(for: format)
+            let resampler = try StreamResampler(channels: format.channels, maxInputFrames: Engine.maxFrames(for: format))
+            var engine = PlayoutEngine(format: format, decoder: decoder, resampler: resampler, pool: pool, incoming: incoming, sink: sink,
+                                       clock: clock, counters: counters, schedule: schedule, clockMapping: clockMapping)
             audio = NamedThread(name: "audio", realtime: true) {
                 runAudioLoop(&engine, counters: counters, clock: SystemClock())
             }
         } catch {
-            log.error("cannot start the decoder: \(error)")
+            log.error("cannot start the decoder or the resampler: \(error)")
             return .retry(streamed: false)
         }
         log.event(.connected(host: welcome.hostName.isEmpty ? "\(host):\(port)" : welcome.hostName, codec: format.codec.name,
@@ -203,6 +206,7 @@ public final class ReceiverEngine {
         var underruns = 0
         var overruns = 0
         var sinkErrors = 0
+        var resyncs = 0
     }
 
     func report(_ reported: Reported, _ counters: PlayoutCounters, force: Bool = false) -> Reported {
@@ -216,6 +220,13 @@ public final class ReceiverEngine {
         if overruns > r.overruns {
             log.event(.bufferOverrun(count: overruns))
             r.overruns = overruns
+        }
+        let resyncs = counters.resyncs.load(ordering: .acquiring)
+        if resyncs > r.resyncs {
+            let by = counters.lastResync.load(ordering: .relaxed)
+            log.event(.syncLost)
+            log.info("resynced to the host's schedule: \(by > 0 ? "dropped" : "inserted") \(formatDuration(Microseconds(abs(by)))) of audio (\(resyncs) resync(s) so far)")
+            r.resyncs = resyncs
         }
         let sinkErrors = counters.sinkErrors.load(ordering: .relaxed)
         if sinkErrors > r.sinkErrors {
@@ -298,6 +309,7 @@ struct StreamSession {
         var nextStatus = engine.now + 1_000_000
         var nextRead = engine.now
         var endOfStream = false
+        var sendFailed = false
         while true {
             if endOfStream {
                 if counters.finished.load(ordering: .acquiring) { return .retry(reason: ByeReason.endOfStream.name) }
@@ -333,21 +345,27 @@ struct StreamSession {
                 }
             }
             let now = engine.now
-            if !endOfStream && now >= clockSync.nextRequest {
+            // A host that closed may have said why first (BYE end_of_stream): a failed send only
+            // stops sending; the next read finds the BYE or the end of the connection.
+            let canSend = !endOfStream && !sendFailed
+            if canSend && now >= clockSync.nextRequest {
                 var request = [UInt8](repeating: 0, count: TimeExchange.requestSize)
                 request.withUnsafeMutableBytes { $0.storeBigEndian(UInt64(now), at: 0) }
                 if case .failure(let e) = writeAll(&channel, FrameWriter.frame(.timeRequest, payload: request)) {
                     log.event(.networkError("sending TIME_REQ: \(e)"))
-                    return .retry(reason: "host_gone")
+                    sendFailed = true
+                    nextRead = now
+                } else {
+                    clockSync.sent(at: now)
                 }
-                clockSync.sent(at: now)
             }
             if now >= nextStatus {
                 reported = engine.report(reported, counters)
                 if let line = clockSync.periodicReport(now: now) { log.info(line) }
-                if !endOfStream, case .failure(let e) = writeAll(&channel, FrameWriter.frame(.status, json: statusJSON())) {
+                if canSend && !sendFailed, case .failure(let e) = writeAll(&channel, FrameWriter.frame(.status, json: statusJSON())) {
                     log.event(.networkError("sending STATUS: \(e)"))
-                    return .retry(reason: "host_gone")
+                    sendFailed = true
+                    nextRead = now
                 }
                 nextStatus = now + 1_000_000
             }
@@ -355,7 +373,7 @@ struct StreamSession {
             // closed socket would wake poll with POLLHUP again and again).
             // A time response is read as soon as it arrives: its arrival time is the sample.
             let watchSocket = !endOfStream && (now >= nextRead || clockSync.awaitingResponse)
-            var wakeAt = endOfStream ? nextStatus : min(nextStatus, clockSync.nextRequest)
+            var wakeAt = endOfStream || sendFailed ? nextStatus : min(nextStatus, clockSync.nextRequest)
             if endOfStream {
                 wakeAt = min(wakeAt, now + 100_000)  // to see the audio thread finish
             } else if !watchSocket {
@@ -449,6 +467,8 @@ struct StreamSession {
         s.add("overruns", counters.overruns.load(ordering: .relaxed))
         s.add("volume", Gain(q15: counters.volumeQ15.load(ordering: .relaxed)).volume)
         s.add("sync_error_us", Int(clockSync.estimator.residual.rounded()))
+        s.add("playout_error_us", counters.playoutError.load(ordering: .relaxed))
+        s.add("correction_ppm", Double(counters.correction.load(ordering: .relaxed)) / 100)
         s.add("clock_drift_ppm", clockSync.estimator.mapping.drift * 1e6)
         s.add("cpu_seconds", cpu)
         s.add("memory_peak_kb", usage.ru_maxrss)

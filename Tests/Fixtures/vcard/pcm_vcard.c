@@ -45,6 +45,7 @@ typedef struct {
 	char *sidecar;
 	int64_t t0_ns;          /* when frame 0 of the file left the DAC; 0 until the first start */
 	uint64_t recorded;      /* frames in the file */
+	uint64_t run_base;      /* file frame where the frames written since the last prepare begin */
 	unsigned underruns;
 } vcard_t;
 
@@ -102,10 +103,26 @@ static int vcard_start(snd_pcm_ioplug_t *io)
 		int64_t leaves_dac = v->run_start_ns + v->delay_us * 1000LL;
 		if (v->t0_ns == 0)
 			v->t0_ns = leaves_dac;
-		/* Silence for the time nothing played, so the file stays one timeline. */
+		/* Silence for the time nothing played, so the file stays one timeline. The frames
+		 * written since prepare (alsa-lib transfers before it starts the card) move after it. */
 		uint64_t position = (uint64_t)((leaves_dac - v->t0_ns) / 1e9 * effective_rate(v) + 0.5);
-		if (position > v->recorded)
-			write_silence(v, position - v->recorded);
+		if (position > v->run_base) {
+			size_t bytes_per_frame = 2 * v->io.channels;
+			uint64_t pending = v->recorded - v->run_base;
+			char *held = pending ? malloc(pending * bytes_per_frame) : NULL;
+			if (held) {
+				fseek(v->wav, 44 + (long)(v->run_base * bytes_per_frame), SEEK_SET);
+				if (fread(held, bytes_per_frame, pending, v->wav) != pending) { /* short file: keep what was read */ }
+			}
+			fseek(v->wav, 44 + (long)(v->run_base * bytes_per_frame), SEEK_SET);
+			v->recorded = v->run_base;
+			write_silence(v, position - v->run_base);
+			if (held) {
+				fwrite(held, bytes_per_frame, pending, v->wav);
+				v->recorded += pending;
+				free(held);
+			}
+		}
 	}
 	return 0;
 }
@@ -151,6 +168,7 @@ static int vcard_prepare(snd_pcm_ioplug_t *io)
 	struct itimerspec its = {0};
 	long long ns = (long long)(io->period_size * 1e9 / effective_rate(v));
 	v->consumed = 0;
+	v->run_base = v->recorded;
 	its.it_interval.tv_sec = ns / 1000000000LL;
 	its.it_interval.tv_nsec = ns % 1000000000LL;
 	its.it_value = its.it_interval;

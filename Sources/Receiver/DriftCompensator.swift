@@ -1,0 +1,164 @@
+import Audio
+import Core
+import Resample
+
+/// Between the decoded frames and a paced sound card: keeps what the card plays on the host's
+/// schedule whatever its crystal does (DESIGN §6), by resampling at the drift controller's
+/// ratio and, beyond its reach, dropping or inserting audio at once. On a device that does not
+/// pace itself (ALSA null/file) there is no DAC to follow: frames pass through untouched, so a
+/// recording stays bit-exact. Audio thread only; all storage allocated at init.
+struct DriftCompensator: ~Copyable {
+    private let resampler: StreamResampler?
+    private var controller = DriftController()
+    private let channels: Int
+    private let sampleRate: Int
+    private let output: UnsafeMutableBufferPointer<Int16>
+    private let silence: UnsafeMutableBufferPointer<Int16>
+    /// The last frames passed through, to prime the resampler when it takes over so its filter
+    /// continues the signal instead of starting from silence.
+    private let history: UnsafeMutableBufferPointer<Int16>
+    private let historyFrames = 128
+    private var historyFilled = 0
+    private(set) var compensating = false
+    /// Resampler output frames that repeat what was already played (the priming's tail).
+    private var discard = 0
+    /// Input frames the resampler's filter holds back (constant while it runs).
+    private var held = 0
+    /// Stream position of the first frame fed to the resampler after it took over (moved on
+    /// by drops), and the frames fed since: the next frame out is `fed − held` past it.
+    private var resampledFrom = 0.0
+    private var fed = 0
+    private(set) var ratio = 1.0
+    /// Audio to drop (positive) or insert (negative) before the next frames, µs.
+    private var pendingResync: Microseconds = 0
+    /// Stream position of the next frame the card will be given, in stream frames.
+    private(set) var position = 0.0
+
+    init(resampler: StreamResampler?, channels: Int, sampleRate: Int, maxFrames: Int) {
+        self.resampler = resampler
+        self.channels = channels
+        self.sampleRate = sampleRate
+        output = .allocate(capacity: (resampler?.maxOutputFrames ?? maxFrames) * channels)
+        output.initialize(repeating: 0)
+        silence = .allocate(capacity: maxFrames * channels)
+        silence.initialize(repeating: 0)
+        history = .allocate(capacity: historyFrames * channels)
+        history.initialize(repeating: 0)
+    }
+
+    deinit {
+        output.deallocate()
+        silence.deallocate()
+        history.deallocate()
+    }
+
+    /// Where the stream starts: the first frame played is stream frame `frame`.
+    mutating func start(atStreamFrame frame: Double) { position = frame }
+
+    /// Stream time of the next frame the card will be given, µs.
+    var positionMicroseconds: Microseconds { Microseconds((position * 1_000_000 / Double(sampleRate)).rounded()) }
+
+    /// The drift controller's latest filtered error, µs.
+    var filteredError: Double { controller.filteredError }
+
+    enum Observation: Equatable {
+        case none
+        /// Playing at this correction, ppm.
+        case tracking(ppm: Double)
+        /// Too far off: this much audio (µs; positive late) is dropped or inserted next.
+        case resync(by: Microseconds)
+    }
+
+    /// The card said the next frame leaves its DAC `error` µs after it is due.
+    mutating func observe(error: Microseconds, interval: Microseconds) -> Observation {
+        guard let resampler else { return .none }
+        if !compensating { takeOver(resampler) }
+        switch controller.update(error: error, interval: interval) {
+        case .ratio(let r):
+            ratio = r
+            return .tracking(ppm: (1 / r - 1) * 1e6)
+        case .resync(let by):
+            pendingResync = by
+            controller.reset()
+            return .resync(by: by)
+        }
+    }
+
+    /// Plays `frames` frames: through the resampler once it has taken over, else as they are.
+    mutating func write<Sink: AudioSink & ~Copyable>(_ input: UnsafeBufferPointer<Int16>, frames: Int, to sink: inout Sink) -> SinkStatus {
+        guard compensating, let resampler else {
+            remember(input, frames: frames)
+            position += Double(frames)
+            return sink.write(input, frames: frames)
+        }
+        var start = 0
+        var recovered = false
+        if pendingResync > 0 {
+            // Late: skip ahead in the stream.
+            let drop = min(frames, framesFor(pendingResync))
+            start = drop
+            resampledFrom += Double(drop)
+            pendingResync = drop == framesFor(pendingResync) ? 0 : pendingResync - microsecondsFor(drop)
+        } else if pendingResync < 0 {
+            // Early: hold the stream back with silence.
+            var owed = framesFor(-pendingResync)
+            pendingResync = 0
+            while owed > 0 {
+                let n = min(owed, silence.count / channels)
+                switch sink.write(UnsafeBufferPointer(rebasing: silence[0..<(n * channels)]), frames: n) {
+                case .failed(let e): return .failed(e)
+                case .recoveredFromUnderrun:
+                    // The card ran dry and restarted: the early error measured before is gone.
+                    recovered = true
+                    owed = 0
+                case .written:
+                    owed -= n
+                }
+            }
+        }
+        let remaining = frames - start
+        guard remaining > 0 else { return .written(frames: 0) }
+        let produced = resampler.process(UnsafeBufferPointer(rebasing: input[(start * channels)..<(frames * channels)]), frames: remaining,
+                                         ratio: ratio, into: output)
+        let skip = min(discard, produced)
+        discard -= skip
+        fed += remaining
+        position = resampledFrom + Double(fed - held)
+        guard produced > skip else { return recovered ? .recoveredFromUnderrun(frames: 0) : .written(frames: 0) }
+        let status = sink.write(UnsafeBufferPointer(rebasing: output[(skip * channels)..<(produced * channels)]), frames: produced - skip)
+        if recovered, case .written(let n) = status { return .recoveredFromUnderrun(frames: n) }
+        return status
+    }
+
+    /// The resampler takes over from pass-through: fed the frames just played, it continues the
+    /// signal; what it still holds of them is not played again.
+    private mutating func takeOver(_ resampler: StreamResampler) {
+        compensating = true
+        resampledFrom = position
+        fed = 0
+        guard historyFilled > 0 else { return }
+        let produced = resampler.process(UnsafeBufferPointer(rebasing: history[0..<(historyFilled * channels)]), frames: historyFilled,
+                                         ratio: 1, into: output)
+        discard = historyFilled - produced
+        // What it holds of the history comes out first and is skipped; the same amount of each
+        // later input stays inside it.
+        held = discard
+    }
+
+    private mutating func remember(_ input: UnsafeBufferPointer<Int16>, frames: Int) {
+        let keep = min(frames, historyFrames)
+        let shift = min(historyFilled, historyFrames - keep)
+        if shift > 0 && historyFilled > shift {
+            // Keep the newest `shift` frames already there, then append.
+            let from = (historyFilled - shift) * channels
+            for i in 0..<(shift * channels) { history[i] = history[from + i] }
+        }
+        let base = shift * channels
+        let source = (frames - keep) * channels
+        for i in 0..<(keep * channels) { history[base + i] = input[source + i] }
+        historyFilled = shift + keep
+    }
+
+    private func framesFor(_ us: Microseconds) -> Int { Int((Double(us) * Double(sampleRate) / 1e6).rounded()) }
+    private func microsecondsFor(_ frames: Int) -> Microseconds { Microseconds(Double(frames) * 1e6 / Double(sampleRate)) }
+}
