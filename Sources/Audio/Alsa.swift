@@ -81,6 +81,25 @@ func openPCM(device: String, stream: snd_pcm_stream_t, rate: Int, channels: Int,
     }
 }
 
+enum Recovery {
+    /// Interrupted or not ready: try the same call again.
+    case retry
+    /// The device ran dry (playback) or over (capture), or was suspended: prepared again.
+    case restarted
+    case failed(AlsaError)
+}
+
+/// What a negative read/write return means, recovering the PCM where that is possible.
+func recover(_ pcm: OpaquePointer, from code: Int32, in call: StaticString) -> Recovery {
+    if code == -EAGAIN || code == -EINTR { return .retry }
+    // -EPIPE: an xrun; -ESTRPIPE: the device was suspended. Both recover by prepare.
+    if code == -EPIPE || code == -ESTRPIPE {
+        let rc = snd_pcm_prepare(pcm)
+        return rc < 0 ? .failed(AlsaError(code: rc, call: "snd_pcm_prepare")) : .restarted
+    }
+    return .failed(AlsaError(code: code, call: call))
+}
+
 /// ALSA playback: the speaker's real sink. Blocking writes, so a real card paces the audio
 /// thread; underruns are recovered in place and reported as a status.
 public final class AlsaPlayback: AudioSink {
@@ -112,16 +131,11 @@ public final class AlsaPlayback: AudioSink {
                 offset += Int(n)
                 continue
             }
-            let code = Int32(n)
-            if code == -EAGAIN || code == -EINTR { continue }
-            // -EPIPE: the device ran dry; -ESTRPIPE: it was suspended. Both recover by prepare.
-            if code == -EPIPE || code == -ESTRPIPE {
-                let rc = snd_pcm_prepare(pcm)
-                if rc < 0 { return .failed(AlsaError(code: rc, call: "snd_pcm_prepare")) }
-                recovered = true
-                continue
+            switch recover(pcm, from: Int32(n), in: "snd_pcm_writei") {
+            case .retry: continue
+            case .restarted: recovered = true
+            case .failed(let e): return .failed(e)
             }
-            return .failed(AlsaError(code: code, call: "snd_pcm_writei"))
         }
         lastWrite = frames
         return recovered ? .recoveredFromUnderrun(frames: frames) : .written(frames: frames)
@@ -165,15 +179,11 @@ public final class AlsaCapture {
                 offset += Int(n)
                 continue
             }
-            let code = Int32(n)
-            if code == -EAGAIN || code == -EINTR { continue }
-            if code == -EPIPE || code == -ESTRPIPE {
-                let rc = snd_pcm_prepare(pcm)
-                if rc < 0 { return .failure(AlsaError(code: rc, call: "snd_pcm_prepare")) }
-                _ = snd_pcm_start(pcm)
-                continue
+            switch recover(pcm, from: Int32(n), in: "snd_pcm_readi") {
+            case .retry: continue
+            case .restarted: _ = snd_pcm_start(pcm)
+            case .failed(let e): return .failure(e)
             }
-            return .failure(AlsaError(code: code, call: "snd_pcm_readi"))
         }
         return .success(())
     }

@@ -53,3 +53,38 @@ public struct DaemonCommandLine: Equatable, Sendable {
 public struct UsageError: Error, Equatable, Sendable {
     public var message: String
 }
+
+/// What both daemons do before their own work: parse the command line, answer `--help` and
+/// `--version`, and load the config file, exiting with a clear line (or one per config error)
+/// when any of that fails. Exit codes: 0 after help/version, 1 for a bad config, 2 for bad usage.
+public enum DaemonStartup {
+    public enum Outcome {
+        case run(DaemonCommandLine, Settings)
+        case exit(Int32)
+    }
+
+    public static func prepare(program: String, summary: String, arguments: [String], log: Logger,
+                               version: () -> String) -> Outcome {
+        let options: DaemonCommandLine
+        switch DaemonCommandLine.parse(arguments) {
+        case .success(let o): options = o
+        case .failure(let e):
+            log.error("\(e.message) (see \(program) --help)")
+            return .exit(2)
+        }
+        if options.showHelp {
+            print(DaemonCommandLine.usage(program: program, summary: summary))
+            return .exit(0)
+        }
+        if options.showVersion {
+            print("\(program) \(MoosyncVersion.current) (protocol \(WireProtocol.version); \(version()))")
+            return .exit(0)
+        }
+        switch ConfigLoader.load(path: options.configPath) {
+        case .success(let settings): return .run(options, settings)
+        case .failure(let errors):
+            for line in errors.description.split(separator: "\n") { log.error(String(line)) }
+            return .exit(1)
+        }
+    }
+}

@@ -15,27 +15,15 @@ let program = "msrecv"
 let log = Logger(program: program)
 
 let options: DaemonCommandLine
-switch DaemonCommandLine.parse(Array(CommandLine.arguments.dropFirst())) {
-case .success(let o): options = o
-case .failure(let e):
-    log.error("\(e.message) (see \(program) --help)")
-    exit(2)
-}
-if options.showHelp {
-    print(DaemonCommandLine.usage(program: program, summary: "Moosync Audio Share receiver (speaker firmware)"))
-    exit(0)
-}
-if options.showVersion {
-    print("\(program) \(MoosyncVersion.current) (protocol \(WireProtocol.version); opus \(OpusLibrary.version), alsa-lib \(AlsaLibrary.version), mbedTLS \(TLSLibrary.version) TLS \(TLSLibrary.bestProtocol), libgpiod \(GPIOLibrary.version))")
-    exit(0)
-}
-
 let settings: Settings
-switch ConfigLoader.load(path: options.configPath) {
-case .success(let s): settings = s
-case .failure(let errors):
-    for line in errors.description.split(separator: "\n") { log.error(String(line)) }
-    exit(1)
+switch DaemonStartup.prepare(program: program, summary: "Moosync Audio Share receiver (speaker firmware)",
+                             arguments: Array(CommandLine.arguments.dropFirst()), log: log, version: {
+    "opus \(OpusLibrary.version), alsa-lib \(AlsaLibrary.version), mbedTLS \(TLSLibrary.version) TLS \(TLSLibrary.bestProtocol), libgpiod \(GPIOLibrary.version)"
+}) {
+case .exit(let code): exit(code)
+case .run(let o, let s):
+    options = o
+    settings = s
 }
 let receiving = settings.receiving
 if receiving.host == nil {
