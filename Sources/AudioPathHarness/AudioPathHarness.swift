@@ -139,7 +139,6 @@ struct ReplayChannel: ByteChannel {
     }
 
     var fileDescriptor: CInt { -1 }
-    var bufferedReadable: Int { current.count }
 
     mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> IOResult {
         guard !current.isEmpty else { return .wouldBlock }

@@ -6,5 +6,4 @@ import Core
 public enum GPIOLibrary {
     /// "1.6.3" on bookworm (v1 API), "2.x" on trixie (v2 API).
     public static var version: String { String(cString: cgpiod_version_string()) }
-    public static var apiMajor: Int { Int(cgpiod_api_major()) }
 }

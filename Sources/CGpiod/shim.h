@@ -10,8 +10,6 @@
 #define CGPIOD_API_MAJOR 2
 #endif
 
-static inline int cgpiod_api_major(void) { return CGPIOD_API_MAJOR; }
-
 static inline const char *cgpiod_version_string(void) {
 #if CGPIOD_API_MAJOR == 1
     return gpiod_version_string();

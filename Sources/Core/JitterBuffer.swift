@@ -16,8 +16,6 @@ public struct JitterBuffer: ~Copyable {
     /// The next sequence number to play; nil until the first packet sets the start.
     public private(set) var nextSequence: UInt64?
     public private(set) var count = 0
-    /// Highest sequence stored so far.
-    public private(set) var highestSequence: UInt64 = 0
 
     public init(capacity: Int) {
         precondition(capacity > 0)
@@ -48,7 +46,6 @@ public struct JitterBuffer: ~Copyable {
         slots[index] = slot
         sequences[index] = sequence
         count += 1
-        if sequence > highestSequence || count == 1 { highestSequence = sequence }
         return .stored
     }
 
@@ -79,10 +76,6 @@ public struct JitterBuffer: ~Copyable {
         }
     }
 
-    /// Whether a packet later than the next one is waiting (so the next one is truly missing
-    /// rather than not yet sent).
-    public var hasLaterPackets: Bool { count > 0 && peekNext() == nil }
-
     /// Empties the buffer, handing every stored slot to `release`, and forgets the start.
     public mutating func reset(release: (Int32) -> Void) {
         for i in 0..<capacity where slots[i] >= 0 {
@@ -91,7 +84,6 @@ public struct JitterBuffer: ~Copyable {
         }
         count = 0
         nextSequence = nil
-        highestSequence = 0
     }
 
     private mutating func take(_ sequence: UInt64) -> Int32? {

@@ -19,9 +19,6 @@ public protocol ByteChannel: ~Copyable {
     var fileDescriptor: CInt { get }
     mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> IOResult
     mutating func write(_ bytes: UnsafeRawBufferPointer) -> IOResult
-    /// Plaintext bytes already decrypted and buffered inside the channel, which `poll(2)` on the
-    /// descriptor cannot see (always 0 for TCP).
-    var bufferedReadable: Int { get }
     mutating func close()
 }
 

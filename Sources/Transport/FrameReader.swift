@@ -59,11 +59,6 @@ public struct FrameReader: ~Copyable {
         }
     }
 
-    public var isBetweenFrames: Bool {
-        if case .header(0) = state { return true }
-        return false
-    }
-
     /// Reads until a header or a payload completes, or the channel has nothing more.
     public mutating func next<C: ByteChannel & ~Copyable>(from channel: inout C) -> Event {
         while true {

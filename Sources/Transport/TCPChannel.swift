@@ -21,7 +21,6 @@ public struct TCPChannel: ByteChannel, ~Copyable {
         if fileDescriptor >= 0 { Glibc.close(fileDescriptor) }
     }
 
-    public var bufferedReadable: Int { 0 }
 
     public mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> IOResult {
         while true {

@@ -29,7 +29,8 @@ final class JitterBufferTests: XCTestCase {
         _ = jitter.insert(slot: 0, sequence: 0) { _ in }
         _ = jitter.insert(slot: 2, sequence: 2) { _ in }
         XCTAssertEqual(jitter.advance(), 0)
-        XCTAssertTrue(jitter.hasLaterPackets)
+        XCTAssertNil(jitter.peekNext())
+        XCTAssertEqual(jitter.count, 1)
         XCTAssertNil(jitter.advance())
         XCTAssertEqual(jitter.advance(), 2)
     }

@@ -9,7 +9,6 @@ struct ScriptedChannel: ByteChannel {
     var closeAtEnd: Bool
     var offset = 0
     var fileDescriptor: CInt { -1 }
-    var bufferedReadable: Int { bytes.count - offset }
 
     mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> IOResult {
         if offset == bytes.count { return closeAtEnd ? .endOfStream : .wouldBlock }

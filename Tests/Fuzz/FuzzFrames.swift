@@ -9,7 +9,6 @@ struct FuzzChannel: ByteChannel {
     var offset = 0
     var chunk: Int
     var fileDescriptor: CInt { -1 }
-    var bufferedReadable: Int { bytes.count - offset }
 
     mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> IOResult {
         if offset >= bytes.count { return .endOfStream }
