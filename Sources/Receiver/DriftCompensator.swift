@@ -60,6 +60,8 @@ struct DriftCompensator: ~Copyable {
 
     /// The drift controller's latest filtered error, µs.
     var filteredError: Double { controller.filteredError }
+    /// The correction being applied (positive: playing faster than the stream).
+    var correction: Double { controller.correction }
 
     enum Observation: Equatable {
         case none

@@ -229,7 +229,10 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
     /// input. Nothing to follow until a paced card is playing.
     private mutating func followTheCard(interval: Microseconds) {
         guard let delay = sink.outputDelay() else { return }
-        let leaves = clock.now() + Microseconds(delay) * 1_000_000 / Microseconds(sink.sampleRate)
+        // The card plays its queue at its own rate, which the controller has learnt: it cancels
+        // the card's drift (a card 300 ppm fast empties a 100 ms queue 30 µs sooner).
+        let cardRate = Double(sink.sampleRate) * (1 - compensator.correction)
+        let leaves = clock.now() + Microseconds((Double(delay) * 1e6 / cardRate).rounded())
         let due = clockMapping.load().local(fromHost: schedule.streamStart + compensator.positionMicroseconds + schedule.latency)
         switch compensator.observe(error: leaves - due, interval: interval) {
         case .none:
