@@ -77,7 +77,7 @@ final class SyncTests: XCTestCase {
         let spread = converged[converged.count * 9 / 10] - converged[converged.count / 10]
         let resyncs = receiver.log.split(separator: "\n").filter { $0.contains("resynced") }.count
         let syncLine = receiver.log.split(separator: "\n").last { $0.contains("sync: host clock offset") } ?? ""
-        print("sync \(ppm) ppm: \(syncLine)")
+        print("sync \(ppm) ppm: \(syncLine); card underruns \(try VirtualCard.sidecar(recording)["underruns"] ?? -1)")
         print("sync \(ppm) ppm: click errors (µs) \(errors.map { Int($0) }); after 5 s median \(Int(median)) µs, p10–p90 spread \(Int(spread)) µs; \(resyncs) resyncs")
         XCTAssertLessThan(abs(median), 1_000)
         XCTAssertLessThan(spread, 200)
