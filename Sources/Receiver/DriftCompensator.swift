@@ -19,7 +19,7 @@ struct DriftCompensator: ~Copyable {
     private let history: UnsafeMutableBufferPointer<Int16>
     private let historyFrames = 128
     private var historyFilled = 0
-    private(set) var compensating = false
+    private var compensating = false
     /// Resampler output frames that repeat what was already played (the priming's tail).
     private var discard = 0
     /// Input frames the resampler's filter holds back (constant while it runs).
@@ -28,7 +28,7 @@ struct DriftCompensator: ~Copyable {
     /// by drops), and the frames fed since: the next frame out is `fed − held` past it.
     private var resampledFrom = 0.0
     private var fed = 0
-    private(set) var ratio = 1.0
+    private var ratio = 1.0
     /// Audio to drop (positive) or insert (negative) before the next frames, µs.
     private var pendingResync: Microseconds = 0
     /// Stream position of the next frame the card will be given, in stream frames.
