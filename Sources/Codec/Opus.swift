@@ -32,6 +32,13 @@ public final class OpusEncoderHandle {
 
     deinit { opus_encoder_destroy(encoder) }
 
+    /// How many samples the decoded signal lags the encoded one (the encoder's look-ahead,
+    /// 312 at 48 kHz): a receiver plays each packet's audio that much earlier to stay on time.
+    public var lookahead: Int {
+        var samples: opus_int32 = 0
+        return copus_get_lookahead(encoder, &samples) == OPUS_OK ? Int(samples) : 0
+    }
+
     /// Encodes one frame of interleaved S16 into `out`; the byte count, or an error.
     public func encode(_ pcm: UnsafeBufferPointer<Int16>, frames: Int, into out: UnsafeMutableRawBufferPointer) -> Result<Int, OpusError> {
         let n = opus_encode(encoder, pcm.baseAddress!, Int32(frames), out.baseAddress!.assumingMemoryBound(to: UInt8.self), opus_int32(out.count))

@@ -32,6 +32,9 @@ struct FrameEncoder {
         pcmOut = .allocate(byteCount: headers + PCMCodec.payloadSize(frames: frameSamples, channels: settings.channels), alignment: 8)
     }
 
+    /// Samples the Opus decoder's output lags its input (0 for PCM).
+    var opusDelay: Int { opusEncoder?.lookahead ?? 0 }
+
     /// Frames for the codecs asked for; a buffer stays valid until the next call.
     func encode(sequence: UInt64, timestamp: UInt64, for codecs: (opus: Bool, pcm: Bool)) -> Frames {
         var frames = Frames()

@@ -17,6 +17,8 @@ public final class HostEngine {
     private let sessionID = makeUUID()
     private let deviceID = makeUUID()
     private var clients: [ClientConnection] = []
+    /// The Opus encoder's look-ahead, told to receivers so they can take it off the schedule.
+    private var codecDelay = 0
 
     public init(settings: SharingSettings, log: Logger, signals: consuming ShutdownSignals) {
         self.settings = settings
@@ -47,6 +49,7 @@ public final class HostEngine {
             log.error("cannot create the Opus encoder: \(error)")
             return 1
         }
+        codecDelay = encoder.opusDelay
         if settings.passwordRequired {
             log.info("sharing.password_required is set, but this build has no authentication yet: receivers are not asked for the password")
         }
@@ -246,6 +249,7 @@ public final class HostEngine {
         stream.add("sample_rate", settings.sampleRate)
         stream.add("channels", settings.channels)
         stream.add("frame_samples", settings.samplesPerFrame)
+        stream.add("codec_delay_samples", codec == .opus ? codecDelay : 0)
         stream.add("bitrate", codec == .opus ? settings.bitrate : settings.sampleRate * settings.channels * 16)
         var permissions = JSONWriter()
         permissions.add("queue_control", settings.permissions.allowQueueControl)

@@ -57,8 +57,10 @@ enum Handshake {
               let start = json["stream_start"]?.intValue,
               let t1 = json["t1"]?.intValue, let t2 = json["t2"]?.intValue, let t3 = json["t3"]?.intValue
         else { return .failure(.invalid("WELCOME lacks stream, stream_start or t1/t2/t3")) }
+        let delay = stream["codec_delay_samples"]?.intValue ?? 0
+        guard (0...frameSamples * 4).contains(delay) else { return .failure(.invalid("WELCOME's codec_delay_samples \(delay) is out of range")) }
         let format = StreamFormat(codec: codec, sampleRate: rate, channels: channels, frameSamples: frameSamples,
-                                  bitrate: stream["bitrate"]?.intValue ?? 0)
+                                  bitrate: stream["bitrate"]?.intValue ?? 0, codecDelay: delay)
         return .success(Welcome(
             sessionID: json["session_id"]?.stringValue ?? "",
             hostName: json["host_info"]?["device_name"]?.stringValue ?? "",

@@ -148,7 +148,8 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         }
         if !started {
             fadeRemaining = fadeInFrames
-            compensator.start(atStreamFrame: Double(timestamp) * Double(format.sampleRate) / 1e6)
+            // The decoder's output runs `codecDelay` samples behind the packet's timestamp.
+            compensator.start(atStreamFrame: Double(timestamp) * Double(format.sampleRate) / 1e6 - Double(format.codecDelay))
         }
         started = true
         lastSequence = next

@@ -8,13 +8,16 @@ public struct StreamFormat: Equatable, Sendable {
     /// Frames per packet.
     public var frameSamples: Int
     public var bitrate: Int
+    /// Samples the decoded signal lags the stream's timestamps (Opus look-ahead; 0 for PCM).
+    public var codecDelay: Int
 
-    public init(codec: WireCodec, sampleRate: Int, channels: Int, frameSamples: Int, bitrate: Int) {
+    public init(codec: WireCodec, sampleRate: Int, channels: Int, frameSamples: Int, bitrate: Int, codecDelay: Int = 0) {
         self.codec = codec
         self.sampleRate = sampleRate
         self.channels = channels
         self.frameSamples = frameSamples
         self.bitrate = bitrate
+        self.codecDelay = codecDelay
     }
 
     public var frameDuration: Microseconds { Microseconds(frameSamples) * 1_000_000 / Microseconds(sampleRate) }
