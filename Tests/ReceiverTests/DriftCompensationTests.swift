@@ -36,7 +36,14 @@ struct SimulatedCardSink: AudioSink, ~Copyable {
     let card: SimulatedCard
     let sampleRate = 48_000
     let channels = 2
-    var bufferFrames: Int { card.bufferFrames }
+    // Stored, not computed from `card`: Swift 6.0.3 crashes on a computed property of a
+    // noncopyable struct that reads a class reference.
+    let bufferFrames: Int
+
+    init(card: SimulatedCard) {
+        self.card = card
+        bufferFrames = card.bufferFrames
+    }
 
     mutating func write(_ samples: UnsafeBufferPointer<Int16>, frames: Int) -> SinkStatus {
         for f in 0..<frames {
