@@ -4,8 +4,8 @@ import Glibc
 import Musl
 #endif
 
-/// A POSIX error number, as swift-system models it: named cases for the ones we branch on, a
-/// `strerror` description for the rest.
+/// A POSIX error number, as swift-system models it: named values for the ones we produce or
+/// branch on, a `strerror` description for all.
 public struct Errno: Error, Equatable, Hashable, Sendable, CustomStringConvertible {
     public var rawValue: CInt
 
@@ -14,17 +14,10 @@ public struct Errno: Error, Equatable, Hashable, Sendable, CustomStringConvertib
     /// The calling thread's current errno.
     public static var current: Errno { Errno(errno) }
 
-    public static let interrupted = Errno(EINTR)
-    public static let wouldBlock = Errno(EAGAIN)
-    public static let inProgress = Errno(EINPROGRESS)
     public static let brokenPipe = Errno(EPIPE)
     public static let connectionRefused = Errno(ECONNREFUSED)
-    public static let connectionReset = Errno(ECONNRESET)
     public static let timedOut = Errno(ETIMEDOUT)
-    public static let noEntry = Errno(ENOENT)
     public static let fileTooLarge = Errno(EFBIG)
 
     public var description: String { String(cString: strerror(rawValue)) }
-
-    public static func ~= (lhs: Errno, rhs: Error) -> Bool { (rhs as? Errno) == lhs }
 }
