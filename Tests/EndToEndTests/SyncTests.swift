@@ -76,8 +76,7 @@ final class SyncTests: XCTestCase {
             let m = ((t - streamStart - latency) / 1e6).rounded()
             return t - (streamStart + m * 1e6 + latency)
         }
-        // After 5 s: on schedule within a millisecond and holding still, however fast the card.
-        // (Issue 4's target is 100 µs; a constant offset of 0.2–0.3 ms early remains, see README.)
+        // After 5 s: on schedule and holding still, however fast the card.
         let converged = errors.dropFirst(5).sorted()
         let median = converged[converged.count / 2]
         let spread = converged[converged.count * 9 / 10] - converged[converged.count / 10]
@@ -85,7 +84,7 @@ final class SyncTests: XCTestCase {
         let syncLine = receiver.log.split(separator: "\n").last { $0.contains("sync: host clock offset") } ?? ""
         print("sync \(ppm) ppm: \(syncLine); card underruns \(try VirtualCard.sidecar(recording)["underruns"] ?? -1)")
         print("sync \(ppm) ppm \(codec): click errors (µs) \(errors.map { Int($0) }); after 5 s median \(Int(median)) µs, p10–p90 spread \(Int(spread)) µs; \(resyncs) resyncs")
-        XCTAssertLessThan(abs(median), 1_000)
+        XCTAssertLessThan(abs(median), 100)
         XCTAssertLessThan(spread, 200)
         XCTAssertLessThanOrEqual(resyncs, 1, "one resync at start at most")
     }

@@ -289,6 +289,8 @@ SND_PCM_PLUGIN_DEFINE_FUNC(vcard)
 			return -EIO;
 		}
 		sprintf(v->sidecar, "%s.json", record);
+		/* The header's place: the samples start after it (it is filled in at close). */
+		write_wav_header(v);
 	}
 	v->io.version = SND_PCM_IOPLUG_VERSION;
 	v->io.name = "vcard (virtual sound card)";
