@@ -2,9 +2,46 @@
 #error "_GNU_SOURCE must be set by Package.swift for pthread_setname_np"
 #endif
 #include <pthread.h>
+#include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <time.h>
 #include "CMoosyncLinux.h"
 
 int cmoosync_set_thread_name(const char *name) { return pthread_setname_np(pthread_self(), name); }
 
 int cmoosync_set_timer_slack(unsigned long nanoseconds) { return prctl(PR_SET_TIMERSLACK, nanoseconds, 0, 0, 0); }
+
+int cmoosync_enable_receive_timestamps(int fd)
+{
+	int one = 1;
+	return setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
+}
+
+static int64_t microseconds(const struct timespec *ts) { return (int64_t)ts->tv_sec * 1000000 + ts->tv_nsec / 1000; }
+
+ssize_t cmoosync_recv_stamped(int fd, void *buffer, size_t length, int flags, int64_t *arrival_us)
+{
+	struct iovec iov = { .iov_base = buffer, .iov_len = length };
+	union { struct cmsghdr align; char bytes[CMSG_SPACE(sizeof(struct timespec))]; } control;
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.bytes, .msg_controllen = sizeof control.bytes };
+	ssize_t n = recvmsg(fd, &msg, flags);
+	if (n <= 0)
+		return n;
+	struct timespec mono;
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	*arrival_us = microseconds(&mono);
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS)
+			continue;
+		struct timespec stamp, real;
+		memcpy(&stamp, CMSG_DATA(c), sizeof stamp);
+		clock_gettime(CLOCK_REALTIME, &real);
+		/* How long ago it arrived, on the wall clock; a stamp "in the future" (the wall clock
+		 * stepped back in between) or from long ago (stepped forward) is not trusted. */
+		int64_t ago = microseconds(&real) - microseconds(&stamp);
+		if (ago >= 0 && ago < 10000000)
+			*arrival_us -= ago;
+	}
+	return n;
+}

@@ -201,7 +201,7 @@ public final class HostEngine {
     }
 
     private func handle(_ h: FrameHeader, _ payload: UnsafeRawBufferPointer, from client: ClientConnection, streamStart: Microseconds, nextSequence: UInt64) {
-        let received = clock.now()
+        let received = client.channel.lastArrival ?? clock.now()
         switch h.type {
         case .hello:
             welcome(client, hello: payload, received: received, streamStart: streamStart, nextSequence: nextSequence)

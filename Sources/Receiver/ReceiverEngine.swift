@@ -152,7 +152,7 @@ public final class ReceiverEngine {
                 }
                 reader.route(.scratch)
             case .frame(let h, let payload):
-                switch Handshake.parseReply(type: h.type!, payload: payload, t4: clock.now()) {
+                switch Handshake.parseReply(type: h.type!, payload: payload, t4: channel.lastArrival ?? clock.now()) {
                 case .success(let w): return .success(w)
                 case .failure(.rejected(let error)):
                     log.failure(error)
@@ -421,7 +421,7 @@ struct StreamSession {
                 return .end(.retry(reason: "invalid_packet"))
             }
         case .timeResponse:
-            let t4 = engine.now
+            let t4 = channel.lastArrival ?? engine.now
             guard let response = TimeExchange.parseResponse(payload) else {
                 engine.logger.failure(.invalidPacket("TIME_RESP of \(payload.count) bytes (expected \(TimeExchange.responseSize))"))
                 return .end(.retry(reason: "invalid_packet"))

@@ -20,6 +20,14 @@ public protocol ByteChannel: ~Copyable {
     mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> IOResult
     mutating func write(_ bytes: UnsafeRawBufferPointer) -> IOResult
     mutating func close()
+    /// When the bytes of the last read arrived, local monotonic µs: the kernel's receive time
+    /// where the channel has one, so a clock-sync sample does not include how long the reader
+    /// took to wake up. Nil: the caller takes its own time.
+    var lastArrival: Microseconds? { get }
+}
+
+extension ByteChannel where Self: ~Copyable {
+    public var lastArrival: Microseconds? { nil }
 }
 
 /// Writes all of `bytes`, waiting up to `timeout` µs in total for the peer to take them.

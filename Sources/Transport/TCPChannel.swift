@@ -1,12 +1,14 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CMoosyncLinux
 import Core
 
 /// A connected, non-blocking TCP socket.
 public struct TCPChannel: ByteChannel, ~Copyable {
     public private(set) var fileDescriptor: CInt
     public let peerDescription: String
+    public private(set) var lastArrival: Microseconds?
 
     public init(adopting fd: CInt, peer: String) {
         fileDescriptor = fd
@@ -15,6 +17,9 @@ public struct TCPChannel: ByteChannel, ~Copyable {
         // Small frames every few milliseconds: Nagle would hold them back.
         _ = setsockopt(fd, CInt(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<CInt>.size))
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        // Clock sync takes the kernel's arrival time of a TIME_REQ/TIME_RESP, not when a
+        // thread got round to reading it (tens of µs later, and more on one side than the other).
+        _ = cmoosync_enable_receive_timestamps(fd)
     }
 
     deinit {
@@ -24,8 +29,12 @@ public struct TCPChannel: ByteChannel, ~Copyable {
 
     public mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> IOResult {
         while true {
-            let n = recv(fileDescriptor, buffer.baseAddress, buffer.count, 0)
-            if n > 0 { return .bytes(n) }
+            var arrival: Int64 = 0
+            let n = cmoosync_recv_stamped(fileDescriptor, buffer.baseAddress, buffer.count, 0, &arrival)
+            if n > 0 {
+                lastArrival = arrival
+                return .bytes(n)
+            }
             if n == 0 { return buffer.count == 0 ? .bytes(0) : .endOfStream }
             switch errno {
             case EINTR: continue

@@ -3,12 +3,23 @@
 // Linux calls Swift cannot reach directly: pthread_setname_np needs _GNU_SOURCE, and prctl is
 // variadic. Same idea as swift-nio's CNIOLinux.
 
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/signalfd.h>
+#include <sys/types.h>
 
 // Names the calling thread (at most 15 characters), as `top -H` shows it. 0 or an errno.
 int cmoosync_set_thread_name(const char *name);
 
 // Sets the calling thread's timer slack in nanoseconds, so its sleeps wake on time. 0 or -1.
 int cmoosync_set_timer_slack(unsigned long nanoseconds);
+
+// Asks the kernel to stamp each received segment with its arrival time. 0 or -1 (errno).
+int cmoosync_enable_receive_timestamps(int fd);
+
+// recv(2) that also reports when the bytes arrived, as CLOCK_MONOTONIC µs: the kernel's receive
+// timestamp of the last segment read where it gave one (converted from CLOCK_REALTIME), else
+// now. The cmsg macros this needs are not reachable from Swift.
+ssize_t cmoosync_recv_stamped(int fd, void *buffer, size_t length, int flags, int64_t *arrival_us);
 
 #endif
