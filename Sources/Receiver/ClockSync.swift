@@ -1,7 +1,8 @@
 import Core
 
-/// When the receiver asks the host for the time, and what it learnt: TIME_REQ four times a
-/// second until the estimate has 20 exchanges, then once a second (DESIGN §6).
+/// When the receiver asks the host for the time, and what it learnt: a burst of 8 TIME_REQs
+/// 20 ms apart, so the offset is good before the card starts playing; then four a second until
+/// the estimate has 20 exchanges, then once a second (DESIGN §6).
 struct ClockSync {
     private(set) var estimator = ClockEstimator()
     private(set) var nextRequest: Microseconds = 0
@@ -9,6 +10,8 @@ struct ClockSync {
     private(set) var awaitingResponse = false
     private var lastReport: Microseconds = 0
 
+    static let burstInterval: Microseconds = 20_000
+    static let burstCount = 8
     static let settlingInterval: Microseconds = 250_000
     static let settledInterval: Microseconds = 1_000_000
     static let settledAfter = 20
@@ -17,7 +20,8 @@ struct ClockSync {
     mutating func sent(at now: Microseconds) {
         awaitingResponse = true
         // A reply that never comes does not stop the exchanges.
-        nextRequest = now + (estimator.sampleCount < Self.settledAfter ? Self.settlingInterval : Self.settledInterval)
+        let count = estimator.sampleCount
+        nextRequest = now + (count < Self.burstCount ? Self.burstInterval : count < Self.settledAfter ? Self.settlingInterval : Self.settledInterval)
     }
 
     @discardableResult
