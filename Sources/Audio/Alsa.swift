@@ -141,13 +141,27 @@ public final class AlsaPlayback: AudioSink {
         return recovered ? .recoveredFromUnderrun(frames: frames) : .written(frames: frames)
     }
 
-    public func outputDelay() -> Int? {
+    public func outputDelay(atPointerStep: Bool) -> Int? {
         guard snd_pcm_state(pcm) == SND_PCM_STATE_RUNNING else { return nil }
         var delay: snd_pcm_sframes_t = 0
         guard snd_pcm_delay(pcm, &delay) == 0 else { return nil }
+        if atPointerStep {
+            // Watch the pointer until it moves (DMA bursts are 1–1.5 ms on common cards); one
+            // that moves more coarsely than the limit is read as it is.
+            let clock = SystemClock()
+            let giveUp = clock.now() + Self.pointerStepWait
+            var moved = delay
+            while moved == delay && clock.now() < giveUp {
+                guard snd_pcm_delay(pcm, &moved) == 0 else { return nil }
+            }
+            delay = moved
+        }
         // A device that does not even hold the frames just written is not playing them in time.
         return delay >= lastWrite ? Int(delay) : nil
     }
+
+    /// The longest `outputDelay(atPointerStep:)` watches the pointer, µs.
+    static let pointerStepWait: Microseconds = 2_000
 
     public func drain() { snd_pcm_drain(pcm) }
 }

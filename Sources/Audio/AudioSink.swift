@@ -20,7 +20,10 @@ public protocol AudioSink: ~Copyable {
     mutating func write(_ samples: UnsafeBufferPointer<Int16>, frames: Int) -> SinkStatus
     /// Frames between the next frame to be written and the DAC, as of now; nil while the device
     /// is not playing, or when it does not hold what it is given (ALSA null/file: unpaced).
-    mutating func outputDelay() -> Int?
+    /// `atPointerStep`: read it just after the card's hardware pointer moves. A card that moves
+    /// it a DMA burst at a time reports up to a burst too much between moves; read at a move, it
+    /// is exact. Costs up to a burst of waiting, so the caller asks for it now and then.
+    mutating func outputDelay(atPointerStep: Bool) -> Int?
     /// Lets the device play out what it holds (end of stream).
     mutating func drain()
 }
@@ -47,7 +50,7 @@ public struct MemorySink: AudioSink, ~Copyable {
         return .written(frames: frames)
     }
 
-    public mutating func outputDelay() -> Int? { nil }
+    public mutating func outputDelay(atPointerStep: Bool) -> Int? { nil }
 
     public mutating func drain() {}
 }

@@ -65,6 +65,8 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
     private var lastSequence: UInt64 = 0
     private var lastTimestamp: Microseconds = 0
     private var dropRequestsSeen = 0
+    private var readingsSincePointerStep = Self.readingsPerPointerStep
+    private static var readingsPerPointerStep: Int { 25 }
 
     /// The decoder a stream needs: nil for PCM.
     public static func decoder(for format: StreamFormat) throws(OpusError) -> OpusDecoderHandle? {
@@ -229,7 +231,15 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
     /// When will the next frame leave the card, against when it is due: the drift controller's
     /// input. Nothing to follow until a paced card is playing.
     private mutating func followTheCard(interval: Microseconds) {
-        guard let delay = sink.outputDelay() else { return }
+        // Twice a second (and first) the reading waits for the card's pointer to move: exact on
+        // a card that moves it in DMA bursts, where the others are late by up to a burst. The
+        // controller follows the earliest reading, so those are the ones it steers by.
+        let atPointerStep = readingsSincePointerStep >= Self.readingsPerPointerStep
+        readingsSincePointerStep = atPointerStep ? 1 : readingsSincePointerStep + 1
+        guard let delay = sink.outputDelay(atPointerStep: atPointerStep) else {
+            readingsSincePointerStep = Self.readingsPerPointerStep
+            return
+        }
         // The card plays its queue at its own rate, which the controller has learnt: it cancels
         // the card's drift (a card 300 ppm fast empties a 100 ms queue 30 µs sooner).
         let cardRate = Double(sink.sampleRate) * (1 - compensator.correction)

@@ -5,38 +5,6 @@ import XCTest
 /// Receivers on virtual cards whose crystals are off play on the host's schedule: when each
 /// click left each card (from its recording and sidecar) against when the host said it is due.
 final class SyncTests: XCTestCase {
-    /// One second of silence with a one-sample click at its start, stereo.
-    private func clickLoop() -> [Int16] {
-        var samples = [Int16](repeating: 0, count: 48_000 * 2)
-        samples[0] = 20_000
-        samples[1] = 20_000
-        return samples
-    }
-
-    /// Where each click left the card, µs on CLOCK_MONOTONIC.
-    private func clickTimes(recording: String) throws -> [Double] {
-        let sidecar = try VirtualCard.sidecar(recording)
-        let t0 = try XCTUnwrap(sidecar["t0_monotonic_ns"]) / 1000
-        let rate = try XCTUnwrap(sidecar["effective_rate"])
-        let wav = try WAVAudio.parse(Array(try Data(contentsOf: URL(fileURLWithPath: recording)))).get()
-        var times: [Double] = []
-        var f = 1
-        let frames = wav.frameCount
-        while f < frames - 1 {
-            let v = Int(wav.samples[f * 2])
-            if v > 5_000 && v >= Int(wav.samples[(f - 1) * 2]) && v >= Int(wav.samples[(f + 1) * 2]) {
-                // Parabolic refinement around the peak: the resampler spreads a click over a few samples.
-                let a = Double(wav.samples[(f - 1) * 2]), b = Double(v), c = Double(wav.samples[(f + 1) * 2])
-                let shift = (a - c) / (2 * (a - 2 * b + c))
-                times.append(t0 + (Double(f) + (shift.isFinite ? shift : 0)) / rate * 1e6)
-                f += 24_000
-            } else {
-                f += 1
-            }
-        }
-        return times
-    }
-
     func testAReceiverOnACardThreeHundredPPMFastStaysOnTheHostsSchedule() throws {
         try playClicks(ppm: 300)
     }
@@ -53,7 +21,7 @@ final class SyncTests: XCTestCase {
 
     private func playClicks(ppm: Double, codec: String = "pcm") throws {
         let scratch = try Scratch("drift")
-        let wav = try scratch.write("clicks.wav", bytes: WAVAudio(sampleRate: 48_000, channels: 2, samples: clickLoop()).encoded())
+        let wav = try scratch.write("clicks.wav", bytes: ClickTrack.wav())
         let port = freePort()
         let recording = try scratch.virtualCard("card", ppm: ppm, delayMicroseconds: 1_500)
         let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "wav:" + wav, codec: codec, loop: true)), scratch: scratch)
@@ -66,26 +34,108 @@ final class SyncTests: XCTestCase {
         host.signal(SIGTERM)
         _ = host.waitForExit()
 
-        let startField = try XCTUnwrap(host.log.split(separator: " ").first { $0.hasPrefix("stream_start_us=") })
-        let streamStart = try XCTUnwrap(Double(startField.dropFirst("stream_start_us=".count).prefix { $0.isNumber }))
-        let latency = 200_000.0
-        let clicks = try clickTimes(recording: recording)
+        let clicks = try ClickTrack.times(recording: recording)
         XCTAssertGreaterThan(clicks.count, 10)
-        // Click m of the stream is due at streamStart + m s + latency.
-        let errors = clicks.map { t -> Double in
-            let m = ((t - streamStart - latency) / 1e6).rounded()
-            return t - (streamStart + m * 1e6 + latency)
-        }
+        let errors = ClickTrack.errors(clicks, streamStart: try ClickTrack.streamStart(hostLog: host.log), latency: 200_000)
+            .sorted { $0.key < $1.key }.map(\.value)
         // After 5 s: on schedule and holding still, however fast the card.
-        let converged = errors.dropFirst(5).sorted()
-        let median = converged[converged.count / 2]
-        let spread = converged[converged.count * 9 / 10] - converged[converged.count / 10]
-        let resyncs = receiver.log.split(separator: "\n").filter { $0.contains("resynced") }.count
+        let converged = Array(errors.dropFirst(5))
+        let median = ClickTrack.percentile(converged, 0.5)
+        let spread = ClickTrack.percentile(converged, 0.9) - ClickTrack.percentile(converged, 0.1)
+        let resyncs = receiver.count("resynced")
         let syncLine = receiver.log.split(separator: "\n").last { $0.contains("sync: host clock offset") } ?? ""
         print("sync \(ppm) ppm: \(syncLine); card underruns \(try VirtualCard.sidecar(recording)["underruns"] ?? -1)")
         print("sync \(ppm) ppm \(codec): click errors (µs) \(errors.map { Int($0) }); after 5 s median \(Int(median)) µs, p10–p90 spread \(Int(spread)) µs; \(resyncs) resyncs")
         XCTAssertLessThan(abs(median), 100)
         XCTAssertLessThan(spread, 200)
         XCTAssertLessThanOrEqual(resyncs, 1, "one resync at start at most")
+    }
+}
+
+/// Three rooms, one host: cards at +150, −150 and 0 ppm with different hardware delays, one
+/// receiver in a time namespace whose monotonic clock is 500 s ahead, all playing the same
+/// clicks (issue 4 §5). `MOOSYNC_SYNC_SECONDS` sets the length (default 120 s);
+/// `scripts/bench-sync.sh` runs these longer and collects the figures they print.
+final class MultiRoomSyncTests: XCTestCase {
+    struct Room {
+        let name: String
+        let ppm: Double
+        let delay: Int
+        let monotonicOffset: Int?
+    }
+
+    static let rooms = [Room(name: "kitchen", ppm: 150, delay: 1_500, monotonicOffset: nil),
+                        Room(name: "lounge", ppm: -150, delay: 500, monotonicOffset: 500),
+                        Room(name: "study", ppm: 0, delay: 3_000, monotonicOffset: nil)]
+
+    var seconds: Double { Double(ProcessInfo.processInfo.environment["MOOSYNC_SYNC_SECONDS"] ?? "") ?? 120 }
+
+    func testThreeRoomsPlayAsOne() throws {
+        try playTogether(burst: 1)
+    }
+
+    /// Real cards move their hardware pointer a DMA burst at a time, not frame by frame.
+    func testThreeRoomsPlayAsOneOnCardsThatMoveInDMABursts() throws {
+        try playTogether(burst: 64)
+    }
+
+    private func playTogether(burst: Int) throws {
+        let scratch = try Scratch("rooms")
+        let wav = try scratch.write("clicks.wav", bytes: ClickTrack.wav())
+        let port = freePort()
+        let recordings = try Self.rooms.map { try scratch.virtualCard($0.name, ppm: $0.ppm, delayMicroseconds: $0.delay, burst: burst) }
+        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "wav:" + wav, loop: true)), scratch: scratch)
+        XCTAssertTrue(host.waitFor("listening on port"))
+        let receivers = try Self.rooms.map { room in
+            try Daemon("msrecv", config: try scratch.write(room.name + ".json", Configs.receiver(port: port, device: room.name, buffer: "200ms")),
+                       scratch: scratch, name: room.name, monotonicOffset: room.monotonicOffset)
+        }
+        for r in receivers { XCTAssertTrue(r.waitFor("event=Connected"), r.log) }
+        // Resyncs belong to the start: none once converged.
+        Thread.sleep(forTimeInterval: 5)
+        let resyncsAtFiveSeconds = receivers.map { $0.count("resynced") }
+        Thread.sleep(forTimeInterval: seconds - 5)
+        for r in receivers {
+            r.signal(SIGTERM)
+            XCTAssertEqual(r.waitForExit(), 0, r.log)
+        }
+        host.signal(SIGTERM)
+        _ = host.waitForExit()
+
+        let streamStart = try ClickTrack.streamStart(hostLog: host.log)
+        var errors: [[Int: Double]] = []
+        for (room, recording) in zip(Self.rooms, recordings) {
+            let times = try ClickTrack.times(recording: recording, monotonicOffset: room.monotonicOffset ?? 0)
+            errors.append(ClickTrack.errors(times, streamStart: streamStart, latency: 200_000))
+            XCTAssertEqual(try VirtualCard.sidecar(recording)["underruns"], 0, "\(room.name) ran dry")
+        }
+        // Every room played from its first click on; the first 5 s are convergence.
+        let common = errors.map { Set($0.keys) }.reduce(Set(errors[0].keys)) { $0.intersection($1) }.sorted()
+        XCTAssertGreaterThan(Double(common.count), seconds - 8, "clicks heard in every room")
+        guard let first = common.first else { return }
+        let settled = common.filter { $0 >= first + 5 }
+        let skews = settled.map { m in errors.map { $0[m]! }.max()! - errors.map { $0[m]! }.min()! }
+        let skewMedian = ClickTrack.percentile(skews, 0.5), skewP99 = ClickTrack.percentile(skews, 0.99)
+        let medians = errors.map { e in ClickTrack.percentile(settled.map { e[$0]! }, 0.5) }
+        // Converged: from this click on, every room stays within 200 µs of the schedule.
+        let convergedAt = errors.map { e -> Int in
+            let byClick = e.sorted { $0.key < $1.key }
+            let lastOff = byClick.lastIndex { abs($0.value) >= 200 }
+            return lastOff.map { byClick[$0].key + 1 - byClick[0].key } ?? 0
+        }
+        let resyncsAfter = zip(receivers, resyncsAtFiveSeconds).map { $0.count("resynced") - $1 }
+        let names = Self.rooms.map { "\($0.name) \(Int($0.ppm)) ppm" }
+        for (name, e) in zip(names, errors) { print("multiroom burst=\(burst) \(name): click errors (µs) \(e.sorted { $0.key < $1.key }.map { Int($0.value) })") }
+        print("""
+            multiroom burst=\(burst) \(Int(seconds)) s, \(settled.count) clicks after 5 s: \
+            inter-room skew median \(Int(skewMedian)) µs, p99 \(Int(skewP99)) µs, max \(Int(skews.max() ?? 0)) µs; \
+            vs schedule median \(zip(names, medians).map { "\($0) \(Int($1)) µs" }.joined(separator: ", ")); \
+            converged after \(convergedAt.map { "\($0) s" }.joined(separator: " / ")); resyncs after 5 s \(resyncsAfter)
+            """)
+        XCTAssertLessThan(skewMedian, 50)
+        XCTAssertLessThan(skewP99, 200)
+        for (name, median) in zip(names, medians) { XCTAssertLessThan(abs(median), 100, name) }
+        for (name, seconds) in zip(names, convergedAt) { XCTAssertLessThanOrEqual(seconds, 5, name) }
+        XCTAssertEqual(resyncsAfter, [0, 0, 0], "no hard resync after convergence")
     }
 }

@@ -18,11 +18,11 @@ final class VirtualCardTests: XCTestCase {
             let card = try AlsaPlayback(device: "card", sampleRate: 48_000, channels: 2, bufferTime: 80_000)
             let packet = [Int16](repeating: 1000, count: 960 * 2)
             var written = 0
-            XCTAssertNil(card.outputDelay(), "not playing yet")
+            XCTAssertNil(card.outputDelay(atPointerStep: false), "not playing yet")
             for _ in 0..<100 {  // 2 s
                 _ = packet.withUnsafeBufferPointer { card.write($0, frames: 960) }
                 written += 960
-                if let delay = card.outputDelay() {
+                if let delay = card.outputDelay(atPointerStep: false) {
                     predictions.append((written, clock.now() + Microseconds(delay) * 1_000_000 / 48_000))
                 }
             }

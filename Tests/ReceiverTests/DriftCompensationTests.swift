@@ -61,7 +61,7 @@ struct SimulatedCardSink: AudioSink, ~Copyable {
         return .written(frames: frames)
     }
 
-    mutating func outputDelay() -> Int? {
+    mutating func outputDelay(atPointerStep: Bool) -> Int? {
         guard card.started != nil else { return nil }
         let hw = Int(Double(card.delay) * card.effectiveRate / 1e6)
         return card.written - card.consumed(at: card.clock.now()) + hw

@@ -26,7 +26,7 @@ struct TimedSink: AudioSink, ~Copyable {
         return .written(frames: frames)
     }
 
-    mutating func outputDelay() -> Int? { nil }
+    mutating func outputDelay(atPointerStep: Bool) -> Int? { nil }
 
     mutating func drain() {}
 }
