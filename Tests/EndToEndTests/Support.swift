@@ -255,10 +255,10 @@ enum TestAudio {
 /// Host and receiver config files.
 enum Configs {
     static func host(port: UInt16, source: String, codec: String = "pcm", loop: Bool = false, maxClients: Int = 4,
-                     rate: Int = 48_000, extra: String = "") -> String {
+                     rate: Int = 48_000, frameMilliseconds: Int = 20, extra: String = "") -> String {
         """
         {"sharing": {"device_name": "test host", "port": \(port), "source": "\(source)", "loop": \(loop),
-                     "max_clients": \(maxClients), "frame_ms": 20\(extra),
+                     "max_clients": \(maxClients), "frame_ms": \(frameMilliseconds)\(extra),
                      "audio_quality": {"codec": "\(codec)", "bitrate": 128000, "sample_rate": \(rate), "channels": 2}}}
         """
     }

@@ -1,0 +1,139 @@
+import Core
+import Foundation
+import XCTest
+
+/// Low latency holds up, and drift compensation is inaudible (issue 4 §4 and §5): real mshost
+/// and msrecv, the real ALSA backend on the virtual card.
+final class LatencyAndPurityTests: XCTestCase {
+    /// 30 ms from the host's clock to the DAC: 10 ms frames, a 20 ms device buffer.
+    func testThirtyMillisecondsOfLatencyPlaysAMinuteWithoutAnUnderrun() throws {
+        let seconds = Double(ProcessInfo.processInfo.environment["MOOSYNC_LATENCY_SECONDS"] ?? "") ?? 60
+        let scratch = try Scratch("latency")
+        let port = freePort()
+        let recording = try scratch.virtualCard("card", ppm: 100, delayMicroseconds: 500)
+        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone:440", codec: "opus", frameMilliseconds: 10)),
+                              scratch: scratch)
+        XCTAssertTrue(host.waitFor("listening on port"))
+        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "card", buffer: "30ms")), scratch: scratch)
+        XCTAssertTrue(receiver.waitFor("event=Connected"), receiver.log)
+        Thread.sleep(forTimeInterval: seconds)
+        receiver.signal(SIGTERM)
+        XCTAssertEqual(receiver.waitForExit(), 0)
+        host.signal(SIGTERM)
+        _ = host.waitForExit()
+
+        let sidecar = try VirtualCard.sidecar(recording)
+        let played = try XCTUnwrap(sidecar["frames"]) / 48_000
+        let summary = receiver.log.split(separator: "\n").last { $0.contains("played ") } ?? ""
+        print("latency 30 ms, \(Int(seconds)) s: card played \(played) s, card underruns \(Int(sidecar["underruns"] ?? -1)); \(summary)")
+        XCTAssertGreaterThan(played, seconds - 2)
+        XCTAssertEqual(sidecar["underruns"], 0, "the card never ran dry")
+        XCTAssertEqual(receiver.count("event=BufferUnderrun"), 0, receiver.log)
+        XCTAssertTrue(summary.contains("concealed 0,"), "every packet arrived in time: \(summary)")
+    }
+
+    func testASinePlayedThroughACardThreeHundredPPMFastStaysPure() throws {
+        try playSine(ppm: 300)
+    }
+
+    func testASinePlayedThroughACardThreeHundredPPMSlowStaysPure() throws {
+        try playSine(ppm: -300)
+    }
+
+    /// 1 kHz at −12 dBFS, looped seamlessly (1000 whole cycles a second), PCM so that the
+    /// resampler is the only thing between source and card.
+    private func playSine(ppm: Double) throws {
+        let scratch = try Scratch("purity")
+        let amplitude = 8_000.0, hz = 1_000.0
+        let wav = try scratch.write("sine.wav", bytes: WAVAudio(sampleRate: 48_000, channels: 2,
+                                                                 samples: TestAudio.sine(hz: hz, seconds: 1, rate: 48_000, channels: 2)).encoded())
+        let port = freePort()
+        let recording = try scratch.virtualCard("card", ppm: ppm, delayMicroseconds: 1_000)
+        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "wav:" + wav, loop: true)), scratch: scratch)
+        XCTAssertTrue(host.waitFor("listening on port"))
+        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "card", buffer: "200ms")), scratch: scratch)
+        XCTAssertTrue(receiver.waitFor("event=Connected"), receiver.log)
+        Thread.sleep(forTimeInterval: 13)
+        receiver.signal(SIGTERM)
+        XCTAssertEqual(receiver.waitForExit(), 0)
+        host.signal(SIGTERM)
+        _ = host.waitForExit()
+
+        // From 5 s on (the start's resync is behind), while the controller is still steering.
+        let recorded = try WAVAudio.parse(Array(try Data(contentsOf: URL(fileURLWithPath: recording)))).get()
+        let left = stride(from: 0, to: recorded.samples.count, by: 2).map { Double(recorded.samples[$0]) }
+        XCTAssertGreaterThan(left.count, 12 * 48_000)
+        let steady = Array(left[(5 * 48_000)..<(12 * 48_000)])
+        let largestStep = zip(steady, steady.dropFirst()).map { abs($1 - $0) }.max() ?? 0
+        // The sine's own steepest step, plus a least significant bit of rounding either side.
+        let sineStep = amplitude * 2 * sin(Double.pi * hz / 48_000) + 2
+        var worstSpur = -Double.infinity
+        for segment in 0..<4 {
+            let start = segment * 65_536
+            worstSpur = max(worstSpur, Spectrum.largestSpur(Array(steady[start..<(start + 65_536)]), excluding: hz, rate: 48_000))
+        }
+        print("purity \(ppm) ppm: largest sample step \(Int(largestStep)) (the sine's own \(Int(sineStep))), largest spur \(String(format: "%.1f", worstSpur)) dBFS")
+        XCTAssertLessThanOrEqual(largestStep, sineStep, "no click")
+        XCTAssertLessThan(worstSpur, -90, "no spur above −90 dBFS")
+    }
+}
+
+/// The spectrum of a recording, for purity checks: a radix-2 FFT under a 4-term
+/// Blackman-Harris window (side lobes −92 dB), levels in dBFS (a full-scale sine is 0).
+enum Spectrum {
+    /// The loudest bin away from DC and from the tone at `excluding` Hz, dBFS.
+    static func largestSpur(_ samples: [Double], excluding hz: Double, rate: Double) -> Double {
+        let n = samples.count
+        precondition(n > 0 && n & (n - 1) == 0, "a power of two")
+        var re = [Double](repeating: 0, count: n), im = [Double](repeating: 0, count: n)
+        var gain = 0.0
+        for i in 0..<n {
+            let x = 2 * Double.pi * Double(i) / Double(n)
+            let w = 0.35875 - 0.48829 * cos(x) + 0.14128 * cos(2 * x) - 0.01168 * cos(3 * x)
+            re[i] = samples[i] * w
+            gain += w
+        }
+        fft(&re, &im)
+        let fullScale = 32_768 * gain / 2
+        let toneBin = Int((hz / rate * Double(n)).rounded())
+        var worst = -Double.infinity
+        for bin in 8..<(n / 2) where abs(bin - toneBin) > 8 {
+            let level = 20 * log10(max((re[bin] * re[bin] + im[bin] * im[bin]).squareRoot() / fullScale, 1e-12))
+            worst = max(worst, level)
+        }
+        return worst
+    }
+
+    static func fft(_ re: inout [Double], _ im: inout [Double]) {
+        let n = re.count
+        var j = 0
+        for i in 1..<n {
+            var bit = n >> 1
+            while j & bit != 0 {
+                j ^= bit
+                bit >>= 1
+            }
+            j |= bit
+            if i < j {
+                re.swapAt(i, j)
+                im.swapAt(i, j)
+            }
+        }
+        var length = 2
+        while length <= n {
+            let angle = -2 * Double.pi / Double(length)
+            for start in stride(from: 0, to: n, by: length) {
+                for k in 0..<(length / 2) {
+                    let wr = cos(angle * Double(k)), wi = sin(angle * Double(k))
+                    let a = start + k, b = a + length / 2
+                    let tr = re[b] * wr - im[b] * wi, ti = re[b] * wi + im[b] * wr
+                    re[b] = re[a] - tr
+                    im[b] = im[a] - ti
+                    re[a] += tr
+                    im[a] += ti
+                }
+            }
+            length <<= 1
+        }
+    }
+}
