@@ -88,4 +88,11 @@ public struct DriftController: ~Copyable {
         count = 0
         next = 0
     }
+
+    /// The schedule itself moved (the host's clock stepped): the next reading is judged as the
+    /// first, so an error beyond `startThreshold` is put right at once.
+    public mutating func restart() {
+        reset()
+        hasStarted = false
+    }
 }

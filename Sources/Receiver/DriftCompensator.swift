@@ -71,6 +71,9 @@ struct DriftCompensator: ~Copyable {
         case resync(by: Microseconds)
     }
 
+    /// The schedule moved: the next observation resyncs at once if it is off by more than a little.
+    mutating func restartControl() { controller.restart() }
+
     /// The card said the next frame leaves its DAC `error` µs after it is due.
     mutating func observe(error: Microseconds, interval: Microseconds) -> Observation {
         guard let resampler else { return .none }

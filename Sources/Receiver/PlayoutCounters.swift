@@ -27,6 +27,9 @@ public final class PlayoutCounters: Sendable {
     public let endOfStream = Atomic<Bool>(false)
     /// Control loop → audio thread: the pool is full; drop the oldest packet (counted increments).
     public let dropRequests = Atomic<Int>(0)
+    /// Control loop → audio thread: the host's clock stepped; put the card right at the next
+    /// reading, at once rather than by gliding (counted increments).
+    public let resyncRequests = Atomic<Int>(0)
     /// Audio thread → control loop: everything was played and the thread is done.
     public let finished = Atomic<Bool>(false)
 

@@ -66,6 +66,7 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
     private var lastTimestamp: Microseconds = 0
     private var dropRequestsSeen = 0
     private var readingsSincePointerStep = Self.readingsPerPointerStep
+    private var resyncRequestsSeen = 0
     private static var readingsPerPointerStep: Int { 25 }
 
     /// The decoder a stream needs: nil for PCM.
@@ -245,6 +246,11 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         let cardRate = Double(sink.sampleRate) * (1 - compensator.correction)
         let leaves = clock.now() + Microseconds((Double(delay) * 1e6 / cardRate).rounded())
         let due = clockMapping.load().local(fromHost: schedule.streamStart + compensator.positionMicroseconds + schedule.latency)
+        let resyncRequests = counters.resyncRequests.load(ordering: .acquiring)
+        if resyncRequests != resyncRequestsSeen {
+            resyncRequestsSeen = resyncRequests
+            compensator.restartControl()
+        }
         switch compensator.observe(error: leaves - due, interval: interval) {
         case .none:
             break

@@ -436,8 +436,10 @@ struct StreamSession {
             case .refused(let why):
                 engine.logger.info("clock: refused a TIME_RESP (\(clockSync.estimator.refused) so far): \(why)")
             case .stepped(let by):
-                engine.logger.event(.syncLost)
-                engine.logger.info("clock: the host's clock stepped by \(by) µs; resynced to it")
+                // The audio thread resyncs to the new clock at once and reports it (SyncLost,
+                // then a resynced line).
+                engine.logger.info("clock: the host's clock stepped by \(by) µs")
+                counters.resyncRequests.add(1, ordering: .releasing)
             }
             clockMapping.store(clockSync.estimator.mapping)
         case .bye:

@@ -1,5 +1,6 @@
 import Core
 import Foundation
+import Transport
 import XCTest
 
 /// Receivers on virtual cards whose crystals are off play on the host's schedule: when each
@@ -137,5 +138,98 @@ final class MultiRoomSyncTests: XCTestCase {
         for (name, median) in zip(names, medians) { XCTAssertLessThan(abs(median), 100, name) }
         for (name, seconds) in zip(names, convergedAt) { XCTAssertLessThanOrEqual(seconds, 5, name) }
         XCTAssertEqual(resyncsAfter, [0, 0, 0], "no hard resync after convergence")
+    }
+}
+
+/// A host whose clock jumps mid-stream (issue 4, bad input): the receiver confirms the step
+/// over a few exchanges, follows it with one hard resync, and stays on the new schedule.
+final class HostClockStepTests: XCTestCase {
+    func testAHostClockStepIsFollowedByOneCleanResync() throws {
+        let scratch = try Scratch("step")
+        let port = freePort()
+        let recording = try scratch.virtualCard("card", ppm: 100, delayMicroseconds: 1_000)
+        let listener = try TCPListener(port: port)
+        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "card", buffer: "200ms")), scratch: scratch)
+        let clock = SystemClock()
+        var accepted: TCPChannel? = nil
+        let deadline = clock.now() + 5_000_000
+        while accepted == nil && clock.now() < deadline {
+            accepted = listener.accept()
+            if accepted == nil { usleep(10_000) }
+        }
+        guard var channel = accepted else { return XCTFail("receiver never connected: \(receiver.log)") }
+
+        // The host's clock: the monotonic clock until it jumps back 50 ms (a host suspended
+        // for a moment, as its receivers see it).
+        let stepBy: Microseconds = -50_000
+        var step: Microseconds = 0
+        func hostNow() -> Microseconds { clock.now() + step }
+        var reader = FrameReader()
+        var hello: JSONValue?
+        while hello == nil && clock.now() < deadline {
+            switch reader.next(from: &channel) {
+            case .header: reader.route(.scratch)
+            case .frame(_, let payload): hello = try JSONReader.parse(String(decoding: payload, as: UTF8.self)).get()
+            default: usleep(1_000)
+            }
+        }
+        let t1 = try XCTUnwrap(hello?["t1"]?.intValue)
+        let t2 = hostNow()
+        let streamStart = hostNow()
+        let welcome = "{\"session_id\": \"step\", \"stream\": {\"codec\": \"pcm\", \"sample_rate\": 48000, \"channels\": 2, \"frame_samples\": 960}, \"stream_start\": \(streamStart), \"t1\": \(t1), \"t2\": \(t2), \"t3\": \(hostNow())}"
+        try writeAll(&channel, FrameWriter.frame(.welcome, json: welcome)).get()
+
+        let stepAt = clock.now() + 8_000_000, end = clock.now() + 22_000_000
+        var sequence = 0
+        while clock.now() < end {
+            if step == 0 && clock.now() >= stepAt { step = stepBy }
+            // Clicks, paced by the host's clock: one a second, at the start of every 50th packet.
+            while streamStart + Microseconds(sequence) * 20_000 <= hostNow() {
+                var payload = [UInt8](repeating: 0, count: AudioPacketHeader.size + 960 * 4)
+                payload.withUnsafeMutableBytes {
+                    AudioPacketHeader(sequence: UInt64(sequence), timestamp: UInt64(sequence) * 20_000, sampleRate: 48_000, channels: 2, codec: .pcm).encode(into: $0)
+                    if sequence % 50 == 0 {
+                        $0.storeBytes(of: Int16(20_000).littleEndian, toByteOffset: AudioPacketHeader.size, as: Int16.self)
+                        $0.storeBytes(of: Int16(20_000).littleEndian, toByteOffset: AudioPacketHeader.size + 2, as: Int16.self)
+                    }
+                }
+                try writeAll(&channel, FrameWriter.frame(.audio, payload: payload)).get()
+                sequence += 1
+            }
+            // Time requests, answered on the host's clock.
+            var reading = true
+            while reading {
+                switch reader.next(from: &channel) {
+                case .header: reader.route(.scratch)
+                case .frame(let h, let payload):
+                    guard h.type == .timeRequest, let request = TimeExchange.parseRequest(payload) else { continue }
+                    let received = UInt64((channel.lastArrival ?? clock.now()) + step)
+                    var response = [UInt8](repeating: 0, count: TimeExchange.responseSize)
+                    response.withUnsafeMutableBytes { TimeExchange(t1: request.t1, t2: received, t3: UInt64(hostNow())).encodeResponse(into: $0) }
+                    try writeAll(&channel, FrameWriter.frame(.timeResponse, payload: response)).get()
+                default: reading = false
+                }
+            }
+            usleep(1_000)
+        }
+        receiver.signal(SIGTERM)
+        XCTAssertEqual(receiver.waitForExit(), 0)
+        channel.close()
+
+        // Click m is due at streamStart + m s + latency on the host's clock, which is the local
+        // clock before the step and 50 ms behind it after.
+        let times = try ClickTrack.times(recording: recording)
+        let local = Double(stepAt)
+        let before = ClickTrack.errors(times.filter { $0 < local }, streamStart: Double(streamStart), latency: 200_000)
+        let after = ClickTrack.errors(times.filter { $0 > local + 6_000_000 }, streamStart: Double(streamStart - stepBy), latency: 200_000)
+        let settledBefore = before.filter { $0.key >= 4 }.map(\.value), settledAfter = after.map(\.value)
+        let resyncs = receiver.log.split(separator: "\n").filter { $0.contains("resynced") }
+        print("host clock step \(stepBy) µs: errors before (µs) \(settledBefore.map { Int($0) }), from 6 s after \(settledAfter.map { Int($0) }); \(resyncs.joined(separator: " | "))")
+        XCTAssertTrue(receiver.log.contains("clock: the host's clock stepped by"), receiver.log)
+        XCTAssertEqual(resyncs.count, 2, "one resync at start, one for the step: \(receiver.log)")
+        XCTAssertTrue(resyncs.last?.contains("inserted 50") ?? false, "the step put right at once: \(resyncs)")
+        XCTAssertGreaterThan(settledBefore.count, 2)
+        XCTAssertGreaterThan(settledAfter.count, 6)
+        for e in settledBefore + settledAfter { XCTAssertLessThan(abs(e), 200, "on schedule, before and after") }
     }
 }
