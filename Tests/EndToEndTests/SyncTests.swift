@@ -141,8 +141,9 @@ final class MultiRoomSyncTests: XCTestCase {
     }
 }
 
-/// A host whose clock jumps mid-stream (issue 4, bad input): the receiver confirms the step
-/// over a few exchanges, follows it with one hard resync, and stays on the new schedule.
+/// A host whose clock jumps mid-stream, and once answers the time impossibly (issue 4, bad
+/// input): the receiver refuses the impossible reply, confirms the step over a few exchanges,
+/// follows it with one hard resync, and stays on the new schedule.
 final class HostClockStepTests: XCTestCase {
     func testAHostClockStepIsFollowedByOneCleanResync() throws {
         let scratch = try Scratch("step")
@@ -180,7 +181,7 @@ final class HostClockStepTests: XCTestCase {
         try writeAll(&channel, FrameWriter.frame(.welcome, json: welcome)).get()
 
         let stepAt = clock.now() + 8_000_000, end = clock.now() + 22_000_000
-        var sequence = 0
+        var sequence = 0, requests = 0
         while clock.now() < end {
             if step == 0 && clock.now() >= stepAt { step = stepBy }
             // Clicks, paced by the host's clock: one a second, at the start of every 50th packet.
@@ -204,8 +205,11 @@ final class HostClockStepTests: XCTestCase {
                 case .frame(let h, let payload):
                     guard h.type == .timeRequest, let request = TimeExchange.parseRequest(payload) else { continue }
                     let received = UInt64((channel.lastArrival ?? clock.now()) + step)
+                    requests += 1
+                    // One impossible reply among them (sent before its request arrived): refused.
+                    let sent = requests == 12 ? received - 1_000 : UInt64(hostNow())
                     var response = [UInt8](repeating: 0, count: TimeExchange.responseSize)
-                    response.withUnsafeMutableBytes { TimeExchange(t1: request.t1, t2: received, t3: UInt64(hostNow())).encodeResponse(into: $0) }
+                    response.withUnsafeMutableBytes { TimeExchange(t1: request.t1, t2: received, t3: sent).encodeResponse(into: $0) }
                     try writeAll(&channel, FrameWriter.frame(.timeResponse, payload: response)).get()
                 default: reading = false
                 }
@@ -226,8 +230,10 @@ final class HostClockStepTests: XCTestCase {
         let resyncs = receiver.log.split(separator: "\n").filter { $0.contains("resynced") }
         print("host clock step \(stepBy) µs: errors before (µs) \(settledBefore.map { Int($0) }), from 6 s after \(settledAfter.map { Int($0) }); \(resyncs.joined(separator: " | "))")
         XCTAssertTrue(receiver.log.contains("clock: the host's clock stepped by"), receiver.log)
+        XCTAssertTrue(receiver.log.contains("clock: refused a TIME_RESP (1 so far): host sent its reply before receiving the request (t3 < t2)"), receiver.log)
         XCTAssertEqual(resyncs.count, 2, "one resync at start, one for the step: \(receiver.log)")
-        XCTAssertTrue(resyncs.last?.contains("inserted 50") ?? false, "the step put right at once: \(resyncs)")
+        let inserted = resyncs.last.flatMap { line in line.split(separator: " ").first { $0.hasSuffix("us") }.flatMap { Int($0.dropLast(2)) } }
+        XCTAssertEqual(Double(inserted ?? 0), 50_000, accuracy: 500, "the step put right at once: \(resyncs)")
         XCTAssertGreaterThan(settledBefore.count, 2)
         XCTAssertGreaterThan(settledAfter.count, 6)
         for e in settledBefore + settledAfter { XCTAssertLessThan(abs(e), 200, "on schedule, before and after") }
