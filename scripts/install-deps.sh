@@ -8,7 +8,7 @@ packages=(
   # the six C libraries
   libopus-dev libavahi-client-dev libmbedtls-dev libasound2-dev libgpiod-dev libsamplerate0-dev
   # what a swift.org toolchain needs on a minimal Debian
-  binutils-gold libcurl4-openssl-dev libedit2 libgcc-12-dev libpython3-dev libsqlite3-0
+  libcurl4-openssl-dev libedit2 libgcc-12-dev libpython3-dev libsqlite3-0
   libstdc++-12-dev libxml2-dev libz3-dev pkg-config tzdata zlib1g-dev libncurses6 git gcc libc6-dev
   # tests: alsa-lib's plugins and configuration, services for discovery, process tools
   libasound2-plugins alsa-utils avahi-daemon dbus procps iproute2 python3
@@ -21,6 +21,8 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# The gold linker swiftc uses: part of binutils on Debian 12, its own package on Debian 13.
+command -v ld.gold >/dev/null || missing+=(binutils-gold)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
