@@ -112,12 +112,14 @@ public final class AlsaPlayback: AudioSink {
     public var bufferFrames: Int { configuration.bufferFrames }
     /// Frames in the last write, to tell a device that holds them from one that swallows them.
     private var lastWrite = 0
+    private var pointerSteps: PointerStepWatch
 
     public init(device: String, sampleRate: Int, channels: Int, bufferTime: Int = 80_000) throws(AlsaError) {
         let opened = try openPCM(device: device, stream: SND_PCM_STREAM_PLAYBACK, rate: sampleRate, channels: channels, bufferTime: bufferTime)
         pcm = opened.0
         configuration = opened.1
         self.device = device
+        pointerSteps = PointerStepWatch(nominalRate: sampleRate)
     }
 
     deinit { snd_pcm_close(pcm) }
@@ -143,25 +145,15 @@ public final class AlsaPlayback: AudioSink {
 
     public func outputDelay(atPointerStep: Bool) -> Int? {
         guard snd_pcm_state(pcm) == SND_PCM_STATE_RUNNING else { return nil }
-        var delay: snd_pcm_sframes_t = 0
-        guard snd_pcm_delay(pcm, &delay) == 0 else { return nil }
-        if atPointerStep {
-            // Watch the pointer until it moves (DMA bursts are 1–1.5 ms on common cards); one
-            // that moves more coarsely than the limit is read as it is.
-            let clock = SystemClock()
-            let giveUp = clock.now() + Self.pointerStepWait
-            var moved = delay
-            while moved == delay && clock.now() < giveUp {
-                guard snd_pcm_delay(pcm, &moved) == 0 else { return nil }
-            }
-            delay = moved
+        let pcm = self.pcm
+        func readDelay() -> Int? {
+            var delay: snd_pcm_sframes_t = 0
+            return snd_pcm_delay(pcm, &delay) == 0 ? Int(delay) : nil
         }
+        guard let delay = atPointerStep ? pointerSteps.delayAtStep(clock: SystemClock(), readDelay: readDelay) : readDelay() else { return nil }
         // A device that does not even hold the frames just written is not playing them in time.
-        return delay >= lastWrite ? Int(delay) : nil
+        return delay >= lastWrite ? delay : nil
     }
-
-    /// The longest `outputDelay(atPointerStep:)` watches the pointer, µs.
-    static let pointerStepWait: Microseconds = 2_000
 
     public func drain() { snd_pcm_drain(pcm) }
 }

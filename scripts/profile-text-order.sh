@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Regenerates Sources/msrecv/text-order.txt: the functions msrecv runs, which the release link
+# (Package.swift, gold's --section-ordering-file) places side by side. A speaker runs a few
+# hundred KB of its 4 MB binary; scattered, every first call maps the 64 KB around it (the
+# kernel's fault-around), so most of the binary ends up resident. Together they fill a few
+# pages. The list comes from callgrind (which functions ran) over msrecv playing Opus and PCM
+# into the paced virtual card, drift compensation included. Rerun after larger changes or a
+# toolchain upgrade; a stale list costs memory, never correctness.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+seconds=${1:-10}
+
+bash scripts/install-deps.sh
+command -v valgrind >/dev/null || { apt-get install -y -qq --no-install-recommends valgrind >/dev/null; }
+swift build -c release --product mshost >/dev/null
+swift build -c release --product msrecv >/dev/null
+
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+cc -shared -fPIC -DPIC -O2 -o "$work/libasound_module_pcm_vcard.so" Tests/Fixtures/vcard/pcm_vcard.c -lasound
+cat > "$work/asound.conf" <<EOF
+pcm_type.vcard { lib "$work/libasound_module_pcm_vcard.so" }
+pcm.card { type vcard ppm 200 delay_us 1000 burst 64 }
+EOF
+export ALSA_CONFIG_PATH="/usr/share/alsa/alsa.conf:$work/asound.conf"
+# valgrind cannot read the DWARF of a Swift binary; it only needs the symbol table.
+strip -g -o "$work/msrecv" .build/release/msrecv
+
+port=18790
+for codec in opus pcm; do
+  port=$((port + 1))
+  cat > "$work/host.json" <<EOF
+{"sharing": {"device_name": "profile", "port": $port, "source": "tone", "audio_quality": {"codec": "$codec"}}}
+EOF
+  cat > "$work/recv.json" <<EOF
+{"receiving": {"host": "127.0.0.1:$port", "buffer_size": "200ms", "audio_output": {"device_id": "card"}}}
+EOF
+  .build/release/mshost --config "$work/host.json" 2>/dev/null &
+  host=$!
+  sleep 0.5
+  timeout -s TERM "$seconds" valgrind --tool=callgrind --callgrind-out-file="$work/$codec.out" \
+    "$work/msrecv" --config "$work/recv.json" >/dev/null 2>&1 || true
+  kill "$host" 2>/dev/null || true
+  wait "$host" 2>/dev/null || true
+done
+
+python3 - "$work/msrecv" "$work"/opus.out "$work"/pcm.out > Sources/msrecv/text-order.txt <<'EOF'
+import re, sys
+binary, outputs = sys.argv[1], sys.argv[2:]
+ran = set()
+for path in outputs:
+    objects, functions, current = {}, {}, None
+    for line in open(path):
+        m = re.match(r"^(c?ob|c?fn)=\((\d+)\)(?: (.*))?$", line.rstrip("\n"))
+        if not m:
+            continue
+        kind, index, name = m.groups()
+        table = objects if kind.endswith("ob") else functions
+        if name:
+            table[index] = name
+        if kind == "ob":
+            current = objects[index]
+        elif kind == "fn" and current == binary:
+            ran.add(functions[index].split("'")[0])
+for name in sorted(ran):
+    print(".text." + name)
+EOF
+echo "profile-text-order: $(grep -c '^\.text\.' Sources/msrecv/text-order.txt) functions in Sources/msrecv/text-order.txt"
