@@ -7,11 +7,15 @@ import PackageDescription
 // the static runtime saves ~2.7 MB of RSS (DESIGN §4, Memory).
 let staticRuntime: [LinkerSetting] = [.unsafeFlags(["-static-stdlib"])]
 
-// The functions a speaker runs, placed side by side in msrecv's text (gold reads the list; a name
-// it does not find is skipped). Scattered over the 4 MB binary, each first call would make the
-// kernel map the 64 KB around it; together they fill a few pages (scripts/profile-text-order.sh).
-let packageDirectory = String(#filePath.dropLast("/Package.swift".count))
-let receiverTextOrder: [LinkerSetting] = [.unsafeFlags(["-Xlinker", "--section-ordering-file=\(packageDirectory)/Sources/msrecv/text-order.txt"])]
+// msrecv's peak RSS (DESIGN §4, Memory). The functions a speaker runs are placed side by side
+// in its text (gold reads the list; a name it does not find is skipped): scattered over the 4 MB
+// binary, each first call would make the kernel map the 64 KB around it; together they fill a
+// few pages (scripts/profile-text-order.sh). And the C++ runtime the Swift runtime needs is
+// linked in statically (link/libstdc++.so, a linker script, shadows the shared library): the
+// shared libstdc++ and libgcc_s cost ~0.8 MB of mappings and relocations for a few functions.
+let receiverLink = String(#filePath.dropLast("/Package.swift".count)) + "/Sources/msrecv/link"
+let receiverMemory: [LinkerSetting] = [.unsafeFlags(["-Xlinker", "--section-ordering-file=\(receiverLink)/text-order.txt",
+                                                     "-L", receiverLink, "-Xclang-linker", "-static-libgcc"])]
 
 func cLibrary(_ name: String, pkgConfig: String?, apt: String) -> Target {
     .systemLibrary(name: name, pkgConfig: pkgConfig, providers: [.apt([apt])])
@@ -50,7 +54,7 @@ let package = Package(
         // then would only load libdbus, libsystemd and libgcrypt into every speaker (~1 MB RSS).
         .target(name: "Receiver", dependencies: ["Core", "Transport", "Codec", "Resample", "Audio", "Config", "Secure", "Board"]),
         .target(name: "Host", dependencies: ["Core", "Transport", "Codec", "Resample", "Audio", "Config", "Secure", "Discovery"]),
-        .executableTarget(name: "msrecv", dependencies: ["Receiver"], exclude: ["text-order.txt"], linkerSettings: staticRuntime + receiverTextOrder),
+        .executableTarget(name: "msrecv", dependencies: ["Receiver"], exclude: ["link"], linkerSettings: staticRuntime + receiverMemory),
         .executableTarget(name: "mshost", dependencies: ["Host"], linkerSettings: staticRuntime),
 
         // Runs the receiver's audio path in a loop for the counted-allocation test.

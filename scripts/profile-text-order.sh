@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates Sources/msrecv/text-order.txt: the functions msrecv runs, which the release link
+# Regenerates Sources/msrecv/link/text-order.txt: the functions msrecv runs, which the release link
 # (Package.swift, gold's --section-ordering-file) places side by side. A speaker runs a few
 # hundred KB of its 4 MB binary; scattered, every first call maps the 64 KB around it (the
 # kernel's fault-around), so most of the binary ends up resident. Together they fill a few
@@ -44,7 +44,7 @@ EOF
   wait "$host" 2>/dev/null || true
 done
 
-python3 - "$work/msrecv" "$work"/opus.out "$work"/pcm.out > Sources/msrecv/text-order.txt <<'EOF'
+python3 - "$work/msrecv" "$work"/opus.out "$work"/pcm.out > Sources/msrecv/link/text-order.txt <<'EOF'
 import re, sys
 binary, outputs = sys.argv[1], sys.argv[2:]
 ran = set()
@@ -65,4 +65,4 @@ for path in outputs:
 for name in sorted(ran):
     print(".text." + name)
 EOF
-echo "profile-text-order: $(grep -c '^\.text\.' Sources/msrecv/text-order.txt) functions in Sources/msrecv/text-order.txt"
+echo "profile-text-order: $(grep -c '^\.text\.' Sources/msrecv/link/text-order.txt) functions in Sources/msrecv/link/text-order.txt"
