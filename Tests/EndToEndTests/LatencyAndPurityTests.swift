@@ -11,16 +11,8 @@ final class LatencyAndPurityTests: XCTestCase {
         let scratch = try Scratch("latency")
         let port = freePort()
         let recording = try scratch.virtualCard("card", ppm: 100, delayMicroseconds: 500)
-        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone:440", codec: "opus", frameMilliseconds: 10)),
-                              scratch: scratch)
-        XCTAssertTrue(host.waitFor("listening on port"))
-        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "card", buffer: "30ms")), scratch: scratch)
-        XCTAssertTrue(receiver.waitFor("event=Connected"), receiver.log)
-        Thread.sleep(forTimeInterval: seconds)
-        receiver.signal(SIGTERM)
-        XCTAssertEqual(receiver.waitForExit(), 0)
-        host.signal(SIGTERM)
-        _ = host.waitForExit()
+        let (_, receiver) = try stream(for: seconds, host: Configs.host(port: port, source: "tone:440", codec: "opus", frameMilliseconds: 10),
+                                       receiver: Configs.receiver(port: port, device: "card", buffer: "30ms"), scratch: scratch)
 
         let sidecar = try VirtualCard.sidecar(recording)
         let played = try XCTUnwrap(sidecar["frames"]) / 48_000
@@ -49,15 +41,8 @@ final class LatencyAndPurityTests: XCTestCase {
                                                                  samples: TestAudio.sine(hz: hz, seconds: 1, rate: 48_000, channels: 2)).encoded())
         let port = freePort()
         let recording = try scratch.virtualCard("card", ppm: ppm, delayMicroseconds: 1_000)
-        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "wav:" + wav, loop: true)), scratch: scratch)
-        XCTAssertTrue(host.waitFor("listening on port"))
-        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "card", buffer: "200ms")), scratch: scratch)
-        XCTAssertTrue(receiver.waitFor("event=Connected"), receiver.log)
-        Thread.sleep(forTimeInterval: 13)
-        receiver.signal(SIGTERM)
-        XCTAssertEqual(receiver.waitForExit(), 0)
-        host.signal(SIGTERM)
-        _ = host.waitForExit()
+        _ = try stream(for: 13, host: Configs.host(port: port, source: "wav:" + wav, loop: true),
+                       receiver: Configs.receiver(port: port, device: "card", buffer: "200ms"), scratch: scratch)
 
         // From 5 s on (the start's resync is behind), while the controller is still steering.
         let recorded = try WAVAudio.parse(Array(try Data(contentsOf: URL(fileURLWithPath: recording)))).get()

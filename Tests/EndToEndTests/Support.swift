@@ -184,6 +184,21 @@ final class Daemon {
     }
 }
 
+/// mshost streaming `hostConfig` to one msrecv (`receiverConfig`) for `seconds`, then both
+/// stopped by SIGTERM; the receiver must exit 0. Their logs stay readable after.
+func stream(for seconds: TimeInterval, host hostConfig: String, receiver receiverConfig: String, scratch: Scratch) throws -> (host: Daemon, receiver: Daemon) {
+    let host = try Daemon("mshost", config: try scratch.write("host.json", hostConfig), scratch: scratch)
+    XCTAssertTrue(host.waitFor("listening on port"), host.log)
+    let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", receiverConfig), scratch: scratch)
+    XCTAssertTrue(receiver.waitFor("event=Connected"), receiver.log)
+    Thread.sleep(forTimeInterval: seconds)
+    receiver.signal(SIGTERM)
+    XCTAssertEqual(receiver.waitForExit(), 0, receiver.log)
+    host.signal(SIGTERM)
+    _ = host.waitForExit()
+    return (host, receiver)
+}
+
 /// Runs a binary to completion; (exit status, stdout + stderr).
 func runToCompletion(_ binary: String, _ arguments: [String]) throws -> (Int32, String) {
     let process = Process()

@@ -25,15 +25,8 @@ final class SyncTests: XCTestCase {
         let wav = try scratch.write("clicks.wav", bytes: ClickTrack.wav())
         let port = freePort()
         let recording = try scratch.virtualCard("card", ppm: ppm, delayMicroseconds: 1_500)
-        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "wav:" + wav, codec: codec, loop: true)), scratch: scratch)
-        XCTAssertTrue(host.waitFor("listening on port"))
-        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "card", buffer: "200ms")), scratch: scratch)
-        XCTAssertTrue(receiver.waitFor("event=Connected"), receiver.log)
-        Thread.sleep(forTimeInterval: 15)
-        receiver.signal(SIGTERM)
-        XCTAssertEqual(receiver.waitForExit(), 0)
-        host.signal(SIGTERM)
-        _ = host.waitForExit()
+        let (host, receiver) = try stream(for: 15, host: Configs.host(port: port, source: "wav:" + wav, codec: codec, loop: true),
+                                          receiver: Configs.receiver(port: port, device: "card", buffer: "200ms"), scratch: scratch)
 
         let clicks = try ClickTrack.times(recording: recording)
         XCTAssertGreaterThan(clicks.count, 10)
