@@ -58,7 +58,7 @@ let package = Package(
         .executableTarget(name: "mshost", dependencies: ["Host"], linkerSettings: staticRuntime),
 
         // Runs the receiver's audio path in a loop for the counted-allocation test.
-        .target(name: "AudioPathHarness", dependencies: ["Receiver", "Codec", "Audio", "Transport"]),
+        .target(name: "AudioPathHarness", dependencies: ["Receiver", "Codec", "Resample", "Audio", "Transport"]),
         .executableTarget(name: "audio-path-probe", dependencies: ["AudioPathHarness"], path: "Tests/AudioPathProbe"),
 
         .testTarget(name: "CoreTests", dependencies: ["Core", "Transport"]),

@@ -5,11 +5,14 @@ import Audio
 import Codec
 import Core
 import Receiver
+import Resample
 import Transport
 
 /// Drives the receiver's whole steady-state audio path in one thread with a stepped clock:
-/// frame parsing → packet pool → jitter buffer → Opus decode → gain → sink. The counted-
-/// allocation test and the benchmark both run it, so they measure the code msrecv runs.
+/// frame parsing → packet pool → jitter buffer → Opus decode → gain → drift compensation
+/// (controller and resampler, following a card whose crystal is 120 ppm fast) → sink. The
+/// counted-allocation test and the benchmark both run it, so they measure the code msrecv runs
+/// on a speaker.
 public final class AudioPathHarness {
     public let format: StreamFormat
     private let clock = SteppedClock()
@@ -17,7 +20,7 @@ public final class AudioPathHarness {
     private var channel: ReplayChannel
     private var reader = FrameReader()
     private var ingest: AudioIngest
-    private var engine: PlayoutEngine<MemorySink, SteppedClock>
+    private var engine: PlayoutEngine<PacedMemorySink, SteppedClock>
     public private(set) var packetsPushed = 0
 
     /// Encodes one second of a two-tone signal as Opus packets (set-up; this allocates).
@@ -51,9 +54,10 @@ public final class AudioPathHarness {
         counters.volumeQ15.store(Gain(volume: volume).q15, ordering: .relaxed)
         ingest = AudioIngest(format: format, pool: pool, incoming: incoming, counters: counters)
         engine = PlayoutEngine(format: format, decoder: try OpusDecoderHandle(sampleRate: format.sampleRate, channels: format.channels),
-                               resampler: nil, pool: pool, incoming: incoming,
-                                   sink: MemorySink(sampleRate: format.sampleRate, channels: format.channels, bufferFrames: 1920),
-                                   clock: clock, counters: counters, schedule: PlayoutSchedule(streamStart: 0, latency: 60_000),
+                               resampler: try StreamResampler(channels: format.channels, maxInputFrames: PlayoutEngine<PacedMemorySink, SteppedClock>.maxFrames(for: format)),
+                               pool: pool, incoming: incoming,
+                               sink: PacedMemorySink(clock: clock, ppm: 120, sampleRate: format.sampleRate, channels: format.channels, bufferFrames: 1920),
+                               clock: clock, counters: counters, schedule: PlayoutSchedule(streamStart: 0, latency: 60_000),
                                clockMapping: SharedClockMapping(ClockMapping(offset: 0)))
     }
 
@@ -92,6 +96,8 @@ public final class AudioPathHarness {
     }
 
     public var packetsPlayed: Int { counters.packetsPlayed.load(ordering: .relaxed) }
+    /// Hard resyncs so far: one at start, none after (the controller holds the card).
+    public var resyncs: Int { counters.resyncs.load(ordering: .relaxed) }
     public var packetsConcealed: Int { counters.packetsConcealed.load(ordering: .relaxed) }
     public var framesPlayed: Int { engine.sink.framesWritten }
     public var checksum: Int64 { engine.sink.checksum }
@@ -150,4 +156,46 @@ struct ReplayChannel: ByteChannel {
 
     mutating func write(_ bytes: UnsafeRawBufferPointer) -> IOResult { .bytes(bytes.count) }
     mutating func close() {}
+}
+
+/// A sound card in memory on the harness's stepped clock: it starts when its buffer is full and
+/// plays at `rate × (1 + ppm)`, so the engine follows it with its drift controller and resampler
+/// as it follows a real card. Writing into a full buffer waits, moving the clock on.
+struct PacedMemorySink: AudioSink, ~Copyable {
+    let sampleRate: Int
+    let channels: Int
+    let bufferFrames: Int
+    private let clock: SteppedClock
+    private let effectiveRate: Double
+    private var started: Microseconds?
+    private(set) var framesWritten = 0
+    /// A running checksum of every sample written, so a benchmark's work cannot be optimised out.
+    private(set) var checksum: Int64 = 0
+
+    init(clock: SteppedClock, ppm: Double, sampleRate: Int, channels: Int, bufferFrames: Int) {
+        self.clock = clock
+        effectiveRate = Double(sampleRate) * (1 + ppm / 1e6)
+        self.sampleRate = sampleRate
+        self.channels = channels
+        self.bufferFrames = bufferFrames
+    }
+
+    private func consumed(at t: Microseconds) -> Int {
+        guard let started else { return 0 }
+        return min(framesWritten, Int(Double(t - started) * effectiveRate / 1e6))
+    }
+
+    mutating func write(_ samples: UnsafeBufferPointer<Int16>, frames: Int) -> SinkStatus {
+        for i in 0..<(frames * channels) { checksum &+= Int64(samples[i]) }
+        framesWritten += frames
+        if started == nil && framesWritten >= bufferFrames { started = clock.now() }
+        while started != nil && framesWritten - consumed(at: clock.now()) > bufferFrames { clock.advance(by: 500) }
+        return .written(frames: frames)
+    }
+
+    mutating func outputDelay(atPointerStep: Bool) -> Int? {
+        started == nil ? nil : framesWritten - consumed(at: clock.now())
+    }
+
+    mutating func drain() {}
 }

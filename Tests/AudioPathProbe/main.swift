@@ -33,4 +33,4 @@ if calibrate {
 }
 setCounting(0)
 let allocations = readCount() - before
-print("packets=\(packets) played=\(harness.packetsPlayed) concealed=\(harness.packetsConcealed) frames=\(harness.framesPlayed) allocations=\(allocations) checksum=\(harness.checksum)")
+print("packets=\(packets) played=\(harness.packetsPlayed) concealed=\(harness.packetsConcealed) frames=\(harness.framesPlayed) resyncs=\(harness.resyncs) allocations=\(allocations) checksum=\(harness.checksum)")
