@@ -10,6 +10,7 @@ final class VirtualCardTests: XCTestCase {
     func testOutputDelayPredictsWhenEachFrameLeavesTheCard() throws {
         let scratch = try Scratch("vcard")
         let recording = try scratch.virtualCard("card", ppm: 300, delayMicroseconds: 2_000, burst: 1)
+        _ = try scratch.virtualCard("fixed", periodFrames: 256, bufferFrames: 1_024)
         // alsa-lib reads its configuration once per process, at the first open: this is it.
         setenv("ALSA_CONFIG_PATH", scratch.environment["ALSA_CONFIG_PATH"]!, 1)
         let clock = SystemClock()
@@ -42,5 +43,10 @@ final class VirtualCardTests: XCTestCase {
         print("vcard: output delay predicts the DAC time within \(Int(median)) µs median (signed \(Int(signed.sorted()[signed.count / 2])) µs), \(Int(p99)) µs p99")
         XCTAssertLessThan(median, 50)
         XCTAssertLessThan(p99, 500)
+
+        // A card whose period and buffer sizes are fixed gives the backend exactly those.
+        let fixed = try AlsaPlayback(device: "fixed", sampleRate: 48_000, channels: 2, bufferTime: 80_000)
+        XCTAssertEqual(fixed.configuration.periodFrames, 256)
+        XCTAssertEqual(fixed.configuration.bufferFrames, 1_024)
     }
 }

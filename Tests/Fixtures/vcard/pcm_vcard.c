@@ -15,6 +15,10 @@
  *     ppm 150            # crystal error, parts per million (default 0)
  *     delay_us 2000      # fixed delay from the hardware pointer to the DAC (default 0)
  *     burst 64           # the hardware pointer moves in steps of this many frames (default 1)
+ *     period_frames 256  # the only period size it accepts (default: any, 64 bytes to 1 MiB)
+ *     buffer_frames 2048 # the only buffer size it accepts (default: any, 256 bytes to 4 MiB)
+ *     channels 2         # the only channel count it accepts (default: 1 to 8); the two sizes
+ *                        # above count frames of this many 16-bit channels (2 if not given)
  *     record "/tmp/speaker.wav"   # optional; the sidecar is "/tmp/speaker.wav.json"
  *   }
  *
@@ -243,7 +247,7 @@ SND_PCM_PLUGIN_DEFINE_FUNC(vcard)
 {
 	snd_config_iterator_t i, next;
 	double ppm = 0;
-	long delay_us = 0, burst = 1;
+	long delay_us = 0, burst = 1, period_frames = 0, buffer_frames = 0, channels = 0;
 	const char *record = NULL;
 	(void)root;
 	snd_config_for_each(i, next, conf) {
@@ -264,6 +268,12 @@ SND_PCM_PLUGIN_DEFINE_FUNC(vcard)
 		if (!strcmp(id, "burst") && snd_config_get_integer(n, &burst) == 0 && burst >= 1)
 			continue;
 		if (!strcmp(id, "record") && snd_config_get_string(n, &record) == 0)
+			continue;
+		if (!strcmp(id, "period_frames") && snd_config_get_integer(n, &period_frames) == 0 && period_frames >= 16)
+			continue;
+		if (!strcmp(id, "buffer_frames") && snd_config_get_integer(n, &buffer_frames) == 0 && buffer_frames >= 32)
+			continue;
+		if (!strcmp(id, "channels") && snd_config_get_integer(n, &channels) == 0 && channels >= 1 && channels <= 8)
 			continue;
 		SNDERR("vcard: unknown or invalid field %s", id);
 		return -EINVAL;
@@ -309,13 +319,17 @@ SND_PCM_PLUGIN_DEFINE_FUNC(vcard)
 	}
 	static const unsigned int access[] = { SND_PCM_ACCESS_RW_INTERLEAVED, SND_PCM_ACCESS_MMAP_INTERLEAVED };
 	static const unsigned int format[] = { SND_PCM_FORMAT_S16_LE };
+	/* ioplug constrains periods and buffers in bytes: frames of `channels` 16-bit samples. */
+	unsigned int frame_bytes = 2 * (channels ? channels : 2);
+	unsigned int period_min = period_frames ? period_frames * frame_bytes : 64, period_max = period_frames ? period_min : 1 << 20;
+	unsigned int buffer_min = buffer_frames ? buffer_frames * frame_bytes : 256, buffer_max = buffer_frames ? buffer_min : 4 << 20;
 	if ((err = snd_pcm_ioplug_set_param_list(&v->io, SND_PCM_IOPLUG_HW_ACCESS, 2, access)) < 0 ||
 	    (err = snd_pcm_ioplug_set_param_list(&v->io, SND_PCM_IOPLUG_HW_FORMAT, 1, format)) < 0 ||
-	    (err = snd_pcm_ioplug_set_param_minmax(&v->io, SND_PCM_IOPLUG_HW_CHANNELS, 1, 8)) < 0 ||
+	    (err = snd_pcm_ioplug_set_param_minmax(&v->io, SND_PCM_IOPLUG_HW_CHANNELS, channels ? channels : 1, channels ? channels : 8)) < 0 ||
 	    (err = snd_pcm_ioplug_set_param_minmax(&v->io, SND_PCM_IOPLUG_HW_RATE, 8000, 192000)) < 0 ||
-	    (err = snd_pcm_ioplug_set_param_minmax(&v->io, SND_PCM_IOPLUG_HW_PERIOD_BYTES, 64, 1 << 20)) < 0 ||
+	    (err = snd_pcm_ioplug_set_param_minmax(&v->io, SND_PCM_IOPLUG_HW_PERIOD_BYTES, period_min, period_max)) < 0 ||
 	    (err = snd_pcm_ioplug_set_param_minmax(&v->io, SND_PCM_IOPLUG_HW_PERIODS, 2, 1024)) < 0 ||
-	    (err = snd_pcm_ioplug_set_param_minmax(&v->io, SND_PCM_IOPLUG_HW_BUFFER_BYTES, 256, 4 << 20)) < 0) {
+	    (err = snd_pcm_ioplug_set_param_minmax(&v->io, SND_PCM_IOPLUG_HW_BUFFER_BYTES, buffer_min, buffer_max)) < 0) {
 		snd_pcm_ioplug_delete(&v->io);
 		return err;
 	}
