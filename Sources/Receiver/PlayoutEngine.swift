@@ -221,6 +221,9 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         case .recoveredFromUnderrun(let n):
             counters.underruns.add(1, ordering: .relaxed)
             counters.framesPlayed.add(n, ordering: .relaxed)
+            // The card restarted: what follows plays late by the time it stood still. Put
+            // right at the next reading rather than glided back.
+            restartControl()
         case .failed:
             counters.sinkErrors.add(1, ordering: .relaxed)
             return false
@@ -232,6 +235,11 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
     /// When will the next frame leave the card, against when it is due: the drift controller's
     /// input. Nothing to follow until a paced card is playing.
     private mutating func followTheCard(interval: Microseconds) {
+        let resyncRequests = counters.resyncRequests.load(ordering: .acquiring)
+        if resyncRequests != resyncRequestsSeen {
+            resyncRequestsSeen = resyncRequests
+            restartControl()
+        }
         // Twice a second (and first) the reading waits for the card's pointer to move: exact on
         // a card that moves it in DMA bursts, where the others are late by up to a burst. The
         // controller follows the earliest reading, so those are the ones it steers by.
@@ -246,11 +254,6 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         let cardRate = Double(sink.sampleRate) * (1 - compensator.correction)
         let leaves = clock.now() + Microseconds((Double(delay) * 1e6 / cardRate).rounded())
         let due = clockMapping.load().local(fromHost: schedule.streamStart + compensator.positionMicroseconds + schedule.latency)
-        let resyncRequests = counters.resyncRequests.load(ordering: .acquiring)
-        if resyncRequests != resyncRequestsSeen {
-            resyncRequestsSeen = resyncRequests
-            compensator.restartControl()
-        }
         switch compensator.observe(error: leaves - due, interval: interval) {
         case .none:
             break
@@ -261,6 +264,13 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
             counters.lastResync.store(Int(by), ordering: .relaxed)
             counters.resyncs.add(1, ordering: .releasing)
         }
+    }
+
+    /// The schedule moved or the card restarted: the next reading, taken at a pointer step so
+    /// that a DMA burst cannot make it look late, decides at once whether to resync.
+    private mutating func restartControl() {
+        compensator.restartControl()
+        readingsSincePointerStep = Self.readingsPerPointerStep
     }
 
     /// A linear ramp from silence over the first `fadeInFrames` frames played.

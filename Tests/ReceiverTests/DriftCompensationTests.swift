@@ -15,6 +15,10 @@ final class SimulatedCard {
     var written = 0
     /// Frames that carried a click, and when they left the DAC.
     var clicks: [Double] = []
+    /// When the card will stall and for how long: it ran dry and restarted, as the application
+    /// sees an underrun. Every frame not yet played then leaves that much later.
+    var stall: (at: Microseconds, by: Microseconds)?
+    private var stalls: [(fromFrame: Int, by: Microseconds)] = []
 
     init(clock: SteppedClock, ppm: Double, bufferFrames: Int = 4_800, delay: Microseconds = 1_500) {
         self.clock = clock
@@ -29,7 +33,19 @@ final class SimulatedCard {
         return min(written, Int(Double(t - started) / 1e6 * effectiveRate))
     }
 
-    func dacTime(ofFrame i: Int) -> Double { Double(started!) + Double(delay) + Double(i) / effectiveRate * 1e6 }
+    func dacTime(ofFrame i: Int) -> Double {
+        let before = stalls.filter { i < $0.fromFrame }.reduce(0) { $0 + $1.by }
+        return Double(started! - before) + Double(delay) + Double(i) / effectiveRate * 1e6
+    }
+
+    /// Stalls now if it is time: true when it did.
+    func stallIfDue() -> Bool {
+        guard let stall, let start = started, clock.now() >= stall.at else { return false }
+        stalls.append((consumed(at: clock.now()), stall.by))
+        started = start + stall.by
+        self.stall = nil
+        return true
+    }
 }
 
 struct SimulatedCardSink: AudioSink, ~Copyable {
@@ -46,6 +62,7 @@ struct SimulatedCardSink: AudioSink, ~Copyable {
     }
 
     mutating func write(_ samples: UnsafeBufferPointer<Int16>, frames: Int) -> SinkStatus {
+        let stalled = card.stallIfDue()
         for f in 0..<frames {
             let index = card.written
             // Wait (advance the clock) while the buffer is full.
@@ -58,7 +75,7 @@ struct SimulatedCardSink: AudioSink, ~Copyable {
             card.written += 1
             if card.started == nil && card.written >= card.bufferFrames { card.started = card.clock.now() }
         }
-        return .written(frames: frames)
+        return stalled ? .recoveredFromUnderrun(frames: frames) : .written(frames: frames)
     }
 
     mutating func outputDelay(atPointerStep: Bool) -> Int? {
@@ -73,17 +90,18 @@ struct SimulatedCardSink: AudioSink, ~Copyable {
 final class DriftCompensationTests: XCTestCase {
     /// Clicks every second of stream time, PCM 20 ms packets, played for `seconds` through the
     /// engine into a simulated card; the click errors against the schedule after 5 s.
-    private func play(ppm: Double, seconds: Int) throws -> [Double] {
+    private func play(ppm: Double, seconds: Int, stall: (at: Microseconds, by: Microseconds)? = nil, counters: PlayoutCounters = PlayoutCounters()) throws -> [Double] {
         let clock = SteppedClock(startingAt: 1_000_000)
         let format = StreamFormat(codec: .pcm, sampleRate: 48_000, channels: 2, frameSamples: 960, bitrate: 0)
         let pool = PacketPool(slotCount: 64, slotCapacity: format.maxAudioPayload)
         let incoming = SPSCRing(capacity: 64)
         let card = SimulatedCard(clock: clock, ppm: ppm)
+        card.stall = stall
         let schedule = PlayoutSchedule(streamStart: 1_000_000, latency: 200_000)
         var engine = PlayoutEngine(format: format, decoder: nil,
                                    resampler: try StreamResampler(channels: 2, maxInputFrames: PlayoutEngine<SimulatedCardSink, SteppedClock>.maxFrames(for: format)),
                                    pool: pool, incoming: incoming, sink: SimulatedCardSink(card: card), clock: clock,
-                                   counters: PlayoutCounters(), schedule: schedule, clockMapping: SharedClockMapping(ClockMapping(offset: 0)))
+                                   counters: counters, schedule: schedule, clockMapping: SharedClockMapping(ClockMapping(offset: 0)))
         var sequence: UInt64 = 0
         let packets = seconds * 50
         while Int(sequence) < packets || card.written < packets * 960 - 4_800 {
@@ -125,5 +143,18 @@ final class DriftCompensationTests: XCTestCase {
             XCTAssertLessThan(abs(converged[converged.count / 2]), 30, "\(ppm) ppm")
             XCTAssertLessThan(converged.last! - converged.first!, 100, "\(ppm) ppm: steady")
         }
+    }
+
+    /// A card that ran dry and restarted plays everything after 3 ms late: below the 10 ms
+    /// resync threshold, but put right at once, not glided back over seconds.
+    func testAnUnderrunIsFollowedByOneResync() throws {
+        let counters = PlayoutCounters()
+        let errors = try play(ppm: 100, seconds: 14, stall: (at: 9_000_000, by: 3_000), counters: counters)
+        print("simulated card, 3 ms stall at 8 s: click errors (µs) \(errors.map { Int($0) })")
+        XCTAssertEqual(counters.resyncs.load(ordering: .relaxed), 2, "one at start, one after the underrun")
+        XCTAssertEqual(Double(counters.lastResync.load(ordering: .relaxed)), 3_000, accuracy: 100, "late by the stall")
+        let after = errors.dropFirst(9)
+        XCTAssertGreaterThan(after.count, 3)
+        for e in after { XCTAssertLessThan(abs(e), 50, "back on schedule") }
     }
 }
