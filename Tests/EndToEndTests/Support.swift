@@ -121,12 +121,17 @@ final class Daemon {
 
     /// `monotonicOffset`: run it in its own time namespace whose CLOCK_MONOTONIC is that many
     /// seconds ahead, as a second device's clock would be.
-    init(_ binary: String, config: String, scratch: Scratch, name: String? = nil, arguments: [String] = [], stdin: FileHandle? = nil,
-         monotonicOffset: Int? = nil) throws {
-        self.name = name ?? binary
-        logPath = scratch.file("\(self.name).log")
+    convenience init(_ binary: String, config: String, scratch: Scratch, name: String? = nil, arguments: [String] = [], stdin: FileHandle? = nil,
+                     monotonicOffset: Int? = nil) throws {
+        try self.init(command: [binDirectory + "/" + binary, "--config", config] + arguments, scratch: scratch, name: name ?? binary,
+                      stdin: stdin, monotonicOffset: monotonicOffset)
+    }
+
+    /// Any program (a peer such as snapclient), by its full command line.
+    init(command: [String], scratch: Scratch, name: String, stdin: FileHandle? = nil, monotonicOffset: Int? = nil) throws {
+        self.name = name
+        logPath = scratch.file("\(name).log")
         FileManager.default.createFile(atPath: logPath, contents: nil)
-        let command = [binDirectory + "/" + binary, "--config", config] + arguments
         if let offset = monotonicOffset {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
             process.arguments = ["--fork", "--kill-child=SIGKILL", "--time", "--monotonic", String(offset)] + command

@@ -62,7 +62,8 @@ final class MultiRoomSyncTests: XCTestCase {
                         Room(name: "lounge", ppm: -150, delay: 500, monotonicOffset: 500),
                         Room(name: "study", ppm: 0, delay: 3_000, monotonicOffset: nil)]
 
-    var seconds: Double { Double(ProcessInfo.processInfo.environment["MOOSYNC_SYNC_SECONDS"] ?? "") ?? 120 }
+    static var seconds: Double { Double(ProcessInfo.processInfo.environment["MOOSYNC_SYNC_SECONDS"] ?? "") ?? 120 }
+    var seconds: Double { Self.seconds }
 
     func testThreeRoomsPlayAsOne() throws {
         try playTogether(burst: 1)
@@ -132,6 +133,93 @@ final class MultiRoomSyncTests: XCTestCase {
         for (name, seconds) in zip(names, convergedAt) { XCTAssertLessThanOrEqual(seconds, 5, name) }
         XCTAssertEqual(resyncsAfter, [0, 0, 0], "no hard resync after convergence")
     }
+}
+
+/// The same three rooms played by Snapcast (Debian's snapserver and snapclients, PCM so that the
+/// clicks stay sharp, the server's default 1 s buffer), for the benchmark's side-by-side line:
+/// Snapcast's schedule is its own, so only the skew between rooms is compared. Runs when
+/// MOOSYNC_SNAPCAST=1 (scripts/bench-sync.sh sets it and installs Snapcast).
+final class SnapcastSyncComparisonTests: XCTestCase {
+    func testThreeSnapclientsOnTheSameCards() throws {
+        guard ProcessInfo.processInfo.environment["MOOSYNC_SNAPCAST"] == "1" else { throw XCTSkip("MOOSYNC_SNAPCAST=1 runs it (scripts/bench-sync.sh)") }
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/snapserver"), FileManager.default.isExecutableFile(atPath: "/usr/bin/snapclient") else {
+            throw XCTSkip("Snapcast is not installed (apt-get install snapserver snapclient)")
+        }
+        let seconds = MultiRoomSyncTests.seconds
+        let scratch = try Scratch("snapcast")
+        let rooms = MultiRoomSyncTests.rooms
+        let recordings = try rooms.map { try scratch.virtualCard($0.name, ppm: $0.ppm, delayMicroseconds: $0.delay) }
+        let fifo = scratch.file("clicks.fifo")
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        let streamPort = freePort(), controlPort = freePort(), httpPort = freePort()
+        let config = try scratch.write("snapserver.conf", """
+            [server]
+            datadir = \(scratch.path)
+            [http]
+            bind_to_address = 127.0.0.1
+            port = \(httpPort)
+            [tcp]
+            bind_to_address = 127.0.0.1
+            port = \(controlPort)
+            [stream]
+            bind_to_address = 127.0.0.1
+            port = \(streamPort)
+            source = pipe://\(fifo)?name=clicks&mode=read&codec=pcm&sampleformat=48000:16:2&chunk_ms=20
+            """)
+        let server = try Daemon(command: ["/usr/bin/snapserver", "-c", config], scratch: scratch, name: "snapserver")
+        // The source, written into the server's pipe at real time, 20 ms at a time.
+        let stop = StopFlag()
+        let feeder = Thread {
+            let fd = open(fifo, O_WRONLY)
+            guard fd >= 0 else { return }
+            let loop = Array(ClickTrack.wav().dropFirst(44))
+            let clock = SystemClock()
+            var next = clock.now(), offset = 0
+            while !stop.isSet {
+                let chunk = 960 * 4
+                let n = loop.withUnsafeBytes { write(fd, $0.baseAddress! + offset, chunk) }
+                if n <= 0 { break }
+                offset = (offset + chunk) % loop.count
+                next += 20_000
+                clock.sleep(until: next)
+            }
+            close(fd)
+        }
+        feeder.start()
+        let clients = try rooms.map { room in
+            try Daemon(command: ["/usr/bin/snapclient", "-h", "127.0.0.1", "-p", "\(streamPort)", "--hostID", room.name,
+                                 "--player", "alsa", "-s", room.name, "--logsink", "stderr"],
+                       scratch: scratch, name: "snapclient-" + room.name, monotonicOffset: room.monotonicOffset)
+        }
+        Thread.sleep(forTimeInterval: seconds)
+        for c in clients { c.signal(SIGTERM); _ = c.waitForExit() }
+        stop.set()
+        server.signal(SIGTERM)
+        _ = server.waitForExit()
+
+        // Clicks matched across rooms by time (they are a second apart, rooms milliseconds).
+        let times = try zip(rooms, recordings).map { try ClickTrack.times(recording: $1, monotonicOffset: $0.monotonicOffset ?? 0) }
+        var skews: [Double] = []
+        for t in times[0] {
+            let heard = times.compactMap { room in room.min { abs($0 - t) < abs($1 - t) }.flatMap { abs($0 - t) < 100_000 ? $0 : nil } }
+            if heard.count == rooms.count { skews.append(heard.max()! - heard.min()!) }
+        }
+        let settled = Array(skews.dropFirst(5))
+        XCTAssertGreaterThan(Double(settled.count), seconds - 15, "clicks heard in every room: \(clients.map(\.log))")
+        guard !settled.isEmpty else { return }
+        print("""
+            snapcast multiroom \(Int(seconds)) s, \(settled.count) clicks after 5 s: inter-room skew median \(Int(ClickTrack.percentile(settled, 0.5))) µs, \
+            p99 \(Int(ClickTrack.percentile(settled, 0.99))) µs, max \(Int(settled.max()!)) µs
+            """)
+    }
+}
+
+/// Tells a feeding thread to stop.
+final class StopFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
 }
 
 /// A host whose clock jumps mid-stream, and once answers the time impossibly (issue 4, bad
