@@ -5,23 +5,36 @@ import XCTest
 /// Low latency holds up, and drift compensation is inaudible (issue 4 §4 and §5): real mshost
 /// and msrecv, the real ALSA backend on the virtual card.
 final class LatencyAndPurityTests: XCTestCase {
-    /// 30 ms from the host's clock to the DAC: 10 ms frames, a 20 ms device buffer.
+    /// 30 ms from the host's clock to the DAC: 10 ms frames, a 20 ms device buffer. A VM that
+    /// stops every thread for longer than the device buffer makes any player run dry; a watcher
+    /// at real-time priority measures such stalls, and only a run that had one is run again.
     func testThirtyMillisecondsOfLatencyPlaysAMinuteWithoutAnUnderrun() throws {
         let seconds = Double(ProcessInfo.processInfo.environment["MOOSYNC_LATENCY_SECONDS"] ?? "") ?? 60
+        var run = try playWithThirtyMilliseconds(seconds: seconds)
+        if run.underruns > 0 && run.longestStall > 15_000 {
+            print("latency 30 ms: this machine stalled for \(run.longestStall / 1000) ms during the run; running again")
+            run = try playWithThirtyMilliseconds(seconds: seconds)
+        }
+        XCTAssertGreaterThan(run.played, seconds - 2)
+        XCTAssertEqual(run.underruns, 0, "the card never ran dry: \(run.summary)")
+        XCTAssertEqual(run.underrunEvents, 0, run.summary)
+        XCTAssertTrue(run.summary.contains("concealed 0,"), "every packet arrived in time: \(run.summary)")
+    }
+
+    private func playWithThirtyMilliseconds(seconds: Double) throws -> (played: Double, underruns: Int, underrunEvents: Int, summary: String, longestStall: Microseconds) {
         let scratch = try Scratch("latency")
         let port = freePort()
         let recording = try scratch.virtualCard("card", ppm: 100, delayMicroseconds: 500)
+        let watch = StallWatch()
         let (_, receiver) = try stream(for: seconds, host: Configs.host(port: port, source: "tone:440", codec: "opus", frameMilliseconds: 10),
                                        receiver: Configs.receiver(port: port, device: "card", buffer: "30ms"), scratch: scratch)
-
+        let longestStall = watch.stop()
         let sidecar = try VirtualCard.sidecar(recording)
         let played = try XCTUnwrap(sidecar["frames"]) / 48_000
-        let summary = receiver.log.split(separator: "\n").last { $0.contains("played ") } ?? ""
-        print("latency 30 ms, \(Int(seconds)) s: card played \(played) s, card underruns \(Int(sidecar["underruns"] ?? -1)); \(summary)")
-        XCTAssertGreaterThan(played, seconds - 2)
-        XCTAssertEqual(sidecar["underruns"], 0, "the card never ran dry")
-        XCTAssertEqual(receiver.count("event=BufferUnderrun"), 0, receiver.log)
-        XCTAssertTrue(summary.contains("concealed 0,"), "every packet arrived in time: \(summary)")
+        let summary = String(receiver.log.split(separator: "\n").last { $0.contains("played ") } ?? "")
+        let underruns = Int(sidecar["underruns"] ?? -1)
+        print("latency 30 ms, \(Int(seconds)) s: card played \(played) s, card underruns \(underruns); \(summary); longest stall of the machine \(longestStall) µs")
+        return (played, underruns, receiver.count("event=BufferUnderrun"), summary, longestStall)
     }
 
     func testASinePlayedThroughACardThreeHundredPPMFastStaysPure() throws {
@@ -60,6 +73,38 @@ final class LatencyAndPurityTests: XCTestCase {
         print("purity \(ppm) ppm: largest sample step \(Int(largestStep)) (the sine's own \(Int(sineStep))), largest spur \(String(format: "%.1f", worstSpur)) dBFS")
         XCTAssertLessThanOrEqual(largestStep, sineStep, "no click")
         XCTAssertLessThan(worstSpur, -90, "no spur above −90 dBFS")
+    }
+}
+
+/// Measures how long this machine stops running a real-time thread: it sleeps 1 ms at a time
+/// at SCHED_FIFO priority and keeps the longest overshoot (a VM whose host takes its CPUs away).
+final class StallWatch: @unchecked Sendable {
+    private let stopFlag = StopFlag()
+    private let lock = NSLock()
+    private var longest: Microseconds = 0
+    private let done = DispatchSemaphore(value: 0)
+
+    init() {
+        let thread = Thread { [self] in
+            var param = sched_param(sched_priority: 10)
+            _ = pthread_setschedparam(pthread_self(), SCHED_FIFO, &param)
+            let clock = SystemClock()
+            while !stopFlag.isSet {
+                let start = clock.now()
+                clock.sleep(until: start + 1_000)
+                let overshoot = clock.now() - start - 1_000
+                lock.withLock { longest = max(longest, overshoot) }
+            }
+            done.signal()
+        }
+        thread.start()
+    }
+
+    /// Stops watching; the longest stall seen, µs.
+    func stop() -> Microseconds {
+        stopFlag.set()
+        done.wait()
+        return lock.withLock { longest }
     }
 }
 
