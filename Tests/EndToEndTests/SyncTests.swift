@@ -313,7 +313,12 @@ final class HostClockStepTests: XCTestCase {
         XCTAssertTrue(receiver.log.contains("clock: the host's clock stepped by"), receiver.log)
         XCTAssertTrue(receiver.log.contains("clock: refused a TIME_RESP (1 so far): host sent its reply before receiving the request (t3 < t2)"), receiver.log)
         XCTAssertEqual(resyncs.count, 2, "one resync at start, one for the step: \(receiver.log)")
-        let inserted = resyncs.last.flatMap { line in line.split(separator: " ").first { $0.hasSuffix("us") }.flatMap { Int($0.dropLast(2)) } }
+        // The log writes durations as the config does: "49966us", "50ms", "1s".
+        let inserted = resyncs.last.flatMap { line -> Int? in
+            guard let token = line.split(separator: " ").first(where: { $0.first?.isNumber == true && $0.last?.isLetter == true }) else { return nil }
+            let digits = token.prefix { $0.isNumber }, unit = token.dropFirst(digits.count)
+            return Int(digits).map { $0 * (unit == "s" ? 1_000_000 : unit == "ms" ? 1_000 : 1) }
+        }
         XCTAssertEqual(Double(inserted ?? 0), 50_000, accuracy: 500, "the step put right at once: \(resyncs)")
         XCTAssertGreaterThan(settledBefore.count, 2)
         XCTAssertGreaterThan(settledAfter.count, 6)
