@@ -3,8 +3,9 @@
 # (Package.swift, gold's --section-ordering-file) places side by side. A speaker runs a few
 # hundred KB of its 4 MB binary; scattered, every first call maps the 64 KB around it (the
 # kernel's fault-around), so most of the binary ends up resident. Together they fill a few
-# pages. The list comes from callgrind (which functions ran) over msrecv playing Opus and PCM
-# into the paced virtual card, drift compensation included. Rerun after larger changes or a
+# pages. The list comes from callgrind (which functions ran, by their mangled names, as the
+# sections are named) over msrecv playing Opus and PCM into the paced virtual card, drift
+# compensation included. Rerun after larger changes or a
 # toolchain upgrade; a stale list costs memory, never correctness.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -38,7 +39,7 @@ EOF
   .build/release/mshost --config "$work/host.json" 2>/dev/null &
   host=$!
   sleep 0.5
-  timeout -s TERM "$seconds" valgrind --tool=callgrind --callgrind-out-file="$work/$codec.out" \
+  timeout -s TERM "$seconds" valgrind --tool=callgrind --demangle=no --callgrind-out-file="$work/$codec.out" \
     "$work/msrecv" --config "$work/recv.json" >/dev/null 2>&1 || true
   kill "$host" 2>/dev/null || true
   wait "$host" 2>/dev/null || true
