@@ -13,13 +13,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 room_seconds=${1:-300}
 latency_seconds=${2:-120}
 
-bash scripts/install-deps.sh
-for p in snapserver snapclient; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || {
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends snapserver snapclient >/dev/null
-    break
-  }
-done
+bash scripts/install-deps.sh snapserver snapclient
 swift build --build-tests >/dev/null
 log=$(mktemp)
 status=0

@@ -2,6 +2,7 @@
 # Installs what building, running and testing Moosync Audio Share needs on Debian 12 (or 13):
 # the six C libraries' -dev packages, the Swift toolchain's own runtime dependencies (DESIGN §2),
 # and the tools the tests and benchmarks drive. Idempotent; needs root (or sudo).
+#   install-deps.sh [PACKAGE...]   also installs these (a benchmark's peers)
 set -euo pipefail
 
 packages=(
@@ -12,6 +13,7 @@ packages=(
   libstdc++-12-dev libxml2-dev libz3-dev pkg-config tzdata zlib1g-dev libncurses6 git gcc libc6-dev
   # tests: alsa-lib's plugins and configuration, services for discovery, process tools
   libasound2-plugins alsa-utils avahi-daemon dbus procps iproute2 python3
+  "$@"
 )
 
 sudo=""

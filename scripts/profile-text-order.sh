@@ -11,8 +11,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 seconds=${1:-10}
 
-bash scripts/install-deps.sh
-command -v valgrind >/dev/null || { apt-get install -y -qq --no-install-recommends valgrind >/dev/null; }
+bash scripts/install-deps.sh valgrind
 swift build -c release --product mshost >/dev/null
 swift build -c release --product msrecv >/dev/null
 
