@@ -54,7 +54,7 @@ public final class AudioPathHarness {
         counters.volumeQ15.store(Gain(volume: volume).q15, ordering: .relaxed)
         ingest = AudioIngest(format: format, pool: pool, incoming: incoming, counters: counters)
         engine = PlayoutEngine(format: format, decoder: try OpusDecoderHandle(sampleRate: format.sampleRate, channels: format.channels),
-                               resampler: try StreamResampler(channels: format.channels, maxInputFrames: PlayoutEngine<PacedMemorySink, SteppedClock>.maxFrames(for: format)),
+                               resampler: DriftResampler(channels: format.channels, maxInputFrames: PlayoutEngine<PacedMemorySink, SteppedClock>.maxFrames(for: format)),
                                pool: pool, incoming: incoming,
                                sink: PacedMemorySink(clock: clock, ppm: 120, sampleRate: format.sampleRate, channels: format.channels, bufferFrames: 1920),
                                clock: clock, counters: counters, schedule: PlayoutSchedule(streamStart: 0, latency: 60_000),

@@ -8,24 +8,20 @@ import Resample
 /// pace itself (ALSA null/file) there is no DAC to follow: frames pass through untouched, so a
 /// recording stays bit-exact. Audio thread only; all storage allocated at init.
 struct DriftCompensator: ~Copyable {
-    private let resampler: StreamResampler?
+    private let resampler: DriftResampler?
     private var controller = DriftController()
     private let channels: Int
     private let sampleRate: Int
     private let output: UnsafeMutableBufferPointer<Int16>
     private let silence: UnsafeMutableBufferPointer<Int16>
-    /// The last frames passed through, to prime the resampler when it takes over so its filter
-    /// continues the signal instead of starting from silence.
+    /// The last frames passed through, so the resampler continues the signal when it takes
+    /// over instead of starting from silence.
     private let history: UnsafeMutableBufferPointer<Int16>
-    private let historyFrames = 128
+    private let historyFrames = DriftResampler.taps
     private var historyFilled = 0
     private var compensating = false
-    /// Resampler output frames that repeat what was already played (the priming's tail).
-    private var discard = 0
-    /// Input frames the resampler's filter holds back (constant while it runs).
-    private var held = 0
     /// Stream position of the first frame fed to the resampler after it took over (moved on
-    /// by drops), and the frames fed since: the next frame out is `fed − held` past it.
+    /// by drops), and the frames fed since: the next frame out is `fed − pending` past it.
     private var resampledFrom = 0.0
     private var fed = 0
     private var ratio = 1.0
@@ -34,7 +30,7 @@ struct DriftCompensator: ~Copyable {
     /// Stream position of the next frame the card will be given, in stream frames.
     private(set) var position = 0.0
 
-    init(resampler: StreamResampler?, channels: Int, sampleRate: Int, maxFrames: Int) {
+    init(resampler: DriftResampler?, channels: Int, sampleRate: Int, maxFrames: Int) {
         self.resampler = resampler
         self.channels = channels
         self.sampleRate = sampleRate
@@ -125,29 +121,20 @@ struct DriftCompensator: ~Copyable {
         guard remaining > 0 else { return .written(frames: 0) }
         let produced = resampler.process(UnsafeBufferPointer(rebasing: input[(start * channels)..<(frames * channels)]), frames: remaining,
                                          ratio: ratio, into: output)
-        let skip = min(discard, produced)
-        discard -= skip
         fed += remaining
-        position = resampledFrom + Double(fed - held)
-        guard produced > skip else { return recovered ? .recoveredFromUnderrun(frames: 0) : .written(frames: 0) }
-        let status = sink.write(UnsafeBufferPointer(rebasing: output[(skip * channels)..<(produced * channels)]), frames: produced - skip)
+        position = resampledFrom + Double(fed) - resampler.pendingFrames
+        guard produced > 0 else { return recovered ? .recoveredFromUnderrun(frames: 0) : .written(frames: 0) }
+        let status = sink.write(UnsafeBufferPointer(rebasing: output[0..<(produced * channels)]), frames: produced)
         if recovered, case .written(let n) = status { return .recoveredFromUnderrun(frames: n) }
         return status
     }
 
-    /// The resampler takes over from pass-through: fed the frames just played, it continues the
-    /// signal; what it still holds of them is not played again.
-    private mutating func takeOver(_ resampler: StreamResampler) {
+    /// The resampler takes over from pass-through, continuing from the frames just played.
+    private mutating func takeOver(_ resampler: DriftResampler) {
         compensating = true
         resampledFrom = position
         fed = 0
-        guard historyFilled > 0 else { return }
-        let produced = resampler.process(UnsafeBufferPointer(rebasing: history[0..<(historyFilled * channels)]), frames: historyFilled,
-                                         ratio: 1, into: output)
-        discard = historyFilled - produced
-        // What it holds of the history comes out first and is skipped; the same amount of each
-        // later input stays inside it.
-        held = discard
+        resampler.resume(after: UnsafeBufferPointer(rebasing: history[0..<(historyFilled * channels)]), frames: historyFilled)
     }
 
     private mutating func remember(_ input: UnsafeBufferPointer<Int16>, frames: Int) {

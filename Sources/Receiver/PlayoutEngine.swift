@@ -80,7 +80,7 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
     /// `decoder` comes from `decoder(for:)`; `resampler` (for `maxFrames(for:)` input frames)
     /// absorbs a paced card's drift, nil to play every frame as decoded. The initialiser cannot
     /// fail: Swift 6.0.3 miscompiles a throwing init of this noncopyable generic struct.
-    public init(format: StreamFormat, decoder: OpusDecoderHandle?, resampler: StreamResampler?, pool: PacketPool, incoming: SPSCRing,
+    public init(format: StreamFormat, decoder: OpusDecoderHandle?, resampler: DriftResampler?, pool: PacketPool, incoming: SPSCRing,
                 sink: consuming Sink, clock: Clock, counters: PlayoutCounters, schedule: PlayoutSchedule, clockMapping: SharedClockMapping) {
         self.format = format
         self.decoder = decoder

@@ -107,14 +107,14 @@ public final class ReceiverEngine {
         do {
             typealias Engine = PlayoutEngine<AlsaPlayback, SystemClock>
             let decoder = try Engine.decoder(for: format)
-            let resampler = try StreamResampler(channels: format.channels, maxInputFrames: Engine.maxFrames(for: format))
+            let resampler = DriftResampler(channels: format.channels, maxInputFrames: Engine.maxFrames(for: format))
             var engine = PlayoutEngine(format: format, decoder: decoder, resampler: resampler, pool: pool, incoming: incoming, sink: sink,
                                        clock: clock, counters: counters, schedule: schedule, clockMapping: clockMapping)
             audio = NamedThread(name: "audio", realtime: true) {
                 runAudioLoop(&engine, counters: counters, clock: SystemClock())
             }
         } catch {
-            log.error("cannot start the decoder or the resampler: \(error)")
+            log.error("cannot start the decoder: \(error)")
             return .retry(streamed: false)
         }
         log.event(.connected(host: welcome.hostName.isEmpty ? "\(host):\(port)" : welcome.hostName, codec: format.codec.name,

@@ -117,34 +117,78 @@ final class ResampleTests: XCTestCase {
     }
 }
 
-final class StreamResamplerTests: XCTestCase {
-    func testRatioOneKeepsTheSignalInPlace() throws {
-        let resampler = try StreamResampler(channels: 2, maxInputFrames: 960)
-        let sine = Signal.sine(hz: 1000, rate: 48_000, frames: 48_000, channels: 2)
+final class DriftResamplerTests: XCTestCase {
+    /// Pushes `input` (interleaved, `channels`) through in 960-frame blocks at `ratio`.
+    private func resample(_ input: [Int16], channels: Int, ratio: Double, resampler: DriftResampler? = nil) -> [Int16] {
+        let resampler = resampler ?? DriftResampler(channels: channels, maxInputFrames: 960)
         var out: [Int16] = []
-        var block = [Int16](repeating: 0, count: resampler.maxOutputFrames * 2)
-        for start in stride(from: 0, to: sine.count, by: 960 * 2) {
-            let n = sine[start..<(start + 960 * 2)].withUnsafeBufferPointer { i in
-                block.withUnsafeMutableBufferPointer { resampler.process(i, frames: 960, ratio: 1, into: $0) }
+        var block = [Int16](repeating: 0, count: resampler.maxOutputFrames * channels)
+        for start in stride(from: 0, to: input.count, by: 960 * channels) {
+            let end = min(start + 960 * channels, input.count)
+            let n = input[start..<end].withUnsafeBufferPointer { i in
+                block.withUnsafeMutableBufferPointer { resampler.process(i, frames: (end - start) / channels, ratio: ratio, into: $0) }
             }
-            out += block[0..<(n * 2)]
+            out += block[0..<(n * channels)]
         }
-        XCTAssertGreaterThan(out.count, 47_900 * 2)
-        // Output frame k is input frame k: compared without any shift.
-        let snr = Signal.snr(sine[4_800..<out.count], out[4_800...])
-        XCTAssertGreaterThan(snr, 60, "SNR \(snr) dB")
+        return out
     }
 
-    func testARatioAboveOneMakesMoreFrames() throws {
-        let resampler = try StreamResampler(channels: 1, maxInputFrames: 960)
-        let input = [Int16](repeating: 1000, count: 960)
-        var block = [Int16](repeating: 0, count: resampler.maxOutputFrames)
-        var total = 0
-        for _ in 0..<100 {
-            total += input.withUnsafeBufferPointer { i in block.withUnsafeMutableBufferPointer { resampler.process(i, frames: 960, ratio: 1.001, into: $0) } }
+    /// Two sines (left, right) sampled at input positions `start + k × step`, interleaved.
+    private func stereoSines(left: Double, right: Double, frames: Int, start: Double = 0, step: Double = 1) -> [Int16] {
+        var out = [Int16](repeating: 0, count: frames * 2)
+        for k in 0..<frames {
+            let t = (start + Double(k) * step) / 48_000
+            out[2 * k] = Int16((12_000 * sin(2 * Double.pi * left * t)).rounded())
+            out[2 * k + 1] = Int16((12_000 * sin(2 * Double.pi * right * t)).rounded())
         }
-        // All but the few dozen frames the filter holds back.
-        XCTAssertEqual(Double(total), 96_000 * 1.001, accuracy: 64)
-        XCTAssertLessThan(Double(total), 96_000 * 1.001)
+        return out
+    }
+
+    private func channel(_ samples: ArraySlice<Int16>, _ c: Int) -> ArraySlice<Int16> {
+        ArraySlice(samples.enumerated().filter { $0.offset % 2 == c }.map(\.element))
+    }
+
+    func testOutputFramesFallAtTheirFractionalInputPositions() {
+        // 1 kHz left, 10 kHz right, at the controller's largest ratios and at 1: each output frame
+        // must be the signal at its fractional input position, to within the filter's error.
+        for ratio in [1.0, 1.001, 0.999, 1.000_050_3] {
+            let input = stereoSines(left: 1000, right: 10_000, frames: 48_000)
+            let resampler = DriftResampler(channels: 2, maxInputFrames: 960)
+            // The first block starts from silence and glides from ratio 1 to this one.
+            _ = resample(Array(input[0..<(960 * 2)]), channels: 2, ratio: ratio, resampler: resampler)
+            let start = 960 - resampler.pendingFrames
+            let output = resample(Array(input[(960 * 2)...]), channels: 2, ratio: ratio, resampler: resampler)
+            XCTAssertEqual(Double(output.count / 2), (48_000 - start) * ratio, accuracy: Double(DriftResampler.taps))
+            let expected = stereoSines(left: 1000, right: 10_000, frames: output.count / 2, start: start, step: 1 / ratio)
+            let left = Signal.snr(channel(expected[...], 0), channel(output[...], 0))
+            let right = Signal.snr(channel(expected[...], 1), channel(output[...], 1))
+            XCTAssertGreaterThan(left, 80, "ratio \(ratio): 1 kHz SNR \(left) dB")
+            XCTAssertGreaterThan(right, 75, "ratio \(ratio): 10 kHz SNR \(right) dB")
+        }
+    }
+
+    func testFramesOutFollowTheRatioLessTheLookAhead() {
+        let resampler = DriftResampler(channels: 1, maxInputFrames: 960)
+        let input = [Int16](repeating: 1000, count: 96_000)
+        let output = resample(input, channels: 1, ratio: 1.001, resampler: resampler)
+        // Frames out = (frames in − frames not out yet) × ratio.
+        XCTAssertEqual(Double(output.count), (96_000 - resampler.pendingFrames) * 1.001, accuracy: 1)
+        XCTAssertEqual(resampler.pendingFrames, Double(DriftResampler.taps / 2), accuracy: 1)
+        XCTAssertEqual(output.last, 1000)
+    }
+
+    func testResumingContinuesTheSignalWithoutAGap() {
+        // The first 4800 frames play as they are; the resampler then takes over after them.
+        let input = stereoSines(left: 440, right: 3000, frames: 48_000)
+        let played = 4_800 * 2
+        let resampler = DriftResampler(channels: 2, maxInputFrames: 960)
+        input[0..<played].withUnsafeBufferPointer { resampler.resume(after: $0, frames: 4_800) }
+        XCTAssertEqual(resampler.pendingFrames, 0)
+        let rest = resample(Array(input[played...]), channels: 2, ratio: 1, resampler: resampler)
+        let joined = Array(input[0..<played]) + rest
+        // No shift and no click at the join: every frame matches the source closely.
+        let worst = zip(input, joined).map { abs(Int($0) - Int($1)) }.max() ?? .max
+        XCTAssertLessThanOrEqual(worst, 3)
+        XCTAssertEqual(joined.count, input.count - DriftResampler.taps / 2 * 2)
     }
 }

@@ -99,7 +99,7 @@ final class DriftCompensationTests: XCTestCase {
         card.stall = stall
         let schedule = PlayoutSchedule(streamStart: 1_000_000, latency: 200_000)
         var engine = PlayoutEngine(format: format, decoder: nil,
-                                   resampler: try StreamResampler(channels: 2, maxInputFrames: PlayoutEngine<SimulatedCardSink, SteppedClock>.maxFrames(for: format)),
+                                   resampler: DriftResampler(channels: 2, maxInputFrames: PlayoutEngine<SimulatedCardSink, SteppedClock>.maxFrames(for: format)),
                                    pool: pool, incoming: incoming, sink: SimulatedCardSink(card: card), clock: clock,
                                    counters: counters, schedule: schedule, clockMapping: SharedClockMapping(ClockMapping(offset: 0)))
         var sequence: UInt64 = 0
