@@ -17,8 +17,10 @@ let receiverLink = String(#filePath.dropLast("/Package.swift".count)) + "/Source
 let receiverMemory: [LinkerSetting] = [.unsafeFlags(["-Xlinker", "--section-ordering-file=\(receiverLink)/text-order.txt",
                                                      "-L", receiverLink, "-Xclang-linker", "-static-libgcc"])]
 
-func cLibrary(_ name: String, pkgConfig: String?, apt: String) -> Target {
-    .systemLibrary(name: name, pkgConfig: pkgConfig, providers: [.apt([apt])])
+// Headers and libraries are in the default search paths on Debian, so no pkg-config: the -L
+// SwiftPM derives from it would put the system directory ahead of msrecv's link shims.
+func cLibrary(_ name: String, apt: String) -> Target {
+    .systemLibrary(name: name, providers: [.apt([apt])])
 }
 
 let package = Package(
@@ -31,12 +33,12 @@ let package = Package(
     ],
     targets: [
         // The six Debian C libraries, each a module map plus a header of inline shims.
-        cLibrary("COpus", pkgConfig: "opus", apt: "libopus-dev"),
-        cLibrary("CAlsa", pkgConfig: "alsa", apt: "libasound2-dev"),
-        cLibrary("CSamplerate", pkgConfig: "samplerate", apt: "libsamplerate0-dev"),
-        cLibrary("CMbedTLS", pkgConfig: nil, apt: "libmbedtls-dev"),
-        cLibrary("CAvahi", pkgConfig: "avahi-client", apt: "libavahi-client-dev"),
-        cLibrary("CGpiod", pkgConfig: "libgpiod", apt: "libgpiod-dev"),
+        cLibrary("COpus", apt: "libopus-dev"),
+        cLibrary("CAlsa", apt: "libasound2-dev"),
+        cLibrary("CSamplerate", apt: "libsamplerate0-dev"),
+        cLibrary("CMbedTLS", apt: "libmbedtls-dev"),
+        cLibrary("CAvahi", apt: "libavahi-client-dev"),
+        cLibrary("CGpiod", apt: "libgpiod-dev"),
 
         // Linux calls Swift cannot make directly (GNU extensions, variadics).
         .target(name: "CMoosyncLinux", cSettings: [.define("_GNU_SOURCE")]),

@@ -3,16 +3,19 @@
 #   snapserver -> snapclient   (Debian's Snapcast, Opus at snapserver's defaults: 192 kbit/s, complexity 10)
 #   mshost     -> msrecv       (Opus 192 kbit/s, 20 ms frames)
 # both playing the same generated 48 kHz stereo S16 music-like loop, over 127.0.0.1, each receiver
-# into an ALSA `file` PCM (records what it was given) whose slave is a sink of the same kind.
+# into its own instance of the same ALSA device: the paced virtual sound card of the tests, which
+# meters what it plays (frames, level, silence) without writing it to disk, so neither receiver
+# pays for a recording.
 #
 # Usage: scripts/bench-vs-snapcast.sh [--snapcast-only] [DURATION_SECONDS]
 # Env:   DURATION=60       measured window (s); the first argument overrides it
 #        WARMUP=3          seconds excluded after both receivers produce output
 #        BIN_DIR=.build/release   where mshost and msrecv are (relative to the repo root)
-#        BENCH_SINK=paced  paced: the file PCM's slave is the virtual sound card of the tests
-#                          (Tests/Fixtures/vcard, compiled here: consumes frames at CLOCK_MONOTONIC
-#                          rate, underruns like a card); null: slave "null" (unpaced; snapclient
-#                          spins on it, see the note the report prints)
+#        BENCH_SINK=paced  paced: the virtual sound card of the tests (Tests/Fixtures/vcard,
+#                          compiled here: consumes frames at CLOCK_MONOTONIC rate, underruns like
+#                          a card, meters what it plays); null: an ALSA file PCM recording into
+#                          slave "null" (unpaced; snapclient spins on it, see the note the report
+#                          prints)
 #        SNAP_PORT=17704 SNAP_RPC_PORT=17705 SNAP_HTTP_PORT=17780 MS_PORT=18080   loopback ports
 #        MS_BUFFER=1s      msrecv's receiving.buffer_size; 1s matches snapserver's default 1000 ms
 #                          buffer, so both play at the same latency
@@ -136,28 +139,30 @@ if [ "$BENCH_SINK" = paced ]; then
   mkdir -p "$T/plug"
   gcc -O2 -Wall -DPIC -shared -fPIC -o "$T/plug/libasound_module_pcm_vcard.so" \
     "$repo/Tests/Fixtures/vcard/pcm_vcard.c" -lasound || die "could not compile the virtual sound card (or run with BENCH_SINK=null)"
-  slave="benchpaced"
-  {
-    echo "pcm_type.vcard { lib \"$T/plug/libasound_module_pcm_vcard.so\" }"
-    echo "pcm.benchpaced { type vcard }"
-  } > "$T/common.conf"
+  echo "pcm_type.vcard { lib \"$T/plug/libasound_module_pcm_vcard.so\" }" > "$T/common.conf"
+  sink_desc="virtual sound card (vcard), metered"
+  output() { echo "$T/$1.meter"; }
+  for side in snap ms; do
+    echo "pcm.benchout { type vcard meter \"$(output $side)\" }" > "$T/$side.conf"
+  done
 else
-  slave="null"
   : > "$T/common.conf"
-fi
-# one ALSA config per side, both naming the device "benchout"; system alsa.conf stays first.
-# truncate false: a receiver that reopens the device appends instead of restarting the recording
-for side in snap ms; do
-  cat > "$T/$side.conf" <<EOF
+  sink_desc="ALSA file PCM -> null"
+  output() { echo "$T/$1.raw"; }
+  # truncate false: a receiver that reopens the device appends instead of restarting the recording
+  for side in snap ms; do
+    cat > "$T/$side.conf" <<EOF
 pcm.benchout {
   type file
-  slave.pcm "$slave"
-  file "$T/$side.raw"
+  slave.pcm "null"
+  file "$(output $side)"
   format "raw"
   truncate false
 }
 EOF
-done
+  done
+fi
+# one ALSA config per side, both naming the device "benchout"; system alsa.conf stays first.
 export_alsa() { echo "/usr/share/alsa/alsa.conf:$T/common.conf:$T/$1.conf"; }
 
 # ------------------------------------------------------------------ Snapcast side
@@ -215,7 +220,7 @@ fi
 
 # ------------------------------------------------------------------ recordings: wait, guard the disk
 sides=(snap); [ "$snapcast_only" -eq 0 ] && sides+=(ms)
-size_of() { local n _; read -r n _ < <("$PY" "$helper" recsize "$T/$1.raw"); echo "$n"; }
+size_of() { local n _; read -r n _ < <("$PY" "$helper" recsize "$(output "$1")"); echo "$n"; }
 guard_disk() { # an unpaced sink can write hundreds of MB/s: keep the apparent size, free all but the last 32 MB
   local f size blocks
   for f in "$T"/snap.raw* "$T"/ms.raw*; do
@@ -258,7 +263,10 @@ pairs() {
 }
 # shellcheck disable=SC2046
 "$PY" "$helper" snap $(pairs) > "$T/before.json"
-for s in "${sides[@]}"; do size_of "$s" > "$T/$s.size0"; done
+for s in "${sides[@]}"; do
+  size_of "$s" > "$T/$s.size0"
+  if [ "$BENCH_SINK" = paced ]; then cp "$(output "$s")" "$(output "$s").start"; fi
+done
 log "measuring for $DURATION s (sink: $BENCH_SINK)"
 end=$(( $(date +%s) + DURATION ))
 while [ "$(date +%s)" -lt "$end" ]; do
@@ -269,12 +277,12 @@ done
 # shellcheck disable=SC2046
 "$PY" "$helper" snap $(pairs) > "$T/after.json"
 for s in "${sides[@]}"; do size_of "$s" > "$T/$s.size1"; done
-for s in "${sides[@]}"; do "$PY" "$helper" audio "$T/$s.raw" "$(cat "$T/$s.size0")" > "$T/$s.audio.json"; done
+for s in "${sides[@]}"; do "$PY" "$helper" audio "$(output "$s")" "$(cat "$T/$s.size0")" > "$T/$s.audio.json"; done
 
 stop_all 0
 
 {
-  echo "sink=$BENCH_SINK (ALSA file PCM -> $slave)"
+  echo "sink=$BENCH_SINK ($sink_desc)"
   echo "warmup=$WARMUP"
   echo "source=${SOURCE_SECONDS} s generated chord loop, 48000 Hz stereo S16LE (snapserver: pipe:// fed at real time; mshost: wav: with loop)"
   echo "snap=snapserver/snapclient $snap_ver, $(grep -o 'OpusEnc) Init.*' "$T/snapserver.log" | head -n 1 | sed 's/OpusEnc) Init - /opus /'), chunk_ms 20, buffer 1000 ms (server default)"

@@ -5,9 +5,10 @@ Subcommands:
   gen OUT.wav OUT.raw [SECONDS]   music-like 48 kHz stereo S16LE source (WAV and raw, same samples)
   feed RAW FIFO                   write RAW into FIFO paced at real time (48 kHz stereo S16LE), looping
   snap NAME=PID...                print one JSON line: {"t": monotonic, "procs": {NAME: {pid, ticks, hwm_kb, rss_kb} or null}}
-  recsize BASE                    print the recording's total bytes and its number of files (device opens)
-  audio BASE [SKIP_BYTES]         print JSON: bytes, opens, rms, peak, nonsilent_frac of a raw S16LE recording
-                                  (BASE, BASE.0001, ... concatenated; only what follows SKIP_BYTES)
+  recsize BASE                    print the bytes played and the number of device opens: of a raw S16LE
+                                  recording (BASE, BASE.0001, ...) or of a vcard meter (BASE ending .meter)
+  audio BASE [SKIP_BYTES]         print JSON: bytes, opens, rms, peak, nonsilent_frac of what was played
+                                  after SKIP_BYTES (a meter: since the copy BASE.start taken then)
   report DIR                      print the table, ratios, verdicts and the summary line (exit 3 if invalid)
 """
 import array
@@ -157,11 +158,30 @@ def recording_files(base):
 
 def recsize(base):
     """print the recording's total size and how many times the device was opened"""
+    if base.endswith(".meter"):
+        m = _json(base) or {}
+        print(m.get("frames", 0) * BYTES_PER_FRAME, m.get("opens", 0))
+        return
     files = recording_files(base)
     print(sum(os.path.getsize(f) for f in files), len(files))
 
 
+def metered(base):
+    """the vcard meter's totals now, less those when the window started"""
+    end, start = _json(base) or {}, _json(base + ".start") or {}
+    blocks = end.get("blocks", 0) - start.get("blocks", 0)
+    loud = end.get("loud_blocks", 0) - start.get("loud_blocks", 0)
+    sumsq = end.get("sumsq", 0.0) - start.get("sumsq", 0.0)
+    samples = blocks * (RATE // 100) * CH
+    print(json.dumps({"bytes": end.get("frames", 0) * BYTES_PER_FRAME, "opens": end.get("opens", 0),
+                      "rms": round(math.sqrt(sumsq / samples), 1) if samples else 0.0, "peak": end.get("peak", 0),
+                      "nonsilent_frac": round(loud / blocks, 3) if blocks else 0.0}))
+
+
 def audio(base, skip=0):
+    if base.endswith(".meter"):
+        metered(base)
+        return
     files = recording_files(base)
     sizes = [os.path.getsize(f) for f in files]
     size = sum(sizes)

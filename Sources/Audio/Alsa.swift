@@ -44,6 +44,10 @@ func openPCM(device: String, stream: snd_pcm_stream_t, rate: Int, channels: Int,
     var handle: OpaquePointer?
     try check(snd_pcm_open(&handle, device, stream, 0), "snd_pcm_open")
     guard let pcm = handle else { throw AlsaError(code: -5, call: "snd_pcm_open") }
+    // alsa-lib keeps the parsed alsa.conf tree (a few hundred KB of heap) for later opens; a
+    // daemon opens one device per session, so it is read again then and the heap goes back now.
+    snd_config_update_free_global()
+    returnFreeHeapToSystem()
     do {
         var hw: OpaquePointer?
         try check(snd_pcm_hw_params_malloc(&hw), "snd_pcm_hw_params_malloc")

@@ -1,16 +1,22 @@
 #ifndef _GNU_SOURCE
 #error "_GNU_SOURCE must be set by Package.swift for pthread_setname_np"
 #endif
+#include <link.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 #include "CMoosyncLinux.h"
 
 int cmoosync_set_thread_name(const char *name) { return pthread_setname_np(pthread_self(), name); }
 
 int cmoosync_set_timer_slack(unsigned long nanoseconds) { return prctl(PR_SET_TIMERSLACK, nanoseconds, 0, 0, 0); }
+
+void cmoosync_return_free_heap(void) { malloc_trim(0); }
 
 int cmoosync_enable_receive_timestamps(int fd)
 {
@@ -44,4 +50,28 @@ ssize_t cmoosync_recv_stamped(int fd, void *buffer, size_t length, int flags, in
 			*arrival_us -= ago;
 	}
 	return n;
+}
+
+static int release_text(struct dl_phdr_info *info, size_t size, void *data)
+{
+	(void)size;
+	int *result = data;
+	long page = sysconf(_SC_PAGESIZE);
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X) || (ph->p_flags & PF_W))
+			continue;
+		uintptr_t start = (info->dlpi_addr + ph->p_vaddr + page - 1) & ~(uintptr_t)(page - 1);
+		uintptr_t end = (info->dlpi_addr + ph->p_vaddr + ph->p_filesz) & ~(uintptr_t)(page - 1);
+		if (end > start && madvise((void *)start, end - start, MADV_DONTNEED) != 0)
+			*result = -1;
+	}
+	return 1; /* the first object is the program itself */
+}
+
+int cmoosync_release_program_text(void)
+{
+	int result = 0;
+	dl_iterate_phdr(release_text, &result);
+	return result;
 }

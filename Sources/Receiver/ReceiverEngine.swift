@@ -88,7 +88,11 @@ public final class ReceiverEngine {
             return .retry(streamed: false)
         }
 
-        let (pool, incoming) = preparePool(format: format)
+        // What ran so far (configuration, connecting, the handshake) is done with until the next
+        // session: its code need not stay mapped while the stream plays. No audio thread runs yet.
+        releaseStartUpCode()
+        // The device first: the memory alsa-lib frees after parsing its configuration is then
+        // reused by the pool.
         let sink: AlsaPlayback
         do {
             sink = try AlsaPlayback(device: settings.audioOutput.deviceID, sampleRate: format.sampleRate, channels: format.channels,
@@ -97,6 +101,7 @@ public final class ReceiverEngine {
             log.error("cannot open audio output \"\(settings.audioOutput.deviceID)\" (receiving.audio_output.device_id): \(error)")
             return .retry(streamed: false)
         }
+        let (pool, incoming) = preparePool(format: format)
         let counters = PlayoutCounters()
         counters.volumeQ15.store(Gain(volume: settings.audioOutput.volume).q15, ordering: .relaxed)
         var clockSync = ClockSync()

@@ -25,7 +25,12 @@ public struct StreamFormat: Equatable, Sendable {
     /// The largest AUDIO payload this stream can carry; anything longer is an invalid packet.
     public var maxAudioPayload: Int {
         switch codec {
-        case .opus: return AudioPacketHeader.size + 1275 * 3 + 7
+        case .opus:
+            // RFC 6716: up to 1275 bytes per 20 ms frame, and a 40 or 60 ms packet carries 2 or
+            // 3 of them, with up to 7 bytes of framing. Pool slots are this size, so a 20 ms
+            // stream does not reserve room for three frames.
+            let framesPerPacket = max(1, (frameSamples * 50 + sampleRate - 1) / sampleRate)
+            return AudioPacketHeader.size + 1275 * framesPerPacket + 7
         case .pcm: return AudioPacketHeader.size + frameSamples * channels * 2
         }
     }

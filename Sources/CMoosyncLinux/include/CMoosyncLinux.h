@@ -22,4 +22,13 @@ int cmoosync_enable_receive_timestamps(int fd);
 // now. The cmsg macros this needs are not reachable from Swift.
 ssize_t cmoosync_recv_stamped(int fd, void *buffer, size_t length, int flags, int64_t *arrival_us);
 
+// malloc_trim(0): gives the heap's free pages back to the kernel (malloc.h is not in Swift's
+// Glibc module).
+void cmoosync_return_free_heap(void);
+
+// Drops this process's mappings of the pages of its own program's read-only executable segment
+// (code, unwind tables, relocation records), which are never written: the kernel maps back from
+// the page cache whatever runs again. 0, or -1 with errno.
+int cmoosync_release_program_text(void);
+
 #endif
