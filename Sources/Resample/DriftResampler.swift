@@ -22,6 +22,8 @@ public final class DriftResampler: @unchecked Sendable {
     private static let before = taps / 2 - 1
     /// Positions are fixed point, 32 fractional bits: exact steps, no floating point per frame.
     private static let one: UInt64 = 1 << 32
+    /// A new ratio is reached over this many input frames (125 ms at 48 kHz).
+    private static let glideFrames = 6_000
 
     public let channels: Int
     public let maxInputFrames: Int
@@ -82,10 +84,13 @@ public final class DriftResampler: @unchecked Sendable {
     public func process(_ input: UnsafeBufferPointer<Int16>, frames: Int, ratio: Double, into output: UnsafeMutableBufferPointer<Int16>) -> Int {
         precondition(frames <= maxInputFrames && output.count >= maxOutputFrames * channels && ratio > 0.99 && ratio < 1.01)
         append(input, frames: frames)
-        // Glide from the last ratio to this one across the block: a step in the ratio would be a
-        // step in pitch, heard as a spur on a steady tone.
-        let target = UInt64((Double(Self.one) / ratio).rounded())
-        let glide = (Int64(bitPattern: target) - Int64(bitPattern: lastStep)) / Int64(max(frames, 1))
+        // Move towards the new ratio over `glideFrames`, linearly within this block: the drift
+        // controller's updates then reach the pitch as a smooth curve, where steps at each update
+        // would modulate a steady tone (sidebands a few Hz from it, −93 dBFS on a −12 dBFS sine).
+        let target = Int64(bitPattern: UInt64((Double(Self.one) / ratio).rounded()))
+        let start = Int64(bitPattern: lastStep)
+        let reach = start + (target - start) * Int64(min(frames, Self.glideFrames)) / Int64(Self.glideFrames)
+        let glide = (reach - start) / Int64(max(frames, 1))
         var step = lastStep
         // The last tap of frame n is n + taps/2, which must be in the history.
         let end = UInt64(count - Self.taps / 2) << 32
@@ -115,7 +120,7 @@ public final class DriftResampler: @unchecked Sendable {
             t &+= step
             if produced < frames { step = UInt64(bitPattern: Int64(bitPattern: step) &+ glide) }
         }
-        lastStep = target
+        lastStep = UInt64(bitPattern: reach)
         // Keep what the next output frame's first tap needs.
         let drop = min(Int(truncatingIfNeeded: t >> 32) - Self.before, count)
         if drop > 0 {

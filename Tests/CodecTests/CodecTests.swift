@@ -148,17 +148,23 @@ final class DriftResamplerTests: XCTestCase {
         ArraySlice(samples.enumerated().filter { $0.offset % 2 == c }.map(\.element))
     }
 
+    /// Feeds 100 blocks at `ratio` so that the glide towards it is over; the input position of
+    /// the next output frame.
+    private func settle(_ resampler: DriftResampler, _ input: [Int16], ratio: Double) -> Double {
+        let warmUp = 100 * 960
+        _ = resample(Array(input[0..<(warmUp * resampler.channels)]), channels: resampler.channels, ratio: ratio, resampler: resampler)
+        return Double(warmUp) - resampler.pendingFrames
+    }
+
     func testOutputFramesFallAtTheirFractionalInputPositions() {
         // 1 kHz left, 10 kHz right, at the controller's largest ratios and at 1: each output frame
         // must be the signal at its fractional input position, to within the filter's error.
         for ratio in [1.0, 1.001, 0.999, 1.000_050_3] {
-            let input = stereoSines(left: 1000, right: 10_000, frames: 48_000)
+            let input = stereoSines(left: 1000, right: 10_000, frames: 144_000)
             let resampler = DriftResampler(channels: 2, maxInputFrames: 960)
-            // The first block starts from silence and glides from ratio 1 to this one.
-            _ = resample(Array(input[0..<(960 * 2)]), channels: 2, ratio: ratio, resampler: resampler)
-            let start = 960 - resampler.pendingFrames
-            let output = resample(Array(input[(960 * 2)...]), channels: 2, ratio: ratio, resampler: resampler)
-            XCTAssertEqual(Double(output.count / 2), (48_000 - start) * ratio, accuracy: Double(DriftResampler.taps))
+            let start = settle(resampler, input, ratio: ratio)
+            let output = resample(Array(input[(96_000 * 2)...]), channels: 2, ratio: ratio, resampler: resampler)
+            XCTAssertEqual(Double(output.count / 2), (144_000 - start) * ratio, accuracy: Double(DriftResampler.taps))
             let expected = stereoSines(left: 1000, right: 10_000, frames: output.count / 2, start: start, step: 1 / ratio)
             let left = Signal.snr(channel(expected[...], 0), channel(output[...], 0))
             let right = Signal.snr(channel(expected[...], 1), channel(output[...], 1))
@@ -167,14 +173,26 @@ final class DriftResamplerTests: XCTestCase {
         }
     }
 
-    func testFramesOutFollowTheRatioLessTheLookAhead() {
+    func testANewRatioIsReachedAsAGlide() {
         let resampler = DriftResampler(channels: 1, maxInputFrames: 960)
-        let input = [Int16](repeating: 1000, count: 96_000)
-        let output = resample(input, channels: 1, ratio: 1.001, resampler: resampler)
-        // Frames out = (frames in − frames not out yet) × ratio.
-        XCTAssertEqual(Double(output.count), (96_000 - resampler.pendingFrames) * 1.001, accuracy: 1)
+        let ones = [Int16](repeating: 1000, count: 960)
+        var block = [Int16](repeating: 0, count: resampler.maxOutputFrames)
+        func frames(at ratio: Double) -> Int {
+            ones.withUnsafeBufferPointer { i in block.withUnsafeMutableBufferPointer { resampler.process(i, frames: 960, ratio: ratio, into: $0) } }
+        }
+        for _ in 0..<10 { _ = frames(at: 1) }
+        // The first 120 ms after a change to +1000 ppm make fewer extra frames than the new
+        // ratio would (0.96 every 20 ms)...
+        let first = (0..<6).reduce(0) { total, _ in total + frames(at: 1.001) } - 6 * 960
+        XCTAssertLessThan(first, 4)
+        XCTAssertGreaterThan(first, 0)
+        // ...and once settled, a second of input makes a second and 48 frames.
+        for _ in 0..<94 { _ = frames(at: 1.001) }
+        let before = resampler.pendingFrames
+        let settled = (0..<50).reduce(0) { total, _ in total + frames(at: 1.001) }
+        XCTAssertEqual(Double(settled), (48_000 + before - resampler.pendingFrames) * 1.001, accuracy: 0.01)
         XCTAssertEqual(resampler.pendingFrames, Double(DriftResampler.taps / 2), accuracy: 1)
-        XCTAssertEqual(output.last, 1000)
+        XCTAssertEqual(block[0], 1000)
     }
 
     func testResumingContinuesTheSignalWithoutAGap() {
