@@ -5,7 +5,7 @@
 # kernel's fault-around), so most of the binary ends up resident. Together they fill a few
 # pages. The list comes from callgrind (which functions ran, by their mangled names, as the
 # sections are named) over msrecv playing Opus and PCM into the paced virtual card, drift
-# compensation included. Rerun after larger changes or a
+# compensation included; what a playing stream runs comes first. Rerun after larger changes or a
 # toolchain upgrade; a stale list costs memory, never correctness.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -47,9 +47,12 @@ done
 python3 - "$work/msrecv" "$work"/opus.out "$work"/pcm.out > Sources/msrecv/link/text-order.txt <<'EOF'
 import re, sys
 binary, outputs = sys.argv[1], sys.argv[2:]
-ran = set()
+# What the stream runs (the audio thread and the control loop while a session plays) goes
+# first: msrecv unmaps its code before each session, so only these pages come back.
+roots = re.compile(r"runAudioLoop|StreamSessionV3run")
+ran, calls = set(), {}
 for path in outputs:
-    objects, functions, current = {}, {}, None
+    objects, functions, current, caller = {}, {}, None, None
     for line in open(path):
         m = re.match(r"^(c?ob|c?fn)=\((\d+)\)(?: (.*))?$", line.rstrip("\n"))
         if not m:
@@ -60,9 +63,19 @@ for path in outputs:
             table[index] = name
         if kind == "ob":
             current = objects[index]
-        elif kind == "fn" and current == binary:
-            ran.add(functions[index].split("'")[0])
-for name in sorted(ran):
+        elif kind == "fn":
+            caller = functions[index].split("'")[0]
+            if current == binary:
+                ran.add(caller)
+        elif kind == "cfn":
+            calls.setdefault(caller, set()).add(functions[index].split("'")[0])
+streaming, todo = set(), [f for f in ran if roots.search(f)]
+while todo:
+    f = todo.pop()
+    if f not in streaming:
+        streaming.add(f)
+        todo.extend(calls.get(f, ()))
+for name in sorted(ran & streaming) + sorted(ran - streaming):
     print(".text." + name)
 EOF
 # SwiftPM does not see the list as an input of the link: make the next build link msrecv again.
