@@ -45,7 +45,10 @@ let package = Package(
 
         .target(name: "Core", dependencies: ["CMoosyncLinux"]),
         .target(name: "Codec", dependencies: ["Core", "COpus"]),
-        .target(name: "Resample", dependencies: ["Core", "CSamplerate"]),
+        // The receiver's drift resampler (stdlib only), and libsamplerate for the host's whole-file
+        // rate conversion: msrecv does not load libsamplerate.
+        .target(name: "Resample"),
+        .target(name: "SampleRateConversion", dependencies: ["CSamplerate"]),
         .target(name: "Audio", dependencies: ["Core", "CAlsa"]),
         .target(name: "Secure", dependencies: ["Core", "CMbedTLS"]),
         .target(name: "Discovery", dependencies: ["Core", "CAvahi"]),
@@ -55,7 +58,7 @@ let package = Package(
         // Discovery joins the receiver with mDNS browsing (a later issue); linking Avahi before
         // then would only load libdbus, libsystemd and libgcrypt into every speaker (~1 MB RSS).
         .target(name: "Receiver", dependencies: ["Core", "Transport", "Codec", "Resample", "Audio", "Config", "Secure", "Board"]),
-        .target(name: "Host", dependencies: ["Core", "Transport", "Codec", "Resample", "Audio", "Config", "Secure", "Discovery"]),
+        .target(name: "Host", dependencies: ["Core", "Transport", "Codec", "SampleRateConversion", "Audio", "Config", "Secure", "Discovery"]),
         .executableTarget(name: "msrecv", dependencies: ["Receiver"], exclude: ["link"], linkerSettings: staticRuntime + receiverMemory),
         .executableTarget(name: "mshost", dependencies: ["Host"], linkerSettings: staticRuntime),
 
@@ -66,7 +69,7 @@ let package = Package(
         .testTarget(name: "CoreTests", dependencies: ["Core", "Transport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "ReceiverTests", dependencies: ["Receiver", "Audio", "Core"]),
-        .testTarget(name: "CodecTests", dependencies: ["Codec", "Resample", "Audio"]),
+        .testTarget(name: "CodecTests", dependencies: ["Codec", "Resample", "SampleRateConversion", "Audio"]),
         // Drives the built binaries (`swift build` first; scripts/test.sh does).
         .testTarget(name: "EndToEndTests", dependencies: ["Core", "Transport", "Audio"]),
     ]

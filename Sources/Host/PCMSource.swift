@@ -4,7 +4,7 @@ import Glibc
 import Audio
 import Config
 import Core
-import Resample
+import SampleRateConversion
 
 /// Where one frame of the host's PCM comes from.
 enum SourceRead: Equatable {

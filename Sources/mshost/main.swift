@@ -2,7 +2,7 @@ import Codec
 import Config
 import Core
 import Host
-import Resample
+import SampleRateConversion
 import Secure
 import Transport
 

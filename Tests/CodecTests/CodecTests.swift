@@ -1,6 +1,7 @@
 import Codec
 import Core
 import Resample
+import SampleRateConversion
 import XCTest
 
 /// Signal measures shared by codec tests.

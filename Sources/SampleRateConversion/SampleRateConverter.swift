@@ -1,5 +1,4 @@
 import CSamplerate
-import Core
 
 public struct SamplerateError: Error, Equatable, CustomStringConvertible {
     public var code: Int32
