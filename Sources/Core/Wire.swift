@@ -192,8 +192,10 @@ public enum ByeReason: UInt8, Sendable, CaseIterable {
     }
 }
 
+// @inlinable: the receiver's audio thread reads packet headers with these; without the body,
+// another module calls the unspecialized generic, which looks up type metadata on every call.
 extension UnsafeRawBufferPointer {
-    @inline(__always)
+    @inlinable @inline(__always)
     public func loadBigEndian<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T {
         precondition(offset >= 0 && offset + MemoryLayout<T>.size <= count)
         return T(bigEndian: loadUnaligned(fromByteOffset: offset, as: T.self))
@@ -201,7 +203,7 @@ extension UnsafeRawBufferPointer {
 }
 
 extension UnsafeMutableRawBufferPointer {
-    @inline(__always)
+    @inlinable @inline(__always)
     public func storeBigEndian<T: FixedWidthInteger>(_ value: T, at offset: Int) {
         precondition(offset >= 0 && offset + MemoryLayout<T>.size <= count)
         storeBytes(of: value.bigEndian, toByteOffset: offset, as: T.self)
