@@ -10,9 +10,11 @@ let staticRuntime: [LinkerSetting] = [.unsafeFlags(["-static-stdlib"])]
 // msrecv's peak RSS (DESIGN §4, Memory). The functions a speaker runs are placed side by side
 // in its text (gold reads the list; a name it does not find is skipped): scattered over the 4 MB
 // binary, each first call would make the kernel map the 64 KB around it; together they fill a
-// few pages (scripts/profile-text-order.sh). And the C++ runtime the Swift runtime needs is
-// linked in statically (link/libstdc++.so, a linker script, shadows the shared library): the
-// shared libstdc++ and libgcc_s cost ~0.8 MB of mappings and relocations for a few functions.
+// few pages (scripts/profile-text-order.sh). And the C++ runtime the Swift runtime needs,
+// libopus and mbedTLS are linked in statically (link/lib*.so are linker scripts that shadow the
+// shared libraries): a shared library costs its symbol tables, relocations and the 64 KB around
+// each function used; libstdc++ and libgcc_s alone were ~0.8 MB for a few functions, libopus
+// and mbedTLS another 0.3 MB. libm cannot follow: glibc's libm.a needs libc's internals.
 let receiverLink = String(#filePath.dropLast("/Package.swift".count)) + "/Sources/msrecv/link"
 let receiverMemory: [LinkerSetting] = [.unsafeFlags(["-Xlinker", "--section-ordering-file=\(receiverLink)/text-order.txt",
                                                      "-L", receiverLink, "-Xclang-linker", "-static-libgcc"])]
