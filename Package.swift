@@ -70,7 +70,7 @@ let package = Package(
 
         .testTarget(name: "CoreTests", dependencies: ["Core", "Transport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
-        .testTarget(name: "ReceiverTests", dependencies: ["Receiver", "Audio", "Core"]),
+        .testTarget(name: "ReceiverTests", dependencies: ["Receiver", "Codec", "Audio", "Core"]),
         .testTarget(name: "CodecTests", dependencies: ["Codec", "Resample", "SampleRateConversion", "Audio"]),
         // Drives the built binaries (`swift build` first; scripts/test.sh does).
         .testTarget(name: "EndToEndTests", dependencies: ["Core", "Transport", "Audio"]),
