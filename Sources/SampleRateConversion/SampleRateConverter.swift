@@ -5,22 +5,16 @@ public struct SamplerateError: Error, Equatable, CustomStringConvertible {
     public var description: String { "libsamplerate: " + String(cString: src_strerror(code)) }
 }
 
-/// Owns a libsamplerate `SRC_STATE*` for streaming conversion at a ratio that may change from
-/// call to call (the drift controller's seam, DESIGN §6). Buffers belong to the caller, so a
-/// call allocates nothing.
+/// Owns a libsamplerate `SRC_STATE*` (its best sinc converter) for the host's set-up: a WAV
+/// source at another rate than the stream's is converted once, whole. The receiver's drift
+/// compensation has its own resampler (`Resample`).
 public final class SampleRateConverter {
     private let state: OpaquePointer
     public let channels: Int
 
-    public enum Quality: Int32 {
-        case best = 0   // SRC_SINC_BEST_QUALITY
-        case medium = 1 // SRC_SINC_MEDIUM_QUALITY
-        case fastest = 2 // SRC_SINC_FASTEST
-    }
-
-    public init(channels: Int, quality: Quality = .medium) throws(SamplerateError) {
+    private init(channels: Int) throws(SamplerateError) {
         var error: Int32 = 0
-        guard let s = src_new(quality.rawValue, Int32(channels), &error) else { throw SamplerateError(code: error) }
+        guard let s = src_new(Int32(SRC_SINC_BEST_QUALITY), Int32(channels), &error) else { throw SamplerateError(code: error) }
         state = s
         self.channels = channels
     }
@@ -29,7 +23,7 @@ public final class SampleRateConverter {
 
     /// Converts interleaved float frames at `ratio` (output rate / input rate).
     /// Returns (frames consumed, frames produced).
-    public func process(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>, ratio: Double, endOfInput: Bool)
+    private func process(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>, ratio: Double, endOfInput: Bool)
         -> Result<(consumed: Int, produced: Int), SamplerateError>
     {
         var data = SRC_DATA()
@@ -48,7 +42,7 @@ public final class SampleRateConverter {
     /// another rate than the stream's).
     public static func convert(_ samples: [Int16], channels: Int, from inRate: Int, to outRate: Int) throws(SamplerateError) -> [Int16] {
         if inRate == outRate { return samples }
-        let converter = try SampleRateConverter(channels: channels, quality: .best)
+        let converter = try SampleRateConverter(channels: channels)
         let ratio = Double(outRate) / Double(inRate)
         var input = [Float](repeating: 0, count: samples.count)
         src_short_to_float_array(samples, &input, Int32(samples.count))
