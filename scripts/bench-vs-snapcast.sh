@@ -23,8 +23,8 @@
 # Output: a table, the msrecv/snapclient ratios with PASS/MISS against the targets (CPU <= 0.5x,
 # peak RSS <= 0.7x), and one machine-readable line starting with "BENCH_SUMMARY {json}".
 # Exit: 0 measured (PASS or MISS), 2 setup error (e.g. binaries missing), 3 a row invalid.
-# Installs its own Debian packages when missing (snapserver snapclient python3, and gcc
-# libc6-dev libasound2-dev for the paced sink). Needs root for that (or sudo).
+# Installs the Debian packages it needs when missing (snapserver snapclient python3, and gcc
+# libc6-dev libasound2-dev for the paced sink) with install-deps.sh --only. Needs root for that (or sudo).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -75,17 +75,7 @@ fi
 # ------------------------------------------------------------------ Debian packages
 pkgs=(snapserver snapclient python3 iproute2 util-linux)
 [ "$BENCH_SINK" = paced ] && pkgs+=(gcc libc6-dev libasound2-dev)
-need=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  log "installing ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+bash "$here/install-deps.sh" --only "${pkgs[@]}"
 PY="$(command -v python3)"
 
 # ------------------------------------------------------------------ ports

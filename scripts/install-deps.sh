@@ -2,9 +2,13 @@
 # Installs what building, running and testing Moosync Audio Share needs on Debian 12 (or 13):
 # the six C libraries' -dev packages, the Swift toolchain's own runtime dependencies (DESIGN §2),
 # and the tools the tests and benchmarks drive. Idempotent; needs root (or sudo).
-#   install-deps.sh [PACKAGE...]   also installs these (a benchmark's peers)
+#   install-deps.sh [PACKAGE...]         also installs these (a benchmark's peers)
+#   install-deps.sh --only PACKAGE...    installs just these, and needs no Swift (a benchmark of
+#                                        Snapcast alone)
 set -euo pipefail
 
+only=0
+if [ "${1:-}" = --only ]; then only=1; shift; fi
 packages=(
   # the six C libraries
   libopus-dev libavahi-client-dev libmbedtls-dev libasound2-dev libgpiod-dev libsamplerate0-dev
@@ -15,6 +19,7 @@ packages=(
   libasound2-plugins alsa-utils avahi-daemon dbus procps iproute2 python3
   "$@"
 )
+[ "$only" -eq 0 ] || packages=("$@")
 
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -24,7 +29,7 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 # The gold linker swiftc uses: part of binutils on Debian 12, its own package on Debian 13.
-command -v ld.gold >/dev/null || missing+=(binutils-gold)
+[ "$only" -eq 1 ] || command -v ld.gold >/dev/null || missing+=(binutils-gold)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -32,6 +37,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+[ "$only" -eq 0 ] || exit 0
 command -v swift >/dev/null || {
   echo "install-deps: no 'swift' on PATH. Install a Swift 6 toolchain (swift.org tarball, or Debian 13's swiftlang) and run again." >&2
   exit 1
