@@ -6,12 +6,14 @@ import XCTest
 /// and msrecv, the real ALSA backend on the virtual card.
 final class LatencyAndPurityTests: XCTestCase {
     /// 30 ms from the host's clock to the DAC: 10 ms frames, a 20 ms device buffer. A VM that
-    /// stops every thread for longer than the device buffer makes any player run dry; a watcher
-    /// at real-time priority measures such stalls, and only a run that had one is run again.
+    /// stops every thread for longer than the device buffer makes any player run dry, and one
+    /// that stops the host or the network for most of the 20 ms a packet has in hand makes it
+    /// late; a watcher at real-time priority measures such stalls, and only a run that had one
+    /// is run again.
     func testThirtyMillisecondsOfLatencyPlaysAMinuteWithoutAnUnderrun() throws {
         let seconds = Double(ProcessInfo.processInfo.environment["MOOSYNC_LATENCY_SECONDS"] ?? "") ?? 60
         var run = try playWithThirtyMilliseconds(seconds: seconds)
-        if run.underruns > 0 && run.longestStall > 15_000 {
+        if (run.underruns > 0 || !run.summary.contains("concealed 0,")) && run.longestStall > 15_000 {
             print("latency 30 ms: this machine stalled for \(run.longestStall / 1000) ms during the run; running again")
             run = try playWithThirtyMilliseconds(seconds: seconds)
         }
