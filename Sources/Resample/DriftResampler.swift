@@ -41,7 +41,7 @@ public final class DriftResampler: @unchecked Sendable {
     /// Where the next output frame falls among the `count` frames of history.
     private var position: UInt64 = 0
     /// The input step per output frame at the end of the last call (1 / ratio, fixed point).
-    private var lastStep: UInt64 = 1 << 32
+    private var lastStep = DriftResampler.one
 
     public init(channels: Int, maxInputFrames: Int) {
         precondition(channels >= 1 && maxInputFrames >= 1)

@@ -6,10 +6,13 @@ import XCTest
 
 /// Signal measures shared by codec tests.
 enum Signal {
-    static func sine(hz: Double, rate: Int, frames: Int, amplitude: Double = 8000, channels: Int = 1) -> [Int16] {
+    /// Sampled at input positions `start + f × step` (a resampler's output positions), the same
+    /// on every channel.
+    static func sine(hz: Double, rate: Int, frames: Int, amplitude: Double = 8000, channels: Int = 1,
+                     start: Double = 0, step: Double = 1) -> [Int16] {
         var out = [Int16](repeating: 0, count: frames * channels)
         for f in 0..<frames {
-            let v = Int16((amplitude * sin(2 * Double.pi * hz * Double(f) / Double(rate))).rounded())
+            let v = Int16((amplitude * sin(2 * Double.pi * hz * (start + Double(f) * step) / Double(rate))).rounded())
             for c in 0..<channels { out[f * channels + c] = v }
         }
         return out
@@ -136,13 +139,9 @@ final class DriftResamplerTests: XCTestCase {
 
     /// Two sines (left, right) sampled at input positions `start + k × step`, interleaved.
     private func stereoSines(left: Double, right: Double, frames: Int, start: Double = 0, step: Double = 1) -> [Int16] {
-        var out = [Int16](repeating: 0, count: frames * 2)
-        for k in 0..<frames {
-            let t = (start + Double(k) * step) / 48_000
-            out[2 * k] = Int16((12_000 * sin(2 * Double.pi * left * t)).rounded())
-            out[2 * k + 1] = Int16((12_000 * sin(2 * Double.pi * right * t)).rounded())
-        }
-        return out
+        let l = Signal.sine(hz: left, rate: 48_000, frames: frames, amplitude: 12_000, start: start, step: step)
+        let r = Signal.sine(hz: right, rate: 48_000, frames: frames, amplitude: 12_000, start: start, step: step)
+        return zip(l, r).flatMap { [$0, $1] }
     }
 
     private func channel(_ samples: ArraySlice<Int16>, _ c: Int) -> ArraySlice<Int16> {
