@@ -225,14 +225,14 @@ static snd_pcm_sframes_t vcard_transfer(snd_pcm_ioplug_t *io, const snd_pcm_chan
 					 snd_pcm_uframes_t offset, snd_pcm_uframes_t size)
 {
 	vcard_t *v = io->private_data;
+	const char *base = (const char *)areas[0].addr + (areas[0].first + areas[0].step * offset) / 8;
 	if (v->wav) {
-		const char *base = (const char *)areas[0].addr + (areas[0].first + areas[0].step * offset) / 8;
 		/* Frames play in the order written; at an underrun every frame written had played. */
 		fwrite(base, 2 * io->channels, size, v->wav);
 		v->recorded += size;
 	}
 	if (v->m_fd >= 0)
-		meter_add(v, (const int16_t *)((const char *)areas[0].addr + (areas[0].first + areas[0].step * offset) / 8), size);
+		meter_add(v, (const int16_t *)base, size);
 	return size;
 }
 
