@@ -47,9 +47,11 @@ let package = Package(
 
         .target(name: "Core", dependencies: ["CMoosyncLinux"]),
         .target(name: "Codec", dependencies: ["Core", "COpus"]),
-        // The receiver's drift resampler (stdlib only), and libsamplerate for the host's whole-file
-        // rate conversion: msrecv does not load libsamplerate.
-        .target(name: "Resample"),
+        // The receiver's drift resampler, its inner loop in C (an AVX2/FMA variant picked at run
+        // time on x86-64), and libsamplerate for the host's whole-file rate conversion: msrecv
+        // does not load libsamplerate. Function sections let msrecv's text order place the loop.
+        .target(name: "CFractionalDelay", cSettings: [.unsafeFlags(["-O3", "-ffunction-sections"])]),
+        .target(name: "Resample", dependencies: ["CFractionalDelay"]),
         .target(name: "SampleRateConversion", dependencies: ["CSamplerate"]),
         .target(name: "Audio", dependencies: ["Core", "CAlsa"]),
         .target(name: "Secure", dependencies: ["Core", "CMbedTLS"]),

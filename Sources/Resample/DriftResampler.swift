@@ -1,3 +1,4 @@
+import CFractionalDelay
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -10,14 +11,16 @@ import Musl
 /// input delayed by a fraction of a frame, so a short polyphase fractional-delay filter does the
 /// same job: 24 taps (Kaiser-windowed sinc, β 11, cut off at 90 % of Nyquist) whose
 /// coefficients are interpolated between 128 tabulated delays. Its error against an ideal delay
-/// is below −94 dB up to 14 kHz and −55 dB at 16 kHz; on the receiver's audio path it costs
-/// about 30 µs per 20 ms stereo packet where SRC_SINC_FASTEST cost 75 (bench-audio-path.sh).
+/// is below −94 dB up to 14 kHz and −55 dB at 16 kHz. The per-frame loop is C
+/// (CFractionalDelay): the receiver's whole audio path takes 43 µs per 20 ms stereo packet with
+/// it on AVX2/FMA, where it took 81 with a Swift SIMD4 loop and 125 with SRC_SINC_FASTEST
+/// (bench-audio-path.sh).
 /// A new ratio is reached gradually, over 125 ms. Storage is allocated at init; `process`
 /// allocates nothing.
 public final class DriftResampler: @unchecked Sendable {
-    public static let taps = 24
+    public static let taps = Int(MS_FRACTIONAL_DELAY_TAPS)
     /// 2^delayBits tabulated delays between two input frames.
-    private static let delayBits = 7
+    private static let delayBits = Int(MS_FRACTIONAL_DELAY_DELAY_BITS)
     private static let delays = 1 << delayBits
     /// Taps before the output position (the last of them at or just before it).
     private static let before = taps / 2 - 1
@@ -31,9 +34,8 @@ public final class DriftResampler: @unchecked Sendable {
     /// Output capacity needed for `maxInputFrames` at any ratio the drift controller sets.
     public var maxOutputFrames: Int { maxInputFrames + maxInputFrames / 100 + Self.taps }
 
-    /// Per tabulated delay d (0...delays), in groups of four taps (one SIMD register on x86-64
-    /// and arm64): the 6 groups for d, then the 6 steps to those for d + 1.
-    private let table: UnsafeMutablePointer<SIMD4<Float>>
+    /// Per tabulated delay d (0...delays): the taps for d, then the steps to those for d + 1.
+    private let table: UnsafeMutablePointer<Float>
     /// Per channel, the frames the filter still needs, as floats: planar, `capacity` each.
     private let history: UnsafeMutablePointer<Float>
     private let capacity: Int
@@ -43,14 +45,23 @@ public final class DriftResampler: @unchecked Sendable {
     /// The input step per output frame at the end of the last call (1 / ratio, fixed point).
     private var lastStep = DriftResampler.one
 
-    public init(channels: Int, maxInputFrames: Int) {
+    /// The inner loop: the fastest this CPU has, or the baseline one for a test to compare.
+    enum Kernel { case fastest, portable }
+    private let kernel: Kernel
+
+    public convenience init(channels: Int, maxInputFrames: Int) {
+        self.init(channels: channels, maxInputFrames: maxInputFrames, kernel: .fastest)
+    }
+
+    init(channels: Int, maxInputFrames: Int, kernel: Kernel) {
         precondition(channels >= 1 && maxInputFrames >= 1)
+        self.kernel = kernel
         self.channels = channels
         self.maxInputFrames = maxInputFrames
         capacity = maxInputFrames + Self.taps
         history = .allocate(capacity: capacity * channels)
         history.initialize(repeating: 0, count: capacity * channels)
-        table = .allocate(capacity: (Self.delays + 1) * Self.taps / 2)
+        table = .allocate(capacity: (Self.delays + 1) * 2 * Self.taps)
         Self.fillTable(table)
         reset()
     }
@@ -93,34 +104,12 @@ public final class DriftResampler: @unchecked Sendable {
         let start = Int64(bitPattern: lastStep)
         let reach = start + (target - start) * Int64(min(frames, Self.glideFrames)) / Int64(Self.glideFrames)
         let glide = (reach - start) / Int64(max(frames, 1))
-        var step = lastStep
         // The last tap of frame n is n + taps/2, which must be in the history.
         let end = UInt64(count - Self.taps / 2) << 32
-        let out = output.baseAddress!
-        let channels = self.channels, capacity = self.capacity, table = self.table, history = self.history
         var t = position
-        var produced = 0
-        while t < end {
-            let frame = Int(truncatingIfNeeded: t >> 32)
-            let below = UInt32(truncatingIfNeeded: t)
-            let delay = Int(below >> (32 - Self.delayBits))
-            let f = SIMD4<Float>(repeating: Float(below & (1 << (32 - Self.delayBits) - 1)) * (1 / Float(1 << (32 - Self.delayBits))))
-            let row = table + delay * 12
-            // taps == 24: six groups of four, interpolated between the two tabulated delays.
-            let c0 = row[0] + f * row[6], c1 = row[1] + f * row[7], c2 = row[2] + f * row[8]
-            let c3 = row[3] + f * row[9], c4 = row[4] + f * row[10], c5 = row[5] + f * row[11]
-            var x = UnsafeRawPointer(history + frame - Self.before)
-            for channel in 0..<channels {
-                let a: SIMD4<Float> = x.loadUnaligned(as: SIMD4<Float>.self) * c0 + x.loadUnaligned(fromByteOffset: 16, as: SIMD4<Float>.self) * c1
-                let b: SIMD4<Float> = x.loadUnaligned(fromByteOffset: 32, as: SIMD4<Float>.self) * c2 + x.loadUnaligned(fromByteOffset: 48, as: SIMD4<Float>.self) * c3
-                let c: SIMD4<Float> = x.loadUnaligned(fromByteOffset: 64, as: SIMD4<Float>.self) * c4 + x.loadUnaligned(fromByteOffset: 80, as: SIMD4<Float>.self) * c5
-                let sum = a + b + c
-                out[produced * channels + channel] = Self.sample((sum[0] + sum[2]) + (sum[1] + sum[3]))
-                x += capacity * MemoryLayout<Float>.stride
-            }
-            produced += 1
-            t &+= step
-            if produced < frames { step = UInt64(bitPattern: Int64(bitPattern: step) &+ glide) }
+        let produced = switch kernel {
+        case .fastest: ms_fractional_delay(history, capacity, channels, table, &t, end, lastStep, glide, frames, output.baseAddress!)
+        case .portable: ms_fractional_delay_portable(history, capacity, channels, table, &t, end, lastStep, glide, frames, output.baseAddress!)
         }
         lastStep = UInt64(bitPattern: reach)
         // Keep what the next output frame's first tap needs.
@@ -150,15 +139,8 @@ public final class DriftResampler: @unchecked Sendable {
         count += frames
     }
 
-    @inline(__always)
-    private static func sample(_ value: Float) -> Int16 {
-        // The filter overshoots full scale by a few percent at most: well inside Int32.
-        Int16(clamping: Int32(value + (value < 0 ? -0.5 : 0.5)))
-    }
-
     /// Kaiser-windowed sinc taps for each tabulated delay, each row scaled to a DC gain of 1.
-    private static func fillTable(_ table: UnsafeMutablePointer<SIMD4<Float>>) {
-        precondition(taps == 24, "process() unrolls six groups of four taps")
+    private static func fillTable(_ table: UnsafeMutablePointer<Float>) {
         let cutoff = 0.9
         let beta = 11.0
         let half = Double(taps) / 2
@@ -178,9 +160,8 @@ public final class DriftResampler: @unchecked Sendable {
             row = row.map { $0 / gain }
             rows.append(row)
         }
-        let flat = UnsafeMutableRawPointer(table).bindMemory(to: Float.self, capacity: (delays + 1) * 2 * taps)
         for d in 0...delays {
-            let base = flat + d * 2 * taps
+            let base = table + d * 2 * taps
             for k in 0..<taps {
                 base[k] = Float(rows[d][k])
                 base[taps + k] = d < delays ? Float(rows[d + 1][k] - rows[d][k]) : 0
