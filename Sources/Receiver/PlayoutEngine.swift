@@ -50,6 +50,14 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
     /// The host's clock as this machine sees it, kept current by the control loop.
     private let clockMapping: SharedClockMapping
     private let sinkLead: Microseconds
+    /// How far ahead of its due time a packet is written once the card plays. With a device
+    /// buffer of four packets or more, the buffer less the packet: the packet then fits whole,
+    /// where a full buffer would block the write until the card frees a period, a wake-up per
+    /// period. A smaller buffer (30 ms of latency) is filled to the brim: there every frame
+    /// queued counts. Until the card plays, it is filled to the brim in any case: the card
+    /// starts when its buffer is full, which puts the first frame out on time.
+    private let playingWriteLead: Microseconds
+    private var cardPlaying = false
     /// How long after a packet's earliest write time the audio thread may sleep on: up to half
     /// the device's buffer, less one packet. Each wake-up then writes every packet that is due,
     /// so a 200 ms device buffer costs 10 wake-ups a second instead of 50.
@@ -92,6 +100,7 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         self.counters = counters
         jitter = JitterBuffer(capacity: pool.slotCount)
         sinkLead = Microseconds(sink.bufferFrames) * 1_000_000 / Microseconds(sink.sampleRate)
+        playingWriteLead = sinkLead >= 4 * format.frameDuration ? sinkLead - format.frameDuration : sinkLead
         wakeSlack = max(0, sinkLead / 2 - format.frameDuration)
         self.sink = sink
         let maxFrames = Self.maxFrames(for: format)
@@ -122,7 +131,8 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         let now = clock.now()
         // Never further ahead of the DAC than the device can hold: an unpaced device (ALSA
         // null/file) must not be written ahead, and a paced one would only block.
-        if now < due - sinkLead { return .waiting(until: due - sinkLead + wakeSlack) }
+        let writeLead = cardPlaying ? playingWriteLead : sinkLead
+        if now < due - writeLead { return .waiting(until: due - writeLead + wakeSlack) }
 
         guard let slot else {
             if counters.endOfStream.load(ordering: .acquiring) && jitter.count == 0 { return finish() }
@@ -247,8 +257,10 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         readingsSincePointerStep = atPointerStep ? 1 : readingsSincePointerStep + 1
         guard let delay = sink.outputDelay(atPointerStep: atPointerStep) else {
             readingsSincePointerStep = Self.readingsPerPointerStep
+            cardPlaying = false
             return
         }
+        cardPlaying = true
         // The card plays its queue at its own rate, which the controller has learnt: it cancels
         // the card's drift (a card 300 ppm fast empties a 100 ms queue 30 µs sooner).
         let cardRate = Double(sink.sampleRate) * (1 - compensator.correction)
