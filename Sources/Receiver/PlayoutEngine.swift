@@ -58,10 +58,11 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
     /// starts when its buffer is full, which puts the first frame out on time.
     private let playingWriteLead: Microseconds
     private var cardPlaying = false
-    /// How long after a packet's earliest write time the audio thread may sleep on: up to half
-    /// the device's buffer, less one packet. Each wake-up then writes every packet that is due,
-    /// so a 200 ms device buffer costs 10 wake-ups a second instead of 50.
-    private let wakeSlack: Microseconds
+    /// The audio the device holds when the audio thread wakes up to write again: half its
+    /// buffer and a packet. Each wake-up writes every packet that is due, so a 200 ms device
+    /// buffer costs about 14 wake-ups a second instead of 50, and what is left rides out a
+    /// stall or a host clock step of tens of milliseconds without running dry.
+    private let lowWater: Microseconds
     private let pcm: UnsafeMutableBufferPointer<Int16>
     private var compensator: DriftCompensator
     private var started = false
@@ -101,7 +102,7 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         jitter = JitterBuffer(capacity: pool.slotCount)
         sinkLead = Microseconds(sink.bufferFrames) * 1_000_000 / Microseconds(sink.sampleRate)
         playingWriteLead = sinkLead >= 4 * format.frameDuration ? sinkLead - format.frameDuration : sinkLead
-        wakeSlack = max(0, sinkLead / 2 - format.frameDuration)
+        lowWater = sinkLead / 2 + format.frameDuration
         self.sink = sink
         let maxFrames = Self.maxFrames(for: format)
         compensator = DriftCompensator(resampler: resampler, channels: format.channels, sampleRate: format.sampleRate, maxFrames: maxFrames)
@@ -132,7 +133,7 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         // Never further ahead of the DAC than the device can hold: an unpaced device (ALSA
         // null/file) must not be written ahead, and a paced one would only block.
         let writeLead = cardPlaying ? playingWriteLead : sinkLead
-        if now < due - writeLead { return .waiting(until: due - writeLead + wakeSlack) }
+        if now < due - writeLead { return .waiting(until: due - min(writeLead, lowWater)) }
 
         guard let slot else {
             if counters.endOfStream.load(ordering: .acquiring) && jitter.count == 0 { return finish() }

@@ -249,9 +249,11 @@ public final class ReceiverEngine {
     var deviceBufferTime: Microseconds { min(max(settings.bufferSize / 2, 20_000), 200_000) }
 
     /// How long the control loop leaves received packets in the socket before reading them all
-    /// at once: a tenth of the playout buffer, at most 100 ms. Each wake-up costs CPU; a packet
-    /// only has to be in the jitter buffer well before its due time.
-    var readInterval: Microseconds { min(settings.bufferSize / 10, 100_000) }
+    /// at once: a quarter of the time a packet has between its arrival and its write to the
+    /// device (the playout buffer less the device's), at most 250 ms. Each wake-up costs CPU
+    /// (on a 1 s buffer, 5 a second instead of 10 took the thread from 0.88 to 0.61 ms of CPU a
+    /// second); a packet only has to be in the jitter buffer well before it is written.
+    var readInterval: Microseconds { min(max(settings.bufferSize - deviceBufferTime, 0) / 4, 250_000) }
 
     fileprivate var signalDescriptor: CInt { signals.fileDescriptor }
     fileprivate func takeSignal() -> Bool { signals.take() != nil }
