@@ -3,7 +3,6 @@
 // run time. With 8-float vectors the 24 taps are three multiply-adds per channel, about three
 // times fewer instructions than the SSE2 baseline needs. On arm64 NEON is the baseline and the
 // same source compiles to it.
-#include <string.h>
 #include "CFractionalDelay.h"
 
 #define TAPS MS_FRACTIONAL_DELAY_TAPS
@@ -40,11 +39,8 @@ run(const float *history, size_t stride, size_t channels, const float *table, ui
 			 c2 = load(row + 16) + f * load(row + 40);
 		const float *x = history + (size_t)(t >> 32) - BEFORE;
 		for (size_t channel = 0; channel < channels; channel++, x += stride) {
-			const v8 sum = load(x) * c0 + load(x + 8) * c1 + load(x + 16) * c2;
-			float lanes[8];
-			memcpy(lanes, &sum, sizeof lanes);
-			output[produced * channels + channel] =
-				to_sample(((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7])));
+			const v8 s = load(x) * c0 + load(x + 8) * c1 + load(x + 16) * c2;
+			output[produced * channels + channel] = to_sample(((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7])));
 		}
 		produced++;
 		t += step;
