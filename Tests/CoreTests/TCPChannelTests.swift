@@ -1,0 +1,55 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Core
+import Transport
+import XCTest
+
+final class TCPChannelTests: XCTestCase {
+    /// The channel reads ahead of the frame reader (16 KB per receive): frames that straddle
+    /// those reads arrive whole and in order, and the peer's close comes after the last one.
+    func testFramesStraddlingReadsArriveWholeThenTheClose() throws {
+        let listener = try TCPListener(port: UInt16(20_000 + getpid() % 10_000))
+        var client: TCPChannel
+        switch TCPChannel.connect(host: "127.0.0.1", port: listener.port, timeout: 2_000_000) {
+        case .success(let c): client = c
+        case .failure(let e): return XCTFail("\(e)")
+        }
+        var server: TCPChannel?
+        for _ in 0..<200 where server == nil {
+            server = listener.accept()
+            if server == nil { usleep(5_000) }
+        }
+        guard var sender = server else { return XCTFail("no connection accepted") }
+        // 60 audio-sized frames (78 KB), each payload a distinct pattern, then a close.
+        let payloads = (0..<60).map { i in (0..<1_300).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ i) } }
+        try writeAll(&sender, payloads.flatMap { FrameWriter.frame(.audio, payload: $0) }).get()
+        sender.close()
+
+        var reader = FrameReader()
+        let slot = UnsafeMutableRawBufferPointer.allocate(byteCount: 1_300, alignment: 8)
+        defer { slot.deallocate() }
+        var received: [[UInt8]] = []
+        var closed = false
+        let deadline = SystemClock().now() + 5_000_000
+        while !closed && SystemClock().now() < deadline {
+            switch reader.next(from: &client) {
+            case .header(let h):
+                XCTAssertEqual(h.length, 1_300)
+                reader.route(.into(slot))
+            case .frame(_, let payload): received.append(Array(payload))
+            case .wouldBlock:
+                var pfd = pollfd(fd: client.fileDescriptor, events: Int16(POLLIN), revents: 0)
+                _ = poll(&pfd, 1, 100)
+            case .closed(let midFrame):
+                XCTAssertFalse(midFrame)
+                closed = true
+            case .failed(let e): return XCTFail("read failed: \(e)")
+            }
+        }
+        XCTAssertTrue(closed, "the close after the frames")
+        XCTAssertEqual(received.count, payloads.count)
+        XCTAssertTrue(received == payloads, "every payload whole and in order")
+        XCTAssertNotNil(client.lastArrival)
+    }
+}
