@@ -322,6 +322,8 @@ struct StreamSession {
                 if counters.finished.load(ordering: .acquiring) { return .retry(reason: ByeReason.endOfStream.name) }
             } else if engine.now >= nextRead || clockSync.awaitingResponse {
                 nextRead = engine.now + engine.readInterval
+                // A TIME_RESP's arrival is a clock-sync sample: read it on its own time stamp.
+                channel.readsAhead = !clockSync.awaitingResponse
                 // Read everything available.
                 readLoop: while true {
                     switch reader.next(from: &channel) {

@@ -8,12 +8,16 @@ import Core
 public struct TCPChannel: ByteChannel, ~Copyable {
     public private(set) var fileDescriptor: CInt
     public let peerDescription: String
-    /// When the bytes of the last read arrived: those of the receive that fetched them.
+    /// When the bytes of the last read arrived: the time stamp of the receive that took them.
     public private(set) var lastArrival: Microseconds?
-    /// Received bytes not yet read. One receive takes what the socket holds (the packets of a
-    /// read interval), where reading each frame's header and payload from the socket took two
-    /// system calls per packet. Reads until `wouldBlock` leave it empty, so poll(2) on the
-    /// socket still says when there is more.
+    /// Whether a receive takes all the socket holds (up to 16 KB) rather than what the read
+    /// asks for: the packets of a read interval then come in one or two system calls instead
+    /// of two per packet. Off where a receive's time stamp matters: it is that of the last
+    /// segment taken, so a clock-sync message read together with data that came after it would
+    /// be stamped late.
+    public var readsAhead = false
+    /// Bytes received ahead and not yet read. Reads until `wouldBlock` leave it empty, so
+    /// poll(2) on the socket still says when there is more.
     private let readAhead: UnsafeMutableRawBufferPointer
     private var readAheadStart = 0
     private var readAheadEnd = 0
@@ -40,8 +44,11 @@ public struct TCPChannel: ByteChannel, ~Copyable {
     public mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> IOResult {
         guard buffer.count > 0 else { return .bytes(0) }
         if readAheadStart == readAheadEnd {
-            switch receive() {
-            case .bytes: break
+            guard readsAhead else { return receive(into: buffer) }
+            switch receive(into: UnsafeMutableRawBufferPointer(readAhead)) {
+            case .bytes(let n):
+                readAheadStart = 0
+                readAheadEnd = n
             case let other: return other
             }
         }
@@ -51,15 +58,12 @@ public struct TCPChannel: ByteChannel, ~Copyable {
         return .bytes(n)
     }
 
-    /// Refills the empty read-ahead from the socket.
-    private mutating func receive() -> IOResult {
+    private mutating func receive(into buffer: UnsafeMutableRawBufferPointer) -> IOResult {
         while true {
             var arrival: Int64 = 0
-            let n = cmoosync_recv_stamped(fileDescriptor, readAhead.baseAddress, readAhead.count, 0, &arrival)
+            let n = cmoosync_recv_stamped(fileDescriptor, buffer.baseAddress, buffer.count, 0, &arrival)
             if n > 0 {
                 lastArrival = arrival
-                readAheadStart = 0
-                readAheadEnd = n
                 return .bytes(n)
             }
             if n == 0 { return .endOfStream }

@@ -6,7 +6,7 @@ import Transport
 import XCTest
 
 final class TCPChannelTests: XCTestCase {
-    /// The channel reads ahead of the frame reader (16 KB per receive): frames that straddle
+    /// A channel that reads ahead of the frame reader (16 KB per receive): frames that straddle
     /// those reads arrive whole and in order, and the peer's close comes after the last one.
     func testFramesStraddlingReadsArriveWholeThenTheClose() throws {
         let listener = try TCPListener(port: UInt16(20_000 + getpid() % 10_000))
@@ -26,6 +26,7 @@ final class TCPChannelTests: XCTestCase {
         try writeAll(&sender, payloads.flatMap { FrameWriter.frame(.audio, payload: $0) }).get()
         sender.close()
 
+        client.readsAhead = true
         var reader = FrameReader()
         let slot = UnsafeMutableRawBufferPointer.allocate(byteCount: 1_300, alignment: 8)
         defer { slot.deallocate() }
