@@ -262,17 +262,20 @@ public final class ReceiverEngine {
     fileprivate var bufferSize: Microseconds { settings.bufferSize }
 }
 
-/// The audio thread's loop: step the engine, sleep when it has nothing to do before a deadline.
-/// Sleeps are capped at 100 ms so a full pool's drop request (the network side waits up to
-/// 250 ms for it) and a stop are seen in time; every other wake-up would only cost CPU.
+/// The longest the audio thread sleeps between steps: a full pool's drop request (the network
+/// side waits up to 250 ms for it) and a stop are seen in time; every other wake-up would only
+/// cost CPU.
+public let audioThreadLongestSleep: Microseconds = 100_000
+
+/// The audio thread's loop: step the engine, sleep when it has nothing to do before a deadline,
+/// at most `audioThreadLongestSleep`.
 func runAudioLoop<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>(_ engine: inout PlayoutEngine<Sink, Clock>, counters: PlayoutCounters, clock: Clock) {
-    let maxSleep: Microseconds = 100_000
     while !counters.stopRequested.load(ordering: .acquiring) {
         switch engine.step() {
         case .played, .concealed, .skippedLate, .primed:
             continue
         case .waiting(let until):
-            clock.sleep(until: min(until, clock.now() + maxSleep))
+            clock.sleep(until: min(until, clock.now() + audioThreadLongestSleep))
         case .idle:
             clock.sleep(until: clock.now() + 10_000)
         case .sinkFailed:

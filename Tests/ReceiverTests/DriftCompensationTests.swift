@@ -138,7 +138,7 @@ final class DriftCompensationTests: XCTestCase {
                 sleeps += 1
                 // As the audio thread does (runAudioLoop): packets that arrive meanwhile wait
                 // in the ring until it steps again.
-                clock.sleep(until: min(until, clock.now() + 100_000))
+                clock.sleep(until: min(until, clock.now() + audioThreadLongestSleep))
             case .idle: clock.advance(by: 1_000)
             case .finished, .sinkFailed: return Played(errors: [], sleeps: sleeps, blockedWrites: card.blockedWrites)
             default: break
