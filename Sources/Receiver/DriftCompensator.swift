@@ -74,6 +74,9 @@ struct DriftCompensator: ~Copyable {
     mutating func observe(error: Microseconds, interval: Microseconds) -> Observation {
         guard let resampler else { return .none }
         if !compensating { takeOver(resampler) }
+        // Audio still to drop is late audio the card has not been spared yet: the error
+        // measured now is that remainder, already dealt with.
+        guard pendingResync == 0 else { return .none }
         switch controller.update(error: error, interval: interval) {
         case .ratio(let r):
             ratio = r
@@ -118,7 +121,11 @@ struct DriftCompensator: ~Copyable {
             }
         }
         let remaining = frames - start
-        guard remaining > 0 else { return .written(frames: 0) }
+        guard remaining > 0 else {
+            // The whole packet dropped: the stream still moved on by it.
+            position = resampledFrom + Double(fed) - resampler.pendingFrames
+            return .written(frames: 0)
+        }
         let produced = resampler.process(UnsafeBufferPointer(rebasing: input[(start * channels)..<(frames * channels)]), frames: remaining,
                                          ratio: ratio, into: output)
         fed += remaining
