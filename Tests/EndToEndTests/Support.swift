@@ -98,6 +98,13 @@ enum VirtualCard {
         let json = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
         return json.compactMapValues { ($0 as? NSNumber)?.doubleValue }
     }
+
+    /// When the DAC ran dry at each of the card's first 32 underruns, CLOCK_MONOTONIC µs.
+    static func underrunTimes(_ recording: String) throws -> [Microseconds] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: recording + ".json"))
+        let json = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+        return (json["underrun_times_ns"] as? [NSNumber] ?? []).map { $0.int64Value / 1000 }
+    }
 }
 
 /// A TCP port nothing listens on right now.

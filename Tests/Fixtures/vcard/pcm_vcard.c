@@ -7,7 +7,8 @@
  * prepare it again). What it played can be recorded to a 16-bit WAV plus a JSON sidecar with the
  * CLOCK_MONOTONIC time (ns) at which frame 0 left the DAC and the card's effective rate, so
  * sample n of the file left the DAC at t0 + n / effective_rate: time without audio (before a
- * restart after an underrun) is recorded as silence.
+ * restart after an underrun) is recorded as silence. The sidecar also says when the DAC ran
+ * dry at each of the first 32 underruns.
  *
  *   pcm_type.vcard { lib "/path/libasound_module_pcm_vcard.so" }
  *   pcm.speaker {
@@ -58,6 +59,9 @@ typedef struct {
 	uint64_t recorded;      /* frames in the file */
 	uint64_t run_base;      /* file frame where the frames written since the last prepare begin */
 	unsigned underruns;
+	/* When the first underruns happened (the DAC ran out, ns), so that a test can tell which
+	 * stall of the machine caused each. */
+	int64_t underrun_ns[32];
 	/* meter: totals since the file was first written, and the 10 ms block being summed */
 	int m_fd;
 	uint64_t m_frames, m_blocks, m_loud, m_written;
@@ -211,6 +215,8 @@ static snd_pcm_sframes_t vcard_pointer(snd_pcm_ioplug_t *io)
 			if (io->state == SND_PCM_STATE_RUNNING) {
 				/* The DAC wanted frames the application had not written: an underrun. */
 				v->consumed += queued;
+				if (v->underruns < sizeof v->underrun_ns / sizeof v->underrun_ns[0])
+					v->underrun_ns[v->underruns] = v->run_start_ns + (int64_t)(v->consumed / effective_rate(v) * 1e9);
 				v->underruns++;
 				return -EPIPE;
 			}
@@ -290,9 +296,12 @@ static int vcard_close(snd_pcm_ioplug_t *io)
 		FILE *side = fopen(v->sidecar, "w");
 		if (side) {
 			fprintf(side, "{\"t0_monotonic_ns\": %lld, \"effective_rate\": %.6f, \"rate\": %u, \"channels\": %u, "
-				      "\"ppm\": %.3f, \"delay_us\": %ld, \"burst\": %lu, \"frames\": %llu, \"underruns\": %u}\n",
+				      "\"ppm\": %.3f, \"delay_us\": %ld, \"burst\": %lu, \"frames\": %llu, \"underruns\": %u, \"underrun_times_ns\": [",
 				(long long)v->t0_ns, effective_rate(v), io->rate, io->channels, v->ppm, v->delay_us,
 				(unsigned long)v->burst, (unsigned long long)v->recorded, v->underruns);
+			for (unsigned i = 0; i < v->underruns && i < sizeof v->underrun_ns / sizeof v->underrun_ns[0]; i++)
+				fprintf(side, "%s%lld", i ? ", " : "", (long long)v->underrun_ns[i]);
+			fprintf(side, "]}\n");
 			fclose(side);
 		}
 		free(v->sidecar);
