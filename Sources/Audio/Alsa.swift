@@ -105,7 +105,7 @@ func recover(_ pcm: OpaquePointer, from code: Int32, in call: StaticString) -> R
 }
 
 /// ALSA playback: the speaker's real sink. Blocking writes, so a real card paces the audio
-/// thread; underruns are recovered in place and reported as a status.
+/// thread; an underrun is recovered (the PCM prepared again) and reported as a status.
 public final class AlsaPlayback: AudioSink {
     private let pcm: OpaquePointer
     public let configuration: PCMConfiguration
@@ -130,7 +130,6 @@ public final class AlsaPlayback: AudioSink {
 
     public func write(_ samples: UnsafeBufferPointer<Int16>, frames: Int) -> SinkStatus {
         var offset = 0
-        var recovered = false
         while offset < frames {
             let n = snd_pcm_writei(pcm, samples.baseAddress! + offset * channels, snd_pcm_uframes_t(frames - offset))
             if n >= 0 {
@@ -139,12 +138,14 @@ public final class AlsaPlayback: AudioSink {
             }
             switch recover(pcm, from: Int32(n), in: "snd_pcm_writei") {
             case .retry: continue
-            case .restarted: recovered = true
+            case .restarted:
+                lastWrite = offset
+                return .recoveredFromUnderrun(frames: offset)
             case .failed(let e): return .failed(e)
             }
         }
         lastWrite = frames
-        return recovered ? .recoveredFromUnderrun(frames: frames) : .written(frames: frames)
+        return .written(frames: frames)
     }
 
     public func outputDelay(atPointerStep: Bool) -> Int? {

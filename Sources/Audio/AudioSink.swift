@@ -3,7 +3,8 @@ import Core
 /// What one sink write did. The audio thread branches on it; nothing throws there.
 public enum SinkStatus: Equatable {
     case written(frames: Int)
-    /// The device ran dry and was recovered; the frames were written after recovery.
+    /// The device ran dry and was prepared again, empty: `frames` were written before it was
+    /// found dry, the rest not. Those are late; the caller decides what plays next.
     case recoveredFromUnderrun(frames: Int)
     case failed(AlsaError)
 }

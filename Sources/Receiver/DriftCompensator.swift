@@ -48,8 +48,18 @@ struct DriftCompensator: ~Copyable {
         history.deallocate()
     }
 
-    /// Where the stream starts: the first frame played is stream frame `frame`.
-    mutating func start(atStreamFrame frame: Double) { position = frame }
+    /// Playback starts, or starts again after the card ran dry, with stream frame `frame`.
+    /// Nothing from before a restart carries over: the frames the resampler held are late,
+    /// and the card restarts on schedule.
+    mutating func start(atStreamFrame frame: Double) {
+        position = frame
+        pendingResync = 0
+        historyFilled = 0
+        guard compensating, let resampler else { return }
+        resampledFrom = frame
+        fed = 0
+        resampler.resume(after: UnsafeBufferPointer(start: nil, count: 0), frames: 0)
+    }
 
     /// Stream time of the next frame the card will be given, µs.
     var positionMicroseconds: Microseconds { Microseconds((position * 1_000_000 / Double(sampleRate)).rounded()) }
@@ -96,7 +106,6 @@ struct DriftCompensator: ~Copyable {
             return sink.write(input, frames: frames)
         }
         var start = 0
-        var recovered = false
         if pendingResync > 0 {
             // Late: skip ahead in the stream.
             let drop = min(frames, framesFor(pendingResync))
@@ -109,15 +118,10 @@ struct DriftCompensator: ~Copyable {
             pendingResync = 0
             while owed > 0 {
                 let n = min(owed, silence.count / channels)
-                switch sink.write(UnsafeBufferPointer(rebasing: silence[0..<(n * channels)]), frames: n) {
-                case .failed(let e): return .failed(e)
-                case .recoveredFromUnderrun:
-                    // The card ran dry and restarted: the early error measured before is gone.
-                    recovered = true
-                    owed = 0
-                case .written:
-                    owed -= n
-                }
+                let status = sink.write(UnsafeBufferPointer(rebasing: silence[0..<(n * channels)]), frames: n)
+                // Failed, or the card ran dry: the caller starts again from a later packet.
+                guard case .written = status else { return status }
+                owed -= n
             }
         }
         let remaining = frames - start
@@ -130,10 +134,8 @@ struct DriftCompensator: ~Copyable {
                                          ratio: ratio, into: output)
         fed += remaining
         position = resampledFrom + Double(fed) - resampler.pendingFrames
-        guard produced > 0 else { return recovered ? .recoveredFromUnderrun(frames: 0) : .written(frames: 0) }
-        let status = sink.write(UnsafeBufferPointer(rebasing: output[0..<(produced * channels)]), frames: produced)
-        if recovered, case .written(let n) = status { return .recoveredFromUnderrun(frames: n) }
-        return status
+        guard produced > 0 else { return .written(frames: 0) }
+        return sink.write(UnsafeBufferPointer(rebasing: output[0..<(produced * channels)]), frames: produced)
     }
 
     /// The resampler takes over from pass-through, continuing from the frames just played.

@@ -66,6 +66,8 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
     private let pcm: UnsafeMutableBufferPointer<Int16>
     private var compensator: DriftCompensator
     private var started = false
+    /// The card ran dry and was prepared again: it holds nothing and waits for a full buffer.
+    private var cardRanDry = false
     private var primed = false
     /// Frames of the fade-in still to apply: playback that starts mid-song ramps up over
     /// `fadeInFrames` instead of jumping from silence to full level (a click).
@@ -135,6 +137,9 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         let writeLead = cardPlaying ? playingWriteLead : sinkLead
         if now < due - writeLead { return .waiting(until: due - min(writeLead, lowWater)) }
 
+        // Before the start, and while the card stands empty after running dry, a packet already
+        // due cannot play on time: it is skipped, and playback starts with the first that can.
+        let skipsLate = !started || cardRanDry
         guard let slot else {
             if counters.endOfStream.load(ordering: .acquiring) && jitter.count == 0 { return finish() }
             // Missing: wait while the device still has half its buffer to play, then conceal.
@@ -143,13 +148,17 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
             _ = jitter.advance()
             lastSequence = next
             lastTimestamp = timestamp
+            if skipsLate && now > due { return .skippedLate }
             counters.packetsConcealed.add(1, ordering: .relaxed)
+            startPlaying(at: timestamp)
             let frames = conceal()
             return write(frames: frames) ? .concealed : .sinkFailed
         }
 
         _ = jitter.advance()
-        if !started && now > due {
+        lastSequence = next
+        lastTimestamp = timestamp
+        if skipsLate && now > due {
             pool.release(slot)
             counters.packetsLate.add(1, ordering: .relaxed)
             return .skippedLate
@@ -160,14 +169,7 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
             primed = true
             return .primed
         }
-        if !started {
-            fadeRemaining = fadeInFrames
-            // The decoder's output runs `codecDelay` samples behind the packet's timestamp.
-            compensator.start(atStreamFrame: Double(timestamp) * Double(format.sampleRate) / 1e6 - Double(format.codecDelay))
-        }
-        started = true
-        lastSequence = next
-        lastTimestamp = timestamp
+        startPlaying(at: timestamp)
         counters.packetsPlayed.add(1, ordering: .relaxed)
         return write(frames: frames) ? .played : .sinkFailed
     }
@@ -232,8 +234,11 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         case .recoveredFromUnderrun(let n):
             counters.underruns.add(1, ordering: .relaxed)
             counters.framesPlayed.add(n, ordering: .relaxed)
-            // The card restarted: what follows plays late by the time it stood still. Put
-            // right at the next reading rather than glided back.
+            // The card stands empty until its buffer is full again. Filled with what is late
+            // by now, it would play that late and then have to drop it: a second jump, and on
+            // a multi-room system an echo. It starts again on schedule instead, and the first
+            // reading puts right what is left.
+            cardRanDry = true
             restartControl()
         case .failed:
             counters.sinkErrors.add(1, ordering: .relaxed)
@@ -284,6 +289,17 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
     private mutating func restartControl() {
         compensator.restartControl()
         readingsSincePointerStep = Self.readingsPerPointerStep
+    }
+
+    /// Before the first frame is written, and the first after the card ran dry: fade in, and
+    /// count the stream's position from this packet.
+    private mutating func startPlaying(at timestamp: Microseconds) {
+        guard !started || cardRanDry else { return }
+        fadeRemaining = fadeInFrames
+        // The decoder's output runs `codecDelay` samples behind the packet's timestamp.
+        compensator.start(atStreamFrame: Double(timestamp) * Double(format.sampleRate) / 1e6 - Double(format.codecDelay))
+        started = true
+        cardRanDry = false
     }
 
     /// A linear ramp from silence over the first `fadeInFrames` frames played.
