@@ -99,10 +99,15 @@ struct DriftCompensator: ~Copyable {
     }
 
     /// Plays `frames` frames: through the resampler once it has taken over, else as they are.
-    mutating func write<Sink: AudioSink & ~Copyable>(_ input: UnsafeBufferPointer<Int16>, frames: Int, to sink: inout Sink) -> SinkStatus {
+    /// `silence` > 0: the card ran dry and stands empty. At least that many frames of silence
+    /// go first, and as many more as it takes for this write to fill the card's buffer, which
+    /// starts it.
+    mutating func write<Sink: AudioSink & ~Copyable>(_ input: UnsafeBufferPointer<Int16>, frames: Int, afterSilence silence: Int,
+                                                     to sink: inout Sink) -> SinkStatus {
         guard compensating, let resampler else {
             remember(input, frames: frames)
             position += Double(frames)
+            if silence > 0, let stop = writeSilence(max(silence, sink.bufferFrames - frames), to: &sink) { return stop }
             return sink.write(input, frames: frames)
         }
         var start = 0
@@ -114,15 +119,9 @@ struct DriftCompensator: ~Copyable {
             pendingResync = drop == framesFor(pendingResync) ? 0 : pendingResync - microsecondsFor(drop)
         } else if pendingResync < 0 {
             // Early: hold the stream back with silence.
-            var owed = framesFor(-pendingResync)
+            let owed = framesFor(-pendingResync)
             pendingResync = 0
-            while owed > 0 {
-                let n = min(owed, silence.count / channels)
-                let status = sink.write(UnsafeBufferPointer(rebasing: silence[0..<(n * channels)]), frames: n)
-                // Failed, or the card ran dry: the caller starts again from a later packet.
-                guard case .written = status else { return status }
-                owed -= n
-            }
+            if let stop = writeSilence(owed, to: &sink) { return stop }
         }
         let remaining = frames - start
         guard remaining > 0 else {
@@ -135,7 +134,21 @@ struct DriftCompensator: ~Copyable {
         fed += remaining
         position = resampledFrom + Double(fed) - resampler.pendingFrames
         guard produced > 0 else { return .written(frames: 0) }
+        if silence > 0, let stop = writeSilence(max(silence, sink.bufferFrames - produced), to: &sink) { return stop }
         return sink.write(UnsafeBufferPointer(rebasing: output[0..<(produced * channels)]), frames: produced)
+    }
+
+    /// Nil once all is written; else what ended it (failed, or the card ran dry), which ends
+    /// the caller's write: it starts again from a later packet.
+    private func writeSilence<Sink: AudioSink & ~Copyable>(_ frames: Int, to sink: inout Sink) -> SinkStatus? {
+        var written = 0
+        while written < frames {
+            let n = min(frames - written, silence.count / channels)
+            let status = sink.write(UnsafeBufferPointer(rebasing: silence[0..<(n * channels)]), frames: n)
+            guard case .written = status else { return status }
+            written += n
+        }
+        return nil
     }
 
     /// The resampler takes over from pass-through, continuing from the frames just played.

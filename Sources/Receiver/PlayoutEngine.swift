@@ -58,6 +58,15 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
     /// starts when its buffer is full, which puts the first frame out on time.
     private let playingWriteLead: Microseconds
     private var cardPlaying = false
+    /// After the card ran dry, the first packet goes in behind silence that fills its buffer,
+    /// which starts it at once with that packet on time, whenever the packets after it come.
+    /// Written this far ahead of its first frame's due time: the buffer less the packet, and a
+    /// quarter packet for the resampler's look-ahead and a late wake-up. A packet due sooner
+    /// than the buffer less itself cannot go in on time and is skipped.
+    private let refillLead: Microseconds
+    private let refillWriteLead: Microseconds
+    /// The decoder's output runs this far behind the packet's timestamp.
+    private let codecDelay: Microseconds
     /// The audio the device holds when the audio thread wakes up to write again: half its
     /// buffer and a packet. Each wake-up writes every packet that is due, so a 200 ms device
     /// buffer costs about 14 wake-ups a second instead of 50, and what is left rides out a
@@ -105,12 +114,15 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         sinkLead = Microseconds(sink.bufferFrames) * 1_000_000 / Microseconds(sink.sampleRate)
         playingWriteLead = sinkLead >= 4 * format.frameDuration ? sinkLead - format.frameDuration : sinkLead
         lowWater = sinkLead / 2 + format.frameDuration
+        refillLead = max(sinkLead - format.frameDuration, 0)
+        refillWriteLead = refillLead + format.frameDuration / 4
         self.sink = sink
         let maxFrames = Self.maxFrames(for: format)
         compensator = DriftCompensator(resampler: resampler, channels: format.channels, sampleRate: format.sampleRate, maxFrames: maxFrames)
         pcm = .allocate(capacity: maxFrames * format.channels)
         pcm.initialize(repeating: 0)
         fadeInFrames = format.sampleRate / 200  // 5 ms
+        codecDelay = Microseconds(format.codecDelay) * 1_000_000 / Microseconds(format.sampleRate)
     }
 
     deinit { pcm.deallocate() }
@@ -132,33 +144,37 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         }
         let due = clockMapping.load().local(fromHost: schedule.streamStart + timestamp + schedule.latency)
         let now = clock.now()
-        // Never further ahead of the DAC than the device can hold: an unpaced device (ALSA
-        // null/file) must not be written ahead, and a paced one would only block.
-        let writeLead = cardPlaying ? playingWriteLead : sinkLead
-        if now < due - writeLead { return .waiting(until: due - min(writeLead, lowWater)) }
+        let firstFrameDue = due - codecDelay
+        if cardRanDry {
+            if now < firstFrameDue - refillWriteLead { return .waiting(until: firstFrameDue - refillWriteLead) }
+        } else {
+            // Never further ahead of the DAC than the device can hold: an unpaced device (ALSA
+            // null/file) must not be written ahead, and a paced one would only block.
+            let writeLead = cardPlaying ? playingWriteLead : sinkLead
+            if now < due - writeLead { return .waiting(until: due - min(writeLead, lowWater)) }
+        }
 
-        // Before the start, and while the card stands empty after running dry, a packet already
-        // due cannot play on time: it is skipped, and playback starts with the first that can.
-        let skipsLate = !started || cardRanDry
         guard let slot else {
             if counters.endOfStream.load(ordering: .acquiring) && jitter.count == 0 { return finish() }
             // Missing: wait while the device still has half its buffer to play, then conceal.
+            // After a dry run there is nothing to conceal from: skipped.
             let concealAt = due - sinkLead / 2
-            if now < concealAt { return .waiting(until: concealAt) }
+            if now < concealAt && !cardRanDry { return .waiting(until: concealAt) }
             _ = jitter.advance()
             lastSequence = next
             lastTimestamp = timestamp
-            if skipsLate && now > due { return .skippedLate }
+            if cardRanDry { return .skippedLate }
             counters.packetsConcealed.add(1, ordering: .relaxed)
-            startPlaying(at: timestamp)
-            let frames = conceal()
-            return write(frames: frames) ? .concealed : .sinkFailed
+            return write(frames: conceal()) ? .concealed : .sinkFailed
         }
 
         _ = jitter.advance()
         lastSequence = next
         lastTimestamp = timestamp
-        if skipsLate && now > due {
+        // Before the start a packet already due cannot play on time, nor after the card ran dry
+        // one due too soon to go in behind the silence that fills it: skipped, playback starts
+        // with the first that can.
+        if started ? cardRanDry && now > firstFrameDue - refillLead : now > due {
             pool.release(slot)
             counters.packetsLate.add(1, ordering: .relaxed)
             return .skippedLate
@@ -169,9 +185,9 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
             primed = true
             return .primed
         }
-        startPlaying(at: timestamp)
+        let silence = startPlaying(at: timestamp, firstFrameDue: firstFrameDue, now: now)
         counters.packetsPlayed.add(1, ordering: .relaxed)
-        return write(frames: frames) ? .played : .sinkFailed
+        return write(frames: frames, afterSilence: silence) ? .played : .sinkFailed
     }
 
     @inline(__always)
@@ -224,11 +240,11 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         return format.frameSamples
     }
 
-    private mutating func write(frames: Int) -> Bool {
+    private mutating func write(frames: Int, afterSilence silence: Int = 0) -> Bool {
         let samples = UnsafeMutableBufferPointer(rebasing: pcm[0..<(frames * format.channels)])
         if fadeRemaining > 0 { fadeIn(samples, frames: frames) }
         Gain(q15: counters.volumeQ15.load(ordering: .relaxed)).apply(samples)
-        switch compensator.write(UnsafeBufferPointer(samples), frames: frames, to: &sink) {
+        switch compensator.write(UnsafeBufferPointer(samples), frames: frames, afterSilence: silence, to: &sink) {
         case .written(let n):
             counters.framesPlayed.add(n, ordering: .relaxed)
         case .recoveredFromUnderrun(let n):
@@ -236,8 +252,7 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
             counters.framesPlayed.add(n, ordering: .relaxed)
             // The card stands empty until its buffer is full again. Filled with what is late
             // by now, it would play that late and then have to drop it: a second jump, and on
-            // a multi-room system an echo. It starts again on schedule instead, and the first
-            // reading puts right what is left.
+            // a multi-room system an echo. It starts again on schedule instead.
             cardRanDry = true
             restartControl()
         case .failed:
@@ -292,14 +307,17 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
     }
 
     /// Before the first frame is written, and the first after the card ran dry: fade in, and
-    /// count the stream's position from this packet.
-    private mutating func startPlaying(at timestamp: Microseconds) {
-        guard !started || cardRanDry else { return }
+    /// count the stream's position from this packet. The frames of silence to write first:
+    /// after a dry run, what puts the packet's first frame out when it is due.
+    private mutating func startPlaying(at timestamp: Microseconds, firstFrameDue: Microseconds, now: Microseconds) -> Int {
+        guard !started || cardRanDry else { return 0 }
         fadeRemaining = fadeInFrames
         // The decoder's output runs `codecDelay` samples behind the packet's timestamp.
         compensator.start(atStreamFrame: Double(timestamp) * Double(format.sampleRate) / 1e6 - Double(format.codecDelay))
+        let silence = cardRanDry ? Int((firstFrameDue - now) * Microseconds(format.sampleRate) / 1_000_000) : 0
         started = true
         cardRanDry = false
+        return silence
     }
 
     /// A linear ramp from silence over the first `fadeInFrames` frames played.

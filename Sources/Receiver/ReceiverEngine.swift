@@ -267,6 +267,10 @@ public final class ReceiverEngine {
 /// cost CPU.
 public let audioThreadLongestSleep: Microseconds = 100_000
 
+/// How long the audio thread sleeps when it holds no packet at all (before the stream starts,
+/// or while the host sends nothing).
+public let audioThreadIdleSleep: Microseconds = 10_000
+
 /// The audio thread's loop: step the engine, sleep when it has nothing to do before a deadline,
 /// at most `audioThreadLongestSleep`.
 func runAudioLoop<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>(_ engine: inout PlayoutEngine<Sink, Clock>, counters: PlayoutCounters, clock: Clock) {
@@ -277,7 +281,7 @@ func runAudioLoop<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>(_ engine: 
         case .waiting(let until):
             clock.sleep(until: min(until, clock.now() + audioThreadLongestSleep))
         case .idle:
-            clock.sleep(until: clock.now() + 10_000)
+            clock.sleep(until: clock.now() + audioThreadIdleSleep)
         case .sinkFailed:
             clock.sleep(until: clock.now() + 10_000)
         case .finished:
