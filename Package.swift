@@ -75,6 +75,6 @@ let package = Package(
         .testTarget(name: "ReceiverTests", dependencies: ["Receiver", "Codec", "Audio", "Core"]),
         .testTarget(name: "CodecTests", dependencies: ["Codec", "Resample", "SampleRateConversion", "Audio"]),
         // Drives the built binaries (`swift build` first; scripts/test.sh does).
-        .testTarget(name: "EndToEndTests", dependencies: ["Core", "Transport", "Audio"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Core", "Config", "Transport", "Audio"]),
     ]
 )
