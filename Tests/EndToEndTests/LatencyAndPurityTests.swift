@@ -85,9 +85,10 @@ final class LatencyAndPurityTests: XCTestCase {
     }
 }
 
-/// Records when this machine stops running a real-time thread: it sleeps 1 ms at a time at
-/// SCHED_FIFO priority and keeps every overshoot longer than a threshold (a VM whose host takes
-/// its CPUs away), on CLOCK_MONOTONIC.
+/// Records when this machine stops running a real-time thread: on each CPU, pinned there, a
+/// thread sleeps 1 ms at a time at SCHED_FIFO priority and keeps every overshoot longer than a
+/// threshold, on CLOCK_MONOTONIC. A VM's host may take all its CPUs away or one, and a daemon's
+/// thread may be on any.
 final class StallWatch: @unchecked Sendable {
     struct Stall { var start: Microseconds, end: Microseconds }
 
@@ -95,30 +96,40 @@ final class StallWatch: @unchecked Sendable {
     private let lock = NSLock()
     private var stalls: [Stall] = []
     private let done = DispatchSemaphore(value: 0)
-
-    init(reportingLongerThan threshold: Microseconds) {
-        let thread = Thread { [self] in
-            var param = sched_param(sched_priority: 10)
-            _ = pthread_setschedparam(pthread_self(), SCHED_FIFO, &param)
-            let clock = SystemClock()
-            while !stopFlag.isSet {
-                let start = clock.now()
-                clock.sleep(until: start + 1_000)
-                let end = clock.now()
-                if end - start - 1_000 > threshold {
-                    lock.withLock { stalls.append(Stall(start: start, end: end)) }
-                }
-            }
-            done.signal()
-        }
-        thread.start()
+    private let cpus = max(sysconf(Int32(_SC_NPROCESSORS_ONLN)), 1)
+    /// sched_setaffinity(2), which Swift's Glibc module leaves out (it needs _GNU_SOURCE).
+    private static let setAffinity = dlsym(nil, "sched_setaffinity").map {
+        unsafeBitCast($0, to: (@convention(c) (pid_t, Int, UnsafePointer<cpu_set_t>) -> Int32).self)
     }
 
-    /// Stops watching; the stalls seen, in order.
+    init(reportingLongerThan threshold: Microseconds) {
+        for cpu in 0..<cpus {
+            let thread = Thread { [self] in
+                var mask = cpu_set_t()
+                withUnsafeMutableBytes(of: &mask) { $0[cpu / 8] = UInt8(1) << (cpu % 8) }
+                _ = withUnsafePointer(to: &mask) { StallWatch.setAffinity?(0, MemoryLayout<cpu_set_t>.size, $0) }
+                var param = sched_param(sched_priority: 10)
+                _ = pthread_setschedparam(pthread_self(), SCHED_FIFO, &param)
+                let clock = SystemClock()
+                while !stopFlag.isSet {
+                    let start = clock.now()
+                    clock.sleep(until: start + 1_000)
+                    let end = clock.now()
+                    if end - start - 1_000 > threshold {
+                        lock.withLock { stalls.append(Stall(start: start, end: end)) }
+                    }
+                }
+                done.signal()
+            }
+            thread.start()
+        }
+    }
+
+    /// Stops watching; the stalls seen on any CPU, in order.
     func stop() -> [Stall] {
         stopFlag.set()
-        done.wait()
-        return lock.withLock { stalls }
+        for _ in 0..<cpus { done.wait() }
+        return lock.withLock { stalls.sorted { $0.start < $1.start } }
     }
 }
 
