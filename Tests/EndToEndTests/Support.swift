@@ -94,16 +94,17 @@ enum VirtualCard {
 
     /// What the card wrote beside its recording.
     static func sidecar(_ recording: String) throws -> [String: Double] {
-        let data = try Data(contentsOf: URL(fileURLWithPath: recording + ".json"))
-        let json = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
-        return json.compactMapValues { ($0 as? NSNumber)?.doubleValue }
+        try sidecarJSON(recording).compactMapValues { ($0 as? NSNumber)?.doubleValue }
     }
 
     /// When the DAC ran dry at each of the card's first 32 underruns, CLOCK_MONOTONIC µs.
     static func underrunTimes(_ recording: String) throws -> [Microseconds] {
+        (try sidecarJSON(recording)["underrun_times_ns"] as? [NSNumber] ?? []).map { $0.int64Value / 1000 }
+    }
+
+    private static func sidecarJSON(_ recording: String) throws -> [String: Any] {
         let data = try Data(contentsOf: URL(fileURLWithPath: recording + ".json"))
-        let json = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
-        return (json["underrun_times_ns"] as? [NSNumber] ?? []).map { $0.int64Value / 1000 }
+        return try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
     }
 }
 
