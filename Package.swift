@@ -59,10 +59,13 @@ let package = Package(
         .target(name: "Board", dependencies: ["Core", "CGpiod"]),
         .target(name: "Transport", dependencies: ["Core", "CMoosyncLinux"]),
         .target(name: "Config", dependencies: ["Core"]),
+        // The typed messages both ends exchange: each JSON key written once, every number a peer
+        // sends range-checked.
+        .target(name: "ProtocolMessages", dependencies: ["Core"]),
         // Discovery joins the receiver with mDNS browsing (a later issue); linking Avahi before
         // then would only load libdbus, libsystemd and libgcrypt into every speaker (~1 MB RSS).
-        .target(name: "Receiver", dependencies: ["Core", "Transport", "Codec", "Resample", "Audio", "Config", "Secure", "Board"]),
-        .target(name: "Host", dependencies: ["Core", "Transport", "Codec", "SampleRateConversion", "Audio", "Config", "Secure", "Discovery"]),
+        .target(name: "Receiver", dependencies: ["Core", "ProtocolMessages", "Transport", "Codec", "Resample", "Audio", "Config", "Secure", "Board"]),
+        .target(name: "Host", dependencies: ["Core", "ProtocolMessages", "Transport", "Codec", "SampleRateConversion", "Audio", "Config", "Secure", "Discovery"]),
         .executableTarget(name: "msrecv", dependencies: ["Receiver"], exclude: ["link"], linkerSettings: staticRuntime + receiverMemory),
         .executableTarget(name: "mshost", dependencies: ["Host"], linkerSettings: staticRuntime),
 
@@ -71,10 +74,11 @@ let package = Package(
         .executableTarget(name: "audio-path-probe", dependencies: ["AudioPathHarness"], path: "Tests/AudioPathProbe"),
 
         .testTarget(name: "CoreTests", dependencies: ["Core", "Transport"]),
+        .testTarget(name: "ProtocolMessagesTests", dependencies: ["ProtocolMessages", "Core"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "ReceiverTests", dependencies: ["Receiver", "Codec", "Audio", "Core"]),
         .testTarget(name: "CodecTests", dependencies: ["Codec", "Resample", "SampleRateConversion", "Audio"]),
         // Drives the built binaries (`swift build` first; scripts/test.sh does).
-        .testTarget(name: "EndToEndTests", dependencies: ["Core", "Config", "Transport", "Audio"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Core", "Config", "ProtocolMessages", "Transport", "Audio"]),
     ]
 )

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # libFuzzer (swiftc -sanitize=fuzzer,address) on the parsers a peer or a config file reaches:
-#   frames  the frame reader + AUDIO/TIME/JSON payload parsers (Core, Transport)
+#   frames  the frame reader + the AUDIO header and every message decoder (Core, ProtocolMessages, Transport)
 #   json    the config loader (JSON reader + validation) and the WAV parser (Core, Config)
 # Each runs FUZZ_SECONDS (default 60) from a seed corpus; prints inputs tried and crashes found.
 #   bash scripts/fuzz.sh [frames|json ...]
@@ -28,13 +28,14 @@ module() {  # name, sources...
     -emit-module -emit-module-path "$out/$name.swiftmodule" -emit-library -static -o "$out/lib$name.a" "$@"
 }
 module Core Sources/Core/*.swift
+module ProtocolMessages Sources/ProtocolMessages/*.swift
 module Transport Sources/Transport/*.swift
 module Config Sources/Config/*.swift
 
 status=0
 for target in "${targets[@]}"; do
   case "$target" in
-    frames) src=Tests/Fuzz/FuzzFrames.swift; libs=("$out/libTransport.a" "$out/libCore.a") ;;
+    frames) src=Tests/Fuzz/FuzzFrames.swift; libs=("$out/libTransport.a" "$out/libProtocolMessages.a" "$out/libCore.a") ;;
     json) src=Tests/Fuzz/FuzzJSON.swift; libs=("$out/libConfig.a" "$out/libCore.a") ;;
     *) echo "fuzz: unknown target $target (frames, json)" >&2; exit 2 ;;
   esac

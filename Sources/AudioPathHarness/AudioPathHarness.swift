@@ -52,13 +52,14 @@ public final class AudioPathHarness {
         let pool = PacketPool(slotCount: slots, slotCapacity: format.maxAudioPayload)
         let incoming = SPSCRing(capacity: slots)
         counters.volumeQ15.store(Gain(volume: volume).q15, ordering: .relaxed)
-        ingest = AudioIngest(format: format, pool: pool, incoming: incoming, counters: counters)
+        let schedule = PlayoutSchedule(streamStart: 0, latency: 60_000)
+        let clockMapping = SharedClockMapping(ClockMapping(offset: 0))
+        ingest = AudioIngest(format: format, schedule: schedule, clockMapping: clockMapping, pool: pool, incoming: incoming, counters: counters)
         engine = PlayoutEngine(format: format, decoder: try OpusDecoderHandle(sampleRate: format.sampleRate, channels: format.channels),
                                resampler: DriftResampler(channels: format.channels, maxInputFrames: PlayoutEngine<PacedMemorySink, SteppedClock>.maxFrames(for: format)),
                                pool: pool, incoming: incoming,
                                sink: PacedMemorySink(clock: clock, ppm: 120, sampleRate: format.sampleRate, channels: format.channels, bufferFrames: 1920),
-                               clock: clock, counters: counters, schedule: PlayoutSchedule(streamStart: 0, latency: 60_000),
-                               clockMapping: SharedClockMapping(ClockMapping(offset: 0)))
+                               clock: clock, counters: counters, schedule: schedule, clockMapping: clockMapping)
     }
 
     /// Receives, schedules, decodes and plays `count` more packets. Allocates nothing.
@@ -78,7 +79,7 @@ public final class AudioPathHarness {
                 guard case .success(let destination) = ingest.route(h) else { preconditionFailure("harness frame refused") }
                 reader.route(destination)
             case .frame(let h, let payload):
-                guard case .success = ingest.complete(h, payload) else { preconditionFailure("harness frame refused") }
+                guard case .success = ingest.complete(h, payload, now: clock.now()) else { preconditionFailure("harness frame refused") }
             case .wouldBlock, .closed, .failed:
                 return
             }

@@ -62,6 +62,11 @@ public struct ClockEstimator {
 
     /// Takes one exchange: t1 and t4 on the local clock, t2 and t3 on the host's.
     public mutating func add(t1: Microseconds, t2: Microseconds, t3: Microseconds, t4: Microseconds) -> Verdict {
+        // Within these, every sum and difference below is exact and far from Int64's ends.
+        let times = -WireProtocol.maxTime...WireProtocol.maxTime
+        guard times.contains(t1), times.contains(t2), times.contains(t3), times.contains(t4) else {
+            return refuse("times out of range (\(t1), \(t2), \(t3), \(t4))")
+        }
         guard t4 >= t1 else { return refuse("reply arrived before the request was sent") }
         guard t3 >= t2 else { return refuse("host sent its reply before receiving the request (t3 < t2)") }
         let roundTrip = (t4 - t1) - (t3 - t2)
@@ -107,7 +112,8 @@ public struct ClockEstimator {
 
     private var minimumRoundTrip: Microseconds { samples.map(\.roundTrip).min() ?? 0 }
 
-    private mutating func refuse(_ why: String) -> Verdict {
+    /// Counts an exchange refused before it got here (one that answers no request, say).
+    public mutating func refuse(_ why: String) -> Verdict {
         refused += 1
         return .refused(why)
     }

@@ -8,6 +8,9 @@ public struct JitterBuffer: ~Copyable {
         case duplicate
         /// Its turn has passed: it was played, concealed or skipped.
         case late
+        /// It is further from the next sequence number than the buffer spans, ahead or behind:
+        /// the stream was restarted from it. What was stored went to `evicted`.
+        case restarted
     }
 
     private let slots: UnsafeMutablePointer<Int32>
@@ -34,19 +37,33 @@ public struct JitterBuffer: ~Copyable {
     /// Stores `slot` for `sequence`. Slots pushed out to make room are passed to `evicted`
     /// (they were the oldest, unplayed); a refused packet's slot stays with the caller.
     public mutating func insert(slot: Int32, sequence: UInt64, evicted: (Int32) -> Void) -> InsertResult {
-        if nextSequence == nil { nextSequence = sequence }
-        guard let next = nextSequence, sequence >= next else { return .late }
-        // Make room: everything more than `capacity` behind the new packet is dropped.
-        while sequence - nextSequence! >= UInt64(capacity) {
-            if let old = take(nextSequence!) { evicted(old) }
-            nextSequence! += 1
+        guard let next = nextSequence else { return store(slot, sequence, as: .stored) }
+        let span = UInt64(capacity)
+        // A peer's sequence number is not trusted: a jump of any size costs one pass over the
+        // buffer, never a loop as long as the jump.
+        if sequence < next ? next - sequence > span : sequence - next >= 2 * span {
+            reset(release: evicted)
+            return store(slot, sequence, as: .restarted)
         }
-        let index = Int(sequence % UInt64(capacity))
+        guard sequence >= next else { return .late }
+        // Make room: everything more than `capacity` behind the new packet is dropped (fewer
+        // than `capacity` steps, by the check above).
+        while sequence - nextSequence! >= span {
+            if let old = take(nextSequence!) { evicted(old) }
+            nextSequence! &+= 1
+        }
+        let index = Int(sequence % span)
         if slots[index] >= 0 { return .duplicate }
+        return store(slot, sequence, as: .stored)
+    }
+
+    private mutating func store(_ slot: Int32, _ sequence: UInt64, as result: InsertResult) -> InsertResult {
+        if nextSequence == nil { nextSequence = sequence }
+        let index = Int(sequence % UInt64(capacity))
         slots[index] = slot
         sequences[index] = sequence
         count += 1
-        return .stored
+        return result
     }
 
     /// The packet for the next sequence number if it is here.
@@ -60,7 +77,7 @@ public struct JitterBuffer: ~Copyable {
     public mutating func advance() -> Int32? {
         guard let next = nextSequence else { return nil }
         let slot = take(next)
-        nextSequence = next + 1
+        nextSequence = next &+ 1
         return slot
     }
 
@@ -69,10 +86,10 @@ public struct JitterBuffer: ~Copyable {
         guard count > 0, var seq = nextSequence else { return nil }
         while true {
             if let slot = take(seq) {
-                nextSequence = seq + 1
+                nextSequence = seq &+ 1
                 return slot
             }
-            seq += 1
+            seq &+= 1
         }
     }
 

@@ -10,6 +10,10 @@ public enum WireProtocol {
     /// Control frames (HELLO, WELCOME, ...) are small JSON documents; anything larger before the
     /// stream is negotiated is hostile or broken.
     public static let maxControlPayload = 16 * 1024
+    /// The largest time a peer may send (µs on a monotonic clock, or since stream start): 2^53
+    /// µs is 285 years, and keeps every sum and difference of two such times exact in a Double
+    /// and far from Int64's ends.
+    public static let maxTime: Int64 = 1 << 53
 }
 
 public enum FrameType: UInt8, Sendable, CaseIterable {
@@ -124,6 +128,14 @@ public struct AudioPacketHeader: Equatable, Sendable {
         return .success(header)
     }
 
+    /// The sequence number and timestamp of a payload that `parse` accepted (the audio thread
+    /// reads them from pool slots the control thread checked).
+    @inlinable @inline(__always)
+    public static func sequence(of payload: UnsafeRawBufferPointer) -> UInt64 { payload.loadBigEndian(UInt64.self, at: 0) }
+
+    @inlinable @inline(__always)
+    public static func timestamp(of payload: UnsafeRawBufferPointer) -> UInt64 { payload.loadBigEndian(UInt64.self, at: 8) }
+
     public func encode(into bytes: UnsafeMutableRawBufferPointer) {
         precondition(bytes.count >= Self.size)
         bytes.storeBigEndian(sequence, at: 0)
@@ -131,41 +143,6 @@ public struct AudioPacketHeader: Equatable, Sendable {
         bytes.storeBigEndian(sampleRate, at: 16)
         bytes[20] = channels
         bytes[21] = codec.rawValue
-    }
-}
-
-/// TIME_REQ carries t1; TIME_RESP carries t1, t2, t3 (µs; t2/t3 on the host's monotonic clock).
-public struct TimeExchange: Equatable, Sendable {
-    public static let requestSize = 8
-    public static let responseSize = 24
-
-    public var t1: UInt64
-    public var t2: UInt64
-    public var t3: UInt64
-
-    public init(t1: UInt64, t2: UInt64 = 0, t3: UInt64 = 0) {
-        self.t1 = t1
-        self.t2 = t2
-        self.t3 = t3
-    }
-
-    public static func parseRequest(_ payload: UnsafeRawBufferPointer) -> TimeExchange? {
-        guard payload.count == requestSize else { return nil }
-        return TimeExchange(t1: payload.loadBigEndian(UInt64.self, at: 0))
-    }
-
-    public static func parseResponse(_ payload: UnsafeRawBufferPointer) -> TimeExchange? {
-        guard payload.count == responseSize else { return nil }
-        return TimeExchange(
-            t1: payload.loadBigEndian(UInt64.self, at: 0),
-            t2: payload.loadBigEndian(UInt64.self, at: 8),
-            t3: payload.loadBigEndian(UInt64.self, at: 16))
-    }
-
-    public func encodeResponse(into bytes: UnsafeMutableRawBufferPointer) {
-        bytes.storeBigEndian(t1, at: 0)
-        bytes.storeBigEndian(t2, at: 8)
-        bytes.storeBigEndian(t3, at: 16)
     }
 }
 
@@ -189,6 +166,33 @@ public enum ByeReason: UInt8, Sendable, CaseIterable {
         case .timeout: return "timeout"
         case .leaving: return "leaving"
         }
+    }
+}
+
+/// Frames outgoing bytes into a caller-provided buffer.
+public enum FrameWriter {
+    /// Writes header + payload into `out`, returning the bytes used.
+    public static func frame(_ type: FrameType, flags: UInt8 = 0, payload: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) -> Int {
+        let total = WireProtocol.frameHeaderSize + payload.count
+        precondition(out.count >= total)
+        FrameHeader(type: type, flags: flags, length: payload.count).encode(into: out)
+        if payload.count > 0 {
+            UnsafeMutableRawBufferPointer(rebasing: out[WireProtocol.frameHeaderSize...]).copyMemory(from: payload)
+        }
+        return total
+    }
+
+    /// A whole frame as bytes (control plane).
+    public static func frame(_ type: FrameType, flags: UInt8 = 0, payload: [UInt8]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: WireProtocol.frameHeaderSize + payload.count)
+        out.withUnsafeMutableBytes { o in
+            payload.withUnsafeBytes { p in _ = frame(type, flags: flags, payload: p, into: o) }
+        }
+        return out
+    }
+
+    public static func frame(_ type: FrameType, json: String) -> [UInt8] {
+        frame(type, payload: Array(json.utf8))
     }
 }
 

@@ -1,4 +1,5 @@
 import Core
+import ProtocolMessages
 import Transport
 
 /// Bytes queued for one receiver. A receiver that cannot take them for seconds is too slow and
@@ -61,8 +62,8 @@ final class ClientConnection {
     var name = ""
     var codec = WireCodec.opus
     var connectedAt: Microseconds
-    /// The last STATUS it sent (JSON text), for the client list.
-    var lastStatus = ""
+    /// The last STATUS it sent, for the client list.
+    var lastStatus: Status?
 
     init(channel: consuming TCPChannel, address: String, now: Microseconds) {
         self.channel = channel

@@ -4,6 +4,7 @@ import Glibc
 import Codec
 import Config
 import Core
+import ProtocolMessages
 import Transport
 
 /// The host's single control loop (DESIGN §4): reads the source paced by the monotonic clock,
@@ -206,30 +207,30 @@ public final class HostEngine {
         case .hello:
             welcome(client, hello: payload, received: received, streamStart: streamStart, nextSequence: nextSequence)
         case .timeRequest:
-            guard let request = TimeExchange.parseRequest(payload) else {
-                invalid(client, "TIME_REQ of \(payload.count) bytes (expected \(TimeExchange.requestSize))")
-                return
+            switch TimeRequest.decode(payload) {
+            case .success(let request):
+                send(client, TimeResponse(t1: request.t1, t2: UInt64(received), t3: UInt64(clock.now())).frame)
+            case .failure(let e):
+                invalid(client, e.description)
             }
-            var response = [UInt8](repeating: 0, count: TimeExchange.responseSize)
-            let exchange = TimeExchange(t1: request.t1, t2: UInt64(received), t3: UInt64(clock.now()))
-            response.withUnsafeMutableBytes { exchange.encodeResponse(into: $0) }
-            send(client, FrameWriter.frame(.timeResponse, payload: response))
         case .status:
-            client.lastStatus = String(decoding: payload, as: UTF8.self)
+            switch Status.decode(payload) {
+            case .success(let status): client.lastStatus = status
+            case .failure(let e): invalid(client, e.description)
+            }
         case .bye:
-            let reason = payload.first.flatMap { ByeReason(rawValue: $0) }?.name ?? "bye"
-            close(client, reason: reason)
+            close(client, reason: Bye.decode(payload).reason?.name ?? "bye")
         default:
             break  // CONTROL and CHAT arrive with permissions (a later issue); unknown types skipped
         }
     }
 
     private func welcome(_ client: ClientConnection, hello payload: UnsafeRawBufferPointer, received: Microseconds, streamStart: Microseconds, nextSequence: UInt64) {
-        let hello: HelloRequest
-        switch HelloRequest.parse(payload) {
+        let hello: Hello
+        switch Hello.decode(payload) {
         case .success(let h): hello = h
         case .failure(let e):
-            invalid(client, e.message)
+            invalid(client, e.description)
             return
         }
         client.clientID = hello.clientID
@@ -240,33 +241,15 @@ public final class HostEngine {
             return
         }
         client.codec = codec
-        var host = JSONWriter()
-        host.add("device_id", deviceID)
-        host.add("device_name", settings.deviceName)
-        host.add("moosync_version", MoosyncVersion.current)
-        var stream = JSONWriter()
-        stream.add("codec", codec.name)
-        stream.add("sample_rate", settings.sampleRate)
-        stream.add("channels", settings.channels)
-        stream.add("frame_samples", settings.samplesPerFrame)
-        stream.add("codec_delay_samples", codec == .opus ? codecDelay : 0)
-        stream.add("bitrate", codec == .opus ? settings.bitrate : settings.sampleRate * settings.channels * 16)
-        var permissions = JSONWriter()
-        permissions.add("queue_control", settings.permissions.allowQueueControl)
-        permissions.add("playback_control", settings.permissions.allowPlaybackControl)
-        permissions.add("chat", settings.permissions.allowChat)
-        var root = JSONWriter()
-        root.add("session_id", sessionID)
-        root.add("host_info", object: host)
-        root.add("stream", object: stream)
-        root.add("stream_start", Int(streamStart))
-        root.add("next_sequence", nextSequence)
-        root.add("permissions", object: permissions)
-        root.add("t1", Int(hello.t1))
-        root.add("t2", Int(received))
-        root.add("t3", Int(clock.now()))
+        let stream = StreamDescription(codec: codec, sampleRate: settings.sampleRate, channels: settings.channels,
+                                       frameSamples: settings.samplesPerFrame, codecDelay: codec == .opus ? codecDelay : 0,
+                                       bitrate: codec == .opus ? settings.bitrate : settings.sampleRate * settings.channels * 16)
+        let permissions = GrantedPermissions(queueControl: settings.permissions.allowQueueControl,
+                                             playbackControl: settings.permissions.allowPlaybackControl, chat: settings.permissions.allowChat)
+        let welcome = Welcome(sessionID: sessionID, hostID: deviceID, hostName: settings.deviceName, stream: stream, streamStart: streamStart,
+                              nextSequence: nextSequence, permissions: permissions, t1: hello.t1, t2: received, t3: clock.now())
         client.state = .streaming
-        send(client, FrameWriter.frame(.welcome, json: root.finished))
+        send(client, welcome.frame)
         log.event(.clientConnected(clientID: hello.clientID, name: hello.clientName, address: client.address))
         log.info("\(client.label) plays \(codec.name); \(clients.filter(\.isStreaming).count) receiver(s) connected")
     }
@@ -299,14 +282,11 @@ public final class HostEngine {
 
     /// REJECT before WELCOME, then close once it is flushed.
     private func reject(_ client: ClientConnection, _ error: AudioShareError, _ note: String?) {
-        var json = JSONWriter()
-        json.add("error", error.code)
+        if case .invalidPacket = error {} else { log.failure(error) }
         var message = note ?? ""
         if message.isEmpty, case .unsupportedCodec(let m) = error { message = m }
         if message.isEmpty, case .invalidPacket(let m) = error { message = m }
-        json.add("message", message)
-        if case .invalidPacket = error {} else { log.failure(error) }
-        _ = client.outbox.append(FrameWriter.frame(.reject, json: json.finished))
+        _ = client.outbox.append(Reject(error, message: message).frame)
         flush(client)
         client.state = .closing(deadline: clock.now() + 1_000_000)
     }
@@ -314,7 +294,7 @@ public final class HostEngine {
     /// BYE to a streaming receiver, then close once it is flushed.
     private func drop(_ client: ClientConnection, reason: ByeReason, why: String?) {
         if let why { log.info("\(client.label): \(why)") }
-        _ = client.outbox.append(FrameWriter.frame(.bye, payload: [reason.rawValue]))
+        _ = client.outbox.append(Bye(reason).frame)
         flush(client)
         log.event(.clientDisconnected(clientID: client.clientID, reason: reason.name))
         client.state = .closing(deadline: clock.now() + 1_000_000)
@@ -330,7 +310,7 @@ public final class HostEngine {
     /// BYE to everyone, a moment for the bytes to leave, then stop.
     private func finish(reason: ByeReason, message: String, exitCode: Int32 = 0) -> Int32 {
         for client in clients where client.isStreaming {
-            _ = client.outbox.append(FrameWriter.frame(.bye, payload: [reason.rawValue]))
+            _ = client.outbox.append(Bye(reason).frame)
             flush(client)
             log.event(.clientDisconnected(clientID: client.clientID, reason: reason.name))
             client.state = .closing(deadline: 0)

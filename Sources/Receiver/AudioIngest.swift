@@ -2,19 +2,33 @@ import Core
 import Transport
 
 /// The network half of the audio path: AUDIO payloads go straight from the socket into a
-/// packet-pool slot, are checked against the negotiated stream, and are queued for the audio
-/// thread. Runs on the control thread; allocates nothing.
+/// packet-pool slot, are checked against the negotiated stream and its schedule, and are queued
+/// for the audio thread. Runs on the control thread; allocates nothing.
 public struct AudioIngest {
     public let format: StreamFormat
+    private let schedule: PlayoutSchedule
+    private let clockMapping: SharedClockMapping
     private let pool: PacketPool
     private let incoming: SPSCRing
     private let counters: PlayoutCounters
     /// The slot the frame being read goes into. If the session ends mid-frame the pool reset
     /// takes it back.
     private var pendingSlot: Int32?
+    /// Packets in a row whose timestamps were refused.
+    private var refusedInARow = 0
 
-    public init(format: StreamFormat, pool: PacketPool, incoming: SPSCRing, counters: PlayoutCounters) {
+    /// How far a packet's timestamp may be from the stream time now on the host's clock. Ahead:
+    /// what a host catching up after a stall sends at once. Behind: what the playout buffer
+    /// still holds, and that much again.
+    public static let plausibleLead: Microseconds = 5_000_000
+    /// A run this long of refused timestamps is not a glitch: the connection ends.
+    public static let refusedRunLimit = 10
+
+    public init(format: StreamFormat, schedule: PlayoutSchedule, clockMapping: SharedClockMapping, pool: PacketPool, incoming: SPSCRing,
+                counters: PlayoutCounters) {
         self.format = format
+        self.schedule = schedule
+        self.clockMapping = clockMapping
         self.pool = pool
         self.incoming = incoming
         self.counters = counters
@@ -34,8 +48,9 @@ public struct AudioIngest {
         return .success(.into(pool.storage(slot)))
     }
 
-    /// Checks a complete AUDIO payload and hands it to the audio thread.
-    public mutating func complete(_ header: FrameHeader, _ payload: UnsafeRawBufferPointer) -> Result<Void, IngestError> {
+    /// Checks a complete AUDIO payload that arrived at local time `now` and hands it to the
+    /// audio thread, or drops it and counts it when its timestamp is far from the schedule.
+    public mutating func complete(_ header: FrameHeader, _ payload: UnsafeRawBufferPointer, now: Microseconds) -> Result<Void, IngestError> {
         guard let slot = pendingSlot else { return .success(()) }  // discarded: pool full
         pendingSlot = nil
         switch AudioPacketHeader.parse(payload) {
@@ -47,6 +62,18 @@ public struct AudioIngest {
                 pool.releaseFromProducer(slot)
                 return .failure(IngestError("AUDIO frame is \(packet.codec.name) \(packet.sampleRate) Hz \(packet.channels) ch, the session negotiated \(format.codec.name) \(format.sampleRate) Hz \(format.channels) ch"))
             }
+            let streamNow = clockMapping.load().host(fromLocal: now) - schedule.streamStart
+            let earliest = streamNow - schedule.latency - Self.plausibleLead, latest = streamNow + Self.plausibleLead
+            guard packet.timestamp <= UInt64(WireProtocol.maxTime), (earliest...latest).contains(Microseconds(packet.timestamp)) else {
+                pool.releaseFromProducer(slot)
+                counters.packetsRefused.add(1, ordering: .relaxed)
+                refusedInARow += 1
+                guard refusedInARow < Self.refusedRunLimit else {
+                    return .failure(IngestError("\(refusedInARow) AUDIO frames in a row with timestamps far from the stream's schedule (the last \(packet.timestamp) µs, stream time now \(streamNow) µs)"))
+                }
+                return .success(())
+            }
+            refusedInARow = 0
             pool.setLength(slot, header.length)
             let queued = incoming.push(slot)
             precondition(queued, "the incoming ring is as large as the pool")

@@ -7,6 +7,10 @@ public final class PlayoutCounters: Sendable {
     public let packetsPlayed = Atomic<Int>(0)
     public let packetsConcealed = Atomic<Int>(0)
     public let packetsLate = Atomic<Int>(0)
+    /// AUDIO packets refused on arrival: a timestamp far from the stream's schedule.
+    public let packetsRefused = Atomic<Int>(0)
+    /// The host's sequence numbers jumped beyond the jitter buffer's span.
+    public let sequenceRestarts = Atomic<Int>(0)
     public let underruns = Atomic<Int>(0)
     public let overruns = Atomic<Int>(0)
     public let sinkErrors = Atomic<Int>(0)

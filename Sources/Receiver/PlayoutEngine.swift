@@ -136,9 +136,10 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         let slot = jitter.peekNext()
         let timestamp: Microseconds
         if let slot {
-            timestamp = Microseconds(pool.contents(slot).loadBigEndian(UInt64.self, at: 8))
+            timestamp = Self.timestamp(of: pool.contents(slot))
         } else if started {
-            timestamp = lastTimestamp + Microseconds(next - lastSequence) * format.frameDuration
+            // The jitter buffer keeps the gap within its span, and a restart re-bases `last*`.
+            timestamp = lastTimestamp + Microseconds(truncatingIfNeeded: next &- lastSequence) * format.frameDuration
         } else {
             return .idle
         }
@@ -193,14 +194,26 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
     @inline(__always)
     private mutating func drainIncoming() {
         while let slot = incoming.pop() {
-            let sequence = pool.contents(slot).loadBigEndian(UInt64.self, at: 0)
+            let packet = pool.contents(slot)
+            let sequence = AudioPacketHeader.sequence(of: packet)
             let pool = self.pool
             let counters = self.counters
             let result = jitter.insert(slot: slot, sequence: sequence) { evicted in
                 pool.release(evicted)
                 counters.overruns.add(1, ordering: .relaxed)
             }
-            if result != .stored {
+            switch result {
+            case .stored:
+                break
+            case .restarted:
+                // The host's sequence numbers jumped beyond the buffer's span: what was held is
+                // gone, and the stream goes on from this packet, whose timestamp says when it
+                // plays; the card is put right at the next reading.
+                lastSequence = sequence &- 1
+                lastTimestamp = Self.timestamp(of: packet) - format.frameDuration
+                counters.sequenceRestarts.add(1, ordering: .relaxed)
+                restartControl()
+            case .late, .duplicate:
                 pool.release(slot)
                 counters.packetsLate.add(1, ordering: .relaxed)
             }
@@ -218,6 +231,13 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
                 counters.overruns.add(1, ordering: .relaxed)
             }
         }
+    }
+
+    /// A queued packet's timestamp, µs of stream time: `AudioIngest` let in only those near
+    /// the schedule, so the conversion cannot trap.
+    @inline(__always)
+    private static func timestamp(of packet: UnsafeRawBufferPointer) -> Microseconds {
+        Microseconds(truncatingIfNeeded: AudioPacketHeader.timestamp(of: packet))
     }
 
     private func decode(_ packet: UnsafeRawBufferPointer) -> Int {

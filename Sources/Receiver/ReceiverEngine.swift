@@ -5,6 +5,7 @@ import Audio
 import Codec
 import Config
 import Core
+import ProtocolMessages
 import Resample
 import Transport
 
@@ -70,19 +71,20 @@ public final class ReceiverEngine {
         }
         var reader = FrameReader()
         let t1 = clock.now()
-        if case .failure(let e) = writeAll(&channel, FrameWriter.frame(.hello, json: Handshake.hello(clientID: clientID, settings: settings, t1: t1))) {
+        if case .failure(let e) = writeAll(&channel, Handshake.hello(clientID: clientID, settings: settings, t1: t1).frame) {
             log.event(.networkError("sending HELLO to \(host):\(port): \(e)"))
             return .retry(streamed: false)
         }
 
         // WELCOME or REJECT within 5 s.
-        let welcome: Handshake.Welcome
-        switch awaitWelcome(&channel, &reader) {
-        case .success(let w): welcome = w
+        let accepted: Handshake.Accepted
+        switch awaitWelcome(&channel, &reader, t1: t1) {
+        case .success(let a): accepted = a
         case .failure(.shutdown): return .shutdown
         case .failure(.ended): return .retry(streamed: false)
         }
-        let format = welcome.format
+        let welcome = accepted.welcome
+        let format = accepted.format
         guard format.isPlayable, settings.audioFormats.contains(format.codec.name) else {
             log.failure(.unsupportedCodec("host offered \(format.codec.name) \(format.sampleRate) Hz \(format.channels) ch, \(format.frameSamples) frames per packet"))
             return .retry(streamed: false)
@@ -105,7 +107,7 @@ public final class ReceiverEngine {
         let counters = PlayoutCounters()
         counters.volumeQ15.store(Gain(volume: settings.audioOutput.volume).q15, ordering: .relaxed)
         var clockSync = ClockSync()
-        clockSync.add(welcome.exchange)
+        clockSync.add(accepted.exchange)
         let clockMapping = SharedClockMapping(clockSync.estimator.mapping)
         let schedule = PlayoutSchedule(streamStart: welcome.streamStart, latency: settings.bufferSize)
         let audio: NamedThread
@@ -126,7 +128,7 @@ public final class ReceiverEngine {
                              sampleRate: format.sampleRate, channels: format.channels))
         log.info("stream \(welcome.sessionID): \(format.codec.name) \(format.sampleRate) Hz, \(format.channels) ch, \(formatDuration(format.frameDuration)) frames, buffer \(formatDuration(settings.bufferSize)), pool \(pool.slotCount) × \(pool.slotCapacity) B, clock offset \(clockSync.estimator.mapping.offset) µs, audio thread \(audio.realtimeGranted ? "SCHED_FIFO" : "normal priority")")
 
-        var session = StreamSession(format: format, pool: pool, incoming: incoming, counters: counters,
+        var session = StreamSession(format: format, schedule: schedule, pool: pool, incoming: incoming, counters: counters,
                                     clockSync: clockSync, clockMapping: clockMapping)
         let end = session.run(channel: &channel, reader: &reader, engine: self)
         counters.stopRequested.store(true, ordering: .releasing)
@@ -135,7 +137,7 @@ public final class ReceiverEngine {
         _ = report(session.reported, counters, force: true)
         switch end {
         case .shutdown:
-            _ = writeAll(&channel, FrameWriter.frame(.bye, payload: [ByeReason.leaving.rawValue]), timeout: 200_000)
+            _ = writeAll(&channel, Bye(.leaving).frame, timeout: 200_000)
             log.event(.disconnected(reason: "shutting_down"))
             return .shutdown
         case .retry(let reason):
@@ -146,7 +148,7 @@ public final class ReceiverEngine {
 
     enum HandshakeEnd: Error { case shutdown, ended }
 
-    private func awaitWelcome(_ channel: inout TCPChannel, _ reader: inout FrameReader) -> Result<Handshake.Welcome, HandshakeEnd> {
+    private func awaitWelcome(_ channel: inout TCPChannel, _ reader: inout FrameReader, t1: Microseconds) -> Result<Handshake.Accepted, HandshakeEnd> {
         let deadline = clock.now() + 5_000_000
         while true {
             switch reader.next(from: &channel) {
@@ -157,10 +159,11 @@ public final class ReceiverEngine {
                 }
                 reader.route(.scratch)
             case .frame(let h, let payload):
-                switch Handshake.parseReply(type: h.type!, payload: payload, t4: channel.lastArrival ?? clock.now()) {
-                case .success(let w): return .success(w)
-                case .failure(.rejected(let error)):
-                    log.failure(error)
+                switch Handshake.parseReply(type: h.type!, payload: payload, t1: t1, t4: channel.lastArrival ?? clock.now()) {
+                case .success(let a): return .success(a)
+                case .failure(.rejected(let reject)):
+                    log.failure(reject.error)
+                    if !reject.message.isEmpty { log.info("the host says: \(reject.message)") }
                     return .failure(.ended)
                 case .failure(.invalid(let why)):
                     log.failure(.invalidPacket(why))
@@ -212,6 +215,8 @@ public final class ReceiverEngine {
         var overruns = 0
         var sinkErrors = 0
         var resyncs = 0
+        var refused = 0
+        var sequenceRestarts = 0
     }
 
     func report(_ reported: Reported, _ counters: PlayoutCounters, force: Bool = false) -> Reported {
@@ -232,6 +237,16 @@ public final class ReceiverEngine {
             log.event(.syncLost)
             log.info("resynced to the host's schedule: \(by > 0 ? "dropped" : "inserted") \(formatDuration(Microseconds(abs(by)))) of audio (\(resyncs) resync(s) so far)")
             r.resyncs = resyncs
+        }
+        let refused = counters.packetsRefused.load(ordering: .relaxed)
+        if refused > r.refused {
+            log.info("refused \(refused) AUDIO packet(s) with a timestamp far from the schedule")
+            r.refused = refused
+        }
+        let restarts = counters.sequenceRestarts.load(ordering: .relaxed)
+        if restarts > r.sequenceRestarts {
+            log.info("the host's sequence numbers jumped beyond the jitter buffer's span \(restarts) time(s): the stream went on from the new ones")
+            r.sequenceRestarts = restarts
         }
         let sinkErrors = counters.sinkErrors.load(ordering: .relaxed)
         if sinkErrors > r.sinkErrors {
@@ -296,6 +311,7 @@ func runAudioLoop<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>(_ engine: 
 /// sends STATUS, watches the audio thread's counters.
 struct StreamSession {
     let format: StreamFormat
+    let schedule: PlayoutSchedule
     let pool: PacketPool
     let counters: PlayoutCounters
     var ingest: AudioIngest
@@ -308,14 +324,15 @@ struct StreamSession {
         case retry(reason: String)
     }
 
-    init(format: StreamFormat, pool: PacketPool, incoming: SPSCRing, counters: PlayoutCounters,
+    init(format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool, incoming: SPSCRing, counters: PlayoutCounters,
          clockSync: ClockSync, clockMapping: SharedClockMapping) {
         self.format = format
+        self.schedule = schedule
         self.pool = pool
         self.counters = counters
         self.clockSync = clockSync
         self.clockMapping = clockMapping
-        ingest = AudioIngest(format: format, pool: pool, incoming: incoming, counters: counters)
+        ingest = AudioIngest(format: format, schedule: schedule, clockMapping: clockMapping, pool: pool, incoming: incoming, counters: counters)
     }
 
     mutating func run(channel: inout TCPChannel, reader: inout FrameReader, engine: ReceiverEngine) -> End {
@@ -365,20 +382,16 @@ struct StreamSession {
             // stops sending; the next read finds the BYE or the end of the connection.
             let canSend = !endOfStream && !sendFailed
             if canSend && now >= clockSync.nextRequest {
-                var request = [UInt8](repeating: 0, count: TimeExchange.requestSize)
-                request.withUnsafeMutableBytes { $0.storeBigEndian(UInt64(now), at: 0) }
-                if case .failure(let e) = writeAll(&channel, FrameWriter.frame(.timeRequest, payload: request)) {
+                if case .failure(let e) = writeAll(&channel, clockSync.request(at: now).frame) {
                     log.event(.networkError("sending TIME_REQ: \(e)"))
                     sendFailed = true
                     nextRead = now
-                } else {
-                    clockSync.sent(at: now)
                 }
             }
             if now >= nextStatus {
                 reported = engine.report(reported, counters)
                 if let line = clockSync.periodicReport(now: now) { log.info(line) }
-                if canSend && !sendFailed, case .failure(let e) = writeAll(&channel, FrameWriter.frame(.status, json: statusJSON())) {
+                if canSend && !sendFailed, case .failure(let e) = writeAll(&channel, status().frame) {
                     log.event(.networkError("sending STATUS: \(e)"))
                     sendFailed = true
                     nextRead = now
@@ -432,21 +445,20 @@ struct StreamSession {
     private mutating func handle(_ h: FrameHeader, _ payload: UnsafeRawBufferPointer, _ channel: inout TCPChannel, _ engine: ReceiverEngine) -> Handled? {
         switch h.type {
         case .audio:
-            if case .failure(let e) = ingest.complete(h, payload) {
+            if case .failure(let e) = ingest.complete(h, payload, now: engine.now) {
                 engine.logger.failure(.invalidPacket(e.description))
                 return .end(.retry(reason: "invalid_packet"))
             }
         case .timeResponse:
             let t4 = channel.lastArrival ?? engine.now
-            guard let response = TimeExchange.parseResponse(payload) else {
-                engine.logger.failure(.invalidPacket("TIME_RESP of \(payload.count) bytes (expected \(TimeExchange.responseSize))"))
+            let response: TimeResponse
+            switch TimeResponse.decode(payload) {
+            case .success(let r): response = r
+            case .failure(let e):
+                engine.logger.failure(.invalidPacket(e.description))
                 return .end(.retry(reason: "invalid_packet"))
             }
-            guard let t1 = Int64(exactly: response.t1), let t2 = Int64(exactly: response.t2), let t3 = Int64(exactly: response.t3) else {
-                engine.logger.info("clock: refused a TIME_RESP: times out of range")
-                return nil
-            }
-            switch clockSync.add((t1, t2, t3, t4)) {
+            switch clockSync.receive(response, t4: t4) {
             case .accepted, .outlier:
                 break
             case .refused(let why):
@@ -459,37 +471,37 @@ struct StreamSession {
             }
             clockMapping.store(clockSync.estimator.mapping)
         case .bye:
-            let reason = payload.first.flatMap { ByeReason(rawValue: $0) }
-            if reason == .endOfStream { return .endOfStream }
-            engine.logger.info("host said goodbye: \(reason?.name ?? "unknown reason")")
-            return .end(.retry(reason: reason?.name ?? "bye"))
+            let bye = Bye.decode(payload)
+            if bye.reason == .endOfStream { return .endOfStream }
+            engine.logger.info("host said goodbye: \(bye.reasonName)")
+            return .end(.retry(reason: bye.reason?.name ?? "bye"))
         default:
             break  // CONTROL, CHAT: handled by later issues; skipped like unknown types
         }
         return nil
     }
 
-    private func statusJSON() -> String {
+    private func status() -> Status {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
-        let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
         let played = counters.packetsPlayed.load(ordering: .relaxed)
         let concealed = counters.packetsConcealed.load(ordering: .relaxed)
-        let total = played + concealed
-        var s = JSONWriter()
-        s.add("bitrate", format.bitrate)
-        s.add("packet_loss", total > 0 ? Double(concealed) / Double(total) : 0)
-        s.add("buffered_packets", counters.buffered.load(ordering: .relaxed))
-        s.add("buffer_health", min(1, Double(counters.buffered.load(ordering: .relaxed)) * Double(format.frameDuration) / Double(max(1, pool.slotCount) * Int(format.frameDuration))))
-        s.add("underruns", counters.underruns.load(ordering: .relaxed))
-        s.add("overruns", counters.overruns.load(ordering: .relaxed))
-        s.add("volume", Gain(q15: counters.volumeQ15.load(ordering: .relaxed)).volume)
-        s.add("sync_error_us", Int(clockSync.estimator.residual.rounded()))
-        s.add("playout_error_us", counters.playoutError.load(ordering: .relaxed))
-        s.add("correction_ppm", Double(counters.correction.load(ordering: .relaxed)) / 100)
-        s.add("clock_drift_ppm", clockSync.estimator.mapping.drift * 1e6)
-        s.add("cpu_seconds", cpu)
-        s.add("memory_peak_kb", usage.ru_maxrss)
-        return s.finished
+        let buffered = counters.buffered.load(ordering: .relaxed)
+        var s = Status()
+        s.bitrate = format.bitrate
+        s.packetLoss = played + concealed > 0 ? Double(concealed) / Double(played + concealed) : 0
+        s.latency = schedule.latency
+        s.bufferedPackets = buffered
+        s.bufferHealth = min(1, Double(buffered) / Double(max(1, pool.slotCount)))
+        s.underruns = counters.underruns.load(ordering: .relaxed)
+        s.overruns = counters.overruns.load(ordering: .relaxed)
+        s.volume = Gain(q15: counters.volumeQ15.load(ordering: .relaxed)).volume
+        s.syncErrorMicroseconds = Int(clockSync.estimator.residual.rounded())
+        s.playoutErrorMicroseconds = counters.playoutError.load(ordering: .relaxed)
+        s.correctionPPM = Double(counters.correction.load(ordering: .relaxed)) / 100
+        s.clockDriftPPM = clockSync.estimator.mapping.drift * 1e6
+        s.cpuSeconds = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+        s.memoryPeakKB = usage.ru_maxrss
+        return s
     }
 }

@@ -98,30 +98,3 @@ public struct FrameReader: ~Copyable {
         }
     }
 }
-
-/// Frames outgoing bytes into a caller-provided buffer.
-public enum FrameWriter {
-    /// Writes header + payload into `out`, returning the bytes used.
-    public static func frame(_ type: FrameType, flags: UInt8 = 0, payload: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) -> Int {
-        let total = WireProtocol.frameHeaderSize + payload.count
-        precondition(out.count >= total)
-        FrameHeader(type: type, flags: flags, length: payload.count).encode(into: out)
-        if payload.count > 0 {
-            UnsafeMutableRawBufferPointer(rebasing: out[WireProtocol.frameHeaderSize...]).copyMemory(from: payload)
-        }
-        return total
-    }
-
-    /// A whole frame as bytes (control plane).
-    public static func frame(_ type: FrameType, flags: UInt8 = 0, payload: [UInt8]) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: WireProtocol.frameHeaderSize + payload.count)
-        out.withUnsafeMutableBytes { o in
-            payload.withUnsafeBytes { p in _ = frame(type, flags: flags, payload: p, into: o) }
-        }
-        return out
-    }
-
-    public static func frame(_ type: FrameType, json: String) -> [UInt8] {
-        frame(type, payload: Array(json.utf8))
-    }
-}

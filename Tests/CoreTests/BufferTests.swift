@@ -45,6 +45,31 @@ final class JitterBufferTests: XCTestCase {
         XCTAssertEqual(jitter.count, 3)
     }
 
+    /// A peer's sequence number can jump anywhere: one pass over the buffer, never a walk of
+    /// the jump, and the stream goes on from the new number; either way.
+    func testASequenceJumpBeyondTheSpanRestartsFromTheNewNumber() {
+        var jitter = JitterBuffer(capacity: 4)
+        for seq in 0..<3 { _ = jitter.insert(slot: Int32(seq), sequence: UInt64(seq)) { _ in } }
+        var evicted: [Int32] = []
+        XCTAssertEqual(jitter.insert(slot: 7, sequence: 1 << 40) { evicted.append($0) }, .restarted)
+        XCTAssertEqual(evicted.sorted(), [0, 1, 2])
+        XCTAssertEqual(jitter.nextSequence, 1 << 40)
+        XCTAssertEqual(jitter.count, 1)
+        XCTAssertEqual(jitter.insert(slot: 8, sequence: (1 << 40) + 1) { _ in }, .stored)
+        XCTAssertEqual(jitter.insert(slot: 9, sequence: UInt64.max) { _ in }, .restarted)
+        XCTAssertEqual(jitter.advance(), 9)
+        XCTAssertEqual(jitter.nextSequence, 0, "wraps instead of trapping at the end of UInt64")
+        // Back by less than the span is late; back by more, a restart too.
+        XCTAssertEqual(jitter.insert(slot: 1, sequence: 2) { _ in }, .stored)
+        XCTAssertEqual(jitter.advance(), nil)
+        XCTAssertEqual(jitter.insert(slot: 2, sequence: 0) { _ in }, .late)
+        XCTAssertEqual(jitter.insert(slot: 3, sequence: 30) { _ in }, .restarted)
+        XCTAssertEqual(jitter.insert(slot: 4, sequence: 25) { _ in }, .restarted)
+        // Ahead by less than two spans: evicts step by step, as a packet too far ahead does.
+        XCTAssertEqual(jitter.insert(slot: 5, sequence: 32) { _ in }, .stored)
+        XCTAssertEqual(jitter.nextSequence, 29)
+    }
+
     func testDropOldestAndReset() {
         var jitter = JitterBuffer(capacity: 8)
         _ = jitter.insert(slot: 4, sequence: 3) { _ in }

@@ -59,7 +59,10 @@ final class ClockEstimatorTests: XCTestCase {
         XCTAssertEqual(estimator.add(t1: 500, t2: 1_000_600, t3: 1_000_700, t4: 400), .refused("reply arrived before the request was sent"))
         XCTAssertEqual(estimator.add(t1: 1_000, t2: 1_001_000, t3: 1_001_100, t4: 180_000_000), .refused("round trip of 179998 ms"))
         XCTAssertEqual(estimator.add(t1: 1_000, t2: 1_001_000, t3: 3_001_000, t4: 2_000), .refused("host held the request longer than the round trip took"))
-        XCTAssertEqual(estimator.refused, 4)
+        // A hostile host's times near Int64's ends: refused before any arithmetic (it trapped).
+        XCTAssertEqual(estimator.add(t1: 1_000, t2: .max, t3: .max, t4: 2_000), .refused("times out of range (1000, 9223372036854775807, 9223372036854775807, 2000)"))
+        XCTAssertEqual(estimator.add(t1: 1_000, t2: .min, t3: 0, t4: 2_000), .refused("times out of range (1000, -9223372036854775808, 0, 2000)"))
+        XCTAssertEqual(estimator.refused, 6)
         XCTAssertEqual(estimator.host(fromLocal: 1_000), before)
     }
 

@@ -38,14 +38,6 @@ final class WireTests: XCTestCase {
         XCTAssertEqual(bytes.withUnsafeBytes { AudioPacketHeader.parse($0) }, .failure(.badFormat))
     }
 
-    func testTimeExchangeSizesAreExact() {
-        XCTAssertNil([UInt8](repeating: 0, count: 7).withUnsafeBytes { TimeExchange.parseRequest($0) })
-        XCTAssertEqual([UInt8]([0, 0, 0, 0, 0, 0, 1, 0]).withUnsafeBytes { TimeExchange.parseRequest($0) }?.t1, 256)
-        var bytes = [UInt8](repeating: 0, count: 24)
-        bytes.withUnsafeMutableBytes { TimeExchange(t1: 1, t2: 2, t3: 3).encodeResponse(into: $0) }
-        XCTAssertEqual(bytes.withUnsafeBytes { TimeExchange.parseResponse($0) }, TimeExchange(t1: 1, t2: 2, t3: 3))
-    }
-
     func testGainIsBitExactAtUnityAndScalesOtherwise() {
         var samples: [Int16] = [1000, -1000, 32767, -32768]
         samples.withUnsafeMutableBufferPointer { Gain(volume: 1).apply($0) }

@@ -1,5 +1,6 @@
 import Config
 import Core
+import ProtocolMessages
 import Foundation
 import Transport
 import XCTest
@@ -118,23 +119,16 @@ final class RobustnessTests: XCTestCase {
         let listener = try TCPListener(port: port)
         let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "speaker")), scratch: scratch)
 
-        func acceptReceiver() throws -> TCPChannel {
-            let deadline = Date().addingTimeInterval(5)
-            while Date() < deadline {
-                if let channel = listener.accept() { return channel }
-                usleep(10_000)
-            }
-            throw XCTSkip("receiver never connected")
-        }
         // Session 1: a WELCOME, then an AUDIO frame longer than the stream allows.
-        var channel = try acceptReceiver()
-        let welcome = "{\"session_id\": \"s\", \"stream\": {\"codec\": \"pcm\", \"sample_rate\": 48000, \"channels\": 2, \"frame_samples\": 960}, \"stream_start\": 0, \"t1\": 0, \"t2\": 0, \"t3\": 0}"
-        XCTAssertNoThrow(try writeAll(&channel, FrameWriter.frame(.welcome, json: welcome) + header(FrameType.audio.rawValue, length: 50_000)).get())
+        var channel = try FakeHost.accept(listener)
+        var reader = FrameReader()
+        try FakeHost.welcome(&channel, &reader, streamStart: SystemClock().now())
+        XCTAssertNoThrow(try writeAll(&channel, header(FrameType.audio.rawValue, length: 50_000)).get())
         XCTAssertTrue(receiver.waitFor("error=InvalidPacket", timeout: 5), receiver.log)
         XCTAssertTrue(receiver.log.contains("AUDIO frame of 50000 bytes"), receiver.log)
 
         // Session 2 (the receiver retries): garbage instead of a WELCOME.
-        var second = try acceptReceiver()
+        var second = try FakeHost.accept(listener)
         XCTAssertNoThrow(try writeAll(&second, Array("\u{0}\u{0}garbage".utf8)).get())
         XCTAssertTrue(receiver.waitFor("error=InvalidPacket", times: 2, timeout: 5), receiver.log)
         XCTAssertTrue(receiver.process.isRunning)
@@ -144,33 +138,97 @@ final class RobustnessTests: XCTestCase {
         second.close()
     }
 
+    /// Numbers from the network are never trusted (issue 10): a TIME_RESP whose t2 and t3 are
+    /// Int64.max, an AUDIO timestamp near 2^64 and a sequence number that jumps by 2^40, each of
+    /// which used to trap or spin msrecv; then a run of impossible timestamps, which ends the
+    /// connection with InvalidPacket.
+    func testAHostSendingImpossibleNumbersIsRefusedNeverTrusted() throws {
+        let scratch = try Scratch("numbers")
+        let port = freePort()
+        _ = scratch.recordingPCM("speaker")
+        let listener = try TCPListener(port: port)
+        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "speaker", buffer: "200ms")), scratch: scratch)
+        var channel = try FakeHost.accept(listener)
+        var reader = FrameReader()
+        let clock = SystemClock()
+        let streamStart = clock.now()
+        try FakeHost.welcome(&channel, &reader, streamStart: streamStart)
+
+        let jump: UInt64 = 1 << 40
+        var sent = 0, answered = 0
+        var cpuAfterJump: (at: Microseconds, seconds: Double)?
+        let end = streamStart + 4_000_000
+        while clock.now() < end {
+            // Paced packets, 20 ms each; packet 50 carries a timestamp near 2^64, and from
+            // packet 100 on the sequence numbers are 2^40 further on (the timestamps are not).
+            while streamStart + Microseconds(sent) * FakeHost.packetDuration <= clock.now() {
+                let timestamp = sent == 50 ? UInt64.max - 5 : UInt64(sent) * 20_000
+                let sequence = UInt64(sent) + (sent >= 100 ? jump : 0)
+                try writeAll(&channel, FakeHost.audio(sequence: sequence, timestamp: timestamp)).get()
+                if sent == 100 { cpuAfterJump = (clock.now(), FakeHost.cpuSeconds(of: receiver.pid)) }
+                sent += 1
+            }
+            // The fifth TIME_REQ gets t2 = t3 = Int64.max; the others honest answers.
+            while case .frame(let h, let payload) = nextFrame(&reader, &channel) {
+                guard h.type == .timeRequest, case .success(let request) = TimeRequest.decode(payload) else { continue }
+                answered += 1
+                let now = UInt64(clock.now())
+                let times = answered == 5 ? (UInt64(Int64.max), UInt64(Int64.max)) : (now, now)
+                try writeAll(&channel, TimeResponse(t1: request.t1, t2: times.0, t3: times.1).frame).get()
+            }
+            usleep(2_000)
+        }
+        XCTAssertTrue(receiver.process.isRunning, "msrecv died: \(receiver.log)")
+        // After the jump the audio thread plays on instead of walking 2^40 sequence numbers.
+        let jumped = try XCTUnwrap(cpuAfterJump)
+        let cpu = (FakeHost.cpuSeconds(of: receiver.pid) - jumped.seconds) / (Double(clock.now() - jumped.at) / 1e6)
+        XCTAssertLessThan(cpu, 0.25, "msrecv's CPU after the sequence jump: \(cpu * 100) %")
+        XCTAssertTrue(receiver.log.contains("clock: refused a TIME_RESP (1 so far): times out of range"), receiver.log)
+
+        // A run of AUDIO frames whose timestamps are nowhere near the schedule: InvalidPacket.
+        let runLimit = 10  // AudioIngest.refusedRunLimit
+        var run: [UInt8] = []
+        for k in 0..<runLimit { run += FakeHost.audio(sequence: jump + UInt64(sent + k), timestamp: 1 << 62) }
+        try writeAll(&channel, run).get()
+        XCTAssertTrue(receiver.waitFor("error=InvalidPacket", timeout: 5), receiver.log)
+        XCTAssertTrue(receiver.log.contains("\(runLimit) AUDIO frames in a row with timestamps far from the stream's schedule"), receiver.log)
+        receiver.signal(SIGTERM)
+        XCTAssertEqual(receiver.waitForExit(), 0)
+        channel.close()
+
+        let summary = try XCTUnwrap(receiver.log.split(separator: "\n").last { $0.contains("msrecv: played") })
+        print("impossible numbers: \(summary); CPU after the jump \(Int(cpu * 1000) / 10) %")
+        XCTAssertTrue(receiver.log.contains("refused 1 AUDIO packet(s) with a timestamp far from the schedule"), receiver.log)
+        XCTAssertTrue(receiver.log.contains("the host's sequence numbers jumped"), receiver.log)
+        // 4 s of packets at 200 ms latency: all but the refused one, and what was still
+        // buffered when the session ended, were played.
+        let played = Int(summary.split(separator: " ").drop { $0 != "played" }.dropFirst().first ?? "") ?? 0
+        XCTAssertGreaterThan(played, 170, String(summary))
+    }
+
+    private func nextFrame(_ reader: inout FrameReader, _ channel: inout TCPChannel) -> FrameReader.Event? {
+        while true {
+            switch reader.next(from: &channel) {
+            case .header: reader.route(.scratch)
+            case .frame(let h, let p): return .frame(h, p)
+            default: return nil
+            }
+        }
+    }
+
     func testAHostThatFloodsTheReceiverFillsThePoolAndTheOldestPacketsAreDropped() throws {
         let scratch = try Scratch("overrun")
         let port = freePort()
         _ = scratch.recordingPCM("speaker")
         let listener = try TCPListener(port: port)
         let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "speaker", buffer: "200ms")), scratch: scratch)
-        var channel: TCPChannel? = nil
-        let deadline = Date().addingTimeInterval(5)
-        while channel == nil && Date() < deadline {
-            channel = listener.accept()
-            if channel == nil { usleep(10_000) }
-        }
-        guard var host = channel else { return XCTFail("receiver never connected") }
+        var host = try FakeHost.accept(listener)
         // A WELCOME whose stream starts now, then 3 s of PCM at once: far more than a 200 ms
         // buffer's pool holds.
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        let start = Int(now.tv_sec) * 1_000_000 + Int(now.tv_nsec) / 1000
-        let welcome = "{\"session_id\": \"flood\", \"stream\": {\"codec\": \"pcm\", \"sample_rate\": 48000, \"channels\": 2, \"frame_samples\": 960}, \"stream_start\": \(start), \"t1\": \(start), \"t2\": \(start), \"t3\": \(start)}"
-        var stream = FrameWriter.frame(.welcome, json: welcome)
-        for seq in 0..<150 {
-            var payload = [UInt8](repeating: 0, count: AudioPacketHeader.size + 960 * 4)
-            payload.withUnsafeMutableBytes {
-                AudioPacketHeader(sequence: UInt64(seq), timestamp: UInt64(seq) * 20_000, sampleRate: 48_000, channels: 2, codec: .pcm).encode(into: $0)
-            }
-            stream += FrameWriter.frame(.audio, payload: payload)
-        }
+        var reader = FrameReader()
+        try FakeHost.welcome(&host, &reader, streamStart: SystemClock().now())
+        var stream: [UInt8] = []
+        for seq in 0..<150 { stream += FakeHost.audio(sequence: UInt64(seq), timestamp: UInt64(seq) * 20_000) }
         XCTAssertNoThrow(try writeAll(&host, stream, timeout: 5_000_000).get())
         XCTAssertTrue(receiver.waitFor("event=BufferOverrun overruns=", timeout: 5), receiver.log)
         XCTAssertTrue(receiver.process.isRunning)

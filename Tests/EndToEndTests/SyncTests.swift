@@ -1,4 +1,5 @@
 import Core
+import ProtocolMessages
 import Foundation
 import Transport
 import XCTest
@@ -233,13 +234,7 @@ final class HostClockStepTests: XCTestCase {
         let listener = try TCPListener(port: port)
         let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "card", buffer: "200ms")), scratch: scratch)
         let clock = SystemClock()
-        var accepted: TCPChannel? = nil
-        let deadline = clock.now() + 5_000_000
-        while accepted == nil && clock.now() < deadline {
-            accepted = listener.accept()
-            if accepted == nil { usleep(10_000) }
-        }
-        guard var channel = accepted else { return XCTFail("receiver never connected: \(receiver.log)") }
+        var channel = try FakeHost.accept(listener)
 
         // The host's clock: the monotonic clock until it jumps back 50 ms (a host suspended
         // for a moment, as its receivers see it).
@@ -247,19 +242,8 @@ final class HostClockStepTests: XCTestCase {
         var step: Microseconds = 0
         func hostNow() -> Microseconds { clock.now() + step }
         var reader = FrameReader()
-        var hello: JSONValue?
-        while hello == nil && clock.now() < deadline {
-            switch reader.next(from: &channel) {
-            case .header: reader.route(.scratch)
-            case .frame(_, let payload): hello = try JSONReader.parse(String(decoding: payload, as: UTF8.self)).get()
-            default: usleep(1_000)
-            }
-        }
-        let t1 = try XCTUnwrap(hello?["t1"]?.intValue)
-        let t2 = hostNow()
         let streamStart = hostNow()
-        let welcome = "{\"session_id\": \"step\", \"stream\": {\"codec\": \"pcm\", \"sample_rate\": 48000, \"channels\": 2, \"frame_samples\": 960}, \"stream_start\": \(streamStart), \"t1\": \(t1), \"t2\": \(t2), \"t3\": \(hostNow())}"
-        try writeAll(&channel, FrameWriter.frame(.welcome, json: welcome)).get()
+        try FakeHost.welcome(&channel, &reader, streamStart: streamStart, hostNow: hostNow)
 
         let stepAt = clock.now() + 8_000_000, end = clock.now() + 22_000_000
         var sequence = 0, requests = 0
@@ -267,15 +251,7 @@ final class HostClockStepTests: XCTestCase {
             if step == 0 && clock.now() >= stepAt { step = stepBy }
             // Clicks, paced by the host's clock: one a second, at the start of every 50th packet.
             while streamStart + Microseconds(sequence) * 20_000 <= hostNow() {
-                var payload = [UInt8](repeating: 0, count: AudioPacketHeader.size + 960 * 4)
-                payload.withUnsafeMutableBytes {
-                    AudioPacketHeader(sequence: UInt64(sequence), timestamp: UInt64(sequence) * 20_000, sampleRate: 48_000, channels: 2, codec: .pcm).encode(into: $0)
-                    if sequence % 50 == 0 {
-                        $0.storeBytes(of: Int16(20_000).littleEndian, toByteOffset: AudioPacketHeader.size, as: Int16.self)
-                        $0.storeBytes(of: Int16(20_000).littleEndian, toByteOffset: AudioPacketHeader.size + 2, as: Int16.self)
-                    }
-                }
-                try writeAll(&channel, FrameWriter.frame(.audio, payload: payload)).get()
+                try writeAll(&channel, FakeHost.audio(sequence: UInt64(sequence), timestamp: UInt64(sequence) * 20_000, click: sequence % 50 == 0)).get()
                 sequence += 1
             }
             // Time requests, answered on the host's clock.
@@ -284,14 +260,12 @@ final class HostClockStepTests: XCTestCase {
                 switch reader.next(from: &channel) {
                 case .header: reader.route(.scratch)
                 case .frame(let h, let payload):
-                    guard h.type == .timeRequest, let request = TimeExchange.parseRequest(payload) else { continue }
+                    guard h.type == .timeRequest, case .success(let request) = TimeRequest.decode(payload) else { continue }
                     let received = UInt64((channel.lastArrival ?? clock.now()) + step)
                     requests += 1
                     // One impossible reply among them (sent before its request arrived): refused.
                     let sent = requests == 12 ? received - 1_000 : UInt64(hostNow())
-                    var response = [UInt8](repeating: 0, count: TimeExchange.responseSize)
-                    response.withUnsafeMutableBytes { TimeExchange(t1: request.t1, t2: received, t3: sent).encodeResponse(into: $0) }
-                    try writeAll(&channel, FrameWriter.frame(.timeResponse, payload: response)).get()
+                    try writeAll(&channel, TimeResponse(t1: request.t1, t2: received, t3: sent).frame).get()
                 default: reading = false
                 }
             }

@@ -1,6 +1,7 @@
-// libFuzzer target: a hostile byte stream through the frame reader and every payload parser a
-// peer's bytes reach (AUDIO header, TIME_REQ/RESP, control JSON). Built by scripts/fuzz.sh.
+// libFuzzer target: a hostile byte stream through the frame reader and every message decoder a
+// peer's bytes reach (AUDIO header and every typed message). Built by scripts/fuzz.sh.
 import Core
+import ProtocolMessages
 import Transport
 
 /// Serves the fuzz input in chunks whose sizes come from the input itself.
@@ -50,10 +51,19 @@ public func fuzzFrames(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
                 if case .success(let header) = AudioPacketHeader.parse(payload) {
                     precondition(header.channels >= 1 && header.sampleRate >= 8000)
                 }
-            case .timeRequest?: _ = TimeExchange.parseRequest(payload)
-            case .timeResponse?: _ = TimeExchange.parseResponse(payload)
-            case .hello?, .welcome?, .reject?, .status?:
-                _ = JSONReader.parse(payload.bindMemory(to: UInt8.self))
+            case .timeRequest?: _ = TimeRequest.decode(payload)
+            case .timeResponse?: _ = TimeResponse.decode(payload).map(\.plausibleTimes)
+            case .hello?: _ = Hello.decode(payload)
+            case .welcome?: _ = Welcome.decode(payload)
+            case .reject?: _ = Reject.decode(payload)
+            case .challenge?: _ = Challenge.decode(payload)
+            case .auth?: _ = AuthMessage.decode(payload)
+            case .status?: _ = Status.decode(payload)
+            case .control?: _ = Control.decode(payload)
+            case .chat?:
+                _ = Chat.decode(payload)
+                _ = ServiceAdvertisement.decode(json: payload)
+            case .bye?: _ = Bye.decode(payload)
             default: break
             }
         case .wouldBlock, .closed, .failed:

@@ -1,0 +1,134 @@
+import Core
+
+/// Why a peer's message was not accepted: the message, the key path and what was wrong, for an
+/// `InvalidPacket` line a person can act on.
+public struct ProtocolError: Error, Equatable, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Reads one JSON object of a peer's message. Every number is range-checked and every string and
+/// list is length-checked here, before any arithmetic or storage uses it (DESIGN §5): a peer can
+/// be wrong or hostile.
+struct Fields {
+    let message: String
+    let path: String
+    let value: JSONValue
+
+    /// Parses a whole payload, which must be a JSON object.
+    static func parse(_ payload: UnsafeRawBufferPointer, message: String) -> Result<Fields, ProtocolError> {
+        guard payload.count <= WireProtocol.maxControlPayload else {
+            return .failure(ProtocolError("\(message) of \(payload.count) bytes (at most \(WireProtocol.maxControlPayload))"))
+        }
+        switch JSONReader.parse(payload.bindMemory(to: UInt8.self)) {
+        case .failure(let e): return .failure(ProtocolError("\(message) is not valid JSON: \(e)"))
+        case .success(let json):
+            guard json.members != nil else { return .failure(ProtocolError("\(message) is \(json.typeName), not a JSON object")) }
+            return .success(Fields(message: message, path: "", value: json))
+        }
+    }
+
+    private func name(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    func error(_ key: String, _ why: String) -> ProtocolError { ProtocolError("\(message)'s \(name(key)) \(why)") }
+
+    private func present(_ key: String) throws(ProtocolError) -> JSONValue {
+        guard let v = value[key], !v.isNull else { throw error(key, "is missing") }
+        return v
+    }
+
+    func object(_ key: String) throws(ProtocolError) -> Fields {
+        let v = try present(key)
+        guard v.members != nil else { throw error(key, "is \(v.typeName), expected an object") }
+        return Fields(message: message, path: name(key), value: v)
+    }
+
+    func optionalObject(_ key: String) throws(ProtocolError) -> Fields? {
+        guard let v = value[key], !v.isNull else { return nil }
+        return try object(key)
+    }
+
+    func int(_ key: String, in range: ClosedRange<Int64>) throws(ProtocolError) -> Int64 {
+        let v = try present(key)
+        guard let i = v.int64Value else { throw error(key, "is \(v.shortText), expected an integer") }
+        guard range.contains(i) else { throw error(key, "is \(i), outside \(range.lowerBound)...\(range.upperBound)") }
+        return i
+    }
+
+    func int(_ key: String, in range: ClosedRange<Int>) throws(ProtocolError) -> Int {
+        Int(try int(key, in: Int64(range.lowerBound)...Int64(range.upperBound)))
+    }
+
+    func optionalInt(_ key: String, in range: ClosedRange<Int>) throws(ProtocolError) -> Int? {
+        guard let v = value[key], !v.isNull else { return nil }
+        return try int(key, in: range)
+    }
+
+    func double(_ key: String, in range: ClosedRange<Double>) throws(ProtocolError) -> Double {
+        let v = try present(key)
+        guard let d = v.doubleValue, d.isFinite else { throw error(key, "is \(v.shortText), expected a number") }
+        guard range.contains(d) else { throw error(key, "is \(v.shortText), outside \(range.lowerBound)...\(range.upperBound)") }
+        return d
+    }
+
+    func optionalDouble(_ key: String, in range: ClosedRange<Double>) throws(ProtocolError) -> Double? {
+        guard let v = value[key], !v.isNull else { return nil }
+        return try double(key, in: range)
+    }
+
+    func bool(_ key: String) throws(ProtocolError) -> Bool {
+        let v = try present(key)
+        guard let b = v.boolValue else { throw error(key, "is \(v.shortText), expected true or false") }
+        return b
+    }
+
+    func optionalBool(_ key: String) throws(ProtocolError) -> Bool? {
+        guard let v = value[key], !v.isNull else { return nil }
+        return try bool(key)
+    }
+
+    func string(_ key: String, maxLength: Int) throws(ProtocolError) -> String {
+        let v = try present(key)
+        guard let s = v.stringValue else { throw error(key, "is \(v.shortText), expected a string") }
+        guard s.utf8.count <= maxLength else { throw error(key, "is \(s.utf8.count) bytes long (at most \(maxLength))") }
+        return s
+    }
+
+    func optionalString(_ key: String, maxLength: Int) throws(ProtocolError) -> String? {
+        guard let v = value[key], !v.isNull else { return nil }
+        return try string(key, maxLength: maxLength)
+    }
+
+    func strings(_ key: String, maxCount: Int, maxLength: Int) throws(ProtocolError) -> [String] {
+        let v = try present(key)
+        guard let items = v.arrayValue else { throw error(key, "is \(v.typeName), expected a list of strings") }
+        guard items.count <= maxCount else { throw error(key, "has \(items.count) entries (at most \(maxCount))") }
+        var out: [String] = []
+        for item in items {
+            guard let s = item.stringValue, s.utf8.count <= maxLength else {
+                throw error(key, "holds \(item.shortText), expected strings of at most \(maxLength) bytes")
+            }
+            out.append(s)
+        }
+        return out
+    }
+}
+
+/// Limits on what a peer may send, shared by the messages.
+public enum MessageLimits {
+    /// Ids (uuid-v4 is 36) and names a person gives a device.
+    public static let idLength = 64
+    public static let nameLength = 64
+    public static let maxTime = WireProtocol.maxTime
+    public static let times: ClosedRange<Int64> = 0...maxTime
+}
+
+extension JSONValue {
+    var isNull: Bool {
+        if case .null = kind { return true }
+        return false
+    }
+
+    /// An integer only when the literal is one and fits in 64 bits.
+    var int64Value: Int64? { intValue.map(Int64.init) }
+}

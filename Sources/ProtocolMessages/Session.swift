@@ -1,0 +1,242 @@
+import Core
+
+/// The frames of a running session (DESIGN §5): TIME_REQ/TIME_RESP, STATUS, CONTROL, CHAT, BYE.
+
+/// R→H: the receiver's clock when it asked (t1, local monotonic µs). The host only echoes it.
+public struct TimeRequest: Equatable, Sendable {
+    public var t1: UInt64
+    public static let size = 8
+
+    public init(t1: UInt64) { self.t1 = t1 }
+
+    public var frame: [UInt8] {
+        var payload = [UInt8](repeating: 0, count: Self.size)
+        payload.withUnsafeMutableBytes { $0.storeBigEndian(t1, at: 0) }
+        return FrameWriter.frame(.timeRequest, payload: payload)
+    }
+
+    public static func decode(_ payload: UnsafeRawBufferPointer) -> Result<TimeRequest, ProtocolError> {
+        guard payload.count == size else { return .failure(ProtocolError("TIME_REQ of \(payload.count) bytes (expected \(size))")) }
+        return .success(TimeRequest(t1: payload.loadBigEndian(UInt64.self, at: 0)))
+    }
+}
+
+/// H→R: t1 echoed, t2 when the request arrived and t3 when the reply left, on the host's
+/// monotonic clock. Raw as sent: the receiver's clock sync range-checks them and counts the
+/// replies it refuses.
+public struct TimeResponse: Equatable, Sendable {
+    public var t1: UInt64
+    public var t2: UInt64
+    public var t3: UInt64
+    public static let size = 24
+
+    public init(t1: UInt64, t2: UInt64, t3: UInt64) {
+        self.t1 = t1
+        self.t2 = t2
+        self.t3 = t3
+    }
+
+    public var frame: [UInt8] {
+        var payload = [UInt8](repeating: 0, count: Self.size)
+        payload.withUnsafeMutableBytes {
+            $0.storeBigEndian(t1, at: 0)
+            $0.storeBigEndian(t2, at: 8)
+            $0.storeBigEndian(t3, at: 16)
+        }
+        return FrameWriter.frame(.timeResponse, payload: payload)
+    }
+
+    public static func decode(_ payload: UnsafeRawBufferPointer) -> Result<TimeResponse, ProtocolError> {
+        guard payload.count == size else { return .failure(ProtocolError("TIME_RESP of \(payload.count) bytes (expected \(size))")) }
+        return .success(TimeResponse(t1: payload.loadBigEndian(UInt64.self, at: 0), t2: payload.loadBigEndian(UInt64.self, at: 8),
+                                     t3: payload.loadBigEndian(UInt64.self, at: 16)))
+    }
+
+    /// The three times, when each is a plausible monotonic time (`MessageLimits.times`).
+    public var plausibleTimes: (t1: Microseconds, t2: Microseconds, t3: Microseconds)? {
+        let limit = UInt64(MessageLimits.maxTime)
+        guard t1 <= limit, t2 <= limit, t3 <= limit else { return nil }
+        return (Microseconds(t1), Microseconds(t2), Microseconds(t3))
+    }
+}
+
+/// R→H each second: the seed's `StreamMetrics`, as the receiver measures them.
+public struct Status: Equatable, Sendable {
+    public var bitrate = 0
+    /// Packets concealed over packets due, 0...1.
+    public var packetLoss = 0.0
+    /// `receiving.buffer_size`: the delay from the host's clock to the DAC, µs.
+    public var latency: Microseconds = 0
+    public var bufferedPackets = 0
+    /// How full the jitter buffer is, 0...1.
+    public var bufferHealth = 0.0
+    public var underruns = 0
+    public var overruns = 0
+    /// 0...1.
+    public var volume = 1.0
+    /// The clock estimate's error, µs.
+    public var syncErrorMicroseconds = 0
+    /// When the card plays against when it should, µs.
+    public var playoutErrorMicroseconds = 0
+    public var correctionPPM = 0.0
+    public var clockDriftPPM = 0.0
+    public var cpuSeconds = 0.0
+    public var memoryPeakKB = 0
+
+    public init() {}
+
+    private enum Key {
+        static let bitrate = "bitrate", packetLoss = "packet_loss", latency = "latency_us", bufferedPackets = "buffered_packets"
+        static let bufferHealth = "buffer_health", underruns = "underruns", overruns = "overruns", volume = "volume"
+        static let syncError = "sync_error_us", playoutError = "playout_error_us", correction = "correction_ppm"
+        static let clockDrift = "clock_drift_ppm", cpuSeconds = "cpu_seconds", memoryPeak = "memory_peak_kb"
+    }
+
+    public var frame: [UInt8] {
+        var s = JSONWriter()
+        s.add(Key.bitrate, bitrate)
+        s.add(Key.packetLoss, packetLoss)
+        s.add(Key.latency, Int(latency))
+        s.add(Key.bufferedPackets, bufferedPackets)
+        s.add(Key.bufferHealth, bufferHealth)
+        s.add(Key.underruns, underruns)
+        s.add(Key.overruns, overruns)
+        s.add(Key.volume, volume)
+        s.add(Key.syncError, syncErrorMicroseconds)
+        s.add(Key.playoutError, playoutErrorMicroseconds)
+        s.add(Key.correction, correctionPPM)
+        s.add(Key.clockDrift, clockDriftPPM)
+        s.add(Key.cpuSeconds, cpuSeconds)
+        s.add(Key.memoryPeak, memoryPeakKB)
+        return FrameWriter.frame(.status, json: s.finished)
+    }
+
+    public static func decode(_ payload: UnsafeRawBufferPointer) -> Result<Status, ProtocolError> {
+        Result { () throws(ProtocolError) in
+            let f = try Fields.parse(payload, message: "STATUS").get()
+            let count = 0...Int(Int32.max)
+            let micros = -3_600_000_000...3_600_000_000
+            var s = Status()
+            s.bitrate = try f.int(Key.bitrate, in: 0...100_000_000)
+            s.packetLoss = try f.double(Key.packetLoss, in: 0...1)
+            s.latency = Microseconds(try f.int(Key.latency, in: 0...60_000_000))
+            s.bufferedPackets = try f.int(Key.bufferedPackets, in: count)
+            s.bufferHealth = try f.double(Key.bufferHealth, in: 0...1)
+            s.underruns = try f.int(Key.underruns, in: count)
+            s.overruns = try f.int(Key.overruns, in: count)
+            s.volume = try f.double(Key.volume, in: 0...1)
+            s.syncErrorMicroseconds = try f.int(Key.syncError, in: micros)
+            s.playoutErrorMicroseconds = try f.int(Key.playoutError, in: micros)
+            s.correctionPPM = try f.double(Key.correction, in: -1e6...1e6)
+            s.clockDriftPPM = try f.double(Key.clockDrift, in: -1e6...1e6)
+            s.cpuSeconds = try f.double(Key.cpuSeconds, in: 0...1e12)
+            s.memoryPeakKB = try f.int(Key.memoryPeak, in: count)
+            return s
+        }
+    }
+}
+
+/// Both ways: a command for playback or the speaker. The host checks every one against the
+/// sender's permissions.
+public struct Control: Equatable, Sendable {
+    public enum Action: Equatable, Sendable {
+        case volume(Int)
+        case mute(Bool)
+        case play, pause, next, previous
+    }
+    public var action: Action
+
+    public init(_ action: Action) { self.action = action }
+
+    private enum Key { static let action = "action", value = "value" }
+    private enum Name {
+        static let volume = "volume", mute = "mute", play = "play", pause = "pause", next = "next", previous = "previous"
+    }
+
+    /// Playback commands need `playback_control`; volume and mute are the speaker's own.
+    public var isPlaybackControl: Bool {
+        switch action {
+        case .play, .pause, .next, .previous: return true
+        case .volume, .mute: return false
+        }
+    }
+
+    public var frame: [UInt8] {
+        var json = JSONWriter()
+        switch action {
+        case .volume(let v):
+            json.add(Key.action, Name.volume)
+            json.add(Key.value, v)
+        case .mute(let on):
+            json.add(Key.action, Name.mute)
+            json.add(Key.value, on)
+        case .play: json.add(Key.action, Name.play)
+        case .pause: json.add(Key.action, Name.pause)
+        case .next: json.add(Key.action, Name.next)
+        case .previous: json.add(Key.action, Name.previous)
+        }
+        return FrameWriter.frame(.control, json: json.finished)
+    }
+
+    public static func decode(_ payload: UnsafeRawBufferPointer) -> Result<Control, ProtocolError> {
+        Result { () throws(ProtocolError) in
+            let f = try Fields.parse(payload, message: "CONTROL").get()
+            let name = try f.string(Key.action, maxLength: 16)
+            switch name {
+            case Name.volume: return Control(.volume(try f.int(Key.value, in: 0...100)))
+            case Name.mute: return Control(.mute(try f.bool(Key.value)))
+            case Name.play: return Control(.play)
+            case Name.pause: return Control(.pause)
+            case Name.next: return Control(.next)
+            case Name.previous: return Control(.previous)
+            default: throw f.error(Key.action, "\"\(name)\" is not volume, mute, play, pause, next or previous")
+            }
+        }
+    }
+}
+
+/// Both ways: a line of text between listeners, if the host allows chat.
+public struct Chat: Equatable, Sendable {
+    /// Who wrote it: set by the host when it relays a receiver's line.
+    public var from: String
+    public var text: String
+    public static let maxTextLength = 1_000
+
+    public init(from: String = "", text: String) {
+        self.from = from
+        self.text = text
+    }
+
+    private enum Key { static let from = "from", text = "text" }
+
+    public var frame: [UInt8] {
+        var json = JSONWriter()
+        json.add(Key.from, from)
+        json.add(Key.text, text)
+        return FrameWriter.frame(.chat, json: json.finished)
+    }
+
+    public static func decode(_ payload: UnsafeRawBufferPointer) -> Result<Chat, ProtocolError> {
+        Result { () throws(ProtocolError) in
+            let f = try Fields.parse(payload, message: "CHAT").get()
+            return Chat(from: try f.optionalString(Key.from, maxLength: MessageLimits.nameLength) ?? "",
+                        text: try f.string(Key.text, maxLength: maxTextLength))
+        }
+    }
+}
+
+/// Both ways: the connection ends, and why. A reason this side does not know is kept as nil.
+public struct Bye: Equatable, Sendable {
+    public var reason: ByeReason?
+
+    public init(_ reason: ByeReason) { self.reason = reason }
+    private init(unknown: Void) { reason = nil }
+
+    public var frame: [UInt8] { FrameWriter.frame(.bye, payload: [reason?.rawValue ?? 0]) }
+
+    public static func decode(_ payload: UnsafeRawBufferPointer) -> Bye {
+        payload.first.flatMap(ByeReason.init(rawValue:)).map(Bye.init) ?? Bye(unknown: ())
+    }
+
+    public var reasonName: String { reason?.name ?? "unknown reason" }
+}

@@ -1,0 +1,73 @@
+import Core
+import Foundation
+import ProtocolMessages
+import Transport
+import XCTest
+
+/// A host played by a test, with the protocol's own message types: it accepts msrecv, answers
+/// its HELLO with a WELCOME for 48 kHz stereo PCM in 20 ms packets, and then sends whatever the
+/// test wants, true or hostile.
+enum FakeHost {
+    static let frameSamples = 960
+    static let packetDuration: Microseconds = 20_000
+
+    /// The receiver's connection, within `seconds`.
+    static func accept(_ listener: borrowing TCPListener, within seconds: Double = 5) throws -> TCPChannel {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if let channel = listener.accept() { return channel }
+            usleep(10_000)
+        }
+        throw XCTSkip("the receiver never connected")
+    }
+
+    /// Reads the receiver's HELLO and answers with a WELCOME whose stream starts at
+    /// `streamStart` on the host's clock (`hostNow`), echoing the HELLO's t1.
+    @discardableResult
+    static func welcome(_ channel: inout TCPChannel, _ reader: inout FrameReader, streamStart: Microseconds,
+                        hostNow: () -> Microseconds = SystemClock().now) throws -> Hello {
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline {
+            switch reader.next(from: &channel) {
+            case .header: reader.route(.scratch)
+            case .frame(let h, let payload) where h.type == .hello:
+                let hello = try Hello.decode(payload).get()
+                let received = channel.lastArrival ?? hostNow()
+                let stream = StreamDescription(codec: .pcm, sampleRate: 48_000, channels: 2, frameSamples: frameSamples, codecDelay: 0,
+                                               bitrate: 1_536_000)
+                let welcome = Welcome(sessionID: "fake", hostID: "fake-host", hostName: "fake host", stream: stream, streamStart: streamStart,
+                                      nextSequence: 0, permissions: GrantedPermissions(queueControl: false, playbackControl: false, chat: false),
+                                      t1: hello.t1, t2: received, t3: hostNow())
+                try writeAll(&channel, welcome.frame).get()
+                return hello
+            case .frame: continue
+            case .wouldBlock: usleep(1_000)
+            case .closed, .failed: break
+            }
+        }
+        throw XCTSkip("no HELLO from the receiver")
+    }
+
+    /// An AUDIO frame of PCM; `click` puts a full-scale pulse on its first frame.
+    static func audio(sequence: UInt64, timestamp: UInt64, click: Bool = false) -> [UInt8] {
+        var payload = [UInt8](repeating: 0, count: AudioPacketHeader.size + frameSamples * 4)
+        payload.withUnsafeMutableBytes {
+            AudioPacketHeader(sequence: sequence, timestamp: timestamp, sampleRate: 48_000, channels: 2, codec: .pcm).encode(into: $0)
+            if click {
+                $0.storeBytes(of: Int16(20_000).littleEndian, toByteOffset: AudioPacketHeader.size, as: Int16.self)
+                $0.storeBytes(of: Int16(20_000).littleEndian, toByteOffset: AudioPacketHeader.size + 2, as: Int16.self)
+            }
+        }
+        return FrameWriter.frame(.audio, payload: payload)
+    }
+
+    /// CPU seconds a process has used so far (user + system, from /proc).
+    static func cpuSeconds(of pid: pid_t) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return 0 }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // Fields 14 and 15 of stat(5), counted after the command's closing parenthesis.
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+}

@@ -1,0 +1,138 @@
+import Core
+import ProtocolMessages
+import XCTest
+
+/// Every message through its own encoder and decoder, and what a peer's bad numbers get.
+final class MessageTests: XCTestCase {
+    /// The payload of a whole frame, checked to be of `type`.
+    private func payload(_ frame: [UInt8], _ type: FrameType) -> [UInt8] {
+        let header = frame.withUnsafeBytes { FrameHeader.decode($0) }
+        XCTAssertEqual(header.type, type)
+        XCTAssertEqual(header.length, frame.count - 4)
+        return Array(frame[4...])
+    }
+
+    private func decode<M>(_ json: String, _ decoder: (UnsafeRawBufferPointer) -> Result<M, ProtocolError>) -> Result<M, ProtocolError> {
+        Array(json.utf8).withUnsafeBytes { decoder($0) }
+    }
+
+    private func welcome() -> Welcome {
+        Welcome(sessionID: "s1", hostID: "h1", hostName: "Living room", stream: StreamDescription(codec: .opus, sampleRate: 48_000, channels: 2,
+                frameSamples: 960, codecDelay: 312, bitrate: 128_000), streamStart: 5_000_000, nextSequence: 42,
+                permissions: GrantedPermissions(queueControl: false, playbackControl: true, chat: true), t1: 1, t2: 2, t3: 3)
+    }
+
+    func testEveryMessageRoundTrips() throws {
+        let hello = Hello(clientID: "c", clientName: "Kitchen", audioFormats: ["opus", "pcm"], maxBufferSize: "2s", lowLatency: false, t1: 77)
+        XCTAssertEqual(try payload(hello.frame, .hello).withUnsafeBytes { Hello.decode($0) }.get(), hello)
+        XCTAssertEqual(try payload(welcome().frame, .welcome).withUnsafeBytes { Welcome.decode($0) }.get(), welcome())
+        let reject = Reject(.clientLimitReached, message: "at most 2")
+        XCTAssertEqual(try payload(reject.frame, .reject).withUnsafeBytes { Reject.decode($0) }.get(), reject)
+        let challenge = Challenge(method: .password, salt: Array(0..<16), iterations: 2_000)
+        XCTAssertEqual(try payload(challenge.frame, .challenge).withUnsafeBytes { Challenge.decode($0) }.get(), challenge)
+        let auth = AuthMessage(step: .verifierShare, bytes: Array(0..<97))
+        XCTAssertEqual(try payload(auth.frame, .auth).withUnsafeBytes { AuthMessage.decode($0) }.get(), auth)
+        var status = Status()
+        status.bitrate = 128_000
+        status.packetLoss = 0.25
+        status.latency = 200_000
+        status.syncErrorMicroseconds = -12
+        status.correctionPPM = 120.5
+        XCTAssertEqual(try payload(status.frame, .status).withUnsafeBytes { Status.decode($0) }.get(), status)
+        for action in [Control.Action.volume(40), .mute(true), .play, .pause, .next, .previous] {
+            XCTAssertEqual(try payload(Control(action).frame, .control).withUnsafeBytes { Control.decode($0) }.get(), Control(action))
+        }
+        let chat = Chat(from: "Kitchen", text: "this one's great \u{1F3B6}")
+        XCTAssertEqual(try payload(chat.frame, .chat).withUnsafeBytes { Chat.decode($0) }.get(), chat)
+        XCTAssertEqual(payload(Bye(.kicked).frame, .bye).withUnsafeBytes { Bye.decode($0) }, Bye(.kicked))
+        XCTAssertNil([UInt8]([200]).withUnsafeBytes { Bye.decode($0) }.reason)
+        let request = TimeRequest(t1: 256)
+        XCTAssertEqual(try payload(request.frame, .timeRequest).withUnsafeBytes { TimeRequest.decode($0) }.get(), request)
+        let response = TimeResponse(t1: 1, t2: 2, t3: 3)
+        XCTAssertEqual(try payload(response.frame, .timeResponse).withUnsafeBytes { TimeResponse.decode($0) }.get(), response)
+    }
+
+    func testTimeMessagesHaveExactSizesAndBoundedTimes() {
+        XCTAssertThrowsError(try [UInt8](repeating: 0, count: 7).withUnsafeBytes { TimeRequest.decode($0) }.get())
+        XCTAssertThrowsError(try [UInt8](repeating: 0, count: 25).withUnsafeBytes { TimeResponse.decode($0) }.get())
+        XCTAssertNotNil(TimeResponse(t1: 1, t2: UInt64(WireProtocol.maxTime), t3: 3).plausibleTimes)
+        XCTAssertNil(TimeResponse(t1: 1, t2: UInt64(Int64.max), t3: UInt64(Int64.max)).plausibleTimes)
+        XCTAssertNil(TimeResponse(t1: UInt64.max, t2: 2, t3: 3).plausibleTimes)
+    }
+
+    func testAWelcomeWithImpossibleNumbersSaysWhichKeyAndWhy() {
+        func why(_ edit: (inout String) -> Void) -> String {
+            var json = String(decoding: welcome().frame[4...], as: UTF8.self)
+            edit(&json)
+            guard case .failure(let e) = decode(json, Welcome.decode) else { return "accepted" }
+            return e.description
+        }
+        XCTAssertEqual(why { $0 = $0.replacingOccurrences(of: "\"sample_rate\":48000", with: "\"sample_rate\":4800000") },
+                       "WELCOME's stream.sample_rate is 4800000, outside 8000...192000")
+        XCTAssertEqual(why { $0 = $0.replacingOccurrences(of: "\"frame_samples\":960", with: "\"frame_samples\":9223372036854775807") },
+                       "WELCOME's stream.frame_samples is 9223372036854775807, outside 1...5760")
+        XCTAssertEqual(why { $0 = $0.replacingOccurrences(of: "\"stream_start\":5000000", with: "\"stream_start\":-1") },
+                       "WELCOME's stream_start is -1, outside 0...9007199254740992")
+        XCTAssertEqual(why { $0 = $0.replacingOccurrences(of: "\"t2\":2", with: "\"t2\":99999999999999999999") },
+                       "WELCOME's t2 is 99999999999999999999, expected an integer")
+        XCTAssertEqual(why { $0 = $0.replacingOccurrences(of: "\"codec\":\"opus\"", with: "\"codec\":\"mp3\"") },
+                       "WELCOME's stream.codec \"mp3\" is not a codec this receiver knows")
+        XCTAssertEqual(why { $0 = $0.replacingOccurrences(of: "\"codec_delay_samples\":312", with: "\"codec_delay_samples\":4000") },
+                       "WELCOME's stream.codec_delay_samples is 4000, outside 0...3840")
+        XCTAssertEqual(why { $0 = $0.replacingOccurrences(of: ",\"t3\":3", with: "") }, "WELCOME's t3 is missing")
+        XCTAssertEqual(why { $0 = "[1]" }, "WELCOME is an array, not a JSON object")
+    }
+
+    func testAHelloIsBoundedInEveryField() {
+        func why(_ json: String) -> String {
+            guard case .failure(let e) = decode(json, Hello.decode) else { return "accepted" }
+            return e.description
+        }
+        let long = String(repeating: "x", count: 65)
+        XCTAssertEqual(why("{\"connection_request\": {\"client_id\": \"\(long)\", \"protocol_version\": \"1.0\"}}"),
+                       "HELLO's connection_request.client_id is 65 bytes long (at most 64)")
+        XCTAssertEqual(why("{\"connection_request\": {\"client_id\": \"a\", \"protocol_version\": \"2.0\"}}"),
+                       "protocol_version 2.0 is not supported (this host speaks 1.0)")
+        let formats = Array(repeating: "\"opus\"", count: 9).joined(separator: ",")
+        XCTAssertEqual(why("{\"connection_request\": {\"client_id\": \"a\", \"protocol_version\": \"1.0\", \"capabilities\": {\"audio_formats\": [\(formats)]}}}"),
+                       "HELLO's connection_request.capabilities.audio_formats has 9 entries (at most 8)")
+        XCTAssertEqual(why("{\"connection_request\": {\"client_id\": \"a\", \"protocol_version\": \"1.0\"}, \"t1\": 1e300}"),
+                       "HELLO's t1 is 1e300, expected an integer")
+    }
+
+    func testStatusControlAndChatRefuseWhatIsOutOfRange() {
+        XCTAssertThrowsError(try decode("{\"action\": \"volume\", \"value\": 101}", Control.decode).get())
+        XCTAssertThrowsError(try decode("{\"action\": \"reboot\"}", Control.decode).get())
+        XCTAssertThrowsError(try decode("{\"text\": \"\(String(repeating: "a", count: 1_001))\"}", Chat.decode).get())
+        var status = String(decoding: Status().frame[4...], as: UTF8.self)
+        status = status.replacingOccurrences(of: "\"packet_loss\":0.0", with: "\"packet_loss\":7")
+        XCTAssertEqual(decode(status, Status.decode).failureDescription, "STATUS's packet_loss is 7, outside 0.0...1.0")
+        XCTAssertThrowsError(try [UInt8]([1] + [UInt8](repeating: 0, count: 300)).withUnsafeBytes { AuthMessage.decode($0) }.get())
+        XCTAssertThrowsError(try decode("{\"method\": \"password\", \"salt\": \"00\", \"iterations\": 2000}", Challenge.decode).get())
+    }
+
+    func testTheServiceAdvertisementRoundTripsThroughTXTAndJSON() throws {
+        var ad = ServiceAdvertisement()
+        ad.deviceID = "d-1"
+        ad.deviceName = "John's host"
+        ad.port = 9000
+        ad.chat = true
+        ad.fingerprint = "ab12"
+        ad.avatar = "aGk="
+        var fromTXT = try ServiceAdvertisement.decode(txt: ad.txtRecords).get()
+        XCTAssertEqual(fromTXT.avatar, "", "TXT records leave the avatar out")
+        fromTXT.avatar = ad.avatar
+        XCTAssertEqual(fromTXT, ad)
+        XCTAssertTrue(ad.txtRecords.contains("device_name=John's host"))
+        XCTAssertEqual(try Array(ad.json.utf8).withUnsafeBytes { ServiceAdvertisement.decode(json: $0) }.get(), ad)
+        XCTAssertThrowsError(try ServiceAdvertisement.decode(txt: ["port=70000"]).get())
+        XCTAssertThrowsError(try ServiceAdvertisement.decode(txt: ["sample_rate=fast"]).get())
+    }
+}
+
+extension Result {
+    var failureDescription: String? {
+        if case .failure(let e) = self { return "\(e)" }
+        return nil
+    }
+}
