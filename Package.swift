@@ -73,12 +73,14 @@ let package = Package(
         .target(name: "AudioPathHarness", dependencies: ["Receiver", "Codec", "Resample", "Audio", "Transport"]),
         .executableTarget(name: "audio-path-probe", dependencies: ["AudioPathHarness"], path: "Tests/AudioPathProbe"),
 
-        .testTarget(name: "CoreTests", dependencies: ["Core", "Transport"]),
+        // A peer's blocking I/O, for tests that play one.
+        .target(name: "TestSupport", dependencies: ["Core", "Transport"], path: "Tests/TestSupport"),
+        .testTarget(name: "CoreTests", dependencies: ["Core", "Transport", "TestSupport"]),
         .testTarget(name: "ProtocolMessagesTests", dependencies: ["ProtocolMessages", "Core"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "ReceiverTests", dependencies: ["Receiver", "Codec", "Audio", "Core"]),
         .testTarget(name: "CodecTests", dependencies: ["Codec", "Resample", "SampleRateConversion", "Audio"]),
         // Drives the built binaries (`swift build` first; scripts/test.sh does).
-        .testTarget(name: "EndToEndTests", dependencies: ["Core", "Config", "ProtocolMessages", "Transport", "Audio"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Core", "Config", "ProtocolMessages", "Transport", "Audio", "TestSupport"]),
     ]
 )

@@ -2,6 +2,8 @@
 # libFuzzer (swiftc -sanitize=fuzzer,address) on the parsers a peer or a config file reaches:
 #   frames  the frame reader + the AUDIO header and every message decoder (Core, ProtocolMessages, Transport)
 #   json    the config loader (JSON reader + validation) and the WAV parser (Core, Config)
+#   session the receiver's whole session (handshake, stream, clock sync) against a host played
+#           from the input, on a stepped clock and a memory sink (Receiver and what it uses)
 # Each runs FUZZ_SECONDS (default 60) from a seed corpus; prints inputs tried and crashes found.
 #   bash scripts/fuzz.sh [frames|json ...]
 set -euo pipefail
@@ -9,7 +11,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 seconds="${FUZZ_SECONDS:-60}"
 out="$root/.build-fuzz"
-targets=("${@:-frames json}")
+targets=("${@:-frames json session}")
 read -r -a targets <<< "${targets[*]}"
 mkdir -p "$out/cmod"
 
@@ -17,29 +19,44 @@ flags=(-parse-as-library -sanitize=fuzzer,address -O -g -I "$out")
 # CMoosyncLinux (thread names, signalfd) as SwiftPM would build it.
 cat > "$out/cmod/module.modulemap" <<MAP
 module CMoosyncLinux { header "$root/Sources/CMoosyncLinux/include/CMoosyncLinux.h" export * }
+module CFractionalDelay { header "$root/Sources/CFractionalDelay/include/CFractionalDelay.h" export * }
 MAP
 build_log="$out/build.log"
 : > "$build_log"
 quietly() { "$@" >> "$build_log" 2>&1 || { cat "$build_log" >&2; exit 1; }; }  # the linker warns about ASan locals
 quietly cc -c -D_GNU_SOURCE -O1 -fsanitize=address -I Sources/CMoosyncLinux/include Sources/CMoosyncLinux/shim.c -o "$out/shim.o"
+quietly cc -c -O2 -fsanitize=address -I Sources/CFractionalDelay/include Sources/CFractionalDelay/fractional_delay.c -o "$out/fractional_delay.o"
+# The C libraries' module maps, as SwiftPM passes them.
+cmaps=(-Xcc -fmodule-map-file="$out/cmod/module.modulemap" -Xcc -fmodule-map-file="$root/Sources/COpus/module.modulemap"
+       -Xcc -fmodule-map-file="$root/Sources/CAlsa/module.modulemap")
 module() {  # name, sources...
   local name=$1; shift
-  quietly swiftc "${flags[@]}" -Xcc -fmodule-map-file="$out/cmod/module.modulemap" -module-name "$name" \
+  quietly swiftc "${flags[@]}" "${cmaps[@]}" -module-name "$name" \
     -emit-module -emit-module-path "$out/$name.swiftmodule" -emit-library -static -o "$out/lib$name.a" "$@"
 }
 module Core Sources/Core/*.swift
 module ProtocolMessages Sources/ProtocolMessages/*.swift
 module Transport Sources/Transport/*.swift
 module Config Sources/Config/*.swift
+if [[ " ${targets[*]} " == *" session "* ]]; then
+  module Codec Sources/Codec/*.swift
+  module Resample Sources/Resample/*.swift
+  module Audio Sources/Audio/*.swift
+  module Receiver -enable-testing Sources/Receiver/*.swift
+fi
 
 status=0
 for target in "${targets[@]}"; do
   case "$target" in
-    frames) src=Tests/Fuzz/FuzzFrames.swift; libs=("$out/libTransport.a" "$out/libProtocolMessages.a" "$out/libCore.a") ;;
-    json) src=Tests/Fuzz/FuzzJSON.swift; libs=("$out/libConfig.a" "$out/libCore.a") ;;
-    *) echo "fuzz: unknown target $target (frames, json)" >&2; exit 2 ;;
+    frames) src=(Tests/Fuzz/FuzzFrames.swift Tests/Fuzz/FuzzChannel.swift); libs=("$out/libTransport.a" "$out/libProtocolMessages.a" "$out/libCore.a") ;;
+    json) src=(Tests/Fuzz/FuzzJSON.swift); libs=("$out/libConfig.a" "$out/libCore.a") ;;
+    session)
+      src=(Tests/Fuzz/FuzzSession.swift Tests/Fuzz/FuzzChannel.swift)
+      libs=("$out/libReceiver.a" "$out/libAudio.a" "$out/libResample.a" "$out/libCodec.a" "$out/libConfig.a" "$out/libTransport.a"
+            "$out/libProtocolMessages.a" "$out/libCore.a" "$out/fractional_delay.o" -lopus -lasound) ;;
+    *) echo "fuzz: unknown target $target (frames, json, session)" >&2; exit 2 ;;
   esac
-  quietly swiftc "${flags[@]}" -Xcc -fmodule-map-file="$out/cmod/module.modulemap" "$src" "${libs[@]}" "$out/shim.o" -o "$out/fuzz-$target"
+  quietly swiftc "${flags[@]}" "${cmaps[@]}" "${src[@]}" "${libs[@]}" "$out/shim.o" -o "$out/fuzz-$target"
   corpus="$out/corpus-$target"
   mkdir -p "$corpus" "$out/crashes-$target"
   if [ "$target" = json ]; then
@@ -55,6 +72,18 @@ audio = struct.pack(">QQIBB", 7, 140000, 48000, 2, 1) + bytes(40)
 open(f"{d}/hello", "wb").write(b"\x01" + frame(1, hello))
 open(f"{d}/audio", "wb").write(b"\x05" + frame(6, audio) * 3 + frame(8, struct.pack(">QQQ", 1, 2, 3)))
 open(f"{d}/mixed", "wb").write(b"\x00" + frame(99, b"zz") + frame(12, b"\x02") + frame(4, b'{"stream":{}}'))
+# The session target: cut-up, pace and tick bytes, then a host's stream answering HELLO at t1 =
+# 1000000 (FuzzSession's helloTime).
+def welcome(codec, frames):
+    return frame(4, json.dumps({"session_id": "s", "stream": {"codec": codec, "sample_rate": 48000, "channels": 2,
+                 "frame_samples": frames}, "stream_start": 1000000, "t1": 1000000, "t2": 1000100, "t3": 1000200}).encode())
+def pcm(seq, ts=None): return frame(6, struct.pack(">QQIBB", seq, seq * 20000 if ts is None else ts, 48000, 2, 0) + bytes(960 * 4))
+open(f"{d}/session-pcm", "wb").write(b"\x40\x80\x10" + welcome("pcm", 960) + b"".join(pcm(s) for s in range(12))
+     + frame(8, struct.pack(">QQQ", 1000000, 1000100, 1000200)) + frame(12, b"\x02"))
+open(f"{d}/session-opus", "wb").write(b"\x07\x20\x40" + welcome("opus", 960)
+     + b"".join(frame(6, struct.pack(">QQIBB", s, s * 20000, 48000, 2, 1) + b"\xfc\xff\xfe") for s in range(20)))
+open(f"{d}/session-jump", "wb").write(b"\x40\x80\x10" + welcome("pcm", 960) + pcm(0) + pcm(1 << 40, 20000) + pcm((1 << 64) - 1, 40000)
+     + pcm(5, (1 << 64) - 5) + frame(12, b"\x01"))
 PY
   fi
   log="$out/fuzz-$target.log"

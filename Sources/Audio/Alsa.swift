@@ -40,9 +40,9 @@ public struct PCMConfiguration: Equatable, Sendable {
 
 /// Opens a PCM for interleaved S16 at exactly `rate` and `channels`, with a buffer near
 /// `bufferTime` µs in 4 periods.
-func openPCM(device: String, stream: snd_pcm_stream_t, rate: Int, channels: Int, bufferTime: Int) throws(AlsaError) -> (OpaquePointer, PCMConfiguration) {
+func openPCM(device: String, stream: snd_pcm_stream_t, mode: Int32 = 0, rate: Int, channels: Int, bufferTime: Int) throws(AlsaError) -> (OpaquePointer, PCMConfiguration) {
     var handle: OpaquePointer?
-    try check(snd_pcm_open(&handle, device, stream, 0), "snd_pcm_open")
+    try check(snd_pcm_open(&handle, device, stream, mode), "snd_pcm_open")
     guard let pcm = handle else { throw AlsaError(code: -5, call: "snd_pcm_open") }
     // alsa-lib keeps the parsed alsa.conf tree (a few hundred KB of heap) for later opens; a
     // daemon opens one device per session, so it is read again then and the heap goes back now.
@@ -163,13 +163,24 @@ public final class AlsaPlayback: AudioSink {
     public func drain() { snd_pcm_drain(pcm) }
 }
 
-/// ALSA capture for the host's `alsa:DEVICE` source: the card paces the reads.
+/// ALSA capture for the host's `alsa:DEVICE` source, non-blocking: the host's control thread
+/// takes what the card has captured when a frame is due, and looks again shortly when it has
+/// not captured a whole frame yet.
 public final class AlsaCapture {
     private let pcm: OpaquePointer
     public let configuration: PCMConfiguration
+    /// Frames of the frame being read that have arrived.
+    private var filled = 0
+
+    public enum Read: Equatable {
+        case frame
+        case notReady
+        case failed(AlsaError)
+    }
 
     public init(device: String, sampleRate: Int, channels: Int) throws(AlsaError) {
-        let opened = try openPCM(device: device, stream: SND_PCM_STREAM_CAPTURE, rate: sampleRate, channels: channels, bufferTime: 200_000)
+        let opened = try openPCM(device: device, stream: SND_PCM_STREAM_CAPTURE, mode: Int32(SND_PCM_NONBLOCK), rate: sampleRate,
+                                 channels: channels, bufferTime: 200_000)
         pcm = opened.0
         configuration = opened.1
         let rc = snd_pcm_start(pcm)
@@ -181,22 +192,23 @@ public final class AlsaCapture {
 
     deinit { snd_pcm_close(pcm) }
 
-    /// Reads exactly `frames` frames, recovering from overruns; nil on a hard error.
-    public func read(into samples: UnsafeMutableBufferPointer<Int16>, frames: Int) -> Result<Void, AlsaError> {
-        var offset = 0
-        while offset < frames {
-            let n = snd_pcm_readi(pcm, samples.baseAddress! + offset * configuration.channels, snd_pcm_uframes_t(frames - offset))
+    /// Continues filling `samples` (the same buffer until it says `.frame`) with `frames`
+    /// frames, recovering from overruns.
+    public func read(into samples: UnsafeMutableBufferPointer<Int16>, frames: Int) -> Read {
+        while filled < frames {
+            let n = snd_pcm_readi(pcm, samples.baseAddress! + filled * configuration.channels, snd_pcm_uframes_t(frames - filled))
             if n >= 0 {
-                offset += Int(n)
+                filled += Int(n)
                 continue
             }
+            if n == -EAGAIN { return .notReady }
             switch recover(pcm, from: Int32(n), in: "snd_pcm_readi") {
             case .retry: continue
             case .restarted: _ = snd_pcm_start(pcm)
-            case .failed(let e): return .failure(e)
+            case .failed(let e): return .failed(e)
             }
         }
-        return .success(())
+        filled = 0
+        return .frame
     }
 }
-

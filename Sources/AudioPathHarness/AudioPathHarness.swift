@@ -17,7 +17,7 @@ public final class AudioPathHarness {
     public let format: StreamFormat
     private let clock = SteppedClock()
     private let counters = PlayoutCounters()
-    private var channel: ReplayChannel
+    private let channel: ReplayChannel
     private var reader = FrameReader()
     private var ingest: AudioIngest
     private var engine: PlayoutEngine<PacedMemorySink, SteppedClock>
@@ -74,9 +74,9 @@ public final class AudioPathHarness {
 
     private func receive() {
         while true {
-            switch reader.next(from: &channel) {
+            switch reader.next(from: channel) {
             case .header(let h):
-                guard case .success(let destination) = ingest.route(h) else { preconditionFailure("harness frame refused") }
+                guard case .read(let destination) = ingest.route(h, now: clock.now()) else { preconditionFailure("harness frame refused") }
                 reader.route(destination)
             case .frame(let h, let payload):
                 guard case .success = ingest.complete(h, payload, now: clock.now()) else { preconditionFailure("harness frame refused") }
@@ -106,7 +106,7 @@ public final class AudioPathHarness {
 
 /// Serves one AUDIO frame at a time from memory, as a socket would, rewriting its sequence
 /// number and timestamp in place.
-struct ReplayChannel: ByteChannel {
+final class ReplayChannel: ByteChannel {
     private let frames: UnsafeMutableRawBufferPointer
     private let frameOffsets: [Int]
     private let frameLengths: [Int]
@@ -135,7 +135,9 @@ struct ReplayChannel: ByteChannel {
         frameDuration = UInt64(format.frameDuration)
     }
 
-    mutating func load(sequence: UInt64) {
+    deinit { frames.deallocate() }
+
+    func load(sequence: UInt64) {
         let index = Int(sequence % UInt64(frameOffsets.count))
         let start = frameOffsets[index]
         let frame = UnsafeMutableRawBufferPointer(rebasing: frames[start..<(start + frameLengths[index])])
@@ -146,17 +148,20 @@ struct ReplayChannel: ByteChannel {
     }
 
     var fileDescriptor: CInt { -1 }
+    var peerDescription: String { "replay" }
+    var readsAhead = false
+    func handshake() -> HandshakeProgress { .done }
 
-    mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> IOResult {
-        guard !current.isEmpty else { return .wouldBlock }
+    func read(into buffer: UnsafeMutableRawBufferPointer) -> IOResult {
+        guard !current.isEmpty else { return .wouldBlock(.read) }
         let n = min(buffer.count, current.count)
         buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: frames[current.lowerBound..<(current.lowerBound + n)]))
         current = (current.lowerBound + n)..<current.upperBound
         return .bytes(n)
     }
 
-    mutating func write(_ bytes: UnsafeRawBufferPointer) -> IOResult { .bytes(bytes.count) }
-    mutating func close() {}
+    func write(_ bytes: UnsafeRawBufferPointer) -> IOResult { .bytes(bytes.count) }
+    func close() {}
 }
 
 /// A sound card in memory on the harness's stepped clock: it starts when its buffer is full and

@@ -8,8 +8,13 @@ import Musl
 /// read what a user sees. Control plane only: it allocates.
 public struct Logger: Sendable {
     public let program: String
+    /// Where the lines go: stderr, or elsewhere for a tool that runs a daemon's code (a fuzzer).
+    private let descriptor: CInt
 
-    public init(program: String) { self.program = program }
+    public init(program: String, descriptor: CInt = 2) {
+        self.program = program
+        self.descriptor = descriptor
+    }
 
     public func info(_ message: String) { emit(message) }
 
@@ -37,7 +42,7 @@ public struct Logger: Sendable {
         utf8.withUnsafeMutableBytes { buffer in
             var offset = 0
             while offset < buffer.count {
-                let n = write(2, buffer.baseAddress! + offset, buffer.count - offset)
+                let n = write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
                 if n <= 0 {
                     if n < 0 && errno == EINTR { continue }
                     return

@@ -5,8 +5,9 @@ import Glibc
 
 /// A plain pthread outside Swift concurrency, named so `top -H` shows what it is. The audio
 /// thread asks for `SCHED_FIFO` and runs without it where that is not permitted.
-public struct NamedThread: ~Copyable {
+public final class NamedThread {
     private let thread: pthread_t
+    private var joined = false
     public let realtimeGranted: Bool
 
     private final class Body {
@@ -53,8 +54,12 @@ public struct NamedThread: ~Copyable {
         realtimeGranted = body.granted
     }
 
-    /// Waits for the thread to return.
-    public consuming func join() {
+    /// Waits for the thread to return (once; later calls return at once).
+    public func join() {
+        guard !joined else { return }
+        joined = true
         pthread_join(thread, nil)
     }
+
+    deinit { join() }
 }

@@ -1,86 +1,220 @@
+import Config
 import Core
 import ProtocolMessages
 import Transport
 
-/// Bytes queued for one receiver. A receiver that cannot take them for seconds is too slow and
-/// gets dropped, rather than holding memory or the loop.
-struct OutputQueue {
-    private var bytes: [UInt8] = []
-    private var head = 0
-    let capacity: Int
-
-    init(capacity: Int) { self.capacity = capacity }
-
-    var pending: Int { bytes.count - head }
-    var isEmpty: Bool { pending == 0 }
-
-    /// False when it does not fit.
-    mutating func append(_ data: UnsafeRawBufferPointer) -> Bool {
-        guard pending + data.count <= capacity else { return false }
-        if head > 0 && head >= bytes.count / 2 {
-            bytes.removeFirst(head)
-            head = 0
-        }
-        bytes.append(contentsOf: data)
-        return true
-    }
-
-    mutating func append(_ data: [UInt8]) -> Bool { data.withUnsafeBytes { append($0) } }
-
-    /// Writes what the channel takes now.
-    mutating func flush<C: ByteChannel & ~Copyable>(to channel: inout C) -> Result<Void, Errno> {
-        while head < bytes.count {
-            let result = bytes.withUnsafeBytes { channel.write(UnsafeRawBufferPointer(rebasing: $0[head...])) }
-            switch result {
-            case .bytes(let n): head += n
-            case .wouldBlock: return .success(())
-            case .endOfStream: return .failure(.brokenPipe)
-            case .failed(let e): return .failure(e)
-            }
-        }
-        bytes.removeAll(keepingCapacity: true)
-        head = 0
-        return .success(())
-    }
-}
-
-/// One receiver's connection on the host, and its live status for the client list.
+/// One receiver's connection on the host, as a state machine: it waits for HELLO, streams once
+/// welcomed, and closes after its last REJECT or BYE has left. It reads and answers the frames a
+/// receiver may send in each state (TIME_REQ, STATUS, BYE); the engine decides what HELLO gets
+/// (the stream it negotiates) and feeds it audio.
 final class ClientConnection {
-    enum State {
+    enum State: Equatable {
         case awaitingHello(deadline: Microseconds)
         case streaming
         /// Flushing a last REJECT or BYE, then closing.
         case closing(deadline: Microseconds)
+        case closed
     }
 
-    var channel: TCPChannel
-    var reader = FrameReader()
-    var outbox = OutputQueue(capacity: 1 << 20)
-    var state: State
-    let address: String
-    var clientID = ""
-    var name = ""
-    var codec = WireCodec.opus
-    var connectedAt: Microseconds
-    /// The last STATUS it sent, for the client list.
-    var lastStatus: Status?
+    /// What the engine answers a HELLO with.
+    enum Negotiation {
+        case welcome(Welcome, codec: WireCodec)
+        case reject(AudioShareError, message: String)
+    }
 
-    init(channel: consuming TCPChannel, address: String, now: Microseconds) {
+    let id: Int
+    let channel: any ByteChannel
+    private var reader = FrameReader()
+    private var outbox = OutputQueue(capacity: 1 << 20)
+    private let log: Logger
+    private(set) var state: State
+    let address: String
+    let connectedAt: Microseconds
+    private(set) var clientID = ""
+    private(set) var name = ""
+    private(set) var codec = WireCodec.opus
+    /// The last STATUS it sent, for the client list.
+    private(set) var lastStatus: Status?
+    private var writeWaitsFor: Interest = []
+
+    static let helloTimeout: Microseconds = 5_000_000
+    static let closingTimeout: Microseconds = 1_000_000
+
+    init(id: Int, channel: any ByteChannel, now: Microseconds, log: Logger) {
+        self.id = id
         self.channel = channel
-        self.address = address
+        self.log = log
+        address = channel.peerDescription
         connectedAt = now
-        state = .awaitingHello(deadline: now + 5_000_000)
+        state = .awaitingHello(deadline: now + Self.helloTimeout)
     }
 
     var label: String { clientID.isEmpty ? address : "\(name) (\(address))" }
+    var isStreaming: Bool { state == .streaming }
+    var isClosing: Bool { if case .closing = state { true } else { false } }
 
-    var isStreaming: Bool {
-        if case .streaming = state { return true }
-        return false
+    /// The deadline of the current state, if it has one.
+    var deadline: Microseconds? {
+        switch state {
+        case .awaitingHello(let d), .closing(let d): return d
+        case .streaming, .closed: return nil
+        }
     }
 
-    var isClosing: Bool {
-        if case .closing = state { return true }
-        return false
+    /// What its descriptor should be watched for.
+    var interest: Interest {
+        switch state {
+        case .closed: return []
+        case .closing: return writeWaitsFor.union(.read)
+        case .awaitingHello, .streaming: return writeWaitsFor.union(.read)
+        }
+    }
+
+    /// The descriptor is ready: flush what waits, read what came.
+    func ready(_ interest: Interest, now: Microseconds, negotiate: (Hello, Microseconds) -> Negotiation) {
+        if interest.contains(.write) { flush() }
+        if interest.contains(.read) { read(now: now, negotiate: negotiate) }
+    }
+
+    func deadlinePassed(now: Microseconds) {
+        switch state {
+        case .awaitingHello(let d) where now >= d: reject(.connectionTimeout, "no HELLO within \(formatDuration(Self.helloTimeout))", now: now)
+        case .closing(let d) where now >= d: close()
+        default: break
+        }
+    }
+
+    /// Queues an AUDIO frame; a receiver that cannot take seconds of audio is dropped.
+    func sendAudio(_ frame: UnsafeRawBufferPointer, now: Microseconds) {
+        guard isStreaming else { return }
+        guard outbox.append(frame) else { return bye(.timeout, why: "receiver is not taking audio fast enough (queue full)", now: now) }
+        flush()
+    }
+
+    /// BYE to a streaming receiver, then close once it is flushed.
+    func bye(_ reason: ByeReason, why: String?, now: Microseconds) {
+        if let why { log.info("\(label): \(why)") }
+        _ = outbox.append(Bye(reason).frame)
+        log.event(.clientDisconnected(clientID: clientID, reason: reason.name))
+        state = .closing(deadline: now + Self.closingTimeout)
+        flush()
+    }
+
+    /// REJECT before WELCOME, then close once it is flushed.
+    func reject(_ error: AudioShareError, _ message: String, now: Microseconds) {
+        if case .invalidPacket = error {} else { log.failure(error) }
+        _ = outbox.append(Reject(error, message: message).frame)
+        state = .closing(deadline: now + Self.closingTimeout)
+        flush()
+    }
+
+    var hasPendingOutput: Bool { !outbox.isEmpty }
+
+    private func read(now: Microseconds, negotiate: (Hello, Microseconds) -> Negotiation) {
+        while state != .closed && !isClosing {
+            switch reader.next(from: channel) {
+            case .header(let h):
+                if let why = acceptable(h) { return invalid(why, now: now) }
+                reader.route(h.type == nil ? .discard : .scratch)
+            case .frame(let h, let payload):
+                handle(h, payload, received: channel.lastArrival ?? now, now: now, negotiate: negotiate)
+            case .wouldBlock:
+                return
+            case .closed(let midFrame):
+                if midFrame {
+                    log.failure(.invalidPacket("\(label): connection closed in the middle of a frame (truncated frame)"))
+                    return close(reason: "invalid_packet")
+                }
+                return close(reason: "closed")
+            case .failed(let e):
+                log.event(.networkError("\(label): \(e)"))
+                return close(reason: "network_error")
+            }
+        }
+    }
+
+    /// Why a frame header from a receiver is not acceptable in this state, or nil.
+    private func acceptable(_ h: FrameHeader) -> String? {
+        guard h.length <= WireProtocol.maxControlPayload else {
+            return "frame of \(h.length) bytes (at most \(WireProtocol.maxControlPayload) from a receiver)"
+        }
+        switch (state, h.type) {
+        case (.awaitingHello, .hello?): return nil
+        case (.awaitingHello, _): return "expected HELLO first, got frame type \(h.rawType)"
+        case (_, nil): return nil  // unknown types are skipped
+        case (_, .timeRequest?), (_, .status?), (_, .bye?), (_, .control?), (_, .chat?): return nil
+        case (_, let type?): return "unexpected \(type) frame from a receiver"
+        }
+    }
+
+    private func handle(_ h: FrameHeader, _ payload: UnsafeRawBufferPointer, received: Microseconds, now: Microseconds,
+                        negotiate: (Hello, Microseconds) -> Negotiation) {
+        switch h.type {
+        case .hello:
+            switch Hello.decode(payload) {
+            case .failure(let e): invalid(e.description, now: now)
+            case .success(let hello):
+                clientID = hello.clientID
+                name = hello.clientName
+                switch negotiate(hello, received) {
+                case .reject(let error, let message): reject(error, message, now: now)
+                case .welcome(let welcome, let codec):
+                    self.codec = codec
+                    state = .streaming
+                    send(welcome.frame, now: now)
+                    log.event(.clientConnected(clientID: hello.clientID, name: hello.clientName, address: address))
+                }
+            }
+        case .timeRequest:
+            switch TimeRequest.decode(payload) {
+            case .success(let request): send(TimeResponse(t1: request.t1, t2: UInt64(received), t3: UInt64(now)).frame, now: now)
+            case .failure(let e): invalid(e.description, now: now)
+            }
+        case .status:
+            switch Status.decode(payload) {
+            case .success(let status): lastStatus = status
+            case .failure(let e): invalid(e.description, now: now)
+            }
+        case .bye:
+            close(reason: Bye.decode(payload).reason?.name ?? "bye")
+        default:
+            break  // CONTROL and CHAT arrive with permissions (a later issue); unknown types skipped
+        }
+    }
+
+    private func send(_ frame: [UInt8], now: Microseconds) {
+        guard outbox.append(frame) else { return bye(.timeout, why: "receiver is not reading (queue full)", now: now) }
+        flush()
+    }
+
+    private func flush() {
+        guard state != .closed else { return }
+        switch outbox.flush(to: channel) {
+        case .done:
+            writeWaitsFor = []
+            if isClosing { close() }
+        case .wouldBlock(let interest): writeWaitsFor = interest
+        case .failed(let e):
+            log.event(.networkError("\(label): \(e)"))
+            close(reason: "network_error")
+        }
+    }
+
+    /// A malformed or out-of-order frame: InvalidPacket, then the connection ends.
+    private func invalid(_ why: String, now: Microseconds) {
+        log.failure(.invalidPacket("\(label): \(why)"))
+        if isStreaming {
+            bye(.invalidPacket, why: nil, now: now)
+        } else {
+            reject(.invalidPacket(why), why, now: now)
+        }
+    }
+
+    func close(reason: String? = nil) {
+        if let reason, isStreaming {
+            log.event(.clientDisconnected(clientID: clientID, reason: reason))
+        }
+        state = .closed
+        channel.close()
     }
 }

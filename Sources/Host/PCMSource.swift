@@ -9,7 +9,7 @@ import SampleRateConversion
 /// Where one frame of the host's PCM comes from.
 enum SourceRead: Equatable {
     case frame
-    /// Not enough input yet (a pipe that is slower than real time).
+    /// Not enough input yet (a pipe slower than real time, a capture card mid-frame).
     case notReady
     case ended
     case failed(String)
@@ -74,13 +74,15 @@ enum PCMSource {
             return r
         case .capture(let c):
             switch c.read(into: frame, frames: frames) {
-            case .success: return .frame
-            case .failure(let e): return .failed("capture: \(e)")
+            case .frame: return .frame
+            case .notReady: return .notReady
+            case .failed(let e): return .failed("capture: \(e)")
             }
         }
     }
 
-    /// The descriptor to wait on when `read` said `.notReady`.
+    /// The descriptor to wait on when `read` said `.notReady` (a capture card is looked at
+    /// again on a timer).
     var waitDescriptor: CInt? {
         if case .stdin(let p) = self { return p.fd }
         return nil

@@ -14,6 +14,8 @@ public struct AudioIngest {
     /// The slot the frame being read goes into. If the session ends mid-frame the pool reset
     /// takes it back.
     private var pendingSlot: Int32?
+    /// Since when the pool has been full, while the audio thread is asked to drop.
+    private var poolFullSince: Microseconds?
     /// Packets in a row whose timestamps were refused.
     private var refusedInARow = 0
 
@@ -34,18 +36,39 @@ public struct AudioIngest {
         self.counters = counters
     }
 
-    /// Where an AUDIO frame's payload goes, or why the frame is invalid.
-    public mutating func route(_ header: FrameHeader) -> Result<FrameReader.Destination, IngestError> {
+    public enum Routing {
+        /// Read the payload here (a pool slot, or nowhere when it is the packet lost).
+        case read(FrameReader.Destination)
+        /// The pool is full and the audio thread was asked to drop its oldest packet: leave the
+        /// payload in the socket and route the frame again in a moment.
+        case wait
+        case invalid(IngestError)
+    }
+
+    /// How long a full pool may hold up reading before the new packet is the one lost: the
+    /// audio thread sleeps at most 100 ms before it honours a drop request.
+    public static let poolFullWait: Microseconds = 250_000
+
+    /// Where an AUDIO frame's payload goes.
+    public mutating func route(_ header: FrameHeader, now: Microseconds) -> Routing {
         guard header.length >= AudioPacketHeader.size, header.length <= format.maxAudioPayload else {
-            return .failure(IngestError("AUDIO frame of \(header.length) bytes (this stream allows \(AudioPacketHeader.size) to \(format.maxAudioPayload))"))
+            return .invalid(IngestError("AUDIO frame of \(header.length) bytes (this stream allows \(AudioPacketHeader.size) to \(format.maxAudioPayload))"))
         }
-        guard let slot = acquireSlot() else {
+        guard let slot = pool.acquire() else {
+            guard let since = poolFullSince else {
+                poolFullSince = now
+                counters.dropRequests.add(1, ordering: .releasing)
+                return .wait
+            }
+            guard now - since >= Self.poolFullWait else { return .wait }
             // The audio thread did not free a slot in time: this packet is the one lost.
+            poolFullSince = nil
             counters.overruns.add(1, ordering: .relaxed)
-            return .success(.discard)
+            return .read(.discard)
         }
+        poolFullSince = nil
         pendingSlot = slot
-        return .success(.into(pool.storage(slot)))
+        return .read(.into(pool.storage(slot)))
     }
 
     /// Checks a complete AUDIO payload that arrived at local time `now` and hands it to the
@@ -79,20 +102,6 @@ public struct AudioIngest {
             precondition(queued, "the incoming ring is as large as the pool")
             return .success(())
         }
-    }
-
-    /// A free slot; when the pool is full, asks the audio thread to drop its oldest packet and
-    /// waits for it (the audio thread sleeps at most 100 ms).
-    private func acquireSlot() -> Int32? {
-        if let slot = pool.acquire() { return slot }
-        counters.dropRequests.add(1, ordering: .releasing)
-        let clock = SystemClock()
-        let deadline = clock.now() + 250_000
-        while clock.now() < deadline {
-            clock.sleep(until: clock.now() + 1_000)
-            if let slot = pool.acquire() { return slot }
-        }
-        return nil
     }
 }
 

@@ -1,53 +1,117 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Core
 
 /// The result of one non-blocking read or write.
 public enum IOResult: Equatable {
     case bytes(Int)
-    case wouldBlock
+    /// Nothing now: call again once the descriptor has this readiness. TLS can need to write
+    /// during a read (a renegotiation, a key update) and to read during a write.
+    case wouldBlock(Interest)
     /// The peer closed its side (reads only).
     case endOfStream
     case failed(Errno)
 }
 
-/// An ordered, reliable byte stream to one peer. TCP implements it now; the TLS channel
-/// (DESIGN §5) implements it later, so nothing above it changes.
-public protocol ByteChannel: ~Copyable {
-    /// For `poll(2)`.
+/// How far a channel's set-up (connect, then a TLS handshake where there is one) has come.
+public enum HandshakeProgress: Equatable {
+    case done
+    /// Call `handshake()` again once the descriptor has this readiness.
+    case wouldBlock(Interest)
+    case failed(ChannelError)
+}
+
+/// Why a channel could not be set up or used, as a person reads it in the log.
+public struct ChannelError: Error, Equatable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// An ordered, reliable byte stream to one peer, as the engines see it (DESIGN §5): TCP now, TLS
+/// next, and nothing above this changes when TLS implements it. Every call is non-blocking; the
+/// owner registers `fileDescriptor` with its reactor for the readiness a call asked for.
+/// A class: a channel owns a descriptor (and, for TLS, a library context with a fixed address).
+public protocol ByteChannel: AnyObject {
     var fileDescriptor: CInt { get }
-    mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> IOResult
-    mutating func write(_ bytes: UnsafeRawBufferPointer) -> IOResult
-    mutating func close()
+    /// Who is at the other end, for log lines.
+    var peerDescription: String { get }
+    /// Advances connecting and any handshake; `.done` once bytes can flow.
+    func handshake() -> HandshakeProgress
+    func read(into buffer: UnsafeMutableRawBufferPointer) -> IOResult
+    func write(_ bytes: UnsafeRawBufferPointer) -> IOResult
+    func close()
     /// When the bytes of the last read arrived, local monotonic µs: the kernel's receive time
     /// where the channel has one, so a clock-sync sample does not include how long the reader
     /// took to wake up. Nil: the caller takes its own time.
     var lastArrival: Microseconds? { get }
+    /// Whether a read may take more than it asks for into the channel's own buffer (fewer
+    /// system calls), at the cost of `lastArrival` then being that of the last bytes taken.
+    var readsAhead: Bool { get set }
+    /// SHA-256 of the peer's certificate; nil without TLS.
+    var peerCertificateFingerprint: [UInt8]? { get }
+    /// RFC 5705 / 8446 keying material bound to this session (what binds the password proof to
+    /// it); nil without TLS.
+    func exportKeyingMaterial(label: String, context: [UInt8], length: Int) -> [UInt8]?
 }
 
-extension ByteChannel where Self: ~Copyable {
+extension ByteChannel {
     public var lastArrival: Microseconds? { nil }
+    public var peerCertificateFingerprint: [UInt8]? { nil }
+    public func exportKeyingMaterial(label: String, context: [UInt8], length: Int) -> [UInt8]? { nil }
 }
 
-/// Writes all of `bytes`, waiting up to `timeout` µs in total for the peer to take them.
-/// Control-plane frames only (HELLO, STATUS, BYE): the audio path never waits on a socket.
-public func writeAll<C: ByteChannel & ~Copyable>(_ channel: inout C, _ bytes: [UInt8], timeout: Microseconds = 2_000_000) -> Result<Void, Errno> {
-    let clock = SystemClock()
-    let deadline = clock.now() + timeout
-    var offset = 0
-    while offset < bytes.count {
-        let result = bytes.withUnsafeBytes { channel.write(UnsafeRawBufferPointer(rebasing: $0[offset...])) }
-        switch result {
-        case .bytes(let n): offset += n
-        case .failed(let e): return .failure(e)
-        case .endOfStream: return .failure(.brokenPipe)
-        case .wouldBlock:
-            let left = deadline - clock.now()
-            if left <= 0 { return .failure(.timedOut) }
-            var pfd = pollfd(fd: channel.fileDescriptor, events: Int16(POLLOUT), revents: 0)
-            _ = poll(&pfd, 1, CInt(max(left / 1000, 1)))
+/// Opens channels: the one seam between the engines and a transport. `TCPTransport` now; the
+/// TLS transport wraps it.
+public protocol ChannelTransport {
+    /// Starts connecting to `address` without blocking; `handshake()` finishes it.
+    func connect(to address: SocketAddress) -> Result<any ByteChannel, TransportError>
+    /// A pending connection on `listener`, or nil when none is waiting.
+    func accept(from listener: borrowing TCPListener) -> (any ByteChannel)?
+}
+
+/// Bytes queued for one peer, written as the channel takes them: control frames never wait on
+/// a socket, and a peer that stops reading fills its queue instead of holding the loop.
+public struct OutputQueue {
+    private var bytes: [UInt8] = []
+    private var head = 0
+    public let capacity: Int
+
+    public init(capacity: Int) { self.capacity = capacity }
+
+    public var pending: Int { bytes.count - head }
+    public var isEmpty: Bool { pending == 0 }
+
+    /// False when it does not fit.
+    public mutating func append(_ data: UnsafeRawBufferPointer) -> Bool {
+        guard pending + data.count <= capacity else { return false }
+        if head > 0 && head >= bytes.count / 2 {
+            bytes.removeFirst(head)
+            head = 0
         }
+        bytes.append(contentsOf: data)
+        return true
     }
-    return .success(())
+
+    public mutating func append(_ data: [UInt8]) -> Bool { data.withUnsafeBytes { append($0) } }
+
+    public enum Flush: Equatable {
+        case done
+        /// Bytes remain: flush again on this readiness.
+        case wouldBlock(Interest)
+        case failed(Errno)
+    }
+
+    /// Writes what the channel takes now.
+    public mutating func flush(to channel: any ByteChannel) -> Flush {
+        while head < bytes.count {
+            let result = bytes.withUnsafeBytes { channel.write(UnsafeRawBufferPointer(rebasing: $0[head...])) }
+            switch result {
+            case .bytes(let n): head += n
+            case .wouldBlock(let interest): return .wouldBlock(interest)
+            case .endOfStream: return .failed(.brokenPipe)
+            case .failed(let e): return .failed(e)
+            }
+        }
+        bytes.removeAll(keepingCapacity: true)
+        head = 0
+        return .done
+    }
 }

@@ -18,7 +18,8 @@ public struct FrameReader: ~Copyable {
         case header(FrameHeader)
         /// A whole payload arrived, where `route` sent it (empty for `.discard`).
         case frame(FrameHeader, UnsafeRawBufferPointer)
-        case wouldBlock
+        /// Nothing more now: read again on this readiness.
+        case wouldBlock(Interest)
         /// The peer closed; `midFrame` when it left a frame unfinished.
         case closed(midFrame: Bool)
         case failed(Errno)
@@ -60,7 +61,7 @@ public struct FrameReader: ~Copyable {
     }
 
     /// Reads until a header or a payload completes, or the channel has nothing more.
-    public mutating func next<C: ByteChannel & ~Copyable>(from channel: inout C) -> Event {
+    public mutating func next(from channel: some ByteChannel) -> Event {
         while true {
             switch state {
             case .routing(let header):
@@ -75,7 +76,7 @@ public struct FrameReader: ~Copyable {
                         return .header(header)
                     }
                     state = .header(filled: filled + n)
-                case .wouldBlock: return .wouldBlock
+                case .wouldBlock(let interest): return .wouldBlock(interest)
                 case .endOfStream: return .closed(midFrame: filled > 0)
                 case .failed(let e): return .failed(e)
                 }
@@ -90,7 +91,7 @@ public struct FrameReader: ~Copyable {
                     : UnsafeMutableRawBufferPointer(rebasing: buffer[filled...])
                 switch channel.read(into: want) {
                 case .bytes(let n): state = .payload(header, buffer, filled: filled + n, discard: discard)
-                case .wouldBlock: return .wouldBlock
+                case .wouldBlock(let interest): return .wouldBlock(interest)
                 case .endOfStream: return .closed(midFrame: true)
                 case .failed(let e): return .failed(e)
                 }

@@ -4,8 +4,8 @@ import Glibc
 import CMoosyncLinux
 import Core
 
-/// A connected, non-blocking TCP socket.
-public struct TCPChannel: ByteChannel, ~Copyable {
+/// A non-blocking TCP socket, connected or connecting.
+public final class TCPChannel: ByteChannel {
     public private(set) var fileDescriptor: CInt
     public let peerDescription: String
     /// When the bytes of the last read arrived: the time stamp of the receive that took them.
@@ -18,15 +18,18 @@ public struct TCPChannel: ByteChannel, ~Copyable {
     public var readsAhead = false
     /// Bytes received ahead and not yet read. Reads until `wouldBlock` leave it empty, so
     /// poll(2) on the socket still says when there is more.
-    private let readAhead: UnsafeMutableRawBufferPointer
+    private var readAhead: UnsafeMutableRawBufferPointer?
     private var readAheadStart = 0
     private var readAheadEnd = 0
     private static let readAheadCapacity = 16 * 1024
+    /// Until the first `handshake()` sees the connection made.
+    private var connecting: Bool
 
-    public init(adopting fd: CInt, peer: String) {
+    /// Takes over a socket: connected (accepted), or with a non-blocking connect in progress.
+    public init(adopting fd: CInt, peer: String, connecting: Bool = false) {
         fileDescriptor = fd
         peerDescription = peer
-        readAhead = .allocate(byteCount: Self.readAheadCapacity, alignment: 16)
+        self.connecting = connecting
         var one: CInt = 1
         // Small frames every few milliseconds: Nagle would hold them back.
         _ = setsockopt(fd, CInt(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<CInt>.size))
@@ -37,15 +40,35 @@ public struct TCPChannel: ByteChannel, ~Copyable {
     }
 
     deinit {
-        if fileDescriptor >= 0 { Glibc.close(fileDescriptor) }
-        readAhead.deallocate()
+        close()
+        readAhead?.deallocate()
     }
 
-    public mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> IOResult {
+    public func handshake() -> HandshakeProgress {
+        guard connecting else { return .done }
+        // Connected once the socket has a peer; until then SO_ERROR says whether it failed.
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let connected = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fileDescriptor, $0, &length) }
+        } == 0
+        if connected {
+            connecting = false
+            return .done
+        }
+        var soError: CInt = 0
+        var len = socklen_t(MemoryLayout<CInt>.size)
+        getsockopt(fileDescriptor, SOL_SOCKET, SO_ERROR, &soError, &len)
+        return soError == 0 ? .wouldBlock(.write) : .failed(ChannelError("cannot connect to \(peerDescription): \(Errno(soError))"))
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) -> IOResult {
         guard buffer.count > 0 else { return .bytes(0) }
         if readAheadStart == readAheadEnd {
             guard readsAhead else { return receive(into: buffer) }
-            switch receive(into: UnsafeMutableRawBufferPointer(readAhead)) {
+            let ahead = readAhead ?? .allocate(byteCount: Self.readAheadCapacity, alignment: 16)
+            readAhead = ahead
+            switch receive(into: ahead) {
             case .bytes(let n):
                 readAheadStart = 0
                 readAheadEnd = n
@@ -53,12 +76,12 @@ public struct TCPChannel: ByteChannel, ~Copyable {
             }
         }
         let n = min(buffer.count, readAheadEnd - readAheadStart)
-        buffer.baseAddress!.copyMemory(from: readAhead.baseAddress! + readAheadStart, byteCount: n)
+        buffer.baseAddress!.copyMemory(from: readAhead!.baseAddress! + readAheadStart, byteCount: n)
         readAheadStart += n
         return .bytes(n)
     }
 
-    private mutating func receive(into buffer: UnsafeMutableRawBufferPointer) -> IOResult {
+    private func receive(into buffer: UnsafeMutableRawBufferPointer) -> IOResult {
         while true {
             var arrival: Int64 = 0
             let n = cmoosync_recv_stamped(fileDescriptor, buffer.baseAddress, buffer.count, 0, &arrival)
@@ -69,82 +92,62 @@ public struct TCPChannel: ByteChannel, ~Copyable {
             if n == 0 { return .endOfStream }
             switch errno {
             case EINTR: continue
-            case EAGAIN, EWOULDBLOCK: return .wouldBlock
+            case EAGAIN, EWOULDBLOCK: return .wouldBlock(.read)
             default: return .failed(.current)
             }
         }
     }
 
-    public mutating func write(_ bytes: UnsafeRawBufferPointer) -> IOResult {
+    public func write(_ bytes: UnsafeRawBufferPointer) -> IOResult {
         while true {
             let n = send(fileDescriptor, bytes.baseAddress, bytes.count, CInt(MSG_NOSIGNAL))
             if n >= 0 { return .bytes(n) }
             switch errno {
             case EINTR: continue
-            case EAGAIN, EWOULDBLOCK: return .wouldBlock
+            case EAGAIN, EWOULDBLOCK: return .wouldBlock(.write)
             default: return .failed(.current)
             }
         }
     }
 
-    public mutating func close() {
+    public func close() {
         if fileDescriptor >= 0 {
             Glibc.close(fileDescriptor)
             fileDescriptor = -1
         }
     }
+}
 
-    /// Connects to `host:port` within `timeout` µs.
-    public static func connect(host: String, port: UInt16, timeout: Microseconds) -> Result<TCPChannel, TransportError> {
-        let addresses: [SocketAddress]
-        switch SocketAddress.resolve(host: host, port: port) {
-        case .success(let a): addresses = a
-        case .failure(let e): return .failure(e)
+/// Plain TCP: what `"encryption": "none"` uses, and what the TLS transport runs over.
+public struct TCPTransport: ChannelTransport {
+    public init() {}
+
+    public func connect(to address: SocketAddress) -> Result<any ByteChannel, TransportError> {
+        let fd = socket(address.family, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue) | CInt(SOCK_NONBLOCK.rawValue), 0)
+        guard fd >= 0 else { return .failure(.socket(.current)) }
+        let rc = address.withSockaddr { Glibc.connect(fd, $0, $1) }
+        if rc != 0 && errno != EINPROGRESS {
+            let e = Errno.current
+            Glibc.close(fd)
+            return .failure(.connect(address: address.description, e))
         }
-        var lastError = TransportError.connect(host: host, port: port, Errno.connectionRefused)
-        for address in addresses {
-            let fd = socket(address.family, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue) | CInt(SOCK_NONBLOCK.rawValue), 0)
-            guard fd >= 0 else { return .failure(.socket(.current)) }
-            let rc = address.withSockaddr { Glibc.connect(fd, $0, $1) }
-            if rc != 0 && errno != EINPROGRESS {
-                lastError = .connect(host: host, port: port, .current)
-                Glibc.close(fd)
-                continue
-            }
-            if rc != 0 {
-                var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                let ready = poll(&pfd, 1, CInt(max(timeout / 1000, 1)))
-                if ready == 0 {
-                    lastError = .connect(host: host, port: port, .timedOut)
-                    Glibc.close(fd)
-                    continue
-                }
-                var soError: CInt = 0
-                var len = socklen_t(MemoryLayout<CInt>.size)
-                getsockopt(fd, SOL_SOCKET, SO_ERROR, &soError, &len)
-                if soError != 0 {
-                    lastError = .connect(host: host, port: port, Errno(soError))
-                    Glibc.close(fd)
-                    continue
-                }
-            }
-            return .success(TCPChannel(adopting: fd, peer: "\(address)"))
-        }
-        return .failure(lastError)
+        return .success(TCPChannel(adopting: fd, peer: address.description, connecting: rc != 0))
     }
+
+    public func accept(from listener: borrowing TCPListener) -> (any ByteChannel)? { listener.accept() }
 }
 
 public enum TransportError: Error, Equatable, CustomStringConvertible {
     case resolve(host: String, String)
     case socket(Errno)
-    case connect(host: String, port: UInt16, Errno)
+    case connect(address: String, Errno)
     case listen(port: UInt16, Errno)
 
     public var description: String {
         switch self {
         case .resolve(let host, let why): return "cannot resolve \(host): \(why)"
         case .socket(let e): return "cannot create a socket: \(e)"
-        case .connect(let host, let port, let e): return "cannot connect to \(host):\(port): \(e)"
+        case .connect(let address, let e): return "cannot connect to \(address): \(e)"
         case .listen(let port, let e): return "cannot listen on port \(port): \(e)"
         }
     }

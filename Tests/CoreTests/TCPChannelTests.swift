@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Core
+import TestSupport
 import Transport
 import XCTest
 
@@ -10,8 +11,8 @@ final class TCPChannelTests: XCTestCase {
     /// those reads arrive whole and in order, and the peer's close comes after the last one.
     func testFramesStraddlingReadsArriveWholeThenTheClose() throws {
         let listener = try TCPListener(port: UInt16(20_000 + getpid() % 10_000))
-        var client: TCPChannel
-        switch TCPChannel.connect(host: "127.0.0.1", port: listener.port, timeout: 2_000_000) {
+        let client: any ByteChannel
+        switch connectBlocking(host: "127.0.0.1", port: listener.port) {
         case .success(let c): client = c
         case .failure(let e): return XCTFail("\(e)")
         }
@@ -20,10 +21,10 @@ final class TCPChannelTests: XCTestCase {
             server = listener.accept()
             if server == nil { usleep(5_000) }
         }
-        guard var sender = server else { return XCTFail("no connection accepted") }
+        guard let sender = server else { return XCTFail("no connection accepted") }
         // 60 audio-sized frames (78 KB), each payload a distinct pattern, then a close.
         let payloads = (0..<60).map { i in (0..<1_300).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ i) } }
-        try writeAll(&sender, payloads.flatMap { FrameWriter.frame(.audio, payload: $0) }).get()
+        try writeAll(sender, payloads.flatMap { FrameWriter.frame(.audio, payload: $0) }).get()
         sender.close()
 
         client.readsAhead = true
@@ -34,7 +35,7 @@ final class TCPChannelTests: XCTestCase {
         var closed = false
         let deadline = SystemClock().now() + 5_000_000
         while !closed && SystemClock().now() < deadline {
-            switch reader.next(from: &client) {
+            switch reader.next(from: client) {
             case .header(let h):
                 XCTAssertEqual(h.length, 1_300)
                 reader.route(.into(slot))

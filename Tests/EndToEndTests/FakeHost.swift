@@ -1,6 +1,7 @@
 import Core
 import Foundation
 import ProtocolMessages
+import TestSupport
 import Transport
 import XCTest
 
@@ -24,11 +25,11 @@ enum FakeHost {
     /// Reads the receiver's HELLO and answers with a WELCOME whose stream starts at
     /// `streamStart` on the host's clock (`hostNow`), echoing the HELLO's t1.
     @discardableResult
-    static func welcome(_ channel: inout TCPChannel, _ reader: inout FrameReader, streamStart: Microseconds,
+    static func welcome(_ channel: any ByteChannel, _ reader: inout FrameReader, streamStart: Microseconds,
                         hostNow: () -> Microseconds = SystemClock().now) throws -> Hello {
         let deadline = Date().addingTimeInterval(5)
         while Date() < deadline {
-            switch reader.next(from: &channel) {
+            switch reader.next(from: channel) {
             case .header: reader.route(.scratch)
             case .frame(let h, let payload) where h.type == .hello:
                 let hello = try Hello.decode(payload).get()
@@ -38,7 +39,7 @@ enum FakeHost {
                 let welcome = Welcome(sessionID: "fake", hostID: "fake-host", hostName: "fake host", stream: stream, streamStart: streamStart,
                                       nextSequence: 0, permissions: GrantedPermissions(queueControl: false, playbackControl: false, chat: false),
                                       t1: hello.t1, t2: received, t3: hostNow())
-                try writeAll(&channel, welcome.frame).get()
+                try writeAll(channel, welcome.frame).get()
                 return hello
             case .frame: continue
             case .wouldBlock: usleep(1_000)

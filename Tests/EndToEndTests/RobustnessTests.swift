@@ -2,6 +2,7 @@ import Config
 import Core
 import ProtocolMessages
 import Foundation
+import TestSupport
 import Transport
 import XCTest
 
@@ -39,8 +40,8 @@ final class RobustnessTests: XCTestCase {
 
     /// Connects to the host and sends `bytes`; what came back before the host closed.
     private func hostile(_ port: UInt16, _ bytes: [UInt8], closeAfterSending: Bool = false) throws -> [UInt8] {
-        var channel = try TCPChannel.connect(host: "127.0.0.1", port: port, timeout: 2_000_000).get()
-        XCTAssertNoThrow(try writeAll(&channel, bytes).get())
+        let channel = try connectBlocking(host: "127.0.0.1", port: port).get()
+        XCTAssertNoThrow(try writeAll(channel, bytes).get())
         if closeAfterSending { shutdown(channel.fileDescriptor, Int32(SHUT_WR)) }
         var reply: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
@@ -120,16 +121,16 @@ final class RobustnessTests: XCTestCase {
         let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "speaker")), scratch: scratch)
 
         // Session 1: a WELCOME, then an AUDIO frame longer than the stream allows.
-        var channel = try FakeHost.accept(listener)
+        let channel = try FakeHost.accept(listener)
         var reader = FrameReader()
-        try FakeHost.welcome(&channel, &reader, streamStart: SystemClock().now())
-        XCTAssertNoThrow(try writeAll(&channel, header(FrameType.audio.rawValue, length: 50_000)).get())
+        try FakeHost.welcome(channel, &reader, streamStart: SystemClock().now())
+        XCTAssertNoThrow(try writeAll(channel, header(FrameType.audio.rawValue, length: 50_000)).get())
         XCTAssertTrue(receiver.waitFor("error=InvalidPacket", timeout: 5), receiver.log)
         XCTAssertTrue(receiver.log.contains("AUDIO frame of 50000 bytes"), receiver.log)
 
         // Session 2 (the receiver retries): garbage instead of a WELCOME.
-        var second = try FakeHost.accept(listener)
-        XCTAssertNoThrow(try writeAll(&second, Array("\u{0}\u{0}garbage".utf8)).get())
+        let second = try FakeHost.accept(listener)
+        XCTAssertNoThrow(try writeAll(second, Array("\u{0}\u{0}garbage".utf8)).get())
         XCTAssertTrue(receiver.waitFor("error=InvalidPacket", times: 2, timeout: 5), receiver.log)
         XCTAssertTrue(receiver.process.isRunning)
         receiver.signal(SIGTERM)
@@ -148,11 +149,11 @@ final class RobustnessTests: XCTestCase {
         _ = scratch.recordingPCM("speaker")
         let listener = try TCPListener(port: port)
         let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "speaker", buffer: "200ms")), scratch: scratch)
-        var channel = try FakeHost.accept(listener)
+        let channel = try FakeHost.accept(listener)
         var reader = FrameReader()
         let clock = SystemClock()
         let streamStart = clock.now()
-        try FakeHost.welcome(&channel, &reader, streamStart: streamStart)
+        try FakeHost.welcome(channel, &reader, streamStart: streamStart)
 
         let jump: UInt64 = 1 << 40
         var sent = 0, answered = 0
@@ -164,17 +165,17 @@ final class RobustnessTests: XCTestCase {
             while streamStart + Microseconds(sent) * FakeHost.packetDuration <= clock.now() {
                 let timestamp = sent == 50 ? UInt64.max - 5 : UInt64(sent) * 20_000
                 let sequence = UInt64(sent) + (sent >= 100 ? jump : 0)
-                try writeAll(&channel, FakeHost.audio(sequence: sequence, timestamp: timestamp)).get()
+                try writeAll(channel, FakeHost.audio(sequence: sequence, timestamp: timestamp)).get()
                 if sent == 100 { cpuAfterJump = (clock.now(), FakeHost.cpuSeconds(of: receiver.pid)) }
                 sent += 1
             }
             // The fifth TIME_REQ gets t2 = t3 = Int64.max; the others honest answers.
-            while case .frame(let h, let payload) = nextFrame(&reader, &channel) {
+            while case .frame(let h, let payload) = nextFrame(&reader, channel) {
                 guard h.type == .timeRequest, case .success(let request) = TimeRequest.decode(payload) else { continue }
                 answered += 1
                 let now = UInt64(clock.now())
                 let times = answered == 5 ? (UInt64(Int64.max), UInt64(Int64.max)) : (now, now)
-                try writeAll(&channel, TimeResponse(t1: request.t1, t2: times.0, t3: times.1).frame).get()
+                try writeAll(channel, TimeResponse(t1: request.t1, t2: times.0, t3: times.1).frame).get()
             }
             usleep(2_000)
         }
@@ -189,7 +190,7 @@ final class RobustnessTests: XCTestCase {
         let runLimit = 10  // AudioIngest.refusedRunLimit
         var run: [UInt8] = []
         for k in 0..<runLimit { run += FakeHost.audio(sequence: jump + UInt64(sent + k), timestamp: 1 << 62) }
-        try writeAll(&channel, run).get()
+        try writeAll(channel, run).get()
         XCTAssertTrue(receiver.waitFor("error=InvalidPacket", timeout: 5), receiver.log)
         XCTAssertTrue(receiver.log.contains("\(runLimit) AUDIO frames in a row with timestamps far from the stream's schedule"), receiver.log)
         receiver.signal(SIGTERM)
@@ -206,9 +207,9 @@ final class RobustnessTests: XCTestCase {
         XCTAssertGreaterThan(played, 170, String(summary))
     }
 
-    private func nextFrame(_ reader: inout FrameReader, _ channel: inout TCPChannel) -> FrameReader.Event? {
+    private func nextFrame(_ reader: inout FrameReader, _ channel: any ByteChannel) -> FrameReader.Event? {
         while true {
-            switch reader.next(from: &channel) {
+            switch reader.next(from: channel) {
             case .header: reader.route(.scratch)
             case .frame(let h, let p): return .frame(h, p)
             default: return nil
@@ -222,14 +223,14 @@ final class RobustnessTests: XCTestCase {
         _ = scratch.recordingPCM("speaker")
         let listener = try TCPListener(port: port)
         let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "speaker", buffer: "200ms")), scratch: scratch)
-        var host = try FakeHost.accept(listener)
+        let host = try FakeHost.accept(listener)
         // A WELCOME whose stream starts now, then 3 s of PCM at once: far more than a 200 ms
         // buffer's pool holds.
         var reader = FrameReader()
-        try FakeHost.welcome(&host, &reader, streamStart: SystemClock().now())
+        try FakeHost.welcome(host, &reader, streamStart: SystemClock().now())
         var stream: [UInt8] = []
         for seq in 0..<150 { stream += FakeHost.audio(sequence: UInt64(seq), timestamp: UInt64(seq) * 20_000) }
-        XCTAssertNoThrow(try writeAll(&host, stream, timeout: 5_000_000).get())
+        XCTAssertNoThrow(try writeAll(host, stream, timeout: 5_000_000).get())
         XCTAssertTrue(receiver.waitFor("event=BufferOverrun overruns=", timeout: 5), receiver.log)
         XCTAssertTrue(receiver.process.isRunning)
         receiver.signal(SIGTERM)

@@ -1,6 +1,7 @@
 import Core
 import ProtocolMessages
 import Foundation
+import TestSupport
 import Transport
 import XCTest
 
@@ -234,7 +235,7 @@ final class HostClockStepTests: XCTestCase {
         let listener = try TCPListener(port: port)
         let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "card", buffer: "200ms")), scratch: scratch)
         let clock = SystemClock()
-        var channel = try FakeHost.accept(listener)
+        let channel = try FakeHost.accept(listener)
 
         // The host's clock: the monotonic clock until it jumps back 50 ms (a host suspended
         // for a moment, as its receivers see it).
@@ -243,7 +244,7 @@ final class HostClockStepTests: XCTestCase {
         func hostNow() -> Microseconds { clock.now() + step }
         var reader = FrameReader()
         let streamStart = hostNow()
-        try FakeHost.welcome(&channel, &reader, streamStart: streamStart, hostNow: hostNow)
+        try FakeHost.welcome(channel, &reader, streamStart: streamStart, hostNow: hostNow)
 
         let stepAt = clock.now() + 8_000_000, end = clock.now() + 22_000_000
         var sequence = 0, requests = 0
@@ -251,13 +252,13 @@ final class HostClockStepTests: XCTestCase {
             if step == 0 && clock.now() >= stepAt { step = stepBy }
             // Clicks, paced by the host's clock: one a second, at the start of every 50th packet.
             while streamStart + Microseconds(sequence) * 20_000 <= hostNow() {
-                try writeAll(&channel, FakeHost.audio(sequence: UInt64(sequence), timestamp: UInt64(sequence) * 20_000, click: sequence % 50 == 0)).get()
+                try writeAll(channel, FakeHost.audio(sequence: UInt64(sequence), timestamp: UInt64(sequence) * 20_000, click: sequence % 50 == 0)).get()
                 sequence += 1
             }
             // Time requests, answered on the host's clock.
             var reading = true
             while reading {
-                switch reader.next(from: &channel) {
+                switch reader.next(from: channel) {
                 case .header: reader.route(.scratch)
                 case .frame(let h, let payload):
                     guard h.type == .timeRequest, case .success(let request) = TimeRequest.decode(payload) else { continue }
@@ -265,7 +266,7 @@ final class HostClockStepTests: XCTestCase {
                     requests += 1
                     // One impossible reply among them (sent before its request arrived): refused.
                     let sent = requests == 12 ? received - 1_000 : UInt64(hostNow())
-                    try writeAll(&channel, TimeResponse(t1: request.t1, t2: received, t3: sent).frame).get()
+                    try writeAll(channel, TimeResponse(t1: request.t1, t2: received, t3: sent).frame).get()
                 default: reading = false
                 }
             }

@@ -4,27 +4,6 @@ import Core
 import ProtocolMessages
 import Transport
 
-/// Serves the fuzz input in chunks whose sizes come from the input itself.
-struct FuzzChannel: ByteChannel {
-    let bytes: UnsafeRawBufferPointer
-    var offset = 0
-    var chunk: Int
-    var fileDescriptor: CInt { -1 }
-
-    mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> IOResult {
-        if offset >= bytes.count { return .endOfStream }
-        let n = min(buffer.count, chunk, bytes.count - offset)
-        if n == 0 { return .bytes(0) }
-        buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + n)]))
-        offset += n
-        chunk = chunk % 7 + 1
-        return .bytes(n)
-    }
-
-    mutating func write(_ bytes: UnsafeRawBufferPointer) -> IOResult { .bytes(bytes.count) }
-    mutating func close() {}
-}
-
 let audioSlot = UnsafeMutableRawBufferPointer.allocate(byteCount: WireProtocol.maxPayload, alignment: 16)
 nonisolated(unsafe) var reader = FrameReader()
 
@@ -32,13 +11,13 @@ nonisolated(unsafe) var reader = FrameReader()
 public func fuzzFrames(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let input = UnsafeRawBufferPointer(start: data, count: size)
     guard size > 0 else { return 0 }
-    var channel = FuzzChannel(bytes: UnsafeRawBufferPointer(rebasing: input[1...]), chunk: Int(input[0]) + 1)
+    let channel = FuzzChannel(bytes: UnsafeRawBufferPointer(rebasing: input[1...]), chunk: Int(input[0]) + 1)
     var fresh = FrameReader()
     swap(&reader, &fresh)
     var steps = 0
     while steps < 10_000 {
         steps += 1
-        switch reader.next(from: &channel) {
+        switch reader.next(from: channel) {
         case .header(let h):
             switch h.type {
             case .audio?: reader.route(.into(audioSlot))

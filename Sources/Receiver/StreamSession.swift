@@ -1,0 +1,273 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Core
+import ProtocolMessages
+import Transport
+
+/// What wakes the receiver's control thread; each phase owns some of them.
+enum ReceiverToken: Hashable {
+    case signals
+    /// The channel to the host.
+    case host
+    /// The next connection attempt.
+    case retry
+    /// The handshake's deadline.
+    case handshake
+    /// Streaming: the next batch of received packets, the next TIME_REQ, the next STATUS, and
+    /// (after the host's BYE) whether the audio thread has played everything out.
+    case read, timeRequest, status, playedOut
+    /// Shutting down: the last moment for our BYE to leave.
+    case leave
+}
+
+/// The streaming phase on the control thread: reads frames straight into the pool for the
+/// audio thread, keeps the clock estimate, answers the host with TIME_REQ and STATUS, and
+/// notices when the stream is over. Everything it does is one reactor event's worth.
+final class StreamSession {
+    enum End: Equatable {
+        /// Retry later, and why (the Disconnected event's reason).
+        case retry(reason: String)
+    }
+
+
+    let channel: any ByteChannel
+    let format: StreamFormat
+    let schedule: PlayoutSchedule
+    let counters: PlayoutCounters
+    private let pool: PacketPool
+    private let clockMapping: SharedClockMapping
+    private let device: String
+    private let log: Logger
+    private var reader: FrameReader
+    private var ingest: AudioIngest
+    private(set) var clockSync: ClockSync
+    private var outbox = OutputQueue(capacity: 64 * 1024)
+    /// The readiness a pending read or flush waits for.
+    private var readWaitsFor: Interest = .read
+    private var writeWaitsFor: Interest = []
+    private var endOfStream = false
+    /// A send failed: stop sending, and read on to find the host's BYE or close.
+    private var sendFailed = false
+    /// How long received packets wait in the socket before they are read all at once.
+    let readInterval: Microseconds
+    var reported = PlayoutReport()
+
+    init(channel: any ByteChannel, reader: consuming FrameReader, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool,
+         incoming: SPSCRing, counters: PlayoutCounters, clockSync: ClockSync, clockMapping: SharedClockMapping, readInterval: Microseconds,
+         device: String, log: Logger) {
+        self.device = device
+        self.channel = channel
+        self.reader = reader
+        self.format = format
+        self.schedule = schedule
+        self.pool = pool
+        self.counters = counters
+        self.clockSync = clockSync
+        self.clockMapping = clockMapping
+        self.readInterval = readInterval
+        self.log = log
+        ingest = AudioIngest(format: format, schedule: schedule, clockMapping: clockMapping, pool: pool, incoming: incoming, counters: counters)
+    }
+
+    /// Starts the session's timers: a TIME_REQ burst now, STATUS in a second, a read now.
+    func start(_ reactor: inout Reactor<ReceiverToken>) -> End? {
+        reactor.schedule(.timeRequest, at: reactor.now)
+        reactor.schedule(.status, after: 1_000_000)
+        return read(&reactor)
+    }
+
+    func handle(_ event: Reactor<ReceiverToken>.Event, _ reactor: inout Reactor<ReceiverToken>) -> End? {
+        switch event {
+        case .ready(.host, let ready):
+            if ready.contains(.write) && !writeWaitsFor.isEmpty { flush(&reactor) }
+            if !endOfStream && ready.intersection(readWaitsFor) != [] { return read(&reactor) }
+        case .timer(.read):
+            return read(&reactor)
+        case .timer(.timeRequest):
+            if !sendFailed && !endOfStream { send(clockSync.request(at: reactor.now).frame, what: "TIME_REQ", &reactor) }
+            reactor.schedule(.timeRequest, at: clockSync.nextRequest)
+        case .timer(.status):
+            report(now: reactor.now)
+            if !sendFailed && !endOfStream { send(status().frame, what: "STATUS", &reactor) }
+            reactor.schedule(.status, after: 1_000_000)
+        case .timer(.playedOut):
+            if counters.finished.load(ordering: .acquiring) { return .retry(reason: ByeReason.endOfStream.name) }
+            reactor.schedule(.playedOut, after: 100_000)
+        default:
+            break
+        }
+        updateInterest(&reactor)
+        return nil
+    }
+
+    /// Reads everything the host has sent, into the pool.
+    private func read(_ reactor: inout Reactor<ReceiverToken>) -> End? {
+        defer { updateInterest(&reactor) }
+        // A TIME_RESP's arrival is a clock-sync sample: read it on its own time stamp.
+        channel.readsAhead = !clockSync.awaitingResponse
+        while true {
+            switch reader.next(from: channel) {
+            case .header(let h):
+                switch route(h, now: reactor.now) {
+                case .routed: break
+                case .poolFull:
+                    // The frame stays where it is until the audio thread made room.
+                    reactor.schedule(.read, after: 2_000)
+                    return nil
+                case .invalid(let why):
+                    log.failure(.invalidPacket(why))
+                    return .retry(reason: "invalid_packet")
+                }
+            case .frame(let h, let payload):
+                if let end = handle(h, payload, now: reactor.now, &reactor) { return end }
+                if endOfStream { return nil }
+            case .wouldBlock(let interest):
+                readWaitsFor = interest
+                reactor.schedule(.read, after: readInterval)
+                return nil
+            case .closed(let midFrame):
+                log.event(.networkError(midFrame ? "host closed the connection in the middle of a frame" : "host closed the connection"))
+                return .retry(reason: "host_gone")
+            case .failed(let e):
+                log.event(.networkError("reading from host: \(e)"))
+                return .retry(reason: "host_gone")
+            }
+        }
+    }
+
+    /// Between reads the socket is watched only for a TIME_RESP (its arrival time is the
+    /// sample) and for what a pending flush needs; after the host's BYE not at all (a closed
+    /// socket would wake every wait).
+    private func updateInterest(_ reactor: inout Reactor<ReceiverToken>) {
+        let reading: Interest = !endOfStream && clockSync.awaitingResponse ? readWaitsFor : []
+        reactor.setInterest(.host, reading.union(writeWaitsFor))
+    }
+
+    private func send(_ frame: [UInt8], what: String, _ reactor: inout Reactor<ReceiverToken>) {
+        guard outbox.append(frame) else { return sendFailure("sending \(what): the host is not reading", &reactor) }
+        flush(&reactor)
+    }
+
+    private func flush(_ reactor: inout Reactor<ReceiverToken>) {
+        switch outbox.flush(to: channel) {
+        case .done: writeWaitsFor = []
+        case .wouldBlock(let interest): writeWaitsFor = interest
+        case .failed(let e): sendFailure("sending to host: \(e)", &reactor)
+        }
+    }
+
+    /// A host that closed may have said why first (BYE end_of_stream): a failed send only stops
+    /// sending; the next read finds the BYE or the end of the connection.
+    private func sendFailure(_ why: String, _ reactor: inout Reactor<ReceiverToken>) {
+        log.event(.networkError(why))
+        sendFailed = true
+        writeWaitsFor = []
+        reactor.schedule(.read, at: reactor.now)
+    }
+
+    private enum Routed {
+        case routed
+        case poolFull
+        case invalid(String)
+    }
+
+    /// Where a frame's payload goes, or why the frame is not acceptable.
+    private func route(_ h: FrameHeader, now: Microseconds) -> Routed {
+        guard let type = h.type else {
+            guard h.length <= WireProtocol.maxControlPayload else { return .invalid("unknown frame type \(h.rawType) with \(h.length) bytes") }
+            reader.route(.discard)
+            return .routed
+        }
+        switch type {
+        case .audio:
+            switch ingest.route(h, now: now) {
+            case .read(let destination): reader.route(destination)
+            case .wait: return .poolFull
+            case .invalid(let e): return .invalid(e.description)
+            }
+        case .bye, .timeResponse, .control, .chat, .status:
+            guard h.length <= WireProtocol.maxControlPayload else { return .invalid("\(type) frame of \(h.length) bytes") }
+            reader.route(.scratch)
+        case .hello, .challenge, .auth, .welcome, .reject, .timeRequest:
+            return .invalid("unexpected \(type) frame while streaming")
+        }
+        return .routed
+    }
+
+    private func handle(_ h: FrameHeader, _ payload: UnsafeRawBufferPointer, now: Microseconds, _ reactor: inout Reactor<ReceiverToken>) -> End? {
+        switch h.type {
+        case .audio:
+            if case .failure(let e) = ingest.complete(h, payload, now: now) {
+                log.failure(.invalidPacket(e.description))
+                return .retry(reason: "invalid_packet")
+            }
+        case .timeResponse:
+            switch TimeResponse.decode(payload) {
+            case .success(let response): clockSample(response, t4: channel.lastArrival ?? now)
+            case .failure(let e):
+                log.failure(.invalidPacket(e.description))
+                return .retry(reason: "invalid_packet")
+            }
+        case .bye:
+            let bye = Bye.decode(payload)
+            guard bye.reason == .endOfStream else {
+                log.info("host said goodbye: \(bye.reasonName)")
+                return .retry(reason: bye.reason?.name ?? "bye")
+            }
+            endOfStream = true
+            counters.endOfStream.store(true, ordering: .releasing)
+            log.info("host ended the stream; playing out what is buffered")
+            for token in [ReceiverToken.read, .timeRequest, .status] { reactor.cancelTimer(token) }
+            reactor.schedule(.playedOut, at: now)
+        default:
+            break  // CONTROL, CHAT: handled by later issues; skipped like unknown types
+        }
+        return nil
+    }
+
+    private func clockSample(_ response: TimeResponse, t4: Microseconds) {
+        switch clockSync.receive(response, t4: t4) {
+        case .accepted, .outlier:
+            break
+        case .refused(let why):
+            log.info("clock: refused a TIME_RESP (\(clockSync.estimator.refused) so far): \(why)")
+        case .stepped(let by):
+            // The audio thread resyncs to the new clock at once and reports it (SyncLost,
+            // then a resynced line).
+            log.info("clock: the host's clock stepped by \(by) µs")
+            counters.resyncRequests.add(1, ordering: .releasing)
+        }
+        clockMapping.store(clockSync.estimator.mapping)
+    }
+
+    /// Logs what changed, once a second.
+    private func report(now: Microseconds) {
+        reported = reported.log(counters, log, device: device)
+        if let line = clockSync.periodicReport(now: now) { log.info(line) }
+    }
+
+    private func status() -> Status {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let played = counters.packetsPlayed.load(ordering: .relaxed)
+        let concealed = counters.packetsConcealed.load(ordering: .relaxed)
+        let buffered = counters.buffered.load(ordering: .relaxed)
+        var s = Status()
+        s.bitrate = format.bitrate
+        s.packetLoss = played + concealed > 0 ? Double(concealed) / Double(played + concealed) : 0
+        s.latency = schedule.latency
+        s.bufferedPackets = buffered
+        s.bufferHealth = min(1, Double(buffered) / Double(max(1, pool.slotCount)))
+        s.underruns = counters.underruns.load(ordering: .relaxed)
+        s.overruns = counters.overruns.load(ordering: .relaxed)
+        s.volume = Gain(q15: counters.volumeQ15.load(ordering: .relaxed)).volume
+        s.syncErrorMicroseconds = Int(clockSync.estimator.residual.rounded())
+        s.playoutErrorMicroseconds = counters.playoutError.load(ordering: .relaxed)
+        s.correctionPPM = Double(counters.correction.load(ordering: .relaxed)) / 100
+        s.clockDriftPPM = clockSync.estimator.mapping.drift * 1e6
+        s.cpuSeconds = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+        s.memoryPeakKB = usage.ru_maxrss
+        return s
+    }
+}

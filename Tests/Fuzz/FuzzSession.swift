@@ -1,0 +1,91 @@
+// libFuzzer target: the receiver's whole session against a host played from the fuzz input:
+// the handshake (HELLO → WELCOME/REJECT), then the stream (frames into the pool, TIME_REQ /
+// TIME_RESP clock sync, STATUS, BYE) on the reactor with a stepped clock, and the playout
+// engine on a memory sink, stepped in between. The input is the host's byte stream; its first
+// bytes set how it is cut up and how fast time passes. Built by scripts/fuzz.sh.
+#if canImport(Glibc)
+import Glibc
+#endif
+import Audio
+import Codec
+import Core
+import ProtocolMessages
+@testable import Receiver
+import Transport
+
+/// The receiver's clock when it sends HELLO: a WELCOME must echo it as t1 (the seed corpus does).
+let helloTime: Microseconds = 1_000_000
+/// What the receiver would log goes nowhere: libFuzzer's own report is on stderr.
+let log = Logger(program: "fuzz", descriptor: open("/dev/null", O_WRONLY))
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzSession(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    guard size >= 3 else { return 0 }
+    let input = UnsafeRawBufferPointer(start: data, count: size)
+    let perStep = Int(input[1]) * 8 + 1
+    let tick = Microseconds(input[2]) * 200 + 100
+    let channel = FuzzChannel(bytes: UnsafeRawBufferPointer(rebasing: input[3...]), chunk: Int(input[0]) + 1, releasedUpFront: perStep)
+    let clock = SteppedClock(startingAt: helloTime)
+    let handshake = HandshakePhase(channel: channel, hello: { t1 in
+        Hello(clientID: "fuzz", clientName: "fuzz", audioFormats: ["opus", "pcm"], maxBufferSize: "200ms", lowLatency: false, t1: t1)
+    }, log: log)
+    var accepted: Handshake.Accepted?
+    for _ in 0..<64 where accepted == nil {
+        switch handshake.advance(now: clock.now()) {
+        case .waiting:
+            channel.release(perStep)
+            clock.advance(by: tick)
+        case .welcomed(let a): accepted = a
+        case .unreachable, .failed: return 0
+        }
+    }
+    guard let accepted, accepted.format.isPlayable else { return 0 }
+    stream(accepted, channel: channel, reader: handshake.takeReader(), clock: clock, perStep: perStep, tick: tick)
+    return 0
+}
+
+private func stream(_ accepted: Handshake.Accepted, channel: FuzzChannel, reader: consuming FrameReader, clock: SteppedClock, perStep: Int,
+                    tick: Microseconds) {
+    let format = accepted.format
+    let latency: Microseconds = 200_000
+    let slots = packetPoolSlots(bufferSize: latency, frameDuration: format.frameDuration)
+    let pool = PacketPool(slotCount: slots, slotCapacity: format.maxAudioPayload)
+    let incoming = SPSCRing(capacity: slots)
+    var clockSync = ClockSync()
+    clockSync.add(accepted.exchange)
+    let clockMapping = SharedClockMapping(clockSync.estimator.mapping)
+    let schedule = PlayoutSchedule(streamStart: accepted.welcome.streamStart, latency: latency)
+    let counters = PlayoutCounters()
+    typealias Engine = PlayoutEngine<MemorySink, SteppedClock>
+    guard let decoder = try? Engine.decoder(for: format) else { return }
+    var engine = Engine(format: format, decoder: decoder, resampler: nil, pool: pool, incoming: incoming,
+                        sink: MemorySink(sampleRate: format.sampleRate, channels: format.channels), clock: clock, counters: counters,
+                        schedule: schedule, clockMapping: clockMapping)
+    let session = StreamSession(channel: channel, reader: reader, format: format, schedule: schedule, pool: pool, incoming: incoming,
+                                counters: counters, clockSync: clockSync, clockMapping: clockMapping, readInterval: 20_000, device: "fuzz",
+                                log: log)
+    var reactor = Reactor<ReceiverToken>(clock: clock)
+    reactor.register(.host, fd: -1, interest: .read)
+    var ended = session.start(&reactor) != nil
+    var steps = 0
+    while !ended && steps < 4_000 {
+        steps += 1
+        channel.release(perStep)
+        clock.advance(by: tick)
+        for event in reactor.wait(maxWait: 0) where !ended {
+            ended = session.handle(event, &reactor) != nil
+        }
+        // The audio thread's turn: a few steps, as many as it would take in that time.
+        var busy = true
+        for _ in 0..<4 where busy {
+            switch engine.step() {
+            case .played, .concealed, .skippedLate, .primed: busy = true
+            default: busy = false
+            }
+        }
+        if channel.exhausted && steps > 2_000 { break }
+    }
+    engine.releaseAll()
+    while incoming.pop() != nil {}
+    pool.reclaimAll()
+}
