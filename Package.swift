@@ -1,6 +1,6 @@
 // swift-tools-version: 6.0
 // Moosync Audio Share: `msrecv` (speaker firmware) and `mshost` (lightweight host).
-// Module cut and dependency direction: ../shared/DESIGN.md §4 (everything points towards Core).
+// Module cut and dependency direction: docs/DESIGN.md §4 (everything points towards Core).
 import PackageDescription
 
 // Both daemons carry the Swift runtime inside them: the speaker image ships no Swift runtime and
