@@ -40,10 +40,17 @@ public struct PCMConfiguration: Equatable, Sendable {
 
 /// Opens a PCM for interleaved S16 at exactly `rate` and `channels`, with a buffer near
 /// `bufferTime` µs in 4 periods.
-func openPCM(device: String, stream: snd_pcm_stream_t, mode: Int32 = 0, rate: Int, channels: Int, bufferTime: Int) throws(AlsaError) -> (OpaquePointer, PCMConfiguration) {
+/// Always opened non-blocking: a device another process holds answers -EBUSY at once instead of
+/// holding the caller until it is free. `blocking` then switches reads and writes back to
+/// blocking (the audio thread's writes are paced by the card).
+func openPCM(device: String, stream: snd_pcm_stream_t, blocking: Bool, rate: Int, channels: Int, bufferTime: Int) throws(AlsaError) -> (OpaquePointer, PCMConfiguration) {
     var handle: OpaquePointer?
-    try check(snd_pcm_open(&handle, device, stream, mode), "snd_pcm_open")
+    try check(snd_pcm_open(&handle, device, stream, Int32(SND_PCM_NONBLOCK)), "snd_pcm_open")
     guard let pcm = handle else { throw AlsaError(code: -5, call: "snd_pcm_open") }
+    if blocking, case let rc = snd_pcm_nonblock(pcm, 0), rc < 0 {
+        snd_pcm_close(pcm)
+        throw AlsaError(code: rc, call: "snd_pcm_nonblock")
+    }
     // alsa-lib keeps the parsed alsa.conf tree (a few hundred KB of heap) for later opens; a
     // daemon opens one device per session, so it is read again then and the heap goes back now.
     snd_config_update_free_global()
@@ -119,7 +126,8 @@ public final class AlsaPlayback: AudioSink {
     private var pointerSteps: PointerStepWatch
 
     public init(device: String, sampleRate: Int, channels: Int, bufferTime: Int = 80_000) throws(AlsaError) {
-        let opened = try openPCM(device: device, stream: SND_PCM_STREAM_PLAYBACK, rate: sampleRate, channels: channels, bufferTime: bufferTime)
+        let opened = try openPCM(device: device, stream: SND_PCM_STREAM_PLAYBACK, blocking: true, rate: sampleRate, channels: channels,
+                                 bufferTime: bufferTime)
         pcm = opened.0
         configuration = opened.1
         self.device = device
@@ -179,8 +187,8 @@ public final class AlsaCapture {
     }
 
     public init(device: String, sampleRate: Int, channels: Int) throws(AlsaError) {
-        let opened = try openPCM(device: device, stream: SND_PCM_STREAM_CAPTURE, mode: Int32(SND_PCM_NONBLOCK), rate: sampleRate,
-                                 channels: channels, bufferTime: 200_000)
+        let opened = try openPCM(device: device, stream: SND_PCM_STREAM_CAPTURE, blocking: false, rate: sampleRate, channels: channels,
+                                 bufferTime: 200_000)
         pcm = opened.0
         configuration = opened.1
         let rc = snd_pcm_start(pcm)

@@ -14,6 +14,9 @@ public struct AudioIngest {
     /// The slot the frame being read goes into. If the session ends mid-frame the pool reset
     /// takes it back.
     private var pendingSlot: Int32?
+    /// False while there is no audio thread to play (the device is gone): frames are read and
+    /// forgotten, so the session and its clock sync go on.
+    public var accepting = true
     /// Since when the pool has been full, while the audio thread is asked to drop.
     private var poolFullSince: Microseconds?
     /// Packets in a row whose timestamps were refused.
@@ -54,6 +57,7 @@ public struct AudioIngest {
         guard header.length >= AudioPacketHeader.size, header.length <= format.maxAudioPayload else {
             return .invalid(IngestError("AUDIO frame of \(header.length) bytes (this stream allows \(AudioPacketHeader.size) to \(format.maxAudioPayload))"))
         }
+        guard accepting else { return .read(.discard) }
         guard let slot = pool.acquire() else {
             guard let since = poolFullSince else {
                 poolFullSince = now
@@ -70,6 +74,10 @@ public struct AudioIngest {
         pendingSlot = slot
         return .read(.into(pool.storage(slot)))
     }
+
+    /// The pool was reclaimed whole (the audio thread stopped): a frame being read finishes into
+    /// its old slot and is then forgotten.
+    public mutating func forgetPendingSlot() { pendingSlot = nil }
 
     /// Checks a complete AUDIO payload that arrived at local time `now` and hands it to the
     /// audio thread, or drops it and counts it when its timestamp is far from the schedule.

@@ -4,18 +4,35 @@ import Config
 import Core
 import Resample
 
-/// The audio side of a session: the speaker's device opened for the stream with the buffer
-/// policy below, and the real-time audio thread that plays into it (DESIGN §4). The control
-/// thread starts it once the host welcomed us and stops it when the session ends.
-final class Playout {
-    let counters = PlayoutCounters()
-    let realtimeGranted: Bool
-    private let thread: NamedThread
+/// The audio side of a session, as the session sees it: open the device for a stream, start
+/// playing into it, learn that it failed, stop. The ALSA device and its real-time thread on a
+/// speaker (`AlsaOutput`); a simulated one stepped by the caller in the session fuzzer.
+protocol AudioOutput {
+    associatedtype Device
+    associatedtype Running: RunningPlayout
+    var deviceName: String { get }
+    /// Opens the device for `format` without blocking (a busy device says so at once).
+    func open(format: StreamFormat, latency: Microseconds) -> Result<Device, AlsaError>
+    /// Starts playing the pool's packets into `device`. `counters` carry over from an earlier
+    /// playout of the same session (what was played, the volume).
+    func start(_ device: consuming Device, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool, incoming: SPSCRing,
+               clockMapping: SharedClockMapping, counters: PlayoutCounters) throws(OpusError) -> Running
+}
 
-    enum Failure: Error {
-        case device(AlsaError)
-        case decoder(OpusError)
-    }
+protocol RunningPlayout: AnyObject {
+    var realtimeGranted: Bool { get }
+    /// Why the device failed, once playing stopped for it.
+    var deviceFailure: AlsaError? { get }
+    /// Stops playing and waits for it to stop; the device closes.
+    func stop()
+}
+
+/// The speaker's ALSA device, opened with the buffer policy below, and the real-time audio
+/// thread that plays into it (DESIGN §4).
+struct AlsaOutput: AudioOutput {
+    let settings: AudioOutputSettings
+
+    var deviceName: String { settings.deviceID }
 
     /// The ALSA buffer: half the playout buffer, from 20 ms to 200 ms. The rest of the playout
     /// buffer absorbs network jitter; a bigger device buffer lets the audio thread sleep longer.
@@ -30,31 +47,52 @@ final class Playout {
         min(max(latency - deviceBufferTime(latency: latency), 0) / 4, 250_000)
     }
 
-    init(output: AudioOutputSettings, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool, incoming: SPSCRing,
-         clockMapping: SharedClockMapping) throws(Failure) {
-        counters.volumeQ15.store(Gain(volume: output.volume).q15, ordering: .relaxed)
-        let sink: AlsaPlayback
-        do {
-            sink = try AlsaPlayback(device: output.deviceID, sampleRate: format.sampleRate, channels: format.channels,
-                                    bufferTime: Int(Self.deviceBufferTime(latency: schedule.latency)))
-        } catch { throw .device(error) }
-        typealias Engine = PlayoutEngine<AlsaPlayback, SystemClock>
-        let decoder: OpusDecoderHandle?
-        do { decoder = try Engine.decoder(for: format) } catch { throw .decoder(error) }
-        let resampler = DriftResampler(channels: format.channels, maxInputFrames: Engine.maxFrames(for: format))
-        let counters = self.counters
-        var engine = PlayoutEngine(format: format, decoder: decoder, resampler: resampler, pool: pool, incoming: incoming, sink: sink,
-                                   clock: SystemClock(), counters: counters, schedule: schedule, clockMapping: clockMapping)
-        thread = NamedThread(name: "audio", realtime: true) {
-            runAudioLoop(&engine, counters: counters, clock: SystemClock())
+    func open(format: StreamFormat, latency: Microseconds) -> Result<AlsaPlayback, AlsaError> {
+        Result { () throws(AlsaError) in
+            try AlsaPlayback(device: settings.deviceID, sampleRate: format.sampleRate, channels: format.channels,
+                             bufferTime: Int(Self.deviceBufferTime(latency: latency)))
         }
+    }
+
+    func start(_ device: consuming AlsaPlayback, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool, incoming: SPSCRing,
+               clockMapping: SharedClockMapping, counters: PlayoutCounters) throws(OpusError) -> AudioThread {
+        typealias Engine = PlayoutEngine<AlsaPlayback, SystemClock>
+        var engine = Engine(format: format, decoder: try Engine.decoder(for: format),
+                            resampler: DriftResampler(channels: format.channels, maxInputFrames: Engine.maxFrames(for: format)),
+                            pool: pool, incoming: incoming, sink: device, clock: SystemClock(), counters: counters, schedule: schedule,
+                            clockMapping: clockMapping)
+        return AudioThread(counters: counters) { runAudioLoop(&engine, counters: counters, clock: SystemClock()) }
+    }
+}
+
+/// The real-time audio thread of a playout.
+final class AudioThread: RunningPlayout {
+    private let counters: PlayoutCounters
+    private let thread: NamedThread
+    let realtimeGranted: Bool
+
+    /// Starts `loop` with the counters' stop and failure flags clear.
+    init(counters: PlayoutCounters, _ loop: @escaping () -> Void) {
+        self.counters = counters
+        counters.stopRequested.store(false, ordering: .relaxed)
+        counters.deviceFailure.store(0, ordering: .relaxed)
+        thread = NamedThread(name: "audio", realtime: true, loop)
         realtimeGranted = thread.realtimeGranted
     }
 
-    /// Stops the audio thread and waits for it; every packet it held is back in the pool.
+    var deviceFailure: AlsaError? { counters.deviceFailure(call: "playback") }
+
     func stop() {
         counters.stopRequested.store(true, ordering: .releasing)
         thread.join()
+    }
+}
+
+extension PlayoutCounters {
+    /// The sink error the audio thread stopped for, if it did.
+    func deviceFailure(call: StaticString) -> AlsaError? {
+        let code = deviceFailure.load(ordering: .acquiring)
+        return code < 0 ? AlsaError(code: code, call: call) : nil
     }
 }
 
@@ -68,9 +106,10 @@ public let audioThreadLongestSleep: Microseconds = 100_000
 public let audioThreadIdleSleep: Microseconds = 10_000
 
 /// The audio thread's loop: step the engine, sleep when it has nothing to do before a deadline,
-/// at most `audioThreadLongestSleep`.
+/// at most `audioThreadLongestSleep`. A device that fails ends it: the control loop sees
+/// `deviceFailure`, closes the device and opens it again when it can.
 func runAudioLoop<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>(_ engine: inout PlayoutEngine<Sink, Clock>, counters: PlayoutCounters, clock: Clock) {
-    while !counters.stopRequested.load(ordering: .acquiring) {
+    loop: while !counters.stopRequested.load(ordering: .acquiring) {
         switch engine.step() {
         case .played, .concealed, .skippedLate, .primed:
             continue
@@ -79,7 +118,7 @@ func runAudioLoop<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>(_ engine: 
         case .idle:
             clock.sleep(until: clock.now() + audioThreadIdleSleep)
         case .sinkFailed:
-            clock.sleep(until: clock.now() + 10_000)
+            break loop
         case .finished:
             counters.finished.store(true, ordering: .releasing)
             while !counters.stopRequested.load(ordering: .acquiring) { clock.sleep(until: clock.now() + 5_000) }

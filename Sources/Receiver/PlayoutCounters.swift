@@ -13,7 +13,9 @@ public final class PlayoutCounters: Sendable {
     public let sequenceRestarts = Atomic<Int>(0)
     public let underruns = Atomic<Int>(0)
     public let overruns = Atomic<Int>(0)
-    public let sinkErrors = Atomic<Int>(0)
+    /// Audio thread → control loop: the device failed (unplugged, gone): the thread stopped,
+    /// and this is the alsa-lib error code of the write that failed.
+    public let deviceFailure = Atomic<Int32>(0)
     /// Hard resyncs (drop or insert) on a paced card, and the size of the last one, µs.
     public let resyncs = Atomic<Int>(0)
     public let lastResync = Atomic<Int>(0)

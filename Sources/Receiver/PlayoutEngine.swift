@@ -122,6 +122,10 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         pcm = .allocate(capacity: maxFrames * format.channels)
         pcm.initialize(repeating: 0)
         fadeInFrames = format.sampleRate / 200  // 5 ms
+        // The counters outlive an engine (a device that comes back gets a new one): only
+        // requests made from now on are this engine's.
+        dropRequestsSeen = counters.dropRequests.load(ordering: .acquiring)
+        resyncRequestsSeen = counters.resyncRequests.load(ordering: .acquiring)
         codecDelay = Microseconds(format.codecDelay) * 1_000_000 / Microseconds(format.sampleRate)
     }
 
@@ -275,8 +279,8 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
             // a multi-room system an echo. It starts again on schedule instead.
             cardRanDry = true
             restartControl()
-        case .failed:
-            counters.sinkErrors.add(1, ordering: .relaxed)
+        case .failed(let error):
+            counters.deviceFailure.store(min(error.code, -1), ordering: .releasing)
             return false
         }
         followTheCard(interval: Microseconds(frames) * 1_000_000 / Microseconds(format.sampleRate))

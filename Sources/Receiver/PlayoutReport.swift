@@ -6,13 +6,12 @@ import Core
 struct PlayoutReport {
     var underruns = 0
     var overruns = 0
-    var sinkErrors = 0
     var resyncs = 0
     var refused = 0
     var sequenceRestarts = 0
 
     /// Logs what changed since the last call; the summary line too when `summary` is set.
-    func log(_ counters: PlayoutCounters, _ log: Logger, device: String, summary: Bool = false) -> PlayoutReport {
+    func log(_ counters: PlayoutCounters, _ log: Logger, summary: Bool = false) -> PlayoutReport {
         var r = self
         let underruns = counters.underruns.load(ordering: .relaxed)
         if underruns > r.underruns {
@@ -40,11 +39,6 @@ struct PlayoutReport {
         if restarts > r.sequenceRestarts {
             log.info("the host's sequence numbers jumped beyond the jitter buffer's span \(restarts) time(s): the stream went on from the new ones")
             r.sequenceRestarts = restarts
-        }
-        let sinkErrors = counters.sinkErrors.load(ordering: .relaxed)
-        if sinkErrors > r.sinkErrors {
-            log.error("audio output \"\(device)\" failed \(sinkErrors) time(s)")
-            r.sinkErrors = sinkErrors
         }
         if summary {
             log.info("played \(counters.packetsPlayed.load(ordering: .relaxed)) packets (\(counters.framesPlayed.load(ordering: .relaxed)) frames), concealed \(counters.packetsConcealed.load(ordering: .relaxed)), late \(counters.packetsLate.load(ordering: .relaxed)), underruns \(underruns), overruns \(overruns)")

@@ -26,7 +26,7 @@ public final class ReceiverEngine {
     private enum Phase {
         case idle
         case handshake(HandshakePhase, remaining: [SocketAddress])
-        case streaming(StreamSession, Playout)
+        case streaming(StreamSession<AlsaOutput>)
         /// Shutting down: our BYE is on its way out.
         case leaving(any ByteChannel, OutputQueue)
     }
@@ -81,8 +81,8 @@ public final class ReceiverEngine {
                 endSession(streamed: false)
             default: break
             }
-        case .streaming(let session, let playout):
-            if let end = session.handle(event, &reactor) { finish(session, playout, end) }
+        case .streaming(let session):
+            if let end = session.handle(event, &reactor) { finish(session, end) }
         case .leaving(let channel, var outbox):
             switch event {
             case .ready(.host, _):
@@ -161,47 +161,32 @@ public final class ReceiverEngine {
         clockSync.add(accepted.exchange)
         let clockMapping = SharedClockMapping(clockSync.estimator.mapping)
         let schedule = PlayoutSchedule(streamStart: welcome.streamStart, latency: settings.bufferSize)
-        let playout: Playout
+        // The device before the pool: the memory alsa-lib frees after parsing its configuration
+        // is then reused by the pool. A device that is not there does not end the session.
+        let output = AlsaOutput(settings: settings.audioOutput)
+        let device = output.open(format: format, latency: settings.bufferSize)
         let (pool, incoming) = preparePool(format: format)
-        do {
-            // The device before the pool is touched: the memory alsa-lib frees after parsing its
-            // configuration is then reused by the pool.
-            playout = try Playout(output: settings.audioOutput, format: format, schedule: schedule, pool: pool, incoming: incoming,
-                                  clockMapping: clockMapping)
-        } catch .device(let e) {
-            log.error("cannot open audio output \"\(settings.audioOutput.deviceID)\" (receiving.audio_output.device_id): \(e)")
-            handshake.channel.close()
-            return endSession(streamed: false)
-        } catch {
-            log.error("cannot start the decoder: \(error)")
-            handshake.channel.close()
-            return endSession(streamed: false)
-        }
+        let counters = PlayoutCounters()
+        counters.volumeQ15.store(Gain(volume: settings.audioOutput.volume).q15, ordering: .relaxed)
         log.event(.connected(host: welcome.hostName.isEmpty ? handshake.channel.peerDescription : welcome.hostName, codec: format.codec.name,
                              sampleRate: format.sampleRate, channels: format.channels))
-        log.info("stream \(welcome.sessionID): \(format.codec.name) \(format.sampleRate) Hz, \(format.channels) ch, \(formatDuration(format.frameDuration)) frames, buffer \(formatDuration(settings.bufferSize)), pool \(pool.slotCount) × \(pool.slotCapacity) B, clock offset \(clockSync.estimator.mapping.offset) µs, audio thread \(playout.realtimeGranted ? "SCHED_FIFO" : "normal priority")")
         let session = StreamSession(channel: handshake.channel, reader: handshake.takeReader(), format: format, schedule: schedule, pool: pool,
-                                    incoming: incoming, counters: playout.counters, clockSync: clockSync, clockMapping: clockMapping,
-                                    readInterval: Playout.readInterval(latency: settings.bufferSize), device: settings.audioOutput.deviceID, log: log)
-        phase = .streaming(session, playout)
-        if let end = session.start(&reactor) { finish(session, playout, end) }
+                                    incoming: incoming, counters: counters, clockSync: clockSync, clockMapping: clockMapping,
+                                    readInterval: AlsaOutput.readInterval(latency: settings.bufferSize), output: output, log: log)
+        phase = .streaming(session)
+        let end = session.start(&reactor, device: device)
+        log.info("stream \(welcome.sessionID): \(format.codec.name) \(format.sampleRate) Hz, \(format.channels) ch, \(formatDuration(format.frameDuration)) frames, buffer \(formatDuration(settings.bufferSize)), pool \(pool.slotCount) × \(pool.slotCapacity) B, clock offset \(clockSync.estimator.mapping.offset) µs, audio thread \(session.realtimeGranted ? "SCHED_FIFO" : "normal priority")")
+        if let end { finish(session, end) }
     }
 
     /// The session is over: the audio thread stops, what it counted is logged, and the host is
     /// tried again later.
-    private func finish(_ session: StreamSession, _ playout: Playout, _ end: StreamSession.End) {
-        stopPlayout(session, playout)
+    private func finish(_ session: StreamSession<AlsaOutput>, _ end: StreamSession<AlsaOutput>.End) {
+        session.end(&reactor)
         session.channel.close()
         guard case .retry(let reason) = end else { return }
         log.event(.disconnected(reason: reason))
-        endSession(streamed: playout.counters.packetsPlayed.load(ordering: .relaxed) > 0)
-    }
-
-    private func stopPlayout(_ session: StreamSession, _ playout: Playout) {
-        playout.stop()
-        resetPool()
-        _ = session.reported.log(playout.counters, log, device: settings.audioOutput.deviceID, summary: true)
-        for token in [ReceiverToken.read, .timeRequest, .status, .playedOut] { reactor.cancelTimer(token) }
+        endSession(streamed: session.counters.packetsPlayed.load(ordering: .relaxed) > 0)
     }
 
     /// Forgets the channel and schedules the next attempt: sooner after a session that played.
@@ -218,8 +203,8 @@ public final class ReceiverEngine {
     /// SIGINT/SIGTERM: a streaming session says BYE (given 200 ms to leave); true when there is
     /// nothing left to wait for.
     private func leave() -> Bool {
-        guard case .streaming(let session, let playout) = phase else { return true }
-        stopPlayout(session, playout)
+        guard case .streaming(let session) = phase else { return true }
+        session.end(&reactor)
         log.event(.disconnected(reason: ByeReason.shuttingDown.name))
         var outbox = OutputQueue(capacity: 64)
         _ = outbox.append(Bye(.leaving).frame)
@@ -242,12 +227,5 @@ public final class ReceiverEngine {
         pool = newPool
         incoming = newRing
         return (newPool, newRing)
-    }
-
-    /// With the audio thread joined, every slot (queued, buffered or half-filled) is free again.
-    private func resetPool() {
-        guard let pool, let incoming else { return }
-        while incoming.pop() != nil {}
-        pool.reclaimAll()
     }
 }

@@ -1,6 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Audio
+import Config
 import Core
 import ProtocolMessages
 import Transport
@@ -17,14 +19,23 @@ enum ReceiverToken: Hashable {
     /// Streaming: the next batch of received packets, the next TIME_REQ, the next STATUS, and
     /// (after the host's BYE) whether the audio thread has played everything out.
     case read, timeRequest, status, playedOut
+    /// The next attempt to open the audio device while it is gone.
+    case device
     /// Shutting down: the last moment for our BYE to leave.
     case leave
 }
 
+/// While the audio device is gone, it is tried again after this, doubling up to the longest.
+let firstDeviceRetry: Microseconds = 250_000
+let longestDeviceRetry: Microseconds = 4_000_000
+
 /// The streaming phase on the control thread: reads frames straight into the pool for the
 /// audio thread, keeps the clock estimate, answers the host with TIME_REQ and STATUS, and
-/// notices when the stream is over. Everything it does is one reactor event's worth.
-final class StreamSession {
+/// notices when the stream is over. It also keeps the audio side going: a device that is
+/// missing, busy or unplugged is opened again on a backoff timer while the stream and the clock
+/// sync go on, and playback starts again on schedule when it is back. Everything it does is one
+/// reactor event's worth.
+final class StreamSession<Output: AudioOutput> {
     enum End: Equatable {
         /// Retry later, and why (the Disconnected event's reason).
         case retry(reason: String)
@@ -36,9 +47,14 @@ final class StreamSession {
     let schedule: PlayoutSchedule
     let counters: PlayoutCounters
     private let pool: PacketPool
+    private let incoming: SPSCRing
     private let clockMapping: SharedClockMapping
-    private let device: String
+    private let output: Output
     private let log: Logger
+    private var playout: Output.Running?
+    /// While the device is gone: since when, and the wait before the next attempt.
+    private var deviceGoneSince: Microseconds?
+    private var deviceRetry = firstDeviceRetry
     private var reader: FrameReader
     private var ingest: AudioIngest
     private(set) var clockSync: ClockSync
@@ -55,8 +71,9 @@ final class StreamSession {
 
     init(channel: any ByteChannel, reader: consuming FrameReader, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool,
          incoming: SPSCRing, counters: PlayoutCounters, clockSync: ClockSync, clockMapping: SharedClockMapping, readInterval: Microseconds,
-         device: String, log: Logger) {
-        self.device = device
+         output: Output, log: Logger) {
+        self.output = output
+        self.incoming = incoming
         self.channel = channel
         self.reader = reader
         self.format = format
@@ -70,14 +87,19 @@ final class StreamSession {
         ingest = AudioIngest(format: format, schedule: schedule, clockMapping: clockMapping, pool: pool, incoming: incoming, counters: counters)
     }
 
-    /// Starts the session's timers: a TIME_REQ burst now, STATUS in a second, a read now.
-    func start(_ reactor: inout Reactor<ReceiverToken>) -> End? {
+    /// Starts playing into `device` (or waits for it), and the session's timers: a TIME_REQ
+    /// burst now, STATUS in a second, a read now.
+    func start(_ reactor: inout Reactor<ReceiverToken>, device: Result<Output.Device, AlsaError>) -> End? {
+        play(device, &reactor)
         reactor.schedule(.timeRequest, at: reactor.now)
         reactor.schedule(.status, after: 1_000_000)
         return read(&reactor)
     }
 
+    var realtimeGranted: Bool { playout?.realtimeGranted ?? false }
+
     func handle(_ event: Reactor<ReceiverToken>.Event, _ reactor: inout Reactor<ReceiverToken>) -> End? {
+        if let failure = playout?.deviceFailure { deviceFailed(failure, &reactor) }
         switch event {
         case .ready(.host, let ready):
             if ready.contains(.write) && !writeWaitsFor.isEmpty { flush(&reactor) }
@@ -92,13 +114,69 @@ final class StreamSession {
             if !sendFailed && !endOfStream { send(status().frame, what: "STATUS", &reactor) }
             reactor.schedule(.status, after: 1_000_000)
         case .timer(.playedOut):
-            if counters.finished.load(ordering: .acquiring) { return .retry(reason: ByeReason.endOfStream.name) }
+            // Played out, or nothing left that could play (the device is gone).
+            if counters.finished.load(ordering: .acquiring) || playout == nil { return .retry(reason: ByeReason.endOfStream.name) }
             reactor.schedule(.playedOut, after: 100_000)
+        case .timer(.device):
+            play(output.open(format: format, latency: schedule.latency), &reactor)
         default:
             break
         }
         updateInterest(&reactor)
         return nil
+    }
+
+    /// The session is over: the audio thread stops, every packet is back in the pool, and what
+    /// it counted is logged. The channel stays open for a last BYE.
+    func end(_ reactor: inout Reactor<ReceiverToken>) {
+        stopPlayout()
+        reported = reported.log(counters, log, summary: true)
+        for token in [ReceiverToken.read, .timeRequest, .status, .playedOut, .device] { reactor.cancelTimer(token) }
+    }
+
+    /// Starts the audio thread on the opened device, or notes that it is not there and tries
+    /// again later. One log line when it goes, one when it is back.
+    private func play(_ device: Result<Output.Device, AlsaError>, _ reactor: inout Reactor<ReceiverToken>) {
+        let now = reactor.now
+        do {
+            playout = try output.start(try device.get(), format: format, schedule: schedule, pool: pool, incoming: incoming,
+                                       clockMapping: clockMapping, counters: counters)
+            ingest.accepting = true
+            if let since = deviceGoneSince {
+                log.info("audio output \"\(output.deviceName)\" is back after \(formatDuration((now - since) / 1000 * 1000)): playing on the host's schedule")
+            }
+            deviceGoneSince = nil
+            deviceRetry = firstDeviceRetry
+        } catch {
+            ingest.accepting = false
+            if deviceGoneSince == nil {
+                deviceGoneSince = now
+                log.error("cannot open audio output \"\(output.deviceName)\" (receiving.audio_output.device_id): \(error); the stream goes on, and the device is tried again every \(formatDuration(longestDeviceRetry)) at most")
+            }
+            reactor.schedule(.device, after: deviceRetry)
+            deviceRetry = min(deviceRetry * 2, longestDeviceRetry)
+        }
+    }
+
+    /// The audio thread stopped because the device failed (unplugged, gone): closed, and opened
+    /// again as soon as it can be.
+    private func deviceFailed(_ failure: AlsaError, _ reactor: inout Reactor<ReceiverToken>) {
+        stopPlayout()
+        deviceGoneSince = reactor.now
+        deviceRetry = firstDeviceRetry
+        log.error("audio output \"\(output.deviceName)\" failed: \(failure); the stream goes on, and the device is opened again as soon as it can be")
+        ingest.accepting = false
+        reactor.schedule(.device, after: deviceRetry)
+    }
+
+    /// With the audio thread joined, every slot (queued, buffered or half-filled) is free again.
+    private func stopPlayout() {
+        guard let playout else { return }
+        playout.stop()
+        self.playout = nil
+        while incoming.pop() != nil {}
+        pool.reclaimAll()
+        ingest.forgetPendingSlot()
     }
 
     /// Reads everything the host has sent, into the pool.
@@ -243,7 +321,7 @@ final class StreamSession {
 
     /// Logs what changed, once a second.
     private func report(now: Microseconds) {
-        reported = reported.log(counters, log, device: device)
+        reported = reported.log(counters, log)
         if let line = clockSync.periodicReport(now: now) { log.info(line) }
     }
 

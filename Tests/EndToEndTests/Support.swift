@@ -44,13 +44,17 @@ final class Scratch {
 
     /// A paced virtual sound card named `name` (Tests/Fixtures/vcard) recording what it played
     /// to `name.wav`, with its sidecar at `name.wav.json`.
-    func virtualCard(_ name: String, ppm: Double = 0, delayMicroseconds: Int = 0, burst: Int = 1, periodFrames: Int? = nil, bufferFrames: Int? = nil) throws -> String {
+    /// `state`: a file the test writes "gone" or "busy" into to unplug the card or have another
+    /// process hold it (see pcm_vcard.c).
+    func virtualCard(_ name: String, ppm: Double = 0, delayMicroseconds: Int = 0, burst: Int = 1, periodFrames: Int? = nil, bufferFrames: Int? = nil,
+                     state: String? = nil) throws -> String {
         let plugin = try VirtualCard.plugin()
         if !alsaPCMs.contains(where: { $0.hasPrefix("pcm_type.vcard") }) {
             alsaPCMs.append("pcm_type.vcard { lib \"\(plugin)\" }")
         }
         let recording = file(name + ".wav")
         let sizes = (periodFrames.map { " period_frames \($0)" } ?? "") + (bufferFrames.map { " buffer_frames \($0)" } ?? "")
+            + (state.map { " state \"\($0)\"" } ?? "")
         alsaPCMs.append("pcm.\(name) { type vcard ppm \(ppm) delay_us \(delayMicroseconds) burst \(burst)\(sizes) record \"\(recording)\" }")
         return recording
     }

@@ -18,6 +18,58 @@ let helloTime: Microseconds = 1_000_000
 /// What the receiver would log goes nowhere: libFuzzer's own report is on stderr.
 let log = Logger(program: "fuzz", descriptor: open("/dev/null", O_WRONLY))
 
+/// The audio side, stepped by the fuzz loop instead of a thread: the playout engine on a
+/// memory sink and the stepped clock. The device can be missing at first (from the input).
+final class SteppedPlayout: RunningPlayout {
+    var engine: PlayoutEngine<MemorySink, SteppedClock>
+    private(set) var stopped = false
+    var realtimeGranted: Bool { false }
+    var deviceFailure: AlsaError? { nil }
+
+    init(_ engine: consuming PlayoutEngine<MemorySink, SteppedClock>) { self.engine = engine }
+
+    /// The audio thread's turn: as many steps as it would take at once.
+    func step() {
+        guard !stopped else { return }
+        for _ in 0..<4 {
+            switch engine.step() {
+            case .played, .concealed, .skippedLate, .primed: continue
+            default: return
+            }
+        }
+    }
+
+    func stop() {
+        guard !stopped else { return }
+        stopped = true
+        engine.releaseAll()
+    }
+}
+
+struct SteppedOutput: AudioOutput {
+    let clock: SteppedClock
+    /// Opening fails until the clock reaches this.
+    let deviceFrom: Microseconds
+    final class Current { var playout: SteppedPlayout? }
+    let current = Current()
+
+    var deviceName: String { "fuzz" }
+
+    func open(format: StreamFormat, latency: Microseconds) -> Result<Void, AlsaError> {
+        clock.now() >= deviceFrom ? .success(()) : .failure(AlsaError(code: -19, call: "snd_pcm_open"))
+    }
+
+    func start(_ device: consuming Void, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool, incoming: SPSCRing,
+               clockMapping: SharedClockMapping, counters: PlayoutCounters) throws(OpusError) -> SteppedPlayout {
+        typealias Engine = PlayoutEngine<MemorySink, SteppedClock>
+        let playout = SteppedPlayout(Engine(format: format, decoder: try Engine.decoder(for: format), resampler: nil, pool: pool,
+                                            incoming: incoming, sink: MemorySink(sampleRate: format.sampleRate, channels: format.channels),
+                                            clock: clock, counters: counters, schedule: schedule, clockMapping: clockMapping))
+        current.playout = playout
+        return playout
+    }
+}
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzSession(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     guard size >= 3 else { return 0 }
@@ -55,18 +107,14 @@ private func stream(_ accepted: Handshake.Accepted, channel: FuzzChannel, reader
     clockSync.add(accepted.exchange)
     let clockMapping = SharedClockMapping(clockSync.estimator.mapping)
     let schedule = PlayoutSchedule(streamStart: accepted.welcome.streamStart, latency: latency)
-    let counters = PlayoutCounters()
-    typealias Engine = PlayoutEngine<MemorySink, SteppedClock>
-    guard let decoder = try? Engine.decoder(for: format) else { return }
-    var engine = Engine(format: format, decoder: decoder, resampler: nil, pool: pool, incoming: incoming,
-                        sink: MemorySink(sampleRate: format.sampleRate, channels: format.channels), clock: clock, counters: counters,
-                        schedule: schedule, clockMapping: clockMapping)
+    // An odd tick byte: the device is missing for the first 300 ms.
+    let output = SteppedOutput(clock: clock, deviceFrom: tick / 100 % 2 == 1 ? clock.now() + 300_000 : 0)
     let session = StreamSession(channel: channel, reader: reader, format: format, schedule: schedule, pool: pool, incoming: incoming,
-                                counters: counters, clockSync: clockSync, clockMapping: clockMapping, readInterval: 20_000, device: "fuzz",
-                                log: log)
+                                counters: PlayoutCounters(), clockSync: clockSync, clockMapping: clockMapping, readInterval: 20_000,
+                                output: output, log: log)
     var reactor = Reactor<ReceiverToken>(clock: clock)
     reactor.register(.host, fd: -1, interest: .read)
-    var ended = session.start(&reactor) != nil
+    var ended = session.start(&reactor, device: output.open(format: format, latency: latency)) != nil
     var steps = 0
     while !ended && steps < 4_000 {
         steps += 1
@@ -75,17 +123,9 @@ private func stream(_ accepted: Handshake.Accepted, channel: FuzzChannel, reader
         for event in reactor.wait(maxWait: 0) where !ended {
             ended = session.handle(event, &reactor) != nil
         }
-        // The audio thread's turn: a few steps, as many as it would take in that time.
-        var busy = true
-        for _ in 0..<4 where busy {
-            switch engine.step() {
-            case .played, .concealed, .skippedLate, .primed: busy = true
-            default: busy = false
-            }
-        }
+        output.current.playout?.step()
         if channel.exhausted && steps > 2_000 { break }
     }
-    engine.releaseAll()
-    while incoming.pop() != nil {}
-    pool.reclaimAll()
+    session.end(&reactor)
+    precondition(pool.freeCount == pool.slotCount, "every packet back in the pool")
 }

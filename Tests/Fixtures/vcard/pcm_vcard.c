@@ -26,6 +26,12 @@
  *                                 # JSON line, rewritten every 250 ms of audio and at close;
  *                                 # continued across opens. Costs no disk writes per period, so
  *                                 # benchmarks measure the player, not the recording.
+ *     state "/tmp/speaker.state"  # optional: a test unplugs and plugs the card with this file.
+ *                                 # "gone": opening fails with -ENODEV, and a card that plays
+ *                                 # stops as an unplugged USB DAC does (its pointer fails, it
+ *                                 # cannot be prepared or started again); "busy": opening fails
+ *                                 # with -EBUSY, as when another process holds the card. No file,
+ *                                 # or anything else in it: the card is there.
  *   }
  *
  * Build: cc -shared -fPIC -DPIC -O2 -o libasound_module_pcm_vcard.so pcm_vcard.c -lasound
@@ -58,6 +64,7 @@ typedef struct {
 	int64_t t0_ns;          /* when frame 0 of the file left the DAC; 0 until the first start */
 	uint64_t recorded;      /* frames in the file */
 	uint64_t run_base;      /* file frame where the frames written since the last prepare begin */
+	char *state;            /* the presence file, or NULL */
 	unsigned underruns;
 	/* When the first underruns happened (the DAC ran out, ns), so that a test can tell which
 	 * stall of the machine caused each. */
@@ -69,6 +76,25 @@ typedef struct {
 	unsigned m_block_frames, m_opens;
 	int m_peak;
 } vcard_t;
+
+/* What the presence file says: 'g' gone, 'b' busy, 0 present. */
+static char card_state(const char *path)
+{
+	char word[8] = {0};
+	if (!path)
+		return 0;
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t n = fread(word, 1, sizeof word - 1, f);
+	fclose(f);
+	(void)n;
+	if (!strncmp(word, "gone", 4))
+		return 'g';
+	if (!strncmp(word, "busy", 4))
+		return 'b';
+	return 0;
+}
 
 static int64_t now_ns(void)
 {
@@ -208,6 +234,8 @@ static int vcard_stop(snd_pcm_ioplug_t *io) { (void)io; return 0; }
 static snd_pcm_sframes_t vcard_pointer(snd_pcm_ioplug_t *io)
 {
 	vcard_t *v = io->private_data;
+	if (card_state(v->state) == 'g')
+		return -ENODEV;
 	if (io->state == SND_PCM_STATE_RUNNING || io->state == SND_PCM_STATE_DRAINING) {
 		uint64_t due = frames_due(v);
 		snd_pcm_uframes_t queued = snd_pcm_ioplug_hw_avail(io, io->hw_ptr, io->appl_ptr);
@@ -245,6 +273,8 @@ static snd_pcm_sframes_t vcard_transfer(snd_pcm_ioplug_t *io, const snd_pcm_chan
 static int vcard_prepare(snd_pcm_ioplug_t *io)
 {
 	vcard_t *v = io->private_data;
+	if (card_state(v->state) == 'g')
+		return -ENODEV;
 	struct itimerspec its = {0};
 	long long ns = (long long)(io->period_size * 1e9 / effective_rate(v));
 	v->consumed = 0;
@@ -311,6 +341,7 @@ static int vcard_close(snd_pcm_ioplug_t *io)
 		close(v->m_fd);
 	}
 	close(v->timer);
+	free(v->state);
 	free(v);
 	return 0;
 }
@@ -331,7 +362,7 @@ SND_PCM_PLUGIN_DEFINE_FUNC(vcard)
 	snd_config_iterator_t i, next;
 	double ppm = 0;
 	long delay_us = 0, burst = 1, period_frames = 0, buffer_frames = 0, channels = 0;
-	const char *record = NULL, *meter = NULL;
+	const char *record = NULL, *meter = NULL, *state = NULL;
 	(void)root;
 	snd_config_for_each(i, next, conf) {
 		snd_config_t *n = snd_config_iterator_entry(i);
@@ -354,6 +385,8 @@ SND_PCM_PLUGIN_DEFINE_FUNC(vcard)
 			continue;
 		if (!strcmp(id, "meter") && snd_config_get_string(n, &meter) == 0)
 			continue;
+		if (!strcmp(id, "state") && snd_config_get_string(n, &state) == 0)
+			continue;
 		if (!strcmp(id, "period_frames") && snd_config_get_integer(n, &period_frames) == 0 && period_frames >= 16)
 			continue;
 		if (!strcmp(id, "buffer_frames") && snd_config_get_integer(n, &buffer_frames) == 0 && buffer_frames >= 32)
@@ -365,9 +398,14 @@ SND_PCM_PLUGIN_DEFINE_FUNC(vcard)
 	}
 	if (stream != SND_PCM_STREAM_PLAYBACK)
 		return -ENOTSUP;
+	switch (card_state(state)) {
+	case 'g': return -ENODEV;
+	case 'b': return -EBUSY;
+	}
 	vcard_t *v = calloc(1, sizeof *v);
 	if (!v)
 		return -ENOMEM;
+	v->state = state ? strdup(state) : NULL;
 	v->ppm = ppm;
 	v->delay_us = delay_us;
 	v->burst = (snd_pcm_uframes_t)burst;
@@ -380,6 +418,7 @@ SND_PCM_PLUGIN_DEFINE_FUNC(vcard)
 			if (v->wav) fclose(v->wav);
 			free(v->sidecar);
 			close(v->timer);
+			free(v->state);
 			free(v);
 			return -EIO;
 		}
@@ -392,6 +431,7 @@ SND_PCM_PLUGIN_DEFINE_FUNC(vcard)
 		SNDERR("vcard: cannot write the meter %s", meter);
 		if (v->wav) { fclose(v->wav); free(v->sidecar); }
 		close(v->timer);
+		free(v->state);
 		free(v);
 		return -EIO;
 	}
@@ -408,6 +448,7 @@ SND_PCM_PLUGIN_DEFINE_FUNC(vcard)
 		if (v->wav) { fclose(v->wav); free(v->sidecar); }
 		if (v->m_fd >= 0) close(v->m_fd);
 		close(v->timer);
+		free(v->state);
 		free(v);
 		return err;
 	}
