@@ -125,6 +125,9 @@ public final class AlsaPlayback: AudioSink {
     private var lastWrite = 0
     private var pointerSteps: PointerStepWatch
 
+    public let isPaced: Bool
+    public let hardwareDelayFrames: Int
+
     public init(device: String, sampleRate: Int, channels: Int, bufferTime: Int = 80_000) throws(AlsaError) {
         let opened = try openPCM(device: device, stream: SND_PCM_STREAM_PLAYBACK, blocking: true, rate: sampleRate, channels: channels,
                                  bufferTime: bufferTime)
@@ -132,6 +135,13 @@ public final class AlsaPlayback: AudioSink {
         configuration = opened.1
         self.device = device
         pointerSteps = PointerStepWatch(nominalRate: sampleRate)
+        // ALSA's file and null PCMs take what they are given at once; everything else here is a
+        // card (or plays into one) and keeps its own time.
+        let type = snd_pcm_type(pcm)
+        isPaced = type != SND_PCM_TYPE_FILE && type != SND_PCM_TYPE_NULL
+        // Prepared and empty, the delay is what the card adds after its buffer.
+        var delay: snd_pcm_sframes_t = 0
+        hardwareDelayFrames = isPaced && snd_pcm_delay(pcm, &delay) == 0 ? max(Int(delay), 0) : 0
     }
 
     deinit { snd_pcm_close(pcm) }
@@ -166,6 +176,10 @@ public final class AlsaPlayback: AudioSink {
         guard let delay = atPointerStep ? pointerSteps.delayAtStep(clock: SystemClock(), readDelay: readDelay) : readDelay() else { return nil }
         // A device that does not even hold the frames just written is not playing them in time.
         return delay >= lastWrite ? delay : nil
+    }
+
+    public func start() {
+        if snd_pcm_state(pcm) == SND_PCM_STATE_PREPARED { _ = snd_pcm_start(pcm) }
     }
 
     public func drain() { snd_pcm_drain(pcm) }

@@ -17,6 +17,15 @@ public protocol AudioSink: ~Copyable {
     /// Frames the device can hold ahead of its DAC; the audio thread never writes further ahead
     /// of a frame's due time than this.
     var bufferFrames: Int { get }
+    /// Whether it plays at its own clock's pace (a sound card), rather than taking whatever it
+    /// is given at once (ALSA null/file, a recording): a paced device is started on schedule,
+    /// behind silence that puts the first frame out when it is due.
+    var isPaced: Bool { get }
+    /// Frames between the device's buffer and its DAC when it stands empty (a FIFO, a codec's
+    /// pipeline): the silence before the first frame is that much shorter.
+    var hardwareDelayFrames: Int { get }
+    /// Starts a device that stands prepared (it would otherwise start once its buffer is full).
+    mutating func start()
     /// Writes all `frames` frames (blocking while a paced device is full).
     mutating func write(_ samples: UnsafeBufferPointer<Int16>, frames: Int) -> SinkStatus
     /// Frames between the next frame to be written and the DAC, as of now; nil while the device
@@ -35,6 +44,8 @@ public struct MemorySink: AudioSink, ~Copyable {
     public let sampleRate: Int
     public let channels: Int
     public let bufferFrames: Int
+    public var isPaced: Bool { false }
+    public var hardwareDelayFrames: Int { 0 }
     public private(set) var framesWritten = 0
     /// A running checksum of every sample written, so a benchmark's work cannot be optimised out.
     public private(set) var checksum: Int64 = 0
@@ -52,6 +63,8 @@ public struct MemorySink: AudioSink, ~Copyable {
     }
 
     public mutating func outputDelay(atPointerStep: Bool) -> Int? { nil }
+
+    public mutating func start() {}
 
     public mutating func drain() {}
 }

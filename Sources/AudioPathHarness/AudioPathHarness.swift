@@ -97,7 +97,7 @@ public final class AudioPathHarness {
     }
 
     public var packetsPlayed: Int { counters.packetsPlayed.load(ordering: .relaxed) }
-    /// Hard resyncs so far: one at start, none after (the controller holds the card).
+    /// Hard resyncs so far: none (the card starts on schedule and the controller holds it).
     public var resyncs: Int { counters.resyncs.load(ordering: .relaxed) }
     public var packetsConcealed: Int { counters.packetsConcealed.load(ordering: .relaxed) }
     public var framesPlayed: Int { engine.sink.framesWritten }
@@ -171,6 +171,8 @@ struct PacedMemorySink: AudioSink, ~Copyable {
     let sampleRate: Int
     let channels: Int
     let bufferFrames: Int
+    var isPaced: Bool { true }
+    var hardwareDelayFrames: Int { 0 }
     private let clock: SteppedClock
     private let effectiveRate: Double
     private var started: Microseconds?
@@ -194,13 +196,17 @@ struct PacedMemorySink: AudioSink, ~Copyable {
     mutating func write(_ samples: UnsafeBufferPointer<Int16>, frames: Int) -> SinkStatus {
         for i in 0..<(frames * channels) { checksum &+= Int64(samples[i]) }
         framesWritten += frames
-        if started == nil && framesWritten >= bufferFrames { started = clock.now() }
+        if started == nil && framesWritten >= bufferFrames { start() }
         while started != nil && framesWritten - consumed(at: clock.now()) > bufferFrames { clock.advance(by: 500) }
         return .written(frames: frames)
     }
 
     mutating func outputDelay(atPointerStep: Bool) -> Int? {
         started == nil ? nil : framesWritten - consumed(at: clock.now())
+    }
+
+    mutating func start() {
+        if started == nil { started = clock.now() }
     }
 
     mutating func drain() {}

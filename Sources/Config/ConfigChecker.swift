@@ -26,6 +26,13 @@ struct ConfigChecker {
         return value
     }
 
+    /// A key this build reads but cannot act on yet: its default value is accepted (it is what
+    /// the build does), any other is refused, saying why, rather than silently ignored.
+    mutating func notYet(_ parent: JSONValue?, _ key: String, path: String, unless isDefault: (JSONValue) -> Bool, _ why: String) {
+        guard let value = parent?[key], !isDefault(value) else { return }
+        fail(path + "." + key, "not supported yet: \(why)", at: value)
+    }
+
     mutating func bool(_ parent: JSONValue?, _ key: String, path: String, default fallback: Bool) -> Bool {
         guard let value = parent?[key] else { return fallback }
         guard let b = value.boolValue else {

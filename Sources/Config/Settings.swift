@@ -36,14 +36,11 @@ public struct Permissions: Equatable, Sendable {
 public struct SharingSettings: Equatable, Sendable {
     public var enabled = true
     public var deviceName = "Moosync host"
-    public var passwordRequired = false
-    public var password = ""
     public var maxClients = 10
     public var codec = WireCodec.opus
     public var bitrate = 128_000
     public var sampleRate = 48_000
     public var channels = 2
-    public var adaptiveBitrate = false
     public var permissions = Permissions()
     public var source = SourceSpec.tone(hz: 440)
     public var port: UInt16 = 8080
@@ -59,22 +56,13 @@ public struct SharingSettings: Equatable, Sendable {
 
 public struct AudioOutputSettings: Equatable, Sendable {
     public var deviceID = "default"
-    public var volumeSync = true
-    public var independentVolume = false
     /// Software volume, 0 … 1.
     public var volume = 1.0
-}
-
-public struct UISettings: Equatable, Sendable {
-    public var showHostMetadata = true
-    public var showConnectionStatus = true
-    public var showBufferHealth = false
 }
 
 /// The receiver's settings: the seed's `receiving` section plus ours.
 public struct ReceivingSettings: Equatable, Sendable {
     public var enabled = true
-    public var autoDiscover = true
     /// Playout delay behind the host's schedule (the seed's "2s" default suits Wi-Fi).
     public var bufferSize: Microseconds = 2_000_000
     /// `HOST:PORT`; when set, discovery is skipped.
@@ -82,7 +70,6 @@ public struct ReceivingSettings: Equatable, Sendable {
     public var clientName = "Moosync speaker"
     public var audioFormats = ["opus", "pcm"]
     public var audioOutput = AudioOutputSettings()
-    public var ui = UISettings()
 
     public init() {}
 }

@@ -2,7 +2,8 @@ import Synchronization
 
 /// The current `ClockMapping`, written by the control loop (from the clock estimator) and read
 /// by the audio thread without locks: a sequence lock over three atomics. The reader retries
-/// the rare read that overlaps a write; neither side ever waits for the other.
+/// the rare read that overlaps a write a bounded number of times; neither side ever waits for
+/// the other.
 public final class SharedClockMapping: Sendable {
     private let sequence = Atomic<UInt64>(0)
     private let reference = Atomic<Int64>(0)
@@ -22,9 +23,12 @@ public final class SharedClockMapping: Sendable {
         sequence.store(s &+ 2, ordering: .releasing)
     }
 
+    /// Reader side: the current mapping, or nil when `attempts` reads in a row overlapped a
+    /// write (the writer stopped mid-write, or is being starved): the audio thread then keeps
+    /// the mapping it had rather than spin.
     @inline(__always)
-    public func load() -> ClockMapping {
-        while true {
+    public func load(attempts: Int = 8) -> ClockMapping? {
+        for _ in 0..<attempts {
             let before = sequence.load(ordering: .acquiring)
             if before & 1 == 1 { continue }
             let mapping = ClockMapping(reference: reference.load(ordering: .relaxed),
@@ -33,5 +37,6 @@ public final class SharedClockMapping: Sendable {
             atomicMemoryFence(ordering: .acquiring)
             if sequence.load(ordering: .relaxed) == before { return mapping }
         }
+        return nil
     }
 }

@@ -18,14 +18,16 @@ final class ClientConnection {
 
     /// What the engine answers a HELLO with.
     enum Negotiation {
-        case welcome(Welcome, codec: WireCodec)
+        /// `backlog`: AUDIO frames of the recent past to send right after the WELCOME.
+        case welcome(Welcome, codec: WireCodec, backlog: [[UInt8]])
         case reject(AudioShareError, message: String)
     }
 
     let id: Int
     let channel: any ByteChannel
     private var reader = FrameReader()
-    private var outbox = OutputQueue(capacity: 1 << 20)
+    /// Room for a backlog of PCM (10 s is 1.9 MB) and a second of the live stream besides.
+    private var outbox = OutputQueue(capacity: 3 << 20)
     private let log: Logger
     private(set) var state: State
     let address: String
@@ -158,10 +160,11 @@ final class ClientConnection {
                 name = hello.clientName
                 switch negotiate(hello, received) {
                 case .reject(let error, let message): reject(error, message, now: now)
-                case .welcome(let welcome, let codec):
+                case .welcome(let welcome, let codec, let backlog):
                     self.codec = codec
                     state = .streaming
                     send(welcome.frame, now: now)
+                    for frame in backlog { frame.withUnsafeBytes { sendAudio($0, now: now) } }
                     log.event(.clientConnected(clientID: hello.clientID, name: hello.clientName, address: address))
                 }
             }

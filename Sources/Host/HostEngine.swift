@@ -35,6 +35,8 @@ public final class HostEngine {
     private var codecDelay = 0
     private var streamStart: Microseconds = 0
     private var sequence: UInt64 = 0
+    /// The recent frames of each codec encoded, for receivers that join.
+    private var backlogs: [WireCodec: Backlog] = [:]
     /// Set once the host is stopping: the exit code and why.
     private var stopping: (code: Int32, reason: String)?
 
@@ -71,9 +73,6 @@ public final class HostEngine {
             return 1
         }
         codecDelay = encoder.opusDelay
-        if settings.passwordRequired {
-            log.info("sharing.password_required is set, but this build has no authentication yet: receivers are not asked for the password")
-        }
         log.info("listening on port \(listener.port): \(settings.source), \(settings.codec.name) \(settings.sampleRate) Hz \(settings.channels) ch, \(formatDuration(settings.frameDuration)) frames, \(settings.bitrate / 1000) kbit/s, up to \(settings.maxClients) receivers")
 
         reactor.register(.signals, fd: signals.fileDescriptor, interest: .read)
@@ -124,7 +123,9 @@ public final class HostEngine {
             switch source.read(into: encoder.pcm, frames: encoder.frameSamples) {
             case .frame:
                 let timestamp = UInt64(sequence) * UInt64(settings.frameDuration)
-                broadcast(encoder.encode(sequence: sequence, timestamp: timestamp, for: codecsInUse()))
+                let frames = encoder.encode(sequence: sequence, timestamp: timestamp, for: codecsInUse())
+                broadcast(frames)
+                keep(frames, timestamp: timestamp)
                 sequence += 1
             case .notReady:
                 // A pipe slower than real time: its next bytes, or another look in 5 ms.
@@ -139,9 +140,18 @@ public final class HostEngine {
         }
     }
 
+    /// The codecs receivers play, and the host's own codec always: its backlog is ready for
+    /// whoever joins.
     private func codecsInUse() -> (opus: Bool, pcm: Bool) {
         let streaming = registry.streaming
-        return (streaming.contains { $0.codec == .opus }, streaming.contains { $0.codec == .pcm })
+        return (settings.codec == .opus || streaming.contains { $0.codec == .opus }, settings.codec == .pcm || streaming.contains { $0.codec == .pcm })
+    }
+
+    private func keep(_ frames: FrameEncoder.Frames, timestamp: UInt64) {
+        for (codec, frame) in [(WireCodec.opus, frames.opus), (.pcm, frames.pcm)] {
+            guard let frame else { continue }
+            backlogs[codec, default: Backlog(frameDuration: settings.frameDuration)].append(frame, timestamp: timestamp)
+        }
     }
 
     private func broadcast(_ frames: FrameEncoder.Frames) {
@@ -191,9 +201,15 @@ public final class HostEngine {
                                        bitrate: codec == .opus ? settings.bitrate : settings.sampleRate * settings.channels * 16)
         let permissions = GrantedPermissions(queueControl: settings.permissions.allowQueueControl,
                                              playbackControl: settings.permissions.allowPlaybackControl, chat: settings.permissions.allowChat)
-        log.info("\(hello.clientName) (\(hello.clientID)) plays \(codec.name); \(registry.streaming.count + 1) receiver(s) connected")
+        // What the receiver's buffer still holds of the past: it starts with the first of these
+        // that can be on time instead of waiting out its buffer.
+        let buffer = min(max(parseDuration(hello.maxBufferSize) ?? 0, 0), Backlog.span)
+        let elapsed = reactor.now - streamStart
+        let backlog = backlogs[codec]?.frames(from: UInt64(max(elapsed - buffer, 0))) ?? []
+        log.info("\(hello.clientName) (\(hello.clientID)) plays \(codec.name), from \(backlog.count) recent packet(s); \(registry.streaming.count + 1) receiver(s) connected")
         return .welcome(Welcome(sessionID: sessionID, hostID: deviceID, hostName: settings.deviceName, stream: stream, streamStart: streamStart,
-                                nextSequence: sequence, permissions: permissions, t1: hello.t1, t2: received, t3: reactor.now), codec: codec)
+                                nextSequence: sequence, permissions: permissions, t1: hello.t1, t2: received, t3: reactor.now), codec: codec,
+                        backlog: backlog)
     }
 
     /// BYE to everyone; the loop ends once the goodbyes have left, or after 2 s.

@@ -89,6 +89,16 @@ enum PCMSource {
     }
 }
 
+/// What `mshost --check` can say about the source without side effects: a WAV file is read and
+/// parsed (a capture device or stdin is left alone). The message names the key.
+public func checkSource(_ settings: SharingSettings) -> String? {
+    guard case .wav = settings.source else { return nil }
+    if case .failure(let e) = PCMSource.open(settings.source, rate: settings.sampleRate, channels: settings.channels, loop: false) {
+        return e.message
+    }
+    return nil
+}
+
 struct SourceError: Error, CustomStringConvertible {
     var message: String
     var description: String { message }

@@ -93,7 +93,8 @@ public struct AudioIngest {
                 pool.releaseFromProducer(slot)
                 return .failure(IngestError("AUDIO frame is \(packet.codec.name) \(packet.sampleRate) Hz \(packet.channels) ch, the session negotiated \(format.codec.name) \(format.sampleRate) Hz \(format.channels) ch"))
             }
-            let streamNow = clockMapping.load().host(fromLocal: now) - schedule.streamStart
+            // The control thread is the mapping's only writer, so its own read never overlaps one.
+            let streamNow = clockMapping.load()!.host(fromLocal: now) - schedule.streamStart
             let earliest = streamNow - schedule.latency - Self.plausibleLead, latest = streamNow + Self.plausibleLead
             guard packet.timestamp <= UInt64(WireProtocol.maxTime), (earliest...latest).contains(Microseconds(packet.timestamp)) else {
                 pool.releaseFromProducer(slot)

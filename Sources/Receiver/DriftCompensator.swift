@@ -98,16 +98,14 @@ struct DriftCompensator: ~Copyable {
         }
     }
 
-    /// Plays `frames` frames: through the resampler once it has taken over, else as they are.
-    /// `silence` > 0: the card ran dry and stands empty. At least that many frames of silence
-    /// go first, and as many more as it takes for this write to fill the card's buffer, which
-    /// starts it.
+    /// Plays `frames` frames: through the resampler once it has taken over, else as they are,
+    /// after `silence` frames of silence (the card stands empty and is started after this).
     mutating func write<Sink: AudioSink & ~Copyable>(_ input: UnsafeBufferPointer<Int16>, frames: Int, afterSilence silence: Int,
                                                      to sink: inout Sink) -> SinkStatus {
         guard compensating, let resampler else {
             remember(input, frames: frames)
             position += Double(frames)
-            if silence > 0, let stop = writeSilence(max(silence, sink.bufferFrames - frames), to: &sink) { return stop }
+            if silence > 0, let stop = writeSilence(silence, to: &sink) { return stop }
             return sink.write(input, frames: frames)
         }
         var start = 0
@@ -134,7 +132,7 @@ struct DriftCompensator: ~Copyable {
         fed += remaining
         position = resampledFrom + Double(fed) - resampler.pendingFrames
         guard produced > 0 else { return .written(frames: 0) }
-        if silence > 0, let stop = writeSilence(max(silence, sink.bufferFrames - produced), to: &sink) { return stop }
+        if silence > 0, let stop = writeSilence(silence, to: &sink) { return stop }
         return sink.write(UnsafeBufferPointer(rebasing: output[0..<(produced * channels)]), frames: produced)
     }
 

@@ -47,8 +47,10 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
     private let counters: PlayoutCounters
     public let format: StreamFormat
     public let schedule: PlayoutSchedule
-    /// The host's clock as this machine sees it, kept current by the control loop.
+    /// The host's clock as this machine sees it, kept current by the control loop, and the last
+    /// mapping read from it.
     private let clockMapping: SharedClockMapping
+    private var mapping: ClockMapping
     private let sinkLead: Microseconds
     /// How far ahead of its due time a packet is written once the card plays. With a device
     /// buffer of four packets or more, the buffer less the packet: the packet then fits whole,
@@ -58,13 +60,19 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
     /// starts when its buffer is full, which puts the first frame out on time.
     private let playingWriteLead: Microseconds
     private var cardPlaying = false
-    /// After the card ran dry, the first packet goes in behind silence that fills its buffer,
-    /// which starts it at once with that packet on time, whenever the packets after it come.
-    /// Written this far ahead of its first frame's due time: the buffer less the packet, and a
-    /// quarter packet for the resampler's look-ahead and a late wake-up. A packet due sooner
-    /// than the buffer less itself cannot go in on time and is skipped.
-    private let refillLead: Microseconds
+    /// Before a paced card's first start, and after it ran dry, the first packet goes in behind
+    /// silence that puts its first frame out when it is due, and the card is started at once.
+    /// Written this far ahead of that time: the buffer less the packet and an eighth of one (the
+    /// card is filled without a write that would wait for room), plus the card's own delay.
     private let refillWriteLead: Microseconds
+    /// The first packet after the card ran dry is skipped when it is due sooner than this: the
+    /// packets after it may not have come yet, and a card filled short would run dry again.
+    private let refillLead: Microseconds
+    /// The first packet of all is skipped only when due sooner than this: the card's delay and
+    /// a quarter packet to write it. A host sends the recent past on joining, so the packets
+    /// after it are in hand and the card fills up at once behind it: the first sound comes as
+    /// soon as it can be on schedule.
+    private let startLead: Microseconds
     /// The decoder's output runs this far behind the packet's timestamp.
     private let codecDelay: Microseconds
     /// The audio the device holds when the audio thread wakes up to write again: half its
@@ -75,13 +83,16 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
     private let pcm: UnsafeMutableBufferPointer<Int16>
     private var compensator: DriftCompensator
     private var started = false
-    /// The card ran dry and was prepared again: it holds nothing and waits for a full buffer.
-    private var cardRanDry = false
+    /// The card stands empty, prepared: a paced card before the first start, and after it ran
+    /// dry. Its first frame then goes in behind silence that puts it out when it is due.
+    private var cardRanDry: Bool
     private var primed = false
     /// Frames of the fade-in still to apply: playback that starts mid-song ramps up over
     /// `fadeInFrames` instead of jumping from silence to full level (a click).
     private var fadeRemaining = 0
     private let fadeInFrames: Int
+    /// The volume: a change glides over 5 ms.
+    private var gain: GainRamp
     private var lastSequence: UInt64 = 0
     private var lastTimestamp: Microseconds = 0
     private var dropRequestsSeen = 0
@@ -106,6 +117,7 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         self.decoder = decoder
         self.schedule = schedule
         self.clockMapping = clockMapping
+        mapping = clockMapping.load() ?? ClockMapping(offset: 0)
         self.pool = pool
         self.incoming = incoming
         self.clock = clock
@@ -114,14 +126,20 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         sinkLead = Microseconds(sink.bufferFrames) * 1_000_000 / Microseconds(sink.sampleRate)
         playingWriteLead = sinkLead >= 4 * format.frameDuration ? sinkLead - format.frameDuration : sinkLead
         lowWater = sinkLead / 2 + format.frameDuration
-        refillLead = max(sinkLead - format.frameDuration, 0)
-        refillWriteLead = refillLead + format.frameDuration / 4
+        // The silence before the first frame is shorter by the card's own delay: the packet can
+        // be that much further ahead.
+        let hardwareDelay = Microseconds(sink.hardwareDelayFrames) * 1_000_000 / Microseconds(sink.sampleRate)
+        refillWriteLead = max(sinkLead - format.frameDuration - format.frameDuration / 8, 0) + hardwareDelay
+        refillLead = max(sinkLead - format.frameDuration - format.frameDuration / 4, 0) + hardwareDelay
+        startLead = hardwareDelay + format.frameDuration / 4
+        cardRanDry = sink.isPaced
         self.sink = sink
         let maxFrames = Self.maxFrames(for: format)
         compensator = DriftCompensator(resampler: resampler, channels: format.channels, sampleRate: format.sampleRate, maxFrames: maxFrames)
         pcm = .allocate(capacity: maxFrames * format.channels)
         pcm.initialize(repeating: 0)
         fadeInFrames = format.sampleRate / 200  // 5 ms
+        gain = GainRamp(q15: counters.volumeQ15.load(ordering: .relaxed), rampFrames: format.sampleRate / 200)
         // The counters outlive an engine (a device that comes back gets a new one): only
         // requests made from now on are this engine's.
         dropRequestsSeen = counters.dropRequests.load(ordering: .acquiring)
@@ -147,7 +165,7 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         } else {
             return .idle
         }
-        let due = clockMapping.load().local(fromHost: schedule.streamStart + timestamp + schedule.latency)
+        let due = hostClock().local(fromHost: schedule.streamStart + timestamp + schedule.latency)
         let now = clock.now()
         let firstFrameDue = due - codecDelay
         if cardRanDry {
@@ -176,10 +194,9 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         _ = jitter.advance()
         lastSequence = next
         lastTimestamp = timestamp
-        // Before the start a packet already due cannot play on time, nor after the card ran dry
-        // one due too soon to go in behind the silence that fills it: skipped, playback starts
-        // with the first that can.
-        if started ? cardRanDry && now > firstFrameDue - refillLead : now > due {
+        // Before the start a packet already due cannot play on time, nor one due too soon to go
+        // in behind its silence: skipped, playback starts with the first that can.
+        if cardRanDry ? now > firstFrameDue - (started ? refillLead : startLead) : !started && now > due {
             pool.release(slot)
             counters.packetsLate.add(1, ordering: .relaxed)
             return .skippedLate
@@ -190,9 +207,9 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
             primed = true
             return .primed
         }
-        let silence = startPlaying(at: timestamp, firstFrameDue: firstFrameDue, now: now)
+        let silence = startPlaying(at: timestamp, firstFrameDue: firstFrameDue)
         counters.packetsPlayed.add(1, ordering: .relaxed)
-        return write(frames: frames, afterSilence: silence) ? .played : .sinkFailed
+        return write(frames: frames, startingAfter: silence) ? .played : .sinkFailed
     }
 
     @inline(__always)
@@ -237,6 +254,13 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         }
     }
 
+    /// The current host clock mapping; the last one read if the control loop is mid-write.
+    @inline(__always)
+    private mutating func hostClock() -> ClockMapping {
+        if let current = clockMapping.load() { mapping = current }
+        return mapping
+    }
+
     /// A queued packet's timestamp, µs of stream time: `AudioIngest` let in only those near
     /// the schedule, so the conversion cannot trap.
     @inline(__always)
@@ -264,13 +288,16 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         return format.frameSamples
     }
 
-    private mutating func write(frames: Int, afterSilence silence: Int = 0) -> Bool {
+    /// Plays `frames` decoded frames. `silence`: the card stands empty; this many frames of
+    /// silence go first, and then it is started.
+    private mutating func write(frames: Int, startingAfter silence: Int? = nil) -> Bool {
         let samples = UnsafeMutableBufferPointer(rebasing: pcm[0..<(frames * format.channels)])
         if fadeRemaining > 0 { fadeIn(samples, frames: frames) }
-        Gain(q15: counters.volumeQ15.load(ordering: .relaxed)).apply(samples)
-        switch compensator.write(UnsafeBufferPointer(samples), frames: frames, afterSilence: silence, to: &sink) {
+        gain.apply(samples, channels: format.channels, toward: counters.volumeQ15.load(ordering: .relaxed))
+        switch compensator.write(UnsafeBufferPointer(samples), frames: frames, afterSilence: silence ?? 0, to: &sink) {
         case .written(let n):
             counters.framesPlayed.add(n, ordering: .relaxed)
+            if silence != nil { sink.start() }
         case .recoveredFromUnderrun(let n):
             counters.underruns.add(1, ordering: .relaxed)
             counters.framesPlayed.add(n, ordering: .relaxed)
@@ -310,7 +337,7 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         // the card's drift (a card 300 ppm fast empties a 100 ms queue 30 µs sooner).
         let cardRate = Double(sink.sampleRate) * (1 - compensator.correction)
         let leaves = clock.now() + Microseconds((Double(delay) * 1e6 / cardRate).rounded())
-        let due = clockMapping.load().local(fromHost: schedule.streamStart + compensator.positionMicroseconds + schedule.latency)
+        let due = hostClock().local(fromHost: schedule.streamStart + compensator.positionMicroseconds + schedule.latency)
         switch compensator.observe(error: leaves - due, interval: interval) {
         case .none:
             break
@@ -331,17 +358,19 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
     }
 
     /// Before the first frame is written, and the first after the card ran dry: fade in, and
-    /// count the stream's position from this packet. The frames of silence to write first:
-    /// after a dry run, what puts the packet's first frame out when it is due.
-    private mutating func startPlaying(at timestamp: Microseconds, firstFrameDue: Microseconds, now: Microseconds) -> Int {
-        guard !started || cardRanDry else { return 0 }
+    /// count the stream's position from this packet. On a card that stands empty, the frames of
+    /// silence that put the packet's first frame out when it is due (nil: no start to make).
+    private mutating func startPlaying(at timestamp: Microseconds, firstFrameDue: Microseconds) -> Int? {
+        guard !started || cardRanDry else { return nil }
         fadeRemaining = fadeInFrames
         // The decoder's output runs `codecDelay` samples behind the packet's timestamp.
         compensator.start(atStreamFrame: Double(timestamp) * Double(format.sampleRate) / 1e6 - Double(format.codecDelay))
-        let silence = cardRanDry ? Int((firstFrameDue - now) * Microseconds(format.sampleRate) / 1_000_000) : 0
         started = true
+        guard cardRanDry else { return nil }
         cardRanDry = false
-        return silence
+        // Read the clock again: the packet was decoded since the step began. The card adds its
+        // own delay after its buffer.
+        return max(Int((firstFrameDue - clock.now()) * Microseconds(format.sampleRate) / 1_000_000) - sink.hardwareDelayFrames, 0)
     }
 
     /// A linear ramp from silence over the first `fadeInFrames` frames played.

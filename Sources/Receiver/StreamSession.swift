@@ -25,6 +25,17 @@ enum ReceiverToken: Hashable {
     case leave
 }
 
+/// Whether the advice on a refused SCHED_FIFO was logged: once per process is enough. Control
+/// thread only.
+nonisolated(unsafe) private var realtimeAdviceGiven = false
+
+/// The line a speaker's owner needs when the audio thread could not get real-time priority.
+func realtimeAdvice() -> String {
+    var limit = rlimit()
+    getrlimit(__rlimit_resource_t(__RLIMIT_RTPRIO.rawValue), &limit)
+    return "the audio thread runs at normal priority: SCHED_FIFO was refused (RLIMIT_RTPRIO is \(limit.rlim_cur)); playback is more likely to underrun when the speaker is busy. Allow it with LimitRTPRIO=50 in msrecv's systemd unit, an rtprio line in /etc/security/limits.conf, or CAP_SYS_NICE"
+}
+
 /// While the audio device is gone, it is tried again after this, doubling up to the longest.
 let firstDeviceRetry: Microseconds = 250_000
 let longestDeviceRetry: Microseconds = 4_000_000
@@ -142,6 +153,10 @@ final class StreamSession<Output: AudioOutput> {
             playout = try output.start(try device.get(), format: format, schedule: schedule, pool: pool, incoming: incoming,
                                        clockMapping: clockMapping, counters: counters)
             ingest.accepting = true
+            if !playout!.realtimeGranted && !realtimeAdviceGiven {
+                realtimeAdviceGiven = true
+                log.error(realtimeAdvice())
+            }
             if let since = deviceGoneSince {
                 log.info("audio output \"\(output.deviceName)\" is back after \(formatDuration((now - since) / 1000 * 1000)): playing on the host's schedule")
             }

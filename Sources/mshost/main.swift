@@ -26,6 +26,10 @@ case .run(let o, let s):
 }
 let sharing = settings.sharing
 if options.checkOnly {
+    if let error = checkSource(sharing) {
+        log.error("\(options.configPath): \(error)")
+        exit(1)
+    }
     print("\(options.configPath): OK (host: \(sharing.source), \(sharing.codec.name) \(sharing.sampleRate) Hz, port \(sharing.port))")
     exit(0)
 }

@@ -138,3 +138,35 @@ final class PoolAndRingTests: XCTestCase {
         XCTAssertEqual(mismatches.load(ordering: .relaxed), 0)
     }
 }
+
+/// The clock mapping the control loop writes and the audio thread reads without locks.
+final class SharedClockMappingTests: XCTestCase {
+    /// Every mapping the reader gets was written whole (a torn read would mix two writes), and a
+    /// reader that finds every attempt overlapping a write gives up instead of spinning.
+    func testReadsAreWholeWritesAndBounded() {
+        let shared = SharedClockMapping(ClockMapping(reference: 0, offset: 0, drift: 0))
+        let done = Atomic<Bool>(false)
+        let writer = NamedThread(name: "writer", realtime: false) {
+            var i: Int64 = 0
+            while !done.load(ordering: .relaxed) {
+                i += 1
+                shared.store(ClockMapping(reference: i, offset: -i, drift: Double(i)))
+            }
+        }
+        var torn = 0, reads = 0, gaveUp = 0
+        for _ in 0..<500_000 {
+            guard let m = shared.load(attempts: 2) else {
+                gaveUp += 1
+                continue
+            }
+            reads += 1
+            if m.offset != -m.reference || m.drift != Double(m.reference) { torn += 1 }
+        }
+        done.store(true, ordering: .relaxed)
+        writer.join()
+        XCTAssertEqual(torn, 0, "torn reads among \(reads)")
+        XCTAssertGreaterThan(reads, 0)
+        XCTAssertNil(shared.load(attempts: 0), "no attempt, no mapping")
+        print("seqlock: \(reads) whole reads, \(gaveUp) gave up after 2 attempts against a writer in a tight loop")
+    }
+}

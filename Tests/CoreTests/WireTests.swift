@@ -48,3 +48,31 @@ final class WireTests: XCTestCase {
         XCTAssertEqual(samples, [0, 0, 0, 0])
     }
 }
+
+final class GainRampTests: XCTestCase {
+    /// A volume change glides over the ramp, whatever the packet boundaries, and then holds;
+    /// unity stays bit-exact.
+    func testAVolumeChangeGlidesInsteadOfStepping() {
+        var ramp = GainRamp(q15: Gain.unity, rampFrames: 240)
+        var out: [Int16] = []
+        for packet in 0..<4 {
+            var samples = [Int16](repeating: 10_000, count: 100 * 2)
+            samples.withUnsafeMutableBufferPointer { ramp.apply($0, channels: 2, toward: packet == 0 ? Gain.unity : 0) }
+            out += samples
+        }
+        XCTAssertEqual(Array(out[0..<200]), [Int16](repeating: 10_000, count: 200), "unity is bit-exact")
+        let left = stride(from: 200, to: out.count, by: 2).map { Int(out[$0]) }
+        XCTAssertEqual(zip(stride(from: 200, to: out.count, by: 2), stride(from: 201, to: out.count, by: 2)).filter { out[$0] != out[$1] }.count, 0,
+                       "both channels alike")
+        let steps = zip(left, left.dropFirst()).map { $0.0 - $0.1 }
+        XCTAssertEqual(steps.filter { $0 < 0 }.count, 0, "falls monotonically")
+        XCTAssertLessThanOrEqual(steps.max() ?? 0, 10_000 / 240 + 2, "no step bigger than the ramp's")
+        XCTAssertGreaterThan(left[200], 0, "still gliding 200 frames in")
+        XCTAssertEqual(Array(left[240...]), [Int](repeating: 0, count: left.count - 240), "at the target after 240 frames")
+        // Back up to half, from silence.
+        var samples = [Int16](repeating: 10_000, count: 480 * 2)
+        samples.withUnsafeMutableBufferPointer { ramp.apply($0, channels: 2, toward: Gain.unity / 2) }
+        XCTAssertEqual(samples[0], 20, "starts from where it was")
+        XCTAssertEqual(samples[479 * 2], 5_000)
+    }
+}

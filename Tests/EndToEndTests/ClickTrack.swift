@@ -6,9 +6,15 @@ import XCTest
 /// measure of every sync test (issue 4). Click m of the stream is due at the DAC at
 /// `streamStart + m s + latency` on the host's clock.
 enum ClickTrack {
-    /// One second of silence with a one-sample click at its start, stereo, as a WAV.
-    static func wav() -> [UInt8] {
+    /// One second with a one-sample click at its start, stereo, as a WAV: silence otherwise, or
+    /// a quiet 1 kHz tone (`bed` > 0), so that every frame is sound.
+    static func wav(bed: Double = 0) -> [UInt8] {
         var samples = [Int16](repeating: 0, count: 48_000 * 2)
+        for f in 0..<48_000 where bed > 0 {
+            let v = Int16(bed * sin(2 * .pi * 1_000 * Double(f) / 48_000))
+            samples[2 * f] = v
+            samples[2 * f + 1] = v
+        }
         samples[0] = 20_000
         samples[1] = 20_000
         return WAVAudio(sampleRate: 48_000, channels: 2, samples: samples).encoded()

@@ -47,6 +47,23 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(output2, "mshost: error: \(path): line 2, column 1: invalid JSON: unexpected end of input, expected ',' or '}'\n")
     }
 
+    /// `--check` opens what it can without side effects: a WAV source that is missing or is not
+    /// a WAV is an error naming the key.
+    func testCheckOpensTheWAVSource() throws {
+        let scratch = try Scratch("checkwav")
+        let missing = try scratch.write("missing.json", Configs.host(port: 9000, source: "wav:/nonexistent/song.wav"))
+        let (status, output) = try runToCompletion("mshost", ["--config", missing, "--check"])
+        XCTAssertEqual(status, 1)
+        XCTAssertEqual(output, "mshost: error: \(missing): cannot read /nonexistent/song.wav (sharing.source): No such file or directory\n")
+        let notWAV = try scratch.write("song.wav", "not a wav")
+        let bad = try scratch.write("bad.json", Configs.host(port: 9000, source: "wav:" + notWAV))
+        let (status2, output2) = try runToCompletion("mshost", ["--config", bad, "--check"])
+        XCTAssertEqual(status2, 1)
+        XCTAssertTrue(output2.hasPrefix("mshost: error: \(bad): \(notWAV) (sharing.source): "), output2)
+        let good = try scratch.write("good.json", Configs.host(port: 9000, source: "wav:" + (try scratch.write("a.wav", bytes: ClickTrack.wav()))))
+        XCTAssertEqual(try runToCompletion("mshost", ["--config", good, "--check"]).0, 0)
+    }
+
     func testReceiverWithoutAHostAddressSaysSo() throws {
         let scratch = try Scratch("nohost")
         let path = try scratch.write("r.json", "{\"receiving\": {}}")

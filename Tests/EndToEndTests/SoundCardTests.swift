@@ -69,4 +69,30 @@ final class SoundCardTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(errors.count, 4, "the card played after it came back")
         for e in errors { XCTAssertLessThan(abs(e), 500, "on schedule from the first click after the return: \(errors)") }
     }
+
+    /// Without the right to real-time priority the audio thread still plays, and the log says
+    /// once what to do about it.
+    func testARefusedRealtimePriorityIsLoggedOnceWithWhatToDo() throws {
+        let scratch = try Scratch("rtprio")
+        let port = freePort()
+        _ = scratch.recordingPCM("speaker")
+        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone")), scratch: scratch)
+        XCTAssertTrue(host.waitFor("listening on port"))
+        // Root may raise its priority whatever RLIMIT_RTPRIO says: take CAP_SYS_NICE away too.
+        let config = try scratch.write("recv.json", Configs.receiver(port: port, device: "speaker"))
+        let receiver = try Daemon(command: ["/usr/bin/prlimit", "--rtprio=0", "/usr/bin/setpriv", "--bounding-set=-sys_nice", "--inh-caps=-sys_nice",
+                                            binDirectory + "/msrecv", "--config", config], scratch: scratch, name: "msrecv")
+        XCTAssertTrue(receiver.waitFor("event=Connected"), receiver.log)
+        XCTAssertTrue(receiver.waitFor("SCHED_FIFO was refused (RLIMIT_RTPRIO is 0)"), receiver.log)
+        XCTAssertTrue(receiver.log.contains("LimitRTPRIO="), receiver.log)
+        XCTAssertTrue(receiver.log.contains("audio thread normal priority"), receiver.log)
+        Thread.sleep(forTimeInterval: 1)
+        receiver.signal(SIGTERM)
+        XCTAssertEqual(receiver.waitForExit(), 0)
+        host.signal(SIGTERM)
+        _ = host.waitForExit()
+        XCTAssertEqual(receiver.count("SCHED_FIFO was refused"), 1, receiver.log)
+        XCTAssertTrue(receiver.log.contains("msrecv: played "), receiver.log)
+        XCTAssertFalse(receiver.log.contains("msrecv: played 0 packets"), "it played at normal priority: \(receiver.log)")
+    }
 }

@@ -70,10 +70,14 @@ final class SimulatedCard {
     /// One frame more; the card starts when its buffer is full.
     func append() {
         written += 1
-        if !playing && written - runFrom >= bufferFrames {
-            playing = true
-            runs.append((runFrom, clock.now()))
-        }
+        if written - runFrom >= bufferFrames { start() }
+    }
+
+    /// Starts a card that stands prepared, as snd_pcm_start does.
+    func start() {
+        guard !playing else { return }
+        playing = true
+        runs.append((runFrom, clock.now()))
     }
 }
 
@@ -84,10 +88,13 @@ struct SimulatedCardSink: AudioSink, ~Copyable {
     // Stored, not computed from `card`: Swift 6.0.3 crashes on a computed property of a
     // noncopyable struct that reads a class reference.
     let bufferFrames: Int
+    let hardwareDelayFrames: Int
+    var isPaced: Bool { true }
 
     init(card: SimulatedCard) {
         self.card = card
         bufferFrames = card.bufferFrames
+        hardwareDelayFrames = Int(Double(card.delay) * card.effectiveRate / 1e6)
     }
 
     mutating func write(_ samples: UnsafeBufferPointer<Int16>, frames: Int) -> SinkStatus {
@@ -113,6 +120,8 @@ struct SimulatedCardSink: AudioSink, ~Copyable {
         guard let queued = card.queued else { return nil }
         return queued + Int(Double(card.delay) * card.effectiveRate / 1e6)
     }
+
+    mutating func start() { card.start() }
 
     mutating func drain() {}
 }

@@ -9,6 +9,8 @@ struct TimedSink: AudioSink, ~Copyable {
     let sampleRate = 48_000
     let channels = 2
     let bufferFrames: Int
+    var isPaced: Bool { false }
+    var hardwareDelayFrames: Int { 0 }
     let clock: SteppedClock
     var writes: [(time: Microseconds, frames: Int, last: Int16)] = []
     /// The first frame written, channel 0: where the fade-in starts.
@@ -27,6 +29,8 @@ struct TimedSink: AudioSink, ~Copyable {
     }
 
     mutating func outputDelay(atPointerStep: Bool) -> Int? { nil }
+
+    mutating func start() {}
 
     mutating func drain() {}
 }
