@@ -49,7 +49,7 @@ import re, sys
 binary, outputs = sys.argv[1], sys.argv[2:]
 # What the stream runs (the audio thread and the control loop while a session plays) goes
 # first: msrecv unmaps its code before each session, so only these pages come back.
-roots = re.compile(r"runAudioLoop|StreamSessionV3run")
+roots = re.compile(r"runAudioLoop|13StreamSessionC|7ReactorV4wait")
 ran, calls = set(), {}
 for path in outputs:
     objects, functions, current, caller = {}, {}, None, None
