@@ -111,26 +111,36 @@ public struct Status: Equatable, Sendable {
         return FrameWriter.frame(.status, json: s.finished)
     }
 
+    /// A key that is missing keeps its default: a receiver of another version reports what it
+    /// knows, and STATUS only informs. A key that is there must be in range.
     public static func decode(_ payload: UnsafeRawBufferPointer) -> Result<Status, ProtocolError> {
         Result { () throws(ProtocolError) in
             let f = try Fields.parse(payload, message: "STATUS").get()
             let count = 0...Int(Int32.max)
             let micros = -3_600_000_000...3_600_000_000
             var s = Status()
-            s.bitrate = try f.int(Key.bitrate, in: 0...100_000_000)
-            s.packetLoss = try f.double(Key.packetLoss, in: 0...1)
-            s.latency = Microseconds(try f.int(Key.latency, in: 0...60_000_000))
-            s.bufferedPackets = try f.int(Key.bufferedPackets, in: count)
-            s.bufferHealth = try f.double(Key.bufferHealth, in: 0...1)
-            s.underruns = try f.int(Key.underruns, in: count)
-            s.overruns = try f.int(Key.overruns, in: count)
-            s.volume = try f.double(Key.volume, in: 0...1)
-            s.syncErrorMicroseconds = try f.int(Key.syncError, in: micros)
-            s.playoutErrorMicroseconds = try f.int(Key.playoutError, in: micros)
-            s.correctionPPM = try f.double(Key.correction, in: -1e6...1e6)
-            s.clockDriftPPM = try f.double(Key.clockDrift, in: -1e6...1e6)
-            s.cpuSeconds = try f.double(Key.cpuSeconds, in: 0...1e12)
-            s.memoryPeakKB = try f.int(Key.memoryPeak, in: count)
+            func int(_ key: String, _ range: ClosedRange<Int>, _ field: inout Int) throws(ProtocolError) {
+                if let v = try f.optionalInt(key, in: range) { field = v }
+            }
+            func double(_ key: String, _ range: ClosedRange<Double>, _ field: inout Double) throws(ProtocolError) {
+                if let v = try f.optionalDouble(key, in: range) { field = v }
+            }
+            try int(Key.bitrate, 0...100_000_000, &s.bitrate)
+            try double(Key.packetLoss, 0...1, &s.packetLoss)
+            var latency = Int(s.latency)
+            try int(Key.latency, 0...60_000_000, &latency)
+            s.latency = Microseconds(latency)
+            try int(Key.bufferedPackets, count, &s.bufferedPackets)
+            try double(Key.bufferHealth, 0...1, &s.bufferHealth)
+            try int(Key.underruns, count, &s.underruns)
+            try int(Key.overruns, count, &s.overruns)
+            try double(Key.volume, 0...1, &s.volume)
+            try int(Key.syncError, micros, &s.syncErrorMicroseconds)
+            try int(Key.playoutError, micros, &s.playoutErrorMicroseconds)
+            try double(Key.correction, -1e6...1e6, &s.correctionPPM)
+            try double(Key.clockDrift, -1e6...1e6, &s.clockDriftPPM)
+            try double(Key.cpuSeconds, 0...1e12, &s.cpuSeconds)
+            try int(Key.memoryPeak, count, &s.memoryPeakKB)
             return s
         }
     }

@@ -61,7 +61,7 @@ public struct FrameReader: ~Copyable {
     }
 
     /// Reads until a header or a payload completes, or the channel has nothing more.
-    public mutating func next(from channel: some ByteChannel) -> Event {
+    public mutating func next(from channel: any ByteChannel) -> Event {
         while true {
             switch state {
             case .routing(let header):

@@ -11,6 +11,7 @@ public struct Interest: OptionSet, Hashable, Sendable, CustomStringConvertible {
     public static let read = Interest(rawValue: 1)
     public static let write = Interest(rawValue: 2)
 
+    @inlinable
     var pollEvents: Int16 { (contains(.read) ? Int16(POLLIN) : 0) | (contains(.write) ? Int16(POLLOUT) : 0) }
 
     public var description: String {
@@ -26,6 +27,9 @@ public struct Interest: OptionSet, Hashable, Sendable, CustomStringConvertible {
 /// so each phase of a session reads as one `switch`. A token has at most one descriptor and at
 /// most one timer. Timers read the clock the reactor was given: tests pass a `SteppedClock`
 /// and move it, and `wait(maxWait: 0)` then fires what is due without sleeping.
+///
+/// Inlinable throughout: specialised for its owner's token type, a wait costs a few µs; left
+/// generic across the module boundary, the runtime looked up type metadata at every step.
 public struct Reactor<Token: Hashable> {
     public enum Event: Equatable {
         /// The descriptor of `token` is ready for `ready` (hang-ups and errors count as
@@ -34,26 +38,38 @@ public struct Reactor<Token: Hashable> {
         case timer(Token)
     }
 
-    private struct Registration {
-        var fd: CInt
-        var interest: Interest
+    @usableFromInline
+    struct Registration {
+        @usableFromInline var fd: CInt
+        @usableFromInline var interest: Interest
+
+        @inlinable
+        init(fd: CInt, interest: Interest) {
+            self.fd = fd
+            self.interest = interest
+        }
     }
 
     public let clock: any MonotonicClock
-    private var descriptors: [Token: Registration] = [:]
-    private var timers: [Token: Microseconds] = [:]
+    @usableFromInline var descriptors: [Token: Registration] = [:]
+    @usableFromInline var timers: [Token: Microseconds] = [:]
     /// The poll set, rebuilt only when registrations change.
-    private var pollSet: [pollfd] = []
-    private var pollTokens: [Token] = []
-    private var pollSetStale = false
+    @usableFromInline var pollSet: [pollfd] = []
+    @usableFromInline var pollTokens: [Token] = []
+    @usableFromInline var pollSetStale = false
+    /// Reused by every wait.
+    @usableFromInline var due: [(token: Token, at: Microseconds)] = []
 
+    @inlinable
     public init(clock: any MonotonicClock = SystemClock()) {
         self.clock = clock
     }
 
+    @inlinable
     public var now: Microseconds { clock.now() }
 
     /// Serves `fd` under `token` for `interest` (replacing what the token had).
+    @inlinable
     public mutating func register(_ token: Token, fd: CInt, interest: Interest) {
         descriptors[token] = Registration(fd: fd, interest: interest)
         pollSetStale = true
@@ -61,6 +77,7 @@ public struct Reactor<Token: Hashable> {
 
     /// Changes what a registered descriptor waits for; an empty interest keeps it registered
     /// but unwatched (a closed socket would otherwise wake every wait with POLLHUP).
+    @inlinable
     public mutating func setInterest(_ token: Token, _ interest: Interest) {
         guard var r = descriptors[token], r.interest != interest else { return }
         r.interest = interest
@@ -68,34 +85,43 @@ public struct Reactor<Token: Hashable> {
         pollSetStale = true
     }
 
+    @inlinable
     public func interest(_ token: Token) -> Interest? { descriptors[token]?.interest }
 
     /// Stops serving the token's descriptor (the owner closes it) and cancels its timer.
+    @inlinable
     public mutating func unregister(_ token: Token) {
         if descriptors.removeValue(forKey: token) != nil { pollSetStale = true }
         timers[token] = nil
     }
 
     /// Fires `.timer(token)` once the clock reaches `deadline` (replacing the token's timer).
+    @inlinable
     public mutating func schedule(_ token: Token, at deadline: Microseconds) {
         timers[token] = deadline
     }
 
+    @inlinable
     public mutating func schedule(_ token: Token, after delay: Microseconds) {
         schedule(token, at: clock.now() + delay)
     }
 
+    @inlinable
     public mutating func cancelTimer(_ token: Token) { timers[token] = nil }
 
+    @inlinable
     public func deadline(_ token: Token) -> Microseconds? { timers[token] }
 
     /// Waits until a descriptor is ready or the earliest timer is due (at most `maxWait` µs),
     /// and returns what happened: readiness first, then due timers in deadline order. A due
     /// timer is removed before it is returned.
+    @inlinable
     public mutating func wait(maxWait: Microseconds? = nil) -> [Event] {
         if pollSetStale { rebuildPollSet() }
         let now = clock.now()
-        var wait = timers.values.min().map { max($0 - now, 0) } ?? -1
+        var earliest: Microseconds?
+        for deadline in timers.values where deadline < earliest ?? .max { earliest = deadline }
+        var wait = earliest.map { max($0 - now, 0) } ?? -1
         if let maxWait { wait = wait < 0 ? maxWait : min(wait, maxWait) }
         // Round up: a timer due in 300 µs must not turn into a busy poll with timeout 0.
         let milliseconds = wait < 0 ? -1 : CInt(min((wait + 999) / 1000, Microseconds(CInt.max)))
@@ -112,7 +138,9 @@ public struct Reactor<Token: Hashable> {
             }
         }
         let after = clock.now()
-        let due = timers.filter { $0.value <= after }.sorted { $0.value < $1.value }
+        due.removeAll(keepingCapacity: true)
+        for (token, deadline) in timers where deadline <= after { due.append((token, deadline)) }
+        if due.count > 1 { due.sort { $0.at < $1.at } }
         for (token, _) in due {
             timers[token] = nil
             events.append(.timer(token))
@@ -120,7 +148,8 @@ public struct Reactor<Token: Hashable> {
         return events
     }
 
-    private mutating func rebuildPollSet() {
+    @inlinable
+    mutating func rebuildPollSet() {
         pollSet.removeAll(keepingCapacity: true)
         pollTokens.removeAll(keepingCapacity: true)
         for (token, r) in descriptors where !r.interest.isEmpty {

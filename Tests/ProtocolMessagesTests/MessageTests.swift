@@ -107,6 +107,10 @@ final class MessageTests: XCTestCase {
         var status = String(decoding: Status().frame[4...], as: UTF8.self)
         status = status.replacingOccurrences(of: "\"packet_loss\":0.0", with: "\"packet_loss\":7")
         XCTAssertEqual(decode(status, Status.decode).failureDescription, "STATUS's packet_loss is 7, outside 0.0...1.0")
+        // A receiver of another version leaves out what it does not know: the rest still counts.
+        var older = Status()
+        older.underruns = 3
+        XCTAssertEqual(try decode("{\"underruns\": 3, \"a_key_from_later\": 1}", Status.decode).get(), older)
         XCTAssertThrowsError(try [UInt8]([1] + [UInt8](repeating: 0, count: 300)).withUnsafeBytes { AuthMessage.decode($0) }.get())
         XCTAssertThrowsError(try decode("{\"method\": \"password\", \"salt\": \"00\", \"iterations\": 2000}", Challenge.decode).get())
     }
