@@ -1,7 +1,10 @@
 #ifndef _GNU_SOURCE
 #error "_GNU_SOURCE must be set by Package.swift for pthread_setname_np"
 #endif
+#include <errno.h>
+#include <fcntl.h>
 #include <link.h>
+#include <stdio.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <string.h>
@@ -75,3 +78,59 @@ int cmoosync_release_program_text(void)
 	dl_iterate_phdr(release_text, &result);
 	return result;
 }
+
+/* /proc/self/pagemap is read for this many pages at a time. */
+#define PAGEMAP_WINDOW 4096
+
+/* Pages this process has mapped now: pagemap's "present" bit (63), not mincore(), which also
+ * counts a library's pages that only other processes keep in the page cache. */
+long cmoosync_lock_resident_pages(void)
+{
+	FILE *maps = fopen("/proc/self/maps", "r");
+	int pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (!maps || pagemap < 0) {
+		int e = errno;
+		if (maps) fclose(maps);
+		if (pagemap >= 0) close(pagemap);
+		return -e;
+	}
+	unsigned long page = (unsigned long)sysconf(_SC_PAGESIZE);
+	long locked = 0, result = 0;
+	uint64_t entries[PAGEMAP_WINDOW];
+	char line[512];
+	while (result == 0 && fgets(line, sizeof line, maps)) {
+		unsigned long start, end;
+		char perms[5] = {0};
+		if (sscanf(line, "%lx-%lx %4s", &start, &end, perms) != 3 || perms[0] != 'r')
+			continue;
+		/* The kernel's own pages ([vvar], [vsyscall]) cannot be locked and need not be. */
+		if (strstr(line, "[vvar") || strstr(line, "[vsyscall]"))
+			continue;
+		for (unsigned long at = start; result == 0 && at < end; at += page * PAGEMAP_WINDOW) {
+			unsigned long pages = (end - at) / page < PAGEMAP_WINDOW ? (end - at) / page : PAGEMAP_WINDOW;
+			ssize_t n = pread(pagemap, entries, pages * sizeof entries[0], (off_t)(at / page * sizeof entries[0]));
+			if (n != (ssize_t)(pages * sizeof entries[0]))
+				break;
+			unsigned long run = 0;
+			for (unsigned long i = 0; i <= pages; i++) {
+				if (i < pages && (entries[i] >> 63) & 1) {
+					run++;
+					continue;
+				}
+				if (run == 0)
+					continue;
+				if (mlock((void *)(at + (i - run) * page), run * page) != 0) {
+					result = -errno;
+					break;
+				}
+				locked += (long)(run * page);
+				run = 0;
+			}
+		}
+	}
+	fclose(maps);
+	close(pagemap);
+	return result != 0 ? result : locked;
+}
+
+void cmoosync_unlock_all_pages(void) { munlockall(); }

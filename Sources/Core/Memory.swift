@@ -10,3 +10,14 @@ public func returnFreeHeapToSystem() { cmoosync_return_free_heap() }
 /// For the control loop, between sessions; never while the audio thread runs, so that it does
 /// not take the page faults.
 public func releaseStartUpCode() { _ = cmoosync_release_program_text() }
+
+/// Locks the pages resident now (the audio thread's working set, once it has played for a
+/// while), so that memory pressure cannot evict them and make the audio thread wait for the SD
+/// card. Nothing else is faulted in: the daemon's memory does not grow. Bytes locked.
+public func lockResidentPages() -> Result<Int, Errno> {
+    let n = cmoosync_lock_resident_pages()
+    return n >= 0 ? .success(n) : .failure(Errno(CInt(-n)))
+}
+
+/// Undoes `lockResidentPages` (between sessions, before `releaseStartUpCode`).
+public func unlockAllPages() { cmoosync_unlock_all_pages() }

@@ -156,6 +156,8 @@ public final class ReceiverEngine {
         }
         // What ran so far (configuration, connecting, the handshake) is done with until the next
         // session: its code need not stay mapped while the stream plays. No audio thread runs yet.
+        // The last session's lock would keep it (and a locked page cannot be released).
+        unlockAllPages()
         releaseStartUpCode()
         var clockSync = ClockSync()
         clockSync.add(accepted.exchange)

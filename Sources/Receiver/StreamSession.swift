@@ -21,6 +21,8 @@ enum ReceiverToken: Hashable {
     case read, timeRequest, status, playedOut
     /// The next attempt to open the audio device while it is gone.
     case device
+    /// Playback has run long enough for its pages to be resident: lock them.
+    case lockMemory
     /// Shutting down: the last moment for our BYE to leave.
     case leave
 }
@@ -28,6 +30,12 @@ enum ReceiverToken: Hashable {
 /// Whether the advice on a refused SCHED_FIFO was logged: once per process is enough. Control
 /// thread only.
 nonisolated(unsafe) private var realtimeAdviceGiven = false
+/// The same for a refused page lock.
+nonisolated(unsafe) private var memoryLockAdviceGiven = false
+
+/// How long playback runs before its pages are locked: by then everything the audio thread
+/// and the stream's control path run has been touched.
+let memoryLockDelay: Microseconds = 3_000_000
 
 /// The line a speaker's owner needs when the audio thread could not get real-time priority.
 func realtimeAdvice() -> String {
@@ -130,6 +138,8 @@ final class StreamSession<Output: AudioOutput> {
             reactor.schedule(.playedOut, after: 100_000)
         case .timer(.device):
             play(output.open(format: format, latency: schedule.latency), &reactor)
+        case .timer(.lockMemory):
+            lockMemory()
         default:
             break
         }
@@ -142,7 +152,7 @@ final class StreamSession<Output: AudioOutput> {
     func end(_ reactor: inout Reactor<ReceiverToken>) {
         stopPlayout()
         reported = reported.log(counters, log, summary: true)
-        for token in [ReceiverToken.read, .timeRequest, .status, .playedOut, .device] { reactor.cancelTimer(token) }
+        for token in [ReceiverToken.read, .timeRequest, .status, .playedOut, .device, .lockMemory] { reactor.cancelTimer(token) }
     }
 
     /// Starts the audio thread on the opened device, or notes that it is not there and tries
@@ -153,6 +163,7 @@ final class StreamSession<Output: AudioOutput> {
             playout = try output.start(try device.get(), format: format, schedule: schedule, pool: pool, incoming: incoming,
                                        clockMapping: clockMapping, counters: counters)
             ingest.accepting = true
+            reactor.schedule(.lockMemory, after: memoryLockDelay)
             if !playout!.realtimeGranted && !realtimeAdviceGiven {
                 realtimeAdviceGiven = true
                 log.error(realtimeAdvice())
@@ -170,6 +181,21 @@ final class StreamSession<Output: AudioOutput> {
             }
             reactor.schedule(.device, after: deviceRetry)
             deviceRetry = min(deviceRetry * 2, longestDeviceRetry)
+        }
+    }
+
+    /// Locks what is resident now, which is what a playing stream runs: memory pressure then
+    /// cannot evict it and make the audio thread wait for the SD card to read it back.
+    private func lockMemory() {
+        switch lockResidentPages() {
+        case .success(let bytes):
+            log.info("memory: locked the \(bytes / 1024) KB a playing stream runs in")
+        case .failure(let e):
+            guard !memoryLockAdviceGiven else { return }
+            memoryLockAdviceGiven = true
+            var limit = rlimit()
+            getrlimit(__rlimit_resource_t(__RLIMIT_MEMLOCK.rawValue), &limit)
+            log.error("memory: the stream's pages could not be locked (\(e); RLIMIT_MEMLOCK is \(limit.rlim_cur / 1024) KB): under memory pressure the audio thread may wait for the disk. Allow it with LimitMEMLOCK=16M in msrecv's systemd unit, a memlock line in /etc/security/limits.conf, or CAP_IPC_LOCK")
         }
     }
 

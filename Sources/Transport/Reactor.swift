@@ -85,9 +85,6 @@ public struct Reactor<Token: Hashable> {
         pollSetStale = true
     }
 
-    @inlinable
-    public func interest(_ token: Token) -> Interest? { descriptors[token]?.interest }
-
     /// Stops serving the token's descriptor (the owner closes it) and cancels its timer.
     @inlinable
     public mutating func unregister(_ token: Token) {
@@ -108,9 +105,6 @@ public struct Reactor<Token: Hashable> {
 
     @inlinable
     public mutating func cancelTimer(_ token: Token) { timers[token] = nil }
-
-    @inlinable
-    public func deadline(_ token: Token) -> Microseconds? { timers[token] }
 
     /// Waits until a descriptor is ready or the earliest timer is due (at most `maxWait` µs),
     /// and returns what happened: readiness first, then due timers in deadline order. A due

@@ -193,25 +193,10 @@ final class StallWatch: @unchecked Sendable {
 enum Spectrum {
     /// The loudest bin away from DC and from the tone at `excluding` Hz, dBFS.
     static func largestSpur(_ samples: [Double], excluding hz: Double, rate: Double) -> Double {
-        let n = samples.count
-        precondition(n > 0 && n & (n - 1) == 0, "a power of two")
-        var re = [Double](repeating: 0, count: n), im = [Double](repeating: 0, count: n)
-        var gain = 0.0
-        for i in 0..<n {
-            let x = 2 * Double.pi * Double(i) / Double(n)
-            let w = 0.35875 - 0.48829 * cos(x) + 0.14128 * cos(2 * x) - 0.01168 * cos(3 * x)
-            re[i] = samples[i] * w
-            gain += w
-        }
-        fft(&re, &im)
-        let fullScale = 32_768 * gain / 2
-        let toneBin = Int((hz / rate * Double(n)).rounded())
-        var worst = -Double.infinity
-        for bin in 8..<(n / 2) where abs(bin - toneBin) > 8 {
-            let level = 20 * log10(max((re[bin] * re[bin] + im[bin] * im[bin]).squareRoot() / fullScale, 1e-12))
-            worst = max(worst, level)
-        }
-        return worst
+        precondition(samples.count > 0 && samples.count & (samples.count - 1) == 0, "a power of two")
+        let spectrum = levels(samples)
+        let toneBin = Int((hz / rate * Double(samples.count)).rounded())
+        return (8..<spectrum.count).filter { abs($0 - toneBin) > 8 }.map { spectrum[$0] }.max() ?? -.infinity
     }
 
     /// Magnitudes of a windowed FFT, dBFS per bin (first half).

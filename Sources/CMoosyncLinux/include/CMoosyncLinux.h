@@ -31,4 +31,12 @@ void cmoosync_return_free_heap(void);
 // the page cache whatever runs again. 0, or -1 with errno.
 int cmoosync_release_program_text(void);
 
+// Locks in memory the pages this process has mapped now, and only those (mlockall would fault
+// in every page mapped): the audio thread's working set, once it has run, can then
+// not be evicted and read back from an SD card mid-stream. Bytes locked, or -errno.
+long cmoosync_lock_resident_pages(void);
+
+// munlockall(2).
+void cmoosync_unlock_all_pages(void);
+
 #endif

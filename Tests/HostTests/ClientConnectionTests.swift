@@ -1,0 +1,101 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Core
+@testable import Host
+import ProtocolMessages
+import TestSupport
+import Transport
+import XCTest
+
+/// One receiver's state machine on the host, and the client list other code reads, driven over
+/// a socket pair with the protocol's own messages.
+final class ClientConnectionTests: XCTestCase {
+    private let log = Logger(program: "test", descriptor: open("/dev/null", O_WRONLY))
+
+    private func pair() -> (host: TCPChannel, receiver: TCPChannel) {
+        var fds: [CInt] = [0, 0]
+        XCTAssertEqual(socketpair(AF_UNIX, CInt(SOCK_STREAM.rawValue), 0, &fds), 0)
+        return (TCPChannel(adopting: fds[0], peer: "receiver"), TCPChannel(adopting: fds[1], peer: "host"))
+    }
+
+    /// Every whole frame the receiver's end holds now.
+    private func frames(_ channel: TCPChannel) -> [(FrameType?, [UInt8])] {
+        var reader = FrameReader()
+        var out: [(FrameType?, [UInt8])] = []
+        while true {
+            switch reader.next(from: channel) {
+            case .header: reader.route(.scratch)
+            case .frame(let h, let payload): out.append((h.type, Array(payload)))
+            default: return out
+            }
+        }
+    }
+
+    private func welcome(t1: Microseconds) -> Welcome {
+        Welcome(sessionID: "s", hostID: "h", hostName: "host", stream: StreamDescription(codec: .pcm, sampleRate: 48_000, channels: 2, frameSamples: 960,
+                codecDelay: 0, bitrate: 1_536_000), streamStart: 0, nextSequence: 7,
+                permissions: GrantedPermissions(queueControl: false, playbackControl: false, chat: false), t1: t1, t2: 2, t3: 3)
+    }
+
+    func testAReceiverIsWelcomedStreamsAndShowsInTheClientListWithItsStatus() throws {
+        let (host, receiver) = pair()
+        let registry = ClientRegistry()
+        let client = registry.add { ClientConnection(id: $0, channel: host, now: 1_000, log: log) }
+        XCTAssertEqual(registry.clients.map(\.streaming), [false])
+        XCTAssertEqual(client.deadline, 1_000 + ClientConnection.helloTimeout)
+
+        let hello = Hello(clientID: "k1", clientName: "Kitchen", audioFormats: ["pcm"], maxBufferSize: "2s", lowLatency: false, t1: 42)
+        try writeAll(receiver, hello.frame).get()
+        let backlog = FrameWriter.frame(.audio, payload: [UInt8](repeating: 1, count: 30))
+        var offered: Hello?
+        client.ready(.read, now: 2_000) { h, _ in
+            offered = h
+            return .welcome(self.welcome(t1: h.t1), codec: .pcm, backlog: [backlog])
+        }
+        XCTAssertEqual(offered, hello)
+        XCTAssertEqual(client.state, .streaming)
+        XCTAssertNil(client.deadline)
+        let sent = frames(receiver)
+        XCTAssertEqual(sent.map(\.0), [.welcome, .audio], "the WELCOME, then the backlog")
+        XCTAssertEqual(try sent[0].1.withUnsafeBytes { Welcome.decode($0) }.get().t1, 42)
+
+        // A TIME_REQ is answered; a STATUS goes into the client list.
+        var status = Status()
+        status.underruns = 2
+        status.bufferHealth = 0.5
+        try writeAll(receiver, TimeRequest(t1: 99).frame + status.frame).get()
+        client.ready(.read, now: 3_000) { _, _ in XCTFail("one HELLO only"); return .reject(.invalidPacket("again"), message: "") }
+        let answered = frames(receiver)
+        XCTAssertEqual(answered.map(\.0), [.timeResponse])
+        XCTAssertEqual(try answered[0].1.withUnsafeBytes { TimeResponse.decode($0) }.get().t1, 99)
+        let info = try XCTUnwrap(registry.clients.first)
+        XCTAssertEqual(info.clientID, "k1")
+        XCTAssertEqual(info.name, "Kitchen")
+        XCTAssertEqual(info.codec, .pcm)
+        XCTAssertTrue(info.streaming)
+        XCTAssertEqual(info.connectedAt, 1_000)
+        XCTAssertEqual(info.status, status)
+
+        // A frame only a host sends: BYE invalid_packet, then closed once it has left.
+        try writeAll(receiver, Welcome.init(sessionID: "x", hostID: "x", hostName: "x", stream: welcome(t1: 0).stream, streamStart: 0, nextSequence: 0,
+                                            permissions: welcome(t1: 0).permissions, t1: 0, t2: 0, t3: 0).frame).get()
+        client.ready(.read, now: 4_000) { _, _ in .reject(.invalidPacket(""), message: "") }
+        XCTAssertEqual(client.state, .closed)
+        XCTAssertEqual(frames(receiver).map(\.0), [.bye])
+        XCTAssertTrue(registry.clients.isEmpty, "a closed connection is not in the list")
+    }
+
+    func testAConnectionThatSaysNothingIsRejectedAtItsDeadline() throws {
+        let (host, receiver) = pair()
+        let registry = ClientRegistry()
+        let client = registry.add { ClientConnection(id: $0, channel: host, now: 0, log: log) }
+        client.deadlinePassed(now: ClientConnection.helloTimeout - 1)
+        XCTAssertEqual(client.state, .awaitingHello(deadline: ClientConnection.helloTimeout))
+        client.deadlinePassed(now: ClientConnection.helloTimeout)
+        let sent = frames(receiver)
+        XCTAssertEqual(sent.map(\.0), [.reject])
+        XCTAssertEqual(try sent[0].1.withUnsafeBytes { Reject.decode($0) }.get().error, .connectionTimeout)
+        XCTAssertEqual(client.state, .closed, "closed once the REJECT has left")
+    }
+}
