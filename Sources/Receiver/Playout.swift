@@ -11,6 +11,9 @@ protocol AudioOutput {
     associatedtype Device
     associatedtype Running: RunningPlayout
     var deviceName: String { get }
+    /// Whether it plays in real time, so that the pages a playing stream runs in are locked
+    /// (a simulated output stepped by its caller is not).
+    var isRealTime: Bool { get }
     /// Opens the device for `format` without blocking (a busy device says so at once).
     func open(format: StreamFormat, latency: Microseconds) -> Result<Device, AlsaError>
     /// Starts playing the pool's packets into `device`. `counters` carry over from an earlier
@@ -33,6 +36,7 @@ struct AlsaOutput: AudioOutput {
     let settings: AudioOutputSettings
 
     var deviceName: String { settings.deviceID }
+    var isRealTime: Bool { true }
 
     /// The ALSA buffer: half the playout buffer, from 20 ms to 200 ms. The rest of the playout
     /// buffer absorbs network jitter; a bigger device buffer lets the audio thread sleep longer.

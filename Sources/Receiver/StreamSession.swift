@@ -163,7 +163,7 @@ final class StreamSession<Output: AudioOutput> {
             playout = try output.start(try device.get(), format: format, schedule: schedule, pool: pool, incoming: incoming,
                                        clockMapping: clockMapping, counters: counters)
             ingest.accepting = true
-            reactor.schedule(.lockMemory, after: memoryLockDelay)
+            if output.isRealTime { reactor.schedule(.lockMemory, after: memoryLockDelay) }
             if !playout!.realtimeGranted && !realtimeAdviceGiven {
                 realtimeAdviceGiven = true
                 log.error(realtimeAdvice())

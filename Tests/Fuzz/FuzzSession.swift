@@ -54,6 +54,7 @@ struct SteppedOutput: AudioOutput {
     let current = Current()
 
     var deviceName: String { "fuzz" }
+    var isRealTime: Bool { false }
 
     func open(format: StreamFormat, latency: Microseconds) -> Result<Void, AlsaError> {
         clock.now() >= deviceFrom ? .success(()) : .failure(AlsaError(code: -19, call: "snd_pcm_open"))
