@@ -60,7 +60,6 @@ final class StreamSession<Output: AudioOutput> {
         case retry(reason: String)
     }
 
-
     let channel: any ByteChannel
     let format: StreamFormat
     let schedule: PlayoutSchedule
