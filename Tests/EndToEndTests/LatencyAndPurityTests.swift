@@ -60,16 +60,8 @@ final class LatencyAndPurityTests: XCTestCase {
     private func playSine(ppm: Double) throws {
         let scratch = try Scratch("purity")
         let amplitude = 8_000.0, hz = 1_000.0
-        let wav = try scratch.write("sine.wav", bytes: WAVAudio(sampleRate: 48_000, channels: 2,
-                                                                 samples: TestAudio.sine(hz: hz, seconds: 1, rate: 48_000, channels: 2)).encoded())
-        let port = freePort()
-        let recording = try scratch.virtualCard("card", ppm: ppm, delayMicroseconds: 1_000)
-        _ = try stream(for: 13, host: Configs.host(port: port, source: "wav:" + wav, loop: true),
-                       receiver: Configs.receiver(port: port, device: "card", buffer: "200ms"), scratch: scratch)
-
-        // From 5 s on (the start's resync is behind), while the controller is still steering.
-        let recorded = try WAVAudio.parse(Array(try Data(contentsOf: URL(fileURLWithPath: recording)))).get()
-        let left = stride(from: 0, to: recorded.samples.count, by: 2).map { Double(recorded.samples[$0]) }
+        let left = try playLooped(TestAudio.sine(hz: hz, seconds: 1, rate: 48_000, channels: 2), throughCardAt: ppm, scratch: scratch)
+        // From 5 s on, while the controller is still steering.
         XCTAssertGreaterThan(left.count, 12 * 48_000)
         let steady = Array(left[(5 * 48_000)..<(12 * 48_000)])
         let largestStep = zip(steady, steady.dropFirst()).map { abs($1 - $0) }.max() ?? 0
@@ -84,6 +76,18 @@ final class LatencyAndPurityTests: XCTestCase {
         XCTAssertLessThanOrEqual(largestStep, sineStep, "no click")
         XCTAssertLessThan(worstSpur, -90, "no spur above −90 dBFS")
     }
+}
+
+/// Loops one second of 48 kHz stereo from mshost to msrecv (PCM, 200 ms) for 13 s, through a
+/// virtual card `ppm` fast with a 1 ms delay, and returns the left channel it played.
+func playLooped(_ samples: [Int16], throughCardAt ppm: Double, scratch: Scratch) throws -> [Double] {
+    let wav = try scratch.write("loop.wav", bytes: WAVAudio(sampleRate: 48_000, channels: 2, samples: samples).encoded())
+    let port = freePort()
+    let recording = try scratch.virtualCard("card", ppm: ppm, delayMicroseconds: 1_000)
+    _ = try stream(for: 13, host: Configs.host(port: port, source: "wav:" + wav, loop: true),
+                   receiver: Configs.receiver(port: port, device: "card", buffer: "200ms"), scratch: scratch)
+    let recorded = try WAVAudio.parse(Array(try Data(contentsOf: URL(fileURLWithPath: recording)))).get()
+    return stride(from: 0, to: recorded.samples.count, by: 2).map { Double(recorded.samples[$0]) }
 }
 
 /// The drift resampler across the band (issue 10): four tones at once through cards at ±300 ppm,
@@ -106,13 +110,7 @@ final class BandPurityTests: XCTestCase {
             samples[2 * f] = Int16(v.rounded())
             samples[2 * f + 1] = Int16(v.rounded())
         }
-        let wav = try scratch.write("tones.wav", bytes: WAVAudio(sampleRate: 48_000, channels: 2, samples: samples).encoded())
-        let port = freePort()
-        let recording = try scratch.virtualCard("card", ppm: ppm, delayMicroseconds: 1_000)
-        _ = try stream(for: 13, host: Configs.host(port: port, source: "wav:" + wav, loop: true),
-                       receiver: Configs.receiver(port: port, device: "card", buffer: "200ms"), scratch: scratch)
-        let recorded = try WAVAudio.parse(Array(try Data(contentsOf: URL(fileURLWithPath: recording)))).get()
-        let left = stride(from: 0, to: recorded.samples.count, by: 2).map { Double(recorded.samples[$0]) }
+        let left = try playLooped(samples, throughCardAt: ppm, scratch: scratch)
         let n = 1 << 18  // 5.5 s: 0.18 Hz a bin
         XCTAssertGreaterThan(left.count, 5 * 48_000 + n)
         let steady = Array(left[(5 * 48_000)..<(5 * 48_000 + n)])
@@ -212,7 +210,11 @@ enum Spectrum {
         }
         fft(&re, &im)
         let fullScale = 32_768 * gain / 2
-        return (0..<(n / 2)).map { 20 * log10(max((re[$0] * re[$0] + im[$0] * im[$0]).squareRoot() / fullScale, 1e-12)) }
+        // In steps: Swift 6.0.3 cannot type-check it as one expression in reasonable time.
+        return (0..<(n / 2)).map { bin -> Double in
+            let magnitude: Double = (re[bin] * re[bin] + im[bin] * im[bin]).squareRoot() / fullScale
+            return 20 * log10(max(magnitude, 1e-12))
+        }
     }
 
     /// The tone's level (its loudest bin within 20 Hz of `hz`) and the loudest bin between
