@@ -163,9 +163,13 @@ final class ClientConnection {
                 case .welcome(let welcome, let codec, let backlog):
                     self.codec = codec
                     state = .streaming
-                    send(welcome.frame, now: now)
-                    for frame in backlog { frame.withUnsafeBytes { sendAudio($0, now: now) } }
                     log.event(.clientConnected(clientID: hello.clientID, name: hello.clientName, address: address))
+                    // The WELCOME and the recent past leave together, in as few writes as the
+                    // socket takes.
+                    guard outbox.append(welcome.frame) && backlog.allSatisfy({ outbox.append($0) }) else {
+                        return bye(.timeout, why: "receiver is not reading (queue full)", now: now)
+                    }
+                    flush()
                 }
             }
         case .timeRequest:

@@ -64,11 +64,17 @@ enum FakeHost {
 
     /// CPU seconds a process has used so far (user + system, from /proc).
     static func cpuSeconds(of pid: pid_t) -> Double {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return 0 }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        // Fields 14 and 15 of stat(5), counted after the command's closing parenthesis.
-        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        // utime and stime: fields 14 and 15 of stat(5).
+        guard let fields = procStat("/proc/\(pid)/stat"), let user = Double(fields[14]), let system = Double(fields[15]) else { return 0 }
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
+}
+
+/// The fields of a /proc `stat` file, numbered as stat(5) numbers them (1 is the pid; the
+/// command's name, which may hold spaces, is field 2), or nil when it cannot be read.
+func procStat(_ path: String) -> [Substring]? {
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8), let close = text.lastIndex(of: ")") else { return nil }
+    let rest = text[text.index(after: close)...].split(separator: " ")
+    guard rest.count > 40 else { return nil }
+    return ["", "", ""] + rest
 }

@@ -13,12 +13,9 @@ final class MemoryLockTests: XCTestCase {
         let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
         for tid in tasks {
             guard let comm = try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/comm", encoding: .utf8),
-                  comm.trimmingCharacters(in: .whitespacesAndNewlines) == thread,
-                  let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { continue }
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            // minflt and majflt are fields 10 and 12 of stat(5), 8 and 10 after the name.
-            guard fields.count > 10, let minor = Int(fields[7]), let major = Int(fields[9]) else { return nil }
+                  comm.trimmingCharacters(in: .whitespacesAndNewlines) == thread else { continue }
+            // minflt and majflt: fields 10 and 12 of stat(5).
+            guard let fields = procStat("/proc/\(pid)/task/\(tid)/stat"), let minor = Int(fields[10]), let major = Int(fields[12]) else { return nil }
             return (minor, major)
         }
         return nil
