@@ -127,13 +127,16 @@ public struct ClockEstimator {
         }
     }
 
-    /// Least squares over the better half of the window by round trip (at least 2 samples).
+    /// Least squares over the better half of the window by round trip. Of two samples only the
+    /// better is used: the exchange made during the handshake can sit behind the host's
+    /// backlog (hundreds of µs of one-way queueing), and the card starts on the estimate of
+    /// the first exchanges.
     private mutating func fit() {
         let byRoundTrip = samples.sorted { $0.roundTrip < $1.roundTrip }
-        let used = Array(byRoundTrip.prefix(max(2, (samples.count + 1) / 2)))
+        let used = Array(byRoundTrip.prefix((samples.count + 1) / 2))
         let reference = used.map(\.local).max()!
         if used.count < 2 {
-            mapping = ClockMapping(reference: reference, offset: used[0].offset, drift: 0)
+            mapping = ClockMapping(reference: reference, offset: used[0].offset, drift: mapping.drift)
             residual = Double(used[0].roundTrip) / 2
             return
         }

@@ -98,14 +98,11 @@ struct DriftCompensator: ~Copyable {
         }
     }
 
-    /// Plays `frames` frames: through the resampler once it has taken over, else as they are,
-    /// after `silence` frames of silence (the card stands empty and is started after this).
-    mutating func write<Sink: AudioSink & ~Copyable>(_ input: UnsafeBufferPointer<Int16>, frames: Int, afterSilence silence: Int,
-                                                     to sink: inout Sink) -> SinkStatus {
+    /// Plays `frames` frames: through the resampler once it has taken over, else as they are.
+    mutating func write<Sink: AudioSink & ~Copyable>(_ input: UnsafeBufferPointer<Int16>, frames: Int, to sink: inout Sink) -> SinkStatus {
         guard compensating, let resampler else {
             remember(input, frames: frames)
             position += Double(frames)
-            if silence > 0, let stop = writeSilence(silence, to: &sink) { return stop }
             return sink.write(input, frames: frames)
         }
         var start = 0
@@ -119,7 +116,8 @@ struct DriftCompensator: ~Copyable {
             // Early: hold the stream back with silence.
             let owed = framesFor(-pendingResync)
             pendingResync = 0
-            if let stop = writeSilence(owed, to: &sink) { return stop }
+            let status = writeSilence(owed, to: &sink)
+            guard status == .written(frames: owed) else { return status }
         }
         let remaining = frames - start
         guard remaining > 0 else {
@@ -132,13 +130,12 @@ struct DriftCompensator: ~Copyable {
         fed += remaining
         position = resampledFrom + Double(fed) - resampler.pendingFrames
         guard produced > 0 else { return .written(frames: 0) }
-        if silence > 0, let stop = writeSilence(silence, to: &sink) { return stop }
         return sink.write(UnsafeBufferPointer(rebasing: output[0..<(produced * channels)]), frames: produced)
     }
 
-    /// Nil once all is written; else what ended it (failed, or the card ran dry), which ends
-    /// the caller's write: it starts again from a later packet.
-    private func writeSilence<Sink: AudioSink & ~Copyable>(_ frames: Int, to sink: inout Sink) -> SinkStatus? {
+    /// Writes `frames` frames of silence (the stream does not move): all of them, or what
+    /// ended the write (failed, or the card ran dry).
+    func writeSilence<Sink: AudioSink & ~Copyable>(_ frames: Int, to sink: inout Sink) -> SinkStatus {
         var written = 0
         while written < frames {
             let n = min(frames - written, silence.count / channels)
@@ -146,7 +143,7 @@ struct DriftCompensator: ~Copyable {
             guard case .written = status else { return status }
             written += n
         }
-        return nil
+        return .written(frames: written)
     }
 
     /// The resampler takes over from pass-through, continuing from the frames just played.

@@ -207,9 +207,9 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
             primed = true
             return .primed
         }
-        let silence = startPlaying(at: timestamp, firstFrameDue: firstFrameDue)
+        guard let skipped = startPlaying(at: timestamp, firstFrameDue: firstFrameDue) else { return .sinkFailed }
         counters.packetsPlayed.add(1, ordering: .relaxed)
-        return write(frames: frames, startingAfter: silence) ? .played : .sinkFailed
+        return write(frames: frames, skipping: skipped) ? .played : .sinkFailed
     }
 
     @inline(__always)
@@ -288,19 +288,27 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         return format.frameSamples
     }
 
-    /// Plays `frames` decoded frames. `silence`: the card stands empty; this many frames of
-    /// silence go first, and then it is started.
-    private mutating func write(frames: Int, startingAfter silence: Int? = nil) -> Bool {
-        let samples = UnsafeMutableBufferPointer(rebasing: pcm[0..<(frames * format.channels)])
+    /// Plays the decoded frames after the first `skipped`.
+    private mutating func write(frames decoded: Int, skipping skipped: Int = 0) -> Bool {
+        let skipped = min(skipped, decoded)
+        let frames = decoded - skipped
+        guard frames > 0 else { return true }
+        let samples = UnsafeMutableBufferPointer(rebasing: pcm[(skipped * format.channels)..<(decoded * format.channels)])
         if fadeRemaining > 0 { fadeIn(samples, frames: frames) }
         gain.apply(samples, channels: format.channels, toward: counters.volumeQ15.load(ordering: .relaxed))
-        switch compensator.write(UnsafeBufferPointer(samples), frames: frames, afterSilence: silence ?? 0, to: &sink) {
+        guard accept(compensator.write(UnsafeBufferPointer(samples), frames: frames, to: &sink)) else { return false }
+        followTheCard(interval: Microseconds(frames) * 1_000_000 / Microseconds(format.sampleRate))
+        return true
+    }
+
+    /// Counts what a write did (silence is not counted as played); false when the device failed.
+    private mutating func accept(_ status: SinkStatus, silence: Bool = false) -> Bool {
+        switch status {
         case .written(let n):
-            counters.framesPlayed.add(n, ordering: .relaxed)
-            if silence != nil { sink.start() }
+            if !silence { counters.framesPlayed.add(n, ordering: .relaxed) }
         case .recoveredFromUnderrun(let n):
             counters.underruns.add(1, ordering: .relaxed)
-            counters.framesPlayed.add(n, ordering: .relaxed)
+            if !silence { counters.framesPlayed.add(n, ordering: .relaxed) }
             // The card stands empty until its buffer is full again. Filled with what is late
             // by now, it would play that late and then have to drop it: a second jump, and on
             // a multi-room system an echo. It starts again on schedule instead.
@@ -310,7 +318,6 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
             counters.deviceFailure.store(min(error.code, -1), ordering: .releasing)
             return false
         }
-        followTheCard(interval: Microseconds(frames) * 1_000_000 / Microseconds(format.sampleRate))
         return true
     }
 
@@ -358,19 +365,44 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
     }
 
     /// Before the first frame is written, and the first after the card ran dry: fade in, and
-    /// count the stream's position from this packet. On a card that stands empty, the frames of
-    /// silence that put the packet's first frame out when it is due (nil: no start to make).
+    /// count the stream's position from this packet. A card that stands empty is started so
+    /// that the packet's first frame leaves it when due. The frames of the packet to skip
+    /// because the card started late; nil when the card failed.
     private mutating func startPlaying(at timestamp: Microseconds, firstFrameDue: Microseconds) -> Int? {
-        guard !started || cardRanDry else { return nil }
+        guard !started || cardRanDry else { return 0 }
+        var skipped = 0
+        if cardRanDry {
+            // Cleared first: a card that runs dry while being started is started again with the next packet.
+            cardRanDry = false
+            guard let late = startCard(firstFrameDue: firstFrameDue) else { return nil }
+            skipped = late
+        }
         fadeRemaining = fadeInFrames
-        // The decoder's output runs `codecDelay` samples behind the packet's timestamp.
-        compensator.start(atStreamFrame: Double(timestamp) * Double(format.sampleRate) / 1e6 - Double(format.codecDelay))
         started = true
-        guard cardRanDry else { return nil }
-        cardRanDry = false
-        // Read the clock again: the packet was decoded since the step began. The card adds its
-        // own delay after its buffer.
-        return max(Int((firstFrameDue - clock.now()) * Microseconds(format.sampleRate) / 1_000_000) - sink.hardwareDelayFrames, 0)
+        // The decoder's output runs `codecDelay` samples behind the packet's timestamp.
+        compensator.start(atStreamFrame: Double(timestamp) * Double(format.sampleRate) / 1e6 - Double(format.codecDelay - skipped))
+        return skipped
+    }
+
+    /// Puts silence in the empty card up to `firstFrameDue` (less the card's own delay), starts
+    /// it, and then asks it when the next frame will leave: writing the silence took time
+    /// (tens of µs, more on a busy machine), and the card plays from when it was started. Early
+    /// is made up with more silence; late comes back as frames (≥ 0) to skip. At least an
+    /// eighth of a packet of silence: a card started empty would run dry at once. Nil: the
+    /// card failed.
+    private mutating func startCard(firstFrameDue: Microseconds) -> Int? {
+        let silence = max(frames(in: firstFrameDue - clock.now()) - sink.hardwareDelayFrames, format.frameSamples / 8)
+        guard accept(compensator.writeSilence(silence, to: &sink), silence: true) else { return nil }
+        sink.start()
+        guard let delay = sink.outputDelay(atPointerStep: false) else { return 0 }
+        let late = frames(in: clock.now() + Microseconds(delay) * 1_000_000 / Microseconds(format.sampleRate) - firstFrameDue)
+        if late >= 0 { return late }
+        return accept(compensator.writeSilence(-late, to: &sink), silence: true) ? 0 : nil
+    }
+
+    /// Whole frames in `span` at the stream's rate, rounded to the nearest.
+    private func frames(in span: Microseconds) -> Int {
+        Int((Double(span) * Double(format.sampleRate) / 1e6).rounded())
     }
 
     /// A linear ramp from silence over the first `fadeInFrames` frames played.

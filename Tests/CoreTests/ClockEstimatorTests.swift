@@ -49,6 +49,19 @@ final class ClockEstimatorTests: XCTestCase {
         XCTAssertLessThan(estimator.residual, 20)
     }
 
+    func testTheSecondExchangeOutweighsAHandshakeQueuedBehindTheBacklog() {
+        // The handshake's reply waited 560 µs behind the backlog on its way down; the first
+        // TIME_RESP did not. The card starts on this estimate (it was 140 µs off: played late).
+        let host = SimulatedHost(offset: 7_000_000, ppm: 0)
+        var estimator = ClockEstimator()
+        let (h1, h2, h3, h4) = host.exchange(at: 1_000_000, up: 25, down: 25 + 560)
+        XCTAssertEqual(estimator.add(t1: h1, t2: h2, t3: h3, t4: h4), .accepted)
+        XCTAssertEqual(Double(estimator.mapping.offset), 7_000_000 - 280, accuracy: 1)
+        let (t1, t2, t3, t4) = host.exchange(at: 1_010_000, up: 25, down: 25)
+        XCTAssertEqual(estimator.add(t1: t1, t2: t2, t3: t3, t4: t4), .accepted)
+        XCTAssertEqual(Double(estimator.host(fromLocal: 1_020_000)), Double(host.clock(at: 1_020_000)), accuracy: 1)
+    }
+
     func testImpossibleTimesAreRefusedAndCountedNotTrusted() {
         let host = SimulatedHost(offset: 1_000_000, ppm: 0)
         var estimator = ClockEstimator()

@@ -51,14 +51,14 @@ final class StartTests: XCTestCase {
         print("start at \(buffer): first sound \(Int((firstSoundAt - launched) / 1000)) ms after msrecv started; click errors (µs) \(errors.map { Int($0) }); frames between clicks \(spacings.map { Int($0.rounded()) }); \(resyncs.count) resyncs")
         XCTAssertLessThan(firstSoundAt - launched, 300_000, "first sound within 0.3 s of msrecv's start at \(buffer)")
         XCTAssertGreaterThanOrEqual(errors.count, 5)
-        XCTAssertLessThan(abs(errors.first ?? .infinity), 100, "on schedule from the first sound at \(buffer): \(errors)")
-        // While the clock estimate settles (its first second of exchanges) the controller may
-        // follow it by a little, gliding; on a busy machine seen up to 142 µs.
-        for e in errors { XCTAssertLessThan(abs(e), 250, "on schedule at \(buffer): \(errors)") }
+        // The card is started where its first frame is due, and the clock estimate it starts on
+        // is the best exchange's (the handshake's reply may queue behind the backlog): before
+        // both, the first click was up to 220 µs late and the controller glided it back.
+        for e in errors { XCTAssertLessThan(abs(e), 75, "on schedule from the first sound at \(buffer): \(errors)") }
         // Nothing dropped or inserted: no resync, no underrun, and between clicks only what the
-        // drift resampler glides by (under 200 ppm, 10 frames a second).
+        // drift resampler glides by (under 80 ppm, 4 frames a second).
         XCTAssertEqual(resyncs.count, 0, "no hard resync at \(buffer): \(receiver.log)")
         XCTAssertEqual(sidecar["underruns"], 0, "the card never ran dry at \(buffer)")
-        for s in spacings { XCTAssertEqual(s, 48_000, accuracy: 10, "no drop or insert at \(buffer): \(spacings)") }
+        for s in spacings { XCTAssertEqual(s, 48_000, accuracy: 4, "no drop or insert at \(buffer): \(spacings)") }
     }
 }
