@@ -1,4 +1,5 @@
-// The drift resampler's inner loop (Resample.DriftResampler), in C for one reason: on x86-64
+// The drift resampler's inner loop (Resample.DriftResampler), and the conversion of float
+// samples to S16 where nothing is resampled. The loop is in C for one reason: on x86-64
 // a build must run on any CPU, and only C lets one function carry an AVX2/FMA variant chosen at
 // run time. With 8-float vectors the 24 taps are three multiply-adds per channel, about three
 // times fewer instructions than the SSE2 baseline needs. On arm64 NEON is the baseline and the
@@ -58,6 +59,12 @@ run_avx2(const float *history, size_t stride, size_t channels, const float *tabl
 	return run(history, stride, channels, table, position, end, step, glide, glide_frames, output);
 }
 #endif
+
+void ms_float_to_s16(const float *input, int16_t *output, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		output[i] = to_sample(input[i] * 32768.0f);
+}
 
 size_t ms_fractional_delay(const float *history, size_t stride, size_t channels, const float *table,
 			   uint64_t *position, uint64_t end, uint64_t step, int64_t glide, size_t glide_frames,

@@ -6,12 +6,13 @@ public enum PCMCodec {
 
     public static func payloadSize(frames: Int, channels: Int) -> Int { frames * channels * bytesPerSample }
 
-    /// Copies wire bytes into `out`; returns the frame count (partial trailing frames ignored).
+    /// Wire bytes into `out` at full scale ±1.0, as Opus decodes (exact: a power of two);
+    /// returns the frame count (partial trailing frames ignored).
     @inline(__always)
-    public static func decode(_ payload: UnsafeRawBufferPointer, channels: Int, into out: UnsafeMutableBufferPointer<Int16>) -> Int {
+    public static func decode(_ payload: UnsafeRawBufferPointer, channels: Int, into out: UnsafeMutableBufferPointer<Float>) -> Int {
         let samples = min(payload.count / bytesPerSample, out.count) / channels * channels
         for i in 0..<samples {
-            out[i] = Int16(littleEndian: payload.loadUnaligned(fromByteOffset: i * 2, as: Int16.self))
+            out[i] = Float(Int16(littleEndian: payload.loadUnaligned(fromByteOffset: i * 2, as: Int16.self))) * (1 / 32768)
         }
         return samples / channels
     }

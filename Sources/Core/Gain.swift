@@ -1,5 +1,5 @@
-/// Software volume on interleaved S16 samples, in place. Q15 fixed point, so unity gain is
-/// bit-exact and the audio thread does no floating point per sample.
+/// Software volume on interleaved float samples, in place. Kept as Q15 (it crosses threads in
+/// one atomic integer); unity leaves the samples untouched, so PCM stays bit-exact.
 public struct Gain: Equatable, Sendable {
     public static let unity: Int32 = 1 << 15
     /// 0 … `unity`.
@@ -14,19 +14,20 @@ public struct Gain: Equatable, Sendable {
 
     public var volume: Double { Double(q15) / Double(Gain.unity) }
 
+    /// The factor samples are multiplied by.
+    public var factor: Float { Float(q15) * (1 / Float(Gain.unity)) }
+
     @inline(__always)
-    public func apply(_ samples: UnsafeMutableBufferPointer<Int16>) {
+    public func apply(_ samples: UnsafeMutableBufferPointer<Float>) {
         if q15 == Gain.unity { return }
-        let g = q15
-        for i in samples.indices {
-            samples[i] = Int16(truncatingIfNeeded: (Int32(samples[i]) * g) >> 15)
-        }
+        let g = factor
+        for i in samples.indices { samples[i] *= g }
     }
 }
 
 /// Software volume that moves to a new level over `rampFrames` frames instead of jumping to it
 /// at a packet boundary (a step in gain is a click, and a run of them zipper noise). Audio thread:
-/// no allocation, integer arithmetic; at a steady unity gain it leaves samples untouched.
+/// no allocation; at a steady unity gain it leaves samples untouched.
 public struct GainRamp: Sendable {
     /// The gain of the last frame processed, Q15.
     public private(set) var q15: Int32
@@ -46,7 +47,7 @@ public struct GainRamp: Sendable {
     /// Applies the gain to interleaved `samples`, moving toward `newTarget` (Q15) from wherever
     /// the last ramp had got to.
     @inline(__always)
-    public mutating func apply(_ samples: UnsafeMutableBufferPointer<Int16>, channels: Int, toward newTarget: Int32) {
+    public mutating func apply(_ samples: UnsafeMutableBufferPointer<Float>, channels: Int, toward newTarget: Int32) {
         let newTarget = Gain(q15: newTarget).q15
         if newTarget != target {
             start = q15
@@ -58,9 +59,8 @@ public struct GainRamp: Sendable {
         while q15 != target && f < frames {
             done += 1
             q15 = done >= rampFrames ? target : start + Int32(Int(target - start) * done / rampFrames)
-            for i in (f * channels)..<((f + 1) * channels) {
-                samples[i] = Int16(truncatingIfNeeded: (Int32(samples[i]) * q15) >> 15)
-            }
+            let g = Gain(q15: q15).factor
+            for i in (f * channels)..<((f + 1) * channels) { samples[i] *= g }
             f += 1
         }
         if f < frames {

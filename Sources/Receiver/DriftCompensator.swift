@@ -16,7 +16,7 @@ struct DriftCompensator: ~Copyable {
     private let silence: UnsafeMutableBufferPointer<Int16>
     /// The last frames passed through, so the resampler continues the signal when it takes
     /// over instead of starting from silence.
-    private let history: UnsafeMutableBufferPointer<Int16>
+    private let history: UnsafeMutableBufferPointer<Float>
     private let historyFrames = DriftResampler.taps
     private var historyFilled = 0
     private var compensating = false
@@ -34,7 +34,7 @@ struct DriftCompensator: ~Copyable {
         self.resampler = resampler
         self.channels = channels
         self.sampleRate = sampleRate
-        output = .allocate(capacity: (resampler?.maxOutputFrames ?? maxFrames) * channels)
+        output = .allocate(capacity: max(resampler?.maxOutputFrames ?? 0, maxFrames) * channels)
         output.initialize(repeating: 0)
         silence = .allocate(capacity: maxFrames * channels)
         silence.initialize(repeating: 0)
@@ -99,11 +99,12 @@ struct DriftCompensator: ~Copyable {
     }
 
     /// Plays `frames` frames: through the resampler once it has taken over, else as they are.
-    mutating func write<Sink: AudioSink & ~Copyable>(_ input: UnsafeBufferPointer<Int16>, frames: Int, to sink: inout Sink) -> SinkStatus {
+    mutating func write<Sink: AudioSink & ~Copyable>(_ input: UnsafeBufferPointer<Float>, frames: Int, to sink: inout Sink) -> SinkStatus {
         guard compensating, let resampler else {
             remember(input, frames: frames)
             position += Double(frames)
-            return sink.write(input, frames: frames)
+            S16.convert(UnsafeBufferPointer(rebasing: input[0..<(frames * channels)]), into: output)
+            return sink.write(UnsafeBufferPointer(rebasing: output[0..<(frames * channels)]), frames: frames)
         }
         var start = 0
         if pendingResync > 0 {
@@ -154,7 +155,7 @@ struct DriftCompensator: ~Copyable {
         resampler.resume(after: UnsafeBufferPointer(rebasing: history[0..<(historyFilled * channels)]), frames: historyFilled)
     }
 
-    private mutating func remember(_ input: UnsafeBufferPointer<Int16>, frames: Int) {
+    private mutating func remember(_ input: UnsafeBufferPointer<Float>, frames: Int) {
         let keep = min(frames, historyFrames)
         let shift = min(historyFilled, historyFrames - keep)
         if shift > 0 && historyFilled > shift {

@@ -80,7 +80,8 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
     /// buffer costs about 14 wake-ups a second instead of 50, and what is left rides out a
     /// stall or a host clock step of tens of milliseconds without running dry.
     private let lowWater: Microseconds
-    private let pcm: UnsafeMutableBufferPointer<Int16>
+    /// The decoded packet, full scale ±1.0.
+    private let pcm: UnsafeMutableBufferPointer<Float>
     private var compensator: DriftCompensator
     private var started = false
     /// The card stands empty, prepared: a paced card before the first start, and after it ran
@@ -406,13 +407,13 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
     }
 
     /// A linear ramp from silence over the first `fadeInFrames` frames played.
-    private mutating func fadeIn(_ samples: UnsafeMutableBufferPointer<Int16>, frames: Int) {
+    private mutating func fadeIn(_ samples: UnsafeMutableBufferPointer<Float>, frames: Int) {
         let channels = format.channels
         for frame in 0..<min(frames, fadeRemaining) {
             let position = fadeInFrames - fadeRemaining + frame
             for c in 0..<channels {
                 let i = frame * channels + c
-                samples[i] = Int16(truncatingIfNeeded: Int(samples[i]) * position / fadeInFrames)
+                samples[i] *= Float(position) / Float(fadeInFrames)
             }
         }
         fadeRemaining -= min(frames, fadeRemaining)

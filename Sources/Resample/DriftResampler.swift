@@ -5,7 +5,7 @@ import Glibc
 import Musl
 #endif
 
-/// Interleaved S16 in, S16 out, at a ratio within a few parts per thousand of 1 that may change
+/// Interleaved float in (full scale ±1.0, as Opus decodes), S16 out, at a ratio within a few parts per thousand of 1 that may change
 /// on every call: the audio thread's drift compensation (DESIGN §6). libsamplerate's sinc
 /// converters are built for any ratio; at a ratio this close to 1 each output frame is only the
 /// input delayed by a fraction of a frame, so a short polyphase fractional-delay filter does the
@@ -81,7 +81,7 @@ public final class DriftResampler: @unchecked Sendable {
 
     /// Continues a signal whose last `frames` frames were `input`, already played: the next
     /// output frame is the input frame that follows them.
-    public func resume(after input: UnsafeBufferPointer<Int16>, frames: Int) {
+    public func resume(after input: UnsafeBufferPointer<Float>, frames: Int) {
         reset()
         let kept = min(frames, Self.before)
         append(UnsafeBufferPointer(rebasing: input[((frames - kept) * channels)..<(frames * channels)]), frames: kept)
@@ -94,7 +94,7 @@ public final class DriftResampler: @unchecked Sendable {
 
     /// Converts `frames` frames of `input` at `ratio` (output frames per input frame) into
     /// `output`; the frame count produced. All input is consumed.
-    public func process(_ input: UnsafeBufferPointer<Int16>, frames: Int, ratio: Double, into output: UnsafeMutableBufferPointer<Int16>) -> Int {
+    public func process(_ input: UnsafeBufferPointer<Float>, frames: Int, ratio: Double, into output: UnsafeMutableBufferPointer<Int16>) -> Int {
         precondition(frames <= maxInputFrames && output.count >= maxOutputFrames * channels && ratio > 0.99 && ratio < 1.01)
         append(input, frames: frames)
         // Move towards the new ratio over `glideFrames`, linearly within this block: the drift
@@ -126,20 +126,21 @@ public final class DriftResampler: @unchecked Sendable {
         return produced
     }
 
-    private func append(_ input: UnsafeBufferPointer<Int16>, frames: Int) {
+    private func append(_ input: UnsafeBufferPointer<Float>, frames: Int) {
         precondition(count + frames <= capacity)
         for channel in 0..<channels {
             let base = history + channel * capacity + count
             var i = channel
             for frame in 0..<frames {
-                base[frame] = Float(input[i])
+                base[frame] = input[i]
                 i += channels
             }
         }
         count += frames
     }
 
-    /// Kaiser-windowed sinc taps for each tabulated delay, each row scaled to a DC gain of 1.
+    /// Kaiser-windowed sinc taps for each tabulated delay, each row scaled to a DC gain of 32768:
+    /// full scale in, S16 out, with no multiply of its own.
     private static func fillTable(_ table: UnsafeMutablePointer<Float>) {
         let cutoff = 0.9
         let beta = 11.0
@@ -157,7 +158,7 @@ public final class DriftResampler: @unchecked Sendable {
                 return sinc * window
             }
             let gain = row.reduce(0, +)
-            row = row.map { $0 / gain }
+            row = row.map { $0 * 32768 / gain }
             rows.append(row)
         }
         for d in 0...delays {

@@ -46,7 +46,7 @@ final class OpusTests: XCTestCase {
         let input = zip(a, b).map { $0 &+ $1 }
         var output: [Int16] = []
         var packet = [UInt8](repeating: 0, count: OpusLibrary.maxPacketSize)
-        var decoded = [Int16](repeating: 0, count: frame * 2)
+        var decoded = [Float](repeating: 0, count: frame * 2)
         for start in stride(from: 0, to: input.count, by: frame * 2) {
             let n = try input[start..<(start + frame * 2)].withUnsafeBufferPointer { pcm in
                 try packet.withUnsafeMutableBytes { try encoder.encode(pcm, frames: frame, into: $0).get() }
@@ -54,7 +54,7 @@ final class OpusTests: XCTestCase {
             XCTAssertGreaterThan(n, 0)
             let frames = packet[0..<n].withUnsafeBytes { p in decoded.withUnsafeMutableBufferPointer { decoder.decode(p, into: $0, maxFrames: frame) } }
             XCTAssertEqual(frames, Int32(frame))
-            output += decoded
+            output += decoded.map { Int16(clamping: Int(($0 * 32768).rounded())) }
         }
         // Opus delays its output by the encoder's look-ahead (6.5 ms = 312 frames at 48 kHz).
         let delay = 312 * 2
@@ -64,13 +64,13 @@ final class OpusTests: XCTestCase {
 
     func testConcealmentProducesAFrameWithoutInput() throws {
         let decoder = try OpusDecoderHandle(sampleRate: 48_000, channels: 2)
-        var out = [Int16](repeating: 1, count: 960 * 2)
+        var out = [Float](repeating: 1, count: 960 * 2)
         XCTAssertEqual(out.withUnsafeMutableBufferPointer { decoder.conceal(into: $0, frames: 960) }, 960)
     }
 
     func testGarbageIsADecodeErrorNotACrash() throws {
         let decoder = try OpusDecoderHandle(sampleRate: 48_000, channels: 2)
-        var out = [Int16](repeating: 0, count: 960 * 2)
+        var out = [Float](repeating: 0, count: 960 * 2)
         // A code-3 packet claiming 63 frames of 120 ms exceeds any buffer: the library refuses it.
         let garbage: [UInt8] = [0xFF, 0xFF, 0xFF, 0xFF, 0xFF]
         let n = garbage.withUnsafeBytes { p in out.withUnsafeMutableBufferPointer { decoder.decode(p, into: $0, maxFrames: 960) } }
@@ -90,10 +90,14 @@ final class PCMAndWAVTests: XCTestCase {
         var wire = [UInt8](repeating: 0, count: 8)
         _ = samples.withUnsafeBufferPointer { s in wire.withUnsafeMutableBytes { PCMCodec.encode(s, into: $0) } }
         XCTAssertEqual(Array(wire[4..<6]), [0x34, 0x12])
-        var back = [Int16](repeating: 0, count: 4)
+        var back = [Float](repeating: 0, count: 4)
         let frames = wire.withUnsafeBytes { w in back.withUnsafeMutableBufferPointer { PCMCodec.decode(w, channels: 2, into: $0) } }
         XCTAssertEqual(frames, 2)
-        XCTAssertEqual(back, samples)
+        XCTAssertEqual(back, [1.0 / 32768, -2.0 / 32768, 4660.0 / 32768, -1])
+        // And back to S16 exactly, as a recording of a PCM stream must be.
+        var s16 = [Int16](repeating: 0, count: 4)
+        back.withUnsafeBufferPointer { b in s16.withUnsafeMutableBufferPointer { S16.convert(b, into: $0) } }
+        XCTAssertEqual(s16, samples)
     }
 
     func testWAVRoundTripAndErrors() throws {
@@ -122,6 +126,9 @@ final class ResampleTests: XCTestCase {
 }
 
 final class DriftResamplerTests: XCTestCase {
+    /// S16 samples as the path carries them: full scale ±1.0.
+    static func float(_ samples: ArraySlice<Int16>) -> [Float] { samples.map { Float($0) / 32768 } }
+
     /// Pushes `input` (interleaved, `channels`) through in 960-frame blocks at `ratio`.
     private func resample(_ input: [Int16], channels: Int, ratio: Double, resampler: DriftResampler? = nil) -> [Int16] {
         let resampler = resampler ?? DriftResampler(channels: channels, maxInputFrames: 960)
@@ -129,7 +136,7 @@ final class DriftResamplerTests: XCTestCase {
         var block = [Int16](repeating: 0, count: resampler.maxOutputFrames * channels)
         for start in stride(from: 0, to: input.count, by: 960 * channels) {
             let end = min(start + 960 * channels, input.count)
-            let n = input[start..<end].withUnsafeBufferPointer { i in
+            let n = Self.float(input[start..<end]).withUnsafeBufferPointer { i in
                 block.withUnsafeMutableBufferPointer { resampler.process(i, frames: (end - start) / channels, ratio: ratio, into: $0) }
             }
             out += block[0..<(n * channels)]
@@ -175,7 +182,7 @@ final class DriftResamplerTests: XCTestCase {
 
     func testANewRatioIsReachedAsAGlide() {
         let resampler = DriftResampler(channels: 1, maxInputFrames: 960)
-        let ones = [Int16](repeating: 1000, count: 960)
+        let ones = [Float](repeating: 1000.0 / 32768, count: 960)
         var block = [Int16](repeating: 0, count: resampler.maxOutputFrames)
         func frames(at ratio: Double) -> Int {
             ones.withUnsafeBufferPointer { i in block.withUnsafeMutableBufferPointer { resampler.process(i, frames: 960, ratio: ratio, into: $0) } }
@@ -200,7 +207,7 @@ final class DriftResamplerTests: XCTestCase {
         let input = stereoSines(left: 440, right: 3000, frames: 48_000)
         let played = 4_800 * 2
         let resampler = DriftResampler(channels: 2, maxInputFrames: 960)
-        input[0..<played].withUnsafeBufferPointer { resampler.resume(after: $0, frames: 4_800) }
+        Self.float(input[0..<played]).withUnsafeBufferPointer { resampler.resume(after: $0, frames: 4_800) }
         XCTAssertEqual(resampler.pendingFrames, 0)
         let rest = resample(Array(input[played...]), channels: 2, ratio: 1, resampler: resampler)
         let joined = Array(input[0..<played]) + rest
@@ -225,7 +232,7 @@ final class DriftResamplerTests: XCTestCase {
                 var out: [Int16] = []
                 for (i, start) in stride(from: 0, to: chord.count, by: 960 * channels).enumerated() {
                     let ratio = 1 + 0.000_9 * sin(Double(i))
-                    let n = chord[start..<(start + 960 * channels)].withUnsafeBufferPointer { input in
+                    let n = Self.float(chord[start..<(start + 960 * channels)]).withUnsafeBufferPointer { input in
                         block.withUnsafeMutableBufferPointer { resampler.process(input, frames: 960, ratio: ratio, into: $0) }
                     }
                     out += block[0..<(n * channels)]

@@ -39,11 +39,12 @@ final class WireTests: XCTestCase {
     }
 
     func testGainIsBitExactAtUnityAndScalesOtherwise() {
-        var samples: [Int16] = [1000, -1000, 32767, -32768]
+        let original: [Float] = [1000, -1000, 32767, -32768].map { $0 / 32768 }
+        var samples = original
         samples.withUnsafeMutableBufferPointer { Gain(volume: 1).apply($0) }
-        XCTAssertEqual(samples, [1000, -1000, 32767, -32768])
+        XCTAssertEqual(samples, original)
         samples.withUnsafeMutableBufferPointer { Gain(volume: 0.5).apply($0) }
-        XCTAssertEqual(samples, [500, -500, 16383, -16384])
+        XCTAssertEqual(samples.map { $0 * 32768 }, [500, -500, 16383.5, -16384])
         samples.withUnsafeMutableBufferPointer { Gain(volume: 0).apply($0) }
         XCTAssertEqual(samples, [0, 0, 0, 0])
     }
@@ -54,14 +55,15 @@ final class GainRampTests: XCTestCase {
     /// unity stays bit-exact.
     func testAVolumeChangeGlidesInsteadOfStepping() {
         var ramp = GainRamp(q15: Gain.unity, rampFrames: 240)
-        var out: [Int16] = []
+        let level: Float = 10_000 / 32768
+        var out: [Float] = []
         for packet in 0..<4 {
-            var samples = [Int16](repeating: 10_000, count: 100 * 2)
+            var samples = [Float](repeating: level, count: 100 * 2)
             samples.withUnsafeMutableBufferPointer { ramp.apply($0, channels: 2, toward: packet == 0 ? Gain.unity : 0) }
             out += samples
         }
-        XCTAssertEqual(Array(out[0..<200]), [Int16](repeating: 10_000, count: 200), "unity is bit-exact")
-        let left = stride(from: 200, to: out.count, by: 2).map { Int(out[$0]) }
+        XCTAssertEqual(Array(out[0..<200]), [Float](repeating: level, count: 200), "unity is bit-exact")
+        let left = stride(from: 200, to: out.count, by: 2).map { Int((out[$0] * 32768).rounded()) }
         XCTAssertEqual(zip(stride(from: 200, to: out.count, by: 2), stride(from: 201, to: out.count, by: 2)).filter { out[$0] != out[$1] }.count, 0,
                        "both channels alike")
         let steps = zip(left, left.dropFirst()).map { $0.0 - $0.1 }
@@ -70,9 +72,9 @@ final class GainRampTests: XCTestCase {
         XCTAssertGreaterThan(left[200], 0, "still gliding 200 frames in")
         XCTAssertEqual(Array(left[240...]), [Int](repeating: 0, count: left.count - 240), "at the target after 240 frames")
         // Back up to half, from silence.
-        var samples = [Int16](repeating: 10_000, count: 480 * 2)
+        var samples = [Float](repeating: level, count: 480 * 2)
         samples.withUnsafeMutableBufferPointer { ramp.apply($0, channels: 2, toward: Gain.unity / 2) }
-        XCTAssertEqual(samples[0], 20, "starts from where it was")
-        XCTAssertEqual(samples[479 * 2], 5_000)
+        XCTAssertEqual(samples[0] * 32768, 20.75, accuracy: 0.01, "starts from where it was")
+        XCTAssertEqual(samples[479 * 2] * 32768, 5_000)
     }
 }
