@@ -54,7 +54,7 @@ let package = Package(
         .target(name: "Resample", dependencies: ["CFractionalDelay"]),
         .target(name: "SampleRateConversion", dependencies: ["CSamplerate"]),
         .target(name: "Audio", dependencies: ["Core", "CAlsa"]),
-        .target(name: "Secure", dependencies: ["Core", "CMbedTLS"]),
+        .target(name: "Secure", dependencies: ["Core", "CMbedTLS", "Transport"]),
         .target(name: "Discovery", dependencies: ["Core", "CAvahi"]),
         .target(name: "Board", dependencies: ["Core", "CGpiod"]),
         .target(name: "Transport", dependencies: ["Core", "CMoosyncLinux"]),
@@ -81,9 +81,10 @@ let package = Package(
         .testTarget(name: "ProtocolMessagesTests", dependencies: ["ProtocolMessages", "Core"]),
         .testTarget(name: "HostTests", dependencies: ["Host", "ProtocolMessages", "Transport", "Core", "TestSupport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+        .testTarget(name: "SecureTests", dependencies: ["Secure", "Transport", "Core"]),
         .testTarget(name: "ReceiverTests", dependencies: ["Receiver", "Codec", "Audio", "Core"]),
         .testTarget(name: "CodecTests", dependencies: ["Codec", "Resample", "SampleRateConversion", "Audio"]),
         // Drives the built binaries (`swift build` first; scripts/test.sh does).
-        .testTarget(name: "EndToEndTests", dependencies: ["Core", "Config", "ProtocolMessages", "Transport", "Audio", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Core", "Config", "ProtocolMessages", "Transport", "Audio", "Secure", "TestSupport"]),
     ]
 )

@@ -27,12 +27,15 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-.build/release/mshost --config config/moosync.json 2> >(tee "$out/mshost.log" >&2) &
+# The shipped config with its state (keys, certificates, the pinned host) kept here rather than
+# in /var/lib/moosync, so the demo needs no root and leaves the machine as it was.
+sed "s|\"enabled\": true,|\"enabled\": true, \"state_dir\": \"$out/state\",|" config/moosync.json > "$out/moosync.json"
+.build/release/mshost --config "$out/moosync.json" 2> >(tee "$out/mshost.log" >&2) &
 pids+=($!)
 for _ in $(seq 50); do grep -q "listening on port" "$out/mshost.log" 2>/dev/null && break; sleep 0.1; done
 grep -q "listening on port" "$out/mshost.log" || { echo "demo: mshost did not start (see above)" >&2; exit 1; }
 
-.build/release/msrecv --config config/moosync.json 2> >(tee "$out/msrecv.log" >&2) &
+.build/release/msrecv --config "$out/moosync.json" 2> >(tee "$out/msrecv.log" >&2) &
 receiver=$!
 pids+=($receiver)
 sleep "$seconds"

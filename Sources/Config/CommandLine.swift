@@ -1,11 +1,13 @@
 import Core
 
-/// The daemons' shared command line: `--config PATH`, `--check`, `--version`, `--help`.
+/// The daemons' shared command line: `--config PATH`, `--check`, `--fingerprint`, `--version`, `--help`.
 public struct DaemonCommandLine: Equatable, Sendable {
     public static let defaultConfigPath = "/etc/moosync.json"
 
     public var configPath = DaemonCommandLine.defaultConfigPath
     public var checkOnly = false
+    /// Print this device's certificate fingerprint (made on first use) and exit.
+    public var showFingerprint = false
     public var showVersion = false
     public var showHelp = false
 
@@ -23,6 +25,7 @@ public struct DaemonCommandLine: Equatable, Sendable {
                 options.configPath = arguments[i + 1]
                 i += 1
             case "--check": options.checkOnly = true
+            case "--fingerprint": options.showFingerprint = true
             case "--version", "-V": options.showVersion = true
             case "--help", "-h": options.showHelp = true
             default:
@@ -41,9 +44,11 @@ public struct DaemonCommandLine: Equatable, Sendable {
         """
         \(program) \(MoosyncVersion.current): \(summary)
 
-        usage: \(program) [--config PATH] [--check]
+        usage: \(program) [--config PATH] [--check | --fingerprint]
           --config PATH  the JSON config file (default \(defaultConfigPath))
           --check        validate the config file, print every error, exit 0 if it is valid
+          --fingerprint  print this device's TLS certificate fingerprint (made in state_dir on
+                         first use): what the other end pins
           --version      print the version and the libraries this build uses
           --help         this text
         """

@@ -45,9 +45,9 @@ public enum ConfigLoader {
     }
 
     static let sharingKeys = ["enabled", "device_name", "password_required", "password", "max_clients", "audio_quality",
-                              "permissions", "source", "port", "frame_ms", "loop"]
+                              "permissions", "source", "port", "frame_ms", "loop", "encryption", "state_dir"]
     static let receivingKeys = ["enabled", "auto_discover", "buffer_size", "host", "client_name", "audio_formats",
-                                "audio_output", "ui"]
+                                "audio_output", "ui", "encryption", "state_dir", "host_fingerprint"]
 
     static func validateSharing(_ s: JSONValue, _ c: inout ConfigChecker) -> SharingSettings {
         var out = SharingSettings()
@@ -61,6 +61,8 @@ public enum ConfigLoader {
         out.maxClients = c.integer(s, "max_clients", path: p, default: out.maxClients, range: 1...64)
         out.port = UInt16(c.integer(s, "port", path: p, default: Int(out.port), range: 1...65535))
         out.loop = c.bool(s, "loop", path: p, default: out.loop)
+        out.encryption = encryption(s, path: p, &c)
+        out.stateDirectory = stateDirectory(s, path: p, &c)
         if let value = s["source"] {
             if let text = value.stringValue, let spec = SourceSpec.parse(text) {
                 out.source = spec
@@ -105,6 +107,23 @@ public enum ConfigLoader {
         return out
     }
 
+    static func encryption(_ section: JSONValue, path: String, _ c: inout ConfigChecker) -> Encryption {
+        Encryption(rawValue: c.choice(section, "encryption", path: path, default: "tls", among: ["tls", "none"])) ?? .tls
+    }
+
+    static func stateDirectory(_ section: JSONValue, path: String, _ c: inout ConfigChecker) -> String {
+        let directory = c.string(section, "state_dir", path: path, default: defaultStateDirectory)
+        if !directory.hasPrefix("/") {
+            c.fail(path + ".state_dir", "expected an absolute path (the daemons do not depend on where they are started), got \"\(directory)\"", at: section["state_dir"])
+        }
+        return directory
+    }
+
+    static func isFingerprint(_ text: String) -> Bool {
+        let digits = text.filter { $0 != ":" }
+        return digits.count == 64 && digits.allSatisfy(\.isHexDigit)
+    }
+
     static func validateReceiving(_ r: JSONValue, _ c: inout ConfigChecker) -> ReceivingSettings {
         var out = ReceivingSettings()
         let p = "receiving"
@@ -114,6 +133,15 @@ public enum ConfigLoader {
         _ = c.bool(r, "auto_discover", path: p, default: true)
         out.bufferSize = c.duration(r, "buffer_size", path: p, default: out.bufferSize, range: 10_000...10_000_000)
         out.clientName = c.string(r, "client_name", path: p, default: out.clientName)
+        out.encryption = encryption(r, path: p, &c)
+        out.stateDirectory = stateDirectory(r, path: p, &c)
+        if let value = r["host_fingerprint"] {
+            if let text = value.stringValue, isFingerprint(text) {
+                out.hostFingerprint = text.lowercased()
+            } else {
+                c.fail(p + ".host_fingerprint", "expected the host's SHA-256 certificate fingerprint, 64 hex digits (colons between pairs allowed; `mshost --fingerprint` prints it), got \(value.shortText)", at: value)
+            }
+        }
         out.audioFormats = c.stringList(r, "audio_formats", path: p, default: out.audioFormats, among: ["opus", "pcm"])
         if let value = r["host"] {
             if let text = value.stringValue, isHostPort(text) {

@@ -26,6 +26,16 @@ public enum SourceSpec: Equatable, Sendable, CustomStringConvertible {
     }
 }
 
+/// What protects a connection (`encryption`): TLS by default; `none` is plaintext, for tests.
+public enum Encryption: String, Equatable, Sendable {
+    case tls
+    case none
+}
+
+/// Where a daemon keeps what it makes on first run (its key and certificate, the hosts it has
+/// pinned): `state_dir`.
+public let defaultStateDirectory = "/var/lib/moosync"
+
 public struct Permissions: Equatable, Sendable {
     public var allowQueueControl = false
     public var allowPlaybackControl = false
@@ -48,6 +58,8 @@ public struct SharingSettings: Equatable, Sendable {
     public var frameDuration: Microseconds = 20_000
     /// Restart a finite source (a WAV) when it ends instead of finishing the stream.
     public var loop = false
+    public var encryption = Encryption.tls
+    public var stateDirectory = defaultStateDirectory
 
     public init() {}
 
@@ -70,6 +82,10 @@ public struct ReceivingSettings: Equatable, Sendable {
     public var clientName = "Moosync speaker"
     public var audioFormats = ["opus", "pcm"]
     public var audioOutput = AudioOutputSettings()
+    public var encryption = Encryption.tls
+    public var stateDirectory = defaultStateDirectory
+    /// The host's certificate fingerprint (64 hex digits) to accept instead of pinning on first use.
+    public var hostFingerprint: String?
 
     public init() {}
 }

@@ -20,6 +20,9 @@ public struct Logger: Sendable {
 
     public func error(_ message: String) { emit("error: " + message) }
 
+    /// Something works but not as it should on a speaker (an insecure setting, say).
+    public func warning(_ message: String) { emit("warning: " + message) }
+
     public func event(_ event: AudioShareEvent) {
         var line = "event=" + event.name
         for (key, value) in event.fields {

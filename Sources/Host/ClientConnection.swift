@@ -3,12 +3,15 @@ import Core
 import ProtocolMessages
 import Transport
 
-/// One receiver's connection on the host, as a state machine: it waits for HELLO, streams once
+/// One receiver's connection on the host, as a state machine: it finishes the channel's handshake
+/// (TLS), waits for HELLO, streams once
 /// welcomed, and closes after its last REJECT or BYE has left. It reads and answers the frames a
 /// receiver may send in each state (TIME_REQ, STATUS, BYE); the engine decides what HELLO gets
 /// (the stream it negotiates) and feeds it audio.
 final class ClientConnection {
     enum State: Equatable {
+        /// The channel's own handshake (TLS); HELLO must still come by the same deadline.
+        case securing(deadline: Microseconds)
         case awaitingHello(deadline: Microseconds)
         case streaming
         /// Flushing a last REJECT or BYE, then closing.
@@ -38,6 +41,10 @@ final class ClientConnection {
     /// The last STATUS it sent, for the client list.
     private(set) var lastStatus: Status?
     private var writeWaitsFor: Interest = []
+    private var handshakeWaitsFor: Interest = .read
+    /// A REJECT decided before the handshake ended (the client list was full): sent once the
+    /// channel can carry it.
+    private var pendingReject: (error: AudioShareError, message: String)?
 
     static let helloTimeout: Microseconds = 5_000_000
     static let closingTimeout: Microseconds = 1_000_000
@@ -48,7 +55,8 @@ final class ClientConnection {
         self.log = log
         address = channel.peerDescription
         connectedAt = now
-        state = .awaitingHello(deadline: now + Self.helloTimeout)
+        state = .securing(deadline: now + Self.helloTimeout)
+        secure(now: now)
     }
 
     var label: String { clientID.isEmpty ? address : "\(name) (\(address))" }
@@ -58,7 +66,7 @@ final class ClientConnection {
     /// The deadline of the current state, if it has one.
     var deadline: Microseconds? {
         switch state {
-        case .awaitingHello(let d), .closing(let d): return d
+        case .securing(let d), .awaitingHello(let d), .closing(let d): return d
         case .streaming, .closed: return nil
         }
     }
@@ -67,6 +75,7 @@ final class ClientConnection {
     var interest: Interest {
         switch state {
         case .closed: return []
+        case .securing: return handshakeWaitsFor
         case .closing: return writeWaitsFor.union(.read)
         case .awaitingHello, .streaming: return writeWaitsFor.union(.read)
         }
@@ -74,12 +83,19 @@ final class ClientConnection {
 
     /// The descriptor is ready: flush what waits, read what came.
     func ready(_ interest: Interest, now: Microseconds, negotiate: (Hello, Microseconds) -> Negotiation) {
+        if case .securing = state {
+            secure(now: now)
+            guard case .awaitingHello = state else { return }
+        }
         if interest.contains(.write) { flush() }
         if interest.contains(.read) { read(now: now, negotiate: negotiate) }
     }
 
     func deadlinePassed(now: Microseconds) {
         switch state {
+        case .securing(let d) where now >= d:
+            log.info("\(address): no TLS handshake within \(formatDuration(Self.helloTimeout)); closed")
+            close()
         case .awaitingHello(let d) where now >= d: reject(.connectionTimeout, "no HELLO within \(formatDuration(Self.helloTimeout))", now: now)
         case .closing(let d) where now >= d: close()
         default: break
@@ -105,12 +121,34 @@ final class ClientConnection {
     /// REJECT before WELCOME, then close once it is flushed.
     func reject(_ error: AudioShareError, _ message: String, now: Microseconds) {
         if case .invalidPacket = error {} else { log.failure(error) }
-        _ = outbox.append(Reject(error, message: message).frame)
+        if case .securing = state {
+            pendingReject = (error, message)
+            return
+        }
+        sendLast(Reject(error, message: message), now: now)
+    }
+
+    private func sendLast(_ reject: Reject, now: Microseconds) {
+        _ = outbox.append(reject.frame)
         state = .closing(deadline: now + Self.closingTimeout)
         flush()
     }
 
     var hasPendingOutput: Bool { !outbox.isEmpty }
+
+    /// Advances the channel's handshake; once done, HELLO is awaited by the same deadline.
+    private func secure(now: Microseconds) {
+        guard case .securing(let deadline) = state else { return }
+        switch channel.handshake() {
+        case .done:
+            state = .awaitingHello(deadline: deadline)
+            if let pendingReject { sendLast(Reject(pendingReject.error, message: pendingReject.message), now: now) }
+        case .wouldBlock(let interest): handshakeWaitsFor = interest
+        case .failed(let e):
+            log.info(e.description)
+            close()
+        }
+    }
 
     private func read(now: Microseconds, negotiate: (Hello, Microseconds) -> Negotiation) {
         while state != .closed && !isClosing {

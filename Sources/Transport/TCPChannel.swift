@@ -142,6 +142,8 @@ public enum TransportError: Error, Equatable, CustomStringConvertible {
     case socket(Errno)
     case connect(address: String, Errno)
     case listen(port: UInt16, Errno)
+    /// The secure layer could not set up a session (the library's words).
+    case session(String)
 
     public var description: String {
         switch self {
@@ -149,6 +151,7 @@ public enum TransportError: Error, Equatable, CustomStringConvertible {
         case .socket(let e): return "cannot create a socket: \(e)"
         case .connect(let address, let e): return "cannot connect to \(address): \(e)"
         case .listen(let port, let e): return "cannot listen on port \(port): \(e)"
+        case .session(let why): return why
         }
     }
 }

@@ -25,6 +25,19 @@ case .run(let o, let s):
     settings = s
 }
 let sharing = settings.sharing
+/// The host's key and certificate, made in `sharing.state_dir` on first use.
+func hostIdentity() -> TLSIdentity {
+    do {
+        return try TLSIdentity(directory: sharing.stateDirectory, name: "host", commonName: sharing.deviceName)
+    } catch {
+        log.error("sharing.state_dir: \(error)")
+        exit(1)
+    }
+}
+if options.showFingerprint {
+    print(hostIdentity().fingerprint)
+    exit(0)
+}
 if options.checkOnly {
     if let error = checkSource(sharing) {
         log.error("\(options.configPath): \(error)")
@@ -38,5 +51,23 @@ if !sharing.enabled {
     exit(0)
 }
 
-let engine = HostEngine(settings: sharing, log: log, signals: ShutdownSignals())
+let transport: any ChannelTransport
+switch sharing.encryption {
+case .tls:
+    let identity = hostIdentity()
+    do {
+        transport = TLSTransport(configuration: try TLSConfiguration(role: .server, identity: identity)) { channel in
+            log.info("TLS: \(channel.negotiated ?? "?") with \(channel.peerDescription)")
+            return nil
+        }
+    } catch {
+        log.error("TLS: \(error)")
+        exit(1)
+    }
+    log.info("TLS \(TLSLibrary.bestProtocol == "1.3" ? "1.2 and 1.3" : "1.2"); this host's certificate fingerprint \(identity.fingerprint)")
+case .none:
+    log.warning("sharing.encryption is \"none\": audio and control cross the network in plaintext and any receiver can connect. For tests only")
+    transport = TCPTransport()
+}
+let engine = HostEngine(settings: sharing, log: log, signals: ShutdownSignals(), transport: transport)
 exit(engine.run())

@@ -50,6 +50,30 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(s.receiving.audioOutput.volume, 0.25)
     }
 
+    func testEncryptionIsTLSByDefaultAndItsKeysAreChecked() throws {
+        let defaults = try settings("{}")
+        XCTAssertEqual(defaults.sharing.encryption, .tls)
+        XCTAssertEqual(defaults.receiving.encryption, .tls)
+        XCTAssertEqual(defaults.sharing.stateDirectory, "/var/lib/moosync")
+        XCTAssertNil(defaults.receiving.hostFingerprint)
+        let fingerprint = (0..<32).map { _ in "AB" }.joined(separator: ":")
+        let s = try settings("""
+        {"sharing": {"encryption": "none", "state_dir": "/srv/moosync"},
+         "receiving": {"encryption": "tls", "state_dir": "/data/moosync", "host_fingerprint": "\(fingerprint)"}}
+        """)
+        XCTAssertEqual(s.sharing.encryption, .none)
+        XCTAssertEqual(s.sharing.stateDirectory, "/srv/moosync")
+        XCTAssertEqual(s.receiving.stateDirectory, "/data/moosync")
+        XCTAssertEqual(s.receiving.hostFingerprint, fingerprint.lowercased())
+        XCTAssertEqual(errors("""
+        {"sharing": {"encryption": "ssl", "state_dir": "state"}, "receiving": {"host_fingerprint": "abcd"}}
+        """), [
+            "line 1, column 28: sharing.encryption: expected \"tls\" or \"none\", got \"ssl\"",
+            "line 1, column 48: sharing.state_dir: expected an absolute path (the daemons do not depend on where they are started), got \"state\"",
+            "line 1, column 92: receiving.host_fingerprint: expected the host's SHA-256 certificate fingerprint, 64 hex digits (colons between pairs allowed; `mshost --fingerprint` prints it), got \"abcd\"",
+        ])
+    }
+
     func testSources() {
         XCTAssertEqual(SourceSpec.parse("tone:1000"), .tone(hz: 1000))
         XCTAssertEqual(SourceSpec.parse("stdin"), .stdin)

@@ -1,6 +1,7 @@
 import Core
 import Foundation
 import ProtocolMessages
+import Secure
 import TestSupport
 import Transport
 import XCTest
@@ -12,12 +13,26 @@ enum FakeHost {
     static let frameSamples = 960
     static let packetDuration: Microseconds = 20_000
 
-    /// The receiver's connection, within `seconds`.
-    static func accept(_ listener: borrowing TCPListener, within seconds: Double = 5) throws -> TCPChannel {
+    /// TLS as mshost speaks it, with the same identity as every host of the test run.
+    nonisolated(unsafe) static let transport: TLSTransport = {
+        let identity = try! TLSIdentity(directory: Configs.stateDirectory, name: "host", commonName: "test host")
+        return TLSTransport(configuration: try! TLSConfiguration(role: .server, identity: identity))
+    }()
+
+    /// The receiver's connection, TLS handshake done, within `seconds`.
+    static func accept(_ listener: borrowing TCPListener, within seconds: Double = 5) throws -> any ByteChannel {
         let deadline = Date().addingTimeInterval(seconds)
+        var accepted: (any ByteChannel)?
         while Date() < deadline {
-            if let channel = listener.accept() { return channel }
-            usleep(10_000)
+            if accepted == nil { accepted = transport.accept(from: listener) }
+            if let channel = accepted {
+                switch channel.handshake() {
+                case .done: return channel
+                case .wouldBlock: break
+                case .failed(let e): throw XCTSkip("TLS with the receiver failed: \(e)")
+                }
+            }
+            usleep(1_000)
         }
         throw XCTSkip("the receiver never connected")
     }

@@ -38,9 +38,10 @@ final class RobustnessTests: XCTestCase {
         XCTAssertTrue(host!.waitFor("event=ClientDisconnected"), host!.log)
     }
 
-    /// Connects to the host and sends `bytes`; what came back before the host closed.
-    private func hostile(_ port: UInt16, _ bytes: [UInt8], closeAfterSending: Bool = false) throws -> [UInt8] {
-        let channel = try connectBlocking(host: "127.0.0.1", port: port).get()
+    /// Connects to the host and sends `bytes` (inside TLS, or before it: `plaintext`); what came
+    /// back before the host closed.
+    private func hostile(_ port: UInt16, _ bytes: [UInt8], closeAfterSending: Bool = false, plaintext: Bool = false) throws -> [UInt8] {
+        let channel = plaintext ? try connectBlocking(host: "127.0.0.1", port: port).get() : try Configs.connect(port: port)
         XCTAssertNoThrow(try writeAll(channel, bytes).get())
         if closeAfterSending { shutdown(channel.fileDescriptor, Int32(SHUT_WR)) }
         var reply: [UInt8] = []
@@ -81,7 +82,10 @@ final class RobustnessTests: XCTestCase {
         XCTAssertTrue(host.waitFor("event=ClientConnected"))
         Thread.sleep(forTimeInterval: 0.5)
 
-        // Garbage bytes.
+        // Garbage bytes instead of TLS: closed, with a line saying why.
+        XCTAssertEqual(try hostile(port, Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8), plaintext: true), [])
+        XCTAssertTrue(host.waitFor("does not speak TLS"), host.log)
+        // Garbage bytes inside TLS.
         XCTAssertEqual(rejection(try hostile(port, Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8))), "InvalidPacket")
         // A length over the maximum.
         XCTAssertEqual(rejection(try hostile(port, header(FrameType.hello.rawValue, length: 60_000) + [UInt8](repeating: 0x20, count: 100))), "InvalidPacket")

@@ -1,5 +1,7 @@
 import Core
 import Foundation
+import Secure
+import Transport
 import XCTest
 
 /// Where `swift build` put mshost, msrecv and audio-path-probe: beside this test bundle, unless
@@ -287,18 +289,52 @@ enum TestAudio {
 
 /// Host and receiver config files.
 enum Configs {
+    /// Every host of this test run (mshost and the test's own) is one identity, made here before
+    /// any daemon starts: a receiver that pinned a host on one port may meet another on the same
+    /// port later in the run. Each receiver device has a state directory of its own.
+    static let stateDirectory: String = {
+        let directory = NSTemporaryDirectory() + "moosync-tests-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: directory + "/receivers", withIntermediateDirectories: true)
+        _ = try? TLSIdentity(directory: directory, name: "host", commonName: "test host")
+        return directory
+    }()
+
+    static func receiverStateDirectory(_ device: String) -> String { stateDirectory + "/receivers/" + device }
+
+    /// TLS as msrecv speaks it, for a test playing a receiver (it trusts any host).
+    nonisolated(unsafe) static let receiverTransport: TLSTransport = {
+        let identity = try! TLSIdentity(directory: stateDirectory, name: "receiver", commonName: "test receiver")
+        return TLSTransport(configuration: try! TLSConfiguration(role: .client, identity: identity))
+    }()
+
+    /// A connection to mshost on `port` as a receiver makes it, TLS handshake done.
+    static func connect(port: UInt16, timeout: TimeInterval = 5) throws -> any ByteChannel {
+        let address = try SocketAddress.resolve(host: "127.0.0.1", port: port).get()[0]
+        let channel = try receiverTransport.connect(to: address).get()
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            switch channel.handshake() {
+            case .done: return channel
+            case .wouldBlock: usleep(1_000)
+            case .failed(let e): throw e
+            }
+        }
+        throw ChannelError("no TLS handshake with port \(port) within \(timeout) s")
+    }
+
     static func host(port: UInt16, source: String, codec: String = "pcm", loop: Bool = false, maxClients: Int = 4,
                      rate: Int = 48_000, frameMilliseconds: Int = 20, extra: String = "") -> String {
         """
         {"sharing": {"device_name": "test host", "port": \(port), "source": "\(source)", "loop": \(loop),
-                     "max_clients": \(maxClients), "frame_ms": \(frameMilliseconds)\(extra),
+                     "max_clients": \(maxClients), "frame_ms": \(frameMilliseconds), "state_dir": "\(stateDirectory)"\(extra),
                      "audio_quality": {"codec": "\(codec)", "bitrate": 128000, "sample_rate": \(rate), "channels": 2}}}
         """
     }
 
-    static func receiver(port: UInt16, device: String, buffer: String = "200ms", formats: String = "[\"opus\", \"pcm\"]") -> String {
+    static func receiver(port: UInt16, device: String, buffer: String = "200ms", formats: String = "[\"opus\", \"pcm\"]", extra: String = "") -> String {
         """
         {"receiving": {"host": "127.0.0.1:\(port)", "buffer_size": "\(buffer)", "client_name": "\(device)",
+                       "state_dir": "\(receiverStateDirectory(device))"\(extra),
                        "audio_formats": \(formats), "audio_output": {"device_id": "\(device)"}}}
         """
     }
