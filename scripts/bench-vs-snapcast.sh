@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Receiver CPU % and peak RSS, side by side in one run (DESIGN §9):
 #   snapserver -> snapclient   (Debian's Snapcast, Opus at snapserver's defaults: 192 kbit/s, complexity 10)
-#   mshost     -> msrecv       (Opus 192 kbit/s, 20 ms frames)
+#   mshost     -> msrecv       (Opus 192 kbit/s, 20 ms frames, over TLS as they are by default)
 # both playing the same generated 48 kHz stereo S16 music-like loop, over 127.0.0.1, each receiver
 # into its own instance of the same ALSA device: the paced virtual sound card of the tests, which
 # meters what it plays (frames, level, silence) without writing it to disk, so neither receiver
@@ -187,12 +187,12 @@ PID[feeder]=$!
 if [ "$snapcast_only" -eq 0 ]; then
   cat > "$T/host.json" <<EOF
 {"sharing": {"enabled": true, "device_name": "bench", "password_required": false, "max_clients": 4,
-  "port": $MS_PORT, "source": "wav:$T/music.wav", "loop": true, "frame_ms": 20,
+  "port": $MS_PORT, "source": "wav:$T/music.wav", "loop": true, "frame_ms": 20, "state_dir": "$T/state",
   "audio_quality": {"codec": "opus", "bitrate": 192000, "sample_rate": 48000, "channels": 2}}}
 EOF
   cat > "$T/recv.json" <<EOF
 {"receiving": {"enabled": true, "auto_discover": false, "host": "127.0.0.1:$MS_PORT",
-  "buffer_size": "$MS_BUFFER", "audio_output": {"device_id": "benchout"}}}
+  "buffer_size": "$MS_BUFFER", "state_dir": "$T/state", "audio_output": {"device_id": "benchout"}}}
 EOF
   HOME="$T" ALSA_CONFIG_PATH="$(export_alsa ms)" "$mshost" --config "$T/host.json" 2> "$T/mshost.log" >&2 &
   PID[mshost]=$!

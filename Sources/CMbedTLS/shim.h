@@ -13,6 +13,7 @@
 #include <mbedtls/sha256.h>
 #include <mbedtls/bignum.h>
 #include <mbedtls/net_sockets.h>
+#include <string.h>
 #if MBEDTLS_VERSION_MAJOR >= 3
 #include <psa/crypto.h>
 #endif
@@ -145,6 +146,69 @@ static inline int cmbedtls_sha256(const unsigned char *input, size_t length, uns
     return mbedtls_sha256(input, length, output, 0);
 #else
     return mbedtls_sha256_ret(input, length, output, 0);
+#endif
+}
+
+/// What RFC 5705's exporter needs of a TLS 1.2 session, caught when the session derives its
+/// keys: mbedTLS 2.28 has no exporter of its own, only a callback with the secrets.
+typedef struct {
+    int filled;
+    int prf;
+    unsigned char master[48];
+    unsigned char randoms[64];  // client random, then server random
+} cmbedtls_export_secrets;
+
+#if MBEDTLS_VERSION_MAJOR < 3
+static inline int cmbedtls_catch_secrets(void *slot, const unsigned char *master, const unsigned char *key_block, size_t mac_length,
+                                         size_t key_length, size_t iv_length, const unsigned char client_random[32],
+                                         const unsigned char server_random[32], mbedtls_tls_prf_types prf) {
+    (void)key_block; (void)mac_length; (void)key_length; (void)iv_length;
+    cmbedtls_export_secrets *secrets = (cmbedtls_export_secrets *)slot;
+    memcpy(secrets->master, master, sizeof secrets->master);
+    memcpy(secrets->randoms, client_random, 32);
+    memcpy(secrets->randoms + 32, server_random, 32);
+    secrets->prf = (int)prf;
+    secrets->filled = 1;
+    return 0;
+}
+#endif
+
+/// Where a configuration's sessions leave their secrets (2.28; 3.6 exports by itself).
+static inline void cmbedtls_conf_catch_secrets(mbedtls_ssl_config *conf, cmbedtls_export_secrets *slot) {
+#if MBEDTLS_VERSION_MAJOR < 3
+    mbedtls_ssl_conf_export_keys_ext_cb(conf, cmbedtls_catch_secrets, slot);
+#else
+    (void)conf; (void)slot;
+#endif
+}
+
+/// The TLS exporter (RFC 5705 for 1.2, RFC 8446 §7.5 for 1.3) with a context of at most 256
+/// bytes, or none (`use_context` 0: TLS 1.2 tells an empty context from none).
+static inline int cmbedtls_export_keying_material(mbedtls_ssl_context *ssl, const cmbedtls_export_secrets *secrets,
+                                                  const char *label, size_t label_length,
+                                                  const unsigned char *context, size_t context_length, int use_context,
+                                                  unsigned char *out, size_t out_length) {
+    if (context_length > 256 || label_length > 200) return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
+#if MBEDTLS_VERSION_MAJOR >= 3
+    (void)secrets;
+    return mbedtls_ssl_export_keying_material(ssl, out, out_length, label, label_length, context, context_length, use_context);
+#else
+    (void)ssl;
+    if (!secrets->filled) return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
+    unsigned char seed[64 + 2 + 256];
+    size_t seed_length = 64;
+    memcpy(seed, secrets->randoms, 64);
+    if (use_context) {
+        seed[64] = (unsigned char)(context_length >> 8);
+        seed[65] = (unsigned char)context_length;
+        if (context_length > 0) memcpy(seed + 66, context, context_length);
+        seed_length = 66 + context_length;
+    }
+    char label_string[201];
+    memcpy(label_string, label, label_length);
+    label_string[label_length] = 0;
+    return mbedtls_ssl_tls_prf((mbedtls_tls_prf_types)secrets->prf, secrets->master, sizeof secrets->master, label_string,
+                               seed, seed_length, out, out_length);
 #endif
 }
 

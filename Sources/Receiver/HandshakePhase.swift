@@ -38,12 +38,15 @@ final class HandshakePhase {
     /// already be in it.
     func takeReader() -> FrameReader { reader.take()! }
 
-    func advance(now: Microseconds) -> Step {
+    func advance(clock: any MonotonicClock) -> Step {
         switch channel.handshake() {
         case .wouldBlock(let interest): return .waiting(interest)
         case .failed(let e): return .unreachable(e.description)
         case .done: break
         }
+        // Read after the channel's handshake: a TLS handshake's key exchange and signature take
+        // milliseconds, which a t1 read before it would count as network delay (a 5 ms offset).
+        let now = clock.now()
         if t1 == nil {
             t1 = now
             _ = outbox.append(hello(now).frame)

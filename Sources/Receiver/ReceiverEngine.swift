@@ -125,7 +125,7 @@ public final class ReceiverEngine {
     }
 
     private func advance(_ handshake: HandshakePhase, remaining: [SocketAddress]) {
-        switch handshake.advance(now: reactor.now) {
+        switch handshake.advance(clock: reactor.clock) {
         case .waiting(let interest):
             reactor.setInterest(.host, interest)
             phase = .handshake(handshake, remaining: remaining)

@@ -22,6 +22,7 @@ public final class TLSChannel: ByteChannel {
     /// same bytes, and not more (mbedTLS would count them as sent).
     private var pendingWrite: Int?
     public private(set) var peerFingerprint: Fingerprint?
+    private var secrets = cmbedtls_export_secrets()
     /// The protocol and suite agreed, once established: "TLSv1.3 TLS1-3-AES-128-GCM-SHA256".
     public private(set) var negotiated: String?
 
@@ -61,7 +62,9 @@ public final class TLSChannel: ByteChannel {
             connected = true
         }
         guard !established else { return .done }
+        configuration.caughtSecrets.pointee.filled = 0
         let rc = mbedtls_ssl_handshake(ssl)
+        if configuration.caughtSecrets.pointee.filled != 0 { secrets = configuration.caughtSecrets.pointee }
         if let waiting = Self.waiting(rc) { return .wouldBlock(waiting) }
         guard rc == 0 else { return .failed(ChannelError("TLS handshake with \(peerDescription) failed: \(failure(rc))")) }
         established = true
@@ -105,7 +108,14 @@ public final class TLSChannel: ByteChannel {
         inner.close()
     }
 
-    public func exportKeyingMaterial(label: String, context: [UInt8], length: Int) -> [UInt8]? { nil }
+    public func exportKeyingMaterial(label: String, context: [UInt8]?, length: Int) -> [UInt8]? {
+        guard established else { return nil }
+        var out = [UInt8](repeating: 0, count: length)
+        let label = Array(label.utf8).map { CChar(bitPattern: $0) }
+        let bytes = context ?? []
+        let rc = cmbedtls_export_keying_material(ssl, &secrets, label, label.count, bytes, bytes.count, context != nil ? 1 : 0, &out, length)
+        return rc == 0 ? out : nil
+    }
 
     /// Why a handshake failed, in words that point at the likely cause.
     private func failure(_ rc: Int32) -> String {

@@ -8,6 +8,9 @@ public final class TLSConfiguration {
     public enum Role: Sendable { case server, client }
 
     let config = UnsafeMutablePointer<mbedtls_ssl_config>.allocate(capacity: 1)
+    /// Where the session whose handshake is being advanced leaves its secrets for the exporter
+    /// (mbedTLS 2.28): one thread advances one handshake at a time, and takes them at once.
+    let caughtSecrets = UnsafeMutablePointer<cmbedtls_export_secrets>.allocate(capacity: 1)
     let role: Role
     /// Kept alive for the library, which holds pointers into both.
     private let random: TLSRandom
@@ -26,10 +29,13 @@ public final class TLSConfiguration {
         mbedtls_ssl_conf_rng(config, mbedtls_ctr_drbg_random, random.drbg)
         try TLSError.check(mbedtls_ssl_conf_own_cert(config, identity.certificate, identity.key), "cannot use this device's certificate")
         mbedtls_ssl_conf_authmode(config, MBEDTLS_SSL_VERIFY_OPTIONAL)
+        caughtSecrets.initialize(to: cmbedtls_export_secrets())
+        cmbedtls_conf_catch_secrets(config, caughtSecrets)
     }
 
     deinit {
         mbedtls_ssl_config_free(config)
         config.deallocate()
+        caughtSecrets.deallocate()
     }
 }

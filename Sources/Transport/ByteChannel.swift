@@ -48,14 +48,14 @@ public protocol ByteChannel: AnyObject {
     /// SHA-256 of the peer's certificate; nil without TLS.
     var peerCertificateFingerprint: [UInt8]? { get }
     /// RFC 5705 / 8446 keying material bound to this session (what binds the password proof to
-    /// it); nil without TLS.
-    func exportKeyingMaterial(label: String, context: [UInt8], length: Int) -> [UInt8]?
+    /// it), with a context or none (TLS 1.2 tells the two apart); nil without TLS.
+    func exportKeyingMaterial(label: String, context: [UInt8]?, length: Int) -> [UInt8]?
 }
 
 extension ByteChannel {
     public var lastArrival: Microseconds? { nil }
     public var peerCertificateFingerprint: [UInt8]? { nil }
-    public func exportKeyingMaterial(label: String, context: [UInt8], length: Int) -> [UInt8]? { nil }
+    public func exportKeyingMaterial(label: String, context: [UInt8]?, length: Int) -> [UInt8]? { nil }
 }
 
 /// Opens channels: the one seam between the engines and a transport. `TCPTransport` now; the

@@ -84,7 +84,7 @@ public func fuzzSession(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     }, log: log)
     var accepted: Handshake.Accepted?
     for _ in 0..<64 where accepted == nil {
-        switch handshake.advance(now: clock.now()) {
+        switch handshake.advance(clock: clock) {
         case .waiting:
             channel.release(perStep)
             clock.advance(by: tick)

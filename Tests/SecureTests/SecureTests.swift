@@ -137,6 +137,57 @@ final class TLSChannelTests: XCTestCase {
         XCTAssertEqual(end, .endOfStream)
     }
 
+    func testBothEndsExportTheSameKeyingMaterialAndEachSessionItsOwn() throws {
+        let pair = try Pair("exporter")
+        let server = try XCTUnwrap(pair.server)
+        let label = "EXPORTER-moosync-test"
+        let client = try XCTUnwrap(pair.client.exportKeyingMaterial(label: label, context: [1, 2, 3], length: 32))
+        XCTAssertEqual(client.count, 32)
+        XCTAssertEqual(server.exportKeyingMaterial(label: label, context: [1, 2, 3], length: 32), client)
+        XCTAssertNotEqual(server.exportKeyingMaterial(label: label, context: nil, length: 32), client, "no context is not an empty one")
+        XCTAssertNotEqual(server.exportKeyingMaterial(label: label + "2", context: [1, 2, 3], length: 32), client)
+        let other = try Pair("exporter2")
+        XCTAssertNotEqual(other.client.exportKeyingMaterial(label: label, context: [1, 2, 3], length: 32), client, "another session, other keys")
+    }
+
+    func testTheExporterIsRFC5705AsOpenSSLComputesIt() throws {
+        let listener = try boundListener()
+        let directory = temporaryDirectory("openssl-exporter")
+        let transport = TLSTransport(configuration: try TLSConfiguration(role: .server, identity: try TLSIdentity(directory: directory, name: "host", commonName: "h")))
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        openssl.arguments = ["s_client", "-connect", "127.0.0.1:\(listener.port)", "-keymatexport", "EXPORTER-moosync-test", "-keymatexportlen", "32"]
+        let pipe = Pipe()
+        openssl.standardOutput = pipe
+        openssl.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        // Kept open until the server has its value: s_client leaves when its input ends.
+        let input = Pipe()
+        openssl.standardInput = input
+        try openssl.run()
+        var server: (any ByteChannel)?
+        var done = false
+        let deadline = SystemClock().now() + 5_000_000
+        while !done && SystemClock().now() < deadline {
+            if server == nil { server = transport.accept(from: listener) }
+            if let server {
+                switch server.handshake() {
+                case .done: done = true
+                case .failed(let e): throw e
+                case .wouldBlock: usleep(500)
+                }
+            } else {
+                usleep(500)
+            }
+        }
+        let ours = try XCTUnwrap(server?.exportKeyingMaterial(label: "EXPORTER-moosync-test", context: nil, length: 32))
+        try input.fileHandleForWriting.close()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        openssl.waitUntilExit()
+        let line = try XCTUnwrap(output.split(separator: "\n").first { $0.contains("Keying material:") }, output)
+        let theirs = line.split(separator: ":").last!.trimmingCharacters(in: .whitespaces).lowercased()
+        XCTAssertEqual(ours.map { String(format: "%02x", $0) }.joined(), theirs)
+    }
+
     func testAPeerThatDoesNotSpeakTLSIsToldSo() throws {
         let listener = try boundListener()
         let directory = temporaryDirectory("plaintext")
@@ -185,5 +236,66 @@ final class HostPinsTests: XCTestCase {
         guard case .refused(let why) = pins.check(host: "h:1", presented: second) else { return XCTFail("only the configured one") }
         XCTAssertTrue(why.contains("not the one receiving.host_fingerprint names"), why)
         XCTAssertNil(Fingerprint(hex: "abc"))
+    }
+}
+
+/// RFC 9383 Appendix C, SPAKE2+-P256-SHA256-HKDF-SHA256-HMAC-SHA256, and then our use of it.
+final class SPAKE2PlusTests: XCTestCase {
+    private func bytes(_ hex: String) -> [UInt8] {
+        stride(from: 0, to: hex.count, by: 2).map { i in
+            let start = hex.index(hex.startIndex, offsetBy: i)
+            return UInt8(hex[start..<hex.index(start, offsetBy: 2)], radix: 16)!
+        }
+    }
+
+    func testTheRFCVectorsComeOutExactly() throws {
+        let context = Array("SPAKE2+-P256-SHA256-HKDF-SHA256-HMAC-SHA256 Test Vectors".utf8)
+        let idProver = Array("client".utf8), idVerifier = Array("server".utf8)
+        let w0 = bytes("bb8e1bbcf3c48f62c08db243652ae55d3e5586053fca77102994f23ad95491b3")
+        let w1 = bytes("7e945f34d78785b8a3ef44d0df5a1a97d6b3b460409a345ca7830387a74b1dba")
+        let L = bytes("04eb7c9db3d9a9eb1f8adab81b5794c1f13ae3e225efbe91ea487425854c7fc00f00bfedcbd09b2400142d40a14f2064ef31dfaa903b91d1faea7093d835966efd")
+        XCTAssertEqual(try SPAKE2Plus.registration(w1: w1), L)
+        let prover = try SPAKE2PlusProver(w0: w0, w1: w1, context: context, idProver: idProver, idVerifier: idVerifier,
+                                          x: bytes("d1232c8e8693d02368976c174e2088851b8365d0d79a9eee709c6a05a2fad539"))
+        XCTAssertEqual(prover.shareP, bytes("04ef3bd051bf78a2234ec0df197f7828060fe9856503579bb1733009042c15c0c1de127727f418b5966afadfdd95a6e4591d171056b333dab97a79c7193e341727"))
+        let verifier = try SPAKE2PlusVerifier(w0: w0, L: L, context: context, shareP: prover.shareP, idProver: idProver, idVerifier: idVerifier,
+                                              y: bytes("717a72348a182085109c8d3917d6c43d59b224dc6a7fc4f0483232fa6516d8b3"))
+        XCTAssertEqual(verifier.shareV, bytes("04c0f65da0d11927bdf5d560c69e1d7d939a05b0e88291887d679fcadea75810fb5cc1ca7494db39e82ff2f50665255d76173e09986ab46742c798a9a68437b048"))
+        XCTAssertEqual(verifier.confirmV, bytes("9747bcc4f8fe9f63defee53ac9b07876d907d55047e6ff2def2e7529089d3e68"))
+        XCTAssertEqual(verifier.sharedKey, bytes("0c5f8ccd1413423a54f6c1fb26ff01534a87f893779c6e68666d772bfd91f3e7"))
+        let (confirmP, sharedKey) = try prover.finish(shareV: verifier.shareV, confirmV: verifier.confirmV)
+        XCTAssertEqual(confirmP, bytes("926cc713504b9b4d76c9162ded04b5493e89109f6d89462cd33adc46fda27527"))
+        XCTAssertEqual(sharedKey, verifier.sharedKey)
+        XCTAssertTrue(verifier.accepts(confirmP: confirmP))
+    }
+
+    func testAWrongPasswordOrAnotherSessionFailsTheConfirmation() throws {
+        let salt = [UInt8](repeating: 7, count: 16)
+        let right = try SPAKE2Plus.derive(password: "correct horse", salt: salt, iterations: 1_000)
+        let wrong = try SPAKE2Plus.derive(password: "correct hose", salt: salt, iterations: 1_000)
+        let L = try SPAKE2Plus.registration(w1: right.w1)
+        let context = Array("session A".utf8)
+        // The right password: both confirm, one shared key.
+        let prover = try SPAKE2PlusProver(w0: right.w0, w1: right.w1, context: context)
+        let verifier = try SPAKE2PlusVerifier(w0: right.w0, L: L, context: context, shareP: prover.shareP)
+        let finished = try prover.finish(shareV: verifier.shareV, confirmV: verifier.confirmV)
+        XCTAssertTrue(verifier.accepts(confirmP: finished.confirmP))
+        XCTAssertEqual(finished.sharedKey, verifier.sharedKey)
+        // A wrong password: the receiver sees the host's confirmation fail before it sends its own.
+        let guesser = try SPAKE2PlusProver(w0: wrong.w0, w1: wrong.w1, context: context)
+        let answer = try SPAKE2PlusVerifier(w0: right.w0, L: L, context: context, shareP: guesser.shareP)
+        XCTAssertThrowsError(try guesser.finish(shareV: answer.shareV, confirmV: answer.confirmV)) {
+            XCTAssertEqual($0 as? SPAKE2Plus.Failure, .confirmationMismatch)
+        }
+        // The right password relayed into another session (another TLS exporter value): refused.
+        let relayed = try SPAKE2PlusVerifier(w0: right.w0, L: L, context: Array("session B".utf8), shareP: prover.shareP)
+        XCTAssertThrowsError(try prover.finish(shareV: relayed.shareV, confirmV: relayed.confirmV))
+        // A share that is not a point.
+        var bogus = prover.shareP
+        bogus[40] ^= 1
+        XCTAssertThrowsError(try SPAKE2PlusVerifier(w0: right.w0, L: L, context: context, shareP: bogus)) {
+            XCTAssertEqual($0 as? SPAKE2Plus.Failure, .invalidShare)
+        }
+        XCTAssertThrowsError(try SPAKE2PlusVerifier(w0: right.w0, L: L, context: context, shareP: [4] + [UInt8](repeating: 0, count: 64)))
     }
 }

@@ -1,0 +1,214 @@
+import CMbedTLS
+
+/// SPAKE2+ (RFC 9383) over P-256 with SHA-256, HKDF-SHA256 and HMAC-SHA256: the password proof
+/// Matter commissions devices with (DESIGN §5). The receiver (prover) knows the password; the
+/// host (verifier) keeps only (w0, L), from which the password cannot be recovered without an
+/// offline guess per candidate at the cost of PBKDF2. Both bind the exchange to `context` (our
+/// protocol's name and the TLS session's exporter value), so it cannot be replayed or relayed.
+/// The arithmetic is mbedTLS's (`CMbedTLS/p256.h`); this is the protocol around it.
+public enum SPAKE2Plus {
+    /// RFC 9382's M and N for P-256, uncompressed.
+    static let M = bytes(hex: "04886e2f97ace46e55ba9dd7242579f2993b64e16ef3dcab95afd497333d8fa12f5ff355163e43ce224e0b0e65ff02ac8e5c7be09419c785e0ca547d55a12e2d20")
+    static let one = [UInt8](repeating: 0, count: 31) + [1]
+    static let N = bytes(hex: "04d8bbd6c639c62937b04d997f38c3770719c629d7014d49a24b4f98baa1292b4907d60aa6bfade45008a636337f5168c64d9bd36034808cd564490b1e656edbe7")
+
+    public enum Failure: Error, Equatable, CustomStringConvertible {
+        /// The other side's share is not a point of the group (or the identity).
+        case invalidShare
+        /// Its confirmation does not match: the other side used another password (or context).
+        case confirmationMismatch
+        case library(TLSError)
+
+        public var description: String {
+            switch self {
+            case .invalidShare: "the peer's SPAKE2+ share is not a valid P-256 point"
+            case .confirmationMismatch: "the SPAKE2+ confirmation does not match (wrong password)"
+            case .library(let e): e.description
+            }
+        }
+    }
+
+    /// w0 and w1 from `password` (RFC 9383 §3.2): PBKDF2-HMAC-SHA256 over the length-prefixed
+    /// password and (empty) identities, 40 bytes each reduced mod n.
+    public static func derive(password: String, salt: [UInt8], iterations: Int) throws(Failure) -> (w0: [UInt8], w1: [UInt8]) {
+        let input = lengthPrefixed([Array(password.utf8), [], []])
+        var out = [UInt8](repeating: 0, count: 80)
+        try check(cmbedtls_pbkdf2_sha256(input, input.count, salt, salt.count, UInt32(iterations), &out, out.count), "PBKDF2")
+        return (try reduce(Array(out[0..<40])), try reduce(Array(out[40..<80])))
+    }
+
+    /// L = w1·G: what the verifier keeps in place of w1.
+    public static func registration(w1: [UInt8]) throws(Failure) -> [UInt8] {
+        var point = [UInt8](repeating: 0, count: 65)
+        let random = try randomGenerator()
+        try check(cmbedtls_p256_multiply(&point, w1, nil, random.drbg), "L = w1·G")
+        return point
+    }
+
+    /// The keys both sides derive once each knows Z and V (RFC 9383 §3.4).
+    struct Keys {
+        var confirmP: [UInt8]
+        var confirmV: [UInt8]
+        var shared: [UInt8]
+    }
+
+    static func keys(context: [UInt8], idProver: [UInt8], idVerifier: [UInt8], shareP: [UInt8], shareV: [UInt8],
+                     z: [UInt8], v: [UInt8], w0: [UInt8]) throws(Failure) -> Keys {
+        let transcript = lengthPrefixed([context, idProver, idVerifier, M, N, shareP, shareV, z, v, w0])
+        var main = [UInt8](repeating: 0, count: 32)
+        try check(cmbedtls_sha256(transcript, transcript.count, &main), "SHA-256")
+        var confirmation = [UInt8](repeating: 0, count: 64)
+        let confirmationInfo = Array("ConfirmationKeys".utf8)
+        try check(cmbedtls_hkdf_sha256(main, main.count, confirmationInfo, confirmationInfo.count, &confirmation, confirmation.count), "HKDF")
+        var shared = [UInt8](repeating: 0, count: 32)
+        let sharedInfo = Array("SharedKey".utf8)
+        try check(cmbedtls_hkdf_sha256(main, main.count, sharedInfo, sharedInfo.count, &shared, shared.count), "HKDF")
+        let kConfirmP = Array(confirmation[0..<32]), kConfirmV = Array(confirmation[32..<64])
+        return Keys(confirmP: try mac(kConfirmP, shareV), confirmV: try mac(kConfirmV, shareP), shared: shared)
+    }
+
+    static func mac(_ key: [UInt8], _ message: [UInt8]) throws(Failure) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        try check(cmbedtls_hmac_sha256(key, key.count, message, message.count, &out), "HMAC")
+        return out
+    }
+
+    /// a·P + b·Q (P the generator when nil); an invalid Q is the peer's fault.
+    static func combine(_ a: [UInt8], _ p: [UInt8]?, _ b: [UInt8], _ q: [UInt8]) throws(Failure) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 65)
+        let rc = p.map { cmbedtls_p256_combine(&out, a, $0, b, q) } ?? cmbedtls_p256_combine(&out, a, nil, b, q)
+        guard rc == 0 else { throw pointFailure(rc) }
+        return out
+    }
+
+    /// A point that cannot be read or is not on the curve came from the peer.
+    private static func pointFailure(_ rc: Int32) -> Failure {
+        [MBEDTLS_ERR_ECP_INVALID_KEY, MBEDTLS_ERR_ECP_BAD_INPUT_DATA, MBEDTLS_ERR_ECP_FEATURE_UNAVAILABLE].contains(rc)
+            ? .invalidShare : .library(TLSError(code: rc, "P-256"))
+    }
+
+    static func multiply(_ k: [UInt8], _ p: [UInt8], _ random: TLSRandom) throws(Failure) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 65)
+        let rc = cmbedtls_p256_multiply(&out, k, p, random.drbg)
+        guard rc == 0 else { throw pointFailure(rc) }
+        return out
+    }
+
+    static func reduce(_ value: [UInt8], negate: Bool = false) throws(Failure) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        try check(cmbedtls_p256_reduce(&out, value, value.count, negate ? 1 : 0), "mod n")
+        return out
+    }
+
+    static func randomScalar(_ random: TLSRandom) throws(Failure) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        try check(cmbedtls_p256_random_scalar(&out, random.drbg), "random scalar")
+        return out
+    }
+
+    static func randomGenerator() throws(Failure) -> TLSRandom {
+        do { return try TLSRandom(personalisation: "moosync spake2+") } catch { throw .library(error) }
+    }
+
+    /// Each part preceded by its length, 8 bytes little-endian.
+    static func lengthPrefixed(_ parts: [[UInt8]]) -> [UInt8] {
+        var out: [UInt8] = []
+        for part in parts {
+            withUnsafeBytes(of: UInt64(part.count).littleEndian) { out += $0 }
+            out += part
+        }
+        return out
+    }
+
+    static func check(_ rc: Int32, _ what: String) throws(Failure) {
+        if rc != 0 { throw .library(TLSError(code: rc, what)) }
+    }
+
+    /// Equal, in time that does not depend on where they differ.
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for i in a.indices { difference |= a[i] ^ b[i] }
+        return difference == 0
+    }
+
+    static func bytes(hex: String) -> [UInt8] {
+        var out: [UInt8] = []
+        var index = hex.startIndex
+        while index < hex.endIndex {
+            let next = hex.index(index, offsetBy: 2)
+            out.append(UInt8(hex[index..<next], radix: 16)!)
+            index = next
+        }
+        return out
+    }
+}
+
+/// The receiver's side: it knows the password (w0, w1), speaks first, and checks the host's
+/// confirmation before sending its own.
+public struct SPAKE2PlusProver {
+    public let shareP: [UInt8]
+    private let x: [UInt8]
+    private let w0: [UInt8]
+    private let w1: [UInt8]
+    private let context: [UInt8]
+    private let idProver: [UInt8]
+    private let idVerifier: [UInt8]
+
+    /// `x` only for test vectors: otherwise a fresh random scalar.
+    public init(w0: [UInt8], w1: [UInt8], context: [UInt8], idProver: [UInt8] = [], idVerifier: [UInt8] = [], x: [UInt8]? = nil) throws(SPAKE2Plus.Failure) {
+        if let x { self.x = x } else { self.x = try SPAKE2Plus.randomScalar(try SPAKE2Plus.randomGenerator()) }
+        self.w0 = w0
+        self.w1 = w1
+        self.context = context
+        self.idProver = idProver
+        self.idVerifier = idVerifier
+        shareP = try SPAKE2Plus.combine(self.x, nil, w0, SPAKE2Plus.M)
+    }
+
+    /// The host's share and confirmation: this side's confirmation and the shared key, or why not.
+    public func finish(shareV: [UInt8], confirmV: [UInt8]) throws(SPAKE2Plus.Failure) -> (confirmP: [UInt8], sharedKey: [UInt8]) {
+        let keys = try keys(shareV: shareV)
+        guard SPAKE2Plus.constantTimeEqual(keys.confirmV, confirmV) else { throw .confirmationMismatch }
+        return (keys.confirmP, keys.shared)
+    }
+
+    func keys(shareV: [UInt8]) throws(SPAKE2Plus.Failure) -> SPAKE2Plus.Keys {
+        // Y − w0·N, then Z = x·(Y − w0·N) and V = w1·(Y − w0·N) (cofactor 1).
+        let unblinded = try SPAKE2Plus.combine(SPAKE2Plus.one,
+                                               shareV, try SPAKE2Plus.reduce(w0, negate: true), SPAKE2Plus.N)
+        let random = try SPAKE2Plus.randomGenerator()
+        let z = try SPAKE2Plus.multiply(x, unblinded, random)
+        let v = try SPAKE2Plus.multiply(w1, unblinded, random)
+        return try SPAKE2Plus.keys(context: context, idProver: idProver, idVerifier: idVerifier, shareP: shareP, shareV: shareV, z: z, v: v, w0: w0)
+    }
+}
+
+/// The host's side: it keeps (w0, L), answers the receiver's share with its own and a
+/// confirmation, and then checks the receiver's.
+public struct SPAKE2PlusVerifier {
+    public let shareV: [UInt8]
+    public let confirmV: [UInt8]
+    public let sharedKey: [UInt8]
+    private let expectedConfirmP: [UInt8]
+
+    /// `y` only for test vectors: otherwise a fresh random scalar.
+    public init(w0: [UInt8], L: [UInt8], context: [UInt8], shareP: [UInt8], idProver: [UInt8] = [], idVerifier: [UInt8] = [],
+                y: [UInt8]? = nil) throws(SPAKE2Plus.Failure) {
+        let random = try SPAKE2Plus.randomGenerator()
+        let y = if let y { y } else { try SPAKE2Plus.randomScalar(random) }
+        shareV = try SPAKE2Plus.combine(y, nil, w0, SPAKE2Plus.N)
+        // X − w0·M, then Z = y·(X − w0·M) and V = y·L.
+        let unblinded = try SPAKE2Plus.combine(SPAKE2Plus.one,
+                                               shareP, try SPAKE2Plus.reduce(w0, negate: true), SPAKE2Plus.M)
+        let z = try SPAKE2Plus.multiply(y, unblinded, random)
+        let v = try SPAKE2Plus.multiply(y, L, random)
+        let keys = try SPAKE2Plus.keys(context: context, idProver: idProver, idVerifier: idVerifier, shareP: shareP, shareV: shareV, z: z, v: v, w0: w0)
+        confirmV = keys.confirmV
+        sharedKey = keys.shared
+        expectedConfirmP = keys.confirmP
+    }
+
+    /// Whether the receiver's confirmation proves it knows the password.
+    public func accepts(confirmP: [UInt8]) -> Bool { SPAKE2Plus.constantTimeEqual(confirmP, expectedConfirmP) }
+}
