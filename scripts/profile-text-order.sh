@@ -30,10 +30,10 @@ port=18790
 for codec in opus pcm; do
   port=$((port + 1))
   cat > "$work/host.json" <<EOF
-{"sharing": {"device_name": "profile", "port": $port, "source": "tone", "audio_quality": {"codec": "$codec"}}}
+{"sharing": {"device_name": "profile", "port": $port, "source": "tone", "state_dir": "$work/state", "audio_quality": {"codec": "$codec"}}}
 EOF
   cat > "$work/recv.json" <<EOF
-{"receiving": {"host": "127.0.0.1:$port", "buffer_size": "200ms", "audio_output": {"device_id": "card"}}}
+{"receiving": {"host": "127.0.0.1:$port", "buffer_size": "200ms", "state_dir": "$work/state", "audio_output": {"device_id": "card"}}}
 EOF
   .build/release/mshost --config "$work/host.json" 2>/dev/null &
   host=$!

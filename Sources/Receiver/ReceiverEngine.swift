@@ -96,6 +96,12 @@ public final class ReceiverEngine {
     }
 
     private func connect(host: String, port: UInt16) {
+        // What ran before (configuration, this device's identity, the last session) is done
+        // with. Released now, its code and the TLS handshake's (key exchange, certificates: a
+        // megabyte of pages) are never resident together; the handshake's goes when the
+        // stream starts. The last session's lock would keep it: undone first.
+        unlockAllPages()
+        releaseStartUpCode()
         switch SocketAddress.resolve(host: host, port: port) {
         case .success(let addresses): dial(addresses[...])
         case .failure(let e):
