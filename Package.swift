@@ -64,8 +64,8 @@ let package = Package(
         .target(name: "ProtocolMessages", dependencies: ["Core"]),
         // Discovery joins the receiver with mDNS browsing (a later issue); linking Avahi before
         // then would only load libdbus, libsystemd and libgcrypt into every speaker (~1 MB RSS).
-        .target(name: "Receiver", dependencies: ["Core", "ProtocolMessages", "Transport", "Codec", "Resample", "Audio", "Config"]),
-        .target(name: "Host", dependencies: ["Core", "ProtocolMessages", "Transport", "Codec", "SampleRateConversion", "Audio", "Config"]),
+        .target(name: "Receiver", dependencies: ["Core", "ProtocolMessages", "Transport", "Codec", "Resample", "Audio", "Config", "Secure"]),
+        .target(name: "Host", dependencies: ["Core", "ProtocolMessages", "Transport", "Codec", "SampleRateConversion", "Audio", "Config", "Secure"]),
         // The daemons name the TLS and GPIO libraries they were built against in --version (the
         // trixie check reads it); the engines do not use them yet.
         .executableTarget(name: "msrecv", dependencies: ["Receiver", "Secure", "Board"], exclude: ["link"], linkerSettings: staticRuntime + receiverMemory),

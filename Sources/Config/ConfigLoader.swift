@@ -44,20 +44,17 @@ public enum ConfigLoader {
         return settings
     }
 
-    static let sharingKeys = ["enabled", "device_name", "password_required", "password", "max_clients", "audio_quality",
+    static let sharingKeys = ["enabled", "device_name", "password_required", "password", "password_verifier", "max_clients", "audio_quality",
                               "permissions", "source", "port", "frame_ms", "loop", "encryption", "state_dir"]
     static let receivingKeys = ["enabled", "auto_discover", "buffer_size", "host", "client_name", "audio_formats",
-                                "audio_output", "ui", "encryption", "state_dir", "host_fingerprint"]
+                                "audio_output", "ui", "encryption", "state_dir", "host_fingerprint", "password"]
 
     static func validateSharing(_ s: JSONValue, _ c: inout ConfigChecker) -> SharingSettings {
         var out = SharingSettings()
         let p = "sharing"
         out.enabled = c.bool(s, "enabled", path: p, default: out.enabled)
         out.deviceName = c.string(s, "device_name", path: p, default: out.deviceName)
-        // A password this build cannot enforce would be a promise it does not keep.
-        let noAuthentication = "this build has no authentication yet (it arrives with TLS); remove the key"
-        c.notYet(s, "password_required", path: p, unless: { $0.boolValue == false }, noAuthentication)
-        c.notYet(s, "password", path: p, unless: { $0.stringValue == "" }, noAuthentication)
+        out.password = password(s, path: p, &c)
         out.maxClients = c.integer(s, "max_clients", path: p, default: out.maxClients, range: 1...64)
         out.port = UInt16(c.integer(s, "port", path: p, default: Int(out.port), range: 1...65535))
         out.loop = c.bool(s, "loop", path: p, default: out.loop)
@@ -107,6 +104,30 @@ public enum ConfigLoader {
         return out
     }
 
+    /// `password_verifier`, else `password`; `password_required` without either is an error.
+    static func password(_ s: JSONValue, path p: String, _ c: inout ConfigChecker) -> PasswordSetting? {
+        let required = c.bool(s, "password_required", path: p, default: false)
+        let plaintext = c.string(s, "password", path: p, default: "", allowEmpty: true)
+        var verifier: String?
+        if let value = s["password_verifier"] {
+            if let text = value.stringValue, isVerifier(text) {
+                verifier = text
+            } else {
+                c.fail(p + ".password_verifier", "expected what `mshost passwd` writes (\"spake2+p256:ITERATIONS:SALT:W0:L\"), got \(value.shortText)", at: value)
+            }
+        }
+        if required && verifier == nil && plaintext.isEmpty && s["password_verifier"] == nil {
+            c.fail(p + ".password_required", "true, but there is no password: run `mshost passwd --config FILE` (it writes sharing.password_verifier), or set sharing.password", at: s["password_required"])
+        }
+        return verifier.map { .verifier($0) } ?? (plaintext.isEmpty ? nil : .plaintext(plaintext))
+    }
+
+    static func isVerifier(_ text: String) -> Bool {
+        let fields = text.split(separator: ":", omittingEmptySubsequences: false)
+        return fields.count == 5 && fields[0] == "spake2+p256" && Int(fields[1]) != nil
+            && fields[2...].allSatisfy { !$0.isEmpty && $0.count % 2 == 0 && $0.allSatisfy(\.isHexDigit) }
+    }
+
     static func encryption(_ section: JSONValue, path: String, _ c: inout ConfigChecker) -> Encryption {
         Encryption(rawValue: c.choice(section, "encryption", path: path, default: "tls", among: ["tls", "none"])) ?? .tls
     }
@@ -135,6 +156,8 @@ public enum ConfigLoader {
         out.clientName = c.string(r, "client_name", path: p, default: out.clientName)
         out.encryption = encryption(r, path: p, &c)
         out.stateDirectory = stateDirectory(r, path: p, &c)
+        let password = c.string(r, "password", path: p, default: "", allowEmpty: true)
+        out.password = password.isEmpty ? nil : password
         if let value = r["host_fingerprint"] {
             if let text = value.stringValue, isFingerprint(text) {
                 out.hostFingerprint = text.lowercased()

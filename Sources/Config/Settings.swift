@@ -26,6 +26,14 @@ public enum SourceSpec: Equatable, Sendable, CustomStringConvertible {
     }
 }
 
+/// How the host knows the password receivers must prove.
+public enum PasswordSetting: Equatable, Sendable {
+    /// `password_verifier`: "spake2+p256:ITERATIONS:SALT:W0:L", hex.
+    case verifier(String)
+    /// `password` (the seed's key): the verifier is derived from it at start.
+    case plaintext(String)
+}
+
 /// What protects a connection (`encryption`): TLS by default; `none` is plaintext, for tests.
 public enum Encryption: String, Equatable, Sendable {
     case tls
@@ -60,6 +68,9 @@ public struct SharingSettings: Equatable, Sendable {
     public var loop = false
     public var encryption = Encryption.tls
     public var stateDirectory = defaultStateDirectory
+    /// A receiver must prove it knows the password (SPAKE2+): from the verifier
+    /// (`password_verifier`, what `mshost passwd` writes) or a plaintext `password`.
+    public var password: PasswordSetting?
 
     public init() {}
 
@@ -86,6 +97,8 @@ public struct ReceivingSettings: Equatable, Sendable {
     public var stateDirectory = defaultStateDirectory
     /// The host's certificate fingerprint (64 hex digits) to accept instead of pinning on first use.
     public var hostFingerprint: String?
+    /// What this receiver proves to a host that asks for a password.
+    public var password: String?
 
     public init() {}
 }

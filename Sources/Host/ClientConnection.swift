@@ -1,10 +1,12 @@
 import Config
 import Core
 import ProtocolMessages
+import Secure
 import Transport
 
 /// One receiver's connection on the host, as a state machine: it finishes the channel's handshake
-/// (TLS), waits for HELLO, streams once
+/// (TLS), waits for HELLO, has the receiver prove the password when there is one (SPAKE2+:
+/// CHALLENGE, then AUTH both ways), streams once
 /// welcomed, and closes after its last REJECT or BYE has left. It reads and answers the frames a
 /// receiver may send in each state (TIME_REQ, STATUS, BYE); the engine decides what HELLO gets
 /// (the stream it negotiates) and feeds it audio.
@@ -13,6 +15,8 @@ final class ClientConnection {
         /// The channel's own handshake (TLS); HELLO must still come by the same deadline.
         case securing(deadline: Microseconds)
         case awaitingHello(deadline: Microseconds)
+        /// CHALLENGE sent: the receiver's share, then its confirmation, by the same deadline.
+        case authenticating(deadline: Microseconds)
         case streaming
         /// Flushing a last REJECT or BYE, then closing.
         case closing(deadline: Microseconds)
@@ -45,12 +49,17 @@ final class ClientConnection {
     /// A REJECT decided before the handshake ended (the client list was full): sent once the
     /// channel can carry it.
     private var pendingReject: (error: AudioShareError, message: String)?
+    /// What receivers must prove they know; nil: no password.
+    private let password: PasswordVerifier?
+    /// While authenticating: the HELLO to answer once the proof is in, and the exchange so far.
+    private var proving: (hello: Hello, received: Microseconds, verifier: SPAKE2PlusVerifier?)?
 
     static let helloTimeout: Microseconds = 5_000_000
     static let closingTimeout: Microseconds = 1_000_000
 
-    init(id: Int, channel: any ByteChannel, now: Microseconds, log: Logger) {
+    init(id: Int, channel: any ByteChannel, now: Microseconds, log: Logger, password: PasswordVerifier? = nil) {
         self.id = id
+        self.password = password
         self.channel = channel
         self.log = log
         address = channel.peerDescription
@@ -66,7 +75,7 @@ final class ClientConnection {
     /// The deadline of the current state, if it has one.
     var deadline: Microseconds? {
         switch state {
-        case .securing(let d), .awaitingHello(let d), .closing(let d): return d
+        case .securing(let d), .awaitingHello(let d), .authenticating(let d), .closing(let d): return d
         case .streaming, .closed: return nil
         }
     }
@@ -77,7 +86,7 @@ final class ClientConnection {
         case .closed: return []
         case .securing: return handshakeWaitsFor
         case .closing: return writeWaitsFor.union(.read)
-        case .awaitingHello, .streaming: return writeWaitsFor.union(.read)
+        case .awaitingHello, .authenticating, .streaming: return writeWaitsFor.union(.read)
         }
     }
 
@@ -97,6 +106,7 @@ final class ClientConnection {
             log.info("\(address): no TLS handshake within \(formatDuration(Self.helloTimeout)); closed")
             close()
         case .awaitingHello(let d) where now >= d: reject(.connectionTimeout, "no HELLO within \(formatDuration(Self.helloTimeout))", now: now)
+        case .authenticating(let d) where now >= d: reject(.connectionTimeout, "no password proof within \(formatDuration(Self.helloTimeout))", now: now)
         case .closing(let d) where now >= d: close()
         default: break
         }
@@ -165,6 +175,13 @@ final class ClientConnection {
                     log.failure(.invalidPacket("\(label): connection closed in the middle of a frame (truncated frame)"))
                     return close(reason: "invalid_packet")
                 }
+                if case .authenticating = state {
+                    // A receiver whose password differs finds out first (the host's confirmation
+                    // does not match) and leaves without its own, which would let a rogue host
+                    // test guesses offline.
+                    log.failure(.authenticationFailed)
+                    log.info("\(label) left during the password proof: its receiving.password is not this host's (or it has none)")
+                }
                 return close(reason: "closed")
             case .failed(let e):
                 log.event(.networkError("\(label): \(e)"))
@@ -181,6 +198,8 @@ final class ClientConnection {
         switch (state, h.type) {
         case (.awaitingHello, .hello?): return nil
         case (.awaitingHello, _): return "expected HELLO first, got frame type \(h.rawType)"
+        case (.authenticating, .auth?), (.authenticating, .bye?): return nil
+        case (.authenticating, _): return "expected AUTH (the password proof), got frame type \(h.rawType)"
         case (_, nil): return nil  // unknown types are skipped
         case (_, .timeRequest?), (_, .status?), (_, .bye?), (_, .control?), (_, .chat?): return nil
         case (_, let type?): return "unexpected \(type) frame from a receiver"
@@ -196,19 +215,17 @@ final class ClientConnection {
             case .success(let hello):
                 clientID = hello.clientID
                 name = hello.clientName
-                switch negotiate(hello, received) {
-                case .reject(let error, let message): reject(error, message, now: now)
-                case .welcome(let welcome, let codec, let backlog):
-                    self.codec = codec
-                    state = .streaming
-                    log.event(.clientConnected(clientID: hello.clientID, name: hello.clientName, address: address))
-                    // The WELCOME and the recent past leave together, in as few writes as the
-                    // socket takes.
-                    guard outbox.append(welcome.frame) && backlog.allSatisfy({ outbox.append($0) }) else {
-                        return bye(.timeout, why: "receiver is not reading (queue full)", now: now)
-                    }
-                    flush()
+                if let password {
+                    proving = (hello, received, nil)
+                    state = .authenticating(deadline: connectedAt + Self.helloTimeout)
+                    return send(Challenge(method: .password, salt: password.salt, iterations: password.iterations).frame, now: now)
                 }
+                welcome(hello, received: received, now: now, negotiate: negotiate)
+            }
+        case .auth:
+            switch AuthMessage.decode(payload) {
+            case .failure(let e): invalid(e.description, now: now)
+            case .success(let message): authenticate(message, now: now, negotiate: negotiate)
             }
         case .timeRequest:
             switch TimeRequest.decode(payload) {
@@ -224,6 +241,47 @@ final class ClientConnection {
             close(reason: Bye.decode(payload).reason?.name ?? "bye")
         default:
             break  // CONTROL and CHAT arrive with permissions (a later issue); unknown types skipped
+        }
+    }
+
+    /// What HELLO gets once any proof is in: WELCOME and the recent past, or REJECT.
+    private func welcome(_ hello: Hello, received: Microseconds, now: Microseconds, negotiate: (Hello, Microseconds) -> Negotiation) {
+        switch negotiate(hello, received) {
+        case .reject(let error, let message): reject(error, message, now: now)
+        case .welcome(let welcome, let codec, let backlog):
+            self.codec = codec
+            state = .streaming
+            log.event(.clientConnected(clientID: hello.clientID, name: hello.clientName, address: address))
+            // The WELCOME and the recent past leave together, in as few writes as the socket takes.
+            guard outbox.append(welcome.frame) && backlog.allSatisfy({ outbox.append($0) }) else {
+                return bye(.timeout, why: "receiver is not reading (queue full)", now: now)
+            }
+            flush()
+        }
+    }
+
+    /// The receiver's share (answered with the host's share and confirmation), then its
+    /// confirmation (a WELCOME if it proves the password, else REJECT `AuthenticationFailed`).
+    private func authenticate(_ message: AuthMessage, now: Microseconds, negotiate: (Hello, Microseconds) -> Negotiation) {
+        guard let password, let current = proving else { return invalid("AUTH without a CHALLENGE", now: now) }
+        switch (message.step, current.verifier) {
+        case (.proverShare, nil):
+            do {
+                let verifier = try SPAKE2PlusVerifier(w0: password.w0, L: password.L, context: SPAKE2Plus.context(of: channel), shareP: message.bytes)
+                proving = (current.hello, current.received, verifier)
+                send(AuthMessage(step: .verifierShare, bytes: verifier.shareV + verifier.confirmV).frame, now: now)
+            } catch {
+                invalid("AUTH: \(error)", now: now)
+            }
+        case (.proverConfirmation, let verifier?):
+            proving = nil
+            guard verifier.accepts(confirmP: message.bytes) else {
+                log.info("\(label): wrong password (its proof does not match sharing.password_verifier)")
+                return reject(.authenticationFailed, "wrong password", now: now)
+            }
+            welcome(current.hello, received: current.received, now: now, negotiate: negotiate)
+        default:
+            invalid("AUTH step \(message.step) out of order", now: now)
         }
     }
 

@@ -2,6 +2,7 @@ import Codec
 import Config
 import Core
 import ProtocolMessages
+import Secure
 import Transport
 
 /// What wakes the host's control thread.
@@ -39,10 +40,13 @@ public final class HostEngine {
     private var backlogs: [WireCodec: Backlog] = [:]
     /// Set once the host is stopping: the exit code and why.
     private var stopping: (code: Int32, reason: String)?
+    private let password: PasswordVerifier?
 
+    /// `password`: what receivers must prove they know (nil: none).
     public init(settings: SharingSettings, log: Logger, signals: consuming ShutdownSignals, transport: any ChannelTransport = TCPTransport(),
-                clock: any MonotonicClock = SystemClock()) {
+                password: PasswordVerifier? = nil, clock: any MonotonicClock = SystemClock()) {
         self.settings = settings
+        self.password = password
         self.log = log
         self.signals = signals
         self.transport = transport
@@ -165,7 +169,7 @@ public final class HostEngine {
 
     private func admit(_ channel: any ByteChannel) {
         let now = reactor.now
-        let client = registry.add { ClientConnection(id: $0, channel: channel, now: now, log: log) }
+        let client = registry.add { ClientConnection(id: $0, channel: channel, now: now, log: log, password: password) }
         reactor.register(.client(client.id), fd: channel.fileDescriptor, interest: .read)
         if registry.activeCount > settings.maxClients {
             client.reject(.clientLimitReached, "this host serves at most \(settings.maxClients) receivers (sharing.max_clients)", now: now)

@@ -5,7 +5,8 @@ import ProtocolMessages
 /// HELLO and WELCOME/REJECT as the receiver speaks them (DESIGN §5).
 enum Handshake {
     static func hello(clientID: String, settings: ReceivingSettings, t1: Microseconds) -> Hello {
-        Hello(clientID: clientID, clientName: settings.clientName, audioFormats: settings.audioFormats,
+        Hello(clientID: clientID, clientName: settings.clientName, authenticationMethod: settings.password == nil ? "none" : "password",
+              audioFormats: settings.audioFormats,
               maxBufferSize: formatDuration(settings.bufferSize), lowLatency: settings.bufferSize <= 100_000, t1: t1)
     }
 

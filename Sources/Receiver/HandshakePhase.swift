@@ -1,10 +1,28 @@
 import Config
 import Core
 import ProtocolMessages
+import Secure
 import Transport
 
-/// The receiver's first phase with a host: the channel comes up (connect, and TLS once there
-/// is TLS), HELLO goes out, and WELCOME or REJECT comes back. Each call to `advance` does what
+/// This receiver's password (`receiving.password`) and the keys last derived from it: PBKDF2
+/// is the slow part, done again only when a host's salt or iterations change.
+final class PasswordKeys {
+    let password: String
+    private var derived: (salt: [UInt8], iterations: Int, w0: [UInt8], w1: [UInt8])?
+
+    init(_ password: String) { self.password = password }
+
+    func keys(for challenge: Challenge) throws(SPAKE2Plus.Failure) -> (w0: [UInt8], w1: [UInt8]) {
+        if let derived, derived.salt == challenge.salt, derived.iterations == challenge.iterations { return (derived.w0, derived.w1) }
+        let keys = try SPAKE2Plus.derive(password: password, salt: challenge.salt, iterations: challenge.iterations)
+        derived = (challenge.salt, challenge.iterations, keys.w0, keys.w1)
+        return keys
+    }
+}
+
+/// The receiver's first phase with a host: the channel comes up (connect, then TLS), HELLO goes
+/// out, the password is proven if the host asks (CHALLENGE, then SPAKE2+ in AUTH frames), and
+/// WELCOME or REJECT comes back. Each call to `advance` does what
 /// the channel allows now and says what to wait for.
 final class HandshakePhase {
     enum Step {
@@ -15,6 +33,8 @@ final class HandshakePhase {
         case welcomed(Handshake.Accepted)
         /// Logged already (a REJECT, an invalid reply, a lost connection): retry later.
         case failed
+        /// Logged already: the password was not accepted (or none was set): retry much later.
+        case refused
     }
 
     let channel: any ByteChannel
@@ -22,14 +42,18 @@ final class HandshakePhase {
     private let log: Logger
     private var reader: FrameReader? = FrameReader()
     private var outbox = OutputQueue(capacity: WireProtocol.maxControlPayload)
+    private let password: PasswordKeys?
+    /// The password proof in progress, once the host asked for it.
+    private var prover: SPAKE2PlusProver?
     /// When HELLO was queued: its t1.
     private var t1: Microseconds?
 
     /// Both connecting and the host's answer must come within this.
     static let timeout: Microseconds = 5_000_000
 
-    init(channel: any ByteChannel, hello: @escaping (Microseconds) -> Hello, log: Logger) {
+    init(channel: any ByteChannel, hello: @escaping (Microseconds) -> Hello, password: PasswordKeys? = nil, log: Logger) {
         self.channel = channel
+        self.password = password
         self.hello = hello
         self.log = log
     }
@@ -52,27 +76,25 @@ final class HandshakePhase {
             _ = outbox.append(hello(now).frame)
         }
         var interest: Interest = []
-        switch outbox.flush(to: channel) {
-        case .done: break
-        case .wouldBlock(let i): interest = i
-        case .failed(let e):
-            log.event(.networkError("sending HELLO to \(channel.peerDescription): \(e)"))
-            return .failed
-        }
+        guard flush(&interest) else { return .failed }
         while true {
             switch reader!.next(from: channel) {
             case .header(let h):
-                guard h.type == .welcome || h.type == .reject, h.length <= WireProtocol.maxControlPayload else {
-                    log.failure(.invalidPacket("expected WELCOME or REJECT, got frame type \(h.rawType) of \(h.length) bytes"))
+                guard [.welcome, .reject, .challenge, .auth].contains(h.type), h.length <= WireProtocol.maxControlPayload else {
+                    log.failure(.invalidPacket("expected WELCOME, REJECT, CHALLENGE or AUTH, got frame type \(h.rawType) of \(h.length) bytes"))
                     return .failed
                 }
                 reader!.route(.scratch)
+            case .frame(let h, let payload) where h.type == .challenge || h.type == .auth:
+                if let end = prove(h.type!, payload) { return end }
+                guard flush(&interest) else { return .failed }
             case .frame(let h, let payload):
                 switch Handshake.parseReply(type: h.type!, payload: payload, t1: t1!, t4: channel.lastArrival ?? now) {
                 case .success(let accepted): return .welcomed(accepted)
                 case .failure(.rejected(let reject)):
                     log.failure(reject.error)
                     if !reject.message.isEmpty { log.info("the host says: \(reject.message)") }
+                    if reject.error == .authenticationFailed { return .refused }
                 case .failure(.invalid(let why)):
                     log.failure(.invalidPacket(why))
                 }
@@ -86,6 +108,71 @@ final class HandshakePhase {
                 log.event(.networkError("reading from host: \(e)"))
                 return .failed
             }
+        }
+    }
+}
+
+extension HandshakePhase {
+    /// Writes what is queued; false (logged) when the connection failed.
+    private func flush(_ interest: inout Interest) -> Bool {
+        switch outbox.flush(to: channel) {
+        case .done: return true
+        case .wouldBlock(let i):
+            interest.formUnion(i)
+            return true
+        case .failed(let e):
+            log.event(.networkError("sending to \(channel.peerDescription): \(e)"))
+            return false
+        }
+    }
+
+    /// The host's CHALLENGE (answered with this side's share) or its AUTH (share and
+    /// confirmation: checked, and answered with this side's confirmation). Nil: go on.
+    private func prove(_ type: FrameType, _ payload: UnsafeRawBufferPointer) -> Step? {
+        if type == .challenge {
+            let challenge: Challenge
+            switch Challenge.decode(payload) {
+            case .success(let c): challenge = c
+            case .failure(let e):
+                log.failure(.invalidPacket(e.description))
+                return .failed
+            }
+            guard challenge.method == .password else {
+                log.failure(.authenticationFailed)
+                log.info("host \(channel.peerDescription) asks for \(challenge.method.rawValue) authentication, which this receiver does not offer")
+                return .refused
+            }
+            guard let password else {
+                log.failure(.authenticationFailed)
+                log.info("host \(channel.peerDescription) requires a password: set receiving.password")
+                return .refused
+            }
+            do {
+                let keys = try password.keys(for: challenge)
+                let prover = try SPAKE2PlusProver(w0: keys.w0, w1: keys.w1, context: SPAKE2Plus.context(of: channel))
+                self.prover = prover
+                _ = outbox.append(AuthMessage(step: .proverShare, bytes: prover.shareP).frame)
+                return nil
+            } catch {
+                log.failure(.invalidPacket("CHALLENGE: \(error)"))
+                return .failed
+            }
+        }
+        guard case .success(let auth) = AuthMessage.decode(payload), auth.step == .verifierShare, let prover, auth.bytes.count == 65 + 32 else {
+            log.failure(.invalidPacket("AUTH out of order, or not a share and a confirmation"))
+            return .failed
+        }
+        do {
+            let (confirmP, _) = try prover.finish(shareV: Array(auth.bytes[0..<65]), confirmV: Array(auth.bytes[65...]))
+            _ = outbox.append(AuthMessage(step: .proverConfirmation, bytes: confirmP).frame)
+            return nil
+        } catch .confirmationMismatch {
+            log.failure(.authenticationFailed)
+            log.info("host \(channel.peerDescription) does not know receiving.password (its proof does not match): a wrong password, or not the host it claims to be")
+            return .refused
+        } catch {
+            log.failure(.invalidPacket("AUTH: \(error)"))
+            return .failed
         }
     }
 }

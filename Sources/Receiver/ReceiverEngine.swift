@@ -33,6 +33,10 @@ public final class ReceiverEngine {
 
     static let firstBackoff: Microseconds = 500_000
     static let longestBackoff: Microseconds = 10_000_000
+    /// After a password was refused: not a retry every few seconds that hammers a host (and
+    /// fills its log) with a password that will not change until someone edits the config.
+    static let refusedBackoff: Microseconds = 30_000_000
+    private let password: PasswordKeys?
 
     public init(settings: ReceivingSettings, log: Logger, signals: consuming ShutdownSignals, transport: any ChannelTransport = TCPTransport(),
                 clock: any MonotonicClock = SystemClock()) {
@@ -40,6 +44,7 @@ public final class ReceiverEngine {
         self.log = log
         self.signals = signals
         self.transport = transport
+        password = settings.password.map(PasswordKeys.init)
         reactor = Reactor(clock: clock)
     }
 
@@ -117,7 +122,7 @@ public final class ReceiverEngine {
         case .success(let channel):
             let handshake = HandshakePhase(channel: channel, hello: { [clientID, settings] t1 in
                 Handshake.hello(clientID: clientID, settings: settings, t1: t1)
-            }, log: log)
+            }, password: password, log: log)
             reactor.register(.host, fd: channel.fileDescriptor, interest: .write)
             reactor.schedule(.handshake, after: HandshakePhase.timeout)
             advance(handshake, remaining: Array(addresses.dropFirst()))
@@ -146,6 +151,10 @@ public final class ReceiverEngine {
             dial(remaining[...])
         case .failed:
             handshake.channel.close()
+            endSession(streamed: false)
+        case .refused:
+            handshake.channel.close()
+            backoff = max(backoff, Self.refusedBackoff)
             endSession(streamed: false)
         case .welcomed(let accepted):
             reactor.cancelTimer(.handshake)

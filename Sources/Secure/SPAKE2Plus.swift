@@ -1,4 +1,5 @@
 import CMbedTLS
+import Transport
 
 /// SPAKE2+ (RFC 9383) over P-256 with SHA-256, HKDF-SHA256 and HMAC-SHA256: the password proof
 /// Matter commissions devices with (DESIGN §5). The receiver (prover) knows the password; the
@@ -211,4 +212,62 @@ public struct SPAKE2PlusVerifier {
 
     /// Whether the receiver's confirmation proves it knows the password.
     public func accepts(confirmP: [UInt8]) -> Bool { SPAKE2Plus.constantTimeEqual(confirmP, expectedConfirmP) }
+}
+
+/// What the host keeps of a password (RFC 9383 §3.2): the PBKDF2 salt and iterations receivers
+/// derive their keys with, w0, and L = w1·G. Written to the config as
+/// `spake2+p256:ITERATIONS:SALT:W0:L` (hex), by `mshost passwd`.
+public struct PasswordVerifier: Equatable, Sendable, CustomStringConvertible {
+    public let salt: [UInt8]
+    public let iterations: Int
+    public let w0: [UInt8]
+    public let L: [UInt8]
+
+    /// PBKDF2 work per guess: tens of milliseconds on a Raspberry Pi, once per connection.
+    public static let defaultIterations = 20_000
+
+    /// From a password, with a fresh random salt.
+    public init(password: String, iterations: Int = PasswordVerifier.defaultIterations) throws(SPAKE2Plus.Failure) {
+        let random = try SPAKE2Plus.randomGenerator()
+        let salt: [UInt8]
+        do { salt = try random.bytes(16) } catch { throw .library(error) }
+        let keys = try SPAKE2Plus.derive(password: password, salt: salt, iterations: iterations)
+        self.salt = salt
+        self.iterations = iterations
+        w0 = keys.w0
+        L = try SPAKE2Plus.registration(w1: keys.w1)
+    }
+
+    /// From the config's text; nil when it is not one (or L is not a point of the curve).
+    public init?(encoded text: String) {
+        let fields = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard fields.count == 5, fields[0] == "spake2+p256", let iterations = Int(fields[1]),
+              let salt = Self.unhex(fields[2]), let w0 = Self.unhex(fields[3]), let L = Self.unhex(fields[4]),
+              (16...64).contains(salt.count), (1_000...100_000).contains(iterations), w0.count == 32, L.count == 65,
+              (try? SPAKE2Plus.combine(SPAKE2Plus.one, nil, SPAKE2Plus.one, L)) != nil else { return nil }
+        self.salt = salt
+        self.iterations = iterations
+        self.w0 = w0
+        self.L = L
+    }
+
+    public var description: String {
+        ["spake2+p256", String(iterations), Self.hex(salt), Self.hex(w0), Self.hex(L)].joined(separator: ":")
+    }
+
+    private static func hex(_ bytes: [UInt8]) -> String { bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() }
+
+    private static func unhex(_ text: String) -> [UInt8]? {
+        guard text.count % 2 == 0, text.allSatisfy(\.isHexDigit) else { return nil }
+        return SPAKE2Plus.bytes(hex: text)
+    }
+}
+
+extension SPAKE2Plus {
+    /// What both ends bind the exchange to: this protocol, and the TLS session it runs in (the
+    /// exporter's value differs for every session, so a proof relayed or replayed into another
+    /// does not verify). Without TLS (`encryption: none`) only the protocol's name.
+    public static func context(of channel: any ByteChannel) -> [UInt8] {
+        Array("moosync-audio-share/1 SPAKE2+".utf8) + (channel.exportKeyingMaterial(label: "EXPORTER-moosync-spake2plus", context: nil, length: 32) ?? [])
+    }
 }

@@ -13,6 +13,10 @@ import Glibc
 let program = "mshost"
 let log = Logger(program: program)
 
+if CommandLine.arguments.dropFirst().first == "passwd" {
+    exit(PasswordCommand.run(Array(CommandLine.arguments.dropFirst(2)), log: log))
+}
+
 let options: DaemonCommandLine
 let settings: Settings
 switch DaemonStartup.prepare(program: program, summary: "Moosync Audio Share host",
@@ -69,5 +73,25 @@ case .none:
     log.warning("sharing.encryption is \"none\": audio and control cross the network in plaintext and any receiver can connect. For tests only")
     transport = TCPTransport()
 }
-let engine = HostEngine(settings: sharing, log: log, signals: ShutdownSignals(), transport: transport)
+var password: PasswordVerifier?
+switch sharing.password {
+case .verifier(let text)?:
+    guard let verifier = PasswordVerifier(encoded: text) else {
+        log.error("sharing.password_verifier: not a verifier `mshost passwd` wrote (its point L is not on the curve, or a field is out of range); run mshost passwd again")
+        exit(1)
+    }
+    password = verifier
+case .plaintext(let text)?:
+    log.warning("sharing.password is in plaintext in \(options.configPath): run `mshost passwd --config \(options.configPath)`, which keeps only a verifier the password cannot be read back from")
+    do { password = try PasswordVerifier(password: text) } catch {
+        log.error("sharing.password: \(error)")
+        exit(1)
+    }
+case nil:
+    break
+}
+if password != nil && sharing.encryption == .none {
+    log.warning("a password over \"encryption\": \"none\" is not bound to a TLS session: a relay could pass a receiver's proof on")
+}
+let engine = HostEngine(settings: sharing, log: log, signals: ShutdownSignals(), transport: transport, password: password)
 exit(engine.run())

@@ -149,16 +149,35 @@ final class ConfigTests: XCTestCase {
     /// A key this build cannot act on yet is refused with its key path and why, unless it asks
     /// for what the build does anyway (its default).
     func testKeysThisBuildCannotActOnAreRefusedNotIgnored() {
-        XCTAssertEqual(errors("{\"sharing\": {\"password_required\": true, \"password\": \"pw\", \"audio_quality\": {\"adaptive_bitrate\": true}}}"),
-                       ["line 1, column 35: sharing.password_required: not supported yet: this build has no authentication yet (it arrives with TLS); remove the key",
-                        "line 1, column 53: sharing.password: not supported yet: this build has no authentication yet (it arrives with TLS); remove the key",
-                        "line 1, column 97: sharing.audio_quality.adaptive_bitrate: not supported yet: the bitrate is fixed in this build (audio_quality.bitrate)"])
+        XCTAssertEqual(errors("{\"sharing\": {\"audio_quality\": {\"adaptive_bitrate\": true}}}"),
+                       ["line 1, column 52: sharing.audio_quality.adaptive_bitrate: not supported yet: the bitrate is fixed in this build (audio_quality.bitrate)"])
         XCTAssertEqual(errors("{\"receiving\": {\"audio_output\": {\"volume_sync\": false}, \"ui\": {\"show_buffer_health\": true}}}"),
                        ["line 1, column 48: receiving.audio_output.volume_sync: not supported yet: the host sends no volume in this build; audio_output.volume sets this speaker's",
                         "line 1, column 85: receiving.ui.show_buffer_health: not supported yet: this build drives no LEDs or display"])
         XCTAssertEqual(errors("{\"sharing\": {\"password_required\": false, \"password\": \"\"}, \"receiving\": {\"ui\": {\"show_host_metadata\": true}}}"), [])
-        XCTAssertEqual(errors("{\"sharing\": {\"password_required\": \"yes\"}}"),
-                       ["line 1, column 35: sharing.password_required: not supported yet: this build has no authentication yet (it arrives with TLS); remove the key"])
+    }
+
+    func testPasswordKeys() throws {
+        XCTAssertEqual(try settings("{\"sharing\": {\"password_required\": true, \"password\": \"pw\"}}").sharing.password, .plaintext("pw"))
+        let verifier = "spake2+p256:20000:" + String(repeating: "ab", count: 16) + ":" + String(repeating: "01", count: 32) + ":04" + String(repeating: "02", count: 64)
+        XCTAssertEqual(try settings("{\"sharing\": {\"password\": \"pw\", \"password_verifier\": \"\(verifier)\"}}").sharing.password, .verifier(verifier),
+                       "the verifier wins over a plaintext password")
+        XCTAssertNil(try settings("{\"sharing\": {\"password_required\": false, \"password\": \"\"}}").sharing.password)
+        XCTAssertEqual(try settings("{\"receiving\": {\"password\": \"pw\"}}").receiving.password, "pw")
+        XCTAssertEqual(errors("{\"sharing\": {\"password_required\": true}}"),
+                       ["line 1, column 35: sharing.password_required: true, but there is no password: run `mshost passwd --config FILE` (it writes sharing.password_verifier), or set sharing.password"])
+        XCTAssertEqual(errors("{\"sharing\": {\"password_verifier\": \"hunter2\"}}"),
+                       ["line 1, column 35: sharing.password_verifier: expected what `mshost passwd` writes (\"spake2+p256:ITERATIONS:SALT:W0:L\"), got \"hunter2\""])
+    }
+
+    func testTheVerifierIsWrittenIntoTheConfigAndTheRestLeftAsItWas() throws {
+        let text = "{\n  \"sharing\": {\n    \"device_name\": \"Küche\",\n    \"password\": \"secret\"\n  }\n}\n"
+        let edited = try ConfigEditor.settingPasswordVerifier("spake2+p256:X", in: text).get()
+        XCTAssertEqual(edited, "{\n  \"sharing\": {\n    \"password_verifier\": \"spake2+p256:X\",\n    \"device_name\": \"Küche\",\n    \"password\": \"\"\n  }\n}\n")
+        XCTAssertEqual(try ConfigEditor.settingPasswordVerifier("v2", in: edited).get(),
+                       "{\n  \"sharing\": {\n    \"password_verifier\": \"v2\",\n    \"device_name\": \"Küche\",\n    \"password\": \"\"\n  }\n}\n", "replaced in place")
+        XCTAssertEqual(try ConfigEditor.settingPasswordVerifier("v", in: "{\"sharing\": {}}").get(), "{\"sharing\": {\n    \"password_verifier\": \"v\"\n}}")
+        XCTAssertThrowsError(try ConfigEditor.settingPasswordVerifier("v", in: "{\"receiving\": {}}").get())
     }
 
     func testInvalidJSONIsOneLineWithPosition() {

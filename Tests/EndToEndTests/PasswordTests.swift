@@ -1,0 +1,82 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import XCTest
+
+/// Password authentication (issue 11): SPAKE2+ inside TLS. The host keeps a verifier, a
+/// receiver proves the password without sending it, and a wrong one is refused on both sides.
+final class PasswordTests: XCTestCase {
+    func testTheRightPasswordPlaysAndAWrongOrMissingOneIsRefusedOnBothSides() throws {
+        let scratch = try Scratch("password")
+        let port = freePort()
+        for device in ["right", "wrong", "none"] { _ = scratch.recordingPCM(device) }
+        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone:440",
+                                                                                            extra: ", \"password\": \"correct horse\"")), scratch: scratch)
+        XCTAssertTrue(host.waitFor("listening on port"), host.log)
+        XCTAssertTrue(host.log.contains("warning: sharing.password is in plaintext"), host.log)
+
+        let right = try Daemon("msrecv", config: try scratch.write("right.json", Configs.receiver(port: port, device: "right",
+                                                                                                extra: ", \"password\": \"correct horse\"")), scratch: scratch, name: "right")
+        XCTAssertTrue(right.waitFor("event=Connected"), right.log)
+        let wrong = try Daemon("msrecv", config: try scratch.write("wrong.json", Configs.receiver(port: port, device: "wrong",
+                                                                                                extra: ", \"password\": \"correct hose\"")), scratch: scratch, name: "wrong")
+        XCTAssertTrue(wrong.waitFor("error=AuthenticationFailed"), wrong.log)
+        XCTAssertTrue(wrong.log.contains("does not know receiving.password"), wrong.log)
+        XCTAssertTrue(wrong.log.contains("reconnecting to 127.0.0.1:\(port) in 30s"), "it waits before trying again: \(wrong.log)")
+        let none = try Daemon("msrecv", config: try scratch.write("none.json", Configs.receiver(port: port, device: "none")), scratch: scratch, name: "none")
+        XCTAssertTrue(none.waitFor("requires a password: set receiving.password"), none.log)
+        XCTAssertTrue(host.waitFor("error=AuthenticationFailed", times: 2), host.log)
+        XCTAssertEqual(host.count("left during the password proof"), 2, host.log)
+        Thread.sleep(forTimeInterval: 1)
+        for receiver in [right, wrong, none] {
+            receiver.signal(SIGTERM)
+            XCTAssertEqual(receiver.waitForExit(), 0, receiver.log)
+        }
+        host.signal(SIGTERM)
+        _ = host.waitForExit()
+        XCTAssertGreaterThan(scratch.samples("right.raw").count, 48_000, "the right password plays")
+        XCTAssertEqual(scratch.samples("wrong.raw").count, 0, "a wrong password plays nothing")
+        XCTAssertEqual(scratch.samples("none.raw").count, 0, "no password plays nothing")
+        XCTAssertFalse(wrong.log.contains("event=Connected"), wrong.log)
+        // The password itself never crosses the wire, in plaintext or in the log.
+        XCTAssertFalse(host.log.contains("correct hose"))
+    }
+
+    func testMshostPasswdWritesOnlyAVerifierThatTheHostThenUses() throws {
+        let scratch = try Scratch("passwd")
+        let port = freePort()
+        _ = scratch.recordingPCM("speaker")
+        let config = try scratch.write("host.json", Configs.host(port: port, source: "tone:440", extra: ", \"password\": \"old secret\""))
+        let passwd = Process()
+        passwd.executableURL = URL(fileURLWithPath: binDirectory + "/mshost")
+        passwd.arguments = ["passwd", "--config", config]
+        let input = Pipe(), output = Pipe()
+        passwd.standardInput = input
+        passwd.standardOutput = output
+        passwd.standardError = output
+        try passwd.run()
+        input.fileHandleForWriting.write(Data("open sesame\n".utf8))
+        try input.fileHandleForWriting.close()
+        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        passwd.waitUntilExit()
+        XCTAssertEqual(passwd.terminationStatus, 0, printed)
+        XCTAssertTrue(printed.contains("sharing.password_verifier written"), printed)
+        let written = try String(contentsOfFile: config, encoding: .utf8)
+        XCTAssertTrue(written.contains("\"password_verifier\": \"spake2+p256:20000:"), written)
+        XCTAssertTrue(written.contains("\"password\": \"\""), "the plaintext password is gone: \(written)")
+        XCTAssertFalse(written.contains("open sesame") || written.contains("old secret"), written)
+        XCTAssertTrue(written.contains("\"device_name\": \"test host\""), "the rest as it was: \(written)")
+
+        let host = try Daemon("mshost", config: config, scratch: scratch)
+        XCTAssertTrue(host.waitFor("listening on port"), host.log)
+        XCTAssertFalse(host.log.contains("warning: sharing.password"), host.log)
+        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "speaker",
+                                                                                                    extra: ", \"password\": \"open sesame\"")), scratch: scratch)
+        XCTAssertTrue(receiver.waitFor("event=Connected"), receiver.log)
+        receiver.signal(SIGTERM)
+        XCTAssertEqual(receiver.waitForExit(), 0)
+        host.signal(SIGTERM)
+        _ = host.waitForExit()
+    }
+}
