@@ -17,6 +17,8 @@ packages=(
   libstdc++-12-dev libxml2-dev libz3-dev pkg-config tzdata zlib1g-dev libncurses6 git gcc libc6-dev
   # tests: alsa-lib's plugins and configuration, services for discovery, process tools
   libasound2-plugins alsa-utils avahi-daemon dbus procps iproute2 python3
+  # tests: an outside TLS client (what it can and cannot get from mshost)
+  openssl
   "$@"
 )
 [ "$only" -eq 0 ] || packages=("$@")
