@@ -93,7 +93,8 @@ final class PCMAndWAVTests: XCTestCase {
         var back = [Float](repeating: 0, count: 4)
         let frames = wire.withUnsafeBytes { w in back.withUnsafeMutableBufferPointer { PCMCodec.decode(w, channels: 2, into: $0) } }
         XCTAssertEqual(frames, 2)
-        XCTAssertEqual(back, [1.0 / 32768, -2.0 / 32768, 4660.0 / 32768, -1])
+        let expected: [Float] = [1 / 32768, -2 / 32768, 4660 / 32768, -1]
+        XCTAssertEqual(back, expected)
         // And back to S16 exactly, as a recording of a PCM stream must be.
         var s16 = [Int16](repeating: 0, count: 4)
         back.withUnsafeBufferPointer { b in s16.withUnsafeMutableBufferPointer { S16.convert(b, into: $0) } }
