@@ -97,7 +97,7 @@ static inline int cmbedtls_pk_check_pair(const mbedtls_pk_context *pub, const mb
 static inline int cmbedtls_pk_is_p256(const mbedtls_pk_context *pk) {
     if (!mbedtls_pk_can_do(pk, MBEDTLS_PK_ECKEY)) return 0;
 #if MBEDTLS_VERSION_NUMBER >= 0x03050000
-    return mbedtls_pk_get_ec_group_id(pk) == MBEDTLS_ECP_DP_SECP256R1;
+    return mbedtls_ecp_keypair_get_group_id(mbedtls_pk_ec(*pk)) == MBEDTLS_ECP_DP_SECP256R1;
 #else
     return mbedtls_pk_ec(*pk)->grp.id == MBEDTLS_ECP_DP_SECP256R1;
 #endif
