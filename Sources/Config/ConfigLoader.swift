@@ -44,7 +44,7 @@ public enum ConfigLoader {
         return settings
     }
 
-    static let sharingKeys = ["enabled", "device_name", "password_required", "password", "password_verifier", "max_clients", "audio_quality",
+    static let sharingKeys = ["enabled", "device_name", "password_required", "password", "password_verifier", "allowed_clients", "max_clients", "audio_quality",
                               "permissions", "source", "port", "frame_ms", "loop", "encryption", "state_dir"]
     static let receivingKeys = ["enabled", "auto_discover", "buffer_size", "host", "client_name", "audio_formats",
                                 "audio_output", "ui", "encryption", "state_dir", "host_fingerprint", "password"]
@@ -55,6 +55,19 @@ public enum ConfigLoader {
         out.enabled = c.bool(s, "enabled", path: p, default: out.enabled)
         out.deviceName = c.string(s, "device_name", path: p, default: out.deviceName)
         out.password = password(s, path: p, &c)
+        if let list = s["allowed_clients"] {
+            if case .array(let items) = list.kind {
+                for (i, item) in items.enumerated() {
+                    if let text = item.stringValue, isFingerprint(text) {
+                        out.allowedClients.append(canonicalFingerprint(text))
+                    } else {
+                        c.fail(p + ".allowed_clients[\(i)]", "expected a receiver's certificate fingerprint, 64 hex digits (`msrecv --fingerprint` prints it), got \(item.shortText)", at: item)
+                    }
+                }
+            } else {
+                c.fail(p + ".allowed_clients", "expected a list of certificate fingerprints, got \(list.shortText)", at: list)
+            }
+        }
         out.maxClients = c.integer(s, "max_clients", path: p, default: out.maxClients, range: 1...64)
         out.port = UInt16(c.integer(s, "port", path: p, default: Int(out.port), range: 1...65535))
         out.loop = c.bool(s, "loop", path: p, default: out.loop)
@@ -116,7 +129,7 @@ public enum ConfigLoader {
                 c.fail(p + ".password_verifier", "expected what `mshost passwd` writes (\"spake2+p256:ITERATIONS:SALT:W0:L\"), got \(value.shortText)", at: value)
             }
         }
-        if required && verifier == nil && plaintext.isEmpty && s["password_verifier"] == nil {
+        if required && verifier == nil && plaintext.isEmpty && s["password_verifier"] == nil && s["allowed_clients"] == nil {
             c.fail(p + ".password_required", "true, but there is no password: run `mshost passwd --config FILE` (it writes sharing.password_verifier), or set sharing.password", at: s["password_required"])
         }
         return verifier.map { .verifier($0) } ?? (plaintext.isEmpty ? nil : .plaintext(plaintext))
@@ -140,6 +153,12 @@ public enum ConfigLoader {
         return directory
     }
 
+    /// Lowercase hex pairs joined by colons, whatever was written.
+    static func canonicalFingerprint(_ text: String) -> String {
+        let digits = Array(text.filter { $0 != ":" }.lowercased())
+        return stride(from: 0, to: digits.count, by: 2).map { String(digits[$0..<($0 + 2)]) }.joined(separator: ":")
+    }
+
     static func isFingerprint(_ text: String) -> Bool {
         let digits = text.filter { $0 != ":" }
         return digits.count == 64 && digits.allSatisfy(\.isHexDigit)
@@ -160,7 +179,7 @@ public enum ConfigLoader {
         out.password = password.isEmpty ? nil : password
         if let value = r["host_fingerprint"] {
             if let text = value.stringValue, isFingerprint(text) {
-                out.hostFingerprint = text.lowercased()
+                out.hostFingerprint = canonicalFingerprint(text)
             } else {
                 c.fail(p + ".host_fingerprint", "expected the host's SHA-256 certificate fingerprint, 64 hex digits (colons between pairs allowed; `mshost --fingerprint` prints it), got \(value.shortText)", at: value)
             }

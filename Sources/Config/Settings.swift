@@ -71,6 +71,9 @@ public struct SharingSettings: Equatable, Sendable {
     /// A receiver must prove it knows the password (SPAKE2+): from the verifier
     /// (`password_verifier`, what `mshost passwd` writes) or a plaintext `password`.
     public var password: PasswordSetting?
+    /// Receivers admitted by their certificate's fingerprint (lowercase hex, colons between
+    /// pairs, as `msrecv --fingerprint` prints them).
+    public var allowedClients: [String] = []
 
     public init() {}
 

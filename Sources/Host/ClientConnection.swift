@@ -49,17 +49,17 @@ final class ClientConnection {
     /// A REJECT decided before the handshake ended (the client list was full): sent once the
     /// channel can carry it.
     private var pendingReject: (error: AudioShareError, message: String)?
-    /// What receivers must prove they know; nil: no password.
-    private let password: PasswordVerifier?
+    private let admission: Admission
+    private var password: PasswordVerifier? { admission.password }
     /// While authenticating: the HELLO to answer once the proof is in, and the exchange so far.
     private var proving: (hello: Hello, received: Microseconds, verifier: SPAKE2PlusVerifier?)?
 
     static let helloTimeout: Microseconds = 5_000_000
     static let closingTimeout: Microseconds = 1_000_000
 
-    init(id: Int, channel: any ByteChannel, now: Microseconds, log: Logger, password: PasswordVerifier? = nil) {
+    init(id: Int, channel: any ByteChannel, now: Microseconds, log: Logger, admission: Admission = Admission()) {
         self.id = id
-        self.password = password
+        self.admission = admission
         self.channel = channel
         self.log = log
         address = channel.peerDescription
@@ -215,6 +215,14 @@ final class ClientConnection {
             case .success(let hello):
                 clientID = hello.clientID
                 name = hello.clientName
+                let certificate = channel.peerCertificateFingerprint.flatMap(Fingerprint.init(bytes:))
+                if let certificate, admission.allowedClients.contains(certificate) {
+                    return welcome(hello, received: received, now: now, negotiate: negotiate)
+                }
+                if password == nil && !admission.allowedClients.isEmpty {
+                    log.info("\(label): its certificate \(certificate.map(String.init(describing:)) ?? "(none)") is not in sharing.allowed_clients; add it there to admit this receiver")
+                    return reject(.authenticationFailed, "this receiver's certificate is not on the host's list", now: now)
+                }
                 if let password {
                     proving = (hello, received, nil)
                     state = .authenticating(deadline: connectedAt + Self.helloTimeout)

@@ -40,13 +40,13 @@ public final class HostEngine {
     private var backlogs: [WireCodec: Backlog] = [:]
     /// Set once the host is stopping: the exit code and why.
     private var stopping: (code: Int32, reason: String)?
-    private let password: PasswordVerifier?
+    private let admission: Admission
 
-    /// `password`: what receivers must prove they know (nil: none).
+    /// `admission`: who may connect (a password to prove, certificates to accept); anyone by default.
     public init(settings: SharingSettings, log: Logger, signals: consuming ShutdownSignals, transport: any ChannelTransport = TCPTransport(),
-                password: PasswordVerifier? = nil, clock: any MonotonicClock = SystemClock()) {
+                admission: Admission = Admission(), clock: any MonotonicClock = SystemClock()) {
         self.settings = settings
-        self.password = password
+        self.admission = admission
         self.log = log
         self.signals = signals
         self.transport = transport
@@ -169,7 +169,7 @@ public final class HostEngine {
 
     private func admit(_ channel: any ByteChannel) {
         let now = reactor.now
-        let client = registry.add { ClientConnection(id: $0, channel: channel, now: now, log: log, password: password) }
+        let client = registry.add { ClientConnection(id: $0, channel: channel, now: now, log: log, admission: admission) }
         reactor.register(.client(client.id), fd: channel.fileDescriptor, interest: .read)
         if registry.activeCount > settings.maxClients {
             client.reject(.clientLimitReached, "this host serves at most \(settings.maxClients) receivers (sharing.max_clients)", now: now)

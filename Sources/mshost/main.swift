@@ -93,5 +93,10 @@ case nil:
 if password != nil && sharing.encryption == .none {
     log.warning("a password over \"encryption\": \"none\" is not bound to a TLS session: a relay could pass a receiver's proof on")
 }
-let engine = HostEngine(settings: sharing, log: log, signals: ShutdownSignals(), transport: transport, password: password)
+let allowed = Set(sharing.allowedClients.compactMap { Fingerprint(hex: $0) })
+if !allowed.isEmpty && sharing.encryption == .none {
+    log.warning("sharing.allowed_clients admits by TLS certificate, and \"encryption\": \"none\" has none: only a password admits")
+}
+let engine = HostEngine(settings: sharing, log: log, signals: ShutdownSignals(), transport: transport,
+                        admission: Admission(password: password, allowedClients: allowed))
 exit(engine.run())

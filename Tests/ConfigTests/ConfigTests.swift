@@ -170,6 +170,16 @@ final class ConfigTests: XCTestCase {
                        ["line 1, column 35: sharing.password_verifier: expected what `mshost passwd` writes (\"spake2+p256:ITERATIONS:SALT:W0:L\"), got \"hunter2\""])
     }
 
+    func testAllowedClientsAreFingerprintsWrittenAnyWay() throws {
+        let plain = String(repeating: "AB", count: 32)
+        let s = try settings("{\"sharing\": {\"allowed_clients\": [\"\(plain)\"], \"password_required\": true}}")
+        XCTAssertEqual(s.sharing.allowedClients, [Array(repeating: "ab", count: 32).joined(separator: ":")])
+        XCTAssertNil(s.sharing.password, "the list alone protects the host: no password needed")
+        XCTAssertEqual(errors("{\"sharing\": {\"allowed_clients\": [\"\(plain)\", \"ab:cd\"]}}"),
+                       ["line 1, column 102: sharing.allowed_clients[1]: expected a receiver's certificate fingerprint, 64 hex digits (`msrecv --fingerprint` prints it), got \"ab:cd\""])
+        XCTAssertEqual(errors("{\"sharing\": {\"allowed_clients\": \"\(plain)\"}}").count, 1)
+    }
+
     func testTheVerifierIsWrittenIntoTheConfigAndTheRestLeftAsItWas() throws {
         let text = "{\n  \"sharing\": {\n    \"device_name\": \"Küche\",\n    \"password\": \"secret\"\n  }\n}\n"
         let edited = try ConfigEditor.settingPasswordVerifier("spake2+p256:X", in: text).get()

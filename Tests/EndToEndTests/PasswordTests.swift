@@ -79,4 +79,52 @@ final class PasswordTests: XCTestCase {
         host.signal(SIGTERM)
         _ = host.waitForExit()
     }
+
+    func testAllowedCertificatesAreAdmittedAndOthersRefusedOrAskedForThePassword() throws {
+        let scratch = try Scratch("allowlist")
+        let port = freePort()
+        func fingerprint(_ device: String) throws -> String {
+            let config = try scratch.write(device + "-fp.json", Configs.receiver(port: port, device: device))
+            let (status, printed) = try runToCompletion("msrecv", ["--config", config, "--fingerprint"])
+            XCTAssertEqual(status, 0, printed)
+            return printed.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let listed = "listed-\(port)", stranger = "stranger-\(port)"
+        for device in [listed, stranger] { _ = scratch.recordingPCM(device) }
+        let allowed = try fingerprint(listed)
+        let unknown = try fingerprint(stranger)
+        XCTAssertEqual(allowed.count, 95, allowed)
+        // Only the list: the listed receiver plays, the other is refused and the host names its certificate.
+        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone:440",
+                                                                                            extra: ", \"allowed_clients\": [\"\(allowed.uppercased())\"]")), scratch: scratch)
+        XCTAssertTrue(host.waitFor("listening on port"), host.log)
+        let one = try Daemon("msrecv", config: try scratch.write("one.json", Configs.receiver(port: port, device: listed)), scratch: scratch, name: "one")
+        XCTAssertTrue(one.waitFor("event=Connected"), one.log)
+        let other = try Daemon("msrecv", config: try scratch.write("other.json", Configs.receiver(port: port, device: stranger)), scratch: scratch, name: "other")
+        XCTAssertTrue(other.waitFor("error=AuthenticationFailed"), other.log)
+        XCTAssertTrue(host.waitFor("its certificate \(unknown) is not in sharing.allowed_clients"), host.log)
+        other.signal(SIGTERM)
+        XCTAssertEqual(other.waitForExit(), 0)
+        host.signal(SIGTERM)
+        _ = host.waitForExit()
+        one.signal(SIGTERM)
+        _ = one.waitForExit()
+
+        // The list and a password: either admits.
+        let both = try Daemon("mshost", config: try scratch.write("both.json", Configs.host(port: port, source: "tone:440",
+                                                                                             extra: ", \"allowed_clients\": [\"\(allowed)\"], \"password\": \"pw\"")),
+                              scratch: scratch, name: "both")
+        XCTAssertTrue(both.waitFor("listening on port"), both.log)
+        let listedAgain = try Daemon("msrecv", config: try scratch.write("one.json", Configs.receiver(port: port, device: listed)), scratch: scratch, name: "one-again")
+        let withPassword = try Daemon("msrecv", config: try scratch.write("pw.json", Configs.receiver(port: port, device: stranger, extra: ", \"password\": \"pw\"")),
+                                      scratch: scratch, name: "with-password")
+        XCTAssertTrue(listedAgain.waitFor("event=Connected"), listedAgain.log)
+        XCTAssertTrue(withPassword.waitFor("event=Connected"), withPassword.log)
+        for receiver in [listedAgain, withPassword] {
+            receiver.signal(SIGTERM)
+            XCTAssertEqual(receiver.waitForExit(), 0)
+        }
+        both.signal(SIGTERM)
+        _ = both.waitForExit()
+    }
 }
