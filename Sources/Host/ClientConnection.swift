@@ -46,6 +46,10 @@ final class ClientConnection {
     private(set) var lastStatus: Status?
     private var writeWaitsFor: Interest = []
     private var handshakeWaitsFor: Interest = .read
+    /// Whether this connection failed to authenticate (the password, the certificate): its
+    /// address waits before the next is looked at. A failed TLS handshake is not counted: it
+    /// proves nothing wrong about a password, and a burst of them is refused anyway.
+    private(set) var failedAttempt = false
     /// A REJECT decided before the handshake ended (the client list was full): sent once the
     /// channel can carry it.
     private var pendingReject: (error: AudioShareError, message: String)?
@@ -131,6 +135,7 @@ final class ClientConnection {
     /// REJECT before WELCOME, then close once it is flushed.
     func reject(_ error: AudioShareError, _ message: String, now: Microseconds) {
         if case .invalidPacket = error {} else { log.failure(error) }
+        if error == .authenticationFailed { failedAttempt = true }
         if case .securing = state {
             pendingReject = (error, message)
             return
@@ -181,6 +186,7 @@ final class ClientConnection {
                     // test guesses offline.
                     log.failure(.authenticationFailed)
                     log.info("\(label) left during the password proof: its receiving.password is not this host's (or it has none)")
+                    failedAttempt = true
                 }
                 return close(reason: "closed")
             case .failed(let e):

@@ -41,6 +41,7 @@ public final class HostEngine {
     /// Set once the host is stopping: the exit code and why.
     private var stopping: (code: Int32, reason: String)?
     private let admission: Admission
+    private var limiter = ConnectionLimiter()
 
     /// `admission`: who may connect (a password to prove, certificates to accept); anyone by default.
     public init(settings: SharingSettings, log: Logger, signals: consuming ShutdownSignals, transport: any ChannelTransport = TCPTransport(),
@@ -91,12 +92,23 @@ public final class HostEngine {
                 case .ready(.signals, _):
                     if signals.take() != nil { stop(.shuttingDown, code: 0, reason: ByeReason.shuttingDown.name) }
                 case .ready(.listener, _):
-                    while let channel = transport.accept(from: listener) { admit(channel) }
+                    while let channel = transport.accept(from: listener) {
+                        switch limiter.connection(from: ConnectionLimiter.source(of: channel.peerDescription), now: reactor.now) {
+                        case .admit: admit(channel)
+                        case .refuse(_, let why):
+                            if let why { log.info(why) }
+                            channel.close()
+                        }
+                    }
                 case .ready(.source, _), .timer(.frame):
                     if stopping == nil { produce(&source, encoder) }
                 case .ready(.client(let id), let interest):
                     guard let client = registry[id] else { continue }
-                    client.ready(interest, now: reactor.now) { negotiate($0, received: $1) }
+                    client.ready(interest, now: reactor.now) { hello, received in
+                        let answer = negotiate(hello, received: received)
+                        if case .welcome = answer { limiter.succeeded(ConnectionLimiter.source(of: client.address)) }
+                        return answer
+                    }
                     sync(client)
                 case .timer(.clientDeadline(let id)):
                     guard let client = registry[id] else { continue }
@@ -180,6 +192,7 @@ public final class HostEngine {
     /// Watches a client for what it now needs, and forgets it once closed.
     private func sync(_ client: ClientConnection) {
         if client.state == .closed {
+            if client.failedAttempt { limiter.failed(ConnectionLimiter.source(of: client.address), now: reactor.now) }
             reactor.unregister(.client(client.id))
             reactor.cancelTimer(.clientDeadline(client.id))
             registry.remove(client.id)

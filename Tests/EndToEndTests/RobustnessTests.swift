@@ -70,6 +70,26 @@ final class RobustnessTests: XCTestCase {
         return json?["error"]?.stringValue
     }
 
+    func testABurstOfConnectionsFromOneAddressIsRefusedBeforeTLS() throws {
+        let scratch = try Scratch("burst")
+        let port = freePort()
+        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone:440", maxClients: 20)), scratch: scratch)
+        XCTAssertTrue(host.waitFor("listening on port"))
+        let channels = try (0..<14).map { _ in try connectBlocking(host: "127.0.0.1", port: port).get() }
+        XCTAssertTrue(host.waitFor("more than 10 new connections within 10s"), host.log)
+        // Half a second on: the first ten still wait for their TLS handshake (5 s), the rest
+        // were closed at once.
+        Thread.sleep(forTimeInterval: 0.5)
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let closed = channels.map { channel in buffer.withUnsafeMutableBytes { channel.read(into: $0) } == .endOfStream }
+        for channel in channels { channel.close() }
+        XCTAssertEqual(closed, Array(repeating: false, count: 10) + Array(repeating: true, count: 4), host.log)
+        XCTAssertEqual(host.count("refusing connections from"), 1, "one line for the burst: \(host.log)")
+        XCTAssertTrue(host.process.isRunning)
+        host.signal(SIGTERM)
+        XCTAssertEqual(host.waitForExit(), 0)
+    }
+
     func testHostilePeersAreDisconnectedWhileAReceiverPlaysOnWithoutAGap() throws {
         let scratch = try Scratch("hostile")
         let source = TestAudio.music(seconds: 1, seed: 3)
