@@ -48,6 +48,8 @@ public struct Permissions: Equatable, Sendable {
     public var allowQueueControl = false
     public var allowPlaybackControl = false
     public var allowChat = true
+
+    public init() {}
 }
 
 /// The host's settings: the seed's `sharing` section plus ours.

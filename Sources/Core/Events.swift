@@ -63,6 +63,10 @@ public enum AudioShareEvent: Sendable {
     case networkError(String)
     case syncLost
     case qualityChanged(bitrate: Int)
+    /// Ours: a receiver asked the host's player for something it is allowed to (CONTROL), or
+    /// said something (CHAT); what Moosync acts on.
+    case controlRequested(clientID: String, action: String, value: String)
+    case chatMessage(clientID: String, text: String)
 
     public var name: String {
         switch self {
@@ -77,6 +81,8 @@ public enum AudioShareEvent: Sendable {
         case .networkError: return "NetworkError"
         case .syncLost: return "SyncLost"
         case .qualityChanged: return "QualityChanged"
+        case .controlRequested: return "ControlRequested"
+        case .chatMessage: return "ChatMessage"
         }
     }
 
@@ -94,6 +100,8 @@ public enum AudioShareEvent: Sendable {
         case .networkError(let what): return [("error", what)]
         case .syncLost: return []
         case .qualityChanged(let bitrate): return [("bitrate", String(bitrate))]
+        case .controlRequested(let id, let action, let value): return [("client_id", id), ("action", action), ("value", value)]
+        case .chatMessage(let id, let text): return [("client_id", id), ("text", text)]
         }
     }
 }

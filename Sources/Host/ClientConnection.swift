@@ -54,6 +54,8 @@ final class ClientConnection {
     /// channel can carry it.
     private var pendingReject: (error: AudioShareError, message: String)?
     private let admission: Admission
+    /// What a welcomed receiver may ask of the host (`sharing.permissions`).
+    private let permissions: Permissions
     private var password: PasswordVerifier? { admission.password }
     /// While authenticating: the HELLO to answer once the proof is in, and the exchange so far.
     private var proving: (hello: Hello, received: Microseconds, verifier: SPAKE2PlusVerifier?)?
@@ -61,9 +63,11 @@ final class ClientConnection {
     static let helloTimeout: Microseconds = 5_000_000
     static let closingTimeout: Microseconds = 1_000_000
 
-    init(id: Int, channel: any ByteChannel, now: Microseconds, log: Logger, admission: Admission = Admission()) {
+    init(id: Int, channel: any ByteChannel, now: Microseconds, log: Logger, admission: Admission = Admission(),
+         permissions: Permissions = Permissions()) {
         self.id = id
         self.admission = admission
+        self.permissions = permissions
         self.channel = channel
         self.log = log
         address = channel.peerDescription
@@ -253,8 +257,20 @@ final class ClientConnection {
             }
         case .bye:
             close(reason: Bye.decode(payload).reason?.name ?? "bye")
+        case .control:
+            switch Control.decode(payload) {
+            case .failure(let e): invalid(e.description, now: now)
+            case .success(let control): command(control, now: now)
+            }
+        case .chat:
+            switch Chat.decode(payload) {
+            case .failure(let e): invalid(e.description, now: now)
+            case .success(let chat):
+                guard permissions.allowChat else { return refuse("chat", needs: "allow_chat", now: now) }
+                log.event(.chatMessage(clientID: clientID, text: chat.text))
+            }
         default:
-            break  // CONTROL and CHAT arrive with permissions (a later issue); unknown types skipped
+            break  // unknown types are skipped
         }
     }
 
@@ -297,6 +313,27 @@ final class ClientConnection {
         default:
             invalid("AUTH step \(message.step) out of order", now: now)
         }
+    }
+
+    /// A CONTROL from a receiver, checked against `sharing.permissions`: allowed, it becomes an
+    /// event for the player; not, the receiver is told why. Volume and mute are the speaker's own.
+    private func command(_ control: Control, now: Microseconds) {
+        if control.isPlaybackControl && !permissions.allowPlaybackControl { return refuse(control.name, needs: "allow_playback_control", now: now) }
+        if control.isQueueControl && !permissions.allowQueueControl { return refuse(control.name, needs: "allow_queue_control", now: now) }
+        let value: String
+        switch control.action {
+        case .volume(let v): value = String(v)
+        case .mute(let on): value = String(on)
+        case .queueAdd(let song), .queueRemove(let song): value = song
+        case .refused: return invalid("CONTROL refused is the host's to send", now: now)
+        case .play, .pause, .next, .previous: value = ""
+        }
+        log.event(.controlRequested(clientID: clientID, action: control.name, value: value))
+    }
+
+    private func refuse(_ action: String, needs permission: String, now: Microseconds) {
+        log.info("\(label): refused \(action): sharing.permissions.\(permission) is false")
+        send(Control(.refused(action: action, reason: "this host does not allow it (sharing.permissions.\(permission) is false)")).frame, now: now)
     }
 
     private func send(_ frame: [UInt8], now: Microseconds) {

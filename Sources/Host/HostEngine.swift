@@ -181,7 +181,7 @@ public final class HostEngine {
 
     private func admit(_ channel: any ByteChannel) {
         let now = reactor.now
-        let client = registry.add { ClientConnection(id: $0, channel: channel, now: now, log: log, admission: admission) }
+        let client = registry.add { ClientConnection(id: $0, channel: channel, now: now, log: log, admission: admission, permissions: settings.permissions) }
         reactor.register(.client(client.id), fd: channel.fileDescriptor, interest: .read)
         if registry.activeCount > settings.maxClients {
             client.reject(.clientLimitReached, "this host serves at most \(settings.maxClients) receivers (sharing.max_clients)", now: now)

@@ -153,37 +153,63 @@ public struct Control: Equatable, Sendable {
         case volume(Int)
         case mute(Bool)
         case play, pause, next, previous
+        /// Queue operations on the host's player, by the seed's `song_id`.
+        case queueAdd(songID: String)
+        case queueRemove(songID: String)
+        /// H→R: the request named was not allowed, and why.
+        case refused(action: String, reason: String)
     }
     public var action: Action
 
     public init(_ action: Action) { self.action = action }
 
-    private enum Key { static let action = "action", value = "value" }
+    private enum Key { static let action = "action", value = "value", reason = "reason" }
     private enum Name {
         static let volume = "volume", mute = "mute", play = "play", pause = "pause", next = "next", previous = "previous"
+        static let queueAdd = "queue_add", queueRemove = "queue_remove", refused = "refused"
     }
 
     /// Playback commands need `playback_control`; volume and mute are the speaker's own.
     public var isPlaybackControl: Bool {
         switch action {
         case .play, .pause, .next, .previous: return true
-        case .volume, .mute: return false
+        default: return false
+        }
+    }
+
+    public var isQueueControl: Bool {
+        switch action {
+        case .queueAdd, .queueRemove: return true
+        default: return false
+        }
+    }
+
+    /// The action's name on the wire.
+    public var name: String {
+        switch action {
+        case .volume: Name.volume
+        case .mute: Name.mute
+        case .play: Name.play
+        case .pause: Name.pause
+        case .next: Name.next
+        case .previous: Name.previous
+        case .queueAdd: Name.queueAdd
+        case .queueRemove: Name.queueRemove
+        case .refused: Name.refused
         }
     }
 
     public var frame: [UInt8] {
         var json = JSONWriter()
+        json.add(Key.action, name)
         switch action {
-        case .volume(let v):
-            json.add(Key.action, Name.volume)
-            json.add(Key.value, v)
-        case .mute(let on):
-            json.add(Key.action, Name.mute)
-            json.add(Key.value, on)
-        case .play: json.add(Key.action, Name.play)
-        case .pause: json.add(Key.action, Name.pause)
-        case .next: json.add(Key.action, Name.next)
-        case .previous: json.add(Key.action, Name.previous)
+        case .volume(let v): json.add(Key.value, v)
+        case .mute(let on): json.add(Key.value, on)
+        case .queueAdd(let song), .queueRemove(let song): json.add(Key.value, song)
+        case .refused(let what, let reason):
+            json.add(Key.value, what)
+            json.add(Key.reason, reason)
+        case .play, .pause, .next, .previous: break
         }
         return FrameWriter.frame(.control, json: json.finished)
     }
@@ -199,7 +225,11 @@ public struct Control: Equatable, Sendable {
             case Name.pause: return Control(.pause)
             case Name.next: return Control(.next)
             case Name.previous: return Control(.previous)
-            default: throw f.error(Key.action, "\"\(name)\" is not volume, mute, play, pause, next or previous")
+            case Name.queueAdd: return Control(.queueAdd(songID: try f.string(Key.value, maxLength: MessageLimits.nameLength)))
+            case Name.queueRemove: return Control(.queueRemove(songID: try f.string(Key.value, maxLength: MessageLimits.nameLength)))
+            case Name.refused:
+                return Control(.refused(action: try f.string(Key.value, maxLength: 16), reason: try f.string(Key.reason, maxLength: MessageLimits.nameLength * 4)))
+            default: throw f.error(Key.action, "\"\(name)\" is not volume, mute, play, pause, next, previous, queue_add, queue_remove or refused")
             }
         }
     }

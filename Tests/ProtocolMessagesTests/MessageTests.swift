@@ -39,7 +39,8 @@ final class MessageTests: XCTestCase {
         status.syncErrorMicroseconds = -12
         status.correctionPPM = 120.5
         XCTAssertEqual(try payload(status.frame, .status).withUnsafeBytes { Status.decode($0) }.get(), status)
-        for action in [Control.Action.volume(40), .mute(true), .play, .pause, .next, .previous] {
+        for action in [Control.Action.volume(40), .mute(true), .play, .pause, .next, .previous, .queueAdd(songID: "s-1"), .queueRemove(songID: "s-1"),
+                       .refused(action: "play", reason: "not allowed")] {
             XCTAssertEqual(try payload(Control(action).frame, .control).withUnsafeBytes { Control.decode($0) }.get(), Control(action))
         }
         let chat = Chat(from: "Kitchen", text: "this one's great \u{1F3B6}")
