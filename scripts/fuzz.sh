@@ -28,7 +28,7 @@ quietly cc -c -D_GNU_SOURCE -O1 -fsanitize=address -I Sources/CMoosyncLinux/incl
 quietly cc -c -O2 -fsanitize=address -I Sources/CFractionalDelay/include Sources/CFractionalDelay/fractional_delay.c -o "$out/fractional_delay.o"
 # The C libraries' module maps, as SwiftPM passes them.
 cmaps=(-Xcc -fmodule-map-file="$out/cmod/module.modulemap" -Xcc -fmodule-map-file="$root/Sources/COpus/module.modulemap"
-       -Xcc -fmodule-map-file="$root/Sources/CAlsa/module.modulemap")
+       -Xcc -fmodule-map-file="$root/Sources/CAlsa/module.modulemap" -Xcc -fmodule-map-file="$root/Sources/CMbedTLS/module.modulemap")
 module() {  # name, sources...
   local name=$1; shift
   quietly swiftc "${flags[@]}" "${cmaps[@]}" -module-name "$name" \
@@ -42,6 +42,7 @@ if [[ " ${targets[*]} " == *" session "* ]]; then
   module Codec Sources/Codec/*.swift
   module Resample Sources/Resample/*.swift
   module Audio Sources/Audio/*.swift
+  module Secure Sources/Secure/*.swift
   module Receiver -enable-testing Sources/Receiver/*.swift
 fi
 
@@ -52,8 +53,8 @@ for target in "${targets[@]}"; do
     json) src=(Tests/Fuzz/FuzzJSON.swift); libs=("$out/libConfig.a" "$out/libCore.a") ;;
     session)
       src=(Tests/Fuzz/FuzzSession.swift Tests/Fuzz/FuzzChannel.swift)
-      libs=("$out/libReceiver.a" "$out/libAudio.a" "$out/libResample.a" "$out/libCodec.a" "$out/libConfig.a" "$out/libTransport.a"
-            "$out/libProtocolMessages.a" "$out/libCore.a" "$out/fractional_delay.o" -lopus -lasound) ;;
+      libs=("$out/libReceiver.a" "$out/libSecure.a" "$out/libAudio.a" "$out/libResample.a" "$out/libCodec.a" "$out/libConfig.a" "$out/libTransport.a"
+            "$out/libProtocolMessages.a" "$out/libCore.a" "$out/fractional_delay.o" -lopus -lasound -lmbedtls -lmbedx509 -lmbedcrypto) ;;
     *) echo "fuzz: unknown target $target (frames, json, session)" >&2; exit 2 ;;
   esac
   quietly swiftc "${flags[@]}" "${cmaps[@]}" "${src[@]}" "${libs[@]}" "$out/shim.o" -o "$out/fuzz-$target"

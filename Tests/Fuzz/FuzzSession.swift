@@ -89,7 +89,7 @@ public func fuzzSession(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             channel.release(perStep)
             clock.advance(by: tick)
         case .welcomed(let a): accepted = a
-        case .unreachable, .failed: return 0
+        case .unreachable, .failed, .refused: return 0
         }
     }
     guard let accepted, accepted.format.isPlayable else { return 0 }
