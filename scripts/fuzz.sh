@@ -4,14 +4,16 @@
 #   json    the config loader (JSON reader + validation) and the WAV parser (Core, Config)
 #   session the receiver's whole session (handshake, stream, clock sync) against a host played
 #           from the input, on a stepped clock and a memory sink (Receiver and what it uses)
+#   host    one receiver's connection on the host (Host.ClientConnection): HELLO, the password
+#           proof against a fixed verifier, CONTROL/CHAT against the permissions, deadlines
 # Each runs FUZZ_SECONDS (default 60) from a seed corpus; prints inputs tried and crashes found.
-#   bash scripts/fuzz.sh [frames|json ...]
+#   bash scripts/fuzz.sh [frames|json|session|host ...]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 seconds="${FUZZ_SECONDS:-60}"
 out="$root/.build-fuzz"
-targets=("${@:-frames json session}")
+targets=("${@:-frames json session host}")
 read -r -a targets <<< "${targets[*]}"
 mkdir -p "$out/cmod"
 
@@ -28,7 +30,8 @@ quietly cc -c -D_GNU_SOURCE -O1 -fsanitize=address -I Sources/CMoosyncLinux/incl
 quietly cc -c -O2 -fsanitize=address -I Sources/CFractionalDelay/include Sources/CFractionalDelay/fractional_delay.c -o "$out/fractional_delay.o"
 # The C libraries' module maps, as SwiftPM passes them.
 cmaps=(-Xcc -fmodule-map-file="$out/cmod/module.modulemap" -Xcc -fmodule-map-file="$root/Sources/COpus/module.modulemap"
-       -Xcc -fmodule-map-file="$root/Sources/CAlsa/module.modulemap" -Xcc -fmodule-map-file="$root/Sources/CMbedTLS/module.modulemap")
+       -Xcc -fmodule-map-file="$root/Sources/CAlsa/module.modulemap" -Xcc -fmodule-map-file="$root/Sources/CMbedTLS/module.modulemap"
+       -Xcc -fmodule-map-file="$root/Sources/CSamplerate/module.modulemap")
 module() {  # name, sources...
   local name=$1; shift
   quietly swiftc "${flags[@]}" "${cmaps[@]}" -module-name "$name" \
@@ -38,12 +41,18 @@ module Core Sources/Core/*.swift
 module ProtocolMessages Sources/ProtocolMessages/*.swift
 module Transport Sources/Transport/*.swift
 module Config Sources/Config/*.swift
-if [[ " ${targets[*]} " == *" session "* ]]; then
+if [[ " ${targets[*]} " == *" session "* || " ${targets[*]} " == *" host "* ]]; then
   module Codec Sources/Codec/*.swift
-  module Resample Sources/Resample/*.swift
   module Audio Sources/Audio/*.swift
   module Secure Sources/Secure/*.swift
+fi
+if [[ " ${targets[*]} " == *" session "* ]]; then
+  module Resample Sources/Resample/*.swift
   module Receiver -enable-testing Sources/Receiver/*.swift
+fi
+if [[ " ${targets[*]} " == *" host "* ]]; then
+  module SampleRateConversion Sources/SampleRateConversion/*.swift
+  module Host -enable-testing Sources/Host/*.swift
 fi
 
 status=0
@@ -55,7 +64,11 @@ for target in "${targets[@]}"; do
       src=(Tests/Fuzz/FuzzSession.swift Tests/Fuzz/FuzzChannel.swift)
       libs=("$out/libReceiver.a" "$out/libSecure.a" "$out/libAudio.a" "$out/libResample.a" "$out/libCodec.a" "$out/libConfig.a" "$out/libTransport.a"
             "$out/libProtocolMessages.a" "$out/libCore.a" "$out/fractional_delay.o" -lopus -lasound -lmbedtls -lmbedx509 -lmbedcrypto) ;;
-    *) echo "fuzz: unknown target $target (frames, json, session)" >&2; exit 2 ;;
+    host)
+      src=(Tests/Fuzz/FuzzHost.swift Tests/Fuzz/FuzzChannel.swift)
+      libs=("$out/libHost.a" "$out/libSecure.a" "$out/libSampleRateConversion.a" "$out/libAudio.a" "$out/libCodec.a" "$out/libConfig.a"
+            "$out/libTransport.a" "$out/libProtocolMessages.a" "$out/libCore.a" -lopus -lasound -lsamplerate -lmbedtls -lmbedx509 -lmbedcrypto) ;;
+    *) echo "fuzz: unknown target $target (frames, json, session, host)" >&2; exit 2 ;;
   esac
   quietly swiftc "${flags[@]}" "${cmaps[@]}" "${src[@]}" "${libs[@]}" "$out/shim.o" -o "$out/fuzz-$target"
   corpus="$out/corpus-$target"
@@ -83,6 +96,13 @@ open(f"{d}/session-pcm", "wb").write(b"\x40\x80\x10" + welcome("pcm", 960) + b""
      + frame(8, struct.pack(">QQQ", 1000000, 1000100, 1000200)) + frame(12, b"\x02"))
 open(f"{d}/session-opus", "wb").write(b"\x07\x20\x40" + welcome("opus", 960)
      + b"".join(frame(6, struct.pack(">QQIBB", s, s * 20000, 48000, 2, 1) + b"\xfc\xff\xfe") for s in range(20)))
+# The host target: admission and permission bits, cut-up, then a receiver's stream.
+control = lambda action, **v: frame(10, json.dumps({"action": action, **v}).encode())
+open(f"{d}/host-open", "wb").write(b"\x07\x10" + frame(1, hello) + frame(7, struct.pack(">Q", 5)) + control("play")
+     + control("queue_add", value="s-1") + control("volume", value=40) + frame(11, b'{"text": "hi"}') + frame(9, b'{"buffer_health": 0.5}')
+     + frame(12, b"\x02"))
+open(f"{d}/host-password", "wb").write(b"\x08\x30" + frame(1, hello) + frame(3, b"\x01\x04" + bytes(64)) + frame(3, b"\x03" + bytes(32)))
+open(f"{d}/host-closed", "wb").write(b"\x00\x08" + frame(10, b'{"action": "play"}') + frame(1, hello) + control("refused", value="x", reason="y"))
 open(f"{d}/session-jump", "wb").write(b"\x40\x80\x10" + welcome("pcm", 960) + pcm(0) + pcm(1 << 40, 20000) + pcm((1 << 64) - 1, 40000)
      + pcm(5, (1 << 64) - 5) + frame(12, b"\x01"))
 PY

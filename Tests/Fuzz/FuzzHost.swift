@@ -1,0 +1,50 @@
+// libFuzzer target: one receiver's connection on the host (`ClientConnection`), with the
+// receiver played from the fuzz input: HELLO, the password proof (CHALLENGE, AUTH) against a
+// fixed verifier, CONTROL and CHAT against the permissions, TIME_REQ, STATUS, BYE, and whatever
+// else the bytes say, on a clock stepped 10 ms per turn with the deadlines checked. The first
+// byte picks the admission and permissions, the second how the bytes are cut up. Built by
+// scripts/fuzz.sh.
+#if canImport(Glibc)
+import Glibc
+#endif
+import Config
+import Core
+@testable import Host
+import ProtocolMessages
+import Secure
+import Transport
+
+let log = Logger(program: "fuzz", descriptor: open("/dev/null", O_WRONLY))
+/// Made once: PBKDF2 and a point multiplication per input would be most of the run.
+let verifier = try! PasswordVerifier(password: "fuzz", iterations: 1_000)
+let listed = Fingerprint(bytes: [UInt8](repeating: 7, count: 32))!
+let welcome = Welcome(sessionID: "fuzz", hostID: "fuzz", hostName: "fuzz",
+                      stream: StreamDescription(codec: .pcm, sampleRate: 48_000, channels: 2, frameSamples: 960, codecDelay: 0, bitrate: 1_536_000),
+                      streamStart: 0, nextSequence: 0, permissions: GrantedPermissions(queueControl: false, playbackControl: false, chat: true),
+                      t1: 0, t2: 0, t3: 0)
+let audio = FrameWriter.frame(.audio, payload: [UInt8](repeating: 0, count: AudioPacketHeader.size + 64))
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzHost(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    guard size >= 2 else { return 0 }
+    let input = UnsafeRawBufferPointer(start: data, count: size)
+    let mode = input[0]
+    var permissions = Permissions()
+    permissions.allowChat = mode & 1 != 0
+    permissions.allowPlaybackControl = mode & 2 != 0
+    permissions.allowQueueControl = mode & 4 != 0
+    let admission = Admission(password: mode & 8 != 0 ? verifier : nil, allowedClients: mode & 16 != 0 ? [listed] : [])
+    let channel = FuzzChannel(bytes: UnsafeRawBufferPointer(rebasing: input[2...]), chunk: Int(input[1]) + 1)
+    let client = ClientConnection(id: 1, channel: channel, now: 0, log: log, admission: admission, permissions: permissions)
+    var now: Microseconds = 0
+    for turn in 0..<512 where client.state != .closed {
+        client.ready([.read, .write], now: now) { hello, received in
+            hello.clientID.isEmpty ? .reject(.invalidPacket("no id"), message: "") : .welcome(welcome, codec: .pcm, backlog: [audio])
+        }
+        if client.isStreaming && turn % 3 == 0 { audio.withUnsafeBytes { client.sendAudio($0, now: now) } }
+        now += 10_000
+        client.deadlinePassed(now: now)
+        if channel.exhausted && !client.hasPendingOutput { break }
+    }
+    return 0
+}
