@@ -42,9 +42,29 @@ if options.showFingerprint {
     print(hostIdentity().fingerprint)
     exit(0)
 }
+/// The verifier receivers must prove against, from `sharing.password_verifier` or (when
+/// `derivingPlaintext`) a plaintext `sharing.password`; the error line when it is not one.
+struct ConfigProblem: Error { let line: String }
+func configuredVerifier(derivingPlaintext: Bool) -> Result<PasswordVerifier?, ConfigProblem> {
+    switch sharing.password {
+    case .verifier(let text)?:
+        guard let verifier = PasswordVerifier(encoded: text) else {
+            return .failure(ConfigProblem(line: "sharing.password_verifier: not a verifier `mshost passwd` wrote (its point L is not on the curve, or a field is out of range); run mshost passwd again"))
+        }
+        return .success(verifier)
+    case .plaintext(let text)? where derivingPlaintext:
+        do { return .success(try PasswordVerifier(password: text)) } catch { return .failure(ConfigProblem(line: "sharing.password: \(error)")) }
+    case .plaintext?, nil:
+        return .success(nil)
+    }
+}
 if options.checkOnly {
     if let error = checkSource(sharing) {
         log.error("\(options.configPath): \(error)")
+        exit(1)
+    }
+    if case .failure(let problem) = configuredVerifier(derivingPlaintext: false) {
+        log.error("\(options.configPath): \(problem.line)")
         exit(1)
     }
     print("\(options.configPath): OK (host: \(sharing.source), \(sharing.codec.name) \(sharing.sampleRate) Hz, port \(sharing.port))")
@@ -73,22 +93,15 @@ case .none:
     log.warning("sharing.encryption is \"none\": audio and control cross the network in plaintext and any receiver can connect. For tests only")
     transport = TCPTransport()
 }
-var password: PasswordVerifier?
-switch sharing.password {
-case .verifier(let text)?:
-    guard let verifier = PasswordVerifier(encoded: text) else {
-        log.error("sharing.password_verifier: not a verifier `mshost passwd` wrote (its point L is not on the curve, or a field is out of range); run mshost passwd again")
-        exit(1)
-    }
-    password = verifier
-case .plaintext(let text)?:
+if case .plaintext? = sharing.password {
     log.warning("sharing.password is in plaintext in \(options.configPath): run `mshost passwd --config \(options.configPath)`, which keeps only a verifier the password cannot be read back from")
-    do { password = try PasswordVerifier(password: text) } catch {
-        log.error("sharing.password: \(error)")
-        exit(1)
-    }
-case nil:
-    break
+}
+let password: PasswordVerifier?
+switch configuredVerifier(derivingPlaintext: true) {
+case .success(let verifier): password = verifier
+case .failure(let problem):
+    log.error(problem.line)
+    exit(1)
 }
 if password != nil && sharing.encryption == .none {
     log.warning("a password over \"encryption\": \"none\" is not bound to a TLS session: a relay could pass a receiver's proof on")

@@ -64,6 +64,16 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(try runToCompletion("mshost", ["--config", good, "--check"]).0, 0)
     }
 
+    func testCheckReadsThePasswordVerifier() throws {
+        let scratch = try Scratch("checkverifier")
+        // The shape of one, but L is not a point of the curve.
+        let forged = "spake2+p256:20000:" + String(repeating: "ab", count: 16) + ":" + String(repeating: "01", count: 32) + ":04" + String(repeating: "02", count: 64)
+        let path = try scratch.write("host.json", Configs.host(port: 9000, source: "tone", extra: ", \"password_verifier\": \"\(forged)\""))
+        let (status, output) = try runToCompletion("mshost", ["--config", path, "--check"])
+        XCTAssertEqual(status, 1)
+        XCTAssertEqual(output, "mshost: error: \(path): sharing.password_verifier: not a verifier `mshost passwd` wrote (its point L is not on the curve, or a field is out of range); run mshost passwd again\n")
+    }
+
     func testReceiverWithoutAHostAddressSaysSo() throws {
         let scratch = try Scratch("nohost")
         let path = try scratch.write("r.json", "{\"receiving\": {}}")
