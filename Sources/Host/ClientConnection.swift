@@ -306,7 +306,7 @@ final class ClientConnection {
         case (.proverConfirmation, let verifier?):
             proving = nil
             guard verifier.accepts(confirmP: message.bytes) else {
-                log.info("\(label): wrong password (its proof does not match sharing.password_verifier)")
+                log.info("\(label): wrong password (its proof does not match this host's password)")
                 return reject(.authenticationFailed, "wrong password", now: now)
             }
             welcome(current.hello, received: current.received, now: now, negotiate: negotiate)
