@@ -385,21 +385,28 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         return skipped
     }
 
-    /// Puts silence in the empty card up to `firstFrameDue` (less the card's own delay), starts
-    /// it, and then asks it when the next frame will leave: writing the silence took time
-    /// (tens of µs, more on a busy machine), and the card plays from when it was started. Early
-    /// is made up with more silence; late comes back as frames (≥ 0) to skip. At least an
-    /// eighth of a packet of silence: a card started empty would run dry at once. Nil: the
-    /// card failed.
+    /// Puts silence in the empty card up to `firstFrameDue` (less the card's own delay) and
+    /// starts it. Writing the silence took time (tens of µs, more on a busy machine), and the
+    /// card plays from when it is started: from that moment the packet's first frame leaves after
+    /// the silence and the card's delay. Early is made up with more silence; late comes back as
+    /// frames (≥ 0) to skip. A start that itself took long (the thread was preempted) says
+    /// nothing exact: no trim, the controller's first reading puts it right. At least an eighth
+    /// of a packet of silence: a card started empty would run dry at once. Nil: the card failed.
     private mutating func startCard(firstFrameDue: Microseconds) -> Int? {
         let silence = max(frames(in: firstFrameDue - clock.now()) - sink.hardwareDelayFrames, format.frameSamples / 8)
         guard accept(compensator.writeSilence(silence, to: &sink), silence: true) else { return nil }
+        let before = clock.now()
         sink.start()
-        guard let delay = sink.outputDelay(atPointerStep: false) else { return 0 }
-        let late = frames(in: clock.now() + Microseconds(delay) * 1_000_000 / Microseconds(format.sampleRate) - firstFrameDue)
+        let after = clock.now()
+        guard after - before <= Self.exactStartSpan else { return 0 }
+        let leaves = before + (after - before) / 2 + Microseconds(silence + sink.hardwareDelayFrames) * 1_000_000 / Microseconds(format.sampleRate)
+        let late = frames(in: leaves - firstFrameDue)
         if late >= 0 { return late }
         return accept(compensator.writeSilence(-late, to: &sink), silence: true) ? 0 : nil
     }
+
+    /// A card's start that takes longer than this was interrupted: when it began playing is not known.
+    private static var exactStartSpan: Microseconds { 200 }
 
     /// Whole frames in `span` at the stream's rate, rounded to the nearest.
     private func frames(in span: Microseconds) -> Int {
