@@ -138,7 +138,7 @@ public enum ConfigLoader {
     static func isVerifier(_ text: String) -> Bool {
         let fields = text.split(separator: ":", omittingEmptySubsequences: false)
         return fields.count == 5 && fields[0] == "spake2+p256" && Int(fields[1]) != nil
-            && fields[2...].allSatisfy { !$0.isEmpty && $0.count % 2 == 0 && $0.allSatisfy(\.isHexDigit) }
+            && fields[2...].allSatisfy { !$0.isEmpty && unhex(String($0)) != nil }
     }
 
     static func encryption(_ section: JSONValue, path: String, _ c: inout ConfigChecker) -> Encryption {
@@ -153,16 +153,15 @@ public enum ConfigLoader {
         return directory
     }
 
-    /// Lowercase hex pairs joined by colons, whatever was written.
-    static func canonicalFingerprint(_ text: String) -> String {
-        let digits = Array(text.filter { $0 != ":" }.lowercased())
-        return stride(from: 0, to: digits.count, by: 2).map { String(digits[$0..<($0 + 2)]) }.joined(separator: ":")
+    /// The 32 bytes of a SHA-256 fingerprint written as hex, colons between pairs allowed.
+    static func fingerprintBytes(_ text: String) -> [UInt8]? {
+        unhex(text.filter { $0 != ":" }).flatMap { $0.count == 32 ? $0 : nil }
     }
 
-    static func isFingerprint(_ text: String) -> Bool {
-        let digits = text.filter { $0 != ":" }
-        return digits.count == 64 && digits.allSatisfy(\.isHexDigit)
-    }
+    /// Lowercase hex pairs joined by colons, whatever was written (`text` is a fingerprint).
+    static func canonicalFingerprint(_ text: String) -> String { hex(fingerprintBytes(text)!, separator: ":") }
+
+    static func isFingerprint(_ text: String) -> Bool { fingerprintBytes(text) != nil }
 
     static func validateReceiving(_ r: JSONValue, _ c: inout ConfigChecker) -> ReceivingSettings {
         var out = ReceivingSettings()

@@ -169,6 +169,7 @@ struct DriftCompensator: ~Copyable {
         historyFilled = shift + keep
     }
 
-    private func framesFor(_ us: Microseconds) -> Int { Int((Double(us) * Double(sampleRate) / 1e6).rounded()) }
+    /// Whole frames in `us` at the stream's rate, rounded to the nearest.
+    func framesFor(_ us: Microseconds) -> Int { Int((Double(us) * Double(sampleRate) / 1e6).rounded()) }
     private func microsecondsFor(_ frames: Int) -> Microseconds { Microseconds(Double(frames) * 1e6 / Double(sampleRate)) }
 }

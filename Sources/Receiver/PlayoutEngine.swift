@@ -393,25 +393,20 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
     /// nothing exact: no trim, the controller's first reading puts it right. At least an eighth
     /// of a packet of silence: a card started empty would run dry at once. Nil: the card failed.
     private mutating func startCard(firstFrameDue: Microseconds) -> Int? {
-        let silence = max(frames(in: firstFrameDue - clock.now()) - sink.hardwareDelayFrames, format.frameSamples / 8)
+        let silence = max(compensator.framesFor(firstFrameDue - clock.now()) - sink.hardwareDelayFrames, format.frameSamples / 8)
         guard accept(compensator.writeSilence(silence, to: &sink), silence: true) else { return nil }
         let before = clock.now()
         sink.start()
         let after = clock.now()
         guard after - before <= Self.exactStartSpan else { return 0 }
         let leaves = before + (after - before) / 2 + Microseconds(silence + sink.hardwareDelayFrames) * 1_000_000 / Microseconds(format.sampleRate)
-        let late = frames(in: leaves - firstFrameDue)
+        let late = compensator.framesFor(leaves - firstFrameDue)
         if late >= 0 { return late }
         return accept(compensator.writeSilence(-late, to: &sink), silence: true) ? 0 : nil
     }
 
     /// A card's start that takes longer than this was interrupted: when it began playing is not known.
     private static var exactStartSpan: Microseconds { 200 }
-
-    /// Whole frames in `span` at the stream's rate, rounded to the nearest.
-    private func frames(in span: Microseconds) -> Int {
-        Int((Double(span) * Double(format.sampleRate) / 1e6).rounded())
-    }
 
     /// A linear ramp from silence over the first `fadeInFrames` frames played.
     private mutating func fadeIn(_ samples: UnsafeMutableBufferPointer<Float>, frames: Int) {

@@ -1,4 +1,5 @@
 import CMbedTLS
+import Core
 import Transport
 
 /// SPAKE2+ (RFC 9383) over P-256 with SHA-256, HKDF-SHA256 and HMAC-SHA256: the password proof
@@ -9,9 +10,9 @@ import Transport
 /// The arithmetic is mbedTLS's (`CMbedTLS/p256.h`); this is the protocol around it.
 public enum SPAKE2Plus {
     /// RFC 9382's M and N for P-256, uncompressed.
-    static let M = bytes(hex: "04886e2f97ace46e55ba9dd7242579f2993b64e16ef3dcab95afd497333d8fa12f5ff355163e43ce224e0b0e65ff02ac8e5c7be09419c785e0ca547d55a12e2d20")
+    static let M = unhex("04886e2f97ace46e55ba9dd7242579f2993b64e16ef3dcab95afd497333d8fa12f5ff355163e43ce224e0b0e65ff02ac8e5c7be09419c785e0ca547d55a12e2d20")!
     static let one = [UInt8](repeating: 0, count: 31) + [1]
-    static let N = bytes(hex: "04d8bbd6c639c62937b04d997f38c3770719c629d7014d49a24b4f98baa1292b4907d60aa6bfade45008a636337f5168c64d9bd36034808cd564490b1e656edbe7")
+    static let N = unhex("04d8bbd6c639c62937b04d997f38c3770719c629d7014d49a24b4f98baa1292b4907d60aa6bfade45008a636337f5168c64d9bd36034808cd564490b1e656edbe7")!
 
     public enum Failure: Error, Equatable, CustomStringConvertible {
         /// The other side's share is not a point of the group (or the identity).
@@ -133,16 +134,6 @@ public enum SPAKE2Plus {
         return difference == 0
     }
 
-    static func bytes(hex: String) -> [UInt8] {
-        var out: [UInt8] = []
-        var index = hex.startIndex
-        while index < hex.endIndex {
-            let next = hex.index(index, offsetBy: 2)
-            out.append(UInt8(hex[index..<next], radix: 16)!)
-            index = next
-        }
-        return out
-    }
 }
 
 /// The receiver's side: it knows the password (w0, w1), speaks first, and checks the host's
@@ -242,7 +233,7 @@ public struct PasswordVerifier: Equatable, Sendable, CustomStringConvertible {
     public init?(encoded text: String) {
         let fields = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         guard fields.count == 5, fields[0] == "spake2+p256", let iterations = Int(fields[1]),
-              let salt = Self.unhex(fields[2]), let w0 = Self.unhex(fields[3]), let L = Self.unhex(fields[4]),
+              let salt = unhex(fields[2]), let w0 = unhex(fields[3]), let L = unhex(fields[4]),
               (16...64).contains(salt.count), (1_000...100_000).contains(iterations), w0.count == 32, L.count == 65,
               (try? SPAKE2Plus.combine(SPAKE2Plus.one, nil, SPAKE2Plus.one, L)) != nil else { return nil }
         self.salt = salt
@@ -252,14 +243,7 @@ public struct PasswordVerifier: Equatable, Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        ["spake2+p256", String(iterations), Self.hex(salt), Self.hex(w0), Self.hex(L)].joined(separator: ":")
-    }
-
-    private static func hex(_ bytes: [UInt8]) -> String { bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() }
-
-    private static func unhex(_ text: String) -> [UInt8]? {
-        guard text.count % 2 == 0, text.allSatisfy(\.isHexDigit) else { return nil }
-        return SPAKE2Plus.bytes(hex: text)
+        ["spake2+p256", String(iterations), hex(salt), hex(w0), hex(L)].joined(separator: ":")
     }
 }
 

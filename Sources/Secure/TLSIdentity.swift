@@ -109,24 +109,13 @@ public struct Fingerprint: Equatable, Hashable, Sendable, CustomStringConvertibl
     }
 
     /// 64 hex digits, optionally in pairs separated by colons (as `openssl x509 -fingerprint` prints).
-    public init?(hex: String) {
-        let digits = hex.filter { $0 != ":" }
-        guard digits.count == 64 else { return nil }
-        var out: [UInt8] = []
-        var index = digits.startIndex
-        while index < digits.endIndex {
-            let next = digits.index(index, offsetBy: 2)
-            guard let byte = UInt8(digits[index..<next], radix: 16) else { return nil }
-            out.append(byte)
-            index = next
-        }
-        bytes = out
+    public init?(hex text: String) {
+        guard let bytes = unhex(text.filter { $0 != ":" }), bytes.count == 32 else { return nil }
+        self.bytes = bytes
     }
 
     /// Lowercase hex, pairs separated by colons.
-    public var description: String {
-        bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":")
-    }
+    public var description: String { hex(bytes, separator: ":") }
 }
 
 /// Why this device's identity could not be loaded or made.

@@ -241,12 +241,7 @@ final class HostPinsTests: XCTestCase {
 
 /// RFC 9383 Appendix C, SPAKE2+-P256-SHA256-HKDF-SHA256-HMAC-SHA256, and then our use of it.
 final class SPAKE2PlusTests: XCTestCase {
-    private func bytes(_ hex: String) -> [UInt8] {
-        stride(from: 0, to: hex.count, by: 2).map { i in
-            let start = hex.index(hex.startIndex, offsetBy: i)
-            return UInt8(hex[start..<hex.index(start, offsetBy: 2)], radix: 16)!
-        }
-    }
+    private func bytes(_ text: String) -> [UInt8] { unhex(text)! }
 
     func testTheRFCVectorsComeOutExactly() throws {
         let context = Array("SPAKE2+-P256-SHA256-HKDF-SHA256-HMAC-SHA256 Test Vectors".utf8)
