@@ -84,10 +84,7 @@ final class PasswordTests: XCTestCase {
         let scratch = try Scratch("allowlist")
         let port = freePort()
         func fingerprint(_ device: String) throws -> String {
-            let config = try scratch.write(device + "-fp.json", Configs.receiver(port: port, device: device))
-            let (status, printed) = try runToCompletion("msrecv", ["--config", config, "--fingerprint"])
-            XCTAssertEqual(status, 0, printed)
-            return printed.trimmingCharacters(in: .whitespacesAndNewlines)
+            try printedFingerprint("msrecv", config: try scratch.write(device + "-fp.json", Configs.receiver(port: port, device: device)))
         }
         let listed = "listed-\(port)", stranger = "stranger-\(port)"
         for device in [listed, stranger] { _ = scratch.recordingPCM(device) }

@@ -219,6 +219,13 @@ func stream(for seconds: TimeInterval, host hostConfig: String, receiver receive
     return (host, receiver)
 }
 
+/// What `binary --config config --fingerprint` prints: this device's certificate fingerprint.
+func printedFingerprint(_ binary: String, config: String) throws -> String {
+    let (status, printed) = try runToCompletion(binary, ["--config", config, "--fingerprint"])
+    XCTAssertEqual(status, 0, printed)
+    return printed.trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
 /// Runs a binary to completion; (exit status, stdout + stderr).
 func runToCompletion(_ binary: String, _ arguments: [String]) throws -> (Int32, String) {
     let process = Process()

@@ -75,10 +75,10 @@ final class TLSTests: XCTestCase {
         let expected = "TLSv\(TLSLibrary.bestProtocol) "
         XCTAssertTrue(receiver.log.contains("TLS: \(expected)"), receiver.log)
         XCTAssertTrue(host.log.contains("TLS: \(expected)"), host.log)
-        let (_, fingerprint) = try runToCompletion("mshost", ["--config", try scratch.write("host.json", Configs.host(port: port, source: "tone")), "--fingerprint"])
-        XCTAssertTrue(receiver.log.contains("pinned host 127.0.0.1:\(port)'s certificate \(fingerprint.trimmingCharacters(in: .whitespacesAndNewlines)) on first use"), receiver.log)
+        let fingerprint = try printedFingerprint("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone")))
+        XCTAssertTrue(receiver.log.contains("pinned host 127.0.0.1:\(port)'s certificate \(fingerprint) on first use"), receiver.log)
         let pins = try String(contentsOfFile: Configs.receiverStateDirectory(device) + "/known_hosts", encoding: .utf8)
-        XCTAssertEqual(pins, "127.0.0.1:\(port) \(fingerprint.trimmingCharacters(in: .whitespacesAndNewlines))\n")
+        XCTAssertEqual(pins, "127.0.0.1:\(port) \(fingerprint)\n")
         XCTAssertGreaterThan(scratch.samples(device + ".raw").count, 48_000, "audio arrived over TLS")
     }
 
@@ -104,8 +104,7 @@ final class TLSTests: XCTestCase {
         XCTAssertEqual(receiver.waitForExit(), 0)
 
         // receiving.host_fingerprint names the host's real key: accepted, whatever was pinned.
-        let (_, printed) = try runToCompletion("mshost", ["--config", try scratch.write("host2.json", Configs.host(port: port, source: "tone")), "--fingerprint"])
-        let fingerprint = printed.trimmingCharacters(in: .whitespacesAndNewlines)
+        let fingerprint = try printedFingerprint("mshost", config: try scratch.write("host2.json", Configs.host(port: port, source: "tone")))
         let named = try Daemon("msrecv", config: try scratch.write("recv2.json", Configs.receiver(port: port, device: device,
                                                                    extra: ", \"host_fingerprint\": \"\(fingerprint.uppercased())\"")), scratch: scratch,
                                name: "msrecv2")
