@@ -6,7 +6,11 @@ public final class PlayoutCounters: Sendable {
     public let framesPlayed = Atomic<Int>(0)
     public let packetsPlayed = Atomic<Int>(0)
     public let packetsConcealed = Atomic<Int>(0)
+    /// Packets that came too late to play once playback had begun: lost.
     public let packetsLate = Atomic<Int>(0)
+    /// Packets of the host's recent past already due when playback began: passed over, not lost
+    /// (the host sends them so that a receiver starts as soon as it can).
+    public let packetsDueBeforeStart = Atomic<Int>(0)
     /// AUDIO packets refused on arrival: a timestamp far from the stream's schedule.
     public let packetsRefused = Atomic<Int>(0)
     /// The host's sequence numbers jumped beyond the jitter buffer's span.

@@ -199,7 +199,11 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         // in behind its silence: skipped, playback starts with the first that can.
         if cardRanDry ? now > firstFrameDue - (started ? refillLead : startLead) : !started && now > due {
             pool.release(slot)
-            counters.packetsLate.add(1, ordering: .relaxed)
+            if started {
+                counters.packetsLate.add(1, ordering: .relaxed)
+            } else {
+                counters.packetsDueBeforeStart.add(1, ordering: .relaxed)
+            }
             return .skippedLate
         }
         let frames = decode(pool.contents(slot))

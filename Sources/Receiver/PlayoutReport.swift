@@ -41,7 +41,7 @@ struct PlayoutReport {
             r.sequenceRestarts = restarts
         }
         if summary {
-            log.info("played \(counters.packetsPlayed.load(ordering: .relaxed)) packets (\(counters.framesPlayed.load(ordering: .relaxed)) frames), concealed \(counters.packetsConcealed.load(ordering: .relaxed)), late \(counters.packetsLate.load(ordering: .relaxed)), underruns \(underruns), overruns \(overruns)")
+            log.info("played \(counters.packetsPlayed.load(ordering: .relaxed)) packets (\(counters.framesPlayed.load(ordering: .relaxed)) frames), concealed \(counters.packetsConcealed.load(ordering: .relaxed)), late \(counters.packetsLate.load(ordering: .relaxed)), underruns \(underruns), overruns \(overruns); passed over \(counters.packetsDueBeforeStart.load(ordering: .relaxed)) already due at the start")
         }
         return r
     }

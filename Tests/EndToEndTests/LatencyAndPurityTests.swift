@@ -9,7 +9,8 @@ final class LatencyAndPurityTests: XCTestCase {
     /// stops every thread for half the device buffer can make any player run dry, and the host
     /// late. A watcher at real-time priority records such stalls, and the run may lose only
     /// what they explain: each underrun of the card falls in a stall or within the 30 ms after
-    /// it (while the host catches up), one at most per stall, and the packets lost (concealed, or skipped as late) are
+    /// it (while the host catches up), one at most per stall, and the packets lost (concealed, or skipped as late
+    /// once playing; the host's recent past already due at the start is passed over, not lost) are
     /// at most those a stall held up: one per 10 ms of it, plus the two in flight. A run without
     /// stalls loses nothing.
     func testThirtyMillisecondsOfLatencyPlaysAMinuteWithoutAnUnderrun() throws {

@@ -114,7 +114,8 @@ final class PlayoutEngineTests: XCTestCase {
         }
         XCTAssertEqual(step, .played)
         XCTAssertEqual(skipped, 10)  // packets due at 0.90 … 0.99 s; the one due now (1.00 s) plays
-        XCTAssertEqual(counters.packetsLate.load(ordering: .relaxed), 10)
+        XCTAssertEqual(counters.packetsDueBeforeStart.load(ordering: .relaxed), 10)
+        XCTAssertEqual(counters.packetsLate.load(ordering: .relaxed), 0, "not lost: playback had not begun")
         XCTAssertEqual(engine.sink.writes.map(\.last), [10])
     }
 
