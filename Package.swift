@@ -34,13 +34,16 @@ let package = Package(
         .library(name: "AudioPathHarness", targets: ["AudioPathHarness"]),
     ],
     targets: [
-        // The six Debian C libraries, each a module map plus a header of inline shims.
+        // Five of the six Debian C libraries, each a module map plus a header of inline shims.
         cLibrary("COpus", apt: "libopus-dev"),
         cLibrary("CAlsa", apt: "libasound2-dev"),
         cLibrary("CSamplerate", apt: "libsamplerate0-dev"),
         cLibrary("CMbedTLS", apt: "libmbedtls-dev"),
-        cLibrary("CAvahi", apt: "libavahi-client-dev"),
         cLibrary("CGpiod", apt: "libgpiod-dev"),
+
+        // The sixth, Avahi, is loaded on first use, not linked (its header says why): its
+        // headers (libavahi-client-dev) and a table of its functions, and an AvahiPoll on our reactor.
+        .target(name: "CAvahi"),
 
         // Linux calls Swift cannot make directly (GNU extensions, variadics).
         .target(name: "CMoosyncLinux", cSettings: [.define("_GNU_SOURCE")]),
@@ -55,21 +58,19 @@ let package = Package(
         .target(name: "SampleRateConversion", dependencies: ["CSamplerate"]),
         .target(name: "Audio", dependencies: ["Core", "CAlsa"]),
         .target(name: "Secure", dependencies: ["Core", "CMbedTLS", "Transport"]),
-        .target(name: "Discovery", dependencies: ["Core", "CAvahi"]),
+        .target(name: "Discovery", dependencies: ["Core", "CAvahi", "Transport"]),
         .target(name: "Board", dependencies: ["Core", "CGpiod"]),
         .target(name: "Transport", dependencies: ["Core", "CMoosyncLinux"]),
         .target(name: "Config", dependencies: ["Core"]),
         // The typed messages both ends exchange: each JSON key written once, every number a peer
         // sends range-checked.
         .target(name: "ProtocolMessages", dependencies: ["Core"]),
-        // Discovery joins the receiver with mDNS browsing (a later issue); linking Avahi before
-        // then would only load libdbus, libsystemd and libgcrypt into every speaker (~1 MB RSS).
-        .target(name: "Receiver", dependencies: ["Core", "ProtocolMessages", "Transport", "Codec", "Resample", "Audio", "Config", "Secure"]),
-        .target(name: "Host", dependencies: ["Core", "ProtocolMessages", "Transport", "Codec", "SampleRateConversion", "Audio", "Config", "Secure"]),
+        .target(name: "Receiver", dependencies: ["Core", "ProtocolMessages", "Transport", "Codec", "Resample", "Audio", "Config", "Secure", "Discovery"]),
+        .target(name: "Host", dependencies: ["Core", "ProtocolMessages", "Transport", "Codec", "SampleRateConversion", "Audio", "Config", "Secure", "Discovery"]),
         // The daemons name the TLS and GPIO libraries they were built against in --version (the
         // trixie check reads it); the engines do not use them yet.
-        .executableTarget(name: "msrecv", dependencies: ["Receiver", "Secure", "Board"], exclude: ["link"], linkerSettings: staticRuntime + receiverMemory),
-        .executableTarget(name: "mshost", dependencies: ["Host", "Secure"], linkerSettings: staticRuntime),
+        .executableTarget(name: "msrecv", dependencies: ["Receiver", "Secure", "Board", "Discovery", "ProtocolMessages"], exclude: ["link"], linkerSettings: staticRuntime + receiverMemory),
+        .executableTarget(name: "mshost", dependencies: ["Host", "Secure", "ProtocolMessages"], linkerSettings: staticRuntime),
 
         // Runs the receiver's audio path in a loop for the counted-allocation test.
         .target(name: "AudioPathHarness", dependencies: ["Receiver", "Codec", "Resample", "Audio", "Transport"]),
@@ -85,6 +86,6 @@ let package = Package(
         .testTarget(name: "ReceiverTests", dependencies: ["Receiver", "Codec", "Audio", "Core"]),
         .testTarget(name: "CodecTests", dependencies: ["Codec", "Resample", "SampleRateConversion", "Audio"]),
         // Drives the built binaries (`swift build` first; scripts/test.sh does).
-        .testTarget(name: "EndToEndTests", dependencies: ["Core", "Config", "ProtocolMessages", "Transport", "Audio", "Secure", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Core", "Config", "ProtocolMessages", "Transport", "Audio", "Secure", "Discovery", "TestSupport"]),
     ]
 )

@@ -44,7 +44,7 @@ public struct DaemonCommandLine: Equatable, Sendable {
         """
         \(program) \(MoosyncVersion.current): \(summary)
 
-        usage: \(program) [--config PATH] [--check | --fingerprint]\(program == "mshost" ? "\n       mshost passwd [--config PATH]   set the password receivers must prove (keeps only a verifier)" : "")
+        usage: \(program) [--config PATH] [--check | --fingerprint]\(program == "mshost" ? "\n       mshost passwd [--config PATH]   set the password receivers must prove (keeps only a verifier)" : "\n       msrecv discover [--config PATH] [--json] [--timeout 3s]   list the hosts on the network")
           --config PATH  the JSON config file (default \(defaultConfigPath))
           --check        validate the config file, print every error, exit 0 if it is valid
           --fingerprint  print this device's TLS certificate fingerprint (made in state_dir on

@@ -44,9 +44,9 @@ public enum ConfigLoader {
         return settings
     }
 
-    static let sharingKeys = ["enabled", "device_name", "password_required", "password", "password_verifier", "allowed_clients", "max_clients", "audio_quality",
+    static let sharingKeys = ["enabled", "device_name", "user_name", "avatar", "advertise", "password_required", "password", "password_verifier", "allowed_clients", "max_clients", "audio_quality",
                               "permissions", "source", "port", "frame_ms", "loop", "encryption", "state_dir"]
-    static let receivingKeys = ["enabled", "auto_discover", "buffer_size", "host", "client_name", "audio_formats",
+    static let receivingKeys = ["enabled", "auto_discover", "buffer_size", "host", "host_id", "host_name", "client_name", "audio_formats",
                                 "audio_output", "ui", "encryption", "state_dir", "host_fingerprint", "password"]
 
     static func validateSharing(_ s: JSONValue, _ c: inout ConfigChecker) -> SharingSettings {
@@ -54,6 +54,14 @@ public enum ConfigLoader {
         let p = "sharing"
         out.enabled = c.bool(s, "enabled", path: p, default: out.enabled)
         out.deviceName = c.string(s, "device_name", path: p, default: out.deviceName)
+        out.userName = c.string(s, "user_name", path: p, default: out.userName, allowEmpty: true)
+        out.advertise = c.bool(s, "advertise", path: p, default: out.advertise)
+        if let value = s["avatar"] {
+            out.avatarBase64 = avatar(value, path: p + ".avatar", &c)
+        }
+        if out.deviceName.utf8.count > 63 {
+            c.fail(p + ".device_name", "is \(out.deviceName.utf8.count) bytes; an mDNS service name holds at most 63", at: s["device_name"])
+        }
         out.password = password(s, path: p, &c)
         if let list = s["allowed_clients"] {
             if case .array(let items) = list.kind {
@@ -117,6 +125,25 @@ public enum ConfigLoader {
         return out
     }
 
+    /// The largest avatar image: its base64 and the rest of the advertisement fit one control message.
+    static let avatarLimit = 10 * 1024
+
+    /// The image file at the path `value` names, base64.
+    static func avatar(_ value: JSONValue, path: String, _ c: inout ConfigChecker) -> String {
+        guard let file = value.stringValue, file.hasPrefix("/") else {
+            c.fail(path, "expected the absolute path of a small image (PNG or JPEG, at most \(avatarLimit / 1024) KB), got \(value.shortText)", at: value)
+            return ""
+        }
+        switch readWholeFile(file, limit: avatarLimit) {
+        case .success(let bytes): return base64(bytes)
+        case .failure(.fileTooLarge):
+            c.fail(path, "\(file) is larger than \(avatarLimit / 1024) KB; the advertisement carries it whole in one message", at: value)
+        case .failure(let e):
+            c.fail(path, "cannot read \(file): \(e)", at: value)
+        }
+        return ""
+    }
+
     /// `password_verifier`, else `password`; `password_required` without either is an error.
     static func password(_ s: JSONValue, path p: String, _ c: inout ConfigChecker) -> PasswordSetting? {
         let required = c.bool(s, "password_required", path: p, default: false)
@@ -167,9 +194,11 @@ public enum ConfigLoader {
         var out = ReceivingSettings()
         let p = "receiving"
         out.enabled = c.bool(r, "enabled", path: p, default: out.enabled)
-        // Discovery arrives with mDNS (a later issue); until then `host` is required, so the
-        // key is checked and has nothing to do.
-        _ = c.bool(r, "auto_discover", path: p, default: true)
+        out.autoDiscover = c.bool(r, "auto_discover", path: p, default: out.autoDiscover)
+        let hostID = c.string(r, "host_id", path: p, default: "", allowEmpty: true)
+        out.hostID = hostID.isEmpty ? nil : hostID
+        let hostName = c.string(r, "host_name", path: p, default: "", allowEmpty: true)
+        out.hostName = hostName.isEmpty ? nil : hostName
         out.bufferSize = c.duration(r, "buffer_size", path: p, default: out.bufferSize, range: 10_000...10_000_000)
         out.clientName = c.string(r, "client_name", path: p, default: out.clientName)
         out.encryption = encryption(r, path: p, &c)
@@ -190,6 +219,12 @@ public enum ConfigLoader {
             } else {
                 c.fail(p + ".host", "expected \"HOST:PORT\" (for example \"192.168.1.20:8080\"), got \(value.shortText)", at: value)
             }
+        }
+        if out.host == nil && !out.autoDiscover {
+            c.fail(p + ".host", "required when receiving.auto_discover is false: set \"HOST:PORT\", or let the receiver find its host over mDNS", at: r["auto_discover"])
+        }
+        if out.host != nil && (out.hostID != nil || out.hostName != nil) {
+            c.fail(p + (out.hostID != nil ? ".host_id" : ".host_name"), "picks among the hosts discovered, but receiving.host names one: keep one of the two", at: r["host_id"] ?? r["host_name"])
         }
         if let o = c.object(r["audio_output"], path: p + ".audio_output", known: ["device_id", "volume_sync", "independent_volume", "volume"]) {
             let op = p + ".audio_output"

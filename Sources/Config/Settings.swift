@@ -56,6 +56,13 @@ public struct Permissions: Equatable, Sendable {
 public struct SharingSettings: Equatable, Sendable {
     public var enabled = true
     public var deviceName = "Moosync host"
+    /// The seed's host_info.user_name: who shares (shown by whatever lists hosts).
+    public var userName = ""
+    /// The seed's host_info.avatar: the image at `avatar` (a path), base64, for the JSON
+    /// advertisement only (TXT records are too small for it).
+    public var avatarBase64 = ""
+    /// Publish the host over mDNS (`_moosync-audio._tcp`), so that receivers find it.
+    public var advertise = true
     public var maxClients = 10
     public var codec = WireCodec.opus
     public var bitrate = 128_000
@@ -95,6 +102,12 @@ public struct ReceivingSettings: Equatable, Sendable {
     public var bufferSize: Microseconds = 2_000_000
     /// `HOST:PORT`; when set, discovery is skipped.
     public var host: String?
+    /// Without `host`: find the host over mDNS. Off, `host` is required.
+    public var autoDiscover = true
+    /// Which discovered host to play: by its device_id, or else by its device_name. Neither:
+    /// the only host there is.
+    public var hostID: String?
+    public var hostName: String?
     public var clientName = "Moosync speaker"
     public var audioFormats = ["opus", "pcm"]
     public var audioOutput = AudioOutputSettings()

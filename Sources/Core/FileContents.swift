@@ -23,3 +23,14 @@ public func readWholeFile(_ path: String, limit: Int = 1 << 30) -> Result<[UInt8
         if bytes.count > limit { return .failure(.fileTooLarge) }
     }
 }
+
+/// Creates `path` with `bytes`, only if it does not exist yet, and flushes it to storage: what a
+/// daemon makes once on first run and must never half-write or silently replace.
+public func writeNewFile(_ path: String, _ bytes: [UInt8], mode: mode_t) -> Result<Void, Errno> {
+    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+    guard fd >= 0 else { return .failure(.current) }
+    defer { close(fd) }
+    let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    guard written == bytes.count, fsync(fd) == 0 else { return .failure(.current) }
+    return .success(())
+}

@@ -419,6 +419,8 @@ public struct JSONWriter {
         text += "[" + strings.map(JSONWriter.quoted).joined(separator: ",") + "]"
     }
     public mutating func add(_ k: String, object: JSONWriter) { key(k); text += object.finished }
+    /// A value already written as JSON (one writer's `finished`).
+    public mutating func add(_ k: String, json: String) { key(k); text += json }
 
     public var finished: String { text + "}" }
 }

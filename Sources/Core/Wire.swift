@@ -29,6 +29,8 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     case control = 10
     case chat = 11
     case bye = 12
+    /// R→H empty: asks for the host's advertisement; H→R: the seed's advertisement JSON, avatar included.
+    case advertisement = 13
 }
 
 public struct FrameHeader: Equatable, Sendable {

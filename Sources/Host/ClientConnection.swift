@@ -56,6 +56,8 @@ final class ClientConnection {
     private let admission: Admission
     /// What a welcomed receiver may ask of the host (`sharing.permissions`).
     private let permissions: Permissions
+    /// The ADVERTISEMENT frame a welcomed receiver gets when it asks.
+    private let advertisement: [UInt8]
     private var password: PasswordVerifier? { admission.password }
     /// While authenticating: the HELLO to answer once the proof is in, and the exchange so far.
     private var proving: (hello: Hello, received: Microseconds, verifier: SPAKE2PlusVerifier?)?
@@ -64,8 +66,9 @@ final class ClientConnection {
     static let closingTimeout: Microseconds = 1_000_000
 
     init(id: Int, channel: any ByteChannel, now: Microseconds, log: Logger, admission: Admission = Admission(),
-         permissions: Permissions = Permissions()) {
+         permissions: Permissions = Permissions(), advertisement: [UInt8] = ServiceAdvertisement().frame) {
         self.id = id
+        self.advertisement = advertisement
         self.admission = admission
         self.permissions = permissions
         self.channel = channel
@@ -211,7 +214,7 @@ final class ClientConnection {
         case (.authenticating, .auth?), (.authenticating, .bye?): return nil
         case (.authenticating, _): return "expected AUTH (the password proof), got frame type \(h.rawType)"
         case (_, nil): return nil  // unknown types are skipped
-        case (_, .timeRequest?), (_, .status?), (_, .bye?), (_, .control?), (_, .chat?): return nil
+        case (_, .timeRequest?), (_, .status?), (_, .bye?), (_, .control?), (_, .chat?), (_, .advertisement?): return nil
         case (_, let type?): return "unexpected \(type) frame from a receiver"
         }
     }
@@ -262,6 +265,8 @@ final class ClientConnection {
             case .failure(let e): invalid(e.description, now: now)
             case .success(let control): command(control, now: now)
             }
+        case .advertisement:
+            send(advertisement, now: now)
         case .chat:
             switch Chat.decode(payload) {
             case .failure(let e): invalid(e.description, now: now)

@@ -16,6 +16,8 @@ enum HostToken: Hashable {
     case client(Int), clientDeadline(Int)
     /// The last moment for the goodbyes to leave when the host stops.
     case finish
+    /// Avahi's descriptors and timers (`Advertiser`).
+    case mdns(Int32)
 }
 
 /// The host's single control thread (DESIGN §4): one reactor serves the listener, every
@@ -29,7 +31,11 @@ public final class HostEngine {
     private let transport: any ChannelTransport
     private var reactor: Reactor<HostToken>
     private let sessionID = makeUUID()
-    private let deviceID = makeUUID()
+    /// What the host tells the network and its receivers; its port is the listener's.
+    private var advertisement: ServiceAdvertisement
+    private var advertiser: Advertiser?
+    /// Its JSON, for receivers that ask.
+    private var advertisementFrame: [UInt8] = []
     /// Every receiver connection, for the engine and for whoever reads the client list.
     public let registry = ClientRegistry()
     /// The Opus encoder's look-ahead, told to receivers so they can take it off the schedule.
@@ -45,8 +51,9 @@ public final class HostEngine {
 
     /// `admission`: who may connect (a password to prove, certificates to accept); anyone by default.
     public init(settings: SharingSettings, log: Logger, signals: consuming ShutdownSignals, transport: any ChannelTransport = TCPTransport(),
-                admission: Admission = Admission(), clock: any MonotonicClock = SystemClock()) {
+                admission: Admission = Admission(), advertisement: ServiceAdvertisement, clock: any MonotonicClock = SystemClock()) {
         self.settings = settings
+        self.advertisement = advertisement
         self.admission = admission
         self.log = log
         self.signals = signals
@@ -82,6 +89,13 @@ public final class HostEngine {
 
         reactor.register(.signals, fd: signals.fileDescriptor, interest: .read)
         reactor.register(.listener, fd: listener.fileDescriptor, interest: .read)
+        advertisement.port = listener.port
+        advertisementFrame = advertisement.frame
+        if settings.advertise, let advertiser = Advertiser(advertisement, name: settings.deviceName, log: log) {
+            advertiser.report(log)
+            advertiser.sync(&reactor)
+            self.advertiser = advertiser
+        }
         if let fd = source.waitDescriptor { reactor.register(.source, fd: fd, interest: []) }
         streamStart = reactor.now
         log.event(.streamStarted(sessionID: sessionID, start: streamStart))
@@ -114,6 +128,8 @@ public final class HostEngine {
                     guard let client = registry[id] else { continue }
                     client.deadlinePassed(now: reactor.now)
                     sync(client)
+                case .ready(.mdns(let id), _), .timer(.mdns(let id)):
+                    advertiser?.handle(event, id: id, &reactor, log: log)
                 case .timer(.finish):
                     for client in registry.all { client.close() }
                 default:
@@ -181,7 +197,10 @@ public final class HostEngine {
 
     private func admit(_ channel: any ByteChannel) {
         let now = reactor.now
-        let client = registry.add { ClientConnection(id: $0, channel: channel, now: now, log: log, admission: admission, permissions: settings.permissions) }
+        let client = registry.add {
+            ClientConnection(id: $0, channel: channel, now: now, log: log, admission: admission, permissions: settings.permissions,
+                             advertisement: advertisementFrame)
+        }
         reactor.register(.client(client.id), fd: channel.fileDescriptor, interest: .read)
         if registry.activeCount > settings.maxClients {
             client.reject(.clientLimitReached, "this host serves at most \(settings.maxClients) receivers (sharing.max_clients)", now: now)
@@ -224,7 +243,7 @@ public final class HostEngine {
         let elapsed = reactor.now - streamStart
         let backlog = backlogs[codec]?.frames(from: UInt64(max(elapsed - buffer, 0))) ?? []
         log.info("\(hello.clientName) (\(hello.clientID)) plays \(codec.name), from \(backlog.count) recent packet(s); \(registry.streaming.count + 1) receiver(s) connected")
-        return .welcome(Welcome(sessionID: sessionID, hostID: deviceID, hostName: settings.deviceName, stream: stream, streamStart: streamStart,
+        return .welcome(Welcome(sessionID: sessionID, hostID: advertisement.deviceID, hostName: settings.deviceName, stream: stream, streamStart: streamStart,
                                 nextSequence: sequence, permissions: permissions, t1: hello.t1, t2: received, t3: reactor.now), codec: codec,
                         backlog: backlog)
     }
@@ -236,6 +255,8 @@ public final class HostEngine {
         let now = reactor.now
         reactor.unregister(.listener)
         reactor.unregister(.source)
+        advertiser?.close(&reactor)
+        advertiser = nil
         reactor.cancelTimer(.frame)
         for client in registry.all {
             if client.isStreaming { client.bye(reason, why: nil, now: now) } else { client.close() }

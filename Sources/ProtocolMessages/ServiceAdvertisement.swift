@@ -91,6 +91,12 @@ public struct ServiceAdvertisement: Equatable, Sendable {
         return root.finished
     }
 
+    /// H→R: the JSON, for a receiver that asked.
+    public var frame: [UInt8] { FrameWriter.frame(.advertisement, json: json) }
+
+    /// R→H: asks for the host's advertisement.
+    public static let request = FrameWriter.frame(.advertisement, payload: [])
+
     /// Reads TXT records as found on the network: unknown keys are ignored, known ones checked.
     public static func decode(txt records: [String]) -> Result<ServiceAdvertisement, ProtocolError> {
         var members: [String] = []

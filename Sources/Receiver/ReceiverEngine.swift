@@ -3,19 +3,35 @@ import Glibc
 #endif
 import Audio
 import Config
+import Discovery
 import Core
 import ProtocolMessages
 import Transport
 
+/// Where a session connects: the configured address, or the host discovery picked.
+public struct HostTarget: Equatable, Sendable {
+    /// For the log: the address as configured, or the host's mDNS name and where it is.
+    public var label: String
+    public var host: String
+    public var port: UInt16
+    /// What its certificate is pinned under: the address as configured, or its device_id.
+    public var pinKey: String
+    /// The fingerprint its mDNS advertisement gives, if any: what it must present.
+    public var advertisedFingerprint: String?
+}
+
 /// The receiver daemon's control thread (DESIGN §4): one reactor serves the shutdown signals,
-/// the channel to the host and every timer, through a session's phases: connect and handshake,
-/// stream, and on the way out the last BYE. A session that ends for any reason other than a
-/// shutdown is retried with backoff. It may allocate; the audio thread never does.
+/// mDNS, the channel to the host and every timer, through a session's phases: find the host
+/// (when none is configured), connect and handshake, stream, and on the way out the last BYE.
+/// A session that ends for any reason other than a shutdown is retried with backoff, through
+/// discovery again: a host that moved is found where it is now. It may allocate; the audio
+/// thread never does.
 public final class ReceiverEngine {
     private let settings: ReceivingSettings
     private let log: Logger
     private let signals: ShutdownSignals
-    private let transport: any ChannelTransport
+    /// The transport for one target (TLS checks the certificate against what the target expects).
+    private let transport: (HostTarget) -> any ChannelTransport
     private let clientID = makeUUID()
     private var reactor: Reactor<ReceiverToken>
     private var pool: PacketPool?
@@ -25,6 +41,8 @@ public final class ReceiverEngine {
 
     private enum Phase {
         case idle
+        /// Waiting for discovery to find the host to play.
+        case discovering
         case handshake(HandshakePhase, remaining: [SocketAddress])
         case streaming(StreamSession<AlsaOutput>)
         /// Shutting down: our BYE is on its way out.
@@ -38,7 +56,18 @@ public final class ReceiverEngine {
     static let refusedBackoff: Microseconds = 30_000_000
     private let password: PasswordKeys?
 
-    public init(settings: ReceivingSettings, log: Logger, signals: consuming ShutdownSignals, transport: any ChannelTransport = TCPTransport(),
+    /// The configured host, or nil: discovery (`finder`) picks one.
+    private var configured: HostTarget?
+    private var finder: HostFinder?
+    private var target: HostTarget?
+    /// Discovery has been quiet for `settleTime` since its last change: a host not named can be picked.
+    private var settled = false
+    /// The last hosts-found line logged, so that a wait logs each new situation once.
+    private var lastDiscoveryNote = ""
+    static let settleTime: Microseconds = 1_000_000
+
+    public init(settings: ReceivingSettings, log: Logger, signals: consuming ShutdownSignals,
+                transport: @escaping (HostTarget) -> any ChannelTransport = { _ in TCPTransport() },
                 clock: any MonotonicClock = SystemClock()) {
         self.settings = settings
         self.log = log
@@ -50,32 +79,101 @@ public final class ReceiverEngine {
 
     /// Runs until SIGINT/SIGTERM; the process exit code.
     public func run() -> Int32 {
-        guard let hostText = settings.host, let (host, port) = parseHostPort(hostText) else {
-            log.error("receiving.host is not set and this build has no mDNS discovery yet: set \"HOST:PORT\" in the config")
-            return 2
+        if let hostText = settings.host {
+            guard let (host, port) = parseHostPort(hostText) else {
+                log.error("receiving.host: expected \"HOST:PORT\", got \"\(hostText)\"")
+                return 2
+            }
+            configured = HostTarget(label: hostText, host: host, port: port, pinKey: hostText)
+        } else {
+            do {
+                finder = try HostFinder(log: log)
+            } catch {
+                log.error("\(error); or set receiving.host to the host's \"HOST:PORT\"")
+                return 1
+            }
+            log.info("looking for \(wanted) over mDNS (\(MDNSService.type))")
+            _ = finder?.handle(nil, id: 0, &reactor, token: ReceiverToken.mdns)
         }
         AlsaLibrary.silenceLibraryErrors()
         reactor.register(.signals, fd: signals.fileDescriptor, interest: .read)
-        connect(host: host, port: port)
+        connect()
         while true {
             for event in reactor.wait() {
-                if case .ready(.signals, _) = event, signals.take() != nil {
-                    if leave() { return 0 }
-                    continue
+                switch event {
+                case .ready(.signals, _):
+                    if signals.take() != nil && leave() { return 0 }
+                case .timer(.retry):
+                    connect()
+                case .ready(.mdns(let id), _), .timer(.mdns(let id)):
+                    if finder?.handle(event, id: id, &reactor, token: ReceiverToken.mdns) == true { discoveryChanged() }
+                case .timer(.settle):
+                    settled = true
+                    pickDiscoveredHost()
+                default:
+                    if let code = handle(event) { return code }
                 }
-                if case .timer(.retry) = event {
-                    connect(host: host, port: port)
-                    continue
-                }
-                if let code = handle(event) { return code }
             }
         }
+    }
+
+    /// The host this receiver is looking for, in words.
+    private var wanted: String {
+        if let id = settings.hostID { return "the host with device_id \(id)" }
+        if let name = settings.hostName { return "the host named \"\(name)\"" }
+        return "a Moosync host"
+    }
+
+    /// The hosts found changed: wait for quiet before picking among them (the host a device_id
+    /// names is picked at once: a name may turn out to fit two); a host that moved while playing
+    /// is followed.
+    private func discoveryChanged() {
+        settled = false
+        reactor.schedule(.settle, after: Self.settleTime)
+        switch phase {
+        case .discovering:
+            if settings.hostID != nil { pickDiscoveredHost() }
+        case .streaming(let session):
+            guard let target, let now = finder?.directory.hosts.values.first(where: { $0.id == target.pinKey }) else { return }
+            guard now.service.address != target.host || now.service.port != target.port else { return }
+            log.info("\(target.label) moved to \(now.endpoint): reconnecting")
+            backoff = Self.firstBackoff
+            finish(session, .retry(reason: "host_moved"))
+        default:
+            break
+        }
+    }
+
+    /// While discovering: connects to the host to play if discovery has found it, else says
+    /// (once per situation) what it found and what is missing.
+    private func pickDiscoveredHost() {
+        guard case .discovering = phase, let finder else { return }
+        let named = settings.hostID != nil || settings.hostName != nil
+        var note: String
+        switch finder.directory.choose(id: settings.hostID, name: settings.hostName) {
+        case .host(let host) where settings.hostID != nil || settled:
+            lastDiscoveryNote = ""
+            return dial(HostTarget(label: "\"\(host.service.name)\" (\(host.endpoint))", host: host.service.address, port: host.service.port,
+                                   pinKey: host.id, advertisedFingerprint: host.advertisement?.fingerprint.isEmpty == false ? host.advertisement?.fingerprint : nil))
+        case .several(let hosts) where settled:
+            note = named ? "several hosts fit receiving.host_name \"\(settings.hostName ?? "")\"; set receiving.host_id to the device_id of the one to play"
+                         : "several Moosync hosts are on the network; set receiving.host_id (or receiving.host_name) to the one to play"
+            note += ":" + hosts.map { "\n  " + $0.summary }.joined()
+        case .none where settled:
+            let found = finder.directory.sorted
+            note = found.isEmpty ? "no Moosync host found yet; waiting for one"
+                                 : "\(wanted) is not among the hosts found; waiting for it. Found:" + found.map { "\n  " + $0.summary }.joined()
+        default:
+            return
+        }
+        if note != lastDiscoveryNote { log.info(note) }
+        lastDiscoveryNote = note
     }
 
     /// One event for the current phase; an exit code when the daemon is done.
     private func handle(_ event: Reactor<ReceiverToken>.Event) -> Int32? {
         switch phase {
-        case .idle:
+        case .idle, .discovering:
             break
         case .handshake(let handshake, let remaining):
             switch event {
@@ -100,14 +198,21 @@ public final class ReceiverEngine {
         return nil
     }
 
-    private func connect(host: String, port: UInt16) {
+    private func connect() {
         // What ran before (configuration, this device's identity, the last session) is done
         // with. Released now, its code and the TLS handshake's (key exchange, certificates: a
         // megabyte of pages) are never resident together; the handshake's goes when the
         // stream starts. The last session's lock would keep it: undone first.
         unlockAllPages()
         releaseStartUpCode()
-        switch SocketAddress.resolve(host: host, port: port) {
+        if let configured { return dial(configured) }
+        phase = .discovering
+        pickDiscoveredHost()
+    }
+
+    private func dial(_ target: HostTarget) {
+        self.target = target
+        switch SocketAddress.resolve(host: target.host, port: target.port) {
         case .success(let addresses): dial(addresses[...])
         case .failure(let e):
             log.event(.networkError(e.description))
@@ -117,8 +222,8 @@ public final class ReceiverEngine {
 
     /// Starts connecting to the first of `addresses`; the rest are tried if it fails.
     private func dial(_ addresses: ArraySlice<SocketAddress>) {
-        guard let address = addresses.first else { return endSession(streamed: false) }
-        switch transport.connect(to: address) {
+        guard let address = addresses.first, let target else { return endSession(streamed: false) }
+        switch transport(target).connect(to: address) {
         case .success(let channel):
             let handshake = HandshakePhase(channel: channel, hello: { [clientID, settings] t1 in
                 Handshake.hello(clientID: clientID, settings: settings, t1: t1)
@@ -212,7 +317,8 @@ public final class ReceiverEngine {
         reactor.cancelTimer(.handshake)
         phase = .idle
         if streamed { backoff = Self.firstBackoff }
-        log.info("reconnecting to \(settings.host ?? "") in \(formatDuration(backoff))")
+        log.info(configured != nil ? "reconnecting to \(settings.host ?? "") in \(formatDuration(backoff))"
+                                   : "looking for \(wanted) again in \(formatDuration(backoff))")
         reactor.schedule(.retry, after: backoff)
         backoff = min(backoff * 2, Self.longestBackoff)
     }

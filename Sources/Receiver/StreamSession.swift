@@ -25,6 +25,10 @@ enum ReceiverToken: Hashable {
     case lockMemory
     /// Shutting down: the last moment for our BYE to leave.
     case leave
+    /// Avahi's descriptors and timers (`HostFinder`).
+    case mdns(Int32)
+    /// Discovery has been quiet for a moment: what it found is what there is.
+    case settle
 }
 
 /// Whether the advice on a refused SCHED_FIFO was logged: once per process is enough. Control
@@ -77,6 +81,7 @@ final class StreamSession<Output: AudioOutput> {
     private var ingest: AudioIngest
     private(set) var clockSync: ClockSync
     private var outbox = OutputQueue(capacity: 64 * 1024)
+    private var advertisementAsked = false
     /// The readiness a pending read or flush waits for.
     private var readWaitsFor: Interest = .read
     private var writeWaitsFor: Interest = []
@@ -130,6 +135,11 @@ final class StreamSession<Output: AudioOutput> {
         case .timer(.status):
             report(now: reactor.now)
             if !sendFailed && !endOfStream { send(status().frame, what: "STATUS", &reactor) }
+            // Asked for after the clock-sync burst, which its answer (the avatar) would delay.
+            if !advertisementAsked && !sendFailed && !endOfStream {
+                advertisementAsked = true
+                send(ServiceAdvertisement.request, what: "ADVERTISEMENT", &reactor)
+            }
             reactor.schedule(.status, after: 1_000_000)
         case .timer(.playedOut):
             // Played out, or nothing left that could play (the device is gone).
@@ -304,7 +314,7 @@ final class StreamSession<Output: AudioOutput> {
             case .wait: return .poolFull
             case .invalid(let e): return .invalid(e.description)
             }
-        case .bye, .timeResponse, .control, .chat, .status:
+        case .bye, .timeResponse, .control, .chat, .status, .advertisement:
             guard h.length <= WireProtocol.maxControlPayload else { return .invalid("\(type) frame of \(h.length) bytes") }
             reader.route(.scratch)
         case .hello, .challenge, .auth, .welcome, .reject, .timeRequest:
@@ -338,6 +348,14 @@ final class StreamSession<Output: AudioOutput> {
             log.info("host ended the stream; playing out what is buffered")
             for token in [ReceiverToken.read, .timeRequest, .status] { reactor.cancelTimer(token) }
             reactor.schedule(.playedOut, at: now)
+        case .advertisement:
+            switch ServiceAdvertisement.decode(json: payload) {
+            case .success(let ad):
+                log.info("host \"\(ad.deviceName)\" (device_id \(ad.deviceID))\(ad.userName.isEmpty ? "" : ", shared by \(ad.userName)"), Moosync \(ad.moosyncVersion), avatar \(ad.avatar.isEmpty ? "none" : "\(ad.avatar.utf8.count) bytes of base64")")
+            case .failure(let e):
+                log.failure(.invalidPacket(e.description))
+                return .retry(reason: "invalid_packet")
+            }
         default:
             break  // CONTROL, CHAT: handled by later issues; skipped like unknown types
         }

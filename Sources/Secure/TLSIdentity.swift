@@ -79,11 +79,7 @@ public final class TLSIdentity {
     }
 
     private static func write(_ bytes: [UInt8], to path: String, mode: mode_t) throws(IdentityError) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw .cannotWrite(path, .current) }
-        defer { close(fd) }
-        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-        guard written == bytes.count, fsync(fd) == 0 else { throw .cannotWrite(path, .current) }
+        if case .failure(let e) = writeNewFile(path, bytes, mode: mode) { throw .cannotWrite(path, e) }
     }
 }
 

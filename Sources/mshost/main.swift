@@ -2,6 +2,7 @@ import Codec
 import Config
 import Core
 import Host
+import ProtocolMessages
 import SampleRateConversion
 import Secure
 import Transport
@@ -76,9 +77,11 @@ if !sharing.enabled {
 }
 
 let transport: any ChannelTransport
+var fingerprint = ""
 switch sharing.encryption {
 case .tls:
     let identity = hostIdentity()
+    fingerprint = identity.fingerprint.description
     do {
         transport = TLSTransport(configuration: try TLSConfiguration(role: .server, identity: identity)) { channel in
             log.info("TLS: \(channel.negotiated ?? "?") with \(channel.peerDescription)")
@@ -110,6 +113,14 @@ let allowed = Set(sharing.allowedClients.compactMap { Fingerprint(hex: $0) })
 if !allowed.isEmpty && sharing.encryption == .none {
     log.warning("sharing.allowed_clients admits by TLS certificate, and \"encryption\": \"none\" has none: only a password admits")
 }
-let engine = HostEngine(settings: sharing, log: log, signals: ShutdownSignals(), transport: transport,
-                        admission: Admission(password: password, allowedClients: allowed))
+let deviceID: String
+switch persistentUUID(directory: sharing.stateDirectory, file: "device_id") {
+case .success(let id): deviceID = id
+case .failure(let e):
+    log.error("sharing.state_dir: cannot keep this host's device_id in \(sharing.stateDirectory): \(e)")
+    exit(1)
+}
+let admission = Admission(password: password, allowedClients: allowed)
+let engine = HostEngine(settings: sharing, log: log, signals: ShutdownSignals(), transport: transport, admission: admission,
+                        advertisement: ServiceAdvertisement(settings: sharing, deviceID: deviceID, fingerprint: fingerprint, admission: admission))
 exit(engine.run())

@@ -14,6 +14,10 @@ import Glibc
 let program = "msrecv"
 let log = Logger(program: program)
 
+if CommandLine.arguments.dropFirst().first == "discover" {
+    exit(DiscoverCommand.run(Array(CommandLine.arguments.dropFirst(2)), log: log))
+}
+
 let options: DaemonCommandLine
 let settings: Settings
 switch DaemonStartup.prepare(program: program, summary: "Moosync Audio Share receiver (speaker firmware)",
@@ -39,12 +43,9 @@ if options.showFingerprint {
     print(receiverIdentity().fingerprint)
     exit(0)
 }
-if receiving.host == nil {
-    log.error("\(options.configPath): receiving.host: required: this build has no mDNS discovery yet, so set \"HOST:PORT\"")
-    exit(1)
-}
 if options.checkOnly {
-    print("\(options.configPath): OK (receiver: host \(receiving.host!), output \"\(receiving.audioOutput.deviceID)\", buffer \(formatDuration(receiving.bufferSize)))")
+    let host = receiving.host.map { "host \($0)" } ?? "host found over mDNS" + (receiving.hostID.map { " by device_id \($0)" } ?? receiving.hostName.map { " by name \"\($0)\"" } ?? "")
+    print("\(options.configPath): OK (receiver: \(host), output \"\(receiving.audioOutput.deviceID)\", buffer \(formatDuration(receiving.bufferSize)))")
     exit(0)
 }
 if !receiving.enabled {
@@ -52,28 +53,37 @@ if !receiving.enabled {
     exit(0)
 }
 
-let transport: any ChannelTransport
+let transport: (HostTarget) -> any ChannelTransport
 switch receiving.encryption {
 case .tls:
-    let host = receiving.host!
     let pins = HostPins(directory: receiving.stateDirectory, configured: receiving.hostFingerprint.flatMap { Fingerprint(hex: $0) })
+    let configuration: TLSConfiguration
     do {
-        transport = TLSTransport(configuration: try TLSConfiguration(role: .client, identity: receiverIdentity())) { channel in
+        configuration = try TLSConfiguration(role: .client, identity: receiverIdentity())
+    } catch {
+        log.error("TLS: \(error)")
+        exit(1)
+    }
+    transport = { target in
+        TLSTransport(configuration: configuration) { channel in
+            let host = target.pinKey
+            // mDNS is not authenticated, but a host that presents another key than it advertises
+            // is not the host that advertised.
+            if let advertised = target.advertisedFingerprint.flatMap(Fingerprint.init(hex:)), let presented = channel.peerFingerprint, advertised != presented {
+                return ChannelError("host \(target.label) presented certificate \(presented), not the one it advertises over mDNS (\(advertised)): something else answered at its address")
+            }
             switch pins.check(host: host, presented: channel.peerFingerprint) {
             case .known: break
             case .pinned: log.info("TLS: pinned host \(host)'s certificate \(channel.peerFingerprint!) on first use (\(pins.file))")
             case .refused(let why): return ChannelError(why)
             }
-            log.info("TLS: \(channel.negotiated ?? "?") with \(host)")
+            log.info("TLS: \(channel.negotiated ?? "?") with \(target.label)")
             return nil
         }
-    } catch {
-        log.error("TLS: \(error)")
-        exit(1)
     }
 case .none:
     log.warning("receiving.encryption is \"none\": audio and control cross the network in plaintext and the host is not authenticated. For tests only")
-    transport = TCPTransport()
+    transport = { _ in TCPTransport() }
 }
 let engine = ReceiverEngine(settings: receiving, log: log, signals: ShutdownSignals(), transport: transport)
 exit(engine.run())

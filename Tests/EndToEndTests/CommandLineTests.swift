@@ -74,12 +74,23 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(output, "mshost: error: \(path): sharing.password_verifier: not a verifier `mshost passwd` wrote (its point L is not on the curve, or a field is out of range); run mshost passwd again\n")
     }
 
-    func testReceiverWithoutAHostAddressSaysSo() throws {
+    func testAReceiverWithoutAHostFindsOneOverMDNSUnlessDiscoveryIsOff() throws {
         let scratch = try Scratch("nohost")
-        let path = try scratch.write("r.json", "{\"receiving\": {}}")
+        let path = try scratch.write("r.json", "{\"receiving\": {\"host_name\": \"Lounge\"}}")
         let (status, output) = try runToCompletion("msrecv", ["--config", path, "--check"])
-        XCTAssertEqual(status, 1)
-        XCTAssertTrue(output.contains("receiving.host: required"), output)
+        XCTAssertEqual(status, 0, output)
+        XCTAssertTrue(output.contains("OK (receiver: host found over mDNS by name \"Lounge\""), output)
+        let off = try scratch.write("off.json", "{\"receiving\": {\"auto_discover\": false}}")
+        let (offStatus, offOutput) = try runToCompletion("msrecv", ["--config", off, "--check"])
+        XCTAssertEqual(offStatus, 1)
+        XCTAssertTrue(offOutput.contains("receiving.host: required when receiving.auto_discover is false"), offOutput)
+        let both = try scratch.write("both.json", "{\"receiving\": {\"host\": \"10.0.0.2:8080\", \"host_id\": \"x\"}}")
+        let (bothStatus, bothOutput) = try runToCompletion("msrecv", ["--config", both, "--check"])
+        XCTAssertEqual(bothStatus, 1)
+        XCTAssertTrue(bothOutput.contains("receiving.host_id: picks among the hosts discovered, but receiving.host names one"), bothOutput)
+        let (usageStatus, usage) = try runToCompletion("msrecv", ["discover", "--timeout", "soon"])
+        XCTAssertEqual(usageStatus, 2)
+        XCTAssertEqual(usage, "msrecv: error: --timeout: expected a duration such as 3s or 500ms (at most 10 min), got \"soon\"\n")
     }
 
     func testVersionAndUsage() throws {

@@ -17,6 +17,8 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
 final class Scratch {
     let path: String
     private(set) var alsaPCMs: [String] = []
+    /// Set for the daemons this scratch starts (the bus of a private avahi-daemon).
+    var environmentOverrides: [String: String] = [:]
 
     init(_ name: String) throws {
         path = NSTemporaryDirectory() + "moosync-\(name)-\(UUID().uuidString.prefix(8))"
@@ -67,6 +69,7 @@ final class Scratch {
         try? alsaPCMs.joined(separator: "\n").write(toFile: conf, atomically: true, encoding: .utf8)
         var env = ProcessInfo.processInfo.environment
         env["ALSA_CONFIG_PATH"] = "/usr/share/alsa/alsa.conf:" + conf
+        env.merge(environmentOverrides) { $1 }
         return env
     }
 
@@ -227,11 +230,12 @@ func printedFingerprint(_ binary: String, config: String) throws -> String {
 }
 
 /// Runs a binary to completion; (exit status, stdout + stderr).
-func runToCompletion(_ binary: String, _ arguments: [String]) throws -> (Int32, String) {
+func runToCompletion(_ binary: String, _ arguments: [String], environment: [String: String]? = nil) throws -> (Int32, String) {
     let process = Process()
     let pipe = Pipe()
     process.executableURL = URL(fileURLWithPath: binDirectory + "/" + binary)
     process.arguments = arguments
+    if let environment { process.environment = environment }
     process.standardOutput = pipe
     process.standardError = pipe
     try process.run()
@@ -329,18 +333,22 @@ enum Configs {
         throw ChannelError("no TLS handshake with port \(port) within \(timeout) s")
     }
 
+    /// Not advertised over mDNS unless `advertise` (then under `name`, with its identity and
+    /// device_id in `stateDir`).
     static func host(port: UInt16, source: String, codec: String = "pcm", loop: Bool = false, maxClients: Int = 4,
-                     rate: Int = 48_000, frameMilliseconds: Int = 20, extra: String = "") -> String {
+                     rate: Int = 48_000, frameMilliseconds: Int = 20, advertise: Bool = false, name: String = "test host",
+                     stateDir: String = stateDirectory, extra: String = "") -> String {
         """
-        {"sharing": {"device_name": "test host", "port": \(port), "source": "\(source)", "loop": \(loop),
-                     "max_clients": \(maxClients), "frame_ms": \(frameMilliseconds), "state_dir": "\(stateDirectory)"\(extra),
+        {"sharing": {"device_name": "\(name)", "port": \(port), "source": "\(source)", "loop": \(loop), "advertise": \(advertise),
+                     "max_clients": \(maxClients), "frame_ms": \(frameMilliseconds), "state_dir": "\(stateDir)"\(extra),
                      "audio_quality": {"codec": "\(codec)", "bitrate": 128000, "sample_rate": \(rate), "channels": 2}}}
         """
     }
 
-    static func receiver(port: UInt16, device: String, buffer: String = "200ms", formats: String = "[\"opus\", \"pcm\"]", extra: String = "") -> String {
+    /// `port` nil: no host named, found over mDNS.
+    static func receiver(port: UInt16?, device: String, buffer: String = "200ms", formats: String = "[\"opus\", \"pcm\"]", extra: String = "") -> String {
         """
-        {"receiving": {"host": "127.0.0.1:\(port)", "buffer_size": "\(buffer)", "client_name": "\(device)",
+        {"receiving": {\(port.map { "\"host\": \"127.0.0.1:\($0)\"," } ?? "") "buffer_size": "\(buffer)", "client_name": "\(device)",
                        "state_dir": "\(receiverStateDirectory(device))"\(extra),
                        "audio_formats": \(formats), "audio_output": {"device_id": "\(device)"}}}
         """

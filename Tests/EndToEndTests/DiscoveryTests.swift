@@ -1,0 +1,228 @@
+import Core
+import Discovery
+import Foundation
+import ProtocolMessages
+import Transport
+import XCTest
+
+/// mDNS discovery (issue 11 §1) on a real avahi-daemon (private, loopback only: `MDNSDaemon`),
+/// with the real daemons.
+final class DiscoveryTests: XCTestCase {
+    /// A host's config under its own state directory (its own key and device_id), advertised.
+    private func hostConfig(_ scratch: Scratch, _ name: String, port: UInt16, extra: String = "") throws -> String {
+        try scratch.write("\(name)-\(port).json", Configs.host(port: port, source: "tone:440", codec: "opus", advertise: true, name: name,
+                                                             stateDir: scratch.file("state-\(name)-\(port)"), extra: extra))
+    }
+
+    private func deviceID(_ scratch: Scratch, _ name: String, port: UInt16) throws -> String {
+        try String(contentsOfFile: scratch.file("state-\(name)-\(port)/device_id"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    private func receiver(_ scratch: Scratch, _ device: String, extra: String = "") throws -> (Daemon, String) {
+        let recording = scratch.recordingPCM(device)
+        let config = try scratch.write("\(device).json", Configs.receiver(port: nil, device: device, extra: extra))
+        return (try Daemon("msrecv", config: config, scratch: scratch, name: device), recording)
+    }
+
+    func testAReceiverWithNoHostFindsTheOnlyOnePinsItByDeviceIDAndPlays() throws {
+        let mdns = try MDNSDaemon()
+        let scratch = try Scratch("discover")
+        mdns.use(in: scratch)
+        let port = freePort()
+        let avatar = (0..<3000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let avatarPath = try scratch.write("avatar.png", bytes: avatar)
+        let config = try hostConfig(scratch, "Kitchen host", port: port, extra: ", \"user_name\": \"Ann\", \"avatar\": \"\(avatarPath)\"")
+        let host = try Daemon("mshost", config: config, scratch: scratch)
+        XCTAssertTrue(host.waitFor("mDNS: published \"Kitchen host\""), host.log)
+        let id = try deviceID(scratch, "Kitchen host", port: port)
+        let fingerprint = try printedFingerprint("mshost", config: config)
+
+        // What `msrecv discover --json` prints is the seed's advertisement, with our fingerprint.
+        let (status, printed) = try runToCompletion("msrecv", ["discover", "--json", "--timeout", "3s"], environment: scratch.environment)
+        XCTAssertEqual(status, 0, printed)
+        let list = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(printed.utf8)) as? [[String: Any]], printed)
+        XCTAssertEqual(list.count, 1, printed)
+        XCTAssertEqual(list.first?["name"] as? String, "Kitchen host")
+        XCTAssertEqual(list.first?["port"] as? Int, Int(port))
+        let ad = try XCTUnwrap(list.first?["advertisement"] as? [String: Any], printed)
+        XCTAssertEqual((ad["host_info"] as? [String: Any])?["device_id"] as? String, id)
+        XCTAssertEqual((ad["host_info"] as? [String: Any])?["user_name"] as? String, "Ann")
+        XCTAssertEqual((ad["network"] as? [String: Any])?["fingerprint"] as? String, fingerprint)
+        XCTAssertEqual((ad["network"] as? [String: Any])?["encryption"] as? String, "tls")
+        XCTAssertEqual((ad["stream_info"] as? [String: Any])?["audio_format"] as? String, "opus")
+
+        let (speaker, recording) = try receiver(scratch, "speaker")
+        XCTAssertTrue(speaker.waitFor("event=Connected host=\"Kitchen host\""), speaker.log)
+        XCTAssertTrue(speaker.log.contains("pinned host \(id)'s certificate \(fingerprint)"), speaker.log)
+        // The full advertisement, avatar included, fetched over the session.
+        XCTAssertTrue(speaker.waitFor("host \"Kitchen host\" (device_id \(id)), shared by Ann, Moosync \(MoosyncVersion.current), avatar 4000 bytes of base64"), speaker.log)
+        Thread.sleep(forTimeInterval: 1)
+        let samples = scratch.samples((recording as NSString).lastPathComponent)
+        XCTAssertGreaterThan(samples.count, 48_000, "a second of tone arrived: \(speaker.log)")
+        XCTAssertGreaterThan(samples.map { abs(Int($0)) }.max() ?? 0, 1000, "and it is not silence")
+        let pins = try String(contentsOfFile: Configs.receiverStateDirectory("speaker") + "/known_hosts", encoding: .utf8)
+        XCTAssertTrue(pins.contains("\(id) \(fingerprint)"), pins)
+    }
+
+    func testWithTwoHostsTheReceiverPlaysTheNamedOneAndWithoutANameSaysWhichThereAre() throws {
+        let mdns = try MDNSDaemon()
+        let scratch = try Scratch("two-hosts")
+        mdns.use(in: scratch)
+        let (lounge, study) = (freePort(), freePort())
+        let loungeHost = try Daemon("mshost", config: try hostConfig(scratch, "Lounge", port: lounge), scratch: scratch, name: "lounge-host")
+        let studyHost = try Daemon("mshost", config: try hostConfig(scratch, "Study", port: study), scratch: scratch, name: "study-host")
+        XCTAssertTrue(loungeHost.waitFor("mDNS: published"), loungeHost.log)
+        XCTAssertTrue(studyHost.waitFor("mDNS: published"), studyHost.log)
+        let loungeID = try deviceID(scratch, "Lounge", port: lounge)
+
+        let (unsure, _) = try receiver(scratch, "unsure")
+        XCTAssertTrue(unsure.waitFor("several Moosync hosts are on the network; set receiving.host_id"), unsure.log)
+        XCTAssertTrue(unsure.log.contains("\"Lounge\" at 127.0.0.1:\(lounge): device_id \(loungeID)"), unsure.log)
+        XCTAssertTrue(unsure.log.contains("\"Study\" at 127.0.0.1:\(study)"), unsure.log)
+        XCTAssertFalse(unsure.log.contains("event=Connected"), "it picks none by itself: \(unsure.log)")
+
+        let (byName, _) = try receiver(scratch, "by-name", extra: ", \"host_name\": \"Study\"")
+        XCTAssertTrue(byName.waitFor("event=Connected host=Study"), byName.log)
+        let (byID, _) = try receiver(scratch, "by-id", extra: ", \"host_id\": \"\(loungeID)\"")
+        XCTAssertTrue(byID.waitFor("event=Connected host=Lounge"), byID.log)
+        XCTAssertTrue(studyHost.waitFor("by-name ("), studyHost.log)
+        XCTAssertFalse(studyHost.log.contains("by-id ("), studyHost.log)
+        XCTAssertTrue(loungeHost.log.contains("by-id ("), loungeHost.log)
+        XCTAssertFalse(loungeHost.log.contains("by-name ("), loungeHost.log)
+        XCTAssertFalse(unsure.log.contains("event=Connected"), unsure.log)
+    }
+
+    func testANameTakenOnTheNetworkIsPublishedUnderAvahisAlternative() throws {
+        let mdns = try MDNSDaemon()
+        let scratch = try Scratch("collision")
+        mdns.use(in: scratch)
+        let (first, second) = (freePort(), freePort())
+        let one = try Daemon("mshost", config: try hostConfig(scratch, "Twin", port: first), scratch: scratch, name: "one")
+        XCTAssertTrue(one.waitFor("mDNS: published \"Twin\""), one.log)
+        let two = try Daemon("mshost", config: try hostConfig(scratch, "Twin", port: second), scratch: scratch, name: "two")
+        XCTAssertTrue(two.waitFor("mDNS: the name \"Twin\" is taken on this network: publishing as \"Twin #2\""), two.log)
+        XCTAssertTrue(two.waitFor("mDNS: published \"Twin #2\""), two.log)
+        let (status, printed) = try runToCompletion("msrecv", ["discover", "--timeout", "2s"], environment: scratch.environment)
+        XCTAssertEqual(status, 0, printed)
+        XCTAssertTrue(printed.contains("\"Twin\" at 127.0.0.1:\(first)"), printed)
+        XCTAssertTrue(printed.contains("\"Twin #2\" at 127.0.0.1:\(second): device_id \(try deviceID(scratch, "Twin", port: second)), device_name \"Twin\""), printed)
+        // Both are device_name "Twin": the name does not say which.
+        let (unsure, _) = try receiver(scratch, "unsure", extra: ", \"host_name\": \"Twin\"")
+        XCTAssertTrue(unsure.waitFor("several hosts fit receiving.host_name \"Twin\"; set receiving.host_id"), unsure.log)
+    }
+
+    func testAnAvahiRestartIsSurvivedAndAHostThatMovesIsFollowed() throws {
+        let mdns = try MDNSDaemon()
+        let scratch = try Scratch("restart")
+        mdns.use(in: scratch)
+        let port = freePort()
+        let config = try hostConfig(scratch, "Mover", port: port)
+        let host = try Daemon("mshost", config: config, scratch: scratch, name: "host-1")
+        XCTAssertTrue(host.waitFor("mDNS: published \"Mover\""), host.log)
+        let (speaker, recording) = try receiver(scratch, "speaker")
+        XCTAssertTrue(speaker.waitFor("event=Connected"), speaker.log)
+
+        mdns.stopAvahi()
+        XCTAssertTrue(host.waitFor("mDNS: lost avahi-daemon"), host.log)
+        XCTAssertTrue(speaker.waitFor("mDNS: lost avahi-daemon"), speaker.log)
+        try mdns.startAvahi()
+        XCTAssertTrue(host.waitFor("mDNS: avahi-daemon is back: publishing again"), host.log)
+        XCTAssertTrue(host.waitFor("mDNS: published \"Mover\"", times: 2), host.log)
+        XCTAssertTrue(speaker.waitFor("mDNS: avahi-daemon is back: browsing again"), speaker.log)
+        XCTAssertEqual(speaker.count("event=Connected"), 1, "the stream played on: \(speaker.log)")
+
+        // The host comes back on another port: the receiver finds it there.
+        host.signal(SIGTERM)
+        XCTAssertEqual(host.waitForExit(), 0, host.log)
+        let newPort = freePort()
+        let moved = try Daemon("mshost", config: try scratch.write("moved.json", try String(contentsOfFile: config, encoding: .utf8)
+            .replacingOccurrences(of: "\"port\": \(port)", with: "\"port\": \(newPort)")), scratch: scratch, name: "host-2")
+        XCTAssertTrue(moved.waitFor("mDNS: published \"Mover\""), moved.log)
+        XCTAssertTrue(speaker.waitFor("event=Connected", times: 2, timeout: 15), speaker.log)
+        XCTAssertTrue(speaker.log.contains("with \"Mover\" (127.0.0.1:\(newPort))"), speaker.log)
+        let before = scratch.size((recording as NSString).lastPathComponent)
+        Thread.sleep(forTimeInterval: 1)
+        XCTAssertGreaterThan(scratch.size((recording as NSString).lastPathComponent) - before, 100_000, "playing again: \(speaker.log)")
+    }
+
+    /// mDNS is not authenticated: a service that names a real host's port but another key than
+    /// the host presents is refused, and says so.
+    func testAHostPresentingAnotherKeyThanItsAdvertisementIsRefused() throws {
+        let mdns = try MDNSDaemon()
+        let scratch = try Scratch("impostor")
+        mdns.use(in: scratch)
+        let port = freePort()
+        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone:440")), scratch: scratch)
+        XCTAssertTrue(host.waitFor("listening on port"), host.log)
+        var fake = ServiceAdvertisement()
+        fake.deviceID = makeUUID()
+        fake.deviceName = "Impostor"
+        fake.port = port
+        fake.fingerprint = hex([UInt8](repeating: 0xab, count: 32), separator: ":")
+        let publisher = try TestPublisher(name: "Impostor", port: port, txt: fake.txtRecords, busAddress: mdns.busAddress)
+        XCTAssertTrue(publisher.waitUntilPublished(), "the test's own service is published")
+        let (speaker, _) = try receiver(scratch, "speaker")
+        XCTAssertTrue(speaker.waitFor("not the one it advertises over mDNS (\(fake.fingerprint))"), speaker.log)
+        XCTAssertFalse(speaker.log.contains("event=Connected"), speaker.log)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: Configs.receiverStateDirectory("speaker") + "/known_hosts"), "nothing pinned")
+    }
+
+    func testWithoutAvahiTheHostStillStreamsAndDiscoverySaysWhy() throws {
+        let scratch = try Scratch("no-avahi")
+        scratch.environmentOverrides["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=\(scratch.file("no-bus.sock"))"
+        let port = freePort()
+        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone:440", advertise: true)), scratch: scratch)
+        XCTAssertTrue(host.waitFor("mDNS: cannot reach avahi-daemon"), host.log)
+        let (status, printed) = try runToCompletion("msrecv", ["discover", "--timeout", "500ms"], environment: scratch.environment)
+        XCTAssertEqual(status, 1, printed)
+        XCTAssertTrue(printed.contains("mDNS: cannot reach avahi-daemon"), printed)
+        XCTAssertTrue(printed.contains("no Moosync host answered within 500ms"), printed)
+        let recording = scratch.recordingPCM("speaker")
+        let speaker = try Daemon("msrecv", config: try scratch.write("r.json", Configs.receiver(port: port, device: "speaker")), scratch: scratch)
+        XCTAssertTrue(speaker.waitFor("event=Connected"), "a receiver that names the host plays: \(speaker.log)")
+        _ = recording
+    }
+}
+
+/// A service the test publishes itself, through the product's MDNSClient on a reactor of its own.
+private final class TestPublisher: @unchecked Sendable {
+    private let stop = StopFlag()
+    private let lock = NSLock()
+    private var published = false
+    private let done = DispatchSemaphore(value: 0)
+
+    init(name: String, port: UInt16, txt: [String], busAddress: String) throws {
+        setenv("DBUS_SYSTEM_BUS_ADDRESS", busAddress, 1)
+        let client = try MDNSClient(role: .publish(name: name, port: port, txt: txt))
+        nonisolated(unsafe) let unsafeClient = client
+        Thread { [self] in
+            var reactor = Reactor<Int32>()
+            unsafeClient.sync(into: &reactor, token: { $0 })
+            while !stop.isSet {
+                for event in reactor.wait(maxWait: 50_000) {
+                    switch event {
+                    case .ready(let id, _), .timer(let id): unsafeClient.handle(event, id: id)
+                    }
+                }
+                if unsafeClient.takeEvents().contains(.published(name: name)) { lock.withLock { published = true } }
+                unsafeClient.sync(into: &reactor, token: { $0 })
+            }
+            unsafeClient.close(from: &reactor, token: { $0 })
+            done.signal()
+        }.start()
+    }
+
+    deinit {
+        stop.set()
+        done.wait()
+    }
+
+    func waitUntilPublished(timeout: TimeInterval = 10) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if lock.withLock({ published }) { return true }
+            usleep(20_000)
+        }
+        return false
+    }
+}
