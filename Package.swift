@@ -83,7 +83,7 @@ let package = Package(
         .testTarget(name: "HostTests", dependencies: ["Host", "ProtocolMessages", "Transport", "Core", "TestSupport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "SecureTests", dependencies: ["Secure", "Transport", "Core"]),
-        .testTarget(name: "ReceiverTests", dependencies: ["Receiver", "Codec", "Audio", "Core"]),
+        .testTarget(name: "ReceiverTests", dependencies: ["Receiver", "Codec", "Audio", "Core", "Discovery", "ProtocolMessages"]),
         .testTarget(name: "CodecTests", dependencies: ["Codec", "Resample", "SampleRateConversion", "Audio"]),
         // Drives the built binaries (`swift build` first; scripts/test.sh does).
         .testTarget(name: "EndToEndTests", dependencies: ["Core", "Config", "ProtocolMessages", "Transport", "Audio", "Secure", "Discovery", "TestSupport"]),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # libFuzzer (swiftc -sanitize=fuzzer,address) on the parsers a peer or a config file reaches:
-#   frames  the frame reader + the AUDIO header and every message decoder (Core, ProtocolMessages, Transport)
+#   frames  the frame reader + the AUDIO header and every message decoder, and the mDNS TXT
+#           records (Core, ProtocolMessages, Transport)
 #   json    the config loader (JSON reader + validation) and the WAV parser (Core, Config)
 #   session the receiver's whole session (handshake, stream, clock sync) against a host played
 #           from the input, on a stepped clock and a memory sink (Receiver and what it uses)
@@ -22,12 +23,14 @@ flags=(-parse-as-library -sanitize=fuzzer,address -O -g -I "$out")
 cat > "$out/cmod/module.modulemap" <<MAP
 module CMoosyncLinux { header "$root/Sources/CMoosyncLinux/include/CMoosyncLinux.h" export * }
 module CFractionalDelay { header "$root/Sources/CFractionalDelay/include/CFractionalDelay.h" export * }
+module CAvahi { header "$root/Sources/CAvahi/include/CAvahi.h" export * }
 MAP
 build_log="$out/build.log"
 : > "$build_log"
 quietly() { "$@" >> "$build_log" 2>&1 || { cat "$build_log" >&2; exit 1; }; }  # the linker warns about ASan locals
 quietly cc -c -D_GNU_SOURCE -O1 -fsanitize=address -I Sources/CMoosyncLinux/include Sources/CMoosyncLinux/shim.c -o "$out/shim.o"
 quietly cc -c -O2 -fsanitize=address -I Sources/CFractionalDelay/include Sources/CFractionalDelay/fractional_delay.c -o "$out/fractional_delay.o"
+quietly cc -c -O1 -fsanitize=address -I Sources/CAvahi/include Sources/CAvahi/avahi.c -o "$out/avahi.o"
 # The C libraries' module maps, as SwiftPM passes them.
 cmaps=(-Xcc -fmodule-map-file="$out/cmod/module.modulemap" -Xcc -fmodule-map-file="$root/Sources/COpus/module.modulemap"
        -Xcc -fmodule-map-file="$root/Sources/CAlsa/module.modulemap" -Xcc -fmodule-map-file="$root/Sources/CMbedTLS/module.modulemap"
@@ -45,6 +48,7 @@ if [[ " ${targets[*]} " == *" session "* || " ${targets[*]} " == *" host "* ]]; 
   module Codec Sources/Codec/*.swift
   module Audio Sources/Audio/*.swift
   module Secure Sources/Secure/*.swift
+  module Discovery Sources/Discovery/*.swift
 fi
 if [[ " ${targets[*]} " == *" session "* ]]; then
   module Resample Sources/Resample/*.swift
@@ -62,11 +66,11 @@ for target in "${targets[@]}"; do
     json) src=(Tests/Fuzz/FuzzJSON.swift); libs=("$out/libConfig.a" "$out/libCore.a") ;;
     session)
       src=(Tests/Fuzz/FuzzSession.swift Tests/Fuzz/FuzzChannel.swift)
-      libs=("$out/libReceiver.a" "$out/libSecure.a" "$out/libAudio.a" "$out/libResample.a" "$out/libCodec.a" "$out/libConfig.a" "$out/libTransport.a"
+      libs=("$out/libReceiver.a" "$out/libDiscovery.a" "$out/avahi.o" -ldl "$out/libSecure.a" "$out/libAudio.a" "$out/libResample.a" "$out/libCodec.a" "$out/libConfig.a" "$out/libTransport.a"
             "$out/libProtocolMessages.a" "$out/libCore.a" "$out/fractional_delay.o" -lopus -lasound -lmbedtls -lmbedx509 -lmbedcrypto) ;;
     host)
       src=(Tests/Fuzz/FuzzHost.swift Tests/Fuzz/FuzzChannel.swift)
-      libs=("$out/libHost.a" "$out/libSecure.a" "$out/libSampleRateConversion.a" "$out/libAudio.a" "$out/libCodec.a" "$out/libConfig.a"
+      libs=("$out/libHost.a" "$out/libDiscovery.a" "$out/avahi.o" -ldl "$out/libSecure.a" "$out/libSampleRateConversion.a" "$out/libAudio.a" "$out/libCodec.a" "$out/libConfig.a"
             "$out/libTransport.a" "$out/libProtocolMessages.a" "$out/libCore.a" -lopus -lasound -lsamplerate -lmbedtls -lmbedx509 -lmbedcrypto) ;;
     *) echo "fuzz: unknown target $target (frames, json, session, host)" >&2; exit 2 ;;
   esac
@@ -86,6 +90,9 @@ audio = struct.pack(">QQIBB", 7, 140000, 48000, 2, 1) + bytes(40)
 open(f"{d}/hello", "wb").write(b"\x01" + frame(1, hello))
 open(f"{d}/audio", "wb").write(b"\x05" + frame(6, audio) * 3 + frame(8, struct.pack(">QQQ", 1, 2, 3)))
 open(f"{d}/mixed", "wb").write(b"\x00" + frame(99, b"zz") + frame(12, b"\x02") + frame(4, b'{"stream":{}}'))
+open(f"{d}/advertisement", "wb").write(b"\x00" + frame(13, json.dumps({"host_info": {"device_id": "d", "avatar": "aGk="},
+     "network": {"port": 8080}, "capabilities": {"max_clients": 4}}).encode())
+     + frame(13, b"version=1.0\x00device_id=d\x00port=8080\x00sample_rate=48000\x00chat=true"))
 # The session target: cut-up, pace and tick bytes, then a host's stream answering HELLO at t1 =
 # 1000000 (FuzzSession's helloTime).
 def welcome(codec, frames):

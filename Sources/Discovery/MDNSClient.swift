@@ -10,6 +10,13 @@ public struct DiscoveredService: Equatable, Sendable {
     public var address: String
     public var port: UInt16
     public var txt: [String]
+
+    public init(name: String, address: String, port: UInt16, txt: [String]) {
+        self.name = name
+        self.address = address
+        self.port = port
+        self.txt = txt
+    }
 }
 
 /// What happened on the network since the owner last asked (`MDNSClient.takeEvents()`).

@@ -1,4 +1,5 @@
 import Config
+import Foundation
 import Core
 import XCTest
 
@@ -71,6 +72,36 @@ final class ConfigTests: XCTestCase {
             "line 1, column 28: sharing.encryption: expected \"tls\" or \"none\", got \"ssl\"",
             "line 1, column 48: sharing.state_dir: expected an absolute path (the daemons do not depend on where they are started), got \"state\"",
             "line 1, column 92: receiving.host_fingerprint: expected the host's SHA-256 certificate fingerprint, 64 hex digits (colons between pairs allowed; `mshost --fingerprint` prints it), got \"abcd\"",
+        ])
+    }
+
+    func testDiscoveryKeys() throws {
+        let defaults = try settings("{}")
+        XCTAssertTrue(defaults.sharing.advertise)
+        XCTAssertTrue(defaults.receiving.autoDiscover)
+        XCTAssertNil(defaults.receiving.host)
+        let directory = NSTemporaryDirectory() + "config-avatar-\(getpid())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        FileManager.default.createFile(atPath: directory + "/a.png", contents: Data([0x89, 0x50, 0x4e, 0x47]))
+        FileManager.default.createFile(atPath: directory + "/big.png", contents: Data(count: 10 * 1024 + 1))
+        let s = try settings("""
+        {"sharing": {"user_name": "Ann", "avatar": "\(directory)/a.png", "advertise": false},
+         "receiving": {"host_id": "0b3c", "host_name": "Lounge"}}
+        """)
+        XCTAssertEqual(s.sharing.userName, "Ann")
+        XCTAssertEqual(s.sharing.avatarBase64, "iVBORw==")
+        XCTAssertFalse(s.sharing.advertise)
+        XCTAssertEqual(s.receiving.hostID, "0b3c")
+        XCTAssertEqual(s.receiving.hostName, "Lounge")
+        XCTAssertEqual(errors("""
+        {"sharing": {"device_name": "\(String(repeating: "x", count: 64))", "avatar": "\(directory)/big.png"},
+         "receiving": {"avatar": 1, "auto_discover": false}}
+        """), [
+            "line 1, column 107: sharing.avatar: \(directory)/big.png is larger than 10 KB; the advertisement carries it whole in one message",
+            "line 1, column 29: sharing.device_name: is 64 bytes; an mDNS service name holds at most 63",
+            "line 2, column 16: receiving.avatar: unknown key",
+            "line 2, column 46: receiving.host: required when receiving.auto_discover is false: set \"HOST:PORT\", or let the receiver find its host over mDNS",
         ])
     }
 

@@ -39,9 +39,11 @@ public func fuzzFrames(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             case .auth?: _ = AuthMessage.decode(payload)
             case .status?: _ = Status.decode(payload)
             case .control?: _ = Control.decode(payload)
-            case .chat?:
-                _ = Chat.decode(payload)
+            case .chat?: _ = Chat.decode(payload)
+            case .advertisement?:
                 _ = ServiceAdvertisement.decode(json: payload)
+                // The same bytes as TXT records, NUL between them, as a resolver hands them over.
+                _ = ServiceAdvertisement.decode(txt: payload.split(separator: 0).map { String(decoding: $0, as: UTF8.self) })
             case .bye?: _ = Bye.decode(payload)
             default: break
             }
