@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the release binaries and checks what the speaker image relies on: both daemons carry
-# the Swift runtime inside them (no libswift*.so needed), msrecv has no Foundation in it, and
-# both answer --version with the libraries they were built against.
+# the Swift runtime inside them (no libswift*.so needed), msrecv has no Foundation in it, neither
+# loads Avahi (and with it libdbus, libsystemd, libgcrypt) before discovery is used, and both
+# answer --version with the libraries they were built against.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -12,6 +13,10 @@ for binary in msrecv mshost; do
   path=.build/release/$binary
   if ldd "$path" | grep -q 'libswift'; then
     echo "check-binaries: FAIL $binary links the Swift runtime dynamically:"; ldd "$path" | grep libswift
+    failures=$((failures + 1))
+  fi
+  if ldd "$path" | grep -qE 'libavahi|libdbus'; then
+    echo "check-binaries: FAIL $binary loads Avahi at start:"; ldd "$path" | grep -E 'libavahi|libdbus'
     failures=$((failures + 1))
   fi
   "$path" --version

@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/install-deps.sh
-# No test needs dbus or avahi yet (discovery is a later issue); they will be started here when one does.
+# The discovery tests start their own dbus-daemon and avahi-daemon (loopback only, never the
+# machine's network; Tests/EndToEndTests/MDNSDaemon.swift): install-deps installs both.
 
 bash scripts/check-binaries.sh
 swift build --build-tests
