@@ -55,6 +55,9 @@ public enum ConfigLoader {
         out.enabled = c.bool(s, "enabled", path: p, default: out.enabled)
         out.deviceName = c.string(s, "device_name", path: p, default: out.deviceName)
         out.userName = c.string(s, "user_name", path: p, default: out.userName, allowEmpty: true)
+        if out.userName.utf8.count > 200 {
+            c.fail(p + ".user_name", "is \(out.userName.utf8.count) bytes; it goes in an mDNS TXT record, which holds at most 200 of it", at: s["user_name"])
+        }
         out.advertise = c.bool(s, "advertise", path: p, default: out.advertise)
         if let value = s["avatar"] {
             out.avatarBase64 = avatar(value, path: p + ".avatar", &c)

@@ -2,17 +2,33 @@ import CAvahi
 import Core
 import Transport
 
-/// A service found on the network, resolved: its instance name, where it listens and its TXT
-/// records as published.
-public struct DiscoveredService: Equatable, Sendable {
+/// One sighting of a service: its instance name, on one interface over one protocol (a host on
+/// two networks, or on IPv4 and IPv6, is seen once on each).
+public struct Sighting: Hashable, Sendable {
     public var name: String
+    public var interface: Int32
+    /// 0 IPv4, 1 IPv6 (Avahi's protocol numbers).
+    public var proto: Int32
+
+    public init(name: String, interface: Int32 = 1, proto: Int32 = 0) {
+        self.name = name
+        self.interface = interface
+        self.proto = proto
+    }
+}
+
+/// A sighting resolved: where the service listens and its TXT records in the order published.
+public struct DiscoveredService: Equatable, Sendable {
+    public var sighting: Sighting
     /// Numeric; an IPv6 link-local address carries its interface (`fe80::1%2`).
     public var address: String
     public var port: UInt16
     public var txt: [String]
 
-    public init(name: String, address: String, port: UInt16, txt: [String]) {
-        self.name = name
+    public var name: String { sighting.name }
+
+    public init(_ sighting: Sighting, address: String, port: UInt16, txt: [String]) {
+        self.sighting = sighting
         self.address = address
         self.port = port
         self.txt = txt
@@ -25,8 +41,10 @@ public enum DiscoveryEvent: Equatable, Sendable {
     case published(name: String)
     /// `name` was taken by another service: publishing again as `as`.
     case renamed(from: String, to: String)
+    /// A sighting resolved, or resolved again with something changed.
     case found(DiscoveredService)
-    case lost(name: String)
+    /// A sighting gone (the service left that network, or stopped answering).
+    case lost(Sighting)
     /// The browser has reported what the network knows now.
     case allForNow
     /// avahi-daemon is not there (not started, or gone): waiting for it.
@@ -52,26 +70,29 @@ public final class MDNSClient {
     private var client: OpaquePointer?
     private var group: OpaquePointer?
     private var browser: OpaquePointer?
-    /// One per instance (and interface and protocol) the browser reported.
-    private var resolvers: [ResolverKey: OpaquePointer] = [:]
+    /// One per sighting the browser reported.
+    private var resolvers: [Sighting: OpaquePointer] = [:]
+    /// The name asked for, and the name published (Avahi's alternative after a collision).
+    private let configuredName: String
     private var publishedName: String
     private var events: [DiscoveryEvent] = []
     /// Making the client failed, or the daemon went away: try again after `retryInterval`.
     private var retryPending = false
+    /// Set by a callback that found the client, its browser or its entry group failed: done by
+    /// `handle` once Avahi's dispatch has returned, so that nothing is freed under its feet.
+    private var startOverRequested = false
     private var wasLost = false
     private let retryInterval: Microseconds = 1_000_000
-
-    private struct ResolverKey: Hashable {
-        var interface: Int32, proto: Int32, name: String
-    }
 
     public init(role: Role) throws(DiscoveryError) {
         avahi = try Avahi.load().get()
         guard let loop = AvahiLoop() else { throw DiscoveryError("out of memory") }
         self.loop = loop
         self.role = role
-        if case .publish(let name, _, _) = role { publishedName = name } else { publishedName = "" }
+        if case .publish(let name, _, _) = role { configuredName = name } else { configuredName = "" }
+        publishedName = configuredName
         connect()
+        startOverIfRequested()
     }
 
     deinit { disconnect() }
@@ -107,6 +128,7 @@ public final class MDNSClient {
                 loop.expired(id)
             }
         }
+        startOverIfRequested()
     }
 
     /// Stops publishing or browsing and leaves the reactor.
@@ -144,6 +166,20 @@ public final class MDNSClient {
         client = nil
     }
 
+    private func startOverIfRequested() {
+        guard startOverRequested else { return }
+        startOverRequested = false
+        startOver()
+    }
+
+    /// Frees everything and makes a new client after `retryInterval`: after the daemon went away,
+    /// or a browser or an entry group failed (what a new client publishes or browses afresh).
+    private func startOver() {
+        for sighting in resolvers.keys { events.append(.lost(sighting)) }
+        disconnect()
+        retryPending = true
+    }
+
     private func noteLost(_ why: String) {
         if !wasLost { events.append(.waitingForDaemon(why)) }
         wasLost = true
@@ -153,7 +189,11 @@ public final class MDNSClient {
     private func clientChanged(_ client: OpaquePointer, _ state: AvahiClientState) {
         switch state {
         case AVAHI_CLIENT_S_RUNNING:
-            if wasLost { events.append(.daemonBack) }
+            if wasLost {
+                events.append(.daemonBack)
+                // The name that collided may be free on the network as it is now.
+                publishedName = configuredName
+            }
             wasLost = false
             switch role {
             case .publish: publish(client)
@@ -170,8 +210,7 @@ public final class MDNSClient {
             let code = avahi.f.avahi_client_errno!(client)
             noteLost(DiscoveryError.avahi(code, "lost avahi-daemon", avahi).description)
             self.client = client
-            disconnect()
-            retryPending = true
+            startOverRequested = true
         default:
             break
         }
@@ -189,8 +228,10 @@ public final class MDNSClient {
                 return events.append(.failed(DiscoveryError.avahi(avahi.f.avahi_client_errno!(client), "cannot publish", avahi).description))
             }
         }
+        // A string list holds its entries last added first, and is sent reversed: the records
+        // leave in the order given.
         var records: UnsafeMutablePointer<AvahiStringList>?
-        for record in txt.reversed() { records = avahi.f.avahi_string_list_add!(records, record) }
+        for record in txt { records = avahi.f.avahi_string_list_add!(records, record) }
         defer { avahi.f.avahi_string_list_free!(records) }
         // A service of the same name in this daemon is refused at once (across daemons the
         // group reports a collision later): Avahi's next name, "Name #2", is tried.
@@ -200,8 +241,11 @@ public final class MDNSClient {
                 rename()
                 continue
             }
-            if code == 0 { _ = avahi.f.avahi_entry_group_commit!(group) }
-            if code != 0 { events.append(.failed(DiscoveryError.avahi(code, "cannot publish \"\(publishedName)\"", avahi).description)) }
+            let committed = code == 0 ? avahi.f.avahi_entry_group_commit!(group) : code
+            if committed != 0 {
+                events.append(.failed(DiscoveryError.avahi(committed, "cannot publish \"\(publishedName)\"; trying again", avahi).description))
+                startOverRequested = true
+            }
             return
         }
     }
@@ -223,7 +267,8 @@ public final class MDNSClient {
             _ = avahi.f.avahi_entry_group_reset!(group)
             if let client { publish(client) }
         case AVAHI_ENTRY_GROUP_FAILURE:
-            events.append(.failed("publishing \"\(publishedName)\" failed"))
+            events.append(.failed("publishing \"\(publishedName)\" failed; trying again"))
+            startOverRequested = true
         default:
             break
         }
@@ -237,7 +282,8 @@ public final class MDNSClient {
             Unmanaged<MDNSClient>.fromOpaque(me!).takeUnretainedValue().browsed(interface, proto, event, name, type, domain)
         }, Unmanaged.passUnretained(self).toOpaque())
         if browser == nil {
-            events.append(.failed(DiscoveryError.avahi(avahi.f.avahi_client_errno!(client), "cannot browse for \(MDNSService.type)", avahi).description))
+            events.append(.failed(DiscoveryError.avahi(avahi.f.avahi_client_errno!(client), "cannot browse for \(MDNSService.type); trying again", avahi).description))
+            startOverRequested = true
         }
     }
 
@@ -246,32 +292,38 @@ public final class MDNSClient {
         switch event {
         case AVAHI_BROWSER_NEW:
             guard let client, let name else { return }
-            let key = ResolverKey(interface: interface, proto: proto, name: String(cString: name))
+            let key = Sighting(name: String(cString: name), interface: interface, proto: proto)
             guard resolvers[key] == nil else { return }
             // Addresses of the protocol the service was seen on: an IPv6 sighting gives IPv6.
             let resolver = avahi.f.avahi_service_resolver_new!(client, interface, proto, name, type, domain, proto, AvahiLookupFlags(0), {
-                _, interface, _, event, name, _, _, _, address, port, txt, _, me in
-                Unmanaged<MDNSClient>.fromOpaque(me!).takeUnretainedValue().resolved(interface, event, name, address, port, txt)
+                _, interface, proto, event, name, _, _, _, address, port, txt, _, me in
+                Unmanaged<MDNSClient>.fromOpaque(me!).takeUnretainedValue().resolved(interface, proto, event, name, address, port, txt)
             }, Unmanaged.passUnretained(self).toOpaque())
             if let resolver { resolvers[key] = resolver }
         case AVAHI_BROWSER_REMOVE:
             guard let name else { return }
-            let key = ResolverKey(interface: interface, proto: proto, name: String(cString: name))
+            let key = Sighting(name: String(cString: name), interface: interface, proto: proto)
             if let resolver = resolvers.removeValue(forKey: key) { _ = avahi.f.avahi_service_resolver_free!(resolver) }
-            if !resolvers.keys.contains(where: { $0.name == key.name }) { events.append(.lost(name: key.name)) }
+            events.append(.lost(key))
         case AVAHI_BROWSER_ALL_FOR_NOW:
             events.append(.allForNow)
         case AVAHI_BROWSER_FAILURE:
-            events.append(.failed(DiscoveryError.avahi(client.map { avahi.f.avahi_client_errno!($0) } ?? Int32(AVAHI_ERR_FAILURE), "browsing failed", avahi).description))
+            events.append(.failed(DiscoveryError.avahi(client.map { avahi.f.avahi_client_errno!($0) } ?? Int32(AVAHI_ERR_FAILURE), "browsing failed; trying again", avahi).description))
+            startOverRequested = true
         default:
             break
         }
     }
 
-    private func resolved(_ interface: AvahiIfIndex, _ event: AvahiResolverEvent, _ name: UnsafePointer<CChar>?,
+    private func resolved(_ interface: AvahiIfIndex, _ proto: AvahiProtocol, _ event: AvahiResolverEvent, _ name: UnsafePointer<CChar>?,
                           _ address: UnsafePointer<AvahiAddress>?, _ port: UInt16, _ txt: UnsafeMutablePointer<AvahiStringList>?) {
-        guard event == AVAHI_RESOLVER_FOUND, let name, let address else {
-            // A resolve that failed (the host went quiet) is tried again at its next sighting.
+        guard let name else { return }
+        let sighting = Sighting(name: String(cString: name), interface: interface, proto: proto)
+        guard event == AVAHI_RESOLVER_FOUND, let address else {
+            // The host did not answer: that sighting is gone, and the browser's next NEW for it
+            // (the host back) resolves it afresh.
+            if let resolver = resolvers.removeValue(forKey: sighting) { _ = avahi.f.avahi_service_resolver_free!(resolver) }
+            events.append(.lost(sighting))
             return
         }
         var text = [CChar](repeating: 0, count: Int(AVAHI_ADDRESS_STR_MAX))
@@ -285,6 +337,6 @@ public final class MDNSClient {
             records.append(String(decoding: bytes, as: UTF8.self))
             entry = avahi.f.avahi_string_list_get_next!(e)
         }
-        events.append(.found(DiscoveredService(name: String(cString: name), address: numeric, port: port, txt: records)))
+        events.append(.found(DiscoveredService(sighting, address: numeric, port: port, txt: records)))
     }
 }

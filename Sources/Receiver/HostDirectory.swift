@@ -2,15 +2,31 @@ import Core
 import Discovery
 import ProtocolMessages
 
-/// A Moosync host found over mDNS: where it listens, and its advertisement as its TXT records
-/// give it (nil, with the reason, when they are not a Moosync advertisement).
+/// A Moosync host found over mDNS: where it listens (every sighting's address, IPv4 first), and
+/// its advertisement as its TXT records give it (nil, with the reason, when they are not a
+/// Moosync advertisement).
 public struct DiscoveredHost: Equatable, Sendable {
+    /// The sighting whose address is tried first (and whose TXT records are read).
     public var service: DiscoveredService
+    public var endpoints: [Endpoint]
     public var advertisement: ServiceAdvertisement?
     public var problem: String?
 
-    init(_ service: DiscoveredService) {
-        self.service = service
+    public struct Endpoint: Equatable, Sendable {
+        public var address: String
+        public var port: UInt16
+
+        public var description: String { address.contains(":") ? "[\(address)]:\(port)" : "\(address):\(port)" }
+    }
+
+    /// `sightings`: of one name, not empty.
+    init(_ sightings: [DiscoveredService]) {
+        // IPv4 first (no scope to carry), then by interface: the same order every time.
+        let ordered = sightings.sorted { ($0.sighting.proto, $0.sighting.interface, $0.address) < ($1.sighting.proto, $1.sighting.interface, $1.address) }
+        service = ordered[0]
+        var endpoints: [Endpoint] = []
+        for s in ordered where !endpoints.contains(Endpoint(address: s.address, port: s.port)) { endpoints.append(Endpoint(address: s.address, port: s.port)) }
+        self.endpoints = endpoints
         switch ServiceAdvertisement.decode(txt: service.txt) {
         case .success(let ad): advertisement = ad
         case .failure(let e): problem = e.description
@@ -20,11 +36,11 @@ public struct DiscoveredHost: Equatable, Sendable {
     /// Its device_id, or (without one) its mDNS name: what its key is pinned under.
     public var id: String { advertisement.map(\.deviceID).flatMap { $0.isEmpty ? nil : $0 } ?? service.name }
     public var deviceName: String { advertisement.map(\.deviceName).flatMap { $0.isEmpty ? nil : $0 } ?? service.name }
-    public var endpoint: String { service.address.contains(":") ? "[\(service.address)]:\(service.port)" : "\(service.address):\(service.port)" }
+    public var endpoint: String { endpoints[0].description }
 
     /// One line for the log and `msrecv discover`.
     public var summary: String {
-        var line = "\"\(service.name)\" at \(endpoint)"
+        var line = "\"\(service.name)\" at \(endpoints.map(\.description).joined(separator: ", "))"
         guard let ad = advertisement else { return line + ": not a Moosync advertisement (\(problem ?? "?"))" }
         line += ": device_id \(ad.deviceID.isEmpty ? "(none)" : ad.deviceID)"
         if ad.deviceName != service.name { line += ", device_name \"\(ad.deviceName)\"" }
@@ -37,6 +53,7 @@ public struct DiscoveredHost: Equatable, Sendable {
 
 /// The hosts browsing has found, by mDNS name, and which one a receiver plays.
 public struct HostDirectory: Equatable, Sendable {
+    private var sightings: [String: [Sighting: DiscoveredService]] = [:]
     public private(set) var hosts: [String: DiscoveredHost] = [:]
 
     public init() {}
@@ -46,24 +63,33 @@ public struct HostDirectory: Equatable, Sendable {
     public mutating func apply(_ event: DiscoveryEvent) -> Bool {
         switch event {
         case .found(let service):
-            let host = DiscoveredHost(service)
-            // A host seen over IPv4 and IPv6 is one host: the IPv4 sighting is kept (no scope to
-            // carry), unless the host moved to another port.
-            if let old = hosts[service.name], !old.service.address.contains(":"), service.address.contains(":"), old.service.port == service.port {
-                return false
-            }
-            guard hosts[service.name] != host else { return false }
-            hosts[service.name] = host
-            return true
-        case .lost(let name):
-            return hosts.removeValue(forKey: name) != nil
+            guard sightings[service.name]?[service.sighting] != service else { return false }
+            sightings[service.name, default: [:]][service.sighting] = service
+            return update(service.name)
+        case .lost(let sighting):
+            guard sightings[sighting.name]?.removeValue(forKey: sighting) != nil else { return false }
+            return update(sighting.name)
         case .waitingForDaemon:
             // What the daemon knew went with it: browsing starts afresh once it is back.
-            defer { hosts = [:] }
+            defer {
+                sightings = [:]
+                hosts = [:]
+            }
             return !hosts.isEmpty
         case .published, .renamed, .allForNow, .daemonBack, .failed:
             return false
         }
+    }
+
+    private mutating func update(_ name: String) -> Bool {
+        let old = hosts[name]
+        if let seen = sightings[name], !seen.isEmpty {
+            hosts[name] = DiscoveredHost(Array(seen.values))
+        } else {
+            sightings[name] = nil
+            hosts[name] = nil
+        }
+        return hosts[name] != old
     }
 
     public enum Choice: Equatable, Sendable {
@@ -75,14 +101,17 @@ public struct HostDirectory: Equatable, Sendable {
     }
 
     /// The host named by `id` (device_id), else by `name` (device_name or mDNS name), else the
-    /// only one there is. Hosts whose TXT records are not a Moosync advertisement never fit.
-    public func choose(id: String?, name: String?) -> Choice {
-        let candidates = hosts.values.filter { host in
-            guard host.advertisement != nil else { return false }
-            if let id { return host.id == id }
-            if let name { return host.deviceName == name || host.service.name == name }
-            return true
-        }.sorted { $0.service.name < $1.service.name }
+    /// only one there is; among several, `playing` (the device_id of the host played last) is
+    /// kept. Hosts whose TXT records are not a Moosync advertisement never fit. One device_id
+    /// under two names (a name's record lingering after a rename) is one host.
+    public func choose(id: String?, name: String?, playing: String? = nil) -> Choice {
+        var candidates: [DiscoveredHost] = []
+        for host in sorted where host.advertisement != nil && !candidates.contains(where: { $0.id == host.id }) {
+            if let id, host.id != id { continue }
+            if id == nil, let name, host.deviceName != name && host.service.name != name { continue }
+            candidates.append(host)
+        }
+        if candidates.count > 1, let playing, let kept = candidates.first(where: { $0.id == playing }) { return .host(kept) }
         switch candidates.count {
         case 0: return .none
         case 1: return .host(candidates[0])

@@ -12,8 +12,8 @@ import Transport
 public struct HostTarget: Equatable, Sendable {
     /// For the log: the address as configured, or the host's mDNS name and where it is.
     public var label: String
-    public var host: String
-    public var port: UInt16
+    /// Where to connect, in order: the configured host and port, or every address discovery saw.
+    public var endpoints: [DiscoveredHost.Endpoint]
     /// What its certificate is pinned under: the address as configured, or its device_id.
     public var pinKey: String
     /// The fingerprint its mDNS advertisement gives, if any: what it must present.
@@ -84,7 +84,7 @@ public final class ReceiverEngine {
                 log.error("receiving.host: expected \"HOST:PORT\", got \"\(hostText)\"")
                 return 2
             }
-            configured = HostTarget(label: hostText, host: host, port: port, pinKey: hostText)
+            configured = HostTarget(label: hostText, endpoints: [DiscoveredHost.Endpoint(address: host, port: port)], pinKey: hostText)
         } else {
             do {
                 finder = try HostFinder(log: log)
@@ -94,6 +94,8 @@ public final class ReceiverEngine {
             }
             log.info("looking for \(wanted) over mDNS (\(MDNSService.type))")
             _ = finder?.handle(nil, id: 0, &reactor, token: ReceiverToken.mdns)
+            // Nothing found is news too, once discovery has had its time.
+            reactor.schedule(.settle, after: Self.settleTime)
         }
         AlsaLibrary.silenceLibraryErrors()
         reactor.register(.signals, fd: signals.fileDescriptor, interest: .read)
@@ -134,8 +136,9 @@ public final class ReceiverEngine {
         case .discovering:
             if settings.hostID != nil { pickDiscoveredHost() }
         case .streaming(let session):
-            guard let target, let now = finder?.directory.hosts.values.first(where: { $0.id == target.pinKey }) else { return }
-            guard now.service.address != target.host || now.service.port != target.port else { return }
+            // Moved: seen again, and at none of the places it was when this session began.
+            guard let target, let now = finder?.directory.hosts.values.first(where: { $0.id == target.pinKey }),
+                  !now.endpoints.contains(where: target.endpoints.contains) else { return }
             log.info("\(target.label) moved to \(now.endpoint): reconnecting")
             backoff = Self.firstBackoff
             finish(session, .retry(reason: "host_moved"))
@@ -148,16 +151,17 @@ public final class ReceiverEngine {
     /// (once per situation) what it found and what is missing.
     private func pickDiscoveredHost() {
         guard case .discovering = phase, let finder else { return }
-        let named = settings.hostID != nil || settings.hostName != nil
         var note: String
-        switch finder.directory.choose(id: settings.hostID, name: settings.hostName) {
+        // The host played last is kept when another appears: pinned, and what the user heard.
+        let playing = configured == nil ? target?.pinKey : nil
+        switch finder.directory.choose(id: settings.hostID, name: settings.hostName, playing: playing) {
         case .host(let host) where settings.hostID != nil || settled:
             lastDiscoveryNote = ""
-            return dial(HostTarget(label: "\"\(host.service.name)\" (\(host.endpoint))", host: host.service.address, port: host.service.port,
+            return dial(HostTarget(label: "\"\(host.service.name)\" (\(host.endpoint))", endpoints: host.endpoints,
                                    pinKey: host.id, advertisedFingerprint: host.advertisement?.fingerprint.isEmpty == false ? host.advertisement?.fingerprint : nil))
         case .several(let hosts) where settled:
-            note = named ? "several hosts fit receiving.host_name \"\(settings.hostName ?? "")\"; set receiving.host_id to the device_id of the one to play"
-                         : "several Moosync hosts are on the network; set receiving.host_id (or receiving.host_name) to the one to play"
+            note = settings.hostName != nil ? "several hosts fit receiving.host_name \"\(settings.hostName ?? "")\"; set receiving.host_id to the device_id of the one to play"
+                                            : "several Moosync hosts are on the network; set receiving.host_id (or receiving.host_name) to the one to play"
             note += ":" + hosts.map { "\n  " + $0.summary }.joined()
         case .none where settled:
             let found = finder.directory.sorted
@@ -212,12 +216,19 @@ public final class ReceiverEngine {
 
     private func dial(_ target: HostTarget) {
         self.target = target
-        switch SocketAddress.resolve(host: target.host, port: target.port) {
-        case .success(let addresses): dial(addresses[...])
-        case .failure(let e):
-            log.event(.networkError(e.description))
-            endSession(streamed: false)
+        var addresses: [SocketAddress] = []
+        var failure: String?
+        for endpoint in target.endpoints {
+            switch SocketAddress.resolve(host: endpoint.address, port: endpoint.port) {
+            case .success(let found): addresses += found
+            case .failure(let e): failure = e.description
+            }
         }
+        if addresses.isEmpty {
+            log.event(.networkError(failure ?? "\(target.label): no address"))
+            return endSession(streamed: false)
+        }
+        dial(addresses[...])
     }
 
     /// Starts connecting to the first of `addresses`; the rest are tried if it fails.

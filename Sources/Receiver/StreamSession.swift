@@ -353,8 +353,8 @@ final class StreamSession<Output: AudioOutput> {
             case .success(let ad):
                 log.info("host \"\(ad.deviceName)\" (device_id \(ad.deviceID))\(ad.userName.isEmpty ? "" : ", shared by \(ad.userName)"), Moosync \(ad.moosyncVersion), avatar \(ad.avatar.isEmpty ? "none" : "\(ad.avatar.utf8.count) bytes of base64")")
             case .failure(let e):
-                log.failure(.invalidPacket(e.description))
-                return .retry(reason: "invalid_packet")
+                // Only what the host says about itself: the stream plays on.
+                log.warning("the host's advertisement is not readable: \(e)")
             }
         default:
             break  // CONTROL, CHAT: handled by later issues; skipped like unknown types

@@ -4,12 +4,13 @@ import Receiver
 import XCTest
 
 final class HostDirectoryTests: XCTestCase {
-    private func service(_ name: String, id: String, deviceName: String? = nil, address: String = "192.168.1.20", port: UInt16 = 8080) -> DiscoveredService {
+    private func service(_ name: String, id: String, deviceName: String? = nil, address: String = "192.168.1.20", port: UInt16 = 8080,
+                         interface: Int32 = 2) -> DiscoveredService {
         var ad = ServiceAdvertisement()
         ad.deviceID = id
         ad.deviceName = deviceName ?? name
         ad.port = port
-        return DiscoveredService(name: name, address: address, port: port, txt: ad.txtRecords)
+        return DiscoveredService(Sighting(name: name, interface: interface, proto: address.contains(":") ? 1 : 0), address: address, port: port, txt: ad.txtRecords)
     }
 
     private func names(_ choice: HostDirectory.Choice) -> [String] {
@@ -30,7 +31,7 @@ final class HostDirectoryTests: XCTestCase {
         XCTAssertEqual(names(directory.choose(id: "b", name: nil)), ["Study"])
         XCTAssertEqual(names(directory.choose(id: nil, name: "Lounge")), ["Lounge"])
         XCTAssertEqual(directory.choose(id: "c", name: nil), .none)
-        XCTAssertTrue(directory.apply(.lost(name: "Study")))
+        XCTAssertTrue(directory.apply(.lost(Sighting(name: "Study", interface: 2, proto: 0))))
         XCTAssertEqual(names(directory.choose(id: nil, name: nil)), ["Lounge"])
     }
 
@@ -45,22 +46,33 @@ final class HostDirectoryTests: XCTestCase {
 
     func testTXTRecordsThatAreNoAdvertisementNeverFit() {
         var directory = HostDirectory()
-        directory.apply(.found(DiscoveredService(name: "Printer", address: "192.168.1.9", port: 631, txt: ["port=99999"])))
+        directory.apply(.found(DiscoveredService(Sighting(name: "Printer"), address: "192.168.1.9", port: 631, txt: ["port=99999"])))
         XCTAssertEqual(directory.choose(id: nil, name: nil), .none)
         XCTAssertEqual(directory.sorted.first?.problem, "the advertised port 99999 is not a TCP port")
         XCTAssertTrue(directory.sorted.first?.summary.contains("not a Moosync advertisement") ?? false)
     }
 
-    func testAnIPv6SightingDoesNotReplaceIPv4ButAMoveDoes() {
+    func testEverySightingIsAPlaceToConnectIPv4FirstAndOneGoneLeavesTheOthers() {
         var directory = HostDirectory()
+        directory.apply(.found(service("Lounge", id: "a", address: "fe80::1%2")))
         directory.apply(.found(service("Lounge", id: "a")))
-        XCTAssertFalse(directory.apply(.found(service("Lounge", id: "a", address: "fe80::1%2"))))
-        XCTAssertEqual(directory.hosts["Lounge"]?.endpoint, "192.168.1.20:8080")
-        XCTAssertTrue(directory.apply(.found(service("Lounge", id: "a", address: "192.168.1.30", port: 9000))))
-        XCTAssertEqual(directory.hosts["Lounge"]?.endpoint, "192.168.1.30:9000")
-        XCTAssertTrue(directory.apply(.found(service("Lounge", id: "a", address: "fe80::1%2", port: 9001))))
-        XCTAssertEqual(directory.hosts["Lounge"]?.endpoint, "[fe80::1%2]:9001")
+        directory.apply(.found(service("Lounge", id: "a", address: "10.0.0.5", interface: 3)))
+        XCTAssertEqual(directory.hosts["Lounge"]?.endpoints.map(\.description), ["192.168.1.20:8080", "10.0.0.5:8080", "[fe80::1%2]:8080"])
+        XCTAssertTrue(directory.apply(.lost(Sighting(name: "Lounge", interface: 2, proto: 0))))
+        XCTAssertEqual(directory.hosts["Lounge"]?.endpoints.map(\.description), ["10.0.0.5:8080", "[fe80::1%2]:8080"])
+        XCTAssertTrue(directory.apply(.found(service("Lounge", id: "a", address: "10.0.0.5", port: 9000, interface: 3))), "moved to another port")
+        XCTAssertEqual(directory.hosts["Lounge"]?.endpoint, "10.0.0.5:9000")
         XCTAssertTrue(directory.apply(.waitingForDaemon("gone")), "what the daemon knew went with it")
         XCTAssertTrue(directory.hosts.isEmpty)
+    }
+
+    func testTheHostPlayedLastIsKeptWhenAnotherAppearsAndOneIDUnderTwoNamesIsOneHost() {
+        var directory = HostDirectory()
+        directory.apply(.found(service("Lounge", id: "a")))
+        directory.apply(.found(service("Study", id: "b", address: "192.168.1.21")))
+        XCTAssertEqual(names(directory.choose(id: nil, name: nil, playing: "b")), ["Study"])
+        XCTAssertEqual(names(directory.choose(id: nil, name: nil, playing: "gone")), ["Lounge", "Study"])
+        directory.apply(.found(service("Study #2", id: "b", deviceName: "Study", address: "192.168.1.21", port: 8081)))
+        XCTAssertEqual(names(directory.choose(id: "b", name: nil)), ["Study"])
     }
 }
