@@ -89,6 +89,10 @@ cleanup() {
 
 mount_all() {
   say "mounting proc, /dev, /dev/pts and a tmpfs /dev/shm into $ROOT"
+  # The chroot's root a mount point of its own: the discovery tests run avahi-daemon under
+  # `unshare -m`, which makes / private first, and that fails on a plain directory.
+  mount --bind "$ROOT" "$ROOT"
+  mount --make-private "$ROOT"
   mkdir -p "$ROOT/proc" "$ROOT/dev"
   mount -t proc proc "$ROOT/proc"
   mount --bind /dev "$ROOT/dev"              # not --rbind: /dev/pts and /dev/shm come next
