@@ -305,7 +305,8 @@ public final class ReceiverEngine {
                              sampleRate: format.sampleRate, channels: format.channels))
         let session = StreamSession(channel: handshake.channel, reader: handshake.takeReader(), format: format, schedule: schedule, pool: pool,
                                     incoming: incoming, counters: counters, clockSync: clockSync, clockMapping: clockMapping,
-                                    readInterval: AlsaOutput.readInterval(latency: settings.bufferSize), output: output, log: log)
+                                    readInterval: AlsaOutput.readInterval(latency: settings.bufferSize), output: output, log: log,
+                                    discoveredDeviceID: configured == nil ? target?.pinKey : nil)
         phase = .streaming(session)
         let end = session.start(&reactor, device: device)
         log.info("stream \(welcome.sessionID): \(format.codec.name) \(format.sampleRate) Hz, \(format.channels) ch, \(formatDuration(format.frameDuration)) frames, buffer \(formatDuration(settings.bufferSize)), pool \(pool.slotCount) × \(pool.slotCapacity) B, clock offset \(clockSync.estimator.mapping.offset) µs, audio thread \(session.realtimeGranted ? "SCHED_FIFO" : "normal priority")")

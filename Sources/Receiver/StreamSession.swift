@@ -81,6 +81,10 @@ final class StreamSession<Output: AudioOutput> {
     private var ingest: AudioIngest
     private(set) var clockSync: ClockSync
     private var outbox = OutputQueue(capacity: 64 * 1024)
+    /// A host found by discovery: the device_id its mDNS records gave, which its advertisement,
+    /// asked for over this authenticated session, must repeat. Nil: not asked for (the host was
+    /// named by address; its advertisement would only cost the speaker memory).
+    private let discoveredDeviceID: String?
     private var advertisementAsked = false
     /// The readiness a pending read or flush waits for.
     private var readWaitsFor: Interest = .read
@@ -94,8 +98,9 @@ final class StreamSession<Output: AudioOutput> {
 
     init(channel: any ByteChannel, reader: consuming FrameReader, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool,
          incoming: SPSCRing, counters: PlayoutCounters, clockSync: ClockSync, clockMapping: SharedClockMapping, readInterval: Microseconds,
-         output: Output, log: Logger) {
+         output: Output, log: Logger, discoveredDeviceID: String? = nil) {
         self.output = output
+        self.discoveredDeviceID = discoveredDeviceID
         self.incoming = incoming
         self.channel = channel
         self.reader = reader
@@ -136,7 +141,7 @@ final class StreamSession<Output: AudioOutput> {
             report(now: reactor.now)
             if !sendFailed && !endOfStream { send(status().frame, what: "STATUS", &reactor) }
             // Asked for after the clock-sync burst, which its answer (the avatar) would delay.
-            if !advertisementAsked && !sendFailed && !endOfStream {
+            if discoveredDeviceID != nil && !advertisementAsked && !sendFailed && !endOfStream {
                 advertisementAsked = true
                 send(ServiceAdvertisement.request, what: "ADVERTISEMENT", &reactor)
             }
@@ -351,6 +356,9 @@ final class StreamSession<Output: AudioOutput> {
         case .advertisement:
             switch ServiceAdvertisement.decode(json: payload) {
             case .success(let ad):
+                if let discoveredDeviceID, ad.deviceID != discoveredDeviceID {
+                    log.warning("the host's advertisement over TLS names device_id \(ad.deviceID), not the \(discoveredDeviceID) its mDNS records gave: two hosts share one name or address")
+                }
                 log.info("host \"\(ad.deviceName)\" (device_id \(ad.deviceID))\(ad.userName.isEmpty ? "" : ", shared by \(ad.userName)"), Moosync \(ad.moosyncVersion), avatar \(ad.avatar.isEmpty ? "none" : "\(ad.avatar.utf8.count) bytes of base64")")
             case .failure(let e):
                 // Only what the host says about itself: the stream plays on.
