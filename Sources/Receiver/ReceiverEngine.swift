@@ -3,8 +3,8 @@ import Glibc
 #endif
 import Audio
 import Config
-import Discovery
 import Core
+import Discovery
 import ProtocolMessages
 import Transport
 
@@ -158,7 +158,7 @@ public final class ReceiverEngine {
         case .host(let host) where settings.hostID != nil || settled:
             lastDiscoveryNote = ""
             return dial(HostTarget(label: "\"\(host.service.name)\" (\(host.endpoint))", endpoints: host.endpoints,
-                                   pinKey: host.id, advertisedFingerprint: host.advertisement?.fingerprint.isEmpty == false ? host.advertisement?.fingerprint : nil))
+                                   pinKey: host.id, advertisedFingerprint: host.advertisement.flatMap { $0.fingerprint.isEmpty ? nil : $0.fingerprint }))
         case .several(let hosts) where settled:
             note = settings.hostName != nil ? "several hosts fit receiving.host_name \"\(settings.hostName ?? "")\"; set receiving.host_id to the device_id of the one to play"
                                             : "several Moosync hosts are on the network; set receiving.host_id (or receiving.host_name) to the one to play"
