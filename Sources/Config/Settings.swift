@@ -87,6 +87,9 @@ public struct SharingSettings: Equatable, Sendable {
     public init() {}
 
     public var samplesPerFrame: Int { Int(Int64(sampleRate) * frameDuration / 1_000_000) }
+
+    /// What a stream in `codec` carries, bit/s: Opus at `bitrate`, PCM at 16 bits a sample.
+    public func bitrate(of codec: WireCodec) -> Int { codec == .opus ? bitrate : sampleRate * channels * 16 }
 }
 
 public struct AudioOutputSettings: Equatable, Sendable {

@@ -97,9 +97,6 @@ public final class MDNSClient {
 
     deinit { disconnect() }
 
-    /// The name the service is published under now.
-    public var name: String { publishedName }
-
     public func takeEvents() -> [DiscoveryEvent] {
         defer { events.removeAll() }
         return events

@@ -15,7 +15,7 @@ extension ServiceAdvertisement {
         audioFormat = settings.codec.name
         sampleRate = settings.sampleRate
         channels = settings.channels
-        bitrate = settings.codec == .opus ? settings.bitrate : settings.sampleRate * settings.channels * 16
+        bitrate = settings.bitrate(of: settings.codec)
         latency = settings.frameDuration <= 10_000 ? "low" : "normal"
         port = settings.port
         encryption = settings.encryption.rawValue

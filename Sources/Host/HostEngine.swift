@@ -234,7 +234,7 @@ public final class HostEngine {
         }
         let stream = StreamDescription(codec: codec, sampleRate: settings.sampleRate, channels: settings.channels,
                                        frameSamples: settings.samplesPerFrame, codecDelay: codec == .opus ? codecDelay : 0,
-                                       bitrate: codec == .opus ? settings.bitrate : settings.sampleRate * settings.channels * 16)
+                                       bitrate: settings.bitrate(of: codec))
         let permissions = GrantedPermissions(queueControl: settings.permissions.allowQueueControl,
                                              playbackControl: settings.permissions.allowPlaybackControl, chat: settings.permissions.allowChat)
         // What the receiver's buffer still holds of the past: it starts with the first of these

@@ -119,6 +119,9 @@ public final class ReceiverEngine {
         }
     }
 
+    /// The device_id of the host discovery picked last; nil when the host is configured.
+    private var discoveredDeviceID: String? { configured == nil ? target?.pinKey : nil }
+
     /// The host this receiver is looking for, in words.
     private var wanted: String {
         if let id = settings.hostID { return "the host with device_id \(id)" }
@@ -153,8 +156,7 @@ public final class ReceiverEngine {
         guard case .discovering = phase, let finder else { return }
         var note: String
         // The host played last is kept when another appears: pinned, and what the user heard.
-        let playing = configured == nil ? target?.pinKey : nil
-        switch finder.directory.choose(id: settings.hostID, name: settings.hostName, playing: playing) {
+        switch finder.directory.choose(id: settings.hostID, name: settings.hostName, playing: discoveredDeviceID) {
         case .host(let host) where settings.hostID != nil || settled:
             lastDiscoveryNote = ""
             return dial(HostTarget(label: "\"\(host.service.name)\" (\(host.endpoint))", endpoints: host.endpoints,
@@ -306,7 +308,7 @@ public final class ReceiverEngine {
         let session = StreamSession(channel: handshake.channel, reader: handshake.takeReader(), format: format, schedule: schedule, pool: pool,
                                     incoming: incoming, counters: counters, clockSync: clockSync, clockMapping: clockMapping,
                                     readInterval: AlsaOutput.readInterval(latency: settings.bufferSize), output: output, log: log,
-                                    discoveredDeviceID: configured == nil ? target?.pinKey : nil)
+                                    discoveredDeviceID: discoveredDeviceID)
         phase = .streaming(session)
         let end = session.start(&reactor, device: device)
         log.info("stream \(welcome.sessionID): \(format.codec.name) \(format.sampleRate) Hz, \(format.channels) ch, \(formatDuration(format.frameDuration)) frames, buffer \(formatDuration(settings.bufferSize)), pool \(pool.slotCount) × \(pool.slotCapacity) B, clock offset \(clockSync.estimator.mapping.offset) µs, audio thread \(session.realtimeGranted ? "SCHED_FIFO" : "normal priority")")

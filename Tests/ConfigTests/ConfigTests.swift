@@ -83,8 +83,8 @@ final class ConfigTests: XCTestCase {
         let directory = NSTemporaryDirectory() + "config-avatar-\(getpid())"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        FileManager.default.createFile(atPath: directory + "/a.png", contents: Data([0x89, 0x50, 0x4e, 0x47]))
-        FileManager.default.createFile(atPath: directory + "/big.png", contents: Data(count: 10 * 1024 + 1))
+        XCTAssertTrue(FileManager.default.createFile(atPath: directory + "/a.png", contents: Data([0x89, 0x50, 0x4e, 0x47])))
+        XCTAssertTrue(FileManager.default.createFile(atPath: directory + "/big.png", contents: Data(count: 10 * 1024 + 1)))
         let s = try settings("""
         {"sharing": {"user_name": "Ann", "avatar": "\(directory)/a.png", "advertise": false},
          "receiving": {"host_id": "0b3c", "host_name": "Lounge"}}
