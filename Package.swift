@@ -8,16 +8,21 @@ import PackageDescription
 let staticRuntime: [LinkerSetting] = [.unsafeFlags(["-static-stdlib"])]
 
 // msrecv's peak RSS (DESIGN §4, Memory). The functions a speaker runs are placed side by side
-// in its text (gold reads the list; a name it does not find is skipped): scattered over the 4 MB
-// binary, each first call would make the kernel map the 64 KB around it; together they fill a
-// few pages (scripts/profile-text-order.sh). And the C++ runtime the Swift runtime needs,
+// in its text (gold reads the list; a name it does not find is skipped): scattered over the 5 MB
+// binary, each first call would make the kernel map the code around it (64 KB while loading,
+// 16 KB once msrecv has split its mappings: Core's releaseCodePages); together they fill a few
+// pages (scripts/profile-text-order.sh). And the C++ runtime the Swift runtime needs,
 // libopus and mbedTLS are linked in statically (link/lib*.so are linker scripts that shadow the
-// shared libraries): a shared library costs its symbol tables, relocations and the 64 KB around
+// shared libraries): a shared library costs its symbol tables, relocations and the code around
 // each function used; libstdc++ and libgcc_s alone were ~0.8 MB for a few functions, libopus
 // and mbedTLS another 0.3 MB. libm cannot follow: glibc's libm.a needs libc's internals.
 let receiverLink = String(#filePath.dropLast("/Package.swift".count)) + "/Sources/msrecv/link"
 let receiverMemory: [LinkerSetting] = [.unsafeFlags(["-Xlinker", "--section-ordering-file=\(receiverLink)/text-order.txt",
                                                      "-L", receiverLink, "-Xclang-linker", "-static-libgcc"])]
+
+// Every function of ours in a section of its own, so that text order can place it (without it
+// the compiler puts most of a module's functions in one .text section that moves as a whole).
+let orderable: [SwiftSetting] = [.unsafeFlags(["-Xfrontend", "-function-sections"], .when(configuration: .release))]
 
 // Headers and libraries are in the default search paths on Debian, so no pkg-config: the -L
 // SwiftPM derives from it would put the system directory ahead of msrecv's link shims.
@@ -48,28 +53,28 @@ let package = Package(
         // Linux calls Swift cannot make directly (GNU extensions, variadics).
         .target(name: "CMoosyncLinux", cSettings: [.define("_GNU_SOURCE")]),
 
-        .target(name: "Core", dependencies: ["CMoosyncLinux"]),
-        .target(name: "Codec", dependencies: ["Core", "COpus"]),
+        .target(name: "Core", dependencies: ["CMoosyncLinux"], swiftSettings: orderable),
+        .target(name: "Codec", dependencies: ["Core", "COpus"], swiftSettings: orderable),
         // The receiver's drift resampler, its inner loop in C (an AVX2/FMA variant picked at run
         // time on x86-64), and libsamplerate for the host's whole-file rate conversion: msrecv
         // does not load libsamplerate. Function sections let msrecv's text order place the loop.
         .target(name: "CFractionalDelay", cSettings: [.unsafeFlags(["-O3", "-ffunction-sections"])]),
-        .target(name: "Resample", dependencies: ["CFractionalDelay"]),
+        .target(name: "Resample", dependencies: ["CFractionalDelay"], swiftSettings: orderable),
         .target(name: "SampleRateConversion", dependencies: ["CSamplerate"]),
-        .target(name: "Audio", dependencies: ["Core", "CAlsa"]),
-        .target(name: "Secure", dependencies: ["Core", "CMbedTLS", "Transport"]),
-        .target(name: "Discovery", dependencies: ["Core", "CAvahi", "Transport"]),
-        .target(name: "Board", dependencies: ["Core", "CGpiod"]),
-        .target(name: "Transport", dependencies: ["Core", "CMoosyncLinux"]),
-        .target(name: "Config", dependencies: ["Core"]),
+        .target(name: "Audio", dependencies: ["Core", "CAlsa"], swiftSettings: orderable),
+        .target(name: "Secure", dependencies: ["Core", "CMbedTLS", "Transport"], swiftSettings: orderable),
+        .target(name: "Discovery", dependencies: ["Core", "CAvahi", "Transport"], swiftSettings: orderable),
+        .target(name: "Board", dependencies: ["Core", "CGpiod"], swiftSettings: orderable),
+        .target(name: "Transport", dependencies: ["Core", "CMoosyncLinux"], swiftSettings: orderable),
+        .target(name: "Config", dependencies: ["Core"], swiftSettings: orderable),
         // The typed messages both ends exchange: each JSON key written once, every number a peer
         // sends range-checked.
-        .target(name: "ProtocolMessages", dependencies: ["Core"]),
-        .target(name: "Receiver", dependencies: ["Core", "ProtocolMessages", "Transport", "Codec", "Resample", "Audio", "Config", "Secure", "Discovery"]),
+        .target(name: "ProtocolMessages", dependencies: ["Core"], swiftSettings: orderable),
+        .target(name: "Receiver", dependencies: ["Core", "ProtocolMessages", "Transport", "Codec", "Resample", "Audio", "Config", "Secure", "Discovery"], swiftSettings: orderable),
         .target(name: "Host", dependencies: ["Core", "ProtocolMessages", "Transport", "Codec", "SampleRateConversion", "Audio", "Config", "Secure", "Discovery"]),
         // The daemons name the TLS and GPIO libraries they were built against in --version (the
         // trixie check reads it); the engines do not use them yet.
-        .executableTarget(name: "msrecv", dependencies: ["Receiver", "Secure", "Board", "Discovery", "ProtocolMessages"], exclude: ["link"], linkerSettings: staticRuntime + receiverMemory),
+        .executableTarget(name: "msrecv", dependencies: ["Receiver", "Secure", "Board", "Discovery", "ProtocolMessages"], exclude: ["link"], swiftSettings: orderable, linkerSettings: staticRuntime + receiverMemory),
         .executableTarget(name: "mshost", dependencies: ["Host", "Secure", "ProtocolMessages"], linkerSettings: staticRuntime),
 
         // Runs the receiver's audio path in a loop for the counted-allocation test.

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Regenerates Sources/msrecv/link/text-order.txt: the functions msrecv runs, which the release link
 # (Package.swift, gold's --section-ordering-file) places side by side. A speaker runs a few
-# hundred KB of its 4 MB binary; scattered, every first call maps the 64 KB around it (the
-# kernel's fault-around), so most of the binary ends up resident. Together they fill a few
-# pages. The list comes from callgrind (which functions ran, by their mangled names, as the
+# hundred KB of its 5 MB binary; scattered, every first call maps the code around it (the
+# kernel's fault-around: 16 KB once msrecv has split its mappings, 64 KB before), so much of
+# the binary would end up resident. Together they fill a few pages. The list comes from callgrind (which functions ran, by their mangled names, as the
 # sections are named) over msrecv playing Opus and PCM into the paced virtual card, drift
 # compensation included; what a playing stream runs comes first. Rerun after larger changes or a
 # toolchain upgrade; a stale list costs memory, never correctness.

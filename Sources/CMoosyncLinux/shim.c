@@ -55,24 +55,59 @@ ssize_t cmoosync_recv_stamped(int fd, void *buffer, size_t length, int flags, in
 	return n;
 }
 
+/* The kernel's fault-around maps up to 64 KB of cached pages around each page fault, but never
+ * past the end of a mapping. Marking every other granule of a read-only segment MADV_DONTDUMP
+ * (which changes nothing else: the kernel does not dump file-backed pages) splits the segment
+ * into mappings of one granule each, so a first call maps one granule, not 64 KB of functions
+ * that never run. */
+#define RELEASE_GRANULE (16 * 1024)
+
+/* A library with text relocations had its read-only pages patched when it was loaded: thrown
+ * away, they would come back from the file unpatched. */
+static int has_text_relocations(const struct dl_phdr_info *info)
+{
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		if (info->dlpi_phdr[i].p_type != PT_DYNAMIC)
+			continue;
+		for (const ElfW(Dyn) *d = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr); d->d_tag != DT_NULL; d++)
+			if (d->d_tag == DT_TEXTREL || (d->d_tag == DT_FLAGS && (d->d_un.d_val & DF_TEXTREL)))
+				return 1;
+	}
+	return 0;
+}
+
 static int release_text(struct dl_phdr_info *info, size_t size, void *data)
 {
 	(void)size;
 	int *result = data;
+	/* The vDSO is the kernel's own page; everything else loaded is a file in the page cache. */
+	if (info->dlpi_name && strstr(info->dlpi_name, "linux-vdso"))
+		return 0;
+	if (has_text_relocations(info))
+		return 0;
 	long page = sysconf(_SC_PAGESIZE);
 	for (int i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X) || (ph->p_flags & PF_W))
+		/* Only segments never written: a writable one holds relocated or changed data that
+		 * MADV_DONTNEED would throw away (its read-only-after-relocation part included). */
+		if (ph->p_type != PT_LOAD || (ph->p_flags & PF_W))
 			continue;
 		uintptr_t start = (info->dlpi_addr + ph->p_vaddr + page - 1) & ~(uintptr_t)(page - 1);
 		uintptr_t end = (info->dlpi_addr + ph->p_vaddr + ph->p_filesz) & ~(uintptr_t)(page - 1);
-		if (end > start && madvise((void *)start, end - start, MADV_DONTNEED) != 0)
+		if (end <= start)
+			continue;
+		for (uintptr_t at = start + RELEASE_GRANULE; at < end; at += 2 * RELEASE_GRANULE) {
+			size_t length = end - at < RELEASE_GRANULE ? end - at : RELEASE_GRANULE;
+			if (madvise((void *)at, length, MADV_DONTDUMP) != 0)
+				*result = -1;
+		}
+		if (madvise((void *)start, end - start, MADV_DONTNEED) != 0)
 			*result = -1;
 	}
-	return 1; /* the first object is the program itself */
+	return 0;
 }
 
-int cmoosync_release_program_text(void)
+int cmoosync_release_code_pages(void)
 {
 	int result = 0;
 	dl_iterate_phdr(release_text, &result);

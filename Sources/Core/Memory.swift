@@ -4,12 +4,12 @@ import CMoosyncLinux
 /// control plane, after it frees a large start-up structure.
 public func returnFreeHeapToSystem() { cmoosync_return_free_heap() }
 
-/// Unmaps the program's code pages from this process (they stay in the page cache): the code
-/// that only start-up ran (reading and checking the configuration, the first handshake) stops
-/// counting towards the daemon's memory, and what runs again is mapped back on first use.
-/// For the control loop, between sessions; never while the audio thread runs, so that it does
-/// not take the page faults.
-public func releaseStartUpCode() { _ = cmoosync_release_program_text() }
+/// Unmaps the code of the program and of its libraries from this process (it stays in the page
+/// cache): what only ran before (loading, reading the configuration, the first handshake) stops
+/// counting towards the daemon's memory, and what runs again is mapped back on first use, 16 KB
+/// at a time instead of the kernel's usual 64. For the control loop, at start and between
+/// sessions; never while the audio thread runs, so that it does not take the page faults.
+public func releaseCodePages() { _ = cmoosync_release_code_pages() }
 
 /// Locks the pages resident now (the audio thread's working set, once it has played for a
 /// while), so that memory pressure cannot evict them and make the audio thread wait for the SD
@@ -19,5 +19,5 @@ public func lockResidentPages() -> Result<Int, Errno> {
     return n >= 0 ? .success(n) : .failure(Errno(CInt(-n)))
 }
 
-/// Undoes `lockResidentPages` (between sessions, before `releaseStartUpCode`).
+/// Undoes `lockResidentPages` (between sessions, before `releaseCodePages`).
 public func unlockAllPages() { cmoosync_unlock_all_pages() }

@@ -210,7 +210,7 @@ public final class ReceiverEngine {
         // megabyte of pages) are never resident together; the handshake's goes when the
         // stream starts. The last session's lock would keep it: undone first.
         unlockAllPages()
-        releaseStartUpCode()
+        releaseCodePages()
         if let configured { return dial(configured) }
         phase = .discovering
         pickDiscoveredHost()
@@ -291,7 +291,7 @@ public final class ReceiverEngine {
         // session: its code need not stay mapped while the stream plays. No audio thread runs yet.
         // The last session's lock would keep it (and a locked page cannot be released).
         unlockAllPages()
-        releaseStartUpCode()
+        releaseCodePages()
         var clockSync = ClockSync()
         clockSync.add(accepted.exchange)
         let clockMapping = SharedClockMapping(clockSync.estimator.mapping)

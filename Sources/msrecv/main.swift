@@ -11,6 +11,9 @@ import Transport
 import Glibc
 #endif
 
+// Loading mapped whole 64 KB windows of code around everything the dynamic linker and the
+// runtime's set-up touched; from here on code is mapped 16 KB at a time, as it runs.
+releaseCodePages()
 let program = "msrecv"
 let log = Logger(program: program)
 

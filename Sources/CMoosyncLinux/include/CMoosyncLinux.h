@@ -26,10 +26,11 @@ ssize_t cmoosync_recv_stamped(int fd, void *buffer, size_t length, int flags, in
 // Glibc module).
 void cmoosync_return_free_heap(void);
 
-// Drops this process's mappings of the pages of its own program's read-only executable segment
-// (code, unwind tables, relocation records), which are never written: the kernel maps back from
-// the page cache whatever runs again. 0, or -1 with errno.
-int cmoosync_release_program_text(void);
+// Drops this process's mappings of the pages of every read-only segment it has loaded (the
+// program's and each library's code, constants, symbol tables), which are never written: the
+// kernel maps back from the page cache whatever runs again, 16 KB at a time (shim.c says how).
+// 0, or -1 with errno.
+int cmoosync_release_code_pages(void);
 
 // Locks in memory the pages this process has mapped now, and only those (mlockall would fault
 // in every page mapped): the audio thread's working set, once it has run, can then
