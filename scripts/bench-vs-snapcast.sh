@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Receiver CPU % and peak RSS, side by side in one run (DESIGN §9):
 #   snapserver -> snapclient   (Debian's Snapcast, Opus at snapserver's defaults: 192 kbit/s, complexity 10)
-#   mshost     -> msrecv       (Opus 192 kbit/s, 20 ms frames, over TLS as they are by default)
+#   mshost     -> msrecv       (Opus 192 kbit/s, 20 ms frames, over TLS as they are by default,
+#                                the receiver admitted by a password)
 # both playing the same generated 48 kHz stereo S16 music-like loop, over 127.0.0.1, each receiver
 # into its own instance of the same ALSA device: the paced virtual sound card of the tests, which
 # meters what it plays (frames, level, silence) without writing it to disk, so neither receiver
@@ -51,6 +52,8 @@ SNAP_PORT="${SNAP_PORT:-17704}"
 SNAP_RPC_PORT="${SNAP_RPC_PORT:-17705}"
 SNAP_HTTP_PORT="${SNAP_HTTP_PORT:-17780}"
 MS_PORT="${MS_PORT:-18080}"
+# The receiver proves a password (SPAKE2+) inside TLS, as a protected house would have it.
+MS_PASSWORD="bench-password"
 SOURCE_SECONDS=8
 
 log() { echo "bench: $*" >&2; }
@@ -186,13 +189,13 @@ PID[feeder]=$!
 # ------------------------------------------------------------------ Moosync side
 if [ "$snapcast_only" -eq 0 ]; then
   cat > "$T/host.json" <<EOF
-{"sharing": {"enabled": true, "device_name": "bench", "password_required": false, "max_clients": 4,
+{"sharing": {"enabled": true, "device_name": "bench", "password_required": true, "password": "$MS_PASSWORD", "max_clients": 4,
   "port": $MS_PORT, "source": "wav:$T/music.wav", "loop": true, "frame_ms": 20, "state_dir": "$T/state",
   "audio_quality": {"codec": "opus", "bitrate": 192000, "sample_rate": 48000, "channels": 2}}}
 EOF
   cat > "$T/recv.json" <<EOF
 {"receiving": {"enabled": true, "auto_discover": false, "host": "127.0.0.1:$MS_PORT",
-  "buffer_size": "$MS_BUFFER", "state_dir": "$T/state", "audio_output": {"device_id": "benchout"}}}
+  "buffer_size": "$MS_BUFFER", "password": "$MS_PASSWORD", "state_dir": "$T/state", "audio_output": {"device_id": "benchout"}}}
 EOF
   HOME="$T" ALSA_CONFIG_PATH="$(export_alsa ms)" "$mshost" --config "$T/host.json" 2> "$T/mshost.log" >&2 &
   PID[mshost]=$!

@@ -63,7 +63,7 @@ status=0
 for target in "${targets[@]}"; do
   case "$target" in
     frames) src=(Tests/Fuzz/FuzzFrames.swift Tests/Fuzz/FuzzChannel.swift); libs=("$out/libTransport.a" "$out/libProtocolMessages.a" "$out/libCore.a") ;;
-    json) src=(Tests/Fuzz/FuzzJSON.swift); libs=("$out/libConfig.a" "$out/libCore.a") ;;
+    json) src=(Tests/Fuzz/FuzzJSON.swift); libs=("$out/libConfig.a" "$out/libProtocolMessages.a" "$out/libCore.a") ;;
     session)
       src=(Tests/Fuzz/FuzzSession.swift Tests/Fuzz/FuzzChannel.swift)
       libs=("$out/libReceiver.a" "$out/libDiscovery.a" "$out/avahi.o" -ldl "$out/libSecure.a" "$out/libAudio.a" "$out/libResample.a" "$out/libCodec.a" "$out/libConfig.a" "$out/libTransport.a"
@@ -79,6 +79,8 @@ for target in "${targets[@]}"; do
   mkdir -p "$corpus" "$out/crashes-$target"
   if [ "$target" = json ]; then
     cp config/*.json "$corpus/"
+    printf '{"command":"kick","id":3,"for_s":600}' > "$corpus/request"
+    printf '{"ok":true,"clients":[{"id":1,"client_id":"c","name":"n","address":"a","codec":"opus","bitrate":1,"streaming":true,"connected_s":2,"volume":40}]}' > "$corpus/reply"
   else
     python3 - "$corpus" <<'PY'
 import json, struct, sys

@@ -44,7 +44,7 @@ public enum ConfigLoader {
         return settings
     }
 
-    static let sharingKeys = ["enabled", "device_name", "user_name", "avatar", "advertise", "password_required", "password", "password_verifier", "allowed_clients", "max_clients", "audio_quality",
+    static let sharingKeys = ["enabled", "device_name", "user_name", "avatar", "advertise", "control_group", "password_required", "password", "password_verifier", "allowed_clients", "max_clients", "audio_quality",
                               "permissions", "source", "port", "frame_ms", "loop", "encryption", "state_dir"]
     static let receivingKeys = ["enabled", "auto_discover", "buffer_size", "host", "host_id", "host_name", "client_name", "audio_formats",
                                 "audio_output", "ui", "encryption", "state_dir", "host_fingerprint", "password"]
@@ -84,6 +84,13 @@ public enum ConfigLoader {
         out.loop = c.bool(s, "loop", path: p, default: out.loop)
         out.encryption = encryption(s, path: p, &c)
         out.stateDirectory = stateDirectory(s, path: p, &c)
+        if let value = s["control_group"] {
+            if let name = value.stringValue, isGroupName(name) {
+                out.controlGroup = name
+            } else {
+                c.fail(p + ".control_group", "expected the name of a group (letters, digits, _ and -, at most 32), got \(value.shortText)", at: value)
+            }
+        }
         if let value = s["source"] {
             if let text = value.stringValue, let spec = SourceSpec.parse(text) {
                 out.source = spec
@@ -173,6 +180,11 @@ public enum ConfigLoader {
 
     static func encryption(_ section: JSONValue, path: String, _ c: inout ConfigChecker) -> Encryption {
         Encryption(rawValue: c.choice(section, "encryption", path: path, default: "tls", among: ["tls", "none"])) ?? .tls
+    }
+
+    static func isGroupName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, (1...32).contains(name.utf8.count), first == "_" || ("a"..."z").contains(first) else { return false }
+        return name.unicodeScalars.allSatisfy { $0 == "_" || $0 == "-" || ("a"..."z").contains($0) || ("0"..."9").contains($0) }
     }
 
     static func stateDirectory(_ section: JSONValue, path: String, _ c: inout ConfigChecker) -> String {

@@ -77,6 +77,9 @@ public struct SharingSettings: Equatable, Sendable {
     public var loop = false
     public var encryption = Encryption.tls
     public var stateDirectory = defaultStateDirectory
+    /// Besides the host's own user, who may use its local control socket (`mshost clients`, …)
+    /// in `stateDirectory`: the members of this group.
+    public var controlGroup: String?
     /// A receiver must prove it knows the password (SPAKE2+): from the verifier
     /// (`password_verifier`, what `mshost passwd` writes) or a plaintext `password`.
     public var password: PasswordSetting?

@@ -10,10 +10,13 @@ public struct Logger: Sendable {
     public let program: String
     /// Where the lines go: stderr, or elsewhere for a tool that runs a daemon's code (a fuzzer).
     private let descriptor: CInt
+    /// Who else hears the events (the host's `mshost events` followers).
+    public let feed: EventFeed?
 
-    public init(program: String, descriptor: CInt = 2) {
+    public init(program: String, descriptor: CInt = 2, feed: EventFeed? = nil) {
         self.program = program
         self.descriptor = descriptor
+        self.feed = feed
     }
 
     public func info(_ message: String) { emit(message) }
@@ -24,6 +27,7 @@ public struct Logger: Sendable {
     public func warning(_ message: String) { emit("warning: " + message) }
 
     public func event(_ event: AudioShareEvent) {
+        feed?.listener?(event)
         var line = "event=" + event.name
         for (key, value) in event.fields {
             line += " " + key + "=" + Logger.fieldValue(value)
@@ -54,4 +58,11 @@ public struct Logger: Sendable {
             }
         }
     }
+}
+
+/// The events a daemon logs, passed on as they happen to whoever listens (the host's local
+/// control socket, for `mshost events`). Set and called on the control thread only.
+public final class EventFeed: @unchecked Sendable {
+    public var listener: ((AudioShareEvent) -> Void)?
+    public init() {}
 }

@@ -130,10 +130,11 @@ final class ClientConnection {
         flush()
     }
 
-    /// BYE to a streaming receiver, then close once it is flushed.
-    func bye(_ reason: ByeReason, why: String?, now: Microseconds) {
+    /// BYE to a streaming receiver, then close once it is flushed. `stayAwaySeconds`: for
+    /// `kicked`, how long the receiver is to stay away (nil: until it restarts).
+    func bye(_ reason: ByeReason, why: String?, stayAwaySeconds: Int? = nil, now: Microseconds) {
         if let why { log.info("\(label): \(why)") }
-        _ = outbox.append(Bye(reason).frame)
+        _ = outbox.append(Bye(reason, stayAwaySeconds: stayAwaySeconds).frame)
         log.event(.clientDisconnected(clientID: clientID, reason: reason.name))
         state = .closing(deadline: now + Self.closingTimeout)
         flush()
@@ -340,6 +341,9 @@ final class ClientConnection {
         log.info("\(label): refused \(action): sharing.permissions.\(permission) is false")
         send(Control(.refused(action: action, reason: "this host does not allow it (sharing.permissions.\(permission) is false)")).frame, now: now)
     }
+
+    /// A command for the speaker itself (volume, mute), from the host's user.
+    func tell(_ control: Control, now: Microseconds) { send(control.frame, now: now) }
 
     private func send(_ frame: [UInt8], now: Microseconds) {
         guard outbox.append(frame) else { return bye(.timeout, why: "receiver is not reading (queue full)", now: now) }

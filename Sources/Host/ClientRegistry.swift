@@ -1,24 +1,8 @@
 import Core
 import ProtocolMessages
 
-/// A receiver as the client list shows it.
-public struct ClientInfo: Equatable, Sendable {
-    /// The host's number for the connection.
-    public var id: Int
-    /// What the receiver calls itself (HELLO's client_id and client_name).
-    public var clientID: String
-    public var name: String
-    public var address: String
-    public var codec: WireCodec
-    public var streaming: Bool
-    /// Local monotonic µs.
-    public var connectedAt: Microseconds
-    /// Its last STATUS.
-    public var status: Status?
-}
-
 /// Every receiver connection the host has, by the host's id for it: what the engine serves,
-/// and what the client list and its commands (a later issue) read.
+/// and what the client list and its commands read.
 public final class ClientRegistry {
     private(set) var connections: [Int: ClientConnection] = [:]
     private var nextID = 1
@@ -42,10 +26,11 @@ public final class ClientRegistry {
     /// Connections that count against `max_clients`: all but those on their way out.
     var activeCount: Int { connections.values.filter { !$0.isClosing && $0.state != .closed }.count }
 
-    public var clients: [ClientInfo] {
-        all.filter { $0.state != .closed }.map {
-            ClientInfo(id: $0.id, clientID: $0.clientID, name: $0.name, address: $0.address, codec: $0.codec, streaming: $0.isStreaming,
-                       connectedAt: $0.connectedAt, status: $0.lastStatus)
+    /// The client list: every receiver connected and not on its way out, with its last STATUS.
+    public func clients(now: Microseconds, bitrate: (WireCodec) -> Int) -> [ClientSummary] {
+        all.filter { $0.state != .closed && !$0.isClosing }.map {
+            ClientSummary(id: $0.id, clientID: $0.clientID, name: $0.name, address: $0.address, codec: $0.codec.name, bitrate: bitrate($0.codec),
+                          streaming: $0.isStreaming, connectedSeconds: Int(max(0, now - $0.connectedAt) / 1_000_000), status: $0.lastStatus)
         }
     }
 }

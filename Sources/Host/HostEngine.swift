@@ -18,6 +18,8 @@ enum HostToken: Hashable {
     case finish
     /// Avahi's descriptors and timers (`Advertiser`).
     case mdns(Int32)
+    /// The local control socket (`mshost clients`, …), and each connection to it.
+    case localControl, localPeer(Int)
 }
 
 /// The host's single control thread (DESIGN §4): one reactor serves the listener, every
@@ -48,6 +50,7 @@ public final class HostEngine {
     private var stopping: (code: Int32, reason: String)?
     private let admission: Admission
     private var limiter = ConnectionLimiter()
+    private var localControl: LocalControlServer?
 
     /// `admission`: who may connect (a password to prove, certificates to accept); anyone by default.
     public init(settings: SharingSettings, log: Logger, signals: consuming ShutdownSignals, transport: any ChannelTransport = TCPTransport(),
@@ -96,6 +99,11 @@ public final class HostEngine {
             advertiser.sync(&reactor)
             self.advertiser = advertiser
         }
+        if let control = LocalControlServer.open(settings: settings, log: log) {
+            reactor.register(.localControl, fd: control.listener.fileDescriptor, interest: .read)
+            localControl = control
+            log.feed?.listener = { [unowned control] event in control.publish(event) }
+        }
         if let fd = source.waitDescriptor { reactor.register(.source, fd: fd, interest: []) }
         streamStart = reactor.now
         log.event(.streamStarted(sessionID: sessionID, start: streamStart))
@@ -130,14 +138,20 @@ public final class HostEngine {
                     sync(client)
                 case .ready(.mdns(let id), _), .timer(.mdns(let id)):
                     advertiser?.handle(event, id: id, &reactor, log: log)
+                case .ready(.localControl, _):
+                    for peer in localControl?.acceptAll() ?? [] { reactor.register(.localPeer(peer.id), fd: peer.fd, interest: .read) }
+                case .ready(.localPeer(let id), _):
+                    localControl?.ready(id, answer: answer)
                 case .timer(.finish):
                     for client in registry.all { client.close() }
                 default:
                     break
                 }
+                syncLocalControl()
             }
             if let stopping, !registry.all.contains(where: { $0.state != .closed && $0.hasPendingOutput }) {
                 for client in registry.all { client.close() }
+                localControl?.closeAll()
                 log.event(.streamStopped(sessionID: sessionID, reason: stopping.reason))
                 return stopping.code
             }
@@ -222,6 +236,50 @@ public final class HostEngine {
             reactor.schedule(.clientDeadline(client.id), at: deadline)
         } else {
             reactor.cancelTimer(.clientDeadline(client.id))
+        }
+    }
+
+    /// The local control connections whose interest changed (answers, events) are watched for it.
+    private func syncLocalControl() {
+        for (id, interest) in localControl?.takeChanges() ?? [] {
+            if let interest { reactor.setInterest(.localPeer(id), interest) } else { reactor.unregister(.localPeer(id)) }
+        }
+    }
+
+    /// A request on the local control socket.
+    private func answer(_ request: LocalRequest) -> LocalReply {
+        let now = reactor.now
+        func client(_ id: Int) -> ClientConnection? {
+            guard let client = registry[id], client.state != .closed, !client.isClosing else { return nil }
+            return client
+        }
+        let unknown = { (id: Int) in LocalReply.failed("no receiver \(id) is connected (mshost clients lists them)") }
+        switch request {
+        case .clients:
+            return .clients(registry.clients(now: now, bitrate: settings.bitrate(of:)))
+        case .kick(let id, let seconds):
+            guard let c = client(id) else { return unknown(id) }
+            let how = seconds.map { "for \(formatDuration(Microseconds($0) * 1_000_000))" } ?? "until it restarts"
+            if c.isStreaming {
+                c.bye(.kicked, why: "kicked by this host's user; it stays away \(how)", stayAwaySeconds: seconds, now: now)
+            } else {
+                log.info("\(c.label): kicked by this host's user before it was streaming")
+                c.close(reason: ByeReason.kicked.name)
+            }
+            sync(c)
+            return .done
+        case .volume(let id, let level):
+            guard let c = client(id), c.isStreaming else { return unknown(id) }
+            c.tell(Control(.volume(level)), now: now)
+            sync(c)
+            return .done
+        case .mute(let id, let on):
+            guard let c = client(id), c.isStreaming else { return unknown(id) }
+            c.tell(Control(.mute(on)), now: now)
+            sync(c)
+            return .done
+        case .events:
+            return .done
         }
     }
 

@@ -16,9 +16,9 @@ struct Fields {
     let value: JSONValue
 
     /// Parses a whole payload, which must be a JSON object.
-    static func parse(_ payload: UnsafeRawBufferPointer, message: String) -> Result<Fields, ProtocolError> {
-        guard payload.count <= WireProtocol.maxControlPayload else {
-            return .failure(ProtocolError("\(message) of \(payload.count) bytes (at most \(WireProtocol.maxControlPayload))"))
+    static func parse(_ payload: UnsafeRawBufferPointer, message: String, maxBytes: Int = WireProtocol.maxControlPayload) -> Result<Fields, ProtocolError> {
+        guard payload.count <= maxBytes else {
+            return .failure(ProtocolError("\(message) of \(payload.count) bytes (at most \(maxBytes))"))
         }
         switch JSONReader.parse(payload.bindMemory(to: UInt8.self)) {
         case .failure(let e): return .failure(ProtocolError("\(message) is not valid JSON: \(e)"))
@@ -97,6 +97,18 @@ struct Fields {
     func optionalString(_ key: String, maxLength: Int) throws(ProtocolError) -> String? {
         guard let v = value[key], !v.isNull else { return nil }
         return try string(key, maxLength: maxLength)
+    }
+
+    func objects(_ key: String, maxCount: Int) throws(ProtocolError) -> [Fields] {
+        let v = try present(key)
+        guard let items = v.arrayValue else { throw error(key, "is \(v.typeName), expected a list of objects") }
+        guard items.count <= maxCount else { throw error(key, "has \(items.count) entries (at most \(maxCount))") }
+        var out: [Fields] = []
+        for (i, item) in items.enumerated() {
+            guard item.members != nil else { throw error(key, "holds \(item.shortText), expected objects") }
+            out.append(Fields(message: message, path: "\(name(key))[\(i)]", value: item))
+        }
+        return out
     }
 
     func strings(_ key: String, maxCount: Int, maxLength: Int) throws(ProtocolError) -> [String] {

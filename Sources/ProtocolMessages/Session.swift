@@ -72,8 +72,9 @@ public struct Status: Equatable, Sendable {
     public var bufferHealth = 0.0
     public var underruns = 0
     public var overruns = 0
-    /// 0...1.
+    /// The speaker's volume level (`VolumeScale`) over 100, 0...1.
     public var volume = 1.0
+    public var muted = false
     /// The clock estimate's error, µs.
     public var syncErrorMicroseconds = 0
     /// When the card plays against when it should, µs.
@@ -87,7 +88,7 @@ public struct Status: Equatable, Sendable {
 
     private enum Key {
         static let bitrate = "bitrate", packetLoss = "packet_loss", latency = "latency_us", bufferedPackets = "buffered_packets"
-        static let bufferHealth = "buffer_health", underruns = "underruns", overruns = "overruns", volume = "volume"
+        static let bufferHealth = "buffer_health", underruns = "underruns", overruns = "overruns", volume = "volume", muted = "muted"
         static let syncError = "sync_error_us", playoutError = "playout_error_us", correction = "correction_ppm"
         static let clockDrift = "clock_drift_ppm", cpuSeconds = "cpu_seconds", memoryPeak = "memory_peak_kb"
     }
@@ -102,6 +103,7 @@ public struct Status: Equatable, Sendable {
         s.add(Key.underruns, underruns)
         s.add(Key.overruns, overruns)
         s.add(Key.volume, volume)
+        s.add(Key.muted, muted)
         s.add(Key.syncError, syncErrorMicroseconds)
         s.add(Key.playoutError, playoutErrorMicroseconds)
         s.add(Key.correction, correctionPPM)
@@ -135,6 +137,7 @@ public struct Status: Equatable, Sendable {
             try int(Key.underruns, count, &s.underruns)
             try int(Key.overruns, count, &s.overruns)
             try double(Key.volume, 0...1, &s.volume)
+            if let muted = try f.optionalBool(Key.muted) { s.muted = muted }
             try int(Key.syncError, micros, &s.syncErrorMicroseconds)
             try int(Key.playoutError, micros, &s.playoutErrorMicroseconds)
             try double(Key.correction, -1e6...1e6, &s.correctionPPM)
@@ -266,16 +269,31 @@ public struct Chat: Equatable, Sendable {
 }
 
 /// Both ways: the connection ends, and why. A reason this side does not know is kept as nil.
+/// `kicked` may say for how long the receiver is to stay away (seconds, big-endian u32 after
+/// the reason); without it, until the receiver restarts.
 public struct Bye: Equatable, Sendable {
     public var reason: ByeReason?
+    public var stayAwaySeconds: Int?
+    /// A year: longer is a mistake, or a peer's nonsense.
+    public static let longestStayAway = 31_536_000
 
-    public init(_ reason: ByeReason) { self.reason = reason }
+    public init(_ reason: ByeReason, stayAwaySeconds: Int? = nil) {
+        self.reason = reason
+        self.stayAwaySeconds = stayAwaySeconds.map { min(max($0, 0), Self.longestStayAway) }
+    }
     private init(unknown: Void) { reason = nil }
 
-    public var frame: [UInt8] { FrameWriter.frame(.bye, payload: [reason?.rawValue ?? 0]) }
+    public var frame: [UInt8] {
+        var payload = [reason?.rawValue ?? 0]
+        if let seconds = stayAwaySeconds { payload += withUnsafeBytes(of: UInt32(seconds).bigEndian, Array.init) }
+        return FrameWriter.frame(.bye, payload: payload)
+    }
 
     public static func decode(_ payload: UnsafeRawBufferPointer) -> Bye {
-        payload.first.flatMap(ByeReason.init(rawValue:)).map(Bye.init) ?? Bye(unknown: ())
+        guard let reason = payload.first.flatMap(ByeReason.init(rawValue:)) else { return Bye(unknown: ()) }
+        guard reason == .kicked, payload.count >= 5 else { return Bye(reason) }
+        let seconds = Int(payload.loadBigEndian(UInt32.self, at: 1))
+        return Bye(reason, stayAwaySeconds: min(seconds, longestStayAway))
     }
 
     public var reasonName: String { reason?.name ?? "unknown reason" }

@@ -102,11 +102,12 @@ public struct HostDirectory: Equatable, Sendable {
 
     /// The host named by `id` (device_id), else by `name` (device_name or mDNS name), else the
     /// only one there is; among several, `playing` (the device_id of the host played last) is
-    /// kept. Hosts whose TXT records are not a Moosync advertisement never fit. One device_id
+    /// kept. Hosts whose TXT records are not a Moosync advertisement never fit, nor do those in
+    /// `excluding` (their users sent this receiver away). One device_id
     /// under two names (a name's record lingering after a rename) is one host.
-    public func choose(id: String?, name: String?, playing: String? = nil) -> Choice {
+    public func choose(id: String?, name: String?, playing: String? = nil, excluding: Set<String> = []) -> Choice {
         var candidates: [DiscoveredHost] = []
-        for host in sorted where host.advertisement != nil && !candidates.contains(where: { $0.id == host.id }) {
+        for host in sorted where host.advertisement != nil && !excluding.contains(host.id) && !candidates.contains(where: { $0.id == host.id }) {
             if let id, host.id != id { continue }
             if id == nil, let name, host.deviceName != name && host.service.name != name { continue }
             candidates.append(host)

@@ -38,6 +38,11 @@ public final class ReceiverEngine {
     private var incoming: SPSCRing?
     private var backoff = ReceiverEngine.firstBackoff
     private var phase = Phase.idle
+    /// Kept across sessions: what the host's user or a button last set.
+    private let volume: SpeakerVolume
+    /// The host whose user sent this receiver away (its pin key), and until when (nil: until
+    /// msrecv restarts).
+    private var kickedBy: (key: String, until: Microseconds?)?
 
     private enum Phase {
         case idle
@@ -74,6 +79,7 @@ public final class ReceiverEngine {
         self.signals = signals
         self.transport = transport
         password = settings.password.map(PasswordKeys.init)
+        volume = SpeakerVolume(configuredGain: settings.audioOutput.volume)
         reactor = Reactor(clock: clock)
     }
 
@@ -156,7 +162,8 @@ public final class ReceiverEngine {
         guard case .discovering = phase, let finder else { return }
         var note: String
         // The host played last is kept when another appears: pinned, and what the user heard.
-        switch finder.directory.choose(id: settings.hostID, name: settings.hostName, playing: discoveredDeviceID) {
+        let sentAway = finder.directory.hosts.values.map(\.id).filter(staysAway(from:))
+        switch finder.directory.choose(id: settings.hostID, name: settings.hostName, playing: discoveredDeviceID, excluding: Set(sentAway)) {
         case .host(let host) where settings.hostID != nil || settled:
             lastDiscoveryNote = ""
             return dial(HostTarget(label: "\"\(host.service.name)\" (\(host.endpoint))", endpoints: host.endpoints,
@@ -211,7 +218,12 @@ public final class ReceiverEngine {
         // stream starts. The last session's lock would keep it: undone first.
         unlockAllPages()
         releaseCodePages()
-        if let configured { return dial(configured) }
+        if let configured {
+            guard staysAway(from: configured.pinKey) else { return dial(configured) }
+            phase = .idle
+            if let until = kickedBy?.until { reactor.schedule(.retry, at: until) }
+            return
+        }
         phase = .discovering
         pickDiscoveredHost()
     }
@@ -302,13 +314,13 @@ public final class ReceiverEngine {
         let device = output.open(format: format, latency: settings.bufferSize)
         let (pool, incoming) = preparePool(format: format)
         let counters = PlayoutCounters()
-        counters.volumeQ15.store(Gain(volume: settings.audioOutput.volume).q15, ordering: .relaxed)
+        counters.volumeQ15.store(volume.q15, ordering: .relaxed)
         log.event(.connected(host: welcome.hostName.isEmpty ? handshake.channel.peerDescription : welcome.hostName, codec: format.codec.name,
                              sampleRate: format.sampleRate, channels: format.channels))
         let session = StreamSession(channel: handshake.channel, reader: handshake.takeReader(), format: format, schedule: schedule, pool: pool,
                                     incoming: incoming, counters: counters, clockSync: clockSync, clockMapping: clockMapping,
                                     readInterval: AlsaOutput.readInterval(latency: settings.bufferSize), output: output, log: log,
-                                    discoveredDeviceID: discoveredDeviceID)
+                                    discoveredDeviceID: discoveredDeviceID, volume: volume)
         phase = .streaming(session)
         let end = session.start(&reactor, device: device)
         log.info("stream \(welcome.sessionID): \(format.codec.name) \(format.sampleRate) Hz, \(format.channels) ch, \(formatDuration(format.frameDuration)) frames, buffer \(formatDuration(settings.bufferSize)), pool \(pool.slotCount) × \(pool.slotCapacity) B, clock offset \(clockSync.estimator.mapping.offset) µs, audio thread \(session.realtimeGranted ? "SCHED_FIFO" : "normal priority")")
@@ -320,9 +332,28 @@ public final class ReceiverEngine {
     private func finish(_ session: StreamSession<AlsaOutput>, _ end: StreamSession<AlsaOutput>.End) {
         session.end(&reactor)
         session.channel.close()
-        guard case .retry(let reason) = end else { return }
-        log.event(.disconnected(reason: reason))
-        endSession(streamed: session.counters.packetsPlayed.load(ordering: .relaxed) > 0)
+        switch end {
+        case .retry(let reason):
+            log.event(.disconnected(reason: reason))
+            endSession(streamed: session.counters.packetsPlayed.load(ordering: .relaxed) > 0)
+        case .kicked(let stayAway):
+            log.event(.disconnected(reason: ByeReason.kicked.name))
+            kickedBy = target.map { ($0.pinKey, stayAway.map { reactor.now + $0 }) }
+            backoff = Self.firstBackoff
+            endSession(streamed: false)
+        }
+    }
+
+    /// Whether the host's user sent this receiver away from `key` and the time is not over:
+    /// then it waits (for the time left, or until it restarts) instead of connecting.
+    private func staysAway(from key: String) -> Bool {
+        guard let kick = kickedBy, kick.key == key else { return false }
+        guard let until = kick.until else { return true }
+        if reactor.now >= until {
+            kickedBy = nil
+            return false
+        }
+        return true
     }
 
     /// Forgets the channel and schedules the next attempt: sooner after a session that played.
@@ -331,6 +362,13 @@ public final class ReceiverEngine {
         reactor.cancelTimer(.handshake)
         phase = .idle
         if streamed { backoff = Self.firstBackoff }
+        if let configured, staysAway(from: configured.pinKey) {
+            // The one host there is sent it away: back when the time is up, or never.
+            guard let until = kickedBy?.until else { return log.info("not connecting to \(settings.host ?? "") again until msrecv restarts") }
+            let seconds = (max(0, until - reactor.now) + 999_999) / 1_000_000
+            log.info("connecting to \(settings.host ?? "") again in \(formatDuration(seconds * 1_000_000))")
+            return reactor.schedule(.retry, at: until)
+        }
         log.info(configured != nil ? "reconnecting to \(settings.host ?? "") in \(formatDuration(backoff))"
                                    : "looking for \(wanted) again in \(formatDuration(backoff))")
         reactor.schedule(.retry, after: backoff)

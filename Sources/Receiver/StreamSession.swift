@@ -62,6 +62,8 @@ final class StreamSession<Output: AudioOutput> {
     enum End: Equatable {
         /// Retry later, and why (the Disconnected event's reason).
         case retry(reason: String)
+        /// The host's user sent this receiver away: for this long (µs), or until it restarts.
+        case kicked(stayAway: Microseconds?)
     }
 
     let channel: any ByteChannel
@@ -86,6 +88,7 @@ final class StreamSession<Output: AudioOutput> {
     /// named by address; its advertisement would only cost the speaker memory).
     private let discoveredDeviceID: String?
     private var advertisementAsked = false
+    private let volume: SpeakerVolume
     /// The readiness a pending read or flush waits for.
     private var readWaitsFor: Interest = .read
     private var writeWaitsFor: Interest = []
@@ -98,8 +101,9 @@ final class StreamSession<Output: AudioOutput> {
 
     init(channel: any ByteChannel, reader: consuming FrameReader, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool,
          incoming: SPSCRing, counters: PlayoutCounters, clockSync: ClockSync, clockMapping: SharedClockMapping, readInterval: Microseconds,
-         output: Output, log: Logger, discoveredDeviceID: String? = nil) {
+         output: Output, log: Logger, discoveredDeviceID: String? = nil, volume: SpeakerVolume = SpeakerVolume(configuredGain: 1)) {
         self.output = output
+        self.volume = volume
         self.discoveredDeviceID = discoveredDeviceID
         self.incoming = incoming
         self.channel = channel
@@ -344,6 +348,11 @@ final class StreamSession<Output: AudioOutput> {
             }
         case .bye:
             let bye = Bye.decode(payload)
+            if bye.reason == .kicked {
+                let stayAway = bye.stayAwaySeconds.map { Microseconds($0) * 1_000_000 }
+                log.info("the host's user sent this receiver away: it stays off the host \(stayAway.map { "for \(formatDuration($0))" } ?? "until msrecv restarts")")
+                return .kicked(stayAway: stayAway)
+            }
             guard bye.reason == .endOfStream else {
                 log.info("host said goodbye: \(bye.reasonName)")
                 return .retry(reason: bye.reason?.name ?? "bye")
@@ -364,10 +373,31 @@ final class StreamSession<Output: AudioOutput> {
                 // Only what the host says about itself: the stream plays on.
                 log.warning("the host's advertisement is not readable: \(e)")
             }
+        case .control:
+            switch Control.decode(payload) {
+            case .success(let control): obey(control)
+            case .failure(let e):
+                // A command this receiver cannot read changes nothing: the stream plays on.
+                log.warning("the host sent a CONTROL this receiver cannot read: \(e)")
+            }
         default:
-            break  // CONTROL, CHAT: handled by later issues; skipped like unknown types
+            break  // CHAT: skipped like unknown types
         }
         return nil
+    }
+
+    /// The host's user set this speaker's volume or muted it (`mshost volume`, `mshost mute`).
+    private func obey(_ control: Control) {
+        switch control.action {
+        case .volume(let level): volume.set(level: level)
+        case .mute(let on): volume.set(muted: on)
+        case .refused(let action, let reason):
+            return log.info("the host refused \(action): \(reason)")
+        case .play, .pause, .next, .previous, .queueAdd, .queueRemove:
+            return log.info("the host sent \(control.name), which is for its player, not a speaker: ignored")
+        }
+        counters.volumeQ15.store(volume.q15, ordering: .relaxed)
+        log.info("volume \(volume.description), set by the host")
     }
 
     private func clockSample(_ response: TimeResponse, t4: Microseconds) {
@@ -405,7 +435,8 @@ final class StreamSession<Output: AudioOutput> {
         s.bufferHealth = min(1, Double(buffered) / Double(max(1, pool.slotCount)))
         s.underruns = counters.underruns.load(ordering: .relaxed)
         s.overruns = counters.overruns.load(ordering: .relaxed)
-        s.volume = Gain(q15: counters.volumeQ15.load(ordering: .relaxed)).volume
+        s.volume = Double(volume.level) / Double(VolumeScale.range.upperBound)
+        s.muted = volume.muted
         s.syncErrorMicroseconds = Int(clockSync.estimator.residual.rounded())
         s.playoutErrorMicroseconds = counters.playoutError.load(ordering: .relaxed)
         s.correctionPPM = Double(counters.correction.load(ordering: .relaxed)) / 100

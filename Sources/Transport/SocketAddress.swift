@@ -53,6 +53,8 @@ public struct SocketAddress: CustomStringConvertible, Sendable {
             String(decoding: chars.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         }
         let h = text(host)
+        // An IPv4 peer on the dual-stack listener is written as people know it.
+        if family == AF_INET6, h.hasPrefix("::ffff:"), h.contains(".") { return "\(h.dropFirst(7)):\(text(service))" }
         return family == AF_INET6 ? "[\(h)]:\(text(service))" : "\(h):\(text(service))"
     }
 }

@@ -12,10 +12,14 @@ import Glibc
 #endif
 
 let program = "mshost"
-let log = Logger(program: program)
+// The events it logs also go to `mshost events` followers on the local control socket.
+let log = Logger(program: program, feed: EventFeed())
 
 if CommandLine.arguments.dropFirst().first == "passwd" {
     exit(PasswordCommand.run(Array(CommandLine.arguments.dropFirst(2)), log: log))
+}
+if let command = CommandLine.arguments.dropFirst().first, LocalCommands.names.contains(command) {
+    exit(LocalCommands.run(command, Array(CommandLine.arguments.dropFirst(2)), log: log))
 }
 
 let options: DaemonCommandLine

@@ -119,6 +119,11 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(parseDuration("150ms"), 150_000)
         XCTAssertEqual(parseDuration("1.5s"), 1_500_000)
         XCTAssertEqual(parseDuration("2500us"), 2_500)
+        XCTAssertEqual(parseDuration("10m"), 600_000_000)
+        XCTAssertEqual(parseDuration("2h"), 7_200_000_000)
+        XCTAssertEqual(formatDuration(600_000_000), "10m")
+        XCTAssertEqual(formatDuration(7_200_000_000), "2h")
+        XCTAssertEqual(formatDuration(90_000_000), "90s")
         for bad in ["fast", "2", "s", "-1s", ".5s", "2 s", "1e3ms", ""] { XCTAssertNil(parseDuration(bad), bad) }
     }
 

@@ -1,7 +1,9 @@
-// libFuzzer target: arbitrary bytes as a config file (the JSON reader, then validation) and as a
-// WAV file. Built by scripts/fuzz.sh.
+// libFuzzer target: arbitrary bytes as a config file (the JSON reader, then validation), as a
+// WAV file, and as a line on a daemon's local control socket (request, and reply for the
+// command-line tools). Built by scripts/fuzz.sh.
 import Config
 import Core
+import ProtocolMessages
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzJSON(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
@@ -13,5 +15,9 @@ public func fuzzJSON(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         for e in errors.errors { precondition(e.position.map { $0.line >= 1 && $0.column >= 1 } ?? true) }
     }
     _ = WAVAudio.parse(bytes)
+    bytes.withUnsafeBytes {
+        _ = LocalRequest.decode($0)
+        _ = LocalReply.decode($0)
+    }
     return 0
 }

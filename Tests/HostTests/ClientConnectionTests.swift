@@ -42,7 +42,7 @@ final class ClientConnectionTests: XCTestCase {
         let (host, receiver) = pair()
         let registry = ClientRegistry()
         let client = registry.add { ClientConnection(id: $0, channel: host, now: 1_000, log: log) }
-        XCTAssertEqual(registry.clients.map(\.streaming), [false])
+        XCTAssertEqual(registry.clients(now: 1_000, bitrate: { _ in 0 }).map(\.streaming), [false])
         XCTAssertEqual(client.deadline, 1_000 + ClientConnection.helloTimeout)
 
         let hello = Hello(clientID: "k1", clientName: "Kitchen", audioFormats: ["pcm"], maxBufferSize: "2s", lowLatency: false, t1: 42)
@@ -69,12 +69,13 @@ final class ClientConnectionTests: XCTestCase {
         let answered = frames(receiver)
         XCTAssertEqual(answered.map(\.0), [.timeResponse])
         XCTAssertEqual(try answered[0].1.withUnsafeBytes { TimeResponse.decode($0) }.get().t1, 99)
-        let info = try XCTUnwrap(registry.clients.first)
+        let info = try XCTUnwrap(registry.clients(now: 3_001_000, bitrate: { $0 == .pcm ? 1_536_000 : 0 }).first)
         XCTAssertEqual(info.clientID, "k1")
         XCTAssertEqual(info.name, "Kitchen")
-        XCTAssertEqual(info.codec, .pcm)
+        XCTAssertEqual(info.codec, "pcm")
+        XCTAssertEqual(info.bitrate, 1_536_000)
         XCTAssertTrue(info.streaming)
-        XCTAssertEqual(info.connectedAt, 1_000)
+        XCTAssertEqual(info.connectedSeconds, 3)
         XCTAssertEqual(info.status, status)
 
         // A frame only a host sends: BYE invalid_packet, then closed once it has left.
@@ -83,7 +84,7 @@ final class ClientConnectionTests: XCTestCase {
         client.ready(.read, now: 4_000) { _, _ in .reject(.invalidPacket(""), message: "") }
         XCTAssertEqual(client.state, .closed)
         XCTAssertEqual(frames(receiver).map(\.0), [.bye])
-        XCTAssertTrue(registry.clients.isEmpty, "a closed connection is not in the list")
+        XCTAssertTrue(registry.clients(now: 4_000, bitrate: { _ in 0 }).isEmpty, "a closed connection is not in the list")
     }
 
     func testAConnectionThatSaysNothingIsRejectedAtItsDeadline() throws {

@@ -46,11 +46,46 @@ final class MessageTests: XCTestCase {
         let chat = Chat(from: "Kitchen", text: "this one's great \u{1F3B6}")
         XCTAssertEqual(try payload(chat.frame, .chat).withUnsafeBytes { Chat.decode($0) }.get(), chat)
         XCTAssertEqual(payload(Bye(.kicked).frame, .bye).withUnsafeBytes { Bye.decode($0) }, Bye(.kicked))
+        XCTAssertEqual(payload(Bye(.kicked, stayAwaySeconds: 600).frame, .bye).withUnsafeBytes { Bye.decode($0) }.stayAwaySeconds, 600)
+        // A stay longer than a year is a year; a reason other than kicked carries none.
+        XCTAssertEqual(([3] + [UInt8]([0xff, 0xff, 0xff, 0xff])).withUnsafeBytes { Bye.decode($0) }.stayAwaySeconds, Bye.longestStayAway)
+        XCTAssertNil(([1] + [UInt8]([0, 0, 0, 9])).withUnsafeBytes { Bye.decode($0) }.stayAwaySeconds)
         XCTAssertNil([UInt8]([200]).withUnsafeBytes { Bye.decode($0) }.reason)
         let request = TimeRequest(t1: 256)
         XCTAssertEqual(try payload(request.frame, .timeRequest).withUnsafeBytes { TimeRequest.decode($0) }.get(), request)
         let response = TimeResponse(t1: 1, t2: 2, t3: 3)
         XCTAssertEqual(try payload(response.frame, .timeResponse).withUnsafeBytes { TimeResponse.decode($0) }.get(), response)
+    }
+
+    func testLocalControlRequestsAndRepliesRoundTripAndAreBounded() throws {
+        for request in [LocalRequest.clients, .events, .kick(id: 3, forSeconds: nil), .kick(id: 3, forSeconds: 600), .volume(id: 2, level: 40),
+                        .mute(id: 1, on: true)] {
+            let line = request.line
+            XCTAssertEqual(line.last, UInt8(ascii: "\n"))
+            XCTAssertEqual(try line.dropLast().withUnsafeBytes { LocalRequest.decode($0) }.get(), request)
+        }
+        var status = Status()
+        status.volume = 0.4
+        status.muted = true
+        status.latency = 200_000
+        status.bufferHealth = 0.5
+        status.underruns = 2
+        let summary = ClientSummary(id: 7, clientID: "c-7", name: "Porch \"left\"", address: "10.0.0.9", codec: "opus", bitrate: 128_000,
+                                    streaming: true, connectedSeconds: 61, status: status)
+        let joining = ClientSummary(id: 8, clientID: "c-8", name: "Hall", address: "10.0.0.10", codec: "pcm", bitrate: 1_536_000,
+                                    streaming: false, connectedSeconds: 0, status: nil)
+        for reply in [LocalReply.done, .failed("no receiver 9"), .clients([summary, joining]), .clients([]),
+                      .event(name: "ClientConnected", fields: ["client_id": "c-7", "client_name": "Porch"])] {
+            XCTAssertEqual(try reply.line.dropLast().withUnsafeBytes { LocalReply.decode($0) }.get(), reply)
+        }
+        func error(_ text: String) -> String? {
+            guard case .failure(let e) = Array(text.utf8).withUnsafeBytes({ LocalRequest.decode($0) }) else { return nil }
+            return e.description
+        }
+        XCTAssertEqual(error(#"{"command":"volume","id":1,"level":101}"#), "request's level is 101, outside 0...100")
+        XCTAssertEqual(error(#"{"command":"kick","id":0}"#), "request's id is 0, outside 1...2147483647")
+        XCTAssertEqual(error(#"{"command":"reboot"}"#), "request's command is \"reboot\", not clients, kick, volume, mute or events")
+        XCTAssertNotNil(error("clients"))
     }
 
     func testTimeMessagesHaveExactSizesAndBoundedTimes() {

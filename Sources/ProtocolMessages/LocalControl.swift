@@ -1,0 +1,175 @@
+import Core
+
+/// What a person or a script asks a daemon through its local control socket (a Unix socket in
+/// its state directory, never reachable from the network): one JSON line in, one JSON line out;
+/// `events` answers with one line per event until the asker hangs up. `mshost clients|kick|volume|
+/// mute|events` speak it, and so can Moosync.
+public enum LocalRequest: Equatable, Sendable {
+    case clients
+    /// BYE `kicked`; the receiver stays away for the time given, or until it restarts.
+    case kick(id: Int, forSeconds: Int?)
+    case volume(id: Int, level: Int)
+    case mute(id: Int, on: Bool)
+    case events
+
+    private enum Key { static let command = "command", id = "id", seconds = "for_s", level = "level", on = "on" }
+    private enum Name { static let clients = "clients", kick = "kick", volume = "volume", mute = "mute", events = "events" }
+    static let ids = 1...Int(Int32.max)
+
+    public var line: [UInt8] {
+        var json = JSONWriter()
+        switch self {
+        case .clients: json.add(Key.command, Name.clients)
+        case .events: json.add(Key.command, Name.events)
+        case .kick(let id, let seconds):
+            json.add(Key.command, Name.kick)
+            json.add(Key.id, id)
+            if let seconds { json.add(Key.seconds, seconds) }
+        case .volume(let id, let level):
+            json.add(Key.command, Name.volume)
+            json.add(Key.id, id)
+            json.add(Key.level, level)
+        case .mute(let id, let on):
+            json.add(Key.command, Name.mute)
+            json.add(Key.id, id)
+            json.add(Key.on, on)
+        }
+        return Array((json.finished + "\n").utf8)
+    }
+
+    public static func decode(_ line: UnsafeRawBufferPointer) -> Result<LocalRequest, ProtocolError> {
+        Result { () throws(ProtocolError) in
+            let f = try Fields.parse(line, message: "request").get()
+            let name = try f.string(Key.command, maxLength: 16)
+            switch name {
+            case Name.clients: return .clients
+            case Name.events: return .events
+            case Name.kick: return .kick(id: try f.int(Key.id, in: ids), forSeconds: try f.optionalInt(Key.seconds, in: 0...Bye.longestStayAway))
+            case Name.volume: return .volume(id: try f.int(Key.id, in: ids), level: try f.int(Key.level, in: VolumeScale.range))
+            case Name.mute: return .mute(id: try f.int(Key.id, in: ids), on: try f.bool(Key.on))
+            default: throw f.error(Key.command, "is \"\(name)\", not clients, kick, volume, mute or events")
+            }
+        }
+    }
+}
+
+/// One receiver as the host's client list shows it: who it is, how its stream is, and what it
+/// last reported (STATUS); the reported fields are nil until its first STATUS.
+public struct ClientSummary: Equatable, Sendable {
+    public var id: Int
+    public var clientID: String
+    public var name: String
+    public var address: String
+    public var codec: String
+    public var bitrate: Int
+    public var streaming: Bool
+    public var connectedSeconds: Int
+    public var status: Status?
+
+    public init(id: Int, clientID: String, name: String, address: String, codec: String, bitrate: Int, streaming: Bool,
+                connectedSeconds: Int, status: Status?) {
+        self.id = id
+        self.clientID = clientID
+        self.name = name
+        self.address = address
+        self.codec = codec
+        self.bitrate = bitrate
+        self.streaming = streaming
+        self.connectedSeconds = connectedSeconds
+        self.status = status
+    }
+
+    enum Key {
+        static let id = "id", clientID = "client_id", name = "name", address = "address", codec = "codec", bitrate = "bitrate"
+        static let streaming = "streaming", connected = "connected_s", latency = "latency_us", bufferHealth = "buffer_health"
+        static let packetLoss = "packet_loss", underruns = "underruns", volume = "volume", muted = "muted", syncError = "sync_error_us"
+    }
+
+    var json: JSONWriter {
+        var json = JSONWriter()
+        json.add(Key.id, id)
+        json.add(Key.clientID, clientID)
+        json.add(Key.name, name)
+        json.add(Key.address, address)
+        json.add(Key.codec, codec)
+        json.add(Key.bitrate, bitrate)
+        json.add(Key.streaming, streaming)
+        json.add(Key.connected, connectedSeconds)
+        if let status {
+            json.add(Key.latency, Int(status.latency))
+            json.add(Key.bufferHealth, status.bufferHealth)
+            json.add(Key.packetLoss, status.packetLoss)
+            json.add(Key.underruns, status.underruns)
+            json.add(Key.volume, Int((status.volume * 100).rounded()))
+            json.add(Key.muted, status.muted)
+            json.add(Key.syncError, status.syncErrorMicroseconds)
+        }
+        return json
+    }
+
+    static func decode(_ f: Fields) throws(ProtocolError) -> ClientSummary {
+        var summary = ClientSummary(id: try f.int(Key.id, in: LocalRequest.ids), clientID: try f.string(Key.clientID, maxLength: MessageLimits.idLength),
+                                    name: try f.string(Key.name, maxLength: MessageLimits.nameLength * 4),
+                                    address: try f.string(Key.address, maxLength: 128), codec: try f.string(Key.codec, maxLength: 16),
+                                    bitrate: try f.int(Key.bitrate, in: 0...100_000_000), streaming: try f.bool(Key.streaming),
+                                    connectedSeconds: try f.int(Key.connected, in: 0...Int(Int32.max)), status: nil)
+        if let volume = try f.optionalInt(Key.volume, in: VolumeScale.range) {
+            var s = Status()
+            s.volume = Double(volume) / 100
+            s.muted = try f.optionalBool(Key.muted) ?? false
+            s.latency = Microseconds(try f.optionalInt(Key.latency, in: 0...60_000_000) ?? 0)
+            s.bufferHealth = try f.optionalDouble(Key.bufferHealth, in: 0...1) ?? 0
+            s.packetLoss = try f.optionalDouble(Key.packetLoss, in: 0...1) ?? 0
+            s.underruns = try f.optionalInt(Key.underruns, in: 0...Int(Int32.max)) ?? 0
+            s.syncErrorMicroseconds = try f.optionalInt(Key.syncError, in: -3_600_000_000...3_600_000_000) ?? 0
+            summary.status = s
+        }
+        return summary
+    }
+}
+
+/// The daemon's answer to one request.
+public enum LocalReply: Equatable, Sendable {
+    case done
+    case clients([ClientSummary])
+    /// An `events` line: the event's name and fields, as the log has them.
+    case event(name: String, fields: [String: String])
+    case failed(String)
+
+    private enum Key { static let ok = "ok", error = "error", clients = "clients", event = "event" }
+    /// How long a reply line may be: a full house of receivers fits many times over.
+    public static let maxLine = 256 * 1024
+
+    public var line: [UInt8] {
+        var json = JSONWriter()
+        switch self {
+        case .done: json.add(Key.ok, true)
+        case .failed(let why):
+            json.add(Key.ok, false)
+            json.add(Key.error, why)
+        case .clients(let list):
+            json.add(Key.ok, true)
+            json.add(Key.clients, json: "[" + list.map(\.json.finished).joined(separator: ",") + "]")
+        case .event(let name, let fields):
+            json.add(Key.event, name)
+            for key in fields.keys.sorted() { json.add(key, fields[key]!) }
+        }
+        return Array((json.finished + "\n").utf8)
+    }
+
+    public static func decode(_ line: UnsafeRawBufferPointer) -> Result<LocalReply, ProtocolError> {
+        Result { () throws(ProtocolError) in
+            let f = try Fields.parse(line, message: "reply", maxBytes: maxLine).get()
+            if let event = try f.optionalString(Key.event, maxLength: 64) {
+                var fields: [String: String] = [:]
+                for member in f.value.members ?? [] where member.key != Key.event {
+                    fields[member.key] = member.value.stringValue ?? member.value.shortText
+                }
+                return .event(name: event, fields: fields)
+            }
+            guard try f.bool(Key.ok) else { return .failed(try f.string(Key.error, maxLength: 4096)) }
+            guard f.value[Key.clients] != nil else { return .done }
+            return .clients(try f.objects(Key.clients, maxCount: 4096).map { (c) throws(ProtocolError) in try ClientSummary.decode(c) })
+        }
+    }
+}

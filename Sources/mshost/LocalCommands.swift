@@ -1,0 +1,199 @@
+import Config
+import Core
+import Host
+import ProtocolMessages
+import Transport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `mshost clients|kick|volume|mute|events`: asks a running host through its local control
+/// socket (in the config's `sharing.state_dir`), prints the answer and exits: 0 done, 1 the host
+/// refused or cannot be reached, 2 bad usage.
+enum LocalCommands {
+    static let names: Set<String> = ["clients", "kick", "volume", "mute", "events"]
+    static let usage = """
+        usage: mshost clients [--json] [--config PATH]
+               mshost kick ID [--for DURATION] [--config PATH]
+               mshost volume ID 0-100 [--config PATH]
+               mshost mute ID on|off [--config PATH]
+               mshost events [--config PATH]
+        """
+
+    static func run(_ command: String, _ arguments: [String], log: Logger) -> Int32 {
+        var json = false, configPath = DaemonCommandLine.defaultConfigPath, stayAway: Microseconds?
+        var operands: [String] = []
+        var i = 0
+        while i < arguments.count {
+            let arg = arguments[i]
+            switch arg {
+            case "--json" where command == "clients": json = true
+            case "--config", "-c", "--for":
+                guard i + 1 < arguments.count else {
+                    log.error("\(arg) needs a value\n\(usage)")
+                    return 2
+                }
+                i += 1
+                if arg == "--for" {
+                    guard command == "kick", let t = parseDuration(arguments[i]), t >= 1_000_000, t <= Microseconds(Bye.longestStayAway) * 1_000_000 else {
+                        log.error("--for: expected how long the receiver stays away, such as 10m or 2h (1 s to a year; kick only), got \"\(arguments[i])\"")
+                        return 2
+                    }
+                    stayAway = t
+                } else {
+                    configPath = arguments[i]
+                }
+            default:
+                guard !arg.hasPrefix("-") || Int(arg) != nil else {
+                    log.error("unknown option \(arg)\n\(usage)")
+                    return 2
+                }
+                operands.append(arg)
+            }
+            i += 1
+        }
+        let request: LocalRequest
+        switch parse(command, operands, stayAway: stayAway) {
+        case .success(let r): request = r
+        case .failure(let problem):
+            log.error("\(problem.message)\n\(usage)")
+            return 2
+        }
+        let stateDirectory: String
+        switch ConfigLoader.load(path: configPath) {
+        case .success(let settings): stateDirectory = settings.sharing.stateDirectory
+        case .failure(let errors):
+            log.error("\(configPath):\n\(errors)")
+            return 1
+        }
+        let path = LocalControlServer.socketPath(stateDirectory: stateDirectory)
+        let fd: CInt
+        switch LocalListener.connect(path: path) {
+        case .success(let f): fd = f
+        case .failure(let e):
+            log.error("\(e): is mshost running with \(configPath), and may this user use its socket (sharing.control_group)?")
+            return 1
+        }
+        defer { close(fd) }
+        guard writeAll(fd, request.line) else {
+            log.error("the host at \(path) hung up")
+            return 1
+        }
+        var lines = LineReader(fd: fd)
+        while let line = lines.next() {
+            switch line.withUnsafeBytes({ LocalReply.decode($0) }) {
+            case .failure(let e):
+                log.error("the host's answer is not readable: \(e)")
+                return 1
+            case .success(.failed(let why)):
+                log.error(why)
+                return 1
+            case .success(.clients(let list)):
+                output(json ? line : Array(table(list).utf8))
+                return 0
+            case .success(.event):
+                output(line)
+            case .success(.done):
+                guard request == .events else { return 0 }
+                log.info("following the host's events at \(path) (one JSON line each, until it stops or you interrupt)")
+            }
+        }
+        if request == .events { return 0 }
+        log.error("the host at \(path) hung up without an answer")
+        return 1
+    }
+
+    private struct UsageProblem: Error {
+        let message: String
+    }
+
+    private static func parse(_ command: String, _ operands: [String], stayAway: Microseconds?) -> Result<LocalRequest, UsageProblem> {
+        func failure(_ message: String) -> Result<LocalRequest, UsageProblem> { .failure(UsageProblem(message: message)) }
+        func id(_ text: String) -> Int? { Int(text).flatMap { $0 >= 1 ? $0 : nil } }
+        switch (command, operands.count) {
+        case ("clients", 0): return .success(.clients)
+        case ("events", 0): return .success(.events)
+        case ("kick", 1):
+            guard let id = id(operands[0]) else { return failure("kick: expected a receiver's ID (mshost clients lists them), got \"\(operands[0])\"") }
+            return .success(.kick(id: id, forSeconds: stayAway.map { Int($0 / 1_000_000) }))
+        case ("volume", 2):
+            guard let id = id(operands[0]) else { return failure("volume: expected a receiver's ID (mshost clients lists them), got \"\(operands[0])\"") }
+            guard let level = Int(operands[1]), VolumeScale.range.contains(level) else { return failure("volume: expected a level from 0 to 100, got \"\(operands[1])\"") }
+            return .success(.volume(id: id, level: level))
+        case ("mute", 2):
+            guard let id = id(operands[0]) else { return failure("mute: expected a receiver's ID (mshost clients lists them), got \"\(operands[0])\"") }
+            guard ["on", "off"].contains(operands[1]) else { return failure("mute: expected on or off, got \"\(operands[1])\"") }
+            return .success(.mute(id: id, on: operands[1] == "on"))
+        default:
+            return failure("\(command): wrong number of arguments")
+        }
+    }
+
+    /// The client list for a person: one row per receiver; "–" where it has not reported yet.
+    static func table(_ list: [ClientSummary]) -> String {
+        guard !list.isEmpty else { return "no receivers connected" }
+        let header = ["ID", "NAME", "ADDRESS", "CODEC", "LATENCY", "BUFFER", "LOSS", "UNDERRUNS", "VOLUME", "SYNC", "CONNECTED"]
+        let rows = list.map { c -> [String] in
+            let s = c.status
+            let volume = s.map { $0.muted ? "muted" : String(Int(($0.volume * 100).rounded())) } ?? "–"
+            return [String(c.id), c.name, c.address, "\(c.codec) \(c.bitrate / 1000)k" + (c.streaming ? "" : " (joining)"),
+                    s.map { formatDuration($0.latency) } ?? "–", s.map { "\(Int(($0.bufferHealth * 100).rounded())) %" } ?? "–",
+                    s.map { percent($0.packetLoss) } ?? "–", s.map { String($0.underruns) } ?? "–", volume,
+                    s.map { "±\($0.syncErrorMicroseconds) µs" } ?? "–", formatDuration(Microseconds(c.connectedSeconds) * 1_000_000)]
+        }
+        let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+        return ([header] + rows).map { row in
+            row.indices.map { row[$0] + String(repeating: " ", count: widths[$0] - row[$0].count) }.joined(separator: "  ")
+                .replacingTrailingSpaces()
+        }.joined(separator: "\n")
+    }
+
+    private static func percent(_ fraction: Double) -> String {
+        let tenths = Int((fraction * 1000).rounded())
+        return "\(tenths / 10).\(tenths % 10) %"
+    }
+
+    /// One line on stdout at once: a follower's reader sees each event as it happens.
+    private static func output(_ line: [UInt8]) { _ = writeAll(1, line + [UInt8(ascii: "\n")]) }
+
+    private static func writeAll(_ fd: CInt, _ bytes: [UInt8]) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return false }
+            offset += n
+        }
+        return true
+    }
+
+    /// Lines from a blocking socket, each at most `LocalReply.maxLine` bytes.
+    private struct LineReader {
+        let fd: CInt
+        var pending: [UInt8] = []
+
+        mutating func next() -> [UInt8]? {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                if let end = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                    defer { pending.removeFirst(end + 1) }
+                    return Array(pending[..<end])
+                }
+                guard pending.count <= LocalReply.maxLine else { return nil }
+                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { return nil }
+                pending += buffer[..<n]
+            }
+        }
+    }
+}
+
+private extension String {
+    func replacingTrailingSpaces() -> String {
+        var s = self
+        while s.hasSuffix(" ") { s.removeLast() }
+        return s
+    }
+}

@@ -1,0 +1,132 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import XCTest
+
+/// The host's client list and its commands (issue 12), against a live host with two receivers
+/// on virtual cards: `mshost clients`, `volume`, `mute`, `kick` and `events` through the local
+/// control socket, judged by what the cards played.
+final class ClientListTests: XCTestCase {
+    /// A host state directory of its own (its socket is there), with the test run's host identity
+    /// in it: receivers pin every host of the run by that one key.
+    private func hostStateDirectory(_ scratch: Scratch) throws -> String {
+        let directory = scratch.file("host-state")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        for file in try FileManager.default.contentsOfDirectory(atPath: Configs.stateDirectory) where file.hasPrefix("host") {
+            try FileManager.default.copyItem(atPath: Configs.stateDirectory + "/" + file, toPath: directory + "/" + file)
+        }
+        return directory
+    }
+
+    /// The RMS level in dBFS of what a card recorded in its last `seconds` (the WAV grows while it plays).
+    private func recentLevel(_ scratch: Scratch, _ card: String, seconds: Double) -> Double {
+        let samples = scratch.samples(card + ".wav")
+        let count = min(samples.count - 22, Int(seconds * 48_000 * 2))
+        guard count > 0 else { return -200 }
+        let sum = samples.suffix(count).reduce(0.0) { $0 + Double($1) * Double($1) }
+        let rms = (sum / Double(count)).squareRoot()
+        return rms > 0 ? 20 * log10(rms / 32768) : -200
+    }
+
+    private func clients(_ config: String) throws -> [[String: Any]] {
+        let (status, output) = try runToCompletion("mshost", ["clients", "--json", "--config", config])
+        XCTAssertEqual(status, 0, output)
+        let object = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]
+        return try XCTUnwrap(object?["clients"] as? [[String: Any]], output)
+    }
+
+    func testTheHostListsItsReceiversAndSetsTheirVolumeMutesAndKicks() throws {
+        let scratch = try Scratch("clients")
+        let port = freePort()
+        _ = try scratch.virtualCard("kitchen")
+        _ = try scratch.virtualCard("porch")
+        let hostConfig = try scratch.write("host.json", Configs.host(port: port, source: "tone", stateDir: try hostStateDirectory(scratch)))
+        let host = try Daemon("mshost", config: hostConfig, scratch: scratch)
+        XCTAssertTrue(host.waitFor("local control on"), host.log)
+        let events = try Daemon(command: [binDirectory + "/mshost", "events", "--config", hostConfig], scratch: scratch, name: "events")
+        XCTAssertTrue(events.waitFor("following the host's events"), events.log)
+
+        let kitchen = try Daemon("msrecv", config: try scratch.write("kitchen.json", Configs.receiver(port: port, device: "kitchen")), scratch: scratch, name: "kitchen")
+        let porch = try Daemon("msrecv", config: try scratch.write("porch.json", Configs.receiver(port: port, device: "porch")), scratch: scratch, name: "porch")
+        XCTAssertTrue(kitchen.waitFor("event=Connected"), kitchen.log)
+        XCTAssertTrue(porch.waitFor("event=Connected"), porch.log)
+        Thread.sleep(forTimeInterval: 2.5)  // a STATUS from each
+
+        let listed = try clients(hostConfig)
+        XCTAssertEqual(listed.compactMap { $0["name"] as? String }.sorted(), ["kitchen", "porch"])
+        for client in listed {
+            XCTAssertEqual(client["streaming"] as? Bool, true)
+            XCTAssertEqual(client["volume"] as? Int, 100, "\(client)")
+            XCTAssertEqual(client["muted"] as? Bool, false)
+            XCTAssertEqual(client["latency_us"] as? Int, 200_000)
+            XCTAssertTrue((client["address"] as? String ?? "").hasPrefix("127.0.0.1:"), "\(client)")
+        }
+        let id = { (name: String) in listed.first { $0["name"] as? String == name }?["id"] as? Int ?? 0 }
+        let (tableStatus, table) = try runToCompletion("mshost", ["clients", "--config", hostConfig])
+        XCTAssertEqual(tableStatus, 0, table)
+        XCTAssertTrue(table.hasPrefix("ID  NAME"), table)
+        XCTAssertTrue(table.contains("kitchen") && table.contains("porch") && table.contains("200ms"), table)
+
+        // Volume 50 is 30 dB down on the scale (0.6 dB a step): the kitchen's card plays it.
+        let full = recentLevel(scratch, "kitchen", seconds: 0.5)
+        XCTAssertGreaterThan(full, -30, "the tone plays")
+        let (volumeStatus, volumeOutput) = try runToCompletion("mshost", ["volume", String(id("kitchen")), "50", "--config", hostConfig])
+        XCTAssertEqual(volumeStatus, 0, volumeOutput)
+        XCTAssertTrue(kitchen.waitFor("volume 50 (−30.0 dB), set by the host"), kitchen.log)
+        // Mute the porch; its card goes silent while the kitchen plays on.
+        let (muteStatus, muteOutput) = try runToCompletion("mshost", ["mute", String(id("porch")), "on", "--config", hostConfig])
+        XCTAssertEqual(muteStatus, 0, muteOutput)
+        Thread.sleep(forTimeInterval: 1.5)  // past the 200 ms buffer, and the next STATUS
+        let lowered = recentLevel(scratch, "kitchen", seconds: 0.5)
+        print("client list: kitchen \(full) dBFS at volume 100, \(lowered) dBFS at 50; porch muted: \(recentLevel(scratch, "porch", seconds: 0.5)) dBFS")
+        XCTAssertEqual(lowered - full, -30, accuracy: 0.5, "volume 50 is 30 dB down")
+        XCTAssertLessThan(recentLevel(scratch, "porch", seconds: 0.5), -120, "muted: silence")
+        let afterMute = try clients(hostConfig)
+        XCTAssertEqual(afterMute.first { $0["name"] as? String == "porch" }?["muted"] as? Bool, true, "\(afterMute)")
+        XCTAssertEqual(afterMute.first { $0["name"] as? String == "kitchen" }?["volume"] as? Int, 50, "\(afterMute)")
+
+        // Kicked for ten minutes: the kitchen leaves, says why, and does not come back.
+        let (kickStatus, kickOutput) = try runToCompletion("mshost", ["kick", String(id("kitchen")), "--for", "10m", "--config", hostConfig])
+        XCTAssertEqual(kickStatus, 0, kickOutput)
+        XCTAssertTrue(kitchen.waitFor("it stays off the host for 10m"), kitchen.log)
+        XCTAssertTrue(kitchen.waitFor("connecting to 127.0.0.1:\(port) again in 10m"), kitchen.log)
+        Thread.sleep(forTimeInterval: 0.5)
+        let silentFrom = scratch.size("kitchen.wav")
+        Thread.sleep(forTimeInterval: 2.5)
+        XCTAssertEqual(scratch.size("kitchen.wav"), silentFrom, "the kicked receiver plays nothing")
+        XCTAssertEqual(kitchen.count("event=Connected"), 1, kitchen.log)
+        XCTAssertEqual(try clients(hostConfig).compactMap { $0["name"] as? String }, ["porch"])
+
+        // What cannot be done is said, and changes nothing.
+        let (unknownStatus, unknown) = try runToCompletion("mshost", ["volume", "99", "40", "--config", hostConfig])
+        XCTAssertEqual(unknownStatus, 1)
+        XCTAssertTrue(unknown.contains("no receiver 99 is connected"), unknown)
+        let (rangeStatus, range) = try runToCompletion("mshost", ["volume", String(id("porch")), "150", "--config", hostConfig])
+        XCTAssertEqual(rangeStatus, 2)
+        XCTAssertTrue(range.contains("expected a level from 0 to 100"), range)
+
+        // Everything that happened, as `mshost events` followed it.
+        XCTAssertTrue(events.waitFor("\"reason\":\"kicked\""), events.log)
+        XCTAssertEqual(events.count("\"event\":\"ClientConnected\""), 2, events.log)
+        XCTAssertTrue(events.log.contains("\"client_name\":\"kitchen\""), events.log)
+        XCTAssertTrue(events.log.contains("\"action\":\"mute\"") == false, "commands from the host's user are not receivers' requests")
+
+        for daemon in [porch, kitchen, host] {
+            daemon.signal(SIGTERM)
+            XCTAssertEqual(daemon.waitForExit(), 0, daemon.log)
+        }
+        XCTAssertEqual(events.waitForExit(), 0, "the follower ends when the host does: \(events.log)")
+    }
+
+    func testAHostNotRunningIsSaidSo() throws {
+        let scratch = try Scratch("clients-none")
+        let config = try scratch.write("host.json", Configs.host(port: freePort(), source: "tone", stateDir: scratch.file("empty")))
+        let (status, output) = try runToCompletion("mshost", ["clients", "--config", config])
+        XCTAssertEqual(status, 1)
+        XCTAssertTrue(output.contains("cannot reach") && output.contains("is mshost running"), output)
+        let (usage, text) = try runToCompletion("mshost", ["kick", "--config", config])
+        XCTAssertEqual(usage, 2)
+        XCTAssertTrue(text.contains("usage: mshost clients"), text)
+    }
+}
