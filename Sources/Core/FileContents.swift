@@ -30,7 +30,21 @@ public func writeNewFile(_ path: String, _ bytes: [UInt8], mode: mode_t) -> Resu
     let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
     guard fd >= 0 else { return .failure(.current) }
     defer { close(fd) }
-    let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-    guard written == bytes.count, fsync(fd) == 0 else { return .failure(.current) }
+    if let e = bytes.withUnsafeBytes({ writeAll(fd, $0) }) { return .failure(e) }
+    guard fsync(fd) == 0 else { return .failure(.current) }
     return .success(())
+}
+
+/// Writes all of `bytes` to a blocking descriptor, through short writes and signals; the error
+/// that stopped it, or nil.
+@discardableResult
+public func writeAll(_ fd: CInt, _ bytes: UnsafeRawBufferPointer) -> Errno? {
+    var offset = 0
+    while offset < bytes.count {
+        let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { return n < 0 ? .current : .brokenPipe }
+        offset += n
+    }
+    return nil
 }

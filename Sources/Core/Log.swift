@@ -45,18 +45,7 @@ public struct Logger: Sendable {
 
     private func emit(_ message: String) {
         let line = program + ": " + message + "\n"
-        var utf8 = Array(line.utf8)
-        utf8.withUnsafeMutableBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let n = write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
-                if n <= 0 {
-                    if n < 0 && errno == EINTR { continue }
-                    return
-                }
-                offset += n
-            }
-        }
+        _ = Array(line.utf8).withUnsafeBytes { writeAll(descriptor, $0) }
     }
 }
 

@@ -99,10 +99,10 @@ public final class HostEngine {
             advertiser.sync(&reactor)
             self.advertiser = advertiser
         }
-        if let control = LocalControlServer.open(settings: settings, log: log) {
+        if let control = HostControl.open(settings: settings, log: log) {
             reactor.register(.localControl, fd: control.listener.fileDescriptor, interest: .read)
             localControl = control
-            log.feed?.listener = { [unowned control] event in control.publish(event) }
+            log.feed?.listener = { [unowned control] event in control.publish(LocalReply.event(event).line) }
         }
         if let fd = source.waitDescriptor { reactor.register(.source, fd: fd, interest: []) }
         streamStart = reactor.now
@@ -141,7 +141,13 @@ public final class HostEngine {
                 case .ready(.localControl, _):
                     for peer in localControl?.acceptAll() ?? [] { reactor.register(.localPeer(peer.id), fd: peer.fd, interest: .read) }
                 case .ready(.localPeer(let id), _):
-                    localControl?.ready(id, answer: answer)
+                    localControl?.ready(id, tooLong: LocalReply.tooLong.line) { line in
+                        switch LocalRequest.decode(line) {
+                        case .success(.events): return LocalControlServer.Answer(LocalReply.done.line, follow: true)
+                        case .success(let request): return LocalControlServer.Answer(answer(request).line)
+                        case .failure(let e): return LocalControlServer.Answer(LocalReply.failed(e.description).line)
+                        }
+                    }
                 case .timer(.finish):
                     for client in registry.all { client.close() }
                 default:
@@ -278,8 +284,8 @@ public final class HostEngine {
             c.tell(Control(.mute(on)), now: now)
             sync(c)
             return .done
-        case .events:
-            return .done
+        case .events, .status:
+            return .failed("\(request.name) is not a host's to answer")
         }
     }
 

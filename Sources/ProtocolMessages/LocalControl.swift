@@ -11,16 +11,28 @@ public enum LocalRequest: Equatable, Sendable {
     case volume(id: Int, level: Int)
     case mute(id: Int, on: Bool)
     case events
+    /// A receiver's own state (`msrecv status`).
+    case status
 
     private enum Key { static let command = "command", id = "id", seconds = "for_s", level = "level", on = "on" }
-    private enum Name { static let clients = "clients", kick = "kick", volume = "volume", mute = "mute", events = "events" }
+    private enum Name { static let clients = "clients", kick = "kick", volume = "volume", mute = "mute", events = "events", status = "status" }
     static let ids = 1...Int(Int32.max)
+
+    public var name: String {
+        switch self {
+        case .clients: Name.clients
+        case .kick: Name.kick
+        case .volume: Name.volume
+        case .mute: Name.mute
+        case .events: Name.events
+        case .status: Name.status
+        }
+    }
 
     public var line: [UInt8] {
         var json = JSONWriter()
         switch self {
-        case .clients: json.add(Key.command, Name.clients)
-        case .events: json.add(Key.command, Name.events)
+        case .clients, .events, .status: json.add(Key.command, name)
         case .kick(let id, let seconds):
             json.add(Key.command, Name.kick)
             json.add(Key.id, id)
@@ -44,10 +56,11 @@ public enum LocalRequest: Equatable, Sendable {
             switch name {
             case Name.clients: return .clients
             case Name.events: return .events
+            case Name.status: return .status
             case Name.kick: return .kick(id: try f.int(Key.id, in: ids), forSeconds: try f.optionalInt(Key.seconds, in: 0...Bye.longestStayAway))
             case Name.volume: return .volume(id: try f.int(Key.id, in: ids), level: try f.int(Key.level, in: VolumeScale.range))
             case Name.mute: return .mute(id: try f.int(Key.id, in: ids), on: try f.bool(Key.on))
-            default: throw f.error(Key.command, "is \"\(name)\", not clients, kick, volume, mute or events")
+            default: throw f.error(Key.command, "is \"\(name)\", not clients, kick, volume, mute, events or status")
             }
         }
     }
@@ -81,8 +94,7 @@ public struct ClientSummary: Equatable, Sendable {
 
     enum Key {
         static let id = "id", clientID = "client_id", name = "name", address = "address", codec = "codec", bitrate = "bitrate"
-        static let streaming = "streaming", connected = "connected_s", latency = "latency_us", bufferHealth = "buffer_health"
-        static let packetLoss = "packet_loss", underruns = "underruns", volume = "volume", muted = "muted", syncError = "sync_error_us"
+        static let streaming = "streaming", connected = "connected_s", status = "status"
     }
 
     var json: JSONWriter {
@@ -95,15 +107,7 @@ public struct ClientSummary: Equatable, Sendable {
         json.add(Key.bitrate, bitrate)
         json.add(Key.streaming, streaming)
         json.add(Key.connected, connectedSeconds)
-        if let status {
-            json.add(Key.latency, Int(status.latency))
-            json.add(Key.bufferHealth, status.bufferHealth)
-            json.add(Key.packetLoss, status.packetLoss)
-            json.add(Key.underruns, status.underruns)
-            json.add(Key.volume, Int((status.volume * 100).rounded()))
-            json.add(Key.muted, status.muted)
-            json.add(Key.syncError, status.syncErrorMicroseconds)
-        }
+        if let status { json.add(Key.status, object: status.json) }
         return json
     }
 
@@ -113,17 +117,7 @@ public struct ClientSummary: Equatable, Sendable {
                                     address: try f.string(Key.address, maxLength: 128), codec: try f.string(Key.codec, maxLength: 16),
                                     bitrate: try f.int(Key.bitrate, in: 0...100_000_000), streaming: try f.bool(Key.streaming),
                                     connectedSeconds: try f.int(Key.connected, in: 0...Int(Int32.max)), status: nil)
-        if let volume = try f.optionalInt(Key.volume, in: VolumeScale.range) {
-            var s = Status()
-            s.volume = Double(volume) / 100
-            s.muted = try f.optionalBool(Key.muted) ?? false
-            s.latency = Microseconds(try f.optionalInt(Key.latency, in: 0...60_000_000) ?? 0)
-            s.bufferHealth = try f.optionalDouble(Key.bufferHealth, in: 0...1) ?? 0
-            s.packetLoss = try f.optionalDouble(Key.packetLoss, in: 0...1) ?? 0
-            s.underruns = try f.optionalInt(Key.underruns, in: 0...Int(Int32.max)) ?? 0
-            s.syncErrorMicroseconds = try f.optionalInt(Key.syncError, in: -3_600_000_000...3_600_000_000) ?? 0
-            summary.status = s
-        }
+        if let status = try f.optionalObject(Key.status) { summary.status = try Status.decode(status) }
         return summary
     }
 }
@@ -132,11 +126,18 @@ public struct ClientSummary: Equatable, Sendable {
 public enum LocalReply: Equatable, Sendable {
     case done
     case clients([ClientSummary])
+    case status(ReceiverReport)
     /// An `events` line: the event's name and fields, as the log has them.
     case event(name: String, fields: [String: String])
     case failed(String)
 
-    private enum Key { static let ok = "ok", error = "error", clients = "clients", event = "event" }
+    public static func event(_ event: AudioShareEvent) -> LocalReply {
+        .event(name: event.name, fields: Dictionary(event.fields, uniquingKeysWith: { _, last in last }))
+    }
+
+    public static let tooLong = LocalReply.failed("a request is one line of at most 4096 bytes")
+
+    private enum Key { static let ok = "ok", error = "error", clients = "clients", event = "event", status = "status" }
     /// How long a reply line may be: a full house of receivers fits many times over.
     public static let maxLine = 256 * 1024
 
@@ -150,6 +151,9 @@ public enum LocalReply: Equatable, Sendable {
         case .clients(let list):
             json.add(Key.ok, true)
             json.add(Key.clients, json: "[" + list.map(\.json.finished).joined(separator: ",") + "]")
+        case .status(let report):
+            json.add(Key.ok, true)
+            json.add(Key.status, object: report.json)
         case .event(let name, let fields):
             json.add(Key.event, name)
             for key in fields.keys.sorted() { json.add(key, fields[key]!) }
@@ -168,8 +172,65 @@ public enum LocalReply: Equatable, Sendable {
                 return .event(name: event, fields: fields)
             }
             guard try f.bool(Key.ok) else { return .failed(try f.string(Key.error, maxLength: 4096)) }
+            if let report = try f.optionalObject(Key.status) { return .status(try ReceiverReport.decode(report)) }
             guard f.value[Key.clients] != nil else { return .done }
             return .clients(try f.objects(Key.clients, maxCount: 4096).map { (c) throws(ProtocolError) in try ClientSummary.decode(c) })
         }
+    }
+}
+
+/// What `msrecv status` shows: what the receiver is doing, with which host, at what volume,
+/// and how its stream is (the STATUS it last sent, while it plays).
+public struct ReceiverReport: Equatable, Sendable {
+    public enum State: String, Sendable, CaseIterable {
+        case searching, connecting, playing, waiting
+        /// The host's user sent it away (`mshost kick`).
+        case sentAway = "sent_away"
+    }
+    public var state: State
+    /// The host it plays or tries, as its log names it; empty while it searches.
+    public var host: String
+    public var codec: String
+    public var sampleRate: Int
+    /// 0–100, `VolumeScale`.
+    public var volume: Int
+    public var muted: Bool
+    public var playing: Status?
+
+    public init(state: State, host: String, codec: String = "", sampleRate: Int = 0, volume: Int, muted: Bool, playing: Status? = nil) {
+        self.state = state
+        self.host = host
+        self.codec = codec
+        self.sampleRate = sampleRate
+        self.volume = volume
+        self.muted = muted
+        self.playing = playing
+    }
+
+    private enum Key {
+        static let state = "state", host = "host", codec = "codec", sampleRate = "sample_rate", volume = "volume", muted = "muted"
+        static let playing = "playing"
+    }
+
+    var json: JSONWriter {
+        var json = JSONWriter()
+        json.add(Key.state, state.rawValue)
+        json.add(Key.host, host)
+        json.add(Key.codec, codec)
+        json.add(Key.sampleRate, sampleRate)
+        json.add(Key.volume, volume)
+        json.add(Key.muted, muted)
+        if let playing { json.add(Key.playing, object: playing.json) }
+        return json
+    }
+
+    static func decode(_ f: Fields) throws(ProtocolError) -> ReceiverReport {
+        let name = try f.string(Key.state, maxLength: 16)
+        guard let state = State(rawValue: name) else {
+            throw f.error(Key.state, "is \"\(name)\", not \(State.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return ReceiverReport(state: state, host: try f.string(Key.host, maxLength: 512), codec: try f.string(Key.codec, maxLength: 16),
+                              sampleRate: try f.int(Key.sampleRate, in: 0...768_000), volume: try f.int(Key.volume, in: VolumeScale.range),
+                              muted: try f.bool(Key.muted), playing: try f.optionalObject(Key.playing).map { (p) throws(ProtocolError) in try Status.decode(p) })
     }
 }

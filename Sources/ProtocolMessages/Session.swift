@@ -93,7 +93,9 @@ public struct Status: Equatable, Sendable {
         static let clockDrift = "clock_drift_ppm", cpuSeconds = "cpu_seconds", memoryPeak = "memory_peak_kb"
     }
 
-    public var frame: [UInt8] {
+    public var frame: [UInt8] { FrameWriter.frame(.status, json: json.finished) }
+
+    var json: JSONWriter {
         var s = JSONWriter()
         s.add(Key.bitrate, bitrate)
         s.add(Key.packetLoss, packetLoss)
@@ -110,42 +112,43 @@ public struct Status: Equatable, Sendable {
         s.add(Key.clockDrift, clockDriftPPM)
         s.add(Key.cpuSeconds, cpuSeconds)
         s.add(Key.memoryPeak, memoryPeakKB)
-        return FrameWriter.frame(.status, json: s.finished)
+        return s
     }
 
     /// A key that is missing keeps its default: a receiver of another version reports what it
     /// knows, and STATUS only informs. A key that is there must be in range.
     public static func decode(_ payload: UnsafeRawBufferPointer) -> Result<Status, ProtocolError> {
-        Result { () throws(ProtocolError) in
-            let f = try Fields.parse(payload, message: "STATUS").get()
-            let count = 0...Int(Int32.max)
-            let micros = -3_600_000_000...3_600_000_000
-            var s = Status()
-            func int(_ key: String, _ range: ClosedRange<Int>, _ field: inout Int) throws(ProtocolError) {
-                if let v = try f.optionalInt(key, in: range) { field = v }
-            }
-            func double(_ key: String, _ range: ClosedRange<Double>, _ field: inout Double) throws(ProtocolError) {
-                if let v = try f.optionalDouble(key, in: range) { field = v }
-            }
-            try int(Key.bitrate, 0...100_000_000, &s.bitrate)
-            try double(Key.packetLoss, 0...1, &s.packetLoss)
-            var latency = Int(s.latency)
-            try int(Key.latency, 0...60_000_000, &latency)
-            s.latency = Microseconds(latency)
-            try int(Key.bufferedPackets, count, &s.bufferedPackets)
-            try double(Key.bufferHealth, 0...1, &s.bufferHealth)
-            try int(Key.underruns, count, &s.underruns)
-            try int(Key.overruns, count, &s.overruns)
-            try double(Key.volume, 0...1, &s.volume)
-            if let muted = try f.optionalBool(Key.muted) { s.muted = muted }
-            try int(Key.syncError, micros, &s.syncErrorMicroseconds)
-            try int(Key.playoutError, micros, &s.playoutErrorMicroseconds)
-            try double(Key.correction, -1e6...1e6, &s.correctionPPM)
-            try double(Key.clockDrift, -1e6...1e6, &s.clockDriftPPM)
-            try double(Key.cpuSeconds, 0...1e12, &s.cpuSeconds)
-            try int(Key.memoryPeak, count, &s.memoryPeakKB)
-            return s
+        Result { () throws(ProtocolError) in try decode(try Fields.parse(payload, message: "STATUS").get()) }
+    }
+
+    static func decode(_ f: Fields) throws(ProtocolError) -> Status {
+        let count = 0...Int(Int32.max)
+        let micros = -3_600_000_000...3_600_000_000
+        var s = Status()
+        func int(_ key: String, _ range: ClosedRange<Int>, _ field: inout Int) throws(ProtocolError) {
+            if let v = try f.optionalInt(key, in: range) { field = v }
         }
+        func double(_ key: String, _ range: ClosedRange<Double>, _ field: inout Double) throws(ProtocolError) {
+            if let v = try f.optionalDouble(key, in: range) { field = v }
+        }
+        try int(Key.bitrate, 0...100_000_000, &s.bitrate)
+        try double(Key.packetLoss, 0...1, &s.packetLoss)
+        var latency = Int(s.latency)
+        try int(Key.latency, 0...60_000_000, &latency)
+        s.latency = Microseconds(latency)
+        try int(Key.bufferedPackets, count, &s.bufferedPackets)
+        try double(Key.bufferHealth, 0...1, &s.bufferHealth)
+        try int(Key.underruns, count, &s.underruns)
+        try int(Key.overruns, count, &s.overruns)
+        try double(Key.volume, 0...1, &s.volume)
+        if let muted = try f.optionalBool(Key.muted) { s.muted = muted }
+        try int(Key.syncError, micros, &s.syncErrorMicroseconds)
+        try int(Key.playoutError, micros, &s.playoutErrorMicroseconds)
+        try double(Key.correction, -1e6...1e6, &s.correctionPPM)
+        try double(Key.clockDrift, -1e6...1e6, &s.clockDriftPPM)
+        try double(Key.cpuSeconds, 0...1e12, &s.cpuSeconds)
+        try int(Key.memoryPeak, count, &s.memoryPeakKB)
+        return s
     }
 }
 

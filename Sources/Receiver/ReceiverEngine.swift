@@ -43,6 +43,9 @@ public final class ReceiverEngine {
     /// The host whose user sent this receiver away (its pin key), and until when (nil: until
     /// msrecv restarts).
     private var kickedBy: (key: String, until: Microseconds?)?
+    private var localControl: LocalControlServer?
+    /// What the host playing now calls itself (WELCOME).
+    private var playingHostName = ""
 
     private enum Phase {
         case idle
@@ -105,6 +108,10 @@ public final class ReceiverEngine {
         }
         AlsaLibrary.silenceLibraryErrors()
         reactor.register(.signals, fd: signals.fileDescriptor, interest: .read)
+        if let control = ReceiverControl.open(settings: settings, log: log) {
+            reactor.register(.localControl, fd: control.listener.fileDescriptor, interest: .read)
+            localControl = control
+        }
         connect()
         while true {
             for event in reactor.wait() {
@@ -118,11 +125,45 @@ public final class ReceiverEngine {
                 case .timer(.settle):
                     settled = true
                     pickDiscoveredHost()
+                case .ready(.localControl, _):
+                    for peer in localControl?.acceptAll() ?? [] { reactor.register(.localPeer(peer.id), fd: peer.fd, interest: .read) }
+                case .ready(.localPeer(let id), _):
+                    localControl?.ready(id, tooLong: LocalReply.tooLong.line) { line in
+                        switch LocalRequest.decode(line) {
+                        case .success(.status): return LocalControlServer.Answer(LocalReply.status(report()).line)
+                        case .success(let other): return LocalControlServer.Answer(LocalReply.failed("a receiver answers status; \(other.name) is mshost's").line)
+                        case .failure(let e): return LocalControlServer.Answer(LocalReply.failed(e.description).line)
+                        }
+                    }
                 default:
                     if let code = handle(event) { return code }
                 }
+                for (id, interest) in localControl?.takeChanges() ?? [] {
+                    if let interest { reactor.setInterest(.localPeer(id), interest) } else { reactor.unregister(.localPeer(id)) }
+                }
             }
         }
+    }
+
+    /// What `msrecv status` shows.
+    private func report() -> ReceiverReport {
+        let host = target?.label ?? ""
+        var report = ReceiverReport(state: .waiting, host: host, volume: volume.level, muted: volume.muted)
+        switch phase {
+        case .discovering:
+            report.state = .searching
+            report.host = ""
+        case .handshake: report.state = .connecting
+        case .streaming(let session):
+            report.state = .playing
+            if !playingHostName.isEmpty { report.host = "\"\(playingHostName)\" (\(host))" }
+            report.codec = session.format.codec.name
+            report.sampleRate = session.format.sampleRate
+            report.playing = session.status()
+        case .idle, .leaving:
+            if let configured, staysAway(from: configured.pinKey) { report.state = .sentAway }
+        }
+        return report
     }
 
     /// The device_id of the host discovery picked last; nil when the host is configured.
@@ -294,6 +335,7 @@ public final class ReceiverEngine {
 
     private func startStreaming(_ handshake: HandshakePhase, _ accepted: Handshake.Accepted) {
         let welcome = accepted.welcome, format = accepted.format
+        playingHostName = welcome.hostName
         guard format.isPlayable, settings.audioFormats.contains(format.codec.name) else {
             log.failure(.unsupportedCodec("host offered \(format.codec.name) \(format.sampleRate) Hz \(format.channels) ch, \(format.frameSamples) frames per packet"))
             handshake.channel.close()

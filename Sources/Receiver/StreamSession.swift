@@ -29,6 +29,8 @@ enum ReceiverToken: Hashable {
     case mdns(Int32)
     /// Discovery has been quiet for a moment: what it found is what there is.
     case settle
+    /// The local control socket (`msrecv status`), and each connection to it.
+    case localControl, localPeer(Int)
 }
 
 /// Whether the advice on a refused SCHED_FIFO was logged: once per process is enough. Control
@@ -421,7 +423,8 @@ final class StreamSession<Output: AudioOutput> {
         if let line = clockSync.periodicReport(now: now) { log.info(line) }
     }
 
-    private func status() -> Status {
+    /// What STATUS says now (and `msrecv status` shows).
+    func status() -> Status {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let played = counters.packetsPlayed.load(ordering: .relaxed)

@@ -67,21 +67,17 @@ enum LocalCommands {
             log.error("\(configPath):\n\(errors)")
             return 1
         }
-        let path = LocalControlServer.socketPath(stateDirectory: stateDirectory)
-        let fd: CInt
-        switch LocalListener.connect(path: path) {
-        case .success(let f): fd = f
-        case .failure(let e):
-            log.error("\(e): is mshost running with \(configPath), and may this user use its socket (sharing.control_group)?")
+        let path = HostControl.socketPath(stateDirectory: stateDirectory)
+        var host: LocalControlClient
+        do { host = try LocalControlClient(path: path) } catch {
+            log.error("\(error): is mshost running with \(configPath), and may this user use its socket (sharing.control_group)?")
             return 1
         }
-        defer { close(fd) }
-        guard writeAll(fd, request.line) else {
+        guard host.send(request.line) else {
             log.error("the host at \(path) hung up")
             return 1
         }
-        var lines = LineReader(fd: fd)
-        while let line = lines.next() {
+        while let line = host.nextLine(maxLength: LocalReply.maxLine) {
             switch line.withUnsafeBytes({ LocalReply.decode($0) }) {
             case .failure(let e):
                 log.error("the host's answer is not readable: \(e)")
@@ -97,6 +93,9 @@ enum LocalCommands {
             case .success(.done):
                 guard request == .events else { return 0 }
                 log.info("following the host's events at \(path) (one JSON line each, until it stops or you interrupt)")
+            case .success(.status):
+                log.error("the socket at \(path) answered like a receiver's")
+                return 1
             }
         }
         if request == .events { return 0 }
@@ -155,39 +154,7 @@ enum LocalCommands {
     }
 
     /// One line on stdout at once: a follower's reader sees each event as it happens.
-    private static func output(_ line: [UInt8]) { _ = writeAll(1, line + [UInt8(ascii: "\n")]) }
-
-    private static func writeAll(_ fd: CInt, _ bytes: [UInt8]) -> Bool {
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { return false }
-            offset += n
-        }
-        return true
-    }
-
-    /// Lines from a blocking socket, each at most `LocalReply.maxLine` bytes.
-    private struct LineReader {
-        let fd: CInt
-        var pending: [UInt8] = []
-
-        mutating func next() -> [UInt8]? {
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            while true {
-                if let end = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                    defer { pending.removeFirst(end + 1) }
-                    return Array(pending[..<end])
-                }
-                guard pending.count <= LocalReply.maxLine else { return nil }
-                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { return nil }
-                pending += buffer[..<n]
-            }
-        }
-    }
+    private static func output(_ line: [UInt8]) { _ = (line + [UInt8(ascii: "\n")]).withUnsafeBytes { writeAll(1, $0) } }
 }
 
 private extension String {

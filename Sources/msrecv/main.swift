@@ -20,6 +20,9 @@ let log = Logger(program: program)
 if CommandLine.arguments.dropFirst().first == "discover" {
     exit(DiscoverCommand.run(Array(CommandLine.arguments.dropFirst(2)), log: log))
 }
+if CommandLine.arguments.dropFirst().first == "status" {
+    exit(StatusCommand.run(Array(CommandLine.arguments.dropFirst(2)), log: log))
+}
 
 let options: DaemonCommandLine
 let settings: Settings

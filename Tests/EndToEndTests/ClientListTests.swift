@@ -57,9 +57,10 @@ final class ClientListTests: XCTestCase {
         XCTAssertEqual(listed.compactMap { $0["name"] as? String }.sorted(), ["kitchen", "porch"])
         for client in listed {
             XCTAssertEqual(client["streaming"] as? Bool, true)
-            XCTAssertEqual(client["volume"] as? Int, 100, "\(client)")
-            XCTAssertEqual(client["muted"] as? Bool, false)
-            XCTAssertEqual(client["latency_us"] as? Int, 200_000)
+            let status = try XCTUnwrap(client["status"] as? [String: Any], "its STATUS: \(client)")
+            XCTAssertEqual(status["volume"] as? Double, 1, "\(client)")
+            XCTAssertEqual(status["muted"] as? Bool, false)
+            XCTAssertEqual(status["latency_us"] as? Int, 200_000)
             XCTAssertTrue((client["address"] as? String ?? "").hasPrefix("127.0.0.1:"), "\(client)")
         }
         let id = { (name: String) in listed.first { $0["name"] as? String == name }?["id"] as? Int ?? 0 }
@@ -83,8 +84,14 @@ final class ClientListTests: XCTestCase {
         XCTAssertEqual(lowered - full, -30, accuracy: 0.5, "volume 50 is 30 dB down")
         XCTAssertLessThan(recentLevel(scratch, "porch", seconds: 0.5), -120, "muted: silence")
         let afterMute = try clients(hostConfig)
-        XCTAssertEqual(afterMute.first { $0["name"] as? String == "porch" }?["muted"] as? Bool, true, "\(afterMute)")
-        XCTAssertEqual(afterMute.first { $0["name"] as? String == "kitchen" }?["volume"] as? Int, 50, "\(afterMute)")
+        let status = { (name: String) in afterMute.first { $0["name"] as? String == name }?["status"] as? [String: Any] }
+        XCTAssertEqual(status("porch")?["muted"] as? Bool, true, "\(afterMute)")
+        XCTAssertEqual(status("kitchen")?["volume"] as? Double, 0.5, "\(afterMute)")
+        // The speaker says the same through its own socket.
+        let (porchStatus, porchSays) = try runToCompletion("msrecv", ["status", "--config", scratch.file("porch.json")])
+        XCTAssertEqual(porchStatus, 0, porchSays)
+        XCTAssertTrue(porchSays.hasPrefix("playing \"test host\""), porchSays)
+        XCTAssertTrue(porchSays.contains("volume muted (100 when unmuted)") && porchSays.contains("buffer 200ms"), porchSays)
 
         // Kicked for ten minutes: the kitchen leaves, says why, and does not come back.
         let (kickStatus, kickOutput) = try runToCompletion("mshost", ["kick", String(id("kitchen")), "--for", "10m", "--config", hostConfig])
@@ -97,6 +104,11 @@ final class ClientListTests: XCTestCase {
         XCTAssertEqual(scratch.size("kitchen.wav"), silentFrom, "the kicked receiver plays nothing")
         XCTAssertEqual(kitchen.count("event=Connected"), 1, kitchen.log)
         XCTAssertEqual(try clients(hostConfig).compactMap { $0["name"] as? String }, ["porch"])
+        let (kitchenStatus, kitchenSays) = try runToCompletion("msrecv", ["status", "--json", "--config", scratch.file("kitchen.json")])
+        XCTAssertEqual(kitchenStatus, 0, kitchenSays)
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(kitchenSays.utf8)) as? [String: Any])["status"] as? [String: Any]
+        XCTAssertEqual(report?["state"] as? String, "sent_away", kitchenSays)
+        XCTAssertEqual(report?["volume"] as? Int, 50, kitchenSays)
 
         // What cannot be done is said, and changes nothing.
         let (unknownStatus, unknown) = try runToCompletion("mshost", ["volume", "99", "40", "--config", hostConfig])

@@ -58,7 +58,7 @@ final class MessageTests: XCTestCase {
     }
 
     func testLocalControlRequestsAndRepliesRoundTripAndAreBounded() throws {
-        for request in [LocalRequest.clients, .events, .kick(id: 3, forSeconds: nil), .kick(id: 3, forSeconds: 600), .volume(id: 2, level: 40),
+        for request in [LocalRequest.clients, .events, .status, .kick(id: 3, forSeconds: nil), .kick(id: 3, forSeconds: 600), .volume(id: 2, level: 40),
                         .mute(id: 1, on: true)] {
             let line = request.line
             XCTAssertEqual(line.last, UInt8(ascii: "\n"))
@@ -75,7 +75,9 @@ final class MessageTests: XCTestCase {
         let joining = ClientSummary(id: 8, clientID: "c-8", name: "Hall", address: "10.0.0.10", codec: "pcm", bitrate: 1_536_000,
                                     streaming: false, connectedSeconds: 0, status: nil)
         for reply in [LocalReply.done, .failed("no receiver 9"), .clients([summary, joining]), .clients([]),
-                      .event(name: "ClientConnected", fields: ["client_id": "c-7", "client_name": "Porch"])] {
+                      .event(name: "ClientConnected", fields: ["client_id": "c-7", "client_name": "Porch"]),
+                      .status(ReceiverReport(state: .playing, host: "\"Den\" (10.0.0.2:8080)", codec: "opus", sampleRate: 48_000, volume: 40, muted: false, playing: status)),
+                      .status(ReceiverReport(state: .sentAway, host: "10.0.0.2:8080", volume: 100, muted: true))] {
             XCTAssertEqual(try reply.line.dropLast().withUnsafeBytes { LocalReply.decode($0) }.get(), reply)
         }
         func error(_ text: String) -> String? {
@@ -84,7 +86,7 @@ final class MessageTests: XCTestCase {
         }
         XCTAssertEqual(error(#"{"command":"volume","id":1,"level":101}"#), "request's level is 101, outside 0...100")
         XCTAssertEqual(error(#"{"command":"kick","id":0}"#), "request's id is 0, outside 1...2147483647")
-        XCTAssertEqual(error(#"{"command":"reboot"}"#), "request's command is \"reboot\", not clients, kick, volume, mute or events")
+        XCTAssertEqual(error(#"{"command":"reboot"}"#), "request's command is \"reboot\", not clients, kick, volume, mute, events or status")
         XCTAssertNotNil(error("clients"))
     }
 

@@ -1,0 +1,90 @@
+import Config
+import Core
+import ProtocolMessages
+import Receiver
+import Transport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `msrecv status [--json] [--config F]`: asks the running receiver (its local control socket in
+/// `receiving.state_dir`) what it is doing, and prints it: 0 answered, 1 not reachable, 2 bad usage.
+enum StatusCommand {
+    static let usage = "usage: msrecv status [--json] [--config PATH]"
+
+    static func run(_ arguments: [String], log: Logger) -> Int32 {
+        var json = false, configPath = DaemonCommandLine.defaultConfigPath
+        var i = 0
+        while i < arguments.count {
+            switch arguments[i] {
+            case "--json": json = true
+            case "--config", "-c":
+                guard i + 1 < arguments.count else {
+                    log.error("\(arguments[i]) needs a value (\(usage))")
+                    return 2
+                }
+                i += 1
+                configPath = arguments[i]
+            default:
+                log.error("unknown option \(arguments[i]) (\(usage))")
+                return 2
+            }
+            i += 1
+        }
+        let stateDirectory: String
+        switch ConfigLoader.load(path: configPath) {
+        case .success(let settings): stateDirectory = settings.receiving.stateDirectory
+        case .failure(let errors):
+            log.error("\(configPath):\n\(errors)")
+            return 1
+        }
+        let path = ReceiverControl.socketPath(stateDirectory: stateDirectory)
+        var receiver: LocalControlClient
+        do { receiver = try LocalControlClient(path: path) } catch {
+            log.error("\(error): is msrecv running with \(configPath), as this user?")
+            return 1
+        }
+        guard receiver.send(LocalRequest.status.line), let line = receiver.nextLine(maxLength: LocalReply.maxLine) else {
+            log.error("the receiver at \(path) hung up without an answer")
+            return 1
+        }
+        switch line.withUnsafeBytes({ LocalReply.decode($0) }) {
+        case .success(.status(let report)):
+            print(json ? String(decoding: line, as: UTF8.self) : describe(report))
+            return 0
+        case .success(.failed(let why)):
+            log.error(why)
+            return 1
+        case .success:
+            log.error("the socket at \(path) did not answer like a receiver")
+            return 1
+        case .failure(let e):
+            log.error("the receiver's answer is not readable: \(e)")
+            return 1
+        }
+    }
+
+    static func describe(_ r: ReceiverReport) -> String {
+        var lines: [String]
+        switch r.state {
+        case .searching: lines = ["searching for a host over mDNS"]
+        case .connecting: lines = ["connecting to \(r.host)"]
+        case .waiting: lines = [r.host.isEmpty ? "waiting to connect" : "waiting to connect to \(r.host) again"]
+        case .sentAway: lines = ["sent away by the host's user (\(r.host)): not connecting to it for now"]
+        case .playing: lines = ["playing \(r.host): \(r.codec) \(r.sampleRate) Hz"]
+        }
+        lines.append("volume " + (r.muted ? "muted (\(r.volume) when unmuted)" : String(r.volume)))
+        if let s = r.playing {
+            let health = Int((s.bufferHealth * 100).rounded()), loss = Int((s.packetLoss * 1000).rounded())
+            lines.append("buffer \(formatDuration(s.latency)), \(health) % full; loss \(loss / 10).\(loss % 10) %; underruns \(s.underruns), overruns \(s.overruns)")
+            lines.append("sync error ±\(s.syncErrorMicroseconds) µs, playing \(s.playoutErrorMicroseconds) µs off schedule, card correction \(ppm(s.correctionPPM)) ppm")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private static func ppm(_ value: Double) -> String {
+        let tenths = Int((value * 10).rounded())
+        return (tenths < 0 ? "−" : "+") + "\(abs(tenths) / 10).\(abs(tenths) % 10)"
+    }
+}
