@@ -85,8 +85,8 @@ struct ConfigChecker {
 
     mutating func duration(_ parent: JSONValue?, _ key: String, path: String, default fallback: Microseconds, range: ClosedRange<Microseconds>) -> Microseconds {
         guard let value = parent?[key] else { return fallback }
-        guard let text = value.stringValue, let us = parseDuration(text) else {
-            fail(path + "." + key, "expected a duration like \"2s\" or \"150ms\", got \(value.shortText)", at: value)
+        guard let text = value.stringValue, let us = range.lowerBound < 0 ? parseSignedDuration(text) : parseDuration(text) else {
+            fail(path + "." + key, "expected a duration like \(range.lowerBound < 0 ? "\"-12ms\" or \"40ms\"" : "\"2s\" or \"150ms\""), got \(value.shortText)", at: value)
             return fallback
         }
         guard range.contains(us) else {

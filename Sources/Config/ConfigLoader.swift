@@ -241,7 +241,7 @@ public enum ConfigLoader {
         if out.host != nil && (out.hostID != nil || out.hostName != nil) {
             c.fail(p + (out.hostID != nil ? ".host_id" : ".host_name"), "picks among the hosts discovered, but receiving.host names one: keep one of the two", at: r["host_id"] ?? r["host_name"])
         }
-        if let o = c.object(r["audio_output"], path: p + ".audio_output", known: ["device_id", "volume_sync", "independent_volume", "volume"]) {
+        if let o = c.object(r["audio_output"], path: p + ".audio_output", known: ["device_id", "volume_sync", "independent_volume", "volume", "latency_offset", "channels"]) {
             let op = p + ".audio_output"
             out.audioOutput.deviceID = c.string(o, "device_id", path: op, default: out.audioOutput.deviceID)
             // The host sends no volume yet, so following it changes nothing: only that is accepted.
@@ -249,6 +249,12 @@ public enum ConfigLoader {
             c.notYet(o, "volume_sync", path: op, unless: { $0.boolValue == true }, volume)
             c.notYet(o, "independent_volume", path: op, unless: { $0.boolValue == false }, volume)
             out.audioOutput.volume = c.number(o, "volume", path: op, default: out.audioOutput.volume, range: 0...1)
+            out.audioOutput.latencyOffset = c.duration(o, "latency_offset", path: op, default: 0, range: -1_000_000...1_000_000)
+            if !(10_000...11_000_000).contains(out.playoutLatency) {
+                c.fail(op + ".latency_offset", "\(formatDuration(out.audioOutput.latencyOffset)) with receiving.buffer_size \(formatDuration(out.bufferSize)) leaves \(formatDuration(out.playoutLatency)) to play in; this speaker needs at least 10ms (raise buffer_size)", at: o["latency_offset"])
+            }
+            let mix = c.choice(o, "channels", path: op, default: "stereo", among: ChannelMix.allCases.map(\.name))
+            out.audioOutput.channels = ChannelMix(name: mix) ?? .stereo
         }
         if let ui = c.object(r["ui"], path: p + ".ui", known: ["show_host_metadata", "show_connection_status", "show_buffer_health"]) {
             let up = p + ".ui", leds = "this build drives no LEDs or display"

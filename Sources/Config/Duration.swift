@@ -17,6 +17,13 @@ public func parseDuration(_ text: String) -> Microseconds? {
     return nil
 }
 
+/// `parseDuration` with an optional sign: `"-12ms"`, `"+40ms"`.
+public func parseSignedDuration(_ text: String) -> Microseconds? {
+    if text.hasPrefix("-") { return parseDuration(String(text.dropFirst())).map { -$0 } }
+    if text.hasPrefix("+") { return parseDuration(String(text.dropFirst())) }
+    return parseDuration(text)
+}
+
 /// Formats microseconds the way a config file would say them.
 public func formatDuration(_ us: Microseconds) -> String {
     if us != 0 && us % 3_600_000_000 == 0 { return "\(us / 3_600_000_000)h" }

@@ -99,6 +99,10 @@ public struct AudioOutputSettings: Equatable, Sendable {
     public var deviceID = "default"
     /// Software volume, 0 … 1.
     public var volume = 1.0
+    /// This speaker plays this much later (negative: earlier) than the house, for a DSP or an
+    /// amplifier with a delay of its own.
+    public var latencyOffset: Microseconds = 0
+    public var channels = ChannelMix.stereo
 }
 
 /// The receiver's settings: the seed's `receiving` section plus ours.
@@ -106,6 +110,8 @@ public struct ReceivingSettings: Equatable, Sendable {
     public var enabled = true
     /// Playout delay behind the host's schedule (the seed's "2s" default suits Wi-Fi).
     public var bufferSize: Microseconds = 2_000_000
+    /// This speaker's own delay behind the host's clock: the house's `bufferSize` and its offset.
+    public var playoutLatency: Microseconds { bufferSize + audioOutput.latencyOffset }
     /// `HOST:PORT`; when set, discovery is skipped.
     public var host: String?
     /// Without `host`: find the host over mDNS. Off, `host` is required.

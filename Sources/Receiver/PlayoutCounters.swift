@@ -1,3 +1,4 @@
+import Core
 import Synchronization
 
 /// What the audio thread tells the control loop, and the few commands going the other way:
@@ -31,6 +32,8 @@ public final class PlayoutCounters: Sendable {
     public let buffered = Atomic<Int>(0)
     /// Software volume in Q15 (Gain); the control loop may change it at any time.
     public let volumeQ15 = Atomic<Int32>(1 << 15)
+    /// `ChannelMix`'s raw value: which channels this speaker plays.
+    public let channelMix = Atomic<UInt8>(ChannelMix.stereo.rawValue)
     /// Control loop → audio thread: stop now.
     public let stopRequested = Atomic<Bool>(false)
     /// Control loop → audio thread: the host said the stream ended; play out what is buffered.

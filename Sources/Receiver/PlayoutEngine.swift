@@ -300,6 +300,7 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         guard frames > 0 else { return true }
         let samples = UnsafeMutableBufferPointer(rebasing: pcm[(skipped * format.channels)..<(decoded * format.channels)])
         if fadeRemaining > 0 { fadeIn(samples, frames: frames) }
+        ChannelMix(rawValue: counters.channelMix.load(ordering: .relaxed))?.apply(samples, channels: format.channels)
         gain.apply(samples, channels: format.channels, toward: counters.volumeQ15.load(ordering: .relaxed))
         guard accept(compensator.write(UnsafeBufferPointer(samples), frames: frames, to: &sink)) else { return false }
         followTheCard(interval: Microseconds(frames) * 1_000_000 / Microseconds(format.sampleRate))

@@ -145,6 +145,12 @@ public final class ReceiverEngine {
         }
     }
 
+    /// The stream log line's word on `audio_output.latency_offset` and `channels`.
+    private var offsetNote: String {
+        let offset = settings.audioOutput.latencyOffset, mix = settings.audioOutput.channels
+        return (offset == 0 ? "" : " (this speaker \(offset > 0 ? "+" : "")\(formatDuration(offset)))") + (mix == .stereo ? "" : ", \(mix.name) channel\(mix == .mono ? "s mixed" : " only")")
+    }
+
     /// What `msrecv status` shows.
     private func report() -> ReceiverReport {
         let host = target?.label ?? ""
@@ -349,23 +355,25 @@ public final class ReceiverEngine {
         var clockSync = ClockSync()
         clockSync.add(accepted.exchange)
         let clockMapping = SharedClockMapping(clockSync.estimator.mapping)
-        let schedule = PlayoutSchedule(streamStart: welcome.streamStart, latency: settings.bufferSize)
+        // A speaker with an offset plays on a schedule of its own, the house's shifted.
+        let schedule = PlayoutSchedule(streamStart: welcome.streamStart, latency: settings.playoutLatency)
         // The device before the pool: the memory alsa-lib frees after parsing its configuration
         // is then reused by the pool. A device that is not there does not end the session.
         let output = AlsaOutput(settings: settings.audioOutput)
-        let device = output.open(format: format, latency: settings.bufferSize)
+        let device = output.open(format: format, latency: settings.playoutLatency)
         let (pool, incoming) = preparePool(format: format)
         let counters = PlayoutCounters()
         counters.volumeQ15.store(volume.q15, ordering: .relaxed)
+        counters.channelMix.store(settings.audioOutput.channels.rawValue, ordering: .relaxed)
         log.event(.connected(host: welcome.hostName.isEmpty ? handshake.channel.peerDescription : welcome.hostName, codec: format.codec.name,
                              sampleRate: format.sampleRate, channels: format.channels))
         let session = StreamSession(channel: handshake.channel, reader: handshake.takeReader(), format: format, schedule: schedule, pool: pool,
                                     incoming: incoming, counters: counters, clockSync: clockSync, clockMapping: clockMapping,
-                                    readInterval: AlsaOutput.readInterval(latency: settings.bufferSize), output: output, log: log,
+                                    readInterval: AlsaOutput.readInterval(latency: settings.playoutLatency), output: output, log: log,
                                     discoveredDeviceID: discoveredDeviceID, volume: volume)
         phase = .streaming(session)
         let end = session.start(&reactor, device: device)
-        log.info("stream \(welcome.sessionID): \(format.codec.name) \(format.sampleRate) Hz, \(format.channels) ch, \(formatDuration(format.frameDuration)) frames, buffer \(formatDuration(settings.bufferSize)), pool \(pool.slotCount) × \(pool.slotCapacity) B, clock offset \(clockSync.estimator.mapping.offset) µs, audio thread \(session.realtimeGranted ? "SCHED_FIFO" : "normal priority")")
+        log.info("stream \(welcome.sessionID): \(format.codec.name) \(format.sampleRate) Hz, \(format.channels) ch, \(formatDuration(format.frameDuration)) frames, buffer \(formatDuration(settings.bufferSize))\(offsetNote), pool \(pool.slotCount) × \(pool.slotCapacity) B, clock offset \(clockSync.estimator.mapping.offset) µs, audio thread \(session.realtimeGranted ? "SCHED_FIFO" : "normal priority")")
         if let end { finish(session, end) }
     }
 
@@ -435,7 +443,7 @@ public final class ReceiverEngine {
 
     /// The pool is allocated once and kept while later sessions fit in it.
     private func preparePool(format: StreamFormat) -> (PacketPool, SPSCRing) {
-        let slots = packetPoolSlots(bufferSize: settings.bufferSize, frameDuration: format.frameDuration)
+        let slots = packetPoolSlots(bufferSize: settings.playoutLatency, frameDuration: format.frameDuration)
         if let pool, let incoming, pool.slotCount >= slots, pool.slotCapacity >= format.maxAudioPayload {
             return (pool, incoming)
         }

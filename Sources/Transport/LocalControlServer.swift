@@ -112,7 +112,7 @@ public final class LocalControlServer {
 }
 
 /// The asking end, for a command-line tool: one blocking connection to a daemon's socket.
-public struct LocalControlClient: ~Copyable {
+public final class LocalControlClient {
     private let fd: CInt
     private var pending: [UInt8] = []
 
@@ -125,7 +125,7 @@ public struct LocalControlClient: ~Copyable {
 
     /// The next line (without its newline), or nil when the daemon hung up or a line runs past
     /// `maxLength`.
-    public mutating func nextLine(maxLength: Int) -> [UInt8]? {
+    public func nextLine(maxLength: Int) -> [UInt8]? {
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
             if let end = pending.firstIndex(of: UInt8(ascii: "\n")) {

@@ -68,7 +68,7 @@ enum LocalCommands {
             return 1
         }
         let path = HostControl.socketPath(stateDirectory: stateDirectory)
-        var host: LocalControlClient
+        let host: LocalControlClient
         do { host = try LocalControlClient(path: path) } catch {
             log.error("\(error): is mshost running with \(configPath), and may this user use its socket (sharing.control_group)?")
             return 1

@@ -40,7 +40,7 @@ enum StatusCommand {
             return 1
         }
         let path = ReceiverControl.socketPath(stateDirectory: stateDirectory)
-        var receiver: LocalControlClient
+        let receiver: LocalControlClient
         do { receiver = try LocalControlClient(path: path) } catch {
             log.error("\(error): is msrecv running with \(configPath), as this user?")
             return 1

@@ -75,6 +75,30 @@ final class ConfigTests: XCTestCase {
         ])
     }
 
+    func testSpeakerPlacementAndControlKeys() throws {
+        let s = try settings("""
+        {"sharing": {"control_group": "audio"},
+         "receiving": {"buffer_size": "200ms", "audio_output": {"latency_offset": "-12ms", "channels": "left"}}}
+        """)
+        XCTAssertEqual(s.sharing.controlGroup, "audio")
+        XCTAssertEqual(s.receiving.audioOutput.latencyOffset, -12_000)
+        XCTAssertEqual(s.receiving.playoutLatency, 188_000)
+        XCTAssertEqual(s.receiving.audioOutput.channels, .left)
+        XCTAssertEqual(try settings("{}").receiving.audioOutput.channels, .stereo)
+        XCTAssertEqual(errors("""
+        {"sharing": {"control_group": "no such group!"},
+         "receiving": {"buffer_size": "200ms", "audio_output": {"latency_offset": "-300ms", "channels": "surround"}}}
+        """), [
+            "line 1, column 31: sharing.control_group: expected the name of a group (letters, digits, _ and -, at most 32), got \"no such group!\"",
+            "line 2, column 75: receiving.audio_output.latency_offset: -300ms with receiving.buffer_size 200ms leaves -100ms to play in; this speaker needs at least 10ms (raise buffer_size)",
+            "line 2, column 97: receiving.audio_output.channels: expected \"stereo\" or \"left\" or \"right\" or \"mono\", got \"surround\"",
+        ])
+        XCTAssertEqual(errors(#"{"receiving": {"audio_output": {"latency_offset": "soon"}}}"#),
+                       ["line 1, column 51: receiving.audio_output.latency_offset: expected a duration like \"-12ms\" or \"40ms\", got \"soon\""])
+        XCTAssertEqual(errors(#"{"receiving": {"audio_output": {"latency_offset": "2s"}}}"#),
+                       ["line 1, column 51: receiving.audio_output.latency_offset: expected a duration from -1s to 1s, got \"2s\""])
+    }
+
     func testDiscoveryKeys() throws {
         let defaults = try settings("{}")
         XCTAssertTrue(defaults.sharing.advertise)

@@ -24,3 +24,23 @@ final class VolumeScaleTests: XCTestCase {
         XCTAssertEqual(VolumeScale.level(gain: 1e-9), 1, "a gain too small for the scale is its lowest audible level")
     }
 }
+
+final class ChannelMixTests: XCTestCase {
+    private func mixed(_ mix: ChannelMix, _ samples: [Float], channels: Int = 2) -> [Float] {
+        var out = samples
+        out.withUnsafeMutableBufferPointer { mix.apply($0, channels: channels) }
+        return out
+    }
+
+    func testEachSpeakerPlaysItsChannelOnBothOutputs() {
+        let frames: [Float] = [0.5, -0.25, 1, 1, -1, 0]
+        XCTAssertEqual(mixed(.stereo, frames), frames)
+        XCTAssertEqual(mixed(.left, frames), [0.5, 0.5, 1, 1, -1, -1])
+        XCTAssertEqual(mixed(.right, frames), [-0.25, -0.25, 1, 1, 0, 0])
+        XCTAssertEqual(mixed(.mono, frames), [0.125, 0.125, 1, 1, -0.5, -0.5], "halved: full scale in both stays full scale")
+        XCTAssertEqual(mixed(.left, [0.5, -0.25, 0.75], channels: 1), [0.5, -0.25, 0.75], "a mono stream is what it is")
+        XCTAssertEqual(ChannelMix.allCases.map(\.name), ["stereo", "left", "right", "mono"])
+        XCTAssertEqual(ChannelMix(name: "right"), .right)
+        XCTAssertNil(ChannelMix(name: "surround"))
+    }
+}
