@@ -87,6 +87,7 @@ let package = Package(
         .testTarget(name: "ProtocolMessagesTests", dependencies: ["ProtocolMessages", "Core"]),
         .testTarget(name: "HostTests", dependencies: ["Host", "ProtocolMessages", "Transport", "Core", "TestSupport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+        .testTarget(name: "BoardTests", dependencies: ["Board", "Core"]),
         .testTarget(name: "SecureTests", dependencies: ["Secure", "Transport", "Core"]),
         .testTarget(name: "ReceiverTests", dependencies: ["Receiver", "Codec", "Audio", "Core", "Discovery", "ProtocolMessages"]),
         .testTarget(name: "CodecTests", dependencies: ["Codec", "Resample", "SampleRateConversion", "Audio"]),
