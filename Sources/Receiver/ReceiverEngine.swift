@@ -125,6 +125,8 @@ public final class ReceiverEngine {
                 case .timer(.settle):
                     settled = true
                     pickDiscoveredHost()
+                case .timer(.sentAwayOver):
+                    pickDiscoveredHost()
                 case .ready(.localControl, _):
                     for peer in localControl?.acceptAll() ?? [] { reactor.register(.localPeer(peer.id), fd: peer.fd, interest: .read) }
                 case .ready(.localPeer(let id), _):
@@ -391,6 +393,9 @@ public final class ReceiverEngine {
             kickedBy = target.map { ($0.pinKey, stayAway.map { reactor.now + $0 }) }
             backoff = Self.firstBackoff
             endSession(streamed: false)
+            // Discovering, it looks among the other hosts at once; this one is back in the
+            // running when its time is up.
+            if configured == nil, let until = kickedBy?.until { reactor.schedule(.sentAwayOver, at: until) }
         }
     }
 

@@ -29,6 +29,8 @@ enum ReceiverToken: Hashable {
     case mdns(Int32)
     /// Discovery has been quiet for a moment: what it found is what there is.
     case settle
+    /// The time a discovered host's user sent this receiver away for is up.
+    case sentAwayOver
     /// The local control socket (`msrecv status`), and each connection to it.
     case localControl, localPeer(Int)
 }

@@ -92,6 +92,33 @@ final class DiscoveryTests: XCTestCase {
         XCTAssertFalse(unsure.log.contains("event=Connected"), unsure.log)
     }
 
+    /// Kicked for a while by the only host there is: it waits that long, says why, and comes back.
+    func testADiscoveredHostThatSendsTheReceiverAwayIsLeftForTheTimeItSays() throws {
+        let mdns = try MDNSDaemon()
+        let scratch = try Scratch("discover-kick")
+        mdns.use(in: scratch)
+        let port = freePort()
+        let config = try hostConfig(scratch, "Den host", port: port)
+        let host = try Daemon("mshost", config: config, scratch: scratch)
+        XCTAssertTrue(host.waitFor("mDNS: published \"Den host\""), host.log)
+        let (speaker, _) = try receiver(scratch, "den")
+        XCTAssertTrue(speaker.waitFor("event=Connected host=\"Den host\""), speaker.log)
+        Thread.sleep(forTimeInterval: 1.5)
+        let (kicked, output) = try runToCompletion("mshost", ["kick", "1", "--for", "4s", "--config", config])
+        XCTAssertEqual(kicked, 0, output)
+        XCTAssertTrue(speaker.waitFor("it stays off the host for 4s"), speaker.log)
+        let sentAwayAt = Date()
+        XCTAssertTrue(speaker.waitFor("event=Connected host=\"Den host\"", times: 2, timeout: 10), speaker.log)
+        let away = Date().timeIntervalSince(sentAwayAt)
+        print("discovery kick: back after \(away) s (sent away for 4 s)")
+        XCTAssertGreaterThan(away, 3.8, "not before its time")
+        XCTAssertLessThan(away, 6, "and soon after it")
+        for daemon in [speaker, host] {
+            daemon.signal(SIGTERM)
+            XCTAssertEqual(daemon.waitForExit(), 0, daemon.log)
+        }
+    }
+
     func testANameTakenOnTheNetworkIsPublishedUnderAvahisAlternative() throws {
         let mdns = try MDNSDaemon()
         let scratch = try Scratch("collision")
