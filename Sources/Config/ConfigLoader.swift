@@ -32,7 +32,7 @@ public enum ConfigLoader {
 
     static func validate(_ root: JSONValue, _ c: inout ConfigChecker) -> Settings {
         var settings = Settings()
-        guard let top = c.object(root, path: "", known: ["sharing", "receiving"]) else { return settings }
+        guard let top = c.object(root, path: "", known: ["sharing", "receiving", "board"]) else { return settings }
         if let sharing = c.object(top["sharing"], path: "sharing", known: sharingKeys) {
             settings.hasSharing = true
             settings.sharing = validateSharing(sharing, &c)
@@ -41,7 +41,51 @@ public enum ConfigLoader {
             settings.hasReceiving = true
             settings.receiving = validateReceiving(receiving, &c)
         }
+        if let board = c.object(top["board"], path: "board", known: ["buttons", "leds", "amp_power", "amp_idle"]) {
+            settings.board = validateBoard(board, &c)
+        }
         return settings
+    }
+
+    static let buttonRoles = ["volume_up", "volume_down", "play_mute"]
+
+    static func validateBoard(_ b: JSONValue, _ c: inout ConfigChecker) -> BoardSettings {
+        var out = BoardSettings()
+        // Which key has each line: a line wired to two things is a mistake in the file.
+        var taken: [String: String] = [:]
+        func line(_ parent: JSONValue, _ key: String, path: String, input: Bool, _ c: inout ConfigChecker) -> GPIOLineSpec? {
+            let p = path + "." + key
+            guard let l = c.object(parent[key], path: p, known: ["chip", "line", "active_low", "bias"]) else { return nil }
+            guard l["chip"] != nil, l["line"] != nil else {
+                c.fail(p, "needs \"chip\" (e.g. \"gpiochip0\") and \"line\" (its offset on the chip)", at: parent[key])
+                return nil
+            }
+            let chip = c.string(l, "chip", path: p, default: "")
+            if chip.utf8.count > 64 || chip.contains(" ") { c.fail(p + ".chip", "expected a GPIO chip's name or path such as \"gpiochip0\", got \(l["chip"]?.shortText ?? "")", at: l["chip"]) }
+            var spec = GPIOLineSpec(chip: chip, offset: c.integer(l, "line", path: p, default: 0, range: 0...1023))
+            spec.activeLow = c.bool(l, "active_low", path: p, default: false)
+            spec.bias = GPIOLineSpec.Bias(rawValue: c.choice(l, "bias", path: p, default: "as_is", among: GPIOLineSpec.Bias.allCases.map(\.rawValue))) ?? .asIs
+            if !input && spec.bias != .asIs { c.fail(p + ".bias", "is for buttons (inputs); an output line has none", at: l["bias"]) }
+            let id = (chip.hasPrefix("/dev/") ? String(chip.dropFirst(5)) : chip) + " line \(spec.offset)"
+            if let first = taken[id] {
+                c.fail(p, "\(id) is already \(first): one line, one use", at: parent[key])
+                return nil
+            }
+            taken[id] = p
+            return spec
+        }
+        if let buttons = c.object(b["buttons"], path: "board.buttons", known: buttonRoles) {
+            for role in buttonRoles where buttons[role] != nil {
+                out.buttons[role] = line(buttons, role, path: "board.buttons", input: true, &c)
+            }
+        }
+        if let leds = c.object(b["leds"], path: "board.leds", known: ["status", "buffer"]) {
+            out.statusLED = line(leds, "status", path: "board.leds", input: false, &c)
+            out.bufferLED = line(leds, "buffer", path: "board.leds", input: false, &c)
+        }
+        out.amplifierPower = line(b, "amp_power", path: "board", input: false, &c)
+        out.amplifierIdle = c.duration(b, "amp_idle", path: "board", default: out.amplifierIdle, range: 1_000_000...86_400_000_000)
+        return out
     }
 
     static let sharingKeys = ["enabled", "device_name", "user_name", "avatar", "advertise", "control_group", "password_required", "password", "password_verifier", "allowed_clients", "max_clients", "audio_quality",

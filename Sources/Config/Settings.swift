@@ -136,10 +136,46 @@ public struct ReceivingSettings: Equatable, Sendable {
 public struct Settings: Equatable, Sendable {
     public var sharing = SharingSettings()
     public var receiving = ReceivingSettings()
+    /// The speaker's buttons, LEDs and amplifier line, if it has any.
+    public var board = BoardSettings()
     /// Which sections the file had (the daemons refuse a file without theirs only if it is
     /// explicitly disabled; defaults fill the rest).
     public var hasSharing = false
     public var hasReceiving = false
 
     public init() {}
+}
+
+/// One GPIO line: a chip (`gpiochip0` or `/dev/gpiochip0`) and an offset on it.
+public struct GPIOLineSpec: Equatable, Sendable {
+    public enum Bias: String, CaseIterable, Sendable {
+        case asIs = "as_is", pullUp = "pull_up", pullDown = "pull_down", disabled = "disabled"
+    }
+    public var chip: String
+    public var offset: Int
+    /// The line reads (or is driven) low when active: a button to ground, an LED to the supply.
+    public var activeLow = false
+    public var bias = Bias.asIs
+
+    public init(chip: String, offset: Int, activeLow: Bool = false, bias: Bias = .asIs) {
+        self.chip = chip
+        self.offset = offset
+        self.activeLow = activeLow
+        self.bias = bias
+    }
+}
+
+/// The `board` section: what is wired to the speaker's GPIO lines. Keys are named for the
+/// buttons' and LEDs' roles (`Board.ButtonRole`: volume_up, volume_down, play_mute).
+public struct BoardSettings: Equatable, Sendable {
+    public var buttons: [String: GPIOLineSpec] = [:]
+    public var statusLED: GPIOLineSpec?
+    public var bufferLED: GPIOLineSpec?
+    public var amplifierPower: GPIOLineSpec?
+    /// The amplifier is switched off after this long without sound.
+    public var amplifierIdle: Microseconds = 300_000_000
+
+    public init() {}
+
+    public var isEmpty: Bool { buttons.isEmpty && statusLED == nil && bufferLED == nil && amplifierPower == nil }
 }

@@ -58,6 +58,9 @@ if !receiving.enabled {
     log.info("receiving.enabled is false in \(options.configPath): nothing to do")
     exit(0)
 }
+if !settings.board.isEmpty {
+    log.warning("board: this build does not drive GPIO lines yet (libgpiod \(GPIOLibrary.version) is linked); the speaker plays without its buttons and LEDs")
+}
 
 let transport: (HostTarget) -> any ChannelTransport
 switch receiving.encryption {

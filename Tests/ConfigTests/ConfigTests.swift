@@ -99,6 +99,33 @@ final class ConfigTests: XCTestCase {
                        ["line 1, column 51: receiving.audio_output.latency_offset: expected a duration from -1s to 1s, got \"2s\""])
     }
 
+    func testTheBoardSectionNamesLinesAndRefusesALineUsedTwice() throws {
+        let s = try settings("""
+        {"board": {"buttons": {"volume_up": {"chip": "gpiochip0", "line": 17, "active_low": true, "bias": "pull_up"},
+                               "volume_down": {"chip": "gpiochip0", "line": 27, "active_low": true, "bias": "pull_up"}},
+                   "leds": {"status": {"chip": "/dev/gpiochip0", "line": 22}},
+                   "amp_power": {"chip": "gpiochip0", "line": 5}, "amp_idle": "5m"}}
+        """)
+        XCTAssertEqual(s.board.buttons["volume_up"], GPIOLineSpec(chip: "gpiochip0", offset: 17, activeLow: true, bias: .pullUp))
+        XCTAssertEqual(s.board.buttons.count, 2)
+        XCTAssertEqual(s.board.statusLED, GPIOLineSpec(chip: "/dev/gpiochip0", offset: 22))
+        XCTAssertNil(s.board.bufferLED)
+        XCTAssertEqual(s.board.amplifierPower?.offset, 5)
+        XCTAssertEqual(s.board.amplifierIdle, 300_000_000)
+        XCTAssertTrue(try settings("{}").board.isEmpty)
+        XCTAssertEqual(errors("""
+        {"board": {"buttons": {"volume_up": {"chip": "gpiochip0", "line": 17}, "mute": {"chip": "gpiochip0", "line": 3}},
+                   "leds": {"status": {"chip": "/dev/gpiochip0", "line": 17}, "buffer": {"line": 4, "bias": "pull_up"}},
+                   "amp_power": {"chip": "gpiochip0", "line": 2000, "bias": "pull_down"}}}
+        """), [
+            "line 1, column 72: board.buttons.mute: unknown key",
+            "line 2, column 31: board.leds.status: gpiochip0 line 17 is already board.buttons.volume_up: one line, one use",
+            "line 2, column 83: board.leds.buffer: needs \"chip\" (e.g. \"gpiochip0\") and \"line\" (its offset on the chip)",
+            "line 3, column 41: board.amp_power.line: expected a whole number from 0 to 1023, got 2000",
+            "line 3, column 55: board.amp_power.bias: is for buttons (inputs); an output line has none",
+        ])
+    }
+
     func testDiscoveryKeys() throws {
         let defaults = try settings("{}")
         XCTAssertTrue(defaults.sharing.advertise)
