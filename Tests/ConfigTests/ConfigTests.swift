@@ -120,9 +120,9 @@ final class ConfigTests: XCTestCase {
         """), [
             "line 1, column 72: board.buttons.mute: unknown key",
             "line 2, column 31: board.leds.status: gpiochip0 line 17 is already board.buttons.volume_up: one line, one use",
-            "line 2, column 83: board.leds.buffer: needs \"chip\" (e.g. \"gpiochip0\") and \"line\" (its offset on the chip)",
-            "line 3, column 41: board.amp_power.line: expected a whole number from 0 to 1023, got 2000",
-            "line 3, column 55: board.amp_power.bias: is for buttons (inputs); an output line has none",
+            "line 2, column 81: board.leds.buffer: needs \"chip\" (e.g. \"gpiochip0\") and \"line\" (its offset on the chip)",
+            "line 3, column 55: board.amp_power.line: expected a whole number from 0 to 1023, got 2000",
+            "line 3, column 69: board.amp_power.bias: is for buttons (inputs); an output line has none",
         ])
     }
 
