@@ -22,7 +22,10 @@ final class RobustnessTests: XCTestCase {
         host!.signal(SIGKILL)
         _ = host!.waitForExit()
         XCTAssertTrue(receiver.waitFor("event=Disconnected reason=host_gone", timeout: 5), receiver.log)
-        XCTAssertTrue(receiver.log.contains("event=NetworkError error=\"host closed the connection\""), receiver.log)
+        // A host killed with bytes of ours still unread is a reset rather than a close: the
+        // kernel's choice, either way the host is gone.
+        XCTAssertTrue(receiver.log.contains("event=NetworkError error=\"host closed the connection\"")
+                      || receiver.log.contains("event=NetworkError error=\"reading from host: Connection reset by peer\""), receiver.log)
         XCTAssertTrue(receiver.waitFor("event=NetworkError error=\"cannot connect to 127.0.0.1:\(port): Connection refused\"", timeout: 5))
         XCTAssertTrue(receiver.process.isRunning)
 
