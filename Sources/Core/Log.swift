@@ -55,3 +55,9 @@ public final class EventFeed: @unchecked Sendable {
     public var listener: ((AudioShareEvent) -> Void)?
     public init() {}
 }
+
+/// `text` with its control characters (C0, DEL, C1) shown as `?`: a name a peer chose, printed on
+/// a person's terminal, cannot move its cursor or rewrite its title.
+public func printable(_ text: String) -> String {
+    String(String.UnicodeScalarView(text.unicodeScalars.map { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) ? "?" : $0 }))
+}

@@ -266,12 +266,9 @@ public final class HostEngine {
         case .kick(let id, let seconds):
             guard let c = client(id) else { return unknown(id) }
             let how = seconds.map { "for \(formatDuration(Microseconds($0) * 1_000_000))" } ?? "until it restarts"
-            if c.isStreaming {
-                c.bye(.kicked, why: "kicked by this host's user; it stays away \(how)", stayAwaySeconds: seconds, now: now)
-            } else {
-                log.info("\(c.label): kicked by this host's user before it was streaming")
-                c.close(reason: ByeReason.kicked.name)
-            }
+            // BYE is what tells a receiver to stay away; one still joining would only come back.
+            guard c.isStreaming else { return .failed("receiver \(id) is still joining (authenticating); kick it once it streams") }
+            c.bye(.kicked, why: "kicked by this host's user; it stays away \(how)", stayAwaySeconds: seconds, now: now)
             sync(c)
             return .done
         case .volume(let id, let level):

@@ -40,9 +40,9 @@ public final class ReceiverEngine {
     private var phase = Phase.idle
     /// Kept across sessions: what the host's user or a button last set.
     private let volume: SpeakerVolume
-    /// The host whose user sent this receiver away (its pin key), and until when (nil: until
+    /// The hosts whose users sent this receiver away (by pin key), and until when (nil: until
     /// msrecv restarts).
-    private var kickedBy: (key: String, until: Microseconds?)?
+    private var sentAway: [String: Microseconds?] = [:]
     private var localControl: LocalControlServer?
     /// What the host playing now calls itself (WELCOME).
     private var playingHostName = ""
@@ -127,6 +127,7 @@ public final class ReceiverEngine {
                     pickDiscoveredHost()
                 case .timer(.sentAwayOver):
                     pickDiscoveredHost()
+                    if let next = sentAway.values.compactMap({ $0 }).filter({ $0 > reactor.now }).min() { reactor.schedule(.sentAwayOver, at: next) }
                 case .ready(.localControl, _):
                     for peer in localControl?.acceptAll() ?? [] { reactor.register(.localPeer(peer.id), fd: peer.fd, interest: .read) }
                 case .ready(.localPeer(let id), _):
@@ -270,7 +271,7 @@ public final class ReceiverEngine {
         if let configured {
             guard staysAway(from: configured.pinKey) else { return dial(configured) }
             phase = .idle
-            if let until = kickedBy?.until { reactor.schedule(.retry, at: until) }
+            if let until = sentAway[configured.pinKey] ?? nil { reactor.schedule(.retry, at: until) }
             return
         }
         phase = .discovering
@@ -390,22 +391,22 @@ public final class ReceiverEngine {
             endSession(streamed: session.counters.packetsPlayed.load(ordering: .relaxed) > 0)
         case .kicked(let stayAway):
             log.event(.disconnected(reason: ByeReason.kicked.name))
-            kickedBy = target.map { ($0.pinKey, stayAway.map { reactor.now + $0 }) }
+            if let target { sentAway[target.pinKey] = stayAway.map { reactor.now + $0 } }
             backoff = Self.firstBackoff
             endSession(streamed: false)
-            // Discovering, it looks among the other hosts at once; this one is back in the
-            // running when its time is up.
-            if configured == nil, let until = kickedBy?.until { reactor.schedule(.sentAwayOver, at: until) }
+            // Discovering, it looks among the other hosts at once; one that sent it away is back
+            // in the running when its time is up.
+            if configured == nil, let next = sentAway.values.compactMap({ $0 }).min() { reactor.schedule(.sentAwayOver, at: next) }
         }
     }
 
     /// Whether the host's user sent this receiver away from `key` and the time is not over:
     /// then it waits (for the time left, or until it restarts) instead of connecting.
     private func staysAway(from key: String) -> Bool {
-        guard let kick = kickedBy, kick.key == key else { return false }
-        guard let until = kick.until else { return true }
+        guard let entry = sentAway[key] else { return false }
+        guard let until = entry else { return true }
         if reactor.now >= until {
-            kickedBy = nil
+            sentAway[key] = nil
             return false
         }
         return true
@@ -419,7 +420,7 @@ public final class ReceiverEngine {
         if streamed { backoff = Self.firstBackoff }
         if let configured, staysAway(from: configured.pinKey) {
             // The one host there is sent it away: back when the time is up, or never.
-            guard let until = kickedBy?.until else { return log.info("not connecting to \(settings.host ?? "") again until msrecv restarts") }
+            guard let until = sentAway[configured.pinKey] ?? nil else { return log.info("not connecting to \(settings.host ?? "") again until msrecv restarts") }
             let seconds = (max(0, until - reactor.now) + 999_999) / 1_000_000
             log.info("connecting to \(settings.host ?? "") again in \(formatDuration(seconds * 1_000_000))")
             return reactor.schedule(.retry, at: until)

@@ -17,6 +17,8 @@ public final class LocalControlServer {
     public static let maxRequest = 4096
     /// What may wait for a follower that reads slowly: a few thousand lines.
     public static let maxPending = 1 << 20
+    /// Connections at once: a person and a few scripts. More are closed as they come.
+    public static let maxPeers = 16
 
     /// The owner's answer to one request line, and whether the asker now follows what is published.
     public struct Answer {
@@ -34,6 +36,8 @@ public final class LocalControlServer {
         var input: [UInt8] = []
         var output = OutputQueue(capacity: LocalControlServer.maxPending)
         var following = false
+        /// The peer has sent all it will: its complete lines are still answered.
+        var sentAll = false
         var closed = false
 
         init(channel: TCPChannel) { self.channel = channel }
@@ -45,6 +49,10 @@ public final class LocalControlServer {
     public func acceptAll() -> [(id: Int, fd: CInt)] {
         var accepted: [(id: Int, fd: CInt)] = []
         while let channel = listener.accept() {
+            guard peers.count < Self.maxPeers else {
+                channel.close()
+                continue
+            }
             peers[nextID] = Peer(channel: channel)
             accepted.append((nextID, channel.fileDescriptor))
             nextID += 1
@@ -58,11 +66,14 @@ public final class LocalControlServer {
         guard let peer = peers[id] else { return }
         changed.insert(id)
         var buffer = [UInt8](repeating: 0, count: 1024)
-        reading: while !peer.closed {
+        // At most a request's worth past what waits: a peer that writes without end cannot hold
+        // the loop or fill the memory (the rest waits in the socket for the next readiness).
+        reading: while !peer.sentAll && peer.input.count <= Self.maxRequest {
             switch buffer.withUnsafeMutableBytes({ peer.channel.read(into: $0) }) {
             case .bytes(let n): peer.input += buffer[..<n]
             case .wouldBlock: break reading
-            case .endOfStream, .failed: peer.closed = true
+            case .endOfStream: peer.sentAll = true
+            case .failed: peer.closed = true
             }
         }
         while !peer.closed, let end = peer.input.firstIndex(of: UInt8(ascii: "\n")) {
@@ -97,12 +108,16 @@ public final class LocalControlServer {
     private func interest(_ id: Int) -> Interest? {
         guard let peer = peers[id] else { return nil }
         if !peer.closed, case .failed = peer.output.flush(to: peer.channel) { peer.closed = true }
+        // One that has said all it will is closed once its answers are out (a follower stays).
+        if peer.sentAll && !peer.following && peer.output.isEmpty { peer.closed = true }
         guard !peer.closed else {
             peer.channel.close()
             peers[id] = nil
             return nil
         }
-        return peer.output.isEmpty ? .read : [.read, .write]
+        // Past its end the socket is always readable: watch it only for writing then.
+        let read: Interest = peer.sentAll ? [] : .read
+        return peer.output.isEmpty ? read : read.union(.write)
     }
 
     public func closeAll() {

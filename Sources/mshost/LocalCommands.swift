@@ -136,7 +136,7 @@ enum LocalCommands {
         let rows = list.map { c -> [String] in
             let s = c.status
             let volume = s.map { $0.muted ? "muted" : String(Int(($0.volume * 100).rounded())) } ?? "–"
-            return [String(c.id), c.name, c.address, "\(c.codec) \(c.bitrate / 1000)k" + (c.streaming ? "" : " (joining)"),
+            return [String(c.id), printable(c.name), c.address, "\(c.codec) \(c.bitrate / 1000)k" + (c.streaming ? "" : " (joining)"),
                     s.map { formatDuration($0.latency) } ?? "–", s.map { "\(Int(($0.bufferHealth * 100).rounded())) %" } ?? "–",
                     s.map { percent($0.packetLoss) } ?? "–", s.map { String($0.underruns) } ?? "–", volume,
                     s.map { "±\($0.syncErrorMicroseconds) µs" } ?? "–", formatDuration(Microseconds(c.connectedSeconds) * 1_000_000)]

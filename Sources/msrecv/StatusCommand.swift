@@ -65,7 +65,9 @@ enum StatusCommand {
         }
     }
 
-    static func describe(_ r: ReceiverReport) -> String {
+    static func describe(_ report: ReceiverReport) -> String {
+        var r = report
+        r.host = printable(r.host)
         var lines: [String]
         switch r.state {
         case .searching: lines = ["searching for a host over mDNS"]
