@@ -64,13 +64,13 @@ let package = Package(
         .target(name: "Audio", dependencies: ["Core", "CAlsa"], swiftSettings: orderable),
         .target(name: "Secure", dependencies: ["Core", "CMbedTLS", "Transport"], swiftSettings: orderable),
         .target(name: "Discovery", dependencies: ["Core", "CAvahi", "Transport"], swiftSettings: orderable),
-        .target(name: "Board", dependencies: ["Core", "CGpiod"], swiftSettings: orderable),
+        .target(name: "Board", dependencies: ["Core", "Config", "CGpiod"], swiftSettings: orderable),
         .target(name: "Transport", dependencies: ["Core", "CMoosyncLinux"], swiftSettings: orderable),
         .target(name: "Config", dependencies: ["Core"], swiftSettings: orderable),
         // The typed messages both ends exchange: each JSON key written once, every number a peer
         // sends range-checked.
         .target(name: "ProtocolMessages", dependencies: ["Core"], swiftSettings: orderable),
-        .target(name: "Receiver", dependencies: ["Core", "ProtocolMessages", "Transport", "Codec", "Resample", "Audio", "Config", "Secure", "Discovery"], swiftSettings: orderable),
+        .target(name: "Receiver", dependencies: ["Core", "ProtocolMessages", "Transport", "Codec", "Resample", "Audio", "Config", "Secure", "Discovery", "Board"], swiftSettings: orderable),
         .target(name: "Host", dependencies: ["Core", "ProtocolMessages", "Transport", "Codec", "SampleRateConversion", "Audio", "Config", "Secure", "Discovery"]),
         // The daemons name the TLS and GPIO libraries they were built against in --version (the
         // trixie check reads it); the engines do not use them yet.
@@ -87,7 +87,7 @@ let package = Package(
         .testTarget(name: "ProtocolMessagesTests", dependencies: ["ProtocolMessages", "Core"]),
         .testTarget(name: "HostTests", dependencies: ["Host", "ProtocolMessages", "Transport", "Core", "TestSupport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
-        .testTarget(name: "BoardTests", dependencies: ["Board", "Core"]),
+        .testTarget(name: "BoardTests", dependencies: ["Board", "Core", "Config"]),
         .testTarget(name: "SecureTests", dependencies: ["Secure", "Transport", "Core"]),
         .testTarget(name: "ReceiverTests", dependencies: ["Receiver", "Codec", "Audio", "Core", "Discovery", "ProtocolMessages"]),
         .testTarget(name: "CodecTests", dependencies: ["Codec", "Resample", "SampleRateConversion", "Audio"]),

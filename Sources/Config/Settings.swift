@@ -103,6 +103,8 @@ public struct AudioOutputSettings: Equatable, Sendable {
     /// amplifier with a delay of its own.
     public var latencyOffset: Microseconds = 0
     public var channels = ChannelMix.stereo
+    /// Volume changes made at the speaker (its buttons) are reported to the host.
+    public var volumeSync = true
 }
 
 /// The receiver's settings: the seed's `receiving` section plus ours.

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Audio
+import Board
 import Config
 import Core
 import Discovery
@@ -44,6 +45,11 @@ public final class ReceiverEngine {
     /// msrecv restarts).
     private var sentAway: [String: Microseconds?] = [:]
     private var localControl: LocalControlServer?
+    /// The speaker's buttons, LEDs and amplifier line (`board`), if it has any.
+    private let board: BoardController?
+    /// The host refused this speaker's password or certificate: the status LED says so until a
+    /// handshake succeeds.
+    private var authenticationFailed = false
     /// What the host playing now calls itself (WELCOME).
     private var playingHostName = ""
 
@@ -76,11 +82,12 @@ public final class ReceiverEngine {
 
     public init(settings: ReceivingSettings, log: Logger, signals: consuming ShutdownSignals,
                 transport: @escaping (HostTarget) -> any ChannelTransport = { _ in TCPTransport() },
-                clock: any MonotonicClock = SystemClock()) {
+                board: BoardController? = nil, clock: any MonotonicClock = SystemClock()) {
         self.settings = settings
         self.log = log
         self.signals = signals
         self.transport = transport
+        self.board = board
         password = settings.password.map(PasswordKeys.init)
         volume = SpeakerVolume(configuredGain: settings.audioOutput.volume)
         reactor = Reactor(clock: clock)
@@ -112,6 +119,9 @@ public final class ReceiverEngine {
             reactor.register(.localControl, fd: control.listener.fileDescriptor, interest: .read)
             localControl = control
         }
+        for (index, input) in (board?.inputs ?? []).enumerated() {
+            if let fd = input?.line.descriptor { reactor.register(.button(index), fd: fd, interest: .read) }
+        }
         connect()
         while true {
             for event in reactor.wait() {
@@ -138,6 +148,14 @@ public final class ReceiverEngine {
                         case .failure(let e): return LocalControlServer.Answer(LocalReply.failed(e.description).line)
                         }
                     }
+                case .ready(.button(let index), _):
+                    guard let actions = board?.inputReady(index, now: reactor.now) else {
+                        reactor.unregister(.button(index))
+                        break
+                    }
+                    pressed(actions)
+                case .timer(.board):
+                    pressed(board?.poll(reactor.now) ?? [])
                 default:
                     if let code = handle(event) { return code }
                 }
@@ -145,6 +163,7 @@ public final class ReceiverEngine {
                     if let interest { reactor.setInterest(.localPeer(id), interest) } else { reactor.unregister(.localPeer(id)) }
                 }
             }
+            showOnBoard()
         }
     }
 
@@ -152,6 +171,39 @@ public final class ReceiverEngine {
     private var offsetNote: String {
         let offset = settings.audioOutput.latencyOffset, mix = settings.audioOutput.channels
         return (offset == 0 ? "" : " (this speaker \(offset > 0 ? "+" : "")\(formatDuration(offset)))") + (mix == .stereo ? "" : ", \(mix.name) channel\(mix == .mono ? "s mixed" : " only")")
+    }
+
+    /// The buttons' actions: the volume moves here, the audio thread glides to it, and with
+    /// `volume_sync` the host hears of it.
+    private func pressed(_ actions: [ButtonAction]) {
+        guard !actions.isEmpty else { return }
+        for action in actions { volume.apply(action) }
+        log.info("volume \(volume.description), set by a button")
+        if case .streaming(let session) = phase { session.volumeChangedHere(report: settings.audioOutput.volumeSync, &reactor) }
+    }
+
+    /// The LEDs and the amplifier line follow what the receiver does; the board's next
+    /// deadline (a blink, a repeat) is its timer.
+    private func showOnBoard() {
+        guard let board else { return }
+        var state = SpeakerState(activity: .idle)
+        switch phase {
+        case .idle, .discovering:
+            // Waiting to try again is still looking for the host; sent away, it is not.
+            if authenticationFailed {
+                state.activity = .authenticationFailed
+            } else if let configured, staysAway(from: configured.pinKey) {
+                state.activity = .idle
+            } else {
+                state.activity = .searching
+            }
+        case .handshake: state.activity = authenticationFailed ? .authenticationFailed : .connecting
+        case .streaming(let session):
+            state = SpeakerState(activity: .playing, bufferHealth: session.bufferHealth, underruns: session.counters.underruns.load(ordering: .relaxed))
+        case .leaving: break
+        }
+        board.show(state, now: reactor.now)
+        if let due = board.nextDeadline { reactor.schedule(.board, at: due) } else { reactor.cancelTimer(.board) }
     }
 
     /// What `msrecv status` shows.
@@ -333,10 +385,12 @@ public final class ReceiverEngine {
             handshake.channel.close()
             endSession(streamed: false)
         case .refused:
+            authenticationFailed = true
             handshake.channel.close()
             backoff = max(backoff, Self.refusedBackoff)
             endSession(streamed: false)
         case .welcomed(let accepted):
+            authenticationFailed = false
             reactor.cancelTimer(.handshake)
             startStreaming(handshake, accepted)
         }
@@ -375,6 +429,8 @@ public final class ReceiverEngine {
                                     readInterval: AlsaOutput.readInterval(latency: settings.playoutLatency), output: output, log: log,
                                     discoveredDeviceID: discoveredDeviceID, volume: volume)
         phase = .streaming(session)
+        // The amplifier is switched on before the audio thread plays the first sound.
+        showOnBoard()
         let end = session.start(&reactor, device: device)
         log.info("stream \(welcome.sessionID): \(format.codec.name) \(format.sampleRate) Hz, \(format.channels) ch, \(formatDuration(format.frameDuration)) frames, buffer \(formatDuration(settings.bufferSize))\(offsetNote), pool \(pool.slotCount) × \(pool.slotCapacity) B, clock offset \(clockSync.estimator.mapping.offset) µs, audio thread \(session.realtimeGranted ? "SCHED_FIFO" : "normal priority")")
         if let end { finish(session, end) }

@@ -1,3 +1,4 @@
+import Board
 import Core
 
 /// The speaker's volume as a person set it: the configured gain (`audio_output.volume`) until
@@ -23,6 +24,31 @@ final class SpeakerVolume {
     }
 
     func set(muted: Bool) { self.muted = muted }
+
+    /// Levels one button press moves: 2.4 dB, the whole scale in 25 presses (or about four
+    /// seconds of holding).
+    static let buttonStep = 4
+    /// What the last button steps moved the level by, latest last: a long press gives back what
+    /// its own steps took, no more (steps clamped at 0 took less than a step).
+    private var buttonSteps: [Int] = []
+
+    /// A button's action (`Board.Buttons`). A step unmutes: someone turning it up wants to hear it.
+    func apply(_ action: ButtonAction) {
+        switch action {
+        case .volumeStep(let steps):
+            let before = level
+            set(level: level + steps * Self.buttonStep)
+            muted = false
+            buttonSteps.append(level - before)
+            if buttonSteps.count > 64 { buttonSteps.removeFirst() }
+        case .mute(let restoringSteps):
+            set(level: level - buttonSteps.suffix(restoringSteps).reduce(0, +))
+            buttonSteps.removeAll()
+            muted = true
+        case .toggleMute:
+            muted.toggle()
+        }
+    }
 
     /// For a log line: "40 (−36.0 dB)", "muted".
     var description: String {

@@ -33,6 +33,9 @@ enum ReceiverToken: Hashable {
     case sentAwayOver
     /// The local control socket (`msrecv status`), and each connection to it.
     case localControl, localPeer(Int)
+    /// A button's line (`BoardController.inputs` index), and the board's next deadline (a
+    /// repeat, a blink, the amplifier's idle time).
+    case button(Int), board
 }
 
 /// Whether the advice on a refused SCHED_FIFO was logged: once per process is enough. Control
@@ -404,6 +407,15 @@ final class StreamSession<Output: AudioOutput> {
         log.info("volume \(volume.description), set by the host")
     }
 
+    /// Someone at the speaker moved its volume (a button): the audio thread glides to it and,
+    /// with `report`, the host hears of it (a CONTROL it shows to its user and to Moosync).
+    func volumeChangedHere(report: Bool, _ reactor: inout Reactor<ReceiverToken>) {
+        counters.volumeQ15.store(volume.q15, ordering: .relaxed)
+        guard report else { return }
+        send(Control(.volume(volume.level)).frame, what: "the volume", &reactor)
+        send(Control(.mute(volume.muted)).frame, what: "the mute", &reactor)
+    }
+
     private func clockSample(_ response: TimeResponse, t4: Microseconds) {
         switch clockSync.receive(response, t4: t4) {
         case .accepted, .outlier:
@@ -425,6 +437,14 @@ final class StreamSession<Output: AudioOutput> {
         if let line = clockSync.periodicReport(now: now) { log.info(line) }
     }
 
+    /// How full the jitter buffer is against what the latency holds (0…1): the packets waiting
+    /// to play, out of the latency's worth (the pool's headroom is not counted).
+    var bufferHealth: Double {
+        let buffered = counters.buffered.load(ordering: .relaxed)
+        let target = (schedule.latency + format.frameDuration - 1) / format.frameDuration
+        return min(1, Double(buffered) / Double(max(1, target)))
+    }
+
     /// What STATUS says now (and `msrecv status` shows).
     func status() -> Status {
         var usage = rusage()
@@ -437,7 +457,7 @@ final class StreamSession<Output: AudioOutput> {
         s.packetLoss = played + concealed > 0 ? Double(concealed) / Double(played + concealed) : 0
         s.latency = schedule.latency
         s.bufferedPackets = buffered
-        s.bufferHealth = min(1, Double(buffered) / Double(max(1, pool.slotCount)))
+        s.bufferHealth = bufferHealth
         s.underruns = counters.underruns.load(ordering: .relaxed)
         s.overruns = counters.overruns.load(ordering: .relaxed)
         s.volume = Double(volume.level) / Double(VolumeScale.range.upperBound)

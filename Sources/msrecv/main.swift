@@ -58,9 +58,6 @@ if !receiving.enabled {
     log.info("receiving.enabled is false in \(options.configPath): nothing to do")
     exit(0)
 }
-if !settings.board.isEmpty {
-    log.warning("board: this build does not drive GPIO lines yet (libgpiod \(GPIOLibrary.version) is linked); the speaker plays without its buttons and LEDs")
-}
 
 let transport: (HostTarget) -> any ChannelTransport
 switch receiving.encryption {
@@ -94,5 +91,7 @@ case .none:
     log.warning("receiving.encryption is \"none\": audio and control cross the network in plaintext and the host is not authenticated. For tests only")
     transport = { _ in TCPTransport() }
 }
-let engine = ReceiverEngine(settings: receiving, log: log, signals: ShutdownSignals(), transport: transport)
+// A line that cannot be had is logged and left out: the speaker plays without it.
+let board = BoardController.open(settings.board, log: log)
+let engine = ReceiverEngine(settings: receiving, log: log, signals: ShutdownSignals(), transport: transport, board: board)
 exit(engine.run())
