@@ -300,7 +300,7 @@ public enum ConfigLoader {
             out.audioOutput.channels = ChannelMix(name: mix) ?? .stereo
         }
         if let ui = c.object(r["ui"], path: p + ".ui", known: ["show_host_metadata", "show_connection_status", "show_buffer_health"]) {
-            let up = p + ".ui", leds = "this build drives no LEDs or display"
+            let up = p + ".ui", leds = "a speaker has no display (its LEDs are wired in the board section)"
             c.notYet(ui, "show_host_metadata", path: up, unless: { $0.boolValue == true }, leds)
             c.notYet(ui, "show_connection_status", path: up, unless: { $0.boolValue == true }, leds)
             c.notYet(ui, "show_buffer_health", path: up, unless: { $0.boolValue == false }, leds)

@@ -96,6 +96,8 @@ final class StreamSession<Output: AudioOutput> {
     private let discoveredDeviceID: String?
     private var advertisementAsked = false
     private let volume: SpeakerVolume
+    /// The volume as the host last heard it from this speaker (STATUS carries it too).
+    private var volumeReported: (level: Int, muted: Bool)
     /// The readiness a pending read or flush waits for.
     private var readWaitsFor: Interest = .read
     private var writeWaitsFor: Interest = []
@@ -111,6 +113,7 @@ final class StreamSession<Output: AudioOutput> {
          output: Output, log: Logger, discoveredDeviceID: String? = nil, volume: SpeakerVolume = SpeakerVolume(configuredGain: 1)) {
         self.output = output
         self.volume = volume
+        volumeReported = (volume.level, volume.muted)
         self.discoveredDeviceID = discoveredDeviceID
         self.incoming = incoming
         self.channel = channel
@@ -404,6 +407,7 @@ final class StreamSession<Output: AudioOutput> {
             return log.info("the host sent \(control.name), which is for its player, not a speaker: ignored")
         }
         counters.volumeQ15.store(volume.q15, ordering: .relaxed)
+        volumeReported = (volume.level, volume.muted)
         log.info("volume \(volume.description), set by the host")
     }
 
@@ -412,8 +416,9 @@ final class StreamSession<Output: AudioOutput> {
     func volumeChangedHere(report: Bool, _ reactor: inout Reactor<ReceiverToken>) {
         counters.volumeQ15.store(volume.q15, ordering: .relaxed)
         guard report else { return }
-        send(Control(.volume(volume.level)).frame, what: "the volume", &reactor)
-        send(Control(.mute(volume.muted)).frame, what: "the mute", &reactor)
+        if volume.level != volumeReported.level { send(Control(.volume(volume.level)).frame, what: "the volume", &reactor) }
+        if volume.muted != volumeReported.muted { send(Control(.mute(volume.muted)).frame, what: "the mute", &reactor) }
+        volumeReported = (volume.level, volume.muted)
     }
 
     private func clockSample(_ response: TimeResponse, t4: Microseconds) {

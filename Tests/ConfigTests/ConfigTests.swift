@@ -238,9 +238,12 @@ final class ConfigTests: XCTestCase {
     func testKeysThisBuildCannotActOnAreRefusedNotIgnored() {
         XCTAssertEqual(errors("{\"sharing\": {\"audio_quality\": {\"adaptive_bitrate\": true}}}"),
                        ["line 1, column 52: sharing.audio_quality.adaptive_bitrate: not supported yet: the bitrate is fixed in this build (audio_quality.bitrate)"])
-        XCTAssertEqual(errors("{\"receiving\": {\"audio_output\": {\"volume_sync\": false}, \"ui\": {\"show_buffer_health\": true}}}"),
-                       ["line 1, column 48: receiving.audio_output.volume_sync: not supported yet: the host sends no volume in this build; audio_output.volume sets this speaker's",
-                        "line 1, column 85: receiving.ui.show_buffer_health: not supported yet: this build drives no LEDs or display"])
+        XCTAssertEqual(errors("{\"receiving\": {\"audio_output\": {\"independent_volume\": true}, \"ui\": {\"show_buffer_health\": true}}}"),
+                       ["line 1, column 55: receiving.audio_output.independent_volume: not supported yet: the host sends no house volume in this build; each speaker's volume is its own",
+                        "line 1, column 91: receiving.ui.show_buffer_health: not supported yet: a speaker has no display (its LEDs are wired in the board section)"])
+        // Reporting the speaker's own volume changes to the host can be turned off.
+        XCTAssertEqual(try settings("{\"receiving\": {\"audio_output\": {\"volume_sync\": false}}}").receiving.audioOutput.volumeSync, false)
+        XCTAssertEqual(try settings("{}").receiving.audioOutput.volumeSync, true)
         XCTAssertEqual(errors("{\"sharing\": {\"password_required\": false, \"password\": \"\"}, \"receiving\": {\"ui\": {\"show_host_metadata\": true}}}"), [])
     }
 

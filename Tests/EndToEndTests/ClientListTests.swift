@@ -8,27 +8,6 @@ import XCTest
 /// on virtual cards: `mshost clients`, `volume`, `mute`, `kick` and `events` through the local
 /// control socket, judged by what the cards played.
 final class ClientListTests: XCTestCase {
-    /// A host state directory of its own (its socket is there), with the test run's host identity
-    /// in it: receivers pin every host of the run by that one key.
-    private func hostStateDirectory(_ scratch: Scratch) throws -> String {
-        let directory = scratch.file("host-state")
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        for file in try FileManager.default.contentsOfDirectory(atPath: Configs.stateDirectory) where file.hasPrefix("host") {
-            try FileManager.default.copyItem(atPath: Configs.stateDirectory + "/" + file, toPath: directory + "/" + file)
-        }
-        return directory
-    }
-
-    /// The RMS level in dBFS of what a card recorded in its last `seconds` (the WAV grows while it plays).
-    private func recentLevel(_ scratch: Scratch, _ card: String, seconds: Double) -> Double {
-        let samples = scratch.samples(card + ".wav")
-        let count = min(samples.count - 22, Int(seconds * 48_000 * 2))
-        guard count > 0 else { return -200 }
-        let sum = samples.suffix(count).reduce(0.0) { $0 + Double($1) * Double($1) }
-        let rms = (sum / Double(count)).squareRoot()
-        return rms > 0 ? 20 * log10(rms / 32768) : -200
-    }
-
     private func clients(_ config: String) throws -> [[String: Any]] {
         let (status, output) = try runToCompletion("mshost", ["clients", "--json", "--config", config])
         XCTAssertEqual(status, 0, output)
@@ -41,7 +20,7 @@ final class ClientListTests: XCTestCase {
         let port = freePort()
         _ = try scratch.virtualCard("kitchen")
         _ = try scratch.virtualCard("porch")
-        let hostConfig = try scratch.write("host.json", Configs.host(port: port, source: "tone", stateDir: try hostStateDirectory(scratch)))
+        let hostConfig = try scratch.write("host.json", Configs.host(port: port, source: "tone", stateDir: try scratch.hostStateDirectory()))
         let host = try Daemon("mshost", config: hostConfig, scratch: scratch)
         XCTAssertTrue(host.waitFor("local control on"), host.log)
         let events = try Daemon(command: [binDirectory + "/mshost", "events", "--config", hostConfig], scratch: scratch, name: "events")
@@ -70,7 +49,7 @@ final class ClientListTests: XCTestCase {
         XCTAssertTrue(table.contains("kitchen") && table.contains("porch") && table.contains("200ms"), table)
 
         // Volume 50 is 30 dB down on the scale (0.6 dB a step): the kitchen's card plays it.
-        let full = recentLevel(scratch, "kitchen", seconds: 0.5)
+        let full = scratch.recentLevel("kitchen", seconds: 0.5)
         XCTAssertGreaterThan(full, -30, "the tone plays")
         let (volumeStatus, volumeOutput) = try runToCompletion("mshost", ["volume", String(id("kitchen")), "50", "--config", hostConfig])
         XCTAssertEqual(volumeStatus, 0, volumeOutput)
@@ -79,10 +58,10 @@ final class ClientListTests: XCTestCase {
         let (muteStatus, muteOutput) = try runToCompletion("mshost", ["mute", String(id("porch")), "on", "--config", hostConfig])
         XCTAssertEqual(muteStatus, 0, muteOutput)
         Thread.sleep(forTimeInterval: 1.5)  // past the 200 ms buffer, and the next STATUS
-        let lowered = recentLevel(scratch, "kitchen", seconds: 0.5)
-        print("client list: kitchen \(full) dBFS at volume 100, \(lowered) dBFS at 50; porch muted: \(recentLevel(scratch, "porch", seconds: 0.5)) dBFS")
+        let lowered = scratch.recentLevel("kitchen", seconds: 0.5)
+        print("client list: kitchen \(full) dBFS at volume 100, \(lowered) dBFS at 50; porch muted: \(scratch.recentLevel("porch", seconds: 0.5)) dBFS")
         XCTAssertEqual(lowered - full, -30, accuracy: 0.5, "volume 50 is 30 dB down")
-        XCTAssertLessThan(recentLevel(scratch, "porch", seconds: 0.5), -120, "muted: silence")
+        XCTAssertLessThan(scratch.recentLevel("porch", seconds: 0.5), -120, "muted: silence")
         let afterMute = try clients(hostConfig)
         let status = { (name: String) in afterMute.first { $0["name"] as? String == name }?["status"] as? [String: Any] }
         XCTAssertEqual(status("porch")?["muted"] as? Bool, true, "\(afterMute)")

@@ -29,6 +29,27 @@ final class Scratch {
 
     func file(_ name: String) -> String { path + "/" + name }
 
+    /// A host state directory of its own (its socket is there), with the test run's host identity
+    /// in it: receivers pin every host of the run by that one key.
+    func hostStateDirectory() throws -> String {
+        let directory = file("host-state")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        for file in try FileManager.default.contentsOfDirectory(atPath: Configs.stateDirectory) where file.hasPrefix("host") {
+            try FileManager.default.copyItem(atPath: Configs.stateDirectory + "/" + file, toPath: directory + "/" + file)
+        }
+        return directory
+    }
+
+    /// The RMS level in dBFS of what a card recorded in its last `seconds` (the WAV grows while it plays).
+    func recentLevel(_ card: String, seconds: Double) -> Double {
+        let recorded = samples(card + ".wav")
+        let count = min(recorded.count - 22, Int(seconds * 48_000 * 2))
+        guard count > 0 else { return -200 }
+        let sum = recorded.suffix(count).reduce(0.0) { $0 + Double($1) * Double($1) }
+        let rms = (sum / Double(count)).squareRoot()
+        return rms > 0 ? 20 * log10(rms / 32768) : -200
+    }
+
     @discardableResult
     func write(_ name: String, _ text: String) throws -> String {
         try text.write(toFile: file(name), atomically: true, encoding: .utf8)
@@ -346,11 +367,13 @@ enum Configs {
     }
 
     /// `port` nil: no host named, found over mDNS.
-    static func receiver(port: UInt16?, device: String, buffer: String = "200ms", formats: String = "[\"opus\", \"pcm\"]", extra: String = "") -> String {
+    /// `board`: the `board` section's JSON, if any.
+    static func receiver(port: UInt16?, device: String, buffer: String = "200ms", formats: String = "[\"opus\", \"pcm\"]", extra: String = "",
+                         board: String? = nil) -> String {
         """
         {"receiving": {\(port.map { "\"host\": \"127.0.0.1:\($0)\"," } ?? "") "buffer_size": "\(buffer)", "client_name": "\(device)",
                        "state_dir": "\(receiverStateDirectory(device))"\(extra),
-                       "audio_formats": \(formats), "audio_output": {"device_id": "\(device)"}}}
+                       "audio_formats": \(formats), "audio_output": {"device_id": "\(device)"}}\(board.map { ", \"board\": \($0)" } ?? "")}
         """
     }
 }
