@@ -30,8 +30,9 @@ public struct GPIOError: Error, Equatable, CustomStringConvertible {
     init(_ errno: Errno, chip: String, path: String, offset: Int) {
         self.errno = errno
         switch errno.rawValue {
-        case ENOENT: description = "no GPIO chip \"\(chip)\" (\(path) does not exist)"
-        case ENOTTY, ENODEV: description = "\(path) is not a GPIO chip"
+        // libgpiod 2.x says ENOENT for a file that is there but not a chip.
+        case ENOENT where access(path, F_OK) != 0: description = "no GPIO chip \"\(chip)\" (\(path) does not exist)"
+        case ENOENT, ENOTTY, ENODEV: description = "\(path) is not a GPIO chip"
         case EINVAL: description = "\(chip) has no line \(offset)"
         case EBUSY: description = "line \(offset) of \(chip) is in use by another program (see gpioinfo)"
         case EACCES, EPERM: description = "no permission to use \(path): run msrecv as a member of the group owning it (\"gpio\" on Raspberry Pi OS and Debian's image)"

@@ -289,8 +289,7 @@ public enum ConfigLoader {
             let op = p + ".audio_output"
             out.audioOutput.deviceID = c.string(o, "device_id", path: op, default: out.audioOutput.deviceID)
             out.audioOutput.volumeSync = c.bool(o, "volume_sync", path: op, default: out.audioOutput.volumeSync)
-            // The host sends no house volume yet, so a speaker has only its own: only that is accepted.
-            c.notYet(o, "independent_volume", path: op, unless: { $0.boolValue == false }, "the host sends no house volume in this build; each speaker's volume is its own")
+            out.audioOutput.independentVolume = c.bool(o, "independent_volume", path: op, default: out.audioOutput.independentVolume)
             out.audioOutput.volume = c.number(o, "volume", path: op, default: out.audioOutput.volume, range: 0...1)
             out.audioOutput.latencyOffset = c.duration(o, "latency_offset", path: op, default: 0, range: -1_000_000...1_000_000)
             if !(10_000...11_000_000).contains(out.playoutLatency) {

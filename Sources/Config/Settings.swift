@@ -105,6 +105,8 @@ public struct AudioOutputSettings: Equatable, Sendable {
     public var channels = ChannelMix.stereo
     /// Volume changes made at the speaker (its buttons) are reported to the host.
     public var volumeSync = true
+    /// The house volume the host's packets carry is not followed: this speaker's is its own.
+    public var independentVolume = false
 }
 
 /// The receiver's settings: the seed's `receiving` section plus ours.

@@ -90,8 +90,13 @@ public enum WireCodec: UInt8, Sendable {
 
 /// The fixed part of an AUDIO payload (the seed's `AudioPacket` minus its data):
 /// `seq u64 | timestamp_us u64 | sample_rate u32 | channels u8 | codec u8`, then the codec data.
+/// With `metadataFlag` in the frame's flags, `length u16 | metadata JSON` (the seed's
+/// `PacketMetadata`) comes between the two.
 public struct AudioPacketHeader: Equatable, Sendable {
     public static let size = 22
+    public static let metadataFlag: UInt8 = 0x01
+    /// The longest metadata an AUDIO packet may carry: pool slots have room for it.
+    public static let maxMetadata = 320
 
     public var sequence: UInt64
     /// Microseconds since stream start on the host's clock.

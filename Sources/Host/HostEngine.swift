@@ -44,6 +44,11 @@ public final class HostEngine {
     private var codecDelay = 0
     private var streamStart: Microseconds = 0
     private var sequence: UInt64 = 0
+    /// What the host's player plays (`mshost now-playing`) and the stream time it was told at;
+    /// AUDIO packets carry it when it changes and once a second, its position moved on.
+    private var nowPlaying: (metadata: PacketMetadata, told: UInt64)?
+    /// The stream time of the last packet that carried it; nil: changed since.
+    private var metadataSent: UInt64?
     /// The recent frames of each codec encoded, for receivers that join.
     private var backlogs: [WireCodec: Backlog] = [:]
     /// Set once the host is stopping: the exit code and why.
@@ -175,7 +180,7 @@ public final class HostEngine {
             switch source.read(into: encoder.pcm, frames: encoder.frameSamples) {
             case .frame:
                 let timestamp = UInt64(sequence) * UInt64(settings.frameDuration)
-                let frames = encoder.encode(sequence: sequence, timestamp: timestamp, for: codecsInUse())
+                let frames = encoder.encode(sequence: sequence, timestamp: timestamp, metadata: metadataDue(at: timestamp), for: codecsInUse())
                 broadcast(frames)
                 keep(frames, timestamp: timestamp)
                 sequence += 1
@@ -190,6 +195,17 @@ public final class HostEngine {
                 return stop(.shuttingDown, code: 1, reason: why)
             }
         }
+    }
+
+    /// The metadata the packet at `timestamp` carries, if it is due: changed, or a second since
+    /// it was last sent (a receiver that joins learns it within a second).
+    private func metadataDue(at timestamp: UInt64) -> [UInt8]? {
+        guard let (metadata, told) = nowPlaying else { return nil }
+        if let sent = metadataSent, timestamp < sent + 1_000_000 { return nil }
+        metadataSent = timestamp
+        var now = metadata
+        if let position = metadata.position { now.position = max(0, position + (Double(timestamp) - Double(told)) / 1e6) }
+        return now.encoded
     }
 
     /// The codecs receivers play, and the host's own codec always: its backlog is ready for
@@ -280,6 +296,21 @@ public final class HostEngine {
             guard let c = client(id), c.isStreaming else { return unknown(id) }
             c.tell(Control(.mute(on)), now: now)
             sync(c)
+            return .done
+        case .nowPlaying(let told):
+            var metadata = nowPlaying?.metadata ?? PacketMetadata()
+            if let song = told.songID {
+                // Another song starts where it is said to, or nowhere known.
+                if song != metadata.songID { metadata.position = nil }
+                metadata.songID = song
+            }
+            if let position = told.position { metadata.position = position }
+            if let volume = told.volume { metadata.volume = volume }
+            guard metadata.encoded != nil else { return .failed("song_id is too long: the metadata must fit in \(AudioPacketHeader.maxMetadata) bytes") }
+            nowPlaying = (metadata, UInt64(max(0, now - streamStart)))
+            metadataSent = nil
+            log.info("now playing: " + [metadata.songID.map { "\"\(printable($0))\"" }, metadata.position.map { "at \($0) s" },
+                                        metadata.volume.map { "house volume \(Int(($0 * 100).rounded()))" }].compactMap { $0 }.joined(separator: ", "))
             return .done
         case .events, .status:
             return .failed("\(request.name) is not a host's to answer")

@@ -13,9 +13,14 @@ public enum LocalRequest: Equatable, Sendable {
     case events
     /// A receiver's own state (`msrecv status`).
     case status
+    /// What the host's player plays now, for the AUDIO packets to carry (`mshost now-playing`):
+    /// keys not given keep what they were.
+    case nowPlaying(PacketMetadata)
 
-    private enum Key { static let command = "command", id = "id", seconds = "for_s", level = "level", on = "on" }
-    private enum Name { static let clients = "clients", kick = "kick", volume = "volume", mute = "mute", events = "events", status = "status" }
+    private enum Key { static let command = "command", id = "id", seconds = "for_s", level = "level", on = "on", metadata = "metadata" }
+    private enum Name {
+        static let clients = "clients", kick = "kick", volume = "volume", mute = "mute", events = "events", status = "status", nowPlaying = "now_playing"
+    }
     static let ids = 1...Int(Int32.max)
 
     public var name: String {
@@ -26,6 +31,7 @@ public enum LocalRequest: Equatable, Sendable {
         case .mute: Name.mute
         case .events: Name.events
         case .status: Name.status
+        case .nowPlaying: Name.nowPlaying
         }
     }
 
@@ -45,6 +51,9 @@ public enum LocalRequest: Equatable, Sendable {
             json.add(Key.command, Name.mute)
             json.add(Key.id, id)
             json.add(Key.on, on)
+        case .nowPlaying(let metadata):
+            json.add(Key.command, Name.nowPlaying)
+            json.add(Key.metadata, object: metadata.json)
         }
         return Array((json.finished + "\n").utf8)
     }
@@ -60,7 +69,8 @@ public enum LocalRequest: Equatable, Sendable {
             case Name.kick: return .kick(id: try f.int(Key.id, in: ids), forSeconds: try f.optionalInt(Key.seconds, in: 0...Bye.longestStayAway))
             case Name.volume: return .volume(id: try f.int(Key.id, in: ids), level: try f.int(Key.level, in: VolumeScale.range))
             case Name.mute: return .mute(id: try f.int(Key.id, in: ids), on: try f.bool(Key.on))
-            default: throw f.error(Key.command, "is \"\(name)\", not clients, kick, volume, mute, events or status")
+            case Name.nowPlaying: return .nowPlaying(try PacketMetadata.decode(try f.object(Key.metadata)))
+            default: throw f.error(Key.command, "is \"\(name)\", not clients, kick, volume, mute, events, now_playing or status")
             }
         }
     }
@@ -196,8 +206,11 @@ public struct ReceiverReport: Equatable, Sendable {
     public var volume: Int
     public var muted: Bool
     public var playing: Status?
+    /// What the host's player plays (its AUDIO metadata), the position where the card is.
+    public var nowPlaying: PacketMetadata?
 
-    public init(state: State, host: String, codec: String = "", sampleRate: Int = 0, volume: Int, muted: Bool, playing: Status? = nil) {
+    public init(state: State, host: String, codec: String = "", sampleRate: Int = 0, volume: Int, muted: Bool, playing: Status? = nil,
+                nowPlaying: PacketMetadata? = nil) {
         self.state = state
         self.host = host
         self.codec = codec
@@ -205,11 +218,12 @@ public struct ReceiverReport: Equatable, Sendable {
         self.volume = volume
         self.muted = muted
         self.playing = playing
+        self.nowPlaying = nowPlaying
     }
 
     private enum Key {
         static let state = "state", host = "host", codec = "codec", sampleRate = "sample_rate", volume = "volume", muted = "muted"
-        static let playing = "playing"
+        static let playing = "playing", nowPlaying = "now_playing"
     }
 
     var json: JSONWriter {
@@ -221,6 +235,7 @@ public struct ReceiverReport: Equatable, Sendable {
         json.add(Key.volume, volume)
         json.add(Key.muted, muted)
         if let playing { json.add(Key.playing, object: playing.json) }
+        if let nowPlaying { json.add(Key.nowPlaying, object: nowPlaying.json) }
         return json
     }
 
@@ -231,6 +246,7 @@ public struct ReceiverReport: Equatable, Sendable {
         }
         return ReceiverReport(state: state, host: try f.string(Key.host, maxLength: 512), codec: try f.string(Key.codec, maxLength: 16),
                               sampleRate: try f.int(Key.sampleRate, in: 0...768_000), volume: try f.int(Key.volume, in: VolumeScale.range),
-                              muted: try f.bool(Key.muted), playing: try f.optionalObject(Key.playing).map { (p) throws(ProtocolError) in try Status.decode(p) })
+                              muted: try f.bool(Key.muted), playing: try f.optionalObject(Key.playing).map { (p) throws(ProtocolError) in try Status.decode(p) },
+                              nowPlaying: try f.optionalObject(Key.nowPlaying).map { (p) throws(ProtocolError) in try PacketMetadata.decode(p) })
     }
 }

@@ -21,6 +21,12 @@ public struct AudioIngest {
     private var poolFullSince: Microseconds?
     /// Packets in a row whose timestamps were refused.
     private var refusedInARow = 0
+    /// The metadata the last packet accepted carried (`takeMetadata`), copied out of its slot
+    /// into room kept for it.
+    private var metadata = [UInt8](repeating: 0, count: AudioPacketHeader.maxMetadata)
+    private var metadataCount: Int?
+    /// The timestamp of the packet that carried it.
+    private var metadataTimestamp: UInt64 = 0
 
     /// How far a packet's timestamp may be from the stream time now on the host's clock. Ahead:
     /// what a host catching up after a stall sends at once. Behind: what the playout buffer
@@ -106,11 +112,45 @@ public struct AudioIngest {
                 return .success(())
             }
             refusedInARow = 0
-            pool.setLength(slot, header.length)
+            var length = header.length
+            if header.flags & AudioPacketHeader.metadataFlag != 0 {
+                guard let carried = stripMetadata(UnsafeMutableRawBufferPointer(mutating: payload)) else {
+                    pool.releaseFromProducer(slot)
+                    return .failure(IngestError("AUDIO frame: its metadata's length runs past the frame or over \(AudioPacketHeader.maxMetadata) bytes"))
+                }
+                length -= 2 + carried
+                metadataTimestamp = packet.timestamp
+            }
+            pool.setLength(slot, length)
             let queued = incoming.push(slot)
             precondition(queued, "the incoming ring is as large as the pool")
             return .success(())
         }
+    }
+}
+
+extension AudioIngest {
+    /// Copies out the metadata between the header and the codec data and closes the gap, so
+    /// the audio thread finds the codec data where it always is; the metadata's length, or nil
+    /// when its length field is out of bounds.
+    private mutating func stripMetadata(_ payload: UnsafeMutableRawBufferPointer) -> Int? {
+        let start = AudioPacketHeader.size + 2
+        guard payload.count >= start else { return nil }
+        let count = Int(UnsafeRawBufferPointer(payload).loadBigEndian(UInt16.self, at: AudioPacketHeader.size))
+        guard count <= AudioPacketHeader.maxMetadata, start + count <= payload.count else { return nil }
+        metadata.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: payload[start..<(start + count)])) }
+        metadataCount = count
+        let data = payload.count - start - count
+        if data > 0 { (payload.baseAddress! + AudioPacketHeader.size).copyMemory(from: payload.baseAddress! + start + count, byteCount: data) }
+        return count
+    }
+
+    /// The metadata the packets accepted since the last call carried (the latest), with the
+    /// stream time of the packet that carried it, if any.
+    public mutating func takeMetadata() -> (bytes: [UInt8], timestamp: UInt64)? {
+        guard let count = metadataCount else { return nil }
+        metadataCount = nil
+        return (Array(metadata[0..<count]), metadataTimestamp)
     }
 }
 

@@ -89,7 +89,7 @@ public final class ReceiverEngine {
         self.transport = transport
         self.board = board
         password = settings.password.map(PasswordKeys.init)
-        volume = SpeakerVolume(configuredGain: settings.audioOutput.volume)
+        volume = SpeakerVolume(configuredGain: settings.audioOutput.volume, independent: settings.audioOutput.independentVolume)
         reactor = Reactor(clock: clock)
     }
 
@@ -221,6 +221,7 @@ public final class ReceiverEngine {
             report.codec = session.format.codec.name
             report.sampleRate = session.format.sampleRate
             report.playing = session.status()
+            report.nowPlaying = session.nowPlaying(at: reactor.now)
         case .idle, .leaving:
             if let configured, staysAway(from: configured.pinKey) { report.state = .sentAway }
         }

@@ -11,9 +11,26 @@ final class SpeakerVolume {
     /// The configured gain, exact (1.0 leaves samples bit-exact), until a level is set.
     private var configured: Int32?
 
-    init(configuredGain: Double) {
+    /// `independent`: the house volume the host's packets carry is not followed.
+    init(configuredGain: Double, independent: Bool = false) {
         configured = Gain(volume: configuredGain).q15
         level = VolumeScale.level(gain: configuredGain)
+        self.independent = independent
+    }
+
+    private let independent: Bool
+    /// The house volume last seen (0…1), so that only a change moves the speaker: a button's
+    /// change holds until the host's player moves its own volume.
+    private var house: Double?
+
+    /// The host's packets carry the house volume: a new one sets this speaker's level, unless
+    /// the speaker's volume is independent. Whether it moved.
+    func follow(house volume: Double) -> Bool {
+        guard !independent, volume != house else { return false }
+        house = volume
+        let before = q15
+        set(level: Int((volume * Double(VolumeScale.range.upperBound)).rounded()))
+        return q15 != before
     }
 
     var q15: Int32 { muted ? 0 : configured ?? VolumeScale.q15(level) }

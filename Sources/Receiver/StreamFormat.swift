@@ -22,8 +22,11 @@ public struct StreamFormat: Equatable, Sendable {
 
     public var frameDuration: Microseconds { Microseconds(frameSamples) * 1_000_000 / Microseconds(sampleRate) }
 
-    /// The largest AUDIO payload this stream can carry; anything longer is an invalid packet.
-    public var maxAudioPayload: Int {
+    /// The largest AUDIO payload this stream can carry, metadata included; anything longer is
+    /// an invalid packet.
+    public var maxAudioPayload: Int { maxAudioData + 2 + AudioPacketHeader.maxMetadata }
+
+    private var maxAudioData: Int {
         switch codec {
         case .opus:
             // RFC 6716: up to 1275 bytes per 20 ms frame, and a 40 or 60 ms packet carries 2 or

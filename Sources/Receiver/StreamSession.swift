@@ -96,6 +96,9 @@ final class StreamSession<Output: AudioOutput> {
     private let discoveredDeviceID: String?
     private var advertisementAsked = false
     private let volume: SpeakerVolume
+    /// The last metadata the host's packets carried, and the stream time of its packet.
+    private var nowPlaying: (metadata: PacketMetadata, timestamp: UInt64)?
+    private var metadataRefused = false
     /// The volume as the host last heard it from this speaker (STATUS carries it too).
     private var volumeReported: (level: Int, muted: Bool)
     /// The readiness a pending read or flush waits for.
@@ -349,6 +352,7 @@ final class StreamSession<Output: AudioOutput> {
                 log.failure(.invalidPacket(e.description))
                 return .retry(reason: "invalid_packet")
             }
+            if let carried = ingest.takeMetadata() { metadataArrived(carried.bytes, timestamp: carried.timestamp) }
         case .timeResponse:
             switch TimeResponse.decode(payload) {
             case .success(let response): clockSample(response, t4: channel.lastArrival ?? now)
@@ -409,6 +413,38 @@ final class StreamSession<Output: AudioOutput> {
         counters.volumeQ15.store(volume.q15, ordering: .relaxed)
         volumeReported = (volume.level, volume.muted)
         log.info("volume \(volume.description), set by the host")
+    }
+
+    /// What the host's player plays (song, position, house volume), from an AUDIO packet. Bad
+    /// metadata is said once and changes nothing: the audio it came with plays.
+    private func metadataArrived(_ bytes: [UInt8], timestamp: UInt64) {
+        let metadata: PacketMetadata
+        switch bytes.withUnsafeBytes({ PacketMetadata.decode($0) }) {
+        case .success(let m): metadata = m
+        case .failure(let e):
+            if !metadataRefused { log.warning("the host's AUDIO metadata is ignored: \(e)") }
+            metadataRefused = true
+            return
+        }
+        if metadata.songID != nowPlaying?.metadata.songID, let song = metadata.songID { log.info("now playing \"\(printable(song))\"") }
+        nowPlaying = (metadata, timestamp)
+        if let house = metadata.volume, volume.follow(house: house) {
+            counters.volumeQ15.store(volume.q15, ordering: .relaxed)
+            volumeReported = (volume.level, volume.muted)
+            log.info("volume \(volume.description), the house volume")
+        }
+    }
+
+    /// What the host's player plays now: its song, and the position the card is at (the
+    /// metadata's, moved on by the stream time since its packet).
+    func nowPlaying(at now: Microseconds) -> PacketMetadata? {
+        guard let (carried, timestamp) = nowPlaying else { return nil }
+        var metadata = carried
+        if let position = metadata.position, let mapping = clockMapping.load() {
+            let playing = mapping.host(fromLocal: now) - schedule.streamStart - schedule.latency
+            metadata.position = max(0, position + Double(playing - Microseconds(timestamp)) / 1e6)
+        }
+        return metadata
     }
 
     /// Someone at the speaker moved its volume (a button): the audio thread glides to it and,

@@ -8,34 +8,45 @@ import Transport
 import Glibc
 #endif
 
-/// `mshost clients|kick|volume|mute|events`: asks a running host through its local control
+/// `mshost clients|kick|volume|mute|events|now-playing`: asks a running host through its local control
 /// socket (in the config's `sharing.state_dir`), prints the answer and exits: 0 done, 1 the host
 /// refused or cannot be reached, 2 bad usage.
 enum LocalCommands {
-    static let names: Set<String> = ["clients", "kick", "volume", "mute", "events"]
+    static let names: Set<String> = ["clients", "kick", "volume", "mute", "events", "now-playing"]
     static let usage = """
         usage: mshost clients [--json] [--config PATH]
                mshost kick ID [--for DURATION] [--config PATH]
                mshost volume ID 0-100 [--config PATH]
                mshost mute ID on|off [--config PATH]
                mshost events [--config PATH]
+               mshost now-playing [--song-id ID] [--position SECONDS] [--volume 0-100] [--config PATH]
         """
 
     static func run(_ command: String, _ arguments: [String], log: Logger) -> Int32 {
         var json = false, configPath = DaemonCommandLine.defaultConfigPath, stayAway: Microseconds?
+        var playing = PacketMetadata()
         var operands: [String] = []
         var i = 0
         while i < arguments.count {
             let arg = arguments[i]
             switch arg {
             case "--json" where command == "clients": json = true
-            case "--config", "-c", "--for":
+            case "--config", "-c", "--for", "--song-id", "--position", "--volume":
                 guard i + 1 < arguments.count else {
                     log.error("\(arg) needs a value\n\(usage)")
                     return 2
                 }
                 i += 1
-                if arg == "--for" {
+                if ["--song-id", "--position", "--volume"].contains(arg) {
+                    guard command == "now-playing" else {
+                        log.error("\(arg) is for now-playing\n\(usage)")
+                        return 2
+                    }
+                    if let problem = nowPlaying(arg, arguments[i], &playing) {
+                        log.error(problem)
+                        return 2
+                    }
+                } else if arg == "--for" {
                     guard command == "kick", let t = parseDuration(arguments[i]), t >= 1_000_000, t <= Microseconds(Bye.longestStayAway) * 1_000_000 else {
                         log.error("--for: expected how long the receiver stays away, such as 10m or 2h (1 s to a year; kick only), got \"\(arguments[i])\"")
                         return 2
@@ -54,7 +65,7 @@ enum LocalCommands {
             i += 1
         }
         let request: LocalRequest
-        switch parse(command, operands, stayAway: stayAway) {
+        switch parse(command, operands, stayAway: stayAway, playing: playing) {
         case .success(let r): request = r
         case .failure(let problem):
             log.error("\(problem.message)\n\(usage)")
@@ -107,12 +118,31 @@ enum LocalCommands {
         let message: String
     }
 
-    private static func parse(_ command: String, _ operands: [String], stayAway: Microseconds?) -> Result<LocalRequest, UsageProblem> {
+    /// One of now-playing's options into `playing`; what is wrong with it, if anything.
+    private static func nowPlaying(_ option: String, _ value: String, _ playing: inout PacketMetadata) -> String? {
+        switch option {
+        case "--song-id":
+            guard !value.isEmpty, value.utf8.count <= PacketMetadata.maxSongID else { return "--song-id: expected the song's ID (1 to \(PacketMetadata.maxSongID) bytes)" }
+            playing.songID = value
+        case "--position":
+            guard let seconds = Double(value), PacketMetadata.positions.contains(seconds) else { return "--position: expected seconds into the song, such as 83.5, got \"\(value)\"" }
+            playing.position = seconds
+        default:
+            guard let level = Int(value), VolumeScale.range.contains(level) else { return "--volume: expected the house volume from 0 to 100, got \"\(value)\"" }
+            playing.volume = Double(level) / Double(VolumeScale.range.upperBound)
+        }
+        return nil
+    }
+
+    private static func parse(_ command: String, _ operands: [String], stayAway: Microseconds?, playing: PacketMetadata) -> Result<LocalRequest, UsageProblem> {
         func failure(_ message: String) -> Result<LocalRequest, UsageProblem> { .failure(UsageProblem(message: message)) }
         func id(_ text: String) -> Int? { Int(text).flatMap { $0 >= 1 ? $0 : nil } }
         switch (command, operands.count) {
         case ("clients", 0): return .success(.clients)
         case ("events", 0): return .success(.events)
+        case ("now-playing", 0):
+            guard !playing.isEmpty else { return failure("now-playing: give at least one of --song-id, --position, --volume") }
+            return .success(.nowPlaying(playing))
         case ("kick", 1):
             guard let id = id(operands[0]) else { return failure("kick: expected a receiver's ID (mshost clients lists them), got \"\(operands[0])\"") }
             return .success(.kick(id: id, forSeconds: stayAway.map { Int($0 / 1_000_000) }))

@@ -59,7 +59,8 @@ final class MessageTests: XCTestCase {
 
     func testLocalControlRequestsAndRepliesRoundTripAndAreBounded() throws {
         for request in [LocalRequest.clients, .events, .status, .kick(id: 3, forSeconds: nil), .kick(id: 3, forSeconds: 600), .volume(id: 2, level: 40),
-                        .mute(id: 1, on: true)] {
+                        .mute(id: 1, on: true), .nowPlaying(PacketMetadata(songID: "s-\"1\"", position: 83.5, volume: 0.4)),
+                        .nowPlaying(PacketMetadata(volume: 0))] {
             let line = request.line
             XCTAssertEqual(line.last, UInt8(ascii: "\n"))
             XCTAssertEqual(try line.dropLast().withUnsafeBytes { LocalRequest.decode($0) }.get(), request)
@@ -77,7 +78,8 @@ final class MessageTests: XCTestCase {
         for reply in [LocalReply.done, .failed("no receiver 9"), .clients([summary, joining]), .clients([]),
                       .event(name: "ClientConnected", fields: ["client_id": "c-7", "client_name": "Porch"]),
                       .status(ReceiverReport(state: .playing, host: "\"Den\" (10.0.0.2:8080)", codec: "opus", sampleRate: 48_000, volume: 40, muted: false, playing: status)),
-                      .status(ReceiverReport(state: .sentAway, host: "10.0.0.2:8080", volume: 100, muted: true))] {
+                      .status(ReceiverReport(state: .sentAway, host: "10.0.0.2:8080", volume: 100, muted: true)),
+                      .status(ReceiverReport(state: .playing, host: "Den", volume: 50, muted: false, playing: status, nowPlaying: PacketMetadata(songID: "a", position: 12)))] {
             XCTAssertEqual(try reply.line.dropLast().withUnsafeBytes { LocalReply.decode($0) }.get(), reply)
         }
         func error(_ text: String) -> String? {
@@ -86,8 +88,29 @@ final class MessageTests: XCTestCase {
         }
         XCTAssertEqual(error(#"{"command":"volume","id":1,"level":101}"#), "request's level is 101, outside 0...100")
         XCTAssertEqual(error(#"{"command":"kick","id":0}"#), "request's id is 0, outside 1...2147483647")
-        XCTAssertEqual(error(#"{"command":"reboot"}"#), "request's command is \"reboot\", not clients, kick, volume, mute, events or status")
+        XCTAssertEqual(error(#"{"command":"reboot"}"#), "request's command is \"reboot\", not clients, kick, volume, mute, events, now_playing or status")
         XCTAssertNotNil(error("clients"))
+    }
+
+    /// The seed's `PacketMetadata`, as AUDIO packets carry it: every key optional, each in range,
+    /// the whole within the room a pool slot keeps for it.
+    func testPacketMetadataIsBoundedAndFitsItsRoom() throws {
+        let full = PacketMetadata(songID: "track-42", position: 83.5, volume: 0.75)
+        let bytes = try XCTUnwrap(full.encoded)
+        XCTAssertEqual(String(decoding: bytes, as: UTF8.self), #"{"song_id":"track-42","position":83.5,"volume":0.75}"#)
+        XCTAssertEqual(try bytes.withUnsafeBytes { PacketMetadata.decode($0) }.get(), full)
+        XCTAssertEqual(try Array("{}".utf8).withUnsafeBytes { PacketMetadata.decode($0) }.get(), PacketMetadata())
+        func error(_ text: String) -> String? {
+            guard case .failure(let e) = Array(text.utf8).withUnsafeBytes({ PacketMetadata.decode($0) }) else { return nil }
+            return e.description
+        }
+        XCTAssertEqual(error(#"{"volume":1.5}"#), "AUDIO metadata's volume is 1.5, outside 0.0...1.0")
+        XCTAssertEqual(error(#"{"position":-1}"#), "AUDIO metadata's position is -1, outside 0.0...1000000.0")
+        XCTAssertEqual(error(#"{"song_id":7}"#), "AUDIO metadata's song_id is 7, expected a string")
+        XCTAssertEqual(error("{\"song_id\":\"" + String(repeating: "x", count: 400) + "\"}"), "AUDIO metadata of 414 bytes (at most 320)")
+        // A song_id whose escaped JSON would not fit is refused where it is set, not sent.
+        XCTAssertNil(PacketMetadata(songID: String(repeating: "\"", count: 200)).encoded)
+        XCTAssertNotNil(PacketMetadata(songID: String(repeating: "x", count: PacketMetadata.maxSongID), position: 1e6, volume: 1).encoded)
     }
 
     func testTimeMessagesHaveExactSizesAndBoundedTimes() {
