@@ -24,9 +24,10 @@ public struct StreamFormat: Equatable, Sendable {
 
     /// The largest AUDIO payload this stream can carry, metadata included; anything longer is
     /// an invalid packet.
-    public var maxAudioPayload: Int { maxAudioData + 2 + AudioPacketHeader.maxMetadata }
+    public var maxAudioPayload: Int { maxAudioPacket + 2 + AudioPacketHeader.maxMetadata }
 
-    private var maxAudioData: Int {
+    /// The largest AUDIO payload without metadata: the header and the codec's data.
+    public var maxAudioPacket: Int {
         switch codec {
         case .opus:
             // RFC 6716: up to 1275 bytes per 20 ms frame, and a 40 or 60 ms packet carries 2 or

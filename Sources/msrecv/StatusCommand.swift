@@ -76,6 +76,10 @@ enum StatusCommand {
         case .sentAway: lines = ["sent away by the host's user (\(r.host)): not connecting to it for now"]
         case .playing: lines = ["playing \(r.host): \(r.codec) \(r.sampleRate) Hz"]
         }
+        if let song = r.nowPlaying, song.songID != nil || song.position != nil {
+            let position = song.position.map { Int($0) }.map { "\($0 / 60):" + ($0 % 60 < 10 ? "0" : "") + "\($0 % 60)" }
+            lines.append("now playing " + [song.songID.map { "\"\(printable($0))\"" }, position.map { "at \($0)" }].compactMap { $0 }.joined(separator: " "))
+        }
         lines.append("volume " + (r.muted ? "muted (\(r.volume) when unmuted)" : String(r.volume)))
         if let s = r.playing {
             let health = Int((s.bufferHealth * 100).rounded()), loss = Int((s.packetLoss * 1000).rounded())

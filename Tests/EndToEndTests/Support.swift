@@ -367,13 +367,13 @@ enum Configs {
     }
 
     /// `port` nil: no host named, found over mDNS.
-    /// `board`: the `board` section's JSON, if any.
+    /// `output`: more `audio_output` keys; `board`: the `board` section's JSON, if any.
     static func receiver(port: UInt16?, device: String, buffer: String = "200ms", formats: String = "[\"opus\", \"pcm\"]", extra: String = "",
-                         board: String? = nil) -> String {
+                         output: String = "", board: String? = nil) -> String {
         """
         {"receiving": {\(port.map { "\"host\": \"127.0.0.1:\($0)\"," } ?? "") "buffer_size": "\(buffer)", "client_name": "\(device)",
                        "state_dir": "\(receiverStateDirectory(device))"\(extra),
-                       "audio_formats": \(formats), "audio_output": {"device_id": "\(device)"}}\(board.map { ", \"board\": \($0)" } ?? "")}
+                       "audio_formats": \(formats), "audio_output": {"device_id": "\(device)"\(output)}}\(board.map { ", \"board\": \($0)" } ?? "")}
         """
     }
 }

@@ -180,7 +180,7 @@ final class DriftCompensationTests: XCTestCase {
                     let value: Int16 = Int(sequence) % packetsPerSecond == 0 && i < 2 ? 20_000 : 0
                     storage.storeBytes(of: value.littleEndian, toByteOffset: AudioPacketHeader.size + 2 * i, as: Int16.self)
                 }
-                pool.setLength(slot, format.maxAudioPayload)
+                pool.setLength(slot, format.maxAudioPacket)
                 _ = incoming.push(slot)
                 sequence += 1
             }

@@ -58,7 +58,7 @@ final class PlayoutEngineTests: XCTestCase {
         for i in 0..<format.samplesPerPacket {
             storage.storeBytes(of: value.littleEndian, toByteOffset: AudioPacketHeader.size + 2 * i, as: Int16.self)
         }
-        pool.setLength(slot, format.maxAudioPayload)
+        pool.setLength(slot, format.maxAudioPacket)
         XCTAssertTrue(incoming.push(slot))
     }
 

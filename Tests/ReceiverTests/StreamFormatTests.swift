@@ -19,9 +19,11 @@ final class StreamFormatTests: XCTestCase {
                 largest = max(largest, n)
             }
             XCTAssertGreaterThan(largest, 510_000 / 8 * frameMilliseconds / 1_000 * 9 / 10, "\(frameMilliseconds) ms: the encoder was not pushed")
-            XCTAssertLessThanOrEqual(AudioPacketHeader.size + largest, format.maxAudioPayload, "\(frameMilliseconds) ms")
+            XCTAssertLessThanOrEqual(AudioPacketHeader.size + largest, format.maxAudioPacket, "\(frameMilliseconds) ms")
         }
-        // A 20 ms stream's pool slots hold one frame, not three.
-        XCTAssertLessThan(StreamFormat(codec: .opus, sampleRate: 48_000, channels: 2, frameSamples: 960, bitrate: 192_000).maxAudioPayload, 1_400)
+        // A 20 ms stream's pool slots hold one frame, not three, and room for the metadata.
+        let twenty = StreamFormat(codec: .opus, sampleRate: 48_000, channels: 2, frameSamples: 960, bitrate: 192_000)
+        XCTAssertLessThan(twenty.maxAudioPacket, 1_400)
+        XCTAssertEqual(twenty.maxAudioPayload, twenty.maxAudioPacket + 2 + AudioPacketHeader.maxMetadata)
     }
 }

@@ -1,0 +1,72 @@
+import Core
+import Receiver
+import Transport
+import XCTest
+
+/// AUDIO packets with the seed's metadata, as the control thread takes them into pool slots:
+/// the metadata comes out, the codec data closes up behind the header where the audio thread
+/// reads it, and a length that lies is an invalid packet, never a read past the frame.
+final class AudioIngestTests: XCTestCase {
+    let format = StreamFormat(codec: .pcm, sampleRate: 48_000, channels: 2, frameSamples: 480, bitrate: 0)
+
+    private func ingest() -> (AudioIngest, PacketPool, SPSCRing) {
+        let pool = PacketPool(slotCount: 4, slotCapacity: format.maxAudioPayload)
+        let incoming = SPSCRing(capacity: 4)
+        let ingest = AudioIngest(format: format, schedule: PlayoutSchedule(streamStart: 0, latency: 200_000),
+                                 clockMapping: SharedClockMapping(ClockMapping(offset: 0)), pool: pool, incoming: incoming, counters: PlayoutCounters())
+        return (ingest, pool, incoming)
+    }
+
+    /// An AUDIO payload at stream time 1 s: header, `metadata` (its length field says
+    /// `claimed` if given), then PCM samples counting up.
+    private func payload(metadata: [UInt8]?, claimed: Int? = nil) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: AudioPacketHeader.size)
+        bytes.withUnsafeMutableBytes {
+            AudioPacketHeader(sequence: 50, timestamp: 1_000_000, sampleRate: 48_000, channels: 2, codec: .pcm).encode(into: $0)
+        }
+        if let metadata {
+            let length = claimed ?? metadata.count
+            bytes += [UInt8(length >> 8), UInt8(length & 0xff)] + metadata
+        }
+        return bytes + (0..<(format.samplesPerPacket * 2)).map { UInt8($0 & 0xff) }
+    }
+
+    /// Routes and completes one frame at local time 1.1 s, as the session does.
+    private func take(_ ingest: inout AudioIngest, _ bytes: [UInt8]) -> Result<Void, IngestError> {
+        let header = FrameHeader(type: .audio, flags: bytes.count > format.maxAudioPacket ? AudioPacketHeader.metadataFlag : 0, length: bytes.count)
+        guard case .read(.into(let slot)) = ingest.route(header, now: 1_100_000) else {
+            XCTFail("not routed into a slot")
+            return .success(())
+        }
+        slot.copyMemory(from: UnsafeRawBufferPointer(start: bytes, count: bytes.count))
+        return ingest.complete(header, UnsafeRawBufferPointer(rebasing: slot[0..<bytes.count]), now: 1_100_000)
+    }
+
+    func testMetadataIsTakenOutAndTheCodecDataClosesUp() throws {
+        var (ingest, pool, incoming) = ingest()
+        let metadata = Array(#"{"song_id":"a","volume":0.5}"#.utf8)
+        XCTAssertNoThrow(try take(&ingest, payload(metadata: metadata)).get())
+        let slot = try XCTUnwrap(incoming.pop())
+        XCTAssertEqual(Array(pool.contents(slot)), payload(metadata: nil), "the audio thread sees the packet as if it had carried nothing")
+        let taken = try XCTUnwrap(ingest.takeMetadata())
+        XCTAssertEqual(taken.bytes, metadata)
+        XCTAssertEqual(taken.timestamp, 1_000_000)
+        XCTAssertNil(ingest.takeMetadata(), "taken once")
+        // Without the flag the same bytes are codec data.
+        XCTAssertNoThrow(try take(&ingest, payload(metadata: nil)).get())
+        XCTAssertNil(ingest.takeMetadata())
+    }
+
+    func testAMetadataLengthThatLiesIsAnInvalidPacket() {
+        var (ingest, _, incoming) = ingest()
+        let samples = format.samplesPerPacket * 2
+        for claimed in [samples + 100, 0xffff, AudioPacketHeader.maxMetadata + 1] {
+            guard case .failure(let e) = take(&ingest, payload(metadata: [UInt8](repeating: 0x20, count: 40), claimed: claimed)) else {
+                return XCTFail("a metadata length of \(claimed) was taken")
+            }
+            XCTAssertEqual(e.description, "AUDIO frame: its metadata's length runs past the frame or over 320 bytes")
+        }
+        XCTAssertNil(incoming.pop(), "nothing reached the audio thread")
+        XCTAssertNil(ingest.takeMetadata())
+    }
+}
