@@ -34,7 +34,7 @@ quietly cc -c -O1 -fsanitize=address -I Sources/CAvahi/include Sources/CAvahi/av
 # The C libraries' module maps, as SwiftPM passes them.
 cmaps=(-Xcc -fmodule-map-file="$out/cmod/module.modulemap" -Xcc -fmodule-map-file="$root/Sources/COpus/module.modulemap"
        -Xcc -fmodule-map-file="$root/Sources/CAlsa/module.modulemap" -Xcc -fmodule-map-file="$root/Sources/CMbedTLS/module.modulemap"
-       -Xcc -fmodule-map-file="$root/Sources/CSamplerate/module.modulemap")
+       -Xcc -fmodule-map-file="$root/Sources/CSamplerate/module.modulemap" -Xcc -fmodule-map-file="$root/Sources/CGpiod/module.modulemap")
 module() {  # name, sources...
   local name=$1; shift
   quietly swiftc "${flags[@]}" "${cmaps[@]}" -module-name "$name" \
@@ -52,6 +52,7 @@ if [[ " ${targets[*]} " == *" session "* || " ${targets[*]} " == *" host "* ]]; 
 fi
 if [[ " ${targets[*]} " == *" session "* ]]; then
   module Resample Sources/Resample/*.swift
+  module Board Sources/Board/*.swift
   module Receiver -enable-testing Sources/Receiver/*.swift
 fi
 if [[ " ${targets[*]} " == *" host "* ]]; then
@@ -66,8 +67,8 @@ for target in "${targets[@]}"; do
     json) src=(Tests/Fuzz/FuzzJSON.swift); libs=("$out/libConfig.a" "$out/libProtocolMessages.a" "$out/libCore.a") ;;
     session)
       src=(Tests/Fuzz/FuzzSession.swift Tests/Fuzz/FuzzChannel.swift)
-      libs=("$out/libReceiver.a" "$out/libDiscovery.a" "$out/avahi.o" -ldl "$out/libSecure.a" "$out/libAudio.a" "$out/libResample.a" "$out/libCodec.a" "$out/libConfig.a" "$out/libTransport.a"
-            "$out/libProtocolMessages.a" "$out/libCore.a" "$out/fractional_delay.o" -lopus -lasound -lmbedtls -lmbedx509 -lmbedcrypto) ;;
+      libs=("$out/libReceiver.a" "$out/libBoard.a" "$out/libDiscovery.a" "$out/avahi.o" -ldl "$out/libSecure.a" "$out/libAudio.a" "$out/libResample.a" "$out/libCodec.a" "$out/libConfig.a" "$out/libTransport.a"
+            "$out/libProtocolMessages.a" "$out/libCore.a" "$out/fractional_delay.o" -lopus -lasound -lgpiod -lmbedtls -lmbedx509 -lmbedcrypto) ;;
     host)
       src=(Tests/Fuzz/FuzzHost.swift Tests/Fuzz/FuzzChannel.swift)
       libs=("$out/libHost.a" "$out/libDiscovery.a" "$out/avahi.o" -ldl "$out/libSecure.a" "$out/libSampleRateConversion.a" "$out/libAudio.a" "$out/libCodec.a" "$out/libConfig.a"
@@ -112,6 +113,9 @@ open(f"{d}/host-open", "wb").write(b"\x07\x10" + frame(1, hello) + frame(7, stru
      + frame(12, b"\x02"))
 open(f"{d}/host-password", "wb").write(b"\x08\x30" + frame(1, hello) + frame(3, b"\x01\x04" + bytes(64)) + frame(3, b"\x03" + bytes(32)))
 open(f"{d}/host-closed", "wb").write(b"\x00\x08" + frame(10, b'{"action": "play"}') + frame(1, hello) + control("refused", value="x", reason="y"))
+meta = json.dumps({"song_id": "s", "position": 1.5, "volume": 0.5}).encode()
+def pcm_meta(seq): return bytes([6, 1]) + struct.pack(">H", 22 + 2 + len(meta) + 960 * 4) + struct.pack(">QQIBB", seq, seq * 20000, 48000, 2, 0) + struct.pack(">H", len(meta)) + meta + bytes(960 * 4)
+open(f"{d}/session-metadata", "wb").write(b"\x40\x80\x10" + welcome("pcm", 960) + b"".join(pcm_meta(s) if s % 3 == 0 else pcm(s) for s in range(12)))
 open(f"{d}/session-jump", "wb").write(b"\x40\x80\x10" + welcome("pcm", 960) + pcm(0) + pcm(1 << 40, 20000) + pcm((1 << 64) - 1, 40000)
      + pcm(5, (1 << 64) - 5) + frame(12, b"\x01"))
 PY

@@ -1,6 +1,6 @@
 // libFuzzer target: arbitrary bytes as a config file (the JSON reader, then validation), as a
-// WAV file, and as a line on a daemon's local control socket (request, and reply for the
-// command-line tools). Built by scripts/fuzz.sh.
+// WAV file, as a line on a daemon's local control socket (request, and reply for the
+// command-line tools), and as an AUDIO packet's metadata. Built by scripts/fuzz.sh.
 import Config
 import Core
 import ProtocolMessages
@@ -18,6 +18,10 @@ public func fuzzJSON(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     bytes.withUnsafeBytes {
         _ = LocalRequest.decode($0)
         _ = LocalReply.decode($0)
+        // What decodes encodes within the room a packet keeps for it, or is refused.
+        if case .success(let metadata) = PacketMetadata.decode($0), let encoded = metadata.encoded {
+            precondition(encoded.count <= AudioPacketHeader.maxMetadata)
+        }
     }
     return 0
 }
