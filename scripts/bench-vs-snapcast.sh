@@ -131,7 +131,7 @@ trap 'exit 130' INT TERM
 if [ "$BENCH_SINK" = paced ]; then
   mkdir -p "$T/plug"
   gcc -O2 -Wall -DPIC -shared -fPIC -o "$T/plug/libasound_module_pcm_vcard.so" \
-    "$repo/Tests/Fixtures/vcard/pcm_vcard.c" -lasound || die "could not compile the virtual sound card (or run with BENCH_SINK=null)"
+    "$repo/Tests/Fixtures/vcard/pcm_vcard.c" -lasound -lm || die "could not compile the virtual sound card (or run with BENCH_SINK=null)"
   echo "pcm_type.vcard { lib \"$T/plug/libasound_module_pcm_vcard.so\" }" > "$T/common.conf"
   sink_desc="virtual sound card (vcard), metered"
   output() { echo "$T/$1.meter"; }

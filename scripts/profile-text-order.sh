@@ -17,7 +17,7 @@ swift build -c release --product msrecv >/dev/null
 
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-cc -shared -fPIC -DPIC -O2 -o "$work/libasound_module_pcm_vcard.so" Tests/Fixtures/vcard/pcm_vcard.c -lasound
+cc -shared -fPIC -DPIC -O2 -o "$work/libasound_module_pcm_vcard.so" Tests/Fixtures/vcard/pcm_vcard.c -lasound -lm
 cat > "$work/asound.conf" <<EOF
 pcm_type.vcard { lib "$work/libasound_module_pcm_vcard.so" }
 pcm.card { type vcard ppm 200 delay_us 1000 burst 64 }

@@ -285,11 +285,20 @@ public enum ConfigLoader {
         if out.host != nil && (out.hostID != nil || out.hostName != nil) {
             c.fail(p + (out.hostID != nil ? ".host_id" : ".host_name"), "picks among the hosts discovered, but receiving.host names one: keep one of the two", at: r["host_id"] ?? r["host_name"])
         }
-        if let o = c.object(r["audio_output"], path: p + ".audio_output", known: ["device_id", "volume_sync", "independent_volume", "volume", "latency_offset", "channels"]) {
+        if let o = c.object(r["audio_output"], path: p + ".audio_output", known: ["device_id", "volume_sync", "independent_volume", "volume", "latency_offset", "channels", "mixer", "mixer_device"]) {
             let op = p + ".audio_output"
             out.audioOutput.deviceID = c.string(o, "device_id", path: op, default: out.audioOutput.deviceID)
             out.audioOutput.volumeSync = c.bool(o, "volume_sync", path: op, default: out.audioOutput.volumeSync)
             out.audioOutput.independentVolume = c.bool(o, "independent_volume", path: op, default: out.audioOutput.independentVolume)
+            for key in ["mixer", "mixer_device"] where o[key] != nil {
+                let value = c.string(o, key, path: op, default: "")
+                guard !value.isEmpty else { continue }  // said why already
+                guard value.utf8.count <= 64 else {
+                    c.fail(op + "." + key, key == "mixer" ? "expected a mixer control's name such as \"Digital\" or \"PCM\" (amixer scontrols lists them)" : "expected a control device such as \"hw:0\"", at: o[key])
+                    continue
+                }
+                if key == "mixer" { out.audioOutput.mixer = value } else { out.audioOutput.mixerDeviceSetting = value }
+            }
             out.audioOutput.volume = c.number(o, "volume", path: op, default: out.audioOutput.volume, range: 0...1)
             out.audioOutput.latencyOffset = c.duration(o, "latency_offset", path: op, default: 0, range: -1_000_000...1_000_000)
             if !(10_000...11_000_000).contains(out.playoutLatency) {

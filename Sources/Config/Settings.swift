@@ -107,6 +107,18 @@ public struct AudioOutputSettings: Equatable, Sendable {
     public var volumeSync = true
     /// The house volume the host's packets carry is not followed: this speaker's is its own.
     public var independentVolume = false
+    /// The card's simple mixer control that takes the volume ("Digital"); nil: software gain.
+    public var mixer: String?
+    /// Where that control is: set, or the card of `deviceID` ("hw:1,0" and "plughw:1,0" → "hw:1";
+    /// any other name is used as it is, as `default` and an asound.conf `ctl.` name are).
+    public var mixerDeviceSetting: String?
+    public var mixerDevice: String {
+        if let mixerDeviceSetting { return mixerDeviceSetting }
+        for prefix in ["hw:", "plughw:"] where deviceID.hasPrefix(prefix) {
+            return "hw:" + deviceID.dropFirst(prefix.count).prefix { $0 != "," }
+        }
+        return deviceID
+    }
 }
 
 /// The receiver's settings: the seed's `receiving` section plus ours.

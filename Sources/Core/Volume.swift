@@ -28,3 +28,9 @@ public enum VolumeScale {
         return max(range.upperBound + Int(max(steps, -Double(range.upperBound))), 1)
     }
 }
+
+/// Decibels for a person, to a tenth, with a true minus sign: "−30.0", "0.0", "6.0".
+public func formatDecibels(_ db: Double) -> String {
+    let tenths = Int((db * 10).rounded())
+    return "\(tenths < 0 ? "−" : "")\(abs(tenths) / 10).\(abs(tenths) % 10)"
+}

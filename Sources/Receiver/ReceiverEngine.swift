@@ -421,7 +421,8 @@ public final class ReceiverEngine {
         let device = output.open(format: format, latency: settings.playoutLatency)
         let (pool, incoming) = preparePool(format: format)
         let counters = PlayoutCounters()
-        counters.volumeQ15.store(volume.q15, ordering: .relaxed)
+        if let control = settings.audioOutput.mixer, volume.mixer == nil { volume.attach(openMixer(control)) }
+        volume.apply(to: counters, log: log)
         counters.channelMix.store(settings.audioOutput.channels.rawValue, ordering: .relaxed)
         log.event(.connected(host: welcome.hostName.isEmpty ? handshake.channel.peerDescription : welcome.hostName, codec: format.codec.name,
                              sampleRate: format.sampleRate, channels: format.channels))
@@ -502,6 +503,20 @@ public final class ReceiverEngine {
         reactor.schedule(.leave, after: 200_000)
         phase = .leaving(session.channel, outbox)
         return false
+    }
+
+    /// The card's volume control `audio_output.mixer` names; nil (said once per session) when it
+    /// cannot be had: the volume is software then.
+    private func openMixer(_ control: String) -> AlsaMixer? {
+        let device = settings.audioOutput.mixerDevice
+        do {
+            let mixer = try AlsaMixer(device: device, control: control)
+            log.info("volume on \(device)'s \"\(control)\" (\(formatDecibels(mixer.range.lowerBound)) to \(formatDecibels(mixer.range.upperBound)) dB\(mixer.hasSwitch ? ", with a switch" : ""))")
+            return mixer
+        } catch {
+            log.error("receiving.audio_output.mixer: \(error); the volume is in software")
+            return nil
+        }
     }
 
     /// The pool is allocated once and kept while later sessions fit in it.

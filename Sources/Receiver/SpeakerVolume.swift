@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Audio
 import Board
 import Core
 
@@ -5,6 +9,10 @@ import Core
 /// someone moves it, then a level on the perceptual scale (`VolumeScale`); muting leaves the
 /// level as it was, so unmuting returns to it. Kept by the engine across sessions; control
 /// thread only (the audio thread reads the gain through `PlayoutCounters.volumeQ15`).
+///
+/// With a hardware mixer (`audio_output.mixer`) the card's control takes the attenuation as far
+/// down as its range goes and software gain only the rest, so the samples stay bit-exact while
+/// the hardware can do it all.
 final class SpeakerVolume {
     private(set) var level: Int
     private(set) var muted = false
@@ -34,6 +42,39 @@ final class SpeakerVolume {
     }
 
     var q15: Int32 { muted ? 0 : configured ?? VolumeScale.q15(level) }
+
+    /// The card's volume control, once opened (`attach`).
+    private(set) var mixer: AlsaMixer?
+
+    /// Uses `mixer` for the volume from now on (nil: software only).
+    func attach(_ mixer: AlsaMixer?) { self.mixer = mixer }
+
+    /// The level in dB, nil when silent (level 0, or a configured gain of 0).
+    private var decibels: Double? {
+        if let configured { return configured == 0 ? nil : 20 * log10(Double(configured) / Double(Gain.unity)) }
+        return VolumeScale.decibels(level)
+    }
+
+    /// Puts the volume where it plays: the mixer's control (if any) and the gain the audio
+    /// thread applies. A mixer that fails (the card went away) is said and given up: the volume
+    /// is software again until the next session opens it.
+    func apply(to counters: PlayoutCounters, log: Logger) {
+        guard let mixer else { return counters.volumeQ15.store(q15, ordering: .relaxed) }
+        let target = muted ? nil : decibels
+        let hardware = min(max(target ?? mixer.range.lowerBound, mixer.range.lowerBound), mixer.range.upperBound)
+        do {
+            try mixer.set(muted: target == nil)
+            try mixer.set(decibels: hardware)
+            // What the control cannot go down to, software does; silence is silence either way.
+            // Within its range the control alone (rounded down to its step) keeps the samples exact.
+            let rest = target.map { pow(10, min(0, $0 - hardware) / 20) } ?? 0
+            counters.volumeQ15.store(Gain(volume: rest).q15, ordering: .relaxed)
+        } catch {
+            log.error("receiving.audio_output.mixer: \(mixer.name) on \(mixer.device): \(error); the volume is in software until the card is opened again")
+            self.mixer = nil
+            counters.volumeQ15.store(q15, ordering: .relaxed)
+        }
+    }
 
     func set(level: Int) {
         self.level = min(max(level, VolumeScale.range.lowerBound), VolumeScale.range.upperBound)
@@ -71,7 +112,6 @@ final class SpeakerVolume {
     var description: String {
         if muted { return "muted" }
         guard let db = VolumeScale.decibels(level) else { return "0 (silent)" }
-        let tenths = Int((db * 10).rounded())
-        return "\(level) (\(tenths < 0 ? "−" : "")\(abs(tenths) / 10).\(abs(tenths) % 10) dB)"
+        return "\(level) (\(formatDecibels(db)) dB)"
     }
 }

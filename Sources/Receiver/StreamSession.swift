@@ -410,7 +410,7 @@ final class StreamSession<Output: AudioOutput> {
         case .play, .pause, .next, .previous, .queueAdd, .queueRemove:
             return log.info("the host sent \(control.name), which is for its player, not a speaker: ignored")
         }
-        counters.volumeQ15.store(volume.q15, ordering: .relaxed)
+        volume.apply(to: counters, log: log)
         volumeReported = (volume.level, volume.muted)
         log.info("volume \(volume.description), set by the host")
     }
@@ -429,7 +429,7 @@ final class StreamSession<Output: AudioOutput> {
         if metadata.songID != nowPlaying?.metadata.songID, let song = metadata.songID { log.info("now playing \"\(printable(song))\"") }
         nowPlaying = (metadata, timestamp)
         if let house = metadata.volume, volume.follow(house: house) {
-            counters.volumeQ15.store(volume.q15, ordering: .relaxed)
+            volume.apply(to: counters, log: log)
             volumeReported = (volume.level, volume.muted)
             log.info("volume \(volume.description), the house volume")
         }
@@ -450,7 +450,7 @@ final class StreamSession<Output: AudioOutput> {
     /// Someone at the speaker moved its volume (a button): the audio thread glides to it and,
     /// with `report`, the host hears of it (a CONTROL it shows to its user and to Moosync).
     func volumeChangedHere(report: Bool, _ reactor: inout Reactor<ReceiverToken>) {
-        counters.volumeQ15.store(volume.q15, ordering: .relaxed)
+        volume.apply(to: counters, log: log)
         guard report else { return }
         if volume.level != volumeReported.level { send(Control(.volume(volume.level)).frame, what: "the volume", &reactor) }
         if volume.muted != volumeReported.muted { send(Control(.mute(volume.muted)).frame, what: "the mute", &reactor) }

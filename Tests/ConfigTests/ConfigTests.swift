@@ -99,6 +99,23 @@ final class ConfigTests: XCTestCase {
                        ["line 1, column 51: receiving.audio_output.latency_offset: expected a duration from -1s to 1s, got \"2s\""])
     }
 
+    /// The hardware mixer: the control's name, and where it is (by default the card of the
+    /// output device).
+    func testMixerKeys() throws {
+        func output(_ json: String) throws -> AudioOutputSettings { try settings("{\"receiving\": {\"audio_output\": \(json)}}").receiving.audioOutput }
+        XCTAssertNil(try output("{}").mixer)
+        XCTAssertEqual(try output(#"{"device_id": "hw:1,0", "mixer": "Digital"}"#).mixer, "Digital")
+        XCTAssertEqual(try output(#"{"device_id": "hw:1,0", "mixer": "Digital"}"#).mixerDevice, "hw:1")
+        XCTAssertEqual(try output(#"{"device_id": "plughw:2,0", "mixer": "PCM"}"#).mixerDevice, "hw:2")
+        XCTAssertEqual(try output(#"{"device_id": "hifiberry", "mixer": "Digital"}"#).mixerDevice, "hifiberry")
+        XCTAssertEqual(try output(#"{"device_id": "hw:1,0", "mixer": "Digital", "mixer_device": "default"}"#).mixerDevice, "default")
+        XCTAssertEqual(errors("{\"receiving\": {\"audio_output\": {\"mixer\": \"\(String(repeating: "x", count: 65))\", \"mixer_device\": 3}}}"), [
+            "line 1, column 42: receiving.audio_output.mixer: expected a mixer control's name such as \"Digital\" or \"PCM\" (amixer scontrols lists them)",
+            "line 1, column 127: receiving.audio_output.mixer_device: expected a string, got a number 3",
+        ])
+        XCTAssertEqual(errors(#"{"receiving": {"audio_output": {"mixer": ""}}}"#), ["line 1, column 42: receiving.audio_output.mixer: must not be empty"])
+    }
+
     func testTheBoardSectionNamesLinesAndRefusesALineUsedTwice() throws {
         let s = try settings("""
         {"board": {"buttons": {"volume_up": {"chip": "gpiochip0", "line": 17, "active_low": true, "bias": "pull_up"},
@@ -239,8 +256,8 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(errors("{\"sharing\": {\"audio_quality\": {\"adaptive_bitrate\": true}}}"),
                        ["line 1, column 52: sharing.audio_quality.adaptive_bitrate: not supported yet: the bitrate is fixed in this build (audio_quality.bitrate)"])
         XCTAssertEqual(errors("{\"receiving\": {\"audio_output\": {\"independent_volume\": true}, \"ui\": {\"show_buffer_health\": true}}}"),
-                       ["line 1, column 55: receiving.audio_output.independent_volume: not supported yet: the host sends no house volume in this build; each speaker's volume is its own",
-                        "line 1, column 91: receiving.ui.show_buffer_health: not supported yet: a speaker has no display (its LEDs are wired in the board section)"])
+                       ["line 1, column 91: receiving.ui.show_buffer_health: not supported yet: a speaker has no display (its LEDs are wired in the board section)"])
+        XCTAssertEqual(try settings(#"{"receiving": {"audio_output": {"independent_volume": true}}}"#).receiving.audioOutput.independentVolume, true)
         // Reporting the speaker's own volume changes to the host can be turned off.
         XCTAssertEqual(try settings("{\"receiving\": {\"audio_output\": {\"volume_sync\": false}}}").receiving.audioOutput.volumeSync, false)
         XCTAssertEqual(try settings("{}").receiving.audioOutput.volumeSync, true)

@@ -70,16 +70,21 @@ final class Scratch {
     /// A paced virtual sound card named `name` (Tests/Fixtures/vcard) recording what it played
     /// to `name.wav`, with its sidecar at `name.wav.json`.
     /// `state`: a file the test writes "gone" or "busy" into to unplug the card or have another
-    /// process hold it (see pcm_vcard.c).
+    /// process hold it (see pcm_vcard.c). `mixer`: the card has a hardware volume, the control
+    /// device `name` with its "Digital" control (-103.5 to 0 dB), that scales what it plays.
     func virtualCard(_ name: String, ppm: Double = 0, delayMicroseconds: Int = 0, burst: Int = 1, periodFrames: Int? = nil, bufferFrames: Int? = nil,
-                     state: String? = nil) throws -> String {
+                     state: String? = nil, mixer: Bool = false) throws -> String {
         let plugin = try VirtualCard.plugin()
         if !alsaPCMs.contains(where: { $0.hasPrefix("pcm_type.vcard") }) {
             alsaPCMs.append("pcm_type.vcard { lib \"\(plugin)\" }")
         }
         let recording = file(name + ".wav")
         let sizes = (periodFrames.map { " period_frames \($0)" } ?? "") + (bufferFrames.map { " buffer_frames \($0)" } ?? "")
-            + (state.map { " state \"\($0)\"" } ?? "")
+            + (state.map { " state \"\($0)\"" } ?? "") + (mixer ? " mixer \"\(name)\"" : "")
+        if mixer {
+            if !alsaPCMs.contains(where: { $0.hasPrefix("ctl_type.vcard") }) { alsaPCMs.append("ctl_type.vcard { lib \"\(plugin)\" }") }
+            alsaPCMs.append("ctl.\(name) { type vcard mixer \"\(name)\" }")
+        }
         alsaPCMs.append("pcm.\(name) { type vcard ppm \(ppm) delay_us \(delayMicroseconds) burst \(burst)\(sizes) record \"\(recording)\" }")
         return recording
     }
@@ -113,7 +118,7 @@ enum VirtualCard {
         try FileManager.default.createDirectory(atPath: (output as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let cc = Process()
         cc.executableURL = URL(fileURLWithPath: "/usr/bin/cc")
-        cc.arguments = ["-shared", "-fPIC", "-DPIC", "-O2", "-o", output, packageRoot + "/Tests/Fixtures/vcard/pcm_vcard.c", "-lasound"]
+        cc.arguments = ["-shared", "-fPIC", "-DPIC", "-O2", "-o", output, packageRoot + "/Tests/Fixtures/vcard/pcm_vcard.c", "-lasound", "-lm"]
         try cc.run()
         cc.waitUntilExit()
         guard cc.terminationStatus == 0 else { throw CocoaError(.executableLoad) }

@@ -8,7 +8,8 @@
  * CLOCK_MONOTONIC time (ns) at which frame 0 left the DAC and the card's effective rate, so
  * sample n of the file left the DAC at t0 + n / effective_rate: time without audio (before a
  * restart after an underrun) is recorded as silence. The sidecar also says when the DAC ran
- * dry at each of the first 32 underruns.
+ * dry at each of the first 32 underruns, and the loudest sample the player wrote (before the
+ * card's own volume, if it has one).
  *
  *   pcm_type.vcard { lib "/path/libasound_module_pcm_vcard.so" }
  *   pcm.speaker {
@@ -32,13 +33,24 @@
  *                                 # cannot be prepared or started again); "busy": opening fails
  *                                 # with -EBUSY, as when another process holds the card. No file,
  *                                 # or anything else in it: the card is there.
+ *     mixer "desk"       # optional: plays through the hardware volume of the control below
  *   }
  *
- * Build: cc -shared -fPIC -DPIC -O2 -o libasound_module_pcm_vcard.so pcm_vcard.c -lasound
+ * The same library is a control (mixer) plugin: the card's hardware volume, as a DAC has one
+ * ("Digital Playback Volume", 0..207 in 0.5 dB steps: -103.5 dB to 0 dB, dB-scaled through its
+ * TLV, and "Digital Playback Switch"). A PCM whose `mixer` names it scales what it plays by it
+ * (bit-exact at 0 dB and on); both live in the player's process, so they share it in memory.
+ *   ctl_type.vcard { lib "/path/libasound_module_pcm_vcard.so" }
+ *   ctl.desk { type vcard mixer "desk" }
+ *
+ * Build: cc -shared -fPIC -DPIC -O2 -o libasound_module_pcm_vcard.so pcm_vcard.c -lasound -lm
  * (without -DPIC alsa-lib's plugin macros do not export the entry point).
  */
 #include <alsa/asoundlib.h>
 #include <alsa/pcm_external.h>
+#include <alsa/control_external.h>
+#include <math.h>
+#include <sys/eventfd.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -49,8 +61,32 @@
 #include <time.h>
 #include <unistd.h>
 
+/* A card's hardware volume, shared by its PCM and its control plugin (one process). */
+#define VMIXER_MAX 207
+typedef struct { char name[64]; long value; long on; } vmixer_t;
+static vmixer_t vmixers[8];
+
+static vmixer_t *vmixer_named(const char *name)
+{
+	for (unsigned i = 0; i < sizeof vmixers / sizeof vmixers[0]; i++) {
+		if (!strcmp(vmixers[i].name, name))
+			return &vmixers[i];
+		if (!vmixers[i].name[0]) {
+			snprintf(vmixers[i].name, sizeof vmixers[i].name, "%s", name);
+			vmixers[i].value = VMIXER_MAX;
+			vmixers[i].on = 1;
+			return &vmixers[i];
+		}
+	}
+	return NULL;
+}
+
 typedef struct {
 	snd_pcm_ioplug_t io;
+	vmixer_t *mixer;
+	int16_t *scaled;
+	snd_pcm_uframes_t scaled_frames;
+	int written_peak;       /* the loudest sample the player wrote, before the card's volume */
 	int timer;
 	double ppm;
 	long delay_us;
@@ -260,6 +296,26 @@ static snd_pcm_sframes_t vcard_transfer(snd_pcm_ioplug_t *io, const snd_pcm_chan
 {
 	vcard_t *v = io->private_data;
 	const char *base = (const char *)areas[0].addr + (areas[0].first + areas[0].step * offset) / 8;
+	for (snd_pcm_uframes_t i = 0; i < size * io->channels; i++) {
+		int x = abs(((const int16_t *)base)[i]);
+		if (x > v->written_peak)
+			v->written_peak = x;
+	}
+	if (v->mixer && (v->mixer->value != VMIXER_MAX || !v->mixer->on)) {
+		/* The DAC's volume: what leaves it is scaled (and rounded), or silent when switched off. */
+		if (v->scaled_frames < size) {
+			free(v->scaled);
+			v->scaled = malloc(size * io->channels * sizeof *v->scaled);
+			v->scaled_frames = v->scaled ? size : 0;
+		}
+		if (v->scaled) {
+			double gain = v->mixer->on ? pow(10.0, (v->mixer->value - VMIXER_MAX) * 0.5 / 20.0) : 0.0;
+			const int16_t *in = (const int16_t *)base;
+			for (snd_pcm_uframes_t i = 0; i < size * io->channels; i++)
+				v->scaled[i] = (int16_t)lrint(in[i] * gain);
+			base = (const char *)v->scaled;
+		}
+	}
 	if (v->wav) {
 		/* Frames play in the order written; at an underrun every frame written had played. */
 		fwrite(base, 2 * io->channels, size, v->wav);
@@ -326,9 +382,9 @@ static int vcard_close(snd_pcm_ioplug_t *io)
 		FILE *side = fopen(v->sidecar, "w");
 		if (side) {
 			fprintf(side, "{\"t0_monotonic_ns\": %lld, \"effective_rate\": %.6f, \"rate\": %u, \"channels\": %u, "
-				      "\"ppm\": %.3f, \"delay_us\": %ld, \"burst\": %lu, \"frames\": %llu, \"underruns\": %u, \"underrun_times_ns\": [",
+				      "\"ppm\": %.3f, \"delay_us\": %ld, \"burst\": %lu, \"frames\": %llu, \"written_peak\": %d, \"underruns\": %u, \"underrun_times_ns\": [",
 				(long long)v->t0_ns, effective_rate(v), io->rate, io->channels, v->ppm, v->delay_us,
-				(unsigned long)v->burst, (unsigned long long)v->recorded, v->underruns);
+				(unsigned long)v->burst, (unsigned long long)v->recorded, v->written_peak, v->underruns);
 			for (unsigned i = 0; i < v->underruns && i < sizeof v->underrun_ns / sizeof v->underrun_ns[0]; i++)
 				fprintf(side, "%s%lld", i ? ", " : "", (long long)v->underrun_ns[i]);
 			fprintf(side, "]}\n");
@@ -342,6 +398,7 @@ static int vcard_close(snd_pcm_ioplug_t *io)
 	}
 	close(v->timer);
 	free(v->state);
+	free(v->scaled);
 	free(v);
 	return 0;
 }
@@ -362,7 +419,7 @@ SND_PCM_PLUGIN_DEFINE_FUNC(vcard)
 	snd_config_iterator_t i, next;
 	double ppm = 0;
 	long delay_us = 0, burst = 1, period_frames = 0, buffer_frames = 0, channels = 0;
-	const char *record = NULL, *meter = NULL, *state = NULL;
+	const char *record = NULL, *meter = NULL, *state = NULL, *mixer = NULL;
 	(void)root;
 	snd_config_for_each(i, next, conf) {
 		snd_config_t *n = snd_config_iterator_entry(i);
@@ -387,6 +444,8 @@ SND_PCM_PLUGIN_DEFINE_FUNC(vcard)
 			continue;
 		if (!strcmp(id, "state") && snd_config_get_string(n, &state) == 0)
 			continue;
+		if (!strcmp(id, "mixer") && snd_config_get_string(n, &mixer) == 0)
+			continue;
 		if (!strcmp(id, "period_frames") && snd_config_get_integer(n, &period_frames) == 0 && period_frames >= 16)
 			continue;
 		if (!strcmp(id, "buffer_frames") && snd_config_get_integer(n, &buffer_frames) == 0 && buffer_frames >= 32)
@@ -406,6 +465,7 @@ SND_PCM_PLUGIN_DEFINE_FUNC(vcard)
 	if (!v)
 		return -ENOMEM;
 	v->state = state ? strdup(state) : NULL;
+	v->mixer = mixer ? vmixer_named(mixer) : NULL;
 	v->ppm = ppm;
 	v->delay_us = delay_us;
 	v->burst = (snd_pcm_uframes_t)burst;
@@ -474,3 +534,142 @@ SND_PCM_PLUGIN_DEFINE_FUNC(vcard)
 	return 0;
 }
 SND_PCM_PLUGIN_SYMBOL(vcard);
+
+/* The control plugin: the card's two mixer elements. */
+enum { VCTL_VOLUME, VCTL_SWITCH, VCTL_COUNT };
+static const char *const vctl_names[VCTL_COUNT] = { "Digital Playback Volume", "Digital Playback Switch" };
+/* dB scale: -103.50 dB at 0, 0.50 dB a step. */
+static const unsigned int vctl_tlv[] = { SND_CTL_TLVT_DB_SCALE, 2 * sizeof(unsigned int), (unsigned int)-10350, 50 };
+
+typedef struct { snd_ctl_ext_t ext; vmixer_t *mixer; int event; } vctl_t;
+
+static void vctl_close(snd_ctl_ext_t *ext)
+{
+	vctl_t *c = ext->private_data;
+	close(c->event);
+	free(c);
+}
+
+static int vctl_elem_count(snd_ctl_ext_t *ext) { (void)ext; return VCTL_COUNT; }
+
+static int vctl_elem_list(snd_ctl_ext_t *ext, unsigned int offset, snd_ctl_elem_id_t *id)
+{
+	(void)ext;
+	if (offset >= VCTL_COUNT)
+		return -EINVAL;
+	snd_ctl_elem_id_set_interface(id, SND_CTL_ELEM_IFACE_MIXER);
+	snd_ctl_elem_id_set_name(id, vctl_names[offset]);
+	return 0;
+}
+
+static snd_ctl_ext_key_t vctl_find_elem(snd_ctl_ext_t *ext, const snd_ctl_elem_id_t *id)
+{
+	(void)ext;
+	for (unsigned k = 0; k < VCTL_COUNT; k++)
+		if (!strcmp(snd_ctl_elem_id_get_name(id), vctl_names[k]))
+			return k;
+	return SND_CTL_EXT_KEY_NOT_FOUND;
+}
+
+static int vctl_get_attribute(snd_ctl_ext_t *ext, snd_ctl_ext_key_t key, int *type, unsigned int *acc, unsigned int *count)
+{
+	(void)ext;
+	*type = key == VCTL_VOLUME ? SND_CTL_ELEM_TYPE_INTEGER : SND_CTL_ELEM_TYPE_BOOLEAN;
+	*acc = SND_CTL_EXT_ACCESS_READWRITE | (key == VCTL_VOLUME ? SND_CTL_EXT_ACCESS_TLV_READ : 0);
+	*count = 1;
+	return 0;
+}
+
+static int vctl_get_integer_info(snd_ctl_ext_t *ext, snd_ctl_ext_key_t key, long *imin, long *imax, long *istep)
+{
+	(void)ext;
+	*imin = 0;
+	*imax = key == VCTL_VOLUME ? VMIXER_MAX : 1;
+	*istep = 1;
+	return 0;
+}
+
+static int vctl_read_integer(snd_ctl_ext_t *ext, snd_ctl_ext_key_t key, long *value)
+{
+	vctl_t *c = ext->private_data;
+	*value = key == VCTL_VOLUME ? c->mixer->value : c->mixer->on;
+	return 0;
+}
+
+static int vctl_write_integer(snd_ctl_ext_t *ext, snd_ctl_ext_key_t key, long *value)
+{
+	vctl_t *c = ext->private_data;
+	long *field = key == VCTL_VOLUME ? &c->mixer->value : &c->mixer->on;
+	long v = *value < 0 ? 0 : *value > (key == VCTL_VOLUME ? VMIXER_MAX : 1) ? (key == VCTL_VOLUME ? VMIXER_MAX : 1) : *value;
+	if (*field == v)
+		return 0;
+	*field = v;
+	return 1;
+}
+
+static int vctl_read_event(snd_ctl_ext_t *ext, snd_ctl_elem_id_t *id, unsigned int *event_mask)
+{
+	(void)ext; (void)id; (void)event_mask;
+	return -EAGAIN;
+}
+
+static const snd_ctl_ext_callback_t vctl_callbacks = {
+	.close = vctl_close,
+	.elem_count = vctl_elem_count,
+	.elem_list = vctl_elem_list,
+	.find_elem = vctl_find_elem,
+	.get_attribute = vctl_get_attribute,
+	.get_integer_info = vctl_get_integer_info,
+	.read_integer = vctl_read_integer,
+	.write_integer = vctl_write_integer,
+	.read_event = vctl_read_event,
+};
+
+SND_CTL_PLUGIN_DEFINE_FUNC(vcard)
+{
+	snd_config_iterator_t i, next;
+	const char *mixer = NULL;
+	(void)root;
+	snd_config_for_each(i, next, conf) {
+		snd_config_t *n = snd_config_iterator_entry(i);
+		const char *id;
+		if (snd_config_get_id(n, &id) < 0)
+			continue;
+		if (!strcmp(id, "comment") || !strcmp(id, "type") || !strcmp(id, "hint"))
+			continue;
+		if (!strcmp(id, "mixer") && snd_config_get_string(n, &mixer) == 0)
+			continue;
+		SNDERR("vcard control: unknown or invalid field %s", id);
+		return -EINVAL;
+	}
+	vctl_t *c = calloc(1, sizeof *c);
+	if (!c)
+		return -ENOMEM;
+	c->mixer = vmixer_named(mixer ? mixer : name);
+	c->event = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (!c->mixer || c->event < 0) {
+		if (c->event >= 0) close(c->event);
+		free(c);
+		return -ENOMEM;
+	}
+	c->ext.version = SND_CTL_EXT_VERSION;
+	c->ext.card_idx = 0;
+	snprintf(c->ext.id, sizeof c->ext.id, "vcard");
+	snprintf(c->ext.driver, sizeof c->ext.driver, "vcard");
+	snprintf(c->ext.name, sizeof c->ext.name, "vcard");
+	snprintf(c->ext.longname, sizeof c->ext.longname, "vcard (virtual sound card)");
+	snprintf(c->ext.mixername, sizeof c->ext.mixername, "vcard");
+	c->ext.poll_fd = c->event;
+	c->ext.callback = &vctl_callbacks;
+	c->ext.private_data = c;
+	c->ext.tlv.p = vctl_tlv;
+	int err = snd_ctl_ext_create(&c->ext, name, mode);
+	if (err < 0) {
+		close(c->event);
+		free(c);
+		return err;
+	}
+	*handlep = c->ext.handle;
+	return 0;
+}
+SND_CTL_PLUGIN_SYMBOL(vcard);
