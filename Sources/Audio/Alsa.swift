@@ -92,6 +92,23 @@ func openPCM(device: String, stream: snd_pcm_stream_t, blocking: Bool, rate: Int
     }
 }
 
+/// The rates a playback device takes for `channels` interleaved S16 channels, among the usual
+/// ones: what to tell a person whose stream's rate it does not take. Empty when it cannot be
+/// opened at all.
+public func playbackRates(device: String, channels: Int) -> [Int] {
+    var handle: OpaquePointer?
+    guard snd_pcm_open(&handle, device, SND_PCM_STREAM_PLAYBACK, Int32(SND_PCM_NONBLOCK)) >= 0, let pcm = handle else { return [] }
+    defer { snd_pcm_close(pcm) }
+    var hw: OpaquePointer?
+    guard snd_pcm_hw_params_malloc(&hw) >= 0 else { return [] }
+    defer { snd_pcm_hw_params_free(hw) }
+    guard snd_pcm_hw_params_any(pcm, hw) >= 0, snd_pcm_hw_params_set_access(pcm, hw, SND_PCM_ACCESS_RW_INTERLEAVED) >= 0,
+          snd_pcm_hw_params_set_format(pcm, hw, SND_PCM_FORMAT_S16_LE) >= 0, snd_pcm_hw_params_set_channels(pcm, hw, UInt32(channels)) >= 0 else { return [] }
+    return [8_000, 11_025, 16_000, 22_050, 32_000, 44_100, 48_000, 88_200, 96_000, 176_400, 192_000].filter {
+        snd_pcm_hw_params_test_rate(pcm, hw, UInt32($0), 0) == 0
+    }
+}
+
 enum Recovery {
     /// Interrupted or not ready: try the same call again.
     case retry

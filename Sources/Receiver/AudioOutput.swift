@@ -16,10 +16,16 @@ protocol AudioOutput {
     var isRealTime: Bool { get }
     /// Opens the device for `format` without blocking (a busy device says so at once).
     func open(format: StreamFormat, latency: Microseconds) -> Result<Device, AlsaError>
+    /// Why `open` failed, for a person: the error, and what to do about it where that is known.
+    func explain(_ error: AlsaError, format: StreamFormat) -> String
     /// Starts playing the pool's packets into `device`. `counters` carry over from an earlier
     /// playout of the same session (what was played, the volume).
     func start(_ device: consuming Device, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool, incoming: SPSCRing,
                clockMapping: SharedClockMapping, counters: PlayoutCounters) throws(OpusError) -> Running
+}
+
+extension AudioOutput {
+    func explain(_ error: AlsaError, format: StreamFormat) -> String { error.description }
 }
 
 protocol RunningPlayout: AnyObject {
@@ -56,6 +62,13 @@ struct AlsaOutput: AudioOutput {
             try AlsaPlayback(device: settings.deviceID, sampleRate: format.sampleRate, channels: format.channels,
                              bufferTime: Int(Self.deviceBufferTime(latency: latency)))
         }
+    }
+
+    func explain(_ error: AlsaError, format: StreamFormat) -> String {
+        guard error.call.description == "snd_pcm_hw_params_set_rate" else { return error.description }
+        let rates = playbackRates(device: settings.deviceID, channels: format.channels)
+        return "it cannot play the stream's \(format.sampleRate) Hz" + (rates.isEmpty ? "" : " (it plays \(rates.map(String.init).joined(separator: ", ")) Hz)")
+            + ": play through a device that converts, \"plughw:…\" or a plug PCM in asound.conf"
     }
 
     func start(_ device: consuming AlsaPlayback, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool, incoming: SPSCRing,

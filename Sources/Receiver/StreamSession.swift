@@ -208,7 +208,7 @@ final class StreamSession<Output: AudioOutput> {
             ingest.accepting = false
             if deviceGoneSince == nil {
                 deviceGoneSince = now
-                log.error("cannot open audio output \"\(output.deviceName)\" (receiving.audio_output.device_id): \(error); the stream goes on, and the device is tried again every \(formatDuration(longestDeviceRetry)) at most")
+                log.error("cannot open audio output \"\(output.deviceName)\" (receiving.audio_output.device_id): \((error as? AlsaError).map { output.explain($0, format: format) } ?? "\(error)"); the stream goes on, and the device is tried again every \(formatDuration(longestDeviceRetry)) at most")
             }
             reactor.schedule(.device, after: deviceRetry)
             deviceRetry = min(deviceRetry * 2, longestDeviceRetry)

@@ -72,6 +72,34 @@ final class SoundCardTests: XCTestCase {
 
     /// Without the right to real-time priority the audio thread still plays, and the log says
     /// once what to do about it.
+    /// A 44.1 kHz stream plays at 44.1 kHz (the tone at its pitch); a card that runs at 48 kHz
+    /// alone says which rates it takes and what to do, and the session goes on.
+    func testA44100HzStreamPlaysAndACardThatCannotSaysWhatItTakes() throws {
+        let scratch = try Scratch("rates")
+        let port = freePort()
+        let den = try scratch.virtualCard("den")
+        _ = try scratch.virtualCard("fixed", rate: 48_000)
+        let hostConfig = try scratch.write("host.json", Configs.host(port: port, source: "tone", rate: 44_100, frameMilliseconds: 10))
+        let host = try Daemon("mshost", config: hostConfig, scratch: scratch)
+        XCTAssertTrue(host.waitFor("listening on port"), host.log)
+        let speaker = try Daemon("msrecv", config: try scratch.write("den.json", Configs.receiver(port: port, device: "den")), scratch: scratch, name: "den")
+        let fixed = try Daemon("msrecv", config: try scratch.write("fixed.json", Configs.receiver(port: port, device: "fixed")), scratch: scratch, name: "fixed")
+        XCTAssertTrue(speaker.waitFor("pcm 44100 Hz"), speaker.log)
+        XCTAssertTrue(fixed.waitFor("cannot open audio output \"fixed\" (receiving.audio_output.device_id): it cannot play the stream's 44100 Hz (it plays 48000 Hz): play through a device that converts, \"plughw:…\" or a plug PCM in asound.conf"), fixed.log)
+        Thread.sleep(forTimeInterval: 2)
+        for daemon in [speaker, fixed, host] {
+            daemon.signal(SIGTERM)
+            XCTAssertEqual(daemon.waitForExit(), 0, daemon.log)
+        }
+        XCTAssertEqual(try VirtualCard.sidecar(den)["rate"], 44_100)
+        // The tone's pitch: 440 Hz counted over the last second, in rising zero crossings of the left channel.
+        let left = scratch.samples("den.wav").dropFirst(22).enumerated().filter { $0.offset % 2 == 0 }.map(\.element).suffix(44_100)
+        XCTAssertEqual(left.count, 44_100)
+        let crossings = zip(left, left.dropFirst()).filter { $0 < 0 && $1 >= 0 }.count
+        XCTAssertEqual(crossings, 440, accuracy: 2, "a 440 Hz tone played at 44.1 kHz")
+        XCTAssertTrue(fixed.log.contains("event=Connected"), "the session went on without the card: \(fixed.log)")
+    }
+
     func testARefusedRealtimePriorityIsLoggedOnceWithWhatToDo() throws {
         let scratch = try Scratch("rtprio")
         let port = freePort()

@@ -72,15 +72,16 @@ final class Scratch {
     /// `state`: a file the test writes "gone" or "busy" into to unplug the card or have another
     /// process hold it (see pcm_vcard.c). `mixer`: the card has a hardware volume, the control
     /// device `name` with its "Digital" control (-103.5 to 0 dB), that scales what it plays.
+    /// `rate`: the only rate the card takes (a DAC clocked for 48 kHz alone).
     func virtualCard(_ name: String, ppm: Double = 0, delayMicroseconds: Int = 0, burst: Int = 1, periodFrames: Int? = nil, bufferFrames: Int? = nil,
-                     state: String? = nil, mixer: Bool = false) throws -> String {
+                     state: String? = nil, mixer: Bool = false, rate: Int? = nil) throws -> String {
         let plugin = try VirtualCard.plugin()
         if !alsaPCMs.contains(where: { $0.hasPrefix("pcm_type.vcard") }) {
             alsaPCMs.append("pcm_type.vcard { lib \"\(plugin)\" }")
         }
         let recording = file(name + ".wav")
         let sizes = (periodFrames.map { " period_frames \($0)" } ?? "") + (bufferFrames.map { " buffer_frames \($0)" } ?? "")
-            + (state.map { " state \"\($0)\"" } ?? "") + (mixer ? " mixer \"\(name)\"" : "")
+            + (state.map { " state \"\($0)\"" } ?? "") + (mixer ? " mixer \"\(name)\"" : "") + (rate.map { " rate \($0)" } ?? "")
         if mixer {
             if !alsaPCMs.contains(where: { $0.hasPrefix("ctl_type.vcard") }) { alsaPCMs.append("ctl_type.vcard { lib \"\(plugin)\" }") }
             alsaPCMs.append("ctl.\(name) { type vcard mixer \"\(name)\" }")

@@ -21,6 +21,7 @@
  *     buffer_frames 2048 # the only buffer size it accepts (default: any, 256 bytes to 4 MiB)
  *     channels 2         # the only channel count it accepts (default: 1 to 8); the two sizes
  *                        # above count frames of this many 16-bit channels (2 if not given)
+ *     rate 48000         # the only rate it accepts (default: 8000 to 192000)
  *     record "/tmp/speaker.wav"   # optional; the sidecar is "/tmp/speaker.wav.json"
  *     meter "/tmp/speaker.meter"  # optional: running totals of what played (frames, 10 ms blocks,
  *                                 # blocks above -60 dBFS, sum of squares, peak, opens) as one
@@ -418,7 +419,7 @@ SND_PCM_PLUGIN_DEFINE_FUNC(vcard)
 {
 	snd_config_iterator_t i, next;
 	double ppm = 0;
-	long delay_us = 0, burst = 1, period_frames = 0, buffer_frames = 0, channels = 0;
+	long delay_us = 0, burst = 1, period_frames = 0, buffer_frames = 0, channels = 0, rate = 0;
 	const char *record = NULL, *meter = NULL, *state = NULL, *mixer = NULL;
 	(void)root;
 	snd_config_for_each(i, next, conf) {
@@ -451,6 +452,8 @@ SND_PCM_PLUGIN_DEFINE_FUNC(vcard)
 		if (!strcmp(id, "buffer_frames") && snd_config_get_integer(n, &buffer_frames) == 0 && buffer_frames >= 32)
 			continue;
 		if (!strcmp(id, "channels") && snd_config_get_integer(n, &channels) == 0 && channels >= 1 && channels <= 8)
+			continue;
+		if (!strcmp(id, "rate") && snd_config_get_integer(n, &rate) == 0 && rate >= 8000 && rate <= 192000)
 			continue;
 		SNDERR("vcard: unknown or invalid field %s", id);
 		return -EINVAL;
@@ -521,7 +524,7 @@ SND_PCM_PLUGIN_DEFINE_FUNC(vcard)
 	if ((err = snd_pcm_ioplug_set_param_list(&v->io, SND_PCM_IOPLUG_HW_ACCESS, 2, access)) < 0 ||
 	    (err = snd_pcm_ioplug_set_param_list(&v->io, SND_PCM_IOPLUG_HW_FORMAT, 1, format)) < 0 ||
 	    (err = snd_pcm_ioplug_set_param_minmax(&v->io, SND_PCM_IOPLUG_HW_CHANNELS, channels ? channels : 1, channels ? channels : 8)) < 0 ||
-	    (err = snd_pcm_ioplug_set_param_minmax(&v->io, SND_PCM_IOPLUG_HW_RATE, 8000, 192000)) < 0 ||
+	    (err = snd_pcm_ioplug_set_param_minmax(&v->io, SND_PCM_IOPLUG_HW_RATE, rate ? rate : 8000, rate ? rate : 192000)) < 0 ||
 	    (err = snd_pcm_ioplug_set_param_minmax(&v->io, SND_PCM_IOPLUG_HW_PERIOD_BYTES, period_min, period_max)) < 0 ||
 	    (err = snd_pcm_ioplug_set_param_minmax(&v->io, SND_PCM_IOPLUG_HW_PERIODS, 2, 1024)) < 0 ||
 	    (err = snd_pcm_ioplug_set_param_minmax(&v->io, SND_PCM_IOPLUG_HW_BUFFER_BYTES, buffer_min, buffer_max)) < 0) {
