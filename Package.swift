@@ -59,7 +59,7 @@ let package = Package(
         // time on x86-64), and libsamplerate for the host's whole-file rate conversion: msrecv
         // does not load libsamplerate. Function sections let msrecv's text order place the loop.
         .target(name: "CFractionalDelay", cSettings: [.unsafeFlags(["-O3", "-ffunction-sections"])]),
-        .target(name: "Resample", dependencies: ["CFractionalDelay"], swiftSettings: orderable),
+        .target(name: "Resample", dependencies: ["Core", "CFractionalDelay"], swiftSettings: orderable),
         .target(name: "SampleRateConversion", dependencies: ["CSamplerate"]),
         .target(name: "Audio", dependencies: ["Core", "CAlsa"], swiftSettings: orderable),
         .target(name: "Secure", dependencies: ["Core", "CMbedTLS", "Transport"], swiftSettings: orderable),

@@ -195,7 +195,7 @@ if [ "$snapcast_only" -eq 0 ]; then
 EOF
   cat > "$T/recv.json" <<EOF
 {"receiving": {"enabled": true, "auto_discover": false, "host": "127.0.0.1:$MS_PORT",
-  "buffer_size": "$MS_BUFFER", "password": "$MS_PASSWORD", "state_dir": "$T/state", "audio_output": {"device_id": "benchout"}}}
+  "buffer_size": "$MS_BUFFER", "password": "$MS_PASSWORD", "state_dir": "$T/state", "audio_output": {"device_id": "benchout", "sample_format": "S16_LE"}}}
 EOF
   HOME="$T" ALSA_CONFIG_PATH="$(export_alsa ms)" "$mshost" --config "$T/host.json" 2> "$T/mshost.log" >&2 &
   PID[mshost]=$!

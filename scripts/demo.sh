@@ -19,7 +19,7 @@ mkdir -p "$out"
 rm -f "$out/recording.raw" "$out/recording.wav"
 # alsa-lib reads the system configuration first, then this one, which turns "default" into a recording.
 cat > "$out/asound.conf" <<CONF
-pcm.!default { type file slave.pcm "null" file "$out/recording.raw" format "raw" }
+pcm.!default { type file slave.pcm "null" file "$out/recording.wav" format "wav" }
 CONF
 export ALSA_CONFIG_PATH="/usr/share/alsa/alsa.conf:$out/asound.conf"
 
@@ -43,4 +43,4 @@ kill -TERM "$receiver"; wait "$receiver" || true
 kill -TERM "${pids[0]}"; wait "${pids[0]}" || true
 trap - EXIT
 
-python3 scripts/measure_recording.py "$out/recording.raw" "$out/recording.wav"
+python3 scripts/measure_recording.py "$out/recording.wav"

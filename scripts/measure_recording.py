@@ -1,30 +1,30 @@
 #!/usr/bin/env python3
-"""Says what a receiver recorded: raw S16LE stereo 48 kHz in, a WAV beside it, one summary line."""
+"""Says what a receiver recorded: the WAV ALSA's file plugin wrote (16, 24 or 32-bit, stereo
+48 kHz; msrecv plays in the widest format a device takes), one summary line."""
 import math
-import struct
 import sys
 import wave
 
 RATE, CHANNELS = 48_000, 2
 
 
-def main(raw_path: str, wav_path: str) -> int:
+def main(wav_path: str) -> int:
     try:
-        data = open(raw_path, "rb").read()
-    except OSError as e:
-        print(f"demo: no recording at {raw_path}: {e.strerror}", file=sys.stderr)
+        with wave.open(wav_path, "rb") as w:
+            width = w.getsampwidth()
+            # The data chunk's length is written when the device closes; read to the end.
+            w.setpos(0)
+            data = w.readframes(1 << 30)
+    except (OSError, EOFError, wave.Error) as e:
+        print(f"demo: no recording at {wav_path}: {e}", file=sys.stderr)
         return 1
-    frames = len(data) // (2 * CHANNELS)
+    frames = len(data) // (width * CHANNELS)
     if frames == 0:
-        print(f"demo: the recording {raw_path} is empty: msrecv played nothing (see msrecv.log)", file=sys.stderr)
+        print(f"demo: the recording {wav_path} is empty: msrecv played nothing (see msrecv.log)", file=sys.stderr)
         return 1
-    samples = struct.unpack(f"<{frames * CHANNELS}h", data[: frames * CHANNELS * 2])
+    # Each sample's top 16 bits: what a 16-bit card would have played.
+    samples = [int.from_bytes(data[i + width - 2:i + width], "little", signed=True) for i in range(0, frames * CHANNELS * width, width)]
     left, right = samples[0::2], samples[1::2]
-    with wave.open(wav_path, "wb") as w:
-        w.setnchannels(CHANNELS)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(data[: frames * CHANNELS * 2])
     rms = math.sqrt(sum(s * s for s in left) / frames)
     level = 20 * math.log10(rms / 32768) if rms > 0 else float("-inf")
     crossings = sum(1 for a, b in zip(left, left[1:]) if (a < 0) != (b < 0))
@@ -33,10 +33,10 @@ def main(raw_path: str, wav_path: str) -> int:
     peak = max(abs(s) for s in left) or 1
     limit = peak * 2 * math.pi * max(frequency, 1) / RATE * 1.5 + 2
     clicks = sum(1 for a, b in zip(left, left[1:]) if abs(b - a) > limit)
-    print(f"demo: msrecv played {frames / RATE:.2f} s into {wav_path}: {frequency:.0f} Hz at {level:.1f} dBFS, "
+    print(f"demo: msrecv played {frames / RATE:.2f} s ({8 * width}-bit) into {wav_path}: {frequency:.0f} Hz at {level:.1f} dBFS, "
           f"channels {'identical' if left == right else 'different'}, {clicks} clicks")
     return 0 if clicks == 0 and left == right else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    sys.exit(main(sys.argv[1]))

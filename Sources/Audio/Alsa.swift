@@ -34,16 +34,18 @@ public enum AlsaLibrary {
 public struct PCMConfiguration: Equatable, Sendable {
     public var sampleRate: Int
     public var channels: Int
+    public var sampleFormat: SampleFormat
     public var bufferFrames: Int
     public var periodFrames: Int
 }
 
-/// Opens a PCM for interleaved S16 at exactly `rate` and `channels`, with a buffer near
-/// `bufferTime` µs in 4 periods.
+/// Opens a PCM for interleaved samples in the first of `formats` it takes, at exactly `rate`
+/// and `channels`, with a buffer near `bufferTime` µs in 4 periods.
 /// Always opened non-blocking: a device another process holds answers -EBUSY at once instead of
 /// holding the caller until it is free. `blocking` then switches reads and writes back to
 /// blocking (the audio thread's writes are paced by the card).
-func openPCM(device: String, stream: snd_pcm_stream_t, blocking: Bool, rate: Int, channels: Int, bufferTime: Int) throws(AlsaError) -> (OpaquePointer, PCMConfiguration) {
+func openPCM(device: String, stream: snd_pcm_stream_t, blocking: Bool, formats: [SampleFormat] = [.s16], rate: Int, channels: Int,
+             bufferTime: Int) throws(AlsaError) -> (OpaquePointer, PCMConfiguration) {
     var handle: OpaquePointer?
     try check(snd_pcm_open(&handle, device, stream, Int32(SND_PCM_NONBLOCK)), "snd_pcm_open")
     guard let pcm = handle else { throw AlsaError(code: -5, call: "snd_pcm_open") }
@@ -61,7 +63,10 @@ func openPCM(device: String, stream: snd_pcm_stream_t, blocking: Bool, rate: Int
         defer { snd_pcm_hw_params_free(hw) }
         try check(snd_pcm_hw_params_any(pcm, hw), "snd_pcm_hw_params_any")
         try check(snd_pcm_hw_params_set_access(pcm, hw, SND_PCM_ACCESS_RW_INTERLEAVED), "snd_pcm_hw_params_set_access")
-        try check(snd_pcm_hw_params_set_format(pcm, hw, SND_PCM_FORMAT_S16_LE), "snd_pcm_hw_params_set_format")
+        // None taken: the last is asked for anyway, and its refusal is the error.
+        let taken: SampleFormat? = formats.first { snd_pcm_hw_params_test_format(pcm, hw, $0.alsa) == 0 }
+        let format: SampleFormat = taken ?? formats.last ?? .s16
+        try check(snd_pcm_hw_params_set_format(pcm, hw, format.alsa), "snd_pcm_hw_params_set_format")
         try check(snd_pcm_hw_params_set_channels(pcm, hw, UInt32(channels)), "snd_pcm_hw_params_set_channels")
         try check(snd_pcm_hw_params_set_rate(pcm, hw, UInt32(rate), 0), "snd_pcm_hw_params_set_rate")
         var buffer = UInt32(bufferTime)
@@ -85,14 +90,15 @@ func openPCM(device: String, stream: snd_pcm_stream_t, blocking: Bool, rate: Int
             try check(snd_pcm_sw_params_set_start_threshold(pcm, sw, bufferFrames), "snd_pcm_sw_params_set_start_threshold")
             try check(snd_pcm_sw_params(pcm, sw), "snd_pcm_sw_params")
         }
-        return (pcm, PCMConfiguration(sampleRate: rate, channels: channels, bufferFrames: Int(bufferFrames), periodFrames: Int(periodFrames)))
+        return (pcm, PCMConfiguration(sampleRate: rate, channels: channels, sampleFormat: format, bufferFrames: Int(bufferFrames),
+                                      periodFrames: Int(periodFrames)))
     } catch {
         snd_pcm_close(pcm)
         throw error
     }
 }
 
-/// The rates a playback device takes for `channels` interleaved S16 channels, among the usual
+/// The rates a playback device takes for `channels` interleaved channels, among the usual
 /// ones: what to tell a person whose stream's rate it does not take. Empty when it cannot be
 /// opened at all.
 public func playbackRates(device: String, channels: Int) -> [Int] {
@@ -103,9 +109,20 @@ public func playbackRates(device: String, channels: Int) -> [Int] {
     guard snd_pcm_hw_params_malloc(&hw) >= 0 else { return [] }
     defer { snd_pcm_hw_params_free(hw) }
     guard snd_pcm_hw_params_any(pcm, hw) >= 0, snd_pcm_hw_params_set_access(pcm, hw, SND_PCM_ACCESS_RW_INTERLEAVED) >= 0,
-          snd_pcm_hw_params_set_format(pcm, hw, SND_PCM_FORMAT_S16_LE) >= 0, snd_pcm_hw_params_set_channels(pcm, hw, UInt32(channels)) >= 0 else { return [] }
+          snd_pcm_hw_params_set_channels(pcm, hw, UInt32(channels)) >= 0 else { return [] }
     return [8_000, 11_025, 16_000, 22_050, 32_000, 44_100, 48_000, 88_200, 96_000, 176_400, 192_000].filter {
         snd_pcm_hw_params_test_rate(pcm, hw, UInt32($0), 0) == 0
+    }
+}
+
+extension SampleFormat {
+    var alsa: snd_pcm_format_t {
+        switch self {
+        case .s16: SND_PCM_FORMAT_S16_LE
+        case .s24: SND_PCM_FORMAT_S24_LE
+        case .s24Packed: SND_PCM_FORMAT_S24_3LE
+        case .s32: SND_PCM_FORMAT_S32_LE
+        }
     }
 }
 
@@ -137,6 +154,7 @@ public final class AlsaPlayback: AudioSink {
 
     public var sampleRate: Int { configuration.sampleRate }
     public var channels: Int { configuration.channels }
+    public var sampleFormat: SampleFormat { configuration.sampleFormat }
     public var bufferFrames: Int { configuration.bufferFrames }
     /// Frames in the last write, to tell a device that holds them from one that swallows them.
     private var lastWrite = 0
@@ -145,8 +163,9 @@ public final class AlsaPlayback: AudioSink {
     public let isPaced: Bool
     public let hardwareDelayFrames: Int
 
-    public init(device: String, sampleRate: Int, channels: Int, bufferTime: Int = 80_000) throws(AlsaError) {
-        let opened = try openPCM(device: device, stream: SND_PCM_STREAM_PLAYBACK, blocking: true, rate: sampleRate, channels: channels,
+    /// `formats`: the sample formats to ask for, best first; the card's choice is `sampleFormat`.
+    public init(device: String, sampleRate: Int, channels: Int, formats: [SampleFormat] = SampleFormat.preference, bufferTime: Int = 80_000) throws(AlsaError) {
+        let opened = try openPCM(device: device, stream: SND_PCM_STREAM_PLAYBACK, blocking: true, formats: formats, rate: sampleRate, channels: channels,
                                  bufferTime: bufferTime)
         pcm = opened.0
         configuration = opened.1
@@ -163,10 +182,11 @@ public final class AlsaPlayback: AudioSink {
 
     deinit { snd_pcm_close(pcm) }
 
-    public func write(_ samples: UnsafeBufferPointer<Int16>, frames: Int) -> SinkStatus {
+    public func write(_ samples: UnsafeRawBufferPointer, frames: Int) -> SinkStatus {
+        let frameBytes = channels * configuration.sampleFormat.bytesPerSample
         var offset = 0
         while offset < frames {
-            let n = snd_pcm_writei(pcm, samples.baseAddress! + offset * channels, snd_pcm_uframes_t(frames - offset))
+            let n = snd_pcm_writei(pcm, samples.baseAddress! + offset * frameBytes, snd_pcm_uframes_t(frames - offset))
             if n >= 0 {
                 offset += Int(n)
                 continue

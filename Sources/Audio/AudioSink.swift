@@ -10,10 +10,11 @@ public enum SinkStatus: Equatable {
 }
 
 /// Where the audio thread puts decoded frames: the ALSA device on a speaker, a memory sink in
-/// tests and benchmarks. Interleaved S16 at the sink's rate and channel count.
+/// tests and benchmarks. Interleaved samples in the sink's format, rate and channel count.
 public protocol AudioSink: ~Copyable {
     var sampleRate: Int { get }
     var channels: Int { get }
+    var sampleFormat: SampleFormat { get }
     /// Frames the device can hold ahead of its DAC; the audio thread never writes further ahead
     /// of a frame's due time than this.
     var bufferFrames: Int { get }
@@ -27,7 +28,7 @@ public protocol AudioSink: ~Copyable {
     /// Starts a device that stands prepared (it would otherwise start once its buffer is full).
     mutating func start()
     /// Writes all `frames` frames (blocking while a paced device is full).
-    mutating func write(_ samples: UnsafeBufferPointer<Int16>, frames: Int) -> SinkStatus
+    mutating func write(_ samples: UnsafeRawBufferPointer, frames: Int) -> SinkStatus
     /// Frames between the next frame to be written and the DAC, as of now; nil while the device
     /// is not playing, or when it does not hold what it is given (ALSA null/file: unpaced).
     /// `atPointerStep`: read it just after the card's hardware pointer moves. A card that moves
@@ -43,6 +44,7 @@ public protocol AudioSink: ~Copyable {
 public struct MemorySink: AudioSink, ~Copyable {
     public let sampleRate: Int
     public let channels: Int
+    public let sampleFormat: SampleFormat
     public let bufferFrames: Int
     public var isPaced: Bool { false }
     public var hardwareDelayFrames: Int { 0 }
@@ -50,14 +52,15 @@ public struct MemorySink: AudioSink, ~Copyable {
     /// A running checksum of every sample written, so a benchmark's work cannot be optimised out.
     public private(set) var checksum: Int64 = 0
 
-    public init(sampleRate: Int, channels: Int, bufferFrames: Int = 4096) {
+    public init(sampleRate: Int, channels: Int, sampleFormat: SampleFormat = .s16, bufferFrames: Int = 4096) {
         self.sampleRate = sampleRate
         self.channels = channels
+        self.sampleFormat = sampleFormat
         self.bufferFrames = bufferFrames
     }
 
-    public mutating func write(_ samples: UnsafeBufferPointer<Int16>, frames: Int) -> SinkStatus {
-        for i in 0..<(frames * channels) { checksum &+= Int64(samples[i]) }
+    public mutating func write(_ samples: UnsafeRawBufferPointer, frames: Int) -> SinkStatus {
+        for byte in samples[0..<(frames * channels * sampleFormat.bytesPerSample)] { checksum &+= Int64(byte) }
         framesWritten += frames
         return .written(frames: frames)
     }

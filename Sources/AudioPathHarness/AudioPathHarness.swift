@@ -170,6 +170,7 @@ final class ReplayChannel: ByteChannel {
 struct PacedMemorySink: AudioSink, ~Copyable {
     let sampleRate: Int
     let channels: Int
+    let sampleFormat: SampleFormat
     let bufferFrames: Int
     var isPaced: Bool { true }
     var hardwareDelayFrames: Int { 0 }
@@ -180,8 +181,9 @@ struct PacedMemorySink: AudioSink, ~Copyable {
     /// A running checksum of every sample written, so a benchmark's work cannot be optimised out.
     private(set) var checksum: Int64 = 0
 
-    init(clock: SteppedClock, ppm: Double, sampleRate: Int, channels: Int, bufferFrames: Int) {
+    init(clock: SteppedClock, ppm: Double, sampleRate: Int, channels: Int, sampleFormat: SampleFormat = .s16, bufferFrames: Int) {
         self.clock = clock
+        self.sampleFormat = sampleFormat
         effectiveRate = Double(sampleRate) * (1 + ppm / 1e6)
         self.sampleRate = sampleRate
         self.channels = channels
@@ -193,8 +195,8 @@ struct PacedMemorySink: AudioSink, ~Copyable {
         return min(framesWritten, Int(Double(t - started) * effectiveRate / 1e6))
     }
 
-    mutating func write(_ samples: UnsafeBufferPointer<Int16>, frames: Int) -> SinkStatus {
-        for i in 0..<(frames * channels) { checksum &+= Int64(samples[i]) }
+    mutating func write(_ samples: UnsafeRawBufferPointer, frames: Int) -> SinkStatus {
+        for byte in samples[0..<(frames * channels * sampleFormat.bytesPerSample)] { checksum &+= Int64(byte) }
         framesWritten += frames
         if started == nil && framesWritten >= bufferFrames { start() }
         while started != nil && framesWritten - consumed(at: clock.now()) > bufferFrames { clock.advance(by: 500) }

@@ -285,11 +285,13 @@ public enum ConfigLoader {
         if out.host != nil && (out.hostID != nil || out.hostName != nil) {
             c.fail(p + (out.hostID != nil ? ".host_id" : ".host_name"), "picks among the hosts discovered, but receiving.host names one: keep one of the two", at: r["host_id"] ?? r["host_name"])
         }
-        if let o = c.object(r["audio_output"], path: p + ".audio_output", known: ["device_id", "volume_sync", "independent_volume", "volume", "latency_offset", "channels", "mixer", "mixer_device"]) {
+        if let o = c.object(r["audio_output"], path: p + ".audio_output", known: ["device_id", "volume_sync", "independent_volume", "volume", "latency_offset", "channels", "mixer", "mixer_device", "sample_format"]) {
             let op = p + ".audio_output"
             out.audioOutput.deviceID = c.string(o, "device_id", path: op, default: out.audioOutput.deviceID)
             out.audioOutput.volumeSync = c.bool(o, "volume_sync", path: op, default: out.audioOutput.volumeSync)
             out.audioOutput.independentVolume = c.bool(o, "independent_volume", path: op, default: out.audioOutput.independentVolume)
+            let format = c.choice(o, "sample_format", path: op, default: "auto", among: ["auto"] + SampleFormat.preference.map(\.name))
+            out.audioOutput.sampleFormat = SampleFormat(name: format)
             for key in ["mixer", "mixer_device"] where o[key] != nil {
                 let value = c.string(o, key, path: op, default: "")
                 guard !value.isEmpty else { continue }  // said why already

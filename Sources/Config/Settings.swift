@@ -107,6 +107,8 @@ public struct AudioOutputSettings: Equatable, Sendable {
     public var volumeSync = true
     /// The house volume the host's packets carry is not followed: this speaker's is its own.
     public var independentVolume = false
+    /// The sample format to play in; nil: the best the card takes (`SampleFormat.preference`).
+    public var sampleFormat: SampleFormat?
     /// The card's simple mixer control that takes the volume ("Digital"); nil: software gain.
     public var mixer: String?
     /// Where that control is: set, or the card of `deviceID` ("hw:1,0" and "plughw:1,0" → "hw:1";

@@ -30,6 +30,8 @@ extension AudioOutput {
 
 protocol RunningPlayout: AnyObject {
     var realtimeGranted: Bool { get }
+    /// What the device was opened for, for the log: "S32_LE".
+    var deviceFormat: String { get }
     /// Why the device failed, once playing stopped for it.
     var deviceFailure: AlsaError? { get }
     /// Stops playing and waits for it to stop; the device closes.
@@ -60,6 +62,7 @@ struct AlsaOutput: AudioOutput {
     func open(format: StreamFormat, latency: Microseconds) -> Result<AlsaPlayback, AlsaError> {
         Result { () throws(AlsaError) in
             try AlsaPlayback(device: settings.deviceID, sampleRate: format.sampleRate, channels: format.channels,
+                             formats: settings.sampleFormat.map { [$0] } ?? SampleFormat.preference,
                              bufferTime: Int(Self.deviceBufferTime(latency: latency)))
         }
     }
@@ -74,11 +77,12 @@ struct AlsaOutput: AudioOutput {
     func start(_ device: consuming AlsaPlayback, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool, incoming: SPSCRing,
                clockMapping: SharedClockMapping, counters: PlayoutCounters) throws(OpusError) -> AudioThread {
         typealias Engine = PlayoutEngine<AlsaPlayback, SystemClock>
+        let deviceFormat = device.sampleFormat.name
         var engine = Engine(format: format, decoder: try Engine.decoder(for: format),
                             resampler: DriftResampler(channels: format.channels, maxInputFrames: Engine.maxFrames(for: format)),
                             pool: pool, incoming: incoming, sink: device, clock: SystemClock(), counters: counters, schedule: schedule,
                             clockMapping: clockMapping)
-        return AudioThread(counters: counters) { runAudioLoop(&engine, counters: counters, clock: SystemClock()) }
+        return AudioThread(counters: counters, deviceFormat: deviceFormat) { runAudioLoop(&engine, counters: counters, clock: SystemClock()) }
     }
 }
 
@@ -87,10 +91,12 @@ final class AudioThread: RunningPlayout {
     private let counters: PlayoutCounters
     private let thread: NamedThread
     let realtimeGranted: Bool
+    let deviceFormat: String
 
     /// Starts `loop` with the counters' stop and failure flags clear.
-    init(counters: PlayoutCounters, _ loop: @escaping () -> Void) {
+    init(counters: PlayoutCounters, deviceFormat: String, _ loop: @escaping () -> Void) {
         self.counters = counters
+        self.deviceFormat = deviceFormat
         counters.stopRequested.store(false, ordering: .relaxed)
         counters.deviceFailure.store(0, ordering: .relaxed)
         thread = NamedThread(name: "audio", realtime: true, loop)

@@ -6,14 +6,19 @@ import Resample
 /// schedule whatever its crystal does (DESIGN §6), by resampling at the drift controller's
 /// ratio and, beyond its reach, dropping or inserting audio at once. On a device that does not
 /// pace itself (ALSA null/file) there is no DAC to follow: frames pass through untouched, so a
-/// recording stays bit-exact. Audio thread only; all storage allocated at init.
+/// recording stays bit-exact. Either way the last step is the card's sample format
+/// (`SampleConverter`). Audio thread only; all storage allocated at init.
 struct DriftCompensator: ~Copyable {
     private let resampler: DriftResampler?
     private var controller = DriftController()
     private let channels: Int
     private let sampleRate: Int
-    private let output: UnsafeMutableBufferPointer<Int16>
-    private let silence: UnsafeMutableBufferPointer<Int16>
+    /// The resampler's output (at S16's scale), then the card's format.
+    private let resampled: UnsafeMutableBufferPointer<Float>
+    private let output: UnsafeMutableRawBufferPointer
+    private var converter: SampleConverter
+    /// Zero bytes: silence in every signed format.
+    private let silence: UnsafeMutableRawBufferPointer
     /// The last frames passed through, so the resampler continues the signal when it takes
     /// over instead of starting from silence.
     private let history: UnsafeMutableBufferPointer<Float>
@@ -30,19 +35,25 @@ struct DriftCompensator: ~Copyable {
     /// Stream position of the next frame the card will be given, in stream frames.
     private(set) var position = 0.0
 
-    init(resampler: DriftResampler?, channels: Int, sampleRate: Int, maxFrames: Int) {
+    /// `format`: the card's.
+    init(resampler: DriftResampler?, channels: Int, sampleRate: Int, maxFrames: Int, format: SampleFormat) {
         self.resampler = resampler
         self.channels = channels
         self.sampleRate = sampleRate
-        output = .allocate(capacity: max(resampler?.maxOutputFrames ?? 0, maxFrames) * channels)
-        output.initialize(repeating: 0)
-        silence = .allocate(capacity: maxFrames * channels)
-        silence.initialize(repeating: 0)
+        let outputSamples = max(resampler?.maxOutputFrames ?? 0, maxFrames) * channels
+        resampled = .allocate(capacity: (resampler?.maxOutputFrames ?? 0) * channels)
+        resampled.initialize(repeating: 0)
+        output = .allocate(byteCount: outputSamples * format.bytesPerSample, alignment: 16)
+        output.initializeMemory(as: UInt8.self, repeating: 0)
+        converter = SampleConverter(format: format)
+        silence = .allocate(byteCount: maxFrames * channels * format.bytesPerSample, alignment: 16)
+        silence.initializeMemory(as: UInt8.self, repeating: 0)
         history = .allocate(capacity: historyFrames * channels)
         history.initialize(repeating: 0)
     }
 
     deinit {
+        resampled.deallocate()
         output.deallocate()
         silence.deallocate()
         history.deallocate()
@@ -103,8 +114,8 @@ struct DriftCompensator: ~Copyable {
         guard compensating, let resampler else {
             remember(input, frames: frames)
             position += Double(frames)
-            S16.convert(UnsafeBufferPointer(rebasing: input[0..<(frames * channels)]), into: output)
-            return sink.write(UnsafeBufferPointer(rebasing: output[0..<(frames * channels)]), frames: frames)
+            converter.convert(UnsafeBufferPointer(rebasing: input[0..<(frames * channels)]), into: output)
+            return sink.write(UnsafeRawBufferPointer(rebasing: output[0..<(frames * channels * converter.format.bytesPerSample)]), frames: frames)
         }
         var start = 0
         if pendingResync > 0 {
@@ -127,11 +138,12 @@ struct DriftCompensator: ~Copyable {
             return .written(frames: 0)
         }
         let produced = resampler.process(UnsafeBufferPointer(rebasing: input[(start * channels)..<(frames * channels)]), frames: remaining,
-                                         ratio: ratio, into: output)
+                                         ratio: ratio, into: resampled)
         fed += remaining
         position = resampledFrom + Double(fed) - resampler.pendingFrames
         guard produced > 0 else { return .written(frames: 0) }
-        return sink.write(UnsafeBufferPointer(rebasing: output[0..<(produced * channels)]), frames: produced)
+        converter.convert(UnsafeBufferPointer(rebasing: resampled[0..<(produced * channels)]), resampled: true, into: output)
+        return sink.write(UnsafeRawBufferPointer(rebasing: output[0..<(produced * channels * converter.format.bytesPerSample)]), frames: produced)
     }
 
     /// Writes `frames` frames of silence (the stream does not move): all of them, or what
@@ -139,8 +151,9 @@ struct DriftCompensator: ~Copyable {
     func writeSilence<Sink: AudioSink & ~Copyable>(_ frames: Int, to sink: inout Sink) -> SinkStatus {
         var written = 0
         while written < frames {
-            let n = min(frames - written, silence.count / channels)
-            let status = sink.write(UnsafeBufferPointer(rebasing: silence[0..<(n * channels)]), frames: n)
+            let frameBytes = channels * converter.format.bytesPerSample
+            let n = min(frames - written, silence.count / frameBytes)
+            let status = sink.write(UnsafeRawBufferPointer(rebasing: silence[0..<(n * frameBytes)]), frames: n)
             guard case .written = status else { return status }
             written += n
         }

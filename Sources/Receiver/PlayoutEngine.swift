@@ -134,9 +134,11 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         refillLead = max(sinkLead - format.frameDuration - format.frameDuration / 4, 0) + hardwareDelay
         startLead = hardwareDelay + format.frameDuration / 4
         cardRanDry = sink.isPaced
+        let sampleFormat = sink.sampleFormat
         self.sink = sink
         let maxFrames = Self.maxFrames(for: format)
-        compensator = DriftCompensator(resampler: resampler, channels: format.channels, sampleRate: format.sampleRate, maxFrames: maxFrames)
+        compensator = DriftCompensator(resampler: resampler, channels: format.channels, sampleRate: format.sampleRate, maxFrames: maxFrames,
+                                       format: sampleFormat)
         pcm = .allocate(capacity: maxFrames * format.channels)
         pcm.initialize(repeating: 0)
         fadeInFrames = format.sampleRate / 200  // 5 ms

@@ -99,6 +99,8 @@ final class StreamSession<Output: AudioOutput> {
     /// The last metadata the host's packets carried, and the stream time of its packet.
     private var nowPlaying: (metadata: PacketMetadata, timestamp: UInt64)?
     private var metadataRefused = false
+    /// The device's sample format as last logged: said again only if a reopened device differs.
+    private var loggedFormat = ""
     /// The volume as the host last heard it from this speaker (STATUS carries it too).
     private var volumeReported: (level: Int, muted: Bool)
     /// The readiness a pending read or flush waits for.
@@ -194,6 +196,10 @@ final class StreamSession<Output: AudioOutput> {
             playout = try output.start(try device.get(), format: format, schedule: schedule, pool: pool, incoming: incoming,
                                        clockMapping: clockMapping, counters: counters)
             ingest.accepting = true
+            if playout!.deviceFormat != loggedFormat {
+                loggedFormat = playout!.deviceFormat
+                log.info("audio output \"\(output.deviceName)\" plays \(loggedFormat) at \(format.sampleRate) Hz")
+            }
             if output.isRealTime { reactor.schedule(.lockMemory, after: memoryLockDelay) }
             if !playout!.realtimeGranted && !realtimeAdviceGiven {
                 realtimeAdviceGiven = true

@@ -93,8 +93,9 @@ public final class DriftResampler: @unchecked Sendable {
     public var pendingFrames: Double { Double(count) - Double(position) / Double(Self.one) }
 
     /// Converts `frames` frames of `input` at `ratio` (output frames per input frame) into
-    /// `output`; the frame count produced. All input is consumed.
-    public func process(_ input: UnsafeBufferPointer<Float>, frames: Int, ratio: Double, into output: UnsafeMutableBufferPointer<Int16>) -> Int {
+    /// `output`, at S16's scale (±32768: `SampleConverter` takes it from there); the frame count
+    /// produced. All input is consumed.
+    public func process(_ input: UnsafeBufferPointer<Float>, frames: Int, ratio: Double, into output: UnsafeMutableBufferPointer<Float>) -> Int {
         precondition(frames <= maxInputFrames && output.count >= maxOutputFrames * channels && ratio > 0.99 && ratio < 1.01)
         append(input, frames: frames)
         // Move towards the new ratio over `glideFrames`, linearly within this block: the drift

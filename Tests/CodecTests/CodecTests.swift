@@ -95,10 +95,38 @@ final class PCMAndWAVTests: XCTestCase {
         XCTAssertEqual(frames, 2)
         let expected: [Float] = [1 / 32768, -2 / 32768, 4660 / 32768, -1]
         XCTAssertEqual(back, expected)
-        // And back to S16 exactly, as a recording of a PCM stream must be.
-        var s16 = [Int16](repeating: 0, count: 4)
-        back.withUnsafeBufferPointer { b in s16.withUnsafeMutableBufferPointer { S16.convert(b, into: $0) } }
-        XCTAssertEqual(s16, samples)
+        // And back exactly, as a recording of a PCM stream must be, in every format a card takes.
+        var converted: [SampleFormat: [UInt8]] = [:]
+        for format in SampleFormat.allCases {
+            var converter = SampleConverter(format: format)
+            var out = [UInt8](repeating: 0, count: 4 * format.bytesPerSample)
+            back.withUnsafeBufferPointer { b in out.withUnsafeMutableBytes { converter.convert(b, into: $0) } }
+            converted[format] = out
+        }
+        func little(_ value: Int32, bytes: Int) -> [UInt8] { (0..<bytes).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } }
+        XCTAssertEqual(converted[.s16], samples.flatMap { little(Int32($0), bytes: 2) })
+        XCTAssertEqual(converted[.s24Packed], samples.flatMap { little(Int32($0) << 8, bytes: 3) })
+        XCTAssertEqual(converted[.s24], samples.flatMap { little(Int32($0) << 8, bytes: 4) })
+        XCTAssertEqual(converted[.s32], samples.flatMap { little(Int32($0) << 16, bytes: 4) })
+    }
+
+    /// Reducing to 16 bits adds TPDF dither: a level between two steps comes out as a mix of
+    /// the steps around it that averages to it (rounding alone would give the nearer step every
+    /// time, and the error would be the signal's). Wider formats keep it without dither.
+    func testSixteenBitsAreDitheredAndWiderFormatsKeepWhatIsBelow() {
+        let level: Float = 31.62  // 1000 at volume 50 (-30 dB), in S16 steps
+        let input = [Float](repeating: level / 32768, count: 48_000)
+        var converter = SampleConverter(format: .s16)
+        var out = [Int16](repeating: 0, count: input.count)
+        input.withUnsafeBufferPointer { i in out.withUnsafeMutableBytes { converter.convert(i, into: $0) } }
+        let mean = Double(out.reduce(0) { $0 + Int($1) }) / Double(out.count)
+        XCTAssertEqual(mean, Double(level), accuracy: 0.02, "dithered: the average is the level")
+        XCTAssertTrue(Set(out).isSubset(of: [31, 32, 33]), "within one step either way: \(Set(out))")
+        XCTAssertGreaterThan(Set(out).count, 1)
+        var wide = SampleConverter(format: .s32)
+        var out32 = [Int32](repeating: 0, count: 4)
+        input.prefix(4).withUnsafeBufferPointer { i in out32.withUnsafeMutableBytes { wide.convert(i, into: $0) } }
+        XCTAssertEqual(Double(out32[0]) / 65536, Double(level), accuracy: 0.001, "32 bits keep it")
     }
 
     func testWAVRoundTripAndErrors() throws {
@@ -130,17 +158,20 @@ final class DriftResamplerTests: XCTestCase {
     /// S16 samples as the path carries them: full scale ±1.0.
     static func float(_ samples: ArraySlice<Int16>) -> [Float] { samples.map { Float($0) / 32768 } }
 
+    /// The resampler's output (S16's scale) rounded to S16, undithered.
+    static func s16(_ samples: ArraySlice<Float>) -> [Int16] { samples.map { Int16(clamping: Int($0.rounded())) } }
+
     /// Pushes `input` (interleaved, `channels`) through in 960-frame blocks at `ratio`.
     private func resample(_ input: [Int16], channels: Int, ratio: Double, resampler: DriftResampler? = nil) -> [Int16] {
         let resampler = resampler ?? DriftResampler(channels: channels, maxInputFrames: 960)
         var out: [Int16] = []
-        var block = [Int16](repeating: 0, count: resampler.maxOutputFrames * channels)
+        var block = [Float](repeating: 0, count: resampler.maxOutputFrames * channels)
         for start in stride(from: 0, to: input.count, by: 960 * channels) {
             let end = min(start + 960 * channels, input.count)
             let n = Self.float(input[start..<end]).withUnsafeBufferPointer { i in
                 block.withUnsafeMutableBufferPointer { resampler.process(i, frames: (end - start) / channels, ratio: ratio, into: $0) }
             }
-            out += block[0..<(n * channels)]
+            out += Self.s16(block[0..<(n * channels)])
         }
         return out
     }
@@ -184,7 +215,7 @@ final class DriftResamplerTests: XCTestCase {
     func testANewRatioIsReachedAsAGlide() {
         let resampler = DriftResampler(channels: 1, maxInputFrames: 960)
         let ones = [Float](repeating: 1000.0 / 32768, count: 960)
-        var block = [Int16](repeating: 0, count: resampler.maxOutputFrames)
+        var block = [Float](repeating: 0, count: resampler.maxOutputFrames)
         func frames(at ratio: Double) -> Int {
             ones.withUnsafeBufferPointer { i in block.withUnsafeMutableBufferPointer { resampler.process(i, frames: 960, ratio: ratio, into: $0) } }
         }
@@ -200,7 +231,7 @@ final class DriftResamplerTests: XCTestCase {
         let settled = (0..<50).reduce(0) { total, _ in total + frames(at: 1.001) }
         XCTAssertEqual(Double(settled), (48_000 + before - resampler.pendingFrames) * 1.001, accuracy: 0.01)
         XCTAssertEqual(resampler.pendingFrames, Double(DriftResampler.taps / 2), accuracy: 1)
-        XCTAssertEqual(block[0], 1000)
+        XCTAssertEqual(block[0], 1000, accuracy: 0.01)
     }
 
     func testResumingContinuesTheSignalWithoutAGap() {
@@ -229,14 +260,14 @@ final class DriftResamplerTests: XCTestCase {
             var outputs: [[Int16]] = []
             for kernel in [DriftResampler.Kernel.fastest, .portable] {
                 let resampler = DriftResampler(channels: channels, maxInputFrames: 960, kernel: kernel)
-                var block = [Int16](repeating: 0, count: resampler.maxOutputFrames * channels)
+                var block = [Float](repeating: 0, count: resampler.maxOutputFrames * channels)
                 var out: [Int16] = []
                 for (i, start) in stride(from: 0, to: chord.count, by: 960 * channels).enumerated() {
                     let ratio = 1 + 0.000_9 * sin(Double(i))
                     let n = Self.float(chord[start..<(start + 960 * channels)]).withUnsafeBufferPointer { input in
                         block.withUnsafeMutableBufferPointer { resampler.process(input, frames: 960, ratio: ratio, into: $0) }
                     }
-                    out += block[0..<(n * channels)]
+                    out += Self.s16(block[0..<(n * channels)])
                 }
                 outputs.append(out)
             }

@@ -100,8 +100,8 @@ final class ConfigTests: XCTestCase {
     }
 
     /// The hardware mixer: the control's name, and where it is (by default the card of the
-    /// output device).
-    func testMixerKeys() throws {
+    /// output device); the sample format.
+    func testMixerAndFormatKeys() throws {
         func output(_ json: String) throws -> AudioOutputSettings { try settings("{\"receiving\": {\"audio_output\": \(json)}}").receiving.audioOutput }
         XCTAssertNil(try output("{}").mixer)
         XCTAssertEqual(try output(#"{"device_id": "hw:1,0", "mixer": "Digital"}"#).mixer, "Digital")
@@ -114,6 +114,11 @@ final class ConfigTests: XCTestCase {
             "line 1, column 127: receiving.audio_output.mixer_device: expected a string, got a number 3",
         ])
         XCTAssertEqual(errors(#"{"receiving": {"audio_output": {"mixer": ""}}}"#), ["line 1, column 42: receiving.audio_output.mixer: must not be empty"])
+        // The sample format: the best the card takes unless one is named.
+        XCTAssertNil(try output("{}").sampleFormat)
+        XCTAssertEqual(try output(#"{"sample_format": "S24_3LE"}"#).sampleFormat, .s24Packed)
+        XCTAssertEqual(errors(#"{"receiving": {"audio_output": {"sample_format": "FLOAT_LE"}}}"#),
+                       [#"line 1, column 50: receiving.audio_output.sample_format: expected "auto" or "S32_LE" or "S24_LE" or "S24_3LE" or "S16_LE", got "FLOAT_LE""#])
     }
 
     func testTheBoardSectionNamesLinesAndRefusesALineUsedTwice() throws {

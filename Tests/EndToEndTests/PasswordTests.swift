@@ -35,9 +35,9 @@ final class PasswordTests: XCTestCase {
         }
         host.signal(SIGTERM)
         _ = host.waitForExit()
-        XCTAssertGreaterThan(scratch.samples("right.raw").count, 48_000, "the right password plays")
-        XCTAssertEqual(scratch.samples("wrong.raw").count, 0, "a wrong password plays nothing")
-        XCTAssertEqual(scratch.samples("none.raw").count, 0, "no password plays nothing")
+        XCTAssertGreaterThan(scratch.recorded("right").count, 48_000, "the right password plays")
+        XCTAssertEqual(scratch.recorded("wrong").count, 0, "a wrong password plays nothing")
+        XCTAssertEqual(scratch.recorded("none").count, 0, "no password plays nothing")
         XCTAssertFalse(wrong.log.contains("event=Connected"), wrong.log)
         // The password itself never crosses the wire, in plaintext or in the log.
         XCTAssertFalse(host.log.contains("correct hose"))

@@ -133,7 +133,7 @@ final class RobustnessTests: XCTestCase {
         XCTAssertTrue(host.process.isRunning, "the host must survive hostile peers")
         XCTAssertTrue(receiver.log.contains("concealed 0, late 0, underruns 0, overruns 0"), receiver.log)
 
-        let recorded = scratch.samples("speaker.raw")
+        let recorded = scratch.recorded("speaker")
         let looped = Array(repeating: source, count: 6).flatMap { $0 }
         let offset = try XCTUnwrap(TestAudio.exactOffset(of: recorded, in: source, channels: 2))
         XCTAssertGreaterThan(recorded.count, 48_000 * 2 / 2, "the receiver played through the attacks")

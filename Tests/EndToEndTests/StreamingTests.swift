@@ -20,7 +20,7 @@ final class StreamingTests: XCTestCase {
         receiver.signal(SIGTERM)
         XCTAssertEqual(receiver.waitForExit(), 0)
 
-        let recorded = scratch.samples("speaker.raw")
+        let recorded = scratch.recorded("speaker")
         XCTAssertTrue(FileManager.default.fileExists(atPath: recording))
         let offset = try XCTUnwrap(TestAudio.exactOffset(of: recorded, in: source, channels: 2), "recording is not a piece of the source")
         XCTAssertLessThan(offset, 48_000 * 2, "receiver joined more than 1 s late")
@@ -46,7 +46,7 @@ final class StreamingTests: XCTestCase {
         XCTAssertTrue(receiver.log.contains("codec=opus"))
 
         // The recording starts at a packet boundary m, delayed by Opus's look-ahead (~312 frames).
-        let recorded = scratch.samples("speaker.raw")
+        let recorded = scratch.recorded("speaker")
         XCTAssertGreaterThan(recorded.count, 48_000 * 2)
         let skip = 4_800 * 2  // the decoder's first 100 ms, while it starts mid-stream
         let window = 24_000 * 2
@@ -88,7 +88,7 @@ final class StreamingTests: XCTestCase {
         XCTAssertEqual(Double(offset), -300_000_000, accuracy: 2_000, String(line))
         XCTAssertTrue(receiver.log.contains("late 0"), receiver.log)
         // Played on the host's schedule: every packet in time, none skipped, no gap.
-        let recorded = scratch.samples("speaker.raw")
+        let recorded = scratch.recorded("speaker")
         XCTAssertGreaterThan(recorded.count, 48_000 * 2 * 2)
         let looped = Array(repeating: source, count: 8).flatMap { $0 }
         let start = try XCTUnwrap(TestAudio.exactOffset(of: recorded, in: source, channels: 2))
@@ -117,7 +117,7 @@ final class StreamingTests: XCTestCase {
 
         let looped = source + source + source + source + source
         for name in ["left", "right"] {
-            let recorded = scratch.samples(name + ".raw")
+            let recorded = scratch.recorded(name)
             XCTAssertGreaterThan(recorded.count, 48_000 * 2 * 2, name)
             let offset = try XCTUnwrap(TestAudio.exactOffset(of: recorded, in: source, channels: 2), name)
             XCTAssertTrue(recorded[Fade.samples...] == looped[(offset + Fade.samples)..<(offset + recorded.count)], "\(name) has a gap or differs")
@@ -138,7 +138,7 @@ final class StreamingTests: XCTestCase {
         XCTAssertTrue(receiver.waitFor("event=Disconnected reason=end_of_stream", timeout: 5), receiver.log)
         receiver.signal(SIGTERM)
         _ = receiver.waitForExit()
-        let recorded = scratch.samples("speaker.raw")
+        let recorded = scratch.recorded("speaker")
         let offset = try XCTUnwrap(TestAudio.exactOffset(of: recorded, in: source, channels: 2))
         XCTAssertTrue(recorded[Fade.samples...] == source[(offset + Fade.samples)...])
     }
@@ -157,7 +157,7 @@ final class StreamingTests: XCTestCase {
         receiver.signal(SIGTERM)
         _ = receiver.waitForExit()
         XCTAssertTrue(receiver.log.contains("sample_rate=48000 channels=2"))
-        let recorded = scratch.samples("speaker.raw")
+        let recorded = scratch.recorded("speaker")
         let left = stride(from: 0, to: recorded.count, by: 2).map { recorded[$0] }
         let right = stride(from: 1, to: recorded.count, by: 2).map { recorded[$0] }
         XCTAssertEqual(left, right, "mono should be copied to both channels")

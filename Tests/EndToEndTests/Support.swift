@@ -61,27 +61,62 @@ final class Scratch {
         return file(name)
     }
 
-    /// An ALSA PCM named `name` that records exactly what is written, unpaced, to `name.raw`.
+    /// An ALSA PCM named `name` that records exactly what is written, unpaced, to
+    /// `name.rec.wav`, in whatever sample format msrecv chose (it takes them all); `recorded`
+    /// reads it.
     func recordingPCM(_ name: String) -> String {
-        alsaPCMs.append("pcm.\(name) { type file slave.pcm \"null\" file \"\(file(name + ".raw"))\" format \"raw\" }")
-        return file(name + ".raw")
+        alsaPCMs.append("pcm.\(name) { type file slave.pcm \"null\" file \"\(file(name + ".rec.wav"))\" format \"wav\" }")
+        return file(name + ".rec.wav")
     }
+
+    /// What `recordingPCM(name)` was given, at 32-bit scale (a 16-bit sample s is s << 16), and
+    /// the sample width in bytes. The data chunk runs to the end of the file: its length is
+    /// written only when the device closes.
+    func recordedWide(_ name: String) -> (samples: [Int32], width: Int) {
+        guard let data = FileManager.default.contents(atPath: file(name + ".rec.wav")), data.count >= 12 else { return ([], 2) }
+        return data.withUnsafeBytes { raw in
+            func u16(_ at: Int) -> Int { Int(raw[at]) | Int(raw[at + 1]) << 8 }
+            func u32(_ at: Int) -> Int { u16(at) | u16(at + 2) << 16 }
+            var at = 12, width = 2, bits = 16
+            while at + 8 <= raw.count {
+                let id = String(decoding: raw[at..<(at + 4)], as: UTF8.self), size = u32(at + 4)
+                if id == "fmt " {
+                    width = u16(at + 8 + 12) / max(1, u16(at + 8 + 2))
+                    bits = u16(at + 8 + 14)
+                } else if id == "data" {
+                    let start = at + 8
+                    return ((0..<((raw.count - start) / width)).map { i in
+                        var v: UInt32 = 0
+                        for b in 0..<width { v |= UInt32(raw[start + i * width + b]) << (8 * b) }
+                        // The sample's `bits` (the low ones of its container) moved to the top of 32.
+                        return Int32(bitPattern: v << UInt32(32 - bits))
+                    }, width)
+                }
+                at += 8 + size
+            }
+            return ([], width)
+        }
+    }
+
+    /// `recordedWide`'s samples as S16, rounded to the nearest (exact for samples that were S16).
+    func recorded(_ name: String) -> [Int16] { recordedWide(name).samples.map { Int16(clamping: (Int($0) + 0x8000) >> 16) } }
 
     /// A paced virtual sound card named `name` (Tests/Fixtures/vcard) recording what it played
     /// to `name.wav`, with its sidecar at `name.wav.json`.
     /// `state`: a file the test writes "gone" or "busy" into to unplug the card or have another
     /// process hold it (see pcm_vcard.c). `mixer`: the card has a hardware volume, the control
     /// device `name` with its "Digital" control (-103.5 to 0 dB), that scales what it plays.
-    /// `rate`: the only rate the card takes (a DAC clocked for 48 kHz alone).
+    /// `rate`: the only rate the card takes (a DAC clocked for 48 kHz alone); `formats`: the
+    /// sample formats it takes ("S16_LE S32_LE"; S16_LE alone if nil).
     func virtualCard(_ name: String, ppm: Double = 0, delayMicroseconds: Int = 0, burst: Int = 1, periodFrames: Int? = nil, bufferFrames: Int? = nil,
-                     state: String? = nil, mixer: Bool = false, rate: Int? = nil) throws -> String {
+                     state: String? = nil, mixer: Bool = false, rate: Int? = nil, formats: String? = nil) throws -> String {
         let plugin = try VirtualCard.plugin()
         if !alsaPCMs.contains(where: { $0.hasPrefix("pcm_type.vcard") }) {
             alsaPCMs.append("pcm_type.vcard { lib \"\(plugin)\" }")
         }
         let recording = file(name + ".wav")
         let sizes = (periodFrames.map { " period_frames \($0)" } ?? "") + (bufferFrames.map { " buffer_frames \($0)" } ?? "")
-            + (state.map { " state \"\($0)\"" } ?? "") + (mixer ? " mixer \"\(name)\"" : "") + (rate.map { " rate \($0)" } ?? "")
+            + (state.map { " state \"\($0)\"" } ?? "") + (mixer ? " mixer \"\(name)\"" : "") + (rate.map { " rate \($0)" } ?? "") + (formats.map { " formats \"\($0)\"" } ?? "")
         if mixer {
             if !alsaPCMs.contains(where: { $0.hasPrefix("ctl_type.vcard") }) { alsaPCMs.append("ctl_type.vcard { lib \"\(plugin)\" }") }
             alsaPCMs.append("ctl.\(name) { type vcard mixer \"\(name)\" }")

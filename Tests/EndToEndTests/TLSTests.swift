@@ -79,7 +79,7 @@ final class TLSTests: XCTestCase {
         XCTAssertTrue(receiver.log.contains("pinned host 127.0.0.1:\(port)'s certificate \(fingerprint) on first use"), receiver.log)
         let pins = try String(contentsOfFile: Configs.receiverStateDirectory(device) + "/known_hosts", encoding: .utf8)
         XCTAssertEqual(pins, "127.0.0.1:\(port) \(fingerprint)\n")
-        XCTAssertGreaterThan(scratch.samples(device + ".raw").count, 48_000, "audio arrived over TLS")
+        XCTAssertGreaterThan(scratch.recorded(device).count, 48_000, "audio arrived over TLS")
     }
 
     func testAReceiverRefusesAHostWhoseKeyIsNotTheOneItKnows() throws {
@@ -98,7 +98,7 @@ final class TLSTests: XCTestCase {
         XCTAssertTrue(receiver.waitFor("presented a different certificate"), receiver.log)
         XCTAssertTrue(receiver.log.contains("from the one pinned on first use (\(old), in \(state)/known_hosts)"), receiver.log)
         XCTAssertFalse(receiver.log.contains("event=Connected"), "no session with an unknown key: \(receiver.log)")
-        XCTAssertEqual(scratch.samples(device + ".raw").count, 0, "nothing played")
+        XCTAssertEqual(scratch.recorded(device).count, 0, "nothing played")
         XCTAssertTrue(receiver.process.isRunning, "it keeps trying, in case the host comes back with its old key")
         receiver.signal(SIGTERM)
         XCTAssertEqual(receiver.waitForExit(), 0)

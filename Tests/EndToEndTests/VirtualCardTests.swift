@@ -21,7 +21,7 @@ final class VirtualCardTests: XCTestCase {
             var written = 0
             XCTAssertNil(card.outputDelay(atPointerStep: false), "not playing yet")
             for _ in 0..<100 {  // 2 s
-                _ = packet.withUnsafeBufferPointer { card.write($0, frames: 960) }
+                _ = packet.withUnsafeBytes { card.write($0, frames: 960) }
                 written += 960
                 if let delay = card.outputDelay(atPointerStep: false) {
                     predictions.append((written, clock.now() + Microseconds(delay) * 1_000_000 / 48_000))

@@ -85,6 +85,7 @@ struct SimulatedCardSink: AudioSink, ~Copyable {
     let card: SimulatedCard
     let sampleRate = 48_000
     let channels = 2
+    let sampleFormat = SampleFormat.s16
     // Stored, not computed from `card`: Swift 6.0.3 crashes on a computed property of a
     // noncopyable struct that reads a class reference.
     let bufferFrames: Int
@@ -97,7 +98,7 @@ struct SimulatedCardSink: AudioSink, ~Copyable {
         hardwareDelayFrames = Int(Double(card.delay) * card.effectiveRate / 1e6)
     }
 
-    mutating func write(_ samples: UnsafeBufferPointer<Int16>, frames: Int) -> SinkStatus {
+    mutating func write(_ bytes: UnsafeRawBufferPointer, frames: Int) -> SinkStatus {
         card.stopIfDry()
         if card.takeUnderrun() { return .recoveredFromUnderrun(frames: 0) }
         var blocked = false
@@ -108,7 +109,7 @@ struct SimulatedCardSink: AudioSink, ~Copyable {
                 card.clock.advance(by: 100)
             }
             // A click spread over two frames by the resampler counts once, at its first.
-            if samples[f * 2] > 5_000 && card.written - Int(card.clicks.last ?? -1_000) > 100 { card.clicks.append(Double(card.written)) }
+            if bytes.loadUnaligned(fromByteOffset: 4 * f, as: Int16.self) > 5_000 && card.written - Int(card.clicks.last ?? -1_000) > 100 { card.clicks.append(Double(card.written)) }
             card.append()
         }
         if blocked { card.blockedWrites += 1 }

@@ -8,6 +8,7 @@ import XCTest
 struct TimedSink: AudioSink, ~Copyable {
     let sampleRate = 48_000
     let channels = 2
+    let sampleFormat = SampleFormat.s16
     let bufferFrames: Int
     var isPaced: Bool { false }
     var hardwareDelayFrames: Int { 0 }
@@ -22,9 +23,10 @@ struct TimedSink: AudioSink, ~Copyable {
         writes.reserveCapacity(64)
     }
 
-    mutating func write(_ samples: UnsafeBufferPointer<Int16>, frames: Int) -> SinkStatus {
-        if writes.isEmpty { firstSamples = (0..<frames).map { samples[$0 * channels] } }
-        writes.append((clock.now(), frames, samples[frames * channels - 1]))
+    mutating func write(_ bytes: UnsafeRawBufferPointer, frames: Int) -> SinkStatus {
+        let sample = { (i: Int) in bytes.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self) }
+        if writes.isEmpty { firstSamples = (0..<frames).map { sample($0 * channels) } }
+        writes.append((clock.now(), frames, sample(frames * channels - 1)))
         return .written(frames: frames)
     }
 

@@ -4,7 +4,7 @@
  * It consumes frames at CLOCK_MONOTONIC scaled by a crystal error (ppm > 0: its DAC runs fast),
  * reports its queue plus a fixed hardware delay as `delay`, advances its hardware pointer in
  * bursts the way DMA does, and stops on underrun as a real card does (the application must
- * prepare it again). What it played can be recorded to a 16-bit WAV plus a JSON sidecar with the
+ * prepare it again). What it played can be recorded to a WAV (in the format it plays) plus a JSON sidecar with the
  * CLOCK_MONOTONIC time (ns) at which frame 0 left the DAC and the card's effective rate, so
  * sample n of the file left the DAC at t0 + n / effective_rate: time without audio (before a
  * restart after an underrun) is recorded as silence. The sidecar also says when the DAC ran
@@ -22,6 +22,10 @@
  *     channels 2         # the only channel count it accepts (default: 1 to 8); the two sizes
  *                        # above count frames of this many 16-bit channels (2 if not given)
  *     rate 48000         # the only rate it accepts (default: 8000 to 192000)
+ *     formats "S32_LE S24_3LE S16_LE"  # the sample formats it accepts (default S16_LE alone);
+ *                        # S16_LE, S24_LE, S24_3LE and S32_LE. It records in the format it
+ *                        # plays (the WAV holds 16, 24 or 32-bit samples; S24_LE as 32-bit
+ *                        # words), and the sidecar names it.
  *     record "/tmp/speaker.wav"   # optional; the sidecar is "/tmp/speaker.wav.json"
  *     meter "/tmp/speaker.meter"  # optional: running totals of what played (frames, 10 ms blocks,
  *                                 # blocks above -60 dBFS, sum of squares, peak, opens) as one
@@ -85,7 +89,7 @@ static vmixer_t *vmixer_named(const char *name)
 typedef struct {
 	snd_pcm_ioplug_t io;
 	vmixer_t *mixer;
-	int16_t *scaled;
+	char *scaled;
 	snd_pcm_uframes_t scaled_frames;
 	int written_peak;       /* the loudest sample the player wrote, before the card's volume */
 	int timer;
@@ -144,14 +148,40 @@ static double effective_rate(const vcard_t *v) { return v->io.rate * (1.0 + v->p
 
 static void put_u32(unsigned char *p, uint32_t v) { p[0] = v; p[1] = v >> 8; p[2] = v >> 16; p[3] = v >> 24; }
 
+static unsigned sample_bytes(const vcard_t *v) { return snd_pcm_format_physical_width(v->io.format) / 8; }
+
+/* Sample i of a buffer in the card's format, at 32-bit scale. */
+static int32_t sample_at(const vcard_t *v, const char *base, size_t i)
+{
+	const unsigned char *p = (const unsigned char *)base;
+	switch (v->io.format) {
+	case SND_PCM_FORMAT_S24_3LE: return (int32_t)(((uint32_t)p[3 * i] << 8) | ((uint32_t)p[3 * i + 1] << 16) | ((uint32_t)p[3 * i + 2] << 24));
+	case SND_PCM_FORMAT_S24_LE: return ((const int32_t *)base)[i] << 8;
+	case SND_PCM_FORMAT_S32_LE: return ((const int32_t *)base)[i];
+	default: return (int32_t)((const int16_t *)base)[i] << 16;
+	}
+}
+
+static void put_sample(const vcard_t *v, char *base, size_t i, int32_t x)
+{
+	unsigned char *p = (unsigned char *)base;
+	switch (v->io.format) {
+	case SND_PCM_FORMAT_S24_3LE: p[3 * i] = x >> 8; p[3 * i + 1] = x >> 16; p[3 * i + 2] = x >> 24; break;
+	case SND_PCM_FORMAT_S24_LE: ((int32_t *)base)[i] = x >> 8; break;
+	case SND_PCM_FORMAT_S32_LE: ((int32_t *)base)[i] = x; break;
+	default: ((int16_t *)base)[i] = (int16_t)(x >> 16); break;
+	}
+}
+
 static void write_wav_header(vcard_t *v)
 {
 	unsigned char h[44];
-	uint32_t bytes = (uint32_t)(v->recorded * v->io.channels * 2);
+	unsigned width = v->io.format == SND_PCM_FORMAT_UNKNOWN ? 2 : sample_bytes(v);
+	uint32_t bytes = (uint32_t)(v->recorded * v->io.channels * width);
 	memcpy(h, "RIFF", 4); put_u32(h + 4, 36 + bytes); memcpy(h + 8, "WAVEfmt ", 8);
 	put_u32(h + 16, 16); h[20] = 1; h[21] = 0; h[22] = v->io.channels; h[23] = 0;
-	put_u32(h + 24, v->io.rate); put_u32(h + 28, v->io.rate * v->io.channels * 2);
-	h[32] = v->io.channels * 2; h[33] = 0; h[34] = 16; h[35] = 0;
+	put_u32(h + 24, v->io.rate); put_u32(h + 28, v->io.rate * v->io.channels * width);
+	h[32] = v->io.channels * width; h[33] = 0; h[34] = 8 * width; h[35] = 0;
 	memcpy(h + 36, "data", 4); put_u32(h + 40, bytes);
 	fseek(v->wav, 0, SEEK_SET);
 	fwrite(h, 1, sizeof h, v->wav);
@@ -160,12 +190,12 @@ static void write_wav_header(vcard_t *v)
 
 static void write_silence(vcard_t *v, uint64_t frames)
 {
-	static const int16_t zero[1024];
-	uint64_t samples = frames * v->io.channels;
-	while (samples > 0) {
-		size_t n = samples < 1024 ? samples : 1024;
-		fwrite(zero, 2, n, v->wav);
-		samples -= n;
+	static const char zero[4096];
+	uint64_t bytes = frames * v->io.channels * sample_bytes(v);
+	while (bytes > 0) {
+		size_t n = bytes < sizeof zero ? bytes : sizeof zero;
+		fwrite(zero, 1, n, v->wav);
+		bytes -= n;
 	}
 	v->recorded += frames;
 }
@@ -209,12 +239,12 @@ static void meter_open(vcard_t *v)
 	meter_write(v);
 }
 
-static void meter_add(vcard_t *v, const int16_t *samples, snd_pcm_uframes_t frames)
+static void meter_add(vcard_t *v, const char *samples, snd_pcm_uframes_t frames)
 {
 	unsigned channels = v->io.channels, block = v->io.rate / 100;
 	for (snd_pcm_uframes_t i = 0; i < frames; i++) {
 		for (unsigned c = 0; c < channels; c++) {
-			int x = samples[i * channels + c];
+			int x = v->io.format == SND_PCM_FORMAT_S16_LE ? ((const int16_t *)samples)[i * channels + c] : sample_at(v, samples, i * channels + c) >> 16;
 			v->m_block_sumsq += (double)x * x;
 			if (abs(x) > v->m_peak)
 				v->m_peak = abs(x);
@@ -246,7 +276,7 @@ static int vcard_start(snd_pcm_ioplug_t *io)
 		 * written since prepare (alsa-lib transfers before it starts the card) move after it. */
 		uint64_t position = (uint64_t)((leaves_dac - v->t0_ns) / 1e9 * effective_rate(v) + 0.5);
 		if (position > v->run_base) {
-			size_t bytes_per_frame = 2 * v->io.channels;
+			size_t bytes_per_frame = sample_bytes(v) * v->io.channels;
 			uint64_t pending = v->recorded - v->run_base;
 			char *held = pending ? malloc(pending * bytes_per_frame) : NULL;
 			if (held) {
@@ -297,8 +327,9 @@ static snd_pcm_sframes_t vcard_transfer(snd_pcm_ioplug_t *io, const snd_pcm_chan
 {
 	vcard_t *v = io->private_data;
 	const char *base = (const char *)areas[0].addr + (areas[0].first + areas[0].step * offset) / 8;
-	for (snd_pcm_uframes_t i = 0; i < size * io->channels; i++) {
-		int x = abs(((const int16_t *)base)[i]);
+	size_t count = size * io->channels;
+	for (size_t i = 0; i < count; i++) {
+		int x = abs(sample_at(v, base, i) >> 16);
 		if (x > v->written_peak)
 			v->written_peak = x;
 	}
@@ -306,24 +337,23 @@ static snd_pcm_sframes_t vcard_transfer(snd_pcm_ioplug_t *io, const snd_pcm_chan
 		/* The DAC's volume: what leaves it is scaled (and rounded), or silent when switched off. */
 		if (v->scaled_frames < size) {
 			free(v->scaled);
-			v->scaled = malloc(size * io->channels * sizeof *v->scaled);
+			v->scaled = malloc(size * io->channels * 4);
 			v->scaled_frames = v->scaled ? size : 0;
 		}
 		if (v->scaled) {
 			double gain = v->mixer->on ? pow(10.0, (v->mixer->value - VMIXER_MAX) * 0.5 / 20.0) : 0.0;
-			const int16_t *in = (const int16_t *)base;
-			for (snd_pcm_uframes_t i = 0; i < size * io->channels; i++)
-				v->scaled[i] = (int16_t)lrint(in[i] * gain);
-			base = (const char *)v->scaled;
+			for (size_t i = 0; i < count; i++)
+				put_sample(v, v->scaled, i, (int32_t)lrint(sample_at(v, base, i) * gain));
+			base = v->scaled;
 		}
 	}
 	if (v->wav) {
 		/* Frames play in the order written; at an underrun every frame written had played. */
-		fwrite(base, 2 * io->channels, size, v->wav);
+		fwrite(base, sample_bytes(v) * io->channels, size, v->wav);
 		v->recorded += size;
 	}
 	if (v->m_fd >= 0)
-		meter_add(v, (const int16_t *)base, size);
+		meter_add(v, base, size);
 	return size;
 }
 
@@ -383,8 +413,8 @@ static int vcard_close(snd_pcm_ioplug_t *io)
 		FILE *side = fopen(v->sidecar, "w");
 		if (side) {
 			fprintf(side, "{\"t0_monotonic_ns\": %lld, \"effective_rate\": %.6f, \"rate\": %u, \"channels\": %u, "
-				      "\"ppm\": %.3f, \"delay_us\": %ld, \"burst\": %lu, \"frames\": %llu, \"written_peak\": %d, \"underruns\": %u, \"underrun_times_ns\": [",
-				(long long)v->t0_ns, effective_rate(v), io->rate, io->channels, v->ppm, v->delay_us,
+				      "\"format\": \"%s\", \"ppm\": %.3f, \"delay_us\": %ld, \"burst\": %lu, \"frames\": %llu, \"written_peak\": %d, \"underruns\": %u, \"underrun_times_ns\": [",
+				(long long)v->t0_ns, effective_rate(v), io->rate, io->channels, snd_pcm_format_name(io->format), v->ppm, v->delay_us,
 				(unsigned long)v->burst, (unsigned long long)v->recorded, v->written_peak, v->underruns);
 			for (unsigned i = 0; i < v->underruns && i < sizeof v->underrun_ns / sizeof v->underrun_ns[0]; i++)
 				fprintf(side, "%s%lld", i ? ", " : "", (long long)v->underrun_ns[i]);
@@ -420,7 +450,7 @@ SND_PCM_PLUGIN_DEFINE_FUNC(vcard)
 	snd_config_iterator_t i, next;
 	double ppm = 0;
 	long delay_us = 0, burst = 1, period_frames = 0, buffer_frames = 0, channels = 0, rate = 0;
-	const char *record = NULL, *meter = NULL, *state = NULL, *mixer = NULL;
+	const char *record = NULL, *meter = NULL, *state = NULL, *mixer = NULL, *formats = NULL;
 	(void)root;
 	snd_config_for_each(i, next, conf) {
 		snd_config_t *n = snd_config_iterator_entry(i);
@@ -446,6 +476,8 @@ SND_PCM_PLUGIN_DEFINE_FUNC(vcard)
 		if (!strcmp(id, "state") && snd_config_get_string(n, &state) == 0)
 			continue;
 		if (!strcmp(id, "mixer") && snd_config_get_string(n, &mixer) == 0)
+			continue;
+		if (!strcmp(id, "formats") && snd_config_get_string(n, &formats) == 0)
 			continue;
 		if (!strcmp(id, "period_frames") && snd_config_get_integer(n, &period_frames) == 0 && period_frames >= 16)
 			continue;
@@ -516,13 +548,29 @@ SND_PCM_PLUGIN_DEFINE_FUNC(vcard)
 		return err;
 	}
 	static const unsigned int access[] = { SND_PCM_ACCESS_RW_INTERLEAVED, SND_PCM_ACCESS_MMAP_INTERLEAVED };
-	static const unsigned int format[] = { SND_PCM_FORMAT_S16_LE };
-	/* ioplug constrains periods and buffers in bytes: frames of `channels` 16-bit samples. */
+	unsigned int format[4], nformats = 0;
+	if (formats) {
+		char list[128];
+		snprintf(list, sizeof list, "%s", formats);
+		for (char *save = NULL, *word = strtok_r(list, " ", &save); word && nformats < 4; word = strtok_r(NULL, " ", &save)) {
+			snd_pcm_format_t f = snd_pcm_format_value(word);
+			if (f != SND_PCM_FORMAT_S16_LE && f != SND_PCM_FORMAT_S24_LE && f != SND_PCM_FORMAT_S24_3LE && f != SND_PCM_FORMAT_S32_LE) {
+				SNDERR("vcard: format %s is not one it plays", word);
+				snd_pcm_ioplug_delete(&v->io);
+				return -EINVAL;
+			}
+			format[nformats++] = f;
+		}
+	}
+	if (!nformats)
+		format[nformats++] = SND_PCM_FORMAT_S16_LE;
+	/* ioplug constrains periods and buffers in bytes: frames of `channels` 16-bit samples (the
+	 * fixed sizes are for S16 cards). */
 	unsigned int frame_bytes = 2 * (channels ? channels : 2);
 	unsigned int period_min = period_frames ? period_frames * frame_bytes : 64, period_max = period_frames ? period_min : 1 << 20;
 	unsigned int buffer_min = buffer_frames ? buffer_frames * frame_bytes : 256, buffer_max = buffer_frames ? buffer_min : 4 << 20;
 	if ((err = snd_pcm_ioplug_set_param_list(&v->io, SND_PCM_IOPLUG_HW_ACCESS, 2, access)) < 0 ||
-	    (err = snd_pcm_ioplug_set_param_list(&v->io, SND_PCM_IOPLUG_HW_FORMAT, 1, format)) < 0 ||
+	    (err = snd_pcm_ioplug_set_param_list(&v->io, SND_PCM_IOPLUG_HW_FORMAT, nformats, format)) < 0 ||
 	    (err = snd_pcm_ioplug_set_param_minmax(&v->io, SND_PCM_IOPLUG_HW_CHANNELS, channels ? channels : 1, channels ? channels : 8)) < 0 ||
 	    (err = snd_pcm_ioplug_set_param_minmax(&v->io, SND_PCM_IOPLUG_HW_RATE, rate ? rate : 8000, rate ? rate : 192000)) < 0 ||
 	    (err = snd_pcm_ioplug_set_param_minmax(&v->io, SND_PCM_IOPLUG_HW_PERIOD_BYTES, period_min, period_max)) < 0 ||
