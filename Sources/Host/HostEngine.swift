@@ -144,7 +144,7 @@ public final class HostEngine {
                 case .ready(.mdns(let id), _), .timer(.mdns(let id)):
                     advertiser?.handle(event, id: id, &reactor, log: log)
                 case .ready(.localControl, _):
-                    for peer in localControl?.acceptAll() ?? [] { reactor.register(.localPeer(peer.id), fd: peer.fd, interest: .read) }
+                    localControl?.accept(into: &reactor, as: HostToken.localPeer)
                 case .ready(.localPeer(let id), _):
                     localControl?.ready(id, tooLong: LocalReply.tooLong.line) { line in
                         switch LocalRequest.decode(line) {
@@ -262,11 +262,7 @@ public final class HostEngine {
     }
 
     /// The local control connections whose interest changed (answers, events) are watched for it.
-    private func syncLocalControl() {
-        for (id, interest) in localControl?.takeChanges() ?? [] {
-            if let interest { reactor.setInterest(.localPeer(id), interest) } else { reactor.unregister(.localPeer(id)) }
-        }
-    }
+    private func syncLocalControl() { localControl?.sync(&reactor, as: HostToken.localPeer) }
 
     /// A request on the local control socket.
     private func answer(_ request: LocalRequest) -> LocalReply {

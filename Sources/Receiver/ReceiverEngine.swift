@@ -137,9 +137,9 @@ public final class ReceiverEngine {
                     pickDiscoveredHost()
                 case .timer(.sentAwayOver):
                     pickDiscoveredHost()
-                    if let next = sentAway.values.compactMap({ $0 }).filter({ $0 > reactor.now }).min() { reactor.schedule(.sentAwayOver, at: next) }
+                    scheduleSentAwayOver()
                 case .ready(.localControl, _):
-                    for peer in localControl?.acceptAll() ?? [] { reactor.register(.localPeer(peer.id), fd: peer.fd, interest: .read) }
+                    localControl?.accept(into: &reactor, as: ReceiverToken.localPeer)
                 case .ready(.localPeer(let id), _):
                     localControl?.ready(id, tooLong: LocalReply.tooLong.line) { line in
                         switch LocalRequest.decode(line) {
@@ -159,9 +159,7 @@ public final class ReceiverEngine {
                 default:
                     if let code = handle(event) { return code }
                 }
-                for (id, interest) in localControl?.takeChanges() ?? [] {
-                    if let interest { reactor.setInterest(.localPeer(id), interest) } else { reactor.unregister(.localPeer(id)) }
-                }
+                localControl?.sync(&reactor, as: ReceiverToken.localPeer)
             }
             showOnBoard()
         }
@@ -454,8 +452,14 @@ public final class ReceiverEngine {
             endSession(streamed: false)
             // Discovering, it looks among the other hosts at once; one that sent it away is back
             // in the running when its time is up.
-            if configured == nil, let next = sentAway.values.compactMap({ $0 }).min() { reactor.schedule(.sentAwayOver, at: next) }
+            if configured == nil { scheduleSentAwayOver() }
         }
+    }
+
+    /// Discovery's next look at a host that sent this receiver away: when the first of those
+    /// times still to come is up.
+    private func scheduleSentAwayOver() {
+        if let next = sentAway.values.compactMap({ $0 }).filter({ $0 > reactor.now }).min() { reactor.schedule(.sentAwayOver, at: next) }
     }
 
     /// Whether the host's user sent this receiver away from `key` and the time is not over:

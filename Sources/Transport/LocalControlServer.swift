@@ -104,6 +104,18 @@ public final class LocalControlServer {
         return changed.map { ($0, interest($0)) }
     }
 
+    /// The owner's reactor side of both: each connection waiting on the listener registered as
+    /// `token(id)`, and each connection's readiness (or its end) brought up to date.
+    public func accept<Token>(into reactor: inout Reactor<Token>, as token: (Int) -> Token) {
+        for peer in acceptAll() { reactor.register(token(peer.id), fd: peer.fd, interest: .read) }
+    }
+
+    public func sync<Token>(_ reactor: inout Reactor<Token>, as token: (Int) -> Token) {
+        for (id, interest) in takeChanges() {
+            if let interest { reactor.setInterest(token(id), interest) } else { reactor.unregister(token(id)) }
+        }
+    }
+
     /// Writes what waits; the peer's interest now, or nil once closed (and forgotten).
     private func interest(_ id: Int) -> Interest? {
         guard let peer = peers[id] else { return nil }
