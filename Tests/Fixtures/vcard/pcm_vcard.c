@@ -91,7 +91,7 @@ typedef struct {
 	vmixer_t *mixer;
 	char *scaled;
 	snd_pcm_uframes_t scaled_frames;
-	int written_peak;       /* the loudest sample the player wrote, before the card's volume */
+	int written_peak;       /* the loudest sample the player wrote, before the card's volume (recorded cards) */
 	int timer;
 	double ppm;
 	long delay_us;
@@ -328,7 +328,8 @@ static snd_pcm_sframes_t vcard_transfer(snd_pcm_ioplug_t *io, const snd_pcm_chan
 	vcard_t *v = io->private_data;
 	const char *base = (const char *)areas[0].addr + (areas[0].first + areas[0].step * offset) / 8;
 	size_t count = size * io->channels;
-	for (size_t i = 0; i < count; i++) {
+	/* For the recording's sidecar only: a benchmark's metered card costs the player nothing more. */
+	for (size_t i = 0; v->wav && i < count; i++) {
 		int x = abs(sample_at(v, base, i) >> 16);
 		if (x > v->written_peak)
 			v->written_peak = x;
