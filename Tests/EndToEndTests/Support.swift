@@ -115,8 +115,11 @@ final class Scratch {
             alsaPCMs.append("pcm_type.vcard { lib \"\(plugin)\" }")
         }
         let recording = file(name + ".wav")
-        let sizes = (periodFrames.map { " period_frames \($0)" } ?? "") + (bufferFrames.map { " buffer_frames \($0)" } ?? "")
-            + (state.map { " state \"\($0)\"" } ?? "") + (mixer ? " mixer \"\(name)\"" : "") + (rate.map { " rate \($0)" } ?? "") + (formats.map { " formats \"\($0)\"" } ?? "")
+        // Built from parts: Swift 6.0's type checker gives up on one long sum of optionals.
+        let options: [String?] = [periodFrames.map { " period_frames \($0)" }, bufferFrames.map { " buffer_frames \($0)" },
+                                  state.map { " state \"\($0)\"" }, mixer ? " mixer \"\(name)\"" : nil, rate.map { " rate \($0)" },
+                                  formats.map { " formats \"\($0)\"" }]
+        let sizes = options.compactMap { $0 }.joined()
         if mixer {
             if !alsaPCMs.contains(where: { $0.hasPrefix("ctl_type.vcard") }) { alsaPCMs.append("ctl_type.vcard { lib \"\(plugin)\" }") }
             alsaPCMs.append("ctl.\(name) { type vcard mixer \"\(name)\" }")
