@@ -2,7 +2,7 @@
 /// speakers set to `left` and `right` are a stereo pair; `mono` is one speaker playing both.
 /// Applied in place to interleaved float samples on the audio thread; a mono stream is
 /// untouched, and so is `stereo`.
-public enum ChannelMix: UInt8, CaseIterable, Sendable {
+public enum ChannelMix: UInt8, NamedCase, Sendable {
     case stereo, left, right, mono
 
     public var name: String {
@@ -12,11 +12,6 @@ public enum ChannelMix: UInt8, CaseIterable, Sendable {
         case .right: "right"
         case .mono: "mono"
         }
-    }
-
-    public init?(name: String) {
-        guard let mix = ChannelMix.allCases.first(where: { $0.name == name }) else { return nil }
-        self = mix
     }
 
     @inline(__always)

@@ -1,7 +1,7 @@
 /// How a sound card takes its samples, in the order a speaker prefers them: 32 bits keep all the
 /// path carries (Opus decodes to float), S16 is what every card takes. The raw values match the
 /// C converter's (`CFractionalDelay.ms_convert`).
-public enum SampleFormat: Int32, CaseIterable, Sendable {
+public enum SampleFormat: Int32, NamedCase, Sendable {
     case s32 = 3
     /// 24 bits in the low three bytes of a 32-bit word.
     case s24 = 1
@@ -28,10 +28,5 @@ public enum SampleFormat: Int32, CaseIterable, Sendable {
         case .s24Packed: "S24_3LE"
         case .s32: "S32_LE"
         }
-    }
-
-    public init?(name: String) {
-        guard let format = Self.allCases.first(where: { $0.name == name }) else { return nil }
-        self = format
     }
 }

@@ -203,9 +203,7 @@ public final class HostEngine {
         guard let (metadata, told) = nowPlaying else { return nil }
         if let sent = metadataSent, timestamp < sent + 1_000_000 { return nil }
         metadataSent = timestamp
-        var now = metadata
-        if let position = metadata.position { now.position = max(0, position + (Double(timestamp) - Double(told)) / 1e6) }
-        return now.encoded
+        return metadata.movedOn(by: Int64(timestamp) - Int64(told)).encoded
     }
 
     /// The codecs receivers play, and the host's own codec always: its backlog is ready for

@@ -26,6 +26,14 @@ public struct PacketMetadata: Equatable, Sendable {
 
     public var isEmpty: Bool { songID == nil && position == nil && volume == nil }
 
+    /// The same, `microseconds` of stream time later: the position moved on (never before the
+    /// song's start).
+    public func movedOn(by microseconds: Int64) -> PacketMetadata {
+        var later = self
+        later.position = position.map { max(0, $0 + Double(microseconds) / 1e6) }
+        return later
+    }
+
     /// The JSON an AUDIO packet carries: at most `AudioPacketHeader.maxMetadata` bytes, or nil
     /// (the host refuses a song_id that does not fit).
     public var encoded: [UInt8]? {

@@ -30,8 +30,8 @@ extension AudioOutput {
 
 protocol RunningPlayout: AnyObject {
     var realtimeGranted: Bool { get }
-    /// What the device was opened for, for the log: "S32_LE".
-    var deviceFormat: String { get }
+    /// The sample format the device was opened for.
+    var deviceFormat: SampleFormat { get }
     /// Why the device failed, once playing stopped for it.
     var deviceFailure: AlsaError? { get }
     /// Stops playing and waits for it to stop; the device closes.
@@ -77,7 +77,7 @@ struct AlsaOutput: AudioOutput {
     func start(_ device: consuming AlsaPlayback, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool, incoming: SPSCRing,
                clockMapping: SharedClockMapping, counters: PlayoutCounters) throws(OpusError) -> AudioThread {
         typealias Engine = PlayoutEngine<AlsaPlayback, SystemClock>
-        let deviceFormat = device.sampleFormat.name
+        let deviceFormat = device.sampleFormat
         var engine = Engine(format: format, decoder: try Engine.decoder(for: format),
                             resampler: DriftResampler(channels: format.channels, maxInputFrames: Engine.maxFrames(for: format)),
                             pool: pool, incoming: incoming, sink: device, clock: SystemClock(), counters: counters, schedule: schedule,
@@ -91,10 +91,10 @@ final class AudioThread: RunningPlayout {
     private let counters: PlayoutCounters
     private let thread: NamedThread
     let realtimeGranted: Bool
-    let deviceFormat: String
+    let deviceFormat: SampleFormat
 
     /// Starts `loop` with the counters' stop and failure flags clear.
-    init(counters: PlayoutCounters, deviceFormat: String, _ loop: @escaping () -> Void) {
+    init(counters: PlayoutCounters, deviceFormat: SampleFormat, _ loop: @escaping () -> Void) {
         self.counters = counters
         self.deviceFormat = deviceFormat
         counters.stopRequested.store(false, ordering: .relaxed)

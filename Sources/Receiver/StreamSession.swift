@@ -100,7 +100,7 @@ final class StreamSession<Output: AudioOutput> {
     private var nowPlaying: (metadata: PacketMetadata, timestamp: UInt64)?
     private var metadataRefused = false
     /// The device's sample format as last logged: said again only if a reopened device differs.
-    private var loggedFormat = ""
+    private var loggedFormat: SampleFormat?
     /// The volume as the host last heard it from this speaker (STATUS carries it too).
     private var volumeReported: (level: Int, muted: Bool)
     /// The readiness a pending read or flush waits for.
@@ -198,7 +198,7 @@ final class StreamSession<Output: AudioOutput> {
             ingest.accepting = true
             if playout!.deviceFormat != loggedFormat {
                 loggedFormat = playout!.deviceFormat
-                log.info("audio output \"\(output.deviceName)\" plays \(loggedFormat) at \(format.sampleRate) Hz")
+                log.info("audio output \"\(output.deviceName)\" plays \(playout!.deviceFormat.name) at \(format.sampleRate) Hz")
             }
             if output.isRealTime { reactor.schedule(.lockMemory, after: memoryLockDelay) }
             if !playout!.realtimeGranted && !realtimeAdviceGiven {
@@ -416,9 +416,15 @@ final class StreamSession<Output: AudioOutput> {
         case .play, .pause, .next, .previous, .queueAdd, .queueRemove:
             return log.info("the host sent \(control.name), which is for its player, not a speaker: ignored")
         }
+        volumeMoved(by: "set by the host")
+    }
+
+    /// The host moved this speaker's volume (it knows, so nothing is reported back): it goes
+    /// where it plays, and into the log.
+    private func volumeMoved(by whom: String) {
         volume.apply(to: counters, log: log)
         volumeReported = (volume.level, volume.muted)
-        log.info("volume \(volume.description), set by the host")
+        log.info("volume \(volume.description), \(whom)")
     }
 
     /// What the host's player plays (song, position, house volume), from an AUDIO packet. Bad
@@ -434,23 +440,16 @@ final class StreamSession<Output: AudioOutput> {
         }
         if metadata.songID != nowPlaying?.metadata.songID, let song = metadata.songID { log.info("now playing \"\(printable(song))\"") }
         nowPlaying = (metadata, timestamp)
-        if let house = metadata.volume, volume.follow(house: house) {
-            volume.apply(to: counters, log: log)
-            volumeReported = (volume.level, volume.muted)
-            log.info("volume \(volume.description), the house volume")
-        }
+        if let house = metadata.volume, volume.follow(house: house) { volumeMoved(by: "the house volume") }
     }
 
     /// What the host's player plays now: its song, and the position the card is at (the
     /// metadata's, moved on by the stream time since its packet).
     func nowPlaying(at now: Microseconds) -> PacketMetadata? {
-        guard let (carried, timestamp) = nowPlaying else { return nil }
-        var metadata = carried
-        if let position = metadata.position, let mapping = clockMapping.load() {
-            let playing = mapping.host(fromLocal: now) - schedule.streamStart - schedule.latency
-            metadata.position = max(0, position + Double(playing - Microseconds(timestamp)) / 1e6)
-        }
-        return metadata
+        guard let (metadata, timestamp) = nowPlaying else { return nil }
+        guard let mapping = clockMapping.load() else { return metadata }
+        let playing = mapping.host(fromLocal: now) - schedule.streamStart - schedule.latency
+        return metadata.movedOn(by: playing - Microseconds(timestamp))
     }
 
     /// Someone at the speaker moved its volume (a button): the audio thread glides to it and,

@@ -103,10 +103,7 @@ final class ClientListTests: XCTestCase {
         XCTAssertTrue(events.log.contains("\"client_name\":\"kitchen\""), events.log)
         XCTAssertTrue(events.log.contains("\"action\":\"mute\"") == false, "commands from the host's user are not receivers' requests")
 
-        for daemon in [porch, kitchen, host] {
-            daemon.signal(SIGTERM)
-            XCTAssertEqual(daemon.waitForExit(), 0, daemon.log)
-        }
+        stopAll([porch, kitchen, host])
         XCTAssertEqual(events.waitForExit(), 0, "the follower ends when the host does: \(events.log)")
     }
 

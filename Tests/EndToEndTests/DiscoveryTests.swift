@@ -113,10 +113,7 @@ final class DiscoveryTests: XCTestCase {
         print("discovery kick: back after \(away) s (sent away for 4 s)")
         XCTAssertGreaterThan(away, 3.8, "not before its time")
         XCTAssertLessThan(away, 6, "and soon after it")
-        for daemon in [speaker, host] {
-            daemon.signal(SIGTERM)
-            XCTAssertEqual(daemon.waitForExit(), 0, daemon.log)
-        }
+        stopAll([speaker, host])
     }
 
     func testANameTakenOnTheNetworkIsPublishedUnderAvahisAlternative() throws {

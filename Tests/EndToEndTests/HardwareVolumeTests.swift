@@ -49,10 +49,7 @@ final class HardwareVolumeTests: XCTestCase {
         Thread.sleep(forTimeInterval: 0.8)
         XCTAssertLessThan(scratch.recentLevel("amp", seconds: 0.3), -120)
 
-        for daemon in [speaker, kitchen, host] {
-            daemon.signal(SIGTERM)
-            XCTAssertEqual(daemon.waitForExit(), 0, daemon.log)
-        }
+        stopAll([speaker, kitchen, host])
         // The samples msrecv wrote were the tone at full scale throughout: the card's control did
         // all of it (software gain would have written them 20 dB down from the start).
         let written = try XCTUnwrap(try VirtualCard.sidecar(amp)["written_peak"])

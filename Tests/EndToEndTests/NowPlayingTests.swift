@@ -70,9 +70,6 @@ final class NowPlayingTests: XCTestCase {
         XCTAssertEqual(try runToCompletion("mshost", ["now-playing", "--volume", "60", "--config", hostConfig]).0, 0)
         XCTAssertTrue(den.waitFor("volume 60 (−24.0 dB), the house volume"), den.log)
 
-        for daemon in [den, study, host] {
-            daemon.signal(SIGTERM)
-            XCTAssertEqual(daemon.waitForExit(), 0, daemon.log)
-        }
+        stopAll([den, study, host])
     }
 }

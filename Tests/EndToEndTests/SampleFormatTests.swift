@@ -67,10 +67,7 @@ final class SampleFormatTests: XCTestCase {
             XCTAssertTrue(receiver.waitFor("audio output \"\(card.0)\" plays \(card.2) at 48000 Hz"), receiver.log)
         }
         Thread.sleep(forTimeInterval: 2)
-        for daemon in receivers + [host] {
-            daemon.signal(SIGTERM)
-            XCTAssertEqual(daemon.waitForExit(), 0, daemon.log)
-        }
+        stopAll(receivers + [host])
         var levels: [Double] = []
         for (name, _, format, width) in cards {
             let recording = scratch.file(name + ".wav")

@@ -87,10 +87,7 @@ final class SoundCardTests: XCTestCase {
         XCTAssertTrue(speaker.waitFor("pcm 44100 Hz"), speaker.log)
         XCTAssertTrue(fixed.waitFor("cannot open audio output \"fixed\" (receiving.audio_output.device_id): it cannot play the stream's 44100 Hz (it plays 48000 Hz): play through a device that converts, \"plughw:…\" or a plug PCM in asound.conf"), fixed.log)
         Thread.sleep(forTimeInterval: 2)
-        for daemon in [speaker, fixed, host] {
-            daemon.signal(SIGTERM)
-            XCTAssertEqual(daemon.waitForExit(), 0, daemon.log)
-        }
+        stopAll([speaker, fixed, host])
         XCTAssertEqual(try VirtualCard.sidecar(den)["rate"], 44_100)
         // The tone's pitch: 440 Hz counted over the last second, in rising zero crossings of the left channel.
         let left = scratch.samples("den.wav").dropFirst(22).enumerated().filter { $0.offset % 2 == 0 }.map(\.element).suffix(44_100)

@@ -41,10 +41,7 @@ final class SpeakerPlacementTests: XCTestCase {
         XCTAssertTrue(leftSpeaker.waitFor("event=Connected"), leftSpeaker.log)
         XCTAssertTrue(monoSpeaker.waitFor("event=Connected"), monoSpeaker.log)
         Thread.sleep(forTimeInterval: 8)
-        for daemon in [leftSpeaker, monoSpeaker, host] {
-            daemon.signal(SIGTERM)
-            XCTAssertEqual(daemon.waitForExit(), 0, daemon.log)
-        }
+        stopAll([leftSpeaker, monoSpeaker, host])
         XCTAssertTrue(monoSpeaker.log.contains("buffer 200ms (this speaker +40ms), mono channels mixed"), monoSpeaker.log)
         XCTAssertTrue(leftSpeaker.log.contains("buffer 200ms, left channel only"), leftSpeaker.log)
 

@@ -295,6 +295,14 @@ func printedFingerprint(_ binary: String, config: String) throws -> String {
 }
 
 /// Runs a binary to completion; (exit status, stdout + stderr).
+/// Stops each daemon in turn as SIGTERM does on a speaker, and checks it exits cleanly.
+func stopAll(_ daemons: [Daemon], file: StaticString = #filePath, line: UInt = #line) {
+    for daemon in daemons {
+        daemon.signal(SIGTERM)
+        XCTAssertEqual(daemon.waitForExit(), 0, daemon.log, file: file, line: line)
+    }
+}
+
 func runToCompletion(_ binary: String, _ arguments: [String], environment: [String: String]? = nil) throws -> (Int32, String) {
     let process = Process()
     let pipe = Pipe()

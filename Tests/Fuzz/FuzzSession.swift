@@ -21,7 +21,7 @@ let log = Logger(program: "fuzz", descriptor: open("/dev/null", O_WRONLY))
 /// The audio side, stepped by the fuzz loop instead of a thread: the playout engine on a
 /// memory sink and the stepped clock. The device can be missing at first (from the input).
 final class SteppedPlayout: RunningPlayout {
-    var deviceFormat: String { "S16_LE" }
+    var deviceFormat: SampleFormat { .s16 }
     var engine: PlayoutEngine<MemorySink, SteppedClock>
     private(set) var stopped = false
     var realtimeGranted: Bool { false }
