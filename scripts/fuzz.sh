@@ -37,6 +37,9 @@ cmaps=(-Xcc -fmodule-map-file="$out/cmod/module.modulemap" -Xcc -fmodule-map-fil
        -Xcc -fmodule-map-file="$root/Sources/CSamplerate/module.modulemap" -Xcc -fmodule-map-file="$root/Sources/CGpiod/module.modulemap")
 module() {  # name, sources...
   local name=$1; shift
+  # A static archive is added to, not replaced: objects of files since renamed or merged would
+  # stay in it and clash at the link.
+  rm -f "$out/lib$name.a"
   quietly swiftc "${flags[@]}" "${cmaps[@]}" -module-name "$name" \
     -emit-module -emit-module-path "$out/$name.swiftmodule" -emit-library -static -o "$out/lib$name.a" "$@"
 }
