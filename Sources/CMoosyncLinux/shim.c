@@ -92,16 +92,20 @@ static int release_text(struct dl_phdr_info *info, size_t size, void *data)
 		 * MADV_DONTNEED would throw away (its read-only-after-relocation part included). */
 		if (ph->p_type != PT_LOAD || (ph->p_flags & PF_W))
 			continue;
-		uintptr_t start = (info->dlpi_addr + ph->p_vaddr + page - 1) & ~(uintptr_t)(page - 1);
-		uintptr_t end = (info->dlpi_addr + ph->p_vaddr + ph->p_filesz) & ~(uintptr_t)(page - 1);
-		if (end <= start)
-			continue;
-		for (uintptr_t at = start + RELEASE_GRANULE; at < end; at += 2 * RELEASE_GRANULE) {
-			size_t length = end - at < RELEASE_GRANULE ? end - at : RELEASE_GRANULE;
+		/* The granules are counted from where the kernel's mapping of the segment begins (its
+		 * first page, which the segment may start part-way into) to where it ends: counted from
+		 * the first whole page, the partial page before it would join the first granule. */
+		uintptr_t first = (info->dlpi_addr + ph->p_vaddr) & ~(uintptr_t)(page - 1);
+		uintptr_t last = (info->dlpi_addr + ph->p_vaddr + ph->p_memsz + page - 1) & ~(uintptr_t)(page - 1);
+		for (uintptr_t at = first + RELEASE_GRANULE; at < last; at += 2 * RELEASE_GRANULE) {
+			size_t length = last - at < RELEASE_GRANULE ? last - at : RELEASE_GRANULE;
 			if (madvise((void *)at, length, MADV_DONTDUMP) != 0)
 				*result = -1;
 		}
-		if (madvise((void *)start, end - start, MADV_DONTNEED) != 0)
+		/* Unmapped: only the pages wholly inside the segment's file image. */
+		uintptr_t start = (info->dlpi_addr + ph->p_vaddr + page - 1) & ~(uintptr_t)(page - 1);
+		uintptr_t end = (info->dlpi_addr + ph->p_vaddr + ph->p_filesz) & ~(uintptr_t)(page - 1);
+		if (end > start && madvise((void *)start, end - start, MADV_DONTNEED) != 0)
 			*result = -1;
 	}
 	return 0;
