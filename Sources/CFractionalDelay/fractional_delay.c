@@ -53,63 +53,137 @@ run_avx2(const float *history, size_t stride, size_t channels, const float *tabl
 }
 #endif
 
-/* Rounded half away from zero and clamped to [low, high]. */
-static inline __attribute__((always_inline)) int32_t round_clamp(double value, double low, double high)
+/* The helpers below pass 8-float vectors by value. They are always inlined, so the ABI that
+ * clang warns about for such calls in a baseline build never applies. */
+#pragma clang diagnostic ignored "-Wpsabi"
+
+typedef int32_t i8 __attribute__((vector_size(32)));
+typedef uint32_t u8 __attribute__((vector_size(32)));
+typedef int16_t s8 __attribute__((vector_size(16)));
+
+/* The conversion, eight samples at a time. The dither is a hash of each sample's number
+ * (lowbias32), not a generator's next draw: lanes need no state of their own, and the output
+ * does not depend on how the samples were split into calls, nor on the vector width. */
+static inline __attribute__((always_inline)) v8 v8_splat(float x) { return (v8){x, x, x, x, x, x, x, x}; }
+
+/* Lane by lane, `yes` where `mask` is set, else `no`. */
+static inline __attribute__((always_inline)) v8 select(i8 mask, v8 yes, v8 no) { return (v8)(((i8)yes & mask) | ((i8)no & ~mask)); }
+
+/* Rounded half away from zero and clamped to [low, high]. The product of a float and a power of
+ * two is exact in float, and so are the bounds used (S32's is the largest float below 2^31), and
+ * so is what a sample has beyond its whole part: adding one half instead would round again. */
+static inline __attribute__((always_inline)) i8 round_clamp(v8 v, float low, float high)
 {
-	value = value < low ? low : value > high ? high : value;
-	return (int32_t)(value + (value < 0 ? -0.5 : 0.5));
+	v = select(v < v8_splat(low), v8_splat(low), v);
+	v = select(v > v8_splat(high), v8_splat(high), v);
+	const i8 whole = __builtin_convertvector(v, i8);
+	const v8 fraction = v - __builtin_convertvector(whole, v8);
+	/* A comparison's true is -1. */
+	return whole - (fraction >= v8_splat(0.5f)) + (fraction <= v8_splat(-0.5f));
 }
 
-/* Triangular (TPDF) dither of one LSB either way: the sum of two uniform variables, from one
- * xorshift32 draw split in two. */
-static inline __attribute__((always_inline)) float tpdf(uint32_t *state)
+/* Triangular (TPDF) dither of one LSB either way for samples number..number+7: the difference
+ * of two uniform variables, the two halves of one hash. */
+static inline __attribute__((always_inline)) v8 tpdf(uint32_t number)
 {
-	uint32_t x = *state;
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	*state = x;
-	return ((float)(x & 0xffff) - (float)(x >> 16)) * (1.0f / 65536.0f);
+	u8 x = (u8){0, 1, 2, 3, 4, 5, 6, 7} + number;
+	x ^= x >> 16;
+	x *= 0x7feb352du;
+	x ^= x >> 15;
+	x *= 0x846ca68bu;
+	x ^= x >> 16;
+	return (__builtin_convertvector(x & 0xffffu, v8) - __builtin_convertvector(x >> 16, v8)) * v8_splat(1.0f / 65536.0f);
 }
+
+/* Eight samples (`v`, on S16's scale) into the format, the first `n` of them stored at `output`
+ * (sample `i`). `number` is the first one's, for the dither. */
+static inline __attribute__((always_inline)) void
+convert_block(v8 v, uint32_t number, void *output, size_t i, size_t n, const int format)
+{
+	union {
+		int16_t s16[8];
+		int32_t s32[8];
+	} out;
+	switch (format) {
+	case MS_FORMAT_S16: {
+		/* A sample with nothing below the LSB (it came from S16, untouched) stays exact; one
+		 * with more is dithered before it is rounded. */
+		const i8 exact = __builtin_convertvector(__builtin_convertvector(v, i8), v8) == v;
+		v += (v8)((i8)tpdf(number) & ~exact);
+		*(s8 *)out.s16 = __builtin_convertvector(round_clamp(v, INT16_MIN, INT16_MAX), s8);
+		__builtin_memcpy((int16_t *)output + i, out.s16, n * 2);
+		break;
+	}
+	case MS_FORMAT_S24:
+		*(i8 *)out.s32 = round_clamp(v * v8_splat(256.0f), -8388608.0f, 8388607.0f);
+		__builtin_memcpy((int32_t *)output + i, out.s32, n * 4);
+		break;
+	case MS_FORMAT_S24_3: {
+		*(i8 *)out.s32 = round_clamp(v * v8_splat(256.0f), -8388608.0f, 8388607.0f);
+		uint8_t *o = (uint8_t *)output + 3 * i;
+		for (size_t k = 0; k < n; k++) {
+			o[3 * k] = (uint8_t)out.s32[k];
+			o[3 * k + 1] = (uint8_t)(out.s32[k] >> 8);
+			o[3 * k + 2] = (uint8_t)(out.s32[k] >> 16);
+		}
+		break;
+	}
+	default:
+		*(i8 *)out.s32 = round_clamp(v * v8_splat(65536.0f), -2147483648.0f, 2147483520.0f);
+		__builtin_memcpy((int32_t *)output + i, out.s32, n * 4);
+		break;
+	}
+}
+
+/* Whole vectors, then the rest through one padded with silence; `format` is a constant in each
+ * caller, so each format gets a loop of its own. */
+static inline __attribute__((always_inline)) void
+convert_to(const float *input, float scale, void *output, size_t count, const int format, uint32_t *dither)
+{
+	size_t i = 0;
+	for (; i + 8 <= count; i += 8)
+		convert_block(load(input + i) * v8_splat(scale), *dither + (uint32_t)i, output, i, 8, format);
+	if (i < count) {
+		float tail[8] = {0};
+		__builtin_memcpy(tail, input + i, (count - i) * sizeof(float));
+		convert_block(load(tail) * v8_splat(scale), *dither + (uint32_t)i, output, i, count - i, format);
+	}
+	*dither += (uint32_t)count;
+}
+
+static inline __attribute__((always_inline)) void
+convert(const float *input, float scale, void *output, size_t count, int format, uint32_t *dither)
+{
+	switch (format) {
+	case MS_FORMAT_S16: convert_to(input, scale, output, count, MS_FORMAT_S16, dither); break;
+	case MS_FORMAT_S24: convert_to(input, scale, output, count, MS_FORMAT_S24, dither); break;
+	case MS_FORMAT_S24_3: convert_to(input, scale, output, count, MS_FORMAT_S24_3, dither); break;
+	default: convert_to(input, scale, output, count, MS_FORMAT_S32, dither); break;
+	}
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) static void
+convert_avx2(const float *input, float scale, void *output, size_t count, int format, uint32_t *dither)
+{
+	convert(input, scale, output, count, format, dither);
+}
+#endif
 
 void ms_convert(const float *input, float scale, void *output, size_t count, int format, uint32_t *dither)
 {
-	switch (format) {
-	case MS_FORMAT_S16: {
-		int16_t *out = output;
-		for (size_t i = 0; i < count; i++) {
-			float v = input[i] * scale;
-			/* A sample with nothing below the LSB (it came from S16, untouched) stays exact;
-			 * one with more is dithered before it is rounded. */
-			if (v != (float)(int32_t)v)
-				v += tpdf(dither);
-			out[i] = (int16_t)round_clamp(v, INT16_MIN, INT16_MAX);
-		}
-		break;
+#if defined(__x86_64__)
+	if (__builtin_cpu_supports("avx2")) {
+		convert_avx2(input, scale, output, count, format, dither);
+		return;
 	}
-	case MS_FORMAT_S24: {
-		int32_t *out = output;
-		for (size_t i = 0; i < count; i++)
-			out[i] = round_clamp((double)input[i] * scale * 256.0, -8388608.0, 8388607.0);
-		break;
-	}
-	case MS_FORMAT_S24_3: {
-		uint8_t *out = output;
-		for (size_t i = 0; i < count; i++) {
-			int32_t v = round_clamp((double)input[i] * scale * 256.0, -8388608.0, 8388607.0);
-			out[3 * i] = (uint8_t)v;
-			out[3 * i + 1] = (uint8_t)(v >> 8);
-			out[3 * i + 2] = (uint8_t)(v >> 16);
-		}
-		break;
-	}
-	default: {
-		int32_t *out = output;
-		for (size_t i = 0; i < count; i++)
-			out[i] = round_clamp((double)input[i] * scale * 65536.0, -2147483648.0, 2147483647.0);
-		break;
-	}
-	}
+#endif
+	convert(input, scale, output, count, format, dither);
+}
+
+void ms_convert_portable(const float *input, float scale, void *output, size_t count, int format, uint32_t *dither)
+{
+	convert(input, scale, output, count, format, dither);
 }
 
 size_t ms_fractional_delay(const float *history, size_t stride, size_t channels, const float *table,

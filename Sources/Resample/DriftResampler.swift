@@ -45,15 +45,13 @@ public final class DriftResampler: @unchecked Sendable {
     /// The input step per output frame at the end of the last call (1 / ratio, fixed point).
     private var lastStep = DriftResampler.one
 
-    /// The inner loop: the fastest this CPU has, or the baseline one for a test to compare.
-    enum Kernel { case fastest, portable }
-    private let kernel: Kernel
+    private let kernel: CPUKernel
 
     public convenience init(channels: Int, maxInputFrames: Int) {
         self.init(channels: channels, maxInputFrames: maxInputFrames, kernel: .fastest)
     }
 
-    init(channels: Int, maxInputFrames: Int, kernel: Kernel) {
+    init(channels: Int, maxInputFrames: Int, kernel: CPUKernel) {
         precondition(channels >= 1 && maxInputFrames >= 1)
         self.kernel = kernel
         self.channels = channels

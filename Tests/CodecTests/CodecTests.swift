@@ -129,6 +129,48 @@ final class PCMAndWAVTests: XCTestCase {
         XCTAssertEqual(Double(out32[0]) / 65536, Double(level), accuracy: 0.001, "32 bits keep it")
     }
 
+    /// The AVX2 loop and the portable one (a CPU without AVX2, arm64) write the same bytes, in
+    /// whole vectors and in the tail, and both round half away from zero: exact on what came
+    /// from S16, clamped beyond full scale, dithered by one step at most in S16.
+    func testTheCPUSpecificConversionWritesWhatThePortableOneWrites() {
+        // Levels between S16's steps up to beyond full scale; every third one on a step.
+        var input: [Float] = (0..<1_001).map { i in Float(Int32(truncatingIfNeeded: i &* 2_654_435_761) % 4_000_000) / 100 / 32_768 }
+        input += [32_767.5 / 32_768, -32_768.5 / 32_768, 0.5 / 32_768, -0.5 / 32_768, 2.5 / 32_768, 1.2, -1.2]
+        for (i, sample) in input.enumerated() where i % 3 == 0 { input[i] = (sample * 32_768).rounded() / 32_768 }
+        for format in SampleFormat.allCases {
+            var outputs: [[UInt8]] = []
+            for kernel in [CPUKernel.fastest, .portable] {
+                var converter = SampleConverter(format: format, kernel: kernel)
+                var out = [UInt8](repeating: 0, count: input.count * format.bytesPerSample)
+                // Two calls, the first ending mid-vector: the dither follows the samples, not the calls.
+                input.withUnsafeBufferPointer { i in
+                    out.withUnsafeMutableBytes { o in
+                        converter.convert(UnsafeBufferPointer(rebasing: i[..<13]), into: o)
+                        converter.convert(UnsafeBufferPointer(rebasing: i[13...]), into: UnsafeMutableRawBufferPointer(rebasing: o[(13 * format.bytesPerSample)...]))
+                    }
+                }
+                outputs.append(out)
+            }
+            XCTAssertEqual(outputs[0], outputs[1], "\(format)")
+            let width = format.bytesPerSample
+            let (multiplier, low, high): (Double, Double, Double) = switch format {
+            case .s16: (1, -32_768, 32_767)
+            case .s24, .s24Packed: (256, -8_388_608, 8_388_607)
+            // S32's top is the largest float below 2^31.
+            case .s32: (65_536, -2_147_483_648, 2_147_483_520)
+            }
+            for (i, sample) in input.enumerated() {
+                // Little-endian, sign-extended from its width (S24 in 32 bits is already).
+                let raw = outputs[0][(i * width)..<((i + 1) * width)].reversed().reduce(Int64(0)) { $0 << 8 | Int64($1) }
+                let value = Double((raw << (64 - 8 * width)) >> (64 - 8 * width))
+                let exact = min(max(Double(sample) * 32_768 * multiplier, low), high)
+                let halfAwayFromZero = (exact.magnitude + 0.5).rounded(.down) * (exact < 0 ? -1 : 1)
+                let dither: Double = format == .s16 && exact != exact.rounded() ? 1 : 0
+                XCTAssertLessThanOrEqual(abs(value - halfAwayFromZero), dither, "\(format) sample \(i): \(exact)")
+            }
+        }
+    }
+
     func testWAVRoundTripAndErrors() throws {
         let wav = WAVAudio(sampleRate: 44_100, channels: 2, samples: [1, 2, 3, -4])
         XCTAssertEqual(try WAVAudio.parse(wav.encoded()).get(), wav)
@@ -258,7 +300,7 @@ final class DriftResamplerTests: XCTestCase {
                             Signal.sine(hz: 13_100, rate: 48_000, frames: 48_000, amplitude: 14_000, channels: channels))
                 .map { Int16(clamping: Int($0) + Int($1)) }
             var outputs: [[Int16]] = []
-            for kernel in [DriftResampler.Kernel.fastest, .portable] {
+            for kernel in [CPUKernel.fastest, .portable] {
                 let resampler = DriftResampler(channels: channels, maxInputFrames: 960, kernel: kernel)
                 var block = [Float](repeating: 0, count: resampler.maxOutputFrames * channels)
                 var out: [Int16] = []

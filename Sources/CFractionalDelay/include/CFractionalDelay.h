@@ -26,9 +26,13 @@ enum { MS_FORMAT_S16 = 0, MS_FORMAT_S24 = 1, MS_FORMAT_S24_3 = 2, MS_FORMAT_S32 
 /// Interleaved float samples to the device's format: `count` samples, each times `scale` on
 /// S16's scale (32768 for ±1.0 full scale, 1 for the resampler's output), rounded half away from
 /// zero and clamped. Wider formats keep what is below S16's LSB; S16 gets TPDF dither (one LSB
-/// either way, `*dither` the generator's state, never 0) except where a sample has nothing below
-/// its LSB, so a sample that came from S16 comes back exact in every format.
+/// either way, drawn from the sample's number: `*dither` is the next sample's, and moves on by
+/// `count`) except where a sample has nothing below its LSB, so a sample that came from S16 comes
+/// back exact in every format.
 void ms_convert(const float *input, float scale, void *output, size_t count, int format, uint32_t *dither);
+
+/// `ms_convert` built for the baseline CPU only, callable directly so a test can compare the two.
+void ms_convert_portable(const float *input, float scale, void *output, size_t count, int format, uint32_t *dither);
 
 /// The same loop built for the baseline CPU only: what `ms_fractional_delay` runs where the CPU
 /// has no AVX2/FMA, callable directly so a test can compare the two.
