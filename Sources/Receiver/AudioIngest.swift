@@ -55,8 +55,9 @@ public struct AudioIngest {
     }
 
     /// How long a full pool may hold up reading before the new packet is the one lost: the
-    /// audio thread sleeps at most 100 ms before it honours a drop request.
-    public static let poolFullWait: Microseconds = 250_000
+    /// audio thread sleeps at most `audioThreadLongestSleep` (250 ms) before it honours a drop
+    /// request.
+    public static let poolFullWait: Microseconds = 400_000
 
     /// Where an AUDIO frame's payload goes.
     public mutating func route(_ header: FrameHeader, now: Microseconds) -> Routing {

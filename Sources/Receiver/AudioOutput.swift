@@ -46,17 +46,21 @@ struct AlsaOutput: AudioOutput {
     var deviceName: String { settings.deviceID }
     var isRealTime: Bool { true }
 
-    /// The ALSA buffer: half the playout buffer, from 20 ms to 200 ms. The rest of the playout
-    /// buffer absorbs network jitter; a bigger device buffer lets the audio thread sleep longer.
-    static func deviceBufferTime(latency: Microseconds) -> Microseconds { min(max(latency / 2, 20_000), 200_000) }
+    /// The ALSA buffer: half the playout buffer, from 20 ms to 400 ms. The rest of the playout
+    /// buffer absorbs network jitter; a bigger device buffer lets the audio thread sleep longer
+    /// (each wake-up costs tens of µs of CPU). What is in the device is committed: a volume set
+    /// in software is heard after it, well within the delay the playout buffer itself gives
+    /// every change the host makes.
+    static func deviceBufferTime(latency: Microseconds) -> Microseconds { min(max(latency / 2, 20_000), 400_000) }
 
     /// How long the control loop leaves received packets in the socket before reading them all
-    /// at once: a quarter of the time a packet has between its arrival and its write to the
-    /// device (the playout buffer less the device's), at most 250 ms. Each wake-up costs CPU
-    /// (on a 1 s buffer, 5 a second instead of 10 took the thread from 0.88 to 0.61 ms of CPU a
-    /// second); a packet only has to be in the jitter buffer well before it is written.
+    /// at once: half the time a packet has between its arrival and its write to the device (the
+    /// playout buffer less the device's), at most 250 ms. The other half is the network's
+    /// allowance for a late packet (350 ms on a 1 s buffer). Each wake-up costs CPU (on a 1 s
+    /// buffer, 5 a second instead of 10 took the thread from 0.88 to 0.61 ms of CPU a second);
+    /// a packet only has to be in the jitter buffer before it is written.
     static func readInterval(latency: Microseconds) -> Microseconds {
-        min(max(latency - deviceBufferTime(latency: latency), 0) / 4, 250_000)
+        min(max(latency - deviceBufferTime(latency: latency), 0) / 2, 250_000)
     }
 
     func open(format: StreamFormat, latency: Microseconds) -> Result<AlsaPlayback, AlsaError> {
@@ -120,9 +124,9 @@ extension PlayoutCounters {
 }
 
 /// The longest the audio thread sleeps between steps: a full pool's drop request (the network
-/// side waits up to 250 ms for it) and a stop are seen in time; every other wake-up would only
+/// side waits up to 400 ms for it) and a stop are seen in time; every other wake-up would only
 /// cost CPU.
-public let audioThreadLongestSleep: Microseconds = 100_000
+public let audioThreadLongestSleep: Microseconds = 250_000
 
 /// How long the audio thread sleeps when it holds no packet at all (before the stream starts,
 /// or while the host sends nothing).

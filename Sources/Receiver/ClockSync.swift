@@ -21,6 +21,9 @@ struct ClockSync {
 
     var awaitingResponse: Bool { pending != nil }
 
+    /// Past the burst and the settling: one request a second.
+    var settled: Bool { estimator.sampleCount >= Self.settledAfter }
+
     /// The TIME_REQ to send at `now`.
     mutating func request(at now: Microseconds) -> TimeRequest {
         pending = now

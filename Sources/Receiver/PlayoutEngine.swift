@@ -76,9 +76,10 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
     /// The decoder's output runs this far behind the packet's timestamp.
     private let codecDelay: Microseconds
     /// The audio the device holds when the audio thread wakes up to write again: half its
-    /// buffer and a packet. Each wake-up writes every packet that is due, so a 200 ms device
-    /// buffer costs about 14 wake-ups a second instead of 50, and what is left rides out a
-    /// stall or a host clock step of tens of milliseconds without running dry.
+    /// buffer, at most 100 ms, and a packet. Each wake-up writes every packet that is due, so a
+    /// 200 ms device buffer costs about 14 wake-ups a second instead of 50 (a 400 ms one 4),
+    /// and what is left rides out a stall or a host clock step of tens of milliseconds without
+    /// running dry: a deeper buffer need not keep more for that.
     private let lowWater: Microseconds
     /// The decoded packet, full scale ±1.0.
     private let pcm: UnsafeMutableBufferPointer<Float>
@@ -126,7 +127,7 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         jitter = JitterBuffer(capacity: pool.slotCount)
         sinkLead = Microseconds(sink.bufferFrames) * 1_000_000 / Microseconds(sink.sampleRate)
         playingWriteLead = sinkLead >= 4 * format.frameDuration ? sinkLead - format.frameDuration : sinkLead
-        lowWater = sinkLead / 2 + format.frameDuration
+        lowWater = min(sinkLead / 2, 100_000) + format.frameDuration
         // The silence before the first frame is shorter by the card's own delay: the packet can
         // be that much further ahead.
         let hardwareDelay = Microseconds(sink.hardwareDelayFrames) * 1_000_000 / Microseconds(sink.sampleRate)

@@ -134,12 +134,17 @@ final class StreamSession<Output: AudioOutput> {
         ingest = AudioIngest(format: format, schedule: schedule, clockMapping: clockMapping, pool: pool, incoming: incoming, counters: counters)
     }
 
+    /// STATUS once a second, sent when the thread wakes up to read anyway.
+    private func scheduleStatus(_ reactor: inout Reactor<ReceiverToken>) {
+        reactor.schedule(.status, after: 1_000_000, tolerance: readInterval)
+    }
+
     /// Starts playing into `device` (or waits for it), and the session's timers: a TIME_REQ
     /// burst now, STATUS in a second, a read now.
     func start(_ reactor: inout Reactor<ReceiverToken>, device: Result<Output.Device, AlsaError>) -> End? {
         play(device, &reactor)
         reactor.schedule(.timeRequest, at: reactor.now)
-        reactor.schedule(.status, after: 1_000_000)
+        scheduleStatus(&reactor)
         return read(&reactor)
     }
 
@@ -155,7 +160,9 @@ final class StreamSession<Output: AudioOutput> {
             return read(&reactor)
         case .timer(.timeRequest):
             if !sendFailed && !endOfStream { send(clockSync.request(at: reactor.now).frame, what: "TIME_REQ", &reactor) }
-            reactor.schedule(.timeRequest, at: clockSync.nextRequest)
+            // Once settled, a request a little late costs the estimate nothing, and a wake-up
+            // of its own would cost the speaker more than the request.
+            reactor.schedule(.timeRequest, at: clockSync.nextRequest, tolerance: clockSync.settled ? readInterval : 0)
         case .timer(.status):
             report(now: reactor.now)
             if !sendFailed && !endOfStream { send(status().frame, what: "STATUS", &reactor) }
@@ -164,7 +171,7 @@ final class StreamSession<Output: AudioOutput> {
                 advertisementAsked = true
                 send(ServiceAdvertisement.request, what: "ADVERTISEMENT", &reactor)
             }
-            reactor.schedule(.status, after: 1_000_000)
+            scheduleStatus(&reactor)
         case .timer(.playedOut):
             // Played out, or nothing left that could play (the device is gone).
             if counters.finished.load(ordering: .acquiring) || playout == nil { return .retry(reason: ByeReason.endOfStream.name) }

@@ -28,6 +28,11 @@ public struct Interest: OptionSet, Hashable, Sendable, CustomStringConvertible {
 /// most one timer. Timers read the clock the reactor was given: tests pass a `SteppedClock`
 /// and move it, and `wait(maxWait: 0)` then fires what is due without sleeping.
 ///
+/// A timer may have a tolerance: it fires at the first wake-up at or after its deadline, and
+/// wakes the thread itself only when the tolerance has run out. Periodic chores (a STATUS, a
+/// clock-sync request) then ride on wake-ups the thread has anyway; on a speaker each wake-up
+/// costs tens of µs of CPU, more than most chores.
+///
 /// Inlinable throughout: specialised for its owner's token type, a wait costs a few µs; left
 /// generic across the module boundary, the runtime looked up type metadata at every step.
 public struct Reactor<Token: Hashable> {
@@ -50,9 +55,22 @@ public struct Reactor<Token: Hashable> {
         }
     }
 
+    @usableFromInline
+    struct Timer {
+        @usableFromInline var deadline: Microseconds
+        /// The deadline and its tolerance: the latest the timer fires.
+        @usableFromInline var latest: Microseconds
+
+        @inlinable
+        init(deadline: Microseconds, latest: Microseconds) {
+            self.deadline = deadline
+            self.latest = latest
+        }
+    }
+
     public let clock: any MonotonicClock
     @usableFromInline var descriptors: [Token: Registration] = [:]
-    @usableFromInline var timers: [Token: Microseconds] = [:]
+    @usableFromInline var timers: [Token: Timer] = [:]
     /// The poll set, rebuilt only when registrations change.
     @usableFromInline var pollSet: [pollfd] = []
     @usableFromInline var pollTokens: [Token] = []
@@ -92,29 +110,30 @@ public struct Reactor<Token: Hashable> {
         timers[token] = nil
     }
 
-    /// Fires `.timer(token)` once the clock reaches `deadline` (replacing the token's timer).
+    /// Fires `.timer(token)` once the clock reaches `deadline`, at the first wake-up after it
+    /// within `tolerance` (replacing the token's timer).
     @inlinable
-    public mutating func schedule(_ token: Token, at deadline: Microseconds) {
-        timers[token] = deadline
+    public mutating func schedule(_ token: Token, at deadline: Microseconds, tolerance: Microseconds = 0) {
+        timers[token] = Timer(deadline: deadline, latest: deadline + max(tolerance, 0))
     }
 
     @inlinable
-    public mutating func schedule(_ token: Token, after delay: Microseconds) {
-        schedule(token, at: clock.now() + delay)
+    public mutating func schedule(_ token: Token, after delay: Microseconds, tolerance: Microseconds = 0) {
+        schedule(token, at: clock.now() + delay, tolerance: tolerance)
     }
 
     @inlinable
     public mutating func cancelTimer(_ token: Token) { timers[token] = nil }
 
-    /// Waits until a descriptor is ready or the earliest timer is due (at most `maxWait` µs),
-    /// and returns what happened: readiness first, then due timers in deadline order. A due
-    /// timer is removed before it is returned.
+    /// Waits until a descriptor is ready or a timer's tolerance runs out (at most `maxWait`
+    /// µs), and returns what happened: readiness first, then due timers in deadline order. A
+    /// due timer is removed before it is returned.
     @inlinable
     public mutating func wait(maxWait: Microseconds? = nil) -> [Event] {
         if pollSetStale { rebuildPollSet() }
         let now = clock.now()
         var earliest: Microseconds?
-        for deadline in timers.values where deadline < earliest ?? .max { earliest = deadline }
+        for timer in timers.values where timer.latest < earliest ?? .max { earliest = timer.latest }
         var wait = earliest.map { max($0 - now, 0) } ?? -1
         if let maxWait { wait = wait < 0 ? maxWait : min(wait, maxWait) }
         // Round up: a timer due in 300 µs must not turn into a busy poll with timeout 0.
@@ -133,7 +152,7 @@ public struct Reactor<Token: Hashable> {
         }
         let after = clock.now()
         due.removeAll(keepingCapacity: true)
-        for (token, deadline) in timers where deadline <= after { due.append((token, deadline)) }
+        for (token, timer) in timers where timer.deadline <= after { due.append((token, timer.deadline)) }
         if due.count > 1 { due.sort { $0.at < $1.at } }
         for (token, _) in due {
             timers[token] = nil
