@@ -75,4 +75,21 @@ final class ReactorTests: XCTestCase {
         reactor.schedule(.b, at: reactor.now)
         XCTAssertEqual(reactor.wait(), [.ready(.pipe, .read), .timer(.b)])
     }
+
+    /// A tolerant timer rides on a wake-up the thread has anyway: it fires at the first wait
+    /// after its deadline, and sleeps the thread only until its tolerance runs out.
+    func testATolerantTimerFiresWithAnEarlierWakeUpAndWakesOnlyWhenItsToleranceRunsOut() {
+        var reactor = Reactor<Token>()
+        let start = reactor.now
+        reactor.schedule(.a, after: 20_000, tolerance: 200_000)
+        reactor.schedule(.b, after: 60_000)
+        XCTAssertEqual(reactor.wait(), [.timer(.a), .timer(.b)], "a, due 40 ms before, goes with b's wake-up, in deadline order")
+        XCTAssertGreaterThanOrEqual(reactor.now - start, 60_000)
+        XCTAssertLessThan(reactor.now - start, 200_000, "the wait ended with b's deadline, not a's tolerance")
+        let alone = reactor.now
+        reactor.schedule(.a, after: 10_000, tolerance: 40_000)
+        XCTAssertEqual(reactor.wait(), [.timer(.a)])
+        XCTAssertGreaterThanOrEqual(reactor.now - alone, 50_000, "alone, it waits out its tolerance")
+        XCTAssertLessThan(reactor.now - alone, 450_000)
+    }
 }
