@@ -16,25 +16,76 @@ typedef float v8 __attribute__((vector_size(32)));
 typedef float v8_unaligned __attribute__((vector_size(32), aligned(4)));
 #define load(p) (*(const v8_unaligned *)(p))
 
+/* The helpers below pass 8-float vectors by value. They are always inlined, so the ABI that
+ * clang warns about for such calls in a baseline build never applies. */
+#pragma clang diagnostic ignored "-Wpsabi"
+
+/* The 24 taps of one delay: the tabulated row at or below it, plus its fraction of the step
+ * to the next row. */
+struct taps {
+	v8 c0, c1, c2;
+};
+
+static inline __attribute__((always_inline)) struct taps taps_at(const float *table, uint64_t t)
+{
+	const uint32_t below = (uint32_t)t;
+	const float *row = table + (size_t)(below >> FRACTION_BITS) * 2 * TAPS;
+	const float f = (float)(below & ((1u << FRACTION_BITS) - 1)) * (1.0f / (float)(1u << FRACTION_BITS));
+	return (struct taps){load(row) + f * load(row + 24), load(row + 8) + f * load(row + 32), load(row + 16) + f * load(row + 40)};
+}
+
+static inline __attribute__((always_inline)) v8 dot(const float *x, struct taps c)
+{
+	return load(x) * c.c0 + load(x + 8) * c.c1 + load(x + 16) * c.c2;
+}
+
+/* Per 128-bit half: the sums of neighbouring lanes of a, then of b. */
+static inline __attribute__((always_inline)) v8 pair_sums(v8 a, v8 b)
+{
+	return __builtin_shufflevector(a, b, 0, 2, 8, 10, 4, 6, 12, 14) + __builtin_shufflevector(a, b, 1, 3, 9, 11, 5, 7, 13, 15);
+}
+
 static inline __attribute__((always_inline)) size_t
 run(const float *history, size_t stride, size_t channels, const float *table, uint64_t *position, uint64_t end,
     uint64_t step, int64_t glide, size_t glide_frames, float *output)
 {
 	_Static_assert(TAPS == 24, "three vectors of eight taps");
-	const float scale = 1.0f / (float)(1u << FRACTION_BITS);
 	uint64_t t = *position;
 	size_t produced = 0;
+	/* Stereo, four frames at a time: their eight dot products are summed across lanes together,
+	 * which takes a third of the instructions of eight sums one by one, and come out as one
+	 * vector of interleaved frames. */
+	while (channels == 2) {
+		uint64_t at[4], next = t, s = step;
+		size_t count = produced;
+		for (int k = 0; k < 4; k++) {
+			at[k] = next;
+			next += s;
+			if (++count < glide_frames) s = (uint64_t)((int64_t)s + glide);
+		}
+		if (at[3] >= end)
+			break;
+		v8 sums[8];
+		for (int k = 0; k < 4; k++) {
+			const struct taps c = taps_at(table, at[k]);
+			const float *x = history + (size_t)(at[k] >> 32) - BEFORE;
+			sums[2 * k] = dot(x, c);
+			sums[2 * k + 1] = dot(x + stride, c);
+		}
+		const v8 a = pair_sums(pair_sums(sums[0], sums[1]), pair_sums(sums[2], sums[3]));
+		const v8 b = pair_sums(pair_sums(sums[4], sums[5]), pair_sums(sums[6], sums[7]));
+		*(v8_unaligned *)(output + 2 * produced) =
+			__builtin_shufflevector(a, b, 0, 1, 2, 3, 8, 9, 10, 11) + __builtin_shufflevector(a, b, 4, 5, 6, 7, 12, 13, 14, 15);
+		produced = count;
+		t = next;
+		step = s;
+	}
 	while (t < end) {
-		const uint32_t below = (uint32_t)t;
-		const float *row = table + (size_t)(below >> FRACTION_BITS) * 2 * TAPS;
-		const float f = (float)(below & ((1u << FRACTION_BITS) - 1)) * scale;
-		// The taps for this delay, interpolated between the two tabulated delays around it.
-		const v8 c0 = load(row) + f * load(row + 24), c1 = load(row + 8) + f * load(row + 32),
-			 c2 = load(row + 16) + f * load(row + 40);
+		const struct taps c = taps_at(table, t);
 		const float *x = history + (size_t)(t >> 32) - BEFORE;
 		for (size_t channel = 0; channel < channels; channel++, x += stride) {
-			const v8 s = load(x) * c0 + load(x + 8) * c1 + load(x + 16) * c2;
-			output[produced * channels + channel] = ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
+			const v8 s = dot(x, c);
+			output[produced * channels + channel] = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 		}
 		produced++;
 		t += step;
@@ -42,6 +93,26 @@ run(const float *history, size_t stride, size_t channels, const float *table, ui
 	}
 	*position = t;
 	return produced;
+}
+
+/* Interleaved frames into the history's planar rows. Stereo, the common case, four frames a
+ * vector; the vectors are plain SSE, so one build serves every x86-64 CPU, and NEON does the same. */
+void ms_deinterleave(const float *input, size_t channels, size_t frames, float *history, size_t stride)
+{
+	typedef float v4 __attribute__((vector_size(16)));
+	typedef float v4_unaligned __attribute__((vector_size(16), aligned(4)));
+	size_t frame = 0;
+	if (channels == 2) {
+		float *left = history, *right = history + stride;
+		for (; frame + 4 <= frames; frame += 4) {
+			const v4 a = *(const v4_unaligned *)(input + 2 * frame), b = *(const v4_unaligned *)(input + 2 * frame + 4);
+			*(v4_unaligned *)(left + frame) = __builtin_shufflevector(a, b, 0, 2, 4, 6);
+			*(v4_unaligned *)(right + frame) = __builtin_shufflevector(a, b, 1, 3, 5, 7);
+		}
+	}
+	for (; frame < frames; frame++)
+		for (size_t channel = 0; channel < channels; channel++)
+			history[channel * stride + frame] = input[frame * channels + channel];
 }
 
 #if defined(__x86_64__)
@@ -52,10 +123,6 @@ run_avx2(const float *history, size_t stride, size_t channels, const float *tabl
 	return run(history, stride, channels, table, position, end, step, glide, glide_frames, output);
 }
 #endif
-
-/* The helpers below pass 8-float vectors by value. They are always inlined, so the ABI that
- * clang warns about for such calls in a baseline build never applies. */
-#pragma clang diagnostic ignored "-Wpsabi"
 
 typedef int32_t i8 __attribute__((vector_size(32)));
 typedef uint32_t u8 __attribute__((vector_size(32)));

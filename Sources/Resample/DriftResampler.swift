@@ -126,15 +126,8 @@ public final class DriftResampler: @unchecked Sendable {
     }
 
     private func append(_ input: UnsafeBufferPointer<Float>, frames: Int) {
-        precondition(count + frames <= capacity)
-        for channel in 0..<channels {
-            let base = history + channel * capacity + count
-            var i = channel
-            for frame in 0..<frames {
-                base[frame] = input[i]
-                i += channels
-            }
-        }
+        precondition(count + frames <= capacity && input.count >= frames * channels)
+        if frames > 0 { ms_deinterleave(input.baseAddress!, channels, frames, history + count, capacity) }
         count += frames
     }
 

@@ -20,6 +20,10 @@ size_t ms_fractional_delay(const float *history, size_t stride, size_t channels,
                            uint64_t *position, uint64_t end, uint64_t step, int64_t glide, size_t glide_frames,
                            float *output);
 
+/// Copies `frames` interleaved frames of `channels` into planar rows: channel c's frame f to
+/// `history[c * stride + f]`.
+void ms_deinterleave(const float *input, size_t channels, size_t frames, float *history, size_t stride);
+
 /// The device formats `ms_convert` writes: S16_LE, S24_LE (in 32 bits), S24_3LE, S32_LE.
 enum { MS_FORMAT_S16 = 0, MS_FORMAT_S24 = 1, MS_FORMAT_S24_3 = 2, MS_FORMAT_S32 = 3 };
 
