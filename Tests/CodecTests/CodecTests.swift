@@ -135,7 +135,8 @@ final class PCMAndWAVTests: XCTestCase {
     func testTheCPUSpecificConversionWritesWhatThePortableOneWrites() {
         // Levels between S16's steps up to beyond full scale; every third one on a step.
         var input: [Float] = (0..<1_001).map { i in Float(Int32(truncatingIfNeeded: i &* 2_654_435_761) % 4_000_000) / 100 / 32_768 }
-        input += [32_767.5 / 32_768, -32_768.5 / 32_768, 0.5 / 32_768, -0.5 / 32_768, 2.5 / 32_768, 1.2, -1.2]
+        let edges: [Float] = [32_767.5 / 32_768, -32_768.5 / 32_768, 0.5 / 32_768, -0.5 / 32_768, 2.5 / 32_768, 1.2, -1.2]
+        input += edges
         for (i, sample) in input.enumerated() where i % 3 == 0 { input[i] = (sample * 32_768).rounded() / 32_768 }
         for format in SampleFormat.allCases {
             var outputs: [[UInt8]] = []
