@@ -183,7 +183,6 @@ public final class AlsaPlayback: AudioSink {
     deinit { snd_pcm_close(pcm) }
 
     public func write(_ samples: UnsafeRawBufferPointer, frames: Int) -> SinkStatus {
-        let frameBytes = channels * configuration.sampleFormat.bytesPerSample
         var offset = 0
         while offset < frames {
             let n = snd_pcm_writei(pcm, samples.baseAddress! + offset * frameBytes, snd_pcm_uframes_t(frames - offset))

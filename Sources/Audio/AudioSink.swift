@@ -39,6 +39,20 @@ public protocol AudioSink: ~Copyable {
     mutating func drain()
 }
 
+extension AudioSink where Self: ~Copyable {
+    /// Bytes in one frame of the sink's format.
+    public var frameBytes: Int { channels * sampleFormat.bytesPerSample }
+
+    /// `checksum` with the bytes of `frames` frames of `samples` added: what a memory sink keeps so
+    /// that a benchmark's work cannot be optimised out.
+    public func checksum(_ checksum: Int64, adding samples: UnsafeRawBufferPointer, frames: Int) -> Int64 {
+        var sum = checksum
+        // Indexed: a slice's iterator allocates in a debug build.
+        for i in 0..<(frames * frameBytes) { sum &+= Int64(samples[i]) }
+        return sum
+    }
+}
+
 /// Keeps the last frames written and counts everything, for tests and benchmarks: no device,
 /// no pacing, no allocation after init.
 public struct MemorySink: AudioSink, ~Copyable {
@@ -60,8 +74,7 @@ public struct MemorySink: AudioSink, ~Copyable {
     }
 
     public mutating func write(_ samples: UnsafeRawBufferPointer, frames: Int) -> SinkStatus {
-        // Indexed: a slice's iterator allocates in a debug build.
-        for i in 0..<(frames * channels * sampleFormat.bytesPerSample) { checksum &+= Int64(samples[i]) }
+        checksum = checksum(checksum, adding: samples, frames: frames)
         framesWritten += frames
         return .written(frames: frames)
     }

@@ -196,8 +196,7 @@ struct PacedMemorySink: AudioSink, ~Copyable {
     }
 
     mutating func write(_ samples: UnsafeRawBufferPointer, frames: Int) -> SinkStatus {
-        // Indexed: a slice's iterator allocates in a debug build.
-        for i in 0..<(frames * channels * sampleFormat.bytesPerSample) { checksum &+= Int64(samples[i]) }
+        checksum = checksum(checksum, adding: samples, frames: frames)
         framesWritten += frames
         if started == nil && framesWritten >= bufferFrames { start() }
         while started != nil && framesWritten - consumed(at: clock.now()) > bufferFrames { clock.advance(by: 500) }

@@ -114,8 +114,7 @@ struct DriftCompensator: ~Copyable {
         guard compensating, let resampler else {
             remember(input, frames: frames)
             position += Double(frames)
-            converter.convert(UnsafeBufferPointer(rebasing: input[0..<(frames * channels)]), into: output)
-            return sink.write(UnsafeRawBufferPointer(rebasing: output[0..<(frames * channels * converter.format.bytesPerSample)]), frames: frames)
+            return play(UnsafeBufferPointer(rebasing: input[0..<(frames * channels)]), frames: frames, to: &sink)
         }
         var start = 0
         if pendingResync > 0 {
@@ -142,16 +141,23 @@ struct DriftCompensator: ~Copyable {
         fed += remaining
         position = resampledFrom + Double(fed) - resampler.pendingFrames
         guard produced > 0 else { return .written(frames: 0) }
-        converter.convert(UnsafeBufferPointer(rebasing: resampled[0..<(produced * channels)]), resampled: true, into: output)
-        return sink.write(UnsafeRawBufferPointer(rebasing: output[0..<(produced * channels * converter.format.bytesPerSample)]), frames: produced)
+        return play(UnsafeBufferPointer(rebasing: resampled[0..<(produced * channels)]), resampled: true, frames: produced, to: &sink)
+    }
+
+    /// Converts `frames` frames to the card's format and writes them: `samples` at full scale
+    /// ±1.0, or at S16's (`resampled`).
+    private mutating func play<Sink: AudioSink & ~Copyable>(_ samples: UnsafeBufferPointer<Float>, resampled: Bool = false, frames: Int,
+                                                            to sink: inout Sink) -> SinkStatus {
+        converter.convert(samples, resampled: resampled, into: output)
+        return sink.write(UnsafeRawBufferPointer(rebasing: output[0..<(frames * sink.frameBytes)]), frames: frames)
     }
 
     /// Writes `frames` frames of silence (the stream does not move): all of them, or what
     /// ended the write (failed, or the card ran dry).
     func writeSilence<Sink: AudioSink & ~Copyable>(_ frames: Int, to sink: inout Sink) -> SinkStatus {
         var written = 0
+        let frameBytes = sink.frameBytes
         while written < frames {
-            let frameBytes = channels * converter.format.bytesPerSample
             let n = min(frames - written, silence.count / frameBytes)
             let status = sink.write(UnsafeRawBufferPointer(rebasing: silence[0..<(n * frameBytes)]), frames: n)
             guard case .written = status else { return status }
