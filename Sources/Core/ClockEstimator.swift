@@ -1,22 +1,43 @@
-/// Estimates the host's clock from TIME_REQ/TIME_RESP exchanges (DESIGN §6): the seed's
-/// NTP-style offset `((t2 − t1) + (t3 − t4)) / 2`, from the exchanges with the lowest round trip
-/// (the least queueing, so the least asymmetric), fitted over time for offset and drift by least
-/// squares. Exchanges with impossible times are refused and counted, never trusted; a host clock
-/// step is accepted only when several exchanges in a row agree on it.
+/// Estimates the host's clock from TIME_REQ/TIME_RESP exchanges (DESIGN §6).
 ///
-/// Control plane: the fit runs once per exchange (a few per second); storage is a fixed ring.
+/// Each exchange gives one sample of each direction's delay: `t2 − t1` is the way up plus the
+/// host's offset, `t4 − t3` the way down minus it. Queueing and radio retries only ever add to
+/// a delay, so the lowest of many samples of one direction lies close to that direction's
+/// floor, and the two lowest need not come from the same exchange: one-way jitter then averages
+/// out as 1/N instead of biasing the offset (picking whole exchanges by round trip needs both
+/// directions quiet at once). With the drift `d` fitted, the host's offset at the newest sample
+/// is the centre of the band the two lower envelopes leave for it:
+///
+///     F(d) = min(t2 − t1 − d·(t1 − ref)),  B(d) = min(t4 − t3 + d·(t4 − ref))
+///     offset = (F − B) / 2,  error bound = (F + B) / 2
+///
+/// A wrong drift tilts the old samples' floors into the band from one side or the other, so the
+/// drift is the `d` under which the samples leave the widest band: F + B is concave in `d`, and
+/// a golden-section search finds its top. The bound is what an asymmetry of the two floors could still
+/// hide: half the best de-trended round trip.
+///
+/// Exchanges with impossible times are refused and counted, never trusted; a host clock step
+/// is accepted only when several exchanges in a row agree on it.
+///
+/// Control plane: one fit per exchange (a few a second), O(window) work each; the storage is a
+/// ring allocated once.
 public struct ClockEstimator {
     public struct Configuration: Sendable {
-        /// Exchanges kept for the fit.
-        public var window = 32
+        /// Exchanges kept for the fit: on a jittery path the envelopes need hundreds, over tens
+        /// of seconds so that the drift is told apart from the envelopes' noise.
+        public var window = 512
         /// A round trip longer than this is not a clock sample (seconds of queueing).
         public var maxRoundTrip: Microseconds = 500_000
-        /// A sample this far from the fitted line is an outlier, or a step if it persists.
+        /// A sample this far from the fitted line (beyond what its extra round trip explains)
+        /// is an outlier, or a step if it persists.
         public var stepThreshold: Microseconds = 5_000
         /// Consecutive agreeing outliers that make a step.
         public var stepConfirmations = 3
         /// Drift beyond this is not a crystal (±1000 ppm covers every real oscillator).
         public var maxDriftPPM = 1_000.0
+        /// The drift is fitted only over a window at least this long: over less, the envelopes'
+        /// noise would read as drift.
+        public var driftSpan: Microseconds = 2_000_000
 
         public init() {}
     }
@@ -32,9 +53,16 @@ public struct ClockEstimator {
     }
 
     private struct Sample {
-        var local: Microseconds   // midpoint (t1 + t4) / 2, local clock
-        var offset: Microseconds  // host − local at that moment
-        var roundTrip: Microseconds
+        var t1: Microseconds
+        var t4: Microseconds
+        /// t2 − t1: the way up, plus the host's offset.
+        var up: Microseconds
+        /// t4 − t3: the way down, minus the host's offset.
+        var down: Microseconds
+        var roundTrip: Microseconds { up + down }
+        /// host − local by this exchange alone (the seed's NTP formula), at its midpoint.
+        var offset: Microseconds { (up - down) / 2 }
+        var midpoint: Microseconds { t1 + (t4 - t1) / 2 }
     }
 
     public let configuration: Configuration
@@ -43,8 +71,13 @@ public struct ClockEstimator {
     private var pendingStep: [Sample] = []
     /// The fit.
     public private(set) var mapping = ClockMapping(offset: 0)
-    /// RMS distance of the samples used from the fit, µs: the sync error estimate.
-    public private(set) var residual = 0.0
+    /// How far the fitted offset can be from the host's, µs: half the best de-trended round
+    /// trip (what an asymmetry of the two directions' floors could hide).
+    public private(set) var errorBound: Microseconds = 0
+    /// Smoothed round trip and its mean deviation (RFC 6298's SRTT and RTTVAR), µs, over every
+    /// plausible exchange.
+    public private(set) var roundTrip: Microseconds = 0
+    public private(set) var roundTripJitter: Microseconds = 0
     public private(set) var refused = 0
     public private(set) var outliers = 0
     public private(set) var steps = 0
@@ -52,10 +85,10 @@ public struct ClockEstimator {
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
         samples.reserveCapacity(configuration.window)
+        pendingStep.reserveCapacity(configuration.stepConfirmations)
     }
 
     public var sampleCount: Int { samples.count }
-    public var hasEstimate: Bool { !samples.isEmpty }
 
     public func host(fromLocal t: Microseconds) -> Microseconds { mapping.host(fromLocal: t) }
     public func local(fromHost t: Microseconds) -> Microseconds { mapping.local(fromHost: t) }
@@ -69,21 +102,21 @@ public struct ClockEstimator {
         }
         guard t4 >= t1 else { return refuse("reply arrived before the request was sent") }
         guard t3 >= t2 else { return refuse("host sent its reply before receiving the request (t3 < t2)") }
-        let roundTrip = (t4 - t1) - (t3 - t2)
-        guard roundTrip >= 0 else { return refuse("host held the request longer than the round trip took") }
-        guard roundTrip <= configuration.maxRoundTrip else {
-            return refuse("round trip of \(roundTrip / 1000) ms")
+        let sample = Sample(t1: t1, t4: t4, up: t2 - t1, down: t4 - t3)
+        guard sample.roundTrip >= 0 else { return refuse("host held the request longer than the round trip took") }
+        guard sample.roundTrip <= configuration.maxRoundTrip else {
+            return refuse("round trip of \(sample.roundTrip / 1000) ms")
         }
-        let sample = Sample(local: t1 + (t4 - t1) / 2, offset: ((t2 - t1) + (t3 - t4)) / 2, roundTrip: roundTrip)
+        measure(sample.roundTrip)
         if samples.isEmpty {
             insert(sample)
             fit()
             return .accepted
         }
-        let error = sample.offset - (host(fromLocal: sample.local) - sample.local)
-        // Queueing delays one direction more than the other by at most the extra round trip,
-        // so a slow exchange may sit that much off the line without being a step.
-        let allowance = configuration.stepThreshold + max(0, sample.roundTrip - minimumRoundTrip) / 2
+        let error = sample.offset - (host(fromLocal: sample.midpoint) - sample.midpoint)
+        // The host's offset lies within half its round trip of an exchange's midpoint, and
+        // within the bound of the fit: a sample is a step only when the two cannot meet.
+        let allowance = configuration.stepThreshold + sample.roundTrip / 2 + errorBound
         if abs(error) > allowance {
             pendingStep.append(sample)
             guard pendingStep.count >= configuration.stepConfirmations else {
@@ -99,23 +132,31 @@ public struct ClockEstimator {
             samples.removeAll(keepingCapacity: true)
             next = 0
             for s in pendingStep { insert(s) }
-            pendingStep.removeAll()
+            pendingStep.removeAll(keepingCapacity: true)
             steps += 1
             fit()
             return .stepped(by: error)
         }
-        pendingStep.removeAll()
+        pendingStep.removeAll(keepingCapacity: true)
         insert(sample)
         fit()
         return .accepted
     }
 
-    private var minimumRoundTrip: Microseconds { samples.map(\.roundTrip).min() ?? 0 }
-
     /// Counts an exchange refused before it got here (one that answers no request, say).
     public mutating func refuse(_ why: String) -> Verdict {
         refused += 1
         return .refused(why)
+    }
+
+    private mutating func measure(_ rtt: Microseconds) {
+        if roundTrip == 0 && roundTripJitter == 0 {
+            roundTrip = rtt
+            roundTripJitter = rtt / 2
+        } else {
+            roundTripJitter += (abs(roundTrip - rtt) - roundTripJitter) / 4
+            roundTrip += (rtt - roundTrip) / 8
+        }
     }
 
     private mutating func insert(_ sample: Sample) {
@@ -127,43 +168,44 @@ public struct ClockEstimator {
         }
     }
 
-    /// Least squares over the better half of the window by round trip. Of two samples only the
-    /// better is used: the exchange made during the handshake can sit behind the host's
-    /// backlog (hundreds of µs of one-way queueing), and the card starts on the estimate of
-    /// the first exchanges.
+    /// The lower envelopes' F(d) + B(d) and F(d) − B(d), at reference time `ref`.
+    private func envelopes(drift d: Double, reference: Microseconds) -> (width: Double, offset: Double) {
+        var f = Double.infinity, b = Double.infinity
+        for s in samples {
+            f = min(f, Double(s.up) - d * Double(s.t1 - reference))
+            b = min(b, Double(s.down) + d * Double(s.t4 - reference))
+        }
+        return (f + b, f - b)
+    }
+
     private mutating func fit() {
-        let byRoundTrip = samples.sorted { $0.roundTrip < $1.roundTrip }
-        let used = Array(byRoundTrip.prefix((samples.count + 1) / 2))
-        let reference = used.map(\.local).max()!
-        if used.count < 2 {
-            mapping = ClockMapping(reference: reference, offset: used[0].offset, drift: mapping.drift)
-            residual = Double(used[0].roundTrip) / 2
-            return
-        }
-        let n = Double(used.count)
-        let xs = used.map { Double($0.local - reference) }
-        let ys = used.map { Double($0.offset) }
-        let mx = xs.reduce(0, +) / n
-        let my = ys.reduce(0, +) / n
-        var sxx = 0.0, sxy = 0.0
-        for (x, y) in zip(xs, ys) {
-            sxx += (x - mx) * (x - mx)
-            sxy += (x - mx) * (y - my)
-        }
-        // Samples close together in time say little about drift; keep the last estimate then.
+        let reference = samples.map(\.t4).max()!
+        let oldest = samples.map(\.t1).min()!
         var drift = mapping.drift
-        let span = (xs.max()! - xs.min()!)
-        if sxx > 0 && span >= 1_000_000 {
-            let limit = configuration.maxDriftPPM / 1e6
-            drift = min(max(sxy / sxx, -limit), limit)
+        if reference - oldest >= configuration.driftSpan {
+            // Golden-section search for the widest band: 44 steps shrink ±1000 ppm below 1e-12.
+            let limit = configuration.maxDriftPPM / 1e6, ratio = (5.0.squareRoot() - 1) / 2
+            var low = -limit, high = limit
+            var a = high - ratio * (high - low), b = low + ratio * (high - low)
+            var wa = envelopes(drift: a, reference: reference).width, wb = envelopes(drift: b, reference: reference).width
+            for _ in 0..<44 {
+                // On a flat top (the samples say nothing of the drift) it stays near the last.
+                if wa < wb || (wa == wb && drift > b) {
+                    low = a
+                    (a, wa) = (b, wb)
+                    b = low + ratio * (high - low)
+                    wb = envelopes(drift: b, reference: reference).width
+                } else {
+                    high = b
+                    (b, wb) = (a, wa)
+                    a = high - ratio * (high - low)
+                    wa = envelopes(drift: a, reference: reference).width
+                }
+            }
+            drift = (low + high) / 2
         }
-        let intercept = my - drift * mx
-        mapping = ClockMapping(reference: reference, offset: Microseconds(intercept.rounded()), drift: drift)
-        var squares = 0.0
-        for (x, y) in zip(xs, ys) {
-            let e = y - (intercept + drift * x)
-            squares += e * e
-        }
-        residual = (squares / n).squareRoot()
+        let (width, offset) = envelopes(drift: drift, reference: reference)
+        mapping = ClockMapping(reference: reference, offset: Microseconds((offset / 2).rounded()), drift: drift)
+        errorBound = Microseconds(max(0, width / 2).rounded())
     }
 }

@@ -75,8 +75,11 @@ public struct Status: Equatable, Sendable {
     /// The speaker's volume level (`VolumeScale`) over 100, 0...1.
     public var volume = 1.0
     public var muted = false
-    /// The clock estimate's error, µs.
+    /// How far the clock estimate can be from the host's clock, µs.
     public var syncErrorMicroseconds = 0
+    /// The smoothed round trip to the host and its mean deviation (the seed's `rtt`), µs.
+    public var roundTripMicroseconds = 0
+    public var roundTripJitterMicroseconds = 0
     /// When the card plays against when it should, µs.
     public var playoutErrorMicroseconds = 0
     public var correctionPPM = 0.0
@@ -89,7 +92,7 @@ public struct Status: Equatable, Sendable {
     private enum Key {
         static let bitrate = "bitrate", packetLoss = "packet_loss", latency = "latency_us", bufferedPackets = "buffered_packets"
         static let bufferHealth = "buffer_health", underruns = "underruns", overruns = "overruns", volume = "volume", muted = "muted"
-        static let syncError = "sync_error_us", playoutError = "playout_error_us", correction = "correction_ppm"
+        static let syncError = "sync_error_us", roundTrip = "rtt_us", roundTripJitter = "rtt_jitter_us", playoutError = "playout_error_us", correction = "correction_ppm"
         static let clockDrift = "clock_drift_ppm", cpuSeconds = "cpu_seconds", memoryPeak = "memory_peak_kb"
     }
 
@@ -107,6 +110,8 @@ public struct Status: Equatable, Sendable {
         s.add(Key.volume, volume)
         s.add(Key.muted, muted)
         s.add(Key.syncError, syncErrorMicroseconds)
+        s.add(Key.roundTrip, roundTripMicroseconds)
+        s.add(Key.roundTripJitter, roundTripJitterMicroseconds)
         s.add(Key.playoutError, playoutErrorMicroseconds)
         s.add(Key.correction, correctionPPM)
         s.add(Key.clockDrift, clockDriftPPM)
@@ -143,6 +148,8 @@ public struct Status: Equatable, Sendable {
         try double(Key.volume, 0...1, &s.volume)
         if let muted = try f.optionalBool(Key.muted) { s.muted = muted }
         try int(Key.syncError, micros, &s.syncErrorMicroseconds)
+        try int(Key.roundTrip, 0...60_000_000, &s.roundTripMicroseconds)
+        try int(Key.roundTripJitter, 0...60_000_000, &s.roundTripJitterMicroseconds)
         try int(Key.playoutError, micros, &s.playoutErrorMicroseconds)
         try double(Key.correction, -1e6...1e6, &s.correctionPPM)
         try double(Key.clockDrift, -1e6...1e6, &s.clockDriftPPM)

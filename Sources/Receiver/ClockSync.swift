@@ -1,36 +1,72 @@
 import Core
 import ProtocolMessages
 
-/// When the receiver asks the host for the time, and what it learnt: a burst of 8 TIME_REQs
-/// 20 ms apart, so the offset is good before the card starts playing; then four a second until
-/// the estimate has 20 exchanges, then once a second (DESIGN §6).
+/// When the receiver asks the host for the time, and what it learnt (DESIGN §6): a burst of
+/// TIME_REQs 20 ms apart, so the offset is good before the card starts playing; then ten a
+/// second while the estimate fills (on a jittery path until the estimator's window is full:
+/// its envelopes sharpen as 1/N); then once a second on a calm path, four a second on a
+/// jittery one. Several requests may be in flight: each
+/// reply is matched to its own request by the t1 it echoes, so a round trip longer than the
+/// spacing costs nothing, and the spacing grows with the round trip so that few are.
 struct ClockSync {
     private(set) var estimator = ClockEstimator()
     private(set) var nextRequest: Microseconds = 0
-    /// The t1 of the TIME_REQ in flight: its reply is read at once, not batched, and a reply
-    /// that does not echo it answers nothing this receiver asked.
-    private var pending: Microseconds?
+    /// The t1s of the requests in flight, oldest first.
+    private var inFlight: [Microseconds] = []
+    /// Requests whose reply never came within the estimator's longest round trip.
+    private(set) var lost = 0
+    /// Lost since the last reply: the path is frozen or cut, so ask as on a jittery path.
+    private var lostInARow = 0
+    /// Replies that came, and those of them that answered a request in flight.
+    private(set) var replies = 0
+    private(set) var answered = 0
     private var lastReport: Microseconds = 0
 
+    static let maxInFlight = 8
     static let burstInterval: Microseconds = 20_000
     static let burstCount = 8
-    static let settlingInterval: Microseconds = 250_000
-    static let settledInterval: Microseconds = 1_000_000
-    static let settledAfter = 20
+    static let settlingInterval: Microseconds = 100_000
+    static let settledAfter = 64
+    static let calmInterval: Microseconds = 1_000_000
+    static let jitteryInterval: Microseconds = 250_000
+    /// A path whose round trip varies by more than this (RTTVAR) is jittery.
+    static let calmJitter: Microseconds = 1_000
     static let reportInterval: Microseconds = 10_000_000
 
-    var awaitingResponse: Bool { pending != nil }
+    init() { inFlight.reserveCapacity(Self.maxInFlight) }
 
-    /// Past the burst and the settling: one request a second.
-    var settled: Bool { estimator.sampleCount >= Self.settledAfter }
+    /// Whether a reply is due: it is read at once, on its own arrival time.
+    var awaitingResponse: Bool { !inFlight.isEmpty }
 
-    /// The TIME_REQ to send at `now`.
-    mutating func request(at now: Microseconds) -> TimeRequest {
-        pending = now
-        // A reply that never comes does not stop the exchanges.
+    /// Past the burst and the settling.
+    var settled: Bool {
+        estimator.sampleCount >= (jittery ? estimator.configuration.window : Self.settledAfter)
+    }
+
+    private var jittery: Bool { estimator.roundTripJitter > Self.calmJitter }
+
+    /// The TIME_REQ to send at `now`, or nil when as many as a path should hold are in flight
+    /// already (a frozen path is not flooded). Either way `nextRequest` says when to ask next.
+    mutating func request(at now: Microseconds) -> TimeRequest? {
+        expire(now: now)
         let count = estimator.sampleCount
-        nextRequest = now + (count < Self.burstCount ? Self.burstInterval : count < Self.settledAfter ? Self.settlingInterval : Self.settledInterval)
+        let phase = lostInARow > 0 ? Self.jitteryInterval
+            : count < Self.burstCount ? Self.burstInterval
+            : !settled ? Self.settlingInterval
+            : jittery ? Self.jitteryInterval : Self.calmInterval
+        // Never more than a few round trips' worth of requests in flight.
+        nextRequest = now + max(phase, estimator.roundTrip / (Microseconds(Self.maxInFlight) / 2))
+        guard inFlight.count < Self.maxInFlight, inFlight.last.map({ now > $0 }) ?? true else { return nil }
+        inFlight.append(now)
         return TimeRequest(t1: UInt64(now))
+    }
+
+    /// Requests older than the longest round trip the estimator takes are not waited for.
+    private mutating func expire(now: Microseconds) {
+        let expired = inFlight.prefix { now - $0 > estimator.configuration.maxRoundTrip }.count
+        lost += expired
+        lostInARow += expired
+        inFlight.removeFirst(expired)
     }
 
     /// The handshake's exchange (HELLO and WELCOME), already matched to its request.
@@ -38,13 +74,17 @@ struct ClockSync {
         _ = estimator.add(t1: exchange.t1, t2: exchange.t2, t3: exchange.t3, t4: exchange.t4)
     }
 
-    /// A TIME_RESP that arrived at `t4`. Times out of range, or a reply to no request, are
-    /// refused and counted like an impossible reply.
+    /// A TIME_RESP that arrived at `t4`. A reply to no request in flight (a duplicate, one too
+    /// late, one never asked for) and times out of range are refused and counted like an
+    /// impossible reply.
     mutating func receive(_ response: TimeResponse, t4: Microseconds) -> ClockEstimator.Verdict {
-        guard let t1 = pending, response.t1 == UInt64(t1) else {
+        replies += 1
+        guard let index = inFlight.firstIndex(where: { UInt64($0) == response.t1 }) else {
             return estimator.refuse("it answers no TIME_REQ in flight (t1 \(response.t1))")
         }
-        pending = nil
+        inFlight.remove(at: index)
+        answered += 1
+        lostInARow = 0
         guard let times = response.plausibleTimes else {
             return estimator.refuse("times out of range (t2 \(response.t2), t3 \(response.t3))")
         }
@@ -55,8 +95,8 @@ struct ClockSync {
     mutating func periodicReport(now: Microseconds) -> String? {
         guard now - lastReport >= Self.reportInterval, estimator.sampleCount >= 2 else { return nil }
         lastReport = now
-        let m = estimator.mapping
-        let ppm = (m.drift * 1e6 * 10).rounded() / 10
-        return "sync: host clock offset \(m.offset) µs, drift \(ppm) ppm, error ±\(Int(estimator.residual.rounded())) µs (\(estimator.sampleCount) exchanges kept, \(estimator.refused) refused, \(estimator.outliers) outliers, \(estimator.steps) steps)"
+        let e = estimator
+        let ppm = (e.mapping.drift * 1e6 * 10).rounded() / 10
+        return "sync: host clock offset \(e.mapping.offset) µs, drift \(ppm) ppm, error ±\(e.errorBound) µs, round trip \(e.roundTrip) ± \(e.roundTripJitter) µs (\(replies) replies, \(e.sampleCount) exchanges kept, \(e.refused) refused, \(lost) lost, \(e.outliers) outliers, \(e.steps) steps)"
     }
 }

@@ -159,7 +159,7 @@ final class StreamSession<Output: AudioOutput> {
         case .timer(.read):
             return read(&reactor)
         case .timer(.timeRequest):
-            if !sendFailed && !endOfStream { send(clockSync.request(at: reactor.now).frame, what: "TIME_REQ", &reactor) }
+            if !sendFailed && !endOfStream, let request = clockSync.request(at: reactor.now) { send(request.frame, what: "TIME_REQ", &reactor) }
             // Once settled, a request a little late costs the estimate nothing, and a wake-up
             // of its own would cost the speaker more than the request.
             reactor.schedule(.timeRequest, at: clockSync.nextRequest, tolerance: clockSync.settled ? readInterval : 0)
@@ -515,7 +515,9 @@ final class StreamSession<Output: AudioOutput> {
         s.overruns = counters.overruns.load(ordering: .relaxed)
         s.volume = Double(volume.level) / Double(VolumeScale.range.upperBound)
         s.muted = volume.muted
-        s.syncErrorMicroseconds = Int(clockSync.estimator.residual.rounded())
+        s.syncErrorMicroseconds = Int(clockSync.estimator.errorBound)
+        s.roundTripMicroseconds = Int(clockSync.estimator.roundTrip)
+        s.roundTripJitterMicroseconds = Int(clockSync.estimator.roundTripJitter)
         s.playoutErrorMicroseconds = counters.playoutError.load(ordering: .relaxed)
         s.correctionPPM = Double(counters.correction.load(ordering: .relaxed)) / 100
         s.clockDriftPPM = clockSync.estimator.mapping.drift * 1e6

@@ -84,6 +84,7 @@ enum StatusCommand {
         if let s = r.playing {
             let health = Int((s.bufferHealth * 100).rounded()), loss = Int((s.packetLoss * 1000).rounded())
             lines.append("buffer \(formatDuration(s.latency)), \(health) % full; loss \(loss / 10).\(loss % 10) %; underruns \(s.underruns), overruns \(s.overruns)")
+            lines.append("round trip to the host \(s.roundTripMicroseconds) ± \(s.roundTripJitterMicroseconds) µs")
             lines.append("sync error ±\(s.syncErrorMicroseconds) µs, playing \(s.playoutErrorMicroseconds) µs off schedule, card correction \(ppm(s.correctionPPM)) ppm")
         }
         return lines.joined(separator: "\n")

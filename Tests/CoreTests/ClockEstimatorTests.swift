@@ -30,7 +30,7 @@ final class ClockEstimatorTests: XCTestCase {
         }
         XCTAssertEqual(estimator.host(fromLocal: 5_000_000), 305_000_000)
         XCTAssertEqual(estimator.mapping.drift, 0, accuracy: 1e-9)
-        XCTAssertEqual(estimator.residual, 0, accuracy: 1)
+        XCTAssertEqual(estimator.errorBound, 150, accuracy: 1, "half the round trip: what an asymmetry could hide")
     }
 
     func testDriftIsFittedFromTheLowestRoundTrips() {
@@ -46,7 +46,7 @@ final class ClockEstimatorTests: XCTestCase {
         let later: Microseconds = 23_000_000
         XCTAssertEqual(Double(estimator.host(fromLocal: later)), Double(host.clock(at: later)), accuracy: 20)
         XCTAssertEqual(Double(estimator.local(fromHost: host.clock(at: later))), Double(later), accuracy: 20)
-        XCTAssertLessThan(estimator.residual, 20)
+        XCTAssertEqual(estimator.errorBound, 200, accuracy: 20)
     }
 
     func testTheSecondExchangeOutweighsAHandshakeQueuedBehindTheBacklog() {
@@ -124,5 +124,73 @@ final class ClockEstimatorTests: XCTestCase {
         XCTAssertEqual(verdicts, [.outlier, .outlier, .stepped(by: 10_000_000), .accepted])
         XCTAssertEqual(estimator.host(fromLocal: 2_000_000), 12_000_000)
         XCTAssertEqual(estimator.steps, 1)
+    }
+
+    /// A busy Wi-Fi hop: each direction 2…18 ms, drawn independently (10 ± 8 ms), the host's
+    /// crystal 80 ppm fast. Exchanges whose round trip is lowest still have one direction up to
+    /// 16 ms slower than the other; the two envelopes do not care which exchange their lowest
+    /// samples came from.
+    func testJitterOfEightMillisecondsEachWayAveragesOutInThirtySeconds() {
+        // Ten exchanges a second, as the receiver asks on a jittery path until its window is full.
+        let host = SimulatedHost(offset: 3_000_000_000, ppm: 80)
+        var estimator = ClockEstimator()
+        var random = SplitMix(seed: 7)
+        var errors: [Double] = []
+        for i in 0..<600 {
+            let t1 = 1_000_000 + Microseconds(i) * 100_000
+            let (a, b, c, d) = host.exchange(at: t1, up: 2_000 + random.next(16_000), down: 2_000 + random.next(16_000))
+            XCTAssertNotEqual(estimator.add(t1: a, t2: b, t3: c, t4: d), .stepped(by: 0))
+            if i >= 300 { errors.append(Double(estimator.host(fromLocal: d) - host.clock(at: d))) }
+        }
+        let worst = errors.map(abs).max()!
+        print("jitter ±8 ms: estimate off by at most \(Int(worst)) µs from 30 s to 60 s, drift \(estimator.mapping.drift * 1e6) ppm, bound ±\(estimator.errorBound) µs")
+        XCTAssertLessThan(worst, 200)
+        XCTAssertEqual(estimator.mapping.drift * 1e6, 80, accuracy: 10)
+        // The bound is honest: the path's floors are 2 ms each way.
+        XCTAssertEqual(Double(estimator.errorBound), 2_000, accuracy: 200)
+        XCTAssertEqual(estimator.steps, 0)
+    }
+
+    /// A middlebox with Nagle's algorithm holds one reply in three for a delayed ACK (40 ms),
+    /// always on the way down: the midpoints of those exchanges are 20 ms off, the envelopes not.
+    func testRepliesHeldOnOneWayOnlyDoNotBiasTheOffset() {
+        let host = SimulatedHost(offset: -5_000_000, ppm: -30)
+        var estimator = ClockEstimator()
+        var random = SplitMix(seed: 3)
+        for i in 0..<120 {
+            let held: Microseconds = i % 3 == 0 ? 40_000 : random.next(300)
+            let (a, b, c, d) = host.exchange(at: 2_000_000 + Microseconds(i) * 100_000, up: 60 + random.next(40), down: 60 + held)
+            _ = estimator.add(t1: a, t2: b, t3: c, t4: d)
+        }
+        let later: Microseconds = 14_100_000
+        XCTAssertEqual(Double(estimator.host(fromLocal: later)), Double(host.clock(at: later)), accuracy: 30)
+        XCTAssertEqual(estimator.outliers, 0, "a held reply is explained by its round trip")
+    }
+
+    /// The round trip the receiver reports: smoothed, with its deviation.
+    func testRoundTripAndItsJitterAreMeasured() {
+        let host = SimulatedHost(offset: 0, ppm: 0)
+        var estimator = ClockEstimator()
+        for i in 0..<100 {
+            let extra: Microseconds = i % 2 == 0 ? 0 : 4_000
+            let (a, b, c, d) = host.exchange(at: Microseconds(i) * 100_000, up: 5_000 + extra, hold: 0, down: 5_000)
+            _ = estimator.add(t1: a, t2: b, t3: c, t4: d)
+        }
+        XCTAssertEqual(Double(estimator.roundTrip), 12_000, accuracy: 1_000)
+        XCTAssertEqual(Double(estimator.roundTripJitter), 2_000, accuracy: 500)
+    }
+}
+
+/// Reproducible pseudo-random delays.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    /// 0..<bound.
+    mutating func next(_ bound: Microseconds) -> Microseconds {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return Microseconds((z ^ (z >> 31)) % UInt64(bound))
     }
 }

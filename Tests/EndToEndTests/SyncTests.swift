@@ -65,75 +65,131 @@ final class MultiRoomSyncTests: XCTestCase {
                         Room(name: "study", ppm: 0, delay: 3_000, monotonicOffset: nil)]
 
     static var seconds: Double { Double(ProcessInfo.processInfo.environment["MOOSYNC_SYNC_SECONDS"] ?? "") ?? 120 }
-    var seconds: Double { Self.seconds }
 
     func testThreeRoomsPlayAsOne() throws {
-        try playTogether(burst: 1)
+        let run = try Self.playTogether(burst: 1)
+        run.assertOnTheDirectTargets()
     }
 
     /// Real cards move their hardware pointer a DMA burst at a time, not frame by frame.
     func testThreeRoomsPlayAsOneOnCardsThatMoveInDMABursts() throws {
-        try playTogether(burst: 64)
+        let run = try Self.playTogether(burst: 64)
+        run.assertOnTheDirectTargets()
     }
 
-    private func playTogether(burst: Int) throws {
+    /// What one run of the rooms measured.
+    struct Run {
+        let label: String
+        let rooms: [Room]
+        /// Each room's click errors against the host's schedule, by click.
+        let errors: [[Int: Double]]
+        /// Clicks every room played, from `settle` s on.
+        let settled: [Int]
+        let skewMedian: Double, skewP99: Double
+        let medians: [Double]
+        /// From which click on each room stayed within 200 µs of the schedule.
+        let convergedAt: [Int]
+        let resyncsAfterSettling: [Int]
+        /// Clock replies each receiver refused, over those it got.
+        let refusedFraction: [Double]
+        let receiverLogs: [String]
+        let seconds: Double
+
+        func assertOnTheDirectTargets(file: StaticString = #filePath, line: UInt = #line) {
+            XCTAssertGreaterThan(Double(settled.count), seconds - 8, "clicks heard in every room", file: file, line: line)
+            XCTAssertLessThan(skewMedian, 50, file: file, line: line)
+            XCTAssertLessThan(skewP99, 200, file: file, line: line)
+            for (room, median) in zip(rooms, medians) { XCTAssertLessThan(abs(median), 100, room.name, file: file, line: line) }
+            for (room, seconds) in zip(rooms, convergedAt) { XCTAssertLessThanOrEqual(seconds, 5, room.name, file: file, line: line) }
+            XCTAssertEqual(resyncsAfterSettling, [0, 0, 0], "no hard resync after convergence", file: file, line: line)
+        }
+    }
+
+    /// The rooms play one host's clicks for `seconds`; those named in `relayed` reach the host
+    /// through a `NetworkPath` of their own with `path`'s options. Skews count from `settle` s on.
+    static func playTogether(burst: Int = 1, relayed: Set<String> = [], path: [String] = [], settle: Int = 5, seconds: Double = MultiRoomSyncTests.seconds,
+                             label: String? = nil) throws -> Run {
         let scratch = try Scratch("rooms")
         let wav = try scratch.write("clicks.wav", bytes: ClickTrack.wav())
         let port = freePort()
-        let recordings = try Self.rooms.map { try scratch.virtualCard($0.name, ppm: $0.ppm, delayMicroseconds: $0.delay, burst: burst) }
+        let rooms = Self.rooms
+        let recordings = try rooms.map { try scratch.virtualCard($0.name, ppm: $0.ppm, delayMicroseconds: $0.delay, burst: burst) }
         let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "wav:" + wav, loop: true)), scratch: scratch)
         XCTAssertTrue(host.waitFor("listening on port"))
-        let receivers = try Self.rooms.map { room in
-            try Daemon("msrecv", config: try scratch.write(room.name + ".json", Configs.receiver(port: port, device: room.name, buffer: "200ms")),
+        let paths = try rooms.map { room in
+            relayed.contains(room.name) ? try NetworkPath(to: port, options: path, scratch: scratch, name: "relay-" + room.name) : nil
+        }
+        let receivers = try zip(rooms, paths).map { room, path in
+            try Daemon("msrecv", config: try scratch.write(room.name + ".json", Configs.receiver(port: path?.port ?? port, device: room.name, buffer: "200ms")),
                        scratch: scratch, name: room.name, monotonicOffset: room.monotonicOffset)
         }
         for r in receivers { XCTAssertTrue(r.waitFor("event=Connected"), r.log) }
         // Resyncs belong to the start: none once converged.
-        Thread.sleep(forTimeInterval: 5)
-        let resyncsAtFiveSeconds = receivers.map { $0.count("resynced") }
-        Thread.sleep(forTimeInterval: seconds - 5)
+        Thread.sleep(forTimeInterval: Double(settle))
+        let resyncsAtSettling = receivers.map { $0.count("resynced") }
+        Thread.sleep(forTimeInterval: seconds - Double(settle))
         for r in receivers {
             r.signal(SIGTERM)
             XCTAssertEqual(r.waitForExit(), 0, r.log)
         }
         host.signal(SIGTERM)
         _ = host.waitForExit()
+        let relayCounts = paths.compactMap { $0?.stop() }
 
         let streamStart = try ClickTrack.streamStart(hostLog: host.log)
         var errors: [[Int: Double]] = []
-        for (room, recording) in zip(Self.rooms, recordings) {
+        for (room, recording) in zip(rooms, recordings) {
             let times = try ClickTrack.times(recording: recording, monotonicOffset: room.monotonicOffset ?? 0)
             errors.append(ClickTrack.errors(times, streamStart: streamStart, latency: 200_000))
             XCTAssertEqual(try VirtualCard.sidecar(recording)["underruns"], 0, "\(room.name) ran dry")
         }
-        // Every room played from its first click on; the first 5 s are convergence.
+        // Every room played from its first click on; the first seconds are convergence.
         let common = errors.map { Set($0.keys) }.reduce(Set(errors[0].keys)) { $0.intersection($1) }.sorted()
-        XCTAssertGreaterThan(Double(common.count), seconds - 8, "clicks heard in every room")
-        guard let first = common.first else { return }
-        let settled = common.filter { $0 >= first + 5 }
+        let first = common.first ?? 0
+        let settled = common.filter { $0 >= first + settle }
         let skews = settled.map { m in errors.map { $0[m]! }.max()! - errors.map { $0[m]! }.min()! }
-        let skewMedian = ClickTrack.percentile(skews, 0.5), skewP99 = ClickTrack.percentile(skews, 0.99)
         let medians = errors.map { e in ClickTrack.percentile(settled.map { e[$0]! }, 0.5) }
-        // Converged: from this click on, every room stays within 200 µs of the schedule.
         let convergedAt = errors.map { e -> Int in
             let byClick = e.sorted { $0.key < $1.key }
             let lastOff = byClick.lastIndex { abs($0.value) >= 200 }
             return lastOff.map { byClick[$0].key + 1 - byClick[0].key } ?? 0
         }
-        let resyncsAfter = zip(receivers, resyncsAtFiveSeconds).map { $0.count("resynced") - $1 }
-        let names = Self.rooms.map { "\($0.name) \(Int($0.ppm)) ppm" }
-        for (name, e) in zip(names, errors) { print("multiroom burst=\(burst) \(name): click errors (µs) \(e.sorted { $0.key < $1.key }.map { Int($0.value) })") }
+        let run = Run(label: label ?? "multiroom burst=\(burst)", rooms: rooms, errors: errors, settled: settled,
+                      skewMedian: ClickTrack.percentile(skews, 0.5), skewP99: ClickTrack.percentile(skews, 0.99), medians: medians,
+                      convergedAt: convergedAt, resyncsAfterSettling: zip(receivers, resyncsAtSettling).map { $0.count("resynced") - $1 },
+                      refusedFraction: receivers.map { ClockReport.last(in: $0.log)?.refusedFraction ?? 1 },
+                      receiverLogs: receivers.map(\.log), seconds: seconds)
+        let names = rooms.map { "\($0.name) \(Int($0.ppm)) ppm" + (relayed.contains($0.name) ? " (relayed)" : "") }
+        for (name, e) in zip(names, errors) { print("\(run.label) \(name): click errors (µs) \(e.sorted { $0.key < $1.key }.map { Int($0.value) })") }
+        for (name, log) in zip(names, run.receiverLogs) { print("\(run.label) \(name): \(ClockReport.last(in: log)?.line ?? "no sync line")") }
+        for counts in relayCounts { print("\(run.label) \(counts)") }
         print("""
-            multiroom burst=\(burst) \(Int(seconds)) s, \(settled.count) clicks after 5 s: \
-            inter-room skew median \(Int(skewMedian)) µs, p99 \(Int(skewP99)) µs, max \(Int(skews.max() ?? 0)) µs; \
+            \(run.label) \(Int(seconds)) s, \(settled.count) clicks after \(settle) s: \
+            inter-room skew median \(Int(run.skewMedian)) µs, p99 \(Int(run.skewP99)) µs, max \(Int(skews.max() ?? 0)) µs; \
             vs schedule median \(zip(names, medians).map { "\($0) \(Int($1)) µs" }.joined(separator: ", ")); \
-            converged after \(convergedAt.map { "\($0) s" }.joined(separator: " / ")); resyncs after 5 s \(resyncsAfter)
+            converged after \(convergedAt.map { "\($0) s" }.joined(separator: " / ")); resyncs after \(settle) s \(run.resyncsAfterSettling); \
+            clock replies refused \(run.refusedFraction.map { "\(Int(($0 * 100).rounded())) %" }.joined(separator: " / "))
             """)
-        XCTAssertLessThan(skewMedian, 50)
-        XCTAssertLessThan(skewP99, 200)
-        for (name, median) in zip(names, medians) { XCTAssertLessThan(abs(median), 100, name) }
-        for (name, seconds) in zip(names, convergedAt) { XCTAssertLessThanOrEqual(seconds, 5, name) }
-        XCTAssertEqual(resyncsAfter, [0, 0, 0], "no hard resync after convergence")
+        return run
+    }
+}
+
+/// The receiver's periodic `sync:` line: its clock estimate and what it made of the replies.
+struct ClockReport {
+    let line: String
+    let replies: Int
+    let refused: Int
+    var refusedFraction: Double { replies > 0 ? Double(refused) / Double(replies) : 1 }
+
+    static func last(in log: String) -> ClockReport? {
+        guard let line = log.split(separator: "\n").last(where: { $0.contains("sync: host clock offset") }) else { return nil }
+        func count(_ word: String) -> Int? {
+            let words = line.split(whereSeparator: { $0 == " " || $0 == "(" || $0 == "," })
+            guard let i = words.firstIndex(of: Substring(word)), i > 0 else { return nil }
+            return Int(words[i - 1])
+        }
+        guard let replies = count("replies"), let refused = count("refused") else { return nil }
+        return ClockReport(line: String(line), replies: replies, refused: refused)
     }
 }
 
@@ -143,11 +199,21 @@ final class MultiRoomSyncTests: XCTestCase {
 /// MOOSYNC_SNAPCAST=1 (scripts/bench-sync.sh sets it and installs Snapcast).
 final class SnapcastSyncComparisonTests: XCTestCase {
     func testThreeSnapclientsOnTheSameCards() throws {
+        try Self.requireSnapcast()
+        _ = try Self.playTogether()
+    }
+
+    static func requireSnapcast() throws {
         guard ProcessInfo.processInfo.environment["MOOSYNC_SNAPCAST"] == "1" else { throw XCTSkip("MOOSYNC_SNAPCAST=1 runs it (scripts/bench-sync.sh)") }
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/snapserver"), FileManager.default.isExecutableFile(atPath: "/usr/bin/snapclient") else {
             throw XCTSkip("Snapcast is not installed (apt-get install snapserver snapclient)")
         }
-        let seconds = MultiRoomSyncTests.seconds
+    }
+
+    /// The skew between rooms (median, p99) after `settle` s; the rooms named in `relayed` reach
+    /// the server through a `NetworkPath` of their own with `path`'s options.
+    static func playTogether(relayed: Set<String> = [], path: [String] = [], settle: Int = 5, seconds: Double = MultiRoomSyncTests.seconds,
+                             label: String = "snapcast multiroom") throws -> (median: Double, p99: Double) {
         let scratch = try Scratch("snapcast")
         let rooms = MultiRoomSyncTests.rooms
         let recordings = try rooms.map { try scratch.virtualCard($0.name, ppm: $0.ppm, delayMicroseconds: $0.delay) }
@@ -188,8 +254,11 @@ final class SnapcastSyncComparisonTests: XCTestCase {
             close(fd)
         }
         feeder.start()
-        let clients = try rooms.map { room in
-            try Daemon(command: ["/usr/bin/snapclient", "-h", "127.0.0.1", "-p", "\(streamPort)", "--hostID", room.name,
+        let paths = try rooms.map { room in
+            relayed.contains(room.name) ? try NetworkPath(to: streamPort, options: path, scratch: scratch, name: "relay-" + room.name) : nil
+        }
+        let clients = try zip(rooms, paths).map { room, path in
+            try Daemon(command: ["/usr/bin/snapclient", "-h", "127.0.0.1", "-p", "\(path?.port ?? streamPort)", "--hostID", room.name,
                                  "--player", "alsa", "-s", room.name, "--logsink", "stderr"],
                        scratch: scratch, name: "snapclient-" + room.name, monotonicOffset: room.monotonicOffset)
         }
@@ -206,13 +275,16 @@ final class SnapcastSyncComparisonTests: XCTestCase {
             let heard = times.compactMap { room in room.min { abs($0 - t) < abs($1 - t) }.flatMap { abs($0 - t) < 100_000 ? $0 : nil } }
             if heard.count == rooms.count { skews.append(heard.max()! - heard.min()!) }
         }
-        let settled = Array(skews.dropFirst(5))
-        XCTAssertGreaterThan(Double(settled.count), seconds - 15, "clicks heard in every room: \(clients.map(\.log))")
-        guard !settled.isEmpty else { return }
+        for path in paths { _ = path?.stop() }
+        let settled = Array(skews.dropFirst(settle))
+        XCTAssertGreaterThan(Double(settled.count), seconds - Double(settle) - 10, "clicks heard in every room: \(clients.map(\.log))")
+        guard !settled.isEmpty else { return (.infinity, .infinity) }
+        let median = ClickTrack.percentile(settled, 0.5), p99 = ClickTrack.percentile(settled, 0.99)
         print("""
-            snapcast multiroom \(Int(seconds)) s, \(settled.count) clicks after 5 s: inter-room skew median \(Int(ClickTrack.percentile(settled, 0.5))) µs, \
-            p99 \(Int(ClickTrack.percentile(settled, 0.99))) µs, max \(Int(settled.max()!)) µs
+            \(label) \(Int(seconds)) s, \(settled.count) clicks after \(settle) s: inter-room skew median \(Int(median)) µs, \
+            p99 \(Int(p99)) µs, max \(Int(settled.max()!)) µs
             """)
+        return (median, p99)
     }
 }
 

@@ -37,6 +37,8 @@ final class MessageTests: XCTestCase {
         status.packetLoss = 0.25
         status.latency = 200_000
         status.syncErrorMicroseconds = -12
+        status.roundTripMicroseconds = 20_400
+        status.roundTripJitterMicroseconds = 6_300
         status.correctionPPM = 120.5
         XCTAssertEqual(try payload(status.frame, .status).withUnsafeBytes { Status.decode($0) }.get(), status)
         for action in [Control.Action.volume(40), .mute(true), .play, .pause, .next, .previous, .queueAdd(songID: "s-1"), .queueRemove(songID: "s-1"),
@@ -168,6 +170,7 @@ final class MessageTests: XCTestCase {
         var status = String(decoding: Status().frame[4...], as: UTF8.self)
         status = status.replacingOccurrences(of: "\"packet_loss\":0.0", with: "\"packet_loss\":7")
         XCTAssertEqual(decode(status, Status.decode).failureDescription, "STATUS's packet_loss is 7, outside 0.0...1.0")
+        XCTAssertEqual(decode("{\"rtt_us\": -1}", Status.decode).failureDescription, "STATUS's rtt_us is -1, outside 0...60000000")
         // A receiver of another version leaves out what it does not know: the rest still counts.
         var older = Status()
         older.underruns = 3

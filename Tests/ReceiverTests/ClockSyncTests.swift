@@ -1,0 +1,59 @@
+import Core
+import ProtocolMessages
+@testable import Receiver
+import XCTest
+
+/// The requests' bookkeeping on a path whose round trip is longer than their spacing: each reply
+/// is matched to its own request, and lying or lost replies are counted, never trusted.
+final class ClockSyncTests: XCTestCase {
+    private func reply(_ request: TimeRequest, hostOffset: Microseconds = 1_000_000, up: Microseconds, hold: Microseconds = 50) -> TimeResponse {
+        let t2 = UInt64(Microseconds(request.t1) + up + hostOffset)
+        return TimeResponse(t1: request.t1, t2: t2, t3: t2 + UInt64(hold))
+    }
+
+    func testRepliesSlowerThanTheSpacingAreEachMatchedToTheirOwnRequest() throws {
+        var sync = ClockSync()
+        var now: Microseconds = 10_000_000
+        var outstanding: [(TimeRequest, arrives: Microseconds)] = []
+        // A 45 ms round trip against a 20 ms burst: two or three requests always in flight.
+        while sync.estimator.sampleCount < 20 {
+            if now >= sync.nextRequest, let request = sync.request(at: now) { outstanding.append((request, now + 45_000)) }
+            for (request, arrives) in outstanding where arrives == now {
+                XCTAssertEqual(sync.receive(reply(request, up: 22_500), t4: now), .accepted)
+            }
+            outstanding.removeAll { $0.arrives <= now }
+            now += 500
+            XCTAssertLessThan(now, 20_000_000, "the burst ends")
+        }
+        XCTAssertEqual(sync.estimator.refused, 0)
+        // The host held each request 50 µs, which the way down does not include: half of it shows.
+        XCTAssertEqual(sync.estimator.mapping.offset, 1_000_000 + 25)
+    }
+
+    func testADuplicateAStrangerAndALateReplyAreRefusedAndALostOneIsCounted() throws {
+        var sync = ClockSync()
+        let first = try XCTUnwrap(sync.request(at: 1_000_000))
+        XCTAssertEqual(sync.receive(reply(first, up: 100), t4: 1_000_200), .accepted)
+        XCTAssertEqual(sync.receive(reply(first, up: 100), t4: 1_000_300), .refused("it answers no TIME_REQ in flight (t1 1000000)"))
+        XCTAssertEqual(sync.receive(TimeResponse(t1: 123, t2: 5, t3: 6), t4: 1_000_400), .refused("it answers no TIME_REQ in flight (t1 123)"))
+        // Never answered: given up after the longest round trip, then its reply is a stranger.
+        let lost = try XCTUnwrap(sync.request(at: 2_000_000))
+        _ = sync.request(at: 2_600_000)
+        XCTAssertEqual(sync.lost, 1)
+        XCTAssertEqual(sync.receive(reply(lost, up: 300_000), t4: 2_650_000), .refused("it answers no TIME_REQ in flight (t1 2000000)"))
+        XCTAssertEqual(sync.estimator.refused, 3)
+        XCTAssertEqual(sync.answered, 1)
+    }
+
+    func testAFrozenPathIsNotFlooded() {
+        var sync = ClockSync()
+        var sent = 0
+        var now: Microseconds = 0
+        while now < 3_000_000 {
+            if now >= sync.nextRequest, sync.request(at: now) != nil { sent += 1 }
+            now += 1_000
+        }
+        XCTAssertLessThanOrEqual(sent, ClockSync.maxInFlight + Int(3_000_000 / ClockSync.jitteryInterval), "a window's worth, then four a second")
+        XCTAssertGreaterThan(sync.lost, 0)
+    }
+}
