@@ -19,13 +19,19 @@
 /// Exchanges with impossible times are refused and counted, never trusted; a host clock step
 /// is accepted only when several exchanges in a row agree on it.
 ///
-/// Control plane: one fit per exchange (a few a second), O(window) work each; the storage is a
-/// ring allocated once.
+/// Only the lowest samples matter, so exchanges are kept in bins of 100 ms, each holding its
+/// lowest way up and its lowest way down: a jittery path can be sampled fifty times a second
+/// and the window still spans tens of seconds (the drift needs the span, the floors the count).
+///
+/// Control plane: the drift is searched when a bin opens (at most ten times a second), the
+/// offset refitted on every exchange, O(window) work each; the storage is a ring allocated once.
 public struct ClockEstimator {
     public struct Configuration: Sendable {
-        /// Exchanges kept for the fit: on a jittery path the envelopes need hundreds, over tens
-        /// of seconds so that the drift is told apart from the envelopes' noise.
+        /// Bins kept for the fit: on a jittery path the envelopes need hundreds of samples, over
+        /// tens of seconds so that the drift is told apart from the envelopes' noise.
         public var window = 512
+        /// Exchanges this close together share a bin.
+        public var bin: Microseconds = 100_000
         /// A round trip longer than this is not a clock sample (seconds of queueing).
         public var maxRoundTrip: Microseconds = 500_000
         /// A sample this far from the fitted line (beyond what its extra round trip explains)
@@ -65,9 +71,35 @@ public struct ClockEstimator {
         var midpoint: Microseconds { t1 + (t4 - t1) / 2 }
     }
 
+    /// The lowest way up and way down of the exchanges sent within one `bin` of time, each
+    /// with the time it was measured at.
+    private struct Bin {
+        var slice: Int64
+        var sent: Microseconds
+        var up: Microseconds
+        var arrived: Microseconds
+        var down: Microseconds
+
+        init(_ sample: Sample, slice: Int64) {
+            self.slice = slice
+            (sent, up, arrived, down) = (sample.t1, sample.up, sample.t4, sample.down)
+        }
+
+        mutating func take(_ sample: Sample) {
+            if sample.up < up { (sent, up) = (sample.t1, sample.up) }
+            if sample.down < down { (arrived, down) = (sample.t4, sample.down) }
+        }
+    }
+
     public let configuration: Configuration
-    private var samples: [Sample] = []
+    private var bins: [Bin] = []
     private var next = 0
+    /// The newest bin's index in `bins`.
+    private var newest = 0
+    /// The newest exchange's arrival: the fit's reference time.
+    private var latest: Microseconds = 0
+    /// Exchanges accepted since the start or the last step.
+    public private(set) var sampleCount = 0
     private var pendingStep: [Sample] = []
     /// The fit.
     public private(set) var mapping = ClockMapping(offset: 0)
@@ -84,11 +116,12 @@ public struct ClockEstimator {
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
-        samples.reserveCapacity(configuration.window)
+        bins.reserveCapacity(configuration.window)
         pendingStep.reserveCapacity(configuration.stepConfirmations)
     }
 
-    public var sampleCount: Int { samples.count }
+    /// Bins in the window.
+    public var binCount: Int { bins.count }
 
     public func host(fromLocal t: Microseconds) -> Microseconds { mapping.host(fromLocal: t) }
     public func local(fromHost t: Microseconds) -> Microseconds { mapping.local(fromHost: t) }
@@ -108,9 +141,8 @@ public struct ClockEstimator {
             return refuse("round trip of \(sample.roundTrip / 1000) ms")
         }
         measure(sample.roundTrip)
-        if samples.isEmpty {
+        if bins.isEmpty {
             insert(sample)
-            fit()
             return .accepted
         }
         let error = sample.offset - (host(fromLocal: sample.midpoint) - sample.midpoint)
@@ -129,17 +161,15 @@ public struct ClockEstimator {
                 outliers += 1
                 return .outlier
             }
-            samples.removeAll(keepingCapacity: true)
-            next = 0
+            bins.removeAll(keepingCapacity: true)
+            (next, newest, sampleCount) = (0, 0, 0)
             for s in pendingStep { insert(s) }
             pendingStep.removeAll(keepingCapacity: true)
             steps += 1
-            fit()
             return .stepped(by: error)
         }
         pendingStep.removeAll(keepingCapacity: true)
         insert(sample)
-        fit()
         return .accepted
     }
 
@@ -159,30 +189,40 @@ public struct ClockEstimator {
         }
     }
 
+    /// Into its bin (a new one, replacing the oldest, when its time slice is new), and fitted.
     private mutating func insert(_ sample: Sample) {
-        if samples.count < configuration.window {
-            samples.append(sample)
+        sampleCount += 1
+        latest = max(latest, sample.t4)
+        let slice = sample.t1 / configuration.bin
+        if !bins.isEmpty && bins[newest].slice == slice {
+            bins[newest].take(sample)
+            return fit(searchingDrift: false)
+        }
+        if bins.count < configuration.window {
+            bins.append(Bin(sample, slice: slice))
+            newest = bins.count - 1
         } else {
-            samples[next] = sample
+            bins[next] = Bin(sample, slice: slice)
+            newest = next
             next = (next + 1) % configuration.window
         }
+        fit(searchingDrift: true)
     }
 
     /// The lower envelopes' F(d) + B(d) and F(d) − B(d), at reference time `ref`.
     private func envelopes(drift d: Double, reference: Microseconds) -> (width: Double, offset: Double) {
         var f = Double.infinity, b = Double.infinity
-        for s in samples {
-            f = min(f, Double(s.up) - d * Double(s.t1 - reference))
-            b = min(b, Double(s.down) + d * Double(s.t4 - reference))
+        for bin in bins {
+            f = min(f, Double(bin.up) - d * Double(bin.sent - reference))
+            b = min(b, Double(bin.down) + d * Double(bin.arrived - reference))
         }
         return (f + b, f - b)
     }
 
-    private mutating func fit() {
-        let reference = samples.map(\.t4).max()!
-        let oldest = samples.map(\.t1).min()!
+    private mutating func fit(searchingDrift: Bool) {
+        let reference = latest
         var drift = mapping.drift
-        if reference - oldest >= configuration.driftSpan {
+        if searchingDrift, reference - bins.map(\.sent).min()! >= configuration.driftSpan {
             // Golden-section search for the widest band: 44 steps shrink ±1000 ppm below 1e-12.
             let limit = configuration.maxDriftPPM / 1e6, ratio = (5.0.squareRoot() - 1) / 2
             var low = -limit, high = limit

@@ -2,10 +2,10 @@ import Core
 import ProtocolMessages
 
 /// When the receiver asks the host for the time, and what it learnt (DESIGN §6): a burst of
-/// TIME_REQs 20 ms apart, so the offset is good before the card starts playing; then ten a
-/// second while the estimate fills (on a jittery path until the estimator's window is full:
-/// its envelopes sharpen as 1/N); then once a second on a calm path, four a second on a
-/// jittery one. Several requests may be in flight: each
+/// TIME_REQs 20 ms apart, so the offset is good before the card starts playing; then, on a
+/// calm path, ten a second until 64 are kept and once a second after. On a jittery path the
+/// burst goes on until half the estimator's window (25 s of bins) is filled, since its
+/// envelopes sharpen as 1/N, and then four a second. Several requests may be in flight: each
 /// reply is matched to its own request by the t1 it echoes, so a round trip longer than the
 /// spacing costs nothing, and the spacing grows with the round trip so that few are.
 struct ClockSync {
@@ -40,7 +40,7 @@ struct ClockSync {
 
     /// Past the burst and the settling.
     var settled: Bool {
-        estimator.sampleCount >= (jittery ? estimator.configuration.window : Self.settledAfter)
+        jittery ? estimator.binCount >= estimator.configuration.window / 2 : estimator.sampleCount >= Self.settledAfter
     }
 
     private var jittery: Bool { estimator.roundTripJitter > Self.calmJitter }
@@ -52,7 +52,7 @@ struct ClockSync {
         let count = estimator.sampleCount
         let phase = lostInARow > 0 ? Self.jitteryInterval
             : count < Self.burstCount ? Self.burstInterval
-            : !settled ? Self.settlingInterval
+            : !settled ? (jittery ? Self.burstInterval : Self.settlingInterval)
             : jittery ? Self.jitteryInterval : Self.calmInterval
         // Never more than a few round trips' worth of requests in flight.
         nextRequest = now + max(phase, estimator.roundTrip / (Microseconds(Self.maxInFlight) / 2))
@@ -97,6 +97,6 @@ struct ClockSync {
         lastReport = now
         let e = estimator
         let ppm = (e.mapping.drift * 1e6 * 10).rounded() / 10
-        return "sync: host clock offset \(e.mapping.offset) µs, drift \(ppm) ppm, error ±\(e.errorBound) µs, round trip \(e.roundTrip) ± \(e.roundTripJitter) µs (\(replies) replies, \(e.sampleCount) exchanges kept, \(e.refused) refused, \(lost) lost, \(e.outliers) outliers, \(e.steps) steps)"
+        return "sync: host clock offset \(e.mapping.offset) µs, drift \(ppm) ppm, error ±\(e.errorBound) µs, round trip \(e.roundTrip) ± \(e.roundTripJitter) µs (\(replies) replies, \(e.sampleCount) accepted into \(e.binCount) bins, \(e.refused) refused, \(lost) lost, \(e.outliers) outliers, \(e.steps) steps)"
     }
 }
