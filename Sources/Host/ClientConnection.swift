@@ -251,7 +251,10 @@ final class ClientConnection {
             }
         case .timeRequest:
             switch TimeRequest.decode(payload) {
-            case .success(let request): send(TimeResponse(t1: request.t1, t2: UInt64(received), t3: UInt64(now)).frame, now: now)
+            case .success(let request):
+                // `now` is when the loop woke, which can be before the request's bytes arrived:
+                // the reply leaves after both.
+                send(TimeResponse(t1: request.t1, t2: UInt64(received), t3: UInt64(max(now, received))).frame, now: now)
             case .failure(let e): invalid(e.description, now: now)
             }
         case .status:

@@ -113,6 +113,14 @@ public struct AudioIngest {
                 return .success(())
             }
             refusedInARow = 0
+            // Due and gone before it arrived (a path that froze lets go of seconds at once): the
+            // audio thread concealed it already, and seconds of such packets would fill the pool
+            // and read as the sequence numbers jumping.
+            if Microseconds(packet.timestamp) + format.frameDuration + schedule.latency <= streamNow {
+                pool.releaseFromProducer(slot)
+                counters.packetsLate.add(1, ordering: .relaxed)
+                return .success(())
+            }
             var length = header.length
             if header.flags & AudioPacketHeader.metadataFlag != 0 {
                 guard let carried = stripMetadata(UnsafeMutableRawBufferPointer(mutating: payload)) else {

@@ -70,8 +70,25 @@ struct ClockSync {
     }
 
     /// The handshake's exchange (HELLO and WELCOME), already matched to its request.
-    mutating func add(_ exchange: (t1: Microseconds, t2: Microseconds, t3: Microseconds, t4: Microseconds)) {
-        _ = estimator.add(t1: exchange.t1, t2: exchange.t2, t3: exchange.t3, t4: exchange.t4)
+    @discardableResult
+    mutating func add(_ exchange: (t1: Microseconds, t2: Microseconds, t3: Microseconds, t4: Microseconds)) -> ClockEstimator.Verdict {
+        estimator.add(t1: exchange.t1, t2: exchange.t2, t3: exchange.t3, t4: exchange.t4)
+    }
+
+    /// What a new session with the same host starts from: the estimate, which the host's
+    /// monotonic clock keeps valid across a reconnect or its restart, without the requests of
+    /// the connection that is gone. Nil when the new session's first exchange disagrees with it
+    /// (the host's machine rebooted, or it is another host): a fresh start then.
+    func resumed(with exchange: (t1: Microseconds, t2: Microseconds, t3: Microseconds, t4: Microseconds)) -> ClockSync? {
+        var resumed = ClockSync()
+        resumed.estimator = estimator
+        resumed.lost = lost
+        resumed.replies = replies
+        resumed.answered = answered
+        switch resumed.add(exchange) {
+        case .outlier, .stepped: return nil
+        case .accepted, .refused: return resumed
+        }
     }
 
     /// A TIME_RESP that arrived at `t4`. A reply to no request in flight (a duplicate, one too

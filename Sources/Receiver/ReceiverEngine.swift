@@ -52,6 +52,9 @@ public final class ReceiverEngine {
     private var authenticationFailed = false
     /// What the host playing now calls itself (WELCOME).
     private var playingHostName = ""
+    /// The clock estimate of the last session, and the host (pin key) it is of: a reconnect to
+    /// that host plays on schedule at once instead of learning its clock again.
+    private var lastClock: (pinKey: String, sync: ClockSync)?
 
     private enum Phase {
         case idle
@@ -64,7 +67,13 @@ public final class ReceiverEngine {
     }
 
     static let firstBackoff: Microseconds = 500_000
-    static let longestBackoff: Microseconds = 10_000_000
+    static let longestBackoff: Microseconds = 5_000_000
+    /// For a minute after a session that played, a host that restarts or a path that comes
+    /// back is tried at least this often: the music is back within this of its return.
+    static let longestBackoffAfterPlaying: Microseconds = 2_000_000
+    static let afterPlaying: Microseconds = 60_000_000
+    /// When the last session that played ended.
+    private var playedUntil: Microseconds?
     /// After a password was refused: not a retry every few seconds that hammers a host (and
     /// fills its log) with a password that will not change until someone edits the config.
     static let refusedBackoff: Microseconds = 30_000_000
@@ -76,14 +85,18 @@ public final class ReceiverEngine {
     private var target: HostTarget?
     /// Discovery has been quiet for `settleTime` since its last change: a host not named can be picked.
     private var settled = false
+    /// Whether this receiver has played a host (by device_id) before and pinned its key: such
+    /// a host is dialled as soon as discovery resolves it, without waiting for quiet.
+    private let knows: (String) -> Bool
     /// The last hosts-found line logged, so that a wait logs each new situation once.
     private var lastDiscoveryNote = ""
     static let settleTime: Microseconds = 1_000_000
 
     public init(settings: ReceivingSettings, log: Logger, signals: consuming ShutdownSignals,
                 transport: @escaping (HostTarget) -> any ChannelTransport = { _ in TCPTransport() },
-                board: BoardController? = nil, clock: any MonotonicClock = SystemClock()) {
+                board: BoardController? = nil, clock: any MonotonicClock = SystemClock(), knows: @escaping (String) -> Bool = { _ in false }) {
         self.settings = settings
+        self.knows = knows
         self.log = log
         self.signals = signals
         self.transport = transport
@@ -236,15 +249,16 @@ public final class ReceiverEngine {
         return "a Moosync host"
     }
 
-    /// The hosts found changed: wait for quiet before picking among them (the host a device_id
-    /// names is picked at once: a name may turn out to fit two); a host that moved while playing
-    /// is followed.
+    /// The hosts found changed: wait for quiet before picking among them, unless the one that
+    /// fits is named by device_id or is a host played before (a name may turn out to fit two,
+    /// and a host never met may be one of several still announcing); a host that moved while
+    /// playing is followed.
     private func discoveryChanged() {
         settled = false
         reactor.schedule(.settle, after: Self.settleTime)
         switch phase {
         case .discovering:
-            if settings.hostID != nil { pickDiscoveredHost() }
+            pickDiscoveredHost()
         case .streaming(let session):
             // Moved: seen again, and at none of the places it was when this session began.
             guard let target, let now = finder?.directory.hosts.values.first(where: { $0.id == target.pinKey }),
@@ -265,7 +279,7 @@ public final class ReceiverEngine {
         // The host played last is kept when another appears: pinned, and what the user heard.
         let sentAway = finder.directory.hosts.values.map(\.id).filter(staysAway(from:))
         switch finder.directory.choose(id: settings.hostID, name: settings.hostName, playing: discoveredDeviceID, excluding: Set(sentAway)) {
-        case .host(let host) where settings.hostID != nil || settled:
+        case .host(let host) where settings.hostID != nil || settled || knows(host.id):
             lastDiscoveryNote = ""
             return dial(HostTarget(label: "\"\(host.service.name)\" (\(host.endpoint))", endpoints: host.endpoints,
                                    pinKey: host.id, advertisedFingerprint: host.advertisement.flatMap { $0.fingerprint.isEmpty ? nil : $0.fingerprint }))
@@ -408,8 +422,11 @@ public final class ReceiverEngine {
         // The last session's lock would keep it (and a locked page cannot be released).
         unlockAllPages()
         releaseCodePages()
-        var clockSync = ClockSync()
-        clockSync.add(accepted.exchange)
+        let clockSync = resumedClock(accepted.exchange) ?? {
+            var fresh = ClockSync()
+            fresh.add(accepted.exchange)
+            return fresh
+        }()
         let clockMapping = SharedClockMapping(clockSync.estimator.mapping)
         // A speaker with an offset plays on a schedule of its own, the house's shifted.
         let schedule = PlayoutSchedule(streamStart: welcome.streamStart, latency: settings.playoutLatency)
@@ -436,11 +453,22 @@ public final class ReceiverEngine {
         if let end { finish(session, end) }
     }
 
+    /// The last session's clock estimate if it was of this host and the handshake agrees with it.
+    private func resumedClock(_ exchange: (t1: Microseconds, t2: Microseconds, t3: Microseconds, t4: Microseconds)) -> ClockSync? {
+        guard let lastClock, lastClock.pinKey == target?.pinKey else { return nil }
+        guard let resumed = lastClock.sync.resumed(with: exchange) else {
+            log.info("clock: the host's clock is not where it was in the last session (its machine restarted?): learning it again")
+            return nil
+        }
+        return resumed
+    }
+
     /// The session is over: the audio thread stops, what it counted is logged, and the host is
     /// tried again later.
     private func finish(_ session: StreamSession<AlsaOutput>, _ end: StreamSession<AlsaOutput>.End) {
         session.end(&reactor)
         session.channel.close()
+        if let target { lastClock = (target.pinKey, session.clockSync) }
         switch end {
         case .retry(let reason):
             log.event(.disconnected(reason: reason))
@@ -479,7 +507,10 @@ public final class ReceiverEngine {
         reactor.unregister(.host)
         reactor.cancelTimer(.handshake)
         phase = .idle
-        if streamed { backoff = Self.firstBackoff }
+        if streamed {
+            backoff = Self.firstBackoff
+            playedUntil = reactor.now
+        }
         if let configured, staysAway(from: configured.pinKey) {
             // The one host there is sent it away: back when the time is up, or never.
             guard let until = sentAway[configured.pinKey] ?? nil else { return log.info("not connecting to \(settings.host ?? "") again until msrecv restarts") }
@@ -490,7 +521,8 @@ public final class ReceiverEngine {
         log.info(configured != nil ? "reconnecting to \(settings.host ?? "") in \(formatDuration(backoff))"
                                    : "looking for \(wanted) again in \(formatDuration(backoff))")
         reactor.schedule(.retry, after: backoff)
-        backoff = min(backoff * 2, Self.longestBackoff)
+        let recentlyPlayed = playedUntil.map { reactor.now - $0 < Self.afterPlaying } ?? false
+        backoff = min(backoff * 2, recentlyPlayed ? Self.longestBackoffAfterPlaying : Self.longestBackoff)
     }
 
     /// SIGINT/SIGTERM: a streaming session says BYE (given 200 ms to leave); true when there is

@@ -44,6 +44,9 @@ public struct HostPins {
         }
     }
 
+    /// Whether this receiver has met `host` (a device_id) before and pinned its key.
+    public func isPinned(_ host: String) -> Bool { pinned(host) != nil }
+
     private func pinned(_ host: String) -> Fingerprint? {
         guard case .success(let bytes) = readWholeFile(file, limit: 1 << 20) else { return nil }
         for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {

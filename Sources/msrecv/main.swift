@@ -60,9 +60,9 @@ if !receiving.enabled {
 }
 
 let transport: (HostTarget) -> any ChannelTransport
+let pins = HostPins(directory: receiving.stateDirectory, configured: receiving.hostFingerprint.flatMap { Fingerprint(hex: $0) })
 switch receiving.encryption {
 case .tls:
-    let pins = HostPins(directory: receiving.stateDirectory, configured: receiving.hostFingerprint.flatMap { Fingerprint(hex: $0) })
     let configuration: TLSConfiguration
     do {
         configuration = try TLSConfiguration(role: .client, identity: receiverIdentity())
@@ -93,5 +93,6 @@ case .none:
 }
 // A line that cannot be had is logged and left out: the speaker plays without it.
 let board = BoardController.open(settings.board, log: log)
-let engine = ReceiverEngine(settings: receiving, log: log, signals: ShutdownSignals(), transport: transport, board: board)
+let engine = ReceiverEngine(settings: receiving, log: log, signals: ShutdownSignals(), transport: transport, board: board,
+                            knows: { receiving.encryption == .tls && pins.isPinned($0) })
 exit(engine.run())

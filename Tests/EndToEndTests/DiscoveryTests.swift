@@ -62,6 +62,17 @@ final class DiscoveryTests: XCTestCase {
         XCTAssertGreaterThan(samples.map { abs(Int($0)) }.max() ?? 0, 1000, "and it is not silence")
         let pins = try String(contentsOfFile: Configs.receiverStateDirectory("speaker") + "/known_hosts", encoding: .utf8)
         XCTAssertTrue(pins.contains("\(id) \(fingerprint)"), pins)
+
+        // Started again, it dials the host it pinned as soon as mDNS resolves it, without the
+        // second of quiet it waits for before picking a host it has never met.
+        stopAll([speaker])
+        let started = Date()
+        let again = try Daemon("msrecv", config: scratch.file("speaker.json"), scratch: scratch, name: "speaker-again")
+        XCTAssertTrue(again.waitFor("event=Connected host=\"Kitchen host\""), again.log)
+        let connectedAfter = Date().timeIntervalSince(started)
+        print("discovery: a pinned host connected \(Int(connectedAfter * 1000)) ms after msrecv started")
+        XCTAssertLessThan(connectedAfter, 0.9, "no wait for quiet: \(again.log)")
+        stopAll([again])
     }
 
     func testWithTwoHostsTheReceiverPlaysTheNamedOneAndWithoutANameSaysWhichThereAre() throws {

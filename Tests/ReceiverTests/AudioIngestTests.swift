@@ -31,15 +31,34 @@ final class AudioIngestTests: XCTestCase {
         return bytes + (0..<(format.samplesPerPacket * 2)).map { UInt8($0 & 0xff) }
     }
 
-    /// Routes and completes one frame at local time 1.1 s, as the session does.
-    private func take(_ ingest: inout AudioIngest, _ bytes: [UInt8]) -> Result<Void, IngestError> {
+    /// Routes and completes one frame at local time `now` (1.1 s: 100 ms before it is due), as
+    /// the session does.
+    private func take(_ ingest: inout AudioIngest, _ bytes: [UInt8], now: Microseconds = 1_100_000) -> Result<Void, IngestError> {
         let header = FrameHeader(type: .audio, flags: bytes.count > format.maxAudioPacket ? AudioPacketHeader.metadataFlag : 0, length: bytes.count)
-        guard case .read(.into(let slot)) = ingest.route(header, now: 1_100_000) else {
+        guard case .read(.into(let slot)) = ingest.route(header, now: now) else {
             XCTFail("not routed into a slot")
             return .success(())
         }
         slot.copyMemory(from: UnsafeRawBufferPointer(start: bytes, count: bytes.count))
-        return ingest.complete(header, UnsafeRawBufferPointer(rebasing: slot[0..<bytes.count]), now: 1_100_000)
+        return ingest.complete(header, UnsafeRawBufferPointer(rebasing: slot[0..<bytes.count]), now: now)
+    }
+
+    /// A path that froze lets go of seconds of packets at once: those whose time has passed go
+    /// back to the pool at once, counted late, and never reach the audio thread.
+    func testAPacketThatArrivesAfterItsTimeIsDroppedAtTheDoor() throws {
+        let pool = PacketPool(slotCount: 4, slotCapacity: format.maxAudioPayload)
+        let incoming = SPSCRing(capacity: 4)
+        let counters = PlayoutCounters()
+        var ingest = AudioIngest(format: format, schedule: PlayoutSchedule(streamStart: 0, latency: 200_000),
+                                 clockMapping: SharedClockMapping(ClockMapping(offset: 0)), pool: pool, incoming: incoming, counters: counters)
+        // Due from 1.2 s to 1.21 s.
+        for _ in 0..<8 { XCTAssertNoThrow(try take(&ingest, payload(metadata: nil), now: 1_210_000).get()) }
+        XCTAssertNil(incoming.pop())
+        XCTAssertEqual(counters.packetsLate.load(ordering: .relaxed), 8)
+        // Its last frames can still play: the audio thread decides.
+        XCTAssertNoThrow(try take(&ingest, payload(metadata: nil), now: 1_209_000).get())
+        XCTAssertNotNil(incoming.pop())
+        XCTAssertEqual(counters.packetsLate.load(ordering: .relaxed), 8)
     }
 
     func testMetadataIsTakenOutAndTheCodecDataClosesUp() throws {

@@ -1,0 +1,81 @@
+import Core
+import Foundation
+import XCTest
+
+/// Outages on the path (issue 18 §5), measured from outside: a receiver behind a relay and one
+/// connected directly play the same clicks with the seed's kind of buffer (1 s); the path
+/// freezes or is cut for 3 s. After it, the relayed room must be back with the direct one: on
+/// schedule, at once, with at most one resync.
+final class NetworkOutageTests: XCTestCase {
+    /// Nothing passes for 3 s, then everything held passes at once: the 2 s of packets whose
+    /// time has gone are dropped at the door, the last second plays on time.
+    func testAFrozenPathIsPlayedOnScheduleAsSoonAsItLetsGo() throws {
+        let run = try playThrough(["--freeze-at", "10", "--freeze-for", "3"], outage: 10...13, backWithin: 0.02)
+        XCTAssertFalse(run.relayed.contains("jumped beyond the jitter buffer"), run.relayed)
+        XCTAssertFalse(run.relayed.contains("event=BufferOverrun"), "the late packets did not fill the pool: \(run.relayed)")
+        XCTAssertFalse(run.relayed.contains("stepped"), "late replies are not a clock step: \(run.relayed)")
+    }
+
+    /// Every connection reset, and new ones refused, for 3 s: the receiver reconnects as the
+    /// path returns and plays on schedule at once, its clock estimate kept.
+    func testACutPathIsBackWithinTwoSecondsOnSchedule() throws {
+        let run = try playThrough(["--cut-at", "10", "--cut-for", "3"], outage: 10...13, backWithin: 2)
+        XCTAssertEqual(run.relayed.components(separatedBy: "event=Connected").count - 1, 2, run.relayed)
+        XCTAssertFalse(run.relayed.contains("learning it again"), "the clock estimate was kept: \(run.relayed)")
+    }
+
+    struct Run {
+        /// The relayed receiver's log (its scratch directory is gone).
+        let relayed: String
+    }
+
+    /// The direct "study" and the relayed "kitchen" (+150 ppm) for 22 s; `outage` in seconds
+    /// after the relay starts. Asserts that every click due from `backWithin` seconds after the
+    /// outage on played in the relayed room, on schedule with the direct one.
+    private func playThrough(_ options: [String], outage: ClosedRange<Double>, backWithin: Double) throws -> Run {
+        let scratch = try Scratch("outage")
+        let wav = try scratch.write("clicks.wav", bytes: ClickTrack.wav())
+        let port = freePort()
+        let latency: Microseconds = 1_000_000
+        let study = try scratch.virtualCard("study", delayMicroseconds: 1_000)
+        let kitchen = try scratch.virtualCard("kitchen", ppm: 150, delayMicroseconds: 1_500)
+        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "wav:" + wav, loop: true)), scratch: scratch)
+        XCTAssertTrue(host.waitFor("listening on port"))
+        let relayStart = Double(SystemClock().now())
+        let path = try NetworkPath(to: port, options: options, scratch: scratch)
+        let receivers = try [("study", port), ("kitchen", path.port)].map { name, target in
+            try Daemon("msrecv", config: try scratch.write(name + ".json", Configs.receiver(port: target, device: name, buffer: "1s")), scratch: scratch, name: name)
+        }
+        for r in receivers { XCTAssertTrue(r.waitFor("event=Connected"), r.log) }
+        Thread.sleep(forTimeInterval: 22)
+        stopAll(receivers)
+        host.signal(SIGTERM)
+        _ = host.waitForExit()
+        _ = path.stop()
+
+        let streamStart = try ClickTrack.streamStart(hostLog: host.log)
+        let direct = ClickTrack.errors(try ClickTrack.times(recording: study), streamStart: streamStart, latency: Double(latency))
+        let relayed = ClickTrack.errors(try ClickTrack.times(recording: kitchen), streamStart: streamStart, latency: Double(latency))
+        // A click's due time, test clock; those due after the outage, on both cards.
+        func due(_ m: Int) -> Double { streamStart + Double(m) * 1e6 + Double(latency) }
+        let outageEnd = relayStart + outage.upperBound * 1e6
+        let after = relayed.keys.filter { due($0) > outageEnd }.sorted()
+        let firstBack = try XCTUnwrap(after.first, "the relayed room played nothing after the outage: \(receivers[1].log)")
+        let backAfter = (due(firstBack) - outageEnd) / 1e6
+        // Clicks come once a second: the first due after the return tells whether sound was back.
+        let missed = direct.keys.filter { due($0) > outageEnd + backWithin * 1e6 && relayed[$0] == nil }.sorted()
+        let skews = after.compactMap { m in direct[m].map { abs(relayed[m]! - $0) } }
+        let resyncs = receivers[1].count("resynced")
+        print("""
+            outage \(options.joined(separator: " ")): the first click after the path's return \(String(format: "%.2f", backAfter)) s after it; \
+            clicks missed from \(backWithin) s after it \(missed); \
+            skew against the direct room after it median \(Int(ClickTrack.percentile(skews, 0.5))) µs, p99 \(Int(ClickTrack.percentile(skews, 0.99))) µs \
+            over \(skews.count) clicks; \(resyncs) resyncs; relayed errors (µs) \(after.map { Int(relayed[$0]!) })
+            """)
+        XCTAssertGreaterThanOrEqual(skews.count, 5)
+        XCTAssertEqual(missed, [], "sound back within \(backWithin) s of the path's return: \(receivers[1].log)")
+        XCTAssertLessThan(ClickTrack.percentile(skews, 0.99), 200, "on schedule after the outage: \(receivers[1].log)")
+        XCTAssertLessThanOrEqual(resyncs, 1, receivers[1].log)
+        return Run(relayed: receivers[1].log)
+    }
+}
