@@ -41,6 +41,7 @@ let package = Package(
     targets: [
         // Five of the six Debian C libraries, each a module map plus a header of inline shims.
         cLibrary("COpus", apt: "libopus-dev"),
+        cLibrary("CFLAC", apt: "libflac-dev"),
         cLibrary("CAlsa", apt: "libasound2-dev"),
         cLibrary("CSamplerate", apt: "libsamplerate0-dev"),
         cLibrary("CMbedTLS", apt: "libmbedtls-dev"),
@@ -54,7 +55,7 @@ let package = Package(
         .target(name: "CMoosyncLinux", cSettings: [.define("_GNU_SOURCE")]),
 
         .target(name: "Core", dependencies: ["CMoosyncLinux"], swiftSettings: orderable),
-        .target(name: "Codec", dependencies: ["Core", "COpus"], swiftSettings: orderable),
+        .target(name: "Codec", dependencies: ["Core", "COpus", "CFLAC"], swiftSettings: orderable),
         // The receiver's drift resampler, its inner loop in C (an AVX2/FMA variant picked at run
         // time on x86-64), and libsamplerate for the host's whole-file rate conversion: msrecv
         // does not load libsamplerate. Function sections let msrecv's text order place the loop.

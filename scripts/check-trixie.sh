@@ -28,7 +28,7 @@ FALLBACK_MIRROR=http://deb.debian.org/debian
 PACKAGES=(
   swiftlang libc6-dev libstdc++-14-dev pkg-config git
   # the six C libraries
-  libopus-dev libavahi-client-dev libmbedtls-dev libasound2-dev libgpiod-dev libsamplerate0-dev
+  libopus-dev libflac-dev libavahi-client-dev libmbedtls-dev libasound2-dev libgpiod-dev libsamplerate0-dev
   # tests: alsa-lib's configuration and tools, discovery services, process tools
   alsa-utils avahi-daemon dbus procps iproute2 python3
   # this script: incremental copy of the source tree

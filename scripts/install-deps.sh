@@ -11,7 +11,7 @@ only=0
 if [ "${1:-}" = --only ]; then only=1; shift; fi
 packages=(
   # the six C libraries
-  libopus-dev libavahi-client-dev libmbedtls-dev libasound2-dev libgpiod-dev libsamplerate0-dev
+  libopus-dev libflac-dev libavahi-client-dev libmbedtls-dev libasound2-dev libgpiod-dev libsamplerate0-dev
   # what a swift.org toolchain needs on a minimal Debian
   libcurl4-openssl-dev libedit2 libgcc-12-dev libpython3-dev libsqlite3-0
   libstdc++-12-dev libxml2-dev libz3-dev pkg-config tzdata zlib1g-dev libncurses6 git gcc libc6-dev

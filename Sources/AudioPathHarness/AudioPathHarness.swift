@@ -9,7 +9,7 @@ import Resample
 import Transport
 
 /// Drives the receiver's whole steady-state audio path in one thread with a stepped clock:
-/// frame parsing → packet pool → jitter buffer → Opus decode → gain → drift compensation
+/// frame parsing → packet pool → jitter buffer → Opus (or FLAC) decode → gain → drift compensation
 /// (controller and resampler, following a card whose crystal is 120 ppm fast) → sink. The
 /// counted-allocation test and the benchmark both run it, so they measure the code msrecv runs
 /// on a speaker.
@@ -23,14 +23,15 @@ public final class AudioPathHarness {
     private var engine: PlayoutEngine<PacedMemorySink, SteppedClock>
     public private(set) var packetsPushed = 0
 
-    /// Encodes one second of a two-tone signal as Opus packets (set-up; this allocates).
-    public init(bitrate: Int = 128_000, volume: Double = 0.8) throws {
-        let format = StreamFormat(codec: .opus, sampleRate: 48_000, channels: 2, frameSamples: 960, bitrate: bitrate)
+    /// Encodes one second of a two-tone signal as Opus (or FLAC) packets (set-up; this allocates).
+    public init(codec: WireCodec = .opus, bitrate: Int = 128_000, volume: Double = 0.8) throws {
+        let format = StreamFormat(codec: codec, sampleRate: 48_000, channels: 2, frameSamples: 960, bitrate: bitrate)
         self.format = format
-        let encoder = try OpusEncoderHandle(sampleRate: format.sampleRate, channels: format.channels, bitrate: bitrate)
+        let opus = codec == .opus ? try OpusEncoderHandle(sampleRate: format.sampleRate, channels: format.channels, bitrate: bitrate) : nil
+        let flac = codec == .flac ? try FLACEncoderHandle(sampleRate: format.sampleRate, channels: format.channels, frameSamples: format.frameSamples) : nil
         var packets: [[UInt8]] = []
         var pcm = [Int16](repeating: 0, count: format.samplesPerPacket)
-        var out = [UInt8](repeating: 0, count: OpusLibrary.maxPacketSize)
+        var out = [UInt8](repeating: 0, count: format.maxAudioPacket)
         for p in 0..<50 {
             for f in 0..<format.frameSamples {
                 let t = Double(p * format.frameSamples + f) / Double(format.sampleRate)
@@ -42,11 +43,13 @@ public final class AudioPathHarness {
             }
             let n = try pcm.withUnsafeBufferPointer { input in
                 try out.withUnsafeMutableBytes { output in
-                    try encoder.encode(input, frames: format.frameSamples, into: output).get()
+                    if let opus { return try opus.encode(input, frames: format.frameSamples, into: output).get() }
+                    return flac!.encode(input, into: output) ?? 0
                 }
             }
-            packets.append(Array(out[0..<n]))
+            if n > 0 { packets.append(Array(out[0..<n])) }
         }
+        if let flac, let n = out.withUnsafeMutableBytes({ flac.finish(into: $0) }) { packets.append(Array(out[0..<n])) }
         channel = ReplayChannel(packets: packets, format: format)
         let slots = packetPoolSlots(bufferSize: 60_000, frameDuration: format.frameDuration)
         let pool = PacketPool(slotCount: slots, slotCapacity: format.maxAudioPayload)
@@ -55,7 +58,7 @@ public final class AudioPathHarness {
         let schedule = PlayoutSchedule(streamStart: 0, latency: 60_000)
         let clockMapping = SharedClockMapping(ClockMapping(offset: 0))
         ingest = AudioIngest(format: format, schedule: schedule, clockMapping: clockMapping, pool: pool, incoming: incoming, counters: counters)
-        engine = PlayoutEngine(format: format, decoder: try OpusDecoderHandle(sampleRate: format.sampleRate, channels: format.channels),
+        engine = PlayoutEngine(format: format, decoder: try PacketDecoder.make(for: codec, sampleRate: format.sampleRate, channels: format.channels),
                                resampler: DriftResampler(channels: format.channels, maxInputFrames: PlayoutEngine<PacedMemorySink, SteppedClock>.maxFrames(for: format)),
                                pool: pool, incoming: incoming,
                                sink: PacedMemorySink(clock: clock, ppm: 120, sampleRate: format.sampleRate, channels: format.channels, bufferFrames: 1920),
@@ -123,7 +126,7 @@ final class ReplayChannel: ByteChannel {
             let length = headers + packet.count
             let frame = UnsafeMutableRawBufferPointer(rebasing: frames[offset..<(offset + length)])
             FrameHeader(type: .audio, length: AudioPacketHeader.size + packet.count).encode(into: frame)
-            AudioPacketHeader(sequence: 0, timestamp: 0, sampleRate: UInt32(format.sampleRate), channels: UInt8(format.channels), codec: .opus)
+            AudioPacketHeader(sequence: 0, timestamp: 0, sampleRate: UInt32(format.sampleRate), channels: UInt8(format.channels), codec: format.codec)
                 .encode(into: UnsafeMutableRawBufferPointer(rebasing: frame[WireProtocol.frameHeaderSize...]))
             packet.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: frame[headers...]).copyMemory(from: $0) }
             offsets.append(offset)

@@ -152,7 +152,7 @@ public enum ConfigLoader {
         }
         if let q = c.object(s["audio_quality"], path: p + ".audio_quality", known: ["codec", "bitrate", "sample_rate", "channels", "adaptive_bitrate"]) {
             let qp = p + ".audio_quality"
-            out.codec = WireCodec(name: c.choice(q, "codec", path: qp, default: "opus", among: ["opus", "pcm"])) ?? .opus
+            out.codec = WireCodec(name: c.choice(q, "codec", path: qp, default: "opus", among: ["opus", "flac", "pcm"])) ?? .opus
             out.bitrate = c.integer(q, "bitrate", path: qp, default: out.bitrate, range: 6_000...510_000)
             out.channels = c.integer(q, "channels", path: qp, default: out.channels, range: 1...2)
             c.notYet(q, "adaptive_bitrate", path: qp, unless: { $0.boolValue == false }, "the bitrate is fixed in this build (audio_quality.bitrate)")
@@ -271,7 +271,7 @@ public enum ConfigLoader {
                 c.fail(p + ".host_fingerprint", "expected the host's SHA-256 certificate fingerprint, 64 hex digits (colons between pairs allowed; `mshost --fingerprint` prints it), got \(value.shortText)", at: value)
             }
         }
-        out.audioFormats = c.stringList(r, "audio_formats", path: p, default: out.audioFormats, among: ["opus", "pcm"])
+        out.audioFormats = c.stringList(r, "audio_formats", path: p, default: out.audioFormats, among: ["opus", "flac", "pcm"])
         if let value = r["host"] {
             if let text = value.stringValue, isHostPort(text) {
                 out.host = text

@@ -92,7 +92,18 @@ public struct SharingSettings: Equatable, Sendable {
     public var samplesPerFrame: Int { Int(Int64(sampleRate) * frameDuration / 1_000_000) }
 
     /// What a stream in `codec` carries, bit/s: Opus at `bitrate`, PCM at 16 bits a sample.
+    /// The nominal bitrate of `codec`: Opus's setting; PCM's own; FLAC's at most PCM's.
     public func bitrate(of codec: WireCodec) -> Int { codec == .opus ? bitrate : sampleRate * channels * 16 }
+
+    /// What a receiver may get, best first: the configured codec, then what costs the host
+    /// little more (an Opus host's FLAC encoder runs anyway, PCM is a copy).
+    public var offeredCodecs: [WireCodec] {
+        switch codec {
+        case .opus: return [.opus, .flac, .pcm]
+        case .flac: return [.flac, .pcm]
+        case .pcm: return [.pcm]
+        }
+    }
 }
 
 public struct AudioOutputSettings: Equatable, Sendable {
@@ -139,7 +150,7 @@ public struct ReceivingSettings: Equatable, Sendable {
     public var hostID: String?
     public var hostName: String?
     public var clientName = "Moosync speaker"
-    public var audioFormats = ["opus", "pcm"]
+    public var audioFormats = ["opus", "flac", "pcm"]
     public var audioOutput = AudioOutputSettings()
     public var encryption = Encryption.tls
     public var stateDirectory = defaultStateDirectory

@@ -71,11 +71,13 @@ public struct FrameHeader: Equatable, Sendable {
 public enum WireCodec: UInt8, Sendable {
     case pcm = 0
     case opus = 1
+    case flac = 2
 
     public var name: String {
         switch self {
         case .pcm: return "pcm"
         case .opus: return "opus"
+        case .flac: return "flac"
         }
     }
 
@@ -83,6 +85,7 @@ public enum WireCodec: UInt8, Sendable {
         switch name {
         case "pcm": self = .pcm
         case "opus": self = .opus
+        case "flac": self = .flac
         default: return nil
         }
     }

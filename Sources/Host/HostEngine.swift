@@ -180,7 +180,8 @@ public final class HostEngine {
             switch source.read(into: encoder.pcm, frames: encoder.frameSamples) {
             case .frame:
                 let timestamp = UInt64(sequence) * UInt64(settings.frameDuration)
-                let frames = encoder.encode(sequence: sequence, timestamp: timestamp, metadata: metadataDue(at: timestamp), for: codecsInUse())
+                let frames = encoder.encode(sequence: sequence, timestamp: timestamp, metadata: metadataDue(at: timestamp), for: codecsInUse(),
+                                            frameDuration: UInt64(settings.frameDuration))
                 broadcast(frames)
                 keep(frames, timestamp: timestamp)
                 sequence += 1
@@ -189,6 +190,10 @@ public final class HostEngine {
                 reactor.setInterest(.source, .read)
                 return reactor.schedule(.frame, after: 5_000)
             case .ended:
+                if sequence > 0 {
+                    let last = sequence - 1
+                    broadcast(encoder.flush(sequence: last, timestamp: last * UInt64(settings.frameDuration), for: codecsInUse()))
+                }
                 return stop(.endOfStream, code: 0, reason: "source ended")
             case .failed(let why):
                 log.error(why)
@@ -208,22 +213,25 @@ public final class HostEngine {
 
     /// The codecs receivers play, and the host's own codec always: its backlog is ready for
     /// whoever joins.
-    private func codecsInUse() -> (opus: Bool, pcm: Bool) {
-        let streaming = registry.streaming
-        return (settings.codec == .opus || streaming.contains { $0.codec == .opus }, settings.codec == .pcm || streaming.contains { $0.codec == .pcm })
+    private func codecsInUse() -> CodecSet {
+        var codecs = CodecSet([settings.codec])
+        for client in registry.streaming { codecs.insert(client.codec) }
+        return codecs
     }
 
     private func keep(_ frames: FrameEncoder.Frames, timestamp: UInt64) {
-        for (codec, frame) in [(WireCodec.opus, frames.opus), (.pcm, frames.pcm)] {
-            guard let frame else { continue }
-            backlogs[codec, default: Backlog(frameDuration: settings.frameDuration)].append(frame, timestamp: timestamp)
+        for codec in [WireCodec.opus, .pcm, .flac] {
+            guard let frame = frames[codec] else { continue }
+            // A FLAC frame is the one before (libFLAC holds one back).
+            let at = codec == .flac ? timestamp - UInt64(settings.frameDuration) : timestamp
+            backlogs[codec, default: Backlog(frameDuration: settings.frameDuration)].append(frame, timestamp: at)
         }
     }
 
     private func broadcast(_ frames: FrameEncoder.Frames) {
         let now = reactor.now
         for client in registry.streaming {
-            guard let frame = client.codec == .opus ? frames.opus : frames.pcm else { continue }
+            guard let frame = frames[client.codec] else { continue }
             client.sendAudio(frame, now: now)
             sync(client)
         }
@@ -313,7 +321,7 @@ public final class HostEngine {
 
     /// What a receiver's HELLO gets: the stream in the first codec both sides have.
     private func negotiate(_ hello: Hello, received: Microseconds) -> ClientConnection.Negotiation {
-        let offered = settings.codec == .opus ? [WireCodec.opus, .pcm] : [.pcm]
+        let offered = settings.offeredCodecs
         guard let codec = offered.first(where: { hello.audioFormats.contains($0.name) }) else {
             let why = "receiver offers \(hello.audioFormats.joined(separator: ", ")); this host streams \(offered.map(\.name).joined(separator: " or "))"
             return .reject(.unsupportedCodec(why), message: why)

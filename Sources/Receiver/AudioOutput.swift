@@ -21,7 +21,7 @@ protocol AudioOutput {
     /// Starts playing the pool's packets into `device`. `counters` carry over from an earlier
     /// playout of the same session (what was played, the volume).
     func start(_ device: consuming Device, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool, incoming: SPSCRing,
-               clockMapping: SharedClockMapping, counters: PlayoutCounters) throws(OpusError) -> Running
+               clockMapping: SharedClockMapping, counters: PlayoutCounters) throws(CodecError) -> Running
 }
 
 extension AudioOutput {
@@ -79,7 +79,7 @@ struct AlsaOutput: AudioOutput {
     }
 
     func start(_ device: consuming AlsaPlayback, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool, incoming: SPSCRing,
-               clockMapping: SharedClockMapping, counters: PlayoutCounters) throws(OpusError) -> AudioThread {
+               clockMapping: SharedClockMapping, counters: PlayoutCounters) throws(CodecError) -> AudioThread {
         typealias Engine = PlayoutEngine<AlsaPlayback, SystemClock>
         let deviceFormat = device.sampleFormat
         var engine = Engine(format: format, decoder: try Engine.decoder(for: format),

@@ -41,7 +41,7 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
     private let pool: PacketPool
     private let incoming: SPSCRing
     private var jitter: JitterBuffer
-    private let decoder: OpusDecoderHandle?
+    private let decoder: PacketDecoder?
     public private(set) var sink: Sink
     private let clock: Clock
     private let counters: PlayoutCounters
@@ -103,8 +103,8 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
     private static var readingsPerPointerStep: Int { 25 }
 
     /// The decoder a stream needs: nil for PCM.
-    public static func decoder(for format: StreamFormat) throws(OpusError) -> OpusDecoderHandle? {
-        format.codec == .opus ? try OpusDecoderHandle(sampleRate: format.sampleRate, channels: format.channels) : nil
+    public static func decoder(for format: StreamFormat) throws(CodecError) -> PacketDecoder? {
+        try PacketDecoder.make(for: format.codec, sampleRate: format.sampleRate, channels: format.channels)
     }
 
     /// Frames one decoded packet can hold: Opus returns up to 120 ms, PCM one frame.
@@ -113,7 +113,7 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
     /// `decoder` comes from `decoder(for:)`; `resampler` (for `maxFrames(for:)` input frames)
     /// absorbs a paced card's drift, nil to play every frame as decoded. The initialiser cannot
     /// fail: Swift 6.0.3 miscompiles a throwing init of this noncopyable generic struct.
-    public init(format: StreamFormat, decoder: OpusDecoderHandle?, resampler: DriftResampler?, pool: PacketPool, incoming: SPSCRing,
+    public init(format: StreamFormat, decoder: PacketDecoder?, resampler: DriftResampler?, pool: PacketPool, incoming: SPSCRing,
                 sink: consuming Sink, clock: Clock, counters: PlayoutCounters, schedule: PlayoutSchedule, clockMapping: SharedClockMapping) {
         self.format = format
         self.decoder = decoder
@@ -211,7 +211,7 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         }
         let frames = decode(pool.contents(slot))
         pool.release(slot)
-        if !started && decoder != nil && !primed {
+        if !started && !primed, case .opus? = decoder {
             primed = true
             return .primed
         }
@@ -278,18 +278,22 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
 
     private func decode(_ packet: UnsafeRawBufferPointer) -> Int {
         let data = UnsafeRawBufferPointer(rebasing: packet[AudioPacketHeader.size...])
-        switch format.codec {
-        case .pcm:
+        switch decoder {
+        case nil:
             return PCMCodec.decode(data, channels: format.channels, into: pcm)
-        case .opus:
-            let n = decoder!.decode(data, into: pcm, maxFrames: pcm.count / format.channels)
+        case .opus(let opus)?:
+            let n = opus.decode(data, into: pcm, maxFrames: pcm.count / format.channels)
             return n > 0 ? Int(n) : conceal()
+        case .flac(let flac)?:
+            let n = flac.decode(data, into: pcm)
+            return n > 0 ? n : conceal()
         }
     }
 
+    /// Opus conceals a missing packet from what came before; PCM and FLAC play silence.
     private func conceal() -> Int {
-        if let decoder {
-            let n = decoder.conceal(into: pcm, frames: format.frameSamples)
+        if case .opus(let opus)? = decoder {
+            let n = opus.conceal(into: pcm, frames: format.frameSamples)
             if n > 0 { return Int(n) }
         }
         UnsafeMutableBufferPointer(rebasing: pcm[0..<format.samplesPerPacket]).update(repeating: 0)

@@ -1,3 +1,4 @@
+import Codec
 import Core
 
 /// What a WELCOME negotiated: the stream the audio thread will play.
@@ -36,6 +37,7 @@ public struct StreamFormat: Equatable, Sendable {
             let framesPerPacket = max(1, (frameSamples * 50 + sampleRate - 1) / sampleRate)
             return AudioPacketHeader.size + 1275 * framesPerPacket + 7
         case .pcm: return AudioPacketHeader.size + frameSamples * channels * 2
+        case .flac: return AudioPacketHeader.size + FLACLibrary.maxFrameSize(frames: frameSamples, channels: channels)
         }
     }
 
@@ -46,7 +48,9 @@ public struct StreamFormat: Equatable, Sendable {
     public var isPlayable: Bool {
         (1...2).contains(channels) && (8_000...192_000).contains(sampleRate) && frameSamples > 0
             && frameSamples <= sampleRate / 10 && maxAudioPayload <= WireProtocol.maxPayload
-            && (codec == .pcm || [8_000, 12_000, 16_000, 24_000, 48_000].contains(sampleRate))
+            && (codec != .opus || [8_000, 12_000, 16_000, 24_000, 48_000].contains(sampleRate))
+            // FLAC's streamable subset: the rate in each frame's header, at most 4608 samples a frame.
+            && (codec != .flac || (sampleRate % 10 == 0 && frameSamples >= 16 && frameSamples <= 4_608))
     }
 }
 

@@ -11,6 +11,8 @@ typealias ReadCount = @convention(c) () -> CLong
 let packets = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 10_000 : 10_000
 // `calibrate` also makes one heap allocation per packet, to prove the counter sees them.
 let calibrate = CommandLine.arguments.dropFirst(2).first == "calibrate"
+// `flac` runs a FLAC stream instead of Opus.
+let flac = CommandLine.arguments.dropFirst(2).first == "flac"
 guard let onSymbol = dlsym(nil, "moosync_alloc_counting"), let countSymbol = dlsym(nil, "moosync_alloc_count") else {
     print("audio-path-probe: no malloc counter loaded (run with LD_PRELOAD=libmalloccount.so)")
     exit(2)
@@ -18,7 +20,7 @@ guard let onSymbol = dlsym(nil, "moosync_alloc_counting"), let countSymbol = dls
 let setCounting = unsafeBitCast(onSymbol, to: SetCounting.self)
 let readCount = unsafeBitCast(countSymbol, to: ReadCount.self)
 
-let harness = try AudioPathHarness()
+let harness = try AudioPathHarness(codec: flac ? .flac : .opus)
 harness.run(packets: 500)  // warm-up: lazy runtime metadata, first decoder state
 let before = readCount()
 setCounting(1)

@@ -321,3 +321,68 @@ final class DriftResamplerTests: XCTestCase {
         }
     }
 }
+
+/// FLAC on the wire: each packet one frame, decoded on its own, bit-exact.
+final class FLACTests: XCTestCase {
+    /// Frames of a stereo signal with every sample distinct (a sine plus a counting ramp).
+    private func frames(_ count: Int, frameSamples: Int) -> [[Int16]] {
+        let sine = Signal.sine(hz: 441, rate: 48_000, frames: count * frameSamples, amplitude: 20_000, channels: 2)
+        let signal = sine.enumerated().map { Int16(clamping: Int($1) + ($0 % 97) - 48) }
+        return (0..<count).map { Array(signal[($0 * frameSamples * 2)..<(($0 + 1) * frameSamples * 2)]) }
+    }
+
+    func testEveryPacketDecodesOnItsOwnToTheSamplesThatWentIn() throws {
+        let frameSamples = 960
+        let encoder = try FLACEncoderHandle(sampleRate: 48_000, channels: 2, frameSamples: frameSamples)
+        let decoder = try FLACDecoderHandle(channels: 2)
+        let out = UnsafeMutableRawBufferPointer.allocate(byteCount: FLACLibrary.maxFrameSize(frames: frameSamples, channels: 2), alignment: 8)
+        defer { out.deallocate() }
+        let pcm = UnsafeMutableBufferPointer<Float>.allocate(capacity: frameSamples * 2)
+        defer { pcm.deallocate() }
+        let input = frames(12, frameSamples: frameSamples)
+        var packets: [[UInt8]] = []
+        for (i, frame) in input.enumerated() {
+            let n = try XCTUnwrap(frame.withUnsafeBufferPointer { encoder.encode($0, into: out) })
+            // libFLAC holds a frame until the next one's first sample: none at the first call.
+            XCTAssertEqual(n == 0, i == 0)
+            if n > 0 { packets.append(Array(UnsafeRawBufferPointer(rebasing: out[0..<n]))) }
+        }
+        packets.append(Array(UnsafeRawBufferPointer(rebasing: out[0..<(try XCTUnwrap(encoder.finish(into: out)))])))
+        XCTAssertEqual(packets.count, input.count)
+        XCTAssertLessThan(packets.map(\.count).reduce(0, +), input.count * frameSamples * 4, "it compresses")
+        // Out of order and with gaps, as a receiver may get them: each stands alone.
+        for index in [0, 3, 2, 7, 11, 5] {
+            let n = packets[index].withUnsafeBytes { decoder.decode($0, into: pcm) }
+            XCTAssertEqual(n, frameSamples, "packet \(index)")
+            XCTAssertEqual(pcm.map { Int16($0 * 32768) }, input[index], "packet \(index) is bit-exact")
+        }
+    }
+
+    func testAPacketThatDoesNotDecodeIsAStatusAndTheNextOneDecodes() throws {
+        let encoder = try FLACEncoderHandle(sampleRate: 48_000, channels: 2, frameSamples: 480)
+        let out = UnsafeMutableRawBufferPointer.allocate(byteCount: 4_096, alignment: 8)
+        defer { out.deallocate() }
+        let input = frames(3, frameSamples: 480)
+        var packets: [[UInt8]] = []
+        for frame in input {
+            if let n = frame.withUnsafeBufferPointer({ encoder.encode($0, into: out) }), n > 0 { packets.append(Array(UnsafeRawBufferPointer(rebasing: out[0..<n]))) }
+        }
+        let pcm = UnsafeMutableBufferPointer<Float>.allocate(capacity: 960)
+        defer { pcm.deallocate() }
+        let decoder = try FLACDecoderHandle(channels: 2)
+        var corrupt = packets[0]
+        corrupt[corrupt.count / 2] ^= 0x5a
+        for bad in [corrupt, Array(packets[0].prefix(40)), [0xff, 0xf8], [UInt8](repeating: 0, count: 64)] {
+            XCTAssertEqual(bad.withUnsafeBytes { decoder.decode($0, into: pcm) }, -1)
+        }
+        XCTAssertEqual(packets[1].withUnsafeBytes { decoder.decode($0, into: pcm) }, 480)
+        XCTAssertEqual(pcm.map { Int16($0 * 32768) }, input[1])
+        // Bytes after the frame are dropped with the packet: they do not spoil the next one.
+        XCTAssertEqual((packets[0] + [1, 2, 3]).withUnsafeBytes { decoder.decode($0, into: pcm) }, 480)
+        XCTAssertEqual(packets[1].withUnsafeBytes { decoder.decode($0, into: pcm) }, 480)
+        XCTAssertEqual(pcm.map { Int16($0 * 32768) }, input[1])
+        // A mono decoder refuses a stereo frame; one with too little room refuses it too.
+        XCTAssertEqual(packets[1].withUnsafeBytes { try! FLACDecoderHandle(channels: 1).decode($0, into: pcm) }, -1)
+        XCTAssertEqual(packets[1].withUnsafeBytes { decoder.decode($0, into: UnsafeMutableBufferPointer(rebasing: pcm[0..<100])) }, -1)
+    }
+}

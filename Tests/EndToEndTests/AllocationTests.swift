@@ -51,6 +51,17 @@ final class AllocationTests: XCTestCase {
         XCTAssertEqual(result["allocations"], 0, "allocations on the audio path")
     }
 
+    /// The same path with FLAC, whose decoder sets up its buffers with the first frame.
+    func testSteadyStateFLACPathMakesNoHeapAllocation() throws {
+        let scratch = try Scratch("alloc-flac")
+        let library = try buildCounter(scratch)
+        let result = try probe(library, ["10000", "flac"])
+        XCTAssertEqual(result["concealed"], 0)
+        XCTAssertEqual(result["played"], 10_500, "every packet decoded (FLAC needs no priming)")
+        XCTAssertEqual(result["resyncs"], 0)
+        XCTAssertEqual(result["allocations"], 0, "allocations on the audio path")
+    }
+
     func testTheCounterSeesAllocations() throws {
         let scratch = try Scratch("calibrate")
         let library = try buildCounter(scratch)

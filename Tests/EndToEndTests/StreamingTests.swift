@@ -5,14 +5,29 @@ import XCTest
 /// mshost → msrecv over loopback TCP into ALSA `file` PCMs, with the real binaries.
 final class StreamingTests: XCTestCase {
     func testPCMStreamIsBitExactAndEndsWithBye() throws {
-        let scratch = try Scratch("pcm")
+        try bitExactStream(codec: "pcm")
+    }
+
+    /// FLAC, lossless at about half PCM's bitrate: the same samples arrive, to the last frame.
+    func testFLACStreamIsBitExactAndEndsWithBye() throws {
+        try bitExactStream(codec: "flac")
+    }
+
+    /// An Opus host gives a receiver that does not take Opus its lossless fallback, FLAC.
+    func testAnOpusHostStreamsFLACToAReceiverWithoutOpus() throws {
+        try bitExactStream(codec: "flac", hostCodec: "opus", formats: "[\"flac\", \"pcm\"]")
+    }
+
+    private func bitExactStream(codec: String, hostCodec: String? = nil, formats: String = "[\"opus\", \"flac\", \"pcm\"]") throws {
+        let scratch = try Scratch(codec)
         let source = TestAudio.music(seconds: 3)
         let wav = try scratch.write("music.wav", bytes: WAVAudio(sampleRate: 48_000, channels: 2, samples: source).encoded())
         let port = freePort()
         let recording = scratch.recordingPCM("speaker")
-        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "wav:" + wav)), scratch: scratch)
+        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "wav:" + wav, codec: hostCodec ?? codec)), scratch: scratch)
         XCTAssertTrue(host.waitFor("listening on port"))
-        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "speaker")), scratch: scratch)
+        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "speaker", formats: formats)),
+                                  scratch: scratch)
 
         XCTAssertEqual(host.waitForExit(timeout: 10), 0, host.log)
         XCTAssertTrue(host.log.contains("event=StreamStopped"), host.log)
@@ -27,7 +42,7 @@ final class StreamingTests: XCTestCase {
         XCTAssertEqual(recorded.count, source.count - offset, "recording should run to the end of the source")
         XCTAssertTrue(Fade.isFadeIn(recorded, of: source[offset...]), "playback should start with a 5 ms fade-in")
         XCTAssertTrue(recorded[Fade.samples...] == source[(offset + Fade.samples)...], "recording differs from the source")
-        XCTAssertTrue(receiver.log.contains("codec=pcm"))
+        XCTAssertTrue(receiver.log.contains("codec=\(codec)"), receiver.log)
     }
 
     func testOpusStreamMatchesTheSourceAboveTwentyFiveDecibelsSNR() throws {

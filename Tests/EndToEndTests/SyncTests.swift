@@ -1,3 +1,4 @@
+import Config
 import Core
 import ProtocolMessages
 import Foundation
@@ -107,9 +108,13 @@ final class MultiRoomSyncTests: XCTestCase {
 
     /// The rooms play one host's clicks for `seconds`; those named in `relayed` reach the host
     /// through a `NetworkPath` of their own with `path`'s options. Skews count from `settle` s on.
+    /// `environment` is added to the daemons'; `observe` is called with the host and the
+    /// receivers once settled and again just before they stop.
     static func playTogether(burst: Int = 1, relayed: Set<String> = [], path: [String] = [], settle: Int = 5, seconds: Double = MultiRoomSyncTests.seconds,
+                             buffer: String = "200ms", environment: [String: String] = [:], observe: ((_ settled: Bool, _ daemons: [Daemon]) -> Void)? = nil,
                              label: String? = nil) throws -> Run {
         let scratch = try Scratch("rooms")
+        scratch.environmentOverrides.merge(environment) { $1 }
         let wav = try scratch.write("clicks.wav", bytes: ClickTrack.wav())
         let port = freePort()
         let rooms = Self.rooms
@@ -120,14 +125,16 @@ final class MultiRoomSyncTests: XCTestCase {
             relayed.contains(room.name) ? try NetworkPath(to: port, options: path, scratch: scratch, name: "relay-" + room.name) : nil
         }
         let receivers = try zip(rooms, paths).map { room, path in
-            try Daemon("msrecv", config: try scratch.write(room.name + ".json", Configs.receiver(port: path?.port ?? port, device: room.name, buffer: "200ms")),
+            try Daemon("msrecv", config: try scratch.write(room.name + ".json", Configs.receiver(port: path?.port ?? port, device: room.name, buffer: buffer)),
                        scratch: scratch, name: room.name, monotonicOffset: room.monotonicOffset)
         }
         for r in receivers { XCTAssertTrue(r.waitFor("event=Connected"), r.log) }
         // Resyncs belong to the start: none once converged.
         Thread.sleep(forTimeInterval: Double(settle))
         let resyncsAtSettling = receivers.map { $0.count("resynced") }
+        observe?(true, [host] + receivers)
         Thread.sleep(forTimeInterval: seconds - Double(settle))
+        observe?(false, [host] + receivers)
         for r in receivers {
             r.signal(SIGTERM)
             XCTAssertEqual(r.waitForExit(), 0, r.log)
@@ -138,9 +145,10 @@ final class MultiRoomSyncTests: XCTestCase {
 
         let streamStart = try ClickTrack.streamStart(hostLog: host.log)
         var errors: [[Int: Double]] = []
+        let latency = Double(try XCTUnwrap(parseDuration(buffer)))
         for (room, recording) in zip(rooms, recordings) {
             let times = try ClickTrack.times(recording: recording, monotonicOffset: room.monotonicOffset ?? 0)
-            errors.append(ClickTrack.errors(times, streamStart: streamStart, latency: 200_000))
+            errors.append(ClickTrack.errors(times, streamStart: streamStart, latency: latency))
             XCTAssertEqual(try VirtualCard.sidecar(recording)["underruns"], 0, "\(room.name) ran dry")
         }
         // Every room played from its first click on; the first seconds are convergence.

@@ -62,7 +62,7 @@ struct SteppedOutput: AudioOutput {
     }
 
     func start(_ device: consuming Void, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool, incoming: SPSCRing,
-               clockMapping: SharedClockMapping, counters: PlayoutCounters) throws(OpusError) -> SteppedPlayout {
+               clockMapping: SharedClockMapping, counters: PlayoutCounters) throws(CodecError) -> SteppedPlayout {
         typealias Engine = PlayoutEngine<MemorySink, SteppedClock>
         let playout = SteppedPlayout(Engine(format: format, decoder: try Engine.decoder(for: format), resampler: nil, pool: pool,
                                             incoming: incoming, sink: MemorySink(sampleRate: format.sampleRate, channels: format.channels),
