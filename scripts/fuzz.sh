@@ -71,11 +71,11 @@ for target in "${targets[@]}"; do
     session)
       src=(Tests/Fuzz/FuzzSession.swift Tests/Fuzz/FuzzChannel.swift)
       libs=("$out/libReceiver.a" "$out/libBoard.a" "$out/libDiscovery.a" "$out/avahi.o" -ldl "$out/libSecure.a" "$out/libAudio.a" "$out/libResample.a" "$out/libCodec.a" "$out/libConfig.a" "$out/libTransport.a"
-            "$out/libProtocolMessages.a" "$out/libCore.a" "$out/fractional_delay.o" -lopus -lasound -lgpiod -lmbedtls -lmbedx509 -lmbedcrypto) ;;
+            "$out/libProtocolMessages.a" "$out/libCore.a" "$out/fractional_delay.o" -lopus -lFLAC -lasound -lgpiod -lmbedtls -lmbedx509 -lmbedcrypto) ;;
     host)
       src=(Tests/Fuzz/FuzzHost.swift Tests/Fuzz/FuzzChannel.swift)
       libs=("$out/libHost.a" "$out/libDiscovery.a" "$out/avahi.o" -ldl "$out/libSecure.a" "$out/libSampleRateConversion.a" "$out/libAudio.a" "$out/libCodec.a" "$out/libConfig.a"
-            "$out/libTransport.a" "$out/libProtocolMessages.a" "$out/libCore.a" -lopus -lasound -lsamplerate -lmbedtls -lmbedx509 -lmbedcrypto) ;;
+            "$out/libTransport.a" "$out/libProtocolMessages.a" "$out/libCore.a" -lopus -lFLAC -lasound -lsamplerate -lmbedtls -lmbedx509 -lmbedcrypto) ;;
     *) echo "fuzz: unknown target $target (frames, json, session, host)" >&2; exit 2 ;;
   esac
   quietly swiftc "${flags[@]}" "${cmaps[@]}" "${src[@]}" "${libs[@]}" "$out/shim.o" -o "$out/fuzz-$target"
@@ -109,6 +109,22 @@ open(f"{d}/session-pcm", "wb").write(b"\x40\x80\x10" + welcome("pcm", 960) + b""
      + frame(8, struct.pack(">QQQ", 1000000, 1000100, 1000200)) + frame(12, b"\x02"))
 open(f"{d}/session-opus", "wb").write(b"\x07\x20\x40" + welcome("opus", 960)
      + b"".join(frame(6, struct.pack(">QQIBB", s, s * 20000, 48000, 2, 1) + b"\xfc\xff\xfe") for s in range(20)))
+# FLAC: verbatim frames (a 16-bit stereo frame as libFLAC writes one for noise), CRC-8 and CRC-16 right.
+def crc(data, poly, width):
+    top, mask, c = 1 << (width - 1), (1 << width) - 1, 0
+    for byte in data:
+        c ^= byte << (width - 8)
+        for _ in range(8):
+            c = ((c << 1) ^ poly) & mask if c & top else (c << 1) & mask
+    return c
+def flac_frame(number, samples):
+    header = bytes([0xFF, 0xF8, 0x7A, 0x18, number & 0x7F, 0x03, 0xBF])
+    header += bytes([crc(header, 0x07, 8)])
+    body = b"".join(b"\x02" + b"".join(struct.pack(">h", (i * 37 + c * 11 + number) % 2000 - 1000) for i in range(samples)) for c in range(2))
+    whole = header + body
+    return whole + struct.pack(">H", crc(whole, 0x8005, 16))
+open(f"{d}/session-flac", "wb").write(b"\x40\x80\x10" + welcome("flac", 960)
+     + b"".join(frame(6, struct.pack(">QQIBB", s, s * 20000, 48000, 2, 2) + flac_frame(s, 960)) for s in range(12)))
 # The host target: admission and permission bits, cut-up, then a receiver's stream.
 control = lambda action, **v: frame(10, json.dumps({"action": action, **v}).encode())
 open(f"{d}/host-open", "wb").write(b"\x07\x10" + frame(1, hello) + frame(7, struct.pack(">Q", 5)) + control("play")

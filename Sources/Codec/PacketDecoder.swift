@@ -8,16 +8,12 @@ public enum PacketDecoder {
     /// The decoder `codec` needs at `sampleRate` and `channels`, made before the audio thread
     /// starts.
     public static func make(for codec: WireCodec, sampleRate: Int, channels: Int) throws(CodecError) -> PacketDecoder? {
-        do {
+        try CodecError.wrapping {
             switch codec {
             case .pcm: return nil
             case .opus: return .opus(try OpusDecoderHandle(sampleRate: sampleRate, channels: channels))
             case .flac: return .flac(try FLACDecoderHandle(channels: channels))
             }
-        } catch let error as OpusError {
-            throw CodecError(description: error.description)
-        } catch {
-            throw CodecError(description: "\(error)")
         }
     }
 }
@@ -26,4 +22,13 @@ public enum PacketDecoder {
 public struct CodecError: Error, Equatable, CustomStringConvertible {
     public var description: String
     public init(description: String) { self.description = description }
+
+    /// What `body` makes, or its library's error (OpusError, FLACError) in its own words.
+    public static func wrapping<T>(_ body: () throws -> T) throws(CodecError) -> T {
+        do {
+            return try body()
+        } catch {
+            throw CodecError(description: "\(error)")
+        }
+    }
 }

@@ -13,8 +13,8 @@
 ///
 /// A wrong drift tilts the old samples' floors into the band from one side or the other, so the
 /// drift is the `d` under which the samples leave the widest band: F + B is concave in `d`, and
-/// a golden-section search finds its top. The bound is what an asymmetry of the two floors could still
-/// hide: half the best de-trended round trip.
+/// a golden-section search finds its top. The bound is what an asymmetry of the two floors
+/// could still hide: half the best de-trended round trip.
 ///
 /// Exchanges with impossible times are refused and counted, never trusted; a host clock step
 /// is accepted only when several exchanges in a row agree on it.
@@ -224,7 +224,7 @@ public struct ClockEstimator {
     private mutating func fit(searchingDrift: Bool) {
         let reference = latest
         var drift = mapping.drift
-        if searchingDrift, reference - bins.map(\.sent).min()! >= configuration.driftSpan {
+        if searchingDrift, reference - bins.lazy.map(\.sent).min()! >= configuration.driftSpan {
             // Golden-section search for the widest band: 44 steps shrink ±1000 ppm below 1e-12.
             let limit = configuration.maxDriftPPM / 1e6, ratio = (5.0.squareRoot() - 1) / 2
             var low = -limit, high = limit

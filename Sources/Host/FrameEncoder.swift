@@ -52,22 +52,15 @@ struct FrameEncoder {
         channels = UInt8(settings.channels)
         pcm = .allocate(capacity: frameSamples * settings.channels)
         pcm.initialize(repeating: 0)
-        do {
-            opusEncoder = settings.codec == .opus
-                ? try OpusEncoderHandle(sampleRate: settings.sampleRate, channels: settings.channels, bitrate: settings.bitrate)
-                : nil
-        } catch {
-            throw CodecError(description: error.description)
-        }
-        do {
-            // FLAC is what a FLAC host streams, and an Opus host's lossless fallback (encoded
-            // only while a receiver plays it).
-            flacEncoder = settings.codec != .pcm
-                ? try FLACEncoderHandle(sampleRate: settings.sampleRate, channels: settings.channels, frameSamples: frameSamples)
-                : nil
-        } catch {
-            throw CodecError(description: error.description)
-        }
+        opusEncoder = settings.codec == .opus
+            ? try CodecError.wrapping { try OpusEncoderHandle(sampleRate: settings.sampleRate, channels: settings.channels, bitrate: settings.bitrate) }
+            : nil
+        // FLAC is what a FLAC host streams, and an Opus host's lossless fallback (encoded only
+        // while a receiver plays it).
+        let frameSamples = frameSamples
+        flacEncoder = settings.codec != .pcm
+            ? try CodecError.wrapping { try FLACEncoderHandle(sampleRate: settings.sampleRate, channels: settings.channels, frameSamples: frameSamples) }
+            : nil
         // Room for metadata between the header and the codec data.
         let headers = WireProtocol.frameHeaderSize + AudioPacketHeader.size + 2 + AudioPacketHeader.maxMetadata
         opusOut = .allocate(byteCount: headers + OpusLibrary.maxPacketSize, alignment: 8)

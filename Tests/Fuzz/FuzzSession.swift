@@ -81,7 +81,7 @@ public func fuzzSession(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let channel = FuzzChannel(bytes: UnsafeRawBufferPointer(rebasing: input[3...]), chunk: Int(input[0]) + 1, releasedUpFront: perStep)
     let clock = SteppedClock(startingAt: helloTime)
     let handshake = HandshakePhase(channel: channel, hello: { t1 in
-        Hello(clientID: "fuzz", clientName: "fuzz", audioFormats: ["opus", "pcm"], maxBufferSize: "200ms", lowLatency: false, t1: t1)
+        Hello(clientID: "fuzz", clientName: "fuzz", audioFormats: ["opus", "flac", "pcm"], maxBufferSize: "200ms", lowLatency: false, t1: t1)
     }, log: log)
     var accepted: Handshake.Accepted?
     for _ in 0..<64 where accepted == nil {
