@@ -2,7 +2,7 @@
 # The soak (issue 18 §7): the release mshost and three release msrecv on paced virtual cards
 # (+150 / −150 / 0 ppm) for 30 minutes, the kitchen behind a relay with 10 ± 8 ms of in-order
 # jitter that stalls 2 % of its chunks by 100 ms more (Tests/Fixtures/netpath/relay.py), each
-# receiver with a preloaded per-thread allocation counter (Tests/Fixtures/thread_alloc_counter.c).
+# receiver with a preloaded per-thread allocation counter (Tests/Fixtures/malloc_counter.c).
 # Prints RSS at 30 s and at the end for every daemon (flat within 1 MB), the audio threads' heap
 # allocations in between (0), and the rooms' skew from 30 s on; every daemon must exit 0.
 #   soak.sh [SECONDS (default 1800)]

@@ -15,7 +15,7 @@ final class SoakTests: XCTestCase {
         let counter = scratch.file("libthreadallocs.so")
         let cc = Process()
         cc.executableURL = URL(fileURLWithPath: "/usr/bin/cc")
-        cc.arguments = ["-shared", "-fPIC", "-O2", "-o", counter, packageRoot + "/Tests/Fixtures/thread_alloc_counter.c", "-lpthread"]
+        cc.arguments = ["-shared", "-fPIC", "-O2", "-o", counter, packageRoot + "/Tests/Fixtures/malloc_counter.c", "-lpthread"]
         try cc.run()
         cc.waitUntilExit()
         XCTAssertEqual(cc.terminationStatus, 0, "building the allocation counter")
