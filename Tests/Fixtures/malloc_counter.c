@@ -10,6 +10,7 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -106,10 +107,16 @@ __attribute__((constructor)) static void start_reporter(void) {
     if (!path) return;
     snprintf(report_path, sizeof report_path, "%s.%d", path, (int)getpid());
     atomic_store(&reporting, 1);
+    // Created with every signal blocked, as the daemon's own threads are: a SIGTERM meant for
+    // the daemon's signalfd must not be delivered here, where its default action kills it.
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &previous);
     pthread_t thread;
     pthread_attr_t attributes;
     pthread_attr_init(&attributes);
     pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
     pthread_create(&thread, &attributes, reporter, NULL);
     pthread_attr_destroy(&attributes);
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
 }
