@@ -32,7 +32,7 @@ quietly cc -c -D_GNU_SOURCE -O1 -fsanitize=address -I Sources/CMoosyncLinux/incl
 quietly cc -c -O2 -fsanitize=address -I Sources/CFractionalDelay/include Sources/CFractionalDelay/fractional_delay.c -o "$out/fractional_delay.o"
 quietly cc -c -O1 -fsanitize=address -I Sources/CAvahi/include Sources/CAvahi/avahi.c -o "$out/avahi.o"
 # The C libraries' module maps, as SwiftPM passes them.
-cmaps=(-Xcc -fmodule-map-file="$out/cmod/module.modulemap" -Xcc -fmodule-map-file="$root/Sources/COpus/module.modulemap"
+cmaps=(-Xcc -fmodule-map-file="$out/cmod/module.modulemap" -Xcc -fmodule-map-file="$root/Sources/COpus/module.modulemap" -Xcc -fmodule-map-file="$root/Sources/CFLAC/module.modulemap"
        -Xcc -fmodule-map-file="$root/Sources/CAlsa/module.modulemap" -Xcc -fmodule-map-file="$root/Sources/CMbedTLS/module.modulemap"
        -Xcc -fmodule-map-file="$root/Sources/CSamplerate/module.modulemap" -Xcc -fmodule-map-file="$root/Sources/CGpiod/module.modulemap")
 module() {  # name, sources...
