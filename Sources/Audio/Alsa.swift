@@ -218,6 +218,17 @@ public final class AlsaPlayback: AudioSink {
         if snd_pcm_state(pcm) == SND_PCM_STATE_PREPARED { _ = snd_pcm_start(pcm) }
     }
 
+    /// A card kept open after its stream ended (played out and run dry by now, or still
+    /// playing the end of it), ready for the next stream as a freshly opened one is: what it
+    /// still holds dropped, prepared and empty. Fails for a card unplugged meanwhile.
+    public func prepareAgain() throws(AlsaError) {
+        if snd_pcm_state(pcm) != SND_PCM_STATE_PREPARED {
+            try check(snd_pcm_drop(pcm), "snd_pcm_drop")
+            try check(snd_pcm_prepare(pcm), "snd_pcm_prepare")
+        }
+        lastWrite = 0
+    }
+
     public func drain() { snd_pcm_drain(pcm) }
 }
 

@@ -34,14 +34,17 @@ protocol RunningPlayout: AnyObject {
     var deviceFormat: SampleFormat { get }
     /// Why the device failed, once playing stopped for it.
     var deviceFailure: AlsaError? { get }
-    /// Stops playing and waits for it to stop; the device closes.
-    func stop()
+    /// Stops playing and waits for it to stop. The device closes, or with `keepingDevice` stays
+    /// open for the next stream (the session ended, the card did not fail).
+    func stop(keepingDevice: Bool)
 }
 
 /// The speaker's ALSA device, opened with the buffer policy below, and the real-time audio
 /// thread that plays into it (DESIGN §4).
 struct AlsaOutput: AudioOutput {
     let settings: AudioOutputSettings
+    /// The card the last stream played, kept open between sessions.
+    let kept: KeptCard
 
     var deviceName: String { settings.deviceID }
     var isRealTime: Bool { true }
@@ -63,11 +66,21 @@ struct AlsaOutput: AudioOutput {
         min(max(latency - deviceBufferTime(latency: latency), 0) / 2, 250_000)
     }
 
+    /// What a device is opened with for `format`: a kept card is played again only if it was
+    /// opened with the same.
+    private func request(format: StreamFormat, latency: Microseconds) -> KeptCard.Request {
+        KeptCard.Request(device: settings.deviceID, sampleRate: format.sampleRate, channels: format.channels,
+                         formats: settings.sampleFormat.map { [$0] } ?? SampleFormat.preference, bufferTime: Int(Self.deviceBufferTime(latency: latency)))
+    }
+
+    /// The card kept open since the last stream if it was opened the same way, else a fresh one
+    /// (the kept one closed first: it holds the device).
     func open(format: StreamFormat, latency: Microseconds) -> Result<AlsaPlayback, AlsaError> {
-        Result { () throws(AlsaError) in
-            try AlsaPlayback(device: settings.deviceID, sampleRate: format.sampleRate, channels: format.channels,
-                             formats: settings.sampleFormat.map { [$0] } ?? SampleFormat.preference,
-                             bufferTime: Int(Self.deviceBufferTime(latency: latency)))
+        let request = request(format: format, latency: latency)
+        if let card = kept.take(request) { return .success(card) }
+        return Result { () throws(AlsaError) in
+            try AlsaPlayback(device: request.device, sampleRate: request.sampleRate, channels: request.channels, formats: request.formats,
+                             bufferTime: request.bufferTime)
         }
     }
 
@@ -82,12 +95,49 @@ struct AlsaOutput: AudioOutput {
                clockMapping: SharedClockMapping, counters: PlayoutCounters) throws(CodecError) -> AudioThread {
         typealias Engine = PlayoutEngine<AlsaPlayback, SystemClock>
         let deviceFormat = device.sampleFormat
+        let card = copy device
         var engine = Engine(format: format, decoder: try Engine.decoder(for: format),
                             resampler: DriftResampler(channels: format.channels, maxInputFrames: Engine.maxFrames(for: format)),
                             pool: pool, incoming: incoming, sink: device, clock: SystemClock(), counters: counters, schedule: schedule,
                             clockMapping: clockMapping)
-        return AudioThread(counters: counters, deviceFormat: deviceFormat) { runAudioLoop(&engine, counters: counters, clock: SystemClock()) }
+        return AudioThread(counters: counters, deviceFormat: deviceFormat,
+                           keep: { [kept, request = request(format: format, latency: schedule.latency)] in kept.keep(card, as: request) }) {
+            runAudioLoop(&engine, counters: counters, clock: SystemClock())
+        }
     }
+}
+
+/// The speaker's card between streams. A session that ends (the path cut, the host restarting)
+/// leaves it open: the next stream of the same format plays into it without closing and opening
+/// the device, which on many DACs switches their output stage (a click through the amplifier),
+/// and a USB one re-negotiates. It closes when the receiver stops waiting for a quick return
+/// (`close()`), or when the next stream needs it opened otherwise.
+final class KeptCard {
+    /// The arguments the device was opened with.
+    struct Request: Equatable {
+        var device: String
+        var sampleRate: Int
+        var channels: Int
+        var formats: [SampleFormat]
+        var bufferTime: Int
+    }
+
+    private var card: (device: AlsaPlayback, request: Request)?
+    /// How many streams played into a card kept open for them.
+    private(set) var reuses = 0
+
+    func keep(_ device: AlsaPlayback, as request: Request) { card = (device, request) }
+
+    /// The kept card, prepared again, if it was opened as `request` asks and is still there; nil
+    /// otherwise, and any card kept is closed.
+    func take(_ request: Request) -> AlsaPlayback? {
+        defer { card = nil }
+        guard let card, card.request == request, (try? card.device.prepareAgain()) != nil else { return nil }
+        reuses += 1
+        return card.device
+    }
+
+    func close() { card = nil }
 }
 
 /// The real-time audio thread of a playout.
@@ -97,10 +147,14 @@ final class AudioThread: RunningPlayout {
     let realtimeGranted: Bool
     let deviceFormat: SampleFormat
 
+    /// Hands the device on when the playout stops with the card still good.
+    private let keep: () -> Void
+
     /// Starts `loop` with the counters' stop and failure flags clear.
-    init(counters: PlayoutCounters, deviceFormat: SampleFormat, _ loop: @escaping () -> Void) {
+    init(counters: PlayoutCounters, deviceFormat: SampleFormat, keep: @escaping () -> Void, _ loop: @escaping () -> Void) {
         self.counters = counters
         self.deviceFormat = deviceFormat
+        self.keep = keep
         counters.stopRequested.store(false, ordering: .relaxed)
         counters.deviceFailure.store(0, ordering: .relaxed)
         thread = NamedThread(name: "audio", realtime: true, loop)
@@ -109,9 +163,10 @@ final class AudioThread: RunningPlayout {
 
     var deviceFailure: AlsaError? { counters.deviceFailure(call: "playback") }
 
-    func stop() {
+    func stop(keepingDevice: Bool) {
         counters.stopRequested.store(true, ordering: .releasing)
         thread.join()
+        if keepingDevice && deviceFailure == nil { keep() }
     }
 }
 

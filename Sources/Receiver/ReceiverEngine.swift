@@ -55,6 +55,8 @@ public final class ReceiverEngine {
     /// The clock estimate of the last session, and the host (pin key) it is of: a reconnect to
     /// that host plays on schedule at once instead of learning its clock again.
     private var lastClock: (pinKey: String, sync: ClockSync)?
+    /// The card the last session played: open while a quick return is awaited.
+    private let card = KeptCard()
 
     private enum Phase {
         case idle
@@ -169,6 +171,8 @@ public final class ReceiverEngine {
                     pressed(actions)
                 case .timer(.board):
                     pressed(board?.poll(reactor.now) ?? [])
+                case .timer(.closeCard):
+                    card.close()
                 default:
                     if let code = handle(event) { return code }
                 }
@@ -432,8 +436,11 @@ public final class ReceiverEngine {
         let schedule = PlayoutSchedule(streamStart: welcome.streamStart, latency: settings.playoutLatency)
         // The device before the pool: the memory alsa-lib frees after parsing its configuration
         // is then reused by the pool. A device that is not there does not end the session.
-        let output = AlsaOutput(settings: settings.audioOutput)
+        let output = AlsaOutput(settings: settings.audioOutput, kept: card)
+        reactor.cancelTimer(.closeCard)
+        let reuses = card.reuses
         let device = output.open(format: format, latency: settings.playoutLatency)
+        if card.reuses > reuses { log.info("audio output \"\(output.deviceName)\" stayed open since the last stream") }
         let (pool, incoming) = preparePool(format: format)
         let counters = PlayoutCounters()
         if let control = settings.audioOutput.mixer, volume.mixer == nil { volume.attach(openMixer(control)) }
@@ -469,6 +476,8 @@ public final class ReceiverEngine {
         session.end(&reactor)
         session.channel.close()
         if let target { lastClock = (target.pinKey, session.clockSync) }
+        // As long as a return is tried every few seconds: a host back within that finds the card open.
+        reactor.schedule(.closeCard, after: Self.afterPlaying)
         switch end {
         case .retry(let reason):
             log.event(.disconnected(reason: reason))
@@ -528,6 +537,7 @@ public final class ReceiverEngine {
     /// SIGINT/SIGTERM: a streaming session says BYE (given 200 ms to leave); true when there is
     /// nothing left to wait for.
     private func leave() -> Bool {
+        defer { card.close() }
         guard case .streaming(let session) = phase else { return true }
         session.end(&reactor)
         log.event(.disconnected(reason: ByeReason.shuttingDown.name))

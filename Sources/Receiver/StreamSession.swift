@@ -36,6 +36,8 @@ enum ReceiverToken: Hashable {
     /// A button's line (`BoardController.inputs` index), and the board's next deadline (a
     /// repeat, a blink, the amplifier's idle time).
     case button(Int), board
+    /// The card kept open since the last session is closed: no quick return came.
+    case closeCard
 }
 
 /// Whether the advice on a refused SCHED_FIFO was logged: once per process is enough. Control
@@ -190,7 +192,7 @@ final class StreamSession<Output: AudioOutput> {
     /// The session is over: the audio thread stops, every packet is back in the pool, and what
     /// it counted is logged. The channel stays open for a last BYE.
     func end(_ reactor: inout Reactor<ReceiverToken>) {
-        stopPlayout()
+        stopPlayout(keepingDevice: true)
         reported = reported.log(counters, log, summary: true)
         for token in [ReceiverToken.read, .timeRequest, .status, .playedOut, .device, .lockMemory] { reactor.cancelTimer(token) }
     }
@@ -246,7 +248,7 @@ final class StreamSession<Output: AudioOutput> {
     /// The audio thread stopped because the device failed (unplugged, gone): closed, and opened
     /// again as soon as it can be.
     private func deviceFailed(_ failure: AlsaError, _ reactor: inout Reactor<ReceiverToken>) {
-        stopPlayout()
+        stopPlayout(keepingDevice: false)
         deviceGoneSince = reactor.now
         deviceRetry = firstDeviceRetry
         log.error("audio output \"\(output.deviceName)\" failed: \(failure); the stream goes on, and the device is opened again as soon as it can be")
@@ -255,9 +257,10 @@ final class StreamSession<Output: AudioOutput> {
     }
 
     /// With the audio thread joined, every slot (queued, buffered or half-filled) is free again.
-    private func stopPlayout() {
+    /// The device stays open for the next session with `keepingDevice`, unless it failed.
+    private func stopPlayout(keepingDevice: Bool) {
         guard let playout else { return }
-        playout.stop()
+        playout.stop(keepingDevice: keepingDevice)
         self.playout = nil
         while incoming.pop() != nil {}
         pool.reclaimAll()

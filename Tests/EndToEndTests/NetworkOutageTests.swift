@@ -25,11 +25,69 @@ final class NetworkOutageTests: XCTestCase {
         let run = try playThrough(["--cut-at", "10", "--cut-for", "3"], outage: 10...13, backWithin: 2, p99Below: 250)
         XCTAssertEqual(run.relayed.components(separatedBy: "event=Connected").count - 1, 2, run.relayed)
         XCTAssertFalse(run.relayed.contains("learning it again"), "the clock estimate was kept: \(run.relayed)")
+        XCTAssertTrue(run.relayed.contains("stayed open since the last stream"), run.relayed)
+        XCTAssertEqual(run.relayedCardOpens, 1, "one card open through the outage, no close and open to click: \(run.relayed)")
+    }
+
+    /// The host stops (its BYE says it is shutting down) and is started again a second later,
+    /// the same host: a room that names its address and one that found it over mDNS are both
+    /// back on schedule within 2 s of its return, each on the card it had open.
+    func testAHostThatRestartsHasEveryRoomBackWithinTwoSecondsOnTheSameCard() throws {
+        let mdns = try MDNSDaemon()
+        let scratch = try Scratch("host-restart")
+        mdns.use(in: scratch)
+        let wav = try scratch.write("clicks.wav", bytes: ClickTrack.wav())
+        let port = freePort()
+        let latency: Microseconds = 1_000_000
+        let cards = try [("study", 0.0, 1_000), ("kitchen", 150, 1_500)].map { try scratch.virtualCard($0, ppm: $1, delayMicroseconds: $2, meter: true) }
+        let hostConfig = try scratch.write("host.json", Configs.host(port: port, source: "wav:" + wav, loop: true, advertise: true, name: "Restarting host",
+                                                                     stateDir: scratch.file("host-state")))
+        var host = try Daemon("mshost", config: hostConfig, scratch: scratch, name: "host1")
+        XCTAssertTrue(host.waitFor("listening on port"), host.log)
+        // The study names the host's address; the kitchen finds it over mDNS.
+        let receivers = try [("study", port as UInt16?), ("kitchen", nil)].map { name, target in
+            try Daemon("msrecv", config: try scratch.write(name + ".json", Configs.receiver(port: target, device: name, buffer: "1s")), scratch: scratch, name: name)
+        }
+        for r in receivers { XCTAssertTrue(r.waitFor("event=Connected"), r.log) }
+        Thread.sleep(forTimeInterval: 6)
+        host.signal(SIGTERM)
+        XCTAssertEqual(host.waitForExit(), 0)
+        Thread.sleep(forTimeInterval: 1)
+        let returned = Double(SystemClock().now())
+        host = try Daemon("mshost", config: hostConfig, scratch: scratch, name: "host2")
+        XCTAssertTrue(host.waitFor("listening on port"), host.log)
+        Thread.sleep(forTimeInterval: 10)
+        let stopped = Double(SystemClock().now())
+        stopAll(receivers)
+        host.signal(SIGTERM)
+        _ = host.waitForExit()
+
+        let streamStart = try ClickTrack.streamStart(hostLog: host.log)
+        func due(_ m: Int) -> Double { streamStart + Double(m) * 1e6 + Double(latency) }
+        // Every click of the new stream due from 2 s after the host's return until the rooms stopped.
+        let expected = Array(Int(((returned + 2e6 - due(0)) / 1e6).rounded(.up))...Int(((stopped - 500_000 - due(0)) / 1e6).rounded(.down)))
+        var errors: [[Int: Double]] = []
+        for (card, receiver) in zip(cards, receivers) {
+            let played = ClickTrack.errors(try ClickTrack.times(recording: card), streamStart: streamStart, latency: Double(latency))
+                .filter { due($0.key) > returned }
+            let firstBack = try XCTUnwrap(played.keys.min(), "\(receiver.name) played nothing after the host's return: \(receiver.log)")
+            print("host restart: \(receiver.name)'s first click \(String(format: "%.2f", (due(firstBack) - returned) / 1e6)) s after the host's return, errors (µs) \(played.sorted { $0.key < $1.key }.map { Int($0.value) })")
+            XCTAssertEqual(expected.filter { played[$0] == nil }, [], "\(receiver.name): every click from 2 s after the host's return: \(receiver.log)")
+            XCTAssertLessThan(played.values.map(abs).max() ?? .infinity, 1_000, "\(receiver.name) on schedule: \(receiver.log)")
+            XCTAssertTrue(receiver.log.contains("stayed open since the last stream"), receiver.log)
+            XCTAssertEqual(try scratch.cardOpens(receiver.name), 1, "\(receiver.name)'s card open through the restart: \(receiver.log)")
+            errors.append(played)
+        }
+        let skews = expected.compactMap { m in errors[0][m].flatMap { a in errors[1][m].map { abs(a - $0) } } }
+        print("host restart: skew between the rooms after it p99 \(Int(ClickTrack.percentile(skews, 0.99))) µs over \(skews.count) clicks")
+        XCTAssertLessThan(ClickTrack.percentile(skews, 0.99), 250)
     }
 
     struct Run {
         /// The relayed receiver's log (its scratch directory is gone).
         let relayed: String
+        /// How often the relayed receiver opened its card.
+        let relayedCardOpens: Int
     }
 
     /// The direct "study" and the relayed "kitchen" (+150 ppm) for 22 s; `outage` in seconds
@@ -41,7 +99,7 @@ final class NetworkOutageTests: XCTestCase {
         let port = freePort()
         let latency: Microseconds = 1_000_000
         let study = try scratch.virtualCard("study", delayMicroseconds: 1_000)
-        let kitchen = try scratch.virtualCard("kitchen", ppm: 150, delayMicroseconds: 1_500)
+        let kitchen = try scratch.virtualCard("kitchen", ppm: 150, delayMicroseconds: 1_500, meter: true)
         let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "wav:" + wav, loop: true)), scratch: scratch)
         XCTAssertTrue(host.waitFor("listening on port"))
         let relayStart = Double(SystemClock().now())
@@ -81,6 +139,6 @@ final class NetworkOutageTests: XCTestCase {
         // holds most replies.
         XCTAssertLessThan(ClickTrack.percentile(skews, 0.99), limit, "on schedule after the outage: \(receivers[1].log)")
         XCTAssertLessThanOrEqual(resyncs, 1, receivers[1].log)
-        return Run(relayed: receivers[1].log)
+        return Run(relayed: receivers[1].log, relayedCardOpens: try scratch.cardOpens("kitchen"))
     }
 }

@@ -109,7 +109,7 @@ final class Scratch {
     /// `rate`: the only rate the card takes (a DAC clocked for 48 kHz alone); `formats`: the
     /// sample formats it takes ("S16_LE S32_LE"; S16_LE alone if nil).
     func virtualCard(_ name: String, ppm: Double = 0, delayMicroseconds: Int = 0, burst: Int = 1, periodFrames: Int? = nil, bufferFrames: Int? = nil,
-                     state: String? = nil, mixer: Bool = false, rate: Int? = nil, formats: String? = nil) throws -> String {
+                     state: String? = nil, mixer: Bool = false, rate: Int? = nil, formats: String? = nil, meter: Bool = false) throws -> String {
         let plugin = try VirtualCard.plugin()
         if !alsaPCMs.contains(where: { $0.hasPrefix("pcm_type.vcard") }) {
             alsaPCMs.append("pcm_type.vcard { lib \"\(plugin)\" }")
@@ -118,7 +118,7 @@ final class Scratch {
         // Built from parts: Swift 6.0's type checker gives up on one long sum of optionals.
         let options: [String?] = [periodFrames.map { " period_frames \($0)" }, bufferFrames.map { " buffer_frames \($0)" },
                                   state.map { " state \"\($0)\"" }, mixer ? " mixer \"\(name)\"" : nil, rate.map { " rate \($0)" },
-                                  formats.map { " formats \"\($0)\"" }]
+                                  formats.map { " formats \"\($0)\"" }, meter ? " meter \"\(file(name + ".meter"))\"" : nil]
         let sizes = options.compactMap { $0 }.joined()
         if mixer {
             if !alsaPCMs.contains(where: { $0.hasPrefix("ctl_type.vcard") }) { alsaPCMs.append("ctl_type.vcard { lib \"\(plugin)\" }") }
@@ -126,6 +126,13 @@ final class Scratch {
         }
         alsaPCMs.append("pcm.\(name) { type vcard ppm \(ppm) delay_us \(delayMicroseconds) burst \(burst)\(sizes) record \"\(recording)\" }")
         return recording
+    }
+
+    /// How often the card `name` (made with `meter`) has been opened, from its meter.
+    func cardOpens(_ name: String) throws -> Int {
+        let line = try String(contentsOfFile: file(name + ".meter"), encoding: .utf8)
+        let totals = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], line)
+        return try XCTUnwrap(totals["opens"] as? Int, line)
     }
 
     /// The environment a daemon gets: alsa-lib reads the system config first, then ours.

@@ -49,4 +49,33 @@ final class VirtualCardTests: XCTestCase {
         XCTAssertEqual(fixed.configuration.periodFrames, 256)
         XCTAssertEqual(fixed.configuration.bufferFrames, 1_024)
     }
+
+    /// What a receiver does with the card it keeps open between sessions: after the last stream
+    /// ran it dry it plays again once prepared, with no second open; unplugged meanwhile, it says
+    /// so instead (the receiver then opens it anew, and waits for it if it is gone).
+    func testACardKeptOpenAfterItsStreamPlaysAgainAndOneUnpluggedMeanwhileSaysSo() throws {
+        let scratch = try Scratch("vcard-kept")
+        let state = scratch.file("card.state")
+        _ = try scratch.virtualCard("card", delayMicroseconds: 1_000, state: state, meter: true)
+        setenv("ALSA_CONFIG_PATH", scratch.environment["ALSA_CONFIG_PATH"]!, 1)
+        let packet = [Int16](repeating: 1000, count: 960 * 2)
+        func play(_ card: AlsaPlayback, packets: Int) -> [SinkStatus] {
+            (0..<packets).map { _ in packet.withUnsafeBytes { card.write($0, frames: 960) } }
+        }
+        do {
+            let card = try AlsaPlayback(device: "card", sampleRate: 48_000, channels: 2, bufferTime: 40_000)
+            XCTAssertEqual(play(card, packets: 10), Array(repeating: .written(frames: 960), count: 10))
+            usleep(100_000)  // played out and run dry, as after the last packet of a session
+            XCTAssertNil(card.outputDelay(atPointerStep: false), "the card stopped when it ran dry")
+            try card.prepareAgain()
+            XCTAssertEqual(play(card, packets: 10), Array(repeating: .written(frames: 960), count: 10), "no underrun to recover from")
+            XCTAssertNotNil(card.outputDelay(atPointerStep: false), "playing again")
+            // Unplugged while it plays the end of a stream: dropping that, it finds out.
+            try "gone".write(toFile: state, atomically: true, encoding: .utf8)
+            XCTAssertThrowsError(try card.prepareAgain()) { error in
+                XCTAssertEqual((error as? AlsaError)?.call.description, "snd_pcm_prepare", "\(error)")
+            }
+        }
+        XCTAssertEqual(try scratch.cardOpens("card"), 1)
+    }
 }

@@ -40,7 +40,7 @@ final class SteppedPlayout: RunningPlayout {
         }
     }
 
-    func stop() {
+    func stop(keepingDevice: Bool) {
         guard !stopped else { return }
         stopped = true
         engine.releaseAll()
