@@ -86,7 +86,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Core", "Transport"], path: "Tests/TestSupport"),
         .testTarget(name: "CoreTests", dependencies: ["Core", "Transport", "TestSupport"]),
         .testTarget(name: "ProtocolMessagesTests", dependencies: ["ProtocolMessages", "Core"]),
-        .testTarget(name: "HostTests", dependencies: ["Host", "ProtocolMessages", "Transport", "Core", "TestSupport"]),
+        .testTarget(name: "HostTests", dependencies: ["Host", "ProtocolMessages", "Transport", "Core", "Codec", "Config", "TestSupport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "BoardTests", dependencies: ["Board", "Core", "Config"]),
         .testTarget(name: "SecureTests", dependencies: ["Secure", "Transport", "Core"]),

@@ -39,6 +39,9 @@ public final class OpusEncoderHandle {
         return copus_get_lookahead(encoder, &samples) == OPUS_OK ? Int(samples) : 0
     }
 
+    /// Forgets the signal so far: an encoder that resumes after a pause starts clean.
+    public func reset() { _ = copus_encoder_reset(encoder) }
+
     /// Encodes one frame of interleaved S16 into `out`; the byte count, or an error.
     public func encode(_ pcm: UnsafeBufferPointer<Int16>, frames: Int, into out: UnsafeMutableRawBufferPointer) -> Result<Int, OpusError> {
         let n = opus_encode(encoder, pcm.baseAddress!, Int32(frames), out.baseAddress!.assumingMemoryBound(to: UInt8.self), opus_int32(out.count))

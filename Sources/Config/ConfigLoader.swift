@@ -155,7 +155,10 @@ public enum ConfigLoader {
             out.codec = WireCodec(name: c.choice(q, "codec", path: qp, default: "opus", among: ["opus", "flac", "pcm"])) ?? .opus
             out.bitrate = c.integer(q, "bitrate", path: qp, default: out.bitrate, range: 6_000...510_000)
             out.channels = c.integer(q, "channels", path: qp, default: out.channels, range: 1...2)
-            c.notYet(q, "adaptive_bitrate", path: qp, unless: { $0.boolValue == false }, "the bitrate is fixed in this build (audio_quality.bitrate)")
+            out.adaptiveBitrate = c.bool(q, "adaptive_bitrate", path: qp, default: out.adaptiveBitrate)
+            if out.adaptiveBitrate && out.codec != .opus, let value = q["adaptive_bitrate"] {
+                c.fail(qp + ".adaptive_bitrate", "only an Opus stream adapts its bitrate; audio_quality.codec is \(out.codec.name)", at: value)
+            }
             if let value = q["sample_rate"] {
                 let rate = value.intValue ?? 0
                 if out.codec == .opus && !opusRates.contains(rate) {

@@ -66,6 +66,8 @@ public struct SharingSettings: Equatable, Sendable {
     public var maxClients = 10
     public var codec = WireCodec.opus
     public var bitrate = 128_000
+    /// Opus only: each receiver gets the tier of `opusTiers` its path carries (DESIGN §5).
+    public var adaptiveBitrate = false
     public var sampleRate = 48_000
     public var channels = 2
     public var permissions = Permissions()
@@ -94,6 +96,14 @@ public struct SharingSettings: Equatable, Sendable {
     /// What a stream in `codec` carries, bit/s: Opus at `bitrate`, PCM at 16 bits a sample.
     /// The nominal bitrate of `codec`: Opus's setting; PCM's own; FLAC's at most PCM's.
     public func bitrate(of codec: WireCodec) -> Int { codec == .opus ? bitrate : sampleRate * channels * 16 }
+
+    /// The Opus bitrates an adaptive host encodes, best first: `bitrate` and each half of it
+    /// down to 16 kbit/s a channel (where Opus still codes music as music), at most four.
+    public var opusTiers: [Int] {
+        var tiers = [bitrate]
+        while tiers.count < 4, tiers.last! / 2 >= 16_000 * channels { tiers.append(tiers.last! / 2) }
+        return tiers
+    }
 
     /// What a receiver may get, best first: the configured codec, then what costs the host
     /// little more (an Opus host's FLAC encoder runs anyway, PCM is a copy).

@@ -62,7 +62,8 @@ public enum AudioShareEvent: Sendable {
     case bufferOverrun(count: Int)
     case networkError(String)
     case syncLost
-    case qualityChanged(bitrate: Int)
+    /// The bitrate a receiver is sent changed; `clientID` on the host, nil on the receiver.
+    case qualityChanged(clientID: String?, bitrate: Int)
     /// Ours: a receiver asked the host's player for something it is allowed to (CONTROL), or
     /// said something (CHAT); what Moosync acts on.
     case controlRequested(clientID: String, action: String, value: String)
@@ -99,7 +100,7 @@ public enum AudioShareEvent: Sendable {
         case .bufferOverrun(let count): return [("overruns", String(count))]
         case .networkError(let what): return [("error", what)]
         case .syncLost: return []
-        case .qualityChanged(let bitrate): return [("bitrate", String(bitrate))]
+        case .qualityChanged(let id, let bitrate): return (id.map { [("client_id", $0)] } ?? []) + [("bitrate", String(bitrate))]
         case .controlRequested(let id, let action, let value): return [("client_id", id), ("action", action), ("value", value)]
         case .chatMessage(let id, let text): return [("client_id", id), ("text", text)]
         }

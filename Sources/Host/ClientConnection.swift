@@ -26,8 +26,16 @@ final class ClientConnection {
     /// What the engine answers a HELLO with.
     enum Negotiation {
         /// `backlog`: AUDIO frames of the recent past to send right after the WELCOME.
-        case welcome(Welcome, codec: WireCodec, backlog: [[UInt8]])
+        case welcome(Welcome, codec: WireCodec, backlog: [[UInt8]], delivery: Delivery = Delivery())
         case reject(AudioShareError, message: String)
+    }
+
+    /// How a welcomed receiver's audio is sent: at which bitrates (Opus tiers it moves among,
+    /// best first, when the host adapts; else the one), and how much audio may wait for its
+    /// path before a frame is skipped instead of queued (none: no limit).
+    struct Delivery {
+        var bitrates: [Int] = []
+        var queueBudget: Microseconds?
     }
 
     let id: Int
@@ -44,6 +52,17 @@ final class ClientConnection {
     private(set) var codec = WireCodec.opus
     /// The last STATUS it sent, for the client list.
     private(set) var lastStatus: Status?
+    private var delivery = Delivery()
+    /// Frames skipped because too much audio waited for the path, and since when every frame was.
+    private(set) var skippedFrames = 0
+    private var skippingSince: Microseconds?
+    /// A receiver whose path takes nothing for this long is let go.
+    static let stalledTimeout: Microseconds = 10_000_000
+    /// With `adaptive_bitrate`, where it is on the Opus tiers; the tier it is sent, and the one
+    /// it is to be switched to once that tier's encoder has warmed up.
+    private var bitrateController: BitrateController?
+    private(set) var tier = 0
+    private(set) var wantedTier: Int?
     private var writeWaitsFor: Interest = []
     private var handshakeWaitsFor: Interest = .read
     /// Whether this connection failed to authenticate (the password, the certificate): its
@@ -123,9 +142,21 @@ final class ClientConnection {
         }
     }
 
-    /// Queues an AUDIO frame; a receiver that cannot take seconds of audio is dropped.
+    /// Queues an AUDIO frame; a receiver that cannot take seconds of audio is dropped. Behind
+    /// more than the budget's worth of audio it would arrive too late to play: skipped (the
+    /// receiver conceals it), so a path slower than the stream costs gaps, not audio ever later.
     func sendAudio(_ frame: UnsafeRawBufferPointer, now: Microseconds) {
         guard isStreaming else { return }
+        if let budget = delivery.queueBudget, let queued, queued > budget {
+            skippedFrames += 1
+            let since = skippingSince ?? now
+            skippingSince = since
+            if now - since >= Self.stalledTimeout {
+                bye(.timeout, why: "its path has taken no audio for \(formatDuration(now - since))", now: now)
+            }
+            return
+        }
+        skippingSince = nil
         guard outbox.append(frame) else { return bye(.timeout, why: "receiver is not taking audio fast enough (queue full)", now: now) }
         flush()
     }
@@ -259,7 +290,9 @@ final class ClientConnection {
             }
         case .status:
             switch Status.decode(payload) {
-            case .success(let status): lastStatus = status
+            case .success(let status):
+                lastStatus = status
+                adapt(to: status, now: now)
             case .failure(let e): invalid(e.description, now: now)
             }
         case .bye:
@@ -287,8 +320,10 @@ final class ClientConnection {
     private func welcome(_ hello: Hello, received: Microseconds, now: Microseconds, negotiate: (Hello, Microseconds) -> Negotiation) {
         switch negotiate(hello, received) {
         case .reject(let error, let message): reject(error, message, now: now)
-        case .welcome(let welcome, let codec, let backlog):
+        case .welcome(let welcome, let codec, let backlog, let delivery):
             self.codec = codec
+            self.delivery = delivery
+            if delivery.bitrates.count > 1 { bitrateController = BitrateController(bitrates: delivery.bitrates) }
             state = .streaming
             log.event(.clientConnected(clientID: hello.clientID, name: hello.clientName, address: address))
             // The WELCOME and the recent past leave together, in as few writes as the socket takes.
@@ -334,7 +369,7 @@ final class ClientConnection {
         case .volume(let v): value = String(v)
         case .mute(let on): value = String(on)
         case .queueAdd(let song), .queueRemove(let song): value = song
-        case .refused: return invalid("CONTROL refused is the host's to send", now: now)
+        case .refused, .quality: return invalid("CONTROL \(control.name) is the host's to send", now: now)
         case .play, .pause, .next, .previous: value = ""
         }
         log.event(.controlRequested(clientID: clientID, action: control.name, value: value))
@@ -343,6 +378,32 @@ final class ClientConnection {
     private func refuse(_ action: String, needs permission: String, now: Microseconds) {
         log.info("\(label): refused \(action): sharing.permissions.\(permission) is false")
         send(Control(.refused(action: action, reason: "this host does not allow it (sharing.permissions.\(permission) is false)")).frame, now: now)
+    }
+
+    /// Its STATUS and what waits in its queue decide its tier; the switch itself waits for the
+    /// engine (`switchToWantedTier`).
+    private func adapt(to status: Status, now: Microseconds) {
+        guard var controller = bitrateController, let queued else { return }
+        let step = controller.observe(status, queued: queued, now: now)
+        bitrateController = controller
+        guard let step else { return }
+        log.info("\(label): to \(controller.bitrates[step.tier] / 1000) kbit/s (\(step.why))")
+        wantedTier = step.tier == tier ? nil : step.tier
+    }
+
+    /// The bitrate it is sent.
+    var bitrate: Int? { tier < delivery.bitrates.count ? delivery.bitrates[tier] : nil }
+
+    /// How long the audio waiting in its queue lasts.
+    private var queued: Microseconds? { bitrate.map { Microseconds(outbox.pending) * 8_000_000 / Microseconds($0) } }
+
+    /// From the next frame on it gets the wanted tier: it hears of it first (QualityChanged).
+    func switchToWantedTier(now: Microseconds) {
+        guard let wanted = wantedTier, wanted < delivery.bitrates.count else { return }
+        tier = wanted
+        wantedTier = nil
+        log.event(.qualityChanged(clientID: clientID, bitrate: delivery.bitrates[wanted]))
+        send(Control(.quality(bitrate: delivery.bitrates[wanted])).frame, now: now)
     }
 
     /// A command for the speaker itself (volume, mute), from the host's user.

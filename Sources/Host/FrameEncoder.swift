@@ -3,41 +3,68 @@ import Config
 import Core
 import Transport
 
-/// A set of codecs, without allocating (the frame clock asks for one every frame).
-struct CodecSet {
+/// A set of small indices (codecs by raw value, Opus tiers), without allocating: the frame
+/// clock asks for one every frame.
+struct SmallSet {
     private var bits: UInt8 = 0
 
-    init(_ codecs: [WireCodec] = []) { for c in codecs { insert(c) } }
+    init() {}
+    init(_ codecs: [WireCodec]) { for c in codecs { insert(c) } }
 
-    func contains(_ codec: WireCodec) -> Bool { bits & (1 << codec.rawValue) != 0 }
-    mutating func insert(_ codec: WireCodec) { bits |= 1 << codec.rawValue }
+    func contains(_ index: Int) -> Bool { index < 8 && bits & (1 << index) != 0 }
+    mutating func insert(_ index: Int) { bits |= 1 << index }
+    func contains(_ codec: WireCodec) -> Bool { contains(Int(codec.rawValue)) }
+    mutating func insert(_ codec: WireCodec) { insert(Int(codec.rawValue)) }
 }
 
-/// Turns one frame of PCM into AUDIO frames, once per codec in use, into buffers it owns.
+/// Turns one frame of PCM into AUDIO frames, once per codec (and Opus tier) in use, into
+/// buffers it owns.
 struct FrameEncoder {
     struct Frames {
-        var opus: UnsafeRawBufferPointer?
+        /// The stream time of the frame read; a FLAC frame is the one before (libFLAC holds one back).
+        var timestamp: UInt64 = 0
+        /// By tier, best first; nil where a tier was not encoded.
+        var opus = UnsafeBufferPointer<UnsafeRawBufferPointer?>(start: nil, count: 0)
         var pcm: UnsafeRawBufferPointer?
         var flac: UnsafeRawBufferPointer?
+        var flacTimestamp: UInt64 = 0
 
-        subscript(codec: WireCodec) -> UnsafeRawBufferPointer? {
+        subscript(codec: WireCodec, tier tier: Int = 0) -> UnsafeRawBufferPointer? {
             switch codec {
-            case .opus: return opus
+            case .opus: return tier < opus.count ? opus[tier] : nil
             case .pcm: return pcm
             case .flac: return flac
             }
+        }
+
+        func timestamp(of codec: WireCodec) -> UInt64 { codec == .flac ? flacTimestamp : timestamp }
+    }
+
+    /// One Opus tier's encoder and output, and the run of frames it has encoded without a gap.
+    private final class OpusTier {
+        let encoder: OpusEncoderHandle
+        let out: UnsafeMutableRawBufferPointer
+        /// The first sequence of the current run, and the last encoded.
+        var run: (first: UInt64, last: UInt64)?
+
+        init(encoder: OpusEncoderHandle, out: UnsafeMutableRawBufferPointer) {
+            self.encoder = encoder
+            self.out = out
         }
     }
 
     let frameSamples: Int
     let pcm: UnsafeMutableBufferPointer<Int16>
-    private let opusEncoder: OpusEncoderHandle?
+    /// The Opus bitrates, best first: one tier, or with `adaptive_bitrate` the ladder.
+    let opusBitrates: [Int]
+    private let opusTiers: [OpusTier]
+    private let opusFrames: UnsafeMutableBufferPointer<UnsafeRawBufferPointer?>
     private let flacEncoder: FLACEncoderHandle?
-    private let opusOut: UnsafeMutableRawBufferPointer
     private let pcmOut: UnsafeMutableRawBufferPointer
     private let flacOut: UnsafeMutableRawBufferPointer
     private let sampleRate: UInt32
     private let channels: UInt8
+    private let frameDuration: UInt64
     /// The sequence of the last frame the FLAC encoder was given: it runs only while FLAC is
     /// in use, and what it held from before a pause is not the frame before the next.
     private let flacFed = FLACFeed()
@@ -46,45 +73,72 @@ struct FrameEncoder {
         var last: UInt64?
     }
 
+    /// Frames a tier that starts (or resumes) encodes before a receiver is switched to it: its
+    /// first frame from a clean state decodes as a click in a decoder that played another
+    /// tier; from the second on, the tiers' outputs agree to within their own coding error.
+    static func warmUpFrames(frameDuration: Microseconds) -> UInt64 { UInt64(max(2, (40_000 + frameDuration - 1) / frameDuration)) }
+    private let warmUp: UInt64
+
     init(settings: SharingSettings) throws(CodecError) {
         frameSamples = settings.samplesPerFrame
         sampleRate = UInt32(settings.sampleRate)
         channels = UInt8(settings.channels)
+        frameDuration = UInt64(settings.frameDuration)
+        warmUp = Self.warmUpFrames(frameDuration: settings.frameDuration)
         pcm = .allocate(capacity: frameSamples * settings.channels)
         pcm.initialize(repeating: 0)
-        opusEncoder = settings.codec == .opus
-            ? try CodecError.wrapping { try OpusEncoderHandle(sampleRate: settings.sampleRate, channels: settings.channels, bitrate: settings.bitrate) }
-            : nil
+        // Room for metadata between the header and the codec data.
+        let headers = WireProtocol.frameHeaderSize + AudioPacketHeader.size + 2 + AudioPacketHeader.maxMetadata
+        opusBitrates = settings.codec != .opus ? [] : settings.adaptiveBitrate ? settings.opusTiers : [settings.bitrate]
+        opusTiers = try opusBitrates.map { (bitrate) throws(CodecError) in
+            let encoder = try CodecError.wrapping { try OpusEncoderHandle(sampleRate: settings.sampleRate, channels: settings.channels, bitrate: bitrate) }
+            return OpusTier(encoder: encoder, out: .allocate(byteCount: headers + OpusLibrary.maxPacketSize, alignment: 8))
+        }
+        opusFrames = .allocate(capacity: opusTiers.count)
+        opusFrames.initialize(repeating: nil)
         // FLAC is what a FLAC host streams, and an Opus host's lossless fallback (encoded only
         // while a receiver plays it).
         let frameSamples = frameSamples
         flacEncoder = settings.codec != .pcm
             ? try CodecError.wrapping { try FLACEncoderHandle(sampleRate: settings.sampleRate, channels: settings.channels, frameSamples: frameSamples) }
             : nil
-        // Room for metadata between the header and the codec data.
-        let headers = WireProtocol.frameHeaderSize + AudioPacketHeader.size + 2 + AudioPacketHeader.maxMetadata
-        opusOut = .allocate(byteCount: headers + OpusLibrary.maxPacketSize, alignment: 8)
         pcmOut = .allocate(byteCount: headers + PCMCodec.payloadSize(frames: frameSamples, channels: settings.channels), alignment: 8)
         flacOut = .allocate(byteCount: headers + FLACLibrary.maxFrameSize(frames: frameSamples, channels: settings.channels), alignment: 8)
     }
 
-    /// Samples the Opus decoder's output lags its input (0 for PCM).
-    var opusDelay: Int { opusEncoder?.lookahead ?? 0 }
+    /// Samples the Opus decoder's output lags its input (0 for PCM); the same at every tier.
+    var opusDelay: Int { opusTiers.first?.encoder.lookahead ?? 0 }
 
-    /// Frames for the codecs asked for, carrying `metadata` (encoded `PacketMetadata`, at most
-    /// `AudioPacketHeader.maxMetadata` bytes) if given; a buffer stays valid until the next call.
-    /// The FLAC frame is the previous frame's (libFLAC holds one back), with its sequence and
-    /// timestamp: none at the first frame FLAC is in use.
-    func encode(sequence: UInt64, timestamp: UInt64, metadata: [UInt8]? = nil, for codecs: CodecSet, frameDuration: UInt64) -> Frames {
-        var frames = Frames()
+    /// Whether Opus tier `tier` encoded frame `sequence` after enough frames before it for a
+    /// receiver to be switched to it there without a click.
+    func isWarm(_ tier: Int, at sequence: UInt64) -> Bool {
+        guard tier < opusTiers.count, let run = opusTiers[tier].run, run.last == sequence else { return false }
+        return sequence - run.first >= warmUp
+    }
+
+    /// Frames for the codecs and Opus tiers asked for, carrying `metadata` (encoded
+    /// `PacketMetadata`, at most `AudioPacketHeader.maxMetadata` bytes) if given; a buffer stays
+    /// valid until the next call. The FLAC frame is the previous frame's (libFLAC holds one
+    /// back), with its sequence and timestamp: none at the first frame FLAC is in use.
+    func encode(sequence: UInt64, metadata: [UInt8]? = nil, for codecs: SmallSet, tiers: SmallSet) -> Frames {
+        let timestamp = sequence * frameDuration
+        var frames = Frames(timestamp: timestamp, opus: UnsafeBufferPointer(opusFrames))
         let pcmBytes = PCMCodec.payloadSize(frames: frameSamples, channels: Int(channels))
         // PCM frames near the wire's 64 KB limit (long frames at high rates) have no room for it.
         let metadata = metadata.flatMap { !codecs.contains(.pcm) || AudioPacketHeader.size + 2 + $0.count + pcmBytes <= WireProtocol.maxPayload ? $0 : nil }
         let dataOffset = WireProtocol.frameHeaderSize + AudioPacketHeader.size + (metadata.map { 2 + $0.count } ?? 0)
-        if codecs.contains(.opus), let opusEncoder {
-            let data = UnsafeMutableRawBufferPointer(rebasing: opusOut[dataOffset...])
-            if case .success(let n) = opusEncoder.encode(UnsafeBufferPointer(pcm), frames: frameSamples, into: data) {
-                frames.opus = finish(opusOut, codec: .opus, sequence: sequence, timestamp: timestamp, metadata: metadata, dataBytes: n)
+        for (index, tier) in opusTiers.enumerated() {
+            opusFrames[index] = nil
+            guard codecs.contains(.opus) && tiers.contains(index) else { continue }
+            if tier.run.map({ $0.last + 1 != sequence }) ?? true {
+                // A tier that resumes starts from this frame's signal, not from before its pause.
+                tier.encoder.reset()
+                tier.run = (sequence, sequence)
+            }
+            tier.run?.last = sequence
+            let data = UnsafeMutableRawBufferPointer(rebasing: tier.out[dataOffset...])
+            if case .success(let n) = tier.encoder.encode(UnsafeBufferPointer(pcm), frames: frameSamples, into: data) {
+                opusFrames[index] = finish(tier.out, codec: .opus, sequence: sequence, timestamp: timestamp, metadata: metadata, dataBytes: n)
             }
         }
         if codecs.contains(.pcm) {
@@ -96,20 +150,21 @@ struct FrameEncoder {
             let continues = sequence > 0 && flacFed.last == sequence - 1
             flacFed.last = sequence
             if let n = flacEncoder.encode(UnsafeBufferPointer(pcm), into: data), n > 0, continues {
-                frames.flac = finish(flacOut, codec: .flac, sequence: sequence - 1, timestamp: timestamp - frameDuration, metadata: metadata, dataBytes: n)
+                frames.flacTimestamp = timestamp - frameDuration
+                frames.flac = finish(flacOut, codec: .flac, sequence: sequence - 1, timestamp: frames.flacTimestamp, metadata: metadata, dataBytes: n)
             }
         }
         return frames
     }
 
     /// At the end of a finite source: the FLAC frame libFLAC held back (the last one read, at
-    /// `sequence` and `timestamp`), if FLAC is in use.
-    func flush(sequence: UInt64, timestamp: UInt64, for codecs: CodecSet) -> Frames {
-        var frames = Frames()
+    /// `sequence`), if FLAC is in use.
+    func flush(sequence: UInt64, for codecs: SmallSet) -> Frames {
+        var frames = Frames(timestamp: sequence * frameDuration, flacTimestamp: sequence * frameDuration)
         guard codecs.contains(.flac), flacFed.last == sequence, let flacEncoder else { return frames }
         let dataOffset = WireProtocol.frameHeaderSize + AudioPacketHeader.size
         if let n = flacEncoder.finish(into: UnsafeMutableRawBufferPointer(rebasing: flacOut[dataOffset...])), n > 0 {
-            frames.flac = finish(flacOut, codec: .flac, sequence: sequence, timestamp: timestamp, metadata: nil, dataBytes: n)
+            frames.flac = finish(flacOut, codec: .flac, sequence: sequence, timestamp: frames.flacTimestamp, metadata: nil, dataBytes: n)
         }
         return frames
     }

@@ -179,11 +179,13 @@ public final class HostEngine {
             }
             switch source.read(into: encoder.pcm, frames: encoder.frameSamples) {
             case .frame:
-                let timestamp = UInt64(sequence) * UInt64(settings.frameDuration)
-                let frames = encoder.encode(sequence: sequence, timestamp: timestamp, metadata: metadataDue(at: timestamp), for: codecsInUse(),
-                                            frameDuration: UInt64(settings.frameDuration))
+                let (codecs, tiers) = inUse()
+                let frames = encoder.encode(sequence: sequence, metadata: metadataDue(at: sequence * UInt64(settings.frameDuration)), for: codecs, tiers: tiers)
+                for client in registry.streaming {
+                    if let tier = client.wantedTier, encoder.isWarm(tier, at: sequence) { client.switchToWantedTier(now: reactor.now) }
+                }
                 broadcast(frames)
-                keep(frames, timestamp: timestamp)
+                keep(frames)
                 sequence += 1
             case .notReady:
                 // A pipe slower than real time: its next bytes, or another look in 5 ms.
@@ -192,7 +194,7 @@ public final class HostEngine {
             case .ended:
                 if sequence > 0 {
                     let last = sequence - 1
-                    broadcast(encoder.flush(sequence: last, timestamp: last * UInt64(settings.frameDuration), for: codecsInUse()))
+                    broadcast(encoder.flush(sequence: last, for: inUse().codecs))
                 }
                 return stop(.endOfStream, code: 0, reason: "source ended")
             case .failed(let why):
@@ -211,27 +213,31 @@ public final class HostEngine {
         return metadata.movedOn(by: Int64(timestamp) - Int64(told)).encoded
     }
 
-    /// The codecs receivers play, and the host's own codec always: its backlog is ready for
-    /// whoever joins.
-    private func codecsInUse() -> CodecSet {
-        var codecs = CodecSet([settings.codec])
-        for client in registry.streaming { codecs.insert(client.codec) }
-        return codecs
+    /// The codecs receivers play and the Opus tiers they are sent or are to be switched to, and
+    /// the host's own codec's best always: its backlog is ready for whoever joins.
+    private func inUse() -> (codecs: SmallSet, tiers: SmallSet) {
+        var codecs = SmallSet([settings.codec]), tiers = SmallSet()
+        tiers.insert(0)
+        for client in registry.streaming {
+            codecs.insert(client.codec)
+            tiers.insert(client.tier)
+            if let wanted = client.wantedTier { tiers.insert(wanted) }
+        }
+        return (codecs, tiers)
     }
 
-    private func keep(_ frames: FrameEncoder.Frames, timestamp: UInt64) {
+    /// The best tier's frames, for receivers that join.
+    private func keep(_ frames: FrameEncoder.Frames) {
         for codec in [WireCodec.opus, .pcm, .flac] {
             guard let frame = frames[codec] else { continue }
-            // A FLAC frame is the one before (libFLAC holds one back).
-            let at = codec == .flac ? timestamp - UInt64(settings.frameDuration) : timestamp
-            backlogs[codec, default: Backlog(frameDuration: settings.frameDuration)].append(frame, timestamp: at)
+            backlogs[codec, default: Backlog(frameDuration: settings.frameDuration)].append(frame, timestamp: frames.timestamp(of: codec))
         }
     }
 
     private func broadcast(_ frames: FrameEncoder.Frames) {
         let now = reactor.now
         for client in registry.streaming {
-            guard let frame = frames[client.codec] else { continue }
+            guard let frame = frames[client.codec, tier: client.tier] else { continue }
             client.sendAudio(frame, now: now)
             sync(client)
         }
@@ -339,7 +345,15 @@ public final class HostEngine {
         log.info("\(hello.clientName) (\(hello.clientID)) plays \(codec.name), from \(backlog.count) recent packet(s); \(registry.streaming.count + 1) receiver(s) connected")
         return .welcome(Welcome(sessionID: sessionID, hostID: advertisement.deviceID, hostName: settings.deviceName, stream: stream, streamStart: streamStart,
                                 nextSequence: sequence, permissions: permissions, t1: hello.t1, t2: received, t3: reactor.now), codec: codec,
-                        backlog: backlog)
+                        backlog: backlog, delivery: delivery(codec, buffer: buffer))
+    }
+
+    /// A receiver's bitrates, and the audio that may wait for its path: what leaves after half
+    /// its buffer's worth arrives too late to play (a buffer not said, or shorter than 200 ms,
+    /// counts as 200 ms).
+    private func delivery(_ codec: WireCodec, buffer: Microseconds) -> ClientConnection.Delivery {
+        ClientConnection.Delivery(bitrates: codec == .opus && settings.adaptiveBitrate ? settings.opusTiers : [settings.bitrate(of: codec)],
+                                  queueBudget: max(buffer, 200_000) / 2)
     }
 
     /// BYE to everyone; the loop ends once the goodbyes have left, or after 2 s.

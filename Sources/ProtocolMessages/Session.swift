@@ -171,6 +171,9 @@ public struct Control: Equatable, Sendable {
         case queueRemove(songID: String)
         /// H→R: the request named was not allowed, and why.
         case refused(action: String, reason: String)
+        /// H→R: from the next AUDIO packet on, the stream is coded at this many bit/s (an
+        /// adaptive host moved this receiver to another tier; the seed's QualityChanged).
+        case quality(bitrate: Int)
     }
     public var action: Action
 
@@ -179,7 +182,7 @@ public struct Control: Equatable, Sendable {
     private enum Key { static let action = "action", value = "value", reason = "reason" }
     private enum Name {
         static let volume = "volume", mute = "mute", play = "play", pause = "pause", next = "next", previous = "previous"
-        static let queueAdd = "queue_add", queueRemove = "queue_remove", refused = "refused"
+        static let queueAdd = "queue_add", queueRemove = "queue_remove", refused = "refused", quality = "quality"
     }
 
     /// Playback commands need `playback_control`; volume and mute are the speaker's own.
@@ -209,6 +212,7 @@ public struct Control: Equatable, Sendable {
         case .queueAdd: Name.queueAdd
         case .queueRemove: Name.queueRemove
         case .refused: Name.refused
+        case .quality: Name.quality
         }
     }
 
@@ -216,7 +220,7 @@ public struct Control: Equatable, Sendable {
         var json = JSONWriter()
         json.add(Key.action, name)
         switch action {
-        case .volume(let v): json.add(Key.value, v)
+        case .volume(let v), .quality(let v): json.add(Key.value, v)
         case .mute(let on): json.add(Key.value, on)
         case .queueAdd(let song), .queueRemove(let song): json.add(Key.value, song)
         case .refused(let what, let reason):
@@ -242,7 +246,8 @@ public struct Control: Equatable, Sendable {
             case Name.queueRemove: return Control(.queueRemove(songID: try f.string(Key.value, maxLength: MessageLimits.nameLength)))
             case Name.refused:
                 return Control(.refused(action: try f.string(Key.value, maxLength: 16), reason: try f.string(Key.reason, maxLength: MessageLimits.nameLength * 4)))
-            default: throw f.error(Key.action, "\"\(name)\" is not volume, mute, play, pause, next, previous, queue_add, queue_remove or refused")
+            case Name.quality: return Control(.quality(bitrate: try f.int(Key.value, in: 6_000...510_000)))
+            default: throw f.error(Key.action, "\"\(name)\" is not volume, mute, play, pause, next, previous, queue_add, queue_remove, refused or quality")
             }
         }
     }

@@ -114,6 +114,11 @@ final class StreamSession<Output: AudioOutput> {
     /// How long received packets wait in the socket before they are read all at once.
     let readInterval: Microseconds
     var reported = PlayoutReport()
+    /// What the stream is coded at now: WELCOME's, until an adaptive host says otherwise.
+    private(set) var bitrate: Int
+    /// The loss STATUS reports, over the second before it, and the counts it was measured to.
+    private var recentLoss = 0.0
+    private var lossCounted: (played: Int, concealed: Int) = (0, 0)
 
     init(channel: any ByteChannel, reader: consuming FrameReader, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool,
          incoming: SPSCRing, counters: PlayoutCounters, clockSync: ClockSync, clockMapping: SharedClockMapping, readInterval: Microseconds,
@@ -126,6 +131,7 @@ final class StreamSession<Output: AudioOutput> {
         self.channel = channel
         self.reader = reader
         self.format = format
+        bitrate = format.bitrate
         self.schedule = schedule
         self.pool = pool
         self.counters = counters
@@ -167,6 +173,7 @@ final class StreamSession<Output: AudioOutput> {
             reactor.schedule(.timeRequest, at: clockSync.nextRequest, tolerance: clockSync.settled ? readInterval : 0)
         case .timer(.status):
             report(now: reactor.now)
+            measureLoss()
             if !sendFailed && !endOfStream { send(status().frame, what: "STATUS", &reactor) }
             // Asked for after the clock-sync burst, which its answer (the avatar) would delay.
             if discoveredDeviceID != nil && !advertisementAsked && !sendFailed && !endOfStream {
@@ -423,6 +430,9 @@ final class StreamSession<Output: AudioOutput> {
         case .mute(let on): volume.set(muted: on)
         case .refused(let action, let reason):
             return log.info("the host refused \(action): \(reason)")
+        case .quality(let bitrate):
+            self.bitrate = bitrate
+            return log.event(.qualityChanged(clientID: nil, bitrate: bitrate))
         case .play, .pause, .next, .previous, .queueAdd, .queueRemove:
             return log.info("the host sent \(control.name), which is for its player, not a speaker: ignored")
         }
@@ -501,6 +511,15 @@ final class StreamSession<Output: AudioOutput> {
         return min(1, Double(buffered) / Double(max(1, target)))
     }
 
+    /// The share of the packets due since the last STATUS that were concealed (lost, or late
+    /// and dropped): what an adaptive host steps its bitrate down on.
+    private func measureLoss() {
+        let played = counters.packetsPlayed.load(ordering: .relaxed), concealed = counters.packetsConcealed.load(ordering: .relaxed)
+        let due = (played - lossCounted.played) + (concealed - lossCounted.concealed)
+        recentLoss = due > 0 ? Double(concealed - lossCounted.concealed) / Double(due) : 0
+        lossCounted = (played, concealed)
+    }
+
     /// What STATUS says now (and `msrecv status` shows).
     func status() -> Status {
         var usage = rusage()
@@ -509,8 +528,8 @@ final class StreamSession<Output: AudioOutput> {
         let concealed = counters.packetsConcealed.load(ordering: .relaxed)
         let buffered = counters.buffered.load(ordering: .relaxed)
         var s = Status()
-        s.bitrate = format.bitrate
-        s.packetLoss = played + concealed > 0 ? Double(concealed) / Double(played + concealed) : 0
+        s.bitrate = bitrate
+        s.packetLoss = recentLoss
         s.latency = schedule.latency
         s.bufferedPackets = buffered
         s.bufferHealth = bufferHealth

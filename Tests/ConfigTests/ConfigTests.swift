@@ -255,11 +255,22 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(errors("{\"sharing\": {\"frame_ms\": 10, \"audio_quality\": {\"codec\": \"pcm\", \"sample_rate\": 44100}}}"), [])
     }
 
+    /// An Opus host adapts each receiver's bitrate over a ladder of halves of its own; nothing
+    /// else has a bitrate to adapt.
+    func testAdaptiveBitrateIsOpusOnlyWithTiersHalvingToSixteenKilobitsAChannel() throws {
+        let opus = try settings(#"{"sharing": {"audio_quality": {"adaptive_bitrate": true, "bitrate": 256000}}}"#).sharing
+        XCTAssertTrue(opus.adaptiveBitrate)
+        XCTAssertEqual(opus.opusTiers, [256_000, 128_000, 64_000, 32_000])
+        XCTAssertEqual(try settings(#"{"sharing": {"audio_quality": {"bitrate": 48000, "channels": 1}}}"#).sharing.opusTiers, [48_000, 24_000])
+        XCTAssertEqual(try settings(#"{"sharing": {"audio_quality": {"bitrate": 40000}}}"#).sharing.opusTiers, [40_000])
+        XCTAssertFalse(try settings("{}").sharing.adaptiveBitrate)
+        XCTAssertEqual(errors(#"{"sharing": {"audio_quality": {"codec": "flac", "adaptive_bitrate": true}}}"#),
+                       ["line 1, column 69: sharing.audio_quality.adaptive_bitrate: only an Opus stream adapts its bitrate; audio_quality.codec is flac"])
+    }
+
     /// A key this build cannot act on yet is refused with its key path and why, unless it asks
     /// for what the build does anyway (its default).
     func testKeysThisBuildCannotActOnAreRefusedNotIgnored() {
-        XCTAssertEqual(errors("{\"sharing\": {\"audio_quality\": {\"adaptive_bitrate\": true}}}"),
-                       ["line 1, column 52: sharing.audio_quality.adaptive_bitrate: not supported yet: the bitrate is fixed in this build (audio_quality.bitrate)"])
         XCTAssertEqual(errors("{\"receiving\": {\"audio_output\": {\"independent_volume\": true}, \"ui\": {\"show_buffer_health\": true}}}"),
                        ["line 1, column 91: receiving.ui.show_buffer_health: not supported yet: a speaker has no display (its LEDs are wired in the board section)"])
         XCTAssertEqual(try settings(#"{"receiving": {"audio_output": {"independent_volume": true}}}"#).receiving.audioOutput.independentVolume, true)

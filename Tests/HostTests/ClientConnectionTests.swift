@@ -38,6 +38,41 @@ final class ClientConnectionTests: XCTestCase {
                 permissions: GrantedPermissions(queueControl: false, playbackControl: false, chat: false), t1: t1, t2: 2, t3: 3)
     }
 
+    /// A path slower than the stream: once the socket is full and half the receiver's buffer
+    /// waits in the queue, later frames are skipped (they would arrive too late to play); when
+    /// the path takes again, frames queue again; a path that takes nothing for 10 s is let go.
+    func testAudioThatWouldArriveTooLateIsSkippedAndAPathThatTakesNothingIsLetGo() throws {
+        let (host, receiver) = pair()
+        let client = ClientConnection(id: 1, channel: host, now: 0, log: log)
+        let hello = Hello(clientID: "k1", clientName: "Kitchen", audioFormats: ["opus"], maxBufferSize: "200ms", lowLatency: false, t1: 1)
+        try writeAll(receiver, hello.frame).get()
+        client.ready(.read, now: 0) { h, _ in
+            .welcome(self.welcome(t1: h.t1), codec: .opus, backlog: [], delivery: .init(bitrates: [128_000], queueBudget: 100_000))
+        }
+        XCTAssertEqual(client.bitrate, 128_000)
+        let audio = FrameWriter.frame(.audio, payload: [UInt8](repeating: 7, count: 316))  // 20 ms at 128 kbit/s
+        var now: Microseconds = 0
+        func send(for seconds: Double) {
+            for _ in 0..<Int(seconds * 50) {
+                now += 20_000
+                audio.withUnsafeBytes { client.sendAudio($0, now: now) }
+            }
+        }
+        while client.skippedFrames == 0 && client.isStreaming { send(for: 0.02) }
+        XCTAssertGreaterThan(client.skippedFrames, 0, "the socket filled up")
+        send(for: 9.5)
+        XCTAssertTrue(client.isStreaming, "9.5 s of a stalled path")
+        XCTAssertGreaterThan(client.skippedFrames, 450, "what the path could not take was not queued")
+        _ = frames(receiver)
+        client.ready(.write, now: now) { _, _ in .reject(.invalidPacket("no"), message: "") }
+        let skipped = client.skippedFrames
+        send(for: 1)
+        XCTAssertEqual(client.skippedFrames, skipped, "the path takes again")
+        while client.skippedFrames == skipped && client.isStreaming { send(for: 0.02) }
+        send(for: 10.2)
+        XCTAssertTrue(client.isClosing, "10 s without taking any audio: let go")
+    }
+
     func testAReceiverIsWelcomedStreamsAndShowsInTheClientListWithItsStatus() throws {
         let (host, receiver) = pair()
         let registry = ClientRegistry()

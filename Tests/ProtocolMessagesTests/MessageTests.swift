@@ -42,9 +42,11 @@ final class MessageTests: XCTestCase {
         status.correctionPPM = 120.5
         XCTAssertEqual(try payload(status.frame, .status).withUnsafeBytes { Status.decode($0) }.get(), status)
         for action in [Control.Action.volume(40), .mute(true), .play, .pause, .next, .previous, .queueAdd(songID: "s-1"), .queueRemove(songID: "s-1"),
-                       .refused(action: "play", reason: "not allowed")] {
+                       .refused(action: "play", reason: "not allowed"), .quality(bitrate: 64_000)] {
             XCTAssertEqual(try payload(Control(action).frame, .control).withUnsafeBytes { Control.decode($0) }.get(), Control(action))
         }
+        // A bitrate Opus cannot code is not a quality a receiver takes on trust.
+        XCTAssertThrowsError(try Array(#"{"action": "quality", "value": 1000000000}"#.utf8).withUnsafeBytes { Control.decode($0) }.get())
         let chat = Chat(from: "Kitchen", text: "this one's great \u{1F3B6}")
         XCTAssertEqual(try payload(chat.frame, .chat).withUnsafeBytes { Chat.decode($0) }.get(), chat)
         XCTAssertEqual(payload(Bye(.kicked).frame, .bye).withUnsafeBytes { Bye.decode($0) }, Bye(.kicked))

@@ -8,6 +8,10 @@ middlebox does) and forwards each chunk after
   --delay MS ± --jitter MS   (uniform, drawn per chunk, in order: a chunk never overtakes
                               the one before it, as on a Wi-Fi hop that retries)
   --stall-percent P --stall-ms MS   (P % of chunks held MS longer: a path that stalls now and then)
+  --rate KBIT [--rate-until S]      (a bottleneck: each direction carries at most KBIT kbit/s, until
+                                     S seconds after the start if given; what it cannot carry queues,
+                                     up to --queue BYTES, and then the relay stops reading, so the
+                                     sender's TCP feels it: a slow Wi-Fi link)
 
 and, at fixed times after the relay starts,
 
@@ -64,7 +68,14 @@ class Path:
 
     def shaped(self):
         a = self.args
-        return a.delay > 0 or a.jitter > 0 or a.stall_percent > 0 or a.freeze_for > 0
+        return a.delay > 0 or a.jitter > 0 or a.stall_percent > 0 or a.freeze_for > 0 or a.rate > 0
+
+    def rate_now(self, now):
+        """The bottleneck's bytes per second at `now`, or None when there is none."""
+        a = self.args
+        if a.rate <= 0 or (a.rate_until >= 0 and now >= self.start + a.rate_until):
+            return None
+        return a.rate * 1000 / 8
 
 
 def reset(sock):
@@ -85,8 +96,10 @@ class Pump:
     def __init__(self, path, source, sink, rng):
         self.path, self.source, self.sink, self.rng = path, source, sink, rng
         self.queue = deque()
+        self.queued_bytes = 0
         self.ready = threading.Condition()
         self.last_due = 0.0
+        self.link_free = 0.0
         self.closed = False
 
     def start(self):
@@ -122,7 +135,11 @@ class Pump:
                 continue
             with self.ready:
                 self.queue.append((self.due(time.monotonic()), data))
+                self.queued_bytes += len(data)
                 self.ready.notify()
+                # A bottleneck's buffer is finite: past it the sender is held back.
+                while a.rate > 0 and self.queued_bytes > a.queue and not self.closed:
+                    self.ready.wait(0.05)
 
     def finish(self):
         if self.path.shaped():
@@ -157,6 +174,7 @@ class Pump:
                     self.ready.wait()
                 due, data = self.queue.popleft()
             if data is None:
+                self.closed = True
                 try:
                     self.sink.shutdown(socket.SHUT_WR)
                 except OSError:
@@ -169,7 +187,19 @@ class Pump:
                 if wait <= 0:
                     break
                 time.sleep(wait)
+            rate = self.path.rate_now(time.monotonic())
+            if rate is not None:
+                # On the wire after the chunk before it has left.
+                start = max(self.link_free, time.monotonic())
+                self.link_free = start + len(data) / rate
+                wait = self.link_free - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+            with self.ready:
+                self.queued_bytes -= len(data)
+                self.ready.notify()
             if not self.send(data):
+                self.closed = True
                 return
 
 
@@ -242,6 +272,9 @@ def main():
     p.add_argument("--freeze-for", type=float, default=0.0, help="s")
     p.add_argument("--cut-at", type=float, default=-1.0, help="s after start")
     p.add_argument("--cut-for", type=float, default=0.0, help="s")
+    p.add_argument("--rate", type=float, default=0.0, help="kbit/s each way")
+    p.add_argument("--rate-until", type=float, default=-1.0, help="s after start")
+    p.add_argument("--queue", type=int, default=65536, help="bytes the bottleneck holds")
     p.add_argument("--seed", type=int, default=1)
     serve(p.parse_args())
 
