@@ -159,6 +159,7 @@ public enum ConfigLoader {
             if out.adaptiveBitrate && out.codec != .opus, let value = q["adaptive_bitrate"] {
                 c.fail(qp + ".adaptive_bitrate", "only an Opus stream adapts its bitrate; audio_quality.codec is \(out.codec.name)", at: value)
             }
+            out.adaptiveBitrate = out.adaptiveBitrate && out.codec == .opus
             if let value = q["sample_rate"] {
                 let rate = value.intValue ?? 0
                 if out.codec == .opus && !opusRates.contains(rate) {

@@ -67,7 +67,7 @@ public struct SharingSettings: Equatable, Sendable {
     public var codec = WireCodec.opus
     public var bitrate = 128_000
     /// Opus only: each receiver gets the tier of `opusTiers` its path carries (DESIGN §5).
-    public var adaptiveBitrate = false
+    public var adaptiveBitrate = true
     public var sampleRate = 48_000
     public var channels = 2
     public var permissions = Permissions()

@@ -4,8 +4,9 @@ import ProtocolMessages
 
 /// One receiver's place on an adaptive host's Opus tiers (the seed's `BitrateController`,
 /// DESIGN §5), fed by its STATUS once a second and by the audio waiting in its send queue.
-/// Down a tier on trouble: more than 5 % of its packets concealed, a round trip over 200 ms,
-/// its card run dry, or more than 250 ms of audio the path has not taken. Up a tier after the
+/// Down a tier on trouble: more than 5 % of its packets concealed (lost, or late), a round trip
+/// over 200 ms, or more than 250 ms of audio the path has not taken (over TCP, loss is a queue
+/// and then lateness). A card that runs dry is not the path's doing: no step. Up a tier after the
 /// path has been clean (no loss, round trip under 100 ms, the queue under 50 ms) for a while:
 /// 10 s at first, doubled each time a step up is followed by trouble within 30 s (the path
 /// cannot carry it), up to 5 minutes.
@@ -17,7 +18,6 @@ struct BitrateController {
     private(set) var upHold = Self.firstUpHold
     private var lastStepUp: Microseconds?
     private var lastStepDown: Microseconds?
-    private var underruns: Int?
 
     static let firstUpHold: Microseconds = 10_000_000
     static let longestUpHold: Microseconds = 300_000_000
@@ -42,9 +42,7 @@ struct BitrateController {
 
     /// `queued`: how long the audio in the receiver's send queue lasts at its bitrate.
     mutating func observe(_ status: Status, queued: Microseconds, now: Microseconds) -> Step? {
-        let ranDry = underruns.map { status.underruns > $0 } ?? false
-        underruns = status.underruns
-        if let trouble = trouble(status, queued: queued, ranDry: ranDry) {
+        if let trouble = trouble(status, queued: queued) {
             cleanSince = nil
             guard tier + 1 < bitrates.count, lastStepDown.map({ now - $0 >= Self.stepDownSettle }) ?? true else { return nil }
             if let up = lastStepUp, now - up < Self.failedStepUp { upHold = min(upHold * 2, Self.longestUpHold) }
@@ -63,14 +61,13 @@ struct BitrateController {
         tier -= 1
         lastStepUp = now
         cleanSince = now
-        return Step(tier: tier, why: "the path has been clean for \(formatDuration(now - since))")
+        return Step(tier: tier, why: "the path has been clean for \(formatDuration((now - since) / 1_000_000 * 1_000_000))")
     }
 
-    private func trouble(_ status: Status, queued: Microseconds, ranDry: Bool) -> String? {
+    private func trouble(_ status: Status, queued: Microseconds) -> String? {
         if status.packetLoss > Self.lossLimit { return "\(Int((status.packetLoss * 100).rounded())) % of its packets lost or late" }
         if Microseconds(status.roundTripMicroseconds) > Self.roundTripLimit { return "round trip \(formatDuration(Microseconds(status.roundTripMicroseconds) / 1000 * 1000))" }
         if queued > Self.queueLimit { return "\(formatDuration(queued / 1000 * 1000)) of audio waiting for the path" }
-        if ranDry { return "its card ran dry" }
         return nil
     }
 }

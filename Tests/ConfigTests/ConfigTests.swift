@@ -263,7 +263,8 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(opus.opusTiers, [256_000, 128_000, 64_000, 32_000])
         XCTAssertEqual(try settings(#"{"sharing": {"audio_quality": {"bitrate": 48000, "channels": 1}}}"#).sharing.opusTiers, [48_000, 24_000])
         XCTAssertEqual(try settings(#"{"sharing": {"audio_quality": {"bitrate": 40000}}}"#).sharing.opusTiers, [40_000])
-        XCTAssertFalse(try settings("{}").sharing.adaptiveBitrate)
+        XCTAssertTrue(try settings("{}").sharing.adaptiveBitrate, "what the seed's example sets")
+        XCTAssertFalse(try settings(#"{"sharing": {"audio_quality": {"codec": "pcm"}}}"#).sharing.adaptiveBitrate, "PCM has no bitrate to adapt")
         XCTAssertEqual(errors(#"{"sharing": {"audio_quality": {"codec": "flac", "adaptive_bitrate": true}}}"#),
                        ["line 1, column 69: sharing.audio_quality.adaptive_bitrate: only an Opus stream adapts its bitrate; audio_quality.codec is flac"])
     }

@@ -7,13 +7,19 @@ import XCTest
 /// `streamStart + m s + latency` on the host's clock.
 enum ClickTrack {
     /// One second with a one-sample click at its start, stereo, as a WAV: silence otherwise, or
-    /// a quiet 1 kHz tone (`bed` > 0), so that every frame is sound.
-    static func wav(bed: Double = 0) -> [UInt8] {
+    /// a quiet 1 kHz tone (`bed` > 0), so that every frame is sound, and white noise of peak
+    /// `noise` on both channels (what makes Opus spend every bit of its bitrate).
+    static func wav(bed: Double = 0, noise: Int = 0) -> [UInt8] {
         var samples = [Int16](repeating: 0, count: 48_000 * 2)
-        for f in 0..<48_000 where bed > 0 {
-            let v = Int16(bed * sin(2 * .pi * 1_000 * Double(f) / 48_000))
-            samples[2 * f] = v
-            samples[2 * f + 1] = v
+        var seed: UInt32 = 1
+        func random() -> Int {
+            seed = seed &* 1_664_525 &+ 1_013_904_223
+            return Int(seed >> 16) % (2 * noise + 1) - noise
+        }
+        for f in 0..<48_000 where bed > 0 || noise > 0 {
+            let v = Int(bed * sin(2 * .pi * 1_000 * Double(f) / 48_000))
+            samples[2 * f] = Int16(v + (noise > 0 ? random() : 0))
+            samples[2 * f + 1] = Int16(v + (noise > 0 ? random() : 0))
         }
         samples[0] = 20_000
         samples[1] = 20_000

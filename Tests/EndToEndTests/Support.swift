@@ -417,11 +417,11 @@ enum Configs {
     /// device_id in `stateDir`).
     static func host(port: UInt16, source: String, codec: String = "pcm", loop: Bool = false, maxClients: Int = 4,
                      rate: Int = 48_000, frameMilliseconds: Int = 20, advertise: Bool = false, name: String = "test host",
-                     stateDir: String = stateDirectory, extra: String = "") -> String {
+                     stateDir: String = stateDirectory, bitrate: Int = 128_000, adaptive: Bool = false, extra: String = "") -> String {
         """
         {"sharing": {"device_name": "\(name)", "port": \(port), "source": "\(source)", "loop": \(loop), "advertise": \(advertise),
                      "max_clients": \(maxClients), "frame_ms": \(frameMilliseconds), "state_dir": "\(stateDir)"\(extra),
-                     "audio_quality": {"codec": "\(codec)", "bitrate": 128000, "sample_rate": \(rate), "channels": 2}}}
+                     "audio_quality": {"codec": "\(codec)", "bitrate": \(bitrate), "sample_rate": \(rate), "channels": 2, "adaptive_bitrate": \(adaptive)}}}
         """
     }
 

@@ -187,20 +187,22 @@ class Pump:
                 if wait <= 0:
                     break
                 time.sleep(wait)
-            rate = self.path.rate_now(time.monotonic())
-            if rate is not None:
-                # On the wire after the chunk before it has left.
-                start = max(self.link_free, time.monotonic())
-                self.link_free = start + len(data) / rate
-                wait = self.link_free - time.monotonic()
-                if wait > 0:
-                    time.sleep(wait)
-            with self.ready:
-                self.queued_bytes -= len(data)
-                self.ready.notify()
-            if not self.send(data):
-                self.closed = True
-                return
+            # Through the bottleneck a packet at a time: each arrives once it and those before it
+            # have been on the wire for their length at the link's rate.
+            for at in range(0, len(data), 1448):
+                piece = data[at:at + 1448]
+                rate = self.path.rate_now(time.monotonic())
+                if rate is not None:
+                    self.link_free = max(self.link_free, time.monotonic()) + len(piece) / rate
+                    wait = self.link_free - time.monotonic()
+                    if wait > 0:
+                        time.sleep(wait)
+                with self.ready:
+                    self.queued_bytes -= len(piece)
+                    self.ready.notify()
+                if not self.send(piece):
+                    self.closed = True
+                    return
 
 
 def serve(args):
