@@ -20,7 +20,7 @@ protocol AudioOutput {
     func explain(_ error: AlsaError, format: StreamFormat) -> String
     /// Starts playing the pool's packets into `device`. `counters` carry over from an earlier
     /// playout of the same session (what was played, the volume).
-    func start(_ device: consuming Device, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool, incoming: SPSCRing,
+    func start(_ device: Device, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool, incoming: SPSCRing,
                clockMapping: SharedClockMapping, counters: PlayoutCounters) throws(CodecError) -> Running
 }
 
@@ -91,17 +91,16 @@ struct AlsaOutput: AudioOutput {
             + ": play through a device that converts, \"plughw:…\" or a plug PCM in asound.conf"
     }
 
-    func start(_ device: consuming AlsaPlayback, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool, incoming: SPSCRing,
+    func start(_ device: AlsaPlayback, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool, incoming: SPSCRing,
                clockMapping: SharedClockMapping, counters: PlayoutCounters) throws(CodecError) -> AudioThread {
         typealias Engine = PlayoutEngine<AlsaPlayback, SystemClock>
         let deviceFormat = device.sampleFormat
-        let card = copy device
         var engine = Engine(format: format, decoder: try Engine.decoder(for: format),
                             resampler: DriftResampler(channels: format.channels, maxInputFrames: Engine.maxFrames(for: format)),
                             pool: pool, incoming: incoming, sink: device, clock: SystemClock(), counters: counters, schedule: schedule,
                             clockMapping: clockMapping)
         return AudioThread(counters: counters, deviceFormat: deviceFormat,
-                           keep: { [kept, request = request(format: format, latency: schedule.latency)] in kept.keep(card, as: request) }) {
+                           keep: { [kept, request = request(format: format, latency: schedule.latency)] in kept.keep(device, as: request) }) {
             runAudioLoop(&engine, counters: counters, clock: SystemClock())
         }
     }

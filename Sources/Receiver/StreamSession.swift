@@ -524,8 +524,6 @@ final class StreamSession<Output: AudioOutput> {
     func status() -> Status {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
-        let played = counters.packetsPlayed.load(ordering: .relaxed)
-        let concealed = counters.packetsConcealed.load(ordering: .relaxed)
         let buffered = counters.buffered.load(ordering: .relaxed)
         var s = Status()
         s.bitrate = bitrate

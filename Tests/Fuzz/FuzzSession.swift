@@ -61,7 +61,7 @@ struct SteppedOutput: AudioOutput {
         clock.now() >= deviceFrom ? .success(()) : .failure(AlsaError(code: -19, call: "snd_pcm_open"))
     }
 
-    func start(_ device: consuming Void, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool, incoming: SPSCRing,
+    func start(_ device: Void, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool, incoming: SPSCRing,
                clockMapping: SharedClockMapping, counters: PlayoutCounters) throws(CodecError) -> SteppedPlayout {
         typealias Engine = PlayoutEngine<MemorySink, SteppedClock>
         let playout = SteppedPlayout(Engine(format: format, decoder: try Engine.decoder(for: format), resampler: nil, pool: pool,
