@@ -46,6 +46,17 @@ public struct ClockEstimator {
         /// samples gave ±50 ppm), and a wrong drift costs more than none: a crystal's 30 ppm
         /// moves a 10 s window's envelopes by 150 µs at most.
         public var driftSpan: Microseconds = 10_000_000
+        /// …and over at least this many bins (four a second over those 10 s): a path sampled once
+        /// a second for 10 s (after its floors fell, say) gave −5 ppm, 90 µs of error 6 s later.
+        public var driftBins = 40
+        /// An exchange this far below either direction's floor (under the fitted drift), once
+        /// `driftBins` bins have sampled that floor, means the path itself changed: a queue that
+        /// filled the link has drained, a shorter route. Fitted together with the new samples, the
+        /// older ones would tilt the envelopes as a drift of hundreds of ppm would (a link that
+        /// recovered gave −138, +240 and −142 ppm within 0.3 s): the drift is then fitted only
+        /// from the new path's samples, once they span `driftSpan`, and kept meanwhile. The
+        /// floors themselves follow at once (the older samples lie above them).
+        public var floorDrop: Microseconds = 1_000
 
         public init() {}
     }
@@ -100,7 +111,7 @@ public struct ClockEstimator {
     private var newest = 0
     /// The newest exchange's arrival: the fit's reference time.
     private var latest: Microseconds = 0
-    /// Exchanges accepted since the start or the last step.
+    /// Exchanges accepted since the start, the last step or the last change of path.
     public private(set) var sampleCount = 0
     private var pendingStep: [Sample] = []
     /// The fit.
@@ -115,6 +126,10 @@ public struct ClockEstimator {
     public private(set) var refused = 0
     public private(set) var outliers = 0
     public private(set) var steps = 0
+    /// Times the path's floors fell, and when they last did: the drift is fitted from the
+    /// samples since.
+    public private(set) var pathChanges = 0
+    private var pathSince = Microseconds.min
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
@@ -171,9 +186,27 @@ public struct ClockEstimator {
             return .stepped(by: error)
         }
         pendingStep.removeAll(keepingCapacity: true)
+        if bins.count - binsBefore(pathSince) >= configuration.driftBins, fellBelowFloors(sample) {
+            // Counted afresh, so that the new path is sampled as densely as a new session's.
+            pathSince = sample.t1
+            sampleCount = 0
+            pathChanges += 1
+        }
         insert(sample)
         return .accepted
     }
+
+    /// Whether `sample` lies more than `floorDrop` below either direction's floor, each
+    /// de-trended with the fitted drift to when the sample was measured.
+    private func fellBelowFloors(_ sample: Sample) -> Bool {
+        // Either reference serves: each direction's envelope is de-trended to its own sample's time.
+        let up = envelopes(drift: mapping.drift, reference: sample.t1).f, down = envelopes(drift: mapping.drift, reference: sample.t4).b
+        let drop = Double(configuration.floorDrop)
+        return Double(sample.up) < up - drop || Double(sample.down) < down - drop
+    }
+
+    /// Bins measured before `time`.
+    private func binsBefore(_ time: Microseconds) -> Int { bins.lazy.filter { $0.sent < time }.count }
 
     /// Counts an exchange refused before it got here (one that answers no request, say).
     public mutating func refuse(_ why: String) -> Verdict {
@@ -211,43 +244,51 @@ public struct ClockEstimator {
         fit(searchingDrift: true)
     }
 
-    /// The lower envelopes' F(d) + B(d) and F(d) − B(d), at reference time `ref`.
-    private func envelopes(drift d: Double, reference: Microseconds) -> (width: Double, offset: Double) {
+    /// The lower envelopes of the bins measured since `since`, at reference time `ref`: F(d) and B(d).
+    private func envelopes(drift d: Double, reference: Microseconds, since: Microseconds = .min) -> (f: Double, b: Double) {
         var f = Double.infinity, b = Double.infinity
-        for bin in bins {
+        for bin in bins where bin.sent >= since {
             f = min(f, Double(bin.up) - d * Double(bin.sent - reference))
             b = min(b, Double(bin.down) + d * Double(bin.arrived - reference))
         }
-        return (f + b, f - b)
+        return (f, b)
+    }
+
+    /// F(d) + B(d) over the bins since the path last changed: the drift search's measure.
+    private func width(drift d: Double, reference: Microseconds) -> Double {
+        let (f, b) = envelopes(drift: d, reference: reference, since: pathSince)
+        return f + b
     }
 
     private mutating func fit(searchingDrift: Bool) {
         let reference = latest
         var drift = mapping.drift
-        if searchingDrift, reference - bins.lazy.map(\.sent).min()! >= configuration.driftSpan {
+        let since = pathSince
+        let fitted = bins.lazy.filter { $0.sent >= since }
+        if searchingDrift, fitted.count >= configuration.driftBins, reference - (fitted.map(\.sent).min() ?? reference) >= configuration.driftSpan {
             // Golden-section search for the widest band: 44 steps shrink ±1000 ppm below 1e-12.
             let limit = configuration.maxDriftPPM / 1e6, ratio = (5.0.squareRoot() - 1) / 2
             var low = -limit, high = limit
             var a = high - ratio * (high - low), b = low + ratio * (high - low)
-            var wa = envelopes(drift: a, reference: reference).width, wb = envelopes(drift: b, reference: reference).width
+            var wa = width(drift: a, reference: reference), wb = width(drift: b, reference: reference)
             for _ in 0..<44 {
                 // On a flat top (the samples say nothing of the drift) it stays near the last.
                 if wa < wb || (wa == wb && drift > b) {
                     low = a
                     (a, wa) = (b, wb)
                     b = low + ratio * (high - low)
-                    wb = envelopes(drift: b, reference: reference).width
+                    wb = width(drift: b, reference: reference)
                 } else {
                     high = b
                     (b, wb) = (a, wa)
                     a = high - ratio * (high - low)
-                    wa = envelopes(drift: a, reference: reference).width
+                    wa = width(drift: a, reference: reference)
                 }
             }
             drift = (low + high) / 2
         }
-        let (width, offset) = envelopes(drift: drift, reference: reference)
-        mapping = ClockMapping(reference: reference, offset: Microseconds((offset / 2).rounded()), drift: drift)
-        errorBound = Microseconds(max(0, width / 2).rounded())
+        let (f, b) = envelopes(drift: drift, reference: reference)
+        mapping = ClockMapping(reference: reference, offset: Microseconds(((f - b) / 2).rounded()), drift: drift)
+        errorBound = Microseconds(max(0, (f + b) / 2).rounded())
     }
 }

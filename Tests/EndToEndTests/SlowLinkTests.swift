@@ -58,14 +58,15 @@ final class SlowLinkTests: XCTestCase {
         let direct = ClickTrack.errors(try ClickTrack.times(recording: study), streamStart: streamStart, latency: Double(latency))
         let relayed = ClickTrack.errors(try ClickTrack.times(recording: kitchen), streamStart: streamStart, latency: Double(latency))
         func due(_ m: Int) -> Double { streamStart + Double(m) * 1e6 + Double(latency) }
-        // From 3 s after the link recovered (what it queued has drained) to the end, across the
-        // steps back up: every click, with the direct room's.
-        let clean = direct.keys.filter { due($0) > recovered + 3e6 }.sorted()
+        // From 5 s after the link recovered (what it queued has drained, and the clock estimate
+        // has moved to the path's new floors) to the end, across the steps back up: every click,
+        // with the direct room's.
+        let clean = direct.keys.filter { due($0) > recovered + 5e6 }.sorted()
         let missed = clean.filter { relayed[$0] == nil }
         let skews = clean.compactMap { m in relayed[m].map { abs($0 - direct[m]!) } }
         print("slow link: after the link recovered, skew against the direct room median \(Int(ClickTrack.percentile(skews, 0.5))) µs, p99 \(Int(ClickTrack.percentile(skews, 0.99))) µs over \(skews.count) clicks; missed \(missed)")
         print("slow link: relayed − direct (µs) by click, the steps up among them: " + clean.map { m in relayed[m].map { String(Int($0 - direct[m]!)) } ?? "-" }.joined(separator: ", "))
-        XCTAssertGreaterThanOrEqual(clean.count, 10)
+        XCTAssertGreaterThanOrEqual(clean.count, 8)
         XCTAssertEqual(missed, [], receivers[1].log)
         XCTAssertLessThan(ClickTrack.percentile(skews, 0.99), 250, "the switches did not move its playout: \(receivers[1].log)")
     }
