@@ -196,10 +196,9 @@ public struct ClockEstimator {
         return .accepted
     }
 
-    /// Whether `sample` lies more than `floorDrop` below either direction's floor, each
-    /// de-trended with the fitted drift to when the sample was measured.
+    /// Whether `sample` lies more than `floorDrop` below either direction's floor, each floor
+    /// de-trended with the fitted drift to when that direction of the sample was measured.
     private func fellBelowFloors(_ sample: Sample) -> Bool {
-        // Either reference serves: each direction's envelope is de-trended to its own sample's time.
         let up = envelopes(drift: mapping.drift, reference: sample.t1).f, down = envelopes(drift: mapping.drift, reference: sample.t4).b
         let drop = Double(configuration.floorDrop)
         return Double(sample.up) < up - drop || Double(sample.down) < down - drop

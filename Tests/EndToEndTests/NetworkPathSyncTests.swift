@@ -9,7 +9,7 @@ import XCTest
 /// relays beside them, and holds them to the targets (p99 50 µs re-segmented, 200 µs
 /// jittery). The suite's limits are wider, so that a run's luck does not fail it: the estimate's
 /// error still varies from run to run by the envelopes' noise (DESIGN §6; 60 s runs measured p99
-/// 47–127 µs re-segmented, 127–234 µs jittery), but the old exchange was off by milliseconds on
+/// 35–127 µs re-segmented, 127–302 µs jittery), but the old exchange was off by milliseconds on
 /// both paths, and would fail either limit.
 final class NetworkPathSyncTests: XCTestCase {
     static var seconds: Double { Double(ProcessInfo.processInfo.environment["MOOSYNC_PATH_SECONDS"] ?? "") ?? 60 }
