@@ -29,6 +29,9 @@ struct BitrateController {
     static let lossLimit = 0.05
     static let roundTripLimit: Microseconds = 200_000
     static let queueLimit: Microseconds = 250_000
+    /// Under the limits by this much the path is clean: the hysteresis between down and up.
+    static let cleanRoundTrip: Microseconds = roundTripLimit / 2
+    static let cleanQueue: Microseconds = 50_000
 
     init(bitrates: [Int]) { self.bitrates = bitrates }
 
@@ -51,7 +54,7 @@ struct BitrateController {
             tier += 1
             return Step(tier: tier, why: trouble)
         }
-        guard status.packetLoss == 0 && Microseconds(status.roundTripMicroseconds) < Self.roundTripLimit / 2 && queued < 50_000 else {
+        guard status.packetLoss == 0 && Microseconds(status.roundTripMicroseconds) < Self.cleanRoundTrip && queued < Self.cleanQueue else {
             cleanSince = nil
             return nil
         }
