@@ -186,7 +186,7 @@ public struct ClockEstimator {
             return .stepped(by: error)
         }
         pendingStep.removeAll(keepingCapacity: true)
-        if bins.count - binsBefore(pathSince) >= configuration.driftBins, fellBelowFloors(sample) {
+        if binsOfThisPath.count >= configuration.driftBins, fellBelowFloors(sample) {
             // Counted afresh, so that the new path is sampled as densely as a new session's.
             pathSince = sample.t1
             sampleCount = 0
@@ -204,8 +204,11 @@ public struct ClockEstimator {
         return Double(sample.up) < up - drop || Double(sample.down) < down - drop
     }
 
-    /// Bins measured before `time`.
-    private func binsBefore(_ time: Microseconds) -> Int { bins.lazy.filter { $0.sent < time }.count }
+    /// The bins measured since the path last changed: what the drift is fitted from.
+    private var binsOfThisPath: LazyFilterSequence<[Bin]> {
+        let since = pathSince
+        return bins.lazy.filter { $0.sent >= since }
+    }
 
     /// Counts an exchange refused before it got here (one that answers no request, say).
     public mutating func refuse(_ why: String) -> Verdict {
@@ -262,8 +265,7 @@ public struct ClockEstimator {
     private mutating func fit(searchingDrift: Bool) {
         let reference = latest
         var drift = mapping.drift
-        let since = pathSince
-        let fitted = bins.lazy.filter { $0.sent >= since }
+        let fitted = binsOfThisPath
         if searchingDrift, fitted.count >= configuration.driftBins, reference - (fitted.map(\.sent).min() ?? reference) >= configuration.driftSpan {
             // Golden-section search for the widest band: 44 steps shrink ±1000 ppm below 1e-12.
             let limit = configuration.maxDriftPPM / 1e6, ratio = (5.0.squareRoot() - 1) / 2

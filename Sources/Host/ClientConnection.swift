@@ -58,11 +58,12 @@ final class ClientConnection {
     private var skippingSince: Microseconds?
     /// A receiver whose path takes nothing for this long is let go.
     static let stalledTimeout: Microseconds = 10_000_000
-    /// With `adaptive_bitrate`, where it is on the Opus tiers; the tier it is sent, and the one
-    /// it is to be switched to once that tier's encoder has warmed up.
+    /// With `adaptive_bitrate`, the Opus tier its path carries; the tier it is sent follows it
+    /// once that tier's encoder has warmed up.
     private var bitrateController: BitrateController?
     private(set) var tier = 0
-    private(set) var wantedTier: Int?
+    /// The tier it is to be switched to, if it is not sent the one its path carries.
+    var wantedTier: Int? { bitrateController.flatMap { $0.tier == tier ? nil : $0.tier } }
     private var writeWaitsFor: Interest = []
     private var handshakeWaitsFor: Interest = .read
     /// Whether this connection failed to authenticate (the password, the certificate): its
@@ -388,7 +389,6 @@ final class ClientConnection {
         bitrateController = controller
         guard let step else { return }
         log.info("\(label): to \(controller.bitrates[step.tier] / 1000) kbit/s (\(step.why))")
-        wantedTier = step.tier == tier ? nil : step.tier
     }
 
     /// The bitrate it is sent.
@@ -401,7 +401,6 @@ final class ClientConnection {
     func switchToWantedTier(now: Microseconds) {
         guard let wanted = wantedTier, wanted < delivery.bitrates.count else { return }
         tier = wanted
-        wantedTier = nil
         log.event(.qualityChanged(clientID: clientID, bitrate: delivery.bitrates[wanted]))
         send(Control(.quality(bitrate: delivery.bitrates[wanted])).frame, now: now)
     }
