@@ -4,10 +4,15 @@ import ProtocolMessages
 /// When the receiver asks the host for the time, and what it learnt (DESIGN §6): a burst of
 /// TIME_REQs 20 ms apart, so the offset is good before the card starts playing; then, on a
 /// calm path, ten a second until 64 are kept and once a second after. On a jittery path the
-/// burst goes on until half the estimator's window (25 s of bins) is filled, since its
-/// envelopes sharpen as 1/N, and then four a second. Several requests may be in flight: each
-/// reply is matched to its own request by the t1 it echoes, so a round trip longer than the
-/// spacing costs nothing, and the spacing grows with the round trip so that few are.
+/// requests stay 20 ms apart for as long as it is jittery (after the first 1000, on the
+/// reactor's batched wake-ups: about 27 a second, measured): through 10 ± 8 ms of jitter the
+/// lowest of N samples lies about 16 ms / N above the floor, and the samples that bound the
+/// offset must be recent, since a drift misfit of a few ppm (the path's floors wander by
+/// hundreds of µs) grows with their age. Four a second after a 25 s burst let the estimate
+/// ramp 100–200 µs off within 20 s; twenty-seven a second kept rooms p99 68–147 µs apart.
+/// Several requests may be in flight: each reply is matched to its own request by the t1 it
+/// echoes, so a round trip longer than the spacing costs nothing, and the spacing grows with
+/// the round trip so that few are.
 struct ClockSync {
     private(set) var estimator = ClockEstimator()
     private(set) var nextRequest: Microseconds = 0
@@ -15,7 +20,7 @@ struct ClockSync {
     private var inFlight: [Microseconds] = []
     /// Requests whose reply never came within the estimator's longest round trip.
     private(set) var lost = 0
-    /// Lost since the last reply: the path is frozen or cut, so ask as on a jittery path.
+    /// Lost since the last reply: the path is frozen or cut, so ask only four times a second.
     private var lostInARow = 0
     /// Replies that came, and those of them that answered a request in flight.
     private(set) var replies = 0
@@ -27,8 +32,10 @@ struct ClockSync {
     static let burstCount = 8
     static let settlingInterval: Microseconds = 100_000
     static let settledAfter = 64
+    static let jitterySettledAfter = 1_000
     static let calmInterval: Microseconds = 1_000_000
-    static let jitteryInterval: Microseconds = 250_000
+    /// While requests go unanswered (a frozen or cut path).
+    static let lostInterval: Microseconds = 250_000
     /// A path whose round trip varies by more than this (RTTVAR) is jittery.
     static let calmJitter: Microseconds = 1_000
     static let reportInterval: Microseconds = 10_000_000
@@ -38,9 +45,9 @@ struct ClockSync {
     /// Whether a reply is due: it is read at once, on its own arrival time.
     var awaitingResponse: Bool { !inFlight.isEmpty }
 
-    /// Past the burst and the settling.
+    /// Past the burst and the settling: the requests then ride the reactor's batched wake-ups.
     var settled: Bool {
-        jittery ? estimator.binCount >= estimator.configuration.window / 2 : estimator.sampleCount >= Self.settledAfter
+        estimator.sampleCount >= (jittery ? Self.jitterySettledAfter : Self.settledAfter)
     }
 
     private var jittery: Bool { estimator.roundTripJitter > Self.calmJitter }
@@ -50,10 +57,9 @@ struct ClockSync {
     mutating func request(at now: Microseconds) -> TimeRequest? {
         expire(now: now)
         let count = estimator.sampleCount
-        let phase = lostInARow > 0 ? Self.jitteryInterval
-            : count < Self.burstCount ? Self.burstInterval
-            : !settled ? (jittery ? Self.burstInterval : Self.settlingInterval)
-            : jittery ? Self.jitteryInterval : Self.calmInterval
+        let phase = lostInARow > 0 ? Self.lostInterval
+            : count < Self.burstCount || jittery ? Self.burstInterval
+            : settled ? Self.calmInterval : Self.settlingInterval
         // Never more than a few round trips' worth of requests in flight.
         nextRequest = now + max(phase, estimator.roundTrip / (Microseconds(Self.maxInFlight) / 2))
         guard inFlight.count < Self.maxInFlight, inFlight.last.map({ now > $0 }) ?? true else { return nil }

@@ -53,7 +53,7 @@ final class ClockSyncTests: XCTestCase {
             if now >= sync.nextRequest, sync.request(at: now) != nil { sent += 1 }
             now += 1_000
         }
-        XCTAssertLessThanOrEqual(sent, ClockSync.maxInFlight + Int(3_000_000 / ClockSync.jitteryInterval), "a window's worth, then four a second")
+        XCTAssertLessThanOrEqual(sent, ClockSync.maxInFlight + Int(3_000_000 / ClockSync.lostInterval), "a window's worth, then four a second")
         XCTAssertGreaterThan(sync.lost, 0)
     }
 }
