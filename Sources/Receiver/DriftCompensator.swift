@@ -4,7 +4,8 @@ import Resample
 
 /// Between the decoded frames and a paced sound card: keeps what the card plays on the host's
 /// schedule whatever its crystal does (DESIGN §6), by resampling at the drift controller's
-/// ratio and, beyond its reach, dropping or inserting audio at once. On a device that does not
+/// ratio and, beyond its reach, dropping or inserting audio at once, between a 5 ms fade-out
+/// and a 5 ms fade-in (cut or paused mid-waveform, the card would play a step: a click). On a device that does not
 /// pace itself (ALSA null/file) there is no DAC to follow: frames pass through untouched, so a
 /// recording stays bit-exact. Either way the last step is the card's sample format
 /// (`SampleConverter`). Audio thread only; all storage allocated at init.
@@ -32,6 +33,14 @@ struct DriftCompensator: ~Copyable {
     private var ratio = 1.0
     /// Audio to drop (positive) or insert (negative) before the next frames, µs.
     private var pendingResync: Microseconds = 0
+    /// The fades around a drop or insert, and the frames of each still to play: the fade-out
+    /// plays the stream in its place, so the cut waits for it. Between them the output stays
+    /// silent for as long as the resampler's filter spans the cut (its taps): it still holds
+    /// the last frames before it, whose tail would otherwise come out behind the cut.
+    private let spliceFrames: Int
+    private var fadeOutLeft = 0
+    private var muteLeft = 0
+    private var fadeInLeft = 0
     /// Stream position of the next frame the card will be given, in stream frames.
     private(set) var position = 0.0
 
@@ -40,6 +49,7 @@ struct DriftCompensator: ~Copyable {
         self.resampler = resampler
         self.channels = channels
         self.sampleRate = sampleRate
+        spliceFrames = sampleRate / 200
         let outputSamples = max(resampler?.maxOutputFrames ?? 0, maxFrames) * channels
         resampled = .allocate(capacity: (resampler?.maxOutputFrames ?? 0) * channels)
         resampled.initialize(repeating: 0)
@@ -65,6 +75,7 @@ struct DriftCompensator: ~Copyable {
     mutating func start(atStreamFrame frame: Double) {
         position = frame
         pendingResync = 0
+        (fadeOutLeft, muteLeft, fadeInLeft) = (0, 0, 0)
         historyFilled = 0
         guard compensating, let resampler else { return }
         resampledFrom = frame
@@ -104,6 +115,9 @@ struct DriftCompensator: ~Copyable {
             return .tracking(ppm: (1 / r - 1) * 1e6)
         case .resync(let by):
             pendingResync = by
+            // From the gain the last splice's fade-in has reached, if it is still under way.
+            fadeOutLeft = muteLeft > 0 ? 0 : spliceFrames - fadeInLeft
+            (muteLeft, fadeInLeft) = (0, 0)
             controller.reset()
             return .resync(by: by)
         }
@@ -116,32 +130,80 @@ struct DriftCompensator: ~Copyable {
             position += Double(frames)
             return play(UnsafeBufferPointer(rebasing: input[0..<(frames * channels)]), frames: frames, to: &sink)
         }
-        var start = 0
+        var start = 0, played = 0
+        if pendingResync != 0 {
+            if fadeOutLeft > 0 {
+                start = min(frames, fadeOutLeft)
+                let status = resample(input, 0..<start, with: resampler, to: &sink)
+                guard case .written(let n) = status, fadeOutLeft == 0 else { return status }
+                played = n
+            }
+            (muteLeft, fadeInLeft) = (DriftResampler.taps, spliceFrames)
+        }
         if pendingResync > 0 {
             // Late: skip ahead in the stream.
-            let drop = min(frames, framesFor(pendingResync))
-            start = drop
+            let drop = min(frames - start, framesFor(pendingResync))
             resampledFrom += Double(drop)
             pendingResync = drop == framesFor(pendingResync) ? 0 : pendingResync - microsecondsFor(drop)
+            start += drop
         } else if pendingResync < 0 {
             // Early: hold the stream back with silence.
             let owed = framesFor(-pendingResync)
             pendingResync = 0
             let status = writeSilence(owed, to: &sink)
-            guard status == .written(frames: owed) else { return status }
+            guard status == .written(frames: owed) else { return Self.counting(played, silence: true, status) }
         }
-        let remaining = frames - start
-        guard remaining > 0 else {
-            // The whole packet dropped: the stream still moved on by it.
+        guard start < frames else {
+            // The rest of the packet dropped: the stream still moved on by it.
             position = resampledFrom + Double(fed) - resampler.pendingFrames
-            return .written(frames: 0)
+            return .written(frames: played)
         }
-        let produced = resampler.process(UnsafeBufferPointer(rebasing: input[(start * channels)..<(frames * channels)]), frames: remaining,
-                                         ratio: ratio, into: resampled)
-        fed += remaining
+        return Self.counting(played, resample(input, start..<frames, with: resampler, to: &sink))
+    }
+
+    /// `status` with the `played` frames written before it added (and none of its own when it
+    /// wrote `silence`): what the caller counts as played.
+    private static func counting(_ played: Int, silence: Bool = false, _ status: SinkStatus) -> SinkStatus {
+        switch status {
+        case .written(let n): .written(frames: played + (silence ? 0 : n))
+        case .recoveredFromUnderrun(let n): .recoveredFromUnderrun(frames: played + (silence ? 0 : n))
+        case .failed: status
+        }
+    }
+
+    /// Resamples and plays the input frames `range`, through the fade-out or the fade-in in
+    /// progress: the gain moves linearly over the frames the resampler made of them.
+    private mutating func resample<Sink: AudioSink & ~Copyable>(_ input: UnsafeBufferPointer<Float>, _ range: Range<Int>,
+                                                                with resampler: DriftResampler, to sink: inout Sink) -> SinkStatus {
+        let produced = resampler.process(UnsafeBufferPointer(rebasing: input[(range.lowerBound * channels)..<(range.upperBound * channels)]),
+                                         frames: range.count, ratio: ratio, into: resampled)
+        fed += range.count
         position = resampledFrom + Double(fed) - resampler.pendingFrames
+        let splice = Float(spliceFrames)
+        if fadeOutLeft > 0 {
+            // Down from fadeOutLeft / splice to (fadeOutLeft − these frames) / splice: silent at the cut.
+            let step = Float(min(range.count, fadeOutLeft)) / Float(max(produced, 1))
+            scale(0..<produced, from: Float(fadeOutLeft) / splice, by: -step / splice)
+            fadeOutLeft -= min(range.count, fadeOutLeft)
+        } else if muteLeft > 0 || fadeInLeft > 0 {
+            let muted = min(produced, muteLeft)
+            scale(0..<muted, from: 0, by: 0)
+            muteLeft -= muted
+            let faded = muteLeft > 0 ? 0 : min(produced - muted, fadeInLeft)
+            scale(muted..<(muted + faded), from: (splice - Float(fadeInLeft)) / splice, by: 1 / splice)
+            fadeInLeft -= faded
+        }
         guard produced > 0 else { return .written(frames: 0) }
         return play(UnsafeBufferPointer(rebasing: resampled[0..<(produced * channels)]), resampled: true, frames: produced, to: &sink)
+    }
+
+    /// Multiplies the resampled `frames` by a gain that starts one `slope` past `from` and
+    /// moves by `slope` a frame, never below 0.
+    private func scale(_ frames: Range<Int>, from: Float, by slope: Float) {
+        for frame in frames {
+            let gain = max(0, from + slope * Float(frame - frames.lowerBound + 1))
+            for c in 0..<channels { resampled[frame * channels + c] *= gain }
+        }
     }
 
     /// Converts `frames` frames to the card's format and writes them: `samples` at full scale

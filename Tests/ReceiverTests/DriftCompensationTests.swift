@@ -1,3 +1,4 @@
+import Foundation
 import Audio
 import Core
 import Receiver
@@ -20,6 +21,8 @@ final class SimulatedCard {
     var underruns = 0
     /// Frames that carried a click, and when they left the DAC.
     var clicks: [Double] = []
+    /// Every frame's left channel, when a test listens to the waveform.
+    var samples: [Int16]?
     /// Each run of the card: its first frame, and when it started taking frames.
     private var runs: [(fromFrame: Int, at: Microseconds)] = []
     /// The first frame of the run playing or about to start.
@@ -109,7 +112,9 @@ struct SimulatedCardSink: AudioSink, ~Copyable {
                 card.clock.advance(by: 100)
             }
             // A click spread over two frames by the resampler counts once, at its first.
-            if bytes.loadUnaligned(fromByteOffset: 4 * f, as: Int16.self) > 5_000 && card.written - Int(card.clicks.last ?? -1_000) > 100 { card.clicks.append(Double(card.written)) }
+            let left = bytes.loadUnaligned(fromByteOffset: 4 * f, as: Int16.self)
+            if left > 5_000 && card.written - Int(card.clicks.last ?? -1_000) > 100 { card.clicks.append(Double(card.written)) }
+            card.samples?.append(left)
             card.append()
         }
         if blocked { card.blockedWrites += 1 }
@@ -143,23 +148,34 @@ final class DriftCompensationTests: XCTestCase {
         var cardUnderruns: Int
     }
 
-    /// Clicks every second of stream time, PCM packets of `frame`, played for `seconds` through
-    /// the engine into a simulated card of `bufferFrames` at `latency`. A machine stall stops
-    /// the host and the audio thread for its length while the card plays on; the host comes
-    /// back `hostLag` after the audio thread and then sends what it owes at once.
-    private func play(ppm: Double, seconds: Int, machineStall: MachineStall? = nil, counters: PlayoutCounters = PlayoutCounters(),
+    /// The host's clock as the receiver's estimate sees it jumps by `by` µs at local time `at`
+    /// (the session then asks the audio thread to resync, as on a host clock step).
+    struct ClockStep {
+        var at: Microseconds
+        var by: Microseconds
+    }
+
+    /// Clicks every second of stream time (or a 997 Hz tone at half scale), PCM packets of
+    /// `frame`, played for `seconds` through the engine into a simulated card of `bufferFrames`
+    /// at `latency`. A machine stall stops the host and the audio thread for its length while
+    /// the card plays on; the host comes back `hostLag` after the audio thread and then sends
+    /// what it owes at once.
+    private func play(ppm: Double, seconds: Int, machineStall: MachineStall? = nil, clockStep: ClockStep? = nil, tone: Bool = false,
+                      counters: PlayoutCounters = PlayoutCounters(), card listened: SimulatedCard? = nil,
                       bufferFrames: Int = 4_800, latency: Microseconds = 200_000, frame: Microseconds = 20_000) throws -> Played {
-        let clock = SteppedClock(startingAt: 1_000_000)
+        let clock = listened?.clock ?? SteppedClock(startingAt: 1_000_000)
         let frameSamples = Int(frame) * 48 / 1_000
         let format = StreamFormat(codec: .pcm, sampleRate: 48_000, channels: 2, frameSamples: frameSamples, bitrate: 0)
         let pool = PacketPool(slotCount: 64, slotCapacity: format.maxAudioPayload)
         let incoming = SPSCRing(capacity: 64)
-        let card = SimulatedCard(clock: clock, ppm: ppm, bufferFrames: bufferFrames)
+        let card = listened ?? SimulatedCard(clock: clock, ppm: ppm, bufferFrames: bufferFrames)
+        let mapping = SharedClockMapping(ClockMapping(offset: 0))
+        var step = clockStep
         let schedule = PlayoutSchedule(streamStart: 1_000_000, latency: latency)
         var engine = PlayoutEngine(format: format, decoder: nil,
                                    resampler: DriftResampler(channels: 2, maxInputFrames: PlayoutEngine<SimulatedCardSink, SteppedClock>.maxFrames(for: format)),
                                    pool: pool, incoming: incoming, sink: SimulatedCardSink(card: card), clock: clock,
-                                   counters: counters, schedule: schedule, clockMapping: SharedClockMapping(ClockMapping(offset: 0)))
+                                   counters: counters, schedule: schedule, clockMapping: mapping)
         var sequence: UInt64 = 0
         var sleeps = 0
         var stall = machineStall
@@ -172,13 +188,20 @@ final class DriftCompensationTests: XCTestCase {
                 hostBack = clock.now() + s.hostLag
                 stall = nil
             }
+            if let s = step, clock.now() >= s.at {
+                mapping.store(ClockMapping(offset: s.by))
+                counters.resyncRequests.add(1, ordering: .releasing)
+                step = nil
+            }
             // The host's packets arrive when they are sent: at their stream time.
             while Int(sequence) < packets && 1_000_000 + Microseconds(sequence) * frame <= clock.now() && clock.now() >= hostBack,
                   let slot = pool.acquire() {
                 let storage = pool.storage(slot)
                 AudioPacketHeader(sequence: sequence, timestamp: sequence * UInt64(frame), sampleRate: 48_000, channels: 2, codec: .pcm).encode(into: storage)
                 for i in 0..<(frameSamples * 2) {
-                    let value: Int16 = Int(sequence) % packetsPerSecond == 0 && i < 2 ? 20_000 : 0
+                    let t = Double(Int(sequence) * frameSamples + i / 2) / 48_000
+                    let value: Int16 = tone ? Int16((16_000 * sin(2 * Double.pi * 997 * t)).rounded())
+                        : Int(sequence) % packetsPerSecond == 0 && i < 2 ? 20_000 : 0
                     storage.storeBytes(of: value.littleEndian, toByteOffset: AudioPacketHeader.size + 2 * i, as: Int16.self)
                 }
                 pool.setLength(slot, format.maxAudioPacket)
@@ -248,6 +271,36 @@ final class DriftCompensationTests: XCTestCase {
             XCTAssertEqual(played.errors.count, undisturbed.count - 1, "\(name): the click due while the card stood dry was skipped")
             for e in played.errors { XCTAssertLessThan(abs(e), 1_000, "\(name): nothing played late") }
             for e in played.errors.dropFirst(4) { XCTAssertLessThan(abs(e), 50, "\(name): on schedule") }
+        }
+    }
+
+    /// A resync (the host's clock moved 12.3 ms either way: that much audio dropped, or
+    /// silence inserted) is spliced in between a 5 ms fade-out and a 5 ms fade-in: the card
+    /// never plays a step larger than the tone's own, nor a corner sharper than twice its own
+    /// curvature (the resampler's filter smears a cut over its taps: a step it plays at low
+    /// level would still show there). In 2.5 ms packets the fade-out spans two. Cut at once,
+    /// the same resyncs stepped by 20 034 (the drop) and 6 678 (the insert).
+    func testAResyncIsSplicedInBetweenFadesWithoutAStep() throws {
+        let omega = 2 * Double.pi * 997 / 48_000
+        let toneStep = 16_000 * omega, toneCurvature = 16_000 * omega * omega
+        for (by, frame) in [(12_300, 20_000), (-12_300, 20_000), (12_300, 2_500), (-12_300, 2_500)] as [(Microseconds, Microseconds)] {
+            let counters = PlayoutCounters()
+            let card = SimulatedCard(clock: SteppedClock(startingAt: 1_000_000), ppm: 100)
+            card.samples = []
+            _ = try play(ppm: 100, seconds: 8, clockStep: ClockStep(at: 5_000_000, by: by), tone: true, counters: counters, card: card,
+                         frame: frame)
+            let samples = try XCTUnwrap(card.samples).map(Double.init)
+            // From 1 s on: the start's own fade-in is the engine's, tested elsewhere.
+            let played = Array(samples.dropFirst(48_000))
+            let largest = zip(played, played.dropFirst()).map { abs($1 - $0) }.max() ?? 0
+            let sharpest = (1..<(played.count - 1)).map { (i: Int) -> Double in abs(played[i + 1] - 2 * played[i] + played[i - 1]) }.max() ?? 0
+            print("resync by \(by) µs, \(frame) µs packets: \(counters.resyncs.load(ordering: .relaxed)) resync (\(counters.lastResync.load(ordering: .relaxed)) µs), "
+                  + "largest step \(Int(largest)) (the tone's own \(Int(toneStep))), sharpest corner \(Int(sharpest)) (the tone's own \(Int(toneCurvature)))")
+            XCTAssertEqual(counters.resyncs.load(ordering: .relaxed), 1)
+            XCTAssertEqual(Double(counters.lastResync.load(ordering: .relaxed)), Double(by), accuracy: 200)
+            XCTAssertLessThan(largest, toneStep * 1.2, "no step beyond the tone's own")
+            XCTAssertLessThan(sharpest, toneCurvature * 2, "no corner: nothing of the cut is heard")
+            XCTAssertGreaterThan(samples.suffix(48_000).max() ?? 0, 15_000, "the tone is back at full level")
         }
     }
 
