@@ -8,8 +8,8 @@ import XCTest
 /// from 30 s on); `scripts/bench-network.sh` runs them longer, with Snapcast through the same
 /// relays beside them, and holds them to the targets (p99 50 µs re-segmented, 200 µs
 /// jittery). The suite's limits are wider, so that a run's luck does not fail it: the estimate's
-/// error still varies from run to run by the envelopes' noise (DESIGN §6; 60 s runs measured p99
-/// 35–127 µs re-segmented, 127–302 µs jittery), but the old exchange was off by milliseconds on
+/// error still varies from run to run in its first minute (DESIGN §6; 60–120 s runs measured p99
+/// 38–60 µs re-segmented, 68–317 µs jittery), but the old exchange was off by milliseconds on
 /// both paths, and would fail either limit.
 final class NetworkPathSyncTests: XCTestCase {
     static var seconds: Double { Double(ProcessInfo.processInfo.environment["MOOSYNC_PATH_SECONDS"] ?? "") ?? 60 }
