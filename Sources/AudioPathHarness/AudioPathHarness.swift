@@ -17,6 +17,8 @@ public final class AudioPathHarness {
     public let format: StreamFormat
     private let clock = SteppedClock()
     private let counters = PlayoutCounters()
+    private let clockMapping = SharedClockMapping(ClockMapping(offset: 0))
+    private var hostClockOffset: Microseconds = 0
     private let channel: ReplayChannel
     private var reader = FrameReader()
     private var ingest: AudioIngest
@@ -56,7 +58,6 @@ public final class AudioPathHarness {
         let incoming = SPSCRing(capacity: slots)
         counters.volumeQ15.store(Gain(volume: volume).q15, ordering: .relaxed)
         let schedule = PlayoutSchedule(streamStart: 0, latency: 60_000)
-        let clockMapping = SharedClockMapping(ClockMapping(offset: 0))
         ingest = AudioIngest(format: format, schedule: schedule, clockMapping: clockMapping, pool: pool, incoming: incoming, counters: counters)
         engine = PlayoutEngine(format: format, decoder: try PacketDecoder.make(for: codec, sampleRate: format.sampleRate, channels: format.channels),
                                resampler: DriftResampler(channels: format.channels, maxInputFrames: PlayoutEngine<PacedMemorySink, SteppedClock>.maxFrames(for: format)),
@@ -99,8 +100,18 @@ public final class AudioPathHarness {
         }
     }
 
+    /// The host's clock, as the receiver's estimate sees it, moves by `microseconds`, and the
+    /// audio thread is asked to resync (as after a host clock step): the next packets drop audio
+    /// (forward) or insert silence (back), spliced in between fades.
+    public func stepHostClock(by microseconds: Int) {
+        hostClockOffset += Microseconds(microseconds)
+        clockMapping.store(ClockMapping(offset: hostClockOffset))
+        counters.resyncRequests.add(1, ordering: .releasing)
+    }
+
     public var packetsPlayed: Int { counters.packetsPlayed.load(ordering: .relaxed) }
-    /// Hard resyncs so far: none (the card starts on schedule and the controller holds it).
+    /// Hard resyncs so far: none unless the host's clock stepped (the card starts on schedule
+    /// and the controller holds it).
     public var resyncs: Int { counters.resyncs.load(ordering: .relaxed) }
     public var packetsConcealed: Int { counters.packetsConcealed.load(ordering: .relaxed) }
     public var framesPlayed: Int { engine.sink.framesWritten }

@@ -13,6 +13,9 @@ let packets = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ??
 let calibrate = CommandLine.arguments.dropFirst(2).first == "calibrate"
 // `flac` runs a FLAC stream instead of Opus.
 let flac = CommandLine.arguments.dropFirst(2).first == "flac"
+// `resync` steps the host's clock forward and back by 12.3 ms, a third and two thirds of the
+// way through: two resyncs, each a drop or an insert between fades.
+let resync = CommandLine.arguments.dropFirst(2).first == "resync"
 guard let onSymbol = dlsym(nil, "moosync_alloc_counting"), let countSymbol = dlsym(nil, "moosync_alloc_count") else {
     print("audio-path-probe: no malloc counter loaded (run with LD_PRELOAD=libmalloccount.so)")
     exit(2)
@@ -22,6 +25,13 @@ let readCount = unsafeBitCast(countSymbol, to: ReadCount.self)
 
 let harness = try AudioPathHarness(codec: flac ? .flac : .opus)
 harness.run(packets: 500)  // warm-up: lazy runtime metadata, first decoder state
+if resync {
+    // The resync path's own first use, as the steady path's above.
+    for step in [12_300, -12_300] {
+        harness.stepHostClock(by: step)
+        harness.run(packets: 250)
+    }
+}
 let before = readCount()
 setCounting(1)
 if calibrate {
@@ -30,6 +40,17 @@ if calibrate {
         let box = UnsafeMutablePointer<Int>.allocate(capacity: 1)
         box.deallocate()
     }
+} else if resync {
+    // The steps themselves are the control thread's (the clock estimate): not counted.
+    harness.run(packets: packets / 3)
+    setCounting(0)
+    harness.stepHostClock(by: 12_300)
+    setCounting(1)
+    harness.run(packets: packets / 3)
+    setCounting(0)
+    harness.stepHostClock(by: -12_300)
+    setCounting(1)
+    harness.run(packets: packets - 2 * (packets / 3))
 } else {
     harness.run(packets: packets)
 }
