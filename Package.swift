@@ -90,7 +90,7 @@ let package = Package(
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "BoardTests", dependencies: ["Board", "Core", "Config"]),
         .testTarget(name: "SecureTests", dependencies: ["Secure", "Transport", "Core"]),
-        .testTarget(name: "ReceiverTests", dependencies: ["Receiver", "Codec", "Audio", "Core", "Discovery", "ProtocolMessages"]),
+        .testTarget(name: "ReceiverTests", dependencies: ["Receiver", "Codec", "Audio", "Core", "Discovery", "ProtocolMessages", "TestSupport"]),
         .testTarget(name: "CodecTests", dependencies: ["Codec", "Resample", "SampleRateConversion", "Audio"]),
         // Drives the built binaries (`swift build` first; scripts/test.sh does).
         .testTarget(name: "EndToEndTests", dependencies: ["Core", "Config", "ProtocolMessages", "Transport", "Audio", "Secure", "Discovery", "TestSupport"]),

@@ -32,6 +32,8 @@ struct ClockSync {
     static let burstCount = 8
     static let settlingInterval: Microseconds = 100_000
     static let settledAfter = 64
+    /// On a jittery path, the exchanges made exactly 20 ms apart before the requests ride
+    /// batched wake-ups (20 s).
     static let jitterySettledAfter = 1_000
     static let calmInterval: Microseconds = 1_000_000
     /// While requests go unanswered (a frozen or cut path).

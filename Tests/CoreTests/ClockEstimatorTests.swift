@@ -1,4 +1,5 @@
 import Core
+import TestSupport
 import XCTest
 
 /// A host whose clock runs `ppm` fast and `offset` ahead, and a network whose one-way delays
@@ -241,19 +242,5 @@ final class ClockEstimatorTests: XCTestCase {
         }
         XCTAssertEqual(Double(estimator.roundTrip), 12_000, accuracy: 1_000)
         XCTAssertEqual(Double(estimator.roundTripJitter), 2_000, accuracy: 500)
-    }
-}
-
-/// Reproducible pseudo-random delays.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    /// 0..<bound.
-    mutating func next(_ bound: Microseconds) -> Microseconds {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return Microseconds((z ^ (z >> 31)) % UInt64(bound))
     }
 }

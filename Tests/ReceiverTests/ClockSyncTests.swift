@@ -1,6 +1,7 @@
 import Core
 import ProtocolMessages
 @testable import Receiver
+import TestSupport
 import XCTest
 
 /// The requests' bookkeeping on a path whose round trip is longer than their spacing: each reply
@@ -43,6 +44,34 @@ final class ClockSyncTests: XCTestCase {
         XCTAssertEqual(sync.receive(reply(lost, up: 300_000), t4: 2_650_000), .refused("it answers no TIME_REQ in flight (t1 2000000)"))
         XCTAssertEqual(sync.estimator.refused, 3)
         XCTAssertEqual(sync.answered, 1)
+    }
+
+    /// A calm path is asked once a second once the estimate has settled; one whose round trip
+    /// varies by milliseconds keeps being asked every 20 ms, so that the samples bounding the
+    /// offset stay recent (DESIGN §6).
+    func testAJitteryPathKeepsBeingAskedEveryTwentyMilliseconds() {
+        for (name, jitter) in [("calm", 0), ("jittery", 16_000)] as [(String, Microseconds)] {
+            var sync = ClockSync()
+            var random = SplitMix(seed: 11)
+            var now: Microseconds = 1_000_000
+            var sentTimes: [Microseconds] = []
+            while now < 61_000_000 {
+                if now >= sync.nextRequest, let request = sync.request(at: now) {
+                    sentTimes.append(now)
+                    // Answered at once on the local clock: one way 1…(1 + jitter) ms each, drawn.
+                    let up = 1_000 + (jitter > 0 ? random.next(jitter) : 0), down = 1_000 + (jitter > 0 ? random.next(jitter) : 0)
+                    XCTAssertNotEqual(sync.receive(reply(request, up: up), t4: now + up + 50 + down), .outlier)
+                }
+                now += 1_000
+            }
+            let lastMinuteHalf = sentTimes.filter { $0 >= 31_000_000 }.count
+            print("\(name) path: \(lastMinuteHalf) requests from 30 s to 60 s")
+            if jitter == 0 {
+                XCTAssertLessThanOrEqual(lastMinuteHalf, 31, "\(name): once a second")
+            } else {
+                XCTAssertGreaterThanOrEqual(lastMinuteHalf, 1_400, "\(name): every 20 ms")
+            }
+        }
     }
 
     func testAFrozenPathIsNotFlooded() {
