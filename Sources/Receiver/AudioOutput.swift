@@ -61,9 +61,12 @@ struct AlsaOutput: AudioOutput {
     /// playout buffer less the device's), at most 250 ms. The other half is the network's
     /// allowance for a late packet (350 ms on a 1 s buffer). Each wake-up costs CPU (on a 1 s
     /// buffer, 5 a second instead of 10 took the thread from 0.88 to 0.61 ms of CPU a second);
-    /// a packet only has to be in the jitter buffer before it is written.
-    static func readInterval(latency: Microseconds) -> Microseconds {
-        min(max(latency - deviceBufferTime(latency: latency), 0) / 2, 250_000)
+    /// a packet only has to be in the jitter buffer before it is written. Shorter than a packet
+    /// (5 ms on a 30 ms buffer of 10 ms packets), a timer would wake the thread more often than
+    /// packets come, and spend half the allowance: each packet is then read as it arrives (nil).
+    static func readInterval(latency: Microseconds, frameDuration: Microseconds) -> Microseconds? {
+        let batched = min(max(latency - deviceBufferTime(latency: latency), 0) / 2, 250_000)
+        return batched < frameDuration ? nil : batched
     }
 
     /// What a device is opened with for `format`: a kept card is played again only if it was

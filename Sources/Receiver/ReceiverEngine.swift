@@ -450,7 +450,7 @@ public final class ReceiverEngine {
                              sampleRate: format.sampleRate, channels: format.channels))
         let session = StreamSession(channel: handshake.channel, reader: handshake.takeReader(), format: format, schedule: schedule, pool: pool,
                                     incoming: incoming, counters: counters, clockSync: clockSync, clockMapping: clockMapping,
-                                    readInterval: AlsaOutput.readInterval(latency: settings.playoutLatency), output: output, log: log,
+                                    readInterval: AlsaOutput.readInterval(latency: settings.playoutLatency, frameDuration: format.frameDuration), output: output, log: log,
                                     discoveredDeviceID: discoveredDeviceID, volume: volume)
         phase = .streaming(session)
         // The amplifier is switched on before the audio thread plays the first sound.

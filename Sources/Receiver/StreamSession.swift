@@ -111,8 +111,9 @@ final class StreamSession<Output: AudioOutput> {
     private var endOfStream = false
     /// A send failed: stop sending, and read on to find the host's BYE or close.
     private var sendFailed = false
-    /// How long received packets wait in the socket before they are read all at once.
-    let readInterval: Microseconds
+    /// How long received packets wait in the socket before they are read all at once; nil:
+    /// each is read as it arrives.
+    let readInterval: Microseconds?
     var reported = PlayoutReport()
     /// What the stream is coded at now: WELCOME's, until an adaptive host says otherwise.
     private(set) var bitrate: Int
@@ -121,7 +122,7 @@ final class StreamSession<Output: AudioOutput> {
     private var lossCounted: (played: Int, concealed: Int) = (0, 0)
 
     init(channel: any ByteChannel, reader: consuming FrameReader, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool,
-         incoming: SPSCRing, counters: PlayoutCounters, clockSync: ClockSync, clockMapping: SharedClockMapping, readInterval: Microseconds,
+         incoming: SPSCRing, counters: PlayoutCounters, clockSync: ClockSync, clockMapping: SharedClockMapping, readInterval: Microseconds?,
          output: Output, log: Logger, discoveredDeviceID: String? = nil, volume: SpeakerVolume = SpeakerVolume(configuredGain: 1)) {
         self.output = output
         self.volume = volume
@@ -144,7 +145,7 @@ final class StreamSession<Output: AudioOutput> {
 
     /// STATUS once a second, sent when the thread wakes up to read anyway.
     private func scheduleStatus(_ reactor: inout Reactor<ReceiverToken>) {
-        reactor.schedule(.status, after: 1_000_000, tolerance: readInterval)
+        reactor.schedule(.status, after: 1_000_000, tolerance: readInterval ?? 0)
     }
 
     /// Starts playing into `device` (or waits for it), and the session's timers: a TIME_REQ
@@ -170,7 +171,7 @@ final class StreamSession<Output: AudioOutput> {
             if !sendFailed && !endOfStream, let request = clockSync.request(at: reactor.now) { send(request.frame, what: "TIME_REQ", &reactor) }
             // Once settled, a request a little late costs the estimate nothing, and a wake-up
             // of its own would cost the speaker more than the request.
-            reactor.schedule(.timeRequest, at: clockSync.nextRequest, tolerance: clockSync.settled ? readInterval : 0)
+            reactor.schedule(.timeRequest, at: clockSync.nextRequest, tolerance: clockSync.settled ? readInterval ?? 0 : 0)
         case .timer(.status):
             report(now: reactor.now)
             measureLoss()
@@ -297,7 +298,7 @@ final class StreamSession<Output: AudioOutput> {
                 if endOfStream { return nil }
             case .wouldBlock(let interest):
                 readWaitsFor = interest
-                reactor.schedule(.read, after: readInterval)
+                if let readInterval { reactor.schedule(.read, after: readInterval) }
                 return nil
             case .closed(let midFrame):
                 log.event(.networkError(midFrame ? "host closed the connection in the middle of a frame" : "host closed the connection"))
@@ -309,11 +310,11 @@ final class StreamSession<Output: AudioOutput> {
         }
     }
 
-    /// Between reads the socket is watched only for a TIME_RESP (its arrival time is the
-    /// sample) and for what a pending flush needs; after the host's BYE not at all (a closed
-    /// socket would wake every wait).
+    /// Between batched reads the socket is watched only for a TIME_RESP (its arrival time is
+    /// the sample) and for what a pending flush needs; after the host's BYE not at all (a
+    /// closed socket would wake every wait).
     private func updateInterest(_ reactor: inout Reactor<ReceiverToken>) {
-        let reading: Interest = !endOfStream && clockSync.awaitingResponse ? readWaitsFor : []
+        let reading: Interest = !endOfStream && (readInterval == nil || clockSync.awaitingResponse) ? readWaitsFor : []
         reactor.setInterest(.host, reading.union(writeWaitsFor))
     }
 

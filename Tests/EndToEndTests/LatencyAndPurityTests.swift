@@ -33,7 +33,7 @@ final class LatencyAndPurityTests: XCTestCase {
         }
         let explained = stalls.reduce(0) { $0 + Int(($1.end - $1.start) / 10_000) + 2 }
         print("latency 30 ms, \(Int(seconds)) s: card played \(played) s, card underruns \(cardUnderruns); \(summary); "
-              + "stalls of this machine over 10 ms (µs): \(stalls.map { $0.end - $0.start })")
+              + "stalls of this machine over 10 ms (µs): \(stalls.map { $0.end - $0.start }); the longest \(watch.longestStall) µs")
 
         XCTAssertGreaterThan(played, seconds - 2)
         XCTAssertEqual(unexplained, [], "the card ran dry only while this machine stood still: \(summary)")
@@ -141,6 +141,9 @@ final class StallWatch: @unchecked Sendable {
     private let stopFlag = StopFlag()
     private let lock = NSLock()
     private var stalls: [Stall] = []
+    /// The longest any watcher overslept, reported or not, µs.
+    var longestStall: Microseconds { lock.withLock { longest } }
+    private var longest: Microseconds = 0
     private let done = DispatchSemaphore(value: 0)
     private let cpus = max(sysconf(Int32(_SC_NPROCESSORS_ONLN)), 1)
     /// sched_setaffinity(2), which Swift's Glibc module leaves out (it needs _GNU_SOURCE).
@@ -161,8 +164,10 @@ final class StallWatch: @unchecked Sendable {
                     let start = clock.now()
                     clock.sleep(until: start + 1_000)
                     let end = clock.now()
-                    if end - start - 1_000 > threshold {
-                        lock.withLock { stalls.append(Stall(start: start, end: end)) }
+                    let overshoot = end - start - 1_000
+                    lock.withLock {
+                        longest = max(longest, overshoot)
+                        if overshoot > threshold { stalls.append(Stall(start: start, end: end)) }
                     }
                 }
                 done.signal()
