@@ -109,6 +109,14 @@ public final class AudioPathHarness {
         counters.resyncRequests.add(1, ordering: .releasing)
     }
 
+    /// The host asks for `latency` from the next packet on (its group's delay moved): the audio
+    /// thread inserts or drops the difference, spliced in between fades.
+    public func changeLatency(to microseconds: Int) {
+        let change = LatencyChange(from: Microseconds(packetsPushed) * format.frameDuration, latency: Microseconds(microseconds))!
+        counters.latencyChange.store(change.packed, ordering: .releasing)
+    }
+
+    public var latencyChanges: Int { counters.latencyChanges.load(ordering: .relaxed) }
     public var packetsPlayed: Int { counters.packetsPlayed.load(ordering: .relaxed) }
     /// Hard resyncs so far: none unless the host's clock stepped (the card starts on schedule
     /// and the controller holds it).

@@ -82,6 +82,16 @@ public struct AudioIngest {
         return .read(.into(pool.storage(slot)))
     }
 
+    /// The latency a packet stamped `timestamp` plays at: the host's latest change from its
+    /// stream time on; before it, the one the audio thread plays at, or the change's if it is
+    /// larger (the audio thread may have reached the change already: judged leniently).
+    private func latency(forTimestamp timestamp: Microseconds) -> Microseconds {
+        let playing = Microseconds(counters.playoutLatency.load(ordering: .relaxed))
+        let before = playing > 0 ? playing : schedule.latency
+        guard let change = LatencyChange(packed: counters.latencyChange.load(ordering: .acquiring)) else { return before }
+        return timestamp >= change.from ? change.latency : max(before, change.latency)
+    }
+
     /// The pool was reclaimed whole (the audio thread stopped): a frame being read finishes into
     /// its old slot and is then forgotten.
     public mutating func forgetPendingSlot() { pendingSlot = nil }
@@ -102,7 +112,8 @@ public struct AudioIngest {
             }
             // The control thread is the mapping's only writer, so its own read never overlaps one.
             let streamNow = clockMapping.load()!.host(fromLocal: now) - schedule.streamStart
-            let earliest = streamNow - schedule.latency - Self.plausibleLead, latest = streamNow + Self.plausibleLead
+            let latency = latency(forTimestamp: Microseconds(truncatingIfNeeded: packet.timestamp))
+            let earliest = streamNow - latency - Self.plausibleLead, latest = streamNow + Self.plausibleLead
             guard packet.timestamp <= UInt64(WireProtocol.maxTime), (earliest...latest).contains(Microseconds(packet.timestamp)) else {
                 pool.releaseFromProducer(slot)
                 counters.packetsRefused.add(1, ordering: .relaxed)
@@ -116,7 +127,7 @@ public struct AudioIngest {
             // Due and gone before it arrived (a path that froze lets go of seconds at once): the
             // audio thread concealed it already, and seconds of such packets would fill the pool
             // and read as the sequence numbers jumping.
-            if Microseconds(packet.timestamp) + format.frameDuration + schedule.latency <= streamNow {
+            if Microseconds(packet.timestamp) + format.frameDuration + latency <= streamNow {
                 pool.releaseFromProducer(slot)
                 counters.packetsLate.add(1, ordering: .relaxed)
                 return .success(())

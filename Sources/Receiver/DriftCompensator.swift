@@ -86,6 +86,10 @@ struct DriftCompensator: ~Copyable {
     /// Stream time of the next frame the card will be given, µs.
     var positionMicroseconds: Microseconds { Microseconds((position * 1_000_000 / Double(sampleRate)).rounded()) }
 
+    /// Audio still to drop (positive) or silence still to insert (negative), µs: the card is
+    /// that much off the schedule until it goes in.
+    var pendingMove: Microseconds { pendingResync }
+
     /// The drift controller's latest filtered error, µs.
     var filteredError: Double { controller.filteredError }
     /// The correction being applied (positive: playing faster than the stream).
@@ -114,13 +118,31 @@ struct DriftCompensator: ~Copyable {
             ratio = r
             return .tracking(ppm: (1 / r - 1) * 1e6)
         case .resync(let by):
-            pendingResync = by
-            // From the gain the last splice's fade-in has reached, if it is still under way.
-            fadeOutLeft = muteLeft > 0 ? 0 : spliceFrames - fadeInLeft
-            (muteLeft, fadeInLeft) = (0, 0)
-            controller.reset()
+            splice(by: by)
             return .resync(by: by)
         }
+    }
+
+    /// The playout latency changed by −`by` µs: that much audio is dropped (positive) or
+    /// silence inserted (negative) before the next frames, spliced as a resync is. A device
+    /// that does not pace itself has no schedule to keep.
+    mutating func move(by: Microseconds) {
+        guard by != 0, let resampler else { return }
+        if !compensating { takeOver(resampler) }
+        // A drop or insert not made yet takes this one along: one splice.
+        if pendingResync != 0 {
+            pendingResync += by
+        } else {
+            splice(by: by)
+        }
+    }
+
+    private mutating func splice(by: Microseconds) {
+        pendingResync = by
+        // From the gain the last splice's fade-in has reached, if it is still under way.
+        fadeOutLeft = muteLeft > 0 ? 0 : spliceFrames - fadeInLeft
+        (muteLeft, fadeInLeft) = (0, 0)
+        controller.reset()
     }
 
     /// Plays `frames` frames: through the resampler once it has taken over, else as they are.
@@ -131,7 +153,8 @@ struct DriftCompensator: ~Copyable {
             return play(UnsafeBufferPointer(rebasing: input[0..<(frames * channels)]), frames: frames, to: &sink)
         }
         var start = 0, played = 0
-        if pendingResync != 0 {
+        // A splice begun goes through its fades even when the moves it was for cancelled out.
+        if pendingResync != 0 || fadeOutLeft > 0 {
             if fadeOutLeft > 0 {
                 start = min(frames, fadeOutLeft)
                 let status = resample(input, 0..<start, with: resampler, to: &sink)

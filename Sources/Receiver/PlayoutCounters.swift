@@ -45,6 +45,39 @@ public final class PlayoutCounters: Sendable {
     public let resyncRequests = Atomic<Int>(0)
     /// Audio thread → control loop: everything was played and the thread is done.
     public let finished = Atomic<Bool>(false)
+    /// Control loop → audio thread: the playout latency from a stream time on
+    /// (`LatencyChange.packed`; 0 until the first). The latest replaces one not reached yet.
+    public let latencyChange = Atomic<UInt64>(0)
+    /// Audio thread → control loop: the latency it plays at now, µs, and the changes it made.
+    public let playoutLatency = Atomic<Int>(0)
+    public let latencyChanges = Atomic<Int>(0)
 
     public init() {}
+}
+
+/// A playout latency and the stream time from which it holds, packed into one atomic word:
+/// the time in whole milliseconds (40 bits: 34 years of stream) above the latency in µs (24
+/// bits: up to 16.7 s).
+public struct LatencyChange: Equatable, Sendable {
+    /// Stream µs, a whole millisecond: the first packet with a timestamp at or after it plays
+    /// at `latency`.
+    public let from: Microseconds
+    public let latency: Microseconds
+    public static let maxLatency: Microseconds = (1 << 24) - 1
+    private static let maxFromMilliseconds: Microseconds = (1 << 40) - 1
+
+    /// Nil when either is out of range. `from` is rounded up to a whole millisecond, so the
+    /// change never starts before it was asked for.
+    public init?(from: Microseconds, latency: Microseconds) {
+        let milliseconds = from / 1_000 + (from % 1_000 > 0 ? 1 : 0)
+        guard from >= 0, milliseconds <= Self.maxFromMilliseconds, (1...Self.maxLatency).contains(latency) else { return nil }
+        self.from = milliseconds * 1_000
+        self.latency = latency
+    }
+
+    public init?(packed: UInt64) {
+        self.init(from: Microseconds(packed >> 24) * 1_000, latency: Microseconds(packed & 0xFF_FFFF))
+    }
+
+    public var packed: UInt64 { UInt64(from / 1_000) << 24 | UInt64(latency) }
 }

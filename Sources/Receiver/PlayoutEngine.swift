@@ -46,7 +46,8 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
     private let clock: Clock
     private let counters: PlayoutCounters
     public let format: StreamFormat
-    public let schedule: PlayoutSchedule
+    /// Its latency changes when the host asks (`PlayoutCounters.latencyChange`).
+    public private(set) var schedule: PlayoutSchedule
     /// The host's clock as this machine sees it, kept current by the control loop, and the last
     /// mapping read from it.
     private let clockMapping: SharedClockMapping
@@ -149,6 +150,7 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         dropRequestsSeen = counters.dropRequests.load(ordering: .acquiring)
         resyncRequestsSeen = counters.resyncRequests.load(ordering: .acquiring)
         codecDelay = Microseconds(format.codecDelay) * 1_000_000 / Microseconds(format.sampleRate)
+        counters.playoutLatency.store(Int(schedule.latency), ordering: .relaxed)
     }
 
     deinit { pcm.deallocate() }
@@ -169,7 +171,15 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         } else {
             return .idle
         }
-        let due = hostClock().local(fromHost: schedule.streamStart + timestamp + schedule.latency)
+        // A new latency from this packet on. Before the card plays (or after it ran dry) it holds
+        // at once: the start puts the packet out on the new schedule. While the card plays, the
+        // packet is written on the old one and the card moved by the difference as it goes in.
+        let newLatency = latencyAsked(at: timestamp)
+        let cardQueued = started && !cardRanDry
+        if let newLatency, !cardQueued { changeLatency(to: newLatency) }
+        // A move still to go in shifts when the card needs this packet: a latency grown by more
+        // than the card holds would otherwise let it run dry before the silence went in.
+        let due = hostClock().local(fromHost: schedule.streamStart + timestamp + schedule.latency) + (cardQueued ? compensator.pendingMove : 0)
         let now = clock.now()
         let firstFrameDue = due - codecDelay
         if cardRanDry {
@@ -192,6 +202,7 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
             lastTimestamp = timestamp
             if cardRanDry { return .skippedLate }
             counters.packetsConcealed.add(1, ordering: .relaxed)
+            if let newLatency { changeLatency(to: newLatency, movingTheCard: true) }
             return write(frames: conceal()) ? .concealed : .sinkFailed
         }
 
@@ -216,8 +227,25 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
             return .primed
         }
         guard let skipped = startPlaying(at: timestamp, firstFrameDue: firstFrameDue) else { return .sinkFailed }
+        if cardQueued, let newLatency { changeLatency(to: newLatency, movingTheCard: true) }
         counters.packetsPlayed.add(1, ordering: .relaxed)
         return write(frames: frames, skipping: skipped) ? .played : .sinkFailed
+    }
+
+    /// The latency the host asked for from `timestamp` on, when it is not the one playing.
+    private func latencyAsked(at timestamp: Microseconds) -> Microseconds? {
+        guard let change = LatencyChange(packed: counters.latencyChange.load(ordering: .acquiring)),
+              timestamp >= change.from, change.latency != schedule.latency else { return nil }
+        return change.latency
+    }
+
+    /// Plays at `latency` from now on; with `movingTheCard`, what the card holds already stays
+    /// and the compensator drops or inserts the difference, spliced.
+    private mutating func changeLatency(to latency: Microseconds, movingTheCard: Bool = false) {
+        if movingTheCard { compensator.move(by: schedule.latency - latency) }
+        schedule.latency = latency
+        counters.playoutLatency.store(Int(latency), ordering: .relaxed)
+        counters.latencyChanges.add(1, ordering: .relaxed)
     }
 
     @inline(__always)

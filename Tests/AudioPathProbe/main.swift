@@ -16,6 +16,8 @@ let flac = CommandLine.arguments.dropFirst(2).first == "flac"
 // `resync` steps the host's clock forward and back by 12.3 ms, a third and two thirds of the
 // way through: two resyncs, each a drop or an insert between fades.
 let resync = CommandLine.arguments.dropFirst(2).first == "resync"
+// `latency` has the host move the playout latency from 60 to 90 ms and back, likewise.
+let latency = CommandLine.arguments.dropFirst(2).first == "latency"
 guard let onSymbol = dlsym(nil, "moosync_alloc_counting"), let countSymbol = dlsym(nil, "moosync_alloc_count") else {
     print("audio-path-probe: no malloc counter loaded (run with LD_PRELOAD=libmalloccount.so)")
     exit(2)
@@ -29,6 +31,12 @@ if resync {
     // The resync path's own first use, as the steady path's above.
     for step in [12_300, -12_300] {
         harness.stepHostClock(by: step)
+        harness.run(packets: 250)
+    }
+}
+if latency {
+    for to in [90_000, 60_000] {
+        harness.changeLatency(to: to)
         harness.run(packets: 250)
     }
 }
@@ -51,9 +59,15 @@ if calibrate {
     harness.stepHostClock(by: -12_300)
     setCounting(1)
     harness.run(packets: packets - 2 * (packets / 3))
+} else if latency {
+    harness.run(packets: packets / 3)
+    harness.changeLatency(to: 90_000)
+    harness.run(packets: packets / 3)
+    harness.changeLatency(to: 60_000)
+    harness.run(packets: packets - 2 * (packets / 3))
 } else {
     harness.run(packets: packets)
 }
 setCounting(0)
 let allocations = readCount() - before
-print("packets=\(packets) played=\(harness.packetsPlayed) concealed=\(harness.packetsConcealed) frames=\(harness.framesPlayed) resyncs=\(harness.resyncs) allocations=\(allocations) checksum=\(harness.checksum)")
+print("packets=\(packets) played=\(harness.packetsPlayed) concealed=\(harness.packetsConcealed) frames=\(harness.framesPlayed) resyncs=\(harness.resyncs) latency_changes=\(harness.latencyChanges) allocations=\(allocations) checksum=\(harness.checksum)")

@@ -75,6 +75,18 @@ final class AllocationTests: XCTestCase {
         XCTAssertEqual(result["allocations"], 0, "allocations on the audio path")
     }
 
+    /// The host moves the playout latency 30 ms up and back down (its group's delay moved):
+    /// the silence inserted, the audio dropped and the fades allocate nothing.
+    func testALatencyChangeOnTheAudioPathMakesNoHeapAllocation() throws {
+        let scratch = try Scratch("alloc-latency")
+        let library = try buildCounter(scratch)
+        let result = try probe(library, ["3000", "latency"])
+        XCTAssertEqual(result["latency_changes"], 4, "up and down while warming up, and again counted")
+        XCTAssertEqual(result["resyncs"], 0, "the moves were the changes', not the drift controller's")
+        XCTAssertEqual(result["concealed"], 0)
+        XCTAssertEqual(result["allocations"], 0, "allocations on the audio path")
+    }
+
     func testTheCounterSeesAllocations() throws {
         let scratch = try Scratch("calibrate")
         let library = try buildCounter(scratch)

@@ -155,12 +155,20 @@ final class DriftCompensationTests: XCTestCase {
         var by: Microseconds
     }
 
+    /// At local time `at` the control loop asks for `latency` from stream time `from` on.
+    struct LatencyStep {
+        var at: Microseconds
+        var from: Microseconds
+        var latency: Microseconds
+    }
+
     /// Clicks every second of stream time (or a 997 Hz tone at half scale), PCM packets of
     /// `frame`, played for `seconds` through the engine into a simulated card of `bufferFrames`
     /// at `latency`. A machine stall stops the host and the audio thread for its length while
     /// the card plays on; the host comes back `hostLag` after the audio thread and then sends
     /// what it owes at once.
-    private func play(ppm: Double, seconds: Int, machineStall: MachineStall? = nil, clockStep: ClockStep? = nil, tone: Bool = false,
+    private func play(ppm: Double, seconds: Int, machineStall: MachineStall? = nil, clockStep: ClockStep? = nil, latencyStep asked: LatencyStep? = nil,
+                      tone: Bool = false,
                       counters: PlayoutCounters = PlayoutCounters(), card listened: SimulatedCard? = nil,
                       bufferFrames: Int = 4_800, latency: Microseconds = 200_000, frame: Microseconds = 20_000) throws -> Played {
         let clock = listened?.clock ?? SteppedClock(startingAt: 1_000_000)
@@ -171,6 +179,7 @@ final class DriftCompensationTests: XCTestCase {
         let card = listened ?? SimulatedCard(clock: clock, ppm: ppm, bufferFrames: bufferFrames)
         let mapping = SharedClockMapping(ClockMapping(offset: 0))
         var step = clockStep
+        var latencyStep = asked
         let schedule = PlayoutSchedule(streamStart: 1_000_000, latency: latency)
         var engine = PlayoutEngine(format: format, decoder: nil,
                                    resampler: DriftResampler(channels: 2, maxInputFrames: PlayoutEngine<SimulatedCardSink, SteppedClock>.maxFrames(for: format)),
@@ -192,6 +201,10 @@ final class DriftCompensationTests: XCTestCase {
                 mapping.store(ClockMapping(offset: s.by))
                 counters.resyncRequests.add(1, ordering: .releasing)
                 step = nil
+            }
+            if let s = latencyStep, clock.now() >= s.at {
+                counters.latencyChange.store(try XCTUnwrap(LatencyChange(from: s.from, latency: s.latency)).packed, ordering: .releasing)
+                latencyStep = nil
             }
             // The host's packets arrive when they are sent: at their stream time.
             while Int(sequence) < packets && 1_000_000 + Microseconds(sequence) * frame <= clock.now() && clock.now() >= hostBack,
@@ -220,11 +233,12 @@ final class DriftCompensationTests: XCTestCase {
             }
             if clock.now() > 1_000_000 + Microseconds(seconds + 2) * 1_000_000 { break }
         }
-        // Click m of the stream is due at streamStart + m s + latency.
+        // Click m of the stream is due at streamStart + m s + the latency for its stream time.
         let errors = card.clicks.map { frame in
             let t = card.dacTime(ofFrame: Int(frame))
             let m = ((t - 1_000_000 - Double(latency)) / 1e6).rounded()
-            return t - (1_000_000 + m * 1e6 + Double(latency))
+            let due = asked.map { m * 1e6 >= Double($0.from) ? $0.latency : latency } ?? latency
+            return t - (1_000_000 + m * 1e6 + Double(due))
         }
         return Played(errors: errors, sleeps: sleeps, blockedWrites: card.blockedWrites, cardUnderruns: card.underruns)
     }
@@ -301,6 +315,44 @@ final class DriftCompensationTests: XCTestCase {
             XCTAssertLessThan(largest, toneStep * 1.2, "no step beyond the tone's own")
             XCTAssertLessThan(sharpest, toneCurvature * 2, "no corner: nothing of the cut is heard")
             XCTAssertGreaterThan(samples.suffix(48_000).max() ?? 0, 15_000, "the tone is back at full level")
+        }
+    }
+
+    /// The host asks for a new latency from a stream time on (its group's delay moved): the
+    /// clicks before it play on the old schedule, those after on the new, and the card is moved
+    /// once, as the first packet from that time goes in: the difference of silence inserted or
+    /// of audio dropped, spliced (a tone through it steps no more than it does itself), with
+    /// no underrun, and no resync of the drift controller's own.
+    func testANewLatencyMovesTheCardOnceFromItsStreamTime() throws {
+        let omega = 2 * Double.pi * 997 / 48_000
+        let toneStep = 16_000 * omega
+        // Asked at 5 s (stream time 4 s) from stream time 4.1 s: the click at 5 s is the first
+        // on the new schedule.
+        for (latency, frame) in [(450_000, 20_000), (120_000, 20_000), (450_000, 2_500), (120_000, 2_500)] as [(Microseconds, Microseconds)] {
+            let name = "200 → \(latency / 1000) ms in \(frame) µs packets"
+            let change = LatencyStep(at: 5_000_000, from: 4_100_000, latency: latency)
+            let counters = PlayoutCounters()
+            let played = try play(ppm: 100, seconds: 10, latencyStep: change, counters: counters, frame: frame)
+            print("latency \(name): \(played.cardUnderruns) underruns, \(counters.latencyChanges.load(ordering: .relaxed)) change(s), "
+                  + "\(counters.resyncs.load(ordering: .relaxed)) resyncs, click errors (µs) \(played.errors.map { Int($0) })")
+            XCTAssertEqual(counters.latencyChanges.load(ordering: .relaxed), 1, name)
+            XCTAssertEqual(counters.playoutLatency.load(ordering: .relaxed), Int(latency), name)
+            XCTAssertEqual(counters.resyncs.load(ordering: .relaxed), 0, "\(name): the move was the change's, not the controller's")
+            XCTAssertEqual(played.cardUnderruns, 0, name)
+            XCTAssertEqual(played.errors.count, 9, "\(name): every click from 1 s to 9 s played, once")
+            // From 4 s: the drift controller has converged on the card's 100 ppm by then.
+            for (m, e) in zip(1..., played.errors) where m >= 4 {
+                XCTAssertLessThan(abs(e), 50, "\(name): the click at \(m) s on its schedule")
+            }
+
+            let card = SimulatedCard(clock: SteppedClock(startingAt: 1_000_000), ppm: 100)
+            card.samples = []
+            _ = try play(ppm: 100, seconds: 8, latencyStep: change, tone: true, card: card, frame: frame)
+            let samples = try XCTUnwrap(card.samples).map(Double.init).dropFirst(48_000)
+            let largest = zip(samples, samples.dropFirst()).map { abs($1 - $0) }.max() ?? 0
+            print("latency \(name), a 997 Hz tone through it: largest step \(Int(largest)) (the tone's own \(Int(toneStep)))")
+            XCTAssertLessThan(largest, toneStep * 1.2, "\(name): no step beyond the tone's own")
+            XCTAssertGreaterThan(samples.suffix(48_000).max() ?? 0, 15_000, "\(name): the tone is back at full level")
         }
     }
 
