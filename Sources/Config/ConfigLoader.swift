@@ -90,7 +90,7 @@ public enum ConfigLoader {
 
     static let sharingKeys = ["enabled", "device_name", "user_name", "avatar", "advertise", "control_group", "password_required", "password", "password_verifier", "allowed_clients", "max_clients", "audio_quality",
                               "permissions", "source", "port", "frame_ms", "loop", "encryption", "state_dir"]
-    static let receivingKeys = ["enabled", "auto_discover", "buffer_size", "host", "host_id", "host_name", "client_name", "audio_formats",
+    static let receivingKeys = ["enabled", "auto_discover", "buffer_size", "max_buffer_size", "host", "host_id", "host_name", "client_name", "audio_formats",
                                 "audio_output", "ui", "encryption", "state_dir", "host_fingerprint", "password"]
 
     static func validateSharing(_ s: JSONValue, _ c: inout ConfigChecker) -> SharingSettings {
@@ -263,6 +263,14 @@ public enum ConfigLoader {
         let hostName = c.string(r, "host_name", path: p, default: "", allowEmpty: true)
         out.hostName = hostName.isEmpty ? nil : hostName
         out.bufferSize = c.duration(r, "buffer_size", path: p, default: out.bufferSize, range: 10_000...10_000_000)
+        if r["max_buffer_size"] != nil {
+            let ceiling = c.duration(r, "max_buffer_size", path: p, default: out.bufferCeiling, range: 10_000...10_000_000)
+            if ceiling < out.bufferSize {
+                c.fail(p + ".max_buffer_size", "\(formatDuration(ceiling)) is below buffer_size \(formatDuration(out.bufferSize)): the buffer grows from buffer_size up to max_buffer_size", at: r["max_buffer_size"])
+            } else {
+                out.maxBufferSize = ceiling
+            }
+        }
         out.clientName = c.string(r, "client_name", path: p, default: out.clientName)
         out.encryption = encryption(r, path: p, &c)
         out.stateDirectory = stateDirectory(r, path: p, &c)

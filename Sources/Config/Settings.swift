@@ -149,8 +149,14 @@ public struct ReceivingSettings: Equatable, Sendable {
     public var enabled = true
     /// Playout delay behind the host's schedule (the seed's "2s" default suits Wi-Fi).
     public var bufferSize: Microseconds = 2_000_000
+    /// `max_buffer_size`: how far the buffer may grow when packets come late (nil: the default,
+    /// twice `bufferSize`, at most 10 s).
+    public var maxBufferSize: Microseconds?
+    public var bufferCeiling: Microseconds { maxBufferSize ?? max(min(2 * bufferSize, 10_000_000), bufferSize) }
     /// This speaker's own delay behind the host's clock: the house's `bufferSize` and its offset.
     public var playoutLatency: Microseconds { bufferSize + audioOutput.latencyOffset }
+    /// The most it can be: the buffer grown to its ceiling.
+    public var longestPlayoutLatency: Microseconds { bufferCeiling + audioOutput.latencyOffset }
     /// `HOST:PORT`; when set, discovery is skipped.
     public var host: String?
     /// Without `host`: find the host over mDNS. Off, `host` is required.

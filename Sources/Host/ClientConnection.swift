@@ -52,6 +52,9 @@ final class ClientConnection {
     private(set) var codec = WireCodec.opus
     /// The last STATUS it sent, for the client list.
     private(set) var lastStatus: Status?
+    /// The buffer it wants the group to play at, once it has said (a receiver of another
+    /// version does not).
+    var wantedBuffer: Microseconds? { lastStatus.flatMap { $0.wantedBuffer > 0 ? $0.wantedBuffer : nil } }
     private var delivery = Delivery()
     /// Frames skipped because too much audio waited for the path, and since when every frame was.
     private(set) var skippedFrames = 0
@@ -370,7 +373,7 @@ final class ClientConnection {
         case .volume(let v): value = String(v)
         case .mute(let on): value = String(on)
         case .queueAdd(let song), .queueRemove(let song): value = song
-        case .refused, .quality: return invalid("CONTROL \(control.name) is the host's to send", now: now)
+        case .refused, .quality, .buffer: return invalid("CONTROL \(control.name) is the host's to send", now: now)
         case .play, .pause, .next, .previous: value = ""
         }
         log.event(.controlRequested(clientID: clientID, action: control.name, value: value))

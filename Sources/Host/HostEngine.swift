@@ -43,6 +43,11 @@ public final class HostEngine {
     /// The Opus encoder's look-ahead, told to receivers so they can take it off the schedule.
     private var codecDelay = 0
     private var streamStart: Microseconds = 0
+    /// The buffer the group plays at (0 until a receiver says what it wants), and how far
+    /// ahead in stream time a change of it is asked for: no receiver has played that yet, and
+    /// every one hears of it before it comes.
+    private var groupBuffer: Microseconds = 0
+    static let bufferChangeNotice: Microseconds = 100_000
     private var sequence: UInt64 = 0
     /// What the host's player plays (`mshost now-playing`) and the stream time it was told at;
     /// AUDIO packets carry it when it changes and once a second, its position moved on.
@@ -137,10 +142,12 @@ public final class HostEngine {
                         return answer
                     }
                     sync(client)
+                    agreeOnBuffer()
                 case .timer(.clientDeadline(let id)):
                     guard let client = registry[id] else { continue }
                     client.deadlinePassed(now: reactor.now)
                     sync(client)
+                    agreeOnBuffer()
                 case .ready(.mdns(let id), _), .timer(.mdns(let id)):
                     advertiser?.handle(event, id: id, &reactor, log: log)
                 case .ready(.localControl, _):
@@ -273,6 +280,20 @@ public final class HostEngine {
         }
     }
 
+    /// The group plays at the largest buffer any of its receivers wants (DESIGN §6): when that
+    /// moves, every receiver is told to play at it from a little ahead in stream time, so they
+    /// all change at the same packet.
+    private func agreeOnBuffer() {
+        guard let wanted = registry.streaming.compactMap(\.wantedBuffer).max(), wanted != groupBuffer else { return }
+        let from = reactor.now - streamStart + Self.bufferChangeNotice
+        log.info("the group plays \(formatDuration(wanted)) behind this host from stream time \(formatDuration(from))\(groupBuffer > 0 ? " (was \(formatDuration(groupBuffer)))" : "")")
+        groupBuffer = wanted
+        for client in registry.streaming {
+            client.tell(Control(.buffer(wanted, from: from)), now: reactor.now)
+            sync(client)
+        }
+    }
+
     /// The local control connections whose interest changed (answers, events) are watched for it.
     private func syncLocalControl() { localControl?.sync(&reactor, as: HostToken.localPeer) }
 
@@ -344,7 +365,7 @@ public final class HostEngine {
         let backlog = backlogs[codec]?.frames(from: UInt64(max(elapsed - buffer, 0))) ?? []
         log.info("\(hello.clientName) (\(hello.clientID)) plays \(codec.name), from \(backlog.count) recent packet(s); \(registry.streaming.count + 1) receiver(s) connected")
         return .welcome(Welcome(sessionID: sessionID, hostID: advertisement.deviceID, hostName: settings.deviceName, stream: stream, streamStart: streamStart,
-                                nextSequence: sequence, permissions: permissions, t1: hello.t1, t2: received, t3: reactor.now), codec: codec,
+                                nextSequence: sequence, permissions: permissions, buffer: groupBuffer, t1: hello.t1, t2: received, t3: reactor.now), codec: codec,
                         backlog: backlog, delivery: delivery(codec, buffer: buffer))
     }
 

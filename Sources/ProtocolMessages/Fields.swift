@@ -133,6 +133,8 @@ public enum MessageLimits {
     public static let nameLength = 64
     public static let maxTime = WireProtocol.maxTime
     public static let times: ClosedRange<Int64> = 0...maxTime
+    /// A playout buffer (`receiving.buffer_size`, `max_buffer_size`), µs: 10 ms to 10 s.
+    public static let buffers: ClosedRange<Int> = 10_000...10_000_000
 }
 
 extension JSONValue {

@@ -128,12 +128,16 @@ public struct Welcome: Equatable, Sendable {
     /// The sequence number of the next packet the host will encode.
     public var nextSequence: UInt64
     public var permissions: GrantedPermissions
+    /// The buffer the group plays at now, µs (`Control.buffer`); 0: none agreed yet (the first
+    /// receiver, or a host of another version): the receiver's own `buffer_size`.
+    public var buffer: Microseconds
     public var t1: Microseconds
     public var t2: Microseconds
     public var t3: Microseconds
 
     public init(sessionID: String, hostID: String, hostName: String, moosyncVersion: String = MoosyncVersion.current, stream: StreamDescription,
-                streamStart: Microseconds, nextSequence: UInt64, permissions: GrantedPermissions, t1: Microseconds, t2: Microseconds, t3: Microseconds) {
+                streamStart: Microseconds, nextSequence: UInt64, permissions: GrantedPermissions, buffer: Microseconds = 0,
+                t1: Microseconds, t2: Microseconds, t3: Microseconds) {
         self.sessionID = sessionID
         self.hostID = hostID
         self.hostName = hostName
@@ -142,6 +146,7 @@ public struct Welcome: Equatable, Sendable {
         self.streamStart = streamStart
         self.nextSequence = nextSequence
         self.permissions = permissions
+        self.buffer = buffer
         self.t1 = t1
         self.t2 = t2
         self.t3 = t3
@@ -153,7 +158,7 @@ public struct Welcome: Equatable, Sendable {
         static let channels = "channels", frameSamples = "frame_samples", codecDelay = "codec_delay_samples", bitrate = "bitrate"
         static let streamStart = "stream_start", nextSequence = "next_sequence", permissions = "permissions"
         static let queueControl = "queue_control", playbackControl = "playback_control", chat = "chat"
-        static let t1 = "t1", t2 = "t2", t3 = "t3"
+        static let buffer = "buffer_us", t1 = "t1", t2 = "t2", t3 = "t3"
     }
 
     /// What a receiver can be asked to play: anything outside is not a stream, whatever it says.
@@ -183,6 +188,7 @@ public struct Welcome: Equatable, Sendable {
         root.add(Key.streamStart, Int(streamStart))
         root.add(Key.nextSequence, nextSequence)
         root.add(Key.permissions, object: p)
+        if buffer > 0 { root.add(Key.buffer, Int(buffer)) }
         root.add(Key.t1, Int(t1))
         root.add(Key.t2, Int(t2))
         root.add(Key.t3, Int(t3))
@@ -217,6 +223,7 @@ public struct Welcome: Equatable, Sendable {
                 permissions: GrantedPermissions(queueControl: try p?.optionalBool(Key.queueControl) ?? false,
                                                 playbackControl: try p?.optionalBool(Key.playbackControl) ?? false,
                                                 chat: try p?.optionalBool(Key.chat) ?? false),
+                buffer: Microseconds(try root.optionalInt(Key.buffer, in: MessageLimits.buffers) ?? 0),
                 t1: try root.int(Key.t1, in: MessageLimits.times),
                 t2: try root.int(Key.t2, in: MessageLimits.times),
                 t3: try root.int(Key.t3, in: MessageLimits.times))

@@ -65,8 +65,12 @@ public struct Status: Equatable, Sendable {
     public var bitrate = 0
     /// Packets concealed over packets due, 0...1.
     public var packetLoss = 0.0
-    /// `receiving.buffer_size`: the delay from the host's clock to the DAC, µs.
+    /// The delay from the host's clock to the DAC it plays at now, µs: the group's buffer (at
+    /// first `receiving.buffer_size`) and the speaker's own offset.
     public var latency: Microseconds = 0
+    /// The buffer this speaker wants the group to play at, µs (its late packets and underruns
+    /// raise it, a calm path lowers it); 0: it does not say (a receiver of another version).
+    public var wantedBuffer: Microseconds = 0
     public var bufferedPackets = 0
     /// How full the jitter buffer is, 0...1.
     public var bufferHealth = 0.0
@@ -94,6 +98,7 @@ public struct Status: Equatable, Sendable {
         static let bufferHealth = "buffer_health", underruns = "underruns", overruns = "overruns", volume = "volume", muted = "muted"
         static let syncError = "sync_error_us", roundTrip = "rtt_us", roundTripJitter = "rtt_jitter_us", playoutError = "playout_error_us", correction = "correction_ppm"
         static let clockDrift = "clock_drift_ppm", cpuSeconds = "cpu_seconds", memoryPeak = "memory_peak_kb"
+        static let wantedBuffer = "wanted_buffer_us"
     }
 
     public var frame: [UInt8] { FrameWriter.frame(.status, json: json.finished) }
@@ -103,6 +108,7 @@ public struct Status: Equatable, Sendable {
         s.add(Key.bitrate, bitrate)
         s.add(Key.packetLoss, packetLoss)
         s.add(Key.latency, Int(latency))
+        s.add(Key.wantedBuffer, Int(wantedBuffer))
         s.add(Key.bufferedPackets, bufferedPackets)
         s.add(Key.bufferHealth, bufferHealth)
         s.add(Key.underruns, underruns)
@@ -141,6 +147,12 @@ public struct Status: Equatable, Sendable {
         var latency = Int(s.latency)
         try int(Key.latency, 0...60_000_000, &latency)
         s.latency = Microseconds(latency)
+        if let wanted = try f.optionalInt(Key.wantedBuffer, in: 0...MessageLimits.buffers.upperBound) {
+            guard wanted == 0 || MessageLimits.buffers.contains(wanted) else {
+                throw f.error(Key.wantedBuffer, "\(wanted) µs is not 0 (not said) nor a buffer of 10 ms to 10 s")
+            }
+            s.wantedBuffer = Microseconds(wanted)
+        }
         try int(Key.bufferedPackets, count, &s.bufferedPackets)
         try double(Key.bufferHealth, 0...1, &s.bufferHealth)
         try int(Key.underruns, count, &s.underruns)
@@ -174,15 +186,19 @@ public struct Control: Equatable, Sendable {
         /// H→R: from the next AUDIO packet on, the stream is coded at this many bit/s (an
         /// adaptive host moved this receiver to another tier; the seed's QualityChanged).
         case quality(bitrate: Int)
+        /// H→R: the group plays this many µs behind the host (the buffer its speakers agreed
+        /// on, before each one's own offset) from stream time `from` on.
+        case buffer(Microseconds, from: Microseconds)
     }
     public var action: Action
 
     public init(_ action: Action) { self.action = action }
 
-    private enum Key { static let action = "action", value = "value", reason = "reason" }
+    private enum Key { static let action = "action", value = "value", reason = "reason", from = "from_us" }
     private enum Name {
         static let volume = "volume", mute = "mute", play = "play", pause = "pause", next = "next", previous = "previous"
         static let queueAdd = "queue_add", queueRemove = "queue_remove", refused = "refused", quality = "quality"
+        static let buffer = "buffer_size"
     }
 
     /// Playback commands need `playback_control`; volume and mute are the speaker's own.
@@ -213,6 +229,7 @@ public struct Control: Equatable, Sendable {
         case .queueRemove: Name.queueRemove
         case .refused: Name.refused
         case .quality: Name.quality
+        case .buffer: Name.buffer
         }
     }
 
@@ -226,6 +243,9 @@ public struct Control: Equatable, Sendable {
         case .refused(let what, let reason):
             json.add(Key.value, what)
             json.add(Key.reason, reason)
+        case .buffer(let value, let from):
+            json.add(Key.value, Int(value))
+            json.add(Key.from, Int(from))
         case .play, .pause, .next, .previous: break
         }
         return FrameWriter.frame(.control, json: json.finished)
@@ -247,7 +267,9 @@ public struct Control: Equatable, Sendable {
             case Name.refused:
                 return Control(.refused(action: try f.string(Key.value, maxLength: 16), reason: try f.string(Key.reason, maxLength: MessageLimits.nameLength * 4)))
             case Name.quality: return Control(.quality(bitrate: try f.int(Key.value, in: 6_000...510_000)))
-            default: throw f.error(Key.action, "\"\(name)\" is not volume, mute, play, pause, next, previous, queue_add, queue_remove, refused or quality")
+            case Name.buffer:
+                return Control(.buffer(Microseconds(try f.int(Key.value, in: MessageLimits.buffers)), from: try f.int(Key.from, in: MessageLimits.times)))
+            default: throw f.error(Key.action, "\"\(name)\" is not volume, mute, play, pause, next, previous, queue_add, queue_remove, refused, quality or buffer_size")
             }
         }
     }

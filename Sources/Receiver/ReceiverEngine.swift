@@ -432,14 +432,16 @@ public final class ReceiverEngine {
             return fresh
         }()
         let clockMapping = SharedClockMapping(clockSync.estimator.mapping)
-        // A speaker with an offset plays on a schedule of its own, the house's shifted.
-        let schedule = PlayoutSchedule(streamStart: welcome.streamStart, latency: settings.playoutLatency)
+        // The group's buffer if it has agreed on one, within this speaker's own bounds; a speaker
+        // with an offset plays on a schedule of its own, the house's shifted.
+        let buffer = welcome.buffer > 0 ? min(max(welcome.buffer, settings.bufferSize), settings.bufferCeiling) : settings.bufferSize
+        let schedule = PlayoutSchedule(streamStart: welcome.streamStart, latency: buffer + settings.audioOutput.latencyOffset)
         // The device before the pool: the memory alsa-lib frees after parsing its configuration
         // is then reused by the pool. A device that is not there does not end the session.
         let output = AlsaOutput(settings: settings.audioOutput, kept: card)
         reactor.cancelTimer(.closeCard)
         let reuses = card.reuses
-        let device = output.open(format: format, latency: settings.playoutLatency)
+        let device = output.open(format: format, latency: schedule.latency)
         if card.reuses > reuses { log.info("audio output \"\(output.deviceName)\" stayed open since the last stream") }
         let (pool, incoming) = preparePool(format: format)
         let counters = PlayoutCounters()
@@ -450,13 +452,15 @@ public final class ReceiverEngine {
                              sampleRate: format.sampleRate, channels: format.channels))
         let session = StreamSession(channel: handshake.channel, reader: handshake.takeReader(), format: format, schedule: schedule, pool: pool,
                                     incoming: incoming, counters: counters, clockSync: clockSync, clockMapping: clockMapping,
-                                    readInterval: AlsaOutput.readInterval(latency: settings.playoutLatency, frameDuration: format.frameDuration), output: output, log: log,
+                                    readInterval: AlsaOutput.readInterval(latency: schedule.latency, frameDuration: format.frameDuration),
+                                    buffer: LatencyController(floor: settings.bufferSize, ceiling: settings.bufferCeiling, now: reactor.now),
+                                    latencyOffset: settings.audioOutput.latencyOffset, output: output, log: log,
                                     discoveredDeviceID: discoveredDeviceID, volume: volume)
         phase = .streaming(session)
         // The amplifier is switched on before the audio thread plays the first sound.
         showOnBoard()
         let end = session.start(&reactor, device: device)
-        log.info("stream \(welcome.sessionID): \(format.codec.name) \(format.sampleRate) Hz, \(format.channels) ch, \(formatDuration(format.frameDuration)) frames, buffer \(formatDuration(settings.bufferSize))\(offsetNote), pool \(pool.slotCount) × \(pool.slotCapacity) B, clock offset \(clockSync.estimator.mapping.offset) µs, audio thread \(session.realtimeGranted ? "SCHED_FIFO" : "normal priority")")
+        log.info("stream \(welcome.sessionID): \(format.codec.name) \(format.sampleRate) Hz, \(format.channels) ch, \(formatDuration(format.frameDuration)) frames, buffer \(formatDuration(buffer))\(offsetNote), pool \(pool.slotCount) × \(pool.slotCapacity) B (for a buffer of up to \(formatDuration(settings.bufferCeiling))), clock offset \(clockSync.estimator.mapping.offset) µs, audio thread \(session.realtimeGranted ? "SCHED_FIFO" : "normal priority")")
         if let end { finish(session, end) }
     }
 
@@ -567,7 +571,7 @@ public final class ReceiverEngine {
 
     /// The pool is allocated once and kept while later sessions fit in it.
     private func preparePool(format: StreamFormat) -> (PacketPool, SPSCRing) {
-        let slots = packetPoolSlots(bufferSize: settings.playoutLatency, frameDuration: format.frameDuration)
+        let slots = packetPoolSlots(bufferSize: settings.longestPlayoutLatency, frameDuration: format.frameDuration)
         if let pool, let incoming, pool.slotCount >= slots, pool.slotCapacity >= format.maxAudioPayload {
             return (pool, incoming)
         }

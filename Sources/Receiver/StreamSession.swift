@@ -120,10 +120,16 @@ final class StreamSession<Output: AudioOutput> {
     /// The loss STATUS reports, over the second before it, and the counts it was measured to.
     private var recentLoss = 0.0
     private var lossCounted: (played: Int, concealed: Int) = (0, 0)
+    /// The buffer this speaker wants the group to play at (its floor and ceiling are
+    /// `buffer_size` and `max_buffer_size`), the packets late or concealed and the underruns it
+    /// has judged, and its own offset on top of the group's buffer.
+    private var bufferWanted: LatencyController
+    private var troubleCounted = 0
+    private let latencyOffset: Microseconds
 
     init(channel: any ByteChannel, reader: consuming FrameReader, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool,
          incoming: SPSCRing, counters: PlayoutCounters, clockSync: ClockSync, clockMapping: SharedClockMapping, readInterval: Microseconds?,
-         output: Output, log: Logger, discoveredDeviceID: String? = nil, volume: SpeakerVolume = SpeakerVolume(configuredGain: 1)) {
+         buffer: LatencyController, latencyOffset: Microseconds = 0, output: Output, log: Logger, discoveredDeviceID: String? = nil, volume: SpeakerVolume = SpeakerVolume(configuredGain: 1)) {
         self.output = output
         self.volume = volume
         volumeReported = (volume.level, volume.muted)
@@ -139,6 +145,8 @@ final class StreamSession<Output: AudioOutput> {
         self.clockSync = clockSync
         self.clockMapping = clockMapping
         self.readInterval = readInterval
+        bufferWanted = buffer
+        self.latencyOffset = latencyOffset
         self.log = log
         ingest = AudioIngest(format: format, schedule: schedule, clockMapping: clockMapping, pool: pool, incoming: incoming, counters: counters)
     }
@@ -175,6 +183,7 @@ final class StreamSession<Output: AudioOutput> {
         case .timer(.status):
             report(now: reactor.now)
             measureLoss()
+            judgeBuffer(now: reactor.now)
             if !sendFailed && !endOfStream { send(status().frame, what: "STATUS", &reactor) }
             // Asked for after the clock-sync burst, which its answer (the avatar) would delay.
             if discoveredDeviceID != nil && !advertisementAsked && !sendFailed && !endOfStream {
@@ -434,6 +443,8 @@ final class StreamSession<Output: AudioOutput> {
         case .quality(let bitrate):
             self.bitrate = bitrate
             return log.event(.qualityChanged(clientID: nil, bitrate: bitrate))
+        case .buffer(let group, let from):
+            return playAt(group, from: from)
         case .play, .pause, .next, .previous, .queueAdd, .queueRemove:
             return log.info("the host sent \(control.name), which is for its player, not a speaker: ignored")
         }
@@ -508,8 +519,41 @@ final class StreamSession<Output: AudioOutput> {
     /// to play, out of the latency's worth (the pool's headroom is not counted).
     var bufferHealth: Double {
         let buffered = counters.buffered.load(ordering: .relaxed)
-        let target = (schedule.latency + format.frameDuration - 1) / format.frameDuration
+        let target = (playingLatency + format.frameDuration - 1) / format.frameDuration
         return min(1, Double(buffered) / Double(max(1, target)))
+    }
+
+    /// What the audio thread plays at now (before its engine runs: the session's start).
+    private var playingLatency: Microseconds {
+        let playing = Microseconds(counters.playoutLatency.load(ordering: .relaxed))
+        return playing > 0 ? playing : schedule.latency
+    }
+
+    /// Once a second: packets late or concealed and underruns since the last move the buffer
+    /// this speaker wants; the STATUS that follows tells the host.
+    private func judgeBuffer(now: Microseconds) {
+        let trouble = counters.packetsLate.load(ordering: .relaxed) + counters.packetsConcealed.load(ordering: .relaxed)
+            + counters.underruns.load(ordering: .relaxed)
+        let was = bufferWanted.wanted
+        if let wanted = bufferWanted.update(trouble: trouble - troubleCounted, now: now) {
+            let why = wanted > was ? "\(trouble - troubleCounted) packet(s) came late or were concealed, or the card ran dry, in the last second"
+                : "a calm minute"
+            log.info("buffer: \(why): this speaker asks the host for \(formatDuration(wanted)) (was \(formatDuration(was)))")
+        }
+        troubleCounted = trouble
+    }
+
+    /// The host says the group plays `group` behind it from stream time `from` on: so does
+    /// this speaker, as far as its own bounds let it (and its offset on top).
+    private func playAt(_ group: Microseconds, from: Microseconds) {
+        let buffer = min(max(group, bufferWanted.floor), bufferWanted.ceiling)
+        guard let change = LatencyChange(from: from, latency: buffer + latencyOffset) else {
+            return log.warning("the host asked for a buffer of \(group) µs from stream time \(from) µs, which this speaker cannot play: ignored")
+        }
+        counters.latencyChange.store(change.packed, ordering: .releasing)
+        let note = buffer < group ? ", but this speaker buffers at most \(formatDuration(buffer)) (receiving.max_buffer_size): it plays \(formatDuration(group - buffer)) ahead of the others"
+            : buffer > group ? ", but this speaker buffers at least \(formatDuration(buffer)) (receiving.buffer_size): it plays \(formatDuration(buffer - group)) behind the others" : ""
+        log.info("buffer: the group plays \(formatDuration(group)) behind the host from stream time \(formatDuration(change.from))\(note)")
     }
 
     /// The share of the packets due since the last STATUS that were concealed (lost, or late
@@ -529,7 +573,8 @@ final class StreamSession<Output: AudioOutput> {
         var s = Status()
         s.bitrate = bitrate
         s.packetLoss = recentLoss
-        s.latency = schedule.latency
+        s.latency = playingLatency
+        s.wantedBuffer = bufferWanted.wanted
         s.bufferedPackets = buffered
         s.bufferHealth = bufferHealth
         s.underruns = counters.underruns.load(ordering: .relaxed)

@@ -207,6 +207,22 @@ final class ConfigTests: XCTestCase {
                        ["line 1, column 31: receiving.buffer_size: expected a duration from 10ms to 10s, got \"20s\""])
     }
 
+    /// The buffer grows from `buffer_size` up to `max_buffer_size`: twice the floor when not
+    /// said (10 s at most), never below the floor.
+    func testTheBufferCeilingDefaultsToTwiceTheFloorAndIsNotBelowIt() throws {
+        XCTAssertEqual(try settings("{\"receiving\": {\"buffer_size\": \"1s\"}}").receiving.bufferCeiling, 2_000_000)
+        XCTAssertEqual(try settings("{\"receiving\": {\"buffer_size\": \"8s\"}}").receiving.bufferCeiling, 10_000_000)
+        XCTAssertEqual(try settings("{\"receiving\": {\"buffer_size\": \"10s\"}}").receiving.bufferCeiling, 10_000_000)
+        let wide = try settings("{\"receiving\": {\"buffer_size\": \"30ms\", \"max_buffer_size\": \"500ms\"}}").receiving
+        XCTAssertEqual(wide.bufferCeiling, 500_000)
+        XCTAssertEqual(try settings("{\"receiving\": {\"buffer_size\": \"1s\", \"max_buffer_size\": \"1s\"}}").receiving.bufferCeiling, 1_000_000,
+                       "equal to the floor: a fixed buffer")
+        XCTAssertEqual(errors("{\"receiving\": {\"buffer_size\": \"1s\", \"max_buffer_size\": \"500ms\"}}"),
+                       ["line 1, column 56: receiving.max_buffer_size: 500ms is below buffer_size 1s: the buffer grows from buffer_size up to max_buffer_size"])
+        XCTAssertEqual(errors("{\"receiving\": {\"max_buffer_size\": \"11s\"}}"),
+                       ["line 1, column 35: receiving.max_buffer_size: expected a duration from 10ms to 10s, got \"11s\""])
+    }
+
     func testUnknownKeysGetADidYouMean() {
         XCTAssertEqual(errors("{\"receiving\": {\"bufer_size\": \"2s\"}}"),
                        ["line 1, column 16: receiving.bufer_size: unknown key; did you mean \"buffer_size\"?"])

@@ -113,7 +113,7 @@ private func stream(_ accepted: Handshake.Accepted, channel: FuzzChannel, reader
     let output = SteppedOutput(clock: clock, deviceFrom: tick / 100 % 2 == 1 ? clock.now() + 300_000 : 0)
     let session = StreamSession(channel: channel, reader: reader, format: format, schedule: schedule, pool: pool, incoming: incoming,
                                 counters: PlayoutCounters(), clockSync: clockSync, clockMapping: clockMapping, readInterval: 20_000,
-                                output: output, log: log)
+                                buffer: LatencyController(floor: latency, ceiling: 2 * latency, now: clock.now()), output: output, log: log)
     var reactor = Reactor<ReceiverToken>(clock: clock)
     reactor.register(.host, fd: -1, interest: .read)
     var ended = session.start(&reactor, device: output.open(format: format, latency: latency)) != nil

@@ -40,9 +40,11 @@ final class MessageTests: XCTestCase {
         status.roundTripMicroseconds = 20_400
         status.roundTripJitterMicroseconds = 6_300
         status.correctionPPM = 120.5
+        status.wantedBuffer = 1_500_000
         XCTAssertEqual(try payload(status.frame, .status).withUnsafeBytes { Status.decode($0) }.get(), status)
         for action in [Control.Action.volume(40), .mute(true), .play, .pause, .next, .previous, .queueAdd(songID: "s-1"), .queueRemove(songID: "s-1"),
-                       .refused(action: "play", reason: "not allowed"), .quality(bitrate: 64_000)] {
+                       .refused(action: "play", reason: "not allowed"), .quality(bitrate: 64_000),
+                       .buffer(1_500_000, from: 61_100_000)] {
             XCTAssertEqual(try payload(Control(action).frame, .control).withUnsafeBytes { Control.decode($0) }.get(), Control(action))
         }
         // A bitrate Opus cannot code is not a quality a receiver takes on trust.
@@ -146,6 +148,31 @@ final class MessageTests: XCTestCase {
                        "WELCOME's stream.codec_delay_samples is 4000, outside 0...3840")
         XCTAssertEqual(why { $0 = $0.replacingOccurrences(of: ",\"t3\":3", with: "") }, "WELCOME's t3 is missing")
         XCTAssertEqual(why { $0 = "[1]" }, "WELCOME is an array, not a JSON object")
+    }
+
+    /// The buffer a group agrees on: WELCOME says it to a joiner (a host with none yet leaves
+    /// it out), STATUS says what a speaker wants, CONTROL moves the group; each within 10 ms to 10 s.
+    func testTheGroupBufferTravelsInWelcomeStatusAndControlWithinBounds() throws {
+        var agreed = welcome()
+        agreed.buffer = 2_500_000
+        XCTAssertEqual(try payload(agreed.frame, .welcome).withUnsafeBytes { Welcome.decode($0) }.get().buffer, 2_500_000)
+        XCTAssertFalse(String(decoding: welcome().frame[4...], as: UTF8.self).contains("buffer_us"))
+        XCTAssertEqual(try payload(welcome().frame, .welcome).withUnsafeBytes { Welcome.decode($0) }.get().buffer, 0)
+        var json = String(decoding: agreed.frame[4...], as: UTF8.self)
+        json = json.replacingOccurrences(of: "\"buffer_us\":2500000", with: "\"buffer_us\":600000000")
+        XCTAssertEqual(decode(json, Welcome.decode).failureDescription, "WELCOME's buffer_us is 600000000, outside 10000...10000000")
+
+        XCTAssertEqual(try decode("{\"wanted_buffer_us\": 0}", Status.decode).get().wantedBuffer, 0, "0: not said")
+        XCTAssertEqual(decode("{\"wanted_buffer_us\": 5000}", Status.decode).failureDescription,
+                       "STATUS's wanted_buffer_us 5000 µs is not 0 (not said) nor a buffer of 10 ms to 10 s")
+        XCTAssertEqual(decode("{\"wanted_buffer_us\": 10000001}", Status.decode).failureDescription,
+                       "STATUS's wanted_buffer_us is 10000001, outside 0...10000000")
+
+        XCTAssertEqual(decode("{\"action\": \"buffer_size\", \"value\": 1, \"from_us\": 0}", Control.decode).failureDescription,
+                       "CONTROL's value is 1, outside 10000...10000000")
+        XCTAssertEqual(decode("{\"action\": \"buffer_size\", \"value\": 20000}", Control.decode).failureDescription, "CONTROL's from_us is missing")
+        XCTAssertEqual(decode("{\"action\": \"buffer_size\", \"value\": 20000, \"from_us\": -5}", Control.decode).failureDescription,
+                       "CONTROL's from_us is -5, outside 0...9007199254740992")
     }
 
     func testAHelloIsBoundedInEveryField() {
