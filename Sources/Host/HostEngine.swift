@@ -282,9 +282,14 @@ public final class HostEngine {
 
     /// The group plays at the largest buffer any of its receivers wants (DESIGN §6): when that
     /// moves, every receiver is told to play at it from a little ahead in stream time, so they
-    /// all change at the same packet.
+    /// all change at the same packet. With none left that says, there is no group to keep.
     private func agreeOnBuffer() {
-        guard let wanted = registry.streaming.compactMap(\.wantedBuffer).max(), wanted != groupBuffer else { return }
+        let wanted = registry.streaming.compactMap(\.wantedBuffer).max() ?? 0
+        guard wanted != groupBuffer else { return }
+        guard wanted > 0 else {
+            groupBuffer = 0
+            return
+        }
         let from = reactor.now - streamStart + Self.bufferChangeNotice
         log.info("the group plays \(formatDuration(wanted)) behind this host from stream time \(formatDuration(from))\(groupBuffer > 0 ? " (was \(formatDuration(groupBuffer)))" : "")")
         groupBuffer = wanted
