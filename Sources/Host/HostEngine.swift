@@ -363,9 +363,9 @@ public final class HostEngine {
                                        bitrate: settings.bitrate(of: codec))
         let permissions = GrantedPermissions(queueControl: settings.permissions.allowQueueControl,
                                              playbackControl: settings.permissions.allowPlaybackControl, chat: settings.permissions.allowChat)
-        // What the receiver's buffer still holds of the past: it starts with the first of these
-        // that can be on time instead of waiting out its buffer.
-        let buffer = min(max(parseDuration(hello.maxBufferSize) ?? 0, 0), Backlog.span)
+        // What the receiver's buffer still holds of the past (the group's, if that is longer): it
+        // starts with the first of these that can be on time instead of waiting out its buffer.
+        let buffer = min(max(parseDuration(hello.maxBufferSize) ?? 0, groupBuffer, 0), Backlog.span)
         let elapsed = reactor.now - streamStart
         let backlog = backlogs[codec]?.frames(from: UInt64(max(elapsed - buffer, 0))) ?? []
         log.info("\(hello.clientName) (\(hello.clientID)) plays \(codec.name), from \(backlog.count) recent packet(s); \(registry.streaming.count + 1) receiver(s) connected")

@@ -126,10 +126,15 @@ public struct AudioIngest {
             refusedInARow = 0
             // Due and gone before it arrived (a path that froze lets go of seconds at once): the
             // audio thread concealed it already, and seconds of such packets would fill the pool
-            // and read as the sequence numbers jumping.
+            // and read as the sequence numbers jumping. Before the first sound it is the host's
+            // recent past, sent for a buffer longer than this one plays at: passed over, not lost.
             if Microseconds(packet.timestamp) + format.frameDuration + latency <= streamNow {
                 pool.releaseFromProducer(slot)
-                counters.packetsLate.add(1, ordering: .relaxed)
+                if counters.packetsPlayed.load(ordering: .relaxed) > 0 {
+                    counters.packetsLate.add(1, ordering: .relaxed)
+                } else {
+                    counters.packetsDueBeforeStart.add(1, ordering: .relaxed)
+                }
                 return .success(())
             }
             var length = header.length

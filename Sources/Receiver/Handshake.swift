@@ -7,7 +7,7 @@ enum Handshake {
     static func hello(clientID: String, settings: ReceivingSettings, t1: Microseconds) -> Hello {
         Hello(clientID: clientID, clientName: settings.clientName, authenticationMethod: settings.password == nil ? "none" : "password",
               audioFormats: settings.audioFormats,
-              maxBufferSize: formatDuration(settings.longestPlayoutLatency), lowLatency: settings.playoutLatency <= 100_000, t1: t1)
+              maxBufferSize: formatDuration(settings.playoutLatency), lowLatency: settings.playoutLatency <= 100_000, t1: t1)
     }
 
     struct Accepted {

@@ -162,12 +162,13 @@ enum LocalCommands {
     /// The client list for a person: one row per receiver; "–" where it has not reported yet.
     static func table(_ list: [ClientSummary]) -> String {
         guard !list.isEmpty else { return "no receivers connected" }
-        let header = ["ID", "NAME", "ADDRESS", "CODEC", "LATENCY", "BUFFER", "LOSS", "UNDERRUNS", "VOLUME", "RTT", "SYNC", "CONNECTED"]
+        let header = ["ID", "NAME", "ADDRESS", "CODEC", "LATENCY", "ASKS", "BUFFER", "LOSS", "UNDERRUNS", "VOLUME", "RTT", "SYNC", "CONNECTED"]
         let rows = list.map { c -> [String] in
             let s = c.status
             let volume = s.map { $0.muted ? "muted" : String(Int(($0.volume * 100).rounded())) } ?? "–"
             return [String(c.id), printable(c.name), c.address, "\(c.codec) \(c.bitrate / 1000)k" + (c.streaming ? "" : " (joining)"),
-                    s.map { formatDuration($0.latency) } ?? "–", s.map { "\(Int(($0.bufferHealth * 100).rounded())) %" } ?? "–",
+                    s.map { formatDuration($0.latency) } ?? "–", s.flatMap { $0.wantedBuffer > 0 ? formatDuration($0.wantedBuffer) : nil } ?? "–",
+                    s.map { "\(Int(($0.bufferHealth * 100).rounded())) %" } ?? "–",
                     s.map { percent($0.packetLoss) } ?? "–", s.map { String($0.underruns) } ?? "–", volume,
                     s.map { "\($0.roundTripMicroseconds) ± \($0.roundTripJitterMicroseconds) µs" } ?? "–",
                     s.map { "±\($0.syncErrorMicroseconds) µs" } ?? "–", formatDuration(Microseconds(c.connectedSeconds) * 1_000_000)]

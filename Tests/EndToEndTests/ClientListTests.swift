@@ -40,12 +40,14 @@ final class ClientListTests: XCTestCase {
             XCTAssertEqual(status["volume"] as? Double, 1, "\(client)")
             XCTAssertEqual(status["muted"] as? Bool, false)
             XCTAssertEqual(status["latency_us"] as? Int, 200_000)
+            XCTAssertEqual(status["wanted_buffer_us"] as? Int, 200_000, "a calm path asks for no more than buffer_size")
             XCTAssertTrue((client["address"] as? String ?? "").hasPrefix("127.0.0.1:"), "\(client)")
         }
         let id = { (name: String) in listed.first { $0["name"] as? String == name }?["id"] as? Int ?? 0 }
         let (tableStatus, table) = try runToCompletion("mshost", ["clients", "--config", hostConfig])
         XCTAssertEqual(tableStatus, 0, table)
         XCTAssertTrue(table.hasPrefix("ID  NAME"), table)
+        XCTAssertTrue(table.contains("LATENCY  ASKS"), table)
         XCTAssertTrue(table.contains("kitchen") && table.contains("porch") && table.contains("200ms"), table)
 
         // Volume 50 is 30 dB down on the scale (0.6 dB a step): the kitchen's card plays it.
