@@ -27,6 +27,9 @@ public struct AudioIngest {
     private var metadataCount: Int?
     /// The timestamp of the packet that carried it.
     private var metadataTimestamp: UInt64 = 0
+    /// How late, at worst, the packets that came after their time were since the last
+    /// `takeWorstLateness()`, µs past the end of their turn.
+    private var worstLateness: Microseconds = 0
 
     /// How far a packet's timestamp may be from the stream time now on the host's clock. Ahead:
     /// what a host catching up after a stall sends at once. Behind: what the playout buffer
@@ -92,6 +95,12 @@ public struct AudioIngest {
         return timestamp >= change.from ? change.latency : max(before, change.latency)
     }
 
+    /// How late the latest late packets were at worst (0: none), and starts counting again.
+    public mutating func takeWorstLateness() -> Microseconds {
+        defer { worstLateness = 0 }
+        return worstLateness
+    }
+
     /// The pool was reclaimed whole (the audio thread stopped): a frame being read finishes into
     /// its old slot and is then forgotten.
     public mutating func forgetPendingSlot() { pendingSlot = nil }
@@ -132,6 +141,7 @@ public struct AudioIngest {
                 pool.releaseFromProducer(slot)
                 if counters.packetsPlayed.load(ordering: .relaxed) > 0 {
                     counters.packetsLate.add(1, ordering: .relaxed)
+                    worstLateness = max(worstLateness, streamNow - (Microseconds(packet.timestamp) + format.frameDuration + latency))
                 } else {
                     counters.packetsDueBeforeStart.add(1, ordering: .relaxed)
                 }

@@ -125,6 +125,7 @@ final class StreamSession<Output: AudioOutput> {
     /// has judged, and its own offset on top of the group's buffer.
     private var bufferWanted: LatencyController
     private var troubleCounted = 0
+    private var playedJudged = 0
     private let latencyOffset: Microseconds
 
     init(channel: any ByteChannel, reader: consuming FrameReader, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool,
@@ -530,17 +531,23 @@ final class StreamSession<Output: AudioOutput> {
     }
 
     /// Once a second: packets late or concealed and underruns since the last move the buffer
-    /// this speaker wants; the STATUS that follows tells the host.
+    /// this speaker wants; the STATUS that follows tells the host. Not in a second in which
+    /// nothing played, nor when packets came later than the ceiling could have held them: an
+    /// outage (a path frozen or cut for seconds) is not the buffer's to absorb, and would only
+    /// raise the whole group's delay.
     private func judgeBuffer(now: Microseconds) {
         let trouble = counters.packetsLate.load(ordering: .relaxed) + counters.packetsConcealed.load(ordering: .relaxed)
             + counters.underruns.load(ordering: .relaxed)
+        let played = counters.packetsPlayed.load(ordering: .relaxed)
+        let lateness = ingest.takeWorstLateness(), reach = bufferWanted.ceiling + latencyOffset - playingLatency
+        let outage = played == playedJudged || lateness > reach
         let was = bufferWanted.wanted
-        if let wanted = bufferWanted.update(trouble: trouble - troubleCounted, now: now) {
+        if let wanted = bufferWanted.update(trouble: outage ? 0 : trouble - troubleCounted, now: now) {
             let why = wanted > was ? "\(trouble - troubleCounted) packet(s) came late or were concealed, or the card ran dry, in the last second"
                 : "a calm minute"
             log.info("buffer: \(why): this speaker asks the host for \(formatDuration(wanted)) (was \(formatDuration(was)))")
         }
-        troubleCounted = trouble
+        (troubleCounted, playedJudged) = (trouble, played)
     }
 
     /// The host says the group plays `group` behind it from stream time `from` on: so does

@@ -17,6 +17,7 @@ final class NetworkOutageTests: XCTestCase {
         XCTAssertFalse(run.relayed.contains("jumped beyond the jitter buffer"), run.relayed)
         XCTAssertFalse(run.relayed.contains("event=BufferOverrun"), "the late packets did not fill the pool: \(run.relayed)")
         XCTAssertFalse(run.relayed.contains("stepped"), "late replies are not a clock step: \(run.relayed)")
+        XCTAssertFalse(run.relayed.contains("asks the host for"), "an outage of seconds is not the buffer's to absorb: \(run.relayed)")
     }
 
     /// Every connection reset, and new ones refused, for 3 s: the receiver reconnects as the

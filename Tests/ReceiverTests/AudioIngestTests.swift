@@ -65,6 +65,12 @@ final class AudioIngestTests: XCTestCase {
         XCTAssertNoThrow(try take(&ingest, payload(metadata: nil), now: 1_209_000).get())
         XCTAssertNotNil(incoming.pop())
         XCTAssertEqual(counters.packetsLate.load(ordering: .relaxed), 8)
+        // How late, at worst: what a larger buffer would have had to hold.
+        XCTAssertEqual(ingest.takeWorstLateness(), 0, "at the end of its turn")
+        XCTAssertNoThrow(try take(&ingest, payload(metadata: nil), now: 1_500_000).get())
+        XCTAssertNoThrow(try take(&ingest, payload(metadata: nil), now: 1_300_000).get())
+        XCTAssertEqual(ingest.takeWorstLateness(), 290_000)
+        XCTAssertEqual(ingest.takeWorstLateness(), 0, "taken")
     }
 
     func testMetadataIsTakenOutAndTheCodecDataClosesUp() throws {
