@@ -126,6 +126,9 @@ final class StreamSession<Output: AudioOutput> {
     private var bufferWanted: LatencyController
     private var troubleCounted = 0
     private var playedJudged = 0
+    /// Until when the seconds are an outage's tail: packets still concealed or late as the
+    /// path comes back belong to it.
+    private var outageTail: Microseconds = 0
     private let latencyOffset: Microseconds
 
     init(channel: any ByteChannel, reader: consuming FrameReader, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool,
@@ -532,15 +535,16 @@ final class StreamSession<Output: AudioOutput> {
 
     /// Once a second: packets late or concealed and underruns since the last move the buffer
     /// this speaker wants; the STATUS that follows tells the host. Not in a second in which
-    /// nothing played, nor when packets came later than the ceiling could have held them: an
-    /// outage (a path frozen or cut for seconds) is not the buffer's to absorb, and would only
-    /// raise the whole group's delay.
+    /// nothing played, nor when packets came later than the ceiling could have held them, nor
+    /// in the 2 s after such a second (its tail): an outage (a path frozen or cut for seconds)
+    /// is not the buffer's to absorb, and would only raise the whole group's delay.
     private func judgeBuffer(now: Microseconds) {
         let trouble = counters.packetsLate.load(ordering: .relaxed) + counters.packetsConcealed.load(ordering: .relaxed)
             + counters.underruns.load(ordering: .relaxed)
         let played = counters.packetsPlayed.load(ordering: .relaxed)
         let lateness = ingest.takeWorstLateness(), reach = bufferWanted.ceiling + latencyOffset - playingLatency
-        let outage = played == playedJudged || lateness > reach
+        if trouble > troubleCounted && (played == playedJudged || lateness > reach) { outageTail = now + 2_000_000 }
+        let outage = now <= outageTail
         let was = bufferWanted.wanted
         if let wanted = bufferWanted.update(trouble: outage ? 0 : trouble - troubleCounted, now: now) {
             let why = wanted > was ? "\(trouble - troubleCounted) packet(s) came late or were concealed, or the card ran dry, in the last second"
