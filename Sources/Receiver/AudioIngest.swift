@@ -85,12 +85,17 @@ public struct AudioIngest {
         return .read(.into(pool.storage(slot)))
     }
 
+    /// What the audio thread plays at now (before it runs: the session's start).
+    public var playingLatency: Microseconds {
+        let playing = Microseconds(counters.playoutLatency.load(ordering: .relaxed))
+        return playing > 0 ? playing : schedule.latency
+    }
+
     /// The latency a packet stamped `timestamp` plays at: the host's latest change from its
     /// stream time on; before it, the one the audio thread plays at, or the change's if it is
     /// larger (the audio thread may have reached the change already: judged leniently).
     private func latency(forTimestamp timestamp: Microseconds) -> Microseconds {
-        let playing = Microseconds(counters.playoutLatency.load(ordering: .relaxed))
-        let before = playing > 0 ? playing : schedule.latency
+        let before = playingLatency
         guard let change = LatencyChange(packed: counters.latencyChange.load(ordering: .acquiring)) else { return before }
         return timestamp >= change.from ? change.latency : max(before, change.latency)
     }

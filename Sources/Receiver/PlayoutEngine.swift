@@ -202,7 +202,7 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
             lastTimestamp = timestamp
             if cardRanDry { return .skippedLate }
             counters.packetsConcealed.add(1, ordering: .relaxed)
-            if let newLatency { changeLatency(to: newLatency, movingTheCard: true) }
+            if cardQueued, let newLatency { changeLatency(to: newLatency, movingTheCard: true) }
             return write(frames: conceal()) ? .concealed : .sinkFailed
         }
 

@@ -523,14 +523,8 @@ final class StreamSession<Output: AudioOutput> {
     /// to play, out of the latency's worth (the pool's headroom is not counted).
     var bufferHealth: Double {
         let buffered = counters.buffered.load(ordering: .relaxed)
-        let target = (playingLatency + format.frameDuration - 1) / format.frameDuration
+        let target = (ingest.playingLatency + format.frameDuration - 1) / format.frameDuration
         return min(1, Double(buffered) / Double(max(1, target)))
-    }
-
-    /// What the audio thread plays at now (before its engine runs: the session's start).
-    private var playingLatency: Microseconds {
-        let playing = Microseconds(counters.playoutLatency.load(ordering: .relaxed))
-        return playing > 0 ? playing : schedule.latency
     }
 
     /// Once a second: packets late or concealed and underruns since the last move the buffer
@@ -542,7 +536,7 @@ final class StreamSession<Output: AudioOutput> {
         let trouble = counters.packetsLate.load(ordering: .relaxed) + counters.packetsConcealed.load(ordering: .relaxed)
             + counters.underruns.load(ordering: .relaxed)
         let played = counters.packetsPlayed.load(ordering: .relaxed)
-        let lateness = ingest.takeWorstLateness(), reach = bufferWanted.ceiling + latencyOffset - playingLatency
+        let lateness = ingest.takeWorstLateness(), reach = bufferWanted.ceiling + latencyOffset - ingest.playingLatency
         if trouble > troubleCounted && (played == playedJudged || lateness > reach) { outageTail = now + 2_000_000 }
         let outage = now <= outageTail
         let was = bufferWanted.wanted
@@ -584,7 +578,7 @@ final class StreamSession<Output: AudioOutput> {
         var s = Status()
         s.bitrate = bitrate
         s.packetLoss = recentLoss
-        s.latency = playingLatency
+        s.latency = ingest.playingLatency
         s.wantedBuffer = bufferWanted.wanted
         s.bufferedPackets = buffered
         s.bufferHealth = bufferHealth
