@@ -126,6 +126,8 @@ final class StreamSession<Output: AudioOutput> {
     private var bufferWanted: LatencyController
     private var troubleCounted = 0
     private var playedJudged = 0
+    /// The last second's trouble, counted once this one shows it was not an outage's start.
+    private var troubleHeld = 0
     /// Until when the seconds are an outage's tail: packets still concealed or late as the
     /// path comes back belong to it.
     private var outageTail: Microseconds = 0
@@ -528,10 +530,11 @@ final class StreamSession<Output: AudioOutput> {
     }
 
     /// Once a second: packets late or concealed and underruns since the last move the buffer
-    /// this speaker wants; the STATUS that follows tells the host. Not in a second in which
+    /// this speaker wants; the STATUS after next tells the host. Not in a second in which
     /// nothing played, nor when packets came later than the ceiling could have held them, nor
-    /// in the 2 s after such a second (its tail): an outage (a path frozen or cut for seconds)
-    /// is not the buffer's to absorb, and would only raise the whole group's delay.
+    /// in the second before such a second (its start: what was buffered still played) or the
+    /// 2 s after it (its tail): an outage (a path frozen or cut for seconds) is not the
+    /// buffer's to absorb, and would only raise the whole group's delay.
     private func judgeBuffer(now: Microseconds) {
         let trouble = counters.packetsLate.load(ordering: .relaxed) + counters.packetsConcealed.load(ordering: .relaxed)
             + counters.underruns.load(ordering: .relaxed)
@@ -539,9 +542,11 @@ final class StreamSession<Output: AudioOutput> {
         let lateness = ingest.takeWorstLateness(), reach = bufferWanted.ceiling + latencyOffset - ingest.playingLatency
         if trouble > troubleCounted && (played == playedJudged || lateness > reach) { outageTail = now + 2_000_000 }
         let outage = now <= outageTail
+        let counted = outage ? 0 : troubleHeld
+        troubleHeld = outage ? 0 : trouble - troubleCounted
         let was = bufferWanted.wanted
-        if let wanted = bufferWanted.update(trouble: outage ? 0 : trouble - troubleCounted, now: now) {
-            let why = wanted > was ? "\(trouble - troubleCounted) packet(s) came late or were concealed, or the card ran dry, in the last second"
+        if let wanted = bufferWanted.update(trouble: counted, now: now) {
+            let why = wanted > was ? "\(counted) packet(s) came late or were concealed, or the card ran dry, in a second"
                 : "a calm minute"
             log.info("buffer: \(why): this speaker asks the host for \(formatDuration(wanted)) (was \(formatDuration(was)))")
         }
