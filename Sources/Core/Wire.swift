@@ -93,13 +93,55 @@ public enum WireCodec: UInt8, Sendable {
 
 /// The fixed part of an AUDIO payload (the seed's `AudioPacket` minus its data):
 /// `seq u64 | timestamp_us u64 | sample_rate u32 | channels u8 | codec u8`, then the codec data.
-/// With `metadataFlag` in the frame's flags, `length u16 | metadata JSON` (the seed's
-/// `PacketMetadata`) comes between the two.
+/// Between the two, by the frame's flags and in this order: with `sentAtFlag`, `sent_us u64`;
+/// with `metadataFlag`, `length u16 | metadata JSON` (the seed's `PacketMetadata`).
 public struct AudioPacketHeader: Equatable, Sendable {
     public static let size = 22
     public static let metadataFlag: UInt8 = 0x01
+    /// When the host handed the frame to this receiver's connection, on the host's clock: with
+    /// the frame's arrival, a sample of the way down for clock sync (DESIGN §6), fifty a second
+    /// and free. Stamped per connection as the frame is queued, so never later than it left.
+    public static let sentAtFlag: UInt8 = 0x02
+    public static let sentAtSize = 8
     /// The longest metadata an AUDIO packet may carry: pool slots have room for it.
     public static let maxMetadata = 320
+    /// The most the optional parts add to a payload.
+    public static let maxExtensions = sentAtSize + 2 + maxMetadata
+
+    /// Where the optional parts of a payload lie.
+    public struct Extensions: Equatable, Sendable {
+        public var sentAt: UInt64?
+        public var metadata: Range<Int>?
+        /// Where the codec data starts.
+        public var dataOffset: Int
+    }
+
+    /// The optional parts `flags` announce in a payload of at least `size` bytes, or nil when
+    /// they run past it (or the metadata is longer than `maxMetadata`).
+    public static func extensions(of payload: UnsafeRawBufferPointer, flags: UInt8) -> Extensions? {
+        var offset = size, sentAt: UInt64?, metadata: Range<Int>?
+        if flags & sentAtFlag != 0 {
+            guard payload.count >= offset + sentAtSize else { return nil }
+            sentAt = payload.loadBigEndian(UInt64.self, at: offset)
+            offset += sentAtSize
+        }
+        if flags & metadataFlag != 0 {
+            guard payload.count >= offset + 2 else { return nil }
+            let count = Int(payload.loadBigEndian(UInt16.self, at: offset))
+            guard count <= maxMetadata, offset + 2 + count <= payload.count else { return nil }
+            metadata = (offset + 2)..<(offset + 2 + count)
+            offset += 2 + count
+        }
+        return Extensions(sentAt: sentAt, metadata: metadata, dataOffset: offset)
+    }
+
+    /// Writes the send time into a whole AUDIO frame (frame header included) that has room for
+    /// one; any other frame is left as it is.
+    public static func stamp(sentAt: UInt64, frame: UnsafeMutableRawBufferPointer) {
+        let at = WireProtocol.frameHeaderSize + size
+        guard frame.count >= at + sentAtSize, frame[0] == FrameType.audio.rawValue, frame[1] & sentAtFlag != 0 else { return }
+        frame.storeBigEndian(sentAt, at: at)
+    }
 
     public var sequence: UInt64
     /// Microseconds since stream start on the host's clock.

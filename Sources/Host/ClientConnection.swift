@@ -44,6 +44,8 @@ final class ClientConnection {
     /// Room for a backlog of PCM (10 s is 1.9 MB) and a second of the live stream besides.
     private var outbox = OutputQueue(capacity: 3 << 20)
     private let log: Logger
+    /// Stamps each AUDIO frame with when it was queued: the receiver's samples of the way down.
+    private let clock: any MonotonicClock
     private(set) var state: State
     let address: String
     let connectedAt: Microseconds
@@ -89,8 +91,9 @@ final class ClientConnection {
     static let closingTimeout: Microseconds = 1_000_000
 
     init(id: Int, channel: any ByteChannel, now: Microseconds, log: Logger, admission: Admission = Admission(),
-         permissions: Permissions = Permissions(), advertisement: [UInt8] = ServiceAdvertisement().frame) {
+         permissions: Permissions = Permissions(), advertisement: [UInt8] = ServiceAdvertisement().frame, clock: any MonotonicClock = SystemClock()) {
         self.id = id
+        self.clock = clock
         self.advertisement = advertisement
         self.admission = admission
         self.permissions = permissions
@@ -161,8 +164,14 @@ final class ClientConnection {
             return
         }
         skippingSince = nil
-        guard outbox.append(frame) else { return bye(.timeout, why: "receiver is not taking audio fast enough (queue full)", now: now) }
+        guard queueAudio(frame) else { return bye(.timeout, why: "receiver is not taking audio fast enough (queue full)", now: now) }
         flush()
+    }
+
+    /// Queues an AUDIO frame stamped with the time it is queued: the clock is read here, not
+    /// the loop's wake-up time, which encoding and the receivers before this one have aged.
+    private func queueAudio(_ frame: UnsafeRawBufferPointer) -> Bool {
+        outbox.append(frame) { AudioPacketHeader.stamp(sentAt: UInt64(clock.now()), frame: $0) }
     }
 
     /// BYE to a streaming receiver, then close once it is flushed. `stayAwaySeconds`: for
@@ -331,7 +340,7 @@ final class ClientConnection {
             state = .streaming
             log.event(.clientConnected(clientID: hello.clientID, name: hello.clientName, address: address))
             // The WELCOME and the recent past leave together, in as few writes as the socket takes.
-            guard outbox.append(welcome.frame) && backlog.allSatisfy({ outbox.append($0) }) else {
+            guard outbox.append(welcome.frame) && backlog.allSatisfy({ frame in frame.withUnsafeBytes { queueAudio($0) } }) else {
                 return bye(.timeout, why: "receiver is not reading (queue full)", now: now)
             }
             flush()

@@ -87,8 +87,8 @@ struct FrameEncoder {
         warmUp = Self.warmUpFrames(frameDuration: settings.frameDuration)
         pcm = .allocate(capacity: frameSamples * settings.channels)
         pcm.initialize(repeating: 0)
-        // Room for metadata between the header and the codec data.
-        let headers = WireProtocol.frameHeaderSize + AudioPacketHeader.size + 2 + AudioPacketHeader.maxMetadata
+        // Room for the send time and metadata between the header and the codec data.
+        let headers = WireProtocol.frameHeaderSize + AudioPacketHeader.size + AudioPacketHeader.maxExtensions
         opusBitrates = settings.codec != .opus ? [] : settings.adaptiveBitrate ? settings.opusTiers : [settings.bitrate]
         opusTiers = try opusBitrates.map { (bitrate) throws(CodecError) in
             let encoder = try CodecError.wrapping { try OpusEncoderHandle(sampleRate: settings.sampleRate, channels: settings.channels, bitrate: bitrate) }
@@ -125,8 +125,10 @@ struct FrameEncoder {
         var frames = Frames(timestamp: timestamp, opus: UnsafeBufferPointer(opusFrames))
         let pcmBytes = PCMCodec.payloadSize(frames: frameSamples, channels: Int(channels))
         // PCM frames near the wire's 64 KB limit (long frames at high rates) have no room for it.
-        let metadata = metadata.flatMap { !codecs.contains(.pcm) || AudioPacketHeader.size + 2 + $0.count + pcmBytes <= WireProtocol.maxPayload ? $0 : nil }
-        let dataOffset = WireProtocol.frameHeaderSize + AudioPacketHeader.size + (metadata.map { 2 + $0.count } ?? 0)
+        let metadata = metadata.flatMap {
+            !codecs.contains(.pcm) || AudioPacketHeader.size + AudioPacketHeader.sentAtSize + 2 + $0.count + pcmBytes <= WireProtocol.maxPayload ? $0 : nil
+        }
+        let dataOffset = Self.dataOffset(metadata: metadata)
         for (index, tier) in opusTiers.enumerated() {
             opusFrames[index] = nil
             guard codecs.contains(.opus) && tiers.contains(index) else { continue }
@@ -162,24 +164,31 @@ struct FrameEncoder {
     func flush(sequence: UInt64, for codecs: SmallSet) -> Frames {
         var frames = Frames(timestamp: sequence * frameDuration, flacTimestamp: sequence * frameDuration)
         guard codecs.contains(.flac), flacFed.last == sequence, let flacEncoder else { return frames }
-        let dataOffset = WireProtocol.frameHeaderSize + AudioPacketHeader.size
-        if let n = flacEncoder.finish(into: UnsafeMutableRawBufferPointer(rebasing: flacOut[dataOffset...])), n > 0 {
+        if let n = flacEncoder.finish(into: UnsafeMutableRawBufferPointer(rebasing: flacOut[Self.dataOffset(metadata: nil)...])), n > 0 {
             frames.flac = finish(flacOut, codec: .flac, sequence: sequence, timestamp: frames.flacTimestamp, metadata: nil, dataBytes: n)
         }
         return frames
     }
 
+    /// Where a frame's codec data starts: every frame has room for its send time, which each
+    /// receiver's connection stamps as it queues the frame.
+    private static func dataOffset(metadata: [UInt8]?) -> Int {
+        WireProtocol.frameHeaderSize + AudioPacketHeader.size + AudioPacketHeader.sentAtSize + (metadata.map { 2 + $0.count } ?? 0)
+    }
+
     private func finish(_ buffer: UnsafeMutableRawBufferPointer, codec: WireCodec, sequence: UInt64, timestamp: UInt64, metadata: [UInt8]?,
                         dataBytes: Int) -> UnsafeRawBufferPointer {
-        let carried = metadata.map { 2 + $0.count } ?? 0
-        let payload = AudioPacketHeader.size + carried + dataBytes
-        FrameHeader(type: .audio, flags: metadata == nil ? 0 : AudioPacketHeader.metadataFlag, length: payload).encode(into: buffer)
+        let end = Self.dataOffset(metadata: metadata) + dataBytes
+        let flags = AudioPacketHeader.sentAtFlag | (metadata == nil ? 0 : AudioPacketHeader.metadataFlag)
+        FrameHeader(type: .audio, flags: flags, length: end - WireProtocol.frameHeaderSize).encode(into: buffer)
         let body = UnsafeMutableRawBufferPointer(rebasing: buffer[WireProtocol.frameHeaderSize...])
         AudioPacketHeader(sequence: sequence, timestamp: timestamp, sampleRate: sampleRate, channels: channels, codec: codec).encode(into: body)
+        body.storeBigEndian(UInt64(0), at: AudioPacketHeader.size)
         if let metadata {
-            body.storeBigEndian(UInt16(metadata.count), at: AudioPacketHeader.size)
-            metadata.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: body[(AudioPacketHeader.size + 2)...]).copyMemory(from: $0) }
+            let at = AudioPacketHeader.size + AudioPacketHeader.sentAtSize
+            body.storeBigEndian(UInt16(metadata.count), at: at)
+            metadata.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: body[(at + 2)...]).copyMemory(from: $0) }
         }
-        return UnsafeRawBufferPointer(rebasing: buffer[0..<(WireProtocol.frameHeaderSize + payload)])
+        return UnsafeRawBufferPointer(rebasing: buffer[0..<end])
     }
 }

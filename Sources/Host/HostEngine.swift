@@ -254,7 +254,7 @@ public final class HostEngine {
         let now = reactor.now
         let client = registry.add {
             ClientConnection(id: $0, channel: channel, now: now, log: log, admission: admission, permissions: settings.permissions,
-                             advertisement: advertisementFrame)
+                             advertisement: advertisementFrame, clock: reactor.clock)
         }
         reactor.register(.client(client.id), fd: channel.fileDescriptor, interest: .read)
         if registry.activeCount > settings.maxClients {

@@ -112,14 +112,19 @@ public struct AudioIngest {
 
     /// Checks a complete AUDIO payload that arrived at local time `now` and hands it to the
     /// audio thread, or drops it and counts it when its timestamp is far from the schedule.
-    public mutating func complete(_ header: FrameHeader, _ payload: UnsafeRawBufferPointer, now: Microseconds) -> Result<Void, IngestError> {
-        guard let slot = pendingSlot else { return .success(()) }  // discarded: pool full
+    /// Returns when the host sent it, on the host's clock, if the frame says.
+    public mutating func complete(_ header: FrameHeader, _ payload: UnsafeRawBufferPointer, now: Microseconds) -> Result<UInt64?, IngestError> {
+        guard let slot = pendingSlot else { return .success(nil) }  // discarded: pool full
         pendingSlot = nil
         switch AudioPacketHeader.parse(payload) {
         case .failure(let e):
             pool.releaseFromProducer(slot)
             return .failure(IngestError("AUDIO frame: \(e)"))
         case .success(let packet):
+            guard let extensions = AudioPacketHeader.extensions(of: payload, flags: header.flags) else {
+                pool.releaseFromProducer(slot)
+                return .failure(IngestError("AUDIO frame: its send time or metadata runs past the frame, or its metadata is over \(AudioPacketHeader.maxMetadata) bytes"))
+            }
             guard packet.codec == format.codec, Int(packet.sampleRate) == format.sampleRate, Int(packet.channels) == format.channels else {
                 pool.releaseFromProducer(slot)
                 return .failure(IngestError("AUDIO frame is \(packet.codec.name) \(packet.sampleRate) Hz \(packet.channels) ch, the session negotiated \(format.codec.name) \(format.sampleRate) Hz \(format.channels) ch"))
@@ -135,7 +140,7 @@ public struct AudioIngest {
                 guard refusedInARow < Self.refusedRunLimit else {
                     return .failure(IngestError("\(refusedInARow) AUDIO frames in a row with timestamps far from the stream's schedule (the last \(packet.timestamp) µs, stream time now \(streamNow) µs)"))
                 }
-                return .success(())
+                return .success(extensions.sentAt)
             }
             refusedInARow = 0
             // Due and gone before it arrived (a path that froze lets go of seconds at once): the
@@ -150,39 +155,30 @@ public struct AudioIngest {
                 } else {
                     counters.packetsDueBeforeStart.add(1, ordering: .relaxed)
                 }
-                return .success(())
+                return .success(extensions.sentAt)
             }
-            var length = header.length
-            if header.flags & AudioPacketHeader.metadataFlag != 0 {
-                guard let carried = stripMetadata(UnsafeMutableRawBufferPointer(mutating: payload)) else {
-                    pool.releaseFromProducer(slot)
-                    return .failure(IngestError("AUDIO frame: its metadata's length runs past the frame or over \(AudioPacketHeader.maxMetadata) bytes"))
-                }
-                length -= 2 + carried
-                metadataTimestamp = packet.timestamp
+            if let metadata = extensions.metadata {
+                keepMetadata(UnsafeRawBufferPointer(rebasing: payload[metadata]), timestamp: packet.timestamp)
             }
-            pool.setLength(slot, length)
+            // The audio thread finds the codec data right after the fixed header.
+            let data = payload.count - extensions.dataOffset
+            if extensions.dataOffset > AudioPacketHeader.size && data > 0 {
+                UnsafeMutableRawPointer(mutating: payload.baseAddress! + AudioPacketHeader.size).copyMemory(from: payload.baseAddress! + extensions.dataOffset, byteCount: data)
+            }
+            pool.setLength(slot, AudioPacketHeader.size + data)
             let queued = incoming.push(slot)
             precondition(queued, "the incoming ring is as large as the pool")
-            return .success(())
+            return .success(extensions.sentAt)
         }
     }
 }
 
 extension AudioIngest {
-    /// Copies out the metadata between the header and the codec data and closes the gap, so
-    /// the audio thread finds the codec data where it always is; the metadata's length, or nil
-    /// when its length field is out of bounds.
-    private mutating func stripMetadata(_ payload: UnsafeMutableRawBufferPointer) -> Int? {
-        let start = AudioPacketHeader.size + 2
-        guard payload.count >= start else { return nil }
-        let count = Int(UnsafeRawBufferPointer(payload).loadBigEndian(UInt16.self, at: AudioPacketHeader.size))
-        guard count <= AudioPacketHeader.maxMetadata, start + count <= payload.count else { return nil }
-        metadata.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: payload[start..<(start + count)])) }
-        metadataCount = count
-        let data = payload.count - start - count
-        if data > 0 { (payload.baseAddress! + AudioPacketHeader.size).copyMemory(from: payload.baseAddress! + start + count, byteCount: data) }
-        return count
+    /// Keeps the metadata a packet carried (the latest is what `takeMetadata` hands on).
+    private mutating func keepMetadata(_ bytes: UnsafeRawBufferPointer, timestamp: UInt64) {
+        metadata.withUnsafeMutableBytes { $0.copyMemory(from: bytes) }
+        metadataCount = bytes.count
+        metadataTimestamp = timestamp
     }
 
     /// The metadata the packets accepted since the last call carried (the latest), with the

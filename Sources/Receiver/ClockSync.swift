@@ -116,12 +116,18 @@ struct ClockSync {
         return estimator.add(t1: times.t1, t2: times.t2, t3: times.t3, t4: t4)
     }
 
+    /// An AUDIO frame the host sent at `sentAt` (its clock) that arrived at `t4`: whether it
+    /// moved the estimate.
+    mutating func arrival(sentAt: UInt64, t4: Microseconds) -> Bool {
+        estimator.addArrival(sent: Microseconds(clamping: sentAt), arrived: t4)
+    }
+
     /// A log line every 10 s with the current estimate.
     mutating func periodicReport(now: Microseconds) -> String? {
         guard now - lastReport >= Self.reportInterval, estimator.sampleCount >= 2 else { return nil }
         lastReport = now
         let e = estimator
         let ppm = (e.mapping.drift * 1e6 * 10).rounded() / 10
-        return "sync: host clock offset \(e.mapping.offset) µs, drift \(ppm) ppm, error ±\(e.errorBound) µs, round trip \(e.roundTrip) ± \(e.roundTripJitter) µs (\(replies) replies, \(e.sampleCount) accepted into \(e.binCount) bins, \(e.refused) refused, \(lost) lost, \(e.outliers) outliers, \(e.steps) steps, \(e.pathChanges) path changes)"
+        return "sync: host clock offset \(e.mapping.offset) µs, drift \(ppm) ppm, error ±\(e.errorBound) µs, round trip \(e.roundTrip) ± \(e.roundTripJitter) µs (\(replies) replies, \(e.sampleCount) accepted into \(e.binCount) bins, \(e.refused) refused, \(lost) lost, \(e.outliers) outliers, \(e.steps) steps, \(e.pathChanges) path changes; \(e.arrivalsTaken) audio arrivals set a bin's way down, \(e.arrivalsRefused) refused)"
     }
 }

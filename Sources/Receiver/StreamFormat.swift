@@ -23,11 +23,11 @@ public struct StreamFormat: Equatable, Sendable {
 
     public var frameDuration: Microseconds { Microseconds(frameSamples) * 1_000_000 / Microseconds(sampleRate) }
 
-    /// The largest AUDIO payload this stream can carry, metadata included; anything longer is
-    /// an invalid packet.
-    public var maxAudioPayload: Int { maxAudioPacket + 2 + AudioPacketHeader.maxMetadata }
+    /// The largest AUDIO payload this stream can carry, send time and metadata included;
+    /// anything longer is an invalid packet.
+    public var maxAudioPayload: Int { maxAudioPacket + AudioPacketHeader.maxExtensions }
 
-    /// The largest AUDIO payload without metadata: the header and the codec's data.
+    /// The largest AUDIO payload without its optional parts: the header and the codec's data.
     public var maxAudioPacket: Int {
         switch codec {
         case .opus:

@@ -387,9 +387,12 @@ final class StreamSession<Output: AudioOutput> {
     private func handle(_ h: FrameHeader, _ payload: UnsafeRawBufferPointer, now: Microseconds, _ reactor: inout Reactor<ReceiverToken>) -> End? {
         switch h.type {
         case .audio:
-            if case .failure(let e) = ingest.complete(h, payload, now: now) {
+            switch ingest.complete(h, payload, now: now) {
+            case .failure(let e):
                 log.failure(.invalidPacket(e.description))
                 return .retry(reason: "invalid_packet")
+            case .success(let sentAt):
+                if let sentAt, clockSync.arrival(sentAt: sentAt, t4: channel.lastArrival ?? now) { clockMapping.store(clockSync.estimator.mapping) }
             }
             if let carried = ingest.takeMetadata() { metadataArrived(carried.bytes, timestamp: carried.timestamp) }
         case .timeResponse:

@@ -92,6 +92,15 @@ public struct OutputQueue {
 
     public mutating func append(_ data: [UInt8]) -> Bool { data.withUnsafeBytes { append($0) } }
 
+    /// Appends `data`, then lets `finish` fill in the queued copy (a send time, stamped as late
+    /// as the queue allows).
+    public mutating func append(_ data: UnsafeRawBufferPointer, finishing finish: (UnsafeMutableRawBufferPointer) -> Void) -> Bool {
+        guard append(data) else { return false }
+        let start = bytes.count - data.count
+        bytes.withUnsafeMutableBytes { finish(UnsafeMutableRawBufferPointer(rebasing: $0[start...])) }
+        return true
+    }
+
     public enum Flush: Equatable {
         case done
         /// Bytes remain: flush again on this readiness.

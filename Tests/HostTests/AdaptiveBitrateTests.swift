@@ -95,7 +95,8 @@ final class AdaptiveBitrateTests: XCTestCase {
             XCTAssertEqual(encoder.isWarm(1, at: UInt64(sequence)), (100..<150).contains(sequence), "\(sequence)")
             let tier = (100..<150).contains(sequence) ? 1 : sequence >= 200 ? 2 : 0
             let packet = try XCTUnwrap(frames[.opus, tier: tier])
-            let payload = UnsafeRawBufferPointer(rebasing: packet[(WireProtocol.frameHeaderSize + AudioPacketHeader.size)...])
+            let body = UnsafeRawBufferPointer(rebasing: packet[WireProtocol.frameHeaderSize...])
+            let payload = UnsafeRawBufferPointer(rebasing: body[try XCTUnwrap(AudioPacketHeader.extensions(of: body, flags: packet[1])).dataOffset...])
             XCTAssertEqual(decoder.decode(payload, into: out, maxFrames: 5_760), Int32(frame))
             var worst = 0.0
             for i in 0..<frame {

@@ -38,6 +38,25 @@ final class ClientConnectionTests: XCTestCase {
                 permissions: GrantedPermissions(queueControl: false, playbackControl: false, chat: false), t1: t1, t2: 2, t3: 3)
     }
 
+    /// Each AUDIO frame leaves stamped with when it was queued for this receiver, on the host's
+    /// clock as it is then (the backlog's frames too): the receiver's samples of the way down.
+    /// A frame that does not announce the stamp goes as it is.
+    func testAudioFramesAreStampedWithWhenTheyAreQueued() throws {
+        let (host, receiver) = pair()
+        let clock = SteppedClock(startingAt: 1_000)
+        let client = ClientConnection(id: 1, channel: host, now: 0, log: log, clock: clock)
+        let stamped = FrameWriter.frame(.audio, flags: AudioPacketHeader.sentAtFlag, payload: [UInt8](repeating: 0, count: AudioPacketHeader.size + 8 + 10))
+        let plain = FrameWriter.frame(.audio, payload: [UInt8](repeating: 0, count: AudioPacketHeader.size + 8 + 10))
+        let hello = Hello(clientID: "k1", clientName: "Kitchen", audioFormats: ["pcm"], maxBufferSize: "200ms", lowLatency: false, t1: 1)
+        try writeAll(receiver, hello.frame).get()
+        client.ready(.read, now: 0) { h, _ in .welcome(self.welcome(t1: h.t1), codec: .pcm, backlog: [stamped]) }
+        clock.advance(by: 1_500)
+        stamped.withUnsafeBytes { client.sendAudio($0, now: 0) }
+        plain.withUnsafeBytes { client.sendAudio($0, now: 0) }
+        let audio = frames(receiver).filter { $0.0 == .audio }.map { Array($0.1[AudioPacketHeader.size..<(AudioPacketHeader.size + 8)]) }
+        XCTAssertEqual(audio, [[0, 0, 0, 0, 0, 0, 0x03, 0xe8], [0, 0, 0, 0, 0, 0, 0x09, 0xc4], [0, 0, 0, 0, 0, 0, 0, 0]], "1000 µs, 2500 µs, none")
+    }
+
     /// A path slower than the stream: once the socket is full and half the receiver's buffer
     /// waits in the queue, later frames are skipped (they would arrive too late to play); when
     /// the path takes again, frames queue again; a path that takes nothing for 10 s is let go.

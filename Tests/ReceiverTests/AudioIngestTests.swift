@@ -3,9 +3,9 @@ import Receiver
 import Transport
 import XCTest
 
-/// AUDIO packets with the seed's metadata, as the control thread takes them into pool slots:
-/// the metadata comes out, the codec data closes up behind the header where the audio thread
-/// reads it, and a length that lies is an invalid packet, never a read past the frame.
+/// AUDIO packets with the host's send time and the seed's metadata, as the control thread takes
+/// them into pool slots: both come out, the codec data closes up behind the header where the
+/// audio thread reads it, and a length that lies is an invalid packet, never a read past the frame.
 final class AudioIngestTests: XCTestCase {
     let format = StreamFormat(codec: .pcm, sampleRate: 48_000, channels: 2, frameSamples: 480, bitrate: 0)
 
@@ -17,30 +17,36 @@ final class AudioIngestTests: XCTestCase {
         return (ingest, pool, incoming)
     }
 
-    /// An AUDIO payload at stream time 1 s: header, `metadata` (its length field says
-    /// `claimed` if given), then PCM samples counting up.
-    private func payload(metadata: [UInt8]?, claimed: Int? = nil) -> [UInt8] {
+    /// An AUDIO payload at stream time 1 s and the flags it goes with: header, the send time,
+    /// `metadata` (its length field says `claimed` if given), then PCM samples counting up.
+    private func payload(sentAt: UInt64? = nil, metadata: [UInt8]?, claimed: Int? = nil) -> (flags: UInt8, bytes: [UInt8]) {
         var bytes = [UInt8](repeating: 0, count: AudioPacketHeader.size)
         bytes.withUnsafeMutableBytes {
             AudioPacketHeader(sequence: 50, timestamp: 1_000_000, sampleRate: 48_000, channels: 2, codec: .pcm).encode(into: $0)
         }
+        var flags: UInt8 = 0
+        if let sentAt {
+            flags |= AudioPacketHeader.sentAtFlag
+            bytes += (0..<8).reversed().map { UInt8(truncatingIfNeeded: sentAt >> (8 * $0)) }
+        }
         if let metadata {
+            flags |= AudioPacketHeader.metadataFlag
             let length = claimed ?? metadata.count
             bytes += [UInt8(length >> 8), UInt8(length & 0xff)] + metadata
         }
-        return bytes + (0..<(format.samplesPerPacket * 2)).map { UInt8($0 & 0xff) }
+        return (flags, bytes + (0..<(format.samplesPerPacket * 2)).map { UInt8($0 & 0xff) })
     }
 
     /// Routes and completes one frame at local time `now` (1.1 s: 100 ms before it is due), as
     /// the session does.
-    private func take(_ ingest: inout AudioIngest, _ bytes: [UInt8], now: Microseconds = 1_100_000) -> Result<Void, IngestError> {
-        let header = FrameHeader(type: .audio, flags: bytes.count > format.maxAudioPacket ? AudioPacketHeader.metadataFlag : 0, length: bytes.count)
+    private func take(_ ingest: inout AudioIngest, _ frame: (flags: UInt8, bytes: [UInt8]), now: Microseconds = 1_100_000) -> Result<UInt64?, IngestError> {
+        let header = FrameHeader(type: .audio, flags: frame.flags, length: frame.bytes.count)
         guard case .read(.into(let slot)) = ingest.route(header, now: now) else {
             XCTFail("not routed into a slot")
-            return .success(())
+            return .success(nil)
         }
-        slot.copyMemory(from: UnsafeRawBufferPointer(start: bytes, count: bytes.count))
-        return ingest.complete(header, UnsafeRawBufferPointer(rebasing: slot[0..<bytes.count]), now: now)
+        slot.copyMemory(from: UnsafeRawBufferPointer(start: frame.bytes, count: frame.bytes.count))
+        return ingest.complete(header, UnsafeRawBufferPointer(rebasing: slot[0..<frame.bytes.count]), now: now)
     }
 
     /// A path that froze lets go of seconds of packets at once: those whose time has passed go
@@ -78,7 +84,7 @@ final class AudioIngestTests: XCTestCase {
         let metadata = Array(#"{"song_id":"a","volume":0.5}"#.utf8)
         XCTAssertNoThrow(try take(&ingest, payload(metadata: metadata)).get())
         let slot = try XCTUnwrap(incoming.pop())
-        XCTAssertEqual(Array(pool.contents(slot)), payload(metadata: nil), "the audio thread sees the packet as if it had carried nothing")
+        XCTAssertEqual(Array(pool.contents(slot)), payload(metadata: nil).bytes, "the audio thread sees the packet as if it had carried nothing")
         let taken = try XCTUnwrap(ingest.takeMetadata())
         XCTAssertEqual(taken.bytes, metadata)
         XCTAssertEqual(taken.timestamp, 1_000_000)
@@ -88,6 +94,25 @@ final class AudioIngestTests: XCTestCase {
         XCTAssertNil(ingest.takeMetadata())
     }
 
+    /// The host's send time is a clock-sync sample: handed back, and gone from what the audio
+    /// thread reads, with or without metadata after it.
+    func testTheSendTimeIsHandedBackAndTheCodecDataClosesUp() throws {
+        var (ingest, pool, incoming) = ingest()
+        XCTAssertEqual(try take(&ingest, payload(sentAt: 1_087_654, metadata: nil)).get(), 1_087_654)
+        XCTAssertEqual(Array(pool.contents(try XCTUnwrap(incoming.pop()))), payload(metadata: nil).bytes)
+        let metadata = Array(#"{"position":12.5}"#.utf8)
+        XCTAssertEqual(try take(&ingest, payload(sentAt: 1_088_000, metadata: metadata)).get(), 1_088_000)
+        XCTAssertEqual(Array(pool.contents(try XCTUnwrap(incoming.pop()))), payload(metadata: nil).bytes)
+        XCTAssertEqual(ingest.takeMetadata()?.bytes, metadata)
+        XCTAssertEqual(try take(&ingest, payload(metadata: nil)).get(), nil, "a host that does not stamp")
+        // A flag whose send time the frame is too short to hold.
+        var short = payload(metadata: nil)
+        short.flags = AudioPacketHeader.sentAtFlag
+        short.bytes.removeLast(short.bytes.count - AudioPacketHeader.size - 5)
+        guard case .failure(let e) = take(&ingest, short) else { return XCTFail("a cut-short send time was taken") }
+        XCTAssertEqual(e.description, "AUDIO frame: its send time or metadata runs past the frame, or its metadata is over 320 bytes")
+    }
+
     func testAMetadataLengthThatLiesIsAnInvalidPacket() {
         var (ingest, _, incoming) = ingest()
         let samples = format.samplesPerPacket * 2
@@ -95,7 +120,7 @@ final class AudioIngestTests: XCTestCase {
             guard case .failure(let e) = take(&ingest, payload(metadata: [UInt8](repeating: 0x20, count: 40), claimed: claimed)) else {
                 return XCTFail("a metadata length of \(claimed) was taken")
             }
-            XCTAssertEqual(e.description, "AUDIO frame: its metadata's length runs past the frame or over 320 bytes")
+            XCTAssertEqual(e.description, "AUDIO frame: its send time or metadata runs past the frame, or its metadata is over 320 bytes")
         }
         XCTAssertNil(incoming.pop(), "nothing reached the audio thread")
         XCTAssertNil(ingest.takeMetadata())

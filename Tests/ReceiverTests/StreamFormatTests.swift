@@ -21,9 +21,9 @@ final class StreamFormatTests: XCTestCase {
             XCTAssertGreaterThan(largest, 510_000 / 8 * frameMilliseconds / 1_000 * 9 / 10, "\(frameMilliseconds) ms: the encoder was not pushed")
             XCTAssertLessThanOrEqual(AudioPacketHeader.size + largest, format.maxAudioPacket, "\(frameMilliseconds) ms")
         }
-        // A 20 ms stream's pool slots hold one frame, not three, and room for the metadata.
+        // A 20 ms stream's pool slots hold one frame, not three, and room for the send time and the metadata.
         let twenty = StreamFormat(codec: .opus, sampleRate: 48_000, channels: 2, frameSamples: 960, bitrate: 192_000)
         XCTAssertLessThan(twenty.maxAudioPacket, 1_400)
-        XCTAssertEqual(twenty.maxAudioPayload, twenty.maxAudioPacket + 2 + AudioPacketHeader.maxMetadata)
+        XCTAssertEqual(twenty.maxAudioPayload, twenty.maxAudioPacket + 8 + 2 + AudioPacketHeader.maxMetadata)
     }
 }
