@@ -47,8 +47,8 @@ final class ClockSyncTests: XCTestCase {
     }
 
     /// A calm path is asked once a second once the estimate has settled; one whose round trip
-    /// varies by milliseconds keeps being asked every 20 ms, so that the samples bounding the
-    /// offset stay recent (DESIGN §6).
+    /// varies by milliseconds keeps being asked every 20 ms, on time, so that the way up is
+    /// sampled as densely as the way down (DESIGN §6).
     func testAJitteryPathKeepsBeingAskedEveryTwentyMilliseconds() {
         for (name, jitter) in [("calm", 0), ("jittery", 16_000)] as [(String, Microseconds)] {
             var sync = ClockSync()
@@ -68,8 +68,10 @@ final class ClockSyncTests: XCTestCase {
             print("\(name) path: \(lastMinuteHalf) requests from 30 s to 60 s")
             if jitter == 0 {
                 XCTAssertLessThanOrEqual(lastMinuteHalf, 31, "\(name): once a second")
+                XCTAssertTrue(sync.settled, "\(name): its requests ride the reactor's batched wake-ups")
             } else {
                 XCTAssertGreaterThanOrEqual(lastMinuteHalf, 1_400, "\(name): every 20 ms")
+                XCTAssertFalse(sync.settled, "\(name): each request keeps a wake-up of its own, or they come 27 a second")
             }
         }
     }
