@@ -37,8 +37,15 @@ static inline void cmbedtls_p256_end(cmbedtls_p256_scratch *s) {
     mbedtls_ecp_group_free(&s->group);
 }
 
-/// Reads a point that must be on the curve (and not the identity).
-static inline int cmbedtls_p256_read_point(cmbedtls_p256_scratch *s, mbedtls_ecp_point *point, const unsigned char bytes[65]) {
+/// Reads a scalar of exactly 32 bytes: lengths are checked here, whatever the caller passed.
+static inline int cmbedtls_p256_read_scalar(mbedtls_mpi *x, const unsigned char *bytes, size_t length) {
+    return length == 32 ? mbedtls_mpi_read_binary(x, bytes, 32) : MBEDTLS_ERR_ECP_BAD_INPUT_DATA;
+}
+
+/// Reads a point of exactly 65 bytes (a peer's share could be any length), on the curve and not
+/// the identity.
+static inline int cmbedtls_p256_read_point(cmbedtls_p256_scratch *s, mbedtls_ecp_point *point, const unsigned char *bytes, size_t length) {
+    if (length != 65) return MBEDTLS_ERR_ECP_BAD_INPUT_DATA;
     int rc = mbedtls_ecp_point_read_binary(&s->group, point, bytes, 65);
     if (rc == 0) rc = mbedtls_ecp_check_pubkey(&s->group, point);
     return rc;
@@ -51,28 +58,36 @@ static inline int cmbedtls_p256_write_point(cmbedtls_p256_scratch *s, const mbed
     return rc == 0 && length != 65 ? MBEDTLS_ERR_ECP_BAD_INPUT_DATA : rc;
 }
 
-/// out = a·P + b·Q, P the generator when null.
-static inline int cmbedtls_p256_combine(unsigned char out[65], const unsigned char a[32], const unsigned char *p,
-                                        const unsigned char b[32], const unsigned char q[65]) {
+/// out = a·P + b·Q, P the generator when null. The scalars are secrets (w0, x, y): each product
+/// is a blinded `mbedtls_ecp_mul`, and only their sum, with scalars 1, goes through
+/// `mbedtls_ecp_muladd`, which its header says is not constant-time.
+static inline int cmbedtls_p256_combine(unsigned char out[65], const unsigned char *a, size_t a_length,
+                                        const unsigned char *p, size_t p_length, const unsigned char *b, size_t b_length,
+                                        const unsigned char *q, size_t q_length, mbedtls_ctr_drbg_context *drbg) {
     cmbedtls_p256_scratch s;
     int rc = cmbedtls_p256_begin(&s);
-    if (rc == 0) rc = mbedtls_mpi_read_binary(&s.a, a, 32);
-    if (rc == 0) rc = mbedtls_mpi_read_binary(&s.b, b, 32);
-    if (rc == 0) rc = p ? cmbedtls_p256_read_point(&s, &s.p, p) : mbedtls_ecp_copy(&s.p, &s.group.G);
-    if (rc == 0) rc = cmbedtls_p256_read_point(&s, &s.q, q);
-    if (rc == 0) rc = mbedtls_ecp_muladd(&s.group, &s.r, &s.a, &s.p, &s.b, &s.q);
+    if (rc == 0) rc = cmbedtls_p256_read_scalar(&s.a, a, a_length);
+    if (rc == 0) rc = cmbedtls_p256_read_scalar(&s.b, b, b_length);
+    if (rc == 0) rc = p ? cmbedtls_p256_read_point(&s, &s.p, p, p_length) : mbedtls_ecp_copy(&s.p, &s.group.G);
+    if (rc == 0) rc = cmbedtls_p256_read_point(&s, &s.q, q, q_length);
+    if (rc == 0) rc = mbedtls_ecp_mul(&s.group, &s.r, &s.a, &s.p, mbedtls_ctr_drbg_random, drbg);
+    if (rc == 0) rc = mbedtls_ecp_copy(&s.p, &s.r);
+    if (rc == 0) rc = mbedtls_ecp_mul(&s.group, &s.r, &s.b, &s.q, mbedtls_ctr_drbg_random, drbg);
+    if (rc == 0) rc = mbedtls_ecp_copy(&s.q, &s.r);
+    if (rc == 0) rc = mbedtls_mpi_lset(&s.a, 1);
+    if (rc == 0) rc = mbedtls_ecp_muladd(&s.group, &s.r, &s.a, &s.p, &s.a, &s.q);
     if (rc == 0) rc = cmbedtls_p256_write_point(&s, &s.r, out);
     cmbedtls_p256_end(&s);
     return rc;
 }
 
-/// out = k·P, P the generator when null.
-static inline int cmbedtls_p256_multiply(unsigned char out[65], const unsigned char k[32], const unsigned char *p,
+/// out = k·P, P the generator when null; blinded.
+static inline int cmbedtls_p256_multiply(unsigned char out[65], const unsigned char *k, size_t k_length, const unsigned char *p, size_t p_length,
                                          mbedtls_ctr_drbg_context *drbg) {
     cmbedtls_p256_scratch s;
     int rc = cmbedtls_p256_begin(&s);
-    if (rc == 0) rc = mbedtls_mpi_read_binary(&s.a, k, 32);
-    if (rc == 0) rc = p ? cmbedtls_p256_read_point(&s, &s.p, p) : mbedtls_ecp_copy(&s.p, &s.group.G);
+    if (rc == 0) rc = cmbedtls_p256_read_scalar(&s.a, k, k_length);
+    if (rc == 0) rc = p ? cmbedtls_p256_read_point(&s, &s.p, p, p_length) : mbedtls_ecp_copy(&s.p, &s.group.G);
     if (rc == 0) rc = mbedtls_ecp_mul(&s.group, &s.r, &s.a, &s.p, mbedtls_ctr_drbg_random, drbg);
     if (rc == 0) rc = cmbedtls_p256_write_point(&s, &s.r, out);
     cmbedtls_p256_end(&s);

@@ -3,8 +3,8 @@ import Glibc
 #endif
 
 /// Reads a whole (small) file: config files, WAV sources. Control plane only.
-public func readWholeFile(_ path: String, limit: Int = 1 << 30) -> Result<[UInt8], Errno> {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
+public func readWholeFile(_ path: String, limit: Int = 1 << 30, followingLinks: Bool = true) -> Result<[UInt8], Errno> {
+    let fd = open(path, O_RDONLY | O_CLOEXEC | (followingLinks ? 0 : O_NOFOLLOW))
     guard fd >= 0 else { return .failure(.current) }
     defer { close(fd) }
     var info = stat()

@@ -274,7 +274,9 @@ final class ClientConnection {
                 clientID = hello.clientID
                 name = hello.clientName
                 let certificate = channel.peerCertificateFingerprint.flatMap(Fingerprint.init(bytes:))
-                if let certificate, admission.allowedClients.contains(certificate) {
+                // A listed receiver that offers a password is asked for it all the same: it plays
+                // only a host that proves it knows the password.
+                if let certificate, admission.allowedClients.contains(certificate), password == nil || hello.authenticationMethod != "password" {
                     return welcome(hello, received: received, now: now, negotiate: negotiate)
                 }
                 if password == nil && !admission.allowedClients.isEmpty {

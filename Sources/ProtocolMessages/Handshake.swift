@@ -318,8 +318,18 @@ public struct AuthMessage: Equatable, Sendable {
     public var step: Step
     public var bytes: [UInt8]
 
-    /// An uncompressed P-256 point and a 32-byte MAC, with room to spare.
-    public static let maxBytes = 256
+    /// An uncompressed P-256 point (SEC1) and an HMAC-SHA256.
+    public static let shareBytes = 65, confirmationBytes = 32
+
+    /// What each step carries, exactly: checked here, so a short share never reaches the curve
+    /// arithmetic (which would read a whole point's worth from it).
+    public static func length(of step: Step) -> Int {
+        switch step {
+        case .proverShare: shareBytes
+        case .verifierShare: shareBytes + confirmationBytes
+        case .proverConfirmation: confirmationBytes
+        }
+    }
 
     public init(step: Step, bytes: [UInt8]) {
         self.step = step
@@ -332,7 +342,9 @@ public struct AuthMessage: Equatable, Sendable {
         guard let first = payload.first, let step = Step(rawValue: first) else {
             return .failure(ProtocolError("AUTH without a known step (\(payload.first.map(String.init) ?? "empty"))"))
         }
-        guard payload.count - 1 <= maxBytes else { return .failure(ProtocolError("AUTH of \(payload.count) bytes (at most \(maxBytes + 1))")) }
+        guard payload.count - 1 == length(of: step) else {
+            return .failure(ProtocolError("AUTH \(step) of \(payload.count - 1) bytes (it is \(length(of: step)))"))
+        }
         return .success(AuthMessage(step: step, bytes: Array(payload[1...])))
     }
 }

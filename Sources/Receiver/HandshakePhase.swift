@@ -22,8 +22,11 @@ final class PasswordKeys {
 
 /// The receiver's first phase with a host: the channel comes up (connect, then TLS), HELLO goes
 /// out, the password is proven if the host asks (CHALLENGE, then SPAKE2+ in AUTH frames), and
-/// WELCOME or REJECT comes back. Each call to `advance` does what
-/// the channel allows now and says what to wait for.
+/// WELCOME or REJECT comes back. A receiver with a password plays only a host that proved it
+/// knows it too (its confirmation checked): a WELCOME before that proof is refused, whoever
+/// sent it. One CHALLENGE a connection: a second is an invalid packet, not more key
+/// derivation on the control thread. Each call to `advance` does what the channel allows now
+/// and says what to wait for.
 final class HandshakePhase {
     enum Step {
         /// Call again once the channel has this readiness.
@@ -45,6 +48,8 @@ final class HandshakePhase {
     private let password: PasswordKeys?
     /// The password proof in progress, once the host asked for it.
     private var prover: SPAKE2PlusProver?
+    /// The host's confirmation checked out: it knows the password.
+    private var hostProved = false
     /// When HELLO was queued: its t1.
     private var t1: Microseconds?
 
@@ -90,7 +95,13 @@ final class HandshakePhase {
                 guard flush(&interest) else { return .failed }
             case .frame(let h, let payload):
                 switch Handshake.parseReply(type: h.type!, payload: payload, t1: t1!, t4: channel.lastArrival ?? now) {
-                case .success(let accepted): return .welcomed(accepted)
+                case .success(let accepted):
+                    guard password == nil || hostProved else {
+                        log.failure(.authenticationFailed)
+                        log.info("host \(channel.peerDescription) sent WELCOME without proving it knows receiving.password: not played (a host that stopped asking for the password, or not the host it claims to be)")
+                        return .refused
+                    }
+                    return .welcomed(accepted)
                 case .failure(.rejected(let reject)):
                     log.failure(reject.error)
                     if !reject.message.isEmpty { log.info("the host says: \(reject.message)") }
@@ -126,17 +137,25 @@ extension HandshakePhase {
         }
     }
 
+    /// The message, or nil (logged as an invalid packet) when it does not decode.
+    private func decoded<Message>(_ result: Result<Message, ProtocolError>) -> Message? {
+        switch result {
+        case .success(let message): return message
+        case .failure(let e):
+            log.failure(.invalidPacket(e.description))
+            return nil
+        }
+    }
+
     /// The host's CHALLENGE (answered with this side's share) or its AUTH (share and
     /// confirmation: checked, and answered with this side's confirmation). Nil: go on.
     private func prove(_ type: FrameType, _ payload: UnsafeRawBufferPointer) -> Step? {
         if type == .challenge {
-            let challenge: Challenge
-            switch Challenge.decode(payload) {
-            case .success(let c): challenge = c
-            case .failure(let e):
-                log.failure(.invalidPacket(e.description))
+            guard prover == nil && !hostProved else {
+                log.failure(.invalidPacket("a second CHALLENGE on one connection"))
                 return .failed
             }
+            guard let challenge = decoded(Challenge.decode(payload)) else { return .failed }
             guard challenge.method == .password else {
                 log.failure(.authenticationFailed)
                 log.info("host \(channel.peerDescription) asks for \(challenge.method.rawValue) authentication, which this receiver does not offer")
@@ -158,12 +177,15 @@ extension HandshakePhase {
                 return .failed
             }
         }
-        guard case .success(let auth) = AuthMessage.decode(payload), auth.step == .verifierShare, let prover, auth.bytes.count == 65 + 32 else {
-            log.failure(.invalidPacket("AUTH out of order, or not a share and a confirmation"))
+        guard let auth = decoded(AuthMessage.decode(payload)) else { return .failed }
+        guard auth.step == .verifierShare, let prover else {
+            log.failure(.invalidPacket("AUTH \(auth.step) out of order"))
             return .failed
         }
         do {
-            let (confirmP, _) = try prover.finish(shareV: Array(auth.bytes[0..<65]), confirmV: Array(auth.bytes[65...]))
+            let share = AuthMessage.shareBytes
+            let (confirmP, _) = try prover.finish(shareV: Array(auth.bytes[0..<share]), confirmV: Array(auth.bytes[share...]))
+            (hostProved, self.prover) = (true, nil)
             _ = outbox.append(AuthMessage(step: .proverConfirmation, bytes: confirmP).frame)
             return nil
         } catch .confirmationMismatch {

@@ -7,6 +7,7 @@ import Config
 import Core
 import Discovery
 import ProtocolMessages
+import Secure
 import Transport
 
 /// Where a session connects: the configured address, or the host discovery picked.
@@ -89,16 +90,17 @@ public final class ReceiverEngine {
     private var settled = false
     /// Whether this receiver has played a host (by device_id) before and pinned its key: such
     /// a host is dialled as soon as discovery resolves it, without waiting for quiet.
-    private let knows: (String) -> Bool
+    /// Which hosts it plays, with TLS; nil without.
+    private let trust: HostTrust?
     /// The last hosts-found line logged, so that a wait logs each new situation once.
     private var lastDiscoveryNote = ""
     static let settleTime: Microseconds = 1_000_000
 
     public init(settings: ReceivingSettings, log: Logger, signals: consuming ShutdownSignals,
                 transport: @escaping (HostTarget) -> any ChannelTransport = { _ in TCPTransport() },
-                board: BoardController? = nil, clock: any MonotonicClock = SystemClock(), knows: @escaping (String) -> Bool = { _ in false }) {
+                board: BoardController? = nil, clock: any MonotonicClock = SystemClock(), trust: HostTrust? = nil) {
         self.settings = settings
-        self.knows = knows
+        self.trust = trust
         self.log = log
         self.signals = signals
         self.transport = transport
@@ -283,7 +285,7 @@ public final class ReceiverEngine {
         // The host played last is kept when another appears: pinned, and what the user heard.
         let sentAway = finder.directory.hosts.values.map(\.id).filter(staysAway(from:))
         switch finder.directory.choose(id: settings.hostID, name: settings.hostName, playing: discoveredDeviceID, excluding: Set(sentAway)) {
-        case .host(let host) where settings.hostID != nil || settled || knows(host.id):
+        case .host(let host) where settings.hostID != nil || settled || trust?.knows(host.id) == true:
             lastDiscoveryNote = ""
             return dial(HostTarget(label: "\"\(host.service.name)\" (\(host.endpoint))", endpoints: host.endpoints,
                                    pinKey: host.id, advertisedFingerprint: host.advertisement.flatMap { $0.fingerprint.isEmpty ? nil : $0.fingerprint }))
@@ -409,7 +411,27 @@ public final class ReceiverEngine {
         case .welcomed(let accepted):
             authenticationFailed = false
             reactor.cancelTimer(.handshake)
+            guard pin(handshake.channel) else {
+                handshake.channel.close()
+                return endSession(streamed: false)
+            }
             startStreaming(handshake, accepted)
+        }
+    }
+
+    /// A host met for the first time is pinned once welcomed (after its password proof, where
+    /// there is a password); false (logged) when it cannot be, and then it is not played.
+    private func pin(_ channel: any ByteChannel) -> Bool {
+        guard let trust, let target else { return true }
+        let presented = channel.peerCertificateFingerprint.flatMap(Fingerprint.init(bytes:))
+        switch trust.welcomed(target, presented: presented) {
+        case .known: return true
+        case .pinned:
+            log.info("TLS: pinned host \(target.pinKey)'s certificate \(presented!) on first use (\(trust.pins.file))")
+            return true
+        case .refused(let why):
+            log.event(.networkError(why))
+            return false
         }
     }
 
@@ -417,7 +439,8 @@ public final class ReceiverEngine {
         let welcome = accepted.welcome, format = accepted.format
         playingHostName = welcome.hostName
         guard format.isPlayable, settings.audioFormats.contains(format.codec.name) else {
-            log.failure(.unsupportedCodec("host offered \(format.codec.name) \(format.sampleRate) Hz \(format.channels) ch, \(format.frameSamples) frames per packet"))
+            let why = format.unplayable ?? "not in receiving.audio_formats"
+            log.failure(.unsupportedCodec("host offered \(format.codec.name) \(format.sampleRate) Hz \(format.channels) ch, \(format.frameSamples) frames per packet: \(why)"))
             handshake.channel.close()
             return endSession(streamed: false)
         }

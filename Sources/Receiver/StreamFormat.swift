@@ -44,14 +44,29 @@ public struct StreamFormat: Equatable, Sendable {
     /// Interleaved samples in one decoded packet.
     public var samplesPerPacket: Int { frameSamples * channels }
 
-    /// Whether the receiver can play it at all.
-    public var isPlayable: Bool {
-        (1...2).contains(channels) && (8_000...192_000).contains(sampleRate) && frameSamples > 0
-            && frameSamples <= sampleRate / 10 && maxAudioPayload <= WireProtocol.maxPayload
-            && (codec != .opus || [8_000, 12_000, 16_000, 24_000, 48_000].contains(sampleRate))
-            // FLAC's streamable subset: the rate in each frame's header, at most 4608 samples a frame.
-            && (codec != .flac || (sampleRate % 10 == 0 && frameSamples >= 16 && frameSamples <= 4_608))
+    /// The shortest packet a stream may have (Opus's shortest frame): the pool holds a packet per
+    /// slot, so shorter ones would let a host's WELCOME size the pool (1-frame packets made a
+    /// 2 s buffer's pool 45 MB).
+    public static let shortestPacket: Microseconds = 2_500
+
+    /// Why the receiver cannot play it, or nil when it can.
+    public var unplayable: String? {
+        guard (1...2).contains(channels) else { return "\(channels) channels (1 or 2)" }
+        guard (8_000...192_000).contains(sampleRate) else { return "\(sampleRate) Hz (8000 to 192000)" }
+        guard frameSamples > 0, Int64(frameSamples) * 1_000_000 >= Int64(Self.shortestPacket) * Int64(sampleRate) else {
+            return "packets of \(frameSamples) frames, shorter than \(Double(Self.shortestPacket) / 1000) ms"
+        }
+        guard frameSamples <= sampleRate / 10 else { return "packets of \(frameSamples) frames, longer than 100 ms" }
+        guard maxAudioPayload <= WireProtocol.maxPayload else { return "packets of up to \(maxAudioPayload) bytes, more than a frame carries" }
+        guard codec != .opus || [8_000, 12_000, 16_000, 24_000, 48_000].contains(sampleRate) else { return "Opus at \(sampleRate) Hz" }
+        // FLAC's streamable subset: the rate in each frame's header, at most 4608 samples a frame.
+        guard codec != .flac || (sampleRate % 10 == 0 && frameSamples >= 16 && frameSamples <= 4_608) else {
+            return "FLAC at \(sampleRate) Hz in \(frameSamples)-frame packets (not FLAC's streamable subset)"
+        }
+        return nil
     }
+
+    public var isPlayable: Bool { unplayable == nil }
 }
 
 /// Sizes the packet pool from the buffer length and the frame size (DESIGN §4): room for the

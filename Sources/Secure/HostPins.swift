@@ -5,10 +5,17 @@ import Core
 
 /// The hosts this receiver trusts, by certificate fingerprint (DESIGN §5): pinned on first use
 /// in `STATE_DIR/known_hosts` (one `HOST FINGERPRINT` line each), or named in the config
-/// (`receiving.host_fingerprint`), which then is the only one accepted.
+/// (`receiving.host_fingerprint`), which then is the only one accepted. A host never met is
+/// checked at its TLS handshake and written down (`pin`) only once its session is welcomed.
+///
+/// It fails closed: a file that cannot be read (a symbolic link, over 1 MiB, a read error)
+/// trusts no host, a host id that a line could not hold is refused, and the file holds at most
+/// `maxHosts` hosts, however many device ids mDNS advertises.
 public struct HostPins {
     public let file: String
     public let configured: Fingerprint?
+    public static let maxHosts = 256
+    static let maxFileSize = 1 << 20
 
     public init(directory: String, configured: Fingerprint?) {
         file = directory + "/known_hosts"
@@ -17,50 +24,96 @@ public struct HostPins {
 
     public enum Verdict: Equatable {
         case known
-        /// First contact: now pinned.
+        /// Never met: to be pinned once it is welcomed.
+        case firstUse
+        case refused(String)
+    }
+
+    /// Whether `host` (as this receiver names it) may present `fingerprint`. Writes nothing.
+    public func check(host: String, presented fingerprint: Fingerprint?) -> Verdict {
+        guard let fingerprint else { return .refused("host \(host.debugDescription) presented no certificate") }
+        if let configured {
+            return fingerprint == configured ? .known
+                : .refused("host \(host.debugDescription) presented certificate \(fingerprint), not the one receiving.host_fingerprint names (\(configured))")
+        }
+        guard Self.fitsALine(host) else {
+            return .refused("host id \(host.debugDescription) is empty, over 255 bytes or has spaces or control characters: not trusted")
+        }
+        switch read() {
+        case .failure(let unreadable): return .refused(unreadable.why)
+        case .success(let pins):
+            switch pins[host] {
+            case .some(fingerprint): return .known
+            case .some(let old):
+                return .refused("""
+                    host \(host) presented a different certificate (\(fingerprint)) from the one pinned on first use (\(old), in \(file)). \
+                    If the host was reinstalled or its key replaced, delete the line for \(host) from that file, or set \
+                    receiving.host_fingerprint to the new one (on the host: mshost --fingerprint); otherwise something is impersonating it
+                    """)
+            case .none: return .firstUse
+            }
+        }
+    }
+
+    public enum Pinned: Equatable {
+        /// Known already, or named in the config.
+        case known
+        /// Written down now.
         case pinned
         case refused(String)
     }
 
-    /// Whether `host` (as this receiver names it) may present `fingerprint`; a first one is
-    /// written down.
-    public func check(host: String, presented fingerprint: Fingerprint?) -> Verdict {
-        guard let fingerprint else { return .refused("host \(host) presented no certificate") }
-        if let configured {
-            return fingerprint == configured ? .known
-                : .refused("host \(host) presented certificate \(fingerprint), not the one receiving.host_fingerprint names (\(configured))")
+    /// Writes down a host met for the first time, once its session was welcomed.
+    public func pin(host: String, fingerprint: Fingerprint) -> Pinned {
+        switch check(host: host, presented: fingerprint) {
+        case .known: return .known
+        case .refused(let why): return .refused(why)
+        case .firstUse: break
         }
-        switch pinned(host) {
-        case .some(fingerprint):
-            return .known
-        case .some(let old):
-            return .refused("""
-                host \(host) presented a different certificate (\(fingerprint)) from the one pinned on first use (\(old), in \(file)). \
-                If the host was reinstalled or its key replaced, delete the line for \(host) from that file, or set \
-                receiving.host_fingerprint to the new one (on the host: mshost --fingerprint); otherwise something is impersonating it
-                """)
-        case .none:
-            return append("\(host) \(fingerprint)\n") ? .pinned : .refused("cannot pin host \(host)'s certificate in \(file): \(Errno.current)")
+        guard case .success(let pins) = read(), pins.count < Self.maxHosts else {
+            return .refused("\(file) holds \(Self.maxHosts) hosts already: host \(host) is not pinned; delete the lines of hosts that are gone")
         }
+        let fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return .refused("cannot pin host \(host)'s certificate in \(file): \(Errno.current)") }
+        defer { close(fd) }
+        let line = Array("\(host) \(fingerprint)\n".utf8)
+        if let e = line.withUnsafeBytes({ writeAll(fd, $0) }) { return .refused("cannot pin host \(host)'s certificate in \(file): \(e)") }
+        guard fsync(fd) == 0 else { return .refused("cannot pin host \(host)'s certificate in \(file): \(Errno.current)") }
+        return .pinned
     }
 
     /// Whether this receiver has met `host` (a device_id) before and pinned its key.
-    public func isPinned(_ host: String) -> Bool { pinned(host) != nil }
-
-    private func pinned(_ host: String) -> Fingerprint? {
-        guard case .success(let bytes) = readWholeFile(file, limit: 1 << 20) else { return nil }
-        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
-            let fields = line.split(separator: " ")
-            if fields.count == 2, fields[0] == host, let fingerprint = Fingerprint(hex: String(fields[1])) { return fingerprint }
-        }
-        return nil
+    public func isPinned(_ host: String) -> Bool {
+        guard case .success(let pins) = read() else { return false }
+        return pins[host] != nil
     }
 
-    private func append(_ line: String) -> Bool {
-        let fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        let bytes = Array(line.utf8)
-        return bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count && fsync(fd) == 0
+    /// Non-empty, at most 255 bytes, and no spaces or control characters: a host id that
+    /// cannot break a line or add one.
+    static func fitsALine(_ host: String) -> Bool {
+        !host.isEmpty && host.utf8.count <= 255
+            && !host.unicodeScalars.contains { $0.properties.isWhitespace || $0.properties.generalCategory == .control || $0.properties.generalCategory == .format }
+    }
+
+    /// Why the file cannot be trusted.
+    private struct Unreadable: Error { var why: String }
+
+    /// The pins, or why the file cannot be trusted. No file: none yet.
+    private func read() -> Result<[String: Fingerprint], Unreadable> {
+        let bytes: [UInt8]
+        switch readWholeFile(file, limit: Self.maxFileSize, followingLinks: false) {
+        case .success(let b): bytes = b
+        case .failure(let e) where e == Errno(ENOENT): return .success([:])
+        case .failure(let e):
+            return .failure(Unreadable(why: "cannot read \(file) (\(e)): no host is trusted until it can be read; make it a plain file under 1 MiB that msrecv can read, or remove it"))
+        }
+        var pins: [String: Fingerprint] = [:]
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            if fields.count == 2, let fingerprint = Fingerprint(hex: String(fields[1])), pins[String(fields[0])] == nil {
+                pins[String(fields[0])] = fingerprint
+            }
+        }
+        return .success(pins)
     }
 }

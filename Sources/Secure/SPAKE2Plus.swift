@@ -43,7 +43,7 @@ public enum SPAKE2Plus {
     public static func registration(w1: [UInt8]) throws(Failure) -> [UInt8] {
         var point = [UInt8](repeating: 0, count: 65)
         let random = try randomGenerator()
-        try check(cmbedtls_p256_multiply(&point, w1, nil, random.drbg), "L = w1·G")
+        try check(cmbedtls_p256_multiply(&point, w1, w1.count, nil, 0, random.drbg), "L = w1·G")
         return point
     }
 
@@ -75,10 +75,12 @@ public enum SPAKE2Plus {
         return out
     }
 
-    /// a·P + b·Q (P the generator when nil); an invalid Q is the peer's fault.
+    /// a·P + b·Q (P the generator when nil); a P or Q that is not a point is the peer's fault.
     static func combine(_ a: [UInt8], _ p: [UInt8]?, _ b: [UInt8], _ q: [UInt8]) throws(Failure) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 65)
-        let rc = p.map { cmbedtls_p256_combine(&out, a, $0, b, q) } ?? cmbedtls_p256_combine(&out, a, nil, b, q)
+        let random = try randomGenerator()
+        let rc = p.map { cmbedtls_p256_combine(&out, a, a.count, $0, $0.count, b, b.count, q, q.count, random.drbg) }
+            ?? cmbedtls_p256_combine(&out, a, a.count, nil, 0, b, b.count, q, q.count, random.drbg)
         guard rc == 0 else { throw pointFailure(rc) }
         return out
     }
@@ -91,7 +93,7 @@ public enum SPAKE2Plus {
 
     static func multiply(_ k: [UInt8], _ p: [UInt8], _ random: TLSRandom) throws(Failure) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 65)
-        let rc = cmbedtls_p256_multiply(&out, k, p, random.drbg)
+        let rc = cmbedtls_p256_multiply(&out, k, k.count, p, p.count, random.drbg)
         guard rc == 0 else { throw pointFailure(rc) }
         return out
     }

@@ -60,7 +60,7 @@ if !receiving.enabled {
 }
 
 let transport: (HostTarget) -> any ChannelTransport
-let pins = HostPins(directory: receiving.stateDirectory, configured: receiving.hostFingerprint.flatMap { Fingerprint(hex: $0) })
+let trust = HostTrust(pins: HostPins(directory: receiving.stateDirectory, configured: receiving.hostFingerprint.flatMap { Fingerprint(hex: $0) }))
 switch receiving.encryption {
 case .tls:
     let configuration: TLSConfiguration
@@ -72,17 +72,7 @@ case .tls:
     }
     transport = { target in
         TLSTransport(configuration: configuration) { channel in
-            let host = target.pinKey
-            // mDNS is not authenticated, but a host that presents another key than it advertises
-            // is not the host that advertised.
-            if let advertised = target.advertisedFingerprint.flatMap(Fingerprint.init(hex:)), let presented = channel.peerFingerprint, advertised != presented {
-                return ChannelError("host \(target.label) presented certificate \(presented), not the one it advertises over mDNS (\(advertised)): something else answered at its address")
-            }
-            switch pins.check(host: host, presented: channel.peerFingerprint) {
-            case .known: break
-            case .pinned: log.info("TLS: pinned host \(host)'s certificate \(channel.peerFingerprint!) on first use (\(pins.file))")
-            case .refused(let why): return ChannelError(why)
-            }
+            if let refusal = trust.check(target, presented: channel.peerFingerprint) { return refusal }
             log.info("TLS: \(channel.negotiated ?? "?") with \(target.label)")
             return nil
         }
@@ -94,5 +84,5 @@ case .none:
 // A line that cannot be had is logged and left out: the speaker plays without it.
 let board = BoardController.open(settings.board, log: log)
 let engine = ReceiverEngine(settings: receiving, log: log, signals: ShutdownSignals(), transport: transport, board: board,
-                            knows: { receiving.encryption == .tls && pins.isPinned($0) })
+                            trust: receiving.encryption == .tls ? trust : nil)
 exit(engine.run())

@@ -40,7 +40,7 @@ enum FakeHost {
     /// Reads the receiver's HELLO and answers with a WELCOME whose stream starts at
     /// `streamStart` on the host's clock (`hostNow`), echoing the HELLO's t1.
     @discardableResult
-    static func welcome(_ channel: any ByteChannel, _ reader: inout FrameReader, streamStart: Microseconds,
+    static func welcome(_ channel: any ByteChannel, _ reader: inout FrameReader, streamStart: Microseconds, frameSamples: Int = frameSamples,
                         hostNow: () -> Microseconds = SystemClock().now) throws -> Hello {
         let deadline = Date().addingTimeInterval(5)
         while Date() < deadline {
@@ -64,6 +64,27 @@ enum FakeHost {
         throw XCTSkip("no HELLO from the receiver")
     }
 
+    /// The payload of the receiver's next frame of `type` (others are passed over), within 5 s;
+    /// a test failure if it never comes.
+    static func expect(_ type: FrameType, from channel: any ByteChannel, _ reader: inout FrameReader) throws -> [UInt8] {
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline {
+            switch reader.next(from: channel) {
+            case .header: reader.route(.scratch)
+            case .frame(let h, let payload) where h.type == type: return Array(payload)
+            case .frame: continue
+            case .wouldBlock: usleep(1_000)
+            case .closed, .failed: throw ExpectationError("the receiver closed the connection before sending \(type)")
+            }
+        }
+        throw ExpectationError("no \(type) from the receiver within 5 s")
+    }
+
+    struct ExpectationError: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
+
     /// An AUDIO frame of PCM; `click` puts a full-scale pulse on its first frame.
     static func audio(sequence: UInt64, timestamp: UInt64, click: Bool = false) -> [UInt8] {
         var payload = [UInt8](repeating: 0, count: AudioPacketHeader.size + frameSamples * 4)
@@ -83,6 +104,13 @@ enum FakeHost {
         guard let fields = procStat("/proc/\(pid)/stat"), let user = Double(fields[14]), let system = Double(fields[15]) else { return 0 }
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
+}
+
+/// A `KEY: value kB` line of /proc/PID/status (VmRSS, VmHWM, VmLck…), KB; nil when it cannot be read.
+func procStatus(_ pid: pid_t, _ key: String) -> Int? {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+    let line = text.split(separator: "\n").first { $0.hasPrefix(key + ":") }
+    return line.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") }
 }
 
 /// The fields of a /proc `stat` file, numbered as stat(5) numbers them (1 is the pid; the

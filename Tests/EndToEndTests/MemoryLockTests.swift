@@ -21,12 +21,6 @@ final class MemoryLockTests: XCTestCase {
         return nil
     }
 
-    private func status(_ pid: pid_t, _ key: String) -> Int? {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
-        let line = text.split(separator: "\n").first { $0.hasPrefix(key + ":") }
-        return line.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") }
-    }
-
     private func pageOut(_ pid: pid_t) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
@@ -45,10 +39,10 @@ final class MemoryLockTests: XCTestCase {
         let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "card")), scratch: scratch)
         let rssBefore = { () -> Int in
             Thread.sleep(forTimeInterval: 2.5)
-            return self.status(receiver.pid, "VmRSS") ?? 0
+            return procStatus(receiver.pid, "VmRSS") ?? 0
         }()
         XCTAssertTrue(receiver.waitFor("memory: locked the", timeout: 6), receiver.log)
-        let locked = status(receiver.pid, "VmLck") ?? 0, rssAfter = status(receiver.pid, "VmRSS") ?? 0
+        let locked = procStatus(receiver.pid, "VmLck") ?? 0, rssAfter = procStatus(receiver.pid, "VmRSS") ?? 0
 
         // The instrument first: mshost locks nothing, and pressure makes its thread fault.
         let hostBefore = try XCTUnwrap(faults(host.pid, thread: "mshost"))

@@ -121,6 +121,14 @@ final class PasswordTests: XCTestCase {
             receiver.signal(SIGTERM)
             XCTAssertEqual(receiver.waitForExit(), 0)
         }
+        // A listed receiver that has the password too is asked for it (it plays only a host
+        // that proves it knows the password), and plays.
+        let listedWithPassword = try Daemon("msrecv", config: try scratch.write("one-pw.json", Configs.receiver(port: port, device: listed, extra: ", \"password\": \"pw\"")),
+                                            scratch: scratch, name: "listed-with-password")
+        XCTAssertTrue(listedWithPassword.waitFor("event=Connected"), listedWithPassword.log)
+        XCTAssertFalse(listedWithPassword.log.contains("without proving"), listedWithPassword.log)
+        listedWithPassword.signal(SIGTERM)
+        XCTAssertEqual(listedWithPassword.waitForExit(), 0)
         both.signal(SIGTERM)
         _ = both.waitForExit()
     }

@@ -28,7 +28,7 @@ final class SoakTests: XCTestCase {
             buffer: "500ms", environment: ["LD_PRELOAD": counter, "MOOSYNC_ALLOC_REPORT": reports],
             observe: { settled, daemons in
                 for daemon in daemons {
-                    let kb = Self.residentKB(daemon.pid)
+                    let kb = procStatus(daemon.pid, "VmRSS") ?? -1
                     rss[daemon.name] = settled ? (kb, kb) : (rss[daemon.name]?.settled ?? kb, kb)
                     guard daemon.name != "mshost" else { continue }
                     let count = Self.audioThreadAllocations(reports + ".\(daemon.pid)")
@@ -46,13 +46,6 @@ final class SoakTests: XCTestCase {
         }
         XCTAssertLessThan(run.skewP99, 200, "skew against the direct rooms")
         for (room, refused) in zip(run.rooms, run.refusedFraction) { XCTAssertLessThanOrEqual(refused, 0.10, room.name) }
-    }
-
-    /// VmRSS of a process, KB.
-    static func residentKB(_ pid: pid_t) -> Int {
-        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
-        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? -1
     }
 
     /// The allocations the counter saw on the thread named "audio" (-1: no such thread counted).

@@ -32,6 +32,15 @@ final class MessageTests: XCTestCase {
         XCTAssertEqual(try payload(challenge.frame, .challenge).withUnsafeBytes { Challenge.decode($0) }.get(), challenge)
         let auth = AuthMessage(step: .verifierShare, bytes: Array(0..<97))
         XCTAssertEqual(try payload(auth.frame, .auth).withUnsafeBytes { AuthMessage.decode($0) }.get(), auth)
+        // Each step is exactly its length: a short share never reaches the curve arithmetic.
+        for (step, length) in [(AuthMessage.Step.proverShare, 65), (.verifierShare, 97), (.proverConfirmation, 32)] {
+            for count in [0, 1, length - 1, length + 1, 256] {
+                guard case .failure(let e) = ([step.rawValue] + [UInt8](repeating: 4, count: count)).withUnsafeBytes({ AuthMessage.decode($0) }) else {
+                    return XCTFail("AUTH \(step) of \(count) bytes was taken")
+                }
+                XCTAssertEqual(e.description, "AUTH \(step) of \(count) bytes (it is \(length))")
+            }
+        }
         var status = Status()
         status.bitrate = 128_000
         status.packetLoss = 0.25

@@ -215,33 +215,91 @@ final class HostPinsTests: XCTestCase {
     private let first = Fingerprint(bytes: [UInt8](repeating: 0xab, count: 32))!
     private let second = Fingerprint(bytes: [UInt8](repeating: 0x01, count: 32))!
 
-    func testTheFirstCertificateIsPinnedAndAnotherRefusedWithWhatToDo() {
+    /// A host never met is allowed, and written down only when pinned (once its session was
+    /// welcomed); then only its own key is accepted.
+    func testTheFirstCertificateIsPinnedOnceWelcomedAndAnotherRefusedWithWhatToDo() throws {
         let directory = temporaryDirectory("pins")
         let pins = HostPins(directory: directory, configured: nil)
-        XCTAssertEqual(pins.check(host: "10.0.0.2:8080", presented: first), .pinned)
+        XCTAssertEqual(pins.check(host: "10.0.0.2:8080", presented: first), .firstUse)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: pins.file), "checking writes nothing")
+        XCTAssertEqual(pins.pin(host: "10.0.0.2:8080", fingerprint: first), .pinned)
+        XCTAssertEqual(pins.pin(host: "10.0.0.2:8080", fingerprint: first), .known)
         XCTAssertEqual(pins.check(host: "10.0.0.2:8080", presented: first), .known)
-        XCTAssertEqual(pins.check(host: "10.0.0.3:8080", presented: second), .pinned, "another host has its own pin")
+        XCTAssertEqual(pins.pin(host: "10.0.0.3:8080", fingerprint: second), .pinned, "another host has its own pin")
         guard case .refused(let why) = pins.check(host: "10.0.0.2:8080", presented: second) else { return XCTFail("a changed key must be refused") }
         XCTAssertTrue(why.contains("presented a different certificate (\(second))"), why)
         XCTAssertTrue(why.contains("delete the line for 10.0.0.2:8080 from that file"), why)
         XCTAssertTrue(why.contains("mshost --fingerprint"), why)
-        XCTAssertEqual(pins.check(host: "10.0.0.2:8080", presented: nil), .refused("host 10.0.0.2:8080 presented no certificate"))
+        guard case .refused = pins.pin(host: "10.0.0.2:8080", fingerprint: second) else { return XCTFail("a changed key is not pinned either") }
+        XCTAssertEqual(pins.check(host: "10.0.0.2:8080", presented: nil), .refused("host \"10.0.0.2:8080\" presented no certificate"))
         // Pins outlive the process: a new reader of the same directory knows both hosts.
         XCTAssertEqual(HostPins(directory: directory, configured: nil).check(host: "10.0.0.3:8080", presented: second), .known)
+        XCTAssertEqual(try String(contentsOfFile: pins.file, encoding: .utf8).split(separator: "\n").count, 2)
     }
 
     func testAConfiguredFingerprintIsTheOnlyOneAccepted() throws {
         let pins = HostPins(directory: temporaryDirectory("configured"), configured: Fingerprint(hex: first.description.uppercased()))
         XCTAssertEqual(pins.check(host: "h:1", presented: first), .known)
+        XCTAssertEqual(pins.pin(host: "h:1", fingerprint: first), .known, "nothing to write down")
         guard case .refused(let why) = pins.check(host: "h:1", presented: second) else { return XCTFail("only the configured one") }
         XCTAssertTrue(why.contains("not the one receiving.host_fingerprint names"), why)
         XCTAssertNil(Fingerprint(hex: "abc"))
+    }
+
+    /// A pin file that cannot be read trusts no host (it used to read as first use, and then
+    /// any key was accepted and appended): a symbolic link, one over 1 MiB, a directory.
+    func testAPinFileThatCannotBeReadTrustsNoHost() throws {
+        for (name, make) in [("link", { (file: String) in try FileManager.default.createSymbolicLink(atPath: file, withDestinationPath: "/etc/hostname") }),
+                             ("large", { (file: String) in try Data(count: (1 << 20) + 1).write(to: URL(fileURLWithPath: file)) }),
+                             ("directory", { (file: String) in try FileManager.default.createDirectory(atPath: file, withIntermediateDirectories: false) })]
+                            as [(String, (String) throws -> Void)] {
+            let pins = HostPins(directory: temporaryDirectory("unreadable-" + name), configured: nil)
+            try make(pins.file)
+            guard case .refused(let why) = pins.check(host: "10.0.0.2:8080", presented: first) else { return XCTFail("\(name): a host was trusted") }
+            XCTAssertTrue(why.contains("no host is trusted until it can be read"), "\(name): \(why)")
+            guard case .refused = pins.pin(host: "10.0.0.2:8080", fingerprint: first) else { return XCTFail("\(name): a host was pinned") }
+            XCTAssertFalse(pins.isPinned("10.0.0.2:8080"))
+        }
+    }
+
+    /// A host id (an advertised device_id) that would break a pin line or add one is refused,
+    /// and the file stops growing at `maxHosts` hosts.
+    func testHostIdsThatBreakALineAreRefusedAndThePinsAreCapped() throws {
+        let pins = HostPins(directory: temporaryDirectory("names"), configured: nil)
+        for id in ["", "two words", "evil\n10.0.0.2:8080 " + second.description, "tab\t", String(repeating: "x", count: 256), "zero\u{200B}width"] {
+            guard case .refused(let why) = pins.check(host: id, presented: first) else { return XCTFail("\(id.debugDescription) was allowed") }
+            XCTAssertTrue(why.contains("not trusted"), why)
+            XCTAssertFalse(why.contains("\n"), "the reason is one line: \(why)")
+        }
+        XCTAssertEqual(pins.check(host: "speaker-2f3a.über", presented: first), .firstUse, "letters of any script are fine")
+        for i in 0..<HostPins.maxHosts { XCTAssertEqual(pins.pin(host: "host-\(i)", fingerprint: first), .pinned) }
+        guard case .refused(let why) = pins.pin(host: "one-more", fingerprint: first) else { return XCTFail("the pins grew past the cap") }
+        XCTAssertTrue(why.contains("holds \(HostPins.maxHosts) hosts already"), why)
+        XCTAssertEqual(pins.check(host: "host-7", presented: first), .known, "the hosts it holds are still known")
     }
 }
 
 /// RFC 9383 Appendix C, SPAKE2+-P256-SHA256-HKDF-SHA256-HMAC-SHA256, and then our use of it.
 final class SPAKE2PlusTests: XCTestCase {
     private func bytes(_ text: String) -> [UInt8] { unhex(text)! }
+
+    /// A share of any length but a point's is refused where the curve code reads it (which
+    /// used to read 65 bytes from a 1-byte share), whatever checked it before.
+    func testAShareOfTheWrongLengthIsRefusedWhereTheCurveReadsIt() throws {
+        let keys = try SPAKE2Plus.derive(password: "correct horse", salt: Array(0..<16), iterations: 1_000)
+        let L = try SPAKE2Plus.registration(w1: keys.w1)
+        let prover = try SPAKE2PlusProver(w0: keys.w0, w1: keys.w1, context: [1])
+        for share in [[], [4], Array(prover.shareP.dropLast()), prover.shareP + [0]] as [[UInt8]] {
+            XCTAssertThrowsError(try SPAKE2PlusVerifier(w0: keys.w0, L: L, context: [1], shareP: share), "\(share.count) bytes") {
+                XCTAssertEqual($0 as? SPAKE2Plus.Failure, .invalidShare)
+            }
+        }
+        let verifier = try SPAKE2PlusVerifier(w0: keys.w0, L: L, context: [1], shareP: prover.shareP)
+        XCTAssertThrowsError(try prover.finish(shareV: Array(verifier.shareV.prefix(33)), confirmV: verifier.confirmV)) {
+            XCTAssertEqual($0 as? SPAKE2Plus.Failure, .invalidShare)
+        }
+        XCTAssertNoThrow(try prover.finish(shareV: verifier.shareV, confirmV: verifier.confirmV))
+    }
 
     func testTheRFCVectorsComeOutExactly() throws {
         let context = Array("SPAKE2+-P256-SHA256-HKDF-SHA256-HMAC-SHA256 Test Vectors".utf8)

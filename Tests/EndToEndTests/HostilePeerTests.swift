@@ -1,0 +1,119 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Core
+import Foundation
+import ProtocolMessages
+import TestSupport
+import Transport
+import XCTest
+
+/// Peers that lie, played by the test over real TLS (issue 19). A receiver with a password
+/// plays only a host that proved it knows the password, pins only such a host, and does the
+/// slow key derivation once a connection; a host takes each password message only at its
+/// exact length.
+final class HostilePeerTests: XCTestCase {
+    /// A rogue host with a key of its own answers HELLO with WELCOME at once, with no CHALLENGE
+    /// and no proof, and streams. The receiver has a password: it refuses the WELCOME, plays
+    /// nothing, and pins nothing (the next honest host is still met for the first time).
+    func testAReceiverWithAPasswordRefusesAHostThatSkipsTheProofAndPinsNothing() throws {
+        let scratch = try Scratch("rogue")
+        let port = freePort()
+        _ = scratch.recordingPCM("guarded")
+        try? FileManager.default.removeItem(atPath: Configs.receiverStateDirectory("guarded"))
+        let listener = try TCPListener(port: port)
+        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "guarded",
+                                                                                               extra: ", \"password\": \"correct horse\"")), scratch: scratch)
+        let channel = try FakeHost.accept(listener)
+        var reader = FrameReader()
+        let streamStart = SystemClock().now()
+        try FakeHost.welcome(channel, &reader, streamStart: streamStart)
+        for sequence in 0..<50 { _ = writeAll(channel, FakeHost.audio(sequence: UInt64(sequence), timestamp: UInt64(sequence) * 20_000)) }
+        XCTAssertTrue(receiver.waitFor("sent WELCOME without proving it knows receiving.password", timeout: 5), receiver.log)
+        XCTAssertTrue(receiver.log.contains("error=AuthenticationFailed"), receiver.log)
+        XCTAssertTrue(receiver.log.contains("in 30s"), "it waits before trying again: \(receiver.log)")
+        receiver.signal(SIGTERM)
+        XCTAssertEqual(receiver.waitForExit(), 0, receiver.log)
+        channel.close()
+        XCTAssertFalse(receiver.log.contains("event=Connected"), receiver.log)
+        XCTAssertFalse(receiver.log.contains("pinned host"), receiver.log)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: Configs.receiverStateDirectory("guarded") + "/known_hosts"), "nothing pinned")
+        XCTAssertEqual(scratch.recorded("guarded").count, 0, "nothing played")
+    }
+
+    /// A host that sends CHALLENGE after CHALLENGE, each with a new salt, would have the
+    /// receiver derive keys (up to 100 000 PBKDF2 iterations each) for as long as it liked:
+    /// the second is an invalid packet, and the connection ends.
+    func testASecondChallengeOnOneConnectionIsAnInvalidPacket() throws {
+        let scratch = try Scratch("challenges")
+        let port = freePort()
+        _ = scratch.recordingPCM("guarded")
+        let listener = try TCPListener(port: port)
+        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "guarded",
+                                                                                               extra: ", \"password\": \"correct horse\"")), scratch: scratch)
+        let channel = try FakeHost.accept(listener)
+        var reader = FrameReader()
+        _ = try FakeHost.expect(.hello, from: channel, &reader)
+        try writeAll(channel, Challenge(method: .password, salt: Array(0..<16), iterations: 1_000).frame).get()
+        let auth = try FakeHost.expect(.auth, from: channel, &reader)
+        let share = try auth.withUnsafeBytes { try AuthMessage.decode($0).get() }
+        XCTAssertEqual(share.step, .proverShare)
+        XCTAssertEqual(share.bytes.count, 65, "an uncompressed P-256 point")
+        try writeAll(channel, Challenge(method: .password, salt: Array(16..<32), iterations: 1_000).frame).get()
+        XCTAssertTrue(receiver.waitFor("a second CHALLENGE on one connection", timeout: 5), receiver.log)
+        XCTAssertTrue(receiver.log.contains("error=InvalidPacket"), receiver.log)
+        receiver.signal(SIGTERM)
+        XCTAssertEqual(receiver.waitForExit(), 0, receiver.log)
+        channel.close()
+    }
+
+    /// A receiver's share of 1 byte used to reach the curve code, which read 65 bytes from it
+    /// before anyone had authenticated: now it is REJECT `InvalidPacket` at the message, saying
+    /// what was wrong, and so is every other length but a point's.
+    func testAShareOfTheWrongLengthIsRefusedAtTheMessage() throws {
+        let scratch = try Scratch("short-share")
+        let port = freePort()
+        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone:440",
+                                                                                            extra: ", \"password\": \"correct horse\"")), scratch: scratch)
+        XCTAssertTrue(host.waitFor("listening on port"), host.log)
+        for length in [1, 64, 66] {
+            let channel = try Configs.connect(port: port)
+            var reader = FrameReader()
+            try writeAll(channel, Hello(clientID: "hostile-\(length)", clientName: "hostile", audioFormats: ["pcm"], maxBufferSize: "200ms",
+                                        lowLatency: false, t1: 1).frame).get()
+            _ = try FakeHost.expect(.challenge, from: channel, &reader)
+            try writeAll(channel, AuthMessage(step: .proverShare, bytes: [UInt8](repeating: 4, count: length)).frame).get()
+            let reply = try FakeHost.expect(.reject, from: channel, &reader)
+            let reject = try reply.withUnsafeBytes { try Reject.decode($0).get() }
+            XCTAssertEqual(reject.error.code, "InvalidPacket", "\(length) bytes")
+            XCTAssertEqual(reject.message, "AUTH proverShare of \(length) bytes (it is 65)")
+            channel.close()
+        }
+        host.signal(SIGTERM)
+        XCTAssertEqual(host.waitForExit(), 0, host.log)
+    }
+
+    /// A WELCOME for 1-frame packets used to size the receiver's pool for them (45 MB for a 2 s
+    /// buffer, kept across sessions): now the stream is refused, saying why, and the receiver's
+    /// peak memory stays what it is without a stream.
+    func testAWelcomeForPacketsShorterThanOpussShortestIsRefused() throws {
+        let scratch = try Scratch("tiny-packets")
+        let port = freePort()
+        _ = scratch.recordingPCM("speaker")
+        let listener = try TCPListener(port: port)
+        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "speaker", buffer: "2s")),
+                                  scratch: scratch)
+        let channel = try FakeHost.accept(listener)
+        var reader = FrameReader()
+        try FakeHost.welcome(channel, &reader, streamStart: SystemClock().now(), frameSamples: 1)
+        XCTAssertTrue(receiver.waitFor("error=UnsupportedCodec", timeout: 5), receiver.log)
+        XCTAssertTrue(receiver.log.contains("1 frames per packet: packets of 1 frames, shorter than 2.5 ms"), receiver.log)
+        let peak = try XCTUnwrap(procStatus(receiver.pid, "VmHWM"))
+        print("a WELCOME for 1-frame packets: msrecv's peak RSS \(peak) KB")
+        XCTAssertLessThan(peak, 15_000, "no pool for 1-frame packets (it was 45 MB)")
+        receiver.signal(SIGTERM)
+        XCTAssertEqual(receiver.waitForExit(), 0, receiver.log)
+        channel.close()
+        XCTAssertFalse(receiver.log.contains("event=Connected"), receiver.log)
+    }
+}
