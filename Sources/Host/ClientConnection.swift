@@ -74,7 +74,14 @@ final class ClientConnection {
     /// Whether this connection failed to authenticate (the password, the certificate): its
     /// address waits before the next is looked at. A failed TLS handshake is not counted: it
     /// proves nothing wrong about a password, and a burst of them is refused anyway.
-    private(set) var failedAttempt = false
+    var failedAttempt: Bool { refused || failedProof }
+    private var refused = false
+    /// The host gave its half of the password proof (shareV and confirmV, from which a guesser
+    /// learns whether its guess was right) and no WELCOME followed: however the connection then
+    /// ends (a wrong confirmation, BYE, a reset, a malformed frame, the deadline), it was a
+    /// guess, and it counts against the address and against the host's `ProofBudget`.
+    private(set) var failedProof = false
+    private let proofs: ProofBudget
     /// A REJECT decided before the handshake ended (the client list was full): sent once the
     /// channel can carry it.
     private var pendingReject: (error: AudioShareError, message: String)?
@@ -91,8 +98,10 @@ final class ClientConnection {
     static let closingTimeout: Microseconds = 1_000_000
 
     init(id: Int, channel: any ByteChannel, now: Microseconds, log: Logger, admission: Admission = Admission(),
-         permissions: Permissions = Permissions(), advertisement: [UInt8] = ServiceAdvertisement().frame, clock: any MonotonicClock = SystemClock()) {
+         permissions: Permissions = Permissions(), advertisement: [UInt8] = ServiceAdvertisement().frame, clock: any MonotonicClock = SystemClock(),
+         proofs: ProofBudget = ProofBudget()) {
         self.id = id
+        self.proofs = proofs
         self.clock = clock
         self.advertisement = advertisement
         self.admission = admission
@@ -187,7 +196,7 @@ final class ClientConnection {
     /// REJECT before WELCOME, then close once it is flushed.
     func reject(_ error: AudioShareError, _ message: String, now: Microseconds) {
         if case .invalidPacket = error {} else { log.failure(error) }
-        if error == .authenticationFailed { failedAttempt = true }
+        if error == .authenticationFailed { refused = true }
         if case .securing = state {
             pendingReject = (error, message)
             return
@@ -238,7 +247,7 @@ final class ClientConnection {
                     // test guesses offline.
                     log.failure(.authenticationFailed)
                     log.info("\(label) left during the password proof: its receiving.password is not this host's (or it has none)")
-                    failedAttempt = true
+                    refused = true
                 }
                 return close(reason: "closed")
             case .failed(let e):
@@ -284,6 +293,10 @@ final class ClientConnection {
                     return reject(.authenticationFailed, "this receiver's certificate is not on the host's list", now: now)
                 }
                 if let password {
+                    if let next = proofs.nextProof(now: now) {
+                        log.info("\(label): \(ProofBudget.limit) password proofs failed on this host within \(formatDuration(ProofBudget.window)); not asking for another for \(formatDuration(next - now))")
+                        return reject(.authenticationFailed, "too many failed password proofs on this host: try again in \(formatDuration(next - now))", now: now)
+                    }
                     proving = (hello, received, nil)
                     state = .authenticating(deadline: connectedAt + Self.helloTimeout)
                     return send(Challenge(method: .password, salt: password.salt, iterations: password.iterations).frame, now: now)
@@ -358,6 +371,7 @@ final class ClientConnection {
             do {
                 let verifier = try SPAKE2PlusVerifier(w0: password.w0, L: password.L, context: SPAKE2Plus.context(of: channel), shareP: message.bytes)
                 proving = (current.hello, current.received, verifier)
+                failedProof = true
                 send(AuthMessage(step: .verifierShare, bytes: verifier.shareV + verifier.confirmV).frame, now: now)
             } catch {
                 invalid("AUTH: \(error)", now: now)
@@ -368,6 +382,7 @@ final class ClientConnection {
                 log.info("\(label): wrong password (its proof does not match this host's password)")
                 return reject(.authenticationFailed, "wrong password", now: now)
             }
+            failedProof = false
             welcome(current.hello, received: current.received, now: now, negotiate: negotiate)
         default:
             invalid("AUTH step \(message.step) out of order", now: now)

@@ -60,6 +60,8 @@ public final class HostEngine {
     private var stopping: (code: Int32, reason: String)?
     private let admission: Admission
     private var limiter = ConnectionLimiter()
+    /// Failed password proofs from every address, against the host's ceiling a minute.
+    private let proofs = ProofBudget()
     private var localControl: LocalControlServer?
 
     /// `admission`: who may connect (a password to prove, certificates to accept); anyone by default.
@@ -254,7 +256,7 @@ public final class HostEngine {
         let now = reactor.now
         let client = registry.add {
             ClientConnection(id: $0, channel: channel, now: now, log: log, admission: admission, permissions: settings.permissions,
-                             advertisement: advertisementFrame, clock: reactor.clock)
+                             advertisement: advertisementFrame, clock: reactor.clock, proofs: proofs)
         }
         reactor.register(.client(client.id), fd: channel.fileDescriptor, interest: .read)
         if registry.activeCount > settings.maxClients {
@@ -267,6 +269,7 @@ public final class HostEngine {
     private func sync(_ client: ClientConnection) {
         if client.state == .closed {
             if client.failedAttempt { limiter.failed(ConnectionLimiter.source(of: client.address), now: reactor.now) }
+            if client.failedProof { proofs.failed(now: reactor.now) }
             reactor.unregister(.client(client.id))
             reactor.cancelTimer(.clientDeadline(client.id))
             registry.remove(client.id)

@@ -4,6 +4,7 @@ import Glibc
 import Core
 import Foundation
 import ProtocolMessages
+import Secure
 import TestSupport
 import Transport
 import XCTest
@@ -115,5 +116,46 @@ final class HostilePeerTests: XCTestCase {
         XCTAssertEqual(receiver.waitForExit(), 0, receiver.log)
         channel.close()
         XCTAssertFalse(receiver.log.contains("event=Connected"), receiver.log)
+    }
+
+    /// A guesser learns the host's verdict on its guess from the host's confirmation, and then
+    /// left without its own, by BYE or by just closing: measured before, 60 guesses judged in
+    /// 60 s from one address, the backoff never applied. Every proof that does not end in a
+    /// WELCOME now counts against the address, which waits 1, 2, 4 s…: in 8 s at most 4.
+    func testAGuesserThatLeavesAfterTheHostsProofIsHeldBack() throws {
+        let scratch = try Scratch("guesser")
+        let port = freePort()
+        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone:440",
+                                                                                            extra: ", \"password\": \"correct horse\"")), scratch: scratch)
+        XCTAssertTrue(host.waitFor("listening on port"), host.log)
+        var keys: (w0: [UInt8], w1: [UInt8])?
+        var judged = 0
+        let end = Date().addingTimeInterval(8)
+        while Date() < end {
+            // Refused at accept while its address waits: the TLS handshake fails at once.
+            guard let channel = try? Configs.connect(port: port, timeout: 1) else {
+                usleep(250_000)
+                continue
+            }
+            defer { channel.close() }
+            var reader = FrameReader()
+            try writeAll(channel, Hello(clientID: "guesser", clientName: "guesser", authenticationMethod: "password", audioFormats: ["pcm"],
+                                        maxBufferSize: "200ms", lowLatency: false, t1: 1).frame).get()
+            guard let payload = try? FakeHost.expect(.challenge, from: channel, &reader) else { continue }
+            let challenge = try payload.withUnsafeBytes { try Challenge.decode($0).get() }
+            let guess = try keys ?? SPAKE2Plus.derive(password: "wrong horse", salt: challenge.salt, iterations: challenge.iterations)
+            keys = guess
+            let prover = try SPAKE2PlusProver(w0: guess.w0, w1: guess.w1, context: SPAKE2Plus.context(of: channel))
+            try writeAll(channel, AuthMessage(step: .proverShare, bytes: prover.shareP).frame).get()
+            _ = try FakeHost.expect(.auth, from: channel, &reader)
+            judged += 1
+            if judged % 2 == 0 { _ = writeAll(channel, Bye(.leaving).frame) }
+        }
+        print("a guesser that leaves after the host's proof: \(judged) guesses judged in 8 s")
+        XCTAssertGreaterThanOrEqual(judged, 2, "it got to guess")
+        XCTAssertLessThanOrEqual(judged, 4)
+        XCTAssertTrue(host.log.contains("refusing connections from 127.0.0.1"), host.log)
+        host.signal(SIGTERM)
+        XCTAssertEqual(host.waitForExit(), 0, host.log)
     }
 }

@@ -4,6 +4,7 @@ import Glibc
 import Core
 @testable import Host
 import ProtocolMessages
+import Secure
 import TestSupport
 import Transport
 import XCTest
@@ -55,6 +56,67 @@ final class ClientConnectionTests: XCTestCase {
         plain.withUnsafeBytes { client.sendAudio($0, now: 0) }
         let audio = frames(receiver).filter { $0.0 == .audio }.map { Array($0.1[AudioPacketHeader.size..<(AudioPacketHeader.size + 8)]) }
         XCTAssertEqual(audio, [[0, 0, 0, 0, 0, 0, 0x03, 0xe8], [0, 0, 0, 0, 0, 0, 0x09, 0xc4], [0, 0, 0, 0, 0, 0, 0, 0]], "1000 µs, 2500 µs, none")
+    }
+
+    /// A guess at the password is judged once the host has sent its share and confirmation:
+    /// from then on, however the connection ends without a WELCOME (a BYE, a close, a frame that
+    /// does not parse, a wrong confirmation), it counts against the address and the host's
+    /// budget. Ten such in a minute from anywhere, and the next receiver is not asked for a
+    /// proof but told to come back; the right password, proven, counts nothing.
+    func testEveryProofThatDoesNotEndInWelcomeIsAFailedGuessAndTheHostHasACeiling() throws {
+        let verifier = try PasswordVerifier(password: "correct horse", iterations: 1_000)
+        let proofs = ProofBudget()
+        let guess = try SPAKE2Plus.derive(password: "wrong horse", salt: verifier.salt, iterations: verifier.iterations)
+        let right = try SPAKE2Plus.derive(password: "correct horse", salt: verifier.salt, iterations: verifier.iterations)
+        /// One connection that gets as far as the host's half of the proof, then `leave`s.
+        func attempt(keys: (w0: [UInt8], w1: [UInt8]), now: Microseconds, leave: (TCPChannel, SPAKE2PlusProver, [UInt8]) throws -> Void) throws -> ClientConnection {
+            let (host, receiver) = pair()
+            let client = ClientConnection(id: 1, channel: host, now: now, log: log, admission: Admission(password: verifier), proofs: proofs)
+            let negotiate: (Hello, Microseconds) -> ClientConnection.Negotiation = { h, _ in .welcome(self.welcome(t1: h.t1), codec: .pcm, backlog: []) }
+            try writeAll(receiver, Hello(clientID: "g", clientName: "guesser", audioFormats: ["pcm"], maxBufferSize: "200ms", lowLatency: false, t1: 1).frame).get()
+            client.ready(.read, now: now, negotiate: negotiate)
+            guard frames(receiver).first?.0 == .challenge else {
+                XCTAssertEqual(client.state, .closed)
+                return client
+            }
+            let prover = try SPAKE2PlusProver(w0: keys.w0, w1: keys.w1, context: SPAKE2Plus.context(of: receiver))
+            try writeAll(receiver, AuthMessage(step: .proverShare, bytes: prover.shareP).frame).get()
+            client.ready(.read, now: now, negotiate: negotiate)
+            let reply = try XCTUnwrap(frames(receiver).first { $0.0 == .auth }?.1)
+            try leave(receiver, prover, Array(reply.dropFirst()))
+            client.ready(.read, now: now, negotiate: negotiate)
+            client.deadlinePassed(now: now + ClientConnection.helloTimeout)
+            return client
+        }
+        let ways: [(String, (TCPChannel, SPAKE2PlusProver, [UInt8]) throws -> Void)] = [
+            ("a BYE", { receiver, _, _ in try writeAll(receiver, Bye(.leaving).frame).get() }),
+            ("a close", { receiver, _, _ in receiver.close() }),
+            ("a frame that does not parse", { receiver, _, _ in try writeAll(receiver, FrameWriter.frame(.auth, payload: [9])).get() }),
+            ("the deadline", { _, _, _ in }),
+            ("a wrong confirmation", { receiver, _, _ in try writeAll(receiver, AuthMessage(step: .proverConfirmation, bytes: [UInt8](repeating: 1, count: 32)).frame).get() }),
+        ]
+        var now: Microseconds = 0
+        for (name, leave) in ways + ways {
+            let client = try attempt(keys: guess, now: now, leave: leave)
+            XCTAssertTrue(client.failedProof, name)
+            XCTAssertTrue(client.failedAttempt, name)
+            proofs.failed(now: now)  // as the engine does once the connection is gone
+            now += 1_000_000
+        }
+        XCTAssertEqual(proofs.nextProof(now: now), 60_000_000, "ten failed within the minute")
+        let turnedAway = try attempt(keys: right, now: now) { _, _, _ in XCTFail("it was asked for a proof") }
+        XCTAssertFalse(turnedAway.failedProof)
+        XCTAssertTrue(turnedAway.failedAttempt, "told to come back, as a refusal")
+        // A minute after the first failure, a proof may start again; the right one counts nothing.
+        now = 60_000_000
+        XCTAssertNil(proofs.nextProof(now: now))
+        let proven = try attempt(keys: right, now: now) { receiver, prover, reply in
+            let (confirmP, _) = try prover.finish(shareV: Array(reply[0..<65]), confirmV: Array(reply[65...]))
+            try writeAll(receiver, AuthMessage(step: .proverConfirmation, bytes: confirmP).frame).get()
+        }
+        XCTAssertTrue(proven.isStreaming)
+        XCTAssertFalse(proven.failedProof)
+        XCTAssertFalse(proven.failedAttempt)
     }
 
     /// A path slower than the stream: once the socket is full and half the receiver's buffer
