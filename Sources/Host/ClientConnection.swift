@@ -117,6 +117,13 @@ final class ClientConnection {
     var label: String { clientID.isEmpty ? address : "\(name) (\(address))" }
     var isStreaming: Bool { state == .streaming }
     var isClosing: Bool { if case .closing = state { true } else { false } }
+    /// Connected but not yet welcomed (TLS, HELLO, the password proof): what a stranger can hold.
+    var isUnauthenticated: Bool {
+        switch state {
+        case .securing, .awaitingHello, .authenticating: true
+        case .streaming, .closing, .closed: false
+        }
+    }
 
     /// The deadline of the current state, if it has one.
     var deadline: Microseconds? {

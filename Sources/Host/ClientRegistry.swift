@@ -23,8 +23,12 @@ public final class ClientRegistry {
     /// In the order they connected.
     var all: [ClientConnection] { connections.keys.sorted().compactMap { connections[$0] } }
     var streaming: [ClientConnection] { all.filter(\.isStreaming) }
-    /// Connections that count against `max_clients`: all but those on their way out.
-    var activeCount: Int { connections.values.filter { !$0.isClosing && $0.state != .closed }.count }
+    /// Connections not yet welcomed, and how many of them come from `source` (an address
+    /// without its port).
+    func unauthenticated(from source: String) -> (all: Int, fromSource: Int) {
+        let waiting = connections.values.filter(\.isUnauthenticated)
+        return (waiting.count, waiting.filter { ConnectionLimiter.source(of: $0.address) == source }.count)
+    }
 
     /// The client list: every receiver connected and not on its way out, with its last STATUS.
     public func clients(now: Microseconds, bitrate: (WireCodec) -> Int) -> [ClientSummary] {

@@ -62,6 +62,11 @@ public final class HostEngine {
     private var limiter = ConnectionLimiter()
     /// Failed password proofs from every address, against the host's ceiling a minute.
     private let proofs = ProofBudget()
+    /// Connections not yet welcomed the host holds at once, and from one address (each holds
+    /// a TLS session of some 50 KB until its 5 s deadline).
+    static let unauthenticatedLimit = 32
+    static let unauthenticatedPerAddress = 4
+    private var unauthenticatedLogged = Microseconds.min / 2
     private var localControl: LocalControlServer?
 
     /// `admission`: who may connect (a password to prove, certificates to accept); anyone by default.
@@ -127,8 +132,18 @@ public final class HostEngine {
                     if signals.take() != nil { stop(.shuttingDown, code: 0, reason: ByeReason.shuttingDown.name) }
                 case .ready(.listener, _):
                     while let channel = transport.accept(from: listener) {
-                        switch limiter.connection(from: ConnectionLimiter.source(of: channel.peerDescription), now: reactor.now) {
-                        case .admit: admit(channel)
+                        let source = ConnectionLimiter.source(of: channel.peerDescription)
+                        switch limiter.connection(from: source, now: reactor.now) {
+                        case .admit:
+                            if let why = tooManyUnauthenticated(from: source) {
+                                if reactor.now - unauthenticatedLogged >= 10_000_000 {
+                                    unauthenticatedLogged = reactor.now
+                                    log.info("refusing connections from \(source) while \(why)")
+                                }
+                                channel.close()
+                            } else {
+                                admit(channel)
+                            }
                         case .refuse(_, let why):
                             if let why { log.info(why) }
                             channel.close()
@@ -259,10 +274,20 @@ public final class HostEngine {
                              advertisement: advertisementFrame, clock: reactor.clock, proofs: proofs)
         }
         reactor.register(.client(client.id), fd: channel.fileDescriptor, interest: .read)
-        if registry.activeCount > settings.maxClients {
-            client.reject(.clientLimitReached, "this host serves at most \(settings.maxClients) receivers (sharing.max_clients)", now: now)
-        }
         sync(client)
+    }
+
+    /// Connections that have not authenticated yet hold TLS sessions, not places on the client
+    /// list (`max_clients` counts welcomed receivers): a stranger could otherwise fill the list
+    /// with bare connects. They have caps of their own, over all and per address; nil when
+    /// another may come from `source`, else why not.
+    private func tooManyUnauthenticated(from source: String) -> String? {
+        let waiting = registry.unauthenticated(from: source)
+        if waiting.fromSource >= Self.unauthenticatedPerAddress {
+            return "\(waiting.fromSource) connections from there have not authenticated yet"
+        }
+        if waiting.all >= Self.unauthenticatedLimit { return "\(waiting.all) connections have not authenticated yet" }
+        return nil
     }
 
     /// Watches a client for what it now needs, and forgets it once closed.
@@ -356,6 +381,9 @@ public final class HostEngine {
 
     /// What a receiver's HELLO gets: the stream in the first codec both sides have.
     private func negotiate(_ hello: Hello, received: Microseconds) -> ClientConnection.Negotiation {
+        guard registry.streaming.count < settings.maxClients else {
+            return .reject(.clientLimitReached, message: "this host serves at most \(settings.maxClients) receivers (sharing.max_clients)")
+        }
         let offered = settings.offeredCodecs
         guard let codec = offered.first(where: { hello.audioFormats.contains($0.name) }) else {
             let why = "receiver offers \(hello.audioFormats.joined(separator: ", ")); this host streams \(offered.map(\.name).joined(separator: " or "))"

@@ -158,4 +158,51 @@ final class HostilePeerTests: XCTestCase {
         host.signal(SIGTERM)
         XCTAssertEqual(host.waitForExit(), 0, host.log)
     }
+
+    /// A bare TCP connect from 127.0.0.2, never a TLS handshake.
+    private func bareConnect(to port: UInt16) throws -> CInt {
+        let fd = socket(AF_INET, CInt(SOCK_STREAM.rawValue), 0)
+        var local = sockaddr_in(), remote = sockaddr_in()
+        local.sin_family = sa_family_t(AF_INET)
+        local.sin_addr.s_addr = inet_addr("127.0.0.2")
+        remote.sin_family = sa_family_t(AF_INET)
+        remote.sin_addr.s_addr = inet_addr("127.0.0.1")
+        remote.sin_port = port.bigEndian
+        let bound = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let connected = withUnsafePointer(to: &remote) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard bound == 0, connected == 0 else { throw XCTSkip("cannot connect from 127.0.0.2: \(String(cString: strerror(errno)))") }
+        return fd
+    }
+
+    /// Whether the host closed `fd` within `seconds` (a read sees the end).
+    private func closedByHost(_ fd: CInt, within seconds: Double) -> Bool {
+        var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&entry, 1, Int32(seconds * 1000)) == 1 else { return false }
+        var byte: UInt8 = 0
+        return recv(fd, &byte, 1, 0) <= 0
+    }
+
+    /// Bare connects (no TLS, nothing said) used to hold places on the client list for 5 s each:
+    /// two addresses filled the default ten, and a real receiver was told ClientLimitReached.
+    /// Now only welcomed receivers count against `max_clients` (here 1), and connections not yet
+    /// welcomed have caps of their own: four from one address are held, the rest closed at once.
+    func testBareConnectionsCannotFillTheClientList() throws {
+        let scratch = try Scratch("bare")
+        let port = freePort()
+        _ = scratch.recordingPCM("speaker")
+        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone:440", maxClients: 1)), scratch: scratch)
+        XCTAssertTrue(host.waitFor("listening on port"), host.log)
+        let bare = try (0..<10).map { _ in try bareConnect(to: port) }
+        defer { bare.forEach { close($0) } }
+        let closed = bare.map { closedByHost($0, within: 0.5) }
+        XCTAssertEqual(closed.filter { !$0 }.count, 4, "four held from one address: \(closed)")
+        XCTAssertTrue(host.waitFor("refusing connections from 127.0.0.2 while 4 connections from there have not authenticated yet"), host.log)
+        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "speaker")), scratch: scratch)
+        XCTAssertTrue(receiver.waitFor("event=Connected", timeout: 4), "the held bare connections take no place on the list: \(receiver.log)")
+        XCTAssertFalse(receiver.log.contains("ClientLimitReached"), receiver.log)
+        receiver.signal(SIGTERM)
+        XCTAssertEqual(receiver.waitForExit(), 0, receiver.log)
+        host.signal(SIGTERM)
+        XCTAssertEqual(host.waitForExit(), 0, host.log)
+    }
 }
