@@ -1,4 +1,5 @@
 import Core
+import Foundation
 import XCTest
 
 final class JSONTests: XCTestCase {
@@ -35,6 +36,33 @@ final class JSONTests: XCTestCase {
 
     func testColumnsCountCharactersNotBytes() {
         XCTAssertEqual(error("{\"é\": x}")?.position, SourcePosition(line: 1, column: 7))
+    }
+
+    /// What a peer sends is parsed in time linear in its size: a 16 KB message on one line,
+    /// a key every few bytes, used to cost some 10⁸ steps (each position counted from the
+    /// line's start, each key checked against every other), and a welcomed receiver may send
+    /// one a second. Four times the keys must take about four times as long, not sixteen, and
+    /// positions and the duplicate check still come out right.
+    func testAOneLineDocumentWithThousandsOfKeysParsesInLinearTime() throws {
+        func document(keys: Int) -> String { "{" + (0..<keys).map { "\"k\($0)\":\($0)" }.joined(separator: ",") + "}" }
+        func bestTime(_ text: String) throws -> Double {
+            var best = Double.infinity
+            for _ in 0..<3 {
+                let start = DispatchTime.now().uptimeNanoseconds
+                let value = try parse(text)
+                best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+                XCTAssertNotNil(value.members?.last)
+            }
+            return best
+        }
+        let small = document(keys: 1_500), large = document(keys: 6_000)
+        XCTAssertGreaterThanOrEqual(small.utf8.count, 16_000)
+        let (t1, t4) = (try bestTime(small), try bestTime(large))
+        print("JSON on one line: \(small.utf8.count) bytes in \(Int(t1 * 1e6)) µs, \(large.utf8.count) bytes in \(Int(t4 * 1e6)) µs")
+        XCTAssertLessThan(t4 / t1, 8, "linear is 4, quadratic 16")
+        let parsed = try parse(large)
+        XCTAssertEqual(parsed.members?.last?.keyPosition, SourcePosition(line: 1, column: large.utf8.count - "\"k5999\":5999}".utf8.count + 1))
+        XCTAssertEqual(error(String(large.dropLast()) + ",\"k17\":1}")?.message, "duplicate key \"k17\"")
     }
 
     func testDeepNestingIsRefusedNotRecursed() {
