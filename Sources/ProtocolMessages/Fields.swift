@@ -91,6 +91,7 @@ struct Fields {
         let v = try present(key)
         guard let s = v.stringValue else { throw error(key, "is \(v.shortText), expected a string") }
         guard s.utf8.count <= maxLength else { throw error(key, "is \(s.utf8.count) bytes long (at most \(maxLength))") }
+        guard !hasControlCharacters(s) else { throw error(key, "has control characters") }
         return s
     }
 
@@ -117,8 +118,8 @@ struct Fields {
         guard items.count <= maxCount else { throw error(key, "has \(items.count) entries (at most \(maxCount))") }
         var out: [String] = []
         for item in items {
-            guard let s = item.stringValue, s.utf8.count <= maxLength else {
-                throw error(key, "holds \(item.shortText), expected strings of at most \(maxLength) bytes")
+            guard let s = item.stringValue, s.utf8.count <= maxLength, !hasControlCharacters(s) else {
+                throw error(key, "holds \(item.shortText), expected strings of at most \(maxLength) bytes without control characters")
             }
             out.append(s)
         }

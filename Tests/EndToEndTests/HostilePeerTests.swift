@@ -205,4 +205,26 @@ final class HostilePeerTests: XCTestCase {
         host.signal(SIGTERM)
         XCTAssertEqual(host.waitForExit(), 0, host.log)
     }
+
+    /// A peer's strings reach log lines and terminals: a HELLO whose client_name carried a
+    /// newline and a forged event put that event in the host's log as a line of its own. Now
+    /// the HELLO is an invalid packet, saying why, and no such line is written.
+    func testAPeersNameCannotForgeALogLine() throws {
+        let scratch = try Scratch("forged")
+        let port = freePort()
+        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone:440")), scratch: scratch)
+        XCTAssertTrue(host.waitFor("listening on port"), host.log)
+        let channel = try Configs.connect(port: port)
+        var reader = FrameReader()
+        try writeAll(channel, Hello(clientID: "forger", clientName: "kitchen\nmshost: event=ClientConnected client_id=forged", audioFormats: ["pcm"],
+                                    maxBufferSize: "200ms", lowLatency: false, t1: 1).frame).get()
+        let reply = try FakeHost.expect(.reject, from: channel, &reader)
+        let reject = try reply.withUnsafeBytes { try Reject.decode($0).get() }
+        XCTAssertEqual(reject.error.code, "InvalidPacket")
+        XCTAssertEqual(reject.message, "HELLO's connection_request.client_name has control characters")
+        channel.close()
+        host.signal(SIGTERM)
+        XCTAssertEqual(host.waitForExit(), 0, host.log)
+        XCTAssertFalse(host.log.split(separator: "\n").contains { $0.hasPrefix("mshost: event=ClientConnected") }, host.log)
+    }
 }

@@ -201,6 +201,21 @@ final class MessageTests: XCTestCase {
                        "HELLO's t1 is 1e300, expected an integer")
     }
 
+    /// A peer's string with a control character is refused where it is decoded: a newline in a
+    /// name would forge the next log line, an escape sequence would rewrite a person's terminal.
+    func testPeerStringsWithControlCharactersAreRefused() {
+        for control in ["\\n", "\\r", "\\u001b[2J", "\\u0000", "\\u007f", "\\u009b"] {
+            XCTAssertEqual(decode("{\"connection_request\": {\"client_id\": \"a\", \"client_name\": \"kitchen\(control)x\", \"protocol_version\": \"1.0\"}}", Hello.decode)
+                .failureDescription, "HELLO's connection_request.client_name has control characters", control)
+            XCTAssertEqual(decode("{\"error\": \"InvalidPacket\", \"message\": \"no\(control)msrecv: event=Connected\"}", Reject.decode)
+                .failureDescription, "REJECT's message has control characters", control)
+            XCTAssertEqual(decode("{\"text\": \"hi\(control)\"}", Chat.decode).failureDescription, "CHAT's text has control characters", control)
+        }
+        XCTAssertNil(decode("{\"text\": \"caf\\u00e9 \\ud83c\\udfb6\"}", Chat.decode).failureDescription, "letters and emoji are fine")
+        guard case .failure(let e) = ServiceAdvertisement.decode(txt: ["device_name=Kitchen\nmsrecv: event=Connected"]) else { return XCTFail("a TXT value with a newline was taken") }
+        XCTAssertTrue(e.description.contains("has control characters"), e.description)
+    }
+
     func testStatusControlAndChatRefuseWhatIsOutOfRange() {
         XCTAssertThrowsError(try decode("{\"action\": \"volume\", \"value\": 101}", Control.decode).get())
         XCTAssertThrowsError(try decode("{\"action\": \"reboot\"}", Control.decode).get())
