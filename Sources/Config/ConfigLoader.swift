@@ -214,8 +214,11 @@ public enum ConfigLoader {
                 c.fail(p + ".password_verifier", "expected what `mshost passwd` writes (\"spake2+p256:ITERATIONS:SALT:W0:L\"), got \(value.shortText)", at: value)
             }
         }
-        if required && verifier == nil && plaintext.isEmpty && s["password_verifier"] == nil && s["allowed_clients"] == nil {
-            c.fail(p + ".password_required", "true, but there is no password: run `mshost passwd --config FILE` (it writes sharing.password_verifier), or set sharing.password", at: s["password_required"])
+        // An empty allowed_clients admits no one by certificate: with no password either, the
+        // host would take anyone.
+        let listed = s["allowed_clients"].map { $0.arrayValue.map { !$0.isEmpty } ?? true } ?? false
+        if required && verifier == nil && plaintext.isEmpty && s["password_verifier"] == nil && !listed {
+            c.fail(p + ".password_required", "true, but there is no password and no allowed_clients: run `mshost passwd --config FILE` (it writes sharing.password_verifier), set sharing.password, or list receivers in sharing.allowed_clients", at: s["password_required"])
         }
         return verifier.map { .verifier($0) } ?? (plaintext.isEmpty ? nil : .plaintext(plaintext))
     }

@@ -28,6 +28,9 @@ final class ClientConnection {
         /// `backlog`: AUDIO frames of the recent past to send right after the WELCOME.
         case welcome(Welcome, codec: WireCodec, backlog: [[UInt8]], delivery: Delivery = Delivery())
         case reject(AudioShareError, message: String)
+        /// Sent away by the host's user (`mshost kick`): REJECT `AuthenticationFailed`, not
+        /// counted against the address, since it guessed nothing.
+        case sentAway(message: String)
     }
 
     /// How a welcomed receiver's audio is sent: at which bitrates (Opus tiers it moves among,
@@ -115,6 +118,9 @@ final class ClientConnection {
     }
 
     var label: String { clientID.isEmpty ? address : "\(name) (\(address))" }
+
+    /// The certificate the receiver presented over TLS, if any.
+    var certificate: Fingerprint? { channel.peerCertificateFingerprint.flatMap(Fingerprint.init(bytes:)) }
     var isStreaming: Bool { state == .streaming }
     var isClosing: Bool { if case .closing = state { true } else { false } }
     /// Connected but not yet welcomed (TLS, HELLO, the password proof): what a stranger can hold.
@@ -289,7 +295,6 @@ final class ClientConnection {
             case .success(let hello):
                 clientID = hello.clientID
                 name = hello.clientName
-                let certificate = channel.peerCertificateFingerprint.flatMap(Fingerprint.init(bytes:))
                 // A listed receiver that offers a password is asked for it all the same: it plays
                 // only a host that proves it knows the password.
                 if let certificate, admission.allowedClients.contains(certificate), password == nil || hello.authenticationMethod != "password" {
@@ -320,7 +325,9 @@ final class ClientConnection {
             case .success(let request):
                 // `now` is when the loop woke, which can be before the request's bytes arrived:
                 // the reply leaves after both.
-                send(TimeResponse(t1: request.t1, t2: UInt64(received), t3: UInt64(max(now, received))).frame, now: now)
+                // A clock before zero (a time namespace set back) cannot be said on the wire:
+                // sent as 0, which the receiver refuses and counts.
+                send(TimeResponse(t1: request.t1, t2: UInt64(clamping: received), t3: UInt64(clamping: max(now, received))).frame, now: now)
             case .failure(let e): invalid(e.description, now: now)
             }
         case .status:
@@ -355,6 +362,9 @@ final class ClientConnection {
     private func welcome(_ hello: Hello, received: Microseconds, now: Microseconds, negotiate: (Hello, Microseconds) -> Negotiation) {
         switch negotiate(hello, received) {
         case .reject(let error, let message): reject(error, message, now: now)
+        case .sentAway(let message):
+            log.failure(.authenticationFailed)
+            sendLast(Reject(.authenticationFailed, message: message), now: now)
         case .welcome(let welcome, let codec, let backlog, let delivery):
             self.codec = codec
             self.delivery = delivery

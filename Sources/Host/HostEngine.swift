@@ -67,6 +67,7 @@ public final class HostEngine {
     static let unauthenticatedLimit = 32
     static let unauthenticatedPerAddress = 4
     private var unauthenticatedLogged = Microseconds.min / 2
+    private var sentAway = SentAway()
     private var localControl: LocalControlServer?
 
     /// `admission`: who may connect (a password to prove, certificates to accept); anyone by default.
@@ -154,7 +155,7 @@ public final class HostEngine {
                 case .ready(.client(let id), let interest):
                     guard let client = registry[id] else { continue }
                     client.ready(interest, now: reactor.now) { hello, received in
-                        let answer = negotiate(hello, received: received)
+                        let answer = negotiate(hello, received: received, certificate: client.certificate)
                         if case .welcome = answer { limiter.succeeded(ConnectionLimiter.source(of: client.address)) }
                         return answer
                     }
@@ -347,6 +348,8 @@ public final class HostEngine {
             // BYE is what tells a receiver to stay away; one still joining would only come back.
             guard c.isStreaming else { return .failed("receiver \(id) is still joining (authenticating); kick it once it streams") }
             c.bye(.kicked, why: "kicked by this host's user; it stays away \(how)", stayAwaySeconds: seconds, now: now)
+            // Held here too, by its id and its certificate: a receiver that ignores the BYE is refused.
+            sentAway.send(clientID: c.clientID, certificate: c.certificate, for: seconds, now: now)
             sync(c)
             return .done
         case .volume(let id, let level):
@@ -380,7 +383,12 @@ public final class HostEngine {
     }
 
     /// What a receiver's HELLO gets: the stream in the first codec both sides have.
-    private func negotiate(_ hello: Hello, received: Microseconds) -> ClientConnection.Negotiation {
+    private func negotiate(_ hello: Hello, received: Microseconds, certificate: Fingerprint?) -> ClientConnection.Negotiation {
+        if let left = sentAway.away(clientID: hello.clientID, certificate: certificate, now: reactor.now) {
+            let how = left.map { "for \(formatDuration($0)) more" } ?? "until this host restarts"
+            log.info("\(printable(hello.clientName)) (\(hello.clientID)): sent away by this host's user \(how); refused")
+            return .sentAway(message: "this receiver was sent away by the host's user \(how)")
+        }
         guard registry.streaming.count < settings.maxClients else {
             return .reject(.clientLimitReached, message: "this host serves at most \(settings.maxClients) receivers (sharing.max_clients)")
         }

@@ -63,7 +63,9 @@ struct ClockSync {
         nextRequest = now + max(phase, estimator.roundTrip / (Microseconds(Self.maxInFlight) / 2))
         guard inFlight.count < Self.maxInFlight, inFlight.last.map({ now > $0 }) ?? true else { return nil }
         inFlight.append(now)
-        return TimeRequest(t1: UInt64(now))
+        // A clock before zero (a time namespace set back) is sent as it is; the host's reply to
+        // it is out of range, refused and counted, and nothing traps.
+        return TimeRequest(t1: UInt64(bitPattern: now))
     }
 
     /// Requests older than the longest round trip the estimator takes are not waited for.
@@ -101,7 +103,7 @@ struct ClockSync {
     /// impossible reply.
     mutating func receive(_ response: TimeResponse, t4: Microseconds) -> ClockEstimator.Verdict {
         replies += 1
-        guard let index = inFlight.firstIndex(where: { UInt64($0) == response.t1 }) else {
+        guard let index = inFlight.firstIndex(where: { UInt64(bitPattern: $0) == response.t1 }) else {
             return estimator.refuse("it answers no TIME_REQ in flight (t1 \(response.t1))")
         }
         inFlight.remove(at: index)

@@ -20,9 +20,12 @@ public enum SPAKE2Plus {
         /// Its confirmation does not match: the other side used another password (or context).
         case confirmationMismatch
         case library(TLSError)
+        /// Over TLS, the session's keying material (the binding) could not be had.
+        case unboundSession
 
         public var description: String {
             switch self {
+            case .unboundSession: "the TLS session's keying material could not be exported to bind the password proof to it"
             case .invalidShare: "the peer's SPAKE2+ share is not a valid P-256 point"
             case .confirmationMismatch: "the SPAKE2+ confirmation does not match (wrong password)"
             case .library(let e): e.description
@@ -237,6 +240,8 @@ public struct PasswordVerifier: Equatable, Sendable, CustomStringConvertible {
         guard fields.count == 5, fields[0] == "spake2+p256", let iterations = Int(fields[1]),
               let salt = unhex(fields[2]), let w0 = unhex(fields[3]), let L = unhex(fields[4]),
               (16...64).contains(salt.count), (1_000...100_000).contains(iterations), w0.count == 32, L.count == 65,
+              // w0 is a scalar below the group's order n (what derive makes): a larger one is not one mshost passwd wrote.
+              (try? SPAKE2Plus.reduce(w0)) == w0,
               (try? SPAKE2Plus.combine(SPAKE2Plus.one, nil, SPAKE2Plus.one, L)) != nil else { return nil }
         self.salt = salt
         self.iterations = iterations
@@ -252,8 +257,14 @@ public struct PasswordVerifier: Equatable, Sendable, CustomStringConvertible {
 extension SPAKE2Plus {
     /// What both ends bind the exchange to: this protocol, and the TLS session it runs in (the
     /// exporter's value differs for every session, so a proof relayed or replayed into another
-    /// does not verify). Without TLS (`encryption: none`) only the protocol's name.
-    public static func context(of channel: any ByteChannel) -> [UInt8] {
-        Array("moosync-audio-share/1 SPAKE2+".utf8) + (channel.exportKeyingMaterial(label: "EXPORTER-moosync-spake2plus", context: nil, length: 32) ?? [])
+    /// does not verify). Without TLS (`encryption: none`) only the protocol's name. Over TLS an
+    /// exporter that fails is a failure, not a proof without the binding.
+    public static func context(of channel: any ByteChannel) throws(Failure) -> [UInt8] {
+        let name = Array("moosync-audio-share/1 SPAKE2+".utf8)
+        guard let exported = channel.exportKeyingMaterial(label: "EXPORTER-moosync-spake2plus", context: nil, length: 32) else {
+            guard !(channel is TLSChannel) else { throw .unboundSession }
+            return name
+        }
+        return name + exported
     }
 }

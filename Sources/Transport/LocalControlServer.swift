@@ -8,8 +8,14 @@ import Core
 /// every line `publish` is given, until it hangs up. A peer that sends a line too long, or stops
 /// reading while lines pile up, is dropped; nothing it does reaches the stream. What the lines
 /// mean is the owner's (`ProtocolMessages.LocalRequest`).
+///
+/// Connections that hold a place and ask nothing cannot lock the owner's own tools out: one
+/// silent for `idleTimeout` is closed when another comes, and when all places are taken the
+/// newcomer gets the place of the one silent longest (followers last). Before, 20 idle
+/// connections from a user of the socket's group left `mshost clients` without an answer.
 public final class LocalControlServer {
     public let listener: LocalListener
+    private let clock: any MonotonicClock
     private var peers: [Int: Peer] = [:]
     private var nextID = 1
     /// Peers with answers or published lines written since the owner last looked.
@@ -17,8 +23,10 @@ public final class LocalControlServer {
     public static let maxRequest = 4096
     /// What may wait for a follower that reads slowly: a few thousand lines.
     public static let maxPending = 1 << 20
-    /// Connections at once: a person and a few scripts. More are closed as they come.
+    /// Connections at once: a person and a few scripts.
     public static let maxPeers = 16
+    /// A connection that has asked nothing for this long (and does not follow) gives its place up.
+    public static let idleTimeout: Microseconds = 10_000_000
 
     /// The owner's answer to one request line, and whether the asker now follows what is published.
     public struct Answer {
@@ -39,25 +47,48 @@ public final class LocalControlServer {
         /// The peer has sent all it will: its complete lines are still answered.
         var sentAll = false
         var closed = false
+        /// When it connected or last sent a whole request.
+        var heard: Microseconds
 
-        init(channel: TCPChannel) { self.channel = channel }
+        init(channel: TCPChannel, now: Microseconds) {
+            self.channel = channel
+            heard = now
+        }
     }
 
-    public init(listener: consuming LocalListener) { self.listener = listener }
+    public init(listener: consuming LocalListener, clock: any MonotonicClock = SystemClock()) {
+        self.listener = listener
+        self.clock = clock
+    }
 
     /// The connections waiting, each with its id and descriptor, to be watched for reading.
     public func acceptAll() -> [(id: Int, fd: CInt)] {
         var accepted: [(id: Int, fd: CInt)] = []
         while let channel = listener.accept() {
-            guard peers.count < Self.maxPeers else {
-                channel.close()
-                continue
-            }
-            peers[nextID] = Peer(channel: channel)
+            let now = clock.now()
+            makeRoom(now: now)
+            peers[nextID] = Peer(channel: channel, now: now)
             accepted.append((nextID, channel.fileDescriptor))
             nextID += 1
         }
         return accepted
+    }
+
+    /// Closes the connections silent for `idleTimeout`, and if every place is still taken, the
+    /// one silent longest (a follower only when all follow).
+    private func makeRoom(now: Microseconds) {
+        let open = peers.filter { !$0.value.closed }
+        for (id, peer) in open where !peer.following && now - peer.heard >= Self.idleTimeout { drop(id) }
+        let left = open.filter { !$0.value.closed }
+        guard left.count >= Self.maxPeers else { return }
+        let askers = left.filter { !$0.value.following }
+        if let longest = (askers.isEmpty ? left : askers).min(by: { $0.value.heard < $1.value.heard })?.key { drop(longest) }
+    }
+
+    /// Closed at the owner's next look (`takeChanges`), which unregisters it.
+    private func drop(_ id: Int) {
+        peers[id]?.closed = true
+        changed.insert(id)
     }
 
     /// Reads what a peer sent and answers every complete line (without its newline; `tooLong`
@@ -77,6 +108,7 @@ public final class LocalControlServer {
             }
         }
         while !peer.closed, let end = peer.input.firstIndex(of: UInt8(ascii: "\n")) {
+            peer.heard = clock.now()
             let reply = peer.input[..<end].withUnsafeBytes(answer)
             peer.input.removeFirst(end + 1)
             if reply.follow { peer.following = true }
@@ -108,6 +140,8 @@ public final class LocalControlServer {
     /// `token(id)`, and each connection's readiness (or its end) brought up to date.
     public func accept<Token>(into reactor: inout Reactor<Token>, as token: (Int) -> Token) {
         for peer in acceptAll() { reactor.register(token(peer.id), fd: peer.fd, interest: .read) }
+        // Those that gave their places up.
+        sync(&reactor, as: token)
     }
 
     public func sync<Token>(_ reactor: inout Reactor<Token>, as token: (Int) -> Token) {
@@ -147,8 +181,19 @@ public final class LocalControlClient {
 
     deinit { close(fd) }
 
-    /// False when the daemon hung up.
-    public func send(_ line: [UInt8]) -> Bool { line.withUnsafeBytes { writeAll(fd, $0) } == nil }
+    /// False when the daemon hung up (a closed socket is an answer to report, not a SIGPIPE).
+    public func send(_ line: [UInt8]) -> Bool {
+        line.withUnsafeBytes { bytes in
+            var sent = 0
+            while sent < bytes.count {
+                let n = Glibc.send(fd, bytes.baseAddress! + sent, bytes.count - sent, CInt(MSG_NOSIGNAL))
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { return false }
+                sent += n
+            }
+            return true
+        }
+    }
 
     /// The next line (without its newline), or nil when the daemon hung up or a line runs past
     /// `maxLength`.

@@ -304,8 +304,10 @@ final class ConfigTests: XCTestCase {
                        "the verifier wins over a plaintext password")
         XCTAssertNil(try settings("{\"sharing\": {\"password_required\": false, \"password\": \"\"}}").sharing.password)
         XCTAssertEqual(try settings("{\"receiving\": {\"password\": \"pw\"}}").receiving.password, "pw")
-        XCTAssertEqual(errors("{\"sharing\": {\"password_required\": true}}"),
-                       ["line 1, column 35: sharing.password_required: true, but there is no password: run `mshost passwd --config FILE` (it writes sharing.password_verifier), or set sharing.password"])
+        let noPassword = "sharing.password_required: true, but there is no password and no allowed_clients: run `mshost passwd --config FILE` (it writes sharing.password_verifier), set sharing.password, or list receivers in sharing.allowed_clients"
+        XCTAssertEqual(errors("{\"sharing\": {\"password_required\": true}}"), ["line 1, column 35: " + noPassword])
+        // An empty list admits no one by certificate: without a password the host would take anyone.
+        XCTAssertEqual(errors("{\"sharing\": {\"password_required\": true, \"allowed_clients\": []}}"), ["line 1, column 35: " + noPassword])
         XCTAssertEqual(errors("{\"sharing\": {\"password_verifier\": \"hunter2\"}}"),
                        ["line 1, column 35: sharing.password_verifier: expected what `mshost passwd` writes (\"spake2+p256:ITERATIONS:SALT:W0:L\"), got \"hunter2\""])
     }

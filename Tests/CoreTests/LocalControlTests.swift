@@ -61,16 +61,41 @@ final class LocalControlTests: XCTestCase {
         XCTAssertEqual(endless.nextLine(maxLength: 100).map { String(decoding: $0, as: UTF8.self) }, "too long")
     }
 
-    func testMoreThanSixteenConnectionsAreClosedAsTheyCome() throws {
+    /// Places cannot be held against the owner's tools: when all sixteen are taken, a newcomer
+    /// gets the place of the connection silent longest (a follower only when all follow), and
+    /// one silent for ten seconds gives its place up when another comes. Before, the
+    /// seventeenth was hung up on, and twenty idle connections locked `mshost clients` out.
+    func testANewcomerGetsThePlaceOfTheConnectionSilentLongest() throws {
         let at = path("many")
-        let server = LocalControlServer(listener: try LocalListener(path: at))
+        let clock = SteppedClock(startingAt: 1_000_000)
+        let server = LocalControlServer(listener: try LocalListener(path: at), clock: clock)
         var clients: [LocalControlClient] = []
-        var accepted = 0
-        for _ in 0...LocalControlServer.maxPeers {
+        var ids: [Int] = []
+        func connect() throws {
             clients.append(try LocalControlClient(path: at))
-            accepted += server.acceptAll().count
+            ids += server.acceptAll().map(\.id)
+            clock.advance(by: 1_000)
         }
-        XCTAssertEqual(accepted, LocalControlServer.maxPeers)
-        XCTAssertNil(clients.last?.nextLine(maxLength: 100), "the seventeenth was hung up on")
+        for _ in 0..<LocalControlServer.maxPeers { try connect() }
+        // The first follows; the second asks something now, so the third is silent longest.
+        XCTAssertTrue(clients[0].send(Array("follow\n".utf8)) && clients[1].send(Array("status\n".utf8)))
+        server.ready(ids[0], tooLong: [], answer: echo)
+        server.ready(ids[1], tooLong: [], answer: echo)
+        _ = server.takeChanges()
+        try connect()
+        XCTAssertEqual(ids.count, LocalControlServer.maxPeers + 1, "the newcomer is served")
+        XCTAssertEqual(server.takeChanges().filter { $0.interest == nil }.map(\.id), [ids[2]], "the one silent longest gave its place up")
+        XCTAssertNil(clients[2].nextLine(maxLength: 100))
+        XCTAssertTrue(clients.last!.send(Array("clients\n".utf8)))
+        server.ready(ids.last!, tooLong: [], answer: echo)
+        _ = server.takeChanges()
+        XCTAssertEqual(clients.last!.nextLine(maxLength: 100).map { String(decoding: $0, as: UTF8.self) }, "you said 7 bytes")
+        // Ten seconds on, every connection that asked nothing since gives its place up when
+        // another comes; the follower and the newcomer stay.
+        clock.advance(by: LocalControlServer.idleTimeout)
+        try connect()
+        let closed = Set(server.takeChanges().filter { $0.interest == nil }.map(\.id))
+        XCTAssertEqual(closed, Set(ids.dropLast()).subtracting([ids[0], ids[2]]))
+        XCTAssertNotNil(clients[0].nextLine(maxLength: 100), "the follower's answer is there, and it stays")
     }
 }

@@ -227,4 +227,73 @@ final class HostilePeerTests: XCTestCase {
         XCTAssertEqual(host.waitForExit(), 0, host.log)
         XCTAssertFalse(host.log.split(separator: "\n").contains { $0.hasPrefix("mshost: event=ClientConnected") }, host.log)
     }
+
+    /// `mshost kick ID` (no --for) sent a receiver away only by asking it: one that ignored its
+    /// BYE was back at once (measured before: playing again 6 s after its kick). The host now
+    /// refuses it itself until it restarts, by its client id and by its certificate (a new id
+    /// with the same key is the same receiver); a real msrecv kicked so keeps its word and does
+    /// not try again.
+    func testAKickHoldsAgainstAReceiverThatIgnoresItsBye() throws {
+        let scratch = try Scratch("kick-holds")
+        let port = freePort()
+        _ = scratch.recordingPCM("speaker")
+        let hostConfig = try scratch.write("host.json", Configs.host(port: port, source: "tone:440"))
+        let host = try Daemon("mshost", config: hostConfig, scratch: scratch)
+        XCTAssertTrue(host.waitFor("listening on port"), host.log)
+        func hello(_ id: String) -> [UInt8] {
+            Hello(clientID: id, clientName: "ignorer", audioFormats: ["pcm"], maxBufferSize: "200ms", lowLatency: false, t1: 1).frame
+        }
+        let first = try Configs.connect(port: port)
+        var reader = FrameReader()
+        try writeAll(first, hello("ignorer")).get()
+        _ = try FakeHost.expect(.welcome, from: first, &reader)
+        let (kicked, output) = try runToCompletion("mshost", ["kick", "1", "--config", hostConfig])
+        XCTAssertEqual(kicked, 0, output)
+        let bye = try FakeHost.expect(.bye, from: first, &reader)
+        XCTAssertEqual(bye.withUnsafeBytes { Bye.decode($0) }.reason, .kicked)
+        first.close()
+        // It ignores the BYE: back at once, under its id, then under a new one with the same key.
+        for id in ["ignorer", "renamed"] {
+            let again = try Configs.connect(port: port)
+            var againReader = FrameReader()
+            try writeAll(again, hello(id)).get()
+            let reply = try FakeHost.expect(.reject, from: again, &againReader)
+            let reject = try reply.withUnsafeBytes { try Reject.decode($0).get() }
+            XCTAssertEqual(reject.error, .authenticationFailed, id)
+            XCTAssertEqual(reject.message, "this receiver was sent away by the host's user until this host restarts", id)
+            again.close()
+        }
+        // A real receiver kicked the same way stays off, as it says, and others still play.
+        let speaker = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "speaker")), scratch: scratch)
+        XCTAssertTrue(speaker.waitFor("event=Connected"), speaker.log)
+        let (kickedAgain, againOutput) = try runToCompletion("mshost", ["kick", "4", "--config", hostConfig])
+        XCTAssertEqual(kickedAgain, 0, againOutput)
+        XCTAssertTrue(speaker.waitFor("it stays off the host until msrecv restarts"), speaker.log)
+        Thread.sleep(forTimeInterval: 3)
+        XCTAssertEqual(speaker.count("event=Connected"), 1, "it did not try again: \(speaker.log)")
+        speaker.signal(SIGTERM)
+        XCTAssertEqual(speaker.waitForExit(), 0, speaker.log)
+        host.signal(SIGTERM)
+        XCTAssertEqual(host.waitForExit(), 0, host.log)
+    }
+
+    /// A user of the control socket's group held its sixteen places with idle connections, and
+    /// `mshost clients` got "hung up without an answer". Now the newcomer takes the place of the
+    /// connection silent longest: the host's own tool answers with twenty idle ones open.
+    func testIdleControlConnectionsCannotLockTheOwnersToolsOut() throws {
+        let scratch = try Scratch("idle-control")
+        let port = freePort()
+        let state = try scratch.hostStateDirectory()
+        let config = try scratch.write("host.json", Configs.host(port: port, source: "tone:440", stateDir: state))
+        let host = try Daemon("mshost", config: config, scratch: scratch)
+        XCTAssertTrue(host.waitFor("local control on"), host.log)
+        let idle = try (0..<20).map { _ in try LocalListener.connect(path: state + "/mshost.sock").get() }
+        defer { idle.forEach { close($0) } }
+        Thread.sleep(forTimeInterval: 0.3)
+        let (status, output) = try runToCompletion("mshost", ["clients", "--config", config])
+        XCTAssertEqual(status, 0, output)
+        XCTAssertFalse(output.contains("hung up"), output)
+        host.signal(SIGTERM)
+        XCTAssertEqual(host.waitForExit(), 0, host.log)
+    }
 }

@@ -283,6 +283,18 @@ final class HostPinsTests: XCTestCase {
 final class SPAKE2PlusTests: XCTestCase {
     private func bytes(_ text: String) -> [UInt8] { unhex(text)! }
 
+    /// What `mshost passwd` writes reads back; a w0 at or above the group's order n (which no
+    /// derivation makes) is refused, so `mshost --check` says so.
+    func testAVerifierReadsBackAndAW0BeyondTheOrderIsRefused() throws {
+        let verifier = try PasswordVerifier(password: "correct horse", iterations: 1_000)
+        XCTAssertEqual(PasswordVerifier(encoded: verifier.description), verifier)
+        var fields = verifier.description.split(separator: ":").map(String.init)
+        for w0 in ["ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551", String(repeating: "ff", count: 32)] {
+            fields[3] = w0
+            XCTAssertNil(PasswordVerifier(encoded: fields.joined(separator: ":")), w0)
+        }
+    }
+
     /// A share of any length but a point's is refused where the curve code reads it (which
     /// used to read 65 bytes from a 1-byte share), whatever checked it before.
     func testAShareOfTheWrongLengthIsRefusedWhereTheCurveReadsIt() throws {
