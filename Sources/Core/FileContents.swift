@@ -48,3 +48,11 @@ public func writeAll(_ fd: CInt, _ bytes: UnsafeRawBufferPointer) -> Errno? {
     }
     return nil
 }
+
+/// The permission bits of `path` when users other than its owner and group may read it (a
+/// config that holds a secret should not be), else nil.
+public func readableByOthers(_ path: String) -> mode_t? {
+    var info = stat()
+    guard stat(path, &info) == 0, info.st_mode & 0o004 != 0 else { return nil }
+    return info.st_mode & 0o777
+}

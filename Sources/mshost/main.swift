@@ -100,6 +100,9 @@ case .none:
     log.warning("sharing.encryption is \"none\": audio and control cross the network in plaintext and any receiver can connect. For tests only")
     transport = TCPTransport()
 }
+if sharing.password != nil, let mode = readableByOthers(options.configPath) {
+    log.warning("\(options.configPath) holds the password (or its verifier) and any user of this machine can read it (mode \(String(mode, radix: 8))): chmod o-r \(options.configPath)")
+}
 if case .plaintext? = sharing.password {
     log.warning("sharing.password is in plaintext in \(options.configPath): run `mshost passwd --config \(options.configPath)`, which keeps only a verifier the password cannot be read back from")
 }

@@ -58,6 +58,9 @@ if !receiving.enabled {
     log.info("receiving.enabled is false in \(options.configPath): nothing to do")
     exit(0)
 }
+if receiving.password != nil, let mode = readableByOthers(options.configPath) {
+    log.warning("\(options.configPath) holds receiving.password and any user of this machine can read it (mode \(String(mode, radix: 8))): chmod o-r \(options.configPath)")
+}
 
 let transport: (HostTarget) -> any ChannelTransport
 let trust = HostTrust(pins: HostPins(directory: receiving.stateDirectory, configured: receiving.hostFingerprint.flatMap { Fingerprint(hex: $0) }))

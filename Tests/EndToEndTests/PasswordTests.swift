@@ -15,10 +15,13 @@ final class PasswordTests: XCTestCase {
                                                                                             extra: ", \"password\": \"correct horse\"")), scratch: scratch)
         XCTAssertTrue(host.waitFor("listening on port"), host.log)
         XCTAssertTrue(host.log.contains("warning: sharing.password is in plaintext"), host.log)
+        // The test's files are 0644: every user of the machine could read the password.
+        XCTAssertTrue(host.log.contains("holds the password (or its verifier) and any user of this machine can read it (mode 644): chmod o-r"), host.log)
 
         let right = try Daemon("msrecv", config: try scratch.write("right.json", Configs.receiver(port: port, device: "right",
                                                                                                 extra: ", \"password\": \"correct horse\"")), scratch: scratch, name: "right")
         XCTAssertTrue(right.waitFor("event=Connected"), right.log)
+        XCTAssertTrue(right.log.contains("holds receiving.password and any user of this machine can read it (mode 644)"), right.log)
         let wrong = try Daemon("msrecv", config: try scratch.write("wrong.json", Configs.receiver(port: port, device: "wrong",
                                                                                                 extra: ", \"password\": \"correct hose\"")), scratch: scratch, name: "wrong")
         XCTAssertTrue(wrong.waitFor("error=AuthenticationFailed"), wrong.log)
@@ -48,6 +51,13 @@ final class PasswordTests: XCTestCase {
         let port = freePort()
         _ = scratch.recordingPCM("speaker")
         let config = try scratch.write("host.json", Configs.host(port: port, source: "tone:440", extra: ", \"password\": \"old secret\""))
+        XCTAssertEqual(chmod(config, 0o600), 0)
+        // A temporary file someone left where mshost passwd writes its own is not written through.
+        XCTAssertEqual(symlink(scratch.file("elsewhere"), config + ".mshost-passwd"), 0)
+        let (refused, refusal) = try runToCompletion("mshost", ["passwd", "--config", config], stdin: "open sesame\n")
+        XCTAssertEqual(refused, 1, refusal)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.file("elsewhere")), "nothing written through the link")
+        XCTAssertEqual(unlink(config + ".mshost-passwd"), 0)
         let passwd = Process()
         passwd.executableURL = URL(fileURLWithPath: binDirectory + "/mshost")
         passwd.arguments = ["passwd", "--config", config]
@@ -71,6 +81,7 @@ final class PasswordTests: XCTestCase {
         let host = try Daemon("mshost", config: config, scratch: scratch)
         XCTAssertTrue(host.waitFor("listening on port"), host.log)
         XCTAssertFalse(host.log.contains("warning: sharing.password"), host.log)
+        XCTAssertFalse(host.log.contains("any user of this machine can read it"), "the config is 0600, kept so by mshost passwd: \(host.log)")
         let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "speaker",
                                                                                                     extra: ", \"password\": \"open sesame\"")), scratch: scratch)
         XCTAssertTrue(receiver.waitFor("event=Connected"), receiver.log)

@@ -310,15 +310,20 @@ func stopAll(_ daemons: [Daemon], file: StaticString = #filePath, line: UInt = #
     }
 }
 
-func runToCompletion(_ binary: String, _ arguments: [String], environment: [String: String]? = nil) throws -> (Int32, String) {
+func runToCompletion(_ binary: String, _ arguments: [String], environment: [String: String]? = nil, stdin: String? = nil) throws -> (Int32, String) {
     let process = Process()
-    let pipe = Pipe()
+    let pipe = Pipe(), input = Pipe()
     process.executableURL = URL(fileURLWithPath: binDirectory + "/" + binary)
     process.arguments = arguments
     if let environment { process.environment = environment }
     process.standardOutput = pipe
     process.standardError = pipe
+    if stdin != nil { process.standardInput = input }
     try process.run()
+    if let stdin {
+        input.fileHandleForWriting.write(Data(stdin.utf8))
+        try input.fileHandleForWriting.close()
+    }
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
