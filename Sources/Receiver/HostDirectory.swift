@@ -1,6 +1,7 @@
 import Core
 import Discovery
 import ProtocolMessages
+import Secure
 
 /// A Moosync host found over mDNS: where it listens (every sighting's address, IPv4 first), and
 /// its advertisement as its TXT records give it (nil, with the reason, when they are not a
@@ -31,6 +32,12 @@ public struct DiscoveredHost: Equatable, Sendable {
         case .success(let ad): advertisement = ad
         case .failure(let e): problem = e.description
         }
+    }
+
+    /// Whether its advertisement names the key pinned for its device_id, if one is.
+    public func advertisesPinnedKey(_ pinned: (String) -> Fingerprint?) -> Bool {
+        guard let key = pinned(id) else { return true }
+        return advertisement.flatMap { Fingerprint(hex: $0.fingerprint) } == key
     }
 
     /// Its device_id, or (without one) its mDNS name: what its key is pinned under.
@@ -105,9 +112,16 @@ public struct HostDirectory: Equatable, Sendable {
     /// kept. Hosts whose TXT records are not a Moosync advertisement never fit, nor do those in
     /// `excluding` (their users sent this receiver away). One device_id
     /// under two names (a name's record lingering after a rename) is one host.
-    public func choose(id: String?, name: String?, playing: String? = nil, excluding: Set<String> = []) -> Choice {
+    ///
+    /// mDNS is not authenticated: an advertisement of a device_id this receiver has pinned
+    /// (`pinned`) counts only if it names the pinned key. Before, a second advertisement of a
+    /// real device_id under a name that sorts first was always dialled first, failed, and was
+    /// dialled again, for ever.
+    public func choose(id: String?, name: String?, playing: String? = nil, excluding: Set<String> = [],
+                       pinned: (String) -> Fingerprint? = { _ in nil }) -> Choice {
         var candidates: [DiscoveredHost] = []
-        for host in sorted where host.advertisement != nil && !excluding.contains(host.id) && !candidates.contains(where: { $0.id == host.id }) {
+        for host in sorted where host.advertisement != nil && !excluding.contains(host.id) && host.advertisesPinnedKey(pinned)
+            && !candidates.contains(where: { $0.id == host.id }) {
             if let id, host.id != id { continue }
             if id == nil, let name, host.deviceName != name && host.service.name != name { continue }
             candidates.append(host)

@@ -36,4 +36,7 @@ public struct HostTrust {
 
     /// Whether this receiver has pinned the host with this device_id.
     func knows(_ id: String) -> Bool { pins.isPinned(id) }
+
+    /// The key the host with this device_id must present, if this receiver knows it.
+    func pinnedKey(_ id: String) -> Fingerprint? { pins.pinnedKey(id) }
 }

@@ -266,8 +266,10 @@ public final class ReceiverEngine {
         case .discovering:
             pickDiscoveredHost()
         case .streaming(let session):
-            // Moved: seen again, and at none of the places it was when this session began.
-            guard let target, let now = finder?.directory.hosts.values.first(where: { $0.id == target.pinKey }),
+            // Moved: seen again, with the key it presented, and at none of the places it was when
+            // this session began. An advertisement with another key is not the host moving.
+            let key = target?.advertisedFingerprint.flatMap(Fingerprint.init(hex:))
+            guard let target, let now = finder?.directory.hosts.values.first(where: { $0.id == target.pinKey && $0.advertisesPinnedKey { _ in key } }),
                   !now.endpoints.contains(where: target.endpoints.contains) else { return }
             log.info("\(target.label) moved to \(now.endpoint): reconnecting")
             backoff = Self.firstBackoff
@@ -284,7 +286,8 @@ public final class ReceiverEngine {
         var note: String
         // The host played last is kept when another appears: pinned, and what the user heard.
         let sentAway = finder.directory.hosts.values.map(\.id).filter(staysAway(from:))
-        switch finder.directory.choose(id: settings.hostID, name: settings.hostName, playing: discoveredDeviceID, excluding: Set(sentAway)) {
+        switch finder.directory.choose(id: settings.hostID, name: settings.hostName, playing: discoveredDeviceID, excluding: Set(sentAway),
+                                       pinned: { [trust] in trust?.pinnedKey($0) }) {
         case .host(let host) where settings.hostID != nil || settled || trust?.knows(host.id) == true:
             lastDiscoveryNote = ""
             return dial(HostTarget(label: "\"\(host.service.name)\" (\(host.endpoint))", endpoints: host.endpoints,

@@ -83,9 +83,13 @@ public struct HostPins {
     }
 
     /// Whether this receiver has met `host` (a device_id) before and pinned its key.
-    public func isPinned(_ host: String) -> Bool {
-        guard case .success(let pins) = read() else { return false }
-        return pins[host] != nil
+    public func isPinned(_ host: String) -> Bool { pinnedKey(host) != nil }
+
+    /// The key pinned for `host`, if any (or the configured one, which is the only one).
+    public func pinnedKey(_ host: String) -> Fingerprint? {
+        if let configured { return configured }
+        guard case .success(let pins) = read() else { return nil }
+        return pins[host]
     }
 
     /// Non-empty, at most 255 bytes, and no spaces or control characters: a host id that

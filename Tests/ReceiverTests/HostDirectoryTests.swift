@@ -1,13 +1,15 @@
 import Discovery
 import ProtocolMessages
 import Receiver
+import Secure
 import XCTest
 
 final class HostDirectoryTests: XCTestCase {
     private func service(_ name: String, id: String, deviceName: String? = nil, address: String = "192.168.1.20", port: UInt16 = 8080,
-                         interface: Int32 = 2) -> DiscoveredService {
+                         interface: Int32 = 2, fingerprint: Fingerprint? = nil) -> DiscoveredService {
         var ad = ServiceAdvertisement()
         ad.deviceID = id
+        ad.fingerprint = fingerprint?.description ?? ""
         ad.deviceName = deviceName ?? name
         ad.port = port
         return DiscoveredService(Sighting(name: name, interface: interface, proto: address.contains(":") ? 1 : 0), address: address, port: port, txt: ad.txtRecords)
@@ -74,5 +76,23 @@ final class HostDirectoryTests: XCTestCase {
         XCTAssertEqual(names(directory.choose(id: nil, name: nil, playing: "gone")), ["Lounge", "Study"])
         directory.apply(.found(service("Study #2", id: "b", deviceName: "Study", address: "192.168.1.21", port: 8081)))
         XCTAssertEqual(names(directory.choose(id: "b", name: nil)), ["Study"])
+    }
+
+    /// mDNS is not authenticated: someone on the network advertises the kitchen's device_id
+    /// under a name that sorts first, with a key of its own. Without a pin the two are one host
+    /// and the first name is dialled; with the kitchen's key pinned, the impostor's
+    /// advertisement does not count, whatever its name, and the real one is chosen.
+    func testAnAdvertisementOfAPinnedDeviceIDWithAnotherKeyDoesNotCount() {
+        let real = Fingerprint(bytes: [UInt8](repeating: 0x11, count: 32))!, impostor = Fingerprint(bytes: [UInt8](repeating: 0x22, count: 32))!
+        var directory = HostDirectory()
+        directory.apply(.found(service("Kitchen", id: "k", fingerprint: real)))
+        directory.apply(.found(service("AAA Kitchen", id: "k", deviceName: "Kitchen", address: "192.168.1.66", fingerprint: impostor)))
+        XCTAssertEqual(names(directory.choose(id: "k", name: nil)), ["AAA Kitchen"], "unpinned, the first name")
+        let pinned = { (id: String) in id == "k" ? real : nil }
+        XCTAssertEqual(names(directory.choose(id: "k", name: nil, pinned: pinned)), ["Kitchen"])
+        XCTAssertEqual(names(directory.choose(id: nil, name: nil, pinned: pinned)), ["Kitchen"])
+        directory.apply(.lost(Sighting(name: "Kitchen", interface: 2, proto: 0)))
+        XCTAssertEqual(names(directory.choose(id: "k", name: nil, pinned: pinned)), [], "only the impostor is left: nothing to dial")
+        XCTAssertFalse(directory.hosts["AAA Kitchen"]!.advertisesPinnedKey(pinned))
     }
 }
