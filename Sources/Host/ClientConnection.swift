@@ -84,6 +84,8 @@ final class ClientConnection {
     /// ends (a wrong confirmation, BYE, a reset, a malformed frame, the deadline), it was a
     /// guess, and it counts against the address and against the host's `ProofBudget`.
     private(set) var failedProof = false
+    /// Its address was made to wait for it already (the engine's note).
+    var addressPenalized = false
     private let proofs: ProofBudget
     /// A REJECT decided before the handshake ended (the client list was full): sent once the
     /// channel can carry it.
@@ -239,7 +241,16 @@ final class ClientConnection {
         }
     }
 
+    /// Frames one wake-up takes from a receiver: one that sends without pause (each frame up
+    /// to 16 KB of JSON) cannot hold the loop from the others' audio.
+    static let framesPerWake = 16
+    /// The last wake-up stopped at its budget with more to read: the engine reads again at
+    /// once, after whatever else is ready (TLS may hold the rest, where `poll` cannot see it).
+    private(set) var hasMoreToRead = false
+
     private func read(now: Microseconds, negotiate: (Hello, Microseconds) -> Negotiation) {
+        hasMoreToRead = false
+        var frames = 0
         while state != .closed && !isClosing {
             switch reader.next(from: channel) {
             case .header(let h):
@@ -247,6 +258,11 @@ final class ClientConnection {
                 reader.route(h.type == nil ? .discard : .scratch)
             case .frame(let h, let payload):
                 handle(h, payload, received: channel.lastArrival ?? now, now: now, negotiate: negotiate)
+                frames += 1
+                if frames == Self.framesPerWake {
+                    hasMoreToRead = state != .closed && !isClosing
+                    return
+                }
             case .wouldBlock:
                 return
             case .closed(let midFrame):

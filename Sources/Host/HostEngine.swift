@@ -12,8 +12,9 @@ enum HostToken: Hashable {
     case source
     /// The next frame is due.
     case frame
-    /// A receiver's connection, and the deadline of its state.
-    case client(Int), clientDeadline(Int)
+    /// A receiver's connection, the deadline of its state, and its next read when a wake-up's
+    /// budget left frames unread.
+    case client(Int), clientDeadline(Int), clientRead(Int)
     /// The last moment for the goodbyes to leave when the host stops.
     case finish
     /// Avahi's descriptors and timers (`Advertiser`).
@@ -154,13 +155,10 @@ public final class HostEngine {
                     if stopping == nil { produce(&source, encoder) }
                 case .ready(.client(let id), let interest):
                     guard let client = registry[id] else { continue }
-                    client.ready(interest, now: reactor.now) { hello, received in
-                        let answer = negotiate(hello, received: received, certificate: client.certificate)
-                        if case .welcome = answer { limiter.succeeded(ConnectionLimiter.source(of: client.address)) }
-                        return answer
-                    }
-                    sync(client)
-                    agreeOnBuffer()
+                    serve(client, interest)
+                case .timer(.clientRead(let id)):
+                    guard let client = registry[id] else { continue }
+                    serve(client, .read)
                 case .timer(.clientDeadline(let id)):
                     guard let client = registry[id] else { continue }
                     client.deadlinePassed(now: reactor.now)
@@ -291,17 +289,36 @@ public final class HostEngine {
         return nil
     }
 
+    /// What a receiver's connection is ready for (or has left to read).
+    private func serve(_ client: ClientConnection, _ interest: Interest) {
+        client.ready(interest, now: reactor.now) { hello, received in
+            let answer = negotiate(hello, received: received, certificate: client.certificate)
+            if case .welcome = answer { limiter.succeeded(ConnectionLimiter.source(of: client.address)) }
+            return answer
+        }
+        sync(client)
+        agreeOnBuffer()
+    }
+
     /// Watches a client for what it now needs, and forgets it once closed.
     private func sync(_ client: ClientConnection) {
+        // A proof the host answered is a guess from that moment: its address waits from now, not
+        // from when the connection ends (a guesser that reconnects at once was let in again
+        // before its close was seen). A WELCOME after it clears the wait.
+        if client.failedAttempt && !client.addressPenalized && (client.failedProof || client.state == .closed) {
+            limiter.failed(ConnectionLimiter.source(of: client.address), now: reactor.now)
+            client.addressPenalized = true
+        }
         if client.state == .closed {
-            if client.failedAttempt { limiter.failed(ConnectionLimiter.source(of: client.address), now: reactor.now) }
             if client.failedProof { proofs.failed(now: reactor.now) }
             reactor.unregister(.client(client.id))
             reactor.cancelTimer(.clientDeadline(client.id))
+            reactor.cancelTimer(.clientRead(client.id))
             registry.remove(client.id)
             return
         }
         reactor.setInterest(.client(client.id), client.interest)
+        if client.hasMoreToRead { reactor.schedule(.clientRead(client.id), at: reactor.now) }
         if let deadline = client.deadline {
             reactor.schedule(.clientDeadline(client.id), at: deadline)
         } else {

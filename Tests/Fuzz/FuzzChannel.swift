@@ -12,6 +12,8 @@ final class FuzzChannel: ByteChannel {
     var readsAhead = false
     var fileDescriptor: CInt { -1 }
     var peerDescription: String { "fuzz" }
+    /// What the peer presented over "TLS", if the input says it did.
+    var peerCertificateFingerprint: [UInt8]?
 
     init(bytes: UnsafeRawBufferPointer, chunk: Int, releasedUpFront: Int = .max) {
         self.bytes = bytes

@@ -2,8 +2,10 @@
 // receiver played from the fuzz input: HELLO, the password proof (CHALLENGE, AUTH) against a
 // fixed verifier, CONTROL and CHAT against the permissions, TIME_REQ, STATUS, BYE, and whatever
 // else the bytes say, on a clock stepped 10 ms per turn with the deadlines checked. The first
-// byte picks the admission and permissions, the second how the bytes are cut up. Built by
-// scripts/fuzz.sh.
+// byte picks the admission (password, certificate allowlist, whether the receiver presents the
+// listed certificate, whether it was sent away) and permissions, the second how the bytes are
+// cut up; the proof budget is shared across inputs, as the host's is across connections.
+// Built by scripts/fuzz.sh.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -23,6 +25,7 @@ let welcome = Welcome(sessionID: "fuzz", hostID: "fuzz", hostName: "fuzz",
                       streamStart: 0, nextSequence: 0, permissions: GrantedPermissions(queueControl: false, playbackControl: false, chat: true),
                       t1: 0, t2: 0, t3: 0)
 let audio = FrameWriter.frame(.audio, payload: [UInt8](repeating: 0, count: AudioPacketHeader.size + 64))
+let proofs = ProofBudget()
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzHost(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
@@ -35,11 +38,13 @@ public func fuzzHost(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     permissions.allowQueueControl = mode & 4 != 0
     let admission = Admission(password: mode & 8 != 0 ? verifier : nil, allowedClients: mode & 16 != 0 ? [listed] : [])
     let channel = FuzzChannel(bytes: UnsafeRawBufferPointer(rebasing: input[2...]), chunk: Int(input[1]) + 1)
-    let client = ClientConnection(id: 1, channel: channel, now: 0, log: log, admission: admission, permissions: permissions)
+    if mode & 32 != 0 { channel.peerCertificateFingerprint = listed.bytes }
+    let client = ClientConnection(id: 1, channel: channel, now: 0, log: log, admission: admission, permissions: permissions, proofs: proofs)
     var now: Microseconds = 0
     for turn in 0..<512 where client.state != .closed {
         client.ready([.read, .write], now: now) { hello, received in
-            hello.clientID.isEmpty ? .reject(.invalidPacket("no id"), message: "") : .welcome(welcome, codec: .pcm, backlog: [audio])
+            if mode & 64 != 0 { return .sentAway(message: "sent away") }
+            return hello.clientID.isEmpty ? .reject(.invalidPacket("no id"), message: "") : .welcome(welcome, codec: .pcm, backlog: [audio])
         }
         if client.isStreaming && turn % 3 == 0 { audio.withUnsafeBytes { client.sendAudio($0, now: now) } }
         now += 10_000

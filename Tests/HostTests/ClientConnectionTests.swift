@@ -119,6 +119,28 @@ final class ClientConnectionTests: XCTestCase {
         XCTAssertFalse(proven.failedAttempt)
     }
 
+    /// A receiver that sends without pause gets 16 frames read a wake-up, and the engine is
+    /// told there is more: the loop goes round the others (their audio) before the rest.
+    func testAWakeUpReadsSixteenFramesAndSaysWhenMoreWait() throws {
+        let (host, receiver) = pair()
+        let client = ClientConnection(id: 1, channel: host, now: 0, log: log)
+        let hello = Hello(clientID: "k1", clientName: "Kitchen", audioFormats: ["pcm"], maxBufferSize: "200ms", lowLatency: false, t1: 1)
+        try writeAll(receiver, hello.frame).get()
+        let negotiate: (Hello, Microseconds) -> ClientConnection.Negotiation = { h, _ in .welcome(self.welcome(t1: h.t1), codec: .pcm, backlog: []) }
+        client.ready(.read, now: 0, negotiate: negotiate)
+        XCTAssertTrue(client.isStreaming)
+        XCTAssertFalse(client.hasMoreToRead)
+        _ = frames(receiver)
+        for i in 0..<40 { try writeAll(receiver, TimeRequest(t1: UInt64(i)).frame).get() }
+        var answered: [Int] = []
+        while true {
+            client.ready(.read, now: 1_000, negotiate: negotiate)
+            answered.append(frames(receiver).filter { $0.0 == .timeResponse }.count)
+            guard client.hasMoreToRead else { break }
+        }
+        XCTAssertEqual(answered, [16, 16, 8])
+    }
+
     /// A path slower than the stream: once the socket is full and half the receiver's buffer
     /// waits in the queue, later frames are skipped (they would arrive too late to play); when
     /// the path takes again, frames queue again; a path that takes nothing for 10 s is let go.
