@@ -195,7 +195,7 @@ final class ClientConnection {
     /// Queues an AUDIO frame stamped with the time it is queued: the clock is read here, not
     /// the loop's wake-up time, which encoding and the receivers before this one have aged.
     private func queueAudio(_ frame: UnsafeRawBufferPointer) -> Bool {
-        outbox.append(frame) { AudioPacketHeader.stamp(sentAt: UInt64(clock.now()), frame: $0) }
+        outbox.append(frame) { AudioPacketHeader.stamp(sentAt: UInt64(clamping: clock.now()), frame: $0) }
     }
 
     /// BYE to a streaming receiver, then close once it is flushed. `stayAwaySeconds`: for
