@@ -31,26 +31,31 @@ public struct HostPins {
 
     /// Whether `host` (as this receiver names it) may present `fingerprint`. Writes nothing.
     public func check(host: String, presented fingerprint: Fingerprint?) -> Verdict {
-        guard let fingerprint else { return .refused("host \(host.debugDescription) presented no certificate") }
+        judge(host: host, presented: fingerprint).verdict
+    }
+
+    /// The verdict, and how many hosts the file holds (0 when it was not read).
+    private func judge(host: String, presented fingerprint: Fingerprint?) -> (verdict: Verdict, held: Int) {
+        guard let fingerprint else { return (.refused("host \(host.debugDescription) presented no certificate"), 0) }
         if let configured {
-            return fingerprint == configured ? .known
-                : .refused("host \(host.debugDescription) presented certificate \(fingerprint), not the one receiving.host_fingerprint names (\(configured))")
+            return (fingerprint == configured ? .known
+                : .refused("host \(host.debugDescription) presented certificate \(fingerprint), not the one receiving.host_fingerprint names (\(configured))"), 0)
         }
         guard Self.fitsALine(host) else {
-            return .refused("host id \(host.debugDescription) is empty, over 255 bytes or has spaces or control characters: not trusted")
+            return (.refused("host id \(host.debugDescription) is empty, over 255 bytes or has spaces or control characters: not trusted"), 0)
         }
         switch read() {
-        case .failure(let unreadable): return .refused(unreadable.why)
+        case .failure(let unreadable): return (.refused(unreadable.why), 0)
         case .success(let pins):
             switch pins[host] {
-            case .some(fingerprint): return .known
+            case .some(fingerprint): return (.known, pins.count)
             case .some(let old):
-                return .refused("""
+                return (.refused("""
                     host \(host) presented a different certificate (\(fingerprint)) from the one pinned on first use (\(old), in \(file)). \
                     If the host was reinstalled or its key replaced, delete the line for \(host) from that file, or set \
                     receiving.host_fingerprint to the new one (on the host: mshost --fingerprint); otherwise something is impersonating it
-                    """)
-            case .none: return .firstUse
+                    """), pins.count)
+            case .none: return (.firstUse, pins.count)
             }
         }
     }
@@ -65,20 +70,21 @@ public struct HostPins {
 
     /// Writes down a host met for the first time, once its session was welcomed.
     public func pin(host: String, fingerprint: Fingerprint) -> Pinned {
-        switch check(host: host, presented: fingerprint) {
+        let (verdict, held) = judge(host: host, presented: fingerprint)
+        switch verdict {
         case .known: return .known
         case .refused(let why): return .refused(why)
         case .firstUse: break
         }
-        guard case .success(let pins) = read(), pins.count < Self.maxHosts else {
+        guard held < Self.maxHosts else {
             return .refused("\(file) holds \(Self.maxHosts) hosts already: host \(host) is not pinned; delete the lines of hosts that are gone")
         }
+        let failed = { (e: Errno) in Pinned.refused("cannot pin host \(host)'s certificate in \(file): \(e)") }
         let fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return .refused("cannot pin host \(host)'s certificate in \(file): \(Errno.current)") }
+        guard fd >= 0 else { return failed(.current) }
         defer { close(fd) }
-        let line = Array("\(host) \(fingerprint)\n".utf8)
-        if let e = line.withUnsafeBytes({ writeAll(fd, $0) }) { return .refused("cannot pin host \(host)'s certificate in \(file): \(e)") }
-        guard fsync(fd) == 0 else { return .refused("cannot pin host \(host)'s certificate in \(file): \(Errno.current)") }
+        if let e = Array("\(host) \(fingerprint)\n".utf8).withUnsafeBytes({ writeAll(fd, $0) }) { return failed(e) }
+        guard fsync(fd) == 0 else { return failed(.current) }
         return .pinned
     }
 
