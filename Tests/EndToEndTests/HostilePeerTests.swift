@@ -14,6 +14,20 @@ import XCTest
 /// slow key derivation once a connection; a host takes each password message only at its
 /// exact length.
 final class HostilePeerTests: XCTestCase {
+    /// A receiver played by the test: connected to mshost on `port` over TLS, its HELLO sent.
+    private func hello(port: UInt16, clientID: String, clientName: String = "hostile", authenticationMethod: String = "none",
+                       timeout: TimeInterval = 5) throws -> any ByteChannel {
+        let channel = try Configs.connect(port: port, timeout: timeout)
+        try writeAll(channel, Hello(clientID: clientID, clientName: clientName, authenticationMethod: authenticationMethod, audioFormats: ["pcm"],
+                                    maxBufferSize: "200ms", lowLatency: false, t1: 1).frame).get()
+        return channel
+    }
+
+    /// The host's REJECT, decoded.
+    private func rejection(from channel: any ByteChannel, _ reader: inout FrameReader) throws -> Reject {
+        try FakeHost.expect(.reject, from: channel, &reader).withUnsafeBytes { try Reject.decode($0).get() }
+    }
+
     /// A rogue host with a key of its own answers HELLO with WELCOME at once, with no CHALLENGE
     /// and no proof, and streams. The receiver has a password: it refuses the WELCOME, plays
     /// nothing, and pins nothing (the next honest host is still met for the first time).
@@ -78,14 +92,11 @@ final class HostilePeerTests: XCTestCase {
                                                                                             extra: ", \"password\": \"correct horse\"")), scratch: scratch)
         XCTAssertTrue(host.waitFor("listening on port"), host.log)
         for length in [1, 64, 66] {
-            let channel = try Configs.connect(port: port)
+            let channel = try hello(port: port, clientID: "hostile-\(length)")
             var reader = FrameReader()
-            try writeAll(channel, Hello(clientID: "hostile-\(length)", clientName: "hostile", audioFormats: ["pcm"], maxBufferSize: "200ms",
-                                        lowLatency: false, t1: 1).frame).get()
             _ = try FakeHost.expect(.challenge, from: channel, &reader)
             try writeAll(channel, AuthMessage(step: .proverShare, bytes: [UInt8](repeating: 4, count: length)).frame).get()
-            let reply = try FakeHost.expect(.reject, from: channel, &reader)
-            let reject = try reply.withUnsafeBytes { try Reject.decode($0).get() }
+            let reject = try rejection(from: channel, &reader)
             XCTAssertEqual(reject.error.code, "InvalidPacket", "\(length) bytes")
             XCTAssertEqual(reject.message, "AUTH proverShare of \(length) bytes (it is 65)")
             channel.close()
@@ -133,14 +144,12 @@ final class HostilePeerTests: XCTestCase {
         let end = Date().addingTimeInterval(8)
         while Date() < end {
             // Refused at accept while its address waits: the TLS handshake fails at once.
-            guard let channel = try? Configs.connect(port: port, timeout: 1) else {
+            guard let channel = try? hello(port: port, clientID: "guesser", clientName: "guesser", authenticationMethod: "password", timeout: 1) else {
                 usleep(250_000)
                 continue
             }
             defer { channel.close() }
             var reader = FrameReader()
-            try writeAll(channel, Hello(clientID: "guesser", clientName: "guesser", authenticationMethod: "password", audioFormats: ["pcm"],
-                                        maxBufferSize: "200ms", lowLatency: false, t1: 1).frame).get()
             guard let payload = try? FakeHost.expect(.challenge, from: channel, &reader) else { continue }
             let challenge = try payload.withUnsafeBytes { try Challenge.decode($0).get() }
             let guess = try keys ?? SPAKE2Plus.derive(password: "wrong horse", salt: challenge.salt, iterations: challenge.iterations)
@@ -214,12 +223,9 @@ final class HostilePeerTests: XCTestCase {
         let port = freePort()
         let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone:440")), scratch: scratch)
         XCTAssertTrue(host.waitFor("listening on port"), host.log)
-        let channel = try Configs.connect(port: port)
+        let channel = try hello(port: port, clientID: "forger", clientName: "kitchen\nmshost: event=ClientConnected client_id=forged")
         var reader = FrameReader()
-        try writeAll(channel, Hello(clientID: "forger", clientName: "kitchen\nmshost: event=ClientConnected client_id=forged", audioFormats: ["pcm"],
-                                    maxBufferSize: "200ms", lowLatency: false, t1: 1).frame).get()
-        let reply = try FakeHost.expect(.reject, from: channel, &reader)
-        let reject = try reply.withUnsafeBytes { try Reject.decode($0).get() }
+        let reject = try rejection(from: channel, &reader)
         XCTAssertEqual(reject.error.code, "InvalidPacket")
         XCTAssertEqual(reject.message, "HELLO's connection_request.client_name has control characters")
         channel.close()
@@ -240,12 +246,8 @@ final class HostilePeerTests: XCTestCase {
         let hostConfig = try scratch.write("host.json", Configs.host(port: port, source: "tone:440"))
         let host = try Daemon("mshost", config: hostConfig, scratch: scratch)
         XCTAssertTrue(host.waitFor("listening on port"), host.log)
-        func hello(_ id: String) -> [UInt8] {
-            Hello(clientID: id, clientName: "ignorer", audioFormats: ["pcm"], maxBufferSize: "200ms", lowLatency: false, t1: 1).frame
-        }
-        let first = try Configs.connect(port: port)
+        let first = try hello(port: port, clientID: "ignorer", clientName: "ignorer")
         var reader = FrameReader()
-        try writeAll(first, hello("ignorer")).get()
         _ = try FakeHost.expect(.welcome, from: first, &reader)
         let (kicked, output) = try runToCompletion("mshost", ["kick", "1", "--config", hostConfig])
         XCTAssertEqual(kicked, 0, output)
@@ -254,11 +256,9 @@ final class HostilePeerTests: XCTestCase {
         first.close()
         // It ignores the BYE: back at once, under its id, then under a new one with the same key.
         for id in ["ignorer", "renamed"] {
-            let again = try Configs.connect(port: port)
+            let again = try hello(port: port, clientID: id, clientName: "ignorer")
             var againReader = FrameReader()
-            try writeAll(again, hello(id)).get()
-            let reply = try FakeHost.expect(.reject, from: again, &againReader)
-            let reject = try reply.withUnsafeBytes { try Reject.decode($0).get() }
+            let reject = try rejection(from: again, &againReader)
             XCTAssertEqual(reject.error, .authenticationFailed, id)
             XCTAssertEqual(reject.message, "this receiver was sent away by the host's user until this host restarts", id)
             again.close()
