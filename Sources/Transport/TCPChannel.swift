@@ -87,6 +87,7 @@ public final class TCPChannel: ByteChannel {
             let n = cmoosync_recv_stamped(fileDescriptor, buffer.baseAddress, buffer.count, 0, &arrival)
             if n > 0 {
                 lastArrival = arrival
+                acknowledgeAtOnce()
                 return .bytes(n)
             }
             if n == 0 { return .endOfStream }
@@ -96,6 +97,16 @@ public final class TCPChannel: ByteChannel {
             default: return .failed(.current)
             }
         }
+    }
+
+    /// Linux delays an ACK up to 40 ms once a connection carries data both ways, hoping to ride
+    /// it on data. A middlebox that keeps Nagle's algorithm (a naive proxy) then holds its next
+    /// small write, a clock reply, until that ACK comes: through such a relay every TIME_RESP
+    /// took 20 ms on the way down and the way down's floor went unseen for seconds. The option
+    /// lasts until the kernel goes back to delaying, so it is set after every receive.
+    private func acknowledgeAtOnce() {
+        var one: CInt = 1
+        _ = setsockopt(fileDescriptor, CInt(IPPROTO_TCP), CInt(TCP_QUICKACK), &one, socklen_t(MemoryLayout<CInt>.size))
     }
 
     public func write(_ bytes: UnsafeRawBufferPointer) -> IOResult {
