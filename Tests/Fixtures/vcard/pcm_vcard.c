@@ -397,11 +397,13 @@ static int vcard_prepare(snd_pcm_ioplug_t *io)
 }
 
 /* The queue as of now (ioplug does not update the pointer before asking for the delay), plus
- * the fixed hardware delay. */
+ * the fixed hardware delay, rounded to the nearest frame: truncated, a slow card's 500 µs
+ * (23.996 frames at -150 ppm) was reported as 23, and a receiver that believed it played that
+ * card 21 µs late. */
 static int vcard_delay(snd_pcm_ioplug_t *io, snd_pcm_sframes_t *delayp)
 {
 	vcard_t *v = io->private_data;
-	snd_pcm_sframes_t hw = (snd_pcm_sframes_t)(v->delay_us * effective_rate(v) / 1e6);
+	snd_pcm_sframes_t hw = (snd_pcm_sframes_t)lround(v->delay_us * effective_rate(v) / 1e6);
 	snd_pcm_uframes_t queued = snd_pcm_ioplug_hw_avail(io, io->hw_ptr, io->appl_ptr);
 	if (io->state == SND_PCM_STATE_RUNNING) {
 		uint64_t due = frames_due(v);
