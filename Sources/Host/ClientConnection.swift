@@ -87,6 +87,8 @@ final class ClientConnection {
     /// Its address was made to wait for it already (the engine's note).
     var addressPenalized = false
     private let proofs: ProofBudget
+    /// When its proof was charged to `proofs`, while that proof is under way.
+    private var proofCharged: Microseconds?
     /// A REJECT decided before the handshake ended (the client list was full): sent once the
     /// channel can carry it.
     private var pendingReject: (error: AudioShareError, message: String)?
@@ -322,8 +324,8 @@ final class ClientConnection {
                 }
                 if let password {
                     if let next = proofs.nextProof(now: now) {
-                        log.info("\(label): \(ProofBudget.limit) password proofs failed on this host within \(formatDuration(ProofBudget.window)); not asking for another for \(formatDuration(next - now))")
-                        return reject(.authenticationFailed, "too many failed password proofs on this host: try again in \(formatDuration(next - now))", now: now)
+                        log.info("\(label): \(ProofBudget.limit) password proofs failed on this host within \(formatDuration(ProofBudget.window)); not asking for another for \(Self.seconds(next - now))")
+                        return reject(.authenticationFailed, "too many failed password proofs on this host: try again in \(Self.seconds(next - now))", now: now)
                     }
                     proving = (hello, received, nil)
                     state = .authenticating(deadline: connectedAt + Self.helloTimeout)
@@ -401,12 +403,26 @@ final class ClientConnection {
         guard let password, let current = proving else { return invalid("AUTH without a CHALLENGE", now: now) }
         switch (message.step, current.verifier) {
         case (.proverShare, nil):
+            let source = ConnectionLimiter.source(of: address)
+            switch proofs.charge(from: source, now: now) {
+            case .spent(let until)?:
+                log.info("\(label): \(ProofBudget.limit) password proofs failed on this host within \(formatDuration(ProofBudget.window)); not answering another for \(Self.seconds(until - now))")
+                return reject(.authenticationFailed, "too many failed password proofs on this host: try again in \(Self.seconds(until - now))", now: now)
+            case .underWay?:
+                log.info("\(label): another password proof from \(source) is under way; refused")
+                return reject(.authenticationFailed, "another password proof from this address is under way: try again shortly", now: now)
+            case nil:
+                proofCharged = now
+            }
             do {
                 let verifier = try SPAKE2PlusVerifier(w0: password.w0, L: password.L, context: SPAKE2Plus.context(of: channel), shareP: message.bytes)
                 proving = (current.hello, current.received, verifier)
                 failedProof = true
                 send(AuthMessage(step: .verifierShare, bytes: verifier.shareV + verifier.confirmV).frame, now: now)
             } catch {
+                // Nothing was answered: not a guess.
+                proofs.refund(chargedAt: now)
+                settleProof()
                 invalid("AUTH: \(error)", now: now)
             }
         case (.proverConfirmation, let verifier?):
@@ -416,10 +432,23 @@ final class ClientConnection {
                 return reject(.authenticationFailed, "wrong password", now: now)
             }
             failedProof = false
+            if let charged = proofCharged { proofs.refund(chargedAt: charged) }
+            settleProof()
             welcome(current.hello, received: current.received, now: now, negotiate: negotiate)
         default:
             invalid("AUTH step \(message.step) out of order", now: now)
         }
+    }
+
+    /// A wait told to a person, in whole seconds rounded up.
+    private static func seconds(_ wait: Microseconds) -> String { formatDuration((wait + 999_999) / 1_000_000 * 1_000_000) }
+
+    /// Its proof, if one was charged, is over (it was welcomed, or the connection ended): its
+    /// address may start another.
+    func settleProof() {
+        guard proofCharged != nil else { return }
+        proofCharged = nil
+        proofs.settled(from: ConnectionLimiter.source(of: address))
     }
 
     /// A CONTROL from a receiver, checked against `sharing.permissions`: allowed, it becomes an

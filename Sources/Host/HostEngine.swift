@@ -310,7 +310,7 @@ public final class HostEngine {
             client.addressPenalized = true
         }
         if client.state == .closed {
-            if client.failedProof { proofs.failed(now: reactor.now) }
+            client.settleProof()
             reactor.unregister(.client(client.id))
             reactor.cancelTimer(.clientDeadline(client.id))
             reactor.cancelTimer(.clientRead(client.id))

@@ -173,19 +173,23 @@ public struct TLSTransport: ChannelTransport {
     }
 
     public func connect(to address: SocketAddress) -> Result<any ByteChannel, TransportError> {
-        tcp.connect(to: address).flatMap { inner in
-            do {
-                return .success(try TLSChannel(over: inner, configuration: configuration, verifyPeer: verifyPeer))
-            } catch {
-                inner.close()
-                return .failure(.session("\(error)"))
-            }
-        }
+        tcp.connect(to: address).flatMap(secure)
     }
 
     public func accept(from listener: borrowing TCPListener) -> (any ByteChannel)? {
         guard let inner = tcp.accept(from: listener) else { return nil }
         // A session that cannot even be set up (out of memory) drops this one connection.
-        return try? TLSChannel(over: inner, configuration: configuration, verifyPeer: verifyPeer)
+        return try? secure(inner).get()
+    }
+
+    /// A TLS session of this end's over `inner`, a TCP connection made or accepted; closed when
+    /// no session can be set up.
+    public func secure(_ inner: any ByteChannel) -> Result<any ByteChannel, TransportError> {
+        do {
+            return .success(try TLSChannel(over: inner, configuration: configuration, verifyPeer: verifyPeer))
+        } catch {
+            inner.close()
+            return .failure(.session("\(error)"))
+        }
     }
 }

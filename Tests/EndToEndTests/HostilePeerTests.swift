@@ -168,19 +168,79 @@ final class HostilePeerTests: XCTestCase {
         XCTAssertEqual(host.waitForExit(), 0, host.log)
     }
 
+    /// Guessers that start together: the host's ceiling of failed proofs a minute was checked
+    /// at HELLO and charged as each connection closed, so proofs begun in parallel all passed
+    /// it, and one address with four connections had four guesses judged per backoff step.
+    /// Fifteen guessers from twelve addresses, every share sent before any answer is read: at
+    /// most ten are judged, one from each address; the rest are told why not.
+    func testGuessersThatStartTogetherGetNoMoreThanTheCeilingAndOneAnAddress() throws {
+        let scratch = try Scratch("parallel-guessers")
+        let port = freePort()
+        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone:440",
+                                                                                            extra: ", \"password\": \"correct horse\"")), scratch: scratch)
+        XCTAssertTrue(host.waitFor("listening on port"), host.log)
+        // In the order the shares go out: four from one address first.
+        let sources = Array(repeating: "127.0.0.2", count: 3) + (2...13).map { "127.0.0.\($0)" }
+        var keys: (w0: [UInt8], w1: [UInt8])?
+        final class Guesser {
+            let source: String
+            let channel: any ByteChannel
+            var reader = FrameReader()
+            init(source: String, channel: any ByteChannel) { (self.source, self.channel) = (source, channel) }
+        }
+        var guessers: [Guesser] = []
+        for (n, source) in sources.enumerated() {
+            let guesser = Guesser(source: source, channel: try Configs.connect(port: port, from: source))
+            try writeAll(guesser.channel, Hello(clientID: "guesser-\(n)", clientName: "guesser", authenticationMethod: "password", audioFormats: ["pcm"],
+                                                maxBufferSize: "200ms", lowLatency: false, t1: 1).frame).get()
+            guessers.append(guesser)
+        }
+        // Every one challenged, then every share sent before any answer is read.
+        var shares: [[UInt8]] = []
+        for guesser in guessers {
+            let challenge = try FakeHost.expect(.challenge, from: guesser.channel, &guesser.reader).withUnsafeBytes { try Challenge.decode($0).get() }
+            keys = try keys ?? SPAKE2Plus.derive(password: "wrong horse", salt: challenge.salt, iterations: challenge.iterations)
+            shares.append(try SPAKE2PlusProver(w0: keys!.w0, w1: keys!.w1, context: SPAKE2Plus.context(of: guesser.channel)).shareP)
+        }
+        for (guesser, share) in zip(guessers, shares) { try writeAll(guesser.channel, AuthMessage(step: .proverShare, bytes: share).frame).get() }
+        var judged: [String] = [], refusals: [String] = []
+        for guesser in guessers {
+            defer { guesser.channel.close() }
+            switch try Self.answer(from: guesser.channel, &guesser.reader) {
+            case .auth: judged.append(guesser.source)
+            case .reject(let reject): refusals.append(reject.message)
+            }
+        }
+        print("guessers that start together: \(judged.count) of \(guessers.count) judged; refused: \(Set(refusals).sorted())")
+        XCTAssertEqual(judged.count, 10, "the ceiling, charged as each proof is answered")
+        XCTAssertEqual(judged.filter { $0 == "127.0.0.2" }.count, 1, "one proof at a time from an address")
+        XCTAssertTrue(refusals.contains { $0.hasPrefix("too many failed password proofs on this host") }, "\(refusals)")
+        XCTAssertTrue(refusals.contains { $0.hasPrefix("another password proof from this address") }, "\(refusals)")
+        host.signal(SIGTERM)
+        XCTAssertEqual(host.waitForExit(), 0, host.log)
+    }
+
+    private enum ProofAnswer { case auth, reject(Reject) }
+
+    /// The host's answer to a share: its own half of the proof, or a REJECT.
+    private static func answer(from channel: any ByteChannel, _ reader: inout FrameReader) throws -> ProofAnswer {
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline {
+            switch reader.next(from: channel) {
+            case .header: reader.route(.scratch)
+            case .frame(let h, _) where h.type == .auth: return .auth
+            case .frame(let h, let payload) where h.type == .reject: return .reject(try Array(payload).withUnsafeBytes { try Reject.decode($0).get() })
+            case .frame: continue
+            case .wouldBlock: usleep(1_000)
+            case .closed, .failed: throw FakeHost.ExpectationError("the host closed the connection without answering the share")
+            }
+        }
+        throw FakeHost.ExpectationError("no answer to the share within 5 s")
+    }
+
     /// A bare TCP connect from 127.0.0.2, never a TLS handshake.
     private func bareConnect(to port: UInt16) throws -> CInt {
-        let fd = socket(AF_INET, CInt(SOCK_STREAM.rawValue), 0)
-        var local = sockaddr_in(), remote = sockaddr_in()
-        local.sin_family = sa_family_t(AF_INET)
-        local.sin_addr.s_addr = inet_addr("127.0.0.2")
-        remote.sin_family = sa_family_t(AF_INET)
-        remote.sin_addr.s_addr = inet_addr("127.0.0.1")
-        remote.sin_port = port.bigEndian
-        let bound = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        let connected = withUnsafePointer(to: &remote) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard bound == 0, connected == 0 else { throw XCTSkip("cannot connect from 127.0.0.2: \(String(cString: strerror(errno)))") }
-        return fd
+        do { return try Configs.boundConnect(from: "127.0.0.2", to: port) } catch { throw XCTSkip("\(error)") }
     }
 
     /// Whether the host closed `fd` within `seconds` (a read sees the end).

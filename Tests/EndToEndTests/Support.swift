@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Core
 import Foundation
 import Secure
@@ -404,9 +407,11 @@ enum Configs {
     }()
 
     /// A connection to mshost on `port` as a receiver makes it, TLS handshake done.
-    static func connect(port: UInt16, timeout: TimeInterval = 5) throws -> any ByteChannel {
+    /// `source`: a loopback address of 127/8 to connect from (the host tells addresses apart).
+    static func connect(port: UInt16, from source: String? = nil, timeout: TimeInterval = 5) throws -> any ByteChannel {
         let address = try SocketAddress.resolve(host: "127.0.0.1", port: port).get()[0]
-        let channel = try receiverTransport.connect(to: address).get()
+        let channel = try source.map { try receiverTransport.secure(TCPChannel(adopting: try boundConnect(from: $0, to: port), peer: "127.0.0.1:\(port)")).get() }
+            ?? receiverTransport.connect(to: address).get()
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             switch channel.handshake() {
@@ -416,6 +421,25 @@ enum Configs {
             }
         }
         throw ChannelError("no TLS handshake with port \(port) within \(timeout) s")
+    }
+
+    /// A TCP connection to the host's `port` on 127.0.0.1 from the loopback address `source`.
+    static func boundConnect(from source: String, to port: UInt16) throws -> CInt {
+        let fd = socket(AF_INET, CInt(SOCK_STREAM.rawValue), 0)
+        var local = sockaddr_in(), remote = sockaddr_in()
+        local.sin_family = sa_family_t(AF_INET)
+        local.sin_addr.s_addr = inet_addr(source)
+        remote.sin_family = sa_family_t(AF_INET)
+        remote.sin_addr.s_addr = inet_addr("127.0.0.1")
+        remote.sin_port = port.bigEndian
+        let bound = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let connected = withUnsafePointer(to: &remote) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard bound == 0, connected == 0 else {
+            let why = String(cString: strerror(errno))
+            close(fd)
+            throw ChannelError("cannot connect from \(source) to port \(port): \(why)")
+        }
+        return fd
     }
 
     /// Not advertised over mDNS unless `advertise` (then under `name`, with its identity and

@@ -100,7 +100,7 @@ final class ClientConnectionTests: XCTestCase {
             let client = try attempt(keys: guess, now: now, leave: leave)
             XCTAssertTrue(client.failedProof, name)
             XCTAssertTrue(client.failedAttempt, name)
-            proofs.failed(now: now)  // as the engine does once the connection is gone
+            client.settleProof()  // as the engine does once the connection is gone
             now += 1_000_000
         }
         XCTAssertEqual(proofs.nextProof(now: now), 60_000_000, "ten failed within the minute")
