@@ -45,9 +45,13 @@ public struct DiscoveredHost: Equatable, Sendable {
     public var deviceName: String { advertisement.map(\.deviceName).flatMap { $0.isEmpty ? nil : $0 } ?? service.name }
     public var endpoint: String { endpoints[0].description }
 
+    /// Its mDNS name as it may be printed: anyone on the network chooses it, and a newline in it
+    /// would forge a line of the log or of `msrecv discover`.
+    public var shownName: String { printable(service.name) }
+
     /// One line for the log and `msrecv discover`.
     public var summary: String {
-        var line = "\"\(service.name)\" at \(endpoints.map(\.description).joined(separator: ", "))"
+        var line = "\"\(shownName)\" at \(endpoints.map(\.description).joined(separator: ", "))"
         guard let ad = advertisement else { return line + ": not a Moosync advertisement (\(problem ?? "?"))" }
         line += ": device_id \(ad.deviceID.isEmpty ? "(none)" : ad.deviceID)"
         if ad.deviceName != service.name { line += ", device_name \"\(ad.deviceName)\"" }

@@ -290,7 +290,7 @@ public final class ReceiverEngine {
                                        pinned: { [trust] in trust?.pinnedKey($0) }) {
         case .host(let host) where settings.hostID != nil || settled || trust?.knows(host.id) == true:
             lastDiscoveryNote = ""
-            return dial(HostTarget(label: "\"\(host.service.name)\" (\(host.endpoint))", endpoints: host.endpoints,
+            return dial(HostTarget(label: "\"\(host.shownName)\" (\(host.endpoint))", endpoints: host.endpoints,
                                    pinKey: host.id, advertisedFingerprint: host.advertisement.flatMap { $0.fingerprint.isEmpty ? nil : $0.fingerprint }))
         case .several(let hosts) where settled:
             note = settings.hostName != nil ? "several hosts fit receiving.host_name \"\(settings.hostName ?? "")\"; set receiving.host_id to the device_id of the one to play"
