@@ -313,6 +313,22 @@ final class SPAKE2PlusTests: XCTestCase {
         XCTAssertNoThrow(try prover.finish(shareV: verifier.shareV, confirmV: verifier.confirmV))
     }
 
+    /// The proof is bound to its TLS session by the exporter's keying material; a TLS session
+    /// that cannot give it (here: its handshake not done) fails closed instead of proving over
+    /// an unbound context, which a relay could pass between two sessions. Plain TCP (encryption
+    /// off) has no session to bind to, and proves over the protocol's name alone.
+    func testAProofOverTLSWithoutItsSessionsKeysFailsClosed() throws {
+        let listener = try boundListener()
+        let directory = temporaryDirectory("unbound")
+        let transport = TLSTransport(configuration: try TLSConfiguration(role: .client, identity: try TLSIdentity(directory: directory, name: "receiver", commonName: "r")))
+        let address = try SocketAddress.resolve(host: "127.0.0.1", port: listener.port).get()[0]
+        let unfinished = try transport.connect(to: address).get()
+        XCTAssertNil(unfinished.exportKeyingMaterial(label: "EXPORTER-moosync-spake2plus", context: nil, length: 32))
+        XCTAssertThrowsError(try SPAKE2Plus.context(of: unfinished)) { XCTAssertEqual($0 as? SPAKE2Plus.Failure, .unboundSession) }
+        let plain = try TCPTransport().connect(to: address).get()
+        XCTAssertEqual(try SPAKE2Plus.context(of: plain), Array("moosync-audio-share/1 SPAKE2+".utf8))
+    }
+
     func testTheRFCVectorsComeOutExactly() throws {
         let context = Array("SPAKE2+-P256-SHA256-HKDF-SHA256-HMAC-SHA256 Test Vectors".utf8)
         let idProver = Array("client".utf8), idVerifier = Array("server".utf8)
