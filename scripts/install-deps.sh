@@ -16,7 +16,9 @@ packages=(
   libcurl4-openssl-dev libedit2 libgcc-12-dev libpython3-dev libsqlite3-0
   libstdc++-12-dev libxml2-dev libz3-dev pkg-config tzdata zlib1g-dev libncurses6 git gcc libc6-dev
   # tests: alsa-lib's plugins and configuration, services for discovery, process tools
-  libasound2-plugins alsa-utils avahi-daemon dbus procps iproute2 python3
+  libasound2-plugins alsa-utils avahi-daemon avahi-utils dbus procps iproute2 python3
+  # tests: packet loss on a veth link (this kernel has no netem)
+  nftables
   # tests: an outside TLS client (what it can and cannot get from mshost)
   openssl
   "$@"

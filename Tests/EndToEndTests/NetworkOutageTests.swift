@@ -85,6 +85,51 @@ final class NetworkOutageTests: XCTestCase {
         XCTAssertLessThan(ClickTrack.percentile(skews, 0.99), 250)
     }
 
+    /// Nothing listens where the receiver's host should be: it tries again after 0.5, 1, 2 and
+    /// 4 s, and then every 5 s, never less often. Once a session has played, a host that goes
+    /// away is tried again after 0.5 s, and then at least every 2 s (for a minute): the music
+    /// is back soon after the host.
+    func testReconnectingBacksOffToFiveSecondsAndASessionThatPlayedStartsItOver() throws {
+        let scratch = try Scratch("backoff")
+        let port = freePort()
+        _ = try scratch.virtualCard("den")
+        let receiver = try Daemon("msrecv", config: try scratch.write("den.json", Configs.receiver(port: port, device: "den")), scratch: scratch)
+        let retry = "reconnecting to 127.0.0.1:\(port) in "
+        /// The next `count` delays the receiver announces after the first `baseline`, and the
+        /// seconds between the announcements this saw come.
+        func watch(_ count: Int, after baseline: Int, timeout: TimeInterval) -> (said: [String], gaps: [Double]) {
+            var seen = receiver.count(retry), times: [Date?] = Array(repeating: nil, count: max(0, seen - baseline))
+            let deadline = Date().addingTimeInterval(timeout)
+            while times.count < count && Date() < deadline {
+                let now = receiver.count(retry)
+                if now > seen { times += Array(repeating: Date(), count: now - seen) }
+                seen = now
+                usleep(10_000)
+            }
+            let said = receiver.log.components(separatedBy: retry).dropFirst(baseline + 1).map { String($0.prefix { $0 != "\n" }) }
+            return (Array(said.prefix(count)), zip(times.dropFirst(), times).compactMap { later, earlier in
+                earlier.flatMap { e in later.map { $0.timeIntervalSince(e) } } })
+        }
+        let refused = watch(6, after: 0, timeout: 20)
+        print("backoff: with no host, announced \(refused.said), seconds between the attempts \(refused.gaps.map { String(format: "%.2f", $0) })")
+        XCTAssertEqual(Array(refused.said.prefix(6)), ["500ms", "1s", "2s", "4s", "5s", "5s"], receiver.log)
+        XCTAssertGreaterThanOrEqual(refused.gaps.count, 4)
+        for (gap, announced) in zip(refused.gaps.reversed(), [0.5, 1, 2, 4, 5].reversed()) { XCTAssertEqual(gap, announced, accuracy: 0.3, "\(refused.gaps)") }
+
+        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone:440")), scratch: scratch)
+        XCTAssertTrue(receiver.waitFor("event=Connected", timeout: 7), receiver.log)
+        XCTAssertTrue(receiver.waitFor("audio output \"den\" plays"), receiver.log)
+        Thread.sleep(forTimeInterval: 1)
+        let before = receiver.count(retry)
+        host.signal(SIGTERM)
+        XCTAssertEqual(host.waitForExit(), 0, host.log)
+        let afterPlaying = watch(4, after: before, timeout: 10)
+        print("backoff: after a session that played, announced \(afterPlaying.said), seconds between \(afterPlaying.gaps.map { String(format: "%.2f", $0) })")
+        XCTAssertEqual(afterPlaying.said, ["500ms", "1s", "2s", "2s"], receiver.log)
+        receiver.signal(SIGTERM)
+        XCTAssertEqual(receiver.waitForExit(), 0, receiver.log)
+    }
+
     struct Run {
         /// The relayed receiver's log (its scratch directory is gone).
         let relayed: String
