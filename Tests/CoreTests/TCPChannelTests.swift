@@ -54,4 +54,33 @@ final class TCPChannelTests: XCTestCase {
         XCTAssertTrue(received == payloads, "every payload whole and in order")
         XCTAssertNotNil(client.lastArrival)
     }
+
+    /// A clock reply's receive time is when its bytes reached this machine, whatever the read
+    /// did with them: read 30 ms after they came, the stamp is still the kernel's, within a
+    /// few ms of the send (a stamp taken at the read would be 30 ms late).
+    func testTheArrivalIsWhenTheBytesCameNotWhenTheyWereRead() throws {
+        let listener = try TCPListener(port: UInt16(30_000 + getpid() % 10_000))
+        let client: any ByteChannel
+        switch connectBlocking(host: "127.0.0.1", port: listener.port) {
+        case .success(let c): client = c
+        case .failure(let e): return XCTFail("\(e)")
+        }
+        var server: TCPChannel?
+        for _ in 0..<200 where server == nil {
+            server = listener.accept()
+            if server == nil { usleep(5_000) }
+        }
+        guard let sender = server else { return XCTFail("no connection accepted") }
+        let clock = SystemClock()
+        let sent = clock.now()
+        try writeAll(sender, FrameWriter.frame(.timeResponse, payload: [UInt8](repeating: 1, count: 24))).get()
+        usleep(30_000)
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let result = buffer.withUnsafeMutableBytes { client.read(into: $0) }
+        let read = clock.now()
+        guard case .bytes(let n) = result, n > 0 else { return XCTFail("nothing read: \(result)") }
+        let arrival = try XCTUnwrap(client.lastArrival)
+        XCTAssertGreaterThanOrEqual(arrival, sent)
+        XCTAssertLessThan(arrival - sent, 5_000, "stamped on arrival, not at the read \(read - sent) µs after the send")
+    }
 }

@@ -83,6 +83,7 @@ final class SlowLinkTests: XCTestCase {
         let moved = after.reduce(0, +) / Double(max(after.count, 1)) - before.reduce(0, +) / Double(max(before.count, 1))
         print("slow link: across the step to 256 kbit/s the room moved \(Int(moved)) µs (before \(before.map(Int.init)), after \(after.map(Int.init)))")
         XCTAssertEqual(before.count + after.count, 6)
+        XCTAssertLessThan(abs(moved), 150, "the step up left the room's playout where it was")
         XCTAssertEqual(receivers[1].count("resynced"), resyncsBefore, "no resync since the link recovered: \(receivers[1].log)")
     }
 }

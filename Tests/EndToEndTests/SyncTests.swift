@@ -140,7 +140,7 @@ final class MultiRoomSyncTests: XCTestCase {
             XCTAssertEqual(r.waitForExit(), 0, r.log)
         }
         host.signal(SIGTERM)
-        _ = host.waitForExit()
+        XCTAssertEqual(host.waitForExit(), 0, host.log)
         let relayCounts = paths.compactMap { $0?.stop() }
 
         let streamStart = try ClickTrack.streamStart(hostLog: host.log)
