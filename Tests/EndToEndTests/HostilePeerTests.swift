@@ -105,6 +105,74 @@ final class HostilePeerTests: XCTestCase {
         XCTAssertEqual(host.waitForExit(), 0, host.log)
     }
 
+    /// The same at the receiver's end: a host whose half of the proof is 10 bytes (a point and
+    /// a confirmation are 97) is refused at the message, before the curve code sees it.
+    func testAHostsShareOfTheWrongLengthIsRefusedAtTheMessage() throws {
+        let scratch = try Scratch("short-host-share")
+        let port = freePort()
+        _ = scratch.recordingPCM("guarded")
+        let listener = try TCPListener(port: port)
+        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "guarded",
+                                                                                               extra: ", \"password\": \"correct horse\"")), scratch: scratch)
+        let channel = try FakeHost.accept(listener)
+        var reader = FrameReader()
+        _ = try FakeHost.expect(.hello, from: channel, &reader)
+        try writeAll(channel, Challenge(method: .password, salt: Array(0..<16), iterations: 1_000).frame).get()
+        _ = try FakeHost.expect(.auth, from: channel, &reader)
+        try writeAll(channel, AuthMessage(step: .verifierShare, bytes: [UInt8](repeating: 4, count: 10)).frame).get()
+        XCTAssertTrue(receiver.waitFor("AUTH verifierShare of 10 bytes (it is 97)", timeout: 5), receiver.log)
+        XCTAssertTrue(receiver.log.contains("error=InvalidPacket"), receiver.log)
+        receiver.signal(SIGTERM)
+        XCTAssertEqual(receiver.waitForExit(), 0, receiver.log)
+        channel.close()
+        XCTAssertFalse(receiver.log.contains("event=Connected"), receiver.log)
+    }
+
+    /// A pin file that cannot be read (here a directory where the file should be) used to count
+    /// as first use: any host's key was accepted and appended. Now no host is trusted, the log
+    /// says why, and nothing plays, even from the honest host.
+    func testAPinFileThatCannotBeReadTrustsNoHost() throws {
+        let scratch = try Scratch("unreadable-pins")
+        let port = freePort()
+        _ = scratch.recordingPCM("wary")
+        let pins = Configs.receiverStateDirectory("wary")
+        try? FileManager.default.removeItem(atPath: pins)
+        try FileManager.default.createDirectory(atPath: pins + "/known_hosts", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: pins) }
+        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone:440")), scratch: scratch)
+        XCTAssertTrue(host.waitFor("listening on port"), host.log)
+        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "wary")), scratch: scratch)
+        XCTAssertTrue(receiver.waitFor("no host is trusted", timeout: 5), receiver.log)
+        Thread.sleep(forTimeInterval: 1)
+        receiver.signal(SIGTERM)
+        XCTAssertEqual(receiver.waitForExit(), 0, receiver.log)
+        host.signal(SIGTERM)
+        XCTAssertEqual(host.waitForExit(), 0, host.log)
+        XCTAssertFalse(receiver.log.contains("event=Connected"), receiver.log)
+        XCTAssertEqual(scratch.recorded("wary").count, 0, "nothing played")
+    }
+
+    /// Connections not yet welcomed are capped at 32 over all addresses, besides 4 from one: a
+    /// 33rd from yet another address is closed at once.
+    func testBareConnectionsFromManyAddressesMeetTheOverallCap() throws {
+        let scratch = try Scratch("bare-many")
+        let port = freePort()
+        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone:440")), scratch: scratch)
+        XCTAssertTrue(host.waitFor("listening on port"), host.log)
+        let held = try (2...9).flatMap { a in try (0..<4).map { _ in try Configs.boundConnect(from: "127.0.0.\(a)", to: port) } }
+        defer { held.forEach { close($0) } }
+        // All at once: each waits up to 5 s for its TLS handshake.
+        Thread.sleep(forTimeInterval: 0.3)
+        var entries = held.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+        XCTAssertEqual(poll(&entries, nfds_t(entries.count), 0), 0, "32 held, none closed")
+        let extra = try Configs.boundConnect(from: "127.0.0.10", to: port)
+        defer { close(extra) }
+        XCTAssertTrue(closedByHost(extra, within: 1), "the 33rd closed at once")
+        XCTAssertTrue(host.waitFor("32 connections have not authenticated yet"), host.log)
+        host.signal(SIGTERM)
+        XCTAssertEqual(host.waitForExit(), 0, host.log)
+    }
+
     /// A WELCOME for 1-frame packets used to size the receiver's pool for them (45 MB for a 2 s
     /// buffer, kept across sessions): now the stream is refused, saying why, and the receiver's
     /// peak memory stays what it is without a stream.
