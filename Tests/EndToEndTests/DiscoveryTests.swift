@@ -236,6 +236,48 @@ final class DiscoveryTests: XCTestCase {
         XCTAssertFalse(printed.split(separator: "\n").contains { $0.hasPrefix("msrecv: event=") }, printed)
     }
 
+    /// A second advertisement of a pinned host's device_id under another name (first in name
+    /// order) and another key, at a port where nothing answers, used to be dialled first and
+    /// retried for ever. Now a speaker that has pinned the host ignores it and plays the real
+    /// one; and a host whose advertised fingerprint does not parse is not played at all.
+    func testAnAdvertisementOfAPinnedHostWithAnotherKeyIsIgnored() throws {
+        let mdns = try MDNSDaemon()
+        let scratch = try Scratch("spoofed")
+        mdns.use(in: scratch)
+        let port = freePort()
+        let host = try Daemon("mshost", config: try hostConfig(scratch, "Real host", port: port), scratch: scratch)
+        XCTAssertTrue(host.waitFor("mDNS: published \"Real host\""), host.log)
+        let (first, _) = try receiver(scratch, "speaker")
+        XCTAssertTrue(first.waitFor("event=Connected host=\"Real host\""), first.log)
+        stopAll([first])
+
+        var spoof = ServiceAdvertisement()
+        spoof.deviceID = try deviceID(scratch, "Real host", port: port)
+        spoof.deviceName = "Real host"
+        spoof.port = freePort()
+        spoof.fingerprint = hex([UInt8](repeating: 0xab, count: 32), separator: ":")
+        let impostor = try Daemon(command: ["/usr/bin/avahi-publish", "-s", "AAA Real host", "_moosync-audio._tcp", String(spoof.port)] + spoof.txtRecords,
+                                  scratch: scratch, name: "impostor")
+        XCTAssertTrue(impostor.waitFor("Established under name"), impostor.log)
+        let again = try Daemon("msrecv", config: scratch.file("speaker.json"), scratch: scratch, name: "speaker-again")
+        XCTAssertTrue(again.waitFor("event=Connected host=\"Real host\"", timeout: 5), "the pinned host, not the impostor: \(again.log)")
+        XCTAssertFalse(again.log.contains(":\(spoof.port)"), "the impostor was never dialled: \(again.log)")
+        stopAll([again])
+
+        var odd = ServiceAdvertisement()
+        odd.deviceID = makeUUID()
+        odd.deviceName = "Odd"
+        odd.port = port
+        odd.fingerprint = "zz"
+        let oddPublisher = try Daemon(command: ["/usr/bin/avahi-publish", "-s", "Odd", "_moosync-audio._tcp", String(port)] + odd.txtRecords,
+                                      scratch: scratch, name: "odd")
+        XCTAssertTrue(oddPublisher.waitFor("Established under name"), oddPublisher.log)
+        let (wary, _) = try receiver(scratch, "wary", extra: ", \"host_name\": \"Odd\"")
+        XCTAssertTrue(wary.waitFor("advertises a certificate fingerprint that is not one", timeout: 8), wary.log)
+        stopAll([wary])
+        XCTAssertFalse(wary.log.contains("event=Connected"), wary.log)
+    }
+
     func testWithoutAvahiTheHostStillStreamsAndDiscoverySaysWhy() throws {
         let scratch = try Scratch("no-avahi")
         scratch.environmentOverrides["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=\(scratch.file("no-bus.sock"))"
