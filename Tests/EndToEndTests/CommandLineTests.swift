@@ -1,4 +1,6 @@
+import Core
 import Foundation
+import Secure
 import XCTest
 
 /// What a person sees from `--check`, `--version` and a broken config.
@@ -33,6 +35,28 @@ final class CommandLineTests: XCTestCase {
                 "\(binary): error: \(path): line 2, column 52: receiving.buffer_size: expected a duration like \"2s\" or \"150ms\", got \"fast\"",
             ])
         }
+    }
+
+    /// A verifier whose w0 is the curve's order n (reduced, it is 0: every guess's blinding
+    /// cancels) used to be taken; `--check` refuses it, as it refuses `password_required` with
+    /// an empty `allowed_clients` (which would admit everyone).
+    func testCheckRefusesAVerifierBeyondTheOrderAndARequiredPasswordThatIsNot() throws {
+        let scratch = try Scratch("check-secrets")
+        let salt = [UInt8](repeating: 0xab, count: 16)
+        let keys = try SPAKE2Plus.derive(password: "correct horse", salt: salt, iterations: 20_000)
+        let L = try SPAKE2Plus.registration(w1: keys.w1)
+        let n = "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551"
+        for (w0, valid) in [(hex(keys.w0), true), (n, false)] {
+            let path = try scratch.write("host.json", Configs.host(port: 9000, source: "tone:440",
+                                                                   extra: ", \"password_verifier\": \"spake2+p256:20000:\(hex(salt)):\(w0):\(hex(L))\""))
+            let (status, output) = try runToCompletion("mshost", ["--config", path, "--check"])
+            XCTAssertEqual(status, valid ? 0 : 1, output)
+            if !valid { XCTAssertTrue(output.contains("sharing.password_verifier: not a verifier `mshost passwd` wrote"), output) }
+        }
+        let open = try scratch.write("open.json", Configs.host(port: 9000, source: "tone:440", extra: ", \"password_required\": true, \"allowed_clients\": []"))
+        let (status, output) = try runToCompletion("mshost", ["--config", open, "--check"])
+        XCTAssertEqual(status, 1, output)
+        XCTAssertTrue(output.contains("sharing.password_required: true, but there is no password and no allowed_clients"), output)
     }
 
     func testMissingFileAndInvalidJSONAreOneLineEach() throws {
