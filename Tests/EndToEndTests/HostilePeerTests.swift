@@ -405,6 +405,48 @@ final class HostilePeerTests: XCTestCase {
         XCTAssertEqual(host.waitForExit(), 0, host.log)
     }
 
+    /// The same for a speaker: 20 idle connections to msrecv's socket leave `msrecv status` its
+    /// answer; and a socket that hangs up at once (here the test's own, where msrecv's was) is
+    /// an error that says so, not a death by SIGPIPE (exit −13, as measured before).
+    func testIdleOrHangingUpControlConnectionsLeaveMsrecvStatusItsAnswerOrAnError() throws {
+        let scratch = try Scratch("idle-receiver-control")
+        _ = scratch.recordingPCM("den")
+        let config = try scratch.write("den.json", Configs.receiver(port: freePort(), device: "den"))
+        let socket = Configs.receiverStateDirectory("den") + "/msrecv.sock"
+        let receiver = try Daemon("msrecv", config: config, scratch: scratch)
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline {
+            guard case .success(let fd) = LocalListener.connect(path: socket) else {
+                usleep(20_000)
+                continue
+            }
+            close(fd)
+            break
+        }
+        let idle = try (0..<20).map { _ in try LocalListener.connect(path: socket).get() }
+        Thread.sleep(forTimeInterval: 0.3)
+        let (status, output) = try runToCompletion("msrecv", ["status", "--config", config])
+        idle.forEach { close($0) }
+        XCTAssertEqual(status, 0, output)
+        receiver.signal(SIGTERM)
+        XCTAssertEqual(receiver.waitForExit(), 0, receiver.log)
+
+        let impostor = try LocalListener(path: socket)
+        let fd = impostor.fileDescriptor
+        let stop = StopFlag()
+        let hangingUp = Thread {
+            while !stop.isSet {
+                let c = accept(fd, nil, nil)
+                if c >= 0 { close(c) } else { usleep(1_000) }
+            }
+        }
+        hangingUp.start()
+        defer { stop.set() }
+        let (hungUp, said) = try runToCompletion("msrecv", ["status", "--config", config])
+        XCTAssertEqual(hungUp, 1, said)
+        XCTAssertTrue(said.contains("hung up without an answer"), said)
+    }
+
     /// A user of the control socket's group held its sixteen places with idle connections, and
     /// `mshost clients` got "hung up without an answer". Now the newcomer takes the place of the
     /// connection silent longest: the host's own tool answers with twenty idle ones open.
