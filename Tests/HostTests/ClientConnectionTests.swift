@@ -39,6 +39,29 @@ final class ClientConnectionTests: XCTestCase {
                 permissions: GrantedPermissions(queueControl: false, playbackControl: false, chat: false), t1: t1, t2: 2, t3: 3)
     }
 
+    /// A host whose clock reads before zero (a time namespace set back) stamps its AUDIO with 0
+    /// and answers a TIME_REQ, where the conversion to the wire's unsigned fields trapped.
+    func testAClockBeforeZeroIsSentAsZeroWithoutATrap() throws {
+        let (host, receiver) = pair()
+        let clock = SteppedClock(startingAt: -2_000_000)
+        let client = ClientConnection(id: 1, channel: host, now: -2_000_000, log: log, clock: clock)
+        let stamped = FrameWriter.frame(.audio, flags: AudioPacketHeader.sentAtFlag, payload: [UInt8](repeating: 0, count: AudioPacketHeader.size + 8 + 10))
+        try writeAll(receiver, Hello(clientID: "k1", clientName: "Kitchen", audioFormats: ["pcm"], maxBufferSize: "200ms", lowLatency: false, t1: 1).frame).get()
+        client.ready(.read, now: -2_000_000) { h, _ in .welcome(self.welcome(t1: h.t1), codec: .pcm, backlog: []) }
+        _ = frames(receiver)
+        stamped.withUnsafeBytes { client.sendAudio($0, now: -1_999_000) }
+        try writeAll(receiver, TimeRequest(t1: 7).frame).get()
+        client.ready(.read, now: -1_998_000) { _, _ in XCTFail("one HELLO only"); return .reject(.invalidPacket("again"), message: "") }
+        let sent = frames(receiver)
+        XCTAssertEqual(sent.map(\.0), [.audio, .timeResponse])
+        XCTAssertEqual(Array(sent[0].1[AudioPacketHeader.size..<(AudioPacketHeader.size + 8)]), [0, 0, 0, 0, 0, 0, 0, 0])
+        // Its receive time is the kernel's stamp (this machine's clock): the reply is sent no
+        // earlier than that, whatever the host's own clock says.
+        let response = try sent[1].1.withUnsafeBytes { TimeResponse.decode($0) }.get()
+        XCTAssertEqual(response.t1, 7)
+        XCTAssertEqual(response.t3, response.t2)
+    }
+
     /// Each AUDIO frame leaves stamped with when it was queued for this receiver, on the host's
     /// clock as it is then (the backlog's frames too): the receiver's samples of the way down.
     /// A frame that does not announce the stamp goes as it is.

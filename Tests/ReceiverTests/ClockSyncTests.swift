@@ -31,6 +31,20 @@ final class ClockSyncTests: XCTestCase {
         XCTAssertEqual(sync.estimator.mapping.offset, 1_000_000 + 25)
     }
 
+    /// A clock before zero (a time namespace set back, a host that lies) trapped where a time
+    /// became an unsigned wire field: the request goes out as its bit pattern, the reply to it
+    /// is out of range and refused and counted, and an AUDIO frame stamped beyond Int64 is
+    /// refused too; nothing traps.
+    func testAClockBeforeZeroIsRefusedAndCountedWithoutATrap() throws {
+        var sync = ClockSync()
+        let request = try XCTUnwrap(sync.request(at: -5_000_000))
+        XCTAssertEqual(request.t1, UInt64(bitPattern: -5_000_000))
+        XCTAssertEqual(sync.receive(TimeResponse(t1: request.t1, t2: 100, t3: 150), t4: -4_999_000),
+                       .refused("times out of range (t2 100, t3 150)"))
+        XCTAssertEqual(sync.estimator.refused, 1)
+        XCTAssertFalse(sync.arrival(sentAt: UInt64.max, t4: 1_000_000))
+    }
+
     func testADuplicateAStrangerAndALateReplyAreRefusedAndALostOneIsCounted() throws {
         var sync = ClockSync()
         let first = try XCTUnwrap(sync.request(at: 1_000_000))
