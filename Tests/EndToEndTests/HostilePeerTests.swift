@@ -306,6 +306,46 @@ final class HostilePeerTests: XCTestCase {
         throw FakeHost.ExpectationError("no answer to the share within 5 s")
     }
 
+    /// A welcomed receiver that sends STATUS after STATUS without pause used to have the host
+    /// read it for as long as it kept sending: the others' audio waited. A wake-up reads at most
+    /// 16 frames from one receiver. Measured from outside: a real speaker next to such a flood
+    /// for 5 s plays on without its card running dry.
+    func testAReceiverFloodingTheHostDoesNotStarveTheOthersAudio() throws {
+        let scratch = try Scratch("status-flood")
+        let port = freePort()
+        let card = try scratch.virtualCard("den", delayMicroseconds: 1_000)
+        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone:440")), scratch: scratch)
+        XCTAssertTrue(host.waitFor("listening on port"), host.log)
+        let speaker = try Daemon("msrecv", config: try scratch.write("den.json", Configs.receiver(port: port, device: "den")), scratch: scratch, name: "den")
+        XCTAssertTrue(speaker.waitFor("event=Connected"), speaker.log)
+        let flooder = try hello(port: port, clientID: "flooder")
+        var reader = FrameReader()
+        _ = try FakeHost.expect(.welcome, from: flooder, &reader)
+        let cpuBefore = FakeHost.cpuSeconds(of: host.pid)
+        var status = Status()
+        status.bufferHealth = 1
+        let burst = [UInt8]((0..<64).flatMap { _ in status.frame })
+        var sent = 0, sink = [UInt8](repeating: 0, count: 65_536)
+        let end = Date().addingTimeInterval(5)
+        while Date() < end {
+            if case .success = writeAll(flooder, burst, timeout: 100_000) { sent += 64 }
+            // It reads what the host sends it, so that the host keeps it.
+            while case .bytes = sink.withUnsafeMutableBytes({ flooder.read(into: $0) }) {}
+        }
+        let cpu = FakeHost.cpuSeconds(of: host.pid) - cpuBefore
+        flooder.close()
+        Thread.sleep(forTimeInterval: 0.5)
+        speaker.signal(SIGTERM)
+        XCTAssertEqual(speaker.waitForExit(), 0, speaker.log)
+        host.signal(SIGTERM)
+        XCTAssertEqual(host.waitForExit(), 0, host.log)
+        let underruns = try VirtualCard.underrunTimes(card)
+        print("a STATUS flood: \(sent) frames in 5 s; mshost used \(String(format: "%.2f", cpu)) s of CPU; the other speaker's card ran dry \(underruns.count) times")
+        XCTAssertGreaterThan(sent, 10_000, "it flooded")
+        XCTAssertEqual(underruns, [], "the other speaker's audio kept coming: \(speaker.log)")
+        XCTAssertFalse(speaker.log.contains("event=BufferUnderrun"), speaker.log)
+    }
+
     /// A bare TCP connect from 127.0.0.2, never a TLS handshake.
     private func bareConnect(to port: UInt16) throws -> CInt {
         do { return try Configs.boundConnect(from: "127.0.0.2", to: port) } catch { throw XCTSkip("\(error)") }
