@@ -82,6 +82,43 @@ final class HostilePeerTests: XCTestCase {
         channel.close()
     }
 
+    /// A host that answers every connection with a CHALLENGE of 100 000 PBKDF2 iterations and a
+    /// new salt (200 in a burst used to leave `msrecv status` unanswered for over 5 s): one
+    /// derivation a connection, and connections spaced by the reconnect backoff, so the
+    /// speaker's own tools are answered throughout.
+    func testChallengesOnEveryReconnectLeaveTheSpeakersToolsAnswered() throws {
+        let scratch = try Scratch("challenge-every-time")
+        let port = freePort()
+        _ = scratch.recordingPCM("guarded")
+        let listener = try TCPListener(port: port)
+        let config = try scratch.write("recv.json", Configs.receiver(port: port, device: "guarded", extra: ", \"password\": \"correct horse\""))
+        let receiver = try Daemon("msrecv", config: config, scratch: scratch)
+        var challenged = 0, slowest = 0.0
+        let end = Date().addingTimeInterval(6)
+        while Date() < end {
+            if let channel = try? FakeHost.accept(listener, within: 0.2) {
+                var reader = FrameReader()
+                if (try? FakeHost.expect(.hello, from: channel, &reader)) != nil {
+                    _ = writeAll(channel, Challenge(method: .password, salt: (0..<16).map { _ in UInt8.random(in: 0...255) }, iterations: 100_000).frame)
+                    challenged += 1
+                }
+                // The status asked while the speaker derives its keys.
+                let asked = Date()
+                let (status, output) = try runToCompletion("msrecv", ["status", "--config", config])
+                slowest = max(slowest, Date().timeIntervalSince(asked))
+                XCTAssertEqual(status, 0, output)
+                _ = try? FakeHost.expect(.auth, from: channel, &reader)
+                channel.close()
+            }
+        }
+        receiver.signal(SIGTERM)
+        XCTAssertEqual(receiver.waitForExit(), 0, receiver.log)
+        print("challenges of 100 000 iterations on every reconnect: \(challenged) in 6 s; msrecv status answered within \(Int(slowest * 1000)) ms")
+        XCTAssertGreaterThanOrEqual(challenged, 2)
+        XCTAssertLessThanOrEqual(challenged, 6, "spaced by the backoff")
+        XCTAssertLessThan(slowest, 1, "the speaker's tools answered")
+    }
+
     /// A receiver's share of 1 byte used to reach the curve code, which read 65 bytes from it
     /// before anyone had authenticated: now it is REJECT `InvalidPacket` at the message, saying
     /// what was wrong, and so is every other length but a point's.
