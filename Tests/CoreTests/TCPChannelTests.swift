@@ -7,21 +7,21 @@ import Transport
 import XCTest
 
 final class TCPChannelTests: XCTestCase {
+    /// A connection over loopback: the connecting end, and the end the listener on `port` accepted.
+    private func connectedPair(port: UInt16) throws -> (client: any ByteChannel, server: TCPChannel) {
+        let listener = try TCPListener(port: port)
+        let client = try connectBlocking(host: "127.0.0.1", port: listener.port).get()
+        for _ in 0..<200 {
+            if let server = listener.accept() { return (client, server) }
+            usleep(5_000)
+        }
+        throw ChannelError("no connection accepted on port \(port)")
+    }
+
     /// A channel that reads ahead of the frame reader (16 KB per receive): frames that straddle
     /// those reads arrive whole and in order, and the peer's close comes after the last one.
     func testFramesStraddlingReadsArriveWholeThenTheClose() throws {
-        let listener = try TCPListener(port: UInt16(20_000 + getpid() % 10_000))
-        let client: any ByteChannel
-        switch connectBlocking(host: "127.0.0.1", port: listener.port) {
-        case .success(let c): client = c
-        case .failure(let e): return XCTFail("\(e)")
-        }
-        var server: TCPChannel?
-        for _ in 0..<200 where server == nil {
-            server = listener.accept()
-            if server == nil { usleep(5_000) }
-        }
-        guard let sender = server else { return XCTFail("no connection accepted") }
+        let (client, sender) = try connectedPair(port: UInt16(20_000 + getpid() % 10_000))
         // 60 audio-sized frames (78 KB), each payload a distinct pattern, then a close.
         let payloads = (0..<60).map { i in (0..<1_300).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ i) } }
         try writeAll(sender, payloads.flatMap { FrameWriter.frame(.audio, payload: $0) }).get()
@@ -59,18 +59,7 @@ final class TCPChannelTests: XCTestCase {
     /// did with them: read 30 ms after they came, the stamp is still the kernel's, within a
     /// few ms of the send (a stamp taken at the read would be 30 ms late).
     func testTheArrivalIsWhenTheBytesCameNotWhenTheyWereRead() throws {
-        let listener = try TCPListener(port: UInt16(30_000 + getpid() % 10_000))
-        let client: any ByteChannel
-        switch connectBlocking(host: "127.0.0.1", port: listener.port) {
-        case .success(let c): client = c
-        case .failure(let e): return XCTFail("\(e)")
-        }
-        var server: TCPChannel?
-        for _ in 0..<200 where server == nil {
-            server = listener.accept()
-            if server == nil { usleep(5_000) }
-        }
-        guard let sender = server else { return XCTFail("no connection accepted") }
+        let (client, sender) = try connectedPair(port: UInt16(30_000 + getpid() % 10_000))
         let clock = SystemClock()
         let sent = clock.now()
         try writeAll(sender, FrameWriter.frame(.timeResponse, payload: [UInt8](repeating: 1, count: 24))).get()

@@ -23,6 +23,41 @@ final class HostilePeerTests: XCTestCase {
         return channel
     }
 
+    /// mshost with a password, listening on `port`.
+    private func passwordHost(_ scratch: Scratch, port: UInt16) throws -> Daemon {
+        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone:440",
+                                                                                            extra: ", \"password\": \"correct horse\"")), scratch: scratch)
+        XCTAssertTrue(host.waitFor("listening on port"), host.log)
+        return host
+    }
+
+    /// msrecv with a password ("guarded", recording), dialling `port`; and its config's path.
+    private func guardedReceiver(_ scratch: Scratch, port: UInt16) throws -> (Daemon, config: String) {
+        _ = scratch.recordingPCM("guarded")
+        let config = try scratch.write("recv.json", Configs.receiver(port: port, device: "guarded", extra: ", \"password\": \"correct horse\""))
+        return (try Daemon("msrecv", config: config, scratch: scratch), config)
+    }
+
+    /// A guarded receiver that a host played by the test challenged (1 000 iterations), and
+    /// the AUTH payload of its share.
+    private func challengedOnce(_ scratch: Scratch, _ reader: inout FrameReader) throws -> (Daemon, any ByteChannel, auth: [UInt8]) {
+        let port = freePort()
+        let listener = try TCPListener(port: port)
+        let (receiver, _) = try guardedReceiver(scratch, port: port)
+        let channel = try FakeHost.accept(listener)
+        _ = try FakeHost.expect(.hello, from: channel, &reader)
+        try writeAll(channel, Challenge(method: .password, salt: Array(0..<16), iterations: 1_000).frame).get()
+        return (receiver, channel, try FakeHost.expect(.auth, from: channel, &reader))
+    }
+
+    /// Stops a receiver that a hostile host talked to: it exits 0 and never connected.
+    private func stopUnconnected(_ receiver: Daemon, _ channel: any ByteChannel) {
+        receiver.signal(SIGTERM)
+        XCTAssertEqual(receiver.waitForExit(), 0, receiver.log)
+        channel.close()
+        XCTAssertFalse(receiver.log.contains("event=Connected"), receiver.log)
+    }
+
     /// The host's REJECT, decoded.
     private func rejection(from channel: any ByteChannel, _ reader: inout FrameReader) throws -> Reject {
         try FakeHost.expect(.reject, from: channel, &reader).withUnsafeBytes { try Reject.decode($0).get() }
@@ -34,11 +69,9 @@ final class HostilePeerTests: XCTestCase {
     func testAReceiverWithAPasswordRefusesAHostThatSkipsTheProofAndPinsNothing() throws {
         let scratch = try Scratch("rogue")
         let port = freePort()
-        _ = scratch.recordingPCM("guarded")
         try? FileManager.default.removeItem(atPath: Configs.receiverStateDirectory("guarded"))
         let listener = try TCPListener(port: port)
-        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "guarded",
-                                                                                               extra: ", \"password\": \"correct horse\"")), scratch: scratch)
+        let (receiver, _) = try guardedReceiver(scratch, port: port)
         let channel = try FakeHost.accept(listener)
         var reader = FrameReader()
         let streamStart = SystemClock().now()
@@ -47,10 +80,7 @@ final class HostilePeerTests: XCTestCase {
         XCTAssertTrue(receiver.waitFor("sent WELCOME without proving it knows receiving.password", timeout: 5), receiver.log)
         XCTAssertTrue(receiver.log.contains("error=AuthenticationFailed"), receiver.log)
         XCTAssertTrue(receiver.log.contains("in 30s"), "it waits before trying again: \(receiver.log)")
-        receiver.signal(SIGTERM)
-        XCTAssertEqual(receiver.waitForExit(), 0, receiver.log)
-        channel.close()
-        XCTAssertFalse(receiver.log.contains("event=Connected"), receiver.log)
+        stopUnconnected(receiver, channel)
         XCTAssertFalse(receiver.log.contains("pinned host"), receiver.log)
         XCTAssertFalse(FileManager.default.fileExists(atPath: Configs.receiverStateDirectory("guarded") + "/known_hosts"), "nothing pinned")
         XCTAssertEqual(scratch.recorded("guarded").count, 0, "nothing played")
@@ -61,16 +91,8 @@ final class HostilePeerTests: XCTestCase {
     /// the second is an invalid packet, and the connection ends.
     func testASecondChallengeOnOneConnectionIsAnInvalidPacket() throws {
         let scratch = try Scratch("challenges")
-        let port = freePort()
-        _ = scratch.recordingPCM("guarded")
-        let listener = try TCPListener(port: port)
-        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "guarded",
-                                                                                               extra: ", \"password\": \"correct horse\"")), scratch: scratch)
-        let channel = try FakeHost.accept(listener)
         var reader = FrameReader()
-        _ = try FakeHost.expect(.hello, from: channel, &reader)
-        try writeAll(channel, Challenge(method: .password, salt: Array(0..<16), iterations: 1_000).frame).get()
-        let auth = try FakeHost.expect(.auth, from: channel, &reader)
+        let (receiver, channel, auth) = try challengedOnce(scratch, &reader)
         let share = try auth.withUnsafeBytes { try AuthMessage.decode($0).get() }
         XCTAssertEqual(share.step, .proverShare)
         XCTAssertEqual(share.bytes.count, 65, "an uncompressed P-256 point")
@@ -89,10 +111,8 @@ final class HostilePeerTests: XCTestCase {
     func testChallengesOnEveryReconnectLeaveTheSpeakersToolsAnswered() throws {
         let scratch = try Scratch("challenge-every-time")
         let port = freePort()
-        _ = scratch.recordingPCM("guarded")
         let listener = try TCPListener(port: port)
-        let config = try scratch.write("recv.json", Configs.receiver(port: port, device: "guarded", extra: ", \"password\": \"correct horse\""))
-        let receiver = try Daemon("msrecv", config: config, scratch: scratch)
+        let (receiver, config) = try guardedReceiver(scratch, port: port)
         var challenged = 0, slowest = 0.0
         let end = Date().addingTimeInterval(6)
         while Date() < end {
@@ -125,9 +145,7 @@ final class HostilePeerTests: XCTestCase {
     func testAShareOfTheWrongLengthIsRefusedAtTheMessage() throws {
         let scratch = try Scratch("short-share")
         let port = freePort()
-        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone:440",
-                                                                                            extra: ", \"password\": \"correct horse\"")), scratch: scratch)
-        XCTAssertTrue(host.waitFor("listening on port"), host.log)
+        let host = try passwordHost(scratch, port: port)
         for length in [1, 64, 66] {
             let channel = try hello(port: port, clientID: "hostile-\(length)")
             var reader = FrameReader()
@@ -146,23 +164,12 @@ final class HostilePeerTests: XCTestCase {
     /// a confirmation are 97) is refused at the message, before the curve code sees it.
     func testAHostsShareOfTheWrongLengthIsRefusedAtTheMessage() throws {
         let scratch = try Scratch("short-host-share")
-        let port = freePort()
-        _ = scratch.recordingPCM("guarded")
-        let listener = try TCPListener(port: port)
-        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "guarded",
-                                                                                               extra: ", \"password\": \"correct horse\"")), scratch: scratch)
-        let channel = try FakeHost.accept(listener)
         var reader = FrameReader()
-        _ = try FakeHost.expect(.hello, from: channel, &reader)
-        try writeAll(channel, Challenge(method: .password, salt: Array(0..<16), iterations: 1_000).frame).get()
-        _ = try FakeHost.expect(.auth, from: channel, &reader)
+        let (receiver, channel, _) = try challengedOnce(scratch, &reader)
         try writeAll(channel, AuthMessage(step: .verifierShare, bytes: [UInt8](repeating: 4, count: 10)).frame).get()
         XCTAssertTrue(receiver.waitFor("AUTH verifierShare of 10 bytes (it is 97)", timeout: 5), receiver.log)
         XCTAssertTrue(receiver.log.contains("error=InvalidPacket"), receiver.log)
-        receiver.signal(SIGTERM)
-        XCTAssertEqual(receiver.waitForExit(), 0, receiver.log)
-        channel.close()
-        XCTAssertFalse(receiver.log.contains("event=Connected"), receiver.log)
+        stopUnconnected(receiver, channel)
     }
 
     /// A pin file that cannot be read (here a directory where the file should be) used to count
@@ -228,10 +235,7 @@ final class HostilePeerTests: XCTestCase {
         let peak = try XCTUnwrap(procStatus(receiver.pid, "VmHWM"))
         print("a WELCOME for 1-frame packets: msrecv's peak RSS \(peak) KB")
         XCTAssertLessThan(peak, 15_000, "no pool for 1-frame packets (it was 45 MB)")
-        receiver.signal(SIGTERM)
-        XCTAssertEqual(receiver.waitForExit(), 0, receiver.log)
-        channel.close()
-        XCTAssertFalse(receiver.log.contains("event=Connected"), receiver.log)
+        stopUnconnected(receiver, channel)
     }
 
     /// A guesser learns the host's verdict on its guess from the host's confirmation, and then
@@ -241,9 +245,7 @@ final class HostilePeerTests: XCTestCase {
     func testAGuesserThatLeavesAfterTheHostsProofIsHeldBack() throws {
         let scratch = try Scratch("guesser")
         let port = freePort()
-        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone:440",
-                                                                                            extra: ", \"password\": \"correct horse\"")), scratch: scratch)
-        XCTAssertTrue(host.waitFor("listening on port"), host.log)
+        let host = try passwordHost(scratch, port: port)
         var keys: (w0: [UInt8], w1: [UInt8])?
         var judged = 0
         let end = Date().addingTimeInterval(8)
@@ -281,9 +283,7 @@ final class HostilePeerTests: XCTestCase {
     func testGuessersThatStartTogetherGetNoMoreThanTheCeilingAndOneAnAddress() throws {
         let scratch = try Scratch("parallel-guessers")
         let port = freePort()
-        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone:440",
-                                                                                            extra: ", \"password\": \"correct horse\"")), scratch: scratch)
-        XCTAssertTrue(host.waitFor("listening on port"), host.log)
+        let host = try passwordHost(scratch, port: port)
         // In the order the shares go out: four from one address first.
         let sources = Array(repeating: "127.0.0.2", count: 3) + (2...13).map { "127.0.0.\($0)" }
         var keys: (w0: [UInt8], w1: [UInt8])?
