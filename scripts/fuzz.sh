@@ -3,8 +3,8 @@
 #   frames  the frame reader + the AUDIO header and every message decoder, and the mDNS TXT
 #           records (Core, ProtocolMessages, Transport)
 #   json    the config loader (JSON reader + validation) and the WAV parser (Core, Config)
-#   session the receiver's whole session (handshake, stream, clock sync) against a host played
-#           from the input, on a stepped clock and a memory sink (Receiver and what it uses)
+#   session the receiver's whole session (handshake with or without a password, stream, clock
+#           sync) against a host played from the input, on a stepped clock and a memory sink
 #   host    one receiver's connection on the host (Host.ClientConnection): HELLO, the password
 #           proof against a fixed verifier, CONTROL/CHAT against the permissions, deadlines
 # Each runs FUZZ_SECONDS (default 60) from a seed corpus; prints inputs tried and crashes found.
@@ -105,6 +105,9 @@ def welcome(codec, frames):
     return frame(4, json.dumps({"session_id": "s", "stream": {"codec": codec, "sample_rate": 48000, "channels": 2,
                  "frame_samples": frames}, "stream_start": 1000000, "t1": 1000000, "t2": 1000100, "t3": 1000200}).encode())
 def pcm(seq, ts=None): return frame(6, struct.pack(">QQIBB", seq, seq * 20000 if ts is None else ts, 48000, 2, 0) + bytes(960 * 4))
+# A receiver with a password (the first byte's top bit): a CHALLENGE, a host's half of the proof, a WELCOME.
+open(f"{d}/session-password", "wb").write(b"\xc0\x80\x10" + frame(2, json.dumps({"method": "password", "salt": "ab" * 16, "iterations": 1000}).encode())
+     + frame(3, b"\x02\x04" + bytes(96)) + welcome("pcm", 960) + pcm(0))
 open(f"{d}/session-pcm", "wb").write(b"\x40\x80\x10" + welcome("pcm", 960) + b"".join(pcm(s) for s in range(12))
      + frame(8, struct.pack(">QQQ", 1000000, 1000100, 1000200)) + frame(12, b"\x02"))
 open(f"{d}/session-opus", "wb").write(b"\x07\x20\x40" + welcome("opus", 960)

@@ -70,7 +70,7 @@ public struct ClockEstimator {
         /// from the new path's samples, once they span `driftSpan`, and kept meanwhile. The
         /// floors themselves follow at once (the older samples lie above them).
         public var floorDrop: Microseconds = 1_000
-        /// The drift stays 0 unless the band it leaves is more than this much narrower (µs)
+        /// The drift stays 0 until the band it leaves is more than this much narrower (µs)
         /// than the widest band's. Where one direction's floor was seen at few moments, the
         /// band is nearly as wide over tens of ppm: through a relay whose Nagle held every reply,
         /// a path's first fit (10 s, its way down near the floor twice in the first 2 s) found
@@ -319,9 +319,13 @@ public struct ClockEstimator {
         return f + b
     }
 
-    /// 0 when its band is within `zeroDriftTolerance` of the widest band's, else `widest`.
+    /// Until a drift has been fitted: 0 when its band is within `zeroDriftTolerance` of the
+    /// widest band's, else `widest`. After, `widest`: bands that close can have centres hundreds
+    /// of µs apart, and a fit that went back and forth across the tolerance would step the
+    /// offset each time; this way there is one step, as there was at the first fit.
     private func zeroUnlessRuledOut(widest: Double, reference: Microseconds) -> Double {
-        width(drift: 0, reference: reference) >= width(drift: widest, reference: reference) - configuration.zeroDriftTolerance ? 0 : widest
+        guard mapping.drift == 0 else { return widest }
+        return width(drift: 0, reference: reference) >= width(drift: widest, reference: reference) - configuration.zeroDriftTolerance ? 0 : widest
     }
 
     private mutating func fit(searchingDrift: Bool) {

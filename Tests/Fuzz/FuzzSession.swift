@@ -2,7 +2,8 @@
 // the handshake (HELLO → WELCOME/REJECT), then the stream (frames into the pool, TIME_REQ /
 // TIME_RESP clock sync, STATUS, BYE) on the reactor with a stepped clock, and the playout
 // engine on a memory sink, stepped in between. The input is the host's byte stream; its first
-// bytes set how it is cut up and how fast time passes. Built by scripts/fuzz.sh.
+// bytes set how it is cut up, how fast time passes, and whether the receiver has a password.
+// Built by scripts/fuzz.sh.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,6 +16,10 @@ import Transport
 
 /// The receiver's clock when it sends HELLO: a WELCOME must echo it as t1 (the seed corpus does).
 let helloTime: Microseconds = 1_000_000
+/// With the first byte's top bit set the receiver has a password, so the host's CHALLENGE and
+/// AUTH are fuzzed too (its WELCOME then needs a proof no input can make). Shared across inputs:
+/// a salt seen before is not derived again.
+let password = PasswordKeys("correct horse")
 /// What the receiver would log goes nowhere: libFuzzer's own report is on stderr.
 let log = Logger(program: "fuzz", descriptor: open("/dev/null", O_WRONLY))
 
@@ -78,11 +83,11 @@ public func fuzzSession(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let input = UnsafeRawBufferPointer(start: data, count: size)
     let perStep = Int(input[1]) * 8 + 1
     let tick = Microseconds(input[2]) * 200 + 100
-    let channel = FuzzChannel(bytes: UnsafeRawBufferPointer(rebasing: input[3...]), chunk: Int(input[0]) + 1, releasedUpFront: perStep)
+    let channel = FuzzChannel(bytes: UnsafeRawBufferPointer(rebasing: input[3...]), chunk: Int(input[0] & 0x7f) + 1, releasedUpFront: perStep)
     let clock = SteppedClock(startingAt: helloTime)
     let handshake = HandshakePhase(channel: channel, hello: { t1 in
         Hello(clientID: "fuzz", clientName: "fuzz", audioFormats: ["opus", "flac", "pcm"], maxBufferSize: "200ms", lowLatency: false, t1: t1)
-    }, log: log)
+    }, password: input[0] & 0x80 != 0 ? password : nil, log: log)
     var accepted: Handshake.Accepted?
     for _ in 0..<64 where accepted == nil {
         switch handshake.advance(clock: clock) {
