@@ -14,15 +14,6 @@ import XCTest
 /// slow key derivation once a connection; a host takes each password message only at its
 /// exact length.
 final class HostilePeerTests: XCTestCase {
-    /// A receiver played by the test: connected to mshost on `port` over TLS, its HELLO sent.
-    private func hello(port: UInt16, clientID: String, clientName: String = "hostile", authenticationMethod: String = "none",
-                       timeout: TimeInterval = 5) throws -> any ByteChannel {
-        let channel = try Configs.connect(port: port, timeout: timeout)
-        try writeAll(channel, Hello(clientID: clientID, clientName: clientName, authenticationMethod: authenticationMethod, audioFormats: ["pcm"],
-                                    maxBufferSize: "200ms", lowLatency: false, t1: 1).frame).get()
-        return channel
-    }
-
     /// mshost with a password, listening on `port`.
     private func passwordHost(_ scratch: Scratch, port: UInt16) throws -> Daemon {
         let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone:440",
@@ -56,11 +47,6 @@ final class HostilePeerTests: XCTestCase {
         XCTAssertEqual(receiver.waitForExit(), 0, receiver.log)
         channel.close()
         XCTAssertFalse(receiver.log.contains("event=Connected"), receiver.log)
-    }
-
-    /// The host's REJECT, decoded.
-    private func rejection(from channel: any ByteChannel, _ reader: inout FrameReader) throws -> Reject {
-        try FakeHost.expect(.reject, from: channel, &reader).withUnsafeBytes { try Reject.decode($0).get() }
     }
 
     /// A rogue host with a key of its own answers HELLO with WELCOME at once, with no CHALLENGE
@@ -147,11 +133,11 @@ final class HostilePeerTests: XCTestCase {
         let port = freePort()
         let host = try passwordHost(scratch, port: port)
         for length in [1, 64, 66] {
-            let channel = try hello(port: port, clientID: "hostile-\(length)")
+            let channel = try HostileReceiver.hello(port: port, clientID: "hostile-\(length)")
             var reader = FrameReader()
             _ = try FakeHost.expect(.challenge, from: channel, &reader)
             try writeAll(channel, AuthMessage(step: .proverShare, bytes: [UInt8](repeating: 4, count: length)).frame).get()
-            let reject = try rejection(from: channel, &reader)
+            let reject = try HostileReceiver.rejection(from: channel, &reader)
             XCTAssertEqual(reject.error.code, "InvalidPacket", "\(length) bytes")
             XCTAssertEqual(reject.message, "AUTH proverShare of \(length) bytes (it is 65)")
             channel.close()
@@ -251,7 +237,7 @@ final class HostilePeerTests: XCTestCase {
         let end = Date().addingTimeInterval(8)
         while Date() < end {
             // Refused at accept while its address waits: the TLS handshake fails at once.
-            guard let channel = try? hello(port: port, clientID: "guesser", clientName: "guesser", authenticationMethod: "password", timeout: 1) else {
+            guard let channel = try? HostileReceiver.hello(port: port, clientID: "guesser", clientName: "guesser", authenticationMethod: "password", timeout: 1) else {
                 usleep(250_000)
                 continue
             }
@@ -295,10 +281,8 @@ final class HostilePeerTests: XCTestCase {
         }
         var guessers: [Guesser] = []
         for (n, source) in sources.enumerated() {
-            let guesser = Guesser(source: source, channel: try Configs.connect(port: port, from: source))
-            try writeAll(guesser.channel, Hello(clientID: "guesser-\(n)", clientName: "guesser", authenticationMethod: "password", audioFormats: ["pcm"],
-                                                maxBufferSize: "200ms", lowLatency: false, t1: 1).frame).get()
-            guessers.append(guesser)
+            guessers.append(Guesser(source: source, channel: try HostileReceiver.hello(port: port, from: source, clientID: "guesser-\(n)",
+                                                                                       authenticationMethod: "password")))
         }
         // Every one challenged, then every share sent before any answer is read.
         var shares: [[UInt8]] = []
@@ -312,7 +296,7 @@ final class HostilePeerTests: XCTestCase {
         var judged: [String] = [], refusals: [String] = []
         for guesser in guessers {
             defer { guesser.channel.close() }
-            switch try Self.answer(from: guesser.channel, &guesser.reader) {
+            switch try HostileReceiver.answerToShare(from: guesser.channel, &guesser.reader) {
             case .auth: judged.append(guesser.source)
             case .reject(let reject): refusals.append(reject.message)
             }
@@ -329,24 +313,6 @@ final class HostilePeerTests: XCTestCase {
         XCTAssertEqual(host.waitForExit(), 0, host.log)
     }
 
-    private enum ProofAnswer { case auth, reject(Reject) }
-
-    /// The host's answer to a share: its own half of the proof, or a REJECT.
-    private static func answer(from channel: any ByteChannel, _ reader: inout FrameReader) throws -> ProofAnswer {
-        let deadline = Date().addingTimeInterval(5)
-        while Date() < deadline {
-            switch reader.next(from: channel) {
-            case .header: reader.route(.scratch)
-            case .frame(let h, _) where h.type == .auth: return .auth
-            case .frame(let h, let payload) where h.type == .reject: return .reject(try Array(payload).withUnsafeBytes { try Reject.decode($0).get() })
-            case .frame: continue
-            case .wouldBlock: usleep(1_000)
-            case .closed, .failed: throw FakeHost.ExpectationError("the host closed the connection without answering the share")
-            }
-        }
-        throw FakeHost.ExpectationError("no answer to the share within 5 s")
-    }
-
     /// A welcomed receiver that sends STATUS after STATUS without pause used to have the host
     /// read it for as long as it kept sending: the others' audio waited. A wake-up reads at most
     /// 16 frames from one receiver. Measured from outside: a real speaker next to such a flood
@@ -359,7 +325,7 @@ final class HostilePeerTests: XCTestCase {
         XCTAssertTrue(host.waitFor("listening on port"), host.log)
         let speaker = try Daemon("msrecv", config: try scratch.write("den.json", Configs.receiver(port: port, device: "den")), scratch: scratch, name: "den")
         XCTAssertTrue(speaker.waitFor("event=Connected"), speaker.log)
-        let flooder = try hello(port: port, clientID: "flooder")
+        let flooder = try HostileReceiver.hello(port: port, clientID: "flooder")
         var reader = FrameReader()
         _ = try FakeHost.expect(.welcome, from: flooder, &reader)
         let cpuBefore = FakeHost.cpuSeconds(of: host.pid)
@@ -432,9 +398,9 @@ final class HostilePeerTests: XCTestCase {
         let port = freePort()
         let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone:440")), scratch: scratch)
         XCTAssertTrue(host.waitFor("listening on port"), host.log)
-        let channel = try hello(port: port, clientID: "forger", clientName: "kitchen\nmshost: event=ClientConnected client_id=forged")
+        let channel = try HostileReceiver.hello(port: port, clientID: "forger", clientName: "kitchen\nmshost: event=ClientConnected client_id=forged")
         var reader = FrameReader()
-        let reject = try rejection(from: channel, &reader)
+        let reject = try HostileReceiver.rejection(from: channel, &reader)
         XCTAssertEqual(reject.error.code, "InvalidPacket")
         XCTAssertEqual(reject.message, "HELLO's connection_request.client_name has control characters")
         channel.close()
@@ -455,7 +421,7 @@ final class HostilePeerTests: XCTestCase {
         let hostConfig = try scratch.write("host.json", Configs.host(port: port, source: "tone:440"))
         let host = try Daemon("mshost", config: hostConfig, scratch: scratch)
         XCTAssertTrue(host.waitFor("listening on port"), host.log)
-        let first = try hello(port: port, clientID: "ignorer", clientName: "ignorer")
+        let first = try HostileReceiver.hello(port: port, clientID: "ignorer", clientName: "ignorer")
         var reader = FrameReader()
         _ = try FakeHost.expect(.welcome, from: first, &reader)
         let (kicked, output) = try runToCompletion("mshost", ["kick", "1", "--config", hostConfig])
@@ -465,9 +431,9 @@ final class HostilePeerTests: XCTestCase {
         first.close()
         // It ignores the BYE: back at once, under its id, then under a new one with the same key.
         for id in ["ignorer", "renamed"] {
-            let again = try hello(port: port, clientID: id, clientName: "ignorer")
+            let again = try HostileReceiver.hello(port: port, clientID: id, clientName: "ignorer")
             var againReader = FrameReader()
-            let reject = try rejection(from: again, &againReader)
+            let reject = try HostileReceiver.rejection(from: again, &againReader)
             XCTAssertEqual(reject.error, .authenticationFailed, id)
             XCTAssertEqual(reject.message, "this receiver was sent away by the host's user until this host restarts", id)
             again.close()
