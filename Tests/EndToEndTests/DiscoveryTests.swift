@@ -237,9 +237,10 @@ final class DiscoveryTests: XCTestCase {
     }
 
     /// A second advertisement of a pinned host's device_id under another name (first in name
-    /// order) and another key, at a port where nothing answers, used to be dialled first and
-    /// retried for ever. Now a speaker that has pinned the host ignores it and plays the real
-    /// one; and a host whose advertised fingerprint does not parse is not played at all.
+    /// order) and another key, at a port where nothing answers, used to end a session playing
+    /// the host (it had "moved"), and then to be dialled first and retried for ever. Now a
+    /// speaker that has pinned the host ignores it and plays the real one; and a host whose
+    /// advertised fingerprint does not parse is not played at all.
     func testAnAdvertisementOfAPinnedHostWithAnotherKeyIsIgnored() throws {
         let mdns = try MDNSDaemon()
         let scratch = try Scratch("spoofed")
@@ -249,8 +250,9 @@ final class DiscoveryTests: XCTestCase {
         XCTAssertTrue(host.waitFor("mDNS: published \"Real host\""), host.log)
         let (first, _) = try receiver(scratch, "speaker")
         XCTAssertTrue(first.waitFor("event=Connected host=\"Real host\""), first.log)
-        stopAll([first])
 
+        // Published while the speaker plays: before, it read as the host having moved, and the
+        // session ended (host_moved).
         var spoof = ServiceAdvertisement()
         spoof.deviceID = try deviceID(scratch, "Real host", port: port)
         spoof.deviceName = "Real host"
@@ -259,6 +261,10 @@ final class DiscoveryTests: XCTestCase {
         let impostor = try Daemon(command: ["/usr/bin/avahi-publish", "-s", "AAA Real host", "_moosync-audio._tcp", String(spoof.port)] + spoof.txtRecords,
                                   scratch: scratch, name: "impostor")
         XCTAssertTrue(impostor.waitFor("Established under name"), impostor.log)
+        Thread.sleep(forTimeInterval: 2)
+        stopAll([first])
+        XCTAssertFalse(first.log.contains("host_moved"), "the session played on: \(first.log)")
+        XCTAssertEqual(first.count("event=Connected"), 1, first.log)
         let again = try Daemon("msrecv", config: scratch.file("speaker.json"), scratch: scratch, name: "speaker-again")
         XCTAssertTrue(again.waitFor("event=Connected host=\"Real host\"", timeout: 5), "the pinned host, not the impostor: \(again.log)")
         XCTAssertFalse(again.log.contains(":\(spoof.port)"), "the impostor was never dialled: \(again.log)")
