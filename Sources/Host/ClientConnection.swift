@@ -51,6 +51,8 @@ final class ClientConnection {
     private let clock: any MonotonicClock
     private(set) var state: State
     let address: String
+    /// Its address without the port: what the host's limits count by.
+    let source: String
     let connectedAt: Microseconds
     private(set) var clientID = ""
     private(set) var name = ""
@@ -116,6 +118,7 @@ final class ClientConnection {
         self.channel = channel
         self.log = log
         address = channel.peerDescription
+        source = ConnectionLimiter.source(of: address)
         connectedAt = now
         state = .securing(deadline: now + Self.helloTimeout)
         secure(now: now)
@@ -323,10 +326,7 @@ final class ClientConnection {
                     return reject(.authenticationFailed, "this receiver's certificate is not on the host's list", now: now)
                 }
                 if let password {
-                    if let next = proofs.nextProof(now: now) {
-                        log.info("\(label): \(ProofBudget.limit) password proofs failed on this host within \(formatDuration(ProofBudget.window)); not asking for another for \(Self.seconds(next - now))")
-                        return reject(.authenticationFailed, "too many failed password proofs on this host: try again in \(Self.seconds(next - now))", now: now)
-                    }
+                    if let next = proofs.nextProof(now: now) { return refuseProof(until: next, now: now) }
                     proving = (hello, received, nil)
                     state = .authenticating(deadline: connectedAt + Self.helloTimeout)
                     return send(Challenge(method: .password, salt: password.salt, iterations: password.iterations).frame, now: now)
@@ -403,11 +403,9 @@ final class ClientConnection {
         guard let password, let current = proving else { return invalid("AUTH without a CHALLENGE", now: now) }
         switch (message.step, current.verifier) {
         case (.proverShare, nil):
-            let source = ConnectionLimiter.source(of: address)
             switch proofs.charge(from: source, now: now) {
             case .spent(let until)?:
-                log.info("\(label): \(ProofBudget.limit) password proofs failed on this host within \(formatDuration(ProofBudget.window)); not answering another for \(Self.seconds(until - now))")
-                return reject(.authenticationFailed, "too many failed password proofs on this host: try again in \(Self.seconds(until - now))", now: now)
+                return refuseProof(until: until, now: now)
             case .underWay?:
                 log.info("\(label): another password proof from \(source) is under way; refused")
                 return reject(.authenticationFailed, "another password proof from this address is under way: try again shortly", now: now)
@@ -421,8 +419,7 @@ final class ClientConnection {
                 send(AuthMessage(step: .verifierShare, bytes: verifier.shareV + verifier.confirmV).frame, now: now)
             } catch {
                 // Nothing was answered: not a guess.
-                proofs.refund(chargedAt: now)
-                settleProof()
+                settleProof(refunded: true)
                 invalid("AUTH: \(error)", now: now)
             }
         case (.proverConfirmation, let verifier?):
@@ -432,23 +429,28 @@ final class ClientConnection {
                 return reject(.authenticationFailed, "wrong password", now: now)
             }
             failedProof = false
-            if let charged = proofCharged { proofs.refund(chargedAt: charged) }
-            settleProof()
+            settleProof(refunded: true)
             welcome(current.hello, received: current.received, now: now, negotiate: negotiate)
         default:
             invalid("AUTH step \(message.step) out of order", now: now)
         }
     }
 
-    /// A wait told to a person, in whole seconds rounded up.
-    private static func seconds(_ wait: Microseconds) -> String { formatDuration((wait + 999_999) / 1_000_000 * 1_000_000) }
+    /// The host's ceiling of failed proofs is reached until `until`: REJECT, with the wait in
+    /// whole seconds.
+    private func refuseProof(until: Microseconds, now: Microseconds) {
+        let wait = formatDuration((until - now + 999_999) / 1_000_000 * 1_000_000)
+        log.info("\(label): \(ProofBudget.limit) password proofs failed on this host within \(formatDuration(ProofBudget.window)); not answering another for \(wait)")
+        reject(.authenticationFailed, "too many failed password proofs on this host: try again in \(wait)", now: now)
+    }
 
     /// Its proof, if one was charged, is over (it was welcomed, or the connection ended): its
-    /// address may start another.
-    func settleProof() {
-        guard proofCharged != nil else { return }
+    /// address may start another. `refunded`: it was no guess (welcomed, or never answered).
+    func settleProof(refunded: Bool = false) {
+        guard let charged = proofCharged else { return }
+        if refunded { proofs.refund(chargedAt: charged) }
         proofCharged = nil
-        proofs.settled(from: ConnectionLimiter.source(of: address))
+        proofs.settled(from: source)
     }
 
     /// A CONTROL from a receiver, checked against `sharing.permissions`: allowed, it becomes an

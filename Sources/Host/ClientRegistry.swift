@@ -27,7 +27,7 @@ public final class ClientRegistry {
     /// without its port).
     func unauthenticated(from source: String) -> (all: Int, fromSource: Int) {
         let waiting = connections.values.filter(\.isUnauthenticated)
-        return (waiting.count, waiting.filter { ConnectionLimiter.source(of: $0.address) == source }.count)
+        return (waiting.count, waiting.filter { $0.source == source }.count)
     }
 
     /// The client list: every receiver connected and not on its way out, with its last STATUS.

@@ -293,7 +293,7 @@ public final class HostEngine {
     private func serve(_ client: ClientConnection, _ interest: Interest) {
         client.ready(interest, now: reactor.now) { hello, received in
             let answer = negotiate(hello, received: received, certificate: client.certificate)
-            if case .welcome = answer { limiter.succeeded(ConnectionLimiter.source(of: client.address)) }
+            if case .welcome = answer { limiter.succeeded(client.source) }
             return answer
         }
         sync(client)
@@ -306,7 +306,7 @@ public final class HostEngine {
         // from when the connection ends (a guesser that reconnects at once was let in again
         // before its close was seen). A WELCOME after it clears the wait.
         if client.failedAttempt && !client.addressPenalized && (client.failedProof || client.state == .closed) {
-            limiter.failed(ConnectionLimiter.source(of: client.address), now: reactor.now)
+            limiter.failed(client.source, now: reactor.now)
             client.addressPenalized = true
         }
         if client.state == .closed {

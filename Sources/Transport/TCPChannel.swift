@@ -24,6 +24,8 @@ public final class TCPChannel: ByteChannel {
     private static let readAheadCapacity = 16 * 1024
     /// Until the first `handshake()` sees the connection made.
     private var connecting: Bool
+    /// A TCP socket (not a local one): its receives ask for immediate ACKs.
+    private let isTCP: Bool
 
     /// Takes over a socket: connected (accepted), or with a non-blocking connect in progress.
     public init(adopting fd: CInt, peer: String, connecting: Bool = false) {
@@ -31,8 +33,9 @@ public final class TCPChannel: ByteChannel {
         peerDescription = peer
         self.connecting = connecting
         var one: CInt = 1
-        // Small frames every few milliseconds: Nagle would hold them back.
-        _ = setsockopt(fd, CInt(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<CInt>.size))
+        // Small frames every few milliseconds: Nagle would hold them back. It fails on a local
+        // (Unix) socket, which has no ACKs to hurry either.
+        isTCP = setsockopt(fd, CInt(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<CInt>.size)) == 0
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         // Clock sync takes the kernel's arrival time of a TIME_REQ/TIME_RESP, not when a
         // thread got round to reading it (tens of µs later, and more on one side than the other).
@@ -87,7 +90,7 @@ public final class TCPChannel: ByteChannel {
             let n = cmoosync_recv_stamped(fileDescriptor, buffer.baseAddress, buffer.count, 0, &arrival)
             if n > 0 {
                 lastArrival = arrival
-                acknowledgeAtOnce()
+                if isTCP { acknowledgeAtOnce() }
                 return .bytes(n)
             }
             if n == 0 { return .endOfStream }
