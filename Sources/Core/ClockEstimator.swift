@@ -25,7 +25,8 @@
 /// behind audio seldom sees the floor, so the replies alone leave the down envelope well above
 /// it for the first minute, and the drift fitted to it a few ppm off (simulated: worst error
 /// over 30–60 s on the median of 100 paths 53 µs, 27 µs with the arrivals). A frame stamped
-/// early or read late only inflates its sample.
+/// early or read late only inflates its sample; one whose arrival was misread early would be
+/// the floor for minutes, and is refused once the fit can tell (`arrivalTolerance`).
 ///
 /// Only the lowest samples matter, so exchanges are kept in bins of one second, each holding
 /// its lowest way up and its lowest way down: a jittery path can be sampled fifty times a
@@ -79,6 +80,12 @@ public struct ClockEstimator {
         /// drift; one that the samples do show is fitted as before (the simulated 40 and 80 ppm
         /// hosts of `ClockEstimatorTests` alike).
         public var zeroDriftTolerance: Double = 20
+        /// Once the drift is fitted, an AUDIO arrival whose way down is more than this below
+        /// what the way up's floor allows (the band it leaves narrower than −this, µs) is a
+        /// misread time, not a sample: one such arrival, read 200 µs early, stayed the way down's
+        /// floor for the rest of a run and moved a room 105 µs. Before the fit the floors of
+        /// seconds ago are tilted by the drift, and only `stepThreshold` holds.
+        public var arrivalTolerance: Microseconds = 20
 
         public init() {}
     }
@@ -236,8 +243,10 @@ public struct ClockEstimator {
             return false
         }
         guard !bins.isEmpty, bins[newest].slice == t4 / configuration.bin else { return false }
+        // The fit's one-way delay for it; with the bound, what the way up's floor leaves.
         let delay = host(fromLocal: t4) - t3
-        guard delay >= -(errorBound + configuration.stepThreshold), delay <= configuration.maxRoundTrip else {
+        let tolerance = driftIsFitted ? configuration.arrivalTolerance : configuration.stepThreshold
+        guard delay >= -(errorBound + tolerance), delay <= configuration.maxRoundTrip else {
             arrivalsRefused += 1
             return false
         }
@@ -328,11 +337,15 @@ public struct ClockEstimator {
         return width(drift: 0, reference: reference) >= width(drift: widest, reference: reference) - configuration.zeroDriftTolerance ? 0 : widest
     }
 
+    /// Whether this path's samples are enough to fit the drift from.
+    private var driftIsFitted: Bool {
+        sampleCount >= configuration.driftSamples && latest - (binsOfThisPath.map(\.sent).min() ?? latest) >= configuration.driftSpan
+    }
+
     private mutating func fit(searchingDrift: Bool) {
         let reference = latest
         var drift = mapping.drift
-        let fitted = binsOfThisPath
-        if searchingDrift, sampleCount >= configuration.driftSamples, reference - (fitted.map(\.sent).min() ?? reference) >= configuration.driftSpan {
+        if searchingDrift, driftIsFitted {
             // Golden-section search for the widest band: 44 steps shrink ±1000 ppm below 1e-12.
             let limit = configuration.maxDriftPPM / 1e6, ratio = (5.0.squareRoot() - 1) / 2
             var low = -limit, high = limit

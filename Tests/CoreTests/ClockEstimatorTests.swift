@@ -240,6 +240,36 @@ final class ClockEstimatorTests: XCTestCase {
         XCTAssertEqual(estimator.mapping.offset, mapping.offset + 100)
     }
 
+    /// An arrival read 200 µs early (the wall clock read late when the kernel's stamp was
+    /// converted) would be the way down's floor for minutes, its offset 100 µs off: once the
+    /// drift is fitted, one beyond what the way up's floor allows is refused. Before, the floors
+    /// of seconds ago are tilted by a drift not yet known, and only the step threshold holds.
+    func testAnArrivalReadEarlierThanThePathAllowsIsRefusedOnceTheDriftIsFitted() {
+        let host = SimulatedHost(offset: 5_000_000, ppm: 0)
+        var estimator = ClockEstimator()
+        var now: Microseconds = 1_000_000
+        func exchanges(until end: Microseconds) {
+            while now < end {
+                let (t1, t2, t3, t4) = host.exchange(at: now, up: 30, down: 30)
+                XCTAssertEqual(estimator.add(t1: t1, t2: t2, t3: t3, t4: t4), .accepted)
+                now += 250_000
+            }
+        }
+        exchanges(until: 3_000_000)
+        XCTAssertTrue(estimator.addArrival(sent: host.clock(at: now - 250_000), arrived: now - 250_000 + 20 - 200),
+                      "before the fit, a drift could explain it")
+        estimator = ClockEstimator()
+        now = 1_000_000
+        exchanges(until: 13_000_000)
+        let mapping = estimator.mapping
+        let arrived = now - 250_000 + 30
+        XCTAssertFalse(estimator.addArrival(sent: host.clock(at: arrived + 200 - 30), arrived: arrived))
+        XCTAssertEqual(estimator.arrivalsRefused, 1)
+        XCTAssertEqual(estimator.mapping, mapping)
+        XCTAssertTrue(estimator.addArrival(sent: host.clock(at: arrived - 20), arrived: arrived), "20 µs: below the replies', within what the way up allows")
+        XCTAssertEqual(estimator.mapping.offset, mapping.offset + 5)
+    }
+
     /// A middlebox with Nagle's algorithm holds one reply in three for a delayed ACK (40 ms),
     /// always on the way down: the midpoints of those exchanges are 20 ms off, the envelopes not.
     func testRepliesHeldOnOneWayOnlyDoNotBiasTheOffset() {
