@@ -270,6 +270,38 @@ final class ClockEstimatorTests: XCTestCase {
         XCTAssertEqual(estimator.mapping.offset, mapping.offset + 5)
     }
 
+    /// Once the samples have ruled 0 out, the drift is fitted freely: a path that turns noisy
+    /// leaves bands at 0 and at the drift nearly as wide, and a fit that went back to 0 each time
+    /// they came within `zeroDriftTolerance` would step the offset back and forth. A host 3 ppm
+    /// fast, a quiet path for 30 s, then 60 s of up to 600 µs each way, the window 20 bins.
+    func testADriftTheSamplesShowedIsNotDroppedWhenTheyTurnNoisy() {
+        func run(tolerance: Double) -> (zeroed: Int, worst: Double) {
+            let host = SimulatedHost(offset: 9_000_000, ppm: 3)
+            var configuration = ClockEstimator.Configuration()
+            configuration.window = 20
+            configuration.zeroDriftTolerance = tolerance
+            var estimator = ClockEstimator(configuration: configuration)
+            var random = SplitMix(seed: 11)
+            var (zeroed, worst) = (0, 0.0)
+            var t: Microseconds = 1_000_000
+            while t < 91_000_000 {
+                let jitter: Microseconds = t < 31_000_000 ? 10 : 600
+                let (a, b, c, d) = host.exchange(at: t, up: 100 + random.next(jitter), down: 100 + random.next(jitter))
+                let fitted = estimator.mapping.drift != 0
+                _ = estimator.add(t1: a, t2: b, t3: c, t4: d)
+                if fitted && estimator.mapping.drift == 0 { zeroed += 1 }
+                if t >= 31_000_000 { worst = max(worst, abs(Double(estimator.host(fromLocal: d) - host.clock(at: d)))) }
+                t += 250_000
+            }
+            XCTAssertEqual(estimator.mapping.drift * 1e6, 3, accuracy: 2)
+            return (zeroed, worst)
+        }
+        let kept = run(tolerance: 20), never = run(tolerance: 0)
+        print("a drift shown, then noise: dropped to 0 \(kept.zeroed) times, worst error \(Int(kept.worst)) µs (fitted freely from the start: \(Int(never.worst)) µs)")
+        XCTAssertEqual(kept.zeroed, 0)
+        XCTAssertLessThan(kept.worst, 45)
+    }
+
     /// A middlebox with Nagle's algorithm holds one reply in three for a delayed ACK (40 ms),
     /// always on the way down: the midpoints of those exchanges are 20 ms off, the envelopes not.
     func testRepliesHeldOnOneWayOnlyDoNotBiasTheOffset() {
