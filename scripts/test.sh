@@ -12,4 +12,23 @@ bash scripts/install-deps.sh
 
 bash scripts/check-binaries.sh
 swift build --build-tests
-swift test --skip-build --disable-swift-testing
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+swift test --skip-build --disable-swift-testing 2>&1 | tee "$log" || status=$?
+
+# What skipped and why. Only the tests their own scripts run (the Snapcast comparisons:
+# scripts/bench-sync.sh; the soak: scripts/soak.sh) may skip here: any other skip is a test that
+# did not look, and fails the run.
+expected='^(SnapcastSyncComparisonTests|SnapcastNetworkPathTests|SoakTests)\.'
+skipped=$(sed -n 's/^.*: \([A-Za-z0-9_]*\.[A-Za-z0-9_]*\) : Test skipped - \(.*\)$/\1: \2/p' "$log")
+echo
+echo "skipped: $(grep -c . <<<"$skipped" || true)"
+[[ -z $skipped ]] || sed 's/^/  /' <<<"$skipped"
+unexpected=$(grep -Ev "$expected" <<<"$skipped" || true)
+if [[ -n $unexpected ]]; then
+    echo "test.sh: these tests skipped, and only a script's own tests may:" >&2
+    sed 's/^/  /' <<<"$unexpected" >&2
+    status=1
+fi
+exit "$status"

@@ -43,8 +43,7 @@ final class MDNSDaemon {
         publish-hinfo=no
         publish-workstation=no
         """.write(toFile: directory + "/avahi.conf", atomically: true, encoding: .utf8)
-        bus.executableURL = URL(fileURLWithPath: "/usr/bin/dbus-daemon")
-        bus.arguments = ["--config-file=\(directory)/bus.conf", "--nofork"]
+        bus.setCommand(dyingWithTheTests: ["/usr/bin/dbus-daemon", "--config-file=\(directory)/bus.conf", "--nofork"])
         bus.standardOutput = FileHandle.nullDevice
         bus.standardError = FileHandle.nullDevice
         try bus.run()
@@ -74,9 +73,8 @@ final class MDNSDaemon {
         let log = directory + "/avahi-\(avahiLogs).log"
         FileManager.default.createFile(atPath: log, contents: nil)
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
-        process.arguments = ["-m", "--kill-child=SIGTERM", "--fork", "sh", "-c",
-                             "mount -t tmpfs tmpfs /run && exec /usr/sbin/avahi-daemon -f \(directory)/avahi.conf --no-chroot --no-rlimits"]
+        process.setCommand(dyingWithTheTests: ["/usr/bin/unshare", "-m", "--kill-child=SIGTERM", "--fork", "sh", "-c",
+                                               "mount -t tmpfs tmpfs /run && exec /usr/sbin/avahi-daemon -f \(directory)/avahi.conf --no-chroot --no-rlimits"])
         process.environment = ProcessInfo.processInfo.environment.merging(["DBUS_SYSTEM_BUS_ADDRESS": busAddress]) { $1 }
         process.standardOutput = FileHandle(forWritingAtPath: log)
         process.standardError = FileHandle(forWritingAtPath: log)

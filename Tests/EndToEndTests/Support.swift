@@ -205,6 +205,17 @@ func freePort() -> UInt16 {
     return UInt16(bigEndian: addr.sin_port)
 }
 
+extension Process {
+    /// Runs `command` so that it dies with the test run: a runner stopped mid-test, even by
+    /// SIGKILL, leaves no daemon behind (once a debug mshost and two msrecv played on for 47
+    /// minutes). The kernel signals it when the thread that started it ends; daemons are
+    /// started from the test's own thread, which lasts as long as the run.
+    func setCommand(dyingWithTheTests command: [String]) {
+        executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        arguments = ["--pdeathsig", "KILL", "--"] + command
+    }
+}
+
 /// One of our binaries running, its stderr captured to a file.
 final class Daemon {
     let process = Process()
@@ -225,11 +236,9 @@ final class Daemon {
         logPath = scratch.file("\(name).log")
         FileManager.default.createFile(atPath: logPath, contents: nil)
         if let offset = monotonicOffset {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
-            process.arguments = ["--fork", "--kill-child=SIGKILL", "--time", "--monotonic", String(offset)] + command
+            process.setCommand(dyingWithTheTests: ["/usr/bin/unshare", "--fork", "--kill-child=SIGKILL", "--time", "--monotonic", String(offset)] + command)
         } else {
-            process.executableURL = URL(fileURLWithPath: command[0])
-            process.arguments = Array(command.dropFirst())
+            process.setCommand(dyingWithTheTests: command)
         }
         usesNamespace = monotonicOffset != nil
         process.environment = scratch.environment
