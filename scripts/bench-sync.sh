@@ -5,7 +5,7 @@
 # single receivers at ±300 ppm (PCM and Opus); a host whose clock steps; sine purity through
 # ±300 ppm cards; 30 ms latency; and beside them the same three rooms played by Snapcast
 # (snapserver and three snapclients on the same virtual cards). The suite runs the same tests for
-# 120 s / 60 s, without Snapcast; here the length is yours:
+# 90 s / 60 s, without Snapcast; here the length is yours:
 #   bench-sync.sh [ROOM_SECONDS (default 300)] [LATENCY_SECONDS (default 120)]
 # Prints one line per measurement and exits non-zero if a target is missed.
 set -euo pipefail

@@ -51,7 +51,7 @@ final class SyncTests: XCTestCase {
 
 /// Three rooms, one host: cards at +150, −150 and 0 ppm with different hardware delays, one
 /// receiver in a time namespace whose monotonic clock is 500 s ahead, all playing the same
-/// clicks (issue 4 §5). `MOOSYNC_SYNC_SECONDS` sets the length (default 120 s);
+/// clicks (issue 4 §5). `MOOSYNC_SYNC_SECONDS` sets the length (default 90 s);
 /// `scripts/bench-sync.sh` runs these longer and collects the figures they print.
 final class MultiRoomSyncTests: XCTestCase {
     struct Room {
@@ -65,7 +65,7 @@ final class MultiRoomSyncTests: XCTestCase {
                         Room(name: "lounge", ppm: -150, delay: 500, monotonicOffset: 500),
                         Room(name: "study", ppm: 0, delay: 3_000, monotonicOffset: nil)]
 
-    static var seconds: Double { Double(ProcessInfo.processInfo.environment["MOOSYNC_SYNC_SECONDS"] ?? "") ?? 120 }
+    static var seconds: Double { Double(ProcessInfo.processInfo.environment["MOOSYNC_SYNC_SECONDS"] ?? "") ?? 90 }
 
     func testThreeRoomsPlayAsOne() throws {
         let run = try Self.playTogether(burst: 1)

@@ -7,7 +7,9 @@ middlebox does) and forwards each chunk after
 
   --delay MS ± --jitter MS   (uniform, drawn per chunk, in order: a chunk never overtakes
                               the one before it, as on a Wi-Fi hop that retries)
-  --stall-percent P --stall-ms MS   (P % of chunks held MS longer: a path that stalls now and then)
+  --stall-percent P --stall-ms MS [--stall-until S]
+                                    (P % of chunks held MS longer: a path that stalls now and then,
+                                     until S seconds after the start if given)
   --rate KBIT [--rate-until S]      (a bottleneck: each direction carries at most KBIT kbit/s, until
                                      S seconds after the start if given; what it cannot carry queues,
                                      up to --queue BYTES, and then the relay stops reading, so the
@@ -110,7 +112,8 @@ class Pump:
     def due(self, now):
         a = self.path.args
         delay = a.delay + (self.rng.uniform(-a.jitter, a.jitter) if a.jitter > 0 else 0.0)
-        if a.stall_percent > 0 and self.rng.random() * 100 < a.stall_percent:
+        stalls = a.stall_percent > 0 and (a.stall_until < 0 or now < self.path.start + a.stall_until)
+        if stalls and self.rng.random() * 100 < a.stall_percent:
             delay += a.stall_ms
             self.path.count("stalled")
         due = max(self.last_due, now + max(0.0, delay) / 1000)
@@ -270,6 +273,7 @@ def main():
     p.add_argument("--nodelay", action="store_true")
     p.add_argument("--stall-percent", type=float, default=0.0)
     p.add_argument("--stall-ms", type=float, default=0.0)
+    p.add_argument("--stall-until", type=float, default=-1.0, help="s after start")
     p.add_argument("--freeze-at", type=float, default=-1.0, help="s after start")
     p.add_argument("--freeze-for", type=float, default=0.0, help="s")
     p.add_argument("--cut-at", type=float, default=-1.0, help="s after start")
