@@ -134,7 +134,6 @@ final class ReplayChannel: ByteChannel {
     private let frameLengths: [Int]
     private let frameDuration: UInt64
     private var current = 0..<0
-    private var currentStart = 0
 
     init(packets: [[UInt8]], format: StreamFormat) {
         let headers = WireProtocol.frameHeaderSize + AudioPacketHeader.size

@@ -34,11 +34,9 @@ public enum ConfigLoader {
         var settings = Settings()
         guard let top = c.object(root, path: "", known: ["sharing", "receiving", "board"]) else { return settings }
         if let sharing = c.object(top["sharing"], path: "sharing", known: sharingKeys) {
-            settings.hasSharing = true
             settings.sharing = validateSharing(sharing, &c)
         }
         if let receiving = c.object(top["receiving"], path: "receiving", known: receivingKeys) {
-            settings.hasReceiving = true
             settings.receiving = validateReceiving(receiving, &c)
         }
         if let board = c.object(top["board"], path: "board", known: ["buttons", "leds", "amp_power", "amp_idle"]) {

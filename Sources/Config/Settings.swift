@@ -183,10 +183,6 @@ public struct Settings: Equatable, Sendable {
     public var receiving = ReceivingSettings()
     /// The speaker's buttons, LEDs and amplifier line, if it has any.
     public var board = BoardSettings()
-    /// Which sections the file had (the daemons refuse a file without theirs only if it is
-    /// explicitly disabled; defaults fill the rest).
-    public var hasSharing = false
-    public var hasReceiving = false
 
     public init() {}
 }

@@ -33,7 +33,7 @@ final class HandshakePhase {
         case waiting(Interest)
         /// The channel could not be set up: the next address, or a retry later.
         case unreachable(String)
-        case welcomed(Handshake.Accepted)
+        case welcomed(HandshakeMessages.Accepted)
         /// Logged already (a REJECT, an invalid reply, a lost connection): retry later.
         case failed
         /// Logged already: the password was not accepted (or none was set): retry much later.
@@ -94,7 +94,7 @@ final class HandshakePhase {
                 if let end = prove(h.type!, payload) { return end }
                 guard flush(&interest) else { return .failed }
             case .frame(let h, let payload):
-                switch Handshake.parseReply(type: h.type!, payload: payload, t1: t1!, t4: channel.lastArrival ?? now) {
+                switch HandshakeMessages.parseReply(type: h.type!, payload: payload, t1: t1!, t4: channel.lastArrival ?? now) {
                 case .success(let accepted):
                     guard password == nil || hostProved else {
                         log.failure(.authenticationFailed)

@@ -14,10 +14,6 @@ public final class HostFinder {
         self.log = log
     }
 
-    public func sync<Token: Hashable>(into reactor: inout Reactor<Token>, token: (Int32) -> Token) {
-        client.sync(into: &reactor, token: token)
-    }
-
     /// An event for one of `token`'s ids; whether the directory changed. Call once with nil
     /// after making the finder (the client may already have news).
     public func handle<Token: Hashable>(_ event: Reactor<Token>.Event?, id: Int32, _ reactor: inout Reactor<Token>, token: (Int32) -> Token) -> Bool {

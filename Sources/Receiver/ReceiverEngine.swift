@@ -58,6 +58,7 @@ public final class ReceiverEngine {
     private var lastClock: (pinKey: String, sync: ClockSync)?
     /// The card the last session played: open while a quick return is awaited.
     private let card = KeptCard()
+    private let advice = OwnerAdvice()
 
     private enum Phase {
         case idle
@@ -375,7 +376,7 @@ public final class ReceiverEngine {
         switch transport(target).connect(to: address) {
         case .success(let channel):
             let handshake = HandshakePhase(channel: channel, hello: { [clientID, settings] t1 in
-                Handshake.hello(clientID: clientID, settings: settings, t1: t1)
+                HandshakeMessages.hello(clientID: clientID, settings: settings, t1: t1)
             }, password: password, log: log)
             reactor.register(.host, fd: channel.fileDescriptor, interest: .write)
             reactor.schedule(.handshake, after: HandshakePhase.timeout)
@@ -438,7 +439,7 @@ public final class ReceiverEngine {
         }
     }
 
-    private func startStreaming(_ handshake: HandshakePhase, _ accepted: Handshake.Accepted) {
+    private func startStreaming(_ handshake: HandshakePhase, _ accepted: HandshakeMessages.Accepted) {
         let welcome = accepted.welcome, format = accepted.format
         playingHostName = welcome.hostName
         guard format.isPlayable, settings.audioFormats.contains(format.codec.name) else {
@@ -481,7 +482,7 @@ public final class ReceiverEngine {
                                     readInterval: AlsaOutput.readInterval(latency: schedule.latency, frameDuration: format.frameDuration),
                                     buffer: LatencyController(floor: settings.bufferSize, ceiling: settings.bufferCeiling, now: reactor.now),
                                     latencyOffset: settings.audioOutput.latencyOffset, output: output, log: log,
-                                    discoveredDeviceID: discoveredDeviceID, volume: volume)
+                                    discoveredDeviceID: discoveredDeviceID, volume: volume, advice: advice)
         phase = .streaming(session)
         // The amplifier is switched on before the audio thread plays the first sound.
         showOnBoard()

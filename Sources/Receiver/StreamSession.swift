@@ -7,44 +7,15 @@ import Core
 import ProtocolMessages
 import Transport
 
-/// What wakes the receiver's control thread; each phase owns some of them.
-enum ReceiverToken: Hashable {
-    case signals
-    /// The channel to the host.
-    case host
-    /// The next connection attempt.
-    case retry
-    /// The handshake's deadline.
-    case handshake
-    /// Streaming: the next batch of received packets, the next TIME_REQ, the next STATUS, and
-    /// (after the host's BYE) whether the audio thread has played everything out.
-    case read, timeRequest, status, playedOut
-    /// The next attempt to open the audio device while it is gone.
-    case device
-    /// Playback has run long enough for its pages to be resident: lock them.
-    case lockMemory
-    /// Shutting down: the last moment for our BYE to leave.
-    case leave
-    /// Avahi's descriptors and timers (`HostFinder`).
-    case mdns(Int32)
-    /// Discovery has been quiet for a moment: what it found is what there is.
-    case settle
-    /// The time a discovered host's user sent this receiver away for is up.
-    case sentAwayOver
-    /// The local control socket (`msrecv status`), and each connection to it.
-    case localControl, localPeer(Int)
-    /// A button's line (`BoardController.inputs` index), and the board's next deadline (a
-    /// repeat, a blink, the amplifier's idle time).
-    case button(Int), board
-    /// The card kept open since the last session is closed: no quick return came.
-    case closeCard
-}
+/// What the speaker's owner has been advised on (a refused SCHED_FIFO, a refused page lock):
+/// once per process is enough, not once per session. The engine's, lent to each session.
+final class OwnerAdvice {
+    enum Topic { case realtime, memoryLock }
+    private var given: Set<Topic> = []
 
-/// Whether the advice on a refused SCHED_FIFO was logged: once per process is enough. Control
-/// thread only.
-nonisolated(unsafe) private var realtimeAdviceGiven = false
-/// The same for a refused page lock.
-nonisolated(unsafe) private var memoryLockAdviceGiven = false
+    /// Whether `topic` is new (it is not any more).
+    func isNew(_ topic: Topic) -> Bool { given.insert(topic).inserted }
+}
 
 /// How long playback runs before its pages are locked: by then everything the audio thread
 /// and the stream's control path run has been touched.
@@ -98,6 +69,7 @@ final class StreamSession<Output: AudioOutput> {
     private let discoveredDeviceID: String?
     private var advertisementAsked = false
     private let volume: SpeakerVolume
+    private let advice: OwnerAdvice
     /// The last metadata the host's packets carried, and the stream time of its packet.
     private var nowPlaying: (metadata: PacketMetadata, timestamp: UInt64)?
     private var metadataRefused = false
@@ -135,7 +107,9 @@ final class StreamSession<Output: AudioOutput> {
 
     init(channel: any ByteChannel, reader: consuming FrameReader, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool,
          incoming: SPSCRing, counters: PlayoutCounters, clockSync: ClockSync, clockMapping: SharedClockMapping, readInterval: Microseconds?,
-         buffer: LatencyController, latencyOffset: Microseconds = 0, output: Output, log: Logger, discoveredDeviceID: String? = nil, volume: SpeakerVolume = SpeakerVolume(configuredGain: 1)) {
+         buffer: LatencyController, latencyOffset: Microseconds = 0, output: Output, log: Logger, discoveredDeviceID: String? = nil, volume: SpeakerVolume = SpeakerVolume(configuredGain: 1),
+         advice: OwnerAdvice = OwnerAdvice()) {
+        self.advice = advice
         self.output = output
         self.volume = volume
         volumeReported = (volume.level, volume.muted)
@@ -233,8 +207,7 @@ final class StreamSession<Output: AudioOutput> {
                 log.info("audio output \"\(output.deviceName)\" plays \(playout!.deviceFormat.name) at \(format.sampleRate) Hz")
             }
             if output.isRealTime { reactor.schedule(.lockMemory, after: memoryLockDelay) }
-            if !playout!.realtimeGranted && !realtimeAdviceGiven {
-                realtimeAdviceGiven = true
+            if !playout!.realtimeGranted && advice.isNew(.realtime) {
                 log.error(realtimeAdvice())
             }
             if let since = deviceGoneSince {
@@ -260,8 +233,7 @@ final class StreamSession<Output: AudioOutput> {
         case .success(let bytes):
             log.info("memory: locked the \(bytes / 1024) KB a playing stream runs in")
         case .failure(let e):
-            guard !memoryLockAdviceGiven else { return }
-            memoryLockAdviceGiven = true
+            guard advice.isNew(.memoryLock) else { return }
             var limit = rlimit()
             getrlimit(__rlimit_resource_t(__RLIMIT_MEMLOCK.rawValue), &limit)
             log.error("memory: the stream's pages could not be locked (\(e); RLIMIT_MEMLOCK is \(limit.rlim_cur / 1024) KB): under memory pressure the audio thread may wait for the disk. Allow it with LimitMEMLOCK=16M in msrecv's systemd unit, a memlock line in /etc/security/limits.conf, or CAP_IPC_LOCK")
@@ -601,7 +573,7 @@ final class StreamSession<Output: AudioOutput> {
         s.correctionPPM = Double(counters.correction.load(ordering: .relaxed)) / 100
         s.clockDriftPPM = clockSync.estimator.mapping.drift * 1e6
         s.cpuSeconds = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
-        s.memoryPeakKB = usage.ru_maxrss
+        s.memoryPeakKB = peakResidentKilobytes() ?? 0
         return s
     }
 }

@@ -42,6 +42,12 @@ final class ClientListTests: XCTestCase {
             XCTAssertEqual(status["latency_us"] as? Int, 200_000)
             XCTAssertEqual(status["wanted_buffer_us"] as? Int, 200_000, "a calm path asks for no more than buffer_size")
             XCTAssertTrue((client["address"] as? String ?? "").hasPrefix("127.0.0.1:"), "\(client)")
+            // Its own peak, not the test runner's it was started from (getrusage carries that
+            // across execve).
+            let daemon = client["name"] as? String == "kitchen" ? kitchen : porch
+            let peak = try XCTUnwrap(status["memory_peak_kb"] as? Int, "\(client)"), ownPeak = try XCTUnwrap(procStatus(daemon.pid, "VmHWM"))
+            XCTAssertLessThanOrEqual(peak, ownPeak, "\(client)")
+            XCTAssertGreaterThan(peak, ownPeak / 2, "\(client)")
         }
         let id = { (name: String) in listed.first { $0["name"] as? String == name }?["id"] as? Int ?? 0 }
         let (tableStatus, table) = try runToCompletion("mshost", ["clients", "--config", hostConfig])

@@ -88,7 +88,7 @@ public func fuzzSession(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let handshake = HandshakePhase(channel: channel, hello: { t1 in
         Hello(clientID: "fuzz", clientName: "fuzz", audioFormats: ["opus", "flac", "pcm"], maxBufferSize: "200ms", lowLatency: false, t1: t1)
     }, password: input[0] & 0x80 != 0 ? password : nil, log: log)
-    var accepted: Handshake.Accepted?
+    var accepted: HandshakeMessages.Accepted?
     for _ in 0..<64 where accepted == nil {
         switch handshake.advance(clock: clock) {
         case .waiting:
@@ -103,7 +103,7 @@ public func fuzzSession(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     return 0
 }
 
-private func stream(_ accepted: Handshake.Accepted, channel: FuzzChannel, reader: consuming FrameReader, clock: SteppedClock, perStep: Int,
+private func stream(_ accepted: HandshakeMessages.Accepted, channel: FuzzChannel, reader: consuming FrameReader, clock: SteppedClock, perStep: Int,
                     tick: Microseconds) {
     let format = accepted.format
     let latency: Microseconds = 200_000

@@ -3,7 +3,7 @@ import Core
 import ProtocolMessages
 
 /// HELLO and WELCOME/REJECT as the receiver speaks them (DESIGN §5).
-enum Handshake {
+enum HandshakeMessages {
     static func hello(clientID: String, settings: ReceivingSettings, t1: Microseconds) -> Hello {
         Hello(clientID: clientID, clientName: settings.clientName, authenticationMethod: settings.password == nil ? "none" : "password",
               audioFormats: settings.audioFormats,
