@@ -1,4 +1,5 @@
 import CMoosyncLinux
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -61,5 +62,48 @@ public final class NamedThread {
         pthread_join(thread, nil)
     }
 
+    /// Lets the thread end on its own: nobody waits for it.
+    public func detach() {
+        guard !joined else { return }
+        joined = true
+        pthread_detach(thread)
+    }
+
     deinit { join() }
+}
+
+/// Work that may block for seconds (a name lookup, a key derivation) on a thread of its own, so
+/// that the control thread never waits for it: `descriptor` turns readable once the value is
+/// ready, for a reactor to watch. Dropped unfinished, the work runs to its end and its value is
+/// thrown away (the thread holds what it needs).
+public final class BackgroundWork<Value: Sendable>: Sendable {
+    private let value = Mutex<Value?>(nil)
+    /// One byte is written to it when the value is ready; the reactor watches its read end.
+    private let pipe: (read: CInt, write: CInt)
+
+    public var descriptor: CInt { pipe.read }
+
+    public init(name: String, _ work: @escaping @Sendable () -> Value) throws(Errno) {
+        var ends: [CInt] = [0, 0]
+        guard Glibc.pipe(&ends) == 0 else { throw Errno.current }
+        for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        _ = fcntl(ends[0], F_SETFL, O_NONBLOCK)
+        pipe = (ends[0], ends[1])
+        NamedThread(name: name, realtime: false) { [self] in
+            let result = work()
+            value.withLock { $0 = result }
+            var done: UInt8 = 1
+            _ = write(pipe.write, &done, 1)
+        }.detach()
+    }
+
+    deinit {
+        close(pipe.read)
+        close(pipe.write)
+    }
+
+    /// The value, once `descriptor` is readable; nil before.
+    public func take() -> Value? {
+        value.withLock { $0 }
+    }
 }

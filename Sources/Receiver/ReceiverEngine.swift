@@ -64,6 +64,8 @@ public final class ReceiverEngine {
         case idle
         /// Waiting for discovery to find the host to play.
         case discovering
+        /// The target's name is being looked up, off this thread.
+        case resolving(BackgroundWork<Result<[SocketAddress], TransportError>>)
         case handshake(HandshakePhase, remaining: [SocketAddress])
         case streaming(StreamSession<AlsaOutput>)
         /// Shutting down: our BYE is on its way out.
@@ -215,7 +217,7 @@ public final class ReceiverEngine {
             } else {
                 state.activity = .searching
             }
-        case .handshake: state.activity = authenticationFailed ? .authenticationFailed : .connecting
+        case .resolving, .handshake: state.activity = authenticationFailed ? .authenticationFailed : .connecting
         case .streaming(let session):
             state = SpeakerState(activity: .playing, bufferHealth: session.bufferHealth, underruns: session.counters.underruns.load(ordering: .relaxed))
         case .leaving: break
@@ -232,7 +234,7 @@ public final class ReceiverEngine {
         case .discovering:
             report.state = .searching
             report.host = ""
-        case .handshake: report.state = .connecting
+        case .resolving, .handshake: report.state = .connecting
         case .streaming(let session):
             report.state = .playing
             if !playingHostName.isEmpty { report.host = "\"\(playingHostName)\" (\(host))" }
@@ -313,6 +315,15 @@ public final class ReceiverEngine {
         switch phase {
         case .idle, .discovering:
             break
+        case .resolving(let lookup):
+            guard case .ready(.lookup, _) = event, let found = lookup.take() else { break }
+            reactor.unregister(.lookup)
+            switch found {
+            case .success(let addresses): dial(addresses[...])
+            case .failure(let e):
+                log.event(.networkError(e.description))
+                endSession(streamed: false)
+            }
         case .handshake(let handshake, let remaining):
             switch event {
             case .ready(.host, _): advance(handshake, remaining: remaining)
@@ -353,21 +364,35 @@ public final class ReceiverEngine {
         pickDiscoveredHost()
     }
 
+    /// Numeric addresses are dialled at once; a name is looked up on a thread of its own: a DNS
+    /// server that does not answer holds the lookup for seconds, and buttons, `msrecv status` and
+    /// signals must not wait with it.
     private func dial(_ target: HostTarget) {
         self.target = target
+        let literals = target.endpoints.compactMap { SocketAddress.literal(host: $0.address, port: $0.port) }
+        guard literals.count < target.endpoints.count else { return dial(literals[...]) }
+        let endpoints = target.endpoints, label = target.label
+        do {
+            let lookup = try BackgroundWork(name: "lookup") { Self.resolve(endpoints, label: label) }
+            reactor.register(.lookup, fd: lookup.descriptor, interest: .read)
+            phase = .resolving(lookup)
+        } catch {
+            log.event(.networkError("cannot look up \(label): \(error)"))
+            endSession(streamed: false)
+        }
+    }
+
+    /// Every address of `endpoints`, or why there is none.
+    private static func resolve(_ endpoints: [DiscoveredHost.Endpoint], label: String) -> Result<[SocketAddress], TransportError> {
         var addresses: [SocketAddress] = []
-        var failure: String?
-        for endpoint in target.endpoints {
+        var failure: TransportError?
+        for endpoint in endpoints {
             switch SocketAddress.resolve(host: endpoint.address, port: endpoint.port) {
             case .success(let found): addresses += found
-            case .failure(let e): failure = e.description
+            case .failure(let e): failure = e
             }
         }
-        if addresses.isEmpty {
-            log.event(.networkError(failure ?? "\(target.label): no address"))
-            return endSession(streamed: false)
-        }
-        dial(addresses[...])
+        return addresses.isEmpty ? .failure(failure ?? .resolve(host: label, "no address")) : .success(addresses)
     }
 
     /// Starts connecting to the first of `addresses`; the rest are tried if it fails.
@@ -545,6 +570,7 @@ public final class ReceiverEngine {
     /// Forgets the channel and schedules the next attempt: sooner after a session that played.
     private func endSession(streamed: Bool) {
         reactor.unregister(.host)
+        reactor.unregister(.lookup)
         reactor.cancelTimer(.handshake)
         phase = .idle
         if streamed {

@@ -21,10 +21,23 @@ public struct SocketAddress: CustomStringConvertible, Sendable {
         }
     }
 
+    /// Every address of `host`. A name may take seconds (a DNS server that does not answer):
+    /// not for a reactor's thread, which can read a numeric address with `literal`.
     public static func resolve(host: String, port: UInt16) -> Result<[SocketAddress], TransportError> {
+        resolve(host: host, port: port, flags: 0)
+    }
+
+    /// `host` as a numeric IPv4 or IPv6 address, at once; nil for a name.
+    public static func literal(host: String, port: UInt16) -> SocketAddress? {
+        guard case .success(let found) = resolve(host: host, port: port, flags: AI_NUMERICHOST) else { return nil }
+        return found.first
+    }
+
+    private static func resolve(host: String, port: UInt16, flags: CInt) -> Result<[SocketAddress], TransportError> {
         var hints = addrinfo()
         hints.ai_socktype = CInt(SOCK_STREAM.rawValue)
         hints.ai_family = AF_UNSPEC
+        hints.ai_flags = flags
         var list: UnsafeMutablePointer<addrinfo>?
         let rc = getaddrinfo(host, String(port), &hints, &list)
         guard rc == 0, let first = list else {

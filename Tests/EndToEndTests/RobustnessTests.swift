@@ -73,6 +73,52 @@ final class RobustnessTests: XCTestCase {
         return json?["error"]?.stringValue
     }
 
+    /// A host named in the config whose lookup hangs (a DNS server that never answers) holds
+    /// nothing else up: while the lookup waits, `msrecv status` answers at once and SIGTERM
+    /// ends msrecv at once; the failed lookup is said, and tried again.
+    func testANameLookupThatHangsHoldsUpNothingElse() throws {
+        let scratch = try Scratch("hanging-lookup")
+        // The DNS server: a socket that reads and never answers.
+        let dns = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(dns) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.2")
+        address.sin_port = UInt16(53).bigEndian
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(dns, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        XCTAssertEqual(bound, 0, "a DNS server on 127.0.0.2:53 (the suite runs as root)")
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(dns, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let resolv = try scratch.write("resolv.conf", "nameserver 127.0.0.2\noptions timeout:3 attempts:1\n")
+        let config = try scratch.write("den.json", Configs.receiver(port: nil, device: "den", extra: ", \"host\": \"moosync-host.example:9000\""))
+        // msrecv asks that server: its own mount namespace, with this resolv.conf.
+        let receiver = try Daemon(command: ["/usr/bin/unshare", "-m", "sh", "-c", #"mount --bind "$0" /etc/resolv.conf && exec "$1" --config "$2""#,
+                                            resolv, binDirectory + "/msrecv", config], scratch: scratch, name: "den")
+        var query = [UInt8](repeating: 0, count: 512)
+        XCTAssertGreaterThan(recv(dns, &query, query.count, 0), 0, "msrecv looked the name up: \(receiver.log)")
+        var slowest = 0.0
+        for _ in 0..<4 {
+            let asked = Date()
+            let (status, output) = try runToCompletion("msrecv", ["status", "--config", config])
+            slowest = max(slowest, Date().timeIntervalSince(asked))
+            XCTAssertEqual(status, 0, output)
+            XCTAssertTrue(output.contains("connecting") || output.contains("waiting"), output)
+            Thread.sleep(forTimeInterval: 0.3)
+        }
+        XCTAssertTrue(receiver.waitFor("cannot resolve moosync-host.example", timeout: 5), receiver.log)
+        XCTAssertTrue(receiver.waitFor("reconnecting to moosync-host.example:9000 in 500ms"), receiver.log)
+        // The next lookup is under way 0.5 s later (what the first one asked is passed over).
+        while recv(dns, &query, query.count, Int32(MSG_DONTWAIT)) > 0 {}
+        XCTAssertGreaterThan(recv(dns, &query, query.count, 0), 0, "looked up again: \(receiver.log)")
+        let stopping = Date()
+        receiver.signal(SIGTERM)
+        XCTAssertEqual(receiver.waitForExit(timeout: 5), 0, receiver.log)
+        let stopped = Date().timeIntervalSince(stopping)
+        print("a lookup that hangs: msrecv status answered within \(Int(slowest * 1000)) ms, SIGTERM took \(Int(stopped * 1000)) ms")
+        XCTAssertLessThan(slowest, 0.5, "msrecv status waited for the lookup")
+        XCTAssertLessThan(stopped, 0.5, "SIGTERM waited for the lookup")
+    }
+
     func testABurstOfConnectionsFromOneAddressIsRefusedBeforeTLS() throws {
         let scratch = try Scratch("burst")
         let port = freePort()
