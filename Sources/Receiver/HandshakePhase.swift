@@ -5,19 +5,29 @@ import Secure
 import Transport
 
 /// This receiver's password (`receiving.password`) and the keys last derived from it: PBKDF2
-/// is the slow part, done again only when a host's salt or iterations change.
+/// is the slow part (up to 100 000 iterations, a fraction of a second on a Raspberry Pi), done
+/// off the control thread, and again only when a host's salt or iterations change.
 final class PasswordKeys {
+    typealias Keys = (w0: [UInt8], w1: [UInt8])
+    typealias Derivation = BackgroundWork<Result<Keys, SPAKE2Plus.Failure>>
     let password: String
-    private var derived: (salt: [UInt8], iterations: Int, w0: [UInt8], w1: [UInt8])?
+    private var derived: (salt: [UInt8], iterations: Int, keys: Keys)?
 
     init(_ password: String) { self.password = password }
 
-    func keys(for challenge: Challenge) throws(SPAKE2Plus.Failure) -> (w0: [UInt8], w1: [UInt8]) {
-        if let derived, derived.salt == challenge.salt, derived.iterations == challenge.iterations { return (derived.w0, derived.w1) }
-        let keys = try SPAKE2Plus.derive(password: password, salt: challenge.salt, iterations: challenge.iterations)
-        derived = (challenge.salt, challenge.iterations, keys.w0, keys.w1)
-        return keys
+    /// The keys for `challenge`, if they were derived last.
+    func cached(for challenge: Challenge) -> Keys? {
+        guard let derived, derived.salt == challenge.salt, derived.iterations == challenge.iterations else { return nil }
+        return derived.keys
     }
+
+    /// Derives the keys for `challenge` on a thread of its own.
+    func derive(for challenge: Challenge) throws(Errno) -> Derivation {
+        let (password, salt, iterations) = (password, challenge.salt, challenge.iterations)
+        return try BackgroundWork(name: "pbkdf2") { Result { () throws(SPAKE2Plus.Failure) in try SPAKE2Plus.derive(password: password, salt: salt, iterations: iterations) } }
+    }
+
+    func remember(_ keys: Keys, for challenge: Challenge) { derived = (challenge.salt, challenge.iterations, keys) }
 }
 
 /// The receiver's first phase with a host: the channel comes up (connect, then TLS), HELLO goes
@@ -31,6 +41,9 @@ final class HandshakePhase {
     enum Step {
         /// Call again once the channel has this readiness.
         case waiting(Interest)
+        /// The password's keys are being derived: call again once this descriptor is readable,
+        /// and not for the channel meanwhile.
+        case deriving(CInt)
         /// The channel could not be set up: the next address, or a retry later.
         case unreachable(String)
         case welcomed(HandshakeMessages.Accepted)
@@ -48,6 +61,8 @@ final class HandshakePhase {
     private let password: PasswordKeys?
     /// The password proof in progress, once the host asked for it.
     private var prover: SPAKE2PlusProver?
+    /// The keys for the host's CHALLENGE, while they are derived.
+    private var derivation: (work: PasswordKeys.Derivation, challenge: Challenge)?
     /// The host's confirmation checked out: it knows the password.
     private var hostProved = false
     /// When HELLO was queued: its t1.
@@ -80,6 +95,11 @@ final class HandshakePhase {
             t1 = now
             _ = outbox.append(hello(now).frame)
         }
+        if let (work, challenge) = derivation {
+            guard let derived = work.take() else { return .deriving(work.descriptor) }
+            derivation = nil
+            if let end = answer(challenge, with: derived) { return end }
+        }
         var interest: Interest = []
         guard flush(&interest) else { return .failed }
         while true {
@@ -92,6 +112,7 @@ final class HandshakePhase {
                 reader!.route(.scratch)
             case .frame(let h, let payload) where h.type == .challenge || h.type == .auth:
                 if let end = prove(h.type!, payload) { return end }
+                if let derivation { return .deriving(derivation.work.descriptor) }
                 guard flush(&interest) else { return .failed }
             case .frame(let h, let payload):
                 switch HandshakeMessages.parseReply(type: h.type!, payload: payload, t1: t1!, t4: channel.lastArrival ?? now) {
@@ -147,7 +168,22 @@ extension HandshakePhase {
         }
     }
 
-    /// The host's CHALLENGE (answered with this side's share) or its AUTH (share and
+    /// Answers `challenge` with this side's share, from the password's keys. Nil: go on.
+    private func answer(_ challenge: Challenge, with derived: Result<PasswordKeys.Keys, SPAKE2Plus.Failure>) -> Step? {
+        do {
+            let keys = try derived.get()
+            password?.remember(keys, for: challenge)
+            let prover = try SPAKE2PlusProver(w0: keys.w0, w1: keys.w1, context: SPAKE2Plus.context(of: channel))
+            self.prover = prover
+            _ = outbox.append(AuthMessage(step: .proverShare, bytes: prover.shareP).frame)
+            return nil
+        } catch {
+            log.failure(.invalidPacket("CHALLENGE: \(error)"))
+            return .failed
+        }
+    }
+
+    /// The host's CHALLENGE (answered with this side's share, once its keys are derived) or its AUTH (share and
     /// confirmation: checked, and answered with this side's confirmation). Nil: go on.
     private func prove(_ type: FrameType, _ payload: UnsafeRawBufferPointer) -> Step? {
         if type == .challenge {
@@ -166,14 +202,12 @@ extension HandshakePhase {
                 log.info("host \(channel.peerDescription) requires a password: set receiving.password")
                 return .refused
             }
+            if let keys = password.cached(for: challenge) { return answer(challenge, with: .success(keys)) }
             do {
-                let keys = try password.keys(for: challenge)
-                let prover = try SPAKE2PlusProver(w0: keys.w0, w1: keys.w1, context: SPAKE2Plus.context(of: channel))
-                self.prover = prover
-                _ = outbox.append(AuthMessage(step: .proverShare, bytes: prover.shareP).frame)
+                derivation = (try password.derive(for: challenge), challenge)
                 return nil
             } catch {
-                log.failure(.invalidPacket("CHALLENGE: \(error)"))
+                log.error("cannot derive the password's keys: \(error)")
                 return .failed
             }
         }

@@ -327,6 +327,10 @@ public final class ReceiverEngine {
         case .handshake(let handshake, let remaining):
             switch event {
             case .ready(.host, _): advance(handshake, remaining: remaining)
+            case .ready(.keys, _):
+                reactor.unregister(.keys)
+                reactor.register(.host, fd: handshake.channel.fileDescriptor, interest: .read)
+                advance(handshake, remaining: remaining)
             case .timer(.handshake):
                 log.failure(.connectionTimeout)
                 log.info("no WELCOME from \(handshake.channel.peerDescription) within \(formatDuration(HandshakePhase.timeout))")
@@ -419,6 +423,12 @@ public final class ReceiverEngine {
         switch handshake.advance(clock: reactor.clock) {
         case .waiting(let interest):
             reactor.setInterest(.host, interest)
+            phase = .handshake(handshake, remaining: remaining)
+        case .deriving(let descriptor):
+            // The channel is not watched meanwhile: a host that hangs up would wake the loop
+            // for nothing until the keys are there.
+            reactor.unregister(.host)
+            reactor.register(.keys, fd: descriptor, interest: .read)
             phase = .handshake(handshake, remaining: remaining)
         case .unreachable(let why):
             reactor.unregister(.host)
@@ -571,6 +581,7 @@ public final class ReceiverEngine {
     private func endSession(streamed: Bool) {
         reactor.unregister(.host)
         reactor.unregister(.lookup)
+        reactor.unregister(.keys)
         reactor.cancelTimer(.handshake)
         phase = .idle
         if streamed {

@@ -7,8 +7,8 @@ enum ReceiverToken: Hashable {
     case retry
     /// The handshake's deadline.
     case handshake
-    /// A host's name looked up (`BackgroundWork`).
-    case lookup
+    /// A host's name looked up, the password's keys derived (`BackgroundWork`).
+    case lookup, keys
     /// Streaming: the next batch of received packets, the next TIME_REQ, the next STATUS, and
     /// (after the host's BYE) whether the audio thread has played everything out.
     case read, timeRequest, status, playedOut

@@ -92,8 +92,8 @@ final class HostilePeerTests: XCTestCase {
 
     /// A host that answers every connection with a CHALLENGE of 100 000 PBKDF2 iterations and a
     /// new salt (200 in a burst used to leave `msrecv status` unanswered for over 5 s): one
-    /// derivation a connection, and connections spaced by the reconnect backoff, so the
-    /// speaker's own tools are answered throughout.
+    /// derivation a connection, on a thread of its own, and connections spaced by the reconnect
+    /// backoff, so the speaker's own tools are answered throughout.
     func testChallengesOnEveryReconnectLeaveTheSpeakersToolsAnswered() throws {
         let scratch = try Scratch("challenge-every-time")
         let port = freePort()
@@ -122,7 +122,7 @@ final class HostilePeerTests: XCTestCase {
         print("challenges of 100 000 iterations on every reconnect: \(challenged) in 6 s; msrecv status answered within \(Int(slowest * 1000)) ms")
         XCTAssertGreaterThanOrEqual(challenged, 2)
         XCTAssertLessThanOrEqual(challenged, 6, "spaced by the backoff")
-        XCTAssertLessThan(slowest, 1, "the speaker's tools answered")
+        XCTAssertLessThan(slowest, 0.25, "the speaker's tools answered while it derived its keys (on the control thread they waited 320–510 ms)")
     }
 
     /// A receiver's share of 1 byte used to reach the curve code, which read 65 bytes from it

@@ -94,6 +94,10 @@ public func fuzzSession(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         case .waiting:
             channel.release(perStep)
             clock.advance(by: tick)
+        case .deriving(let descriptor):
+            // The keys come from a thread of their own: waited for here (a step is not a reactor).
+            var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            _ = poll(&ready, 1, 5_000)
         case .welcomed(let a): accepted = a
         case .unreachable, .failed, .refused: return 0
         }
