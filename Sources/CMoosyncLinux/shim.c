@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/mman.h>
@@ -18,6 +19,35 @@
 int cmoosync_set_thread_name(const char *name) { return pthread_setname_np(pthread_self(), name); }
 
 int cmoosync_set_timer_slack(unsigned long nanoseconds) { return prctl(PR_SET_TIMERSLACK, nanoseconds, 0, 0, 0); }
+
+static void do_nothing(int signal) { (void)signal; }
+
+static void install_wake_handler(void)
+{
+	struct sigaction action = { .sa_handler = do_nothing };
+	sigemptyset(&action.sa_mask);
+	sigaction(SIGRTMIN + 1, &action, NULL);
+}
+
+int cmoosync_wake_and_join(pthread_t thread)
+{
+	static pthread_once_t installed = PTHREAD_ONCE_INIT;
+	pthread_once(&installed, install_wake_handler);
+	for (;;) {
+		/* Again every 5 ms: a signal that came just before the thread went to sleep woke nothing. */
+		pthread_kill(thread, SIGRTMIN + 1);
+		struct timespec deadline;
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_nsec += 5000000;
+		if (deadline.tv_nsec >= 1000000000) {
+			deadline.tv_sec += 1;
+			deadline.tv_nsec -= 1000000000;
+		}
+		int rc = pthread_timedjoin_np(thread, NULL, &deadline);
+		if (rc != ETIMEDOUT)
+			return rc;
+	}
+}
 
 void cmoosync_return_free_heap(void) { malloc_trim(0); }
 

@@ -62,6 +62,15 @@ public final class NamedThread {
         pthread_join(thread, nil)
     }
 
+    /// Waits for the thread to return, cutting its sleeps short meanwhile: a thread that sleeps
+    /// in a loop checking a stop flag (the audio thread, up to 250 ms at a time) sees the flag
+    /// at once. What it is doing besides sleeping (a blocking write) it finishes.
+    public func wakeAndJoin() {
+        guard !joined else { return }
+        joined = true
+        _ = cmoosync_wake_and_join(thread)
+    }
+
     /// Lets the thread end on its own: nobody waits for it.
     public func detach() {
         guard !joined else { return }

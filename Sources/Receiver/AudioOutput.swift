@@ -167,7 +167,7 @@ final class AudioThread: RunningPlayout {
 
     func stop(keepingDevice: Bool) {
         counters.stopRequested.store(true, ordering: .releasing)
-        thread.join()
+        thread.wakeAndJoin()
         if keepingDevice && deviceFailure == nil { keep() }
     }
 }

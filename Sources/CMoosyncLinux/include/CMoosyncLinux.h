@@ -3,6 +3,7 @@
 // Linux calls Swift cannot reach directly: pthread_setname_np needs _GNU_SOURCE, and prctl is
 // variadic. Same idea as swift-nio's CNIOLinux.
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/signalfd.h>
@@ -13,6 +14,11 @@ int cmoosync_set_thread_name(const char *name);
 
 // Sets the calling thread's timer slack in nanoseconds, so its sleeps wake on time. 0 or -1.
 int cmoosync_set_timer_slack(unsigned long nanoseconds);
+
+// Joins `thread`, cutting its sleeps short until it returns (a signal whose handler does
+// nothing: clock_nanosleep returns early). For a thread that sleeps in a loop checking a stop
+// flag. pthread_join's result: 0 or an errno.
+int cmoosync_wake_and_join(pthread_t thread);
 
 // Asks the kernel to stamp each received segment with its arrival time. 0 or -1 (errno).
 int cmoosync_enable_receive_timestamps(int fd);
