@@ -18,6 +18,10 @@ public struct Errno: Error, Equatable, Hashable, Sendable, CustomStringConvertib
     public static let connectionRefused = Errno(ECONNREFUSED)
     public static let timedOut = Errno(ETIMEDOUT)
     public static let fileTooLarge = Errno(EFBIG)
+    public static let interrupted = Errno(EINTR)
+    public static let wouldBlock = Errno(EAGAIN)
+    public static let inProgress = Errno(EINPROGRESS)
+    public static let exists = Errno(EEXIST)
 
     public var description: String { String(cString: strerror(rawValue)) }
 }

@@ -15,13 +15,19 @@ public func readWholeFile(_ path: String, limit: Int = 1 << 30, followingLinks: 
     while true {
         let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
         if n < 0 {
-            if errno == EINTR { continue }
+            if Errno.current == .interrupted { continue }
             return .failure(.current)
         }
         if n == 0 { return .success(bytes) }
         bytes.append(contentsOf: chunk[0..<n])
         if bytes.count > limit { return .failure(.fileTooLarge) }
     }
+}
+
+/// Creates the directory `path` with `mode` unless it is there: a daemon's state directory,
+/// made on first run.
+public func makeDirectory(_ path: String, mode: mode_t) -> Result<Void, Errno> {
+    mkdir(path, mode) == 0 || Errno.current == .exists ? .success(()) : .failure(.current)
 }
 
 /// Creates `path` with `bytes`, only if it does not exist yet, and flushes it to storage: what a
@@ -42,7 +48,7 @@ public func writeAll(_ fd: CInt, _ bytes: UnsafeRawBufferPointer) -> Errno? {
     var offset = 0
     while offset < bytes.count {
         let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-        if n < 0 && errno == EINTR { continue }
+        if n < 0 && Errno.current == .interrupted { continue }
         guard n > 0 else { return n < 0 ? .current : .brokenPipe }
         offset += n
     }

@@ -20,7 +20,7 @@ public func persistentUUID(directory: String, file: String) -> Result<String, Er
         let text = String(decoding: bytes, as: UTF8.self).trimmingNewline
         if text.utf8.count == 36 && text.allSatisfy({ $0.isHexDigit || $0 == "-" }) { return .success(text) }
     }
-    if mkdir(directory, 0o755) != 0 && errno != EEXIST { return .failure(.current) }
+    if case .failure(let e) = makeDirectory(directory, mode: 0o755) { return .failure(e) }
     let id = makeUUID()
     // An unreadable or damaged file is replaced, never left half-written.
     _ = unlink(path + ".new")

@@ -24,8 +24,8 @@ public enum HostControl {
                 log.error("sharing.control_group: there is no group \"\(name)\"; the local control socket is for this host's user only")
             }
         }
-        if mkdir(directory, 0o700) != 0 && errno != EEXIST {
-            log.error("sharing.state_dir: cannot create \(directory) for the local control socket: \(Errno.current)")
+        if case .failure(let e) = makeDirectory(directory, mode: 0o700) {
+            log.error("sharing.state_dir: cannot create \(directory) for the local control socket: \(e)")
             return nil
         }
         // The group must be able to reach the socket in the directory; the keys in it stay the

@@ -179,9 +179,9 @@ struct PipeReader {
                 pending.append(contentsOf: chunk[0..<n])
             } else if n == 0 {
                 ended = true
-            } else if errno == EINTR {
+            } else if Errno.current == .interrupted {
                 continue
-            } else if errno == EAGAIN {
+            } else if Errno.current == .wouldBlock {
                 return .notReady
             } else {
                 return .failed("reading stdin: \(Errno.current)")

@@ -14,8 +14,8 @@ public enum ReceiverControl {
 
     /// Without it the speaker plays all the same, and says why.
     static func open(settings: ReceivingSettings, log: Logger) -> LocalControlServer? {
-        if mkdir(settings.stateDirectory, 0o700) != 0 && errno != EEXIST {
-            log.error("receiving.state_dir: cannot create \(settings.stateDirectory) for the local control socket: \(Errno.current)")
+        if case .failure(let e) = makeDirectory(settings.stateDirectory, mode: 0o700) {
+            log.error("receiving.state_dir: cannot create \(settings.stateDirectory) for the local control socket: \(e)")
             return nil
         }
         let path = socketPath(stateDirectory: settings.stateDirectory)

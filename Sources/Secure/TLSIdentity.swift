@@ -54,7 +54,7 @@ public final class TLSIdentity {
     }
 
     private static func create(directory: String, keyPath: String, certificatePath: String, commonName: String, random: TLSRandom) throws(IdentityError) {
-        if mkdir(directory, 0o755) != 0 && errno != EEXIST { throw .cannotWrite(directory, .current) }
+        if case .failure(let e) = makeDirectory(directory, mode: 0o755) { throw .cannotWrite(directory, e) }
         let pk = UnsafeMutablePointer<mbedtls_pk_context>.allocate(capacity: 1)
         mbedtls_pk_init(pk)
         defer {

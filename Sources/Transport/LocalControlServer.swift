@@ -187,7 +187,7 @@ public final class LocalControlClient {
             var sent = 0
             while sent < bytes.count {
                 let n = Glibc.send(fd, bytes.baseAddress! + sent, bytes.count - sent, CInt(MSG_NOSIGNAL))
-                if n < 0 && errno == EINTR { continue }
+                if n < 0 && Errno.current == .interrupted { continue }
                 guard n > 0 else { return false }
                 sent += n
             }
@@ -206,7 +206,7 @@ public final class LocalControlClient {
             }
             guard pending.count <= maxLength else { return nil }
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
+            if n < 0 && Errno.current == .interrupted { continue }
             guard n > 0 else { return nil }
             pending += buffer[..<n]
         }

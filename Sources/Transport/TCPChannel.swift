@@ -140,7 +140,7 @@ public struct TCPTransport: ChannelTransport {
         let fd = socket(address.family, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue) | CInt(SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { return .failure(.socket(.current)) }
         let rc = address.withSockaddr { Glibc.connect(fd, $0, $1) }
-        if rc != 0 && errno != EINPROGRESS {
+        if rc != 0 && Errno.current != .inProgress {
             let e = Errno.current
             Glibc.close(fd)
             return .failure(.connect(address: address.description, e))
