@@ -258,7 +258,6 @@ public enum ConfigLoader {
         var out = ReceivingSettings()
         let p = "receiving"
         out.enabled = c.bool(r, "enabled", path: p, default: out.enabled)
-        out.autoDiscover = c.bool(r, "auto_discover", path: p, default: out.autoDiscover)
         let hostID = c.string(r, "host_id", path: p, default: "", allowEmpty: true)
         out.hostID = hostID.isEmpty ? nil : hostID
         let hostName = c.string(r, "host_name", path: p, default: "", allowEmpty: true)
@@ -292,6 +291,8 @@ public enum ConfigLoader {
                 c.fail(p + ".host", "expected \"HOST:PORT\" (for example \"192.168.1.20:8080\"), got \(value.shortText)", at: value)
             }
         }
+        // On by default without a host to find one; beside a host, only when asked for.
+        out.autoDiscover = c.bool(r, "auto_discover", path: p, default: out.host == nil)
         if out.host == nil && !out.autoDiscover {
             c.fail(p + ".host", "required when receiving.auto_discover is false: set \"HOST:PORT\", or let the receiver find its host over mDNS", at: r["auto_discover"])
         }

@@ -157,9 +157,11 @@ public struct ReceivingSettings: Equatable, Sendable {
     public var playoutLatency: Microseconds { bufferSize + audioOutput.latencyOffset }
     /// The most it can be: the buffer grown to its ceiling.
     public var longestPlayoutLatency: Microseconds { bufferCeiling + audioOutput.latencyOffset }
-    /// `HOST:PORT`; when set, discovery is skipped.
+    /// `HOST:PORT`: the host to play.
     public var host: String?
-    /// Without `host`: find the host over mDNS. Off, `host` is required.
+    /// Without `host`: find the host over mDNS (off, `host` is required). Beside `host` (off
+    /// unless set): when its address does not answer, play the host pinned for it where mDNS
+    /// sees it now (a new DHCP lease, say).
     public var autoDiscover = true
     /// Which discovered host to play: by its device_id, or else by its device_name. Neither:
     /// the only host there is.

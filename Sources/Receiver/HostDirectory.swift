@@ -13,7 +13,7 @@ public struct DiscoveredHost: Equatable, Sendable {
     public var advertisement: ServiceAdvertisement?
     public var problem: String?
 
-    public struct Endpoint: Equatable, Sendable {
+    public struct Endpoint: Equatable, Sendable, CustomStringConvertible {
         public var address: String
         public var port: UInt16
 

@@ -87,6 +87,8 @@ public final class ReceiverEngine {
 
     /// The configured host, or nil: discovery (`finder`) picks one.
     private var configured: HostTarget?
+    /// The configured host's address failed last time (`movedHost`).
+    private var configuredFailed = false
     private var finder: HostFinder?
     private var target: HostTarget?
     /// Discovery has been quiet for `settleTime` since its last change: a host not named can be picked.
@@ -121,6 +123,16 @@ public final class ReceiverEngine {
                 return 2
             }
             configured = HostTarget(label: hostText, endpoints: [DiscoveredHost.Endpoint(address: host, port: port)], pinKey: hostText)
+            if settings.autoDiscover {
+                // Only a help: without it the configured address is played all the same.
+                do {
+                    finder = try HostFinder(log: log)
+                    _ = finder?.handle(nil, id: 0, &reactor, token: ReceiverToken.mdns)
+                    log.info("also looking over mDNS for the host pinned for \(hostText), should its address change")
+                } catch {
+                    log.warning("receiving.auto_discover: \(error); only \(hostText) is tried")
+                }
+            }
         } else {
             do {
                 finder = try HostFinder(log: log)
@@ -263,6 +275,8 @@ public final class ReceiverEngine {
     /// and a host never met may be one of several still announcing); a host that moved while
     /// playing is followed.
     private func discoveryChanged() {
+        // Beside a configured host, discovery only says where that host went (`movedHost`).
+        guard configured == nil else { return }
         settled = false
         reactor.schedule(.settle, after: Self.settleTime)
         switch phase {
@@ -359,7 +373,7 @@ public final class ReceiverEngine {
         unlockAllPages()
         releaseCodePages()
         if let configured {
-            guard staysAway(from: configured.pinKey) else { return dial(configured) }
+            guard staysAway(from: configured.pinKey) else { return dial(movedHost(of: configured) ?? configured) }
             phase = .idle
             if let until = sentAway[configured.pinKey] ?? nil { reactor.schedule(.retry, at: until) }
             return
@@ -577,8 +591,25 @@ public final class ReceiverEngine {
         return true
     }
 
+    /// With `auto_discover` beside `host`: where the host pinned for that address is now, when
+    /// the address did not answer last time and mDNS sees that host (its advertised key the
+    /// pinned one) elsewhere. A host never played from there has no pin, and is not guessed at.
+    private func movedHost(of configured: HostTarget) -> HostTarget? {
+        guard configuredFailed, let finder, let pinned = trust?.pinnedKey(configured.pinKey),
+              let host = finder.directory.sorted.first(where: { $0.advertisement.flatMap { Fingerprint(hex: $0.fingerprint) } == pinned }),
+              host.endpoints != configured.endpoints else { return nil }
+        log.info("\(configured.label) did not answer; the host pinned for it is at \(host.endpoints[0]) now (mDNS): connecting there")
+        return HostTarget(label: "\(configured.label) at \(host.endpoints[0])", endpoints: host.endpoints, pinKey: configured.pinKey,
+                          advertisedFingerprint: host.advertisement?.fingerprint)
+    }
+
     /// Forgets the channel and schedules the next attempt: sooner after a session that played.
     private func endSession(streamed: Bool) {
+        if let configured, target?.pinKey == configured.pinKey {
+            // The configured address failed: the next attempt may go where mDNS sees its host.
+            // Anywhere else failed: back to the configured address.
+            configuredFailed = !streamed && target?.endpoints == configured.endpoints
+        }
         reactor.unregister(.host)
         reactor.unregister(.lookup)
         reactor.unregister(.keys)

@@ -153,6 +153,9 @@ final class ConfigTests: XCTestCase {
         XCTAssertTrue(defaults.sharing.advertise)
         XCTAssertTrue(defaults.receiving.autoDiscover)
         XCTAssertNil(defaults.receiving.host)
+        // Beside a host, only when asked for (it then finds that host where it moved).
+        XCTAssertFalse(try settings(#"{"receiving": {"host": "10.0.0.2:9000"}}"#).receiving.autoDiscover)
+        XCTAssertTrue(try settings(#"{"receiving": {"host": "10.0.0.2:9000", "auto_discover": true}}"#).receiving.autoDiscover)
         let directory = NSTemporaryDirectory() + "config-avatar-\(getpid())"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -192,6 +192,45 @@ final class DiscoveryTests: XCTestCase {
         XCTAssertGreaterThan(scratch.size((recording as NSString).lastPathComponent) - before, 100_000, "playing again: \(speaker.log)")
     }
 
+    /// A receiver with a fixed `host` and `auto_discover`: when that address stops answering and
+    /// mDNS sees the host pinned for it elsewhere (its new lease), it plays it there. Another
+    /// host advertised meanwhile, with a key of its own, is not played.
+    func testAConfiguredHostThatMovesIsFoundOverMDNSWithAutoDiscover() throws {
+        let mdns = try MDNSDaemon()
+        let scratch = try Scratch("configured-moved")
+        mdns.use(in: scratch)
+        let port = freePort()
+        let config = try hostConfig(scratch, "Lounge host", port: port)
+        let host = try Daemon("mshost", config: config, scratch: scratch, name: "host-1")
+        XCTAssertTrue(host.waitFor("mDNS: published \"Lounge host\""), host.log)
+        let recording = scratch.recordingPCM("speaker")
+        let speaker = try Daemon("msrecv", config: try scratch.write("speaker.json", Configs.receiver(port: port, device: "speaker", extra: ", \"auto_discover\": true")),
+                                 scratch: scratch, name: "speaker")
+        XCTAssertTrue(speaker.waitFor("event=Connected"), speaker.log)
+        XCTAssertTrue(speaker.log.contains("also looking over mDNS for the host pinned for 127.0.0.1:\(port)"), speaker.log)
+        host.signal(SIGTERM)
+        XCTAssertEqual(host.waitForExit(), 0, host.log)
+
+        let strangerPort = freePort()
+        let stranger = try Daemon("mshost", config: try hostConfig(scratch, "Stranger", port: strangerPort), scratch: scratch, name: "stranger")
+        XCTAssertTrue(stranger.waitFor("mDNS: published \"Stranger\""), stranger.log)
+        XCTAssertTrue(speaker.waitFor("reconnecting to 127.0.0.1:\(port) in 1s"), speaker.log)
+        Thread.sleep(forTimeInterval: 1.5)
+        XCTAssertEqual(speaker.count("event=Connected"), 1, speaker.log)
+        XCTAssertFalse(speaker.log.contains(":\(strangerPort)"), "a host with another key is not the one pinned: \(speaker.log)")
+
+        let newPort = freePort()
+        let moved = try Daemon("mshost", config: try scratch.write("moved.json", try String(contentsOfFile: config, encoding: .utf8)
+            .replacingOccurrences(of: "\"port\": \(port)", with: "\"port\": \(newPort)")), scratch: scratch, name: "host-2")
+        XCTAssertTrue(moved.waitFor("mDNS: published \"Lounge host\""), moved.log)
+        XCTAssertTrue(speaker.waitFor("event=Connected", times: 2, timeout: 10), speaker.log)
+        XCTAssertTrue(speaker.log.contains("127.0.0.1:\(port) did not answer; the host pinned for it is at 127.0.0.1:\(newPort) now (mDNS): connecting there"), speaker.log)
+        let before = scratch.size((recording as NSString).lastPathComponent)
+        Thread.sleep(forTimeInterval: 1)
+        XCTAssertGreaterThan(scratch.size((recording as NSString).lastPathComponent) - before, 100_000, "playing again: \(speaker.log)")
+        stopAll([speaker, moved, stranger])
+    }
+
     /// mDNS is not authenticated: a service that names a real host's port but another key than
     /// the host presents is refused, and says so.
     func testAHostPresentingAnotherKeyThanItsAdvertisementIsRefused() throws {
