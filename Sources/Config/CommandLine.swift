@@ -39,20 +39,80 @@ public struct DaemonCommandLine: Equatable, Sendable {
         }
         return .success(options)
     }
+}
 
-    public static func usage(program: String, summary: String) -> String {
-        """
-        \(program) \(MoosyncVersion.current): \(summary)
+/// One binary's commands: the daemon itself and each subcommand, with its synopsis, what it
+/// does, its options, and what runs it. Dispatch and help come from this one list, so `--help`
+/// names every command and `PROGRAM COMMAND --help` is each one's complete page.
+public struct CommandTable: Sendable {
+    public struct Command: Sendable {
+        /// Empty for the daemon itself.
+        public let name: String
+        /// What follows the program's name in a usage line.
+        public let synopsis: String
+        public let summary: String
+        /// Each option (or operand) and what it means.
+        public let options: [(flag: String, meaning: String)]
+        /// The subcommand's own parser and work: its arguments after its name; the exit code.
+        public let run: (@Sendable ([String], Logger) -> Int32)?
 
-        usage: \(program) [--config PATH] [--check | --fingerprint]\(program == "mshost" ? "\n       mshost passwd [--config PATH]   set the password receivers must prove (keeps only a verifier)" : "\n       msrecv discover [--config PATH] [--json] [--timeout 3s]   list the hosts on the network")
-          --config PATH  the JSON config file (default \(defaultConfigPath))
-          --check        validate the config file, print every error, exit 0 if it is valid
-          --fingerprint  print this device's TLS certificate fingerprint (made in state_dir on
-                         first use): what the other end pins
-          --version      print the version and the libraries this build uses
-          --help         this text
-        """
+        public init(_ name: String, _ synopsis: String, _ summary: String, options: [(flag: String, meaning: String)],
+                    run: (@Sendable ([String], Logger) -> Int32)? = nil) {
+            (self.name, self.synopsis, self.summary, self.options, self.run) = (name, synopsis, summary, options, run)
+        }
     }
+
+    public let program: String
+    public let summary: String
+    public let commands: [Command]
+
+    public init(program: String, summary: String, commands: [Command]) {
+        (self.program, self.summary, self.commands) = (program, summary, commands)
+    }
+
+    /// The option every command takes.
+    public static let configOption = (flag: "--config PATH", meaning: "the JSON config file (default \(DaemonCommandLine.defaultConfigPath))")
+
+    public func command(_ name: String) -> Command? { commands.first { $0.name == name && !name.isEmpty } }
+
+    /// `usage: PROGRAM SYNOPSIS`, for an error line.
+    public func usage(_ name: String) -> String {
+        guard let command = commands.first(where: { $0.name == name }) else { return "see \(program) --help" }
+        return "usage: \(program) \(command.synopsis)"
+    }
+
+    /// The whole page: the daemon's usage and options, then every subcommand.
+    public var help: String {
+        var text = "\(program) \(MoosyncVersion.current): \(summary)\n"
+        for command in commands where command.name.isEmpty { text += "\n" + page(command) }
+        text += "\ncommands (\(program) COMMAND --help for each one's options):\n"
+        for command in commands where !command.name.isEmpty { text += "  \(program) \(command.synopsis)\n      \(command.summary)\n" }
+        return text
+    }
+
+    /// One command's page: usage, what it does, each option.
+    public func page(_ command: Command) -> String {
+        var text = "usage: \(program) \(command.synopsis)\n  \(command.summary)\n"
+        let width = command.options.map(\.flag.count).max() ?? 0
+        for option in command.options { text += "  " + option.flag.padding(to: width) + "  " + option.meaning + "\n" }
+        return text
+    }
+
+    /// Runs `arguments` (without the program's name) if they name a subcommand: its page for
+    /// `--help` or `-h`, else its work; the exit code. Nil: they are the daemon's.
+    public func runSubcommand(_ arguments: [String], log: Logger) -> Int32? {
+        guard let name = arguments.first, let command = command(name), let run = command.run else { return nil }
+        let rest = Array(arguments.dropFirst())
+        if rest.contains("--help") || rest.contains("-h") {
+            print(page(command), terminator: "")
+            return 0
+        }
+        return run(rest, log)
+    }
+}
+
+extension String {
+    fileprivate func padding(to width: Int) -> String { self + String(repeating: " ", count: max(0, width - count)) }
 }
 
 public struct UsageError: Error, Equatable, Sendable {
@@ -68,8 +128,8 @@ public enum DaemonStartup {
         case exit(Int32)
     }
 
-    public static func prepare(program: String, summary: String, arguments: [String], log: Logger,
-                               version: () -> String) -> Outcome {
+    public static func prepare(_ commands: CommandTable, arguments: [String], log: Logger, version: () -> String) -> Outcome {
+        let program = commands.program
         let options: DaemonCommandLine
         switch DaemonCommandLine.parse(arguments) {
         case .success(let o): options = o
@@ -78,7 +138,7 @@ public enum DaemonStartup {
             return .exit(2)
         }
         if options.showHelp {
-            print(DaemonCommandLine.usage(program: program, summary: summary))
+            print(commands.help, terminator: "")
             return .exit(0)
         }
         if options.showVersion {

@@ -12,15 +12,8 @@ import Glibc
 /// socket (in the config's `sharing.state_dir`), prints the answer and exits: 0 done, 1 the host
 /// refused or cannot be reached, 2 bad usage.
 enum LocalCommands {
-    static let names: Set<String> = ["clients", "kick", "volume", "mute", "events", "now-playing"]
-    static let usage = """
-        usage: mshost clients [--json] [--config PATH]
-               mshost kick ID [--for DURATION] [--config PATH]
-               mshost volume ID 0-100 [--config PATH]
-               mshost mute ID on|off [--config PATH]
-               mshost events [--config PATH]
-               mshost now-playing [--song-id ID] [--position SECONDS] [--volume 0-100] [--config PATH]
-        """
+    /// The usage line of `command`, for an error.
+    private static func usage(_ command: String) -> String { mshostCommands.usage(command) }
 
     static func run(_ command: String, _ arguments: [String], log: Logger) -> Int32 {
         var json = false, configPath = DaemonCommandLine.defaultConfigPath, stayAway: Microseconds?
@@ -33,13 +26,13 @@ enum LocalCommands {
             case "--json" where command == "clients": json = true
             case "--config", "-c", "--for", "--song-id", "--position", "--volume":
                 guard i + 1 < arguments.count else {
-                    log.error("\(arg) needs a value\n\(usage)")
+                    log.error("\(arg) needs a value\n\(usage(command))")
                     return 2
                 }
                 i += 1
                 if ["--song-id", "--position", "--volume"].contains(arg) {
                     guard command == "now-playing" else {
-                        log.error("\(arg) is for now-playing\n\(usage)")
+                        log.error("\(arg) is for now-playing\n\(usage(command))")
                         return 2
                     }
                     if let problem = nowPlaying(arg, arguments[i], &playing) {
@@ -57,7 +50,7 @@ enum LocalCommands {
                 }
             default:
                 guard !arg.hasPrefix("-") || Int(arg) != nil else {
-                    log.error("unknown option \(arg)\n\(usage)")
+                    log.error("unknown option \(arg)\n\(usage(command))")
                     return 2
                 }
                 operands.append(arg)
@@ -68,7 +61,7 @@ enum LocalCommands {
         switch parse(command, operands, stayAway: stayAway, playing: playing) {
         case .success(let r): request = r
         case .failure(let problem):
-            log.error("\(problem.message)\n\(usage)")
+            log.error("\(problem.message)\n\(usage(command))")
             return 2
         }
         let stateDirectory: String

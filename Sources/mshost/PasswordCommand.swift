@@ -15,7 +15,7 @@ enum PasswordCommand {
         switch DaemonCommandLine.parse(arguments) {
         case .success(let o): options = o
         case .failure(let e):
-            log.error("\(e.message) (usage: mshost passwd [--config PATH])")
+            log.error("\(e.message) (\(mshostCommands.usage("passwd")))")
             return 2
         }
         guard let password = readPassword(), !password.isEmpty else {

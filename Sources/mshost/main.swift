@@ -15,17 +15,11 @@ let program = "mshost"
 // The events it logs also go to `mshost events` followers on the local control socket.
 let log = Logger(program: program, feed: EventFeed())
 
-if CommandLine.arguments.dropFirst().first == "passwd" {
-    exit(PasswordCommand.run(Array(CommandLine.arguments.dropFirst(2)), log: log))
-}
-if let command = CommandLine.arguments.dropFirst().first, LocalCommands.names.contains(command) {
-    exit(LocalCommands.run(command, Array(CommandLine.arguments.dropFirst(2)), log: log))
-}
+if let code = mshostCommands.runSubcommand(Array(CommandLine.arguments.dropFirst()), log: log) { exit(code) }
 
 let options: DaemonCommandLine
 let settings: Settings
-switch DaemonStartup.prepare(program: program, summary: "Moosync Audio Share host",
-                             arguments: Array(CommandLine.arguments.dropFirst()), log: log, version: {
+switch DaemonStartup.prepare(mshostCommands, arguments: Array(CommandLine.arguments.dropFirst()), log: log, version: {
     "opus \(OpusLibrary.version), libsamplerate \(SampleRateConverter.libraryVersion), mbedTLS \(TLSLibrary.version) TLS \(TLSLibrary.bestProtocol)"
 }) {
 case .exit(let code): exit(code)

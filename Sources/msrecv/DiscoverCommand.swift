@@ -10,7 +10,7 @@ import Transport
 /// 0 if it found any, 1 if none (or mDNS is not available), 2 on bad usage. With a config, the
 /// host its receiving.host_id / host_name picks is marked.
 enum DiscoverCommand {
-    static let usage = "usage: msrecv discover [--config PATH] [--json] [--timeout DURATION]"
+    static var usage: String { msrecvCommands.usage("discover") }
 
     static func run(_ arguments: [String], log: Logger) -> Int32 {
         var json = false, timeout: Microseconds = 3_000_000, configPath: String?

@@ -11,7 +11,7 @@ import Glibc
 /// `msrecv status [--json] [--config F]`: asks the running receiver (its local control socket in
 /// `receiving.state_dir`) what it is doing, and prints it: 0 answered, 1 not reachable, 2 bad usage.
 enum StatusCommand {
-    static let usage = "usage: msrecv status [--json] [--config PATH]"
+    static var usage: String { msrecvCommands.usage("status") }
 
     static func run(_ arguments: [String], log: Logger) -> Int32 {
         var json = false, configPath = DaemonCommandLine.defaultConfigPath

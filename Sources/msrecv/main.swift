@@ -17,17 +17,11 @@ releaseCodePages()
 let program = "msrecv"
 let log = Logger(program: program)
 
-if CommandLine.arguments.dropFirst().first == "discover" {
-    exit(DiscoverCommand.run(Array(CommandLine.arguments.dropFirst(2)), log: log))
-}
-if CommandLine.arguments.dropFirst().first == "status" {
-    exit(StatusCommand.run(Array(CommandLine.arguments.dropFirst(2)), log: log))
-}
+if let code = msrecvCommands.runSubcommand(Array(CommandLine.arguments.dropFirst()), log: log) { exit(code) }
 
 let options: DaemonCommandLine
 let settings: Settings
-switch DaemonStartup.prepare(program: program, summary: "Moosync Audio Share receiver (speaker firmware)",
-                             arguments: Array(CommandLine.arguments.dropFirst()), log: log, version: {
+switch DaemonStartup.prepare(msrecvCommands, arguments: Array(CommandLine.arguments.dropFirst()), log: log, version: {
     "opus \(OpusLibrary.version), alsa-lib \(AlsaLibrary.version), mbedTLS \(TLSLibrary.version) TLS \(TLSLibrary.bestProtocol), libgpiod \(GPIOLibrary.version)"
 }) {
 case .exit(let code): exit(code)

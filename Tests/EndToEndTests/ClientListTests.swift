@@ -123,6 +123,6 @@ final class ClientListTests: XCTestCase {
         XCTAssertTrue(output.contains("cannot reach") && output.contains("is mshost running"), output)
         let (usage, text) = try runToCompletion("mshost", ["kick", "--config", config])
         XCTAssertEqual(usage, 2)
-        XCTAssertTrue(text.contains("usage: mshost clients"), text)
+        XCTAssertTrue(text.contains("usage: mshost kick ID [--for DURATION] [--config PATH]"), text)
     }
 }

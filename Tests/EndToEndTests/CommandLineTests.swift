@@ -129,4 +129,31 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(badStatus, 2)
         XCTAssertEqual(badOutput, "mshost: error: unknown option --volume (see mshost --help)\n")
     }
+
+    /// `--help` names every command a binary has, and each command's own `--help` is its whole
+    /// page: every option it takes.
+    func testHelpNamesEveryCommandAndEachCommandHasItsPage() throws {
+        let expected = ["msrecv": ["status", "discover"], "mshost": ["passwd", "clients", "kick", "volume", "mute", "events", "now-playing"]]
+        for (binary, commands) in expected {
+            let (status, help) = try runToCompletion(binary, ["--help"])
+            XCTAssertEqual(status, 0, help)
+            XCTAssertTrue(help.contains("usage: \(binary) [--config PATH] [--check | --fingerprint]"), help)
+            for option in ["--config PATH", "--check", "--fingerprint", "--version"] { XCTAssertTrue(help.contains("  \(option)"), "\(option): \(help)") }
+            for command in commands {
+                XCTAssertTrue(help.contains("\n  \(binary) \(command) "), "\(binary) --help names \(command): \(help)")
+                let (pageStatus, page) = try runToCompletion(binary, [command, "--help"])
+                XCTAssertEqual(pageStatus, 0, page)
+                XCTAssertTrue(page.hasPrefix("usage: \(binary) \(command)"), page)
+            }
+        }
+        let (_, kick) = try runToCompletion("mshost", ["kick", "-h"])
+        XCTAssertEqual(kick, """
+            usage: mshost kick ID [--for DURATION] [--config PATH]
+              send a receiver away (it does not come back until the host restarts)
+              ID              the receiver's ID, as `mshost clients` lists it
+              --for DURATION  it may come back after this long, such as 10m or 2h (1 s to a year)
+              --config PATH   the JSON config file (default /etc/moosync.json)
+
+            """)
+    }
 }
