@@ -17,8 +17,12 @@ let staticRuntime: [LinkerSetting] = [.unsafeFlags(["-static-stdlib"])]
 // each function used; libstdc++ and libgcc_s alone were ~0.8 MB for a few functions, libopus
 // and mbedTLS another 0.3 MB. libm cannot follow: glibc's libm.a needs libc's internals.
 let receiverLink = String(#filePath.dropLast("/Package.swift".count)) + "/Sources/msrecv/link"
-let receiverMemory: [LinkerSetting] = [.unsafeFlags(["-Xlinker", "--section-ordering-file=\(receiverLink)/text-order.txt",
-                                                     "-L", receiverLink, "-Xclang-linker", "-static-libgcc"])]
+let receiverMemory: [LinkerSetting] = [
+    .unsafeFlags([
+        "-Xlinker", "--section-ordering-file=\(receiverLink)/text-order.txt",
+        "-L", receiverLink, "-Xclang-linker", "-static-libgcc",
+    ])
+]
 
 // Every function of ours in a section of its own, so that text order can place it (without it
 // the compiler puts most of a module's functions in one .text section that moves as a whole).
@@ -71,11 +75,16 @@ let package = Package(
         // The typed messages both ends exchange: each JSON key written once, every number a peer
         // sends range-checked.
         .target(name: "ProtocolMessages", dependencies: ["Core"], swiftSettings: orderable),
-        .target(name: "Receiver", dependencies: ["Core", "ProtocolMessages", "Transport", "Codec", "Resample", "Audio", "Config", "Secure", "Discovery", "Board"], swiftSettings: orderable),
-        .target(name: "Host", dependencies: ["Core", "ProtocolMessages", "Transport", "Codec", "SampleRateConversion", "Audio", "Config", "Secure", "Discovery"]),
+        .target(
+            name: "Receiver", dependencies: ["Core", "ProtocolMessages", "Transport", "Codec", "Resample", "Audio", "Config", "Secure", "Discovery", "Board"],
+            swiftSettings: orderable),
+        .target(
+            name: "Host", dependencies: ["Core", "ProtocolMessages", "Transport", "Codec", "SampleRateConversion", "Audio", "Config", "Secure", "Discovery"]),
         // The daemons name the TLS and GPIO libraries they were built against in --version (the
         // trixie check reads it); the engines do not use them yet.
-        .executableTarget(name: "msrecv", dependencies: ["Receiver", "Secure", "Board", "Discovery", "ProtocolMessages"], exclude: ["link"], swiftSettings: orderable, linkerSettings: staticRuntime + receiverMemory),
+        .executableTarget(
+            name: "msrecv", dependencies: ["Receiver", "Secure", "Board", "Discovery", "ProtocolMessages"], exclude: ["link"], swiftSettings: orderable,
+            linkerSettings: staticRuntime + receiverMemory),
         .executableTarget(name: "mshost", dependencies: ["Host", "Secure", "ProtocolMessages"], linkerSettings: staticRuntime),
 
         // Runs the receiver's audio path in a loop for the counted-allocation test.

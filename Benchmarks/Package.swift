@@ -21,6 +21,6 @@ let package = Package(
             ],
             path: "Benchmarks/AudioPath",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ),
+        )
     ]
 )

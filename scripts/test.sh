@@ -10,6 +10,8 @@ bash scripts/install-deps.sh
 # The discovery tests start their own dbus-daemon and avahi-daemon (loopback only, never the
 # machine's network; Tests/EndToEndTests/MDNSDaemon.swift): install-deps installs both.
 
+# The code's layout is swift-format's, with the repository's .swift-format (160 columns).
+swift format lint --recursive --strict Sources Tests Benchmarks Package.swift
 bash scripts/check-binaries.sh
 swift build --build-tests
 log=$(mktemp)

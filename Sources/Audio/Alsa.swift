@@ -1,5 +1,6 @@
 import CAlsa
 import Core
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -44,8 +45,10 @@ public struct PCMConfiguration: Equatable, Sendable {
 /// Always opened non-blocking: a device another process holds answers -EBUSY at once instead of
 /// holding the caller until it is free. `blocking` then switches reads and writes back to
 /// blocking (the audio thread's writes are paced by the card).
-func openPCM(device: String, stream: snd_pcm_stream_t, blocking: Bool, formats: [SampleFormat] = [.s16], rate: Int, channels: Int,
-             bufferTime: Int) throws(AlsaError) -> (OpaquePointer, PCMConfiguration) {
+func openPCM(
+    device: String, stream: snd_pcm_stream_t, blocking: Bool, formats: [SampleFormat] = [.s16], rate: Int, channels: Int,
+    bufferTime: Int
+) throws(AlsaError) -> (OpaquePointer, PCMConfiguration) {
     var handle: OpaquePointer?
     try check(snd_pcm_open(&handle, device, stream, Int32(SND_PCM_NONBLOCK)), "snd_pcm_open")
     guard let pcm = handle else { throw AlsaError(code: -5, call: "snd_pcm_open") }
@@ -90,8 +93,12 @@ func openPCM(device: String, stream: snd_pcm_stream_t, blocking: Bool, formats: 
             try check(snd_pcm_sw_params_set_start_threshold(pcm, sw, bufferFrames), "snd_pcm_sw_params_set_start_threshold")
             try check(snd_pcm_sw_params(pcm, sw), "snd_pcm_sw_params")
         }
-        return (pcm, PCMConfiguration(sampleRate: rate, channels: channels, sampleFormat: format, bufferFrames: Int(bufferFrames),
-                                      periodFrames: Int(periodFrames)))
+        return (
+            pcm,
+            PCMConfiguration(
+                sampleRate: rate, channels: channels, sampleFormat: format, bufferFrames: Int(bufferFrames),
+                periodFrames: Int(periodFrames))
+        )
     } catch {
         snd_pcm_close(pcm)
         throw error
@@ -109,7 +116,8 @@ public func playbackRates(device: String, channels: Int) -> [Int] {
     guard snd_pcm_hw_params_malloc(&hw) >= 0 else { return [] }
     defer { snd_pcm_hw_params_free(hw) }
     guard snd_pcm_hw_params_any(pcm, hw) >= 0, snd_pcm_hw_params_set_access(pcm, hw, SND_PCM_ACCESS_RW_INTERLEAVED) >= 0,
-          snd_pcm_hw_params_set_channels(pcm, hw, UInt32(channels)) >= 0 else { return [] }
+        snd_pcm_hw_params_set_channels(pcm, hw, UInt32(channels)) >= 0
+    else { return [] }
     return [8_000, 11_025, 16_000, 22_050, 32_000, 44_100, 48_000, 88_200, 96_000, 176_400, 192_000].filter {
         snd_pcm_hw_params_test_rate(pcm, hw, UInt32($0), 0) == 0
     }
@@ -165,8 +173,9 @@ public final class AlsaPlayback: AudioSink {
 
     /// `formats`: the sample formats to ask for, best first; the card's choice is `sampleFormat`.
     public init(device: String, sampleRate: Int, channels: Int, formats: [SampleFormat] = SampleFormat.preference, bufferTime: Int = 80_000) throws(AlsaError) {
-        let opened = try openPCM(device: device, stream: SND_PCM_STREAM_PLAYBACK, blocking: true, formats: formats, rate: sampleRate, channels: channels,
-                                 bufferTime: bufferTime)
+        let opened = try openPCM(
+            device: device, stream: SND_PCM_STREAM_PLAYBACK, blocking: true, formats: formats, rate: sampleRate, channels: channels,
+            bufferTime: bufferTime)
         pcm = opened.0
         configuration = opened.1
         self.device = device
@@ -248,8 +257,9 @@ public final class AlsaCapture {
     }
 
     public init(device: String, sampleRate: Int, channels: Int) throws(AlsaError) {
-        let opened = try openPCM(device: device, stream: SND_PCM_STREAM_CAPTURE, blocking: false, rate: sampleRate, channels: channels,
-                                 bufferTime: 200_000)
+        let opened = try openPCM(
+            device: device, stream: SND_PCM_STREAM_CAPTURE, blocking: false, rate: sampleRate, channels: channels,
+            bufferTime: 200_000)
         pcm = opened.0
         configuration = opened.1
         let rc = snd_pcm_start(pcm)

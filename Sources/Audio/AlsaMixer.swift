@@ -23,7 +23,8 @@ public final class AlsaMixer {
             switch self {
             case .library(let e, let device): "cannot open the mixer of \"\(device)\": \(e)"
             case .noControl(let name, let device, let available):
-                "\"\(device)\" has no mixer control \"\(name)\" with a playback volume" + (available.isEmpty ? " (it has none)" : " (it has: \(available.joined(separator: ", ")))")
+                "\"\(device)\" has no mixer control \"\(name)\" with a playback volume"
+                    + (available.isEmpty ? " (it has none)" : " (it has: \(available.joined(separator: ", ")))")
             case .noDecibels(let name, let device): "mixer control \"\(name)\" of \"\(device)\" does not say its range in dB"
             }
         }
@@ -57,7 +58,8 @@ public final class AlsaMixer {
             snd_mixer_close(mixer)
             throw .noControl(name, device: device, available: available)
         }
-        var low = 0, high = 0
+        var low = 0
+        var high = 0
         guard snd_mixer_selem_get_playback_dB_range(found, &low, &high) >= 0, high > low else {
             snd_mixer_close(mixer)
             throw .noDecibels(name, device: device)

@@ -1,12 +1,13 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Audio
 import Codec
 import Core
 import Receiver
 import Resample
 import Transport
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Drives the receiver's whole steady-state audio path in one thread with a stepped clock:
 /// frame parsing → packet pool → jitter buffer → Opus (or FLAC) decode → gain → drift compensation
@@ -59,11 +60,12 @@ public final class AudioPathHarness {
         counters.volumeQ15.store(Gain(volume: volume).q15, ordering: .relaxed)
         let schedule = PlayoutSchedule(streamStart: 0, latency: 60_000)
         ingest = AudioIngest(format: format, schedule: schedule, clockMapping: clockMapping, pool: pool, incoming: incoming, counters: counters)
-        engine = PlayoutEngine(format: format, decoder: try PacketDecoder.make(for: codec, sampleRate: format.sampleRate, channels: format.channels),
-                               resampler: DriftResampler(channels: format.channels, maxInputFrames: PlayoutEngine<PacedMemorySink, SteppedClock>.maxFrames(for: format)),
-                               pool: pool, incoming: incoming,
-                               sink: PacedMemorySink(clock: clock, ppm: 120, sampleRate: format.sampleRate, channels: format.channels, bufferFrames: 1920),
-                               clock: clock, counters: counters, schedule: schedule, clockMapping: clockMapping)
+        engine = PlayoutEngine(
+            format: format, decoder: try PacketDecoder.make(for: codec, sampleRate: format.sampleRate, channels: format.channels),
+            resampler: DriftResampler(channels: format.channels, maxInputFrames: PlayoutEngine<PacedMemorySink, SteppedClock>.maxFrames(for: format)),
+            pool: pool, incoming: incoming,
+            sink: PacedMemorySink(clock: clock, ppm: 120, sampleRate: format.sampleRate, channels: format.channels, bufferFrames: 1920),
+            clock: clock, counters: counters, schedule: schedule, clockMapping: clockMapping)
     }
 
     /// Receives, schedules, decodes and plays `count` more packets. Allocates nothing.
@@ -138,7 +140,8 @@ final class ReplayChannel: ByteChannel {
     init(packets: [[UInt8]], format: StreamFormat) {
         let headers = WireProtocol.frameHeaderSize + AudioPacketHeader.size
         frames = .allocate(byteCount: packets.reduce(0) { $0 + headers + $1.count }, alignment: 8)
-        var offsets: [Int] = [], lengths: [Int] = []
+        var offsets: [Int] = []
+        var lengths: [Int] = []
         var offset = 0
         for packet in packets {
             let length = headers + packet.count

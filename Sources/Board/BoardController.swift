@@ -27,7 +27,9 @@ public final class BoardController {
     }
 
     private enum OutputRole: String {
-        case statusLED = "board.leds.status", bufferLED = "board.leds.buffer", amplifier = "board.amp_power"
+        case statusLED = "board.leds.status"
+        case bufferLED = "board.leds.buffer"
+        case amplifier = "board.amp_power"
     }
 
     private struct Output {
@@ -62,15 +64,18 @@ public final class BoardController {
         for role in ButtonRole.allCases {
             if let l = line("board.buttons.\(role.rawValue)", settings.buttons[role.rawValue], output: false) { inputs.append(Input(role: role, line: l)) }
         }
-        return BoardController(inputs: inputs,
-                               statusLED: line(OutputRole.statusLED.rawValue, settings.statusLED, output: true),
-                               bufferLED: line(OutputRole.bufferLED.rawValue, settings.bufferLED, output: true),
-                               amplifier: line(OutputRole.amplifier.rawValue, settings.amplifierPower, output: true),
-                               amplifierIdle: settings.amplifierIdle, timing: timing, log: log)
+        return BoardController(
+            inputs: inputs,
+            statusLED: line(OutputRole.statusLED.rawValue, settings.statusLED, output: true),
+            bufferLED: line(OutputRole.bufferLED.rawValue, settings.bufferLED, output: true),
+            amplifier: line(OutputRole.amplifier.rawValue, settings.amplifierPower, output: true),
+            amplifierIdle: settings.amplifierIdle, timing: timing, log: log)
     }
 
-    public init(inputs: [Input], statusLED: (any GPIOLine)?, bufferLED: (any GPIOLine)?, amplifier: (any GPIOLine)?,
-                amplifierIdle: Microseconds, timing: ButtonTiming = ButtonTiming(), log: Logger) {
+    public init(
+        inputs: [Input], statusLED: (any GPIOLine)?, bufferLED: (any GPIOLine)?, amplifier: (any GPIOLine)?,
+        amplifierIdle: Microseconds, timing: ButtonTiming = ButtonTiming(), log: Logger
+    ) {
         self.inputs = inputs
         self.log = log
         buttons = Buttons(timing: timing)
@@ -111,7 +116,8 @@ public final class BoardController {
 
     /// When `poll` next has something to do.
     public var nextDeadline: Microseconds? {
-        let blinks = [OutputRole.statusLED, .bufferLED].compactMap { role in outputs[role].flatMap { $0.pattern.nextChange(after: lastDrive, since: $0.since) } }
+        let blinks = [OutputRole.statusLED, .bufferLED].compactMap { role in outputs[role].flatMap { $0.pattern.nextChange(after: lastDrive, since: $0.since) }
+        }
         return (blinks + [buttons.nextDeadline, outputs[.amplifier] == nil ? nil : amplifier.nextDeadline].compactMap { $0 }).min()
     }
 

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CGpiod
 import Config
 import Core
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 public enum GPIOLibrary {
     /// "1.6.3" on bookworm (v1 API), "2.x" on trixie (v2 API).
@@ -35,7 +36,8 @@ public struct GPIOError: Error, Equatable, CustomStringConvertible {
         case ENOENT, ENOTTY, ENODEV: description = "\(path) is not a GPIO chip"
         case EINVAL: description = "\(chip) has no line \(offset)"
         case EBUSY: description = "line \(offset) of \(chip) is in use by another program (see gpioinfo)"
-        case EACCES, EPERM: description = "no permission to use \(path): run msrecv as a member of the group owning it (\"gpio\" on Raspberry Pi OS and Debian's image)"
+        case EACCES, EPERM:
+            description = "no permission to use \(path): run msrecv as a member of the group owning it (\"gpio\" on Raspberry Pi OS and Debian's image)"
         default: description = "line \(offset) of \(chip): \(errno)"
         }
     }
@@ -69,7 +71,9 @@ func chipPath(_ chip: String) throws(GPIOError) -> String {
         if label == chip { return "/dev/" + name }
         labels.append("\(name) \"\(label)\"")
     }
-    throw GPIOError(Errno(ENOENT), "no GPIO chip labelled \"\(chip)\"" + (labels.isEmpty ? " (this system has no GPIO chips)" : " (chips: \(labels.joined(separator: ", ")))"))
+    throw GPIOError(
+        Errno(ENOENT),
+        "no GPIO chip labelled \"\(chip)\"" + (labels.isEmpty ? " (this system has no GPIO chips)" : " (chips: \(labels.joined(separator: ", ")))"))
 }
 
 private func directoryEntries(_ path: String) -> [String] {
@@ -91,13 +95,15 @@ public final class LibgpiodLine: GPIOLine {
     public let descriptor: Int32?
 
     init(_ spec: GPIOLineSpec, path: String, output: Bool, initial: Bool, consumer: String) throws(GPIOError) {
-        let bias: cgpiod_bias = switch spec.bias {
-        case .asIs: CGPIOD_BIAS_AS_IS
-        case .pullUp: CGPIOD_BIAS_PULL_UP
-        case .pullDown: CGPIOD_BIAS_PULL_DOWN
-        case .disabled: CGPIOD_BIAS_DISABLED
-        }
-        guard let line = cgpiod_request(path, UInt32(spec.offset), output ? 1 : 0, spec.activeLow ? 1 : 0, Int32(bias.rawValue), initial ? 1 : 0, consumer) else {
+        let bias: cgpiod_bias =
+            switch spec.bias {
+            case .asIs: CGPIOD_BIAS_AS_IS
+            case .pullUp: CGPIOD_BIAS_PULL_UP
+            case .pullDown: CGPIOD_BIAS_PULL_DOWN
+            case .disabled: CGPIOD_BIAS_DISABLED
+            }
+        guard let line = cgpiod_request(path, UInt32(spec.offset), output ? 1 : 0, spec.activeLow ? 1 : 0, Int32(bias.rawValue), initial ? 1 : 0, consumer)
+        else {
             throw GPIOError(.current, chip: spec.chip, path: path, offset: spec.offset)
         }
         self.line = line

@@ -41,14 +41,17 @@ public final class FLACEncoderHandle {
         guard rc == Int32(FLAC__STREAM_ENCODER_INIT_STATUS_OK.rawValue) else {
             let state = String(cString: FLAC__stream_encoder_get_resolved_state_string(e))
             Self.free(e, sink, input)
-            throw FLACError(description: "flac: the encoder refused \(sampleRate) Hz, \(channels) ch, \(frameSamples)-sample frames (\(rc < 0 ? "a setting" : state))")
+            throw FLACError(
+                description: "flac: the encoder refused \(sampleRate) Hz, \(channels) ch, \(frameSamples)-sample frames (\(rc < 0 ? "a setting" : state))")
         }
         sink.pointee.used = 0
     }
 
     deinit { Self.free(encoder, sink, input) }
 
-    private static func free(_ encoder: UnsafeMutablePointer<FLAC__StreamEncoder>, _ sink: UnsafeMutablePointer<cflac_sink>, _ input: UnsafeMutableBufferPointer<Int32>) {
+    private static func free(
+        _ encoder: UnsafeMutablePointer<FLAC__StreamEncoder>, _ sink: UnsafeMutablePointer<cflac_sink>, _ input: UnsafeMutableBufferPointer<Int32>
+    ) {
         FLAC__stream_encoder_delete(encoder)
         sink.pointee.out.deallocate()
         sink.deallocate()
@@ -73,7 +76,8 @@ public final class FLACEncoderHandle {
         sink.pointee.used = 0
         sink.pointee.overflow = 0
         guard FLAC__stream_encoder_process_interleaved(encoder, input.baseAddress, UInt32(frameSamples)) != 0, sink.pointee.overflow == 0,
-              sink.pointee.used <= out.count else { return nil }
+            sink.pointee.used <= out.count
+        else { return nil }
         out.baseAddress!.copyMemory(from: sink.pointee.out, byteCount: sink.pointee.used)
         return sink.pointee.used
     }

@@ -21,10 +21,12 @@ public final class OpusEncoderHandle {
         encoder = e
         self.sampleRate = sampleRate
         self.channels = channels
-        for rc in [copus_set_bitrate(e, opus_int32(bitrate)), copus_set_complexity(e, opus_int32(complexity)),
-                   copus_set_signal_music(e),
-                   // In-band FEC only helps when the encoder expects loss.
-                   copus_set_inband_fec(e, 1), copus_set_packet_loss_perc(e, 5)] where rc != OPUS_OK {
+        for rc in [
+            copus_set_bitrate(e, opus_int32(bitrate)), copus_set_complexity(e, opus_int32(complexity)),
+            copus_set_signal_music(e),
+            // In-band FEC only helps when the encoder expects loss.
+            copus_set_inband_fec(e, 1), copus_set_packet_loss_perc(e, 5),
+        ] where rc != OPUS_OK {
             opus_encoder_destroy(e)
             throw OpusError(code: rc)
         }

@@ -56,8 +56,10 @@ public struct CommandTable: Sendable {
         /// The subcommand's own parser and work: its arguments after its name; the exit code.
         public let run: (@Sendable ([String], Logger) -> Int32)?
 
-        public init(_ name: String, _ synopsis: String, _ summary: String, options: [(flag: String, meaning: String)],
-                    run: (@Sendable ([String], Logger) -> Int32)? = nil) {
+        public init(
+            _ name: String, _ synopsis: String, _ summary: String, options: [(flag: String, meaning: String)],
+            run: (@Sendable ([String], Logger) -> Int32)? = nil
+        ) {
             (self.name, self.synopsis, self.summary, self.options, self.run) = (name, synopsis, summary, options, run)
         }
     }

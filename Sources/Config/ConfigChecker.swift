@@ -83,14 +83,19 @@ struct ConfigChecker {
         return s
     }
 
-    mutating func duration(_ parent: JSONValue?, _ key: String, path: String, default fallback: Microseconds, range: ClosedRange<Microseconds>) -> Microseconds {
+    mutating func duration(_ parent: JSONValue?, _ key: String, path: String, default fallback: Microseconds, range: ClosedRange<Microseconds>) -> Microseconds
+    {
         guard let value = parent?[key] else { return fallback }
         guard let text = value.stringValue, let us = range.lowerBound < 0 ? parseSignedDuration(text) : parseDuration(text) else {
-            fail(path + "." + key, "expected a duration like \(range.lowerBound < 0 ? "\"-12ms\" or \"40ms\"" : "\"2s\" or \"150ms\""), got \(value.shortText)", at: value)
+            fail(
+                path + "." + key, "expected a duration like \(range.lowerBound < 0 ? "\"-12ms\" or \"40ms\"" : "\"2s\" or \"150ms\""), got \(value.shortText)",
+                at: value)
             return fallback
         }
         guard range.contains(us) else {
-            fail(path + "." + key, "expected a duration from \(formatDuration(range.lowerBound)) to \(formatDuration(range.upperBound)), got \(value.shortText)", at: value)
+            fail(
+                path + "." + key, "expected a duration from \(formatDuration(range.lowerBound)) to \(formatDuration(range.upperBound)), got \(value.shortText)",
+                at: value)
             return fallback
         }
         return us

@@ -39,7 +39,8 @@ public enum ConfigEditor {
 
     /// The byte offset of a line and column (columns count characters, as the reader does).
     private static func offset(of position: SourcePosition, in bytes: [UInt8]) -> Int {
-        var line = 1, i = 0
+        var line = 1
+        var i = 0
         while line < position.line, i < bytes.count {
             if bytes[i] == UInt8(ascii: "\n") { line += 1 }
             i += 1

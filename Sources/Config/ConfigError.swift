@@ -31,7 +31,8 @@ public struct ConfigErrors: Error, Sendable, CustomStringConvertible {
 
 /// Levenshtein distance, for did-you-mean suggestions on unknown keys.
 func editDistance(_ a: String, _ b: String) -> Int {
-    let a = Array(a.unicodeScalars), b = Array(b.unicodeScalars)
+    let a = Array(a.unicodeScalars)
+    let b = Array(b.unicodeScalars)
     if a.isEmpty { return b.count }
     if b.isEmpty { return a.count }
     var previous = Array(0...b.count)

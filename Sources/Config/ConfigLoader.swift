@@ -59,7 +59,9 @@ public enum ConfigLoader {
                 return nil
             }
             let chip = c.string(l, "chip", path: p, default: "")
-            if chip.utf8.count > 64 || chip.contains(" ") { c.fail(p + ".chip", "expected a GPIO chip's name or path such as \"gpiochip0\", got \(l["chip"]?.shortText ?? "")", at: l["chip"]) }
+            if chip.utf8.count > 64 || chip.contains(" ") {
+                c.fail(p + ".chip", "expected a GPIO chip's name or path such as \"gpiochip0\", got \(l["chip"]?.shortText ?? "")", at: l["chip"])
+            }
             var spec = GPIOLineSpec(chip: chip, offset: c.integer(l, "line", path: p, default: 0, range: 0...1023))
             spec.activeLow = c.bool(l, "active_low", path: p, default: false)
             spec.bias = GPIOLineSpec.Bias(rawValue: c.choice(l, "bias", path: p, default: "as_is", among: GPIOLineSpec.Bias.allCases.map(\.rawValue))) ?? .asIs
@@ -86,10 +88,15 @@ public enum ConfigLoader {
         return out
     }
 
-    static let sharingKeys = ["enabled", "device_name", "user_name", "avatar", "advertise", "control_group", "password_required", "password", "password_verifier", "allowed_clients", "max_clients", "audio_quality",
-                              "permissions", "source", "port", "frame_ms", "loop", "encryption", "state_dir"]
-    static let receivingKeys = ["enabled", "auto_discover", "buffer_size", "max_buffer_size", "host", "host_id", "host_name", "client_name", "audio_formats",
-                                "audio_output", "ui", "encryption", "state_dir", "host_fingerprint", "password"]
+    static let sharingKeys = [
+        "enabled", "device_name", "user_name", "avatar", "advertise", "control_group", "password_required", "password", "password_verifier", "allowed_clients",
+        "max_clients", "audio_quality",
+        "permissions", "source", "port", "frame_ms", "loop", "encryption", "state_dir",
+    ]
+    static let receivingKeys = [
+        "enabled", "auto_discover", "buffer_size", "max_buffer_size", "host", "host_id", "host_name", "client_name", "audio_formats",
+        "audio_output", "ui", "encryption", "state_dir", "host_fingerprint", "password",
+    ]
 
     static func validateSharing(_ s: JSONValue, _ c: inout ConfigChecker) -> SharingSettings {
         var out = SharingSettings()
@@ -114,7 +121,9 @@ public enum ConfigLoader {
                     if let text = item.stringValue, isFingerprint(text) {
                         out.allowedClients.append(canonicalFingerprint(text))
                     } else {
-                        c.fail(p + ".allowed_clients[\(i)]", "expected a receiver's certificate fingerprint, 64 hex digits (`msrecv --fingerprint` prints it), got \(item.shortText)", at: item)
+                        c.fail(
+                            p + ".allowed_clients[\(i)]",
+                            "expected a receiver's certificate fingerprint, 64 hex digits (`msrecv --fingerprint` prints it), got \(item.shortText)", at: item)
                     }
                 }
             } else {
@@ -170,7 +179,9 @@ public enum ConfigLoader {
             }
         }
         if (Int64(out.sampleRate) * out.frameDuration) % 1_000_000 != 0 {
-            c.fail(p + ".frame_ms", "\(Double(out.frameDuration) / 1000) ms at \(out.sampleRate) Hz is not a whole number of samples; choose a longer frame", at: s["frame_ms"] ?? s["audio_quality"])
+            c.fail(
+                p + ".frame_ms", "\(Double(out.frameDuration) / 1000) ms at \(out.sampleRate) Hz is not a whole number of samples; choose a longer frame",
+                at: s["frame_ms"] ?? s["audio_quality"])
         }
         if let perms = c.object(s["permissions"], path: p + ".permissions", known: ["allow_queue_control", "allow_playback_control", "allow_chat"]) {
             let pp = p + ".permissions"
@@ -209,14 +220,18 @@ public enum ConfigLoader {
             if let text = value.stringValue, isVerifier(text) {
                 verifier = text
             } else {
-                c.fail(p + ".password_verifier", "expected what `mshost passwd` writes (\"spake2+p256:ITERATIONS:SALT:W0:L\"), got \(value.shortText)", at: value)
+                c.fail(
+                    p + ".password_verifier", "expected what `mshost passwd` writes (\"spake2+p256:ITERATIONS:SALT:W0:L\"), got \(value.shortText)", at: value)
             }
         }
         // An empty allowed_clients admits no one by certificate: with no password either, the
         // host would take anyone.
         let listed = s["allowed_clients"].map { $0.arrayValue.map { !$0.isEmpty } ?? true } ?? false
         if required && verifier == nil && plaintext.isEmpty && s["password_verifier"] == nil && !listed {
-            c.fail(p + ".password_required", "true, but there is no password and no allowed_clients: run `mshost passwd --config FILE` (it writes sharing.password_verifier), set sharing.password, or list receivers in sharing.allowed_clients", at: s["password_required"])
+            c.fail(
+                p + ".password_required",
+                "true, but there is no password and no allowed_clients: run `mshost passwd --config FILE` (it writes sharing.password_verifier), set sharing.password, or list receivers in sharing.allowed_clients",
+                at: s["password_required"])
         }
         return verifier.map { .verifier($0) } ?? (plaintext.isEmpty ? nil : .plaintext(plaintext))
     }
@@ -239,7 +254,9 @@ public enum ConfigLoader {
     static func stateDirectory(_ section: JSONValue, path: String, _ c: inout ConfigChecker) -> String {
         let directory = c.string(section, "state_dir", path: path, default: defaultStateDirectory)
         if !directory.hasPrefix("/") {
-            c.fail(path + ".state_dir", "expected an absolute path (the daemons do not depend on where they are started), got \"\(directory)\"", at: section["state_dir"])
+            c.fail(
+                path + ".state_dir", "expected an absolute path (the daemons do not depend on where they are started), got \"\(directory)\"",
+                at: section["state_dir"])
         }
         return directory
     }
@@ -266,7 +283,10 @@ public enum ConfigLoader {
         if r["max_buffer_size"] != nil {
             let ceiling = c.duration(r, "max_buffer_size", path: p, default: out.bufferCeiling, range: 10_000...10_000_000)
             if ceiling < out.bufferSize {
-                c.fail(p + ".max_buffer_size", "\(formatDuration(ceiling)) is below buffer_size \(formatDuration(out.bufferSize)): the buffer grows from buffer_size up to max_buffer_size", at: r["max_buffer_size"])
+                c.fail(
+                    p + ".max_buffer_size",
+                    "\(formatDuration(ceiling)) is below buffer_size \(formatDuration(out.bufferSize)): the buffer grows from buffer_size up to max_buffer_size",
+                    at: r["max_buffer_size"])
             } else {
                 out.maxBufferSize = ceiling
             }
@@ -280,7 +300,10 @@ public enum ConfigLoader {
             if let text = value.stringValue, isFingerprint(text) {
                 out.hostFingerprint = canonicalFingerprint(text)
             } else {
-                c.fail(p + ".host_fingerprint", "expected the host's SHA-256 certificate fingerprint, 64 hex digits (colons between pairs allowed; `mshost --fingerprint` prints it), got \(value.shortText)", at: value)
+                c.fail(
+                    p + ".host_fingerprint",
+                    "expected the host's SHA-256 certificate fingerprint, 64 hex digits (colons between pairs allowed; `mshost --fingerprint` prints it), got \(value.shortText)",
+                    at: value)
             }
         }
         out.audioFormats = c.stringList(r, "audio_formats", path: p, default: out.audioFormats, among: ["opus", "flac", "pcm"])
@@ -294,12 +317,19 @@ public enum ConfigLoader {
         // On by default without a host to find one; beside a host, only when asked for.
         out.autoDiscover = c.bool(r, "auto_discover", path: p, default: out.host == nil)
         if out.host == nil && !out.autoDiscover {
-            c.fail(p + ".host", "required when receiving.auto_discover is false: set \"HOST:PORT\", or let the receiver find its host over mDNS", at: r["auto_discover"])
+            c.fail(
+                p + ".host", "required when receiving.auto_discover is false: set \"HOST:PORT\", or let the receiver find its host over mDNS",
+                at: r["auto_discover"])
         }
         if out.host != nil && (out.hostID != nil || out.hostName != nil) {
-            c.fail(p + (out.hostID != nil ? ".host_id" : ".host_name"), "picks among the hosts discovered, but receiving.host names one: keep one of the two", at: r["host_id"] ?? r["host_name"])
+            c.fail(
+                p + (out.hostID != nil ? ".host_id" : ".host_name"), "picks among the hosts discovered, but receiving.host names one: keep one of the two",
+                at: r["host_id"] ?? r["host_name"])
         }
-        if let o = c.object(r["audio_output"], path: p + ".audio_output", known: ["device_id", "volume_sync", "independent_volume", "volume", "latency_offset", "channels", "mixer", "mixer_device", "sample_format"]) {
+        if let o = c.object(
+            r["audio_output"], path: p + ".audio_output",
+            known: ["device_id", "volume_sync", "independent_volume", "volume", "latency_offset", "channels", "mixer", "mixer_device", "sample_format"])
+        {
             let op = p + ".audio_output"
             out.audioOutput.deviceID = c.string(o, "device_id", path: op, default: out.audioOutput.deviceID)
             out.audioOutput.volumeSync = c.bool(o, "volume_sync", path: op, default: out.audioOutput.volumeSync)
@@ -310,7 +340,11 @@ public enum ConfigLoader {
                 let value = c.string(o, key, path: op, default: "")
                 guard !value.isEmpty else { continue }  // said why already
                 guard value.utf8.count <= 64 else {
-                    c.fail(op + "." + key, key == "mixer" ? "expected a mixer control's name such as \"Digital\" or \"PCM\" (amixer scontrols lists them)" : "expected a control device such as \"hw:0\"", at: o[key])
+                    c.fail(
+                        op + "." + key,
+                        key == "mixer"
+                            ? "expected a mixer control's name such as \"Digital\" or \"PCM\" (amixer scontrols lists them)"
+                            : "expected a control device such as \"hw:0\"", at: o[key])
                     continue
                 }
                 if key == "mixer" { out.audioOutput.mixer = value } else { out.audioOutput.mixerDeviceSetting = value }
@@ -318,13 +352,17 @@ public enum ConfigLoader {
             out.audioOutput.volume = c.number(o, "volume", path: op, default: out.audioOutput.volume, range: 0...1)
             out.audioOutput.latencyOffset = c.duration(o, "latency_offset", path: op, default: 0, range: -1_000_000...1_000_000)
             if !(10_000...11_000_000).contains(out.playoutLatency) {
-                c.fail(op + ".latency_offset", "\(formatDuration(out.audioOutput.latencyOffset)) with receiving.buffer_size \(formatDuration(out.bufferSize)) leaves \(formatDuration(out.playoutLatency)) to play in; this speaker needs at least 10ms (raise buffer_size)", at: o["latency_offset"])
+                c.fail(
+                    op + ".latency_offset",
+                    "\(formatDuration(out.audioOutput.latencyOffset)) with receiving.buffer_size \(formatDuration(out.bufferSize)) leaves \(formatDuration(out.playoutLatency)) to play in; this speaker needs at least 10ms (raise buffer_size)",
+                    at: o["latency_offset"])
             }
             let mix = c.choice(o, "channels", path: op, default: "stereo", among: ChannelMix.allCases.map(\.name))
             out.audioOutput.channels = ChannelMix(name: mix) ?? .stereo
         }
         if let ui = c.object(r["ui"], path: p + ".ui", known: ["show_host_metadata", "show_connection_status", "show_buffer_health"]) {
-            let up = p + ".ui", leds = "a speaker has no display (its LEDs are wired in the board section)"
+            let up = p + ".ui"
+            let leds = "a speaker has no display (its LEDs are wired in the board section)"
             c.notYet(ui, "show_host_metadata", path: up, unless: { $0.boolValue == true }, leds)
             c.notYet(ui, "show_connection_status", path: up, unless: { $0.boolValue == true }, leds)
             c.notYet(ui, "show_buffer_health", path: up, unless: { $0.boolValue == false }, leds)

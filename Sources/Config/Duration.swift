@@ -7,9 +7,10 @@ public func parseDuration(_ text: String) -> Microseconds? {
     for (suffix, scale) in units where text.hasSuffix(suffix) {
         let number = text.dropLast(suffix.count)
         guard !number.isEmpty,
-              number.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
-              number.first != ".", number.last != ".",
-              let value = Double(number) else { return nil }
+            number.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
+            number.first != ".", number.last != ".",
+            let value = Double(number)
+        else { return nil }
         let us = value * scale
         guard us.isFinite, us < 1e15 else { return nil }
         return Microseconds(us.rounded())

@@ -192,7 +192,10 @@ public struct Settings: Equatable, Sendable {
 /// One GPIO line: a chip (`gpiochip0` or `/dev/gpiochip0`) and an offset on it.
 public struct GPIOLineSpec: Equatable, Sendable {
     public enum Bias: String, CaseIterable, Sendable {
-        case asIs = "as_is", pullUp = "pull_up", pullDown = "pull_down", disabled = "disabled"
+        case asIs = "as_is"
+        case pullUp = "pull_up"
+        case pullDown = "pull_down"
+        case disabled = "disabled"
     }
     public var chip: String
     public var offset: Int

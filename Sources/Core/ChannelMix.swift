@@ -19,7 +19,8 @@ public enum ChannelMix: UInt8, NamedCase, Sendable {
         guard channels == 2, self != .stereo else { return }
         var i = samples.startIndex
         while i + 1 < samples.endIndex {
-            let left = samples[i], right = samples[i + 1]
+            let left = samples[i]
+            let right = samples[i + 1]
             switch self {
             case .left: samples[i + 1] = left
             case .right: samples[i] = right

@@ -314,7 +314,8 @@ public struct ClockEstimator {
 
     /// The lower envelopes of the bins measured since `since`, at reference time `ref`: F(d) and B(d).
     private func envelopes(drift d: Double, reference: Microseconds, since: Microseconds = .min) -> (f: Double, b: Double) {
-        var f = Double.infinity, b = Double.infinity
+        var f = Double.infinity
+        var b = Double.infinity
         for bin in bins where bin.sent >= since {
             f = min(f, Double(bin.up) - d * Double(bin.sent - reference))
             b = min(b, Double(bin.down) + d * Double(bin.arrived - reference))
@@ -347,10 +348,14 @@ public struct ClockEstimator {
         var drift = mapping.drift
         if searchingDrift, driftIsFitted {
             // Golden-section search for the widest band: 44 steps shrink ±1000 ppm below 1e-12.
-            let limit = configuration.maxDriftPPM / 1e6, ratio = (5.0.squareRoot() - 1) / 2
-            var low = -limit, high = limit
-            var a = high - ratio * (high - low), b = low + ratio * (high - low)
-            var wa = width(drift: a, reference: reference), wb = width(drift: b, reference: reference)
+            let limit = configuration.maxDriftPPM / 1e6
+            let ratio = (5.0.squareRoot() - 1) / 2
+            var low = -limit
+            var high = limit
+            var a = high - ratio * (high - low)
+            var b = low + ratio * (high - low)
+            var wa = width(drift: a, reference: reference)
+            var wb = width(drift: b, reference: reference)
             for _ in 0..<44 {
                 // On a flat top (the samples say nothing of the drift) it stays near the last.
                 if wa < wb || (wa == wb && drift > b) {

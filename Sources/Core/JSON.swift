@@ -57,7 +57,8 @@ public struct JSONValue: Sendable {
     /// An integer only when the literal is one (no fraction or exponent) and fits.
     public var intValue: Int? {
         guard case .number(_, let literal) = kind,
-              !literal.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) else { return nil }
+            !literal.contains(where: { $0 == "." || $0 == "e" || $0 == "E" })
+        else { return nil }
         return Int(literal)
     }
 
@@ -194,9 +195,15 @@ public enum JSONReader {
             case UInt8(ascii: "{"): return JSONValue(try parseObject(depth: depth), at: start)
             case UInt8(ascii: "["): return JSONValue(try parseArray(depth: depth), at: start)
             case UInt8(ascii: "\""): return JSONValue(.string(try parseString()), at: start)
-            case UInt8(ascii: "t"): try expectWord("true"); return JSONValue(.bool(true), at: start)
-            case UInt8(ascii: "f"): try expectWord("false"); return JSONValue(.bool(false), at: start)
-            case UInt8(ascii: "n"): try expectWord("null"); return JSONValue(.null, at: start)
+            case UInt8(ascii: "t"):
+                try expectWord("true")
+                return JSONValue(.bool(true), at: start)
+            case UInt8(ascii: "f"):
+                try expectWord("false")
+                return JSONValue(.bool(false), at: start)
+            case UInt8(ascii: "n"):
+                try expectWord("null")
+                return JSONValue(.null, at: start)
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return JSONValue(try parseNumber(), at: start)
             default: throw error("unexpected \(describeCurrent()), expected a value")
             }
@@ -420,18 +427,39 @@ public struct JSONWriter {
         text += JSONWriter.quoted(k) + ":"
     }
 
-    public mutating func add(_ k: String, _ v: String) { key(k); text += JSONWriter.quoted(v) }
-    public mutating func add(_ k: String, _ v: Int) { key(k); text += String(v) }
-    public mutating func add(_ k: String, _ v: UInt64) { key(k); text += String(v) }
-    public mutating func add(_ k: String, _ v: Double) { key(k); text += v.isFinite ? String(v) : "null" }
-    public mutating func add(_ k: String, _ v: Bool) { key(k); text += v ? "true" : "false" }
+    public mutating func add(_ k: String, _ v: String) {
+        key(k)
+        text += JSONWriter.quoted(v)
+    }
+    public mutating func add(_ k: String, _ v: Int) {
+        key(k)
+        text += String(v)
+    }
+    public mutating func add(_ k: String, _ v: UInt64) {
+        key(k)
+        text += String(v)
+    }
+    public mutating func add(_ k: String, _ v: Double) {
+        key(k)
+        text += v.isFinite ? String(v) : "null"
+    }
+    public mutating func add(_ k: String, _ v: Bool) {
+        key(k)
+        text += v ? "true" : "false"
+    }
     public mutating func add(_ k: String, strings: [String]) {
         key(k)
         text += "[" + strings.map(JSONWriter.quoted).joined(separator: ",") + "]"
     }
-    public mutating func add(_ k: String, object: JSONWriter) { key(k); text += object.finished }
+    public mutating func add(_ k: String, object: JSONWriter) {
+        key(k)
+        text += object.finished
+    }
     /// A value already written as JSON (one writer's `finished`).
-    public mutating func add(_ k: String, json: String) { key(k); text += json }
+    public mutating func add(_ k: String, json: String) {
+        key(k)
+        text += json
+    }
 
     public var finished: String { text + "}" }
 }

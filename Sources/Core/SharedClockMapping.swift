@@ -31,9 +31,10 @@ public final class SharedClockMapping: Sendable {
         for _ in 0..<attempts {
             let before = sequence.load(ordering: .acquiring)
             if before & 1 == 1 { continue }
-            let mapping = ClockMapping(reference: reference.load(ordering: .relaxed),
-                                       offset: offset.load(ordering: .relaxed),
-                                       drift: Double(bitPattern: driftBits.load(ordering: .relaxed)))
+            let mapping = ClockMapping(
+                reference: reference.load(ordering: .relaxed),
+                offset: offset.load(ordering: .relaxed),
+                drift: Double(bitPattern: driftBits.load(ordering: .relaxed)))
             atomicMemoryFence(ordering: .acquiring)
             if sequence.load(ordering: .relaxed) == before { return mapping }
         }

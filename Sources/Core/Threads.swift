@@ -1,5 +1,6 @@
 import CMoosyncLinux
 import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -31,22 +32,24 @@ public final class NamedThread {
         thread = withUnsafeMutablePointer(to: &ready) { barrier in
             context.initialize(to: (body, barrier))
             var tid = pthread_t()
-            let rc = pthread_create(&tid, nil, { raw in
-                let context = raw!.assumingMemoryBound(to: (Body, UnsafeMutablePointer<pthread_barrier_t>).self)
-                let (body, barrier) = context.move()
-                context.deallocate()
-                _ = cmoosync_set_thread_name(String(body.name.prefix(15)))
-                if body.realtime {
-                    // Default timer slack (50 µs) delays every wake-up; the audio thread's
-                    // sleeps decide when frames reach the device.
-                    _ = cmoosync_set_timer_slack(1)
-                    var param = sched_param(sched_priority: 50)
-                    body.granted = pthread_setschedparam(pthread_self(), SCHED_FIFO, &param) == 0
-                }
-                pthread_barrier_wait(barrier)
-                body.run()
-                return nil
-            }, context)
+            let rc = pthread_create(
+                &tid, nil,
+                { raw in
+                    let context = raw!.assumingMemoryBound(to: (Body, UnsafeMutablePointer<pthread_barrier_t>).self)
+                    let (body, barrier) = context.move()
+                    context.deallocate()
+                    _ = cmoosync_set_thread_name(String(body.name.prefix(15)))
+                    if body.realtime {
+                        // Default timer slack (50 µs) delays every wake-up; the audio thread's
+                        // sleeps decide when frames reach the device.
+                        _ = cmoosync_set_timer_slack(1)
+                        var param = sched_param(sched_priority: 50)
+                        body.granted = pthread_setschedparam(pthread_self(), SCHED_FIFO, &param) == 0
+                    }
+                    pthread_barrier_wait(barrier)
+                    body.run()
+                    return nil
+                }, context)
             precondition(rc == 0, "pthread_create: \(Errno(rc))")
             pthread_barrier_wait(barrier)
             return tid

@@ -51,7 +51,9 @@ public struct WAVAudio: Equatable, Sendable {
                 guard size >= 16 else { return .failure(.truncated) }
                 var code = u16(body)
                 if code == 0xFFFE && size >= 40 { code = u16(body + 24) }  // EXTENSIBLE: sub-format GUID
-                let channels = u16(body + 2), rate = u32(body + 4), bits = u16(body + 14)
+                let channels = u16(body + 2)
+                let rate = u32(body + 4)
+                let bits = u16(body + 14)
                 guard code == 1, bits == 16 else { return .failure(.unsupportedFormat("format \(code), \(bits) bits")) }
                 guard (1...8).contains(channels), (1_000...384_000).contains(rate) else {
                     return .failure(.unsupportedFormat("\(channels) channels at \(rate) Hz"))
@@ -81,10 +83,19 @@ public struct WAVAudio: Equatable, Sendable {
         out.reserveCapacity(44 + samples.count * 2)
         func u32(_ v: Int) { for i in 0..<4 { out.append(UInt8(truncatingIfNeeded: v >> (8 * i))) } }
         func u16(_ v: Int) { for i in 0..<2 { out.append(UInt8(truncatingIfNeeded: v >> (8 * i))) } }
-        out += Array("RIFF".utf8); u32(36 + samples.count * 2); out += Array("WAVE".utf8)
-        out += Array("fmt ".utf8); u32(16); u16(1); u16(channels); u32(sampleRate)
-        u32(sampleRate * channels * 2); u16(channels * 2); u16(16)
-        out += Array("data".utf8); u32(samples.count * 2)
+        out += Array("RIFF".utf8)
+        u32(36 + samples.count * 2)
+        out += Array("WAVE".utf8)
+        out += Array("fmt ".utf8)
+        u32(16)
+        u16(1)
+        u16(channels)
+        u32(sampleRate)
+        u32(sampleRate * channels * 2)
+        u16(channels * 2)
+        u16(16)
+        out += Array("data".utf8)
+        u32(samples.count * 2)
         for s in samples { u16(Int(UInt16(bitPattern: s))) }
         return out
     }

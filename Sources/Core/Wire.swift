@@ -119,7 +119,9 @@ public struct AudioPacketHeader: Equatable, Sendable {
     /// The optional parts `flags` announce in a payload of at least `size` bytes, or nil when
     /// they run past it (or the metadata is longer than `maxMetadata`).
     public static func extensions(of payload: UnsafeRawBufferPointer, flags: UInt8) -> Extensions? {
-        var offset = size, sentAt: UInt64?, metadata: Range<Int>?
+        var offset = size
+        var sentAt: UInt64?
+        var metadata: Range<Int>?
         if flags & sentAtFlag != 0 {
             guard payload.count >= offset + sentAtSize else { return nil }
             sentAt = payload.loadBigEndian(UInt64.self, at: offset)

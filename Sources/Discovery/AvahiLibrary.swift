@@ -22,7 +22,9 @@ struct Avahi {
 
     static func load() -> Result<Avahi, DiscoveryError> {
         guard let table = ms_avahi_library() else {
-            return .failure(DiscoveryError("mDNS discovery needs libavahi-client3 (apt-get install libavahi-client3 avahi-daemon): \(String(cString: ms_avahi_load_error()))"))
+            return .failure(
+                DiscoveryError(
+                    "mDNS discovery needs libavahi-client3 (apt-get install libavahi-client3 avahi-daemon): \(String(cString: ms_avahi_load_error()))"))
         }
         return .success(Avahi(table: table))
     }

@@ -143,9 +143,11 @@ public final class MDNSClient {
     private func connect() {
         var error: Int32 = 0
         // NO_FAIL: with the bus there and the daemon not (yet), the client waits for it.
-        client = avahi.f.avahi_client_new!(loop.api, AVAHI_CLIENT_NO_FAIL, { client, state, me in
-            Unmanaged<MDNSClient>.fromOpaque(me!).takeUnretainedValue().clientChanged(client!, state)
-        }, Unmanaged.passUnretained(self).toOpaque(), &error)
+        client = avahi.f.avahi_client_new!(
+            loop.api, AVAHI_CLIENT_NO_FAIL,
+            { client, state, me in
+                Unmanaged<MDNSClient>.fromOpaque(me!).takeUnretainedValue().clientChanged(client!, state)
+            }, Unmanaged.passUnretained(self).toOpaque(), &error)
         if client == nil {
             noteLost(DiscoveryError.avahi(error, "cannot reach avahi-daemon", avahi).description)
             retryPending = true
@@ -218,9 +220,11 @@ public final class MDNSClient {
     private func publish(_ client: OpaquePointer) {
         guard case .publish(_, let port, let txt) = role else { return }
         if group == nil {
-            group = avahi.f.avahi_entry_group_new!(client, { group, state, me in
-                Unmanaged<MDNSClient>.fromOpaque(me!).takeUnretainedValue().groupChanged(group!, state)
-            }, Unmanaged.passUnretained(self).toOpaque())
+            group = avahi.f.avahi_entry_group_new!(
+                client,
+                { group, state, me in
+                    Unmanaged<MDNSClient>.fromOpaque(me!).takeUnretainedValue().groupChanged(group!, state)
+                }, Unmanaged.passUnretained(self).toOpaque())
             guard group != nil else {
                 return events.append(.failed(DiscoveryError.avahi(avahi.f.avahi_client_errno!(client), "cannot publish", avahi).description))
             }
@@ -233,7 +237,8 @@ public final class MDNSClient {
         // A service of the same name in this daemon is refused at once (across daemons the
         // group reports a collision later): Avahi's next name, "Name #2", is tried.
         for _ in 0..<32 {
-            let code = avahi.f.avahi_entry_group_add_service_strlst!(group, -1, -1, AvahiPublishFlags(0), publishedName, MDNSService.type, nil, nil, port, records)
+            let code = avahi.f.avahi_entry_group_add_service_strlst!(
+                group, -1, -1, AvahiPublishFlags(0), publishedName, MDNSService.type, nil, nil, port, records)
             if code == AVAHI_ERR_COLLISION {
                 rename()
                 continue
@@ -275,27 +280,34 @@ public final class MDNSClient {
 
     private func browse(_ client: OpaquePointer) {
         guard browser == nil else { return }
-        browser = avahi.f.avahi_service_browser_new!(client, -1, -1, MDNSService.type, nil, AvahiLookupFlags(0), { _, interface, proto, event, name, type, domain, _, me in
-            Unmanaged<MDNSClient>.fromOpaque(me!).takeUnretainedValue().browsed(interface, proto, event, name, type, domain)
-        }, Unmanaged.passUnretained(self).toOpaque())
+        browser = avahi.f.avahi_service_browser_new!(
+            client, -1, -1, MDNSService.type, nil, AvahiLookupFlags(0),
+            { _, interface, proto, event, name, type, domain, _, me in
+                Unmanaged<MDNSClient>.fromOpaque(me!).takeUnretainedValue().browsed(interface, proto, event, name, type, domain)
+            }, Unmanaged.passUnretained(self).toOpaque())
         if browser == nil {
-            events.append(.failed(DiscoveryError.avahi(avahi.f.avahi_client_errno!(client), "cannot browse for \(MDNSService.type); trying again", avahi).description))
+            events.append(
+                .failed(DiscoveryError.avahi(avahi.f.avahi_client_errno!(client), "cannot browse for \(MDNSService.type); trying again", avahi).description))
             startOverRequested = true
         }
     }
 
-    private func browsed(_ interface: AvahiIfIndex, _ proto: AvahiProtocol, _ event: AvahiBrowserEvent,
-                         _ name: UnsafePointer<CChar>?, _ type: UnsafePointer<CChar>?, _ domain: UnsafePointer<CChar>?) {
+    private func browsed(
+        _ interface: AvahiIfIndex, _ proto: AvahiProtocol, _ event: AvahiBrowserEvent,
+        _ name: UnsafePointer<CChar>?, _ type: UnsafePointer<CChar>?, _ domain: UnsafePointer<CChar>?
+    ) {
         switch event {
         case AVAHI_BROWSER_NEW:
             guard let client, let name else { return }
             let key = Sighting(name: String(cString: name), interface: interface, proto: proto)
             guard resolvers[key] == nil else { return }
             // Addresses of the protocol the service was seen on: an IPv6 sighting gives IPv6.
-            let resolver = avahi.f.avahi_service_resolver_new!(client, interface, proto, name, type, domain, proto, AvahiLookupFlags(0), {
-                _, interface, proto, event, name, _, _, _, address, port, txt, _, me in
-                Unmanaged<MDNSClient>.fromOpaque(me!).takeUnretainedValue().resolved(interface, proto, event, name, address, port, txt)
-            }, Unmanaged.passUnretained(self).toOpaque())
+            let resolver = avahi.f.avahi_service_resolver_new!(
+                client, interface, proto, name, type, domain, proto, AvahiLookupFlags(0),
+                {
+                    _, interface, proto, event, name, _, _, _, address, port, txt, _, me in
+                    Unmanaged<MDNSClient>.fromOpaque(me!).takeUnretainedValue().resolved(interface, proto, event, name, address, port, txt)
+                }, Unmanaged.passUnretained(self).toOpaque())
             if let resolver { resolvers[key] = resolver }
         case AVAHI_BROWSER_REMOVE:
             guard let name else { return }
@@ -305,15 +317,20 @@ public final class MDNSClient {
         case AVAHI_BROWSER_ALL_FOR_NOW:
             events.append(.allForNow)
         case AVAHI_BROWSER_FAILURE:
-            events.append(.failed(DiscoveryError.avahi(client.map { avahi.f.avahi_client_errno!($0) } ?? Int32(AVAHI_ERR_FAILURE), "browsing failed; trying again", avahi).description))
+            events.append(
+                .failed(
+                    DiscoveryError.avahi(client.map { avahi.f.avahi_client_errno!($0) } ?? Int32(AVAHI_ERR_FAILURE), "browsing failed; trying again", avahi)
+                        .description))
             startOverRequested = true
         default:
             break
         }
     }
 
-    private func resolved(_ interface: AvahiIfIndex, _ proto: AvahiProtocol, _ event: AvahiResolverEvent, _ name: UnsafePointer<CChar>?,
-                          _ address: UnsafePointer<AvahiAddress>?, _ port: UInt16, _ txt: UnsafeMutablePointer<AvahiStringList>?) {
+    private func resolved(
+        _ interface: AvahiIfIndex, _ proto: AvahiProtocol, _ event: AvahiResolverEvent, _ name: UnsafePointer<CChar>?,
+        _ address: UnsafePointer<AvahiAddress>?, _ port: UInt16, _ txt: UnsafeMutablePointer<AvahiStringList>?
+    ) {
         guard let name else { return }
         let sighting = Sighting(name: String(cString: name), interface: interface, proto: proto)
         guard event == AVAHI_RESOLVER_FOUND, let address else {

@@ -69,7 +69,9 @@ struct BitrateController {
 
     private func trouble(_ status: Status, queued: Microseconds) -> String? {
         if status.packetLoss > Self.lossLimit { return "\(Int((status.packetLoss * 100).rounded())) % of its packets lost or late" }
-        if Microseconds(status.roundTripMicroseconds) > Self.roundTripLimit { return "round trip \(formatDuration(Microseconds(status.roundTripMicroseconds) / 1000 * 1000))" }
+        if Microseconds(status.roundTripMicroseconds) > Self.roundTripLimit {
+            return "round trip \(formatDuration(Microseconds(status.roundTripMicroseconds) / 1000 * 1000))"
+        }
         if queued > Self.queueLimit { return "\(formatDuration(queued / 1000 * 1000)) of audio waiting for the path" }
         return nil
     }

@@ -106,9 +106,11 @@ final class ClientConnection {
     static let helloTimeout: Microseconds = 5_000_000
     static let closingTimeout: Microseconds = 1_000_000
 
-    init(id: Int, channel: any ByteChannel, now: Microseconds, log: Logger, admission: Admission = Admission(),
-         permissions: Permissions = Permissions(), advertisement: [UInt8] = ServiceAdvertisement().frame, clock: any MonotonicClock = SystemClock(),
-         proofs: ProofBudget = ProofBudget()) {
+    init(
+        id: Int, channel: any ByteChannel, now: Microseconds, log: Logger, admission: Admission = Admission(),
+        permissions: Permissions = Permissions(), advertisement: [UInt8] = ServiceAdvertisement().frame, clock: any MonotonicClock = SystemClock(),
+        proofs: ProofBudget = ProofBudget()
+    ) {
         self.id = id
         self.proofs = proofs
         self.clock = clock
@@ -307,8 +309,10 @@ final class ClientConnection {
         }
     }
 
-    private func handle(_ h: FrameHeader, _ payload: UnsafeRawBufferPointer, received: Microseconds, now: Microseconds,
-                        negotiate: (Hello, Microseconds) -> Negotiation) {
+    private func handle(
+        _ h: FrameHeader, _ payload: UnsafeRawBufferPointer, received: Microseconds, now: Microseconds,
+        negotiate: (Hello, Microseconds) -> Negotiation
+    ) {
         switch h.type {
         case .hello:
             switch Hello.decode(payload) {
@@ -322,7 +326,9 @@ final class ClientConnection {
                     return welcome(hello, received: received, now: now, negotiate: negotiate)
                 }
                 if password == nil && !admission.allowedClients.isEmpty {
-                    log.info("\(label): its certificate \(certificate.map(String.init(describing:)) ?? "(none)") is not in sharing.allowed_clients; add it there to admit this receiver")
+                    log.info(
+                        "\(label): its certificate \(certificate.map(String.init(describing:)) ?? "(none)") is not in sharing.allowed_clients; add it there to admit this receiver"
+                    )
                     return reject(.authenticationFailed, "this receiver's certificate is not on the host's list", now: now)
                 }
                 if let password {
@@ -440,7 +446,9 @@ final class ClientConnection {
     /// whole seconds.
     private func refuseProof(until: Microseconds, now: Microseconds) {
         let wait = formatDuration((until - now + 999_999) / 1_000_000 * 1_000_000)
-        log.info("\(label): \(ProofBudget.limit) password proofs failed on this host within \(formatDuration(ProofBudget.window)); not answering another for \(wait)")
+        log.info(
+            "\(label): \(ProofBudget.limit) password proofs failed on this host within \(formatDuration(ProofBudget.window)); not answering another for \(wait)"
+        )
         reject(.authenticationFailed, "too many failed password proofs on this host: try again in \(wait)", now: now)
     }
 

@@ -33,8 +33,9 @@ public final class ClientRegistry {
     /// The client list: every receiver connected and not on its way out, with its last STATUS.
     public func clients(now: Microseconds, bitrate: (WireCodec) -> Int) -> [ClientSummary] {
         all.filter { $0.state != .closed && !$0.isClosing }.map {
-            ClientSummary(id: $0.id, clientID: $0.clientID, name: $0.name, address: $0.address, codec: $0.codec.name, bitrate: $0.bitrate ?? bitrate($0.codec),
-                          streaming: $0.isStreaming, connectedSeconds: Int(max(0, now - $0.connectedAt) / 1_000_000), status: $0.lastStatus)
+            ClientSummary(
+                id: $0.id, clientID: $0.clientID, name: $0.name, address: $0.address, codec: $0.codec.name, bitrate: $0.bitrate ?? bitrate($0.codec),
+                streaming: $0.isStreaming, connectedSeconds: Int(max(0, now - $0.connectedAt) / 1_000_000), status: $0.lastStatus)
         }
     }
 }

@@ -45,8 +45,13 @@ struct ConnectionLimiter {
         entry.lastSeen = now
         defer { store(entry, for: address) }
         if now < entry.blockedUntil {
-            let why: String? = entry.blockLogged ? nil : "refusing connections from \(address) for \(formatDuration(entry.blockedUntil - now))"
-                + (entry.failures > 0 ? " after \(entry.failures) failed attempt\(entry.failures == 1 ? "" : "s")" : ": \(entry.connections) new connections within \(formatDuration(Self.burstWindow))")
+            let why: String? =
+                entry.blockLogged
+                ? nil
+                : "refusing connections from \(address) for \(formatDuration(entry.blockedUntil - now))"
+                    + (entry.failures > 0
+                        ? " after \(entry.failures) failed attempt\(entry.failures == 1 ? "" : "s")"
+                        : ": \(entry.connections) new connections within \(formatDuration(Self.burstWindow))")
             entry.blockLogged = true
             return .refuse(until: entry.blockedUntil, why: why)
         }
@@ -58,7 +63,11 @@ struct ConnectionLimiter {
         guard entry.connections <= Self.burstLimit else {
             entry.blockedUntil = entry.windowStart + Self.burstWindow
             entry.blockLogged = true
-            return .refuse(until: entry.blockedUntil, why: "refusing connections from \(address) for \(formatDuration(entry.blockedUntil - now)): more than \(Self.burstLimit) new connections within \(formatDuration(Self.burstWindow))")
+            return .refuse(
+                until: entry.blockedUntil,
+                why:
+                    "refusing connections from \(address) for \(formatDuration(entry.blockedUntil - now)): more than \(Self.burstLimit) new connections within \(formatDuration(Self.burstWindow))"
+            )
         }
         return .admit
     }
@@ -86,7 +95,8 @@ struct ConnectionLimiter {
 
     private mutating func store(_ entry: Entry, for address: String) {
         if entries[address] == nil && entries.count >= Self.capacity,
-           let oldest = entries.min(by: { $0.value.lastSeen < $1.value.lastSeen })?.key {
+            let oldest = entries.min(by: { $0.value.lastSeen < $1.value.lastSeen })?.key
+        {
             entries[oldest] = nil
         }
         entries[address] = entry

@@ -99,7 +99,8 @@ struct FrameEncoder {
         // FLAC is what a FLAC host streams, and an Opus host's lossless fallback (encoded only
         // while a receiver plays it).
         let frameSamples = frameSamples
-        flacEncoder = settings.codec != .pcm
+        flacEncoder =
+            settings.codec != .pcm
             ? try CodecError.wrapping { try FLACEncoderHandle(sampleRate: settings.sampleRate, channels: settings.channels, frameSamples: frameSamples) }
             : nil
         pcmOut = .allocate(byteCount: headers + PCMCodec.payloadSize(frames: frameSamples, channels: settings.channels), alignment: 8)
@@ -176,8 +177,10 @@ struct FrameEncoder {
         WireProtocol.frameHeaderSize + AudioPacketHeader.size + AudioPacketHeader.sentAtSize + (metadata.map { 2 + $0.count } ?? 0)
     }
 
-    private func finish(_ buffer: UnsafeMutableRawBufferPointer, codec: WireCodec, sequence: UInt64, timestamp: UInt64, metadata: [UInt8]?,
-                        dataBytes: Int) -> UnsafeRawBufferPointer {
+    private func finish(
+        _ buffer: UnsafeMutableRawBufferPointer, codec: WireCodec, sequence: UInt64, timestamp: UInt64, metadata: [UInt8]?,
+        dataBytes: Int
+    ) -> UnsafeRawBufferPointer {
         let end = Self.dataOffset(metadata: metadata) + dataBytes
         let flags = AudioPacketHeader.sentAtFlag | (metadata == nil ? 0 : AudioPacketHeader.metadataFlag)
         FrameHeader(type: .audio, flags: flags, length: end - WireProtocol.frameHeaderSize).encode(into: buffer)

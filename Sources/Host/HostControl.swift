@@ -36,7 +36,9 @@ public enum HostControl {
         let path = socketPath(stateDirectory: directory)
         do {
             let server = LocalControlServer(listener: try LocalListener(path: path, group: group))
-            log.info("local control on \(path)\(group == nil ? "" : " (and group \(settings.controlGroup ?? ""))"): mshost clients, kick, volume, mute, events, now-playing")
+            log.info(
+                "local control on \(path)\(group == nil ? "" : " (and group \(settings.controlGroup ?? ""))"): mshost clients, kick, volume, mute, events, now-playing"
+            )
             return server
         } catch {
             log.error("local control socket: \(error); mshost clients and the other commands cannot reach this host")

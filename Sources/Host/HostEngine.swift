@@ -14,13 +14,16 @@ enum HostToken: Hashable {
     case frame
     /// A receiver's connection, the deadline of its state, and its next read when a wake-up's
     /// budget left frames unread.
-    case client(Int), clientDeadline(Int), clientRead(Int)
+    case client(Int)
+    case clientDeadline(Int)
+    case clientRead(Int)
     /// The last moment for the goodbyes to leave when the host stops.
     case finish
     /// Avahi's descriptors and timers (`Advertiser`).
     case mdns(Int32)
     /// The local control socket (`mshost clients`, …), and each connection to it.
-    case localControl, localPeer(Int)
+    case localControl
+    case localPeer(Int)
 }
 
 /// The host's single control thread (DESIGN §4): one reactor serves the listener, every
@@ -72,8 +75,10 @@ public final class HostEngine {
     private var localControl: LocalControlServer?
 
     /// `admission`: who may connect (a password to prove, certificates to accept); anyone by default.
-    public init(settings: SharingSettings, log: Logger, signals: consuming ShutdownSignals, transport: any ChannelTransport = TCPTransport(),
-                admission: Admission = Admission(), advertisement: ServiceAdvertisement, clock: any MonotonicClock = SystemClock()) {
+    public init(
+        settings: SharingSettings, log: Logger, signals: consuming ShutdownSignals, transport: any ChannelTransport = TCPTransport(),
+        admission: Admission = Admission(), advertisement: ServiceAdvertisement, clock: any MonotonicClock = SystemClock()
+    ) {
         self.settings = settings
         self.advertisement = advertisement
         self.admission = admission
@@ -107,7 +112,9 @@ public final class HostEngine {
             return 1
         }
         codecDelay = encoder.opusDelay
-        log.info("listening on port \(listener.port): \(settings.source), \(settings.codec.name) \(settings.sampleRate) Hz \(settings.channels) ch, \(formatDuration(settings.frameDuration)) frames, \(settings.bitrate / 1000) kbit/s, up to \(settings.maxClients) receivers")
+        log.info(
+            "listening on port \(listener.port): \(settings.source), \(settings.codec.name) \(settings.sampleRate) Hz \(settings.channels) ch, \(formatDuration(settings.frameDuration)) frames, \(settings.bitrate / 1000) kbit/s, up to \(settings.maxClients) receivers"
+        )
 
         reactor.register(.signals, fd: signals.fileDescriptor, interest: .read)
         reactor.register(.listener, fd: listener.fileDescriptor, interest: .read)
@@ -239,7 +246,8 @@ public final class HostEngine {
     /// The codecs receivers play and the Opus tiers they are sent or are to be switched to, and
     /// the host's own codec's best always: its backlog is ready for whoever joins.
     private func inUse() -> (codecs: SmallSet, tiers: SmallSet) {
-        var codecs = SmallSet([settings.codec]), tiers = SmallSet()
+        var codecs = SmallSet([settings.codec])
+        var tiers = SmallSet()
         tiers.insert(0)
         for client in registry.streaming {
             codecs.insert(client.codec)
@@ -269,8 +277,9 @@ public final class HostEngine {
     private func admit(_ channel: any ByteChannel) {
         let now = reactor.now
         let client = registry.add {
-            ClientConnection(id: $0, channel: channel, now: now, log: log, admission: admission, permissions: settings.permissions,
-                             advertisement: advertisementFrame, clock: reactor.clock, proofs: proofs)
+            ClientConnection(
+                id: $0, channel: channel, now: now, log: log, admission: admission, permissions: settings.permissions,
+                advertisement: advertisementFrame, clock: reactor.clock, proofs: proofs)
         }
         reactor.register(.client(client.id), fd: channel.fileDescriptor, interest: .read)
         sync(client)
@@ -337,7 +346,9 @@ public final class HostEngine {
             return
         }
         let from = reactor.now - streamStart + Self.bufferChangeNotice
-        log.info("the group plays \(formatDuration(wanted)) behind this host from stream time \(formatDuration(from))\(groupBuffer > 0 ? " (was \(formatDuration(groupBuffer)))" : "")")
+        log.info(
+            "the group plays \(formatDuration(wanted)) behind this host from stream time \(formatDuration(from))\(groupBuffer > 0 ? " (was \(formatDuration(groupBuffer)))" : "")"
+        )
         groupBuffer = wanted
         for client in registry.streaming {
             client.tell(Control(.buffer(wanted, from: from)), now: reactor.now)
@@ -391,8 +402,12 @@ public final class HostEngine {
             guard metadata.encoded != nil else { return .failed("song_id is too long: the metadata must fit in \(AudioPacketHeader.maxMetadata) bytes") }
             nowPlaying = (metadata, UInt64(max(0, now - streamStart)))
             metadataSent = nil
-            log.info("now playing: " + [metadata.songID.map { "\"\(printable($0))\"" }, metadata.position.map { "at \($0) s" },
-                                        metadata.volume.map { "house volume \(Int(($0 * 100).rounded()))" }].compactMap { $0 }.joined(separator: ", "))
+            log.info(
+                "now playing: "
+                    + [
+                        metadata.songID.map { "\"\(printable($0))\"" }, metadata.position.map { "at \($0) s" },
+                        metadata.volume.map { "house volume \(Int(($0 * 100).rounded()))" },
+                    ].compactMap { $0 }.joined(separator: ", "))
             return .done
         case .events, .status:
             return .failed("\(request.name) is not a host's to answer")
@@ -414,28 +429,35 @@ public final class HostEngine {
             let why = "receiver offers \(hello.audioFormats.joined(separator: ", ")); this host streams \(offered.map(\.name).joined(separator: " or "))"
             return .reject(.unsupportedCodec(why), message: why)
         }
-        let stream = StreamDescription(codec: codec, sampleRate: settings.sampleRate, channels: settings.channels,
-                                       frameSamples: settings.samplesPerFrame, codecDelay: codec == .opus ? codecDelay : 0,
-                                       bitrate: settings.bitrate(of: codec))
-        let permissions = GrantedPermissions(queueControl: settings.permissions.allowQueueControl,
-                                             playbackControl: settings.permissions.allowPlaybackControl, chat: settings.permissions.allowChat)
+        let stream = StreamDescription(
+            codec: codec, sampleRate: settings.sampleRate, channels: settings.channels,
+            frameSamples: settings.samplesPerFrame, codecDelay: codec == .opus ? codecDelay : 0,
+            bitrate: settings.bitrate(of: codec))
+        let permissions = GrantedPermissions(
+            queueControl: settings.permissions.allowQueueControl,
+            playbackControl: settings.permissions.allowPlaybackControl, chat: settings.permissions.allowChat)
         // What the receiver's buffer still holds of the past (the group's, if that is longer): it
         // starts with the first of these that can be on time instead of waiting out its buffer.
         let buffer = min(max(parseDuration(hello.maxBufferSize) ?? 0, groupBuffer, 0), Backlog.span)
         let elapsed = reactor.now - streamStart
         let backlog = backlogs[codec]?.frames(from: UInt64(max(elapsed - buffer, 0))) ?? []
-        log.info("\(hello.clientName) (\(hello.clientID)) plays \(codec.name), from \(backlog.count) recent packet(s); \(registry.streaming.count + 1) receiver(s) connected")
-        return .welcome(Welcome(sessionID: sessionID, hostID: advertisement.deviceID, hostName: settings.deviceName, stream: stream, streamStart: streamStart,
-                                nextSequence: sequence, permissions: permissions, buffer: groupBuffer, t1: hello.t1, t2: received, t3: reactor.now), codec: codec,
-                        backlog: backlog, delivery: delivery(codec, buffer: buffer))
+        log.info(
+            "\(hello.clientName) (\(hello.clientID)) plays \(codec.name), from \(backlog.count) recent packet(s); \(registry.streaming.count + 1) receiver(s) connected"
+        )
+        return .welcome(
+            Welcome(
+                sessionID: sessionID, hostID: advertisement.deviceID, hostName: settings.deviceName, stream: stream, streamStart: streamStart,
+                nextSequence: sequence, permissions: permissions, buffer: groupBuffer, t1: hello.t1, t2: received, t3: reactor.now), codec: codec,
+            backlog: backlog, delivery: delivery(codec, buffer: buffer))
     }
 
     /// A receiver's bitrates, and the audio that may wait for its path: what leaves after half
     /// its buffer's worth arrives too late to play (a buffer not said, or shorter than 200 ms,
     /// counts as 200 ms).
     private func delivery(_ codec: WireCodec, buffer: Microseconds) -> ClientConnection.Delivery {
-        ClientConnection.Delivery(bitrates: codec == .opus && settings.adaptiveBitrate ? settings.opusTiers : [settings.bitrate(of: codec)],
-                                  queueBudget: max(buffer, 200_000) / 2)
+        ClientConnection.Delivery(
+            bitrates: codec == .opus && settings.adaptiveBitrate ? settings.opusTiers : [settings.bitrate(of: codec)],
+            queueBudget: max(buffer, 200_000) / 2)
     }
 
     /// BYE to everyone; the loop ends once the goodbyes have left, or after 2 s.

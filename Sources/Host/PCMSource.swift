@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Audio
 import Config
 import Core
 import SampleRateConversion
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Where one frame of the host's PCM comes from.
 enum SourceRead: Equatable {

@@ -18,8 +18,10 @@ public struct Hello: Equatable, Sendable {
     /// Local monotonic µs when the HELLO was sent.
     public var t1: Microseconds
 
-    public init(clientID: String, clientName: String, protocolVersion: String = WireProtocol.version, authenticationMethod: String = "none",
-                audioFormats: [String], maxBufferSize: String, lowLatency: Bool, t1: Microseconds) {
+    public init(
+        clientID: String, clientName: String, protocolVersion: String = WireProtocol.version, authenticationMethod: String = "none",
+        audioFormats: [String], maxBufferSize: String, lowLatency: Bool, t1: Microseconds
+    ) {
         self.clientID = clientID
         self.clientName = clientName
         self.protocolVersion = protocolVersion
@@ -135,9 +137,11 @@ public struct Welcome: Equatable, Sendable {
     public var t2: Microseconds
     public var t3: Microseconds
 
-    public init(sessionID: String, hostID: String, hostName: String, moosyncVersion: String = MoosyncVersion.current, stream: StreamDescription,
-                streamStart: Microseconds, nextSequence: UInt64, permissions: GrantedPermissions, buffer: Microseconds = 0,
-                t1: Microseconds, t2: Microseconds, t3: Microseconds) {
+    public init(
+        sessionID: String, hostID: String, hostName: String, moosyncVersion: String = MoosyncVersion.current, stream: StreamDescription,
+        streamStart: Microseconds, nextSequence: UInt64, permissions: GrantedPermissions, buffer: Microseconds = 0,
+        t1: Microseconds, t2: Microseconds, t3: Microseconds
+    ) {
         self.sessionID = sessionID
         self.hostID = hostID
         self.hostName = hostName
@@ -220,9 +224,10 @@ public struct Welcome: Equatable, Sendable {
                 stream: stream,
                 streamStart: try root.int(Key.streamStart, in: MessageLimits.times),
                 nextSequence: UInt64(try root.optionalInt(Key.nextSequence, in: 0...Int(MessageLimits.maxTime)) ?? 0),
-                permissions: GrantedPermissions(queueControl: try p?.optionalBool(Key.queueControl) ?? false,
-                                                playbackControl: try p?.optionalBool(Key.playbackControl) ?? false,
-                                                chat: try p?.optionalBool(Key.chat) ?? false),
+                permissions: GrantedPermissions(
+                    queueControl: try p?.optionalBool(Key.queueControl) ?? false,
+                    playbackControl: try p?.optionalBool(Key.playbackControl) ?? false,
+                    chat: try p?.optionalBool(Key.chat) ?? false),
                 buffer: Microseconds(try root.optionalInt(Key.buffer, in: MessageLimits.buffers) ?? 0),
                 t1: try root.int(Key.t1, in: MessageLimits.times),
                 t2: try root.int(Key.t2, in: MessageLimits.times),

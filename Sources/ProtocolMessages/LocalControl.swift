@@ -89,8 +89,10 @@ public struct ClientSummary: Equatable, Sendable {
     public var connectedSeconds: Int
     public var status: Status?
 
-    public init(id: Int, clientID: String, name: String, address: String, codec: String, bitrate: Int, streaming: Bool,
-                connectedSeconds: Int, status: Status?) {
+    public init(
+        id: Int, clientID: String, name: String, address: String, codec: String, bitrate: Int, streaming: Bool,
+        connectedSeconds: Int, status: Status?
+    ) {
         self.id = id
         self.clientID = clientID
         self.name = name
@@ -122,11 +124,12 @@ public struct ClientSummary: Equatable, Sendable {
     }
 
     static func decode(_ f: Fields) throws(ProtocolError) -> ClientSummary {
-        var summary = ClientSummary(id: try f.int(Key.id, in: LocalRequest.ids), clientID: try f.string(Key.clientID, maxLength: MessageLimits.idLength),
-                                    name: try f.string(Key.name, maxLength: MessageLimits.nameLength * 4),
-                                    address: try f.string(Key.address, maxLength: 128), codec: try f.string(Key.codec, maxLength: 16),
-                                    bitrate: try f.int(Key.bitrate, in: 0...100_000_000), streaming: try f.bool(Key.streaming),
-                                    connectedSeconds: try f.int(Key.connected, in: 0...Int(Int32.max)), status: nil)
+        var summary = ClientSummary(
+            id: try f.int(Key.id, in: LocalRequest.ids), clientID: try f.string(Key.clientID, maxLength: MessageLimits.idLength),
+            name: try f.string(Key.name, maxLength: MessageLimits.nameLength * 4),
+            address: try f.string(Key.address, maxLength: 128), codec: try f.string(Key.codec, maxLength: 16),
+            bitrate: try f.int(Key.bitrate, in: 0...100_000_000), streaming: try f.bool(Key.streaming),
+            connectedSeconds: try f.int(Key.connected, in: 0...Int(Int32.max)), status: nil)
         if let status = try f.optionalObject(Key.status) { summary.status = try Status.decode(status) }
         return summary
     }
@@ -209,8 +212,10 @@ public struct ReceiverReport: Equatable, Sendable {
     /// What the host's player plays (its AUDIO metadata), the position where the card is.
     public var nowPlaying: PacketMetadata?
 
-    public init(state: State, host: String, codec: String = "", sampleRate: Int = 0, volume: Int, muted: Bool, playing: Status? = nil,
-                nowPlaying: PacketMetadata? = nil) {
+    public init(
+        state: State, host: String, codec: String = "", sampleRate: Int = 0, volume: Int, muted: Bool, playing: Status? = nil,
+        nowPlaying: PacketMetadata? = nil
+    ) {
         self.state = state
         self.host = host
         self.codec = codec
@@ -244,9 +249,10 @@ public struct ReceiverReport: Equatable, Sendable {
         guard let state = State(rawValue: name) else {
             throw f.error(Key.state, "is \"\(name)\", not \(State.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        return ReceiverReport(state: state, host: try f.string(Key.host, maxLength: 512), codec: try f.string(Key.codec, maxLength: 16),
-                              sampleRate: try f.int(Key.sampleRate, in: 0...768_000), volume: try f.int(Key.volume, in: VolumeScale.range),
-                              muted: try f.bool(Key.muted), playing: try f.optionalObject(Key.playing).map { (p) throws(ProtocolError) in try Status.decode(p) },
-                              nowPlaying: try f.optionalObject(Key.nowPlaying).map { (p) throws(ProtocolError) in try PacketMetadata.decode(p) })
+        return ReceiverReport(
+            state: state, host: try f.string(Key.host, maxLength: 512), codec: try f.string(Key.codec, maxLength: 16),
+            sampleRate: try f.int(Key.sampleRate, in: 0...768_000), volume: try f.int(Key.volume, in: VolumeScale.range),
+            muted: try f.bool(Key.muted), playing: try f.optionalObject(Key.playing).map { (p) throws(ProtocolError) in try Status.decode(p) },
+            nowPlaying: try f.optionalObject(Key.nowPlaying).map { (p) throws(ProtocolError) in try PacketMetadata.decode(p) })
     }
 }

@@ -57,8 +57,9 @@ public struct PacketMetadata: Equatable, Sendable {
     }
 
     static func decode(_ f: Fields) throws(ProtocolError) -> PacketMetadata {
-        PacketMetadata(songID: try f.optionalString(Key.songID, maxLength: maxSongID),
-                       position: try f.optionalDouble(Key.position, in: positions),
-                       volume: try f.optionalDouble(Key.volume, in: 0...1))
+        PacketMetadata(
+            songID: try f.optionalString(Key.songID, maxLength: maxSongID),
+            position: try f.optionalDouble(Key.position, in: positions),
+            volume: try f.optionalDouble(Key.volume, in: 0...1))
     }
 }

@@ -46,18 +46,42 @@ public struct ServiceAdvertisement: Equatable, Sendable {
 
     /// The values under their keys, grouped as the seed's JSON groups them.
     private var groups: [(String, [(String, Value)])] {
-        [(Key.hostInfo, [(Key.deviceID, .text(deviceID)), (Key.deviceName, .text(deviceName)), (Key.userName, .text(userName)),
-                         (Key.moosyncVersion, .text(moosyncVersion))]),
-         (Key.streamInfo, [(Key.audioFormat, .text(audioFormat)), (Key.sampleRate, .number(sampleRate)), (Key.channels, .number(channels)),
-                           (Key.bitrate, .number(bitrate)), (Key.latency, .text(latency))]),
-         (Key.network, [(Key.transport, .text(transport)), (Key.port, .number(Int(port))), (Key.encryption, .text(encryption)),
-                        (Key.authentication, .text(authentication)), (Key.fingerprint, .text(fingerprint))]),
-         (Key.capabilities, [(Key.maxClients, .number(maxClients)), (Key.queueControl, .flag(queueControl)), (Key.chat, .flag(chat)),
-                             (Key.metadataSync, .flag(metadataSync))])]
+        [
+            (
+                Key.hostInfo,
+                [
+                    (Key.deviceID, .text(deviceID)), (Key.deviceName, .text(deviceName)), (Key.userName, .text(userName)),
+                    (Key.moosyncVersion, .text(moosyncVersion)),
+                ]
+            ),
+            (
+                Key.streamInfo,
+                [
+                    (Key.audioFormat, .text(audioFormat)), (Key.sampleRate, .number(sampleRate)), (Key.channels, .number(channels)),
+                    (Key.bitrate, .number(bitrate)), (Key.latency, .text(latency)),
+                ]
+            ),
+            (
+                Key.network,
+                [
+                    (Key.transport, .text(transport)), (Key.port, .number(Int(port))), (Key.encryption, .text(encryption)),
+                    (Key.authentication, .text(authentication)), (Key.fingerprint, .text(fingerprint)),
+                ]
+            ),
+            (
+                Key.capabilities,
+                [
+                    (Key.maxClients, .number(maxClients)), (Key.queueControl, .flag(queueControl)), (Key.chat, .flag(chat)),
+                    (Key.metadataSync, .flag(metadataSync)),
+                ]
+            ),
+        ]
     }
 
     private enum Value {
-        case text(String), number(Int), flag(Bool)
+        case text(String)
+        case number(Int)
+        case flag(Bool)
         var txt: String {
             switch self {
             case .text(let s): return s
@@ -102,7 +126,8 @@ public struct ServiceAdvertisement: Equatable, Sendable {
         var members: [String] = []
         for record in records.prefix(64) {
             guard let eq = record.firstIndex(of: "="), record.utf8.count <= 255 else { continue }
-            let key = String(record[..<eq]), value = String(record[record.index(after: eq)...])
+            let key = String(record[..<eq])
+            let value = String(record[record.index(after: eq)...])
             members.append("\(JSONWriter.quoted(key)): \(JSONWriter.quoted(value))")
         }
         let text = Array(("{" + members.joined(separator: ",") + "}").utf8)

@@ -48,8 +48,10 @@ public struct TimeResponse: Equatable, Sendable {
 
     public static func decode(_ payload: UnsafeRawBufferPointer) -> Result<TimeResponse, ProtocolError> {
         guard payload.count == size else { return .failure(ProtocolError("TIME_RESP of \(payload.count) bytes (expected \(size))")) }
-        return .success(TimeResponse(t1: payload.loadBigEndian(UInt64.self, at: 0), t2: payload.loadBigEndian(UInt64.self, at: 8),
-                                     t3: payload.loadBigEndian(UInt64.self, at: 16)))
+        return .success(
+            TimeResponse(
+                t1: payload.loadBigEndian(UInt64.self, at: 0), t2: payload.loadBigEndian(UInt64.self, at: 8),
+                t3: payload.loadBigEndian(UInt64.self, at: 16)))
     }
 
     /// The three times, when each is a plausible monotonic time (`MessageLimits.times`).
@@ -96,7 +98,8 @@ public struct Status: Equatable, Sendable {
     private enum Key {
         static let bitrate = "bitrate", packetLoss = "packet_loss", latency = "latency_us", bufferedPackets = "buffered_packets"
         static let bufferHealth = "buffer_health", underruns = "underruns", overruns = "overruns", volume = "volume", muted = "muted"
-        static let syncError = "sync_error_us", roundTrip = "rtt_us", roundTripJitter = "rtt_jitter_us", playoutError = "playout_error_us", correction = "correction_ppm"
+        static let syncError = "sync_error_us", roundTrip = "rtt_us", roundTripJitter = "rtt_jitter_us", playoutError = "playout_error_us",
+            correction = "correction_ppm"
         static let clockDrift = "clock_drift_ppm", cpuSeconds = "cpu_seconds", memoryPeak = "memory_peak_kb"
         static let wantedBuffer = "wanted_buffer_us"
     }
@@ -265,11 +268,14 @@ public struct Control: Equatable, Sendable {
             case Name.queueAdd: return Control(.queueAdd(songID: try f.string(Key.value, maxLength: MessageLimits.nameLength)))
             case Name.queueRemove: return Control(.queueRemove(songID: try f.string(Key.value, maxLength: MessageLimits.nameLength)))
             case Name.refused:
-                return Control(.refused(action: try f.string(Key.value, maxLength: 16), reason: try f.string(Key.reason, maxLength: MessageLimits.nameLength * 4)))
+                return Control(
+                    .refused(action: try f.string(Key.value, maxLength: 16), reason: try f.string(Key.reason, maxLength: MessageLimits.nameLength * 4)))
             case Name.quality: return Control(.quality(bitrate: try f.int(Key.value, in: 6_000...510_000)))
             case Name.buffer:
                 return Control(.buffer(Microseconds(try f.int(Key.value, in: MessageLimits.buffers)), from: try f.int(Key.from, in: MessageLimits.times)))
-            default: throw f.error(Key.action, "\"\(name)\" is not volume, mute, play, pause, next, previous, queue_add, queue_remove, refused, quality or buffer_size")
+            default:
+                throw f.error(
+                    Key.action, "\"\(name)\" is not volume, mute, play, pause, next, previous, queue_add, queue_remove, refused, quality or buffer_size")
             }
         }
     }
@@ -299,8 +305,9 @@ public struct Chat: Equatable, Sendable {
     public static func decode(_ payload: UnsafeRawBufferPointer) -> Result<Chat, ProtocolError> {
         Result { () throws(ProtocolError) in
             let f = try Fields.parse(payload, message: "CHAT").get()
-            return Chat(from: try f.optionalString(Key.from, maxLength: MessageLimits.nameLength) ?? "",
-                        text: try f.string(Key.text, maxLength: maxTextLength))
+            return Chat(
+                from: try f.optionalString(Key.from, maxLength: MessageLimits.nameLength) ?? "",
+                text: try f.string(Key.text, maxLength: maxTextLength))
         }
     }
 }

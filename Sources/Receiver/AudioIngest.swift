@@ -38,8 +38,10 @@ public struct AudioIngest {
     /// A run this long of refused timestamps is not a glitch: the connection ends.
     public static let refusedRunLimit = 10
 
-    public init(format: StreamFormat, schedule: PlayoutSchedule, clockMapping: SharedClockMapping, pool: PacketPool, incoming: SPSCRing,
-                counters: PlayoutCounters) {
+    public init(
+        format: StreamFormat, schedule: PlayoutSchedule, clockMapping: SharedClockMapping, pool: PacketPool, incoming: SPSCRing,
+        counters: PlayoutCounters
+    ) {
         self.format = format
         self.schedule = schedule
         self.clockMapping = clockMapping
@@ -123,22 +125,30 @@ public struct AudioIngest {
         case .success(let packet):
             guard let extensions = AudioPacketHeader.extensions(of: payload, flags: header.flags) else {
                 pool.releaseFromProducer(slot)
-                return .failure(IngestError("AUDIO frame: its send time or metadata runs past the frame, or its metadata is over \(AudioPacketHeader.maxMetadata) bytes"))
+                return .failure(
+                    IngestError("AUDIO frame: its send time or metadata runs past the frame, or its metadata is over \(AudioPacketHeader.maxMetadata) bytes"))
             }
             guard packet.codec == format.codec, Int(packet.sampleRate) == format.sampleRate, Int(packet.channels) == format.channels else {
                 pool.releaseFromProducer(slot)
-                return .failure(IngestError("AUDIO frame is \(packet.codec.name) \(packet.sampleRate) Hz \(packet.channels) ch, the session negotiated \(format.codec.name) \(format.sampleRate) Hz \(format.channels) ch"))
+                return .failure(
+                    IngestError(
+                        "AUDIO frame is \(packet.codec.name) \(packet.sampleRate) Hz \(packet.channels) ch, the session negotiated \(format.codec.name) \(format.sampleRate) Hz \(format.channels) ch"
+                    ))
             }
             // The control thread is the mapping's only writer, so its own read never overlaps one.
             let streamNow = clockMapping.load()!.host(fromLocal: now) - schedule.streamStart
             let latency = latency(forTimestamp: Microseconds(truncatingIfNeeded: packet.timestamp))
-            let earliest = streamNow - latency - Self.plausibleLead, latest = streamNow + Self.plausibleLead
+            let earliest = streamNow - latency - Self.plausibleLead
+            let latest = streamNow + Self.plausibleLead
             guard packet.timestamp <= UInt64(WireProtocol.maxTime), (earliest...latest).contains(Microseconds(packet.timestamp)) else {
                 pool.releaseFromProducer(slot)
                 counters.packetsRefused.add(1, ordering: .relaxed)
                 refusedInARow += 1
                 guard refusedInARow < Self.refusedRunLimit else {
-                    return .failure(IngestError("\(refusedInARow) AUDIO frames in a row with timestamps far from the stream's schedule (the last \(packet.timestamp) µs, stream time now \(streamNow) µs)"))
+                    return .failure(
+                        IngestError(
+                            "\(refusedInARow) AUDIO frames in a row with timestamps far from the stream's schedule (the last \(packet.timestamp) µs, stream time now \(streamNow) µs)"
+                        ))
                 }
                 return .success(extensions.sentAt)
             }
@@ -163,7 +173,8 @@ public struct AudioIngest {
             // The audio thread finds the codec data right after the fixed header.
             let data = payload.count - extensions.dataOffset
             if extensions.dataOffset > AudioPacketHeader.size && data > 0 {
-                UnsafeMutableRawPointer(mutating: payload.baseAddress! + AudioPacketHeader.size).copyMemory(from: payload.baseAddress! + extensions.dataOffset, byteCount: data)
+                UnsafeMutableRawPointer(mutating: payload.baseAddress! + AudioPacketHeader.size).copyMemory(
+                    from: payload.baseAddress! + extensions.dataOffset, byteCount: data)
             }
             pool.setLength(slot, AudioPacketHeader.size + data)
             let queued = incoming.push(slot)

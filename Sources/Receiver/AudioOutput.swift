@@ -20,8 +20,10 @@ protocol AudioOutput {
     func explain(_ error: AlsaError, format: StreamFormat) -> String
     /// Starts playing the pool's packets into `device`. `counters` carry over from an earlier
     /// playout of the same session (what was played, the volume).
-    func start(_ device: Device, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool, incoming: SPSCRing,
-               clockMapping: SharedClockMapping, counters: PlayoutCounters) throws(CodecError) -> Running
+    func start(
+        _ device: Device, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool, incoming: SPSCRing,
+        clockMapping: SharedClockMapping, counters: PlayoutCounters
+    ) throws(CodecError) -> Running
 }
 
 extension AudioOutput {
@@ -72,8 +74,9 @@ struct AlsaOutput: AudioOutput {
     /// What a device is opened with for `format`: a kept card is played again only if it was
     /// opened with the same.
     private func request(format: StreamFormat, latency: Microseconds) -> KeptCard.Request {
-        KeptCard.Request(device: settings.deviceID, sampleRate: format.sampleRate, channels: format.channels,
-                         formats: settings.sampleFormat.map { [$0] } ?? SampleFormat.preference, bufferTime: Int(Self.deviceBufferTime(latency: latency)))
+        KeptCard.Request(
+            device: settings.deviceID, sampleRate: format.sampleRate, channels: format.channels,
+            formats: settings.sampleFormat.map { [$0] } ?? SampleFormat.preference, bufferTime: Int(Self.deviceBufferTime(latency: latency)))
     }
 
     /// The card kept open since the last stream if it was opened the same way, else a fresh one
@@ -82,8 +85,9 @@ struct AlsaOutput: AudioOutput {
         let request = request(format: format, latency: latency)
         if let card = kept.take(request) { return .success(card) }
         return Result { () throws(AlsaError) in
-            try AlsaPlayback(device: request.device, sampleRate: request.sampleRate, channels: request.channels, formats: request.formats,
-                             bufferTime: request.bufferTime)
+            try AlsaPlayback(
+                device: request.device, sampleRate: request.sampleRate, channels: request.channels, formats: request.formats,
+                bufferTime: request.bufferTime)
         }
     }
 
@@ -94,16 +98,19 @@ struct AlsaOutput: AudioOutput {
             + ": play through a device that converts, \"plughw:…\" or a plug PCM in asound.conf"
     }
 
-    func start(_ device: AlsaPlayback, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool, incoming: SPSCRing,
-               clockMapping: SharedClockMapping, counters: PlayoutCounters) throws(CodecError) -> AudioThread {
+    func start(
+        _ device: AlsaPlayback, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool, incoming: SPSCRing,
+        clockMapping: SharedClockMapping, counters: PlayoutCounters
+    ) throws(CodecError) -> AudioThread {
         typealias Engine = PlayoutEngine<AlsaPlayback, SystemClock>
         let deviceFormat = device.sampleFormat
-        var engine = Engine(format: format, decoder: try Engine.decoder(for: format),
-                            resampler: DriftResampler(channels: format.channels, maxInputFrames: Engine.maxFrames(for: format)),
-                            pool: pool, incoming: incoming, sink: device, clock: SystemClock(), counters: counters, schedule: schedule,
-                            clockMapping: clockMapping)
-        return AudioThread(counters: counters, deviceFormat: deviceFormat,
-                           keep: { [kept, request = request(format: format, latency: schedule.latency)] in kept.keep(device, as: request) }) {
+        var engine = Engine(
+            format: format, decoder: try Engine.decoder(for: format),
+            resampler: DriftResampler(channels: format.channels, maxInputFrames: Engine.maxFrames(for: format)),
+            pool: pool, incoming: incoming, sink: device, clock: SystemClock(), counters: counters, schedule: schedule,
+            clockMapping: clockMapping)
+        let keep = { [kept, request = request(format: format, latency: schedule.latency)] in kept.keep(device, as: request) }
+        return AudioThread(counters: counters, deviceFormat: deviceFormat, keep: keep) {
             runAudioLoop(&engine, counters: counters, clock: SystemClock())
         }
     }

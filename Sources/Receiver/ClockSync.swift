@@ -56,9 +56,12 @@ struct ClockSync {
     mutating func request(at now: Microseconds) -> TimeRequest? {
         expire(now: now)
         let count = estimator.sampleCount
-        let phase = lostInARow > 0 ? Self.lostInterval
-            : count < Self.burstCount || jittery ? Self.burstInterval
-            : settled ? Self.calmInterval : Self.settlingInterval
+        let phase =
+            lostInARow > 0
+            ? Self.lostInterval
+            : count < Self.burstCount || jittery
+                ? Self.burstInterval
+                : settled ? Self.calmInterval : Self.settlingInterval
         // Never more than a few round trips' worth of requests in flight.
         nextRequest = now + max(phase, estimator.roundTrip / (Microseconds(Self.maxInFlight) / 2))
         guard inFlight.count < Self.maxInFlight, inFlight.last.map({ now > $0 }) ?? true else { return nil }
@@ -127,6 +130,7 @@ struct ClockSync {
         lastReport = now
         let e = estimator
         let ppm = (e.mapping.drift * 1e6 * 10).rounded() / 10
-        return "sync: host clock offset \(e.mapping.offset) µs, drift \(ppm) ppm, error ±\(e.errorBound) µs, round trip \(e.roundTrip) ± \(e.roundTripJitter) µs (\(replies) replies, \(e.sampleCount) accepted into \(e.binCount) bins, \(e.refused) refused, \(lost) lost, \(e.outliers) outliers, \(e.steps) steps, \(e.pathChanges) path changes; \(e.arrivalsTaken) audio arrivals set a bin's way down, \(e.arrivalsRefused) refused)"
+        return
+            "sync: host clock offset \(e.mapping.offset) µs, drift \(ppm) ppm, error ±\(e.errorBound) µs, round trip \(e.roundTrip) ± \(e.roundTripJitter) µs (\(replies) replies, \(e.sampleCount) accepted into \(e.binCount) bins, \(e.refused) refused, \(lost) lost, \(e.outliers) outliers, \(e.steps) steps, \(e.pathChanges) path changes; \(e.arrivalsTaken) audio arrivals set a bin's way down, \(e.arrivalsRefused) refused)"
     }
 }

@@ -152,7 +152,8 @@ struct DriftCompensator: ~Copyable {
             position += Double(frames)
             return play(UnsafeBufferPointer(rebasing: input[0..<(frames * channels)]), frames: frames, to: &sink)
         }
-        var start = 0, played = 0
+        var start = 0
+        var played = 0
         // A splice begun goes through its fades even when the moves it was for cancelled out.
         if pendingResync != 0 || fadeOutLeft > 0 {
             if fadeOutLeft > 0 {
@@ -196,10 +197,13 @@ struct DriftCompensator: ~Copyable {
 
     /// Resamples and plays the input frames `range`, through the fade-out or the fade-in in
     /// progress: the gain moves linearly over the frames the resampler made of them.
-    private mutating func resample<Sink: AudioSink & ~Copyable>(_ input: UnsafeBufferPointer<Float>, _ range: Range<Int>,
-                                                                with resampler: DriftResampler, to sink: inout Sink) -> SinkStatus {
-        let produced = resampler.process(UnsafeBufferPointer(rebasing: input[(range.lowerBound * channels)..<(range.upperBound * channels)]),
-                                         frames: range.count, ratio: ratio, into: resampled)
+    private mutating func resample<Sink: AudioSink & ~Copyable>(
+        _ input: UnsafeBufferPointer<Float>, _ range: Range<Int>,
+        with resampler: DriftResampler, to sink: inout Sink
+    ) -> SinkStatus {
+        let produced = resampler.process(
+            UnsafeBufferPointer(rebasing: input[(range.lowerBound * channels)..<(range.upperBound * channels)]),
+            frames: range.count, ratio: ratio, into: resampled)
         fed += range.count
         position = resampledFrom + Double(fed) - resampler.pendingFrames
         let splice = Float(spliceFrames)
@@ -231,8 +235,10 @@ struct DriftCompensator: ~Copyable {
 
     /// Converts `frames` frames to the card's format and writes them: `samples` at full scale
     /// ±1.0, or at S16's (`resampled`).
-    private mutating func play<Sink: AudioSink & ~Copyable>(_ samples: UnsafeBufferPointer<Float>, resampled: Bool = false, frames: Int,
-                                                            to sink: inout Sink) -> SinkStatus {
+    private mutating func play<Sink: AudioSink & ~Copyable>(
+        _ samples: UnsafeBufferPointer<Float>, resampled: Bool = false, frames: Int,
+        to sink: inout Sink
+    ) -> SinkStatus {
         converter.convert(samples, resampled: resampled, into: output)
         return sink.write(UnsafeRawBufferPointer(rebasing: output[0..<(frames * sink.frameBytes)]), frames: frames)
     }

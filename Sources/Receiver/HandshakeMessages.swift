@@ -5,9 +5,10 @@ import ProtocolMessages
 /// HELLO and WELCOME/REJECT as the receiver speaks them (DESIGN §5).
 enum HandshakeMessages {
     static func hello(clientID: String, settings: ReceivingSettings, t1: Microseconds) -> Hello {
-        Hello(clientID: clientID, clientName: settings.clientName, authenticationMethod: settings.password == nil ? "none" : "password",
-              audioFormats: settings.audioFormats,
-              maxBufferSize: formatDuration(settings.playoutLatency), lowLatency: settings.playoutLatency <= 100_000, t1: t1)
+        Hello(
+            clientID: clientID, clientName: settings.clientName, authenticationMethod: settings.password == nil ? "none" : "password",
+            audioFormats: settings.audioFormats,
+            maxBufferSize: formatDuration(settings.playoutLatency), lowLatency: settings.playoutLatency <= 100_000, t1: t1)
     }
 
     struct Accepted {
@@ -38,8 +39,9 @@ enum HandshakeMessages {
         }
         guard welcome.t1 == t1 else { return .failure(.invalid("WELCOME's t1 \(welcome.t1) does not answer this HELLO (t1 \(t1))")) }
         let s = welcome.stream
-        let format = StreamFormat(codec: s.codec, sampleRate: s.sampleRate, channels: s.channels, frameSamples: s.frameSamples,
-                                  bitrate: s.bitrate, codecDelay: s.codecDelay)
+        let format = StreamFormat(
+            codec: s.codec, sampleRate: s.sampleRate, channels: s.channels, frameSamples: s.frameSamples,
+            bitrate: s.bitrate, codecDelay: s.codecDelay)
         return .success(Accepted(welcome: welcome, format: format, exchange: (t1, welcome.t2, welcome.t3, t4)))
     }
 }

@@ -24,7 +24,9 @@ final class PasswordKeys {
     /// Derives the keys for `challenge` on a thread of its own.
     func derive(for challenge: Challenge) throws(Errno) -> Derivation {
         let (password, salt, iterations) = (password, challenge.salt, challenge.iterations)
-        return try BackgroundWork(name: "pbkdf2") { Result { () throws(SPAKE2Plus.Failure) in try SPAKE2Plus.derive(password: password, salt: salt, iterations: iterations) } }
+        return try BackgroundWork(name: "pbkdf2") {
+            Result { () throws(SPAKE2Plus.Failure) in try SPAKE2Plus.derive(password: password, salt: salt, iterations: iterations) }
+        }
     }
 
     func remember(_ keys: Keys, for challenge: Challenge) { derived = (challenge.salt, challenge.iterations, keys) }
@@ -119,7 +121,9 @@ final class HandshakePhase {
                 case .success(let accepted):
                     guard password == nil || hostProved else {
                         log.failure(.authenticationFailed)
-                        log.info("host \(channel.peerDescription) sent WELCOME without proving it knows receiving.password: not played (a host that stopped asking for the password, or not the host it claims to be)")
+                        log.info(
+                            "host \(channel.peerDescription) sent WELCOME without proving it knows receiving.password: not played (a host that stopped asking for the password, or not the host it claims to be)"
+                        )
                         return .refused
                     }
                     return .welcomed(accepted)
@@ -224,7 +228,9 @@ extension HandshakePhase {
             return nil
         } catch .confirmationMismatch {
             log.failure(.authenticationFailed)
-            log.info("host \(channel.peerDescription) does not know receiving.password (its proof does not match): a wrong password, or not the host it claims to be")
+            log.info(
+                "host \(channel.peerDescription) does not know receiving.password (its proof does not match): a wrong password, or not the host it claims to be"
+            )
             return .refused
         } catch {
             log.failure(.invalidPacket("AUTH: \(error)"))

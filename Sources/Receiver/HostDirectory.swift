@@ -56,7 +56,8 @@ public struct DiscoveredHost: Equatable, Sendable {
         line += ": device_id \(ad.deviceID.isEmpty ? "(none)" : ad.deviceID)"
         if ad.deviceName != service.name { line += ", device_name \"\(ad.deviceName)\"" }
         if !ad.userName.isEmpty { line += ", shared by \(ad.userName)" }
-        line += ", \(ad.audioFormat) \(ad.sampleRate) Hz \(ad.channels) ch \(ad.bitrate / 1000) kbit/s, \(ad.encryption), auth \(ad.authentication), up to \(ad.maxClients) receivers"
+        line +=
+            ", \(ad.audioFormat) \(ad.sampleRate) Hz \(ad.channels) ch \(ad.bitrate / 1000) kbit/s, \(ad.encryption), auth \(ad.authentication), up to \(ad.maxClients) receivers"
         if !ad.fingerprint.isEmpty { line += ", certificate \(ad.fingerprint)" }
         return line
     }
@@ -121,11 +122,15 @@ public struct HostDirectory: Equatable, Sendable {
     /// (`pinned`) counts only if it names the pinned key. Before, a second advertisement of a
     /// real device_id under a name that sorts first was always dialled first, failed, and was
     /// dialled again, for ever.
-    public func choose(id: String?, name: String?, playing: String? = nil, excluding: Set<String> = [],
-                       pinned: (String) -> Fingerprint? = { _ in nil }) -> Choice {
+    public func choose(
+        id: String?, name: String?, playing: String? = nil, excluding: Set<String> = [],
+        pinned: (String) -> Fingerprint? = { _ in nil }
+    ) -> Choice {
         var candidates: [DiscoveredHost] = []
-        for host in sorted where host.advertisement != nil && !excluding.contains(host.id) && host.advertisesPinnedKey(pinned)
-            && !candidates.contains(where: { $0.id == host.id }) {
+        for host in sorted
+        where host.advertisement != nil && !excluding.contains(host.id) && host.advertisesPinnedKey(pinned)
+            && !candidates.contains(where: { $0.id == host.id })
+        {
             if let id, host.id != id { continue }
             if id == nil, let name, host.deviceName != name && host.service.name != name { continue }
             candidates.append(host)

@@ -21,7 +21,9 @@ public struct HostTrust {
                 return ChannelError("host \(target.label) advertises a certificate fingerprint that is not one (\(text.debugDescription)): not played")
             }
             if let presented, advertised != presented {
-                return ChannelError("host \(target.label) presented certificate \(presented), not the one it advertises over mDNS (\(advertised)): something else answered at its address")
+                return ChannelError(
+                    "host \(target.label) presented certificate \(presented), not the one it advertises over mDNS (\(advertised)): something else answered at its address"
+                )
             }
         }
         if case .refused(let why) = pins.check(host: target.pinKey, presented: presented) { return ChannelError(why) }

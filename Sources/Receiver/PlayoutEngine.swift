@@ -114,8 +114,10 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
     /// `decoder` comes from `decoder(for:)`; `resampler` (for `maxFrames(for:)` input frames)
     /// absorbs a paced card's drift, nil to play every frame as decoded. The initialiser cannot
     /// fail: Swift 6.0.3 miscompiles a throwing init of this noncopyable generic struct.
-    public init(format: StreamFormat, decoder: PacketDecoder?, resampler: DriftResampler?, pool: PacketPool, incoming: SPSCRing,
-                sink: consuming Sink, clock: Clock, counters: PlayoutCounters, schedule: PlayoutSchedule, clockMapping: SharedClockMapping) {
+    public init(
+        format: StreamFormat, decoder: PacketDecoder?, resampler: DriftResampler?, pool: PacketPool, incoming: SPSCRing,
+        sink: consuming Sink, clock: Clock, counters: PlayoutCounters, schedule: PlayoutSchedule, clockMapping: SharedClockMapping
+    ) {
         self.format = format
         self.decoder = decoder
         self.schedule = schedule
@@ -139,8 +141,9 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
         let sampleFormat = sink.sampleFormat
         self.sink = sink
         let maxFrames = Self.maxFrames(for: format)
-        compensator = DriftCompensator(resampler: resampler, channels: format.channels, sampleRate: format.sampleRate, maxFrames: maxFrames,
-                                       format: sampleFormat)
+        compensator = DriftCompensator(
+            resampler: resampler, channels: format.channels, sampleRate: format.sampleRate, maxFrames: maxFrames,
+            format: sampleFormat)
         pcm = .allocate(capacity: maxFrames * format.channels)
         pcm.initialize(repeating: 0)
         fadeInFrames = format.sampleRate / 200  // 5 ms
@@ -235,7 +238,8 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
     /// The latency the host asked for from `timestamp` on, when it is not the one playing.
     private func latencyAsked(at timestamp: Microseconds) -> Microseconds? {
         guard let change = LatencyChange(packed: counters.latencyChange.load(ordering: .acquiring)),
-              timestamp >= change.from, change.latency != schedule.latency else { return nil }
+            timestamp >= change.from, change.latency != schedule.latency
+        else { return nil }
         return change.latency
     }
 

@@ -27,7 +27,9 @@ struct PlayoutReport {
         if resyncs > r.resyncs {
             let by = counters.lastResync.load(ordering: .relaxed)
             log.event(.syncLost)
-            log.info("resynced to the host's schedule: \(by > 0 ? "dropped" : "inserted") \(formatDuration(Microseconds(abs(by)))) of audio (\(resyncs) resync(s) so far)")
+            log.info(
+                "resynced to the host's schedule: \(by > 0 ? "dropped" : "inserted") \(formatDuration(Microseconds(abs(by)))) of audio (\(resyncs) resync(s) so far)"
+            )
             r.resyncs = resyncs
         }
         let refused = counters.packetsRefused.load(ordering: .relaxed)
@@ -41,7 +43,9 @@ struct PlayoutReport {
             r.sequenceRestarts = restarts
         }
         if summary {
-            log.info("played \(counters.packetsPlayed.load(ordering: .relaxed)) packets (\(counters.framesPlayed.load(ordering: .relaxed)) frames), concealed \(counters.packetsConcealed.load(ordering: .relaxed)), late \(counters.packetsLate.load(ordering: .relaxed)), underruns \(underruns), overruns \(overruns); passed over \(counters.packetsDueBeforeStart.load(ordering: .relaxed)) already due at the start")
+            log.info(
+                "played \(counters.packetsPlayed.load(ordering: .relaxed)) packets (\(counters.framesPlayed.load(ordering: .relaxed)) frames), concealed \(counters.packetsConcealed.load(ordering: .relaxed)), late \(counters.packetsLate.load(ordering: .relaxed)), underruns \(underruns), overruns \(overruns); passed over \(counters.packetsDueBeforeStart.load(ordering: .relaxed)) already due at the start"
+            )
         }
         return r
     }

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Audio
 import Board
 import Config
@@ -9,6 +6,10 @@ import Discovery
 import ProtocolMessages
 import Secure
 import Transport
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Where a session connects: the configured address, or the host discovery picked.
 public struct HostTarget: Equatable, Sendable {
@@ -101,9 +102,11 @@ public final class ReceiverEngine {
     private var lastDiscoveryNote = ""
     static let settleTime: Microseconds = 1_000_000
 
-    public init(settings: ReceivingSettings, log: Logger, signals: consuming ShutdownSignals,
-                transport: @escaping (HostTarget) -> any ChannelTransport = { _ in TCPTransport() },
-                board: BoardController? = nil, clock: any MonotonicClock = SystemClock(), trust: HostTrust? = nil) {
+    public init(
+        settings: ReceivingSettings, log: Logger, signals: consuming ShutdownSignals,
+        transport: @escaping (HostTarget) -> any ChannelTransport = { _ in TCPTransport() },
+        board: BoardController? = nil, clock: any MonotonicClock = SystemClock(), trust: HostTrust? = nil
+    ) {
         self.settings = settings
         self.trust = trust
         self.log = log
@@ -176,7 +179,8 @@ public final class ReceiverEngine {
                     localControl?.ready(id, tooLong: LocalReply.tooLong.line) { line in
                         switch LocalRequest.decode(line) {
                         case .success(.status): return LocalControlServer.Answer(LocalReply.status(report()).line)
-                        case .success(let other): return LocalControlServer.Answer(LocalReply.failed("a receiver answers status; \(other.name) is mshost's").line)
+                        case .success(let other):
+                            return LocalControlServer.Answer(LocalReply.failed("a receiver answers status; \(other.name) is mshost's").line)
                         case .failure(let e): return LocalControlServer.Answer(LocalReply.failed(e.description).line)
                         }
                     }
@@ -201,8 +205,10 @@ public final class ReceiverEngine {
 
     /// The stream log line's word on `audio_output.latency_offset` and `channels`.
     private var offsetNote: String {
-        let offset = settings.audioOutput.latencyOffset, mix = settings.audioOutput.channels
-        return (offset == 0 ? "" : " (this speaker \(offset > 0 ? "+" : "")\(formatDuration(offset)))") + (mix == .stereo ? "" : ", \(mix.name) channel\(mix == .mono ? "s mixed" : " only")")
+        let offset = settings.audioOutput.latencyOffset
+        let mix = settings.audioOutput.channels
+        return (offset == 0 ? "" : " (this speaker \(offset > 0 ? "+" : "")\(formatDuration(offset)))")
+            + (mix == .stereo ? "" : ", \(mix.name) channel\(mix == .mono ? "s mixed" : " only")")
     }
 
     /// The buttons' actions: the volume moves here, the audio thread glides to it, and with
@@ -287,7 +293,8 @@ public final class ReceiverEngine {
             // this session began. An advertisement with another key is not the host moving.
             let key = target?.advertisedFingerprint.flatMap(Fingerprint.init(hex:))
             guard let target, let now = finder?.directory.hosts.values.first(where: { $0.id == target.pinKey && $0.advertisesPinnedKey { _ in key } }),
-                  !now.endpoints.contains(where: target.endpoints.contains) else { return }
+                !now.endpoints.contains(where: target.endpoints.contains)
+            else { return }
             log.info("\(target.label) moved to \(now.endpoint): reconnecting")
             backoff = Self.firstBackoff
             finish(session, .retry(reason: "host_moved"))
@@ -303,20 +310,28 @@ public final class ReceiverEngine {
         var note: String
         // The host played last is kept when another appears: pinned, and what the user heard.
         let sentAway = finder.directory.hosts.values.map(\.id).filter(staysAway(from:))
-        switch finder.directory.choose(id: settings.hostID, name: settings.hostName, playing: discoveredDeviceID, excluding: Set(sentAway),
-                                       pinned: { [trust] in trust?.pinnedKey($0) }) {
+        switch finder.directory.choose(
+            id: settings.hostID, name: settings.hostName, playing: discoveredDeviceID, excluding: Set(sentAway),
+            pinned: { [trust] in trust?.pinnedKey($0) })
+        {
         case .host(let host) where settings.hostID != nil || settled || trust?.knows(host.id) == true:
             lastDiscoveryNote = ""
-            return dial(HostTarget(label: "\"\(host.shownName)\" (\(host.endpoint))", endpoints: host.endpoints,
-                                   pinKey: host.id, advertisedFingerprint: host.advertisement.flatMap { $0.fingerprint.isEmpty ? nil : $0.fingerprint }))
+            return dial(
+                HostTarget(
+                    label: "\"\(host.shownName)\" (\(host.endpoint))", endpoints: host.endpoints,
+                    pinKey: host.id, advertisedFingerprint: host.advertisement.flatMap { $0.fingerprint.isEmpty ? nil : $0.fingerprint }))
         case .several(let hosts) where settled:
-            note = settings.hostName != nil ? "several hosts fit receiving.host_name \"\(settings.hostName ?? "")\"; set receiving.host_id to the device_id of the one to play"
-                                            : "several Moosync hosts are on the network; set receiving.host_id (or receiving.host_name) to the one to play"
+            note =
+                settings.hostName != nil
+                ? "several hosts fit receiving.host_name \"\(settings.hostName ?? "")\"; set receiving.host_id to the device_id of the one to play"
+                : "several Moosync hosts are on the network; set receiving.host_id (or receiving.host_name) to the one to play"
             note += ":" + hosts.map { "\n  " + $0.summary }.joined()
         case .none where settled:
             let found = finder.directory.sorted
-            note = found.isEmpty ? "no Moosync host found yet; waiting for one"
-                                 : "\(wanted) is not among the hosts found; waiting for it. Found:" + found.map { "\n  " + $0.summary }.joined()
+            note =
+                found.isEmpty
+                ? "no Moosync host found yet; waiting for one"
+                : "\(wanted) is not among the hosts found; waiting for it. Found:" + found.map { "\n  " + $0.summary }.joined()
         default:
             return
         }
@@ -389,7 +404,8 @@ public final class ReceiverEngine {
         self.target = target
         let literals = target.endpoints.compactMap { SocketAddress.literal(host: $0.address, port: $0.port) }
         guard literals.count < target.endpoints.count else { return dial(literals[...]) }
-        let endpoints = target.endpoints, label = target.label
+        let endpoints = target.endpoints
+        let label = target.label
         do {
             let lookup = try BackgroundWork(name: "lookup") { Self.resolve(endpoints, label: label) }
             reactor.register(.lookup, fd: lookup.descriptor, interest: .read)
@@ -418,9 +434,11 @@ public final class ReceiverEngine {
         guard let address = addresses.first, let target else { return endSession(streamed: false) }
         switch transport(target).connect(to: address) {
         case .success(let channel):
-            let handshake = HandshakePhase(channel: channel, hello: { [clientID, settings] t1 in
-                HandshakeMessages.hello(clientID: clientID, settings: settings, t1: t1)
-            }, password: password, log: log)
+            let handshake = HandshakePhase(
+                channel: channel,
+                hello: { [clientID, settings] t1 in
+                    HandshakeMessages.hello(clientID: clientID, settings: settings, t1: t1)
+                }, password: password, log: log)
             reactor.register(.host, fd: channel.fileDescriptor, interest: .write)
             reactor.schedule(.handshake, after: HandshakePhase.timeout)
             advance(handshake, remaining: Array(addresses.dropFirst()))
@@ -489,11 +507,14 @@ public final class ReceiverEngine {
     }
 
     private func startStreaming(_ handshake: HandshakePhase, _ accepted: HandshakeMessages.Accepted) {
-        let welcome = accepted.welcome, format = accepted.format
+        let welcome = accepted.welcome
+        let format = accepted.format
         playingHostName = welcome.hostName
         guard format.isPlayable, settings.audioFormats.contains(format.codec.name) else {
             let why = format.unplayable ?? "not in receiving.audio_formats"
-            log.failure(.unsupportedCodec("host offered \(format.codec.name) \(format.sampleRate) Hz \(format.channels) ch, \(format.frameSamples) frames per packet: \(why)"))
+            log.failure(
+                .unsupportedCodec(
+                    "host offered \(format.codec.name) \(format.sampleRate) Hz \(format.channels) ch, \(format.frameSamples) frames per packet: \(why)"))
             handshake.channel.close()
             return endSession(streamed: false)
         }
@@ -502,11 +523,13 @@ public final class ReceiverEngine {
         // The last session's lock would keep it (and a locked page cannot be released).
         unlockAllPages()
         releaseCodePages()
-        let clockSync = resumedClock(accepted.exchange) ?? {
-            var fresh = ClockSync()
-            fresh.add(accepted.exchange)
-            return fresh
-        }()
+        let clockSync =
+            resumedClock(accepted.exchange)
+            ?? {
+                var fresh = ClockSync()
+                fresh.add(accepted.exchange)
+                return fresh
+            }()
         let clockMapping = SharedClockMapping(clockSync.estimator.mapping)
         // The group's buffer if it has agreed on one, within this speaker's own bounds; a speaker
         // with an offset plays on a schedule of its own, the house's shifted.
@@ -524,19 +547,24 @@ public final class ReceiverEngine {
         if let control = settings.audioOutput.mixer, volume.mixer == nil { volume.attach(openMixer(control)) }
         volume.apply(to: counters, log: log)
         counters.channelMix.store(settings.audioOutput.channels.rawValue, ordering: .relaxed)
-        log.event(.connected(host: welcome.hostName.isEmpty ? handshake.channel.peerDescription : welcome.hostName, codec: format.codec.name,
-                             sampleRate: format.sampleRate, channels: format.channels))
-        let session = StreamSession(channel: handshake.channel, reader: handshake.takeReader(), format: format, schedule: schedule, pool: pool,
-                                    incoming: incoming, counters: counters, clockSync: clockSync, clockMapping: clockMapping,
-                                    readInterval: AlsaOutput.readInterval(latency: schedule.latency, frameDuration: format.frameDuration),
-                                    buffer: LatencyController(floor: settings.bufferSize, ceiling: settings.bufferCeiling, now: reactor.now),
-                                    latencyOffset: settings.audioOutput.latencyOffset, output: output, log: log,
-                                    discoveredDeviceID: discoveredDeviceID, volume: volume, advice: advice)
+        log.event(
+            .connected(
+                host: welcome.hostName.isEmpty ? handshake.channel.peerDescription : welcome.hostName, codec: format.codec.name,
+                sampleRate: format.sampleRate, channels: format.channels))
+        let session = StreamSession(
+            channel: handshake.channel, reader: handshake.takeReader(), format: format, schedule: schedule, pool: pool,
+            incoming: incoming, counters: counters, clockSync: clockSync, clockMapping: clockMapping,
+            readInterval: AlsaOutput.readInterval(latency: schedule.latency, frameDuration: format.frameDuration),
+            buffer: LatencyController(floor: settings.bufferSize, ceiling: settings.bufferCeiling, now: reactor.now),
+            latencyOffset: settings.audioOutput.latencyOffset, output: output, log: log,
+            discoveredDeviceID: discoveredDeviceID, volume: volume, advice: advice)
         phase = .streaming(session)
         // The amplifier is switched on before the audio thread plays the first sound.
         showOnBoard()
         let end = session.start(&reactor, device: device)
-        log.info("stream \(welcome.sessionID): \(format.codec.name) \(format.sampleRate) Hz, \(format.channels) ch, \(formatDuration(format.frameDuration)) frames, buffer \(formatDuration(buffer))\(offsetNote), pool \(pool.slotCount) × \(pool.slotCapacity) B (for a buffer of up to \(formatDuration(settings.bufferCeiling))), clock offset \(clockSync.estimator.mapping.offset) µs, audio thread \(session.realtimeGranted ? "SCHED_FIFO" : "normal priority")")
+        log.info(
+            "stream \(welcome.sessionID): \(format.codec.name) \(format.sampleRate) Hz, \(format.channels) ch, \(formatDuration(format.frameDuration)) frames, buffer \(formatDuration(buffer))\(offsetNote), pool \(pool.slotCount) × \(pool.slotCapacity) B (for a buffer of up to \(formatDuration(settings.bufferCeiling))), clock offset \(clockSync.estimator.mapping.offset) µs, audio thread \(session.realtimeGranted ? "SCHED_FIFO" : "normal priority")"
+        )
         if let end { finish(session, end) }
     }
 
@@ -596,11 +624,13 @@ public final class ReceiverEngine {
     /// pinned one) elsewhere. A host never played from there has no pin, and is not guessed at.
     private func movedHost(of configured: HostTarget) -> HostTarget? {
         guard configuredFailed, let finder, let pinned = trust?.pinnedKey(configured.pinKey),
-              let host = finder.directory.sorted.first(where: { $0.advertisement.flatMap { Fingerprint(hex: $0.fingerprint) } == pinned }),
-              host.endpoints != configured.endpoints else { return nil }
+            let host = finder.directory.sorted.first(where: { $0.advertisement.flatMap { Fingerprint(hex: $0.fingerprint) } == pinned }),
+            host.endpoints != configured.endpoints
+        else { return nil }
         log.info("\(configured.label) did not answer; the host pinned for it is at \(host.endpoints[0]) now (mDNS): connecting there")
-        return HostTarget(label: "\(configured.label) at \(host.endpoints[0])", endpoints: host.endpoints, pinKey: configured.pinKey,
-                          advertisedFingerprint: host.advertisement?.fingerprint)
+        return HostTarget(
+            label: "\(configured.label) at \(host.endpoints[0])", endpoints: host.endpoints, pinKey: configured.pinKey,
+            advertisedFingerprint: host.advertisement?.fingerprint)
     }
 
     /// Forgets the channel and schedules the next attempt: sooner after a session that played.
@@ -621,13 +651,17 @@ public final class ReceiverEngine {
         }
         if let configured, staysAway(from: configured.pinKey) {
             // The one host there is sent it away: back when the time is up, or never.
-            guard let until = sentAway[configured.pinKey] ?? nil else { return log.info("not connecting to \(settings.host ?? "") again until msrecv restarts") }
+            guard let until = sentAway[configured.pinKey] ?? nil else {
+                return log.info("not connecting to \(settings.host ?? "") again until msrecv restarts")
+            }
             let seconds = (max(0, until - reactor.now) + 999_999) / 1_000_000
             log.info("connecting to \(settings.host ?? "") again in \(formatDuration(seconds * 1_000_000))")
             return reactor.schedule(.retry, at: until)
         }
-        log.info(configured != nil ? "reconnecting to \(settings.host ?? "") in \(formatDuration(backoff))"
-                                   : "looking for \(wanted) again in \(formatDuration(backoff))")
+        log.info(
+            configured != nil
+                ? "reconnecting to \(settings.host ?? "") in \(formatDuration(backoff))"
+                : "looking for \(wanted) again in \(formatDuration(backoff))")
         reactor.schedule(.retry, after: backoff)
         let recentlyPlayed = playedUntil.map { reactor.now - $0 < Self.afterPlaying } ?? false
         backoff = min(backoff * 2, recentlyPlayed ? Self.longestBackoffAfterPlaying : Self.longestBackoff)
@@ -656,7 +690,9 @@ public final class ReceiverEngine {
         let device = settings.audioOutput.mixerDevice
         do {
             let mixer = try AlsaMixer(device: device, control: control)
-            log.info("volume on \(device)'s \"\(control)\" (\(formatDecibels(mixer.range.lowerBound)) to \(formatDecibels(mixer.range.upperBound)) dB\(mixer.hasSwitch ? ", with a switch" : ""))")
+            log.info(
+                "volume on \(device)'s \"\(control)\" (\(formatDecibels(mixer.range.lowerBound)) to \(formatDecibels(mixer.range.upperBound)) dB\(mixer.hasSwitch ? ", with a switch" : ""))"
+            )
             return mixer
         } catch {
             log.error("receiving.audio_output.mixer: \(error); the volume is in software")

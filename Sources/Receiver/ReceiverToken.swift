@@ -25,10 +25,12 @@ enum ReceiverToken: Hashable {
     /// The time a discovered host's user sent this receiver away for is up.
     case sentAwayOver
     /// The local control socket (`msrecv status`), and each connection to it.
-    case localControl, localPeer(Int)
+    case localControl
+    case localPeer(Int)
     /// A button's line (`BoardController.inputs` index), and the board's next deadline (a
     /// repeat, a blink, the amplifier's idle time).
-    case button(Int), board
+    case button(Int)
+    case board
     /// The card kept open since the last session is closed: no quick return came.
     case closeCard
 }

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Audio
 import Board
 import Core
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The speaker's volume as a person set it: the configured gain (`audio_output.volume`) until
 /// someone moves it, then a level on the perceptual scale (`VolumeScale`); muting leaves the

@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Audio
 import Config
 import Core
 import ProtocolMessages
 import Transport
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What the speaker's owner has been advised on (a refused SCHED_FIFO, a refused page lock):
 /// once per process is enough, not once per session. The engine's, lent to each session.
@@ -25,7 +26,8 @@ let memoryLockDelay: Microseconds = 3_000_000
 func realtimeAdvice() -> String {
     var limit = rlimit()
     getrlimit(__rlimit_resource_t(__RLIMIT_RTPRIO.rawValue), &limit)
-    return "the audio thread runs at normal priority: SCHED_FIFO was refused (RLIMIT_RTPRIO is \(limit.rlim_cur)); playback is more likely to underrun when the speaker is busy. Allow it with LimitRTPRIO=50 in msrecv's systemd unit, an rtprio line in /etc/security/limits.conf, or CAP_SYS_NICE"
+    return
+        "the audio thread runs at normal priority: SCHED_FIFO was refused (RLIMIT_RTPRIO is \(limit.rlim_cur)); playback is more likely to underrun when the speaker is busy. Allow it with LimitRTPRIO=50 in msrecv's systemd unit, an rtprio line in /etc/security/limits.conf, or CAP_SYS_NICE"
 }
 
 /// While the audio device is gone, it is tried again after this, doubling up to the longest.
@@ -105,10 +107,13 @@ final class StreamSession<Output: AudioOutput> {
     private var outageTail: Microseconds = 0
     private let latencyOffset: Microseconds
 
-    init(channel: any ByteChannel, reader: consuming FrameReader, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool,
-         incoming: SPSCRing, counters: PlayoutCounters, clockSync: ClockSync, clockMapping: SharedClockMapping, readInterval: Microseconds?,
-         buffer: LatencyController, latencyOffset: Microseconds = 0, output: Output, log: Logger, discoveredDeviceID: String? = nil, volume: SpeakerVolume = SpeakerVolume(configuredGain: 1),
-         advice: OwnerAdvice = OwnerAdvice()) {
+    init(
+        channel: any ByteChannel, reader: consuming FrameReader, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool,
+        incoming: SPSCRing, counters: PlayoutCounters, clockSync: ClockSync, clockMapping: SharedClockMapping, readInterval: Microseconds?,
+        buffer: LatencyController, latencyOffset: Microseconds = 0, output: Output, log: Logger, discoveredDeviceID: String? = nil,
+        volume: SpeakerVolume = SpeakerVolume(configuredGain: 1),
+        advice: OwnerAdvice = OwnerAdvice()
+    ) {
         self.advice = advice
         self.output = output
         self.volume = volume
@@ -199,8 +204,9 @@ final class StreamSession<Output: AudioOutput> {
     private func play(_ device: Result<Output.Device, AlsaError>, _ reactor: inout Reactor<ReceiverToken>) {
         let now = reactor.now
         do {
-            playout = try output.start(try device.get(), format: format, schedule: schedule, pool: pool, incoming: incoming,
-                                       clockMapping: clockMapping, counters: counters)
+            playout = try output.start(
+                try device.get(), format: format, schedule: schedule, pool: pool, incoming: incoming,
+                clockMapping: clockMapping, counters: counters)
             ingest.accepting = true
             if playout!.deviceFormat != loggedFormat {
                 loggedFormat = playout!.deviceFormat
@@ -219,7 +225,9 @@ final class StreamSession<Output: AudioOutput> {
             ingest.accepting = false
             if deviceGoneSince == nil {
                 deviceGoneSince = now
-                log.error("cannot open audio output \"\(output.deviceName)\" (receiving.audio_output.device_id): \((error as? AlsaError).map { output.explain($0, format: format) } ?? "\(error)"); the stream goes on, and the device is tried again every \(formatDuration(longestDeviceRetry)) at most")
+                log.error(
+                    "cannot open audio output \"\(output.deviceName)\" (receiving.audio_output.device_id): \((error as? AlsaError).map { output.explain($0, format: format) } ?? "\(error)"); the stream goes on, and the device is tried again every \(formatDuration(longestDeviceRetry)) at most"
+                )
             }
             reactor.schedule(.device, after: deviceRetry)
             deviceRetry = min(deviceRetry * 2, longestDeviceRetry)
@@ -236,7 +244,9 @@ final class StreamSession<Output: AudioOutput> {
             guard advice.isNew(.memoryLock) else { return }
             var limit = rlimit()
             getrlimit(__rlimit_resource_t(__RLIMIT_MEMLOCK.rawValue), &limit)
-            log.error("memory: the stream's pages could not be locked (\(e); RLIMIT_MEMLOCK is \(limit.rlim_cur / 1024) KB): under memory pressure the audio thread may wait for the disk. Allow it with LimitMEMLOCK=16M in msrecv's systemd unit, a memlock line in /etc/security/limits.conf, or CAP_IPC_LOCK")
+            log.error(
+                "memory: the stream's pages could not be locked (\(e); RLIMIT_MEMLOCK is \(limit.rlim_cur / 1024) KB): under memory pressure the audio thread may wait for the disk. Allow it with LimitMEMLOCK=16M in msrecv's systemd unit, a memlock line in /etc/security/limits.conf, or CAP_IPC_LOCK"
+            )
         }
     }
 
@@ -378,7 +388,8 @@ final class StreamSession<Output: AudioOutput> {
             let bye = Bye.decode(payload)
             if bye.reason == .kicked {
                 let stayAway = bye.stayAwaySeconds.map { Microseconds($0) * 1_000_000 }
-                log.info("the host's user sent this receiver away: it stays off the host \(stayAway.map { "for \(formatDuration($0))" } ?? "until msrecv restarts")")
+                log.info(
+                    "the host's user sent this receiver away: it stays off the host \(stayAway.map { "for \(formatDuration($0))" } ?? "until msrecv restarts")")
                 return .kicked(stayAway: stayAway)
             }
             guard bye.reason == .endOfStream else {
@@ -394,9 +405,13 @@ final class StreamSession<Output: AudioOutput> {
             switch ServiceAdvertisement.decode(json: payload) {
             case .success(let ad):
                 if let discoveredDeviceID, ad.deviceID != discoveredDeviceID {
-                    log.warning("the host's advertisement over TLS names device_id \(ad.deviceID), not the \(discoveredDeviceID) its mDNS records gave: two hosts share one name or address")
+                    log.warning(
+                        "the host's advertisement over TLS names device_id \(ad.deviceID), not the \(discoveredDeviceID) its mDNS records gave: two hosts share one name or address"
+                    )
                 }
-                log.info("host \"\(ad.deviceName)\" (device_id \(ad.deviceID))\(ad.userName.isEmpty ? "" : ", shared by \(ad.userName)"), Moosync \(ad.moosyncVersion), avatar \(ad.avatar.isEmpty ? "none" : "\(ad.avatar.utf8.count) bytes of base64")")
+                log.info(
+                    "host \"\(ad.deviceName)\" (device_id \(ad.deviceID))\(ad.userName.isEmpty ? "" : ", shared by \(ad.userName)"), Moosync \(ad.moosyncVersion), avatar \(ad.avatar.isEmpty ? "none" : "\(ad.avatar.utf8.count) bytes of base64")"
+                )
             case .failure(let e):
                 // Only what the host says about itself: the stream plays on.
                 log.warning("the host's advertisement is not readable: \(e)")
@@ -511,17 +526,21 @@ final class StreamSession<Output: AudioOutput> {
     /// 2 s after it (its tail): an outage (a path frozen or cut for seconds) is not the
     /// buffer's to absorb, and would only raise the whole group's delay.
     private func judgeBuffer(now: Microseconds) {
-        let trouble = counters.packetsLate.load(ordering: .relaxed) + counters.packetsConcealed.load(ordering: .relaxed)
+        let trouble =
+            counters.packetsLate.load(ordering: .relaxed) + counters.packetsConcealed.load(ordering: .relaxed)
             + counters.underruns.load(ordering: .relaxed)
         let played = counters.packetsPlayed.load(ordering: .relaxed)
-        let lateness = ingest.takeWorstLateness(), reach = bufferWanted.ceiling + latencyOffset - ingest.playingLatency
+        let lateness = ingest.takeWorstLateness()
+        let reach = bufferWanted.ceiling + latencyOffset - ingest.playingLatency
         if trouble > troubleCounted && (played == playedJudged || lateness > reach) { outageTail = now + 2_000_000 }
         let outage = now <= outageTail
         let counted = outage ? 0 : troubleHeld
         troubleHeld = outage ? 0 : trouble - troubleCounted
         let was = bufferWanted.wanted
         if let wanted = bufferWanted.update(trouble: counted, now: now) {
-            let why = wanted > was ? "\(counted) packet(s) came late or were concealed, or the card ran dry, in a second"
+            let why =
+                wanted > was
+                ? "\(counted) packet(s) came late or were concealed, or the card ran dry, in a second"
                 : "a calm minute"
             log.info("buffer: \(why): this speaker asks the host for \(formatDuration(wanted)) (was \(formatDuration(was)))")
         }
@@ -536,15 +555,20 @@ final class StreamSession<Output: AudioOutput> {
             return log.warning("the host asked for a buffer of \(group) µs from stream time \(from) µs, which this speaker cannot play: ignored")
         }
         counters.latencyChange.store(change.packed, ordering: .releasing)
-        let note = buffer < group ? ", but this speaker buffers at most \(formatDuration(buffer)) (receiving.max_buffer_size): it plays \(formatDuration(group - buffer)) ahead of the others"
-            : buffer > group ? ", but this speaker buffers at least \(formatDuration(buffer)) (receiving.buffer_size): it plays \(formatDuration(buffer - group)) behind the others" : ""
+        let note =
+            buffer < group
+            ? ", but this speaker buffers at most \(formatDuration(buffer)) (receiving.max_buffer_size): it plays \(formatDuration(group - buffer)) ahead of the others"
+            : buffer > group
+                ? ", but this speaker buffers at least \(formatDuration(buffer)) (receiving.buffer_size): it plays \(formatDuration(buffer - group)) behind the others"
+                : ""
         log.info("buffer: the group plays \(formatDuration(group)) behind the host from stream time \(formatDuration(change.from))\(note)")
     }
 
     /// The share of the packets due since the last STATUS that were concealed (lost, or late
     /// and dropped): what an adaptive host steps its bitrate down on.
     private func measureLoss() {
-        let played = counters.packetsPlayed.load(ordering: .relaxed), concealed = counters.packetsConcealed.load(ordering: .relaxed)
+        let played = counters.packetsPlayed.load(ordering: .relaxed)
+        let concealed = counters.packetsConcealed.load(ordering: .relaxed)
         let due = (played - lossCounted.played) + (concealed - lossCounted.concealed)
         recentLoss = due > 0 ? Double(concealed - lossCounted.concealed) / Double(due) : 0
         lossCounted = (played, concealed)

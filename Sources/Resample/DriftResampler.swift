@@ -1,4 +1,5 @@
 import CFractionalDelay
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -106,10 +107,11 @@ public final class DriftResampler: @unchecked Sendable {
         // The last tap of frame n is n + taps/2, which must be in the history.
         let end = UInt64(count - Self.taps / 2) << 32
         var t = position
-        let produced = switch kernel {
-        case .fastest: ms_fractional_delay(history, capacity, channels, table, &t, end, lastStep, glide, frames, output.baseAddress!)
-        case .portable: ms_fractional_delay_portable(history, capacity, channels, table, &t, end, lastStep, glide, frames, output.baseAddress!)
-        }
+        let produced =
+            switch kernel {
+            case .fastest: ms_fractional_delay(history, capacity, channels, table, &t, end, lastStep, glide, frames, output.baseAddress!)
+            case .portable: ms_fractional_delay_portable(history, capacity, channels, table, &t, end, lastStep, glide, frames, output.baseAddress!)
+            }
         lastStep = UInt64(bitPattern: reach)
         // Keep what the next output frame's first tap needs.
         let drop = min(Int(truncatingIfNeeded: t >> 32) - Self.before, count)

@@ -53,9 +53,10 @@ public final class SampleRateConverter {
         while true {
             let result = input.withUnsafeBufferPointer { i in
                 output.withUnsafeMutableBufferPointer { o in
-                    converter.process(input: UnsafeBufferPointer(rebasing: i[(consumedTotal * channels)...]),
-                                      output: UnsafeMutableBufferPointer(rebasing: o[(producedTotal * channels)...]),
-                                      ratio: ratio, endOfInput: true)
+                    converter.process(
+                        input: UnsafeBufferPointer(rebasing: i[(consumedTotal * channels)...]),
+                        output: UnsafeMutableBufferPointer(rebasing: o[(producedTotal * channels)...]),
+                        ratio: ratio, endOfInput: true)
                 }
             }
             switch result {

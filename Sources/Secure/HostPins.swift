@@ -1,7 +1,8 @@
+import Core
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Core
 
 /// The hosts this receiver trusts, by certificate fingerprint (DESIGN §5): pinned on first use
 /// in `STATE_DIR/known_hosts` (one `HOST FINGERPRINT` line each), or named in the config
@@ -38,8 +39,12 @@ public struct HostPins {
     private func judge(host: String, presented fingerprint: Fingerprint?) -> (verdict: Verdict, held: Int) {
         guard let fingerprint else { return (.refused("host \(host.debugDescription) presented no certificate"), 0) }
         if let configured {
-            return (fingerprint == configured ? .known
-                : .refused("host \(host.debugDescription) presented certificate \(fingerprint), not the one receiving.host_fingerprint names (\(configured))"), 0)
+            return (
+                fingerprint == configured
+                    ? .known
+                    : .refused(
+                        "host \(host.debugDescription) presented certificate \(fingerprint), not the one receiving.host_fingerprint names (\(configured))"), 0
+            )
         }
         guard Self.fitsALine(host) else {
             return (.refused("host id \(host.debugDescription) is empty, over 255 bytes or has spaces or control characters: not trusted"), 0)
@@ -50,11 +55,14 @@ public struct HostPins {
             switch pins[host] {
             case .some(fingerprint): return (.known, pins.count)
             case .some(let old):
-                return (.refused("""
-                    host \(host) presented a different certificate (\(fingerprint)) from the one pinned on first use (\(old), in \(file)). \
-                    If the host was reinstalled or its key replaced, delete the line for \(host) from that file, or set \
-                    receiving.host_fingerprint to the new one (on the host: mshost --fingerprint); otherwise something is impersonating it
-                    """), pins.count)
+                return (
+                    .refused(
+                        """
+                        host \(host) presented a different certificate (\(fingerprint)) from the one pinned on first use (\(old), in \(file)). \
+                        If the host was reinstalled or its key replaced, delete the line for \(host) from that file, or set \
+                        receiving.host_fingerprint to the new one (on the host: mshost --fingerprint); otherwise something is impersonating it
+                        """), pins.count
+                )
             case .none: return (.firstUse, pins.count)
             }
         }
@@ -102,7 +110,9 @@ public struct HostPins {
     /// cannot break a line or add one.
     static func fitsALine(_ host: String) -> Bool {
         !host.isEmpty && host.utf8.count <= 255
-            && !host.unicodeScalars.contains { $0.properties.isWhitespace || $0.properties.generalCategory == .control || $0.properties.generalCategory == .format }
+            && !host.unicodeScalars.contains {
+                $0.properties.isWhitespace || $0.properties.generalCategory == .control || $0.properties.generalCategory == .format
+            }
     }
 
     /// Why the file cannot be trusted.
@@ -115,7 +125,11 @@ public struct HostPins {
         case .success(let b): bytes = b
         case .failure(let e) where e == Errno(ENOENT): return .success([:])
         case .failure(let e):
-            return .failure(Unreadable(why: "cannot read \(file) (\(e)): no host is trusted until it can be read; make it a plain file under 1 MiB that msrecv can read, or remove it"))
+            return .failure(
+                Unreadable(
+                    why:
+                        "cannot read \(file) (\(e)): no host is trusted until it can be read; make it a plain file under 1 MiB that msrecv can read, or remove it"
+                ))
         }
         var pins: [String: Fingerprint] = [:]
         for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {

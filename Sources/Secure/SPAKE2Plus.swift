@@ -57,8 +57,10 @@ public enum SPAKE2Plus {
         var shared: [UInt8]
     }
 
-    static func keys(context: [UInt8], idProver: [UInt8], idVerifier: [UInt8], shareP: [UInt8], shareV: [UInt8],
-                     z: [UInt8], v: [UInt8], w0: [UInt8]) throws(Failure) -> Keys {
+    static func keys(
+        context: [UInt8], idProver: [UInt8], idVerifier: [UInt8], shareP: [UInt8], shareV: [UInt8],
+        z: [UInt8], v: [UInt8], w0: [UInt8]
+    ) throws(Failure) -> Keys {
         let transcript = lengthPrefixed([context, idProver, idVerifier, M, N, shareP, shareV, z, v, w0])
         var main = [UInt8](repeating: 0, count: 32)
         try check(cmbedtls_sha256(transcript, transcript.count, &main), "SHA-256")
@@ -68,7 +70,8 @@ public enum SPAKE2Plus {
         var shared = [UInt8](repeating: 0, count: 32)
         let sharedInfo = Array("SharedKey".utf8)
         try check(cmbedtls_hkdf_sha256(main, main.count, sharedInfo, sharedInfo.count, &shared, shared.count), "HKDF")
-        let kConfirmP = Array(confirmation[0..<32]), kConfirmV = Array(confirmation[32..<64])
+        let kConfirmP = Array(confirmation[0..<32])
+        let kConfirmV = Array(confirmation[32..<64])
         return Keys(confirmP: try mac(kConfirmP, shareV), confirmV: try mac(kConfirmV, shareP), shared: shared)
     }
 
@@ -82,7 +85,8 @@ public enum SPAKE2Plus {
     static func combine(_ a: [UInt8], _ p: [UInt8]?, _ b: [UInt8], _ q: [UInt8]) throws(Failure) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 65)
         let random = try randomGenerator()
-        let rc = p.map { cmbedtls_p256_combine(&out, a, a.count, $0, $0.count, b, b.count, q, q.count, random.drbg) }
+        let rc =
+            p.map { cmbedtls_p256_combine(&out, a, a.count, $0, $0.count, b, b.count, q, q.count, random.drbg) }
             ?? cmbedtls_p256_combine(&out, a, a.count, nil, 0, b, b.count, q, q.count, random.drbg)
         guard rc == 0 else { throw pointFailure(rc) }
         return out
@@ -172,8 +176,9 @@ public struct SPAKE2PlusProver {
 
     func keys(shareV: [UInt8]) throws(SPAKE2Plus.Failure) -> SPAKE2Plus.Keys {
         // Y − w0·N, then Z = x·(Y − w0·N) and V = w1·(Y − w0·N) (cofactor 1).
-        let unblinded = try SPAKE2Plus.combine(SPAKE2Plus.one,
-                                               shareV, try SPAKE2Plus.reduce(w0, negate: true), SPAKE2Plus.N)
+        let unblinded = try SPAKE2Plus.combine(
+            SPAKE2Plus.one,
+            shareV, try SPAKE2Plus.reduce(w0, negate: true), SPAKE2Plus.N)
         let random = try SPAKE2Plus.randomGenerator()
         let z = try SPAKE2Plus.multiply(x, unblinded, random)
         let v = try SPAKE2Plus.multiply(w1, unblinded, random)
@@ -190,14 +195,17 @@ public struct SPAKE2PlusVerifier {
     private let expectedConfirmP: [UInt8]
 
     /// `y` only for test vectors: otherwise a fresh random scalar.
-    public init(w0: [UInt8], L: [UInt8], context: [UInt8], shareP: [UInt8], idProver: [UInt8] = [], idVerifier: [UInt8] = [],
-                y: [UInt8]? = nil) throws(SPAKE2Plus.Failure) {
+    public init(
+        w0: [UInt8], L: [UInt8], context: [UInt8], shareP: [UInt8], idProver: [UInt8] = [], idVerifier: [UInt8] = [],
+        y: [UInt8]? = nil
+    ) throws(SPAKE2Plus.Failure) {
         let random = try SPAKE2Plus.randomGenerator()
         let y = if let y { y } else { try SPAKE2Plus.randomScalar(random) }
         shareV = try SPAKE2Plus.combine(y, nil, w0, SPAKE2Plus.N)
         // X − w0·M, then Z = y·(X − w0·M) and V = y·L.
-        let unblinded = try SPAKE2Plus.combine(SPAKE2Plus.one,
-                                               shareP, try SPAKE2Plus.reduce(w0, negate: true), SPAKE2Plus.M)
+        let unblinded = try SPAKE2Plus.combine(
+            SPAKE2Plus.one,
+            shareP, try SPAKE2Plus.reduce(w0, negate: true), SPAKE2Plus.M)
         let z = try SPAKE2Plus.multiply(y, unblinded, random)
         let v = try SPAKE2Plus.multiply(y, L, random)
         let keys = try SPAKE2Plus.keys(context: context, idProver: idProver, idVerifier: idVerifier, shareP: shareP, shareV: shareV, z: z, v: v, w0: w0)
@@ -238,11 +246,12 @@ public struct PasswordVerifier: Equatable, Sendable, CustomStringConvertible {
     public init?(encoded text: String) {
         let fields = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         guard fields.count == 5, fields[0] == "spake2+p256", let iterations = Int(fields[1]),
-              let salt = unhex(fields[2]), let w0 = unhex(fields[3]), let L = unhex(fields[4]),
-              (16...64).contains(salt.count), (1_000...100_000).contains(iterations), w0.count == 32, L.count == 65,
-              // w0 is a scalar below the group's order n (what derive makes): a larger one is not one mshost passwd wrote.
-              (try? SPAKE2Plus.reduce(w0)) == w0,
-              (try? SPAKE2Plus.combine(SPAKE2Plus.one, nil, SPAKE2Plus.one, L)) != nil else { return nil }
+            let salt = unhex(fields[2]), let w0 = unhex(fields[3]), let L = unhex(fields[4]),
+            (16...64).contains(salt.count), (1_000...100_000).contains(iterations), w0.count == 32, L.count == 65,
+            // w0 is a scalar below the group's order n (what derive makes): a larger one is not one mshost passwd wrote.
+            (try? SPAKE2Plus.reduce(w0)) == w0,
+            (try? SPAKE2Plus.combine(SPAKE2Plus.one, nil, SPAKE2Plus.one, L)) != nil
+        else { return nil }
         self.salt = salt
         self.iterations = iterations
         self.w0 = w0

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CMbedTLS
 import Core
 import Transport
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// TLS over another channel (TCP), non-blocking like it: each call says which readiness of the
 /// socket it waits for, which for TLS can be a write during a read and the reverse (DESIGN §5).

@@ -23,8 +23,10 @@ public final class TLSConfiguration {
         // From here a throw runs deinit.
         mbedtls_ssl_config_init(config)
         try TLSError.check(cmbedtls_crypto_init(), "cannot initialise the crypto library")
-        try TLSError.check(mbedtls_ssl_config_defaults(config, role == .server ? cmbedtls_server() : cmbedtls_client(),
-                                                       MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT), "cannot set up TLS")
+        try TLSError.check(
+            mbedtls_ssl_config_defaults(
+                config, role == .server ? cmbedtls_server() : cmbedtls_client(),
+                MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT), "cannot set up TLS")
         cmbedtls_conf_protocols(config)
         mbedtls_ssl_conf_rng(config, mbedtls_ctr_drbg_random, random.drbg)
         try TLSError.check(mbedtls_ssl_conf_own_cert(config, identity.certificate, identity.key), "cannot use this device's certificate")

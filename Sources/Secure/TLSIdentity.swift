@@ -1,8 +1,9 @@
+import CMbedTLS
+import Core
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import CMbedTLS
-import Core
 
 /// This device's own key and self-signed certificate (DESIGN §5): an ECDSA P-256 key made on
 /// first run and kept in the state directory (`NAME.key`, mode 0600, and `NAME.crt`), so the
@@ -15,7 +16,8 @@ public final class TLSIdentity {
 
     /// Loads `directory/NAME.key` and `NAME.crt`, or makes both when neither is there.
     public convenience init(directory: String, name: String, commonName: String) throws(IdentityError) {
-        let keyPath = directory + "/" + name + ".key", certificatePath = directory + "/" + name + ".crt"
+        let keyPath = directory + "/" + name + ".key"
+        let certificatePath = directory + "/" + name + ".crt"
         let random: TLSRandom
         do { random = try TLSRandom(personalisation: "moosync identity") } catch { throw .library(error) }
         switch (access(keyPath, F_OK) == 0, access(certificatePath, F_OK) == 0) {
@@ -126,7 +128,8 @@ public enum IdentityError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .cannotWrite(let path, let e): "cannot write \(path): \(e)"
-        case .incomplete(let present, let missing): "\(present) is there but \(missing) is not; restore it, or remove both to make a new identity (peers that pinned the old one will refuse the new)"
+        case .incomplete(let present, let missing):
+            "\(present) is there but \(missing) is not; restore it, or remove both to make a new identity (peers that pinned the old one will refuse the new)"
         case .unreadable(let path, let e): "cannot read \(path): \(e)"
         case .notP256(let path): "\(path) is not an ECDSA P-256 key"
         case .mismatched(let key, let certificate): "\(key) does not match \(certificate); remove both to make a new identity"

@@ -86,7 +86,8 @@ public struct FrameReader: ~Copyable {
                     state = .header(filled: 0)
                     return .frame(header, discard ? UnsafeRawBufferPointer(start: buffer.baseAddress, count: 0) : UnsafeRawBufferPointer(buffer))
                 }
-                let want = discard
+                let want =
+                    discard
                     ? UnsafeMutableRawBufferPointer(rebasing: buffer[0..<min(remaining, buffer.count)])
                     : UnsafeMutableRawBufferPointer(rebasing: buffer[filled...])
                 switch channel.read(into: want) {

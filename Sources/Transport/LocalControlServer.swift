@@ -1,7 +1,8 @@
+import Core
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Core
 
 /// A daemon's local control socket, served on its reactor: a connection sends one request per
 /// line and gets one answer line each; a connection its owner marks as following also gets

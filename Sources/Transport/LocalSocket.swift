@@ -1,7 +1,8 @@
+import Core
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Core
 
 /// Why the local control socket could not be served or reached.
 public struct LocalSocketError: Error, Equatable, CustomStringConvertible {

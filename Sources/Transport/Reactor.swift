@@ -1,7 +1,8 @@
+import Core
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Core
 
 /// Which readiness a descriptor waits for.
 public struct Interest: OptionSet, Hashable, Sendable, CustomStringConvertible {

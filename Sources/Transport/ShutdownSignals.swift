@@ -1,8 +1,9 @@
+import CMoosyncLinux
+import Core
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import CMoosyncLinux
-import Core
 
 /// SIGINT and SIGTERM as a readable descriptor (signalfd), so the control loop's `poll(2)` sees a
 /// shutdown request like any other input and no work happens in a signal handler.

@@ -1,7 +1,8 @@
+import Core
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Core
 
 /// An IPv4 or IPv6 address with a port, owned by value.
 public struct SocketAddress: CustomStringConvertible, Sendable {

@@ -1,8 +1,9 @@
+import CMoosyncLinux
+import Core
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import CMoosyncLinux
-import Core
 
 /// A non-blocking TCP socket, connected or connecting.
 public final class TCPChannel: ByteChannel {
@@ -52,9 +53,10 @@ public final class TCPChannel: ByteChannel {
         // Connected once the socket has a peer; until then SO_ERROR says whether it failed.
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let connected = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fileDescriptor, $0, &length) }
-        } == 0
+        let connected =
+            withUnsafeMutablePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fileDescriptor, $0, &length) }
+            } == 0
         if connected {
             connecting = false
             return .done

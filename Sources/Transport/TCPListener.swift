@@ -1,7 +1,8 @@
+import Core
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Core
 
 /// A listening TCP socket on all addresses (IPv6 with v4-mapped, or IPv4 where v6 is absent).
 public struct TCPListener: ~Copyable {

@@ -16,7 +16,9 @@ enum LocalCommands {
     private static func usage(_ command: String) -> String { mshostCommands.usage(command) }
 
     static func run(_ command: String, _ arguments: [String], log: Logger) -> Int32 {
-        var json = false, configPath = DaemonCommandLine.defaultConfigPath, stayAway: Microseconds?
+        var json = false
+        var configPath = DaemonCommandLine.defaultConfigPath
+        var stayAway: Microseconds?
         var playing = PacketMetadata()
         var operands: [String] = []
         var i = 0
@@ -115,13 +117,19 @@ enum LocalCommands {
     private static func nowPlaying(_ option: String, _ value: String, _ playing: inout PacketMetadata) -> String? {
         switch option {
         case "--song-id":
-            guard !value.isEmpty, value.utf8.count <= PacketMetadata.maxSongID else { return "--song-id: expected the song's ID (1 to \(PacketMetadata.maxSongID) bytes)" }
+            guard !value.isEmpty, value.utf8.count <= PacketMetadata.maxSongID else {
+                return "--song-id: expected the song's ID (1 to \(PacketMetadata.maxSongID) bytes)"
+            }
             playing.songID = value
         case "--position":
-            guard let seconds = Double(value), PacketMetadata.positions.contains(seconds) else { return "--position: expected seconds into the song, such as 83.5, got \"\(value)\"" }
+            guard let seconds = Double(value), PacketMetadata.positions.contains(seconds) else {
+                return "--position: expected seconds into the song, such as 83.5, got \"\(value)\""
+            }
             playing.position = seconds
         default:
-            guard let level = Int(value), VolumeScale.range.contains(level) else { return "--volume: expected the house volume from 0 to 100, got \"\(value)\"" }
+            guard let level = Int(value), VolumeScale.range.contains(level) else {
+                return "--volume: expected the house volume from 0 to 100, got \"\(value)\""
+            }
             playing.volume = Double(level) / Double(VolumeScale.range.upperBound)
         }
         return nil
@@ -141,7 +149,9 @@ enum LocalCommands {
             return .success(.kick(id: id, forSeconds: stayAway.map { Int($0 / 1_000_000) }))
         case ("volume", 2):
             guard let id = id(operands[0]) else { return failure("volume: expected a receiver's ID (mshost clients lists them), got \"\(operands[0])\"") }
-            guard let level = Int(operands[1]), VolumeScale.range.contains(level) else { return failure("volume: expected a level from 0 to 100, got \"\(operands[1])\"") }
+            guard let level = Int(operands[1]), VolumeScale.range.contains(level) else {
+                return failure("volume: expected a level from 0 to 100, got \"\(operands[1])\"")
+            }
             return .success(.volume(id: id, level: level))
         case ("mute", 2):
             guard let id = id(operands[0]) else { return failure("mute: expected a receiver's ID (mshost clients lists them), got \"\(operands[0])\"") }
@@ -159,12 +169,14 @@ enum LocalCommands {
         let rows = list.map { c -> [String] in
             let s = c.status
             let volume = s.map { $0.muted ? "muted" : String(Int(($0.volume * 100).rounded())) } ?? "–"
-            return [String(c.id), printable(c.name), c.address, "\(c.codec) \(c.bitrate / 1000)k" + (c.streaming ? "" : " (joining)"),
-                    s.map { formatDuration($0.latency) } ?? "–", s.flatMap { $0.wantedBuffer > 0 ? formatDuration($0.wantedBuffer) : nil } ?? "–",
-                    s.map { "\(Int(($0.bufferHealth * 100).rounded())) %" } ?? "–",
-                    s.map { percent($0.packetLoss) } ?? "–", s.map { String($0.underruns) } ?? "–", volume,
-                    s.map { "\($0.roundTripMicroseconds) ± \($0.roundTripJitterMicroseconds) µs" } ?? "–",
-                    s.map { "±\($0.syncErrorMicroseconds) µs" } ?? "–", formatDuration(Microseconds(c.connectedSeconds) * 1_000_000)]
+            return [
+                String(c.id), printable(c.name), c.address, "\(c.codec) \(c.bitrate / 1000)k" + (c.streaming ? "" : " (joining)"),
+                s.map { formatDuration($0.latency) } ?? "–", s.flatMap { $0.wantedBuffer > 0 ? formatDuration($0.wantedBuffer) : nil } ?? "–",
+                s.map { "\(Int(($0.bufferHealth * 100).rounded())) %" } ?? "–",
+                s.map { percent($0.packetLoss) } ?? "–", s.map { String($0.underruns) } ?? "–", volume,
+                s.map { "\($0.roundTripMicroseconds) ± \($0.roundTripJitterMicroseconds) µs" } ?? "–",
+                s.map { "±\($0.syncErrorMicroseconds) µs" } ?? "–", formatDuration(Microseconds(c.connectedSeconds) * 1_000_000),
+            ]
         }
         let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
         return ([header] + rows).map { row in
@@ -182,8 +194,8 @@ enum LocalCommands {
     private static func output(_ line: [UInt8]) { _ = (line + [UInt8(ascii: "\n")]).withUnsafeBytes { writeAll(1, $0) } }
 }
 
-private extension String {
-    func replacingTrailingSpaces() -> String {
+extension String {
+    fileprivate func replacingTrailingSpaces() -> String {
         var s = self
         while s.hasSuffix(" ") { s.removeLast() }
         return s

@@ -50,7 +50,9 @@ enum PasswordCommand {
             log.error("cannot write \(path): \(e)")
             return 1
         }
-        print("\(path): sharing.password_verifier written (\(PasswordVerifier.defaultIterations) PBKDF2 iterations); restart mshost. Receivers prove the same password with receiving.password")
+        print(
+            "\(path): sharing.password_verifier written (\(PasswordVerifier.defaultIterations) PBKDF2 iterations); restart mshost. Receivers prove the same password with receiving.password"
+        )
         return 0
     }
 

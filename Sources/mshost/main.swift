@@ -19,9 +19,12 @@ if let code = mshostCommands.runSubcommand(Array(CommandLine.arguments.dropFirst
 
 let options: DaemonCommandLine
 let settings: Settings
-switch DaemonStartup.prepare(mshostCommands, arguments: Array(CommandLine.arguments.dropFirst()), log: log, version: {
-    "opus \(OpusLibrary.version), libsamplerate \(SampleRateConverter.libraryVersion), mbedTLS \(TLSLibrary.version) TLS \(TLSLibrary.bestProtocol)"
-}) {
+switch DaemonStartup.prepare(
+    mshostCommands, arguments: Array(CommandLine.arguments.dropFirst()), log: log,
+    version: {
+        "opus \(OpusLibrary.version), libsamplerate \(SampleRateConverter.libraryVersion), mbedTLS \(TLSLibrary.version) TLS \(TLSLibrary.bestProtocol)"
+    })
+{
 case .exit(let code): exit(code)
 case .run(let o, let s):
     options = o
@@ -48,7 +51,11 @@ func configuredVerifier(derivingPlaintext: Bool) -> Result<PasswordVerifier?, Co
     switch sharing.password {
     case .verifier(let text)?:
         guard let verifier = PasswordVerifier(encoded: text) else {
-            return .failure(ConfigProblem(line: "sharing.password_verifier: not a verifier `mshost passwd` wrote (its point L is not on the curve, or a field is out of range); run mshost passwd again"))
+            return .failure(
+                ConfigProblem(
+                    line:
+                        "sharing.password_verifier: not a verifier `mshost passwd` wrote (its point L is not on the curve, or a field is out of range); run mshost passwd again"
+                ))
         }
         return .success(verifier)
     case .plaintext(let text)? where derivingPlaintext:
@@ -95,10 +102,14 @@ case .none:
     transport = TCPTransport()
 }
 if sharing.password != nil, let mode = readableByOthers(options.configPath) {
-    log.warning("\(options.configPath) holds the password (or its verifier) and any user of this machine can read it (mode \(String(mode, radix: 8))): chmod o-r \(options.configPath)")
+    log.warning(
+        "\(options.configPath) holds the password (or its verifier) and any user of this machine can read it (mode \(String(mode, radix: 8))): chmod o-r \(options.configPath)"
+    )
 }
 if case .plaintext? = sharing.password {
-    log.warning("sharing.password is in plaintext in \(options.configPath): run `mshost passwd --config \(options.configPath)`, which keeps only a verifier the password cannot be read back from")
+    log.warning(
+        "sharing.password is in plaintext in \(options.configPath): run `mshost passwd --config \(options.configPath)`, which keeps only a verifier the password cannot be read back from"
+    )
 }
 let password: PasswordVerifier?
 switch configuredVerifier(derivingPlaintext: true) {
@@ -122,6 +133,7 @@ case .failure(let e):
     exit(1)
 }
 let admission = Admission(password: password, allowedClients: allowed)
-let engine = HostEngine(settings: sharing, log: log, signals: ShutdownSignals(), transport: transport, admission: admission,
-                        advertisement: ServiceAdvertisement(settings: sharing, deviceID: deviceID, fingerprint: fingerprint, admission: admission))
+let engine = HostEngine(
+    settings: sharing, log: log, signals: ShutdownSignals(), transport: transport, admission: admission,
+    advertisement: ServiceAdvertisement(settings: sharing, deviceID: deviceID, fingerprint: fingerprint, admission: admission))
 exit(engine.run())

@@ -13,7 +13,9 @@ enum DiscoverCommand {
     static var usage: String { msrecvCommands.usage("discover") }
 
     static func run(_ arguments: [String], log: Logger) -> Int32 {
-        var json = false, timeout: Microseconds = 3_000_000, configPath: String?
+        var json = false
+        var timeout: Microseconds = 3_000_000
+        var configPath: String?
         var i = 0
         while i < arguments.count {
             let arg = arguments[i]

@@ -14,7 +14,8 @@ enum StatusCommand {
     static var usage: String { msrecvCommands.usage("status") }
 
     static func run(_ arguments: [String], log: Logger) -> Int32 {
-        var json = false, configPath = DaemonCommandLine.defaultConfigPath
+        var json = false
+        var configPath = DaemonCommandLine.defaultConfigPath
         var i = 0
         while i < arguments.count {
             switch arguments[i] {
@@ -82,10 +83,13 @@ enum StatusCommand {
         }
         lines.append("volume " + (r.muted ? "muted (\(r.volume) when unmuted)" : String(r.volume)))
         if let s = r.playing {
-            let health = Int((s.bufferHealth * 100).rounded()), loss = Int((s.packetLoss * 1000).rounded())
-            lines.append("buffer \(formatDuration(s.latency)), \(health) % full; loss \(loss / 10).\(loss % 10) %; underruns \(s.underruns), overruns \(s.overruns)")
+            let health = Int((s.bufferHealth * 100).rounded())
+            let loss = Int((s.packetLoss * 1000).rounded())
+            lines.append(
+                "buffer \(formatDuration(s.latency)), \(health) % full; loss \(loss / 10).\(loss % 10) %; underruns \(s.underruns), overruns \(s.overruns)")
             lines.append("round trip to the host \(s.roundTripMicroseconds) ± \(s.roundTripJitterMicroseconds) µs")
-            lines.append("sync error ±\(s.syncErrorMicroseconds) µs, playing \(s.playoutErrorMicroseconds) µs off schedule, card correction \(ppm(s.correctionPPM)) ppm")
+            lines.append(
+                "sync error ±\(s.syncErrorMicroseconds) µs, playing \(s.playoutErrorMicroseconds) µs off schedule, card correction \(ppm(s.correctionPPM)) ppm")
         }
         return lines.joined(separator: "\n")
     }

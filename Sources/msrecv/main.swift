@@ -21,9 +21,12 @@ if let code = msrecvCommands.runSubcommand(Array(CommandLine.arguments.dropFirst
 
 let options: DaemonCommandLine
 let settings: Settings
-switch DaemonStartup.prepare(msrecvCommands, arguments: Array(CommandLine.arguments.dropFirst()), log: log, version: {
-    "opus \(OpusLibrary.version), alsa-lib \(AlsaLibrary.version), mbedTLS \(TLSLibrary.version) TLS \(TLSLibrary.bestProtocol), libgpiod \(GPIOLibrary.version)"
-}) {
+switch DaemonStartup.prepare(
+    msrecvCommands, arguments: Array(CommandLine.arguments.dropFirst()), log: log,
+    version: {
+        "opus \(OpusLibrary.version), alsa-lib \(AlsaLibrary.version), mbedTLS \(TLSLibrary.version) TLS \(TLSLibrary.bestProtocol), libgpiod \(GPIOLibrary.version)"
+    })
+{
 case .exit(let code): exit(code)
 case .run(let o, let s):
     options = o
@@ -44,7 +47,9 @@ if options.showFingerprint {
     exit(0)
 }
 if options.checkOnly {
-    let host = receiving.host.map { "host \($0)" } ?? "host found over mDNS" + (receiving.hostID.map { " by device_id \($0)" } ?? receiving.hostName.map { " by name \"\($0)\"" } ?? "")
+    let host =
+        receiving.host.map { "host \($0)" } ?? "host found over mDNS"
+        + (receiving.hostID.map { " by device_id \($0)" } ?? receiving.hostName.map { " by name \"\($0)\"" } ?? "")
     print("\(options.configPath): OK (receiver: \(host), output \"\(receiving.audioOutput.deviceID)\", buffer \(formatDuration(receiving.bufferSize)))")
     exit(0)
 }
@@ -53,7 +58,9 @@ if !receiving.enabled {
     exit(0)
 }
 if receiving.password != nil, let mode = readableByOthers(options.configPath) {
-    log.warning("\(options.configPath) holds receiving.password and any user of this machine can read it (mode \(String(mode, radix: 8))): chmod o-r \(options.configPath)")
+    log.warning(
+        "\(options.configPath) holds receiving.password and any user of this machine can read it (mode \(String(mode, radix: 8))): chmod o-r \(options.configPath)"
+    )
 }
 
 let transport: (HostTarget) -> any ChannelTransport
@@ -80,6 +87,7 @@ case .none:
 }
 // A line that cannot be had is logged and left out: the speaker plays without it.
 let board = BoardController.open(settings.board, log: log)
-let engine = ReceiverEngine(settings: receiving, log: log, signals: ShutdownSignals(), transport: transport, board: board,
-                            trust: receiving.encryption == .tls ? trust : nil)
+let engine = ReceiverEngine(
+    settings: receiving, log: log, signals: ShutdownSignals(), transport: transport, board: board,
+    trust: receiving.encryption == .tls ? trust : nil)
 exit(engine.run())

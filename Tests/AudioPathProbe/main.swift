@@ -1,9 +1,10 @@
+import AudioPathHarness
+
 // Runs the receiver's audio path for the counted-allocation test: warms up, then counts heap
 // allocations over N packets with the malloc counter that the test preloads (LD_PRELOAD).
 #if canImport(Glibc)
 import Glibc
 #endif
-import AudioPathHarness
 
 typealias SetCounting = @convention(c) (CInt) -> Void
 typealias ReadCount = @convention(c) () -> CLong
@@ -70,4 +71,6 @@ if calibrate {
 }
 setCounting(0)
 let allocations = readCount() - before
-print("packets=\(packets) played=\(harness.packetsPlayed) concealed=\(harness.packetsConcealed) frames=\(harness.framesPlayed) resyncs=\(harness.resyncs) latency_changes=\(harness.latencyChanges) allocations=\(allocations) checksum=\(harness.checksum)")
+print(
+    "packets=\(packets) played=\(harness.packetsPlayed) concealed=\(harness.packetsConcealed) frames=\(harness.framesPlayed) resyncs=\(harness.resyncs) latency_changes=\(harness.latencyChanges) allocations=\(allocations) checksum=\(harness.checksum)"
+)

@@ -1,11 +1,13 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-@testable import Board
 import Config
 import Core
 import Foundation
 import XCTest
+
+@testable import Board
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The board on simulated lines (`sim:DIR`, files holding each line's physical level), on a
 /// stepped clock: presses go in as a person's fingers would make them, and the LEDs and the
@@ -152,8 +154,9 @@ final class BoardControllerTests: XCTestCase {
         board.show(SpeakerState(activity: .playing, bufferHealth: 0), now: 1_000_000)
         XCTAssertEqual(level(26), "1", "on as the stream starts")
         board.show(SpeakerState(activity: .searching), now: 5_000_000)
-        XCTAssertEqual(watch(board, 26, from: 5_000, to: 65_000, step: 1_000), String(repeating: "1", count: 60) + "0",
-                       "on for amp_idle (60 s) of silence after the stream, to the second")
+        XCTAssertEqual(
+            watch(board, 26, from: 5_000, to: 65_000, step: 1_000), String(repeating: "1", count: 60) + "0",
+            "on for amp_idle (60 s) of silence after the stream, to the second")
         // A stream that comes back within the idle time keeps it on throughout.
         board.show(SpeakerState(activity: .playing), now: 70_000_000)
         board.show(SpeakerState(activity: .searching), now: 80_000_000)
@@ -176,7 +179,8 @@ final class BoardControllerTests: XCTestCase {
             $0.bufferLED = GPIOLineSpec(chip: "sim:/nonexistent/moosync", offset: 21)
         }
         let text = logged
-        XCTAssertTrue(text.contains("error: board.buttons.volume_up: no GPIO chip \"gpiochip97\" (/dev/gpiochip97 does not exist); the speaker plays without it"), text)
+        XCTAssertTrue(
+            text.contains("error: board.buttons.volume_up: no GPIO chip \"gpiochip97\" (/dev/gpiochip97 does not exist); the speaker plays without it"), text)
         XCTAssertTrue(text.contains("error: board.buttons.play_mute: no GPIO chip labelled \"pinctrl-bcm2711\""), text)
         XCTAssertTrue(text.contains("error: board.leds.buffer: no simulated GPIO chip \"/nonexistent/moosync\""), text)
         XCTAssertEqual(board.inputs.compactMap { $0?.role }, [.volumeDown], "the button that could be had works")
@@ -199,9 +203,11 @@ final class BoardControllerTests: XCTestCase {
         XCTAssertEqual(failure("/dev/null"), "/dev/null is not a GPIO chip")
         XCTAssertTrue(failure("raspberrypi-exp-gpio").hasPrefix("no GPIO chip labelled \"raspberrypi-exp-gpio\""))
         // The messages for what a real chip can refuse, as libgpiod reports it by errno.
-        let refusals = [(EBUSY, "line 17 of gpiochip0 is in use by another program (see gpioinfo)"),
-                        (EACCES, "no permission to use /dev/gpiochip0: run msrecv as a member of the group owning it (\"gpio\" on Raspberry Pi OS and Debian's image)"),
-                        (EINVAL, "gpiochip0 has no line 17")]
+        let refusals = [
+            (EBUSY, "line 17 of gpiochip0 is in use by another program (see gpioinfo)"),
+            (EACCES, "no permission to use /dev/gpiochip0: run msrecv as a member of the group owning it (\"gpio\" on Raspberry Pi OS and Debian's image)"),
+            (EINVAL, "gpiochip0 has no line 17"),
+        ]
         for (code, message) in refusals {
             XCTAssertEqual(GPIOError(Errno(code), chip: "gpiochip0", path: "/dev/gpiochip0", offset: 17).description, message)
         }

@@ -24,8 +24,10 @@ final class ButtonsTests: XCTestCase {
     func testABouncingPressIsOneStepWhenItHasSettled() {
         var buttons = Buttons()
         // Contacts chatter for 6 ms, then hold for 100 ms; the release bounces too.
-        let bounce: [(Int, ButtonRole, Bool)] = [(10, .volumeUp, true), (12, .volumeUp, false), (13, .volumeUp, true), (16, .volumeUp, false),
-                                                  (16, .volumeUp, true), (116, .volumeUp, false), (118, .volumeUp, true), (119, .volumeUp, false)]
+        let bounce: [(Int, ButtonRole, Bool)] = [
+            (10, .volumeUp, true), (12, .volumeUp, false), (13, .volumeUp, true), (16, .volumeUp, false),
+            (16, .volumeUp, true), (116, .volumeUp, false), (118, .volumeUp, true), (119, .volumeUp, false),
+        ]
         let actions = run(&buttons, bounce.map { (ms: $0.0, role: $0.1, pressed: $0.2) }, until: 400)
         XCTAssertEqual(actions.map(\.action), [.volumeStep(1)])
         XCTAssertEqual(actions.first?.ms, 36, "once it has held 20 ms")

@@ -1,15 +1,18 @@
 import Codec
 import Core
-@testable import Resample
 import SampleRateConversion
 import XCTest
+
+@testable import Resample
 
 /// Signal measures shared by codec tests.
 enum Signal {
     /// Sampled at input positions `start + f × step` (a resampler's output positions), the same
     /// on every channel.
-    static func sine(hz: Double, rate: Int, frames: Int, amplitude: Double = 8000, channels: Int = 1,
-                     start: Double = 0, step: Double = 1) -> [Int16] {
+    static func sine(
+        hz: Double, rate: Int, frames: Int, amplitude: Double = 8000, channels: Int = 1,
+        start: Double = 0, step: Double = 1
+    ) -> [Int16] {
         var out = [Int16](repeating: 0, count: frames * channels)
         for f in 0..<frames {
             let v = Int16((amplitude * sin(2 * Double.pi * hz * (start + Double(f) * step) / Double(rate))).rounded())
@@ -20,7 +23,8 @@ enum Signal {
 
     /// SNR in dB of `test` against `reference` (same length).
     static func snr(_ reference: ArraySlice<Int16>, _ test: ArraySlice<Int16>) -> Double {
-        var signal = 0.0, noise = 0.0
+        var signal = 0.0
+        var noise = 0.0
         for (r, t) in zip(reference, test) {
             signal += Double(r) * Double(r)
             noise += (Double(r) - Double(t)) * (Double(r) - Double(t))
@@ -38,7 +42,8 @@ enum Signal {
 
 final class OpusTests: XCTestCase {
     func testOpusRoundTripKeepsAMusicLikeSignal() throws {
-        let rate = 48_000, frame = 960
+        let rate = 48_000
+        let frame = 960
         let encoder = try OpusEncoderHandle(sampleRate: rate, channels: 2, bitrate: 128_000)
         let decoder = try OpusDecoderHandle(sampleRate: rate, channels: 2)
         let a = Signal.sine(hz: 440, rate: rate, frames: rate, amplitude: 6000, channels: 2)
@@ -147,19 +152,21 @@ final class PCMAndWAVTests: XCTestCase {
                 input.withUnsafeBufferPointer { i in
                     out.withUnsafeMutableBytes { o in
                         converter.convert(UnsafeBufferPointer(rebasing: i[..<13]), into: o)
-                        converter.convert(UnsafeBufferPointer(rebasing: i[13...]), into: UnsafeMutableRawBufferPointer(rebasing: o[(13 * format.bytesPerSample)...]))
+                        converter.convert(
+                            UnsafeBufferPointer(rebasing: i[13...]), into: UnsafeMutableRawBufferPointer(rebasing: o[(13 * format.bytesPerSample)...]))
                     }
                 }
                 outputs.append(out)
             }
             XCTAssertEqual(outputs[0], outputs[1], "\(format)")
             let width = format.bytesPerSample
-            let (multiplier, low, high): (Double, Double, Double) = switch format {
-            case .s16: (1, -32_768, 32_767)
-            case .s24, .s24Packed: (256, -8_388_608, 8_388_607)
-            // S32's top is the largest float below 2^31.
-            case .s32: (65_536, -2_147_483_648, 2_147_483_520)
-            }
+            let (multiplier, low, high): (Double, Double, Double) =
+                switch format {
+                case .s16: (1, -32_768, 32_767)
+                case .s24, .s24Packed: (256, -8_388_608, 8_388_607)
+                // S32's top is the largest float below 2^31.
+                case .s32: (65_536, -2_147_483_648, 2_147_483_520)
+                }
             for (i, sample) in input.enumerated() {
                 // Little-endian, sign-extended from its width (S24 in 32 bits is already).
                 let raw = outputs[0][(i * width)..<((i + 1) * width)].reversed().reduce(Int64(0)) { $0 << 8 | Int64($1) }
@@ -297,9 +304,11 @@ final class DriftResamplerTests: XCTestCase {
         // one. A loud chord that clips now and then, at a ratio that moves every block: the two
         // may differ only where a fused multiply-add rounds the other way.
         for channels in [1, 2] {
-            let chord = zip(Signal.sine(hz: 220, rate: 48_000, frames: 48_000, amplitude: 20_000, channels: channels),
-                            Signal.sine(hz: 13_100, rate: 48_000, frames: 48_000, amplitude: 14_000, channels: channels))
-                .map { Int16(clamping: Int($0) + Int($1)) }
+            let chord = zip(
+                Signal.sine(hz: 220, rate: 48_000, frames: 48_000, amplitude: 20_000, channels: channels),
+                Signal.sine(hz: 13_100, rate: 48_000, frames: 48_000, amplitude: 14_000, channels: channels)
+            )
+            .map { Int16(clamping: Int($0) + Int($1)) }
             var outputs: [[Int16]] = []
             for kernel in [CPUKernel.fastest, .portable] {
                 let resampler = DriftResampler(channels: channels, maxInputFrames: 960, kernel: kernel)
@@ -365,7 +374,9 @@ final class FLACTests: XCTestCase {
         let input = frames(3, frameSamples: 480)
         var packets: [[UInt8]] = []
         for frame in input {
-            if let n = frame.withUnsafeBufferPointer({ encoder.encode($0, into: out) }), n > 0 { packets.append(Array(UnsafeRawBufferPointer(rebasing: out[0..<n]))) }
+            if let n = frame.withUnsafeBufferPointer({ encoder.encode($0, into: out) }), n > 0 {
+                packets.append(Array(UnsafeRawBufferPointer(rebasing: out[0..<n])))
+            }
         }
         let pcm = UnsafeMutableBufferPointer<Float>.allocate(capacity: 960)
         defer { pcm.deallocate() }

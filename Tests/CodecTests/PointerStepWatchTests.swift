@@ -37,7 +37,10 @@ final class PointerStepWatchTests: XCTestCase {
         var reads = 0
         for catchNumber in 0..<6 {
             let readsBefore = reads
-            let delay = watch.delayAtStep(clock: clock) { reads += 1; return card.delay(at: clock.current) }
+            let delay = watch.delayAtStep(clock: clock) {
+                reads += 1
+                return card.delay(at: clock.current)
+            }
             // Caught within a couple of µs of the move: off the unquantised delay by under a frame,
             // where a read between moves is off by up to 64.
             XCTAssertEqual(Double(delay ?? 0), card.exactDelay(at: clock.current), accuracy: 1.5, "catch \(catchNumber)")

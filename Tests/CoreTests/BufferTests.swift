@@ -153,7 +153,9 @@ final class SharedClockMappingTests: XCTestCase {
                 shared.store(ClockMapping(reference: i, offset: -i, drift: Double(i)))
             }
         }
-        var torn = 0, reads = 0, gaveUp = 0
+        var torn = 0
+        var reads = 0
+        var gaveUp = 0
         for _ in 0..<500_000 {
             guard let m = shared.load(attempts: 2) else {
                 gaveUp += 1

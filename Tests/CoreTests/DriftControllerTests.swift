@@ -54,7 +54,8 @@ final class DriftControllerTests: XCTestCase {
             playback.run(packets: 3_000)  // the next 60 s
             XCTAssertEqual(playback.resyncs, 0, "\(ppm) ppm: no resync once converged")
             let sorted = playback.errors.map(abs).sorted()
-            let median = sorted[sorted.count / 2], p99 = sorted[sorted.count * 99 / 100]
+            let median = sorted[sorted.count / 2]
+            let p99 = sorted[sorted.count * 99 / 100]
             XCTAssertLessThan(median, 50, "\(ppm) ppm: median |error| \(median) µs")
             XCTAssertLessThan(p99, 200, "\(ppm) ppm: p99 |error| \(p99) µs")
             XCTAssertEqual(playback.controller.driftCompensation * 1e6, -ppm, accuracy: 5, "the integral learns the card's drift")

@@ -43,7 +43,9 @@ final class FrameReaderTests: XCTestCase {
             case .header: reader.route(.scratch)
             case .frame(let h, let payload): frames.append((h.type, Array(payload)))
             case .wouldBlock: break loop
-            case .closed, .failed: XCTFail("unexpected end"); break loop
+            case .closed, .failed:
+                XCTFail("unexpected end")
+                break loop
             }
         }
         XCTAssertEqual(frames.count, 2)

@@ -55,7 +55,8 @@ final class JSONTests: XCTestCase {
             }
             return best
         }
-        let small = document(keys: 1_500), large = document(keys: 6_000)
+        let small = document(keys: 1_500)
+        let large = document(keys: 6_000)
         XCTAssertGreaterThanOrEqual(small.utf8.count, 16_000)
         let (t1, t4) = (try bestTime(small), try bestTime(large))
         print("JSON on one line: \(small.utf8.count) bytes in \(Int(t1 * 1e6)) µs, \(large.utf8.count) bytes in \(Int(t4 * 1e6)) µs")

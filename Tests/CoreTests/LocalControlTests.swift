@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Core
 import Foundation
 import Transport
 import XCTest
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The local control socket's line server, without a reactor: what a script on the speaker or
 /// the host can do to it.

@@ -45,12 +45,14 @@ final class MemoryTests: XCTestCase {
     func testReleasedCodeIsUnmappedAndComesBackSixteenKilobytesAtATime() throws {
         let program = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
         let libc = try libcPath()
-        let programBefore = try codeMappings(of: program), libcBefore = try codeMappings(of: libc)
+        let programBefore = try codeMappings(of: program)
+        let libcBefore = try codeMappings(of: libc)
         XCTAssertTrue(libcBefore.contains { $0.bytes > 16 * 1024 }, "libc's code is loaded as whole segments")
 
         releaseCodePages()
 
-        let programAfter = try codeMappings(of: program), libcAfter = try codeMappings(of: libc)
+        let programAfter = try codeMappings(of: program)
+        let libcAfter = try codeMappings(of: libc)
         for (name, mappings) in [("the test program", programAfter), ("libc", libcAfter)] {
             let largest = mappings.map(\.bytes).max() ?? 0
             XCTAssertLessThanOrEqual(largest, 16 * 1024, "\(name): every code mapping is one 16 KB granule after the release")

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Core
 import Transport
 import XCTest
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The control threads' event loop: timers on a clock the test moves, descriptors through
 /// poll(2), one wait for both.
@@ -39,7 +40,10 @@ final class ReactorTests: XCTestCase {
     func testADescriptorIsReportedWithTheReadinessItWaitsFor() throws {
         var fds: [CInt] = [0, 0]
         XCTAssertEqual(pipe(&fds), 0)
-        defer { close(fds[0]); close(fds[1]) }
+        defer {
+            close(fds[0])
+            close(fds[1])
+        }
         var reactor = Reactor<Token>()
         reactor.register(.pipe, fd: fds[0], interest: .read)
         XCTAssertEqual(reactor.wait(maxWait: 0), [], "nothing to read yet")
@@ -62,7 +66,10 @@ final class ReactorTests: XCTestCase {
     func testTheWaitIsBoundedByTheEarliestTimer() {
         var fds: [CInt] = [0, 0]
         XCTAssertEqual(pipe(&fds), 0)
-        defer { close(fds[0]); close(fds[1]) }
+        defer {
+            close(fds[0])
+            close(fds[1])
+        }
         var reactor = Reactor<Token>()
         reactor.register(.pipe, fd: fds[0], interest: .read)
         let start = reactor.now

@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Core
 import TestSupport
 import Transport
 import XCTest
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 final class TCPChannelTests: XCTestCase {
     /// A connection over loopback: the connecting end, and the end the listener on `port` accepted.

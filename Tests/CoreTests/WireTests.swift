@@ -19,7 +19,7 @@ final class WireTests: XCTestCase {
     }
 
     func testAudioPacketHeaderRoundTrip() throws {
-        let header = AudioPacketHeader(sequence: 0x0102030405060708, timestamp: 20_000, sampleRate: 48_000, channels: 2, codec: .opus)
+        let header = AudioPacketHeader(sequence: 0x0102_0304_0506_0708, timestamp: 20_000, sampleRate: 48_000, channels: 2, codec: .opus)
         var bytes = [UInt8](repeating: 0, count: AudioPacketHeader.size + 3)
         bytes.withUnsafeMutableBytes { header.encode(into: $0) }
         XCTAssertEqual(Array(bytes[0..<8]), [1, 2, 3, 4, 5, 6, 7, 8])
@@ -64,8 +64,9 @@ final class GainRampTests: XCTestCase {
         }
         XCTAssertEqual(Array(out[0..<200]), [Float](repeating: level, count: 200), "unity is bit-exact")
         let left = stride(from: 200, to: out.count, by: 2).map { Int((out[$0] * 32768).rounded()) }
-        XCTAssertEqual(zip(stride(from: 200, to: out.count, by: 2), stride(from: 201, to: out.count, by: 2)).filter { out[$0] != out[$1] }.count, 0,
-                       "both channels alike")
+        XCTAssertEqual(
+            zip(stride(from: 200, to: out.count, by: 2), stride(from: 201, to: out.count, by: 2)).filter { out[$0] != out[$1] }.count, 0,
+            "both channels alike")
         let steps = zip(left, left.dropFirst()).map { $0.0 - $0.1 }
         XCTAssertEqual(steps.filter { $0 < 0 }.count, 0, "falls monotonically")
         XCTAssertLessThanOrEqual(steps.max() ?? 0, 10_000 / 240 + 2, "no step bigger than the ramp's")

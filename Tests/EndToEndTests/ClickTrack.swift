@@ -40,7 +40,9 @@ enum ClickTrack {
             let v = Int(wav.samples[f * 2])
             if v > 5_000 && v >= Int(wav.samples[(f - 1) * 2]) && v >= Int(wav.samples[(f + 1) * 2]) {
                 // Parabolic refinement around the peak: the resampler spreads a click over a few samples.
-                let a = Double(wav.samples[(f - 1) * 2]), b = Double(v), c = Double(wav.samples[(f + 1) * 2])
+                let a = Double(wav.samples[(f - 1) * 2])
+                let b = Double(v)
+                let c = Double(wav.samples[(f + 1) * 2])
                 let shift = (a - c) / (2 * (a - 2 * b + c))
                 times.append(t0 + (Double(f) + (shift.isFinite ? shift : 0)) / rate * 1e6)
                 f += 24_000

@@ -1,8 +1,9 @@
+import Foundation
+import XCTest
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
-import XCTest
 
 /// The host's client list and its commands (issue 12), against a live host with two receivers
 /// on virtual cards: `mshost clients`, `volume`, `mute`, `kick` and `events` through the local
@@ -26,8 +27,10 @@ final class ClientListTests: XCTestCase {
         let events = try Daemon(command: [binDirectory + "/mshost", "events", "--config", hostConfig], scratch: scratch, name: "events")
         XCTAssertTrue(events.waitFor("following the host's events"), events.log)
 
-        let kitchen = try Daemon("msrecv", config: try scratch.write("kitchen.json", Configs.receiver(port: port, device: "kitchen")), scratch: scratch, name: "kitchen")
-        let porch = try Daemon("msrecv", config: try scratch.write("porch.json", Configs.receiver(port: port, device: "porch")), scratch: scratch, name: "porch")
+        let kitchen = try Daemon(
+            "msrecv", config: try scratch.write("kitchen.json", Configs.receiver(port: port, device: "kitchen")), scratch: scratch, name: "kitchen")
+        let porch = try Daemon(
+            "msrecv", config: try scratch.write("porch.json", Configs.receiver(port: port, device: "porch")), scratch: scratch, name: "porch")
         XCTAssertTrue(kitchen.waitFor("event=Connected"), kitchen.log)
         XCTAssertTrue(porch.waitFor("event=Connected"), porch.log)
         Thread.sleep(forTimeInterval: 2.5)  // a STATUS from each
@@ -45,7 +48,8 @@ final class ClientListTests: XCTestCase {
             // Its own peak, not the test runner's it was started from (getrusage carries that
             // across execve).
             let daemon = client["name"] as? String == "kitchen" ? kitchen : porch
-            let peak = try XCTUnwrap(status["memory_peak_kb"] as? Int, "\(client)"), ownPeak = try XCTUnwrap(procStatus(daemon.pid, "VmHWM"))
+            let peak = try XCTUnwrap(status["memory_peak_kb"] as? Int, "\(client)")
+            let ownPeak = try XCTUnwrap(procStatus(daemon.pid, "VmHWM"))
             XCTAssertLessThanOrEqual(peak, ownPeak, "\(client)")
             XCTAssertGreaterThan(peak, ownPeak / 2, "\(client)")
         }

@@ -19,21 +19,25 @@ final class CommandLineTests: XCTestCase {
 
     func testCheckListsEveryErrorWithKeyPathAndExitsNonZero() throws {
         let scratch = try Scratch("cli")
-        let path = try scratch.write("bad.json", """
-        {
-          "receiving": {"bufer_size": "2s", "buffer_size": "fast", "host": "a:1"},
-          "sharing": {"port": 70000}
-        }
-        """)
+        let path = try scratch.write(
+            "bad.json",
+            """
+            {
+              "receiving": {"bufer_size": "2s", "buffer_size": "fast", "host": "a:1"},
+              "sharing": {"port": 70000}
+            }
+            """)
         for binary in ["msrecv", "mshost"] {
             let (status, output) = try runToCompletion(binary, ["--config", path, "--check"])
             XCTAssertEqual(status, 1)
             let lines = output.split(separator: "\n").map(String.init)
-            XCTAssertEqual(lines, [
-                "\(binary): error: \(path): line 3, column 23: sharing.port: expected a whole number from 1 to 65535, got 70000",
-                "\(binary): error: \(path): line 2, column 17: receiving.bufer_size: unknown key; did you mean \"buffer_size\"?",
-                "\(binary): error: \(path): line 2, column 52: receiving.buffer_size: expected a duration like \"2s\" or \"150ms\", got \"fast\"",
-            ])
+            XCTAssertEqual(
+                lines,
+                [
+                    "\(binary): error: \(path): line 3, column 23: sharing.port: expected a whole number from 1 to 65535, got 70000",
+                    "\(binary): error: \(path): line 2, column 17: receiving.bufer_size: unknown key; did you mean \"buffer_size\"?",
+                    "\(binary): error: \(path): line 2, column 52: receiving.buffer_size: expected a duration like \"2s\" or \"150ms\", got \"fast\"",
+                ])
         }
     }
 
@@ -47,8 +51,11 @@ final class CommandLineTests: XCTestCase {
         let L = try SPAKE2Plus.registration(w1: keys.w1)
         let n = "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551"
         for (w0, valid) in [(hex(keys.w0), true), (n, false)] {
-            let path = try scratch.write("host.json", Configs.host(port: 9000, source: "tone:440",
-                                                                   extra: ", \"password_verifier\": \"spake2+p256:20000:\(hex(salt)):\(w0):\(hex(L))\""))
+            let path = try scratch.write(
+                "host.json",
+                Configs.host(
+                    port: 9000, source: "tone:440",
+                    extra: ", \"password_verifier\": \"spake2+p256:20000:\(hex(salt)):\(w0):\(hex(L))\""))
             let (status, output) = try runToCompletion("mshost", ["--config", path, "--check"])
             XCTAssertEqual(status, valid ? 0 : 1, output)
             if !valid { XCTAssertTrue(output.contains("sharing.password_verifier: not a verifier `mshost passwd` wrote"), output) }
@@ -91,11 +98,15 @@ final class CommandLineTests: XCTestCase {
     func testCheckReadsThePasswordVerifier() throws {
         let scratch = try Scratch("checkverifier")
         // The shape of one, but L is not a point of the curve.
-        let forged = "spake2+p256:20000:" + String(repeating: "ab", count: 16) + ":" + String(repeating: "01", count: 32) + ":04" + String(repeating: "02", count: 64)
+        let forged =
+            "spake2+p256:20000:" + String(repeating: "ab", count: 16) + ":" + String(repeating: "01", count: 32) + ":04" + String(repeating: "02", count: 64)
         let path = try scratch.write("host.json", Configs.host(port: 9000, source: "tone", extra: ", \"password_verifier\": \"\(forged)\""))
         let (status, output) = try runToCompletion("mshost", ["--config", path, "--check"])
         XCTAssertEqual(status, 1)
-        XCTAssertEqual(output, "mshost: error: \(path): sharing.password_verifier: not a verifier `mshost passwd` wrote (its point L is not on the curve, or a field is out of range); run mshost passwd again\n")
+        XCTAssertEqual(
+            output,
+            "mshost: error: \(path): sharing.password_verifier: not a verifier `mshost passwd` wrote (its point L is not on the curve, or a field is out of range); run mshost passwd again\n"
+        )
     }
 
     func testAReceiverWithoutAHostFindsOneOverMDNSUnlessDiscoveryIsOff() throws {
@@ -147,7 +158,9 @@ final class CommandLineTests: XCTestCase {
             }
         }
         let (_, kick) = try runToCompletion("mshost", ["kick", "-h"])
-        XCTAssertEqual(kick, """
+        XCTAssertEqual(
+            kick,
+            """
             usage: mshost kick ID [--for DURATION] [--config PATH]
               send a receiver away (it does not come back until the host restarts)
               ID              the receiver's ID, as `mshost clients` lists it

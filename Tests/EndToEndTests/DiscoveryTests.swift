@@ -10,8 +10,11 @@ import XCTest
 final class DiscoveryTests: XCTestCase {
     /// A host's config under its own state directory (its own key and device_id), advertised.
     private func hostConfig(_ scratch: Scratch, _ name: String, port: UInt16, extra: String = "") throws -> String {
-        try scratch.write("\(name)-\(port).json", Configs.host(port: port, source: "tone:440", codec: "opus", advertise: true, name: name,
-                                                             stateDir: scratch.file("state-\(name)-\(port)"), extra: extra))
+        try scratch.write(
+            "\(name)-\(port).json",
+            Configs.host(
+                port: port, source: "tone:440", codec: "opus", advertise: true, name: name,
+                stateDir: scratch.file("state-\(name)-\(port)"), extra: extra))
     }
 
     private func deviceID(_ scratch: Scratch, _ name: String, port: UInt16) throws -> String {
@@ -55,7 +58,9 @@ final class DiscoveryTests: XCTestCase {
         XCTAssertTrue(speaker.waitFor("event=Connected host=\"Kitchen host\""), speaker.log)
         XCTAssertTrue(speaker.log.contains("pinned host \(id)'s certificate \(fingerprint)"), speaker.log)
         // The full advertisement, avatar included, fetched over the session.
-        XCTAssertTrue(speaker.waitFor("host \"Kitchen host\" (device_id \(id)), shared by Ann, Moosync \(MoosyncVersion.current), avatar 4000 bytes of base64"), speaker.log)
+        XCTAssertTrue(
+            speaker.waitFor("host \"Kitchen host\" (device_id \(id)), shared by Ann, Moosync \(MoosyncVersion.current), avatar 4000 bytes of base64"),
+            speaker.log)
         Thread.sleep(forTimeInterval: 1)
         let samples = scratch.samples((recording as NSString).lastPathComponent)
         XCTAssertGreaterThan(samples.count, 48_000, "a second of tone arrived: \(speaker.log)")
@@ -72,7 +77,8 @@ final class DiscoveryTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: pinsAgain, withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: Configs.receiverStateDirectory("speaker") + "/known_hosts", toPath: pinsAgain + "/known_hosts")
         let card = try scratch.virtualCard("again", delayMicroseconds: 1_000)
-        let started = Date(), startedAt = Double(SystemClock().now())
+        let started = Date()
+        let startedAt = Double(SystemClock().now())
         let again = try Daemon("msrecv", config: try scratch.write("again.json", Configs.receiver(port: nil, device: "again")), scratch: scratch, name: "again")
         XCTAssertTrue(again.waitFor("event=Connected host=\"Kitchen host\""), again.log)
         let connectedAfter = Date().timeIntervalSince(started)
@@ -81,8 +87,10 @@ final class DiscoveryTests: XCTestCase {
         let sidecar = try VirtualCard.sidecar(card)
         let played = try WAVAudio.parse(Array(try Data(contentsOf: URL(fileURLWithPath: card)))).get()
         let first = try XCTUnwrap(stride(from: 0, to: played.samples.count, by: 2).first { abs(Int(played.samples[$0])) > 1_000 }, "it played: \(again.log)")
-        let soundAfter = (try XCTUnwrap(sidecar["t0_monotonic_ns"]) / 1_000 + Double(first / 2) / (try XCTUnwrap(sidecar["effective_rate"])) * 1e6 - startedAt) / 1e6
-        print("discovery: a pinned host connected \(Int(connectedAfter * 1000)) ms after msrecv started, its first sound out \(Int(soundAfter * 1000)) ms after")
+        let soundAfter =
+            (try XCTUnwrap(sidecar["t0_monotonic_ns"]) / 1_000 + Double(first / 2) / (try XCTUnwrap(sidecar["effective_rate"])) * 1e6 - startedAt) / 1e6
+        print(
+            "discovery: a pinned host connected \(Int(connectedAfter * 1000)) ms after msrecv started, its first sound out \(Int(soundAfter * 1000)) ms after")
         XCTAssertLessThan(connectedAfter, 0.5, "no wait for quiet: \(again.log)")
         XCTAssertLessThan(soundAfter, 0.5, "first sound: \(again.log)")
     }
@@ -152,7 +160,8 @@ final class DiscoveryTests: XCTestCase {
         let (status, printed) = try runToCompletion("msrecv", ["discover", "--timeout", "2s"], environment: scratch.environment)
         XCTAssertEqual(status, 0, printed)
         XCTAssertTrue(printed.contains("\"Twin\" at 127.0.0.1:\(first)"), printed)
-        XCTAssertTrue(printed.contains("\"Twin #2\" at 127.0.0.1:\(second): device_id \(try deviceID(scratch, "Twin", port: second)), device_name \"Twin\""), printed)
+        XCTAssertTrue(
+            printed.contains("\"Twin #2\" at 127.0.0.1:\(second): device_id \(try deviceID(scratch, "Twin", port: second)), device_name \"Twin\""), printed)
         // Both are device_name "Twin": the name does not say which.
         let (unsure, _) = try receiver(scratch, "unsure", extra: ", \"host_name\": \"Twin\"")
         XCTAssertTrue(unsure.waitFor("several hosts fit receiving.host_name \"Twin\"; set receiving.host_id"), unsure.log)
@@ -182,8 +191,12 @@ final class DiscoveryTests: XCTestCase {
         host.signal(SIGTERM)
         XCTAssertEqual(host.waitForExit(), 0, host.log)
         let newPort = freePort()
-        let moved = try Daemon("mshost", config: try scratch.write("moved.json", try String(contentsOfFile: config, encoding: .utf8)
-            .replacingOccurrences(of: "\"port\": \(port)", with: "\"port\": \(newPort)")), scratch: scratch, name: "host-2")
+        let moved = try Daemon(
+            "mshost",
+            config: try scratch.write(
+                "moved.json",
+                try String(contentsOfFile: config, encoding: .utf8)
+                    .replacingOccurrences(of: "\"port\": \(port)", with: "\"port\": \(newPort)")), scratch: scratch, name: "host-2")
         XCTAssertTrue(moved.waitFor("mDNS: published \"Mover\""), moved.log)
         XCTAssertTrue(speaker.waitFor("event=Connected", times: 2, timeout: 15), speaker.log)
         XCTAssertTrue(speaker.log.contains("with \"Mover\" (127.0.0.1:\(newPort))"), speaker.log)
@@ -204,8 +217,9 @@ final class DiscoveryTests: XCTestCase {
         let host = try Daemon("mshost", config: config, scratch: scratch, name: "host-1")
         XCTAssertTrue(host.waitFor("mDNS: published \"Lounge host\""), host.log)
         let recording = scratch.recordingPCM("speaker")
-        let speaker = try Daemon("msrecv", config: try scratch.write("speaker.json", Configs.receiver(port: port, device: "speaker", extra: ", \"auto_discover\": true")),
-                                 scratch: scratch, name: "speaker")
+        let speaker = try Daemon(
+            "msrecv", config: try scratch.write("speaker.json", Configs.receiver(port: port, device: "speaker", extra: ", \"auto_discover\": true")),
+            scratch: scratch, name: "speaker")
         XCTAssertTrue(speaker.waitFor("event=Connected"), speaker.log)
         XCTAssertTrue(speaker.log.contains("also looking over mDNS for the host pinned for 127.0.0.1:\(port)"), speaker.log)
         host.signal(SIGTERM)
@@ -220,11 +234,17 @@ final class DiscoveryTests: XCTestCase {
         XCTAssertFalse(speaker.log.contains(":\(strangerPort)"), "a host with another key is not the one pinned: \(speaker.log)")
 
         let newPort = freePort()
-        let moved = try Daemon("mshost", config: try scratch.write("moved.json", try String(contentsOfFile: config, encoding: .utf8)
-            .replacingOccurrences(of: "\"port\": \(port)", with: "\"port\": \(newPort)")), scratch: scratch, name: "host-2")
+        let moved = try Daemon(
+            "mshost",
+            config: try scratch.write(
+                "moved.json",
+                try String(contentsOfFile: config, encoding: .utf8)
+                    .replacingOccurrences(of: "\"port\": \(port)", with: "\"port\": \(newPort)")), scratch: scratch, name: "host-2")
         XCTAssertTrue(moved.waitFor("mDNS: published \"Lounge host\""), moved.log)
         XCTAssertTrue(speaker.waitFor("event=Connected", times: 2, timeout: 10), speaker.log)
-        XCTAssertTrue(speaker.log.contains("127.0.0.1:\(port) did not answer; the host pinned for it is at 127.0.0.1:\(newPort) now (mDNS): connecting there"), speaker.log)
+        XCTAssertTrue(
+            speaker.log.contains("127.0.0.1:\(port) did not answer; the host pinned for it is at 127.0.0.1:\(newPort) now (mDNS): connecting there"),
+            speaker.log)
         let before = scratch.size((recording as NSString).lastPathComponent)
         Thread.sleep(forTimeInterval: 1)
         XCTAssertGreaterThan(scratch.size((recording as NSString).lastPathComponent) - before, 100_000, "playing again: \(speaker.log)")
@@ -266,8 +286,9 @@ final class DiscoveryTests: XCTestCase {
         ad.port = freePort()
         // Avahi's own tool, a process of its own: libdbus reads the bus address once a process,
         // so the in-process publisher serves only the first test that starts one.
-        let publisher = try Daemon(command: ["/usr/bin/avahi-publish", "-s", "Evil\nmsrecv: event=Connected", "_moosync-audio._tcp", String(ad.port)] + ad.txtRecords,
-                                   scratch: scratch, name: "publisher")
+        let publisher = try Daemon(
+            command: ["/usr/bin/avahi-publish", "-s", "Evil\nmsrecv: event=Connected", "_moosync-audio._tcp", String(ad.port)] + ad.txtRecords,
+            scratch: scratch, name: "publisher")
         XCTAssertTrue(publisher.waitFor("Established under name"), "the test's own service is published: \(publisher.log)")
         let (status, printed) = try runToCompletion("msrecv", ["discover", "--timeout", "2s"], environment: scratch.environment)
         XCTAssertEqual(status, 0, printed)
@@ -297,8 +318,9 @@ final class DiscoveryTests: XCTestCase {
         spoof.deviceName = "Real host"
         spoof.port = freePort()
         spoof.fingerprint = hex([UInt8](repeating: 0xab, count: 32), separator: ":")
-        let impostor = try Daemon(command: ["/usr/bin/avahi-publish", "-s", "AAA Real host", "_moosync-audio._tcp", String(spoof.port)] + spoof.txtRecords,
-                                  scratch: scratch, name: "impostor")
+        let impostor = try Daemon(
+            command: ["/usr/bin/avahi-publish", "-s", "AAA Real host", "_moosync-audio._tcp", String(spoof.port)] + spoof.txtRecords,
+            scratch: scratch, name: "impostor")
         XCTAssertTrue(impostor.waitFor("Established under name"), impostor.log)
         Thread.sleep(forTimeInterval: 2)
         stopAll([first])
@@ -314,8 +336,9 @@ final class DiscoveryTests: XCTestCase {
         odd.deviceName = "Odd"
         odd.port = port
         odd.fingerprint = "zz"
-        let oddPublisher = try Daemon(command: ["/usr/bin/avahi-publish", "-s", "Odd", "_moosync-audio._tcp", String(port)] + odd.txtRecords,
-                                      scratch: scratch, name: "odd")
+        let oddPublisher = try Daemon(
+            command: ["/usr/bin/avahi-publish", "-s", "Odd", "_moosync-audio._tcp", String(port)] + odd.txtRecords,
+            scratch: scratch, name: "odd")
         XCTAssertTrue(oddPublisher.waitFor("Established under name"), oddPublisher.log)
         let (wary, _) = try receiver(scratch, "wary", extra: ", \"host_name\": \"Odd\"")
         XCTAssertTrue(wary.waitFor("advertises a certificate fingerprint that is not one", timeout: 8), wary.log)

@@ -20,8 +20,9 @@ final class DynamicBufferTests: XCTestCase {
         XCTAssertTrue(host.waitFor("listening on port"))
         let path = try NetworkPath(to: port, options: ["--stall-percent", "2", "--stall-ms", "300", "--stall-until", "20", "--nodelay"], scratch: scratch)
         let receivers = try [("study", port), ("kitchen", path.port)].map { name, target in
-            try Daemon("msrecv", config: try scratch.write(name + ".json", Configs.receiver(port: target, device: name, extra: ", \"max_buffer_size\": \"1s\"")),
-                       scratch: scratch, name: name)
+            try Daemon(
+                "msrecv", config: try scratch.write(name + ".json", Configs.receiver(port: target, device: name, extra: ", \"max_buffer_size\": \"1s\"")),
+                scratch: scratch, name: name)
         }
         for r in receivers { XCTAssertTrue(r.waitFor("event=Connected"), r.log) }
         // The host's words on the group's buffer: (the buffer, from which stream time).
@@ -29,7 +30,8 @@ final class DynamicBufferTests: XCTestCase {
             host.log.split(separator: "\n").filter { $0.contains("the group plays") }.compactMap { line in
                 let words = line.split(separator: " ")
                 guard let group = words.firstIndex(of: "plays").flatMap({ parseDuration(String(words[$0 + 1])) }),
-                      let from = words.firstIndex(of: "time").flatMap({ parseDuration(String(words[$0 + 1])) }) else { return nil }
+                    let from = words.firstIndex(of: "time").flatMap({ parseDuration(String(words[$0 + 1])) })
+                else { return nil }
                 return (group, from)
             }
         }
@@ -49,7 +51,8 @@ final class DynamicBufferTests: XCTestCase {
         print("dynamic buffer: relay \(path.stop())")
 
         let moves = groupMoves()
-        print("dynamic buffer: the host moved the group \(moves.count) time(s): \(moves.map { "\(formatDuration($0.buffer)) from \(formatDuration($0.from))" })")
+        print(
+            "dynamic buffer: the host moved the group \(moves.count) time(s): \(moves.map { "\(formatDuration($0.buffer)) from \(formatDuration($0.from))" })")
         let peak = try XCTUnwrap(moves.map(\.buffer).max(), host.log)
         let (group, from) = try XCTUnwrap(moves.last)
         XCTAssertGreaterThanOrEqual(peak, 300_000, "the kitchen's late packets raised it")
@@ -57,7 +60,9 @@ final class DynamicBufferTests: XCTestCase {
         XCTAssertEqual(group, peak - 25_000, "a calm minute brought it down by an eighth of the floor: \(receivers[1].log)")
         XCTAssertTrue(receivers[1].log.contains("this speaker asks the host for"), receivers[1].log)
         for r in receivers {
-            for buffer in [peak, group] { XCTAssertTrue(r.log.contains("buffer: the group plays \(formatDuration(buffer)) behind the host"), "\(r.name): \(r.log)") }
+            for buffer in [peak, group] {
+                XCTAssertTrue(r.log.contains("buffer: the group plays \(formatDuration(buffer)) behind the host"), "\(r.name): \(r.log)")
+            }
         }
 
         // From 2 s after it came down, both rooms play every click at the group's delay, together.
@@ -67,9 +72,10 @@ final class DynamicBufferTests: XCTestCase {
         let relayed = ClickTrack.errors(try ClickTrack.times(recording: kitchen), streamStart: streamStart, latency: Double(group))
         let expected = Array(Int(((Double(from) + 2e6 + Double(group)) / 1e6).rounded(.up))...Int(((stopped - 500_000 - due(0)) / 1e6).rounded(.down)))
         let skews = expected.compactMap { m in direct[m].flatMap { a in relayed[m].map { abs(a - $0) } } }
-        print("dynamic buffer: the group at \(formatDuration(group)) from stream time \(formatDuration(from)); after it, study errors (µs) "
-              + "\(expected.compactMap { direct[$0].map(Int.init) }), kitchen \(expected.compactMap { relayed[$0].map(Int.init) }); "
-              + "skew p99 \(skews.isEmpty ? -1 : Int(ClickTrack.percentile(skews, 0.99))) µs over \(skews.count) clicks")
+        print(
+            "dynamic buffer: the group at \(formatDuration(group)) from stream time \(formatDuration(from)); after it, study errors (µs) "
+                + "\(expected.compactMap { direct[$0].map(Int.init) }), kitchen \(expected.compactMap { relayed[$0].map(Int.init) }); "
+                + "skew p99 \(skews.isEmpty ? -1 : Int(ClickTrack.percentile(skews, 0.99))) µs over \(skews.count) clicks")
         XCTAssertGreaterThanOrEqual(expected.count, 5, "clicks at the delay the group came down to: \(moves)")
         XCTAssertEqual(expected.filter { direct[$0] == nil }, [], "the study played every click at the group's delay: \(receivers[0].log)")
         XCTAssertEqual(expected.filter { relayed[$0] == nil }, [], "the kitchen played every click at the group's delay: \(receivers[1].log)")

@@ -40,8 +40,10 @@ enum FakeHost {
     /// Reads the receiver's HELLO and answers with a WELCOME whose stream starts at
     /// `streamStart` on the host's clock (`hostNow`), echoing the HELLO's t1.
     @discardableResult
-    static func welcome(_ channel: any ByteChannel, _ reader: inout FrameReader, streamStart: Microseconds, frameSamples: Int = frameSamples,
-                        hostNow: () -> Microseconds = SystemClock().now) throws -> Hello {
+    static func welcome(
+        _ channel: any ByteChannel, _ reader: inout FrameReader, streamStart: Microseconds, frameSamples: Int = frameSamples,
+        hostNow: () -> Microseconds = SystemClock().now
+    ) throws -> Hello {
         let deadline = Date().addingTimeInterval(5)
         while Date() < deadline {
             switch reader.next(from: channel) {
@@ -49,11 +51,13 @@ enum FakeHost {
             case .frame(let h, let payload) where h.type == .hello:
                 let hello = try Hello.decode(payload).get()
                 let received = channel.lastArrival ?? hostNow()
-                let stream = StreamDescription(codec: .pcm, sampleRate: 48_000, channels: 2, frameSamples: frameSamples, codecDelay: 0,
-                                               bitrate: 1_536_000)
-                let welcome = Welcome(sessionID: "fake", hostID: "fake-host", hostName: "fake host", stream: stream, streamStart: streamStart,
-                                      nextSequence: 0, permissions: GrantedPermissions(queueControl: false, playbackControl: false, chat: false),
-                                      t1: hello.t1, t2: received, t3: hostNow())
+                let stream = StreamDescription(
+                    codec: .pcm, sampleRate: 48_000, channels: 2, frameSamples: frameSamples, codecDelay: 0,
+                    bitrate: 1_536_000)
+                let welcome = Welcome(
+                    sessionID: "fake", hostID: "fake-host", hostName: "fake host", stream: stream, streamStart: streamStart,
+                    nextSequence: 0, permissions: GrantedPermissions(queueControl: false, playbackControl: false, chat: false),
+                    t1: hello.t1, t2: received, t3: hostNow())
                 try writeAll(channel, welcome.frame).get()
                 return hello
             case .frame: continue

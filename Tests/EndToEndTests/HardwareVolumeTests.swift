@@ -1,8 +1,9 @@
+import Foundation
+import XCTest
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
-import XCTest
 
 /// `audio_output.mixer` (issue 12): the volume moves a card's own control, in dB, and the
 /// samples reach the card untouched. The virtual card's control plugin stands in for a DAC's
@@ -21,12 +22,16 @@ final class HardwareVolumeTests: XCTestCase {
         // its card does not have, and plays with software volume.
         let ampConfig = try scratch.write("amp.json", Configs.receiver(port: port, device: "amp", output: ", \"mixer\": \"Digital\", \"volume\": 0.1"))
         let speaker = try Daemon("msrecv", config: ampConfig, scratch: scratch, name: "amp")
-        let kitchen = try Daemon("msrecv", config: try scratch.write("kitchen.json", Configs.receiver(port: port, device: "kitchen", output: ", \"mixer\": \"Master\"")),
-                                 scratch: scratch, name: "kitchen")
+        let kitchen = try Daemon(
+            "msrecv", config: try scratch.write("kitchen.json", Configs.receiver(port: port, device: "kitchen", output: ", \"mixer\": \"Master\"")),
+            scratch: scratch, name: "kitchen")
         XCTAssertTrue(speaker.waitFor("event=Connected"), speaker.log)
         XCTAssertTrue(kitchen.waitFor("event=Connected"), kitchen.log)
         XCTAssertTrue(speaker.log.contains("volume on amp's \"Digital\" (−103.5 to 0.0 dB, with a switch)"), speaker.log)
-        XCTAssertTrue(kitchen.log.contains("error: receiving.audio_output.mixer: \"kitchen\" has no mixer control \"Master\" with a playback volume (it has: Digital); the volume is in software"), kitchen.log)
+        XCTAssertTrue(
+            kitchen.log.contains(
+                "error: receiving.audio_output.mixer: \"kitchen\" has no mixer control \"Master\" with a playback volume (it has: Digital); the volume is in software"
+            ), kitchen.log)
         Thread.sleep(forTimeInterval: 1)
         let kitchenFull = scratch.recentLevel("kitchen", seconds: 0.5)
         let start = scratch.recentLevel("amp", seconds: 0.5)

@@ -8,7 +8,8 @@ final class HarnessTests: XCTestCase {
     func testADaemonDiesWithTheRunThatStartedIt() throws {
         let command = Process()
         command.setCommand(dyingWithTheTests: ["/bin/sleep", "60"])
-        let runner = Process(), pipe = Pipe()
+        let runner = Process()
+        let pipe = Pipe()
         runner.executableURL = URL(fileURLWithPath: "/bin/sh")
         runner.arguments = ["-c", #""$0" "$@" & echo $!; exec sleep 60"#, command.executableURL!.path] + command.arguments!
         runner.standardOutput = pipe

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Core
 import Foundation
 import ProtocolMessages
@@ -9,6 +6,10 @@ import TestSupport
 import Transport
 import XCTest
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Peers that lie, played by the test over real TLS (issue 19). A receiver with a password
 /// plays only a host that proved it knows the password, pins only such a host, and does the
 /// slow key derivation once a connection; a host takes each password message only at its
@@ -16,8 +17,13 @@ import XCTest
 final class HostilePeerTests: XCTestCase {
     /// mshost with a password, listening on `port`.
     private func passwordHost(_ scratch: Scratch, port: UInt16) throws -> Daemon {
-        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone:440",
-                                                                                            extra: ", \"password\": \"correct horse\"")), scratch: scratch)
+        let host = try Daemon(
+            "mshost",
+            config: try scratch.write(
+                "host.json",
+                Configs.host(
+                    port: port, source: "tone:440",
+                    extra: ", \"password\": \"correct horse\"")), scratch: scratch)
         XCTAssertTrue(host.waitFor("listening on port"), host.log)
         return host
     }
@@ -99,7 +105,8 @@ final class HostilePeerTests: XCTestCase {
         let port = freePort()
         let listener = try TCPListener(port: port)
         let (receiver, config) = try guardedReceiver(scratch, port: port)
-        var challenged = 0, slowest = 0.0
+        var challenged = 0
+        var slowest = 0.0
         let end = Date().addingTimeInterval(6)
         while Date() < end {
             if let channel = try? FakeHost.accept(listener, within: 0.2) {
@@ -190,7 +197,7 @@ final class HostilePeerTests: XCTestCase {
         let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone:440")), scratch: scratch)
         XCTAssertTrue(host.waitFor("listening on port"), host.log)
         let held = try (2...9).flatMap { a in try (0..<4).map { _ in try Configs.boundConnect(from: "127.0.0.\(a)", to: port) } }
-        defer { held.forEach { close($0) } }
+        defer { for fd in held { close(fd) } }
         // All at once: each waits up to 5 s for its TLS handshake.
         Thread.sleep(forTimeInterval: 0.3)
         var entries = held.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
@@ -211,8 +218,9 @@ final class HostilePeerTests: XCTestCase {
         let port = freePort()
         _ = scratch.recordingPCM("speaker")
         let listener = try TCPListener(port: port)
-        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "speaker", buffer: "2s")),
-                                  scratch: scratch)
+        let receiver = try Daemon(
+            "msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "speaker", buffer: "2s")),
+            scratch: scratch)
         let channel = try FakeHost.accept(listener)
         var reader = FrameReader()
         try FakeHost.welcome(channel, &reader, streamStart: SystemClock().now(), frameSamples: 1)
@@ -237,7 +245,8 @@ final class HostilePeerTests: XCTestCase {
         let end = Date().addingTimeInterval(8)
         while Date() < end {
             // Refused at accept while its address waits: the TLS handshake fails at once.
-            guard let channel = try? HostileReceiver.hello(port: port, clientID: "guesser", clientName: "guesser", authenticationMethod: "password", timeout: 1) else {
+            guard let channel = try? HostileReceiver.hello(port: port, clientID: "guesser", clientName: "guesser", authenticationMethod: "password", timeout: 1)
+            else {
                 usleep(250_000)
                 continue
             }
@@ -281,8 +290,12 @@ final class HostilePeerTests: XCTestCase {
         }
         var guessers: [Guesser] = []
         for (n, source) in sources.enumerated() {
-            guessers.append(Guesser(source: source, channel: try HostileReceiver.hello(port: port, from: source, clientID: "guesser-\(n)",
-                                                                                       authenticationMethod: "password")))
+            guessers.append(
+                Guesser(
+                    source: source,
+                    channel: try HostileReceiver.hello(
+                        port: port, from: source, clientID: "guesser-\(n)",
+                        authenticationMethod: "password")))
         }
         // Every one challenged, then every share sent before any answer is read.
         var shares: [[UInt8]] = []
@@ -293,7 +306,8 @@ final class HostilePeerTests: XCTestCase {
         }
         let sharesSent = Date()
         for (guesser, share) in zip(guessers, shares) { try writeAll(guesser.channel, AuthMessage(step: .proverShare, bytes: share).frame).get() }
-        var judged: [String] = [], refusals: [String] = []
+        var judged: [String] = []
+        var refusals: [String] = []
         for guesser in guessers {
             defer { guesser.channel.close() }
             switch try HostileReceiver.answerToShare(from: guesser.channel, &guesser.reader) {
@@ -304,7 +318,9 @@ final class HostilePeerTests: XCTestCase {
         // The host's side of a proof (its share and confirmation, three P-256 multiplications)
         // runs on its reactor: what all of them took together.
         let answered = Date().timeIntervalSince(sharesSent)
-        print("guessers that start together: \(judged.count) of \(guessers.count) judged, all answered within \(Int(answered * 1000)) ms; refused: \(Set(refusals).sorted())")
+        print(
+            "guessers that start together: \(judged.count) of \(guessers.count) judged, all answered within \(Int(answered * 1000)) ms; refused: \(Set(refusals).sorted())"
+        )
         XCTAssertEqual(judged.count, 10, "the ceiling, charged as each proof is answered")
         XCTAssertEqual(judged.filter { $0 == "127.0.0.2" }.count, 1, "one proof at a time from an address")
         XCTAssertTrue(refusals.contains { $0.hasPrefix("too many failed password proofs on this host") }, "\(refusals)")
@@ -332,7 +348,8 @@ final class HostilePeerTests: XCTestCase {
         var status = Status()
         status.bufferHealth = 1
         let burst = [UInt8]((0..<64).flatMap { _ in status.frame })
-        var sent = 0, sink = [UInt8](repeating: 0, count: 65_536)
+        var sent = 0
+        var sink = [UInt8](repeating: 0, count: 65_536)
         let end = Date().addingTimeInterval(5)
         while Date() < end {
             if case .success = writeAll(flooder, burst, timeout: 100_000) { sent += 64 }
@@ -347,7 +364,9 @@ final class HostilePeerTests: XCTestCase {
         host.signal(SIGTERM)
         XCTAssertEqual(host.waitForExit(), 0, host.log)
         let underruns = try VirtualCard.underrunTimes(card)
-        print("a STATUS flood: \(sent) frames in 5 s; mshost used \(String(format: "%.2f", cpu)) s of CPU; the other speaker's card ran dry \(underruns.count) times")
+        print(
+            "a STATUS flood: \(sent) frames in 5 s; mshost used \(String(format: "%.2f", cpu)) s of CPU; the other speaker's card ran dry \(underruns.count) times"
+        )
         XCTAssertGreaterThan(sent, 10_000, "it flooded")
         XCTAssertEqual(underruns, [], "the other speaker's audio kept coming: \(speaker.log)")
         XCTAssertFalse(speaker.log.contains("event=BufferUnderrun"), speaker.log)
@@ -377,7 +396,7 @@ final class HostilePeerTests: XCTestCase {
         let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone:440", maxClients: 1)), scratch: scratch)
         XCTAssertTrue(host.waitFor("listening on port"), host.log)
         let bare = try (0..<10).map { _ in try bareConnect(to: port) }
-        defer { bare.forEach { close($0) } }
+        defer { for fd in bare { close(fd) } }
         let closed = bare.map { closedByHost($0, within: 0.5) }
         XCTAssertEqual(closed.filter { !$0 }.count, 4, "four held from one address: \(closed)")
         XCTAssertTrue(host.waitFor("refusing connections from 127.0.0.2 while 4 connections from there have not authenticated yet"), host.log)
@@ -473,7 +492,7 @@ final class HostilePeerTests: XCTestCase {
         let idle = try (0..<20).map { _ in try LocalListener.connect(path: socket).get() }
         Thread.sleep(forTimeInterval: 0.3)
         let (status, output) = try runToCompletion("msrecv", ["status", "--config", config])
-        idle.forEach { close($0) }
+        for fd in idle { close(fd) }
         XCTAssertEqual(status, 0, output)
         receiver.signal(SIGTERM)
         XCTAssertEqual(receiver.waitForExit(), 0, receiver.log)
@@ -505,7 +524,7 @@ final class HostilePeerTests: XCTestCase {
         let host = try Daemon("mshost", config: config, scratch: scratch)
         XCTAssertTrue(host.waitFor("local control on"), host.log)
         let idle = try (0..<20).map { _ in try LocalListener.connect(path: state + "/mshost.sock").get() }
-        defer { idle.forEach { close($0) } }
+        defer { for fd in idle { close(fd) } }
         Thread.sleep(forTimeInterval: 0.3)
         let (status, output) = try runToCompletion("mshost", ["clients", "--config", config])
         XCTAssertEqual(status, 0, output)

@@ -9,11 +9,18 @@ import Transport
 enum HostileReceiver {
     /// Connected to mshost on `port` over TLS (from the loopback address `source`, if given),
     /// its HELLO sent.
-    static func hello(port: UInt16, from source: String? = nil, clientID: String, clientName: String = "hostile", authenticationMethod: String = "none",
-                      timeout: TimeInterval = 5) throws -> any ByteChannel {
+    static func hello(
+        port: UInt16, from source: String? = nil, clientID: String, clientName: String = "hostile", authenticationMethod: String = "none",
+        timeout: TimeInterval = 5
+    ) throws -> any ByteChannel {
         let channel = try Configs.connect(port: port, from: source, timeout: timeout)
-        try writeAll(channel, Hello(clientID: clientID, clientName: clientName, authenticationMethod: authenticationMethod, audioFormats: ["pcm"],
-                                    maxBufferSize: "200ms", lowLatency: false, t1: 1).frame).get()
+        try writeAll(
+            channel,
+            Hello(
+                clientID: clientID, clientName: clientName, authenticationMethod: authenticationMethod, audioFormats: ["pcm"],
+                maxBufferSize: "200ms", lowLatency: false, t1: 1
+            ).frame
+        ).get()
         return channel
     }
 
@@ -22,7 +29,10 @@ enum HostileReceiver {
         try FakeHost.expect(.reject, from: channel, &reader).withUnsafeBytes { try Reject.decode($0).get() }
     }
 
-    enum ShareAnswer { case auth, reject(Reject) }
+    enum ShareAnswer {
+        case auth
+        case reject(Reject)
+    }
 
     /// The host's answer to a password share: its own half of the proof, or a REJECT.
     static func answerToShare(from channel: any ByteChannel, _ reader: inout FrameReader) throws -> ShareAnswer {

@@ -19,8 +19,9 @@ final class LatencyAndPurityTests: XCTestCase {
         let port = freePort()
         let recording = try scratch.virtualCard("card", ppm: 100, delayMicroseconds: 500)
         let watch = StallWatch(reportingLongerThan: 10_000)
-        let (_, receiver) = try stream(for: seconds, host: Configs.host(port: port, source: "tone:440", codec: "opus", frameMilliseconds: 10),
-                                       receiver: Configs.receiver(port: port, device: "card", buffer: "30ms"), scratch: scratch)
+        let (_, receiver) = try stream(
+            for: seconds, host: Configs.host(port: port, source: "tone:440", codec: "opus", frameMilliseconds: 10),
+            receiver: Configs.receiver(port: port, device: "card", buffer: "30ms"), scratch: scratch)
         let stalls = watch.stop()
         let sidecar = try VirtualCard.sidecar(recording)
         let played = try XCTUnwrap(sidecar["frames"]) / 48_000
@@ -32,8 +33,9 @@ final class LatencyAndPurityTests: XCTestCase {
             !stalls.contains { $0.start <= dry && dry <= $0.end + 30_000 }
         }
         let explained = stalls.reduce(0) { $0 + Int(($1.end - $1.start) / 10_000) + 2 }
-        print("latency 30 ms, \(Int(seconds)) s: card played \(played) s, card underruns \(cardUnderruns); \(summary); "
-              + "stalls of this machine over 10 ms (µs): \(stalls.map { $0.end - $0.start }); the longest \(watch.longestStall) µs")
+        print(
+            "latency 30 ms, \(Int(seconds)) s: card played \(played) s, card underruns \(cardUnderruns); \(summary); "
+                + "stalls of this machine over 10 ms (µs): \(stalls.map { $0.end - $0.start }); the longest \(watch.longestStall) µs")
 
         XCTAssertGreaterThan(played, seconds - 2)
         XCTAssertEqual(unexplained, [], "the card ran dry only while this machine stood still: \(summary)")
@@ -60,7 +62,8 @@ final class LatencyAndPurityTests: XCTestCase {
     /// resampler is the only thing between source and card.
     private func playSine(ppm: Double) throws {
         let scratch = try Scratch("purity")
-        let amplitude = 8_000.0, hz = 1_000.0
+        let amplitude = 8_000.0
+        let hz = 1_000.0
         let left = try playLooped(TestAudio.sine(hz: hz, seconds: 1, rate: 48_000, channels: 2), throughCardAt: ppm, scratch: scratch)
         // From 5 s on, while the controller is still steering.
         XCTAssertGreaterThan(left.count, 12 * 48_000)
@@ -74,7 +77,9 @@ final class LatencyAndPurityTests: XCTestCase {
             let start = segment * 65_536
             worstSpur = max(worstSpur, Spectrum.largestSpur(Array(steady[start..<(start + 65_536)]), excluding: hz, rate: 48_000))
         }
-        print("purity \(ppm) ppm: largest sample step \(Int(largestStep)) (the sine's own \(Int(sineStep))), largest spur \(String(format: "%.1f", worstSpur)) dBFS")
+        print(
+            "purity \(ppm) ppm: largest sample step \(Int(largestStep)) (the sine's own \(Int(sineStep))), largest spur \(String(format: "%.1f", worstSpur)) dBFS"
+        )
         XCTAssertLessThanOrEqual(largestStep, sineStep, "no click")
         XCTAssertLessThan(worstSpur, -90, "no spur above −90 dBFS")
     }
@@ -86,8 +91,9 @@ func playLooped(_ samples: [Int16], throughCardAt ppm: Double, scratch: Scratch)
     let wav = try scratch.write("loop.wav", bytes: WAVAudio(sampleRate: 48_000, channels: 2, samples: samples).encoded())
     let port = freePort()
     let recording = try scratch.virtualCard("card", ppm: ppm, delayMicroseconds: 1_000)
-    _ = try stream(for: 13, host: Configs.host(port: port, source: "wav:" + wav, loop: true),
-                   receiver: Configs.receiver(port: port, device: "card", buffer: "200ms"), scratch: scratch)
+    _ = try stream(
+        for: 13, host: Configs.host(port: port, source: "wav:" + wav, loop: true),
+        receiver: Configs.receiver(port: port, device: "card", buffer: "200ms"), scratch: scratch)
     let recorded = try WAVAudio.parse(Array(try Data(contentsOf: URL(fileURLWithPath: recording)))).get()
     return stride(from: 0, to: recorded.samples.count, by: 2).map { Double(recorded.samples[$0]) }
 }
@@ -127,7 +133,9 @@ final class BandPurityTests: XCTestCase {
         }
         // Where the 18 kHz tone is in the recording: the card's rate is not the nominal one.
         let wobble = Spectrum.frequencyWobble(steady, hz: highest, rate: 48_000, block: 4_800)
-        print("band purity \(ppm) ppm: worst sideband 10–300 Hz from each tone: \(report.joined(separator: ", ")); ratio wobble (18 kHz phase in 100 ms blocks, trend removed) rms \(String(format: "%.2f", wobble.rms)) ppm, peak \(String(format: "%.2f", wobble.peak)) ppm")
+        print(
+            "band purity \(ppm) ppm: worst sideband 10–300 Hz from each tone: \(report.joined(separator: ", ")); ratio wobble (18 kHz phase in 100 ms blocks, trend removed) rms \(String(format: "%.2f", wobble.rms)) ppm, peak \(String(format: "%.2f", wobble.peak)) ppm"
+        )
     }
 }
 
@@ -207,7 +215,8 @@ enum Spectrum {
     /// Magnitudes of a windowed FFT, dBFS per bin (first half).
     static func levels(_ samples: [Double]) -> [Double] {
         let n = samples.count
-        var re = [Double](repeating: 0, count: n), im = [Double](repeating: 0, count: n)
+        var re = [Double](repeating: 0, count: n)
+        var im = [Double](repeating: 0, count: n)
         var gain = 0.0
         for i in 0..<n {
             let x = 2 * Double.pi * Double(i) / Double(n)
@@ -244,7 +253,8 @@ enum Spectrum {
         var phases: [Double] = []
         var start = 0
         while start + block <= samples.count {
-            var re = 0.0, im = 0.0
+            var re = 0.0
+            var im = 0.0
             for i in start..<(start + block) {
                 let a = 2 * Double.pi * hz * Double(i) / rate
                 re += samples[i] * cos(a)
@@ -262,8 +272,11 @@ enum Spectrum {
         // Against the straight line through them: a controller still converging is a slope, not
         // a wobble.
         let count = Double(max(advances.count, 2))
-        let xs = advances.indices.map(Double.init), mx = xs.reduce(0, +) / count, my = advances.reduce(0, +) / count
-        let sxx = xs.map { ($0 - mx) * ($0 - mx) }.reduce(0, +), sxy = zip(xs, advances).map { ($0 - mx) * ($1 - my) }.reduce(0, +)
+        let xs = advances.indices.map(Double.init)
+        let mx = xs.reduce(0, +) / count
+        let my = advances.reduce(0, +) / count
+        let sxx = xs.map { ($0 - mx) * ($0 - mx) }.reduce(0, +)
+        let sxy = zip(xs, advances).map { ($0 - mx) * ($1 - my) }.reduce(0, +)
         let slope = sxx > 0 ? sxy / sxx : 0
         advances = zip(xs, advances).map { ($1 - my - slope * ($0 - mx)) / (2 * Double.pi * Double(block) / rate) / hz * 1e6 }
         let rms = (advances.map { $0 * $0 }.reduce(0, +) / Double(max(advances.count, 1))).squareRoot()
@@ -290,9 +303,12 @@ enum Spectrum {
             let angle = -2 * Double.pi / Double(length)
             for start in stride(from: 0, to: n, by: length) {
                 for k in 0..<(length / 2) {
-                    let wr = cos(angle * Double(k)), wi = sin(angle * Double(k))
-                    let a = start + k, b = a + length / 2
-                    let tr = re[b] * wr - im[b] * wi, ti = re[b] * wi + im[b] * wr
+                    let wr = cos(angle * Double(k))
+                    let wi = sin(angle * Double(k))
+                    let a = start + k
+                    let b = a + length / 2
+                    let tr = re[b] * wr - im[b] * wi
+                    let ti = re[b] * wi + im[b] * wr
                     re[b] = re[a] - tr
                     im[b] = im[a] - ti
                     re[a] += tr

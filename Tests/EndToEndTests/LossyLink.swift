@@ -26,8 +26,12 @@ final class LossyLink {
             try Self.run(inside(["ip", "addr", "add", insideAddress + "/30", "dev", "msi\(tag)"]))
             try Self.run(inside(["ip", "link", "set", "msi\(tag)", "up"]))
             try Self.run(inside(["ip", "link", "set", "lo", "up"]))
-            try Self.run(inside(["nft", "add table inet loss; add chain inet loss in { type filter hook input priority 0; }; "
-                                 + "add rule inet loss in meta l4proto tcp numgen random mod 100 < \(lossPercent) counter drop"]))
+            try Self.run(
+                inside([
+                    "nft",
+                    "add table inet loss; add chain inet loss in { type filter hook input priority 0; }; "
+                        + "add rule inet loss in meta l4proto tcp numgen random mod 100 < \(lossPercent) counter drop",
+                ]))
         } catch {
             _ = try? Self.run(["ip", "netns", "del", name])
             throw error
@@ -63,7 +67,8 @@ final class LossyLink {
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            throw LinkError(description: "a lossy link needs root, iproute2 and nftables (scripts/install-deps.sh): \(command.joined(separator: " ")): \(output)")
+            throw LinkError(
+                description: "a lossy link needs root, iproute2 and nftables (scripts/install-deps.sh): \(command.joined(separator: " ")): \(output)")
         }
         return output
     }

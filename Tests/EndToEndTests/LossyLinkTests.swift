@@ -16,8 +16,11 @@ final class LossyLinkTests: XCTestCase {
         let hostConfig = try scratch.write("host.json", Configs.host(port: port, source: "tone:440", codec: "opus", bitrate: 256_000, adaptive: adaptive))
         let host = try Daemon("mshost", config: hostConfig, scratch: scratch)
         XCTAssertTrue(host.waitFor("listening on port"), host.log)
-        let config = try scratch.write("porch.json", Configs.receiver(port: nil, device: "porch", buffer: "100ms",
-                                                                       extra: ", \"host\": \"\(link.outsideAddress):\(port)\""))
+        let config = try scratch.write(
+            "porch.json",
+            Configs.receiver(
+                port: nil, device: "porch", buffer: "100ms",
+                extra: ", \"host\": \"\(link.outsideAddress):\(port)\""))
         let receiver = try Daemon(command: link.inside([binDirectory + "/msrecv", "--config", config]), scratch: scratch, name: "porch")
         XCTAssertTrue(receiver.waitFor("event=Connected", timeout: 15), receiver.log)
         return (link, host, hostConfig, receiver)
@@ -53,8 +56,9 @@ final class LossyLinkTests: XCTestCase {
         let steps = host.log.split(separator: "\n").filter { $0.contains("kbit/s (") }
         print("lossy link: \(link.dropped()) segments dropped; the host's steps:\n" + steps.joined(separator: "\n"))
         // For its loss, or for what the loss left queued (a retransmission timer's stall).
-        XCTAssertTrue(steps.first.map { $0.contains("of its packets lost or late") || $0.contains("of audio waiting for the path") } ?? false,
-                      "stepped down for its loss: \(host.log)")
+        XCTAssertTrue(
+            steps.first.map { $0.contains("of its packets lost or late") || $0.contains("of audio waiting for the path") } ?? false,
+            "stepped down for its loss: \(host.log)")
         let reply = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(listed.utf8)) as? [String: Any], listed)
         let porch = try XCTUnwrap((reply["clients"] as? [[String: Any]])?.first { $0["name"] as? String == "porch" }, listed)
         XCTAssertLessThanOrEqual(porch["bitrate"] as? Int ?? .max, 128_000, listed)

@@ -73,8 +73,10 @@ final class MDNSDaemon {
         let log = directory + "/avahi-\(avahiLogs).log"
         FileManager.default.createFile(atPath: log, contents: nil)
         let process = Process()
-        process.setCommand(dyingWithTheTests: ["/usr/bin/unshare", "-m", "--kill-child=SIGTERM", "--fork", "sh", "-c",
-                                               "mount -t tmpfs tmpfs /run && exec /usr/sbin/avahi-daemon -f \(directory)/avahi.conf --no-chroot --no-rlimits"])
+        process.setCommand(dyingWithTheTests: [
+            "/usr/bin/unshare", "-m", "--kill-child=SIGTERM", "--fork", "sh", "-c",
+            "mount -t tmpfs tmpfs /run && exec /usr/sbin/avahi-daemon -f \(directory)/avahi.conf --no-chroot --no-rlimits",
+        ])
         process.environment = ProcessInfo.processInfo.environment.merging(["DBUS_SYSTEM_BUS_ADDRESS": busAddress]) { $1 }
         process.standardOutput = FileHandle(forWritingAtPath: log)
         process.standardError = FileHandle(forWritingAtPath: log)

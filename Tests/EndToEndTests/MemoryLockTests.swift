@@ -1,8 +1,9 @@
+import Foundation
+import XCTest
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
-import XCTest
 
 /// Real-time hygiene (issue 10): once a stream plays, msrecv locks the pages it runs in, so
 /// memory pressure cannot evict them and make the audio thread wait for a page to be read back
@@ -13,7 +14,8 @@ final class MemoryLockTests: XCTestCase {
         let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
         for tid in tasks {
             guard let comm = try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/comm", encoding: .utf8),
-                  comm.trimmingCharacters(in: .whitespacesAndNewlines) == thread else { continue }
+                comm.trimmingCharacters(in: .whitespacesAndNewlines) == thread
+            else { continue }
             // minflt and majflt: fields 10 and 12 of stat(5).
             guard let fields = procStat("/proc/\(pid)/task/\(tid)/stat"), let minor = Int(fields[10]), let major = Int(fields[12]) else { return nil }
             return (minor, major)
@@ -42,7 +44,8 @@ final class MemoryLockTests: XCTestCase {
             return procStatus(receiver.pid, "VmRSS") ?? 0
         }()
         XCTAssertTrue(receiver.waitFor("memory: locked the", timeout: 6), receiver.log)
-        let locked = procStatus(receiver.pid, "VmLck") ?? 0, rssAfter = procStatus(receiver.pid, "VmRSS") ?? 0
+        let locked = procStatus(receiver.pid, "VmLck") ?? 0
+        let rssAfter = procStatus(receiver.pid, "VmRSS") ?? 0
 
         // The instrument first: mshost locks nothing, and pressure makes its thread fault.
         let hostBefore = try XCTUnwrap(faults(host.pid, thread: "mshost"))
@@ -60,7 +63,9 @@ final class MemoryLockTests: XCTestCase {
 
         let hostFaults = hostAfter.minor + hostAfter.major - hostBefore.minor - hostBefore.major
         let audioFaults = audioAfter.minor + audioAfter.major - audioBefore.minor - audioBefore.major
-        print("memory lock: \(locked) KB locked, RSS \(rssBefore) KB before the lock and \(rssAfter) KB after; after reclaim, mshost's thread took \(hostFaults) faults, msrecv's audio thread \(audioFaults)")
+        print(
+            "memory lock: \(locked) KB locked, RSS \(rssBefore) KB before the lock and \(rssAfter) KB after; after reclaim, mshost's thread took \(hostFaults) faults, msrecv's audio thread \(audioFaults)"
+        )
         XCTAssertGreaterThan(hostFaults, 10, "the reclaim makes a thread that did not lock its pages fault")
         XCTAssertEqual(audioFaults, 0, "the audio thread ran on locked pages")
         XCTAssertGreaterThan(locked, 1_000)

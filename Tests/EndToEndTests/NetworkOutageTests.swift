@@ -42,13 +42,17 @@ final class NetworkOutageTests: XCTestCase {
         let port = freePort()
         let latency: Microseconds = 1_000_000
         let cards = try [("study", 0.0, 1_000), ("kitchen", 150, 1_500)].map { try scratch.virtualCard($0, ppm: $1, delayMicroseconds: $2, meter: true) }
-        let hostConfig = try scratch.write("host.json", Configs.host(port: port, source: "wav:" + wav, loop: true, advertise: true, name: "Restarting host",
-                                                                     stateDir: scratch.file("host-state")))
+        let hostConfig = try scratch.write(
+            "host.json",
+            Configs.host(
+                port: port, source: "wav:" + wav, loop: true, advertise: true, name: "Restarting host",
+                stateDir: scratch.file("host-state")))
         var host = try Daemon("mshost", config: hostConfig, scratch: scratch, name: "host1")
         XCTAssertTrue(host.waitFor("listening on port"), host.log)
         // The study names the host's address; the kitchen finds it over mDNS.
         let receivers = try [("study", port as UInt16?), ("kitchen", nil)].map { name, target in
-            try Daemon("msrecv", config: try scratch.write(name + ".json", Configs.receiver(port: target, device: name, buffer: "1s")), scratch: scratch, name: name)
+            try Daemon(
+                "msrecv", config: try scratch.write(name + ".json", Configs.receiver(port: target, device: name, buffer: "1s")), scratch: scratch, name: name)
         }
         for r in receivers { XCTAssertTrue(r.waitFor("event=Connected"), r.log) }
         Thread.sleep(forTimeInterval: 6)
@@ -73,7 +77,9 @@ final class NetworkOutageTests: XCTestCase {
             let played = ClickTrack.errors(try ClickTrack.times(recording: card), streamStart: streamStart, latency: Double(latency))
                 .filter { due($0.key) > returned }
             let firstBack = try XCTUnwrap(played.keys.min(), "\(receiver.name) played nothing after the host's return: \(receiver.log)")
-            print("host restart: \(receiver.name)'s first click \(String(format: "%.2f", (due(firstBack) - returned) / 1e6)) s after the host's return, errors (µs) \(played.sorted { $0.key < $1.key }.map { Int($0.value) })")
+            print(
+                "host restart: \(receiver.name)'s first click \(String(format: "%.2f", (due(firstBack) - returned) / 1e6)) s after the host's return, errors (µs) \(played.sorted { $0.key < $1.key }.map { Int($0.value) })"
+            )
             XCTAssertEqual(expected.filter { played[$0] == nil }, [], "\(receiver.name): every click from 2 s after the host's return: \(receiver.log)")
             XCTAssertLessThan(played.values.map(abs).max() ?? .infinity, 1_000, "\(receiver.name) on schedule: \(receiver.log)")
             XCTAssertTrue(receiver.log.contains("stayed open since the last stream"), receiver.log)
@@ -98,7 +104,8 @@ final class NetworkOutageTests: XCTestCase {
         /// The next `count` delays the receiver announces after the first `baseline`, and the
         /// seconds between the announcements this saw come.
         func watch(_ count: Int, after baseline: Int, timeout: TimeInterval) -> (said: [String], gaps: [Double]) {
-            var seen = receiver.count(retry), times: [Date?] = Array(repeating: nil, count: max(0, seen - baseline))
+            var seen = receiver.count(retry)
+            var times: [Date?] = Array(repeating: nil, count: max(0, seen - baseline))
             let deadline = Date().addingTimeInterval(timeout)
             while times.count < count && Date() < deadline {
                 let now = receiver.count(retry)
@@ -107,8 +114,12 @@ final class NetworkOutageTests: XCTestCase {
                 usleep(10_000)
             }
             let said = receiver.log.components(separatedBy: retry).dropFirst(baseline + 1).map { String($0.prefix { $0 != "\n" }) }
-            return (Array(said.prefix(count)), zip(times.dropFirst(), times).compactMap { later, earlier in
-                earlier.flatMap { e in later.map { $0.timeIntervalSince(e) } } })
+            return (
+                Array(said.prefix(count)),
+                zip(times.dropFirst(), times).compactMap { later, earlier in
+                    earlier.flatMap { e in later.map { $0.timeIntervalSince(e) } }
+                }
+            )
         }
         let refused = watch(6, after: 0, timeout: 20)
         print("backoff: with no host, announced \(refused.said), seconds between the attempts \(refused.gaps.map { String(format: "%.2f", $0) })")
@@ -152,7 +163,8 @@ final class NetworkOutageTests: XCTestCase {
         let relayStart = Double(SystemClock().now())
         let path = try NetworkPath(to: port, options: options, scratch: scratch)
         let receivers = try [("study", port), ("kitchen", path.port)].map { name, target in
-            try Daemon("msrecv", config: try scratch.write(name + ".json", Configs.receiver(port: target, device: name, buffer: "1s")), scratch: scratch, name: name)
+            try Daemon(
+                "msrecv", config: try scratch.write(name + ".json", Configs.receiver(port: target, device: name, buffer: "1s")), scratch: scratch, name: name)
         }
         for r in receivers { XCTAssertTrue(r.waitFor("event=Connected"), r.log) }
         Thread.sleep(forTimeInterval: 22)
@@ -174,7 +186,8 @@ final class NetworkOutageTests: XCTestCase {
         let missed = direct.keys.filter { due($0) > outageEnd + backWithin * 1e6 && relayed[$0] == nil }.sorted()
         let skews = after.compactMap { m in direct[m].map { abs(relayed[m]! - $0) } }
         let resyncs = receivers[1].count("resynced")
-        print("""
+        print(
+            """
             outage \(options.joined(separator: " ")): the first click after the path's return \(String(format: "%.2f", backAfter)) s after it; \
             clicks missed from \(backWithin) s after it \(missed); \
             skew against the direct room after it median \(Int(ClickTrack.percentile(skews, 0.5))) µs, p99 \(Int(ClickTrack.percentile(skews, 0.99))) µs \

@@ -13,8 +13,9 @@ final class NetworkPath {
         port = freePort()
         let script = packageRoot + "/Tests/Fixtures/netpath/relay.py"
         // Each relay its own random draws.
-        daemon = try Daemon(command: ["/usr/bin/python3", script, "--listen", "\(port)", "--to", "127.0.0.1:\(target)", "--seed", "\(port)"] + options,
-                            scratch: scratch, name: name)
+        daemon = try Daemon(
+            command: ["/usr/bin/python3", script, "--listen", "\(port)", "--to", "127.0.0.1:\(target)", "--seed", "\(port)"] + options,
+            scratch: scratch, name: name)
         guard daemon.waitFor("relay ready") else { throw PathError(description: "the relay did not start: \(daemon.log)") }
     }
 

@@ -18,14 +18,16 @@ final class NetworkPathSyncTests: XCTestCase {
     static let relayed: Set<String> = ["kitchen", "lounge"]
 
     func testRoomsBehindARelayThatReSegmentsTheStreamPlayWithTheDirectOne() throws {
-        let run = try MultiRoomSyncTests.playTogether(relayed: Self.relayed, path: NetworkPath.reSegmenting, settle: Self.settle,
-                                                       seconds: Self.seconds, label: "path re-segmenting")
+        let run = try MultiRoomSyncTests.playTogether(
+            relayed: Self.relayed, path: NetworkPath.reSegmenting, settle: Self.settle,
+            seconds: Self.seconds, label: "path re-segmenting")
         assert(run, p99Below: 100)
     }
 
     func testRoomsBehindTenPlusMinusEightMillisecondsOfJitterPlayWithTheDirectOne() throws {
-        let run = try MultiRoomSyncTests.playTogether(relayed: Self.relayed, path: NetworkPath.jittery, settle: Self.settle,
-                                                       seconds: Self.seconds, label: "path jitter 10±8 ms")
+        let run = try MultiRoomSyncTests.playTogether(
+            relayed: Self.relayed, path: NetworkPath.jittery, settle: Self.settle,
+            seconds: Self.seconds, label: "path jitter 10±8 ms")
         assert(run, p99Below: 400)
     }
 
@@ -43,15 +45,17 @@ final class NetworkPathSyncTests: XCTestCase {
 final class SnapcastNetworkPathTests: XCTestCase {
     func testSnapclientsBehindARelayThatReSegmentsTheStream() throws {
         try SnapcastSyncComparisonTests.requireSnapcast()
-        _ = try SnapcastSyncComparisonTests.playTogether(relayed: NetworkPathSyncTests.relayed, path: NetworkPath.reSegmenting,
-                                                         settle: NetworkPathSyncTests.settle, seconds: NetworkPathSyncTests.seconds,
-                                                         label: "snapcast path re-segmenting")
+        _ = try SnapcastSyncComparisonTests.playTogether(
+            relayed: NetworkPathSyncTests.relayed, path: NetworkPath.reSegmenting,
+            settle: NetworkPathSyncTests.settle, seconds: NetworkPathSyncTests.seconds,
+            label: "snapcast path re-segmenting")
     }
 
     func testSnapclientsBehindTenPlusMinusEightMillisecondsOfJitter() throws {
         try SnapcastSyncComparisonTests.requireSnapcast()
-        _ = try SnapcastSyncComparisonTests.playTogether(relayed: NetworkPathSyncTests.relayed, path: NetworkPath.jittery,
-                                                         settle: NetworkPathSyncTests.settle, seconds: NetworkPathSyncTests.seconds,
-                                                         label: "snapcast path jitter 10±8 ms")
+        _ = try SnapcastSyncComparisonTests.playTogether(
+            relayed: NetworkPathSyncTests.relayed, path: NetworkPath.jittery,
+            settle: NetworkPathSyncTests.settle, seconds: NetworkPathSyncTests.seconds,
+            label: "snapcast path jitter 10±8 ms")
     }
 }

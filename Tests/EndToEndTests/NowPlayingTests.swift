@@ -1,8 +1,9 @@
+import Foundation
+import XCTest
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
-import XCTest
 
 /// The seed's `PacketMetadata` end to end (issue 12): `mshost now-playing` sets the song, its
 /// position and the house volume; AUDIO packets carry them; a receiver follows the house volume
@@ -17,8 +18,9 @@ final class NowPlayingTests: XCTestCase {
         let host = try Daemon("mshost", config: hostConfig, scratch: scratch)
         XCTAssertTrue(host.waitFor("local control on"), host.log)
         let den = try Daemon("msrecv", config: try scratch.write("den.json", Configs.receiver(port: port, device: "den")), scratch: scratch, name: "den")
-        let study = try Daemon("msrecv", config: try scratch.write("study.json", Configs.receiver(port: port, device: "study", output: ", \"independent_volume\": true")),
-                               scratch: scratch, name: "study")
+        let study = try Daemon(
+            "msrecv", config: try scratch.write("study.json", Configs.receiver(port: port, device: "study", output: ", \"independent_volume\": true")),
+            scratch: scratch, name: "study")
         XCTAssertTrue(den.waitFor("event=Connected"), den.log)
         XCTAssertTrue(study.waitFor("event=Connected"), study.log)
         Thread.sleep(forTimeInterval: 1)
@@ -32,7 +34,8 @@ final class NowPlayingTests: XCTestCase {
         XCTAssertEqual(badVolume, 2, badVolumeText)
 
         let told = Date()
-        let (status, output) = try runToCompletion("mshost", ["now-playing", "--song-id", "track-42", "--position", "83", "--volume", "50", "--config", hostConfig])
+        let (status, output) = try runToCompletion(
+            "mshost", ["now-playing", "--song-id", "track-42", "--position", "83", "--volume", "50", "--config", hostConfig])
         XCTAssertEqual(status, 0, output)
         XCTAssertTrue(host.waitFor("now playing: \"track-42\", at 83.0 s, house volume 50"), host.log)
         XCTAssertTrue(den.waitFor("volume 50 (−30.0 dB), the house volume"), den.log)
@@ -48,7 +51,9 @@ final class NowPlayingTests: XCTestCase {
         let (statusCode, report) = try runToCompletion("msrecv", ["status", "--json", "--config", scratch.file("den.json")])
         let elapsed = Date().timeIntervalSince(told)
         XCTAssertEqual(statusCode, 0, report)
-        let playing = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(report.utf8)) as? [String: Any])?["status"] as? [String: Any])["now_playing"] as? [String: Any]
+        let playing =
+            try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(report.utf8)) as? [String: Any])?["status"] as? [String: Any])["now_playing"]
+            as? [String: Any]
         XCTAssertEqual(playing?["song_id"] as? String, "track-42", report)
         let position = try XCTUnwrap(playing?["position"] as? Double, report)
         XCTAssertGreaterThan(position, 83 + elapsed - 0.6, report)

@@ -1,8 +1,9 @@
+import Foundation
+import XCTest
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
-import XCTest
 
 /// Password authentication (issue 11): SPAKE2+ inside TLS. The host keeps a verifier, a
 /// receiver proves the password without sending it, and a wrong one is refused on both sides.
@@ -11,19 +12,34 @@ final class PasswordTests: XCTestCase {
         let scratch = try Scratch("password")
         let port = freePort()
         for device in ["right", "wrong", "none"] { _ = scratch.recordingPCM(device) }
-        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone:440",
-                                                                                            extra: ", \"password\": \"correct horse\"")), scratch: scratch)
+        let host = try Daemon(
+            "mshost",
+            config: try scratch.write(
+                "host.json",
+                Configs.host(
+                    port: port, source: "tone:440",
+                    extra: ", \"password\": \"correct horse\"")), scratch: scratch)
         XCTAssertTrue(host.waitFor("listening on port"), host.log)
         XCTAssertTrue(host.log.contains("warning: sharing.password is in plaintext"), host.log)
         // The test's files are 0644: every user of the machine could read the password.
         XCTAssertTrue(host.log.contains("holds the password (or its verifier) and any user of this machine can read it (mode 644): chmod o-r"), host.log)
 
-        let right = try Daemon("msrecv", config: try scratch.write("right.json", Configs.receiver(port: port, device: "right",
-                                                                                                extra: ", \"password\": \"correct horse\"")), scratch: scratch, name: "right")
+        let right = try Daemon(
+            "msrecv",
+            config: try scratch.write(
+                "right.json",
+                Configs.receiver(
+                    port: port, device: "right",
+                    extra: ", \"password\": \"correct horse\"")), scratch: scratch, name: "right")
         XCTAssertTrue(right.waitFor("event=Connected"), right.log)
         XCTAssertTrue(right.log.contains("holds receiving.password and any user of this machine can read it (mode 644)"), right.log)
-        let wrong = try Daemon("msrecv", config: try scratch.write("wrong.json", Configs.receiver(port: port, device: "wrong",
-                                                                                                extra: ", \"password\": \"correct hose\"")), scratch: scratch, name: "wrong")
+        let wrong = try Daemon(
+            "msrecv",
+            config: try scratch.write(
+                "wrong.json",
+                Configs.receiver(
+                    port: port, device: "wrong",
+                    extra: ", \"password\": \"correct hose\"")), scratch: scratch, name: "wrong")
         XCTAssertTrue(wrong.waitFor("error=AuthenticationFailed"), wrong.log)
         XCTAssertTrue(wrong.log.contains("does not know receiving.password"), wrong.log)
         XCTAssertTrue(wrong.log.contains("reconnecting to 127.0.0.1:\(port) in 30s"), "it waits before trying again: \(wrong.log)")
@@ -61,7 +77,8 @@ final class PasswordTests: XCTestCase {
         let passwd = Process()
         passwd.executableURL = URL(fileURLWithPath: binDirectory + "/mshost")
         passwd.arguments = ["passwd", "--config", config]
-        let input = Pipe(), output = Pipe()
+        let input = Pipe()
+        let output = Pipe()
         passwd.standardInput = input
         passwd.standardOutput = output
         passwd.standardError = output
@@ -82,8 +99,13 @@ final class PasswordTests: XCTestCase {
         XCTAssertTrue(host.waitFor("listening on port"), host.log)
         XCTAssertFalse(host.log.contains("warning: sharing.password"), host.log)
         XCTAssertFalse(host.log.contains("any user of this machine can read it"), "the config is 0600, kept so by mshost passwd: \(host.log)")
-        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "speaker",
-                                                                                                    extra: ", \"password\": \"open sesame\"")), scratch: scratch)
+        let receiver = try Daemon(
+            "msrecv",
+            config: try scratch.write(
+                "recv.json",
+                Configs.receiver(
+                    port: port, device: "speaker",
+                    extra: ", \"password\": \"open sesame\"")), scratch: scratch)
         XCTAssertTrue(receiver.waitFor("event=Connected"), receiver.log)
         receiver.signal(SIGTERM)
         XCTAssertEqual(receiver.waitForExit(), 0)
@@ -97,18 +119,25 @@ final class PasswordTests: XCTestCase {
         func fingerprint(_ device: String) throws -> String {
             try printedFingerprint("msrecv", config: try scratch.write(device + "-fp.json", Configs.receiver(port: port, device: device)))
         }
-        let listed = "listed-\(port)", stranger = "stranger-\(port)"
+        let listed = "listed-\(port)"
+        let stranger = "stranger-\(port)"
         for device in [listed, stranger] { _ = scratch.recordingPCM(device) }
         let allowed = try fingerprint(listed)
         let unknown = try fingerprint(stranger)
         XCTAssertEqual(allowed.count, 95, allowed)
         // Only the list: the listed receiver plays, the other is refused and the host names its certificate.
-        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone:440",
-                                                                                            extra: ", \"allowed_clients\": [\"\(allowed.uppercased())\"]")), scratch: scratch)
+        let host = try Daemon(
+            "mshost",
+            config: try scratch.write(
+                "host.json",
+                Configs.host(
+                    port: port, source: "tone:440",
+                    extra: ", \"allowed_clients\": [\"\(allowed.uppercased())\"]")), scratch: scratch)
         XCTAssertTrue(host.waitFor("listening on port"), host.log)
         let one = try Daemon("msrecv", config: try scratch.write("one.json", Configs.receiver(port: port, device: listed)), scratch: scratch, name: "one")
         XCTAssertTrue(one.waitFor("event=Connected"), one.log)
-        let other = try Daemon("msrecv", config: try scratch.write("other.json", Configs.receiver(port: port, device: stranger)), scratch: scratch, name: "other")
+        let other = try Daemon(
+            "msrecv", config: try scratch.write("other.json", Configs.receiver(port: port, device: stranger)), scratch: scratch, name: "other")
         XCTAssertTrue(other.waitFor("error=AuthenticationFailed"), other.log)
         XCTAssertTrue(host.waitFor("its certificate \(unknown) is not in sharing.allowed_clients"), host.log)
         other.signal(SIGTERM)
@@ -119,13 +148,20 @@ final class PasswordTests: XCTestCase {
         _ = one.waitForExit()
 
         // The list and a password: either admits.
-        let both = try Daemon("mshost", config: try scratch.write("both.json", Configs.host(port: port, source: "tone:440",
-                                                                                             extra: ", \"allowed_clients\": [\"\(allowed)\"], \"password\": \"pw\"")),
-                              scratch: scratch, name: "both")
+        let both = try Daemon(
+            "mshost",
+            config: try scratch.write(
+                "both.json",
+                Configs.host(
+                    port: port, source: "tone:440",
+                    extra: ", \"allowed_clients\": [\"\(allowed)\"], \"password\": \"pw\"")),
+            scratch: scratch, name: "both")
         XCTAssertTrue(both.waitFor("listening on port"), both.log)
-        let listedAgain = try Daemon("msrecv", config: try scratch.write("one.json", Configs.receiver(port: port, device: listed)), scratch: scratch, name: "one-again")
-        let withPassword = try Daemon("msrecv", config: try scratch.write("pw.json", Configs.receiver(port: port, device: stranger, extra: ", \"password\": \"pw\"")),
-                                      scratch: scratch, name: "with-password")
+        let listedAgain = try Daemon(
+            "msrecv", config: try scratch.write("one.json", Configs.receiver(port: port, device: listed)), scratch: scratch, name: "one-again")
+        let withPassword = try Daemon(
+            "msrecv", config: try scratch.write("pw.json", Configs.receiver(port: port, device: stranger, extra: ", \"password\": \"pw\"")),
+            scratch: scratch, name: "with-password")
         XCTAssertTrue(listedAgain.waitFor("event=Connected"), listedAgain.log)
         XCTAssertTrue(withPassword.waitFor("event=Connected"), withPassword.log)
         for receiver in [listedAgain, withPassword] {
@@ -134,8 +170,9 @@ final class PasswordTests: XCTestCase {
         }
         // A listed receiver that has the password too is asked for it (it plays only a host
         // that proves it knows the password), and plays.
-        let listedWithPassword = try Daemon("msrecv", config: try scratch.write("one-pw.json", Configs.receiver(port: port, device: listed, extra: ", \"password\": \"pw\"")),
-                                            scratch: scratch, name: "listed-with-password")
+        let listedWithPassword = try Daemon(
+            "msrecv", config: try scratch.write("one-pw.json", Configs.receiver(port: port, device: listed, extra: ", \"password\": \"pw\"")),
+            scratch: scratch, name: "listed-with-password")
         XCTAssertTrue(listedWithPassword.waitFor("event=Connected"), listedWithPassword.log)
         XCTAssertFalse(listedWithPassword.log.contains("without proving"), listedWithPassword.log)
         listedWithPassword.signal(SIGTERM)

@@ -1,12 +1,13 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Core
 import Foundation
 import ProtocolMessages
 import TestSupport
 import Transport
 import XCTest
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `sharing.permissions` (issue 11): every CONTROL and CHAT from a receiver is checked on the
 /// host; what is not allowed is refused with the permission it needs, what is becomes an event.
@@ -18,8 +19,13 @@ final class PermissionsTests: XCTestCase {
 
         init(port: UInt16) throws {
             channel = try Configs.connect(port: port)
-            try writeAll(channel, Hello(clientID: "test", clientName: "test", audioFormats: ["pcm"], maxBufferSize: "200ms", lowLatency: false,
-                                        t1: SystemClock().now()).frame).get()
+            try writeAll(
+                channel,
+                Hello(
+                    clientID: "test", clientName: "test", audioFormats: ["pcm"], maxBufferSize: "200ms", lowLatency: false,
+                    t1: SystemClock().now()
+                ).frame
+            ).get()
             XCTAssertEqual(try next().type, .welcome)
         }
 
@@ -49,16 +55,24 @@ final class PermissionsTests: XCTestCase {
     func testWhatIsNotAllowedIsRefusedWithThePermissionItNeeds() throws {
         let scratch = try Scratch("permissions")
         let port = freePort()
-        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone:440",
-                                                                                            extra: ", \"permissions\": {\"allow_chat\": false}")), scratch: scratch)
+        let host = try Daemon(
+            "mshost",
+            config: try scratch.write(
+                "host.json",
+                Configs.host(
+                    port: port, source: "tone:440",
+                    extra: ", \"permissions\": {\"allow_chat\": false}")), scratch: scratch)
         XCTAssertTrue(host.waitFor("listening on port"), host.log)
         let receiver = try Receiver(port: port)
-        XCTAssertEqual(try receiver.ask(Control(.play).frame)?.action,
-                       .refused(action: "play", reason: "this host does not allow it (sharing.permissions.allow_playback_control is false)"))
-        XCTAssertEqual(try receiver.ask(Control(.queueAdd(songID: "song-7")).frame)?.action,
-                       .refused(action: "queue_add", reason: "this host does not allow it (sharing.permissions.allow_queue_control is false)"))
-        XCTAssertEqual(try receiver.ask(Chat(text: "hello").frame)?.action,
-                       .refused(action: "chat", reason: "this host does not allow it (sharing.permissions.allow_chat is false)"))
+        XCTAssertEqual(
+            try receiver.ask(Control(.play).frame)?.action,
+            .refused(action: "play", reason: "this host does not allow it (sharing.permissions.allow_playback_control is false)"))
+        XCTAssertEqual(
+            try receiver.ask(Control(.queueAdd(songID: "song-7")).frame)?.action,
+            .refused(action: "queue_add", reason: "this host does not allow it (sharing.permissions.allow_queue_control is false)"))
+        XCTAssertEqual(
+            try receiver.ask(Chat(text: "hello").frame)?.action,
+            .refused(action: "chat", reason: "this host does not allow it (sharing.permissions.allow_chat is false)"))
         // The speaker's own volume needs no permission: it is passed on.
         try writeAll(receiver.channel, Control(.volume(40)).frame).get()
         XCTAssertTrue(host.waitFor("event=ControlRequested client_id=test action=volume value=40"), host.log)
@@ -68,8 +82,13 @@ final class PermissionsTests: XCTestCase {
         host.signal(SIGTERM)
         XCTAssertEqual(host.waitForExit(), 0)
 
-        let open = try Daemon("mshost", config: try scratch.write("open.json", Configs.host(port: port, source: "tone:440",
-            extra: ", \"permissions\": {\"allow_playback_control\": true, \"allow_queue_control\": true}")), scratch: scratch, name: "open")
+        let open = try Daemon(
+            "mshost",
+            config: try scratch.write(
+                "open.json",
+                Configs.host(
+                    port: port, source: "tone:440",
+                    extra: ", \"permissions\": {\"allow_playback_control\": true, \"allow_queue_control\": true}")), scratch: scratch, name: "open")
         XCTAssertTrue(open.waitFor("listening on port"), open.log)
         let allowed = try Receiver(port: port)
         try writeAll(allowed.channel, Control(.pause).frame + Control(.queueRemove(songID: "song-7")).frame + Chat(text: "nice song").frame).get()

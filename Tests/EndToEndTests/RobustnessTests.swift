@@ -1,7 +1,7 @@
 import Config
 import Core
-import ProtocolMessages
 import Foundation
+import ProtocolMessages
 import TestSupport
 import Transport
 import XCTest
@@ -24,8 +24,9 @@ final class RobustnessTests: XCTestCase {
         XCTAssertTrue(receiver.waitFor("event=Disconnected reason=host_gone", timeout: 5), receiver.log)
         // A host killed with bytes of ours still unread is a reset rather than a close: the
         // kernel's choice, either way the host is gone.
-        XCTAssertTrue(receiver.log.contains("event=NetworkError error=\"host closed the connection\"")
-                      || receiver.log.contains("event=NetworkError error=\"reading from host: Connection reset by peer\""), receiver.log)
+        XCTAssertTrue(
+            receiver.log.contains("event=NetworkError error=\"host closed the connection\"")
+                || receiver.log.contains("event=NetworkError error=\"reading from host: Connection reset by peer\""), receiver.log)
         XCTAssertTrue(receiver.waitFor("event=NetworkError error=\"cannot connect to 127.0.0.1:\(port): Connection refused\"", timeout: 5))
         XCTAssertTrue(receiver.process.isRunning)
 
@@ -85,15 +86,20 @@ final class RobustnessTests: XCTestCase {
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.2")
         address.sin_port = UInt16(53).bigEndian
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(dns, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(dns, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
         XCTAssertEqual(bound, 0, "a DNS server on 127.0.0.2:53 (the suite runs as root)")
         var timeout = timeval(tv_sec: 5, tv_usec: 0)
         setsockopt(dns, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let resolv = try scratch.write("resolv.conf", "nameserver 127.0.0.2\noptions timeout:3 attempts:1\n")
         let config = try scratch.write("den.json", Configs.receiver(port: nil, device: "den", extra: ", \"host\": \"moosync-host.example:9000\""))
         // msrecv asks that server: its own mount namespace, with this resolv.conf.
-        let receiver = try Daemon(command: ["/usr/bin/unshare", "-m", "sh", "-c", #"mount --bind "$0" /etc/resolv.conf && exec "$1" --config "$2""#,
-                                            resolv, binDirectory + "/msrecv", config], scratch: scratch, name: "den")
+        let receiver = try Daemon(
+            command: [
+                "/usr/bin/unshare", "-m", "sh", "-c", #"mount --bind "$0" /etc/resolv.conf && exec "$1" --config "$2""#,
+                resolv, binDirectory + "/msrecv", config,
+            ], scratch: scratch, name: "den")
         var query = [UInt8](repeating: 0, count: 512)
         XCTAssertGreaterThan(recv(dns, &query, query.count, 0), 0, "msrecv looked the name up: \(receiver.log)")
         var slowest = 0.0
@@ -167,7 +173,9 @@ final class RobustnessTests: XCTestCase {
         // A truncated frame: the header promises 100 bytes, 10 arrive, then the peer closes.
         _ = try hostile(port, header(FrameType.hello.rawValue, length: 100) + [UInt8](repeating: 0x7B, count: 10), closeAfterSending: true)
         // After a valid HELLO, a frame only a host may send.
-        let hello = FrameWriter.frame(.hello, json: "{\"connection_request\": {\"client_id\": \"evil\", \"protocol_version\": \"1.0\", \"capabilities\": {\"audio_formats\": [\"pcm\"]}}}")
+        let hello = FrameWriter.frame(
+            .hello, json: "{\"connection_request\": {\"client_id\": \"evil\", \"protocol_version\": \"1.0\", \"capabilities\": {\"audio_formats\": [\"pcm\"]}}}"
+        )
         let afterWelcome = try hostile(port, hello + FrameWriter.frame(.audio, payload: [UInt8](repeating: 0, count: 30)))
         XCTAssertTrue(afterWelcome.contains(FrameType.bye.rawValue), "no BYE for an AUDIO frame from a receiver")
 
@@ -223,7 +231,8 @@ final class RobustnessTests: XCTestCase {
         let port = freePort()
         _ = scratch.recordingPCM("speaker")
         let listener = try TCPListener(port: port)
-        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "speaker", buffer: "200ms")), scratch: scratch)
+        let receiver = try Daemon(
+            "msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "speaker", buffer: "200ms")), scratch: scratch)
         let channel = try FakeHost.accept(listener)
         var reader = FrameReader()
         let clock = SystemClock()
@@ -231,7 +240,8 @@ final class RobustnessTests: XCTestCase {
         try FakeHost.welcome(channel, &reader, streamStart: streamStart)
 
         let jump: UInt64 = 1 << 40
-        var sent = 0, answered = 0
+        var sent = 0
+        var answered = 0
         var cpuAfterJump: (at: Microseconds, seconds: Double)?
         let end = streamStart + 4_000_000
         while clock.now() < end {
@@ -297,7 +307,8 @@ final class RobustnessTests: XCTestCase {
         let port = freePort()
         _ = scratch.recordingPCM("speaker")
         let listener = try TCPListener(port: port)
-        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "speaker", buffer: "200ms")), scratch: scratch)
+        let receiver = try Daemon(
+            "msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "speaker", buffer: "200ms")), scratch: scratch)
         let host = try FakeHost.accept(listener)
         // A WELCOME whose stream starts now, then 3 s of PCM at once: far more than a 200 ms
         // buffer's pool holds.
@@ -323,14 +334,19 @@ final class RobustnessTests: XCTestCase {
         _ = scratch.recordingPCM("opusonly")
         let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone", codec: "opus")), scratch: scratch)
         XCTAssertTrue(host.waitFor("listening on port"))
-        let pcmOnly = try Daemon("msrecv", config: try scratch.write("a.json", Configs.receiver(port: port, device: "pcmonly", formats: "[\"pcm\"]")), scratch: scratch, name: "pcmonly")
+        let pcmOnly = try Daemon(
+            "msrecv", config: try scratch.write("a.json", Configs.receiver(port: port, device: "pcmonly", formats: "[\"pcm\"]")), scratch: scratch,
+            name: "pcmonly")
         XCTAssertTrue(pcmOnly.waitFor("event=Connected"), pcmOnly.log)
         XCTAssertTrue(pcmOnly.log.contains("codec=pcm"))
 
         let pcmHostPort = freePort()
-        let pcmHost = try Daemon("mshost", config: try scratch.write("host2.json", Configs.host(port: pcmHostPort, source: "tone", codec: "pcm")), scratch: scratch, name: "pcmhost")
+        let pcmHost = try Daemon(
+            "mshost", config: try scratch.write("host2.json", Configs.host(port: pcmHostPort, source: "tone", codec: "pcm")), scratch: scratch, name: "pcmhost")
         XCTAssertTrue(pcmHost.waitFor("listening on port"))
-        let opusOnly = try Daemon("msrecv", config: try scratch.write("b.json", Configs.receiver(port: pcmHostPort, device: "opusonly", formats: "[\"opus\"]")), scratch: scratch, name: "opusonly")
+        let opusOnly = try Daemon(
+            "msrecv", config: try scratch.write("b.json", Configs.receiver(port: pcmHostPort, device: "opusonly", formats: "[\"opus\"]")), scratch: scratch,
+            name: "opusonly")
         XCTAssertTrue(opusOnly.waitFor("error=UnsupportedCodec"), opusOnly.log)
         XCTAssertTrue(opusOnly.log.contains("this host streams pcm"), opusOnly.log)
         XCTAssertTrue(pcmHost.log.contains("error=UnsupportedCodec"), pcmHost.log)
@@ -380,7 +396,8 @@ final class RobustnessTests: XCTestCase {
         let recording = try scratch.virtualCard("card")
         let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone:440", codec: "opus")), scratch: scratch)
         XCTAssertTrue(host.waitFor("listening on port"))
-        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "card", buffer: "200ms")), scratch: scratch)
+        let receiver = try Daemon(
+            "msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "card", buffer: "200ms")), scratch: scratch)
         XCTAssertTrue(receiver.waitFor("event=Connected"), receiver.log)
         Thread.sleep(forTimeInterval: 1)
         // Freeze the receiver for 400 ms while the card plays on: the card runs dry.
@@ -411,7 +428,8 @@ final class RobustnessTests: XCTestCase {
         let wav = try WAVAudio.parse(Array(try Data(contentsOf: URL(fileURLWithPath: recording)))).get()
         let left = stride(from: 0, to: wav.samples.count, by: 2).map { wav.samples[$0] }
         // The card's timeline shows the gap as silence, and sound on both sides of it.
-        var longestSilence = 0, run = 0
+        var longestSilence = 0
+        var run = 0
         for sample in left {
             run = abs(Int(sample)) < 50 ? run + 1 : 0
             longestSilence = max(longestSilence, run)

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Core
 import Foundation
 import XCTest
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Real DAC formats (issue 12): msrecv asks a card for S32_LE, S24_LE, S24_3LE, then S16_LE;
 /// a PCM stream comes out bit-exact in each (its 16 bits moved up, nothing below them), and a

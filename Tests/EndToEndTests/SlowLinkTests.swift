@@ -18,14 +18,16 @@ final class SlowLinkTests: XCTestCase {
         let latency: Microseconds = 1_000_000
         let study = try scratch.virtualCard("study", delayMicroseconds: 1_000)
         let kitchen = try scratch.virtualCard("kitchen", ppm: 150, delayMicroseconds: 1_500)
-        let hostConfig = try scratch.write("host.json", Configs.host(port: port, source: "wav:" + wav, codec: "opus", loop: true, bitrate: 256_000, adaptive: true))
+        let hostConfig = try scratch.write(
+            "host.json", Configs.host(port: port, source: "wav:" + wav, codec: "opus", loop: true, bitrate: 256_000, adaptive: true))
         let host = try Daemon("mshost", config: hostConfig, scratch: scratch)
         XCTAssertTrue(host.waitFor("listening on port"), host.log)
         let slowFor = 12.0
         let path = try NetworkPath(to: port, options: ["--rate", "200", "--rate-until", String(slowFor), "--queue", "8000", "--nodelay"], scratch: scratch)
         let linkRecovered = Date().addingTimeInterval(slowFor)
         let receivers = try [("study", port), ("kitchen", path.port)].map { name, target in
-            try Daemon("msrecv", config: try scratch.write(name + ".json", Configs.receiver(port: target, device: name, buffer: "1s")), scratch: scratch, name: name)
+            try Daemon(
+                "msrecv", config: try scratch.write(name + ".json", Configs.receiver(port: target, device: name, buffer: "1s")), scratch: scratch, name: name)
         }
         for r in receivers { XCTAssertTrue(r.waitFor("event=Connected"), r.log) }
 
@@ -68,7 +70,9 @@ final class SlowLinkTests: XCTestCase {
         let missed = clean.filter { relayed[$0] == nil }
         let skew = { (m: Int) in relayed[m].map { $0 - direct[m]! } }
         let skews = clean.compactMap(skew).map(abs)
-        print("slow link: after the link recovered, skew against the direct room median \(Int(ClickTrack.percentile(skews, 0.5))) µs, p99 \(Int(ClickTrack.percentile(skews, 0.99))) µs over \(skews.count) clicks; missed \(missed)")
+        print(
+            "slow link: after the link recovered, skew against the direct room median \(Int(ClickTrack.percentile(skews, 0.5))) µs, p99 \(Int(ClickTrack.percentile(skews, 0.99))) µs over \(skews.count) clicks; missed \(missed)"
+        )
         print("slow link: relayed − direct (µs) by click: " + clean.map { m in skew(m).map { String(Int($0)) } ?? "-" }.joined(separator: ", "))
         XCTAssertGreaterThanOrEqual(clean.count, 8)
         XCTAssertEqual(missed, [], receivers[1].log)

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Core
 import Foundation
 import XCTest
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The sound card comes and goes (issue 10): missing at boot, held by another process, unplugged
 /// mid-stream. Each time msrecv logs one line, keeps its session and its clock sync, opens the
@@ -53,7 +54,9 @@ final class SoundCardTests: XCTestCase {
         host.signal(SIGTERM)
         _ = host.waitForExit()
 
-        print("sound card: \(receiver.log.split(separator: "\n").filter { $0.contains("audio output") }.joined(separator: " | ")); SIGTERM served in \(Int(served * 1000)) ms")
+        print(
+            "sound card: \(receiver.log.split(separator: "\n").filter { $0.contains("audio output") }.joined(separator: " | ")); SIGTERM served in \(Int(served * 1000)) ms"
+        )
         XCTAssertLessThan(served, 1.0)
         XCTAssertEqual(receiver.count("cannot open audio output"), 1, "one line per outage: \(receiver.log)")
         XCTAssertEqual(receiver.count("event=Connected"), 1, "the session stayed up: \(receiver.log)")
@@ -83,9 +86,13 @@ final class SoundCardTests: XCTestCase {
         let host = try Daemon("mshost", config: hostConfig, scratch: scratch)
         XCTAssertTrue(host.waitFor("listening on port"), host.log)
         let speaker = try Daemon("msrecv", config: try scratch.write("den.json", Configs.receiver(port: port, device: "den")), scratch: scratch, name: "den")
-        let fixed = try Daemon("msrecv", config: try scratch.write("fixed.json", Configs.receiver(port: port, device: "fixed")), scratch: scratch, name: "fixed")
+        let fixed = try Daemon(
+            "msrecv", config: try scratch.write("fixed.json", Configs.receiver(port: port, device: "fixed")), scratch: scratch, name: "fixed")
         XCTAssertTrue(speaker.waitFor("pcm 44100 Hz"), speaker.log)
-        XCTAssertTrue(fixed.waitFor("cannot open audio output \"fixed\" (receiving.audio_output.device_id): it cannot play the stream's 44100 Hz (it plays 48000 Hz): play through a device that converts, \"plughw:…\" or a plug PCM in asound.conf"), fixed.log)
+        XCTAssertTrue(
+            fixed.waitFor(
+                "cannot open audio output \"fixed\" (receiving.audio_output.device_id): it cannot play the stream's 44100 Hz (it plays 48000 Hz): play through a device that converts, \"plughw:…\" or a plug PCM in asound.conf"
+            ), fixed.log)
         Thread.sleep(forTimeInterval: 2)
         stopAll([speaker, fixed, host])
         XCTAssertEqual(try VirtualCard.sidecar(den)["rate"], 44_100)
@@ -105,8 +112,11 @@ final class SoundCardTests: XCTestCase {
         XCTAssertTrue(host.waitFor("listening on port"))
         // Root may raise its priority whatever RLIMIT_RTPRIO says: take CAP_SYS_NICE away too.
         let config = try scratch.write("recv.json", Configs.receiver(port: port, device: "speaker"))
-        let receiver = try Daemon(command: ["/usr/bin/prlimit", "--rtprio=0", "/usr/bin/setpriv", "--bounding-set=-sys_nice", "--inh-caps=-sys_nice",
-                                            binDirectory + "/msrecv", "--config", config], scratch: scratch, name: "msrecv")
+        let receiver = try Daemon(
+            command: [
+                "/usr/bin/prlimit", "--rtprio=0", "/usr/bin/setpriv", "--bounding-set=-sys_nice", "--inh-caps=-sys_nice",
+                binDirectory + "/msrecv", "--config", config,
+            ], scratch: scratch, name: "msrecv")
         XCTAssertTrue(receiver.waitFor("event=Connected"), receiver.log)
         XCTAssertTrue(receiver.waitFor("SCHED_FIFO was refused (RLIMIT_RTPRIO is 0)"), receiver.log)
         XCTAssertTrue(receiver.log.contains("LimitRTPRIO="), receiver.log)

@@ -1,8 +1,9 @@
+import Foundation
+import XCTest
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
-import XCTest
 
 /// A speaker's buttons, LEDs and amplifier line (issue 12), on msrecv's simulated GPIO chip (a
 /// directory of line files: this kernel has no gpio-sim), against a live host: a press moves
@@ -40,9 +41,12 @@ final class SpeakerButtonsTests: XCTestCase {
             {"buttons": {"volume_up": {"chip": "gpiochip97", "line": 5}, "volume_down": \(line(6, button: true)), "play_mute": \(line(13, button: true))},
              "leds": {"status": \(line(20)), "buffer": \(line(21))}, "amp_power": \(line(26))}
             """
-        let speaker = try Daemon("msrecv", config: try scratch.write("desk.json", Configs.receiver(port: port, device: "desk", board: board)), scratch: scratch, name: "desk")
+        let speaker = try Daemon(
+            "msrecv", config: try scratch.write("desk.json", Configs.receiver(port: port, device: "desk", board: board)), scratch: scratch, name: "desk")
         XCTAssertTrue(speaker.waitFor("event=Connected"), speaker.log)
-        XCTAssertTrue(speaker.log.contains("error: board.buttons.volume_up: no GPIO chip \"gpiochip97\" (/dev/gpiochip97 does not exist); the speaker plays without it"), speaker.log)
+        XCTAssertTrue(
+            speaker.log.contains("error: board.buttons.volume_up: no GPIO chip \"gpiochip97\" (/dev/gpiochip97 does not exist); the speaker plays without it"),
+            speaker.log)
         Thread.sleep(forTimeInterval: 1)
         XCTAssertEqual(level(chip, 26), "1", "the amplifier is on while the stream plays")
         XCTAssertEqual(level(chip, 20), "1", "playing: the status LED is solid")

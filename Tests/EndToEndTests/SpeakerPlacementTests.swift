@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Core
 import Foundation
 import XCTest
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `audio_output.latency_offset` and `audio_output.channels` (issue 12), measured on the virtual
 /// cards: a speaker with an offset plays that much off the house's schedule, and one set to a
@@ -53,9 +54,12 @@ final class SpeakerPlacementTests: XCTestCase {
             XCTAssertGreaterThan(errors.count, 3, recording)
             return ClickTrack.percentile(Array(errors), 0.5)
         }
-        let leftError = try converged(left, latency: 200_000), monoError = try converged(mono, latency: 240_000)
+        let leftError = try converged(left, latency: 200_000)
+        let monoError = try converged(mono, latency: 240_000)
         let shift = try converged(mono, latency: 200_000) - leftError
-        print("placement: left-only speaker \(Int(leftError)) µs off the house's schedule; the mono one \(Int(monoError)) µs off its own (+40 ms), \(Int(shift)) µs after the left one")
+        print(
+            "placement: left-only speaker \(Int(leftError)) µs off the house's schedule; the mono one \(Int(monoError)) µs off its own (+40 ms), \(Int(shift)) µs after the left one"
+        )
         XCTAssertLessThan(abs(leftError), 200)
         XCTAssertLessThan(abs(monoError), 200)
         XCTAssertEqual(shift, 40_000, accuracy: 300)
@@ -65,7 +69,9 @@ final class SpeakerPlacementTests: XCTestCase {
         for (recording, name) in [(left, "left"), (mono, "mono")] {
             let samples = try frames(recording)
             XCTAssertFalse(samples.isEmpty)
-            XCTAssertTrue(stride(from: 0, to: samples.count - 1, by: 2).allSatisfy { abs(Int(samples[$0]) - Int(samples[$0 + 1])) <= 2 }, "\(name): both outputs play one signal")
+            XCTAssertTrue(
+                stride(from: 0, to: samples.count - 1, by: 2).allSatisfy { abs(Int(samples[$0]) - Int(samples[$0 + 1])) <= 2 },
+                "\(name): both outputs play one signal")
         }
         func clickRatio(_ recording: String) throws -> Double {
             let samples = try frames(recording)
@@ -74,7 +80,8 @@ final class SpeakerPlacementTests: XCTestCase {
             let second = (peak + 92..<peak + 108).map { abs(Int(samples[2 * $0])) }.max() ?? 0
             return Double(second) / Double(main)
         }
-        let leftRatio = try clickRatio(left), monoRatio = try clickRatio(mono)
+        let leftRatio = try clickRatio(left)
+        let monoRatio = try clickRatio(mono)
         print("placement: right click over left click, left-only speaker \(leftRatio), mono speaker \(monoRatio) (sent 0.6)")
         XCTAssertLessThan(leftRatio, 0.01, "the left-only speaker plays none of the right channel")
         XCTAssertEqual(monoRatio, 0.6, accuracy: 0.05, "the mono speaker plays both, halved alike")

@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Config
 import Core
 import Foundation
 import XCTest
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A clean, fast start (issue 10): with a known host, the first sound comes within 0.3 s of
 /// msrecv's start whatever its buffer (the host sends what the buffer still holds of the recent
@@ -37,7 +38,8 @@ final class StartTests: XCTestCase {
 
         let latency = Double(try XCTUnwrap(parseDuration(buffer)))
         let sidecar = try VirtualCard.sidecar(recording)
-        let t0 = try XCTUnwrap(sidecar["t0_monotonic_ns"]) / 1000, rate = try XCTUnwrap(sidecar["effective_rate"])
+        let t0 = try XCTUnwrap(sidecar["t0_monotonic_ns"]) / 1000
+        let rate = try XCTUnwrap(sidecar["effective_rate"])
         let samples = try WAVAudio.parse(Array(try Data(contentsOf: URL(fileURLWithPath: recording)))).get().samples
         let firstSound = try XCTUnwrap(stride(from: 0, to: samples.count, by: 2).first { abs(Int(samples[$0])) > 8 }) / 2
         let firstSoundAt = t0 + Double(firstSound) / rate * 1e6
@@ -48,7 +50,9 @@ final class StartTests: XCTestCase {
         // dropped or inserted.
         let spacings = zip(clicks, clicks.dropFirst()).map { ($0.1 - $0.0) / 1e6 * rate }
         let resyncs = receiver.log.split(separator: "\n").filter { $0.contains("resynced") }
-        print("start at \(buffer): first sound \(Int((firstSoundAt - launched) / 1000)) ms after msrecv started; click errors (µs) \(errors.map { Int($0) }); frames between clicks \(spacings.map { Int($0.rounded()) }); \(resyncs.count) resyncs")
+        print(
+            "start at \(buffer): first sound \(Int((firstSoundAt - launched) / 1000)) ms after msrecv started; click errors (µs) \(errors.map { Int($0) }); frames between clicks \(spacings.map { Int($0.rounded()) }); \(resyncs.count) resyncs"
+        )
         XCTAssertLessThan(firstSoundAt - launched, 300_000, "first sound within 0.3 s of msrecv's start at \(buffer)")
         XCTAssertGreaterThanOrEqual(errors.count, 5)
         // The card is started where its first frame is due, and the clock estimate it starts on

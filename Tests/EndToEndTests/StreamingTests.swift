@@ -24,10 +24,12 @@ final class StreamingTests: XCTestCase {
         let wav = try scratch.write("music.wav", bytes: WAVAudio(sampleRate: 48_000, channels: 2, samples: source).encoded())
         let port = freePort()
         let recording = scratch.recordingPCM("speaker")
-        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "wav:" + wav, codec: hostCodec ?? codec)), scratch: scratch)
+        let host = try Daemon(
+            "mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "wav:" + wav, codec: hostCodec ?? codec)), scratch: scratch)
         XCTAssertTrue(host.waitFor("listening on port"))
-        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "speaker", formats: formats)),
-                                  scratch: scratch)
+        let receiver = try Daemon(
+            "msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "speaker", formats: formats)),
+            scratch: scratch)
 
         XCTAssertEqual(host.waitForExit(timeout: 10), 0, host.log)
         XCTAssertTrue(host.log.contains("event=StreamStopped"), host.log)
@@ -88,8 +90,9 @@ final class StreamingTests: XCTestCase {
         _ = scratch.recordingPCM("speaker")
         let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "wav:" + wav, loop: true)), scratch: scratch)
         XCTAssertTrue(host.waitFor("listening on port"))
-        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "speaker")), scratch: scratch,
-                                  monotonicOffset: 300)
+        let receiver = try Daemon(
+            "msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "speaker")), scratch: scratch,
+            monotonicOffset: 300)
         XCTAssertTrue(receiver.waitFor("sync: host clock offset", timeout: 10), receiver.log)
         Thread.sleep(forTimeInterval: 2)
         receiver.signal(SIGTERM)
@@ -146,8 +149,9 @@ final class StreamingTests: XCTestCase {
         let port = freePort()
         _ = scratch.recordingPCM("speaker")
         let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "speaker")), scratch: scratch)
-        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "stdin")), scratch: scratch,
-                              stdin: FileHandle(forReadingAtPath: raw))
+        let host = try Daemon(
+            "mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "stdin")), scratch: scratch,
+            stdin: FileHandle(forReadingAtPath: raw))
         // The receiver retries until the host listens; the host streams from its first frame.
         XCTAssertEqual(host.waitForExit(timeout: 15), 0, host.log)
         XCTAssertTrue(receiver.waitFor("event=Disconnected reason=end_of_stream", timeout: 5), receiver.log)

@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Core
 import Foundation
 import Secure
 import Transport
 import XCTest
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Where `swift build` put mshost, msrecv and audio-path-probe: beside this test bundle, unless
 /// MOOSYNC_BIN_DIR says otherwise.
@@ -80,20 +81,25 @@ final class Scratch {
         return data.withUnsafeBytes { raw in
             func u16(_ at: Int) -> Int { Int(raw[at]) | Int(raw[at + 1]) << 8 }
             func u32(_ at: Int) -> Int { u16(at) | u16(at + 2) << 16 }
-            var at = 12, width = 2, bits = 16
+            var at = 12
+            var width = 2
+            var bits = 16
             while at + 8 <= raw.count {
-                let id = String(decoding: raw[at..<(at + 4)], as: UTF8.self), size = u32(at + 4)
+                let id = String(decoding: raw[at..<(at + 4)], as: UTF8.self)
+                let size = u32(at + 4)
                 if id == "fmt " {
                     width = u16(at + 8 + 12) / max(1, u16(at + 8 + 2))
                     bits = u16(at + 8 + 14)
                 } else if id == "data" {
                     let start = at + 8
-                    return ((0..<((raw.count - start) / width)).map { i in
-                        var v: UInt32 = 0
-                        for b in 0..<width { v |= UInt32(raw[start + i * width + b]) << (8 * b) }
-                        // The sample's `bits` (the low ones of its container) moved to the top of 32.
-                        return Int32(bitPattern: v << UInt32(32 - bits))
-                    }, width)
+                    return (
+                        (0..<((raw.count - start) / width)).map { i in
+                            var v: UInt32 = 0
+                            for b in 0..<width { v |= UInt32(raw[start + i * width + b]) << (8 * b) }
+                            // The sample's `bits` (the low ones of its container) moved to the top of 32.
+                            return Int32(bitPattern: v << UInt32(32 - bits))
+                        }, width
+                    )
                 }
                 at += 8 + size
             }
@@ -111,17 +117,21 @@ final class Scratch {
     /// device `name` with its "Digital" control (-103.5 to 0 dB), that scales what it plays.
     /// `rate`: the only rate the card takes (a DAC clocked for 48 kHz alone); `formats`: the
     /// sample formats it takes ("S16_LE S32_LE"; S16_LE alone if nil).
-    func virtualCard(_ name: String, ppm: Double = 0, delayMicroseconds: Int = 0, burst: Int = 1, periodFrames: Int? = nil, bufferFrames: Int? = nil,
-                     state: String? = nil, mixer: Bool = false, rate: Int? = nil, formats: String? = nil, meter: Bool = false) throws -> String {
+    func virtualCard(
+        _ name: String, ppm: Double = 0, delayMicroseconds: Int = 0, burst: Int = 1, periodFrames: Int? = nil, bufferFrames: Int? = nil,
+        state: String? = nil, mixer: Bool = false, rate: Int? = nil, formats: String? = nil, meter: Bool = false
+    ) throws -> String {
         let plugin = try VirtualCard.plugin()
         if !alsaPCMs.contains(where: { $0.hasPrefix("pcm_type.vcard") }) {
             alsaPCMs.append("pcm_type.vcard { lib \"\(plugin)\" }")
         }
         let recording = file(name + ".wav")
         // Built from parts: Swift 6.0's type checker gives up on one long sum of optionals.
-        let options: [String?] = [periodFrames.map { " period_frames \($0)" }, bufferFrames.map { " buffer_frames \($0)" },
-                                  state.map { " state \"\($0)\"" }, mixer ? " mixer \"\(name)\"" : nil, rate.map { " rate \($0)" },
-                                  formats.map { " formats \"\($0)\"" }, meter ? " meter \"\(file(name + ".meter"))\"" : nil]
+        let options: [String?] = [
+            periodFrames.map { " period_frames \($0)" }, bufferFrames.map { " buffer_frames \($0)" },
+            state.map { " state \"\($0)\"" }, mixer ? " mixer \"\(name)\"" : nil, rate.map { " rate \($0)" },
+            formats.map { " formats \"\($0)\"" }, meter ? " meter \"\(file(name + ".meter"))\"" : nil,
+        ]
         let sizes = options.compactMap { $0 }.joined()
         if mixer {
             if !alsaPCMs.contains(where: { $0.hasPrefix("ctl_type.vcard") }) { alsaPCMs.append("ctl_type.vcard { lib \"\(plugin)\" }") }
@@ -224,10 +234,13 @@ final class Daemon {
 
     /// `monotonicOffset`: run it in its own time namespace whose CLOCK_MONOTONIC is that many
     /// seconds ahead, as a second device's clock would be.
-    convenience init(_ binary: String, config: String, scratch: Scratch, name: String? = nil, arguments: [String] = [], stdin: FileHandle? = nil,
-                     monotonicOffset: Int? = nil) throws {
-        try self.init(command: [binDirectory + "/" + binary, "--config", config] + arguments, scratch: scratch, name: name ?? binary,
-                      stdin: stdin, monotonicOffset: monotonicOffset)
+    convenience init(
+        _ binary: String, config: String, scratch: Scratch, name: String? = nil, arguments: [String] = [], stdin: FileHandle? = nil,
+        monotonicOffset: Int? = nil
+    ) throws {
+        try self.init(
+            command: [binDirectory + "/" + binary, "--config", config] + arguments, scratch: scratch, name: name ?? binary,
+            stdin: stdin, monotonicOffset: monotonicOffset)
     }
 
     /// Any program (a peer such as snapclient), by its full command line.
@@ -324,7 +337,8 @@ func stopAll(_ daemons: [Daemon], file: StaticString = #filePath, line: UInt = #
 
 func runToCompletion(_ binary: String, _ arguments: [String], environment: [String: String]? = nil, stdin: String? = nil) throws -> (Int32, String) {
     let process = Process()
-    let pipe = Pipe(), input = Pipe()
+    let pipe = Pipe()
+    let input = Pipe()
     process.executableURL = URL(fileURLWithPath: binDirectory + "/" + binary)
     process.arguments = arguments
     if let environment { process.environment = environment }
@@ -386,7 +400,8 @@ enum TestAudio {
     }
 
     static func snr(_ reference: ArraySlice<Int16>, _ test: ArraySlice<Int16>) -> Double {
-        var signal = 0.0, noise = 0.0
+        var signal = 0.0
+        var noise = 0.0
         for (r, t) in zip(reference, test) {
             signal += Double(r) * Double(r)
             noise += (Double(r) - Double(t)) * (Double(r) - Double(t))
@@ -419,7 +434,8 @@ enum Configs {
     /// `source`: a loopback address of 127/8 to connect from (the host tells addresses apart).
     static func connect(port: UInt16, from source: String? = nil, timeout: TimeInterval = 5) throws -> any ByteChannel {
         let address = try SocketAddress.resolve(host: "127.0.0.1", port: port).get()[0]
-        let channel = try source.map { try receiverTransport.secure(TCPChannel(adopting: try boundConnect(from: $0, to: port), peer: "127.0.0.1:\(port)")).get() }
+        let channel =
+            try source.map { try receiverTransport.secure(TCPChannel(adopting: try boundConnect(from: $0, to: port), peer: "127.0.0.1:\(port)")).get() }
             ?? receiverTransport.connect(to: address).get()
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
@@ -435,14 +451,19 @@ enum Configs {
     /// A TCP connection to the host's `port` on 127.0.0.1 from the loopback address `source`.
     static func boundConnect(from source: String, to port: UInt16) throws -> CInt {
         let fd = socket(AF_INET, CInt(SOCK_STREAM.rawValue), 0)
-        var local = sockaddr_in(), remote = sockaddr_in()
+        var local = sockaddr_in()
+        var remote = sockaddr_in()
         local.sin_family = sa_family_t(AF_INET)
         local.sin_addr.s_addr = inet_addr(source)
         remote.sin_family = sa_family_t(AF_INET)
         remote.sin_addr.s_addr = inet_addr("127.0.0.1")
         remote.sin_port = port.bigEndian
-        let bound = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        let connected = withUnsafePointer(to: &remote) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let bound = withUnsafePointer(to: &local) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        let connected = withUnsafePointer(to: &remote) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
         guard bound == 0, connected == 0 else {
             let why = String(cString: strerror(errno))
             close(fd)
@@ -453,9 +474,11 @@ enum Configs {
 
     /// Not advertised over mDNS unless `advertise` (then under `name`, with its identity and
     /// device_id in `stateDir`).
-    static func host(port: UInt16, source: String, codec: String = "pcm", loop: Bool = false, maxClients: Int = 4,
-                     rate: Int = 48_000, frameMilliseconds: Int = 20, advertise: Bool = false, name: String = "test host",
-                     stateDir: String = stateDirectory, bitrate: Int = 128_000, adaptive: Bool = false, extra: String = "") -> String {
+    static func host(
+        port: UInt16, source: String, codec: String = "pcm", loop: Bool = false, maxClients: Int = 4,
+        rate: Int = 48_000, frameMilliseconds: Int = 20, advertise: Bool = false, name: String = "test host",
+        stateDir: String = stateDirectory, bitrate: Int = 128_000, adaptive: Bool = false, extra: String = ""
+    ) -> String {
         """
         {"sharing": {"device_name": "\(name)", "port": \(port), "source": "\(source)", "loop": \(loop), "advertise": \(advertise),
                      "max_clients": \(maxClients), "frame_ms": \(frameMilliseconds), "state_dir": "\(stateDir)"\(extra),
@@ -465,8 +488,10 @@ enum Configs {
 
     /// `port` nil: no host named, found over mDNS.
     /// `output`: more `audio_output` keys; `board`: the `board` section's JSON, if any.
-    static func receiver(port: UInt16?, device: String, buffer: String = "200ms", formats: String = "[\"opus\", \"pcm\"]", extra: String = "",
-                         output: String = "", board: String? = nil) -> String {
+    static func receiver(
+        port: UInt16?, device: String, buffer: String = "200ms", formats: String = "[\"opus\", \"pcm\"]", extra: String = "",
+        output: String = "", board: String? = nil
+    ) -> String {
         """
         {"receiving": {\(port.map { "\"host\": \"127.0.0.1:\($0)\"," } ?? "") "buffer_size": "\(buffer)", "client_name": "\(device)",
                        "state_dir": "\(receiverStateDirectory(device))"\(extra),

@@ -1,7 +1,7 @@
 import Config
 import Core
-import ProtocolMessages
 import Foundation
+import ProtocolMessages
 import TestSupport
 import Transport
 import XCTest
@@ -28,8 +28,9 @@ final class SyncTests: XCTestCase {
         let wav = try scratch.write("clicks.wav", bytes: ClickTrack.wav())
         let port = freePort()
         let recording = try scratch.virtualCard("card", ppm: ppm, delayMicroseconds: 1_500)
-        let (host, receiver) = try stream(for: 15, host: Configs.host(port: port, source: "wav:" + wav, codec: codec, loop: true),
-                                          receiver: Configs.receiver(port: port, device: "card", buffer: "200ms"), scratch: scratch)
+        let (host, receiver) = try stream(
+            for: 15, host: Configs.host(port: port, source: "wav:" + wav, codec: codec, loop: true),
+            receiver: Configs.receiver(port: port, device: "card", buffer: "200ms"), scratch: scratch)
 
         let clicks = try ClickTrack.times(recording: recording)
         XCTAssertGreaterThan(clicks.count, 10)
@@ -42,7 +43,9 @@ final class SyncTests: XCTestCase {
         let resyncs = receiver.count("resynced")
         let syncLine = receiver.log.split(separator: "\n").last { $0.contains("sync: host clock offset") } ?? ""
         print("sync \(ppm) ppm: \(syncLine); card underruns \(try VirtualCard.sidecar(recording)["underruns"] ?? -1)")
-        print("sync \(ppm) ppm \(codec): click errors (µs) \(errors.map { Int($0) }); after 5 s median \(Int(median)) µs, p10–p90 spread \(Int(spread)) µs; \(resyncs) resyncs")
+        print(
+            "sync \(ppm) ppm \(codec): click errors (µs) \(errors.map { Int($0) }); after 5 s median \(Int(median)) µs, p10–p90 spread \(Int(spread)) µs; \(resyncs) resyncs"
+        )
         XCTAssertLessThan(abs(median), 100)
         XCTAssertLessThan(spread, 200)
         XCTAssertEqual(resyncs, 0, "the start is on schedule: no resync")
@@ -61,9 +64,11 @@ final class MultiRoomSyncTests: XCTestCase {
         let monotonicOffset: Int?
     }
 
-    static let rooms = [Room(name: "kitchen", ppm: 150, delay: 1_500, monotonicOffset: nil),
-                        Room(name: "lounge", ppm: -150, delay: 500, monotonicOffset: 500),
-                        Room(name: "study", ppm: 0, delay: 3_000, monotonicOffset: nil)]
+    static let rooms = [
+        Room(name: "kitchen", ppm: 150, delay: 1_500, monotonicOffset: nil),
+        Room(name: "lounge", ppm: -150, delay: 500, monotonicOffset: 500),
+        Room(name: "study", ppm: 0, delay: 3_000, monotonicOffset: nil),
+    ]
 
     static var seconds: Double { Double(ProcessInfo.processInfo.environment["MOOSYNC_SYNC_SECONDS"] ?? "") ?? 90 }
 
@@ -110,9 +115,11 @@ final class MultiRoomSyncTests: XCTestCase {
     /// through a `NetworkPath` of their own with `path`'s options. Skews count from `settle` s on.
     /// `environment` is added to the daemons'; `observe` is called with the host and the
     /// receivers once settled and again just before they stop.
-    static func playTogether(burst: Int = 1, relayed: Set<String> = [], path: [String] = [], settle: Int = 5, seconds: Double = MultiRoomSyncTests.seconds,
-                             buffer: String = "200ms", environment: [String: String] = [:], observe: ((_ settled: Bool, _ daemons: [Daemon]) -> Void)? = nil,
-                             label: String? = nil) throws -> Run {
+    static func playTogether(
+        burst: Int = 1, relayed: Set<String> = [], path: [String] = [], settle: Int = 5, seconds: Double = MultiRoomSyncTests.seconds,
+        buffer: String = "200ms", environment: [String: String] = [:], observe: ((_ settled: Bool, _ daemons: [Daemon]) -> Void)? = nil,
+        label: String? = nil
+    ) throws -> Run {
         let scratch = try Scratch("rooms")
         scratch.environmentOverrides.merge(environment) { $1 }
         let wav = try scratch.write("clicks.wav", bytes: ClickTrack.wav())
@@ -125,8 +132,9 @@ final class MultiRoomSyncTests: XCTestCase {
             relayed.contains(room.name) ? try NetworkPath(to: port, options: path, scratch: scratch, name: "relay-" + room.name) : nil
         }
         let receivers = try zip(rooms, paths).map { room, path in
-            try Daemon("msrecv", config: try scratch.write(room.name + ".json", Configs.receiver(port: path?.port ?? port, device: room.name, buffer: buffer)),
-                       scratch: scratch, name: room.name, monotonicOffset: room.monotonicOffset)
+            try Daemon(
+                "msrecv", config: try scratch.write(room.name + ".json", Configs.receiver(port: path?.port ?? port, device: room.name, buffer: buffer)),
+                scratch: scratch, name: room.name, monotonicOffset: room.monotonicOffset)
         }
         for r in receivers { XCTAssertTrue(r.waitFor("event=Connected"), r.log) }
         // Resyncs belong to the start: none once converged.
@@ -162,16 +170,18 @@ final class MultiRoomSyncTests: XCTestCase {
             let lastOff = byClick.lastIndex { abs($0.value) >= 200 }
             return lastOff.map { byClick[$0].key + 1 - byClick[0].key } ?? 0
         }
-        let run = Run(label: label ?? "multiroom burst=\(burst)", rooms: rooms, errors: errors, settled: settled,
-                      skewMedian: ClickTrack.percentile(skews, 0.5), skewP99: ClickTrack.percentile(skews, 0.99), medians: medians,
-                      convergedAt: convergedAt, resyncsAfterSettling: zip(receivers, resyncsAtSettling).map { $0.count("resynced") - $1 },
-                      refusedFraction: receivers.map { ClockReport.last(in: $0.log)?.refusedFraction ?? 1 },
-                      receiverLogs: receivers.map(\.log), seconds: seconds)
+        let run = Run(
+            label: label ?? "multiroom burst=\(burst)", rooms: rooms, errors: errors, settled: settled,
+            skewMedian: ClickTrack.percentile(skews, 0.5), skewP99: ClickTrack.percentile(skews, 0.99), medians: medians,
+            convergedAt: convergedAt, resyncsAfterSettling: zip(receivers, resyncsAtSettling).map { $0.count("resynced") - $1 },
+            refusedFraction: receivers.map { ClockReport.last(in: $0.log)?.refusedFraction ?? 1 },
+            receiverLogs: receivers.map(\.log), seconds: seconds)
         let names = rooms.map { "\($0.name) \(Int($0.ppm)) ppm" + (relayed.contains($0.name) ? " (relayed)" : "") }
         for (name, e) in zip(names, errors) { print("\(run.label) \(name): click errors (µs) \(e.sorted { $0.key < $1.key }.map { Int($0.value) })") }
         for (name, log) in zip(names, run.receiverLogs) { print("\(run.label) \(name): \(ClockReport.last(in: log)?.line ?? "no sync line")") }
         for counts in relayCounts { print("\(run.label) \(counts)") }
-        print("""
+        print(
+            """
             \(run.label) \(Int(seconds)) s, \(settled.count) clicks after \(settle) s: \
             inter-room skew median \(Int(run.skewMedian)) µs, p99 \(Int(run.skewP99)) µs, max \(Int(skews.max() ?? 0)) µs; \
             vs schedule median \(zip(names, medians).map { "\($0) \(Int($1)) µs" }.joined(separator: ", ")); \
@@ -220,15 +230,21 @@ final class SnapcastSyncComparisonTests: XCTestCase {
 
     /// The skew between rooms (median, p99) after `settle` s; the rooms named in `relayed` reach
     /// the server through a `NetworkPath` of their own with `path`'s options.
-    static func playTogether(relayed: Set<String> = [], path: [String] = [], settle: Int = 5, seconds: Double = MultiRoomSyncTests.seconds,
-                             label: String = "snapcast multiroom") throws -> (median: Double, p99: Double) {
+    static func playTogether(
+        relayed: Set<String> = [], path: [String] = [], settle: Int = 5, seconds: Double = MultiRoomSyncTests.seconds,
+        label: String = "snapcast multiroom"
+    ) throws -> (median: Double, p99: Double) {
         let scratch = try Scratch("snapcast")
         let rooms = MultiRoomSyncTests.rooms
         let recordings = try rooms.map { try scratch.virtualCard($0.name, ppm: $0.ppm, delayMicroseconds: $0.delay) }
         let fifo = scratch.file("clicks.fifo")
         XCTAssertEqual(mkfifo(fifo, 0o600), 0)
-        let streamPort = freePort(), controlPort = freePort(), httpPort = freePort()
-        let config = try scratch.write("snapserver.conf", """
+        let streamPort = freePort()
+        let controlPort = freePort()
+        let httpPort = freePort()
+        let config = try scratch.write(
+            "snapserver.conf",
+            """
             [server]
             datadir = \(scratch.path)
             [http]
@@ -250,7 +266,8 @@ final class SnapcastSyncComparisonTests: XCTestCase {
             guard fd >= 0 else { return }
             let loop = Array(ClickTrack.wav().dropFirst(44))
             let clock = SystemClock()
-            var next = clock.now(), offset = 0
+            var next = clock.now()
+            var offset = 0
             while !stop.isSet {
                 let chunk = 960 * 4
                 let n = loop.withUnsafeBytes { write(fd, $0.baseAddress! + offset, chunk) }
@@ -266,12 +283,18 @@ final class SnapcastSyncComparisonTests: XCTestCase {
             relayed.contains(room.name) ? try NetworkPath(to: streamPort, options: path, scratch: scratch, name: "relay-" + room.name) : nil
         }
         let clients = try zip(rooms, paths).map { room, path in
-            try Daemon(command: ["/usr/bin/snapclient", "-h", "127.0.0.1", "-p", "\(path?.port ?? streamPort)", "--hostID", room.name,
-                                 "--player", "alsa", "-s", room.name, "--logsink", "stderr"],
-                       scratch: scratch, name: "snapclient-" + room.name, monotonicOffset: room.monotonicOffset)
+            try Daemon(
+                command: [
+                    "/usr/bin/snapclient", "-h", "127.0.0.1", "-p", "\(path?.port ?? streamPort)", "--hostID", room.name,
+                    "--player", "alsa", "-s", room.name, "--logsink", "stderr",
+                ],
+                scratch: scratch, name: "snapclient-" + room.name, monotonicOffset: room.monotonicOffset)
         }
         Thread.sleep(forTimeInterval: seconds)
-        for c in clients { c.signal(SIGTERM); _ = c.waitForExit() }
+        for c in clients {
+            c.signal(SIGTERM)
+            _ = c.waitForExit()
+        }
         stop.set()
         server.signal(SIGTERM)
         _ = server.waitForExit()
@@ -287,8 +310,10 @@ final class SnapcastSyncComparisonTests: XCTestCase {
         let settled = Array(skews.dropFirst(settle))
         XCTAssertGreaterThan(Double(settled.count), seconds - Double(settle) - 10, "clicks heard in every room: \(clients.map(\.log))")
         guard !settled.isEmpty else { return (.infinity, .infinity) }
-        let median = ClickTrack.percentile(settled, 0.5), p99 = ClickTrack.percentile(settled, 0.99)
-        print("""
+        let median = ClickTrack.percentile(settled, 0.5)
+        let p99 = ClickTrack.percentile(settled, 0.99)
+        print(
+            """
             \(label) \(Int(seconds)) s, \(settled.count) clicks after \(settle) s: inter-room skew median \(Int(median)) µs, \
             p99 \(Int(p99)) µs, max \(Int(settled.max()!)) µs
             """)
@@ -313,7 +338,8 @@ final class HostClockStepTests: XCTestCase {
         let port = freePort()
         let recording = try scratch.virtualCard("card", ppm: 100, delayMicroseconds: 1_000)
         let listener = try TCPListener(port: port)
-        let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "card", buffer: "200ms")), scratch: scratch)
+        let receiver = try Daemon(
+            "msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "card", buffer: "200ms")), scratch: scratch)
         let clock = SystemClock()
         let channel = try FakeHost.accept(listener)
 
@@ -326,8 +352,10 @@ final class HostClockStepTests: XCTestCase {
         let streamStart = hostNow()
         try FakeHost.welcome(channel, &reader, streamStart: streamStart, hostNow: hostNow)
 
-        let stepAt = clock.now() + 8_000_000, end = clock.now() + 22_000_000
-        var sequence = 0, requests = 0
+        let stepAt = clock.now() + 8_000_000
+        let end = clock.now() + 22_000_000
+        var sequence = 0
+        var requests = 0
         while clock.now() < end {
             if step == 0 && clock.now() >= stepAt { step = stepBy }
             // Clicks, paced by the host's clock: one a second, at the start of every 50th packet.
@@ -362,16 +390,20 @@ final class HostClockStepTests: XCTestCase {
         let local = Double(stepAt)
         let before = ClickTrack.errors(times.filter { $0 < local }, streamStart: Double(streamStart), latency: 200_000)
         let after = ClickTrack.errors(times.filter { $0 > local + 6_000_000 }, streamStart: Double(streamStart - stepBy), latency: 200_000)
-        let settledBefore = before.filter { $0.key >= 4 }.map(\.value), settledAfter = after.map(\.value)
+        let settledBefore = before.filter { $0.key >= 4 }.map(\.value)
+        let settledAfter = after.map(\.value)
         let resyncs = receiver.log.split(separator: "\n").filter { $0.contains("resynced") }
-        print("host clock step \(stepBy) µs: errors before (µs) \(settledBefore.map { Int($0) }), from 6 s after \(settledAfter.map { Int($0) }); \(resyncs.joined(separator: " | "))")
+        print(
+            "host clock step \(stepBy) µs: errors before (µs) \(settledBefore.map { Int($0) }), from 6 s after \(settledAfter.map { Int($0) }); \(resyncs.joined(separator: " | "))"
+        )
         XCTAssertTrue(receiver.log.contains("clock: the host's clock stepped by"), receiver.log)
         XCTAssertTrue(receiver.log.contains("clock: refused a TIME_RESP (1 so far): host sent its reply before receiving the request (t3 < t2)"), receiver.log)
         XCTAssertEqual(resyncs.count, 1, "one resync, for the step (the start is on schedule): \(receiver.log)")
         // The log writes durations as the config does: "49966us", "50ms", "1s".
         let inserted = resyncs.last.flatMap { line -> Int? in
             guard let token = line.split(separator: " ").first(where: { $0.first?.isNumber == true && $0.last?.isLetter == true }) else { return nil }
-            let digits = token.prefix { $0.isNumber }, unit = token.dropFirst(digits.count)
+            let digits = token.prefix { $0.isNumber }
+            let unit = token.dropFirst(digits.count)
             return Int(digits).map { $0 * (unit == "s" ? 1_000_000 : unit == "ms" ? 1_000 : 1) }
         }
         XCTAssertEqual(Double(inserted ?? 0), 50_000, accuracy: 500, "the step put right at once: \(resyncs)")

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import Secure
 import XCTest
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// TLS on every connection (issue 11): what the daemons agree on, what an outside client can and
 /// cannot get from mshost, and what a receiver does when the host's key is not the one it knows.
@@ -70,8 +71,9 @@ final class TLSTests: XCTestCase {
         let device = "pin-\(port)"
         try? FileManager.default.removeItem(atPath: Configs.receiverStateDirectory(device))
         _ = scratch.recordingPCM(device)
-        let (host, receiver) = try stream(for: 1, host: Configs.host(port: port, source: "tone:440"),
-                                          receiver: Configs.receiver(port: port, device: device), scratch: scratch)
+        let (host, receiver) = try stream(
+            for: 1, host: Configs.host(port: port, source: "tone:440"),
+            receiver: Configs.receiver(port: port, device: device), scratch: scratch)
         let expected = "TLSv\(TLSLibrary.bestProtocol) "
         XCTAssertTrue(receiver.log.contains("TLS: \(expected)"), receiver.log)
         XCTAssertTrue(host.log.contains("TLS: \(expected)"), host.log)
@@ -105,9 +107,14 @@ final class TLSTests: XCTestCase {
 
         // receiving.host_fingerprint names the host's real key: accepted, whatever was pinned.
         let fingerprint = try printedFingerprint("mshost", config: try scratch.write("host2.json", Configs.host(port: port, source: "tone")))
-        let named = try Daemon("msrecv", config: try scratch.write("recv2.json", Configs.receiver(port: port, device: device,
-                                                                   extra: ", \"host_fingerprint\": \"\(fingerprint.uppercased())\"")), scratch: scratch,
-                               name: "msrecv2")
+        let named = try Daemon(
+            "msrecv",
+            config: try scratch.write(
+                "recv2.json",
+                Configs.receiver(
+                    port: port, device: device,
+                    extra: ", \"host_fingerprint\": \"\(fingerprint.uppercased())\"")), scratch: scratch,
+            name: "msrecv2")
         XCTAssertTrue(named.waitFor("event=Connected"), named.log)
         named.signal(SIGTERM)
         XCTAssertEqual(named.waitForExit(), 0)
@@ -119,8 +126,9 @@ final class TLSTests: XCTestCase {
         let scratch = try Scratch("tls-mismatch")
         let port = freePort()
         _ = scratch.recordingPCM("speaker")
-        let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone:440", extra: ", \"encryption\": \"none\"")),
-                              scratch: scratch)
+        let host = try Daemon(
+            "mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone:440", extra: ", \"encryption\": \"none\"")),
+            scratch: scratch)
         XCTAssertTrue(host.waitFor("listening on port"), host.log)
         XCTAssertTrue(host.log.contains("warning: sharing.encryption is \"none\""), host.log)
         let receiver = try Daemon("msrecv", config: try scratch.write("recv.json", Configs.receiver(port: port, device: "speaker")), scratch: scratch)
@@ -132,10 +140,12 @@ final class TLSTests: XCTestCase {
 
         // The other way round: a plaintext receiver at a TLS host.
         let tlsPort = freePort()
-        let tlsHost = try Daemon("mshost", config: try scratch.write("host2.json", Configs.host(port: tlsPort, source: "tone:440")), scratch: scratch, name: "mshost2")
+        let tlsHost = try Daemon(
+            "mshost", config: try scratch.write("host2.json", Configs.host(port: tlsPort, source: "tone:440")), scratch: scratch, name: "mshost2")
         XCTAssertTrue(tlsHost.waitFor("listening on port"), tlsHost.log)
-        let plain = try Daemon("msrecv", config: try scratch.write("recv2.json", Configs.receiver(port: tlsPort, device: "speaker", extra: ", \"encryption\": \"none\"")),
-                               scratch: scratch, name: "msrecv2")
+        let plain = try Daemon(
+            "msrecv", config: try scratch.write("recv2.json", Configs.receiver(port: tlsPort, device: "speaker", extra: ", \"encryption\": \"none\"")),
+            scratch: scratch, name: "msrecv2")
         XCTAssertTrue(plain.log.contains("warning: receiving.encryption is \"none\"") || plain.waitFor("warning: receiving.encryption"), plain.log)
         XCTAssertTrue(tlsHost.waitFor("same encryption setting"), tlsHost.log)
         XCTAssertFalse(plain.log.contains("event=Connected"), plain.log)

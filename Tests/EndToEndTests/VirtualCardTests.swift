@@ -38,9 +38,12 @@ final class VirtualCardTests: XCTestCase {
         // Sample n left the card at t0 + n / rate; the prediction was made for sample `frame`.
         let signed = predictions.map { Double($0.time) - (t0 + Double($0.frame) / rate * 1e6) }
         let errors = signed.map(abs).sorted()
-        let median = errors[errors.count / 2], p99 = errors[errors.count * 99 / 100]
+        let median = errors[errors.count / 2]
+        let p99 = errors[errors.count * 99 / 100]
         // Measured: +35 µs median, 24 µs of it from converting the delay at the nominal rate.
-        print("vcard: output delay predicts the DAC time within \(Int(median)) µs median (signed \(Int(signed.sorted()[signed.count / 2])) µs), \(Int(p99)) µs p99")
+        print(
+            "vcard: output delay predicts the DAC time within \(Int(median)) µs median (signed \(Int(signed.sorted()[signed.count / 2])) µs), \(Int(p99)) µs p99"
+        )
         XCTAssertLessThan(median, 50)
         XCTAssertLessThan(p99, 500)
 

@@ -1,3 +1,11 @@
+import Config
+import Core
+import ProtocolMessages
+import Secure
+import Transport
+
+@testable import Host
+
 // libFuzzer target: one receiver's connection on the host (`ClientConnection`), with the
 // receiver played from the fuzz input: HELLO, the password proof (CHALLENGE, AUTH) against a
 // fixed verifier, CONTROL and CHAT against the permissions, TIME_REQ, STATUS, BYE, and whatever
@@ -9,21 +17,16 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Config
-import Core
-@testable import Host
-import ProtocolMessages
-import Secure
-import Transport
 
 let log = Logger(program: "fuzz", descriptor: open("/dev/null", O_WRONLY))
 /// Made once: PBKDF2 and a point multiplication per input would be most of the run.
 let verifier = try! PasswordVerifier(password: "fuzz", iterations: 1_000)
 let listed = Fingerprint(bytes: [UInt8](repeating: 7, count: 32))!
-let welcome = Welcome(sessionID: "fuzz", hostID: "fuzz", hostName: "fuzz",
-                      stream: StreamDescription(codec: .pcm, sampleRate: 48_000, channels: 2, frameSamples: 960, codecDelay: 0, bitrate: 1_536_000),
-                      streamStart: 0, nextSequence: 0, permissions: GrantedPermissions(queueControl: false, playbackControl: false, chat: true),
-                      t1: 0, t2: 0, t3: 0)
+let welcome = Welcome(
+    sessionID: "fuzz", hostID: "fuzz", hostName: "fuzz",
+    stream: StreamDescription(codec: .pcm, sampleRate: 48_000, channels: 2, frameSamples: 960, codecDelay: 0, bitrate: 1_536_000),
+    streamStart: 0, nextSequence: 0, permissions: GrantedPermissions(queueControl: false, playbackControl: false, chat: true),
+    t1: 0, t2: 0, t3: 0)
 let audio = FrameWriter.frame(.audio, payload: [UInt8](repeating: 0, count: AudioPacketHeader.size + 64))
 let proofs = ProofBudget()
 

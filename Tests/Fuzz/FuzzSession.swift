@@ -1,3 +1,11 @@
+import Audio
+import Codec
+import Core
+import ProtocolMessages
+import Transport
+
+@testable import Receiver
+
 // libFuzzer target: the receiver's whole session against a host played from the fuzz input:
 // the handshake (HELLO → WELCOME/REJECT), then the stream (frames into the pool, TIME_REQ /
 // TIME_RESP clock sync, STATUS, BYE) on the reactor with a stepped clock, and the playout
@@ -7,12 +15,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Audio
-import Codec
-import Core
-import ProtocolMessages
-@testable import Receiver
-import Transport
 
 /// The receiver's clock when it sends HELLO: a WELCOME must echo it as t1 (the seed corpus does).
 let helloTime: Microseconds = 1_000_000
@@ -66,12 +68,16 @@ struct SteppedOutput: AudioOutput {
         clock.now() >= deviceFrom ? .success(()) : .failure(AlsaError(code: -19, call: "snd_pcm_open"))
     }
 
-    func start(_ device: Void, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool, incoming: SPSCRing,
-               clockMapping: SharedClockMapping, counters: PlayoutCounters) throws(CodecError) -> SteppedPlayout {
+    func start(
+        _ device: Void, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool, incoming: SPSCRing,
+        clockMapping: SharedClockMapping, counters: PlayoutCounters
+    ) throws(CodecError) -> SteppedPlayout {
         typealias Engine = PlayoutEngine<MemorySink, SteppedClock>
-        let playout = SteppedPlayout(Engine(format: format, decoder: try Engine.decoder(for: format), resampler: nil, pool: pool,
-                                            incoming: incoming, sink: MemorySink(sampleRate: format.sampleRate, channels: format.channels),
-                                            clock: clock, counters: counters, schedule: schedule, clockMapping: clockMapping))
+        let playout = SteppedPlayout(
+            Engine(
+                format: format, decoder: try Engine.decoder(for: format), resampler: nil, pool: pool,
+                incoming: incoming, sink: MemorySink(sampleRate: format.sampleRate, channels: format.channels),
+                clock: clock, counters: counters, schedule: schedule, clockMapping: clockMapping))
         current.playout = playout
         return playout
     }
@@ -85,9 +91,11 @@ public func fuzzSession(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let tick = Microseconds(input[2]) * 200 + 100
     let channel = FuzzChannel(bytes: UnsafeRawBufferPointer(rebasing: input[3...]), chunk: Int(input[0] & 0x7f) + 1, releasedUpFront: perStep)
     let clock = SteppedClock(startingAt: helloTime)
-    let handshake = HandshakePhase(channel: channel, hello: { t1 in
-        Hello(clientID: "fuzz", clientName: "fuzz", audioFormats: ["opus", "flac", "pcm"], maxBufferSize: "200ms", lowLatency: false, t1: t1)
-    }, password: input[0] & 0x80 != 0 ? password : nil, log: log)
+    let handshake = HandshakePhase(
+        channel: channel,
+        hello: { t1 in
+            Hello(clientID: "fuzz", clientName: "fuzz", audioFormats: ["opus", "flac", "pcm"], maxBufferSize: "200ms", lowLatency: false, t1: t1)
+        }, password: input[0] & 0x80 != 0 ? password : nil, log: log)
     var accepted: HandshakeMessages.Accepted?
     for _ in 0..<64 where accepted == nil {
         switch handshake.advance(clock: clock) {
@@ -107,8 +115,10 @@ public func fuzzSession(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     return 0
 }
 
-private func stream(_ accepted: HandshakeMessages.Accepted, channel: FuzzChannel, reader: consuming FrameReader, clock: SteppedClock, perStep: Int,
-                    tick: Microseconds) {
+private func stream(
+    _ accepted: HandshakeMessages.Accepted, channel: FuzzChannel, reader: consuming FrameReader, clock: SteppedClock, perStep: Int,
+    tick: Microseconds
+) {
     let format = accepted.format
     let latency: Microseconds = 200_000
     let slots = packetPoolSlots(bufferSize: latency, frameDuration: format.frameDuration)
@@ -120,9 +130,10 @@ private func stream(_ accepted: HandshakeMessages.Accepted, channel: FuzzChannel
     let schedule = PlayoutSchedule(streamStart: accepted.welcome.streamStart, latency: latency)
     // An odd tick byte: the device is missing for the first 300 ms.
     let output = SteppedOutput(clock: clock, deviceFrom: tick / 100 % 2 == 1 ? clock.now() + 300_000 : 0)
-    let session = StreamSession(channel: channel, reader: reader, format: format, schedule: schedule, pool: pool, incoming: incoming,
-                                counters: PlayoutCounters(), clockSync: clockSync, clockMapping: clockMapping, readInterval: 20_000,
-                                buffer: LatencyController(floor: latency, ceiling: 2 * latency, now: clock.now()), output: output, log: log)
+    let session = StreamSession(
+        channel: channel, reader: reader, format: format, schedule: schedule, pool: pool, incoming: incoming,
+        counters: PlayoutCounters(), clockSync: clockSync, clockMapping: clockMapping, readInterval: 20_000,
+        buffer: LatencyController(floor: latency, ceiling: 2 * latency, now: clock.now()), output: output, log: log)
     var reactor = Reactor<ReceiverToken>(clock: clock)
     reactor.register(.host, fd: -1, interest: .read)
     var ended = session.start(&reactor, device: output.open(format: format, latency: latency)) != nil

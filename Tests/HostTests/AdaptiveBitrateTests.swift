@@ -1,10 +1,11 @@
 import Codec
 import Config
 import Core
-@testable import Host
 import ProtocolMessages
 import Transport
 import XCTest
+
+@testable import Host
 
 /// The adaptive host's two halves: the controller that moves a receiver among the Opus tiers
 /// on what its STATUS and send queue say, and the encoder whose tiers a receiver's one decoder
@@ -107,7 +108,9 @@ final class AdaptiveBitrateTests: XCTestCase {
         }
         let steady = (errors[50..<100] + errors[120..<150] + errors[170..<200]).max()!
         let atSwitches = [errors[100], errors[101], errors[150], errors[151]]
-        print("tier switch: worst error at the switches \(atSwitches.map { String(format: "%.3f", $0) }), steady \(String(format: "%.3f", steady)), cold \(String(format: "%.3f", errors[200]))")
+        print(
+            "tier switch: worst error at the switches \(atSwitches.map { String(format: "%.3f", $0) }), steady \(String(format: "%.3f", steady)), cold \(String(format: "%.3f", errors[200]))"
+        )
         XCTAssertLessThan(atSwitches.max()!, steady * 1.2, "no click at a warm switch")
         XCTAssertGreaterThan(errors[200], steady * 4, "the instrument hears the click of a cold one")
     }

@@ -1,13 +1,15 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Core
-@testable import Host
 import ProtocolMessages
 import Secure
 import TestSupport
 import Transport
 import XCTest
+
+@testable import Host
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One receiver's state machine on the host, and the client list other code reads, driven over
 /// a socket pair with the protocol's own messages.
@@ -34,9 +36,12 @@ final class ClientConnectionTests: XCTestCase {
     }
 
     private func welcome(t1: Microseconds) -> Welcome {
-        Welcome(sessionID: "s", hostID: "h", hostName: "host", stream: StreamDescription(codec: .pcm, sampleRate: 48_000, channels: 2, frameSamples: 960,
+        Welcome(
+            sessionID: "s", hostID: "h", hostName: "host",
+            stream: StreamDescription(
+                codec: .pcm, sampleRate: 48_000, channels: 2, frameSamples: 960,
                 codecDelay: 0, bitrate: 1_536_000), streamStart: 0, nextSequence: 7,
-                permissions: GrantedPermissions(queueControl: false, playbackControl: false, chat: false), t1: t1, t2: 2, t3: 3)
+            permissions: GrantedPermissions(queueControl: false, playbackControl: false, chat: false), t1: t1, t2: 2, t3: 3)
     }
 
     /// A host whose clock reads before zero (a time namespace set back) stamps its AUDIO with 0
@@ -46,12 +51,16 @@ final class ClientConnectionTests: XCTestCase {
         let clock = SteppedClock(startingAt: -2_000_000)
         let client = ClientConnection(id: 1, channel: host, now: -2_000_000, log: log, clock: clock)
         let stamped = FrameWriter.frame(.audio, flags: AudioPacketHeader.sentAtFlag, payload: [UInt8](repeating: 0, count: AudioPacketHeader.size + 8 + 10))
-        try writeAll(receiver, Hello(clientID: "k1", clientName: "Kitchen", audioFormats: ["pcm"], maxBufferSize: "200ms", lowLatency: false, t1: 1).frame).get()
+        try writeAll(receiver, Hello(clientID: "k1", clientName: "Kitchen", audioFormats: ["pcm"], maxBufferSize: "200ms", lowLatency: false, t1: 1).frame)
+            .get()
         client.ready(.read, now: -2_000_000) { h, _ in .welcome(self.welcome(t1: h.t1), codec: .pcm, backlog: []) }
         _ = frames(receiver)
         stamped.withUnsafeBytes { client.sendAudio($0, now: -1_999_000) }
         try writeAll(receiver, TimeRequest(t1: 7).frame).get()
-        client.ready(.read, now: -1_998_000) { _, _ in XCTFail("one HELLO only"); return .reject(.invalidPacket("again"), message: "") }
+        client.ready(.read, now: -1_998_000) { _, _ in
+            XCTFail("one HELLO only")
+            return .reject(.invalidPacket("again"), message: "")
+        }
         let sent = frames(receiver)
         XCTAssertEqual(sent.map(\.0), [.audio, .timeResponse])
         XCTAssertEqual(Array(sent[0].1[AudioPacketHeader.size..<(AudioPacketHeader.size + 8)]), [0, 0, 0, 0, 0, 0, 0, 0])
@@ -92,11 +101,14 @@ final class ClientConnectionTests: XCTestCase {
         let guess = try SPAKE2Plus.derive(password: "wrong horse", salt: verifier.salt, iterations: verifier.iterations)
         let right = try SPAKE2Plus.derive(password: "correct horse", salt: verifier.salt, iterations: verifier.iterations)
         /// One connection that gets as far as the host's half of the proof, then `leave`s.
-        func attempt(keys: (w0: [UInt8], w1: [UInt8]), now: Microseconds, leave: (TCPChannel, SPAKE2PlusProver, [UInt8]) throws -> Void) throws -> ClientConnection {
+        func attempt(keys: (w0: [UInt8], w1: [UInt8]), now: Microseconds, leave: (TCPChannel, SPAKE2PlusProver, [UInt8]) throws -> Void) throws
+            -> ClientConnection
+        {
             let (host, receiver) = pair()
             let client = ClientConnection(id: 1, channel: host, now: now, log: log, admission: Admission(password: verifier), proofs: proofs)
             let negotiate: (Hello, Microseconds) -> ClientConnection.Negotiation = { h, _ in .welcome(self.welcome(t1: h.t1), codec: .pcm, backlog: []) }
-            try writeAll(receiver, Hello(clientID: "g", clientName: "guesser", audioFormats: ["pcm"], maxBufferSize: "200ms", lowLatency: false, t1: 1).frame).get()
+            try writeAll(receiver, Hello(clientID: "g", clientName: "guesser", audioFormats: ["pcm"], maxBufferSize: "200ms", lowLatency: false, t1: 1).frame)
+                .get()
             client.ready(.read, now: now, negotiate: negotiate)
             guard frames(receiver).first?.0 == .challenge else {
                 XCTAssertEqual(client.state, .closed)
@@ -116,7 +128,10 @@ final class ClientConnectionTests: XCTestCase {
             ("a close", { receiver, _, _ in receiver.close() }),
             ("a frame that does not parse", { receiver, _, _ in try writeAll(receiver, FrameWriter.frame(.auth, payload: [9])).get() }),
             ("the deadline", { _, _, _ in }),
-            ("a wrong confirmation", { receiver, _, _ in try writeAll(receiver, AuthMessage(step: .proverConfirmation, bytes: [UInt8](repeating: 1, count: 32)).frame).get() }),
+            (
+                "a wrong confirmation",
+                { receiver, _, _ in try writeAll(receiver, AuthMessage(step: .proverConfirmation, bytes: [UInt8](repeating: 1, count: 32)).frame).get() }
+            ),
         ]
         var now: Microseconds = 0
         for (name, leave) in ways + ways {
@@ -226,7 +241,10 @@ final class ClientConnectionTests: XCTestCase {
         status.underruns = 2
         status.bufferHealth = 0.5
         try writeAll(receiver, TimeRequest(t1: 99).frame + status.frame).get()
-        client.ready(.read, now: 3_000) { _, _ in XCTFail("one HELLO only"); return .reject(.invalidPacket("again"), message: "") }
+        client.ready(.read, now: 3_000) { _, _ in
+            XCTFail("one HELLO only")
+            return .reject(.invalidPacket("again"), message: "")
+        }
         let answered = frames(receiver)
         XCTAssertEqual(answered.map(\.0), [.timeResponse])
         XCTAssertEqual(try answered[0].1.withUnsafeBytes { TimeResponse.decode($0) }.get().t1, 99)
@@ -240,8 +258,13 @@ final class ClientConnectionTests: XCTestCase {
         XCTAssertEqual(info.status, status)
 
         // A frame only a host sends: BYE invalid_packet, then closed once it has left.
-        try writeAll(receiver, Welcome.init(sessionID: "x", hostID: "x", hostName: "x", stream: welcome(t1: 0).stream, streamStart: 0, nextSequence: 0,
-                                            permissions: welcome(t1: 0).permissions, t1: 0, t2: 0, t3: 0).frame).get()
+        try writeAll(
+            receiver,
+            Welcome.init(
+                sessionID: "x", hostID: "x", hostName: "x", stream: welcome(t1: 0).stream, streamStart: 0, nextSequence: 0,
+                permissions: welcome(t1: 0).permissions, t1: 0, t2: 0, t3: 0
+            ).frame
+        ).get()
         client.ready(.read, now: 4_000) { _, _ in .reject(.invalidPacket(""), message: "") }
         XCTAssertEqual(client.state, .closed)
         XCTAssertEqual(frames(receiver).map(\.0), [.bye])

@@ -1,5 +1,6 @@
-@testable import Host
 import XCTest
+
+@testable import Host
 
 final class ConnectionLimiterTests: XCTestCase {
     func testFailedAttemptsBackOffExponentiallyAndASuccessForgivesThem() {
@@ -27,8 +28,9 @@ final class ConnectionLimiterTests: XCTestCase {
         for i in 0..<ConnectionLimiter.burstLimit {
             XCTAssertEqual(limiter.connection(from: "::1", now: Int64(i) * 1_000), .admit)
         }
-        XCTAssertEqual(limiter.connection(from: "::1", now: 20_000),
-                       .refuse(until: 10_000_000, why: "refusing connections from ::1 for 9980ms: more than 10 new connections within 10s"))
+        XCTAssertEqual(
+            limiter.connection(from: "::1", now: 20_000),
+            .refuse(until: 10_000_000, why: "refusing connections from ::1 for 9980ms: more than 10 new connections within 10s"))
         XCTAssertEqual(limiter.connection(from: "::1", now: 9_999_999), .refuse(until: 10_000_000, why: nil))
         XCTAssertEqual(limiter.connection(from: "::1", now: 10_000_000), .admit, "a new window")
     }

@@ -17,9 +17,12 @@ final class MessageTests: XCTestCase {
     }
 
     private func welcome() -> Welcome {
-        Welcome(sessionID: "s1", hostID: "h1", hostName: "Living room", stream: StreamDescription(codec: .opus, sampleRate: 48_000, channels: 2,
+        Welcome(
+            sessionID: "s1", hostID: "h1", hostName: "Living room",
+            stream: StreamDescription(
+                codec: .opus, sampleRate: 48_000, channels: 2,
                 frameSamples: 960, codecDelay: 312, bitrate: 128_000), streamStart: 5_000_000, nextSequence: 42,
-                permissions: GrantedPermissions(queueControl: false, playbackControl: true, chat: true), t1: 1, t2: 2, t3: 3)
+            permissions: GrantedPermissions(queueControl: false, playbackControl: true, chat: true), t1: 1, t2: 2, t3: 3)
     }
 
     func testEveryMessageRoundTrips() throws {
@@ -51,9 +54,11 @@ final class MessageTests: XCTestCase {
         status.correctionPPM = 120.5
         status.wantedBuffer = 1_500_000
         XCTAssertEqual(try payload(status.frame, .status).withUnsafeBytes { Status.decode($0) }.get(), status)
-        for action in [Control.Action.volume(40), .mute(true), .play, .pause, .next, .previous, .queueAdd(songID: "s-1"), .queueRemove(songID: "s-1"),
-                       .refused(action: "play", reason: "not allowed"), .quality(bitrate: 64_000),
-                       .buffer(1_500_000, from: 61_100_000)] {
+        for action in [
+            Control.Action.volume(40), .mute(true), .play, .pause, .next, .previous, .queueAdd(songID: "s-1"), .queueRemove(songID: "s-1"),
+            .refused(action: "play", reason: "not allowed"), .quality(bitrate: 64_000),
+            .buffer(1_500_000, from: 61_100_000),
+        ] {
             XCTAssertEqual(try payload(Control(action).frame, .control).withUnsafeBytes { Control.decode($0) }.get(), Control(action))
         }
         // A bitrate Opus cannot code is not a quality a receiver takes on trust.
@@ -73,9 +78,11 @@ final class MessageTests: XCTestCase {
     }
 
     func testLocalControlRequestsAndRepliesRoundTripAndAreBounded() throws {
-        for request in [LocalRequest.clients, .events, .status, .kick(id: 3, forSeconds: nil), .kick(id: 3, forSeconds: 600), .volume(id: 2, level: 40),
-                        .mute(id: 1, on: true), .nowPlaying(PacketMetadata(songID: "s-\"1\"", position: 83.5, volume: 0.4)),
-                        .nowPlaying(PacketMetadata(volume: 0))] {
+        for request in [
+            LocalRequest.clients, .events, .status, .kick(id: 3, forSeconds: nil), .kick(id: 3, forSeconds: 600), .volume(id: 2, level: 40),
+            .mute(id: 1, on: true), .nowPlaying(PacketMetadata(songID: "s-\"1\"", position: 83.5, volume: 0.4)),
+            .nowPlaying(PacketMetadata(volume: 0)),
+        ] {
             let line = request.line
             XCTAssertEqual(line.last, UInt8(ascii: "\n"))
             XCTAssertEqual(try line.dropLast().withUnsafeBytes { LocalRequest.decode($0) }.get(), request)
@@ -86,15 +93,21 @@ final class MessageTests: XCTestCase {
         status.latency = 200_000
         status.bufferHealth = 0.5
         status.underruns = 2
-        let summary = ClientSummary(id: 7, clientID: "c-7", name: "Porch \"left\"", address: "10.0.0.9", codec: "opus", bitrate: 128_000,
-                                    streaming: true, connectedSeconds: 61, status: status)
-        let joining = ClientSummary(id: 8, clientID: "c-8", name: "Hall", address: "10.0.0.10", codec: "pcm", bitrate: 1_536_000,
-                                    streaming: false, connectedSeconds: 0, status: nil)
-        for reply in [LocalReply.done, .failed("no receiver 9"), .clients([summary, joining]), .clients([]),
-                      .event(name: "ClientConnected", fields: ["client_id": "c-7", "client_name": "Porch"]),
-                      .status(ReceiverReport(state: .playing, host: "\"Den\" (10.0.0.2:8080)", codec: "opus", sampleRate: 48_000, volume: 40, muted: false, playing: status)),
-                      .status(ReceiverReport(state: .sentAway, host: "10.0.0.2:8080", volume: 100, muted: true)),
-                      .status(ReceiverReport(state: .playing, host: "Den", volume: 50, muted: false, playing: status, nowPlaying: PacketMetadata(songID: "a", position: 12)))] {
+        let summary = ClientSummary(
+            id: 7, clientID: "c-7", name: "Porch \"left\"", address: "10.0.0.9", codec: "opus", bitrate: 128_000,
+            streaming: true, connectedSeconds: 61, status: status)
+        let joining = ClientSummary(
+            id: 8, clientID: "c-8", name: "Hall", address: "10.0.0.10", codec: "pcm", bitrate: 1_536_000,
+            streaming: false, connectedSeconds: 0, status: nil)
+        for reply in [
+            LocalReply.done, .failed("no receiver 9"), .clients([summary, joining]), .clients([]),
+            .event(name: "ClientConnected", fields: ["client_id": "c-7", "client_name": "Porch"]),
+            .status(
+                ReceiverReport(state: .playing, host: "\"Den\" (10.0.0.2:8080)", codec: "opus", sampleRate: 48_000, volume: 40, muted: false, playing: status)),
+            .status(ReceiverReport(state: .sentAway, host: "10.0.0.2:8080", volume: 100, muted: true)),
+            .status(
+                ReceiverReport(state: .playing, host: "Den", volume: 50, muted: false, playing: status, nowPlaying: PacketMetadata(songID: "a", position: 12))),
+        ] {
             XCTAssertEqual(try reply.line.dropLast().withUnsafeBytes { LocalReply.decode($0) }.get(), reply)
         }
         func error(_ text: String) -> String? {
@@ -143,18 +156,24 @@ final class MessageTests: XCTestCase {
             guard case .failure(let e) = decode(json, Welcome.decode) else { return "accepted" }
             return e.description
         }
-        XCTAssertEqual(why { $0 = $0.replacingOccurrences(of: "\"sample_rate\":48000", with: "\"sample_rate\":4800000") },
-                       "WELCOME's stream.sample_rate is 4800000, outside 8000...192000")
-        XCTAssertEqual(why { $0 = $0.replacingOccurrences(of: "\"frame_samples\":960", with: "\"frame_samples\":9223372036854775807") },
-                       "WELCOME's stream.frame_samples is 9223372036854775807, outside 1...5760")
-        XCTAssertEqual(why { $0 = $0.replacingOccurrences(of: "\"stream_start\":5000000", with: "\"stream_start\":-1") },
-                       "WELCOME's stream_start is -1, outside 0...9007199254740992")
-        XCTAssertEqual(why { $0 = $0.replacingOccurrences(of: "\"t2\":2", with: "\"t2\":99999999999999999999") },
-                       "WELCOME's t2 is 99999999999999999999, expected an integer")
-        XCTAssertEqual(why { $0 = $0.replacingOccurrences(of: "\"codec\":\"opus\"", with: "\"codec\":\"mp3\"") },
-                       "WELCOME's stream.codec \"mp3\" is not a codec this receiver knows")
-        XCTAssertEqual(why { $0 = $0.replacingOccurrences(of: "\"codec_delay_samples\":312", with: "\"codec_delay_samples\":4000") },
-                       "WELCOME's stream.codec_delay_samples is 4000, outside 0...3840")
+        XCTAssertEqual(
+            why { $0 = $0.replacingOccurrences(of: "\"sample_rate\":48000", with: "\"sample_rate\":4800000") },
+            "WELCOME's stream.sample_rate is 4800000, outside 8000...192000")
+        XCTAssertEqual(
+            why { $0 = $0.replacingOccurrences(of: "\"frame_samples\":960", with: "\"frame_samples\":9223372036854775807") },
+            "WELCOME's stream.frame_samples is 9223372036854775807, outside 1...5760")
+        XCTAssertEqual(
+            why { $0 = $0.replacingOccurrences(of: "\"stream_start\":5000000", with: "\"stream_start\":-1") },
+            "WELCOME's stream_start is -1, outside 0...9007199254740992")
+        XCTAssertEqual(
+            why { $0 = $0.replacingOccurrences(of: "\"t2\":2", with: "\"t2\":99999999999999999999") },
+            "WELCOME's t2 is 99999999999999999999, expected an integer")
+        XCTAssertEqual(
+            why { $0 = $0.replacingOccurrences(of: "\"codec\":\"opus\"", with: "\"codec\":\"mp3\"") },
+            "WELCOME's stream.codec \"mp3\" is not a codec this receiver knows")
+        XCTAssertEqual(
+            why { $0 = $0.replacingOccurrences(of: "\"codec_delay_samples\":312", with: "\"codec_delay_samples\":4000") },
+            "WELCOME's stream.codec_delay_samples is 4000, outside 0...3840")
         XCTAssertEqual(why { $0 = $0.replacingOccurrences(of: ",\"t3\":3", with: "") }, "WELCOME's t3 is missing")
         XCTAssertEqual(why { $0 = "[1]" }, "WELCOME is an array, not a JSON object")
     }
@@ -172,16 +191,20 @@ final class MessageTests: XCTestCase {
         XCTAssertEqual(decode(json, Welcome.decode).failureDescription, "WELCOME's buffer_us is 600000000, outside 10000...10000000")
 
         XCTAssertEqual(try decode("{\"wanted_buffer_us\": 0}", Status.decode).get().wantedBuffer, 0, "0: not said")
-        XCTAssertEqual(decode("{\"wanted_buffer_us\": 5000}", Status.decode).failureDescription,
-                       "STATUS's wanted_buffer_us 5000 µs is not 0 (not said) nor a buffer of 10 ms to 10 s")
-        XCTAssertEqual(decode("{\"wanted_buffer_us\": 10000001}", Status.decode).failureDescription,
-                       "STATUS's wanted_buffer_us is 10000001, outside 0...10000000")
+        XCTAssertEqual(
+            decode("{\"wanted_buffer_us\": 5000}", Status.decode).failureDescription,
+            "STATUS's wanted_buffer_us 5000 µs is not 0 (not said) nor a buffer of 10 ms to 10 s")
+        XCTAssertEqual(
+            decode("{\"wanted_buffer_us\": 10000001}", Status.decode).failureDescription,
+            "STATUS's wanted_buffer_us is 10000001, outside 0...10000000")
 
-        XCTAssertEqual(decode("{\"action\": \"buffer_size\", \"value\": 1, \"from_us\": 0}", Control.decode).failureDescription,
-                       "CONTROL's value is 1, outside 10000...10000000")
+        XCTAssertEqual(
+            decode("{\"action\": \"buffer_size\", \"value\": 1, \"from_us\": 0}", Control.decode).failureDescription,
+            "CONTROL's value is 1, outside 10000...10000000")
         XCTAssertEqual(decode("{\"action\": \"buffer_size\", \"value\": 20000}", Control.decode).failureDescription, "CONTROL's from_us is missing")
-        XCTAssertEqual(decode("{\"action\": \"buffer_size\", \"value\": 20000, \"from_us\": -5}", Control.decode).failureDescription,
-                       "CONTROL's from_us is -5, outside 0...9007199254740992")
+        XCTAssertEqual(
+            decode("{\"action\": \"buffer_size\", \"value\": 20000, \"from_us\": -5}", Control.decode).failureDescription,
+            "CONTROL's from_us is -5, outside 0...9007199254740992")
     }
 
     func testAHelloIsBoundedInEveryField() {
@@ -190,29 +213,37 @@ final class MessageTests: XCTestCase {
             return e.description
         }
         let long = String(repeating: "x", count: 65)
-        XCTAssertEqual(why("{\"connection_request\": {\"client_id\": \"\(long)\", \"protocol_version\": \"1.0\"}}"),
-                       "HELLO's connection_request.client_id is 65 bytes long (at most 64)")
-        XCTAssertEqual(why("{\"connection_request\": {\"client_id\": \"a\", \"protocol_version\": \"2.0\"}}"),
-                       "protocol_version 2.0 is not supported (this host speaks 1.0)")
+        XCTAssertEqual(
+            why("{\"connection_request\": {\"client_id\": \"\(long)\", \"protocol_version\": \"1.0\"}}"),
+            "HELLO's connection_request.client_id is 65 bytes long (at most 64)")
+        XCTAssertEqual(
+            why("{\"connection_request\": {\"client_id\": \"a\", \"protocol_version\": \"2.0\"}}"),
+            "protocol_version 2.0 is not supported (this host speaks 1.0)")
         let formats = Array(repeating: "\"opus\"", count: 9).joined(separator: ",")
-        XCTAssertEqual(why("{\"connection_request\": {\"client_id\": \"a\", \"protocol_version\": \"1.0\", \"capabilities\": {\"audio_formats\": [\(formats)]}}}"),
-                       "HELLO's connection_request.capabilities.audio_formats has 9 entries (at most 8)")
-        XCTAssertEqual(why("{\"connection_request\": {\"client_id\": \"a\", \"protocol_version\": \"1.0\"}, \"t1\": 1e300}"),
-                       "HELLO's t1 is 1e300, expected an integer")
+        XCTAssertEqual(
+            why("{\"connection_request\": {\"client_id\": \"a\", \"protocol_version\": \"1.0\", \"capabilities\": {\"audio_formats\": [\(formats)]}}}"),
+            "HELLO's connection_request.capabilities.audio_formats has 9 entries (at most 8)")
+        XCTAssertEqual(
+            why("{\"connection_request\": {\"client_id\": \"a\", \"protocol_version\": \"1.0\"}, \"t1\": 1e300}"),
+            "HELLO's t1 is 1e300, expected an integer")
     }
 
     /// A peer's string with a control character is refused where it is decoded: a newline in a
     /// name would forge the next log line, an escape sequence would rewrite a person's terminal.
     func testPeerStringsWithControlCharactersAreRefused() {
         for control in ["\\n", "\\r", "\\u001b[2J", "\\u0000", "\\u007f", "\\u009b"] {
-            XCTAssertEqual(decode("{\"connection_request\": {\"client_id\": \"a\", \"client_name\": \"kitchen\(control)x\", \"protocol_version\": \"1.0\"}}", Hello.decode)
-                .failureDescription, "HELLO's connection_request.client_name has control characters", control)
-            XCTAssertEqual(decode("{\"error\": \"InvalidPacket\", \"message\": \"no\(control)msrecv: event=Connected\"}", Reject.decode)
-                .failureDescription, "REJECT's message has control characters", control)
+            XCTAssertEqual(
+                decode("{\"connection_request\": {\"client_id\": \"a\", \"client_name\": \"kitchen\(control)x\", \"protocol_version\": \"1.0\"}}", Hello.decode)
+                    .failureDescription, "HELLO's connection_request.client_name has control characters", control)
+            XCTAssertEqual(
+                decode("{\"error\": \"InvalidPacket\", \"message\": \"no\(control)msrecv: event=Connected\"}", Reject.decode)
+                    .failureDescription, "REJECT's message has control characters", control)
             XCTAssertEqual(decode("{\"text\": \"hi\(control)\"}", Chat.decode).failureDescription, "CHAT's text has control characters", control)
         }
         XCTAssertNil(decode("{\"text\": \"caf\\u00e9 \\ud83c\\udfb6\"}", Chat.decode).failureDescription, "letters and emoji are fine")
-        guard case .failure(let e) = ServiceAdvertisement.decode(txt: ["device_name=Kitchen\nmsrecv: event=Connected"]) else { return XCTFail("a TXT value with a newline was taken") }
+        guard case .failure(let e) = ServiceAdvertisement.decode(txt: ["device_name=Kitchen\nmsrecv: event=Connected"]) else {
+            return XCTFail("a TXT value with a newline was taken")
+        }
         XCTAssertTrue(e.description.contains("has control characters"), e.description)
     }
 

@@ -12,8 +12,9 @@ final class AudioIngestTests: XCTestCase {
     private func ingest() -> (AudioIngest, PacketPool, SPSCRing) {
         let pool = PacketPool(slotCount: 4, slotCapacity: format.maxAudioPayload)
         let incoming = SPSCRing(capacity: 4)
-        let ingest = AudioIngest(format: format, schedule: PlayoutSchedule(streamStart: 0, latency: 200_000),
-                                 clockMapping: SharedClockMapping(ClockMapping(offset: 0)), pool: pool, incoming: incoming, counters: PlayoutCounters())
+        let ingest = AudioIngest(
+            format: format, schedule: PlayoutSchedule(streamStart: 0, latency: 200_000),
+            clockMapping: SharedClockMapping(ClockMapping(offset: 0)), pool: pool, incoming: incoming, counters: PlayoutCounters())
         return (ingest, pool, incoming)
     }
 
@@ -57,8 +58,9 @@ final class AudioIngestTests: XCTestCase {
         let pool = PacketPool(slotCount: 4, slotCapacity: format.maxAudioPayload)
         let incoming = SPSCRing(capacity: 4)
         let counters = PlayoutCounters()
-        var ingest = AudioIngest(format: format, schedule: PlayoutSchedule(streamStart: 0, latency: 200_000),
-                                 clockMapping: SharedClockMapping(ClockMapping(offset: 0)), pool: pool, incoming: incoming, counters: counters)
+        var ingest = AudioIngest(
+            format: format, schedule: PlayoutSchedule(streamStart: 0, latency: 200_000),
+            clockMapping: SharedClockMapping(ClockMapping(offset: 0)), pool: pool, incoming: incoming, counters: counters)
         // Due from 1.2 s to 1.21 s.
         XCTAssertNoThrow(try take(&ingest, payload(metadata: nil), now: 1_210_000).get())
         XCTAssertEqual(counters.packetsDueBeforeStart.load(ordering: .relaxed), 1)

@@ -1,8 +1,9 @@
 import Core
 import ProtocolMessages
-@testable import Receiver
 import TestSupport
 import XCTest
+
+@testable import Receiver
 
 /// The requests' bookkeeping on a path whose round trip is longer than their spacing: each reply
 /// is matched to its own request, and lying or lost replies are counted, never trusted.
@@ -39,8 +40,9 @@ final class ClockSyncTests: XCTestCase {
         var sync = ClockSync()
         let request = try XCTUnwrap(sync.request(at: -5_000_000))
         XCTAssertEqual(request.t1, UInt64(bitPattern: -5_000_000))
-        XCTAssertEqual(sync.receive(TimeResponse(t1: request.t1, t2: 100, t3: 150), t4: -4_999_000),
-                       .refused("times out of range (t2 100, t3 150)"))
+        XCTAssertEqual(
+            sync.receive(TimeResponse(t1: request.t1, t2: 100, t3: 150), t4: -4_999_000),
+            .refused("times out of range (t2 100, t3 150)"))
         XCTAssertEqual(sync.estimator.refused, 1)
         XCTAssertFalse(sync.arrival(sentAt: UInt64.max, t4: 1_000_000))
     }
@@ -73,7 +75,8 @@ final class ClockSyncTests: XCTestCase {
                 if now >= sync.nextRequest, let request = sync.request(at: now) {
                     sentTimes.append(now)
                     // Answered at once on the local clock: one way 1…(1 + jitter) ms each, drawn.
-                    let up = 1_000 + (jitter > 0 ? random.next(jitter) : 0), down = 1_000 + (jitter > 0 ? random.next(jitter) : 0)
+                    let up = 1_000 + (jitter > 0 ? random.next(jitter) : 0)
+                    let down = 1_000 + (jitter > 0 ? random.next(jitter) : 0)
                     XCTAssertNotEqual(sync.receive(reply(request, up: up), t4: now + up + 50 + down), .outlier)
                 }
                 now += 1_000

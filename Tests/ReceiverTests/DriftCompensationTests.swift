@@ -1,6 +1,6 @@
-import Foundation
 import Audio
 import Core
+import Foundation
 import Receiver
 import Resample
 import XCTest
@@ -167,10 +167,12 @@ final class DriftCompensationTests: XCTestCase {
     /// at `latency`. A machine stall stops the host and the audio thread for its length while
     /// the card plays on; the host comes back `hostLag` after the audio thread and then sends
     /// what it owes at once.
-    private func play(ppm: Double, seconds: Int, machineStall: MachineStall? = nil, clockStep: ClockStep? = nil, latencyStep asked: LatencyStep? = nil,
-                      tone: Bool = false,
-                      counters: PlayoutCounters = PlayoutCounters(), card listened: SimulatedCard? = nil,
-                      bufferFrames: Int = 4_800, latency: Microseconds = 200_000, frame: Microseconds = 20_000) throws -> Played {
+    private func play(
+        ppm: Double, seconds: Int, machineStall: MachineStall? = nil, clockStep: ClockStep? = nil, latencyStep asked: LatencyStep? = nil,
+        tone: Bool = false,
+        counters: PlayoutCounters = PlayoutCounters(), card listened: SimulatedCard? = nil,
+        bufferFrames: Int = 4_800, latency: Microseconds = 200_000, frame: Microseconds = 20_000
+    ) throws -> Played {
         let clock = listened?.clock ?? SteppedClock(startingAt: 1_000_000)
         let frameSamples = Int(frame) * 48 / 1_000
         let format = StreamFormat(codec: .pcm, sampleRate: 48_000, channels: 2, frameSamples: frameSamples, bitrate: 0)
@@ -181,10 +183,11 @@ final class DriftCompensationTests: XCTestCase {
         var step = clockStep
         var latencyStep = asked
         let schedule = PlayoutSchedule(streamStart: 1_000_000, latency: latency)
-        var engine = PlayoutEngine(format: format, decoder: nil,
-                                   resampler: DriftResampler(channels: 2, maxInputFrames: PlayoutEngine<SimulatedCardSink, SteppedClock>.maxFrames(for: format)),
-                                   pool: pool, incoming: incoming, sink: SimulatedCardSink(card: card), clock: clock,
-                                   counters: counters, schedule: schedule, clockMapping: mapping)
+        var engine = PlayoutEngine(
+            format: format, decoder: nil,
+            resampler: DriftResampler(channels: 2, maxInputFrames: PlayoutEngine<SimulatedCardSink, SteppedClock>.maxFrames(for: format)),
+            pool: pool, incoming: incoming, sink: SimulatedCardSink(card: card), clock: clock,
+            counters: counters, schedule: schedule, clockMapping: mapping)
         var sequence: UInt64 = 0
         var sleeps = 0
         var stall = machineStall
@@ -208,12 +211,15 @@ final class DriftCompensationTests: XCTestCase {
             }
             // The host's packets arrive when they are sent: at their stream time.
             while Int(sequence) < packets && 1_000_000 + Microseconds(sequence) * frame <= clock.now() && clock.now() >= hostBack,
-                  let slot = pool.acquire() {
+                let slot = pool.acquire()
+            {
                 let storage = pool.storage(slot)
                 AudioPacketHeader(sequence: sequence, timestamp: sequence * UInt64(frame), sampleRate: 48_000, channels: 2, codec: .pcm).encode(into: storage)
                 for i in 0..<(frameSamples * 2) {
                     let t = Double(Int(sequence) * frameSamples + i / 2) / 48_000
-                    let value: Int16 = tone ? Int16((16_000 * sin(2 * Double.pi * 997 * t)).rounded())
+                    let value: Int16 =
+                        tone
+                        ? Int16((16_000 * sin(2 * Double.pi * 997 * t)).rounded())
                         : Int(sequence) % packetsPerSecond == 0 && i < 2 ? 20_000 : 0
                     storage.storeBytes(of: value.littleEndian, toByteOffset: AudioPacketHeader.size + 2 * i, as: Int16.self)
                 }
@@ -274,11 +280,14 @@ final class DriftCompensationTests: XCTestCase {
             let name = "\(c.latency / 1000) ms latency, \(c.stall.by / 1000) ms machine stall, host \(c.stall.hostLag / 1000) ms later"
             let undisturbed = try play(ppm: 100, seconds: 14, bufferFrames: c.bufferFrames, latency: c.latency, frame: c.frame).errors
             let counters = PlayoutCounters()
-            let played = try play(ppm: 100, seconds: 14, machineStall: c.stall, counters: counters,
-                                  bufferFrames: c.bufferFrames, latency: c.latency, frame: c.frame)
-            let resyncs = counters.resyncs.load(ordering: .relaxed), lastResync = counters.lastResync.load(ordering: .relaxed)
-            print("simulated card, \(name): \(played.cardUnderruns) underrun(s), \(resyncs) resyncs (the last by \(lastResync) µs), "
-                  + "click errors (µs) \(played.errors.map { Int($0) })")
+            let played = try play(
+                ppm: 100, seconds: 14, machineStall: c.stall, counters: counters,
+                bufferFrames: c.bufferFrames, latency: c.latency, frame: c.frame)
+            let resyncs = counters.resyncs.load(ordering: .relaxed)
+            let lastResync = counters.lastResync.load(ordering: .relaxed)
+            print(
+                "simulated card, \(name): \(played.cardUnderruns) underrun(s), \(resyncs) resyncs (the last by \(lastResync) µs), "
+                    + "click errors (µs) \(played.errors.map { Int($0) })")
             XCTAssertEqual(played.cardUnderruns, 1, name)
             XCTAssertEqual(counters.underruns.load(ordering: .relaxed), 1, "\(name): the engine counted it")
             XCTAssertEqual(resyncs, 0, "\(name): the start and the restart on schedule, with the card's 1.5 ms delay taken off the silence")
@@ -296,20 +305,23 @@ final class DriftCompensationTests: XCTestCase {
     /// the same resyncs stepped by 20 034 (the drop) and 6 678 (the insert).
     func testAResyncIsSplicedInBetweenFadesWithoutAStep() throws {
         let omega = 2 * Double.pi * 997 / 48_000
-        let toneStep = 16_000 * omega, toneCurvature = 16_000 * omega * omega
+        let toneStep = 16_000 * omega
+        let toneCurvature = 16_000 * omega * omega
         for (by, frame) in [(12_300, 20_000), (-12_300, 20_000), (12_300, 2_500), (-12_300, 2_500)] as [(Microseconds, Microseconds)] {
             let counters = PlayoutCounters()
             let card = SimulatedCard(clock: SteppedClock(startingAt: 1_000_000), ppm: 100)
             card.samples = []
-            _ = try play(ppm: 100, seconds: 8, clockStep: ClockStep(at: 5_000_000, by: by), tone: true, counters: counters, card: card,
-                         frame: frame)
+            _ = try play(
+                ppm: 100, seconds: 8, clockStep: ClockStep(at: 5_000_000, by: by), tone: true, counters: counters, card: card,
+                frame: frame)
             let samples = try XCTUnwrap(card.samples).map(Double.init)
             // From 1 s on: the start's own fade-in is the engine's, tested elsewhere.
             let played = Array(samples.dropFirst(48_000))
             let largest = zip(played, played.dropFirst()).map { abs($1 - $0) }.max() ?? 0
             let sharpest = (1..<(played.count - 1)).map { (i: Int) -> Double in abs(played[i + 1] - 2 * played[i] + played[i - 1]) }.max() ?? 0
-            print("resync by \(by) µs, \(frame) µs packets: \(counters.resyncs.load(ordering: .relaxed)) resync (\(counters.lastResync.load(ordering: .relaxed)) µs), "
-                  + "largest step \(Int(largest)) (the tone's own \(Int(toneStep))), sharpest corner \(Int(sharpest)) (the tone's own \(Int(toneCurvature)))")
+            print(
+                "resync by \(by) µs, \(frame) µs packets: \(counters.resyncs.load(ordering: .relaxed)) resync (\(counters.lastResync.load(ordering: .relaxed)) µs), "
+                    + "largest step \(Int(largest)) (the tone's own \(Int(toneStep))), sharpest corner \(Int(sharpest)) (the tone's own \(Int(toneCurvature)))")
             XCTAssertEqual(counters.resyncs.load(ordering: .relaxed), 1)
             XCTAssertEqual(Double(counters.lastResync.load(ordering: .relaxed)), Double(by), accuracy: 200)
             XCTAssertLessThan(largest, toneStep * 1.2, "no step beyond the tone's own")
@@ -333,8 +345,9 @@ final class DriftCompensationTests: XCTestCase {
             let change = LatencyStep(at: 5_000_000, from: 4_100_000, latency: latency)
             let counters = PlayoutCounters()
             let played = try play(ppm: 100, seconds: 10, latencyStep: change, counters: counters, frame: frame)
-            print("latency \(name): \(played.cardUnderruns) underruns, \(counters.latencyChanges.load(ordering: .relaxed)) change(s), "
-                  + "\(counters.resyncs.load(ordering: .relaxed)) resyncs, click errors (µs) \(played.errors.map { Int($0) })")
+            print(
+                "latency \(name): \(played.cardUnderruns) underruns, \(counters.latencyChanges.load(ordering: .relaxed)) change(s), "
+                    + "\(counters.resyncs.load(ordering: .relaxed)) resyncs, click errors (µs) \(played.errors.map { Int($0) })")
             XCTAssertEqual(counters.latencyChanges.load(ordering: .relaxed), 1, name)
             XCTAssertEqual(counters.playoutLatency.load(ordering: .relaxed), Int(latency), name)
             XCTAssertEqual(counters.resyncs.load(ordering: .relaxed), 0, "\(name): the move was the change's, not the controller's")
@@ -363,7 +376,9 @@ final class DriftCompensationTests: XCTestCase {
         for ppm in [300.0, -300] {
             let counters = PlayoutCounters()
             let played = try play(ppm: ppm, seconds: 12, counters: counters, bufferFrames: 9_600, latency: 1_000_000)
-            print("200 ms device buffer, \(ppm) ppm: \(played.sleeps) sleeps in 12 s, \(played.blockedWrites) blocked writes, click errors (µs) \(played.errors.map { Int($0) })")
+            print(
+                "200 ms device buffer, \(ppm) ppm: \(played.sleeps) sleeps in 12 s, \(played.blockedWrites) blocked writes, click errors (µs) \(played.errors.map { Int($0) })"
+            )
             XCTAssertEqual(played.blockedWrites, 0, "\(ppm) ppm")
             XCTAssertLessThanOrEqual(played.sleeps, 12 * 15, "\(ppm) ppm: at most 15 wake-ups a second")
             XCTAssertEqual(counters.underruns.load(ordering: .relaxed), 0)

@@ -5,14 +5,17 @@ import Secure
 import XCTest
 
 final class HostDirectoryTests: XCTestCase {
-    private func service(_ name: String, id: String, deviceName: String? = nil, address: String = "192.168.1.20", port: UInt16 = 8080,
-                         interface: Int32 = 2, fingerprint: Fingerprint? = nil) -> DiscoveredService {
+    private func service(
+        _ name: String, id: String, deviceName: String? = nil, address: String = "192.168.1.20", port: UInt16 = 8080,
+        interface: Int32 = 2, fingerprint: Fingerprint? = nil
+    ) -> DiscoveredService {
         var ad = ServiceAdvertisement()
         ad.deviceID = id
         ad.fingerprint = fingerprint?.description ?? ""
         ad.deviceName = deviceName ?? name
         ad.port = port
-        return DiscoveredService(Sighting(name: name, interface: interface, proto: address.contains(":") ? 1 : 0), address: address, port: port, txt: ad.txtRecords)
+        return DiscoveredService(
+            Sighting(name: name, interface: interface, proto: address.contains(":") ? 1 : 0), address: address, port: port, txt: ad.txtRecords)
     }
 
     private func names(_ choice: HostDirectory.Choice) -> [String] {
@@ -83,7 +86,8 @@ final class HostDirectoryTests: XCTestCase {
     /// and the first name is dialled; with the kitchen's key pinned, the impostor's
     /// advertisement does not count, whatever its name, and the real one is chosen.
     func testAnAdvertisementOfAPinnedDeviceIDWithAnotherKeyDoesNotCount() {
-        let real = Fingerprint(bytes: [UInt8](repeating: 0x11, count: 32))!, impostor = Fingerprint(bytes: [UInt8](repeating: 0x22, count: 32))!
+        let real = Fingerprint(bytes: [UInt8](repeating: 0x11, count: 32))!
+        let impostor = Fingerprint(bytes: [UInt8](repeating: 0x22, count: 32))!
         var directory = HostDirectory()
         directory.apply(.found(service("Kitchen", id: "k", fingerprint: real)))
         directory.apply(.found(service("AAA Kitchen", id: "k", deviceName: "Kitchen", address: "192.168.1.66", fingerprint: impostor)))

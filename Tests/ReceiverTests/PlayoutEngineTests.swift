@@ -65,9 +65,10 @@ final class PlayoutEngineTests: XCTestCase {
     }
 
     func makeEngine(origin: Microseconds, bufferFrames: Int = 960) throws -> PlayoutEngine<TimedSink, SteppedClock> {
-        PlayoutEngine(format: format, decoder: nil, resampler: nil, pool: pool, incoming: incoming, sink: TimedSink(bufferFrames: bufferFrames, clock: clock),
-                          clock: clock, counters: counters, schedule: PlayoutSchedule(streamStart: origin, latency: 0),
-                          clockMapping: mapping)
+        PlayoutEngine(
+            format: format, decoder: nil, resampler: nil, pool: pool, incoming: incoming, sink: TimedSink(bufferFrames: bufferFrames, clock: clock),
+            clock: clock, counters: counters, schedule: PlayoutSchedule(streamStart: origin, latency: 0),
+            clockMapping: mapping)
     }
 
     func testNothingIsWrittenEarlierThanItsDueTimeMinusTheDeviceBuffer() throws {

@@ -1,6 +1,7 @@
 import Core
-@testable import Receiver
 import XCTest
+
+@testable import Receiver
 
 /// When the control loop reads what the host sent: batched while a packet has time to wait in
 /// the socket, at once when a batch would be shorter than a packet.

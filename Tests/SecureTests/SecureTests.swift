@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Core
 import Foundation
 import Secure
 import Transport
 import XCTest
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 private func temporaryDirectory(_ name: String) -> String {
     let path = NSTemporaryDirectory() + "moosync-secure-\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
@@ -47,8 +48,10 @@ final class TLSIdentityTests: XCTestCase {
         _ = try TLSIdentity(directory: directory, name: "receiver", commonName: "speaker")
         try FileManager.default.removeItem(atPath: directory + "/receiver.crt")
         XCTAssertThrowsError(try TLSIdentity(directory: directory, name: "receiver", commonName: "speaker")) { error in
-            XCTAssertEqual((error as? IdentityError)?.description,
-                           "\(directory)/receiver.key is there but \(directory)/receiver.crt is not; restore it, or remove both to make a new identity (peers that pinned the old one will refuse the new)")
+            XCTAssertEqual(
+                (error as? IdentityError)?.description,
+                "\(directory)/receiver.key is there but \(directory)/receiver.crt is not; restore it, or remove both to make a new identity (peers that pinned the old one will refuse the new)"
+            )
         }
         XCTAssertThrowsError(try TLSIdentity(directory: "/proc/no-such-dir", name: "host", commonName: "x")) { error in
             XCTAssertEqual((error as? IdentityError)?.description.hasPrefix("cannot write /proc/no-such-dir"), true, "\(error)")
@@ -81,7 +84,8 @@ private final class Pair {
         let address = try SocketAddress.resolve(host: "127.0.0.1", port: listener.port).get()[0]
         client = try XCTUnwrap(try clientTransport.connect(to: address).get() as? TLSChannel)
         let deadline = SystemClock().now() + 5_000_000
-        var clientDone = false, serverDone = false
+        var clientDone = false
+        var serverDone = false
         while !(clientDone && serverDone) && SystemClock().now() < deadline {
             if server == nil { server = serverTransport.accept(from: listener) as? TLSChannel }
             if !clientDone, case let progress = client.handshake() {
@@ -98,7 +102,6 @@ private final class Pair {
         hostSeenByReceiver = seen
     }
 }
-
 
 final class TLSChannelTests: XCTestCase {
     func testTheHandshakeAgreesOnTheNewestProtocolAndAnAEADSuiteAndCarriesBytesBothWays() throws {
@@ -153,7 +156,8 @@ final class TLSChannelTests: XCTestCase {
     func testTheExporterIsRFC5705AsOpenSSLComputesIt() throws {
         let listener = try boundListener()
         let directory = temporaryDirectory("openssl-exporter")
-        let transport = TLSTransport(configuration: try TLSConfiguration(role: .server, identity: try TLSIdentity(directory: directory, name: "host", commonName: "h")))
+        let transport = TLSTransport(
+            configuration: try TLSConfiguration(role: .server, identity: try TLSIdentity(directory: directory, name: "host", commonName: "h")))
         let openssl = Process()
         openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
         openssl.arguments = ["s_client", "-connect", "127.0.0.1:\(listener.port)", "-keymatexport", "EXPORTER-moosync-test", "-keymatexportlen", "32"]
@@ -191,7 +195,8 @@ final class TLSChannelTests: XCTestCase {
     func testAPeerThatDoesNotSpeakTLSIsToldSo() throws {
         let listener = try boundListener()
         let directory = temporaryDirectory("plaintext")
-        let transport = TLSTransport(configuration: try TLSConfiguration(role: .client, identity: try TLSIdentity(directory: directory, name: "receiver", commonName: "r")))
+        let transport = TLSTransport(
+            configuration: try TLSConfiguration(role: .client, identity: try TLSIdentity(directory: directory, name: "receiver", commonName: "r")))
         let client = try transport.connect(to: try SocketAddress.resolve(host: "127.0.0.1", port: listener.port).get()[0]).get()
         var plaintext: TCPChannel?
         var outcome = HandshakeProgress.wouldBlock(.write)
@@ -249,10 +254,13 @@ final class HostPinsTests: XCTestCase {
     /// A pin file that cannot be read trusts no host (it used to read as first use, and then
     /// any key was accepted and appended): a symbolic link, one over 1 MiB, a directory.
     func testAPinFileThatCannotBeReadTrustsNoHost() throws {
-        for (name, make) in [("link", { (file: String) in try FileManager.default.createSymbolicLink(atPath: file, withDestinationPath: "/etc/hostname") }),
-                             ("large", { (file: String) in try Data(count: (1 << 20) + 1).write(to: URL(fileURLWithPath: file)) }),
-                             ("directory", { (file: String) in try FileManager.default.createDirectory(atPath: file, withIntermediateDirectories: false) })]
-                            as [(String, (String) throws -> Void)] {
+        for (name, make) in [
+            ("link", { (file: String) in try FileManager.default.createSymbolicLink(atPath: file, withDestinationPath: "/etc/hostname") }),
+            ("large", { (file: String) in try Data(count: (1 << 20) + 1).write(to: URL(fileURLWithPath: file)) }),
+            ("directory", { (file: String) in try FileManager.default.createDirectory(atPath: file, withIntermediateDirectories: false) }),
+        ]
+            as [(String, (String) throws -> Void)]
+        {
             let pins = HostPins(directory: temporaryDirectory("unreadable-" + name), configured: nil)
             try make(pins.file)
             guard case .refused(let why) = pins.check(host: "10.0.0.2:8080", presented: first) else { return XCTFail("\(name): a host was trusted") }
@@ -320,7 +328,8 @@ final class SPAKE2PlusTests: XCTestCase {
     func testAProofOverTLSWithoutItsSessionsKeysFailsClosed() throws {
         let listener = try boundListener()
         let directory = temporaryDirectory("unbound")
-        let transport = TLSTransport(configuration: try TLSConfiguration(role: .client, identity: try TLSIdentity(directory: directory, name: "receiver", commonName: "r")))
+        let transport = TLSTransport(
+            configuration: try TLSConfiguration(role: .client, identity: try TLSIdentity(directory: directory, name: "receiver", commonName: "r")))
         let address = try SocketAddress.resolve(host: "127.0.0.1", port: listener.port).get()[0]
         let unfinished = try transport.connect(to: address).get()
         XCTAssertNil(unfinished.exportKeyingMaterial(label: "EXPORTER-moosync-spake2plus", context: nil, length: 32))
@@ -331,17 +340,24 @@ final class SPAKE2PlusTests: XCTestCase {
 
     func testTheRFCVectorsComeOutExactly() throws {
         let context = Array("SPAKE2+-P256-SHA256-HKDF-SHA256-HMAC-SHA256 Test Vectors".utf8)
-        let idProver = Array("client".utf8), idVerifier = Array("server".utf8)
+        let idProver = Array("client".utf8)
+        let idVerifier = Array("server".utf8)
         let w0 = bytes("bb8e1bbcf3c48f62c08db243652ae55d3e5586053fca77102994f23ad95491b3")
         let w1 = bytes("7e945f34d78785b8a3ef44d0df5a1a97d6b3b460409a345ca7830387a74b1dba")
         let L = bytes("04eb7c9db3d9a9eb1f8adab81b5794c1f13ae3e225efbe91ea487425854c7fc00f00bfedcbd09b2400142d40a14f2064ef31dfaa903b91d1faea7093d835966efd")
         XCTAssertEqual(try SPAKE2Plus.registration(w1: w1), L)
-        let prover = try SPAKE2PlusProver(w0: w0, w1: w1, context: context, idProver: idProver, idVerifier: idVerifier,
-                                          x: bytes("d1232c8e8693d02368976c174e2088851b8365d0d79a9eee709c6a05a2fad539"))
-        XCTAssertEqual(prover.shareP, bytes("04ef3bd051bf78a2234ec0df197f7828060fe9856503579bb1733009042c15c0c1de127727f418b5966afadfdd95a6e4591d171056b333dab97a79c7193e341727"))
-        let verifier = try SPAKE2PlusVerifier(w0: w0, L: L, context: context, shareP: prover.shareP, idProver: idProver, idVerifier: idVerifier,
-                                              y: bytes("717a72348a182085109c8d3917d6c43d59b224dc6a7fc4f0483232fa6516d8b3"))
-        XCTAssertEqual(verifier.shareV, bytes("04c0f65da0d11927bdf5d560c69e1d7d939a05b0e88291887d679fcadea75810fb5cc1ca7494db39e82ff2f50665255d76173e09986ab46742c798a9a68437b048"))
+        let prover = try SPAKE2PlusProver(
+            w0: w0, w1: w1, context: context, idProver: idProver, idVerifier: idVerifier,
+            x: bytes("d1232c8e8693d02368976c174e2088851b8365d0d79a9eee709c6a05a2fad539"))
+        XCTAssertEqual(
+            prover.shareP,
+            bytes("04ef3bd051bf78a2234ec0df197f7828060fe9856503579bb1733009042c15c0c1de127727f418b5966afadfdd95a6e4591d171056b333dab97a79c7193e341727"))
+        let verifier = try SPAKE2PlusVerifier(
+            w0: w0, L: L, context: context, shareP: prover.shareP, idProver: idProver, idVerifier: idVerifier,
+            y: bytes("717a72348a182085109c8d3917d6c43d59b224dc6a7fc4f0483232fa6516d8b3"))
+        XCTAssertEqual(
+            verifier.shareV,
+            bytes("04c0f65da0d11927bdf5d560c69e1d7d939a05b0e88291887d679fcadea75810fb5cc1ca7494db39e82ff2f50665255d76173e09986ab46742c798a9a68437b048"))
         XCTAssertEqual(verifier.confirmV, bytes("9747bcc4f8fe9f63defee53ac9b07876d907d55047e6ff2def2e7529089d3e68"))
         XCTAssertEqual(verifier.sharedKey, bytes("0c5f8ccd1413423a54f6c1fb26ff01534a87f893779c6e68666d772bfd91f3e7"))
         let (confirmP, sharedKey) = try prover.finish(shareV: verifier.shareV, confirmV: verifier.confirmV)

@@ -1,8 +1,9 @@
+import Core
+import Transport
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Core
-import Transport
 
 /// Writes all of `bytes`, waiting up to `timeout` µs in total for the peer to take them. For
 /// tests playing a peer: the daemons never wait on a socket (their reactors do).
