@@ -230,7 +230,8 @@ public enum ConfigLoader {
         if required && verifier == nil && plaintext.isEmpty && s["password_verifier"] == nil && !listed {
             c.fail(
                 p + ".password_required",
-                "true, but there is no password and no allowed_clients: run `mshost passwd --config FILE` (it writes sharing.password_verifier), set sharing.password, or list receivers in sharing.allowed_clients",
+                "true, but there is no password and no allowed_clients: run `mshost passwd --config FILE` (it writes sharing.password_verifier), set "
+                    + "sharing.password, or list receivers in sharing.allowed_clients",
                 at: s["password_required"])
         }
         return verifier.map { .verifier($0) } ?? (plaintext.isEmpty ? nil : .plaintext(plaintext))
@@ -285,7 +286,8 @@ public enum ConfigLoader {
             if ceiling < out.bufferSize {
                 c.fail(
                     p + ".max_buffer_size",
-                    "\(formatDuration(ceiling)) is below buffer_size \(formatDuration(out.bufferSize)): the buffer grows from buffer_size up to max_buffer_size",
+                    "\(formatDuration(ceiling)) is below buffer_size \(formatDuration(out.bufferSize)): the buffer grows from buffer_size up to "
+                        + "max_buffer_size",
                     at: r["max_buffer_size"])
             } else {
                 out.maxBufferSize = ceiling
@@ -302,7 +304,8 @@ public enum ConfigLoader {
             } else {
                 c.fail(
                     p + ".host_fingerprint",
-                    "expected the host's SHA-256 certificate fingerprint, 64 hex digits (colons between pairs allowed; `mshost --fingerprint` prints it), got \(value.shortText)",
+                    "expected the host's SHA-256 certificate fingerprint, 64 hex digits (colons between pairs allowed; `mshost --fingerprint` prints "
+                        + "it), got \(value.shortText)",
                     at: value)
             }
         }
@@ -354,7 +357,8 @@ public enum ConfigLoader {
             if !(10_000...11_000_000).contains(out.playoutLatency) {
                 c.fail(
                     op + ".latency_offset",
-                    "\(formatDuration(out.audioOutput.latencyOffset)) with receiving.buffer_size \(formatDuration(out.bufferSize)) leaves \(formatDuration(out.playoutLatency)) to play in; this speaker needs at least 10ms (raise buffer_size)",
+                    "\(formatDuration(out.audioOutput.latencyOffset)) with receiving.buffer_size \(formatDuration(out.bufferSize)) leaves "
+                        + "\(formatDuration(out.playoutLatency)) to play in; this speaker needs at least 10ms (raise buffer_size)",
                     at: o["latency_offset"])
             }
             let mix = c.choice(o, "channels", path: op, default: "stereo", among: ChannelMix.allCases.map(\.name))

@@ -327,7 +327,8 @@ final class ClientConnection {
                 }
                 if password == nil && !admission.allowedClients.isEmpty {
                     log.info(
-                        "\(label): its certificate \(certificate.map(String.init(describing:)) ?? "(none)") is not in sharing.allowed_clients; add it there to admit this receiver"
+                        "\(label): its certificate \(certificate.map(String.init(describing:)) ?? "(none)") is not in sharing.allowed_clients; add "
+                            + "it there to admit this receiver"
                     )
                     return reject(.authenticationFailed, "this receiver's certificate is not on the host's list", now: now)
                 }

@@ -66,7 +66,8 @@ struct ConnectionLimiter {
             return .refuse(
                 until: entry.blockedUntil,
                 why:
-                    "refusing connections from \(address) for \(formatDuration(entry.blockedUntil - now)): more than \(Self.burstLimit) new connections within \(formatDuration(Self.burstWindow))"
+                    "refusing connections from \(address) for \(formatDuration(entry.blockedUntil - now)): more than \(Self.burstLimit) new "
+                    + "connections within \(formatDuration(Self.burstWindow))"
             )
         }
         return .admit

@@ -37,7 +37,8 @@ public enum HostControl {
         do {
             let server = LocalControlServer(listener: try LocalListener(path: path, group: group))
             log.info(
-                "local control on \(path)\(group == nil ? "" : " (and group \(settings.controlGroup ?? ""))"): mshost clients, kick, volume, mute, events, now-playing"
+                "local control on \(path)\(group == nil ? "" : " (and group \(settings.controlGroup ?? ""))"): mshost clients, kick, volume, mute, "
+                    + "events, now-playing"
             )
             return server
         } catch {

@@ -113,7 +113,8 @@ public final class HostEngine {
         }
         codecDelay = encoder.opusDelay
         log.info(
-            "listening on port \(listener.port): \(settings.source), \(settings.codec.name) \(settings.sampleRate) Hz \(settings.channels) ch, \(formatDuration(settings.frameDuration)) frames, \(settings.bitrate / 1000) kbit/s, up to \(settings.maxClients) receivers"
+            "listening on port \(listener.port): \(settings.source), \(settings.codec.name) \(settings.sampleRate) Hz \(settings.channels) ch, "
+                + "\(formatDuration(settings.frameDuration)) frames, \(settings.bitrate / 1000) kbit/s, up to \(settings.maxClients) receivers"
         )
 
         reactor.register(.signals, fd: signals.fileDescriptor, interest: .read)
@@ -347,7 +348,8 @@ public final class HostEngine {
         }
         let from = reactor.now - streamStart + Self.bufferChangeNotice
         log.info(
-            "the group plays \(formatDuration(wanted)) behind this host from stream time \(formatDuration(from))\(groupBuffer > 0 ? " (was \(formatDuration(groupBuffer)))" : "")"
+            "the group plays \(formatDuration(wanted)) behind this host from stream time "
+                + "\(formatDuration(from))\(groupBuffer > 0 ? " (was \(formatDuration(groupBuffer)))" : "")"
         )
         groupBuffer = wanted
         for client in registry.streaming {
@@ -442,7 +444,8 @@ public final class HostEngine {
         let elapsed = reactor.now - streamStart
         let backlog = backlogs[codec]?.frames(from: UInt64(max(elapsed - buffer, 0))) ?? []
         log.info(
-            "\(hello.clientName) (\(hello.clientID)) plays \(codec.name), from \(backlog.count) recent packet(s); \(registry.streaming.count + 1) receiver(s) connected"
+            "\(hello.clientName) (\(hello.clientID)) plays \(codec.name), from \(backlog.count) recent packet(s); \(registry.streaming.count + 1) "
+                + "receiver(s) connected"
         )
         return .welcome(
             Welcome(

@@ -132,7 +132,8 @@ public struct AudioIngest {
                 pool.releaseFromProducer(slot)
                 return .failure(
                     IngestError(
-                        "AUDIO frame is \(packet.codec.name) \(packet.sampleRate) Hz \(packet.channels) ch, the session negotiated \(format.codec.name) \(format.sampleRate) Hz \(format.channels) ch"
+                        "AUDIO frame is \(packet.codec.name) \(packet.sampleRate) Hz \(packet.channels) ch, the session negotiated "
+                            + "\(format.codec.name) \(format.sampleRate) Hz \(format.channels) ch"
                     ))
             }
             // The control thread is the mapping's only writer, so its own read never overlaps one.
@@ -147,7 +148,8 @@ public struct AudioIngest {
                 guard refusedInARow < Self.refusedRunLimit else {
                     return .failure(
                         IngestError(
-                            "\(refusedInARow) AUDIO frames in a row with timestamps far from the stream's schedule (the last \(packet.timestamp) µs, stream time now \(streamNow) µs)"
+                            "\(refusedInARow) AUDIO frames in a row with timestamps far from the stream's schedule (the last \(packet.timestamp) µs, "
+                                + "stream time now \(streamNow) µs)"
                         ))
                 }
                 return .success(extensions.sentAt)

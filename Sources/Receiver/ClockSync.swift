@@ -131,6 +131,9 @@ struct ClockSync {
         let e = estimator
         let ppm = (e.mapping.drift * 1e6 * 10).rounded() / 10
         return
-            "sync: host clock offset \(e.mapping.offset) µs, drift \(ppm) ppm, error ±\(e.errorBound) µs, round trip \(e.roundTrip) ± \(e.roundTripJitter) µs (\(replies) replies, \(e.sampleCount) accepted into \(e.binCount) bins, \(e.refused) refused, \(lost) lost, \(e.outliers) outliers, \(e.steps) steps, \(e.pathChanges) path changes; \(e.arrivalsTaken) audio arrivals set a bin's way down, \(e.arrivalsRefused) refused)"
+            "sync: host clock offset \(e.mapping.offset) µs, drift \(ppm) ppm, error ±\(e.errorBound) µs, round trip \(e.roundTrip) ± "
+            + "\(e.roundTripJitter) µs (\(replies) replies, \(e.sampleCount) accepted into \(e.binCount) bins, \(e.refused) refused, \(lost) "
+            + "lost, \(e.outliers) outliers, \(e.steps) steps, \(e.pathChanges) path changes; \(e.arrivalsTaken) audio arrivals set a bin's "
+            + "way down, \(e.arrivalsRefused) refused)"
     }
 }

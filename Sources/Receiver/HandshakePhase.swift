@@ -122,7 +122,8 @@ final class HandshakePhase {
                     guard password == nil || hostProved else {
                         log.failure(.authenticationFailed)
                         log.info(
-                            "host \(channel.peerDescription) sent WELCOME without proving it knows receiving.password: not played (a host that stopped asking for the password, or not the host it claims to be)"
+                            "host \(channel.peerDescription) sent WELCOME without proving it knows receiving.password: not played (a host that "
+                                + "stopped asking for the password, or not the host it claims to be)"
                         )
                         return .refused
                     }

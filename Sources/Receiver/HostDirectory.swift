@@ -57,7 +57,8 @@ public struct DiscoveredHost: Equatable, Sendable {
         if ad.deviceName != service.name { line += ", device_name \"\(ad.deviceName)\"" }
         if !ad.userName.isEmpty { line += ", shared by \(ad.userName)" }
         line +=
-            ", \(ad.audioFormat) \(ad.sampleRate) Hz \(ad.channels) ch \(ad.bitrate / 1000) kbit/s, \(ad.encryption), auth \(ad.authentication), up to \(ad.maxClients) receivers"
+            ", \(ad.audioFormat) \(ad.sampleRate) Hz \(ad.channels) ch \(ad.bitrate / 1000) kbit/s, \(ad.encryption), auth \(ad.authentication), up "
+            + "to \(ad.maxClients) receivers"
         if !ad.fingerprint.isEmpty { line += ", certificate \(ad.fingerprint)" }
         return line
     }

@@ -22,7 +22,8 @@ public struct HostTrust {
             }
             if let presented, advertised != presented {
                 return ChannelError(
-                    "host \(target.label) presented certificate \(presented), not the one it advertises over mDNS (\(advertised)): something else answered at its address"
+                    "host \(target.label) presented certificate \(presented), not the one it advertises over mDNS (\(advertised)): something else "
+                        + "answered at its address"
                 )
             }
         }

@@ -28,7 +28,8 @@ struct PlayoutReport {
             let by = counters.lastResync.load(ordering: .relaxed)
             log.event(.syncLost)
             log.info(
-                "resynced to the host's schedule: \(by > 0 ? "dropped" : "inserted") \(formatDuration(Microseconds(abs(by)))) of audio (\(resyncs) resync(s) so far)"
+                "resynced to the host's schedule: \(by > 0 ? "dropped" : "inserted") \(formatDuration(Microseconds(abs(by)))) of audio (\(resyncs) "
+                    + "resync(s) so far)"
             )
             r.resyncs = resyncs
         }
@@ -44,7 +45,10 @@ struct PlayoutReport {
         }
         if summary {
             log.info(
-                "played \(counters.packetsPlayed.load(ordering: .relaxed)) packets (\(counters.framesPlayed.load(ordering: .relaxed)) frames), concealed \(counters.packetsConcealed.load(ordering: .relaxed)), late \(counters.packetsLate.load(ordering: .relaxed)), underruns \(underruns), overruns \(overruns); passed over \(counters.packetsDueBeforeStart.load(ordering: .relaxed)) already due at the start"
+                "played \(counters.packetsPlayed.load(ordering: .relaxed)) packets (\(counters.framesPlayed.load(ordering: .relaxed)) frames), "
+                    + "concealed \(counters.packetsConcealed.load(ordering: .relaxed)), late \(counters.packetsLate.load(ordering: .relaxed)), "
+                    + "underruns \(underruns), overruns \(overruns); passed over \(counters.packetsDueBeforeStart.load(ordering: .relaxed)) "
+                    + "already due at the start"
             )
         }
         return r

@@ -563,7 +563,10 @@ public final class ReceiverEngine {
         showOnBoard()
         let end = session.start(&reactor, device: device)
         log.info(
-            "stream \(welcome.sessionID): \(format.codec.name) \(format.sampleRate) Hz, \(format.channels) ch, \(formatDuration(format.frameDuration)) frames, buffer \(formatDuration(buffer))\(offsetNote), pool \(pool.slotCount) × \(pool.slotCapacity) B (for a buffer of up to \(formatDuration(settings.bufferCeiling))), clock offset \(clockSync.estimator.mapping.offset) µs, audio thread \(session.realtimeGranted ? "SCHED_FIFO" : "normal priority")"
+            "stream \(welcome.sessionID): \(format.codec.name) \(format.sampleRate) Hz, \(format.channels) ch, "
+                + "\(formatDuration(format.frameDuration)) frames, buffer \(formatDuration(buffer))\(offsetNote), pool \(pool.slotCount) × "
+                + "\(pool.slotCapacity) B (for a buffer of up to \(formatDuration(settings.bufferCeiling))), clock offset "
+                + "\(clockSync.estimator.mapping.offset) µs, audio thread \(session.realtimeGranted ? "SCHED_FIFO" : "normal priority")"
         )
         if let end { finish(session, end) }
     }
@@ -691,7 +694,8 @@ public final class ReceiverEngine {
         do {
             let mixer = try AlsaMixer(device: device, control: control)
             log.info(
-                "volume on \(device)'s \"\(control)\" (\(formatDecibels(mixer.range.lowerBound)) to \(formatDecibels(mixer.range.upperBound)) dB\(mixer.hasSwitch ? ", with a switch" : ""))"
+                "volume on \(device)'s \"\(control)\" (\(formatDecibels(mixer.range.lowerBound)) to \(formatDecibels(mixer.range.upperBound)) "
+                    + "dB\(mixer.hasSwitch ? ", with a switch" : ""))"
             )
             return mixer
         } catch {

@@ -27,7 +27,8 @@ func realtimeAdvice() -> String {
     var limit = rlimit()
     getrlimit(__rlimit_resource_t(__RLIMIT_RTPRIO.rawValue), &limit)
     return
-        "the audio thread runs at normal priority: SCHED_FIFO was refused (RLIMIT_RTPRIO is \(limit.rlim_cur)); playback is more likely to underrun when the speaker is busy. Allow it with LimitRTPRIO=50 in msrecv's systemd unit, an rtprio line in /etc/security/limits.conf, or CAP_SYS_NICE"
+        "the audio thread runs at normal priority: SCHED_FIFO was refused (RLIMIT_RTPRIO is \(limit.rlim_cur)); playback is more likely to underrun "
+        + "when the speaker is busy. Allow it with LimitRTPRIO=50 in msrecv's systemd unit, an rtprio line in /etc/security/limits.conf, or CAP_SYS_NICE"
 }
 
 /// While the audio device is gone, it is tried again after this, doubling up to the longest.
@@ -226,7 +227,9 @@ final class StreamSession<Output: AudioOutput> {
             if deviceGoneSince == nil {
                 deviceGoneSince = now
                 log.error(
-                    "cannot open audio output \"\(output.deviceName)\" (receiving.audio_output.device_id): \((error as? AlsaError).map { output.explain($0, format: format) } ?? "\(error)"); the stream goes on, and the device is tried again every \(formatDuration(longestDeviceRetry)) at most"
+                    "cannot open audio output \"\(output.deviceName)\" (receiving.audio_output.device_id): "
+                        + "\((error as? AlsaError).map { output.explain($0, format: format) } ?? "\(error)"); the stream goes on, and the device is "
+                        + "tried again every \(formatDuration(longestDeviceRetry)) at most"
                 )
             }
             reactor.schedule(.device, after: deviceRetry)
@@ -245,7 +248,9 @@ final class StreamSession<Output: AudioOutput> {
             var limit = rlimit()
             getrlimit(__rlimit_resource_t(__RLIMIT_MEMLOCK.rawValue), &limit)
             log.error(
-                "memory: the stream's pages could not be locked (\(e); RLIMIT_MEMLOCK is \(limit.rlim_cur / 1024) KB): under memory pressure the audio thread may wait for the disk. Allow it with LimitMEMLOCK=16M in msrecv's systemd unit, a memlock line in /etc/security/limits.conf, or CAP_IPC_LOCK"
+                "memory: the stream's pages could not be locked (\(e); RLIMIT_MEMLOCK is \(limit.rlim_cur / 1024) KB): under memory pressure the "
+                    + "audio thread may wait for the disk. Allow it with LimitMEMLOCK=16M in msrecv's systemd unit, a memlock line in "
+                    + "/etc/security/limits.conf, or CAP_IPC_LOCK"
             )
         }
     }
@@ -406,11 +411,13 @@ final class StreamSession<Output: AudioOutput> {
             case .success(let ad):
                 if let discoveredDeviceID, ad.deviceID != discoveredDeviceID {
                     log.warning(
-                        "the host's advertisement over TLS names device_id \(ad.deviceID), not the \(discoveredDeviceID) its mDNS records gave: two hosts share one name or address"
+                        "the host's advertisement over TLS names device_id \(ad.deviceID), not the \(discoveredDeviceID) its mDNS records gave: two "
+                            + "hosts share one name or address"
                     )
                 }
                 log.info(
-                    "host \"\(ad.deviceName)\" (device_id \(ad.deviceID))\(ad.userName.isEmpty ? "" : ", shared by \(ad.userName)"), Moosync \(ad.moosyncVersion), avatar \(ad.avatar.isEmpty ? "none" : "\(ad.avatar.utf8.count) bytes of base64")"
+                    "host \"\(ad.deviceName)\" (device_id \(ad.deviceID))\(ad.userName.isEmpty ? "" : ", shared by \(ad.userName)"), Moosync "
+                        + "\(ad.moosyncVersion), avatar \(ad.avatar.isEmpty ? "none" : "\(ad.avatar.utf8.count) bytes of base64")"
                 )
             case .failure(let e):
                 // Only what the host says about itself: the stream plays on.
@@ -557,9 +564,11 @@ final class StreamSession<Output: AudioOutput> {
         counters.latencyChange.store(change.packed, ordering: .releasing)
         let note =
             buffer < group
-            ? ", but this speaker buffers at most \(formatDuration(buffer)) (receiving.max_buffer_size): it plays \(formatDuration(group - buffer)) ahead of the others"
+            ? ", but this speaker buffers at most \(formatDuration(buffer)) (receiving.max_buffer_size): it plays \(formatDuration(group - buffer)) "
+                + "ahead of the others"
             : buffer > group
-                ? ", but this speaker buffers at least \(formatDuration(buffer)) (receiving.buffer_size): it plays \(formatDuration(buffer - group)) behind the others"
+                ? ", but this speaker buffers at least \(formatDuration(buffer)) (receiving.buffer_size): it plays \(formatDuration(buffer - group)) "
+                    + "behind the others"
                 : ""
         log.info("buffer: the group plays \(formatDuration(group)) behind the host from stream time \(formatDuration(change.from))\(note)")
     }

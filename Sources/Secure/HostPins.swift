@@ -128,7 +128,8 @@ public struct HostPins {
             return .failure(
                 Unreadable(
                     why:
-                        "cannot read \(file) (\(e)): no host is trusted until it can be read; make it a plain file under 1 MiB that msrecv can read, or remove it"
+                        "cannot read \(file) (\(e)): no host is trusted until it can be read; make it a plain file under 1 MiB that msrecv can read, "
+                        + "or remove it"
                 ))
         }
         var pins: [String: Fingerprint] = [:]

@@ -51,7 +51,8 @@ enum PasswordCommand {
             return 1
         }
         print(
-            "\(path): sharing.password_verifier written (\(PasswordVerifier.defaultIterations) PBKDF2 iterations); restart mshost. Receivers prove the same password with receiving.password"
+            "\(path): sharing.password_verifier written (\(PasswordVerifier.defaultIterations) PBKDF2 iterations); restart mshost. Receivers prove "
+                + "the same password with receiving.password"
         )
         return 0
     }

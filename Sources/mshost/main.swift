@@ -54,7 +54,8 @@ func configuredVerifier(derivingPlaintext: Bool) -> Result<PasswordVerifier?, Co
             return .failure(
                 ConfigProblem(
                     line:
-                        "sharing.password_verifier: not a verifier `mshost passwd` wrote (its point L is not on the curve, or a field is out of range); run mshost passwd again"
+                        "sharing.password_verifier: not a verifier `mshost passwd` wrote (its point L is not on the curve, or a field is out of "
+                        + "range); run mshost passwd again"
                 ))
         }
         return .success(verifier)
@@ -103,12 +104,14 @@ case .none:
 }
 if sharing.password != nil, let mode = readableByOthers(options.configPath) {
     log.warning(
-        "\(options.configPath) holds the password (or its verifier) and any user of this machine can read it (mode \(String(mode, radix: 8))): chmod o-r \(options.configPath)"
+        "\(options.configPath) holds the password (or its verifier) and any user of this machine can read it (mode \(String(mode, radix: 8))): chmod "
+            + "o-r \(options.configPath)"
     )
 }
 if case .plaintext? = sharing.password {
     log.warning(
-        "sharing.password is in plaintext in \(options.configPath): run `mshost passwd --config \(options.configPath)`, which keeps only a verifier the password cannot be read back from"
+        "sharing.password is in plaintext in \(options.configPath): run `mshost passwd --config \(options.configPath)`, which keeps only a verifier "
+            + "the password cannot be read back from"
     )
 }
 let password: PasswordVerifier?

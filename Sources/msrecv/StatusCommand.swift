@@ -89,7 +89,8 @@ enum StatusCommand {
                 "buffer \(formatDuration(s.latency)), \(health) % full; loss \(loss / 10).\(loss % 10) %; underruns \(s.underruns), overruns \(s.overruns)")
             lines.append("round trip to the host \(s.roundTripMicroseconds) ± \(s.roundTripJitterMicroseconds) µs")
             lines.append(
-                "sync error ±\(s.syncErrorMicroseconds) µs, playing \(s.playoutErrorMicroseconds) µs off schedule, card correction \(ppm(s.correctionPPM)) ppm")
+                "sync error ±\(s.syncErrorMicroseconds) µs, playing \(s.playoutErrorMicroseconds) µs off schedule, "
+                    + "card correction \(ppm(s.correctionPPM)) ppm")
         }
         return lines.joined(separator: "\n")
     }

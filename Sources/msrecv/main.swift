@@ -24,7 +24,8 @@ let settings: Settings
 switch DaemonStartup.prepare(
     msrecvCommands, arguments: Array(CommandLine.arguments.dropFirst()), log: log,
     version: {
-        "opus \(OpusLibrary.version), alsa-lib \(AlsaLibrary.version), mbedTLS \(TLSLibrary.version) TLS \(TLSLibrary.bestProtocol), libgpiod \(GPIOLibrary.version)"
+        "opus \(OpusLibrary.version), alsa-lib \(AlsaLibrary.version), mbedTLS \(TLSLibrary.version) TLS \(TLSLibrary.bestProtocol), libgpiod "
+            + "\(GPIOLibrary.version)"
     })
 {
 case .exit(let code): exit(code)
@@ -59,7 +60,8 @@ if !receiving.enabled {
 }
 if receiving.password != nil, let mode = readableByOthers(options.configPath) {
     log.warning(
-        "\(options.configPath) holds receiving.password and any user of this machine can read it (mode \(String(mode, radix: 8))): chmod o-r \(options.configPath)"
+        "\(options.configPath) holds receiving.password and any user of this machine can read it (mode \(String(mode, radix: 8))): chmod o-r "
+            + "\(options.configPath)"
     )
 }
 

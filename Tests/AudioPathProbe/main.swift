@@ -72,5 +72,6 @@ if calibrate {
 setCounting(0)
 let allocations = readCount() - before
 print(
-    "packets=\(packets) played=\(harness.packetsPlayed) concealed=\(harness.packetsConcealed) frames=\(harness.framesPlayed) resyncs=\(harness.resyncs) latency_changes=\(harness.latencyChanges) allocations=\(allocations) checksum=\(harness.checksum)"
+    "packets=\(packets) played=\(harness.packetsPlayed) concealed=\(harness.packetsConcealed) frames=\(harness.framesPlayed) "
+        + "resyncs=\(harness.resyncs) latency_changes=\(harness.latencyChanges) allocations=\(allocations) checksum=\(harness.checksum)"
 )

@@ -76,7 +76,8 @@ final class ConfigTests: XCTestCase {
             [
                 "line 1, column 28: sharing.encryption: expected \"tls\" or \"none\", got \"ssl\"",
                 "line 1, column 48: sharing.state_dir: expected an absolute path (the daemons do not depend on where they are started), got \"state\"",
-                "line 1, column 92: receiving.host_fingerprint: expected the host's SHA-256 certificate fingerprint, 64 hex digits (colons between pairs allowed; `mshost --fingerprint` prints it), got \"abcd\"",
+                "line 1, column 92: receiving.host_fingerprint: expected the host's SHA-256 certificate fingerprint, 64 hex digits (colons between "
+                    + "pairs allowed; `mshost --fingerprint` prints it), got \"abcd\"",
             ])
     }
 
@@ -99,7 +100,8 @@ final class ConfigTests: XCTestCase {
                 """),
             [
                 "line 1, column 31: sharing.control_group: expected the name of a group (letters, digits, _ and -, at most 32), got \"no such group!\"",
-                "line 2, column 75: receiving.audio_output.latency_offset: -300ms with receiving.buffer_size 200ms leaves -100ms to play in; this speaker needs at least 10ms (raise buffer_size)",
+                "line 2, column 75: receiving.audio_output.latency_offset: -300ms with receiving.buffer_size 200ms leaves -100ms to play in; this "
+                    + "speaker needs at least 10ms (raise buffer_size)",
                 "line 2, column 97: receiving.audio_output.channels: expected \"stereo\" or \"left\" or \"right\" or \"mono\", got \"surround\"",
             ])
         XCTAssertEqual(
@@ -199,7 +201,8 @@ final class ConfigTests: XCTestCase {
                 "line 1, column 107: sharing.avatar: \(directory)/big.png is larger than 10 KB; the advertisement carries it whole in one message",
                 "line 1, column 29: sharing.device_name: is 64 bytes; an mDNS service name holds at most 63",
                 "line 2, column 16: receiving.avatar: unknown key",
-                "line 2, column 46: receiving.host: required when receiving.auto_discover is false: set \"HOST:PORT\", or let the receiver find its host over mDNS",
+                "line 2, column 46: receiving.host: required when receiving.auto_discover is false: set \"HOST:PORT\", or let the receiver find its "
+                    + "host over mDNS",
             ])
     }
 
@@ -346,7 +349,8 @@ final class ConfigTests: XCTestCase {
         XCTAssertNil(try settings("{\"sharing\": {\"password_required\": false, \"password\": \"\"}}").sharing.password)
         XCTAssertEqual(try settings("{\"receiving\": {\"password\": \"pw\"}}").receiving.password, "pw")
         let noPassword =
-            "sharing.password_required: true, but there is no password and no allowed_clients: run `mshost passwd --config FILE` (it writes sharing.password_verifier), set sharing.password, or list receivers in sharing.allowed_clients"
+            "sharing.password_required: true, but there is no password and no allowed_clients: run `mshost passwd --config FILE` (it writes "
+            + "sharing.password_verifier), set sharing.password, or list receivers in sharing.allowed_clients"
         XCTAssertEqual(errors("{\"sharing\": {\"password_required\": true}}"), ["line 1, column 35: " + noPassword])
         // An empty list admits no one by certificate: without a password the host would take anyone.
         XCTAssertEqual(errors("{\"sharing\": {\"password_required\": true, \"allowed_clients\": []}}"), ["line 1, column 35: " + noPassword])
@@ -363,7 +367,8 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(
             errors("{\"sharing\": {\"allowed_clients\": [\"\(plain)\", \"ab:cd\"]}}"),
             [
-                "line 1, column 102: sharing.allowed_clients[1]: expected a receiver's certificate fingerprint, 64 hex digits (`msrecv --fingerprint` prints it), got \"ab:cd\""
+                "line 1, column 102: sharing.allowed_clients[1]: expected a receiver's certificate fingerprint, 64 hex digits (`msrecv "
+                    + "--fingerprint` prints it), got \"ab:cd\""
             ])
         XCTAssertEqual(errors("{\"sharing\": {\"allowed_clients\": \"\(plain)\"}}").count, 1)
     }

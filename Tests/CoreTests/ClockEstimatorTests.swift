@@ -154,7 +154,8 @@ final class ClockEstimatorTests: XCTestCase {
         }
         let worst = errors.map(abs).max()!
         print(
-            "jitter ±8 ms: estimate off by at most \(Int(worst)) µs from 30 s to 240 s, drift \(drifts.min()!)…\(drifts.max()!) ppm, bound ±\(estimator.errorBound) µs"
+            "jitter ±8 ms: estimate off by at most \(Int(worst)) µs from 30 s to 240 s, drift \(drifts.min()!)…\(drifts.max()!) ppm, bound "
+                + "±\(estimator.errorBound) µs"
         )
         XCTAssertLessThan(worst, 60)
         XCTAssertEqual(drifts.min()!, 80, accuracy: 2)
@@ -309,7 +310,8 @@ final class ClockEstimatorTests: XCTestCase {
         let kept = run(tolerance: 20)
         let never = run(tolerance: 0)
         print(
-            "a drift shown, then noise: dropped to 0 \(kept.zeroed) times, worst error \(Int(kept.worst)) µs (fitted freely from the start: \(Int(never.worst)) µs)"
+            "a drift shown, then noise: dropped to 0 \(kept.zeroed) times, worst error \(Int(kept.worst)) µs (fitted freely from the start: "
+                + "\(Int(never.worst)) µs)"
         )
         XCTAssertEqual(kept.zeroed, 0)
         XCTAssertLessThan(kept.worst, 45)
@@ -352,7 +354,8 @@ final class ClockEstimatorTests: XCTestCase {
         }
         let after = errors.filter { $0.at >= 15.4 }.map { abs($0.error) }
         print(
-            "floors that fall: estimate off by at most \(Int(after.max()!)) µs from 3 s after the recovery; drift \(drifts.map { String(format: "%.1f", $0) }.joined(separator: " ")) ppm"
+            "floors that fall: estimate off by at most \(Int(after.max()!)) µs from 3 s after the recovery; drift "
+                + "\(drifts.map { String(format: "%.1f", $0) }.joined(separator: " ")) ppm"
         )
         // While the link was full its floors could not rule 0 out (the widest band, at −2.5 ppm,
         // was kept and left the estimate 52 µs off): a drift fitted then would be kept until the

@@ -105,7 +105,8 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(status, 1)
         XCTAssertEqual(
             output,
-            "mshost: error: \(path): sharing.password_verifier: not a verifier `mshost passwd` wrote (its point L is not on the curve, or a field is out of range); run mshost passwd again\n"
+            "mshost: error: \(path): sharing.password_verifier: not a verifier `mshost passwd` wrote (its point L is not on the curve, or a field is "
+                + "out of range); run mshost passwd again\n"
         )
     }
 

@@ -30,7 +30,8 @@ final class HardwareVolumeTests: XCTestCase {
         XCTAssertTrue(speaker.log.contains("volume on amp's \"Digital\" (−103.5 to 0.0 dB, with a switch)"), speaker.log)
         XCTAssertTrue(
             kitchen.log.contains(
-                "error: receiving.audio_output.mixer: \"kitchen\" has no mixer control \"Master\" with a playback volume (it has: Digital); the volume is in software"
+                "error: receiving.audio_output.mixer: \"kitchen\" has no mixer control \"Master\" with a playback volume (it has: Digital); the "
+                    + "volume is in software"
             ), kitchen.log)
         Thread.sleep(forTimeInterval: 1)
         let kitchenFull = scratch.recentLevel("kitchen", seconds: 0.5)

@@ -319,7 +319,8 @@ final class HostilePeerTests: XCTestCase {
         // runs on its reactor: what all of them took together.
         let answered = Date().timeIntervalSince(sharesSent)
         print(
-            "guessers that start together: \(judged.count) of \(guessers.count) judged, all answered within \(Int(answered * 1000)) ms; refused: \(Set(refusals).sorted())"
+            "guessers that start together: \(judged.count) of \(guessers.count) judged, all answered within \(Int(answered * 1000)) ms; refused: "
+                + "\(Set(refusals).sorted())"
         )
         XCTAssertEqual(judged.count, 10, "the ceiling, charged as each proof is answered")
         XCTAssertEqual(judged.filter { $0 == "127.0.0.2" }.count, 1, "one proof at a time from an address")
@@ -365,7 +366,8 @@ final class HostilePeerTests: XCTestCase {
         XCTAssertEqual(host.waitForExit(), 0, host.log)
         let underruns = try VirtualCard.underrunTimes(card)
         print(
-            "a STATUS flood: \(sent) frames in 5 s; mshost used \(String(format: "%.2f", cpu)) s of CPU; the other speaker's card ran dry \(underruns.count) times"
+            "a STATUS flood: \(sent) frames in 5 s; mshost used \(String(format: "%.2f", cpu)) s of CPU; the other speaker's card ran dry "
+                + "\(underruns.count) times"
         )
         XCTAssertGreaterThan(sent, 10_000, "it flooded")
         XCTAssertEqual(underruns, [], "the other speaker's audio kept coming: \(speaker.log)")

@@ -78,7 +78,8 @@ final class LatencyAndPurityTests: XCTestCase {
             worstSpur = max(worstSpur, Spectrum.largestSpur(Array(steady[start..<(start + 65_536)]), excluding: hz, rate: 48_000))
         }
         print(
-            "purity \(ppm) ppm: largest sample step \(Int(largestStep)) (the sine's own \(Int(sineStep))), largest spur \(String(format: "%.1f", worstSpur)) dBFS"
+            "purity \(ppm) ppm: largest sample step \(Int(largestStep)) (the sine's own \(Int(sineStep))), largest spur "
+                + "\(String(format: "%.1f", worstSpur)) dBFS"
         )
         XCTAssertLessThanOrEqual(largestStep, sineStep, "no click")
         XCTAssertLessThan(worstSpur, -90, "no spur above −90 dBFS")
@@ -134,7 +135,8 @@ final class BandPurityTests: XCTestCase {
         // Where the 18 kHz tone is in the recording: the card's rate is not the nominal one.
         let wobble = Spectrum.frequencyWobble(steady, hz: highest, rate: 48_000, block: 4_800)
         print(
-            "band purity \(ppm) ppm: worst sideband 10–300 Hz from each tone: \(report.joined(separator: ", ")); ratio wobble (18 kHz phase in 100 ms blocks, trend removed) rms \(String(format: "%.2f", wobble.rms)) ppm, peak \(String(format: "%.2f", wobble.peak)) ppm"
+            "band purity \(ppm) ppm: worst sideband 10–300 Hz from each tone: \(report.joined(separator: ", ")); ratio wobble (18 kHz phase in 100 "
+                + "ms blocks, trend removed) rms \(String(format: "%.2f", wobble.rms)) ppm, peak \(String(format: "%.2f", wobble.peak)) ppm"
         )
     }
 }

@@ -64,7 +64,8 @@ final class MemoryLockTests: XCTestCase {
         let hostFaults = hostAfter.minor + hostAfter.major - hostBefore.minor - hostBefore.major
         let audioFaults = audioAfter.minor + audioAfter.major - audioBefore.minor - audioBefore.major
         print(
-            "memory lock: \(locked) KB locked, RSS \(rssBefore) KB before the lock and \(rssAfter) KB after; after reclaim, mshost's thread took \(hostFaults) faults, msrecv's audio thread \(audioFaults)"
+            "memory lock: \(locked) KB locked, RSS \(rssBefore) KB before the lock and \(rssAfter) KB after; after reclaim, mshost's thread took "
+                + "\(hostFaults) faults, msrecv's audio thread \(audioFaults)"
         )
         XCTAssertGreaterThan(hostFaults, 10, "the reclaim makes a thread that did not lock its pages fault")
         XCTAssertEqual(audioFaults, 0, "the audio thread ran on locked pages")

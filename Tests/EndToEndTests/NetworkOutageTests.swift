@@ -78,7 +78,8 @@ final class NetworkOutageTests: XCTestCase {
                 .filter { due($0.key) > returned }
             let firstBack = try XCTUnwrap(played.keys.min(), "\(receiver.name) played nothing after the host's return: \(receiver.log)")
             print(
-                "host restart: \(receiver.name)'s first click \(String(format: "%.2f", (due(firstBack) - returned) / 1e6)) s after the host's return, errors (µs) \(played.sorted { $0.key < $1.key }.map { Int($0.value) })"
+                "host restart: \(receiver.name)'s first click \(String(format: "%.2f", (due(firstBack) - returned) / 1e6)) s after the host's "
+                    + "return, errors (µs) \(played.sorted { $0.key < $1.key }.map { Int($0.value) })"
             )
             XCTAssertEqual(expected.filter { played[$0] == nil }, [], "\(receiver.name): every click from 2 s after the host's return: \(receiver.log)")
             XCTAssertLessThan(played.values.map(abs).max() ?? .infinity, 1_000, "\(receiver.name) on schedule: \(receiver.log)")

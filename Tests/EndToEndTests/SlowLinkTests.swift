@@ -71,7 +71,8 @@ final class SlowLinkTests: XCTestCase {
         let skew = { (m: Int) in relayed[m].map { $0 - direct[m]! } }
         let skews = clean.compactMap(skew).map(abs)
         print(
-            "slow link: after the link recovered, skew against the direct room median \(Int(ClickTrack.percentile(skews, 0.5))) µs, p99 \(Int(ClickTrack.percentile(skews, 0.99))) µs over \(skews.count) clicks; missed \(missed)"
+            "slow link: after the link recovered, skew against the direct room median \(Int(ClickTrack.percentile(skews, 0.5))) µs, p99 "
+                + "\(Int(ClickTrack.percentile(skews, 0.99))) µs over \(skews.count) clicks; missed \(missed)"
         )
         print("slow link: relayed − direct (µs) by click: " + clean.map { m in skew(m).map { String(Int($0)) } ?? "-" }.joined(separator: ", "))
         XCTAssertGreaterThanOrEqual(clean.count, 8)

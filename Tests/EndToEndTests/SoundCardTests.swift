@@ -55,7 +55,8 @@ final class SoundCardTests: XCTestCase {
         _ = host.waitForExit()
 
         print(
-            "sound card: \(receiver.log.split(separator: "\n").filter { $0.contains("audio output") }.joined(separator: " | ")); SIGTERM served in \(Int(served * 1000)) ms"
+            "sound card: \(receiver.log.split(separator: "\n").filter { $0.contains("audio output") }.joined(separator: " | ")); SIGTERM served in "
+                + "\(Int(served * 1000)) ms"
         )
         XCTAssertLessThan(served, 1.0)
         XCTAssertEqual(receiver.count("cannot open audio output"), 1, "one line per outage: \(receiver.log)")
@@ -91,7 +92,8 @@ final class SoundCardTests: XCTestCase {
         XCTAssertTrue(speaker.waitFor("pcm 44100 Hz"), speaker.log)
         XCTAssertTrue(
             fixed.waitFor(
-                "cannot open audio output \"fixed\" (receiving.audio_output.device_id): it cannot play the stream's 44100 Hz (it plays 48000 Hz): play through a device that converts, \"plughw:…\" or a plug PCM in asound.conf"
+                "cannot open audio output \"fixed\" (receiving.audio_output.device_id): it cannot play the stream's 44100 Hz (it plays 48000 Hz): "
+                    + "play through a device that converts, \"plughw:…\" or a plug PCM in asound.conf"
             ), fixed.log)
         Thread.sleep(forTimeInterval: 2)
         stopAll([speaker, fixed, host])

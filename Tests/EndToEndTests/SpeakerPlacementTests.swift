@@ -58,7 +58,8 @@ final class SpeakerPlacementTests: XCTestCase {
         let monoError = try converged(mono, latency: 240_000)
         let shift = try converged(mono, latency: 200_000) - leftError
         print(
-            "placement: left-only speaker \(Int(leftError)) µs off the house's schedule; the mono one \(Int(monoError)) µs off its own (+40 ms), \(Int(shift)) µs after the left one"
+            "placement: left-only speaker \(Int(leftError)) µs off the house's schedule; the mono one \(Int(monoError)) µs off its own (+40 ms), "
+                + "\(Int(shift)) µs after the left one"
         )
         XCTAssertLessThan(abs(leftError), 200)
         XCTAssertLessThan(abs(monoError), 200)

@@ -51,7 +51,8 @@ final class StartTests: XCTestCase {
         let spacings = zip(clicks, clicks.dropFirst()).map { ($0.1 - $0.0) / 1e6 * rate }
         let resyncs = receiver.log.split(separator: "\n").filter { $0.contains("resynced") }
         print(
-            "start at \(buffer): first sound \(Int((firstSoundAt - launched) / 1000)) ms after msrecv started; click errors (µs) \(errors.map { Int($0) }); frames between clicks \(spacings.map { Int($0.rounded()) }); \(resyncs.count) resyncs"
+            "start at \(buffer): first sound \(Int((firstSoundAt - launched) / 1000)) ms after msrecv started; click errors (µs) "
+                + "\(errors.map { Int($0) }); frames between clicks \(spacings.map { Int($0.rounded()) }); \(resyncs.count) resyncs"
         )
         XCTAssertLessThan(firstSoundAt - launched, 300_000, "first sound within 0.3 s of msrecv's start at \(buffer)")
         XCTAssertGreaterThanOrEqual(errors.count, 5)

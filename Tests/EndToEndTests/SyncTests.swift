@@ -44,7 +44,8 @@ final class SyncTests: XCTestCase {
         let syncLine = receiver.log.split(separator: "\n").last { $0.contains("sync: host clock offset") } ?? ""
         print("sync \(ppm) ppm: \(syncLine); card underruns \(try VirtualCard.sidecar(recording)["underruns"] ?? -1)")
         print(
-            "sync \(ppm) ppm \(codec): click errors (µs) \(errors.map { Int($0) }); after 5 s median \(Int(median)) µs, p10–p90 spread \(Int(spread)) µs; \(resyncs) resyncs"
+            "sync \(ppm) ppm \(codec): click errors (µs) \(errors.map { Int($0) }); after 5 s median \(Int(median)) µs, p10–p90 spread "
+                + "\(Int(spread)) µs; \(resyncs) resyncs"
         )
         XCTAssertLessThan(abs(median), 100)
         XCTAssertLessThan(spread, 200)
@@ -394,7 +395,8 @@ final class HostClockStepTests: XCTestCase {
         let settledAfter = after.map(\.value)
         let resyncs = receiver.log.split(separator: "\n").filter { $0.contains("resynced") }
         print(
-            "host clock step \(stepBy) µs: errors before (µs) \(settledBefore.map { Int($0) }), from 6 s after \(settledAfter.map { Int($0) }); \(resyncs.joined(separator: " | "))"
+            "host clock step \(stepBy) µs: errors before (µs) \(settledBefore.map { Int($0) }), from 6 s after \(settledAfter.map { Int($0) }); "
+                + "\(resyncs.joined(separator: " | "))"
         )
         XCTAssertTrue(receiver.log.contains("clock: the host's clock stepped by"), receiver.log)
         XCTAssertTrue(receiver.log.contains("clock: refused a TIME_RESP (1 so far): host sent its reply before receiving the request (t3 < t2)"), receiver.log)

@@ -42,7 +42,8 @@ final class VirtualCardTests: XCTestCase {
         let p99 = errors[errors.count * 99 / 100]
         // Measured: +35 µs median, 24 µs of it from converting the delay at the nominal rate.
         print(
-            "vcard: output delay predicts the DAC time within \(Int(median)) µs median (signed \(Int(signed.sorted()[signed.count / 2])) µs), \(Int(p99)) µs p99"
+            "vcard: output delay predicts the DAC time within \(Int(median)) µs median (signed \(Int(signed.sorted()[signed.count / 2])) µs), "
+                + "\(Int(p99)) µs p99"
         )
         XCTAssertLessThan(median, 50)
         XCTAssertLessThan(p99, 500)

@@ -109,7 +109,8 @@ final class AdaptiveBitrateTests: XCTestCase {
         let steady = (errors[50..<100] + errors[120..<150] + errors[170..<200]).max()!
         let atSwitches = [errors[100], errors[101], errors[150], errors[151]]
         print(
-            "tier switch: worst error at the switches \(atSwitches.map { String(format: "%.3f", $0) }), steady \(String(format: "%.3f", steady)), cold \(String(format: "%.3f", errors[200]))"
+            "tier switch: worst error at the switches \(atSwitches.map { String(format: "%.3f", $0) }), steady \(String(format: "%.3f", steady)), "
+                + "cold \(String(format: "%.3f", errors[200]))"
         )
         XCTAssertLessThan(atSwitches.max()!, steady * 1.2, "no click at a warm switch")
         XCTAssertGreaterThan(errors[200], steady * 4, "the instrument hears the click of a cold one")

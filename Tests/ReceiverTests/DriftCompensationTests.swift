@@ -320,7 +320,8 @@ final class DriftCompensationTests: XCTestCase {
             let largest = zip(played, played.dropFirst()).map { abs($1 - $0) }.max() ?? 0
             let sharpest = (1..<(played.count - 1)).map { (i: Int) -> Double in abs(played[i + 1] - 2 * played[i] + played[i - 1]) }.max() ?? 0
             print(
-                "resync by \(by) µs, \(frame) µs packets: \(counters.resyncs.load(ordering: .relaxed)) resync (\(counters.lastResync.load(ordering: .relaxed)) µs), "
+                "resync by \(by) µs, \(frame) µs packets: \(counters.resyncs.load(ordering: .relaxed)) resync "
+                    + "(\(counters.lastResync.load(ordering: .relaxed)) µs), "
                     + "largest step \(Int(largest)) (the tone's own \(Int(toneStep))), sharpest corner \(Int(sharpest)) (the tone's own \(Int(toneCurvature)))")
             XCTAssertEqual(counters.resyncs.load(ordering: .relaxed), 1)
             XCTAssertEqual(Double(counters.lastResync.load(ordering: .relaxed)), Double(by), accuracy: 200)
@@ -377,7 +378,8 @@ final class DriftCompensationTests: XCTestCase {
             let counters = PlayoutCounters()
             let played = try play(ppm: ppm, seconds: 12, counters: counters, bufferFrames: 9_600, latency: 1_000_000)
             print(
-                "200 ms device buffer, \(ppm) ppm: \(played.sleeps) sleeps in 12 s, \(played.blockedWrites) blocked writes, click errors (µs) \(played.errors.map { Int($0) })"
+                "200 ms device buffer, \(ppm) ppm: \(played.sleeps) sleeps in 12 s, \(played.blockedWrites) blocked writes, click errors (µs) "
+                    + "\(played.errors.map { Int($0) })"
             )
             XCTAssertEqual(played.blockedWrites, 0, "\(ppm) ppm")
             XCTAssertLessThanOrEqual(played.sleeps, 12 * 15, "\(ppm) ppm: at most 15 wake-ups a second")

@@ -50,7 +50,8 @@ final class TLSIdentityTests: XCTestCase {
         XCTAssertThrowsError(try TLSIdentity(directory: directory, name: "receiver", commonName: "speaker")) { error in
             XCTAssertEqual(
                 (error as? IdentityError)?.description,
-                "\(directory)/receiver.key is there but \(directory)/receiver.crt is not; restore it, or remove both to make a new identity (peers that pinned the old one will refuse the new)"
+                "\(directory)/receiver.key is there but \(directory)/receiver.crt is not; restore it, or remove both to make a new identity (peers "
+                    + "that pinned the old one will refuse the new)"
             )
         }
         XCTAssertThrowsError(try TLSIdentity(directory: "/proc/no-such-dir", name: "host", commonName: "x")) { error in
