@@ -19,7 +19,7 @@ extension ServiceAdvertisement {
         latency = settings.frameDuration <= 10_000 ? "low" : "normal"
         port = settings.port
         encryption = settings.encryption.rawValue
-        authentication = admission.password != nil ? "password" : admission.allowedClients.isEmpty ? "none" : "certificate"
+        authentication = (admission.password != nil ? AuthMethod.password : admission.allowedClients.isEmpty ? .none : .certificate).rawValue
         self.fingerprint = fingerprint
         maxClients = settings.maxClients
         queueControl = settings.permissions.allowQueueControl

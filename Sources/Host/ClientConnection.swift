@@ -275,7 +275,7 @@ final class ClientConnection {
             case .closed(let midFrame):
                 if midFrame {
                     log.failure(.invalidPacket("\(label): connection closed in the middle of a frame (truncated frame)"))
-                    return close(reason: "invalid_packet")
+                    return close(reason: ByeReason.invalidPacket.name)
                 }
                 if case .authenticating = state {
                     // A receiver whose password differs finds out first (the host's confirmation
@@ -322,7 +322,7 @@ final class ClientConnection {
                 name = hello.clientName
                 // A listed receiver that offers a password is asked for it all the same: it plays
                 // only a host that proves it knows the password.
-                if let certificate, admission.allowedClients.contains(certificate), password == nil || hello.authenticationMethod != "password" {
+                if let certificate, admission.allowedClients.contains(certificate), password == nil || hello.authenticationMethod != .password {
                     return welcome(hello, received: received, now: now, negotiate: negotiate)
                 }
                 if password == nil && !admission.allowedClients.isEmpty {

@@ -5,12 +5,26 @@ import Core
 /// places they are written.
 
 /// R→H: who the receiver is and what it can play, with `t1` for the first clock sample.
+/// How a receiver proves itself: HELLO's and CHALLENGE's `method`, the advertisement's
+/// `authentication`.
+public enum AuthMethod: String, Sendable, CaseIterable {
+    case none, password, certificate
+
+    /// `name` as a method, or an error for `field` of `fields` that names every one there is.
+    static func decode(_ name: String, field: String, of fields: Fields) throws(ProtocolError) -> AuthMethod {
+        guard let method = AuthMethod(rawValue: name) else {
+            throw fields.error(field, "\"\(name)\" is not \(allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return method
+    }
+}
+
 public struct Hello: Equatable, Sendable {
     public var clientID: String
     public var clientName: String
     public var protocolVersion: String
-    /// `authentication.method`: "none", "password" or "certificate".
-    public var authenticationMethod: String
+    /// `authentication.method`.
+    public var authenticationMethod: AuthMethod
     public var audioFormats: [String]
     /// `capabilities.max_buffer_size`, as the seed writes it ("2s").
     public var maxBufferSize: String
@@ -19,7 +33,7 @@ public struct Hello: Equatable, Sendable {
     public var t1: Microseconds
 
     public init(
-        clientID: String, clientName: String, protocolVersion: String = WireProtocol.version, authenticationMethod: String = "none",
+        clientID: String, clientName: String, protocolVersion: String = WireProtocol.version, authenticationMethod: AuthMethod = .none,
         audioFormats: [String], maxBufferSize: String, lowLatency: Bool, t1: Microseconds
     ) {
         self.clientID = clientID
@@ -41,7 +55,7 @@ public struct Hello: Equatable, Sendable {
 
     public var frame: [UInt8] {
         var auth = JSONWriter()
-        auth.add(Key.method, authenticationMethod)
+        auth.add(Key.method, authenticationMethod.rawValue)
         var caps = JSONWriter()
         caps.add(Key.audioFormats, strings: audioFormats)
         caps.add(Key.maxBufferSize, maxBufferSize)
@@ -69,11 +83,15 @@ public struct Hello: Equatable, Sendable {
             let id = try request.string(Key.clientID, maxLength: MessageLimits.idLength)
             guard !id.isEmpty else { throw request.error(Key.clientID, "is empty") }
             let caps = try request.optionalObject(Key.capabilities)
+            let authentication = try request.optionalObject(Key.authentication)
+            let method = try authentication.map { a throws(ProtocolError) in
+                try AuthMethod.decode(try a.optionalString(Key.method, maxLength: 16) ?? "none", field: Key.method, of: a)
+            }
             return Hello(
                 clientID: id,
                 clientName: try request.optionalString(Key.clientName, maxLength: MessageLimits.nameLength) ?? id,
                 protocolVersion: version,
-                authenticationMethod: try request.optionalObject(Key.authentication)?.optionalString(Key.method, maxLength: 16) ?? "none",
+                authenticationMethod: method ?? .none,
                 audioFormats: try caps.map { c throws(ProtocolError) in try c.strings(Key.audioFormats, maxCount: 8, maxLength: 16) } ?? [],
                 maxBufferSize: try caps?.optionalString(Key.maxBufferSize, maxLength: 16) ?? "",
                 lowLatency: try caps?.optionalBool(Key.lowLatency) ?? false,
@@ -268,12 +286,11 @@ public struct Reject: Equatable, Sendable {
 /// H→R: how the receiver must prove itself. For a password, the PBKDF2 salt and iteration count
 /// its SPAKE2+ secret is derived with (DESIGN §5).
 public struct Challenge: Equatable, Sendable {
-    public enum Method: String, Sendable { case none, password, certificate }
-    public var method: Method
+    public var method: AuthMethod
     public var salt: [UInt8]
     public var iterations: Int
 
-    public init(method: Method, salt: [UInt8] = [], iterations: Int = 0) {
+    public init(method: AuthMethod, salt: [UInt8] = [], iterations: Int = 0) {
         self.method = method
         self.salt = salt
         self.iterations = iterations
@@ -297,8 +314,7 @@ public struct Challenge: Equatable, Sendable {
     public static func decode(_ payload: UnsafeRawBufferPointer) -> Result<Challenge, ProtocolError> {
         Result { () throws(ProtocolError) in
             let root = try Fields.parse(payload, message: "CHALLENGE").get()
-            let name = try root.string(Key.method, maxLength: 16)
-            guard let method = Method(rawValue: name) else { throw root.error(Key.method, "\"\(name)\" is not none, password or certificate") }
+            let method = try AuthMethod.decode(try root.string(Key.method, maxLength: 16), field: Key.method, of: root)
             guard method == .password else { return Challenge(method: method) }
             let text = try root.string(Key.salt, maxLength: 2 * saltLengths.upperBound)
             guard let salt = unhex(text), saltLengths.contains(salt.count) else {

@@ -22,7 +22,9 @@ public struct ServiceAdvertisement: Equatable, Sendable {
     public var transport = "tcp"
     public var port: UInt16 = 8080
     public var encryption = "tls"
-    public var authentication = "none"
+    /// An `AuthMethod`'s name (kept as text: a host of a later version may name one this
+    /// version does not know, and is listed all the same).
+    public var authentication = AuthMethod.none.rawValue
     public var maxClients = 10
     public var queueControl = false
     public var chat = false

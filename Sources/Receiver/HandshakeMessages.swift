@@ -6,7 +6,7 @@ import ProtocolMessages
 enum HandshakeMessages {
     static func hello(clientID: String, settings: ReceivingSettings, t1: Microseconds) -> Hello {
         Hello(
-            clientID: clientID, clientName: settings.clientName, authenticationMethod: settings.password == nil ? "none" : "password",
+            clientID: clientID, clientName: settings.clientName, authenticationMethod: settings.password == nil ? .none : .password,
             audioFormats: settings.audioFormats,
             maxBufferSize: formatDuration(settings.playoutLatency), lowLatency: settings.playoutLatency <= 100_000, t1: t1)
     }

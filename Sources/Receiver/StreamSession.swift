@@ -293,7 +293,7 @@ final class StreamSession<Output: AudioOutput> {
                     return nil
                 case .invalid(let why):
                     log.failure(.invalidPacket(why))
-                    return .retry(reason: "invalid_packet")
+                    return .retry(reason: ByeReason.invalidPacket.name)
                 }
             case .frame(let h, let payload):
                 if let end = handle(h, payload, now: reactor.now, &reactor) { return end }
@@ -377,7 +377,7 @@ final class StreamSession<Output: AudioOutput> {
             switch ingest.complete(h, payload, now: now) {
             case .failure(let e):
                 log.failure(.invalidPacket(e.description))
-                return .retry(reason: "invalid_packet")
+                return .retry(reason: ByeReason.invalidPacket.name)
             case .success(let sentAt):
                 if let sentAt, clockSync.arrival(sentAt: sentAt, t4: channel.lastArrival ?? now) { clockMapping.store(clockSync.estimator.mapping) }
             }
@@ -387,7 +387,7 @@ final class StreamSession<Output: AudioOutput> {
             case .success(let response): clockSample(response, t4: channel.lastArrival ?? now)
             case .failure(let e):
                 log.failure(.invalidPacket(e.description))
-                return .retry(reason: "invalid_packet")
+                return .retry(reason: ByeReason.invalidPacket.name)
             }
         case .bye:
             let bye = Bye.decode(payload)

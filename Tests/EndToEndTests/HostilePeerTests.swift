@@ -245,7 +245,7 @@ final class HostilePeerTests: XCTestCase {
         let end = Date().addingTimeInterval(8)
         while Date() < end {
             // Refused at accept while its address waits: the TLS handshake fails at once.
-            guard let channel = try? HostileReceiver.hello(port: port, clientID: "guesser", clientName: "guesser", authenticationMethod: "password", timeout: 1)
+            guard let channel = try? HostileReceiver.hello(port: port, clientID: "guesser", clientName: "guesser", authenticationMethod: .password, timeout: 1)
             else {
                 usleep(250_000)
                 continue
@@ -295,7 +295,7 @@ final class HostilePeerTests: XCTestCase {
                     source: source,
                     channel: try HostileReceiver.hello(
                         port: port, from: source, clientID: "guesser-\(n)",
-                        authenticationMethod: "password")))
+                        authenticationMethod: .password)))
         }
         // Every one challenged, then every share sent before any answer is read.
         var shares: [[UInt8]] = []

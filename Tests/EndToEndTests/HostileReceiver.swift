@@ -10,7 +10,7 @@ enum HostileReceiver {
     /// Connected to mshost on `port` over TLS (from the loopback address `source`, if given),
     /// its HELLO sent.
     static func hello(
-        port: UInt16, from source: String? = nil, clientID: String, clientName: String = "hostile", authenticationMethod: String = "none",
+        port: UInt16, from source: String? = nil, clientID: String, clientName: String = "hostile", authenticationMethod: AuthMethod = .none,
         timeout: TimeInterval = 5
     ) throws -> any ByteChannel {
         let channel = try Configs.connect(port: port, from: source, timeout: timeout)

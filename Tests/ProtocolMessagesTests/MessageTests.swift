@@ -226,6 +226,11 @@ final class MessageTests: XCTestCase {
         XCTAssertEqual(
             why("{\"connection_request\": {\"client_id\": \"a\", \"protocol_version\": \"1.0\"}, \"t1\": 1e300}"),
             "HELLO's t1 is 1e300, expected an integer")
+        XCTAssertEqual(
+            why("{\"connection_request\": {\"client_id\": \"a\", \"protocol_version\": \"1.0\", \"authentication\": {\"method\": \"token\"}}}"),
+            "HELLO's connection_request.authentication.method \"token\" is not none, password, certificate")
+        guard case .failure(let challenge) = decode("{\"method\": \"token\"}", Challenge.decode) else { return XCTFail("accepted") }
+        XCTAssertEqual(challenge.description, "CHALLENGE's method \"token\" is not none, password, certificate")
     }
 
     /// A peer's string with a control character is refused where it is decoded: a newline in a
