@@ -166,8 +166,8 @@ final class ReplayChannel: ByteChannel {
         let start = frameOffsets[index]
         let frame = UnsafeMutableRawBufferPointer(rebasing: frames[start..<(start + frameLengths[index])])
         let audio = UnsafeMutableRawBufferPointer(rebasing: frame[WireProtocol.frameHeaderSize...])
-        audio.storeBigEndian(sequence, at: 0)
-        audio.storeBigEndian(sequence * frameDuration, at: 8)
+        audio.storeBigEndian(sequence, at: AudioPacketHeader.Layout.sequence)
+        audio.storeBigEndian(sequence * frameDuration, at: AudioPacketHeader.Layout.timestamp)
         current = start..<(start + frameLengths[index])
     }
 

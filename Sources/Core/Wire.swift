@@ -97,6 +97,15 @@ public enum WireCodec: UInt8, Sendable {
 /// with `metadataFlag`, `length u16 | metadata JSON` (the seed's `PacketMetadata`).
 public struct AudioPacketHeader: Equatable, Sendable {
     public static let size = 22
+    /// Where each field lies in those 22 bytes (big-endian): written once, for the encoder, the
+    /// parser and the audio thread's reads alike.
+    public enum Layout {
+        @inlinable public static var sequence: Int { 0 }
+        @inlinable public static var timestamp: Int { 8 }
+        @inlinable public static var sampleRate: Int { 16 }
+        @inlinable public static var channels: Int { 20 }
+        @inlinable public static var codec: Int { 21 }
+    }
     public static let metadataFlag: UInt8 = 0x01
     /// When the host handed the frame to this receiver's connection, on the host's clock: with
     /// the frame's arrival, a sample of the way down for clock sync (DESIGN §6), fifty a second
@@ -169,13 +178,10 @@ public struct AudioPacketHeader: Equatable, Sendable {
     /// Parses an AUDIO payload; on success the codec data is `payload[size...]`.
     public static func parse(_ payload: UnsafeRawBufferPointer) -> Result<AudioPacketHeader, ParseError> {
         guard payload.count >= size else { return .failure(.truncated) }
-        guard let codec = WireCodec(rawValue: payload[21]) else { return .failure(.unknownCodec(payload[21])) }
+        guard let codec = WireCodec(rawValue: payload[Layout.codec]) else { return .failure(.unknownCodec(payload[Layout.codec])) }
         let header = AudioPacketHeader(
-            sequence: payload.loadBigEndian(UInt64.self, at: 0),
-            timestamp: payload.loadBigEndian(UInt64.self, at: 8),
-            sampleRate: payload.loadBigEndian(UInt32.self, at: 16),
-            channels: payload[20],
-            codec: codec)
+            sequence: sequence(of: payload), timestamp: timestamp(of: payload),
+            sampleRate: payload.loadBigEndian(UInt32.self, at: Layout.sampleRate), channels: payload[Layout.channels], codec: codec)
         guard header.channels >= 1, header.channels <= 8, header.sampleRate >= 8000, header.sampleRate <= 192_000 else {
             return .failure(.badFormat)
         }
@@ -185,18 +191,18 @@ public struct AudioPacketHeader: Equatable, Sendable {
     /// The sequence number and timestamp of a payload that `parse` accepted (the audio thread
     /// reads them from pool slots the control thread checked).
     @inlinable @inline(__always)
-    public static func sequence(of payload: UnsafeRawBufferPointer) -> UInt64 { payload.loadBigEndian(UInt64.self, at: 0) }
+    public static func sequence(of payload: UnsafeRawBufferPointer) -> UInt64 { payload.loadBigEndian(UInt64.self, at: Layout.sequence) }
 
     @inlinable @inline(__always)
-    public static func timestamp(of payload: UnsafeRawBufferPointer) -> UInt64 { payload.loadBigEndian(UInt64.self, at: 8) }
+    public static func timestamp(of payload: UnsafeRawBufferPointer) -> UInt64 { payload.loadBigEndian(UInt64.self, at: Layout.timestamp) }
 
     public func encode(into bytes: UnsafeMutableRawBufferPointer) {
         precondition(bytes.count >= Self.size)
-        bytes.storeBigEndian(sequence, at: 0)
-        bytes.storeBigEndian(timestamp, at: 8)
-        bytes.storeBigEndian(sampleRate, at: 16)
-        bytes[20] = channels
-        bytes[21] = codec.rawValue
+        bytes.storeBigEndian(sequence, at: Layout.sequence)
+        bytes.storeBigEndian(timestamp, at: Layout.timestamp)
+        bytes.storeBigEndian(sampleRate, at: Layout.sampleRate)
+        bytes[Layout.channels] = channels
+        bytes[Layout.codec] = codec.rawValue
     }
 }
 

@@ -31,10 +31,10 @@ final class WireTests: XCTestCase {
         XCTAssertEqual([UInt8](repeating: 0, count: 21).withUnsafeBytes { AudioPacketHeader.parse($0) }, .failure(.truncated))
         var bytes = [UInt8](repeating: 0, count: 22)
         bytes.withUnsafeMutableBytes { AudioPacketHeader(sequence: 1, timestamp: 0, sampleRate: 48_000, channels: 2, codec: .pcm).encode(into: $0) }
-        bytes[21] = 9
+        bytes[AudioPacketHeader.Layout.codec] = 9
         XCTAssertEqual(bytes.withUnsafeBytes { AudioPacketHeader.parse($0) }, .failure(.unknownCodec(9)))
-        bytes[21] = 0
-        bytes[20] = 0  // zero channels
+        bytes[AudioPacketHeader.Layout.codec] = 0
+        bytes[AudioPacketHeader.Layout.channels] = 0  // zero channels
         XCTAssertEqual(bytes.withUnsafeBytes { AudioPacketHeader.parse($0) }, .failure(.badFormat))
     }
 
