@@ -159,7 +159,7 @@ public enum ConfigLoader {
         }
         if let q = c.object(s["audio_quality"], path: p + ".audio_quality", known: ["codec", "bitrate", "sample_rate", "channels", "adaptive_bitrate"]) {
             let qp = p + ".audio_quality"
-            out.codec = WireCodec(name: c.choice(q, "codec", path: qp, default: "opus", among: ["opus", "flac", "pcm"])) ?? .opus
+            out.codec = WireCodec(name: c.choice(q, "codec", path: qp, default: WireCodec.opus.name, among: WireCodec.preference.map(\.name))) ?? .opus
             out.bitrate = c.integer(q, "bitrate", path: qp, default: out.bitrate, range: 6_000...510_000)
             out.channels = c.integer(q, "channels", path: qp, default: out.channels, range: 1...2)
             out.adaptiveBitrate = c.bool(q, "adaptive_bitrate", path: qp, default: out.adaptiveBitrate)
@@ -309,7 +309,7 @@ public enum ConfigLoader {
                     at: value)
             }
         }
-        out.audioFormats = c.stringList(r, "audio_formats", path: p, default: out.audioFormats, among: ["opus", "flac", "pcm"])
+        out.audioFormats = c.stringList(r, "audio_formats", path: p, default: out.audioFormats, among: WireCodec.preference.map(\.name))
         if let value = r["host"] {
             if let text = value.stringValue, isHostPort(text) {
                 out.host = text

@@ -168,7 +168,7 @@ public struct ReceivingSettings: Equatable, Sendable {
     public var hostID: String?
     public var hostName: String?
     public var clientName = "Moosync speaker"
-    public var audioFormats = ["opus", "flac", "pcm"]
+    public var audioFormats = WireCodec.preference.map(\.name)
     public var audioOutput = AudioOutputSettings()
     public var encryption = Encryption.tls
     public var stateDirectory = defaultStateDirectory

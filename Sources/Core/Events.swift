@@ -34,18 +34,14 @@ public enum AudioShareError: Error, Equatable, Sendable, CustomStringConvertible
         }
     }
 
+    /// The error `code` names (`code` above is where the names are written), carrying `message`
+    /// where it has room for one; a code this version does not know is a network error.
     public init(code: String, message: String) {
-        switch code {
-        case "AuthenticationFailed": self = .authenticationFailed
-        case "UnsupportedCodec": self = .unsupportedCodec(message)
-        case "BufferUnderrun": self = .bufferUnderrun
-        case "BufferOverrun": self = .bufferOverrun
-        case "SyncLost": self = .syncLost
-        case "ClientLimitReached": self = .clientLimitReached
-        case "InvalidPacket": self = .invalidPacket(message)
-        case "ConnectionTimeout": self = .connectionTimeout
-        default: self = .networkError(message.isEmpty ? code : message)
-        }
+        let named: [AudioShareError] = [
+            .authenticationFailed, .unsupportedCodec(message), .bufferUnderrun, .bufferOverrun, .syncLost, .clientLimitReached,
+            .invalidPacket(message), .connectionTimeout,
+        ]
+        self = named.first { $0.code == code } ?? .networkError(message.isEmpty ? code : message)
     }
 }
 

@@ -67,8 +67,8 @@ public struct FrameHeader: Equatable, Sendable {
     }
 }
 
-/// Codec ids on the wire.
-public enum WireCodec: UInt8, Sendable {
+/// Codec ids on the wire, and their names in configs, HELLO and the advertisement.
+public enum WireCodec: UInt8, Sendable, NamedCase {
     case pcm = 0
     case opus = 1
     case flac = 2
@@ -81,14 +81,8 @@ public enum WireCodec: UInt8, Sendable {
         }
     }
 
-    public init?(name: String) {
-        switch name {
-        case "pcm": self = .pcm
-        case "opus": self = .opus
-        case "flac": self = .flac
-        default: return nil
-        }
-    }
+    /// Best first: what a receiver offers unless its config says otherwise.
+    public static let preference: [WireCodec] = [.opus, .flac, .pcm]
 }
 
 /// The fixed part of an AUDIO payload (the seed's `AudioPacket` minus its data):

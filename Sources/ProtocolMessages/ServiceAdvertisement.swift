@@ -13,7 +13,7 @@ public struct ServiceAdvertisement: Equatable, Sendable {
     /// Base64 image, JSON only.
     public var avatar = ""
     public var moosyncVersion = MoosyncVersion.current
-    public var audioFormat = "opus"
+    public var audioFormat = WireCodec.opus.name
     public var sampleRate = 48_000
     public var channels = 2
     public var bitrate = 128_000
