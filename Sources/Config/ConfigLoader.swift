@@ -32,16 +32,17 @@ public enum ConfigLoader {
 
     static func validate(_ root: JSONValue, _ c: inout ConfigChecker) -> Settings {
         var settings = Settings()
-        guard let top = c.object(root, path: "", known: ["sharing", "receiving", "board"]) else { return settings }
-        if let sharing = c.object(top["sharing"], path: "sharing", known: sharingKeys) {
+        guard let top = c.object(root, path: "") else { return settings }
+        if let sharing = c.object(c.value(top, "sharing", path: ""), path: "sharing") {
             settings.sharing = validateSharing(sharing, &c)
         }
-        if let receiving = c.object(top["receiving"], path: "receiving", known: receivingKeys) {
+        if let receiving = c.object(c.value(top, "receiving", path: ""), path: "receiving") {
             settings.receiving = validateReceiving(receiving, &c)
         }
-        if let board = c.object(top["board"], path: "board", known: ["buttons", "leds", "amp_power", "amp_idle"]) {
+        if let board = c.object(c.value(top, "board", path: ""), path: "board") {
             settings.board = validateBoard(board, &c)
         }
+        c.finish()
         return settings
     }
 
@@ -53,8 +54,11 @@ public enum ConfigLoader {
         var taken: [String: String] = [:]
         func line(_ parent: JSONValue, _ key: String, path: String, input: Bool, _ c: inout ConfigChecker) -> GPIOLineSpec? {
             let p = path + "." + key
-            guard let l = c.object(parent[key], path: p, known: ["chip", "line", "active_low", "bias"]) else { return nil }
-            guard l["chip"] != nil, l["line"] != nil else {
+            guard let l = c.object(c.value(parent, key, path: path), path: p) else { return nil }
+            let (chipValue, lineValue) = (c.value(l, "chip", path: p), c.value(l, "line", path: p))
+            // Read whatever else the line has, so that it is not also called unknown.
+            _ = (c.value(l, "active_low", path: p), c.value(l, "bias", path: p))
+            guard chipValue != nil, lineValue != nil else {
                 c.fail(p, "needs \"chip\" (e.g. \"gpiochip0\") and \"line\" (its offset on the chip)", at: parent[key])
                 return nil
             }
@@ -74,12 +78,12 @@ public enum ConfigLoader {
             taken[id] = p
             return spec
         }
-        if let buttons = c.object(b["buttons"], path: "board.buttons", known: buttonRoles) {
-            for role in buttonRoles where buttons[role] != nil {
+        if let buttons = c.object(c.value(b, "buttons", path: "board"), path: "board.buttons") {
+            for role in buttonRoles where c.value(buttons, role, path: "board.buttons") != nil {
                 out.buttons[role] = line(buttons, role, path: "board.buttons", input: true, &c)
             }
         }
-        if let leds = c.object(b["leds"], path: "board.leds", known: ["status", "buffer"]) {
+        if let leds = c.object(c.value(b, "leds", path: "board"), path: "board.leds") {
             out.statusLED = line(leds, "status", path: "board.leds", input: false, &c)
             out.bufferLED = line(leds, "buffer", path: "board.leds", input: false, &c)
         }
@@ -87,16 +91,6 @@ public enum ConfigLoader {
         out.amplifierIdle = c.duration(b, "amp_idle", path: "board", default: out.amplifierIdle, range: 1_000_000...86_400_000_000)
         return out
     }
-
-    static let sharingKeys = [
-        "enabled", "device_name", "user_name", "avatar", "advertise", "control_group", "password_required", "password", "password_verifier", "allowed_clients",
-        "max_clients", "audio_quality",
-        "permissions", "source", "port", "frame_ms", "loop", "encryption", "state_dir",
-    ]
-    static let receivingKeys = [
-        "enabled", "auto_discover", "buffer_size", "max_buffer_size", "host", "host_id", "host_name", "client_name", "audio_formats",
-        "audio_output", "ui", "encryption", "state_dir", "host_fingerprint", "password",
-    ]
 
     static func validateSharing(_ s: JSONValue, _ c: inout ConfigChecker) -> SharingSettings {
         var out = SharingSettings()
@@ -108,14 +102,14 @@ public enum ConfigLoader {
             c.fail(p + ".user_name", "is \(out.userName.utf8.count) bytes; it goes in an mDNS TXT record, which holds at most 200 of it", at: s["user_name"])
         }
         out.advertise = c.bool(s, "advertise", path: p, default: out.advertise)
-        if let value = s["avatar"] {
+        if let value = c.value(s, "avatar", path: p) {
             out.avatarBase64 = avatar(value, path: p + ".avatar", &c)
         }
         if out.deviceName.utf8.count > 63 {
             c.fail(p + ".device_name", "is \(out.deviceName.utf8.count) bytes; an mDNS service name holds at most 63", at: s["device_name"])
         }
         out.password = password(s, path: p, &c)
-        if let list = s["allowed_clients"] {
+        if let list = c.value(s, "allowed_clients", path: p) {
             if case .array(let items) = list.kind {
                 for (i, item) in items.enumerated() {
                     if let text = item.stringValue, isFingerprint(text) {
@@ -135,21 +129,21 @@ public enum ConfigLoader {
         out.loop = c.bool(s, "loop", path: p, default: out.loop)
         out.encryption = encryption(s, path: p, &c)
         out.stateDirectory = stateDirectory(s, path: p, &c)
-        if let value = s["control_group"] {
+        if let value = c.value(s, "control_group", path: p) {
             if let name = value.stringValue, isGroupName(name) {
                 out.controlGroup = name
             } else {
                 c.fail(p + ".control_group", "expected the name of a group (letters, digits, _ and -, at most 32), got \(value.shortText)", at: value)
             }
         }
-        if let value = s["source"] {
+        if let value = c.value(s, "source", path: p) {
             if let text = value.stringValue, let spec = SourceSpec.parse(text) {
                 out.source = spec
             } else {
                 c.fail(p + ".source", "expected \"tone\", \"tone:HZ\", \"wav:PATH\", \"stdin\" or \"alsa:DEVICE\", got \(value.shortText)", at: value)
             }
         }
-        if let value = s["frame_ms"] {
+        if let value = c.value(s, "frame_ms", path: p) {
             let allowed = "2.5, 5, 10, 20, 40 or 60"
             if let ms = value.doubleValue, let us = frameDurations.first(where: { Double($0) == ms * 1000 }) {
                 out.frameDuration = us
@@ -157,7 +151,7 @@ public enum ConfigLoader {
                 c.fail(p + ".frame_ms", "expected an Opus frame size in milliseconds: \(allowed), got \(value.shortText)", at: value)
             }
         }
-        if let q = c.object(s["audio_quality"], path: p + ".audio_quality", known: ["codec", "bitrate", "sample_rate", "channels", "adaptive_bitrate"]) {
+        if let q = c.object(c.value(s, "audio_quality", path: p), path: p + ".audio_quality") {
             let qp = p + ".audio_quality"
             out.codec = WireCodec(name: c.choice(q, "codec", path: qp, default: WireCodec.opus.name, among: WireCodec.preference.map(\.name))) ?? .opus
             out.bitrate = c.integer(q, "bitrate", path: qp, default: out.bitrate, range: 6_000...510_000)
@@ -167,7 +161,7 @@ public enum ConfigLoader {
                 c.fail(qp + ".adaptive_bitrate", "only an Opus stream adapts its bitrate; audio_quality.codec is \(out.codec.name)", at: value)
             }
             out.adaptiveBitrate = out.adaptiveBitrate && out.codec == .opus
-            if let value = q["sample_rate"] {
+            if let value = c.value(q, "sample_rate", path: qp) {
                 let rate = value.intValue ?? 0
                 if out.codec == .opus && !opusRates.contains(rate) {
                     c.fail(qp + ".sample_rate", "expected an Opus sample rate (8000, 12000, 16000, 24000 or 48000), got \(value.shortText)", at: value)
@@ -183,7 +177,7 @@ public enum ConfigLoader {
                 p + ".frame_ms", "\(Double(out.frameDuration) / 1000) ms at \(out.sampleRate) Hz is not a whole number of samples; choose a longer frame",
                 at: s["frame_ms"] ?? s["audio_quality"])
         }
-        if let perms = c.object(s["permissions"], path: p + ".permissions", known: ["allow_queue_control", "allow_playback_control", "allow_chat"]) {
+        if let perms = c.object(c.value(s, "permissions", path: p), path: p + ".permissions") {
             let pp = p + ".permissions"
             out.permissions.allowQueueControl = c.bool(perms, "allow_queue_control", path: pp, default: false)
             out.permissions.allowPlaybackControl = c.bool(perms, "allow_playback_control", path: pp, default: false)
@@ -216,7 +210,7 @@ public enum ConfigLoader {
         let required = c.bool(s, "password_required", path: p, default: false)
         let plaintext = c.string(s, "password", path: p, default: "", allowEmpty: true)
         var verifier: String?
-        if let value = s["password_verifier"] {
+        if let value = c.value(s, "password_verifier", path: p) {
             if let text = value.stringValue, isVerifier(text) {
                 verifier = text
             } else {
@@ -281,7 +275,7 @@ public enum ConfigLoader {
         let hostName = c.string(r, "host_name", path: p, default: "", allowEmpty: true)
         out.hostName = hostName.isEmpty ? nil : hostName
         out.bufferSize = c.duration(r, "buffer_size", path: p, default: out.bufferSize, range: 10_000...10_000_000)
-        if r["max_buffer_size"] != nil {
+        if c.value(r, "max_buffer_size", path: p) != nil {
             let ceiling = c.duration(r, "max_buffer_size", path: p, default: out.bufferCeiling, range: 10_000...10_000_000)
             if ceiling < out.bufferSize {
                 c.fail(
@@ -298,7 +292,7 @@ public enum ConfigLoader {
         out.stateDirectory = stateDirectory(r, path: p, &c)
         let password = c.string(r, "password", path: p, default: "", allowEmpty: true)
         out.password = password.isEmpty ? nil : password
-        if let value = r["host_fingerprint"] {
+        if let value = c.value(r, "host_fingerprint", path: p) {
             if let text = value.stringValue, isFingerprint(text) {
                 out.hostFingerprint = canonicalFingerprint(text)
             } else {
@@ -310,7 +304,7 @@ public enum ConfigLoader {
             }
         }
         out.audioFormats = c.stringList(r, "audio_formats", path: p, default: out.audioFormats, among: WireCodec.preference.map(\.name))
-        if let value = r["host"] {
+        if let value = c.value(r, "host", path: p) {
             if let text = value.stringValue, isHostPort(text) {
                 out.host = text
             } else {
@@ -329,17 +323,14 @@ public enum ConfigLoader {
                 p + (out.hostID != nil ? ".host_id" : ".host_name"), "picks among the hosts discovered, but receiving.host names one: keep one of the two",
                 at: r["host_id"] ?? r["host_name"])
         }
-        if let o = c.object(
-            r["audio_output"], path: p + ".audio_output",
-            known: ["device_id", "volume_sync", "independent_volume", "volume", "latency_offset", "channels", "mixer", "mixer_device", "sample_format"])
-        {
+        if let o = c.object(c.value(r, "audio_output", path: p), path: p + ".audio_output") {
             let op = p + ".audio_output"
             out.audioOutput.deviceID = c.string(o, "device_id", path: op, default: out.audioOutput.deviceID)
             out.audioOutput.volumeSync = c.bool(o, "volume_sync", path: op, default: out.audioOutput.volumeSync)
             out.audioOutput.independentVolume = c.bool(o, "independent_volume", path: op, default: out.audioOutput.independentVolume)
             let format = c.choice(o, "sample_format", path: op, default: "auto", among: ["auto"] + SampleFormat.preference.map(\.name))
             out.audioOutput.sampleFormat = SampleFormat(name: format)
-            for key in ["mixer", "mixer_device"] where o[key] != nil {
+            for key in ["mixer", "mixer_device"] where c.value(o, key, path: op) != nil {
                 let value = c.string(o, key, path: op, default: "")
                 guard !value.isEmpty else { continue }  // said why already
                 guard value.utf8.count <= 64 else {
@@ -364,7 +355,7 @@ public enum ConfigLoader {
             let mix = c.choice(o, "channels", path: op, default: "stereo", among: ChannelMix.allCases.map(\.name))
             out.audioOutput.channels = ChannelMix(name: mix) ?? .stereo
         }
-        if let ui = c.object(r["ui"], path: p + ".ui", known: ["show_host_metadata", "show_connection_status", "show_buffer_health"]) {
+        if let ui = c.object(c.value(r, "ui", path: p), path: p + ".ui") {
             let up = p + ".ui"
             let leds = "a speaker has no display (its LEDs are wired in the board section)"
             c.notYet(ui, "show_host_metadata", path: up, unless: { $0.boolValue == true }, leds)

@@ -198,8 +198,8 @@ final class ConfigTests: XCTestCase {
                  "receiving": {"avatar": 1, "auto_discover": false}}
                 """),
             [
-                "line 1, column 107: sharing.avatar: \(directory)/big.png is larger than 10 KB; the advertisement carries it whole in one message",
                 "line 1, column 29: sharing.device_name: is 64 bytes; an mDNS service name holds at most 63",
+                "line 1, column 107: sharing.avatar: \(directory)/big.png is larger than 10 KB; the advertisement carries it whole in one message",
                 "line 2, column 16: receiving.avatar: unknown key",
                 "line 2, column 46: receiving.host: required when receiving.auto_discover is false: set \"HOST:PORT\", or let the receiver find its "
                     + "host over mDNS",
@@ -280,17 +280,17 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(
             found,
             [
-                "line 2, column 76: sharing.max_clients: expected a whole number from 1 to 64, got \"ten\"",
                 "line 2, column 23: sharing.port: expected a whole number from 1 to 65535, got 0",
-                "line 2, column 52: sharing.source: expected \"tone\", \"tone:HZ\", \"wav:PATH\", \"stdin\" or \"alsa:DEVICE\", got \"mp3:x\"",
                 "line 2, column 38: sharing.frame_ms: expected an Opus frame size in milliseconds: 2.5, 5, 10, 20, 40 or 60, got 15",
+                "line 2, column 52: sharing.source: expected \"tone\", \"tone:HZ\", \"wav:PATH\", \"stdin\" or \"alsa:DEVICE\", got \"mp3:x\"",
+                "line 2, column 76: sharing.max_clients: expected a whole number from 1 to 64, got \"ten\"",
                 "line 3, column 42: sharing.audio_quality.codec: expected \"opus\" or \"flac\" or \"pcm\", got \"aac\"",
-                "line 3, column 97: sharing.audio_quality.bitrate: expected a whole number from 6000 to 510000, got 1",
-                "line 3, column 83: sharing.audio_quality.channels: expected a whole number from 1 to 2, got 3",
                 "line 3, column 64: sharing.audio_quality.sample_rate: expected an Opus sample rate (8000, 12000, 16000, 24000 or 48000), got 44100",
+                "line 3, column 83: sharing.audio_quality.channels: expected a whole number from 1 to 2, got 3",
+                "line 3, column 97: sharing.audio_quality.bitrate: expected a whole number from 6000 to 510000, got 1",
+                "line 4, column 25: receiving.host: expected \"HOST:PORT\" (for example \"192.168.1.20:8080\"), got \"nohost\"",
                 "line 4, column 46: receiving.enabled: expected true or false, got \"yes\"",
                 "line 4, column 79: receiving.audio_formats[1]: expected one of \"opus\", \"flac\", \"pcm\", got \"aac\"",
-                "line 4, column 25: receiving.host: expected \"HOST:PORT\" (for example \"192.168.1.20:8080\"), got \"nohost\"",
                 "line 5, column 47: receiving.audio_output.device_id: must not be empty",
                 "line 5, column 61: receiving.audio_output.volume: expected a number from 0.0 to 1.0, got 2",
             ])

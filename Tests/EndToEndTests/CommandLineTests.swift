@@ -34,9 +34,9 @@ final class CommandLineTests: XCTestCase {
             XCTAssertEqual(
                 lines,
                 [
-                    "\(binary): error: \(path): line 3, column 23: sharing.port: expected a whole number from 1 to 65535, got 70000",
                     "\(binary): error: \(path): line 2, column 17: receiving.bufer_size: unknown key; did you mean \"buffer_size\"?",
                     "\(binary): error: \(path): line 2, column 52: receiving.buffer_size: expected a duration like \"2s\" or \"150ms\", got \"fast\"",
+                    "\(binary): error: \(path): line 3, column 23: sharing.port: expected a whole number from 1 to 65535, got 70000",
                 ])
         }
     }
