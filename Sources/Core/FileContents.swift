@@ -11,7 +11,8 @@ public func readWholeFile(_ path: String, limit: Int = 1 << 30, followingLinks: 
     guard fstat(fd, &info) == 0 else { return .failure(.current) }
     if (info.st_mode & S_IFMT) == S_IFDIR { return .failure(Errno(EISDIR)) }
     var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+    // A small file (or one that says it is empty, as /proc's do) is read with as little.
+    var chunk = [UInt8](repeating: 0, count: min(64 * 1024, limit + 1))
     while true {
         let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
         if n < 0 {

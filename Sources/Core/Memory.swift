@@ -8,7 +8,7 @@ public func returnFreeHeapToSystem() { cmoosync_return_free_heap() }
 /// `ru_maxrss` carries the parent's peak across `execve`, so a receiver started from a 16 MB
 /// process reported 16 MB where its own peak was 4.8 MB.
 public func peakResidentKilobytes() -> Int? {
-    guard case .success(let bytes) = readWholeFile("/proc/self/status", limit: 64 * 1024) else { return nil }
+    guard case .success(let bytes) = readWholeFile("/proc/self/status", limit: 8 * 1024) else { return nil }
     let key = Array("VmHWM:".utf8)
     guard let line = bytes.split(separator: UInt8(ascii: "\n")).first(where: { $0.starts(with: key) }) else { return nil }
     return Int(String(decoding: line.dropFirst(key.count).filter { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }, as: UTF8.self))

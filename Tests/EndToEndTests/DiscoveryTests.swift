@@ -21,6 +21,14 @@ final class DiscoveryTests: XCTestCase {
         try String(contentsOfFile: scratch.file("state-\(name)-\(port)/device_id"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// The host of `config` started again on a port of its own (its key and device_id the same),
+    /// as a host with a new DHCP lease comes back.
+    private func restartedElsewhere(_ scratch: Scratch, config: String, port: UInt16) throws -> (Daemon, UInt16) {
+        let newPort = freePort()
+        let text = try String(contentsOfFile: config, encoding: .utf8).replacingOccurrences(of: "\"port\": \(port)", with: "\"port\": \(newPort)")
+        return (try Daemon("mshost", config: try scratch.write("moved.json", text), scratch: scratch, name: "host-2"), newPort)
+    }
+
     private func receiver(_ scratch: Scratch, _ device: String, extra: String = "") throws -> (Daemon, String) {
         let recording = scratch.recordingPCM(device)
         let config = try scratch.write("\(device).json", Configs.receiver(port: nil, device: device, extra: extra))
@@ -190,13 +198,7 @@ final class DiscoveryTests: XCTestCase {
         // The host comes back on another port: the receiver finds it there.
         host.signal(SIGTERM)
         XCTAssertEqual(host.waitForExit(), 0, host.log)
-        let newPort = freePort()
-        let moved = try Daemon(
-            "mshost",
-            config: try scratch.write(
-                "moved.json",
-                try String(contentsOfFile: config, encoding: .utf8)
-                    .replacingOccurrences(of: "\"port\": \(port)", with: "\"port\": \(newPort)")), scratch: scratch, name: "host-2")
+        let (moved, newPort) = try restartedElsewhere(scratch, config: config, port: port)
         XCTAssertTrue(moved.waitFor("mDNS: published \"Mover\""), moved.log)
         XCTAssertTrue(speaker.waitFor("event=Connected", times: 2, timeout: 15), speaker.log)
         XCTAssertTrue(speaker.log.contains("with \"Mover\" (127.0.0.1:\(newPort))"), speaker.log)
@@ -233,13 +235,7 @@ final class DiscoveryTests: XCTestCase {
         XCTAssertEqual(speaker.count("event=Connected"), 1, speaker.log)
         XCTAssertFalse(speaker.log.contains(":\(strangerPort)"), "a host with another key is not the one pinned: \(speaker.log)")
 
-        let newPort = freePort()
-        let moved = try Daemon(
-            "mshost",
-            config: try scratch.write(
-                "moved.json",
-                try String(contentsOfFile: config, encoding: .utf8)
-                    .replacingOccurrences(of: "\"port\": \(port)", with: "\"port\": \(newPort)")), scratch: scratch, name: "host-2")
+        let (moved, newPort) = try restartedElsewhere(scratch, config: config, port: port)
         XCTAssertTrue(moved.waitFor("mDNS: published \"Lounge host\""), moved.log)
         XCTAssertTrue(speaker.waitFor("event=Connected", times: 2, timeout: 10), speaker.log)
         XCTAssertTrue(
