@@ -43,7 +43,8 @@ struct ConfigChecker {
                 errors.append(ConfigError(path: path.isEmpty ? member.key : path + "." + member.key, message: message, position: member.keyPosition))
             }
         }
-        let line = { (e: ConfigError) in e.position?.line ?? Int.max }, column = { (e: ConfigError) in e.position?.column ?? Int.max }
+        let line = { (e: ConfigError) in e.position?.line ?? Int.max }
+        let column = { (e: ConfigError) in e.position?.column ?? Int.max }
         errors = errors.enumerated().sorted {
             (line($0.element), column($0.element), $0.offset) < (line($1.element), column($1.element), $1.offset)
         }.map(\.element)
