@@ -218,10 +218,10 @@ final class DiscoveryTests: XCTestCase {
         let config = try hostConfig(scratch, "Lounge host", port: port)
         let host = try Daemon("mshost", config: config, scratch: scratch, name: "host-1")
         XCTAssertTrue(host.waitFor("mDNS: published \"Lounge host\""), host.log)
-        let recording = scratch.recordingPCM("speaker")
+        let recording = scratch.recordingPCM("roamer")
         let speaker = try Daemon(
-            "msrecv", config: try scratch.write("speaker.json", Configs.receiver(port: port, device: "speaker", extra: ", \"auto_discover\": true")),
-            scratch: scratch, name: "speaker")
+            "msrecv", config: try scratch.write("roamer.json", Configs.receiver(port: port, device: "roamer", extra: ", \"auto_discover\": true")),
+            scratch: scratch, name: "roamer")
         XCTAssertTrue(speaker.waitFor("event=Connected"), speaker.log)
         XCTAssertTrue(speaker.log.contains("also looking over mDNS for the host pinned for 127.0.0.1:\(port)"), speaker.log)
         host.signal(SIGTERM)

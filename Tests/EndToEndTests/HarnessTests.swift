@@ -16,13 +16,23 @@ final class HarnessTests: XCTestCase {
         try runner.run()
         let line = String(decoding: pipe.fileHandleForReading.availableData, as: UTF8.self)
         let daemon = try XCTUnwrap(pid_t(line.trimmingCharacters(in: .whitespacesAndNewlines)), line)
-        XCTAssertTrue(Self.alive(daemon), "the daemon started")
+        // Killed before setpriv has asked for the signal, the runner would take nothing with it:
+        // a daemon is started long before its runner ends, so wait for the exec.
+        let started = Date().addingTimeInterval(2)
+        while Self.command(daemon) != "sleep" && Date() < started { usleep(1_000) }
+        XCTAssertEqual(Self.command(daemon), "sleep", "the daemon started")
         kill(runner.processIdentifier, SIGKILL)
-        runner.waitUntilExit()
         let deadline = Date().addingTimeInterval(2)
         while Self.alive(daemon) && Date() < deadline { usleep(10_000) }
         XCTAssertFalse(Self.alive(daemon), "pid \(daemon) outlived the run that started it")
         if Self.alive(daemon) { kill(daemon, SIGKILL) }
+        // Only once nothing holds the runner's output open.
+        runner.waitUntilExit()
+    }
+
+    /// The program `pid` runs now (its comm).
+    private static func command(_ pid: pid_t) -> String? {
+        (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Running, not a zombie nobody has reaped yet.
