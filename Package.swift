@@ -83,9 +83,12 @@ let package = Package(
         // The daemons name the TLS and GPIO libraries they were built against in --version (the
         // trixie check reads it); the engines do not use them yet.
         .executableTarget(
-            name: "msrecv", dependencies: ["Receiver", "Secure", "Board", "Discovery", "ProtocolMessages"], exclude: ["link"], swiftSettings: orderable,
+            name: "msrecv", dependencies: ["Receiver", "Audio", "Board", "Codec", "Config", "Core", "Discovery", "ProtocolMessages", "Secure", "Transport"],
+            exclude: ["link"], swiftSettings: orderable,
             linkerSettings: staticRuntime + receiverMemory),
-        .executableTarget(name: "mshost", dependencies: ["Host", "Secure", "ProtocolMessages"], linkerSettings: staticRuntime),
+        .executableTarget(
+            name: "mshost", dependencies: ["Host", "Codec", "Config", "Core", "ProtocolMessages", "SampleRateConversion", "Secure", "Transport"],
+            linkerSettings: staticRuntime),
 
         // Runs the receiver's audio path in a loop for the counted-allocation test.
         .target(name: "AudioPathHarness", dependencies: ["Receiver", "Codec", "Resample", "Audio", "Transport"]),
