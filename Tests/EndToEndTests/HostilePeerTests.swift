@@ -17,15 +17,7 @@ import Glibc
 final class HostilePeerTests: XCTestCase {
     /// mshost with a password, listening on `port`.
     private func passwordHost(_ scratch: Scratch, port: UInt16) throws -> Daemon {
-        let host = try Daemon(
-            "mshost",
-            config: try scratch.write(
-                "host.json",
-                Configs.host(
-                    port: port, source: "tone:440",
-                    extra: ", \"password\": \"correct horse\"")), scratch: scratch)
-        XCTAssertTrue(host.waitFor("listening on port"), host.log)
-        return host
+        try Daemon.toneHost(scratch, port: port, extra: ", \"password\": \"correct horse\"")
     }
 
     /// msrecv with a password ("guarded", recording), dialling `port`; and its config's path.

@@ -12,14 +12,7 @@ final class PasswordTests: XCTestCase {
         let scratch = try Scratch("password")
         let port = freePort()
         for device in ["right", "wrong", "none"] { _ = scratch.recordingPCM(device) }
-        let host = try Daemon(
-            "mshost",
-            config: try scratch.write(
-                "host.json",
-                Configs.host(
-                    port: port, source: "tone:440",
-                    extra: ", \"password\": \"correct horse\"")), scratch: scratch)
-        XCTAssertTrue(host.waitFor("listening on port"), host.log)
+        let host = try Daemon.toneHost(scratch, port: port, extra: ", \"password\": \"correct horse\"")
         XCTAssertTrue(host.log.contains("warning: sharing.password is in plaintext"), host.log)
         // The test's files are 0644: every user of the machine could read the password.
         XCTAssertTrue(host.log.contains("holds the password (or its verifier) and any user of this machine can read it (mode 644): chmod o-r"), host.log)
@@ -126,14 +119,7 @@ final class PasswordTests: XCTestCase {
         let unknown = try fingerprint(stranger)
         XCTAssertEqual(allowed.count, 95, allowed)
         // Only the list: the listed receiver plays, the other is refused and the host names its certificate.
-        let host = try Daemon(
-            "mshost",
-            config: try scratch.write(
-                "host.json",
-                Configs.host(
-                    port: port, source: "tone:440",
-                    extra: ", \"allowed_clients\": [\"\(allowed.uppercased())\"]")), scratch: scratch)
-        XCTAssertTrue(host.waitFor("listening on port"), host.log)
+        let host = try Daemon.toneHost(scratch, port: port, extra: ", \"allowed_clients\": [\"\(allowed.uppercased())\"]")
         let one = try Daemon("msrecv", config: try scratch.write("one.json", Configs.receiver(port: port, device: listed)), scratch: scratch, name: "one")
         XCTAssertTrue(one.waitFor("event=Connected"), one.log)
         let other = try Daemon(
@@ -148,15 +134,8 @@ final class PasswordTests: XCTestCase {
         _ = one.waitForExit()
 
         // The list and a password: either admits.
-        let both = try Daemon(
-            "mshost",
-            config: try scratch.write(
-                "both.json",
-                Configs.host(
-                    port: port, source: "tone:440",
-                    extra: ", \"allowed_clients\": [\"\(allowed)\"], \"password\": \"pw\"")),
-            scratch: scratch, name: "both")
-        XCTAssertTrue(both.waitFor("listening on port"), both.log)
+        let both = try Daemon.toneHost(
+            scratch, port: port, extra: ", \"allowed_clients\": [\"\(allowed)\"], \"password\": \"pw\"", file: "both.json", name: "both")
         let listedAgain = try Daemon(
             "msrecv", config: try scratch.write("one.json", Configs.receiver(port: port, device: listed)), scratch: scratch, name: "one-again")
         let withPassword = try Daemon(

@@ -55,14 +55,7 @@ final class PermissionsTests: XCTestCase {
     func testWhatIsNotAllowedIsRefusedWithThePermissionItNeeds() throws {
         let scratch = try Scratch("permissions")
         let port = freePort()
-        let host = try Daemon(
-            "mshost",
-            config: try scratch.write(
-                "host.json",
-                Configs.host(
-                    port: port, source: "tone:440",
-                    extra: ", \"permissions\": {\"allow_chat\": false}")), scratch: scratch)
-        XCTAssertTrue(host.waitFor("listening on port"), host.log)
+        let host = try Daemon.toneHost(scratch, port: port, extra: ", \"permissions\": {\"allow_chat\": false}")
         let receiver = try Receiver(port: port)
         XCTAssertEqual(
             try receiver.ask(Control(.play).frame)?.action,
@@ -82,14 +75,8 @@ final class PermissionsTests: XCTestCase {
         host.signal(SIGTERM)
         XCTAssertEqual(host.waitForExit(), 0)
 
-        let open = try Daemon(
-            "mshost",
-            config: try scratch.write(
-                "open.json",
-                Configs.host(
-                    port: port, source: "tone:440",
-                    extra: ", \"permissions\": {\"allow_playback_control\": true, \"allow_queue_control\": true}")), scratch: scratch, name: "open")
-        XCTAssertTrue(open.waitFor("listening on port"), open.log)
+        let open = try Daemon.toneHost(
+            scratch, port: port, extra: ", \"permissions\": {\"allow_playback_control\": true, \"allow_queue_control\": true}", file: "open.json", name: "open")
         let allowed = try Receiver(port: port)
         try writeAll(allowed.channel, Control(.pause).frame + Control(.queueRemove(songID: "song-7")).frame + Chat(text: "nice song").frame).get()
         XCTAssertTrue(open.waitFor("event=ChatMessage client_id=test text=\"nice song\""), open.log)

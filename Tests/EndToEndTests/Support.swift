@@ -261,6 +261,15 @@ final class Daemon {
         try process.run()
     }
 
+    /// mshost playing a 440 Hz tone on `port`, its config `file` with `extra` keys added,
+    /// listening (a test failure if it does not).
+    static func toneHost(_ scratch: Scratch, port: UInt16, extra: String = "", file: String = "host.json", name: String = "mshost") throws -> Daemon {
+        let host = try Daemon(
+            "mshost", config: try scratch.write(file, Configs.host(port: port, source: "tone:440", extra: extra)), scratch: scratch, name: name)
+        XCTAssertTrue(host.waitFor("listening on port"), host.log)
+        return host
+    }
+
     deinit {
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
