@@ -94,15 +94,17 @@ let package = Package(
         .target(name: "AudioPathHarness", dependencies: ["Receiver", "Codec", "Resample", "Audio", "Transport"]),
         .executableTarget(name: "audio-path-probe", dependencies: ["AudioPathHarness"], path: "Tests/AudioPathProbe"),
 
-        // A peer's blocking I/O, for tests that play one.
-        .target(name: "TestSupport", dependencies: ["Core", "Transport"], path: "Tests/TestSupport"),
+        // A peer's blocking I/O and a host stepped by a test, for tests that play one.
+        .target(name: "TestSupport", dependencies: ["Core", "ProtocolMessages", "Transport"], path: "Tests/TestSupport"),
         .testTarget(name: "CoreTests", dependencies: ["Core", "Transport", "TestSupport"]),
         .testTarget(name: "ProtocolMessagesTests", dependencies: ["ProtocolMessages", "Core"]),
         .testTarget(name: "HostTests", dependencies: ["Host", "ProtocolMessages", "Transport", "Core", "Codec", "Config", "TestSupport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "BoardTests", dependencies: ["Board", "Core", "Config"]),
         .testTarget(name: "SecureTests", dependencies: ["Secure", "Transport", "Core"]),
-        .testTarget(name: "ReceiverTests", dependencies: ["Receiver", "Codec", "Audio", "Core", "Discovery", "ProtocolMessages", "TestSupport"]),
+        .testTarget(
+            name: "ReceiverTests",
+            dependencies: ["Receiver", "AudioPathHarness", "Transport", "Config", "Codec", "Audio", "Core", "Discovery", "ProtocolMessages", "TestSupport"]),
         .testTarget(name: "CodecTests", dependencies: ["Codec", "Resample", "SampleRateConversion", "Audio"]),
         // Drives the built binaries (`swift build` first; scripts/test.sh does).
         .testTarget(name: "EndToEndTests", dependencies: ["Core", "Config", "ProtocolMessages", "Transport", "Audio", "Secure", "Discovery", "TestSupport"]),

@@ -57,6 +57,7 @@ if [[ " ${targets[*]} " == *" session "* ]]; then
   module Resample Sources/Resample/*.swift
   module Board Sources/Board/*.swift
   module Receiver -enable-testing Sources/Receiver/*.swift
+  module AudioPathHarness Sources/AudioPathHarness/*.swift
 fi
 if [[ " ${targets[*]} " == *" host "* ]]; then
   module SampleRateConversion Sources/SampleRateConversion/*.swift
@@ -70,7 +71,7 @@ for target in "${targets[@]}"; do
     json) src=(Tests/Fuzz/FuzzJSON.swift); libs=("$out/libConfig.a" "$out/libProtocolMessages.a" "$out/libCore.a") ;;
     session)
       src=(Tests/Fuzz/FuzzSession.swift Tests/Fuzz/FuzzChannel.swift)
-      libs=("$out/libReceiver.a" "$out/libBoard.a" "$out/libDiscovery.a" "$out/avahi.o" -ldl "$out/libSecure.a" "$out/libAudio.a" "$out/libResample.a" "$out/libCodec.a" "$out/libConfig.a" "$out/libTransport.a"
+      libs=("$out/libAudioPathHarness.a" "$out/libReceiver.a" "$out/libBoard.a" "$out/libDiscovery.a" "$out/avahi.o" -ldl "$out/libSecure.a" "$out/libAudio.a" "$out/libResample.a" "$out/libCodec.a" "$out/libConfig.a" "$out/libTransport.a"
             "$out/libProtocolMessages.a" "$out/libCore.a" "$out/fractional_delay.o" -lopus -lFLAC -lasound -lgpiod -lmbedtls -lmbedx509 -lmbedcrypto) ;;
     host)
       src=(Tests/Fuzz/FuzzHost.swift Tests/Fuzz/FuzzChannel.swift)

@@ -1,9 +1,25 @@
 import CAlsa
 import Core
 
+/// A card's hardware volume as the receiver drives it: set in dB within `range`, muted with a
+/// switch where it has one. `AlsaMixer` on a speaker; a simulated control in tests.
+public protocol VolumeControl: AnyObject {
+    /// What the control can do, in dB.
+    var range: ClosedRange<Double> { get }
+    /// It has an on/off switch (a mute that is not just the lowest volume).
+    var hasSwitch: Bool { get }
+    /// The control's and the device's names, for the log.
+    var name: String { get }
+    var device: String { get }
+    /// Sets every channel to `decibels` (within `range`), rounded down: never louder than asked.
+    func set(decibels: Double) throws(AlsaError)
+    /// Switches the output off or on; a control without a switch is left alone.
+    func set(muted: Bool) throws(AlsaError)
+}
+
 /// A sound card's hardware volume: one simple mixer control (`snd_mixer`), such as "Digital" on
 /// a HiFiBerry DAC+, set in dB over the range the card's driver gives. Control thread only.
-public final class AlsaMixer {
+public final class AlsaMixer: VolumeControl {
     private let mixer: OpaquePointer
     private let element: OpaquePointer
     /// What the control can do, in dB (centibels from the driver, here in dB).
@@ -74,13 +90,11 @@ public final class AlsaMixer {
 
     deinit { snd_mixer_close(mixer) }
 
-    /// Sets every channel to `decibels` (within `range`), rounded down: never louder than asked.
     public func set(decibels: Double) throws(AlsaError) {
         let clamped = min(max(decibels, range.lowerBound), range.upperBound)
         try check(snd_mixer_selem_set_playback_dB_all(element, Int((clamped * 100).rounded()), -1), "snd_mixer_selem_set_playback_dB_all")
     }
 
-    /// Switches the output off or on; a control without a switch is left alone.
     public func set(muted: Bool) throws(AlsaError) {
         guard hasSwitch else { return }
         try check(snd_mixer_selem_set_playback_switch_all(element, muted ? 0 : 1), "snd_mixer_selem_set_playback_switch_all")

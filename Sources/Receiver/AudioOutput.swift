@@ -4,10 +4,11 @@ import Config
 import Core
 import Resample
 
-/// The audio side of a session, as the session sees it: open the device for a stream, start
-/// playing into it, learn that it failed, stop. The ALSA device and its real-time thread on a
-/// speaker (`AlsaOutput`); a simulated one stepped by the caller in the session fuzzer.
-protocol AudioOutput {
+/// The audio side of the receiver, as its engine sees it: open the device for a stream, start
+/// playing into it, learn that it failed, stop; the card's hardware volume; a card kept open
+/// between streams. The ALSA device and its real-time thread on a speaker (`AlsaOutput`); a
+/// simulated card stepped by the caller in tests and the session fuzzer.
+public protocol AudioOutput {
     associatedtype Device
     associatedtype Running: RunningPlayout
     var deviceName: String { get }
@@ -24,13 +25,19 @@ protocol AudioOutput {
         _ device: Device, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool, incoming: SPSCRing,
         clockMapping: SharedClockMapping, counters: PlayoutCounters
     ) throws(CodecError) -> Running
+    /// The card's volume control `control` on `device` (`audio_output.mixer`, `mixer_device`).
+    func openMixer(_ control: String, device: String) throws(AlsaMixer.OpenError) -> any VolumeControl
+    /// How many streams so far played into a card kept open for them.
+    var devicesReused: Int { get }
+    /// Closes a card kept open for a quick return: none came.
+    func closeKeptDevice()
 }
 
 extension AudioOutput {
-    func explain(_ error: AlsaError, format: StreamFormat) -> String { error.description }
+    public func explain(_ error: AlsaError, format: StreamFormat) -> String { error.description }
 }
 
-protocol RunningPlayout: AnyObject {
+public protocol RunningPlayout: AnyObject {
     var realtimeGranted: Bool { get }
     /// The sample format the device was opened for.
     var deviceFormat: SampleFormat { get }
@@ -43,13 +50,21 @@ protocol RunningPlayout: AnyObject {
 
 /// The speaker's ALSA device, opened with the buffer policy below, and the real-time audio
 /// thread that plays into it (DESIGN §4).
-struct AlsaOutput: AudioOutput {
+public struct AlsaOutput: AudioOutput {
     let settings: AudioOutputSettings
     /// The card the last stream played, kept open between sessions.
-    let kept: KeptCard
+    private let kept = KeptCard()
 
-    var deviceName: String { settings.deviceID }
-    var isRealTime: Bool { true }
+    public init(settings: AudioOutputSettings) { self.settings = settings }
+
+    public var deviceName: String { settings.deviceID }
+    public var isRealTime: Bool { true }
+    public var devicesReused: Int { kept.reuses }
+    public func closeKeptDevice() { kept.close() }
+
+    public func openMixer(_ control: String, device: String) throws(AlsaMixer.OpenError) -> any VolumeControl {
+        try AlsaMixer(device: device, control: control)
+    }
 
     /// The ALSA buffer: half the playout buffer, from 20 ms to 400 ms. The rest of the playout
     /// buffer absorbs network jitter; a bigger device buffer lets the audio thread sleep longer
@@ -81,7 +96,7 @@ struct AlsaOutput: AudioOutput {
 
     /// The card kept open since the last stream if it was opened the same way, else a fresh one
     /// (the kept one closed first: it holds the device).
-    func open(format: StreamFormat, latency: Microseconds) -> Result<AlsaPlayback, AlsaError> {
+    public func open(format: StreamFormat, latency: Microseconds) -> Result<AlsaPlayback, AlsaError> {
         let request = request(format: format, latency: latency)
         if let card = kept.take(request) { return .success(card) }
         return Result { () throws(AlsaError) in
@@ -91,14 +106,14 @@ struct AlsaOutput: AudioOutput {
         }
     }
 
-    func explain(_ error: AlsaError, format: StreamFormat) -> String {
+    public func explain(_ error: AlsaError, format: StreamFormat) -> String {
         guard error.call.description == "snd_pcm_hw_params_set_rate" else { return error.description }
         let rates = playbackRates(device: settings.deviceID, channels: format.channels)
         return "it cannot play the stream's \(format.sampleRate) Hz" + (rates.isEmpty ? "" : " (it plays \(rates.map(String.init).joined(separator: ", ")) Hz)")
             + ": play through a device that converts, \"plughw:…\" or a plug PCM in asound.conf"
     }
 
-    func start(
+    public func start(
         _ device: AlsaPlayback, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool, incoming: SPSCRing,
         clockMapping: SharedClockMapping, counters: PlayoutCounters
     ) throws(CodecError) -> AudioThread {
@@ -150,11 +165,11 @@ final class KeptCard {
 }
 
 /// The real-time audio thread of a playout.
-final class AudioThread: RunningPlayout {
+public final class AudioThread: RunningPlayout {
     private let counters: PlayoutCounters
     private let thread: NamedThread
-    let realtimeGranted: Bool
-    let deviceFormat: SampleFormat
+    public let realtimeGranted: Bool
+    public let deviceFormat: SampleFormat
 
     /// Hands the device on when the playout stops with the card still good.
     private let keep: () -> Void
@@ -164,15 +179,14 @@ final class AudioThread: RunningPlayout {
         self.counters = counters
         self.deviceFormat = deviceFormat
         self.keep = keep
-        counters.stopRequested.store(false, ordering: .relaxed)
-        counters.deviceFailure.store(0, ordering: .relaxed)
+        counters.beginPlayout()
         thread = NamedThread(name: "audio", realtime: true, loop)
         realtimeGranted = thread.realtimeGranted
     }
 
-    var deviceFailure: AlsaError? { counters.deviceFailure(call: "playback") }
+    public var deviceFailure: AlsaError? { counters.deviceFailure(call: "playback") }
 
-    func stop(keepingDevice: Bool) {
+    public func stop(keepingDevice: Bool) {
         counters.stopRequested.store(true, ordering: .releasing)
         thread.wakeAndJoin()
         if keepingDevice && deviceFailure == nil { keep() }
@@ -181,7 +195,7 @@ final class AudioThread: RunningPlayout {
 
 extension PlayoutCounters {
     /// The sink error the audio thread stopped for, if it did.
-    func deviceFailure(call: StaticString) -> AlsaError? {
+    public func deviceFailure(call: StaticString) -> AlsaError? {
         let code = deviceFailure.load(ordering: .acquiring)
         return code < 0 ? AlsaError(code: code, call: call) : nil
     }

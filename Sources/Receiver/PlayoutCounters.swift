@@ -36,6 +36,13 @@ public final class PlayoutCounters: Sendable {
     public let channelMix = Atomic<UInt8>(ChannelMix.stereo.rawValue)
     /// Control loop → audio thread: stop now.
     public let stopRequested = Atomic<Bool>(false)
+
+    /// A new playout of the session (the card opened again) starts with no stop asked for and
+    /// no failure: the counts go on.
+    public func beginPlayout() {
+        stopRequested.store(false, ordering: .relaxed)
+        deviceFailure.store(0, ordering: .relaxed)
+    }
     /// Control loop → audio thread: the host said the stream ended; play out what is buffered.
     public let endOfStream = Atomic<Bool>(false)
     /// Control loop → audio thread: the pool is full; drop the oldest packet (counted increments).

@@ -23,13 +23,32 @@ public struct HostTarget: Equatable, Sendable {
     public var advertisedFingerprint: String?
 }
 
+/// How long the receiver waits before it tries a host again, and for discovery to settle.
+public enum ReceiverTiming {
+    public static let firstBackoff: Microseconds = 500_000
+    public static let longestBackoff: Microseconds = 5_000_000
+    /// For a minute after a session that played, a host that restarts or a path that comes
+    /// back is tried at least this often: the music is back within this of its return.
+    public static let longestBackoffAfterPlaying: Microseconds = 2_000_000
+    public static let afterPlaying: Microseconds = 60_000_000
+    /// After a password was refused: not a retry every few seconds that hammers a host (and
+    /// fills its log) with a password that will not change until someone edits the config.
+    public static let refusedBackoff: Microseconds = 30_000_000
+    /// Discovery quiet this long since its last change: a host not named can be picked.
+    public static let settleTime: Microseconds = 1_000_000
+}
+
 /// The receiver daemon's control thread (DESIGN §4): one reactor serves the shutdown signals,
 /// mDNS, the channel to the host and every timer, through a session's phases: find the host
 /// (when none is configured), connect and handshake, stream, and on the way out the last BYE.
 /// A session that ends for any reason other than a shutdown is retried with backoff, through
 /// discovery again: a host that moved is found where it is now. It may allocate; the audio
 /// thread never does.
-public final class ReceiverEngine {
+///
+/// `Output` is the card: ALSA and a real-time thread on a speaker, a simulated card stepped by
+/// a test. `run()` is `start()` and then `step()` until the daemon is done; a test calls them
+/// itself, on a `SteppedClock`, with `step(maxWait: 0)`.
+public final class ReceiverEngine<Output: AudioOutput> {
     private let settings: ReceivingSettings
     private let log: Logger
     private let signals: ShutdownSignals
@@ -39,8 +58,9 @@ public final class ReceiverEngine {
     private var reactor: Reactor<ReceiverToken>
     private var pool: PacketPool?
     private var incoming: SPSCRing?
-    private var backoff = ReceiverEngine.firstBackoff
+    private var backoff = ReceiverTiming.firstBackoff
     private var phase = Phase.idle
+    private let output: Output
     /// Kept across sessions: what the host's user or a button last set.
     private let volume: SpeakerVolume
     /// The hosts whose users sent this receiver away (by pin key), and until when (nil: until
@@ -57,8 +77,6 @@ public final class ReceiverEngine {
     /// The clock estimate of the last session, and the host (pin key) it is of: a reconnect to
     /// that host plays on schedule at once instead of learning its clock again.
     private var lastClock: (pinKey: String, sync: ClockSync)?
-    /// The card the last session played: open while a quick return is awaited.
-    private let card = KeptCard()
     private let advice = OwnerAdvice()
 
     private enum Phase {
@@ -68,22 +86,13 @@ public final class ReceiverEngine {
         /// The target's name is being looked up, off this thread.
         case resolving(BackgroundWork<Result<[SocketAddress], TransportError>>)
         case handshake(HandshakePhase, remaining: [SocketAddress])
-        case streaming(StreamSession<AlsaOutput>)
+        case streaming(StreamSession<Output>)
         /// Shutting down: our BYE is on its way out.
         case leaving(any ByteChannel, OutputQueue)
     }
 
-    static let firstBackoff: Microseconds = 500_000
-    static let longestBackoff: Microseconds = 5_000_000
-    /// For a minute after a session that played, a host that restarts or a path that comes
-    /// back is tried at least this often: the music is back within this of its return.
-    static let longestBackoffAfterPlaying: Microseconds = 2_000_000
-    static let afterPlaying: Microseconds = 60_000_000
     /// When the last session that played ended.
     private var playedUntil: Microseconds?
-    /// After a password was refused: not a retry every few seconds that hammers a host (and
-    /// fills its log) with a password that will not change until someone edits the config.
-    static let refusedBackoff: Microseconds = 30_000_000
     private let password: PasswordKeys?
 
     /// The configured host, or nil: discovery (`finder`) picks one.
@@ -92,7 +101,7 @@ public final class ReceiverEngine {
     private var configuredFailed = false
     private var finder: HostFinder?
     private var target: HostTarget?
-    /// Discovery has been quiet for `settleTime` since its last change: a host not named can be picked.
+    /// Discovery has been quiet for `ReceiverTiming.settleTime` since its last change: a host not named can be picked.
     private var settled = false
     /// Whether this receiver has played a host (by device_id) before and pinned its key: such
     /// a host is dialled as soon as discovery resolves it, without waiting for quiet.
@@ -100,14 +109,14 @@ public final class ReceiverEngine {
     private let trust: HostTrust?
     /// The last hosts-found line logged, so that a wait logs each new situation once.
     private var lastDiscoveryNote = ""
-    static let settleTime: Microseconds = 1_000_000
 
     public init(
-        settings: ReceivingSettings, log: Logger, signals: consuming ShutdownSignals,
+        settings: ReceivingSettings, log: Logger, signals: consuming ShutdownSignals, output: Output,
         transport: @escaping (HostTarget) -> any ChannelTransport = { _ in TCPTransport() },
         board: BoardController? = nil, clock: any MonotonicClock = SystemClock(), trust: HostTrust? = nil
     ) {
         self.settings = settings
+        self.output = output
         self.trust = trust
         self.log = log
         self.signals = signals
@@ -120,6 +129,15 @@ public final class ReceiverEngine {
 
     /// Runs until SIGINT/SIGTERM; the process exit code.
     public func run() -> Int32 {
+        if let code = start() { return code }
+        while true {
+            if let code = step() { return code }
+        }
+    }
+
+    /// Starts discovery, the local control socket and the buttons, and the first connection;
+    /// an exit code when the receiver cannot run.
+    public func start() -> Int32? {
         if let hostText = settings.host {
             guard let (host, port) = parseHostPort(hostText) else {
                 log.error("receiving.host: expected \"HOST:PORT\", got \"\(hostText)\"")
@@ -146,10 +164,10 @@ public final class ReceiverEngine {
             log.info("looking for \(wanted) over mDNS (\(MDNSService.type))")
             _ = finder?.handle(nil, id: 0, &reactor, token: ReceiverToken.mdns)
             // Nothing found is news too, once discovery has had its time.
-            reactor.schedule(.settle, after: Self.settleTime)
+            reactor.schedule(.settle, after: ReceiverTiming.settleTime)
         }
         AlsaLibrary.silenceLibraryErrors()
-        reactor.register(.signals, fd: signals.fileDescriptor, interest: .read)
+        if signals.isWatched { reactor.register(.signals, fd: signals.fileDescriptor, interest: .read) }
         if let control = ReceiverControl.open(settings: settings, log: log) {
             reactor.register(.localControl, fd: control.listener.fileDescriptor, interest: .read)
             localControl = control
@@ -158,50 +176,59 @@ public final class ReceiverEngine {
             if let fd = input?.line.descriptor { reactor.register(.button(index), fd: fd, interest: .read) }
         }
         connect()
-        while true {
-            for event in reactor.wait() {
-                switch event {
-                case .ready(.signals, _):
-                    if signals.take() != nil && leave() { return 0 }
-                case .timer(.retry):
-                    connect()
-                case .ready(.mdns(let id), _), .timer(.mdns(let id)):
-                    if finder?.handle(event, id: id, &reactor, token: ReceiverToken.mdns) == true { discoveryChanged() }
-                case .timer(.settle):
-                    settled = true
-                    pickDiscoveredHost()
-                case .timer(.sentAwayOver):
-                    pickDiscoveredHost()
-                    scheduleSentAwayOver()
-                case .ready(.localControl, _):
-                    localControl?.accept(into: &reactor, as: ReceiverToken.localPeer)
-                case .ready(.localPeer(let id), _):
-                    localControl?.ready(id, tooLong: LocalReply.tooLong.line) { line in
-                        switch LocalRequest.decode(line) {
-                        case .success(.status): return LocalControlServer.Answer(LocalReply.status(report()).line)
-                        case .success(let other):
-                            return LocalControlServer.Answer(LocalReply.failed("a receiver answers status; \(other.name) is mshost's").line)
-                        case .failure(let e): return LocalControlServer.Answer(LocalReply.failed(e.description).line)
-                        }
-                    }
-                case .ready(.button(let index), _):
-                    guard let actions = board?.inputReady(index, now: reactor.now) else {
-                        reactor.unregister(.button(index))
-                        break
-                    }
-                    pressed(actions)
-                case .timer(.board):
-                    pressed(board?.poll(reactor.now) ?? [])
-                case .timer(.closeCard):
-                    card.close()
-                default:
-                    if let code = handle(event) { return code }
-                }
-                localControl?.sync(&reactor, as: ReceiverToken.localPeer)
-            }
-            showOnBoard()
-        }
+        return nil
     }
+
+    /// Serves what is ready or due, waiting at most `maxWait` (nil: until something is); the
+    /// exit code once the receiver is done.
+    public func step(maxWait: Microseconds? = nil) -> Int32? {
+        for event in reactor.wait(maxWait: maxWait) {
+            switch event {
+            case .ready(.signals, _):
+                if signals.take() != nil, let code = stop() { return code }
+            case .timer(.retry):
+                connect()
+            case .ready(.mdns(let id), _), .timer(.mdns(let id)):
+                if finder?.handle(event, id: id, &reactor, token: ReceiverToken.mdns) == true { discoveryChanged() }
+            case .timer(.settle):
+                settled = true
+                pickDiscoveredHost()
+            case .timer(.sentAwayOver):
+                pickDiscoveredHost()
+                scheduleSentAwayOver()
+            case .ready(.localControl, _):
+                localControl?.accept(into: &reactor, as: ReceiverToken.localPeer)
+            case .ready(.localPeer(let id), _):
+                localControl?.ready(id, tooLong: LocalReply.tooLong.line) { line in
+                    switch LocalRequest.decode(line) {
+                    case .success(.status): return LocalControlServer.Answer(LocalReply.status(status()).line)
+                    case .success(let other):
+                        return LocalControlServer.Answer(LocalReply.failed("a receiver answers status; \(other.name) is mshost's").line)
+                    case .failure(let e): return LocalControlServer.Answer(LocalReply.failed(e.description).line)
+                    }
+                }
+            case .ready(.button(let index), _):
+                guard let actions = board?.inputReady(index, now: reactor.now) else {
+                    reactor.unregister(.button(index))
+                    break
+                }
+                pressed(actions)
+            case .timer(.board):
+                pressed(board?.poll(reactor.now) ?? [])
+            case .timer(.closeCard):
+                output.closeKeptDevice()
+            default:
+                if let code = handle(event) { return code }
+            }
+            localControl?.sync(&reactor, as: ReceiverToken.localPeer)
+        }
+        showOnBoard()
+        return nil
+    }
+
+    /// What SIGINT and SIGTERM do: a streaming session says BYE, and `step()` returns once it
+    /// has left (within 200 ms); the exit code when there is nothing to wait for.
+    public func stop() -> Int32? { leave() ? 0 : nil }
 
     /// The stream log line's word on `audio_output.latency_offset` and `channels`.
     private var offsetNote: String {
@@ -245,7 +272,7 @@ public final class ReceiverEngine {
     }
 
     /// What `msrecv status` shows.
-    private func report() -> ReceiverReport {
+    public func status() -> ReceiverReport {
         let host = target?.label ?? ""
         var report = ReceiverReport(state: .waiting, host: host, volume: volume.level, muted: volume.muted)
         switch phase {
@@ -284,7 +311,7 @@ public final class ReceiverEngine {
         // Beside a configured host, discovery only says where that host went (`movedHost`).
         guard configured == nil else { return }
         settled = false
-        reactor.schedule(.settle, after: Self.settleTime)
+        reactor.schedule(.settle, after: ReceiverTiming.settleTime)
         switch phase {
         case .discovering:
             pickDiscoveredHost()
@@ -296,7 +323,7 @@ public final class ReceiverEngine {
                 !now.endpoints.contains(where: target.endpoints.contains)
             else { return }
             log.info("\(target.label) moved to \(now.endpoint): reconnecting")
-            backoff = Self.firstBackoff
+            backoff = ReceiverTiming.firstBackoff
             finish(session, .retry(reason: "host_moved"))
         default:
             break
@@ -477,7 +504,7 @@ public final class ReceiverEngine {
         case .refused:
             authenticationFailed = true
             handshake.channel.close()
-            backoff = max(backoff, Self.refusedBackoff)
+            backoff = max(backoff, ReceiverTiming.refusedBackoff)
             endSession(streamed: false)
         case .welcomed(let accepted):
             authenticationFailed = false
@@ -537,11 +564,10 @@ public final class ReceiverEngine {
         let schedule = PlayoutSchedule(streamStart: welcome.streamStart, latency: buffer + settings.audioOutput.latencyOffset)
         // The device before the pool: the memory alsa-lib frees after parsing its configuration
         // is then reused by the pool. A device that is not there does not end the session.
-        let output = AlsaOutput(settings: settings.audioOutput, kept: card)
         reactor.cancelTimer(.closeCard)
-        let reuses = card.reuses
+        let reuses = output.devicesReused
         let device = output.open(format: format, latency: schedule.latency)
-        if card.reuses > reuses { log.info("audio output \"\(output.deviceName)\" stayed open since the last stream") }
+        if output.devicesReused > reuses { log.info("audio output \"\(output.deviceName)\" stayed open since the last stream") }
         let (pool, incoming) = preparePool(format: format)
         let counters = PlayoutCounters()
         if let control = settings.audioOutput.mixer, volume.mixer == nil { volume.attach(openMixer(control)) }
@@ -583,12 +609,12 @@ public final class ReceiverEngine {
 
     /// The session is over: the audio thread stops, what it counted is logged, and the host is
     /// tried again later.
-    private func finish(_ session: StreamSession<AlsaOutput>, _ end: StreamSession<AlsaOutput>.End) {
+    private func finish(_ session: StreamSession<Output>, _ end: StreamSession<Output>.End) {
         session.end(&reactor)
         session.channel.close()
         if let target { lastClock = (target.pinKey, session.clockSync) }
         // As long as a return is tried every few seconds: a host back within that finds the card open.
-        reactor.schedule(.closeCard, after: Self.afterPlaying)
+        reactor.schedule(.closeCard, after: ReceiverTiming.afterPlaying)
         switch end {
         case .retry(let reason):
             log.event(.disconnected(reason: reason))
@@ -596,7 +622,7 @@ public final class ReceiverEngine {
         case .kicked(let stayAway):
             log.event(.disconnected(reason: ByeReason.kicked.name))
             if let target { sentAway[target.pinKey] = stayAway.map { reactor.now + $0 } }
-            backoff = Self.firstBackoff
+            backoff = ReceiverTiming.firstBackoff
             endSession(streamed: false)
             // Discovering, it looks among the other hosts at once; one that sent it away is back
             // in the running when its time is up.
@@ -649,7 +675,7 @@ public final class ReceiverEngine {
         reactor.cancelTimer(.handshake)
         phase = .idle
         if streamed {
-            backoff = Self.firstBackoff
+            backoff = ReceiverTiming.firstBackoff
             playedUntil = reactor.now
         }
         if let configured, staysAway(from: configured.pinKey) {
@@ -666,14 +692,14 @@ public final class ReceiverEngine {
                 ? "reconnecting to \(settings.host ?? "") in \(formatDuration(backoff))"
                 : "looking for \(wanted) again in \(formatDuration(backoff))")
         reactor.schedule(.retry, after: backoff)
-        let recentlyPlayed = playedUntil.map { reactor.now - $0 < Self.afterPlaying } ?? false
-        backoff = min(backoff * 2, recentlyPlayed ? Self.longestBackoffAfterPlaying : Self.longestBackoff)
+        let recentlyPlayed = playedUntil.map { reactor.now - $0 < ReceiverTiming.afterPlaying } ?? false
+        backoff = min(backoff * 2, recentlyPlayed ? ReceiverTiming.longestBackoffAfterPlaying : ReceiverTiming.longestBackoff)
     }
 
     /// SIGINT/SIGTERM: a streaming session says BYE (given 200 ms to leave); true when there is
     /// nothing left to wait for.
     private func leave() -> Bool {
-        defer { card.close() }
+        defer { output.closeKeptDevice() }
         guard case .streaming(let session) = phase else { return true }
         session.end(&reactor)
         log.event(.disconnected(reason: ByeReason.shuttingDown.name))
@@ -689,10 +715,10 @@ public final class ReceiverEngine {
 
     /// The card's volume control `audio_output.mixer` names; nil (said once per session) when it
     /// cannot be had: the volume is software then.
-    private func openMixer(_ control: String) -> AlsaMixer? {
+    private func openMixer(_ control: String) -> (any VolumeControl)? {
         let device = settings.audioOutput.mixerDevice
         do {
-            let mixer = try AlsaMixer(device: device, control: control)
+            let mixer = try output.openMixer(control, device: device)
             log.info(
                 "volume on \(device)'s \"\(control)\" (\(formatDecibels(mixer.range.lowerBound)) to \(formatDecibels(mixer.range.upperBound)) "
                     + "dB\(mixer.hasSwitch ? ", with a switch" : ""))"

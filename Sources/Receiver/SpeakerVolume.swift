@@ -45,10 +45,10 @@ final class SpeakerVolume {
     var q15: Int32 { muted ? 0 : configured ?? VolumeScale.q15(level) }
 
     /// The card's volume control, once opened (`attach`).
-    private(set) var mixer: AlsaMixer?
+    private(set) var mixer: (any VolumeControl)?
 
     /// Uses `mixer` for the volume from now on (nil: software only).
-    func attach(_ mixer: AlsaMixer?) { self.mixer = mixer }
+    func attach(_ mixer: (any VolumeControl)?) { self.mixer = mixer }
 
     /// The level in dB, nil when silent (level 0, or a configured gain of 0).
     private var decibels: Double? {

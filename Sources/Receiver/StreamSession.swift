@@ -214,7 +214,7 @@ final class StreamSession<Output: AudioOutput> {
                 log.info("audio output \"\(output.deviceName)\" plays \(playout!.deviceFormat.name) at \(format.sampleRate) Hz")
             }
             if output.isRealTime { reactor.schedule(.lockMemory, after: memoryLockDelay) }
-            if !playout!.realtimeGranted && advice.isNew(.realtime) {
+            if output.isRealTime && !playout!.realtimeGranted && advice.isNew(.realtime) {
                 log.error(realtimeAdvice())
             }
             if let since = deviceGoneSince {

@@ -22,10 +22,19 @@ public struct ShutdownSignals: ~Copyable {
         precondition(fileDescriptor >= 0, "signalfd: \(Errno.current)")
     }
 
-    deinit { close(fileDescriptor) }
+    private init(unwatched: ()) { fileDescriptor = -1 }
+
+    /// None: an engine run by a test in its own process, which stops it itself (the signals stay
+    /// the test runner's).
+    public static var unwatched: ShutdownSignals { ShutdownSignals(unwatched: ()) }
+
+    public var isWatched: Bool { fileDescriptor >= 0 }
+
+    deinit { if isWatched { close(fileDescriptor) } }
 
     /// The signal number if one arrived.
     public func take() -> CInt? {
+        guard isWatched else { return nil }
         var info = signalfd_siginfo()
         let n = withUnsafeMutableBytes(of: &info) { read(fileDescriptor, $0.baseAddress, $0.count) }
         return n == MemoryLayout<signalfd_siginfo>.size ? CInt(info.ssi_signo) : nil

@@ -11,6 +11,17 @@ public struct SocketAddress: CustomStringConvertible, Sendable {
 
     public var family: CInt { CInt(storage.ss_family) }
 
+    /// The port, in host order (0 for a family without one).
+    public var port: UInt16 {
+        withSockaddr { address, _ in
+            switch CInt(address.pointee.sa_family) {
+            case AF_INET6: address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin6_port) }
+            case AF_INET: address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }
+            default: 0
+            }
+        }
+    }
+
     init(storage: sockaddr_storage, length: socklen_t) {
         self.storage = storage
         self.length = length

@@ -27,12 +27,16 @@ public final class TCPChannel: ByteChannel {
     private var connecting: Bool
     /// A TCP socket (not a local one): its receives ask for immediate ACKs.
     private let isTCP: Bool
+    private let stampingArrivals: Bool
 
     /// Takes over a socket: connected (accepted), or with a non-blocking connect in progress.
-    public init(adopting fd: CInt, peer: String, connecting: Bool = false) {
+    /// `stampingArrivals`: the kernel's receive times are on the system's monotonic clock; a
+    /// peer run on another clock (a test's stepped one) goes without them.
+    public init(adopting fd: CInt, peer: String, connecting: Bool = false, stampingArrivals: Bool = true) {
         fileDescriptor = fd
         peerDescription = peer
         self.connecting = connecting
+        self.stampingArrivals = stampingArrivals
         var one: CInt = 1
         // Small frames every few milliseconds: Nagle would hold them back. It fails on a local
         // (Unix) socket, which has no ACKs to hurry either.
@@ -40,7 +44,7 @@ public final class TCPChannel: ByteChannel {
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         // Clock sync takes the kernel's arrival time of a TIME_REQ/TIME_RESP, not when a
         // thread got round to reading it (tens of µs later, and more on one side than the other).
-        _ = cmoosync_enable_receive_timestamps(fd)
+        if stampingArrivals { _ = cmoosync_enable_receive_timestamps(fd) }
     }
 
     deinit {
@@ -91,7 +95,7 @@ public final class TCPChannel: ByteChannel {
             var arrival: Int64 = 0
             let n = cmoosync_recv_stamped(fileDescriptor, buffer.baseAddress, buffer.count, 0, &arrival)
             if n > 0 {
-                lastArrival = arrival
+                if stampingArrivals { lastArrival = arrival }
                 if isTCP { acknowledgeAtOnce() }
                 return .bytes(n)
             }
@@ -136,7 +140,10 @@ public final class TCPChannel: ByteChannel {
 
 /// Plain TCP: what `"encryption": "none"` uses, and what the TLS transport runs over.
 public struct TCPTransport: ChannelTransport {
-    public init() {}
+    /// Whether its channels give the kernel's arrival times (`TCPChannel.init`).
+    private let stampingArrivals: Bool
+
+    public init(stampingArrivals: Bool = true) { self.stampingArrivals = stampingArrivals }
 
     public func connect(to address: SocketAddress) -> Result<any ByteChannel, TransportError> {
         let fd = socket(address.family, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue) | CInt(SOCK_NONBLOCK.rawValue), 0)
@@ -147,7 +154,7 @@ public struct TCPTransport: ChannelTransport {
             Glibc.close(fd)
             return .failure(.connect(address: address.description, e))
         }
-        return .success(TCPChannel(adopting: fd, peer: address.description, connecting: rc != 0))
+        return .success(TCPChannel(adopting: fd, peer: address.description, connecting: rc != 0, stampingArrivals: stampingArrivals))
     }
 
     public func accept(from listener: borrowing TCPListener) -> (any ByteChannel)? { listener.accept() }

@@ -7,6 +7,7 @@ import Glibc
 /// A listening TCP socket on all addresses (IPv6 with v4-mapped, or IPv4 where v6 is absent).
 public struct TCPListener: ~Copyable {
     public let fileDescriptor: CInt
+    /// The port it listens on: the one asked for, or the one the kernel picked for port 0.
     public let port: UInt16
 
     public init(port: UInt16, backlog: CInt = 16) throws(TransportError) {
@@ -53,7 +54,10 @@ public struct TCPListener: ~Copyable {
             throw .listen(port: port, e)
         }
         fileDescriptor = fd
-        self.port = port
+        var bound = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let named = withUnsafeMutablePointer(to: &bound) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        self.port = named == 0 ? SocketAddress(storage: bound, length: length).port : port
     }
 
     deinit { Glibc.close(fileDescriptor) }

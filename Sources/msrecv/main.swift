@@ -90,6 +90,6 @@ case .none:
 // A line that cannot be had is logged and left out: the speaker plays without it.
 let board = BoardController.open(settings.board, log: log)
 let engine = ReceiverEngine(
-    settings: receiving, log: log, signals: ShutdownSignals(), transport: transport, board: board,
+    settings: receiving, log: log, signals: ShutdownSignals(), output: AlsaOutput(settings: receiving.audioOutput), transport: transport, board: board,
     trust: receiving.encryption == .tls ? trust : nil)
 exit(engine.run())

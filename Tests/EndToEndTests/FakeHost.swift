@@ -10,8 +10,8 @@ import XCTest
 /// its HELLO with a WELCOME for 48 kHz stereo PCM in 20 ms packets, and then sends whatever the
 /// test wants, true or hostile.
 enum FakeHost {
-    static let frameSamples = 960
-    static let packetDuration: Microseconds = 20_000
+    static let frameSamples = ScriptedHost.frameSamples
+    static let packetDuration = ScriptedHost.packetDuration
 
     /// TLS as mshost speaks it, with the same identity as every host of the test run.
     nonisolated(unsafe) static let transport: TLSTransport = {
@@ -51,13 +51,7 @@ enum FakeHost {
             case .frame(let h, let payload) where h.type == .hello:
                 let hello = try Hello.decode(payload).get()
                 let received = channel.lastArrival ?? hostNow()
-                let stream = StreamDescription(
-                    codec: .pcm, sampleRate: 48_000, channels: 2, frameSamples: frameSamples, codecDelay: 0,
-                    bitrate: 1_536_000)
-                let welcome = Welcome(
-                    sessionID: "fake", hostID: "fake-host", hostName: "fake host", stream: stream, streamStart: streamStart,
-                    nextSequence: 0, permissions: GrantedPermissions(queueControl: false, playbackControl: false, chat: false),
-                    t1: hello.t1, t2: received, t3: hostNow())
+                let welcome = ScriptedHost.welcome(for: hello, streamStart: streamStart, t2: received, t3: hostNow(), frameSamples: frameSamples)
                 try writeAll(channel, welcome.frame).get()
                 return hello
             case .frame: continue
@@ -91,15 +85,7 @@ enum FakeHost {
 
     /// An AUDIO frame of PCM; `click` puts a full-scale pulse on its first frame.
     static func audio(sequence: UInt64, timestamp: UInt64, click: Bool = false) -> [UInt8] {
-        var payload = [UInt8](repeating: 0, count: AudioPacketHeader.size + frameSamples * 4)
-        payload.withUnsafeMutableBytes {
-            AudioPacketHeader(sequence: sequence, timestamp: timestamp, sampleRate: 48_000, channels: 2, codec: .pcm).encode(into: $0)
-            if click {
-                $0.storeBytes(of: Int16(20_000).littleEndian, toByteOffset: AudioPacketHeader.size, as: Int16.self)
-                $0.storeBytes(of: Int16(20_000).littleEndian, toByteOffset: AudioPacketHeader.size + 2, as: Int16.self)
-            }
-        }
-        return FrameWriter.frame(.audio, payload: payload)
+        ScriptedHost.pcmAudio(sequence: sequence, timestamp: timestamp, click: click ? 20_000 : 0, frameSamples: frameSamples)
     }
 
     /// CPU seconds a process has used so far (user + system, from /proc).

@@ -1,4 +1,4 @@
-import Audio
+import AudioPathHarness
 import Codec
 import Core
 import ProtocolMessages
@@ -24,64 +24,6 @@ let helloTime: Microseconds = 1_000_000
 let password = PasswordKeys("correct horse")
 /// What the receiver would log goes nowhere: libFuzzer's own report is on stderr.
 let log = Logger(program: "fuzz", descriptor: open("/dev/null", O_WRONLY))
-
-/// The audio side, stepped by the fuzz loop instead of a thread: the playout engine on a
-/// memory sink and the stepped clock. The device can be missing at first (from the input).
-final class SteppedPlayout: RunningPlayout {
-    var deviceFormat: SampleFormat { .s16 }
-    var engine: PlayoutEngine<MemorySink, SteppedClock>
-    private(set) var stopped = false
-    var realtimeGranted: Bool { false }
-    var deviceFailure: AlsaError? { nil }
-
-    init(_ engine: consuming PlayoutEngine<MemorySink, SteppedClock>) { self.engine = engine }
-
-    /// The audio thread's turn: as many steps as it would take at once.
-    func step() {
-        guard !stopped else { return }
-        for _ in 0..<4 {
-            switch engine.step() {
-            case .played, .concealed, .skippedLate, .primed: continue
-            default: return
-            }
-        }
-    }
-
-    func stop(keepingDevice: Bool) {
-        guard !stopped else { return }
-        stopped = true
-        engine.releaseAll()
-    }
-}
-
-struct SteppedOutput: AudioOutput {
-    let clock: SteppedClock
-    /// Opening fails until the clock reaches this.
-    let deviceFrom: Microseconds
-    final class Current { var playout: SteppedPlayout? }
-    let current = Current()
-
-    var deviceName: String { "fuzz" }
-    var isRealTime: Bool { false }
-
-    func open(format: StreamFormat, latency: Microseconds) -> Result<Void, AlsaError> {
-        clock.now() >= deviceFrom ? .success(()) : .failure(AlsaError(code: -19, call: "snd_pcm_open"))
-    }
-
-    func start(
-        _ device: Void, format: StreamFormat, schedule: PlayoutSchedule, pool: PacketPool, incoming: SPSCRing,
-        clockMapping: SharedClockMapping, counters: PlayoutCounters
-    ) throws(CodecError) -> SteppedPlayout {
-        typealias Engine = PlayoutEngine<MemorySink, SteppedClock>
-        let playout = SteppedPlayout(
-            Engine(
-                format: format, decoder: try Engine.decoder(for: format), resampler: nil, pool: pool,
-                incoming: incoming, sink: MemorySink(sampleRate: format.sampleRate, channels: format.channels),
-                clock: clock, counters: counters, schedule: schedule, clockMapping: clockMapping))
-        current.playout = playout
-        return playout
-    }
-}
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzSession(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
@@ -129,7 +71,8 @@ private func stream(
     let clockMapping = SharedClockMapping(clockSync.estimator.mapping)
     let schedule = PlayoutSchedule(streamStart: accepted.welcome.streamStart, latency: latency)
     // An odd tick byte: the device is missing for the first 300 ms.
-    let output = SteppedOutput(clock: clock, deviceFrom: tick / 100 % 2 == 1 ? clock.now() + 300_000 : 0)
+    let output = SteppedOutput(clock: clock)
+    output.card.missingUntil = tick / 100 % 2 == 1 ? clock.now() + 300_000 : 0
     let session = StreamSession(
         channel: channel, reader: reader, format: format, schedule: schedule, pool: pool, incoming: incoming,
         counters: PlayoutCounters(), clockSync: clockSync, clockMapping: clockMapping, readInterval: 20_000,
@@ -145,7 +88,7 @@ private func stream(
         for event in reactor.wait(maxWait: 0) where !ended {
             ended = session.handle(event, &reactor) != nil
         }
-        output.current.playout?.step()
+        output.card.playout?.step()
         if channel.exhausted && steps > 2_000 { break }
     }
     session.end(&reactor)

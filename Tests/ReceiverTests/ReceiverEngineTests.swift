@@ -1,0 +1,188 @@
+import AudioPathHarness
+import Config
+import Core
+import Foundation
+import ProtocolMessages
+import Receiver
+import TestSupport
+import Transport
+import XCTest
+
+/// The receiver's engine in this process, on a stepped clock, against a host the test plays
+/// over loopback TCP and a simulated card: a session from HELLO to samples, and what the
+/// engine does when the host kicks it, goes away, refuses its password, or the card vanishes.
+/// Each runs minutes of the receiver's time in well under a second of the test's.
+final class ReceiverEngineTests: XCTestCase {
+    /// One receiver, its host and its card, stepped together.
+    final class Rig {
+        let clock = SteppedClock(startingAt: 10_000_000)
+        let host: ScriptedHost
+        let output: SteppedOutput
+        let engine: ReceiverEngine<SteppedOutput>
+        let logPath: String
+        /// The host's stream: where it starts, and the next packet's sequence number.
+        var streamStart: Microseconds = 0
+        var sequence: UInt64 = 0
+        var exitCode: Int32?
+
+        init(name: String, configure: (inout ReceivingSettings) -> Void = { _ in }) throws {
+            host = try ScriptedHost()
+            let directory = NSTemporaryDirectory() + "receiver-engine-\(name)-\(getpid())"
+            try? FileManager.default.removeItem(atPath: directory)
+            logPath = directory + ".log"
+            let logFile = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            var settings = ReceivingSettings()
+            settings.host = host.address
+            settings.encryption = .none
+            settings.autoDiscover = false
+            settings.bufferSize = 200_000
+            settings.stateDirectory = directory
+            configure(&settings)
+            output = SteppedOutput(clock: clock)
+            engine = ReceiverEngine(
+                settings: settings, log: Logger(program: "msrecv", descriptor: logFile), signals: .unwatched, output: output,
+                transport: { _ in TCPTransport(stampingArrivals: false) }, clock: clock)
+            XCTAssertNil(engine.start(), "the engine starts")
+        }
+
+        var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+        /// Moves time on by `duration` in `tick`s: at each, the engine serves what is ready or
+        /// due, the host reads and (while it streams) sends the packets now due, and the card
+        /// plays.
+        func run(for duration: Microseconds, tick: Microseconds = 5_000, streaming: Bool = false) {
+            let end = clock.now() + duration
+            while clock.now() < end && exitCode == nil {
+                clock.advance(by: tick)
+                exitCode = engine.step(maxWait: 0)
+                host.poll()
+                if streaming && host.channel != nil { sendDuePackets() }
+                output.card.playout?.step(limit: 32)
+            }
+        }
+
+        /// Steps until `condition` holds, at most `limit` of the receiver's time; whether it did.
+        func run(until condition: () -> Bool, within limit: Microseconds, streaming: Bool = false) -> Bool {
+            let end = clock.now() + limit
+            while !condition() && clock.now() < end && exitCode == nil { run(for: 5_000, streaming: streaming) }
+            return condition()
+        }
+
+        /// Answers the HELLO waiting with a WELCOME for a stream that starts now.
+        func welcome(buffer: Microseconds = 0) throws {
+            XCTAssertTrue(run(until: { host.received.contains { $0.type == .hello } }, within: 1_000_000), "a HELLO within a second")
+            let payload = try XCTUnwrap(host.take(.hello))
+            let hello = try payload.withUnsafeBytes { try Hello.decode($0).get() }
+            streamStart = clock.now()
+            sequence = 0
+            host.send(ScriptedHost.welcome(for: hello, streamStart: streamStart, t2: clock.now(), t3: clock.now(), buffer: buffer).frame)
+        }
+
+        /// The packets the host's clock has reached, each with a click the card can show, and
+        /// answers to the receiver's clock requests.
+        func sendDuePackets() {
+            while streamStart + Microseconds(sequence) * ScriptedHost.packetDuration <= clock.now() {
+                host.send(ScriptedHost.pcmAudio(sequence: sequence, timestamp: sequence * UInt64(ScriptedHost.packetDuration), click: 12_000))
+                sequence += 1
+            }
+            host.answerTimeRequests(now: clock.now())
+        }
+
+        /// Connected, welcomed, and `duration` of the stream played.
+        func play(for duration: Microseconds) throws {
+            try welcome()
+            run(for: duration, streaming: true)
+        }
+    }
+
+    func testASessionPlaysTheHostsPacketsOnTheCardAndReportsBack() throws {
+        let rig = try Rig(name: "plays")
+        try rig.play(for: 2_000_000)
+        XCTAssertEqual(rig.engine.status().state, .playing, rig.log)
+        XCTAssertEqual(rig.host.connections, 1)
+        // 2 s sent, 200 ms of it still buffered: 1.8 s on the card, give or take a packet.
+        let played = rig.output.card.framesWritten
+        XCTAssertGreaterThan(played, 48_000 * 17 / 10, rig.log)
+        XCTAssertLessThanOrEqual(played, 48_000 * 2)
+        XCTAssertEqual(rig.output.card.peak, 12_000, "the host's clicks reached the card bit-exact")
+        let status = try XCTUnwrap(rig.host.take(.status), "a STATUS a second")
+        let decoded = try status.withUnsafeBytes { try Status.decode($0).get() }
+        XCTAssertEqual(decoded.latency, 200_000, "the buffer it plays at")
+        XCTAssertGreaterThan(decoded.bufferedPackets, 0)
+        XCTAssertEqual(decoded.underruns, 0)
+        XCTAssertTrue(rig.log.contains("stream scripted: pcm 48000 Hz, 2 ch"), rig.log)
+    }
+
+    func testAKickedReceiverStaysAwayForTheTimeItWasGiven() throws {
+        let rig = try Rig(name: "kicked")
+        try rig.play(for: 500_000)
+        rig.host.send(Bye(.kicked, stayAwaySeconds: 30).frame)
+        rig.run(for: 29_000_000, tick: 50_000)
+        XCTAssertEqual(rig.engine.status().state, .sentAway)
+        XCTAssertEqual(rig.host.connections, 1, "no connection while sent away: \(rig.log)")
+        XCTAssertTrue(rig.run(until: { rig.host.connections == 2 }, within: 2_000_000), "back once the 30 s are up")
+        XCTAssertTrue(rig.log.contains("stays off the host for 30s"), rig.log)
+    }
+
+    func testAHostThatGoesAwayIsTriedAgainAfterHalfASecond() throws {
+        let rig = try Rig(name: "host-gone")
+        try rig.play(for: 1_000_000)
+        rig.host.hangUp()
+        XCTAssertTrue(rig.run(until: { rig.log.contains("reconnecting to \(rig.host.address) in 500ms") }, within: 100_000), rig.log)
+        rig.run(for: 450_000)
+        XCTAssertEqual(rig.host.connections, 1, "not before the first backoff")
+        XCTAssertTrue(rig.run(until: { rig.host.connections == 2 }, within: 100_000), rig.log)
+        // The new session plays again into the card kept open.
+        let before = rig.output.card.framesWritten
+        try rig.play(for: 1_000_000)
+        XCTAssertGreaterThan(rig.output.card.framesWritten - before, 48_000 * 7 / 10)
+    }
+
+    func testARefusedPasswordIsNotTriedAgainForHalfAMinute() throws {
+        let rig = try Rig(name: "refused") { $0.password = "not it" }
+        XCTAssertTrue(rig.run(until: { rig.host.received.contains { $0.type == .hello } }, within: 1_000_000))
+        rig.host.send(Reject(.authenticationFailed, message: "wrong password").frame)
+        rig.run(for: 29_000_000, tick: 50_000)
+        XCTAssertEqual(rig.host.connections, 1, rig.log)
+        XCTAssertTrue(rig.run(until: { rig.host.connections == 2 }, within: 2_000_000), rig.log)
+    }
+
+    func testACardThatVanishesIsOpenedAgainWhileTheStreamGoesOn() throws {
+        let rig = try Rig(name: "card-gone")
+        try rig.play(for: 1_000_000)
+        rig.output.card.unplugged = true
+        rig.run(for: 1_000_000, streaming: true)
+        XCTAssertTrue(rig.log.contains("audio output \"stepped\" failed"), rig.log)
+        let silent = rig.output.card.framesWritten
+        rig.output.card.unplugged = false
+        rig.run(for: 2_000_000, streaming: true)
+        XCTAssertEqual(rig.output.card.opened, 2, "opened again: \(rig.log)")
+        XCTAssertGreaterThan(rig.output.card.framesWritten - silent, 48_000, "playing again")
+        XCTAssertEqual(rig.host.connections, 1, "the session went on")
+        XCTAssertTrue(rig.log.contains("audio output \"stepped\" is back after"), rig.log)
+    }
+
+    func testTheHostsVolumeGoesToTheCardsMixer() throws {
+        let mixer = SimulatedMixer(name: "Digital")
+        let rig = try Rig(name: "mixer") { $0.audioOutput.mixer = "Digital" }
+        rig.output.card.mixer = mixer
+        try rig.play(for: 500_000)
+        rig.host.send(Control(.volume(50)).frame)
+        rig.run(for: 100_000, streaming: true)
+        XCTAssertEqual(try XCTUnwrap(mixer.decibels), VolumeScale.decibels(50) ?? -.infinity, accuracy: 0.01, rig.log)
+        rig.host.send(Control(.mute(true)).frame)
+        rig.run(for: 100_000, streaming: true)
+        XCTAssertTrue(mixer.muted)
+        XCTAssertEqual(rig.engine.status().volume, 50)
+        XCTAssertEqual(rig.engine.status().muted, true)
+    }
+
+    func testStoppingSaysGoodbyeToTheHost() throws {
+        let rig = try Rig(name: "stop")
+        try rig.play(for: 500_000)
+        XCTAssertEqual(rig.engine.stop(), 0, "the BYE left at once")
+        rig.host.poll()
+        let bye = try XCTUnwrap(rig.host.take(.bye), rig.log)
+        XCTAssertEqual(bye.withUnsafeBytes { Bye.decode($0).reason }, .leaving)
+    }
+}
