@@ -98,7 +98,9 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Core", "ProtocolMessages", "Transport"], path: "Tests/TestSupport"),
         .testTarget(name: "CoreTests", dependencies: ["Core", "Transport", "TestSupport"]),
         .testTarget(name: "ProtocolMessagesTests", dependencies: ["ProtocolMessages", "Core"]),
-        .testTarget(name: "HostTests", dependencies: ["Host", "ProtocolMessages", "Transport", "Core", "Codec", "Config", "TestSupport"]),
+        .testTarget(
+            name: "HostTests",
+            dependencies: ["Host", "Receiver", "AudioPathHarness", "Secure", "ProtocolMessages", "Transport", "Core", "Codec", "Config", "TestSupport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "BoardTests", dependencies: ["Board", "Core", "Config"]),
         .testTarget(name: "SecureTests", dependencies: ["Secure", "Transport", "Core"]),

@@ -17,8 +17,8 @@ public struct SteppedOutput: AudioOutput {
         public var unplugged = false
         /// The control `openMixer` finds (`audio_output.mixer`); none: the card has no mixer.
         public var mixer: SimulatedMixer?
-        /// The playout running now, if any.
-        public fileprivate(set) var playout: SteppedPlayout?
+        /// The playout running now, if any (the session owns it; its sink holds this card).
+        public fileprivate(set) weak var playout: SteppedPlayout?
         public fileprivate(set) var opened = 0
         /// Frames written to the card, and the loudest sample among them (s16).
         public fileprivate(set) var framesWritten = 0

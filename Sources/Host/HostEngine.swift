@@ -30,11 +30,18 @@ enum HostToken: Hashable {
 /// receiver, the source and the frame clock. Each frame is read when due on the monotonic
 /// clock, encoded once per codec in use and queued to every receiver; nothing waits on one
 /// receiver.
+///
+/// `run()` is `start()` and then `step()` until the host is done; a test calls them itself,
+/// on a `SteppedClock`, with `step(maxWait: 0)`.
 public final class HostEngine {
     private let settings: SharingSettings
     private let log: Logger
     private let signals: ShutdownSignals
     private let transport: any ChannelTransport
+    private let listener: TCPListener
+    /// The stream's PCM and its encoder, from `start()`.
+    private var source: PCMSource?
+    private var encoder: FrameEncoder?
     private var reactor: Reactor<HostToken>
     private let sessionID = makeUUID()
     /// What the host tells the network and its receivers; its port is the listener's.
@@ -74,12 +81,15 @@ public final class HostEngine {
     private var sentAway = SentAway()
     private var localControl: LocalControlServer?
 
-    /// `admission`: who may connect (a password to prove, certificates to accept); anyone by default.
+    /// Receivers connect on `listener` (`sharing.port`) over `transport`. `admission`: who may
+    /// connect (a password to prove, certificates to accept); anyone by default.
     public init(
-        settings: SharingSettings, log: Logger, signals: consuming ShutdownSignals, transport: any ChannelTransport = TCPTransport(),
-        admission: Admission = Admission(), advertisement: ServiceAdvertisement, clock: any MonotonicClock = SystemClock()
+        settings: SharingSettings, log: Logger, signals: consuming ShutdownSignals, listener: consuming TCPListener,
+        transport: any ChannelTransport = TCPTransport(), admission: Admission = Admission(), advertisement: ServiceAdvertisement,
+        clock: any MonotonicClock = SystemClock()
     ) {
         self.settings = settings
+        self.listener = listener
         self.advertisement = advertisement
         self.admission = admission
         self.log = log
@@ -90,14 +100,15 @@ public final class HostEngine {
 
     /// Streams until the source ends (exit 0), a signal (exit 0) or a fatal error (exit 1).
     public func run() -> Int32 {
-        let listener: TCPListener
-        do {
-            listener = try TCPListener(port: settings.port)
-        } catch {
-            log.error("\(error) (sharing.port)")
-            return 1
+        if let code = start() { return code }
+        while true {
+            if let code = step() { return code }
         }
-        var source: PCMSource
+    }
+
+    /// Opens the source and the encoder, advertises the host and starts the stream; an exit
+    /// code when it cannot.
+    public func start() -> Int32? {
         switch PCMSource.open(settings.source, rate: settings.sampleRate, channels: settings.channels, loop: settings.loop) {
         case .success(let s): source = s
         case .failure(let e):
@@ -111,13 +122,14 @@ public final class HostEngine {
             log.error("cannot create the Opus encoder: \(error)")
             return 1
         }
+        self.encoder = encoder
         codecDelay = encoder.opusDelay
         log.info(
             "listening on port \(listener.port): \(settings.source), \(settings.codec.name) \(settings.sampleRate) Hz \(settings.channels) ch, "
                 + "\(formatDuration(settings.frameDuration)) frames, \(settings.bitrate / 1000) kbit/s, up to \(settings.maxClients) receivers"
         )
 
-        reactor.register(.signals, fd: signals.fileDescriptor, interest: .read)
+        if signals.isWatched { reactor.register(.signals, fd: signals.fileDescriptor, interest: .read) }
         reactor.register(.listener, fd: listener.fileDescriptor, interest: .read)
         advertisement.port = listener.port
         advertisementFrame = advertisement.frame
@@ -131,77 +143,88 @@ public final class HostEngine {
             localControl = control
             log.feed?.listener = { [unowned control] event in control.publish(LocalReply.event(event).line) }
         }
-        if let fd = source.waitDescriptor { reactor.register(.source, fd: fd, interest: []) }
+        if let fd = source?.waitDescriptor { reactor.register(.source, fd: fd, interest: []) }
         streamStart = reactor.now
         log.event(.streamStarted(sessionID: sessionID, start: streamStart))
         reactor.schedule(.frame, at: streamStart)
-        while true {
-            for event in reactor.wait() {
-                switch event {
-                case .ready(.signals, _):
-                    if signals.take() != nil { stop(.shuttingDown, code: 0, reason: ByeReason.shuttingDown.name) }
-                case .ready(.listener, _):
-                    while let channel = transport.accept(from: listener) {
-                        let source = ConnectionLimiter.source(of: channel.peerDescription)
-                        switch limiter.connection(from: source, now: reactor.now) {
-                        case .admit:
-                            if let why = tooManyUnauthenticated(from: source) {
-                                if reactor.now - unauthenticatedLogged >= 10_000_000 {
-                                    unauthenticatedLogged = reactor.now
-                                    log.info("refusing connections from \(source) while \(why)")
-                                }
-                                channel.close()
-                            } else {
-                                admit(channel)
-                            }
-                        case .refuse(_, let why):
-                            if let why { log.info(why) }
-                            channel.close()
-                        }
-                    }
-                case .ready(.source, _), .timer(.frame):
-                    if stopping == nil { produce(&source, encoder) }
-                case .ready(.client(let id), let interest):
-                    guard let client = registry[id] else { continue }
-                    serve(client, interest)
-                case .timer(.clientRead(let id)):
-                    guard let client = registry[id] else { continue }
-                    serve(client, .read)
-                case .timer(.clientDeadline(let id)):
-                    guard let client = registry[id] else { continue }
-                    client.deadlinePassed(now: reactor.now)
-                    sync(client)
-                    agreeOnBuffer()
-                case .ready(.mdns(let id), _), .timer(.mdns(let id)):
-                    advertiser?.handle(event, id: id, &reactor, log: log)
-                case .ready(.localControl, _):
-                    localControl?.accept(into: &reactor, as: HostToken.localPeer)
-                case .ready(.localPeer(let id), _):
-                    localControl?.ready(id, tooLong: LocalReply.tooLong.line) { line in
-                        switch LocalRequest.decode(line) {
-                        case .success(.events): return LocalControlServer.Answer(LocalReply.done.line, follow: true)
-                        case .success(let request): return LocalControlServer.Answer(answer(request).line)
-                        case .failure(let e): return LocalControlServer.Answer(LocalReply.failed(e.description).line)
-                        }
-                    }
-                case .timer(.finish):
-                    for client in registry.all { client.close() }
-                default:
-                    break
-                }
-                syncLocalControl()
-            }
-            if let stopping, !registry.all.contains(where: { $0.state != .closed && $0.hasPendingOutput }) {
-                for client in registry.all { client.close() }
-                localControl?.closeAll()
-                log.event(.streamStopped(sessionID: sessionID, reason: stopping.reason))
-                return stopping.code
-            }
-        }
+        return nil
     }
 
+    /// Serves what is ready or due, waiting at most `maxWait` (nil: until something is); the
+    /// exit code once the host is done.
+    public func step(maxWait: Microseconds? = nil) -> Int32? {
+        for event in reactor.wait(maxWait: maxWait) {
+            switch event {
+            case .ready(.signals, _):
+                if signals.take() != nil { stop() }
+            case .ready(.listener, _):
+                while let channel = transport.accept(from: listener) {
+                    let source = ConnectionLimiter.source(of: channel.peerDescription)
+                    switch limiter.connection(from: source, now: reactor.now) {
+                    case .admit:
+                        if let why = tooManyUnauthenticated(from: source) {
+                            if reactor.now - unauthenticatedLogged >= 10_000_000 {
+                                unauthenticatedLogged = reactor.now
+                                log.info("refusing connections from \(source) while \(why)")
+                            }
+                            channel.close()
+                        } else {
+                            admit(channel)
+                        }
+                    case .refuse(_, let why):
+                        if let why { log.info(why) }
+                        channel.close()
+                    }
+                }
+            case .ready(.source, _), .timer(.frame):
+                if stopping == nil { produce() }
+            case .ready(.client(let id), let interest):
+                guard let client = registry[id] else { continue }
+                serve(client, interest)
+            case .timer(.clientRead(let id)):
+                guard let client = registry[id] else { continue }
+                serve(client, .read)
+            case .timer(.clientDeadline(let id)):
+                guard let client = registry[id] else { continue }
+                client.deadlinePassed(now: reactor.now)
+                sync(client)
+                agreeOnBuffer()
+            case .ready(.mdns(let id), _), .timer(.mdns(let id)):
+                advertiser?.handle(event, id: id, &reactor, log: log)
+            case .ready(.localControl, _):
+                localControl?.accept(into: &reactor, as: HostToken.localPeer)
+            case .ready(.localPeer(let id), _):
+                localControl?.ready(id, tooLong: LocalReply.tooLong.line) { line in
+                    switch LocalRequest.decode(line) {
+                    case .success(.events): return LocalControlServer.Answer(LocalReply.done.line, follow: true)
+                    case .success(let request): return LocalControlServer.Answer(answer(request).line)
+                    case .failure(let e): return LocalControlServer.Answer(LocalReply.failed(e.description).line)
+                    }
+                }
+            case .timer(.finish):
+                for client in registry.all { client.close() }
+            default:
+                break
+            }
+            syncLocalControl()
+        }
+        if let stopping, !registry.all.contains(where: { $0.state != .closed && $0.hasPendingOutput }) {
+            for client in registry.all { client.close() }
+            localControl?.closeAll()
+            log.event(.streamStopped(sessionID: sessionID, reason: stopping.reason))
+            return stopping.code
+        }
+        return nil
+    }
+
+    /// What SIGINT and SIGTERM do: BYE to every receiver; `step()` returns 0 once the goodbyes
+    /// have left, or after 2 s.
+    public func stop() { finishStream(.shuttingDown, code: 0, reason: ByeReason.shuttingDown.name) }
+
     /// Reads, encodes and sends every frame that is due, then waits for the next.
-    private func produce(_ source: inout PCMSource, _ encoder: FrameEncoder) {
+    private func produce() {
+        guard var source = source.take(), let encoder else { return }
+        defer { self.source = source }
         while true {
             let due = streamStart + Microseconds(sequence) * settings.frameDuration
             guard reactor.now >= due else {
@@ -227,10 +250,10 @@ public final class HostEngine {
                     let last = sequence - 1
                     broadcast(encoder.flush(sequence: last, for: inUse().codecs))
                 }
-                return stop(.endOfStream, code: 0, reason: "source ended")
+                return finishStream(.endOfStream, code: 0, reason: "source ended")
             case .failed(let why):
                 log.error(why)
-                return stop(.shuttingDown, code: 1, reason: why)
+                return finishStream(.shuttingDown, code: 1, reason: why)
             }
         }
     }
@@ -361,8 +384,8 @@ public final class HostEngine {
     /// The local control connections whose interest changed (answers, events) are watched for it.
     private func syncLocalControl() { localControl?.sync(&reactor, as: HostToken.localPeer) }
 
-    /// A request on the local control socket.
-    private func answer(_ request: LocalRequest) -> LocalReply {
+    /// A request on the local control socket (`mshost clients`, `kick`, …).
+    public func answer(_ request: LocalRequest) -> LocalReply {
         let now = reactor.now
         func client(_ id: Int) -> ClientConnection? {
             guard let client = registry[id], client.state != .closed, !client.isClosing else { return nil }
@@ -464,7 +487,7 @@ public final class HostEngine {
     }
 
     /// BYE to everyone; the loop ends once the goodbyes have left, or after 2 s.
-    private func stop(_ reason: ByeReason, code: Int32, reason text: String) {
+    private func finishStream(_ reason: ByeReason, code: Int32, reason text: String) {
         guard stopping == nil else { return }
         stopping = (code, reason == .endOfStream ? text : reason.name)
         let now = reactor.now

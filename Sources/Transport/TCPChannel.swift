@@ -157,7 +157,7 @@ public struct TCPTransport: ChannelTransport {
         return .success(TCPChannel(adopting: fd, peer: address.description, connecting: rc != 0, stampingArrivals: stampingArrivals))
     }
 
-    public func accept(from listener: borrowing TCPListener) -> (any ByteChannel)? { listener.accept() }
+    public func accept(from listener: borrowing TCPListener) -> (any ByteChannel)? { listener.accept(stampingArrivals: stampingArrivals) }
 }
 
 public enum TransportError: Error, Equatable, CustomStringConvertible {

@@ -62,8 +62,8 @@ public struct TCPListener: ~Copyable {
 
     deinit { Glibc.close(fileDescriptor) }
 
-    /// A pending connection, or nil when none is waiting.
-    public func accept() -> TCPChannel? {
+    /// A pending connection, or nil when none is waiting (`stampingArrivals`: `TCPChannel.init`).
+    public func accept(stampingArrivals: Bool = true) -> TCPChannel? {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let fd = withUnsafeMutablePointer(to: &storage) {
@@ -71,6 +71,6 @@ public struct TCPListener: ~Copyable {
         }
         guard fd >= 0 else { return nil }
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        return TCPChannel(adopting: fd, peer: SocketAddress(storage: storage, length: length).description)
+        return TCPChannel(adopting: fd, peer: SocketAddress(storage: storage, length: length).description, stampingArrivals: stampingArrivals)
     }
 }

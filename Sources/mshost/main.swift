@@ -136,7 +136,14 @@ case .failure(let e):
     exit(1)
 }
 let admission = Admission(password: password, allowedClients: allowed)
+let listener: TCPListener
+do {
+    listener = try TCPListener(port: sharing.port)
+} catch {
+    log.error("\(error) (sharing.port)")
+    exit(1)
+}
 let engine = HostEngine(
-    settings: sharing, log: log, signals: ShutdownSignals(), transport: transport, admission: admission,
+    settings: sharing, log: log, signals: ShutdownSignals(), listener: listener, transport: transport, admission: admission,
     advertisement: ServiceAdvertisement(settings: sharing, deviceID: deviceID, fingerprint: fingerprint, admission: admission))
 exit(engine.run())

@@ -56,7 +56,7 @@ final class ReceiverEngineTests: XCTestCase {
                 clock.advance(by: tick)
                 exitCode = engine.step(maxWait: 0)
                 host.poll()
-                if streaming && host.channel != nil { sendDuePackets() }
+                if streaming && host.peer != nil { sendDuePackets() }
                 output.card.playout?.step(limit: 32)
             }
         }

@@ -2,39 +2,26 @@ import Core
 import ProtocolMessages
 import Transport
 
-/// A host played by a test on the test's own thread, over real loopback TCP, stepped between
-/// the receiver engine's steps: nothing in it waits. It takes connections and collects what
-/// the receiver sends; the test decides every answer, true or hostile.
-public final class ScriptedHost {
-    /// 20 ms packets of 48 kHz stereo PCM.
-    public static let frameSamples = 960
-    public static let packetDuration: Microseconds = 20_000
-
-    public let listener: TCPListener
-    public private(set) var channel: (any ByteChannel)?
+/// One end of a connection played by a test on its own thread: it collects the frames the
+/// other end sends, and sends what the test decides. Nothing in it waits.
+public final class ScriptedPeer {
+    public let channel: any ByteChannel
     private var reader = FrameReader()
-    /// Frames the receiver sent on the current connection and the test has not taken.
+    /// Frames the other end sent that the test has not taken.
     public private(set) var received: [(type: FrameType, payload: [UInt8])] = []
-    /// Connections taken so far; whether the receiver closed the current one.
-    public private(set) var connections = 0
-    public private(set) var closedByReceiver = false
+    public private(set) var closedByOtherEnd = false
 
-    public init() throws { listener = try TCPListener(port: 0) }
+    public init(_ channel: any ByteChannel) { self.channel = channel }
 
-    /// Where a receiver finds it (`receiving.host`).
-    public var address: String { "127.0.0.1:\(listener.port)" }
+    /// Connects to `port` on loopback (the connection completes as the other end's loop runs).
+    public convenience init(connectingTo port: UInt16) throws {
+        let address = SocketAddress.literal(host: "127.0.0.1", port: port)!
+        self.init(try TCPTransport(stampingArrivals: false).connect(to: address).get())
+    }
 
-    /// Takes a waiting connection (replacing the current one), and reads what has arrived.
+    /// Reads what has arrived.
     public func poll() {
-        if let next = listener.accept() {
-            channel?.close()
-            channel = next
-            reader = FrameReader()
-            received = []
-            closedByReceiver = false
-            connections += 1
-        }
-        guard let channel, !closedByReceiver else { return }
+        guard !closedByOtherEnd else { return }
         while true {
             switch reader.next(from: channel) {
             case .header: reader.route(.scratch)
@@ -42,22 +29,64 @@ public final class ScriptedHost {
                 if let type = header.type { received.append((type, Array(payload))) }
             case .wouldBlock: return
             case .closed, .failed:
-                closedByReceiver = true
+                closedByOtherEnd = true
                 return
             }
         }
     }
 
-    /// The first frame of `type` the receiver sent, taken (frames before it stay).
+    /// The first frame of `type` the other end sent, taken (frames before it stay).
     public func take(_ type: FrameType) -> [UInt8]? {
         guard let index = received.firstIndex(where: { $0.type == type }) else { return nil }
         return received.remove(at: index).payload
     }
 
-    /// Sends `frame` on the current connection (a test failure if it cannot go at once).
+    /// Every frame of `type` waiting, taken.
+    public func takeAll(_ type: FrameType) -> [[UInt8]] {
+        var taken: [[UInt8]] = []
+        while let payload = take(type) { taken.append(payload) }
+        return taken
+    }
+
+    public func send(_ frame: [UInt8]) { _ = writeAll(channel, frame) }
+}
+
+/// A host played by a test on the test's own thread, over real loopback TCP, stepped between
+/// the receiver engine's steps. It takes connections and collects what the receiver sends;
+/// the test decides every answer, true or hostile.
+public final class ScriptedHost {
+    /// 20 ms packets of 48 kHz stereo PCM.
+    public static let frameSamples = 960
+    public static let packetDuration: Microseconds = 20_000
+
+    public let listener: TCPListener
+    /// The receiver's current connection.
+    public private(set) var peer: ScriptedPeer?
+    /// Connections taken so far.
+    public private(set) var connections = 0
+
+    public init() throws { listener = try TCPListener(port: 0) }
+
+    /// Where a receiver finds it (`receiving.host`).
+    public var address: String { "127.0.0.1:\(listener.port)" }
+    public var received: [(type: FrameType, payload: [UInt8])] { peer?.received ?? [] }
+
+    /// Takes a waiting connection (replacing the current one), and reads what has arrived.
+    public func poll() {
+        if let next = listener.accept(stampingArrivals: false) {
+            peer?.channel.close()
+            peer = ScriptedPeer(next)
+            connections += 1
+        }
+        peer?.poll()
+    }
+
+    public func take(_ type: FrameType) -> [UInt8]? { peer?.take(type) }
+
+    /// Sends `frame` on the current connection.
     public func send(_ frame: [UInt8]) {
-        guard let channel else { preconditionFailure("no receiver is connected") }
-        _ = writeAll(channel, frame)
+        guard let peer else { preconditionFailure("no receiver is connected") }
+        peer.send(frame)
     }
 
     /// Answers every TIME_REQ waiting with the host's clock `now` (one instant for receipt and
@@ -71,8 +100,8 @@ public final class ScriptedHost {
 
     /// Closes the connection, as a host that goes away does.
     public func hangUp() {
-        channel?.close()
-        channel = nil
+        peer?.channel.close()
+        peer = nil
     }
 
     /// The WELCOME for `hello`: 48 kHz stereo PCM in packets of `frameSamples`, its stream
