@@ -1,3 +1,5 @@
+import Config
+import Core
 import Secure
 import Transport
 
@@ -10,6 +12,22 @@ public struct HostTrust {
     public let pins: HostPins
 
     public init(pins: HostPins) { self.pins = pins }
+
+    /// The pins in `receiving.state_dir`, and the host's key if `host_fingerprint` names it.
+    public init(settings: ReceivingSettings) {
+        self.init(pins: HostPins(directory: settings.stateDirectory, configured: settings.hostFingerprint.flatMap { Fingerprint(hex: $0) }))
+    }
+
+    /// TLS to each target with `configuration`, every handshake ending in `check`.
+    public func transport(_ configuration: TLSConfiguration, log: Logger) -> (HostTarget) -> any ChannelTransport {
+        { target in
+            TLSTransport(configuration: configuration) { channel in
+                if let refusal = check(target, presented: channel.peerFingerprint) { return refusal }
+                log.info("TLS: \(channel.negotiated ?? "?") with \(target.label)")
+                return nil
+            }
+        }
+    }
 
     /// At the end of the TLS handshake with `target`: nil, or why it is not played.
     public func check(_ target: HostTarget, presented: Fingerprint?) -> ChannelError? {

@@ -44,34 +44,15 @@ if options.showFingerprint {
     print(hostIdentity().fingerprint)
     exit(0)
 }
-/// The verifier receivers must prove against, from `sharing.password_verifier` or (when
-/// `derivingPlaintext`) a plaintext `sharing.password`; the error line when it is not one.
-struct ConfigProblem: Error { let line: String }
-func configuredVerifier(derivingPlaintext: Bool) -> Result<PasswordVerifier?, ConfigProblem> {
-    switch sharing.password {
-    case .verifier(let text)?:
-        guard let verifier = PasswordVerifier(encoded: text) else {
-            return .failure(
-                ConfigProblem(
-                    line:
-                        "sharing.password_verifier: not a verifier `mshost passwd` wrote (its point L is not on the curve, or a field is out of "
-                        + "range); run mshost passwd again"
-                ))
-        }
-        return .success(verifier)
-    case .plaintext(let text)? where derivingPlaintext:
-        do { return .success(try PasswordVerifier(password: text)) } catch { return .failure(ConfigProblem(line: "sharing.password: \(error)")) }
-    case .plaintext?, nil:
-        return .success(nil)
-    }
-}
 if options.checkOnly {
     if let error = checkSource(sharing) {
         log.error("\(options.configPath): \(error)")
         exit(1)
     }
-    if case .failure(let problem) = configuredVerifier(derivingPlaintext: false) {
-        log.error("\(options.configPath): \(problem.line)")
+    do throws(AdmissionError) {
+        try Admission.check(sharing)
+    } catch {
+        log.error("\(options.configPath): \(error)")
         exit(1)
     }
     print("\(options.configPath): OK (host: \(sharing.source), \(sharing.codec.name) \(sharing.sampleRate) Hz, port \(sharing.port))")
@@ -114,18 +95,17 @@ if case .plaintext? = sharing.password {
             + "the password cannot be read back from"
     )
 }
-let password: PasswordVerifier?
-switch configuredVerifier(derivingPlaintext: true) {
-case .success(let verifier): password = verifier
-case .failure(let problem):
-    log.error(problem.line)
+let admission: Admission
+do throws(AdmissionError) {
+    admission = try Admission(sharing: sharing)
+} catch {
+    log.error(error.description)
     exit(1)
 }
-if password != nil && sharing.encryption == .none {
+if admission.password != nil && sharing.encryption == .none {
     log.warning("a password over \"encryption\": \"none\" is not bound to a TLS session: a relay could pass a receiver's proof on")
 }
-let allowed = Set(sharing.allowedClients.compactMap { Fingerprint(hex: $0) })
-if !allowed.isEmpty && sharing.encryption == .none {
+if !admission.allowedClients.isEmpty && sharing.encryption == .none {
     log.warning("sharing.allowed_clients admits by TLS certificate, and \"encryption\": \"none\" has none: only a password admits")
 }
 let deviceID: String
@@ -135,7 +115,6 @@ case .failure(let e):
     log.error("sharing.state_dir: cannot keep this host's device_id in \(sharing.stateDirectory): \(e)")
     exit(1)
 }
-let admission = Admission(password: password, allowedClients: allowed)
 let listener: TCPListener
 do {
     listener = try TCPListener(port: sharing.port)

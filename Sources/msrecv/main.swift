@@ -66,22 +66,14 @@ if receiving.password != nil, let mode = readableByOthers(options.configPath) {
 }
 
 let transport: (HostTarget) -> any ChannelTransport
-let trust = HostTrust(pins: HostPins(directory: receiving.stateDirectory, configured: receiving.hostFingerprint.flatMap { Fingerprint(hex: $0) }))
+let trust = HostTrust(settings: receiving)
 switch receiving.encryption {
 case .tls:
-    let configuration: TLSConfiguration
     do {
-        configuration = try TLSConfiguration(role: .client, identity: receiverIdentity())
+        transport = trust.transport(try TLSConfiguration(role: .client, identity: receiverIdentity()), log: log)
     } catch {
         log.error("TLS: \(error)")
         exit(1)
-    }
-    transport = { target in
-        TLSTransport(configuration: configuration) { channel in
-            if let refusal = trust.check(target, presented: channel.peerFingerprint) { return refusal }
-            log.info("TLS: \(channel.negotiated ?? "?") with \(target.label)")
-            return nil
-        }
     }
 case .none:
     log.warning("receiving.encryption is \"none\": audio and control cross the network in plaintext and the host is not authenticated. For tests only")
