@@ -2,9 +2,19 @@ import Core
 import Discovery
 import Transport
 
+/// Where the receiver learns which hosts are on the network, on its reactor: mDNS on a speaker
+/// (`HostFinder`), announcements a test scripts.
+public protocol HostDiscovery: AnyObject {
+    /// The hosts found so far.
+    var directory: HostDirectory { get }
+    /// An event for one of `token`'s ids; whether the directory changed. Called once with nil
+    /// when discovery starts (there may already be news).
+    func handle<Token: Hashable>(_ event: Reactor<Token>.Event?, id: Int32, _ reactor: inout Reactor<Token>, token: (Int32) -> Token) -> Bool
+}
+
 /// Browses for Moosync hosts on the owner's reactor and keeps the directory of those found;
 /// says in the log when avahi-daemon goes and comes back (browsing resumes by itself).
-public final class HostFinder {
+public final class HostFinder: HostDiscovery {
     private let client: MDNSClient
     private let log: Logger
     public private(set) var directory = HostDirectory()
@@ -14,8 +24,6 @@ public final class HostFinder {
         self.log = log
     }
 
-    /// An event for one of `token`'s ids; whether the directory changed. Call once with nil
-    /// after making the finder (the client may already have news).
     public func handle<Token: Hashable>(_ event: Reactor<Token>.Event?, id: Int32, _ reactor: inout Reactor<Token>, token: (Int32) -> Token) -> Bool {
         if let event { client.handle(event, id: id) }
         var changed = false

@@ -99,7 +99,9 @@ public final class ReceiverEngine<Output: AudioOutput> {
     private var configured: HostTarget?
     /// The configured host's address failed last time (`movedHost`).
     private var configuredFailed = false
-    private var finder: HostFinder?
+    private var finder: (any HostDiscovery)?
+    /// Starts discovery (mDNS on a speaker).
+    private let discover: (Logger) throws(DiscoveryError) -> any HostDiscovery
     private var target: HostTarget?
     /// Discovery has been quiet for `ReceiverTiming.settleTime` since its last change: a host not named can be picked.
     private var settled = false
@@ -113,10 +115,12 @@ public final class ReceiverEngine<Output: AudioOutput> {
     public init(
         settings: ReceivingSettings, log: Logger, signals: consuming ShutdownSignals, output: Output,
         transport: @escaping (HostTarget) -> any ChannelTransport = { _ in TCPTransport() },
-        board: BoardController? = nil, clock: any MonotonicClock = SystemClock(), trust: HostTrust? = nil
+        board: BoardController? = nil, clock: any MonotonicClock = SystemClock(), trust: HostTrust? = nil,
+        discover: @escaping (Logger) throws(DiscoveryError) -> any HostDiscovery = { log throws(DiscoveryError) in try HostFinder(log: log) }
     ) {
         self.settings = settings
         self.output = output
+        self.discover = discover
         self.trust = trust
         self.log = log
         self.signals = signals
@@ -147,7 +151,7 @@ public final class ReceiverEngine<Output: AudioOutput> {
             if settings.autoDiscover {
                 // Only a help: without it the configured address is played all the same.
                 do {
-                    finder = try HostFinder(log: log)
+                    finder = try discover(log)
                     _ = finder?.handle(nil, id: 0, &reactor, token: ReceiverToken.mdns)
                     log.info("also looking over mDNS for the host pinned for \(hostText), should its address change")
                 } catch {
@@ -156,7 +160,7 @@ public final class ReceiverEngine<Output: AudioOutput> {
             }
         } else {
             do {
-                finder = try HostFinder(log: log)
+                finder = try discover(log)
             } catch {
                 log.error("\(error); or set receiving.host to the host's \"HOST:PORT\"")
                 return 1

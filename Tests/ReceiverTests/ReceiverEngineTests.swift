@@ -1,6 +1,7 @@
 import AudioPathHarness
 import Config
 import Core
+import Discovery
 import Foundation
 import ProtocolMessages
 import Receiver
@@ -25,7 +26,8 @@ final class ReceiverEngineTests: XCTestCase {
         var sequence: UInt64 = 0
         var exitCode: Int32?
 
-        init(name: String, configure: (inout ReceivingSettings) -> Void = { _ in }) throws {
+        /// `discovery`: the hosts the test announces, for a receiver without `host`.
+        init(name: String, discovery: ScriptedDiscovery = ScriptedDiscovery(), configure: (inout ReceivingSettings) -> Void = { _ in }) throws {
             host = try ScriptedHost()
             let directory = NSTemporaryDirectory() + "receiver-engine-\(name)-\(getpid())"
             try? FileManager.default.removeItem(atPath: directory)
@@ -41,7 +43,7 @@ final class ReceiverEngineTests: XCTestCase {
             output = SteppedOutput(clock: clock)
             engine = ReceiverEngine(
                 settings: settings, log: Logger(program: "msrecv", descriptor: logFile), signals: .unwatched, output: output,
-                transport: { _ in TCPTransport(stampingArrivals: false) }, clock: clock)
+                transport: { _ in TCPTransport(stampingArrivals: false) }, clock: clock, discover: { _ in discovery })
             XCTAssertNil(engine.start(), "the engine starts")
         }
 
@@ -184,5 +186,104 @@ final class ReceiverEngineTests: XCTestCase {
         rig.host.poll()
         let bye = try XCTUnwrap(rig.host.take(.bye), rig.log)
         XCTAssertEqual(bye.withUnsafeBytes { Bye.decode($0).reason }, .leaving)
+    }
+}
+
+/// Hosts a test announces, seen by the engine through its reactor as mDNS news is: a byte on a
+/// pipe wakes it, and its next look applies what was announced.
+final class ScriptedDiscovery: HostDiscovery {
+    private(set) var directory = HostDirectory()
+    private var pending: [DiscoveryEvent] = []
+    private let wake: (read: CInt, write: CInt)
+
+    init() {
+        var fds: [CInt] = [0, 0]
+        precondition(pipe(&fds) == 0)
+        _ = fcntl(fds[0], F_SETFL, O_NONBLOCK)
+        wake = (fds[0], fds[1])
+    }
+
+    deinit {
+        close(wake.read)
+        close(wake.write)
+    }
+
+    /// A host at `address` advertising `deviceID` (and, so that a move is seen, one that is gone).
+    func announce(_ name: String, deviceID: String, at address: String) {
+        let (host, port) = parseHostPort(address)!
+        var advertisement = ServiceAdvertisement()
+        advertisement.deviceID = deviceID
+        advertisement.deviceName = name
+        advertisement.port = port
+        pending.append(.found(DiscoveredService(Sighting(name: name, interface: 1, proto: 0), address: host, port: port, txt: advertisement.txtRecords)))
+        _ = write(wake.write, "!", 1)
+    }
+
+    func withdraw(_ name: String) {
+        pending.append(.lost(Sighting(name: name, interface: 1, proto: 0)))
+        _ = write(wake.write, "!", 1)
+    }
+
+    func handle<Token: Hashable>(_ event: Reactor<Token>.Event?, id: Int32, _ reactor: inout Reactor<Token>, token: (Int32) -> Token) -> Bool {
+        reactor.register(token(0), fd: wake.read, interest: .read)
+        var byte: UInt8 = 0
+        while read(wake.read, &byte, 1) == 1 {}
+        var changed = false
+        for e in pending where directory.apply(e) { changed = true }
+        pending = []
+        return changed
+    }
+}
+
+extension ReceiverEngineTests {
+    private func discoveringRig(_ name: String, discovery: ScriptedDiscovery, configure: (inout ReceivingSettings) -> Void = { _ in }) throws -> Rig {
+        try Rig(name: name, discovery: discovery) {
+            $0.host = nil
+            configure(&$0)
+        }
+    }
+
+    func testTheOneHostFoundIsPlayedOnceDiscoveryHasSettled() throws {
+        let discovery = ScriptedDiscovery()
+        let rig = try discoveringRig("found", discovery: discovery)
+        XCTAssertEqual(rig.engine.status().state, .searching)
+        discovery.announce("Lounge", deviceID: "lounge", at: rig.host.address)
+        rig.run(for: 900_000)
+        XCTAssertEqual(rig.host.connections, 0, "another host may still announce itself")
+        XCTAssertTrue(rig.run(until: { rig.host.connections == 1 }, within: 200_000), rig.log)
+        try rig.play(for: 500_000)
+        XCTAssertEqual(rig.engine.status().state, .playing)
+        XCTAssertTrue(rig.engine.status().host.contains("scripted host"), "\(rig.engine.status())")
+    }
+
+    func testOfTwoHostsNeitherIsGuessedAndTheLogSaysWhatToSet() throws {
+        let discovery = ScriptedDiscovery()
+        let other = try ScriptedHost()
+        let rig = try discoveringRig("two", discovery: discovery)
+        discovery.announce("Lounge", deviceID: "lounge", at: rig.host.address)
+        discovery.announce("Study", deviceID: "study", at: other.address)
+        rig.run(for: 3_000_000, tick: 20_000)
+        other.poll()
+        XCTAssertEqual(rig.host.connections + other.connections, 0)
+        XCTAssertTrue(rig.log.contains("several Moosync hosts are on the network; set receiving.host_id"), rig.log)
+        XCTAssertEqual(rig.engine.status().state, .searching)
+    }
+
+    func testTheHostNamedByDeviceIDIsPlayedAtOnceAndFollowedWhenItMoves() throws {
+        let discovery = ScriptedDiscovery()
+        let moved = try ScriptedHost()
+        let rig = try discoveringRig("moves", discovery: discovery) { $0.hostID = "lounge" }
+        discovery.announce("Lounge", deviceID: "lounge", at: rig.host.address)
+        XCTAssertTrue(rig.run(until: { rig.host.connections == 1 }, within: 50_000), "named: no wait for quiet")
+        try rig.play(for: 500_000)
+        discovery.withdraw("Lounge")
+        discovery.announce("Lounge", deviceID: "lounge", at: moved.address)
+        XCTAssertTrue(
+            rig.run(
+                until: {
+                    moved.poll()
+                    return moved.connections == 1
+                }, within: 1_000_000), rig.log)
+        XCTAssertTrue(rig.log.contains("moved to 127.0.0.1:\(moved.listener.port): reconnecting"), rig.log)
     }
 }
