@@ -58,57 +58,74 @@ let package = Package(
         // Linux calls Swift cannot make directly (GNU extensions, variadics).
         .target(name: "CMoosyncLinux", cSettings: [.define("_GNU_SOURCE")]),
 
-        .target(name: "Core", dependencies: ["CMoosyncLinux"], swiftSettings: orderable),
-        .target(name: "Codec", dependencies: ["Core", "COpus", "CFLAC"], swiftSettings: orderable),
+        // Types and algorithms on the standard library alone: JSON, clocks and their estimation,
+        // the real-time pool, ring and jitter buffer.
+        .target(name: "Core", swiftSettings: orderable),
+        // What the operating system does for the daemons: errno, files and directories, memory
+        // (mapping, locking), threads, the monotonic clock, the log.
+        .target(name: "Platform", dependencies: ["Core", "ProtocolMessages", "CMoosyncLinux"], swiftSettings: orderable),
+        .target(name: "Codec", dependencies: ["Core", "ProtocolMessages", "COpus", "CFLAC"], swiftSettings: orderable),
         // The receiver's drift resampler, its inner loop in C (an AVX2/FMA variant picked at run
         // time on x86-64), and libsamplerate for the host's whole-file rate conversion: msrecv
         // does not load libsamplerate. Function sections let msrecv's text order place the loop.
         .target(name: "CFractionalDelay", cSettings: [.unsafeFlags(["-O3", "-ffunction-sections"])]),
-        .target(name: "Resample", dependencies: ["Core", "CFractionalDelay"], swiftSettings: orderable),
+        .target(name: "Resample", dependencies: ["Core", "Audio", "CFractionalDelay"], swiftSettings: orderable),
         .target(name: "SampleRateConversion", dependencies: ["CSamplerate"]),
-        .target(name: "Audio", dependencies: ["Core", "CAlsa"], swiftSettings: orderable),
-        .target(name: "Secure", dependencies: ["Core", "CMbedTLS", "Transport"], swiftSettings: orderable),
+        // Audio's types (sample formats, gain, the volume scale, channel mixes, WAV) and the ALSA
+        // backend.
+        .target(name: "Audio", dependencies: ["Core", "Platform", "CAlsa"], swiftSettings: orderable),
+        .target(name: "Secure", dependencies: ["Core", "Platform", "CMbedTLS", "Transport"], swiftSettings: orderable),
         .target(name: "Discovery", dependencies: ["Core", "CAvahi", "Transport"], swiftSettings: orderable),
-        .target(name: "Board", dependencies: ["Core", "Config", "CGpiod"], swiftSettings: orderable),
-        .target(name: "Transport", dependencies: ["Core", "CMoosyncLinux"], swiftSettings: orderable),
-        .target(name: "Config", dependencies: ["Core"], swiftSettings: orderable),
-        // The typed messages both ends exchange: each JSON key written once, every number a peer
-        // sends range-checked.
+        .target(name: "Board", dependencies: ["Core", "Platform", "CGpiod"], swiftSettings: orderable),
+        .target(name: "Transport", dependencies: ["Core", "Platform", "ProtocolMessages", "CMoosyncLinux"], swiftSettings: orderable),
+        .target(name: "Config", dependencies: ["Core", "Platform", "ProtocolMessages", "Audio"], swiftSettings: orderable),
+        // The wire format and the typed messages both ends exchange, and the events a daemon
+        // logs: each JSON key written once, every number a peer sends range-checked.
         .target(name: "ProtocolMessages", dependencies: ["Core"], swiftSettings: orderable),
         .target(
-            name: "Receiver", dependencies: ["Core", "ProtocolMessages", "Transport", "Codec", "Resample", "Audio", "Config", "Secure", "Discovery", "Board"],
+            name: "Receiver",
+            dependencies: ["Core", "ProtocolMessages", "Transport", "Codec", "Resample", "Audio", "Config", "Secure", "Discovery", "Board", "Platform"],
             swiftSettings: orderable),
         .target(
-            name: "Host", dependencies: ["Core", "ProtocolMessages", "Transport", "Codec", "SampleRateConversion", "Audio", "Config", "Secure", "Discovery"]),
+            name: "Host",
+            dependencies: ["Core", "ProtocolMessages", "Transport", "Codec", "SampleRateConversion", "Audio", "Config", "Secure", "Discovery", "Platform"]),
         // The daemons name the TLS and GPIO libraries they were built against in --version (the
         // trixie check reads it); the engines do not use them yet.
         .executableTarget(
-            name: "msrecv", dependencies: ["Receiver", "Audio", "Board", "Codec", "Config", "Core", "Discovery", "ProtocolMessages", "Secure", "Transport"],
+            name: "msrecv",
+            dependencies: ["Receiver", "Audio", "Board", "Codec", "Config", "Core", "Discovery", "ProtocolMessages", "Secure", "Transport", "Platform"],
             exclude: ["link"], swiftSettings: orderable,
             linkerSettings: staticRuntime + receiverMemory),
         .executableTarget(
-            name: "mshost", dependencies: ["Host", "Codec", "Config", "Core", "ProtocolMessages", "SampleRateConversion", "Secure", "Transport"],
+            name: "mshost",
+            dependencies: ["Host", "Codec", "Config", "Core", "ProtocolMessages", "SampleRateConversion", "Secure", "Transport", "Audio", "Platform"],
             linkerSettings: staticRuntime),
 
         // Runs the receiver's audio path in a loop for the counted-allocation test.
-        .target(name: "AudioPathHarness", dependencies: ["Receiver", "Codec", "Resample", "Audio", "Transport"]),
+        .target(name: "AudioPathHarness", dependencies: ["Receiver", "Codec", "Resample", "Audio", "Transport", "Core", "ProtocolMessages"]),
         .executableTarget(name: "audio-path-probe", dependencies: ["AudioPathHarness"], path: "Tests/AudioPathProbe"),
 
         // A peer's blocking I/O and a host stepped by a test, for tests that play one.
-        .target(name: "TestSupport", dependencies: ["Core", "ProtocolMessages", "Transport"], path: "Tests/TestSupport"),
-        .testTarget(name: "CoreTests", dependencies: ["Core", "Transport", "TestSupport"]),
+        .target(name: "TestSupport", dependencies: ["Core", "ProtocolMessages", "Transport", "Platform"], path: "Tests/TestSupport"),
+        .testTarget(name: "CoreTests", dependencies: ["Core", "Transport", "TestSupport", "Audio", "Platform", "ProtocolMessages"]),
         .testTarget(name: "ProtocolMessagesTests", dependencies: ["ProtocolMessages", "Core"]),
         .testTarget(
             name: "HostTests",
-            dependencies: ["Host", "Receiver", "AudioPathHarness", "Secure", "ProtocolMessages", "Transport", "Core", "Codec", "Config", "TestSupport"]),
-        .testTarget(name: "ConfigTests", dependencies: ["Config"]),
-        .testTarget(name: "BoardTests", dependencies: ["Board", "Core", "Config"]),
-        .testTarget(name: "SecureTests", dependencies: ["Secure", "Transport", "Core"]),
+            dependencies: [
+                "Host", "Receiver", "AudioPathHarness", "Secure", "ProtocolMessages", "Transport", "Core", "Codec", "Config", "TestSupport", "Platform",
+            ]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "Core"]),
+        .testTarget(name: "BoardTests", dependencies: ["Board", "Core", "Platform"]),
+        .testTarget(name: "SecureTests", dependencies: ["Secure", "Transport", "Core", "Platform"]),
         .testTarget(
             name: "ReceiverTests",
-            dependencies: ["Receiver", "AudioPathHarness", "Transport", "Config", "Codec", "Audio", "Core", "Discovery", "ProtocolMessages", "TestSupport"]),
-        .testTarget(name: "CodecTests", dependencies: ["Codec", "Resample", "SampleRateConversion", "Audio"]),
+            dependencies: [
+                "Receiver", "AudioPathHarness", "Transport", "Config", "Codec", "Audio", "Core", "Discovery", "ProtocolMessages", "TestSupport", "Platform",
+                "Resample", "Secure",
+            ]),
+        .testTarget(name: "CodecTests", dependencies: ["Codec", "Resample", "SampleRateConversion", "Audio", "Core"]),
         // Drives the built binaries (`swift build` first; scripts/test.sh does).
-        .testTarget(name: "EndToEndTests", dependencies: ["Core", "Config", "ProtocolMessages", "Transport", "Audio", "Secure", "Discovery", "TestSupport"]),
+        .testTarget(
+            name: "EndToEndTests", dependencies: ["Core", "Config", "ProtocolMessages", "Transport", "Audio", "Secure", "Discovery", "TestSupport", "Platform"]),
     ]
 )

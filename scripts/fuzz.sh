@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # libFuzzer (swiftc -sanitize=fuzzer,address) on the parsers a peer or a config file reaches:
 #   frames  the frame reader + the AUDIO header and every message decoder, and the mDNS TXT
-#           records (Core, ProtocolMessages, Transport)
-#   json    the config loader (JSON reader + validation) and the WAV parser (Core, Config)
+#           records (ProtocolMessages, Transport)
+#   json    the config loader (JSON reader + validation) and the WAV parser (Core, Config, Audio)
 #   session the receiver's whole session (handshake with or without a password, stream, clock
 #           sync) against a host played from the input, on a stepped clock and a memory sink
 #   host    one receiver's connection on the host (Host.ClientConnection): HELLO, the password
@@ -45,11 +45,12 @@ module() {  # name, sources...
 }
 module Core Sources/Core/*.swift
 module ProtocolMessages Sources/ProtocolMessages/*.swift
+module Platform Sources/Platform/*.swift
 module Transport Sources/Transport/*.swift
+module Audio Sources/Audio/*.swift
 module Config Sources/Config/*.swift
 if [[ " ${targets[*]} " == *" session "* || " ${targets[*]} " == *" host "* ]]; then
   module Codec Sources/Codec/*.swift
-  module Audio Sources/Audio/*.swift
   module Secure Sources/Secure/*.swift
   module Discovery Sources/Discovery/*.swift
 fi
@@ -67,16 +68,16 @@ fi
 status=0
 for target in "${targets[@]}"; do
   case "$target" in
-    frames) src=(Tests/Fuzz/FuzzFrames.swift Tests/Fuzz/FuzzChannel.swift); libs=("$out/libTransport.a" "$out/libProtocolMessages.a" "$out/libCore.a") ;;
-    json) src=(Tests/Fuzz/FuzzJSON.swift); libs=("$out/libConfig.a" "$out/libProtocolMessages.a" "$out/libCore.a") ;;
+    frames) src=(Tests/Fuzz/FuzzFrames.swift Tests/Fuzz/FuzzChannel.swift); libs=("$out/libTransport.a" "$out/libPlatform.a" "$out/libProtocolMessages.a" "$out/libCore.a") ;;
+    json) src=(Tests/Fuzz/FuzzJSON.swift); libs=("$out/libConfig.a" "$out/libAudio.a" "$out/libPlatform.a" "$out/libProtocolMessages.a" "$out/libCore.a" -lasound) ;;
     session)
       src=(Tests/Fuzz/FuzzSession.swift Tests/Fuzz/FuzzChannel.swift)
-      libs=("$out/libAudioPathHarness.a" "$out/libReceiver.a" "$out/libBoard.a" "$out/libDiscovery.a" "$out/avahi.o" -ldl "$out/libSecure.a" "$out/libAudio.a" "$out/libResample.a" "$out/libCodec.a" "$out/libConfig.a" "$out/libTransport.a"
-            "$out/libProtocolMessages.a" "$out/libCore.a" "$out/fractional_delay.o" -lopus -lFLAC -lasound -lgpiod -lmbedtls -lmbedx509 -lmbedcrypto) ;;
+      libs=("$out/libAudioPathHarness.a" "$out/libReceiver.a" "$out/libBoard.a" "$out/libDiscovery.a" "$out/avahi.o" -ldl "$out/libSecure.a" "$out/libResample.a" "$out/libCodec.a" "$out/libConfig.a" "$out/libAudio.a" "$out/libTransport.a"
+            "$out/libPlatform.a" "$out/libProtocolMessages.a" "$out/libCore.a" "$out/fractional_delay.o" -lopus -lFLAC -lasound -lgpiod -lmbedtls -lmbedx509 -lmbedcrypto) ;;
     host)
       src=(Tests/Fuzz/FuzzHost.swift Tests/Fuzz/FuzzChannel.swift)
-      libs=("$out/libHost.a" "$out/libDiscovery.a" "$out/avahi.o" -ldl "$out/libSecure.a" "$out/libSampleRateConversion.a" "$out/libAudio.a" "$out/libCodec.a" "$out/libConfig.a"
-            "$out/libTransport.a" "$out/libProtocolMessages.a" "$out/libCore.a" -lopus -lFLAC -lasound -lsamplerate -lmbedtls -lmbedx509 -lmbedcrypto) ;;
+      libs=("$out/libHost.a" "$out/libDiscovery.a" "$out/avahi.o" -ldl "$out/libSecure.a" "$out/libSampleRateConversion.a" "$out/libCodec.a" "$out/libConfig.a" "$out/libAudio.a"
+            "$out/libTransport.a" "$out/libPlatform.a" "$out/libProtocolMessages.a" "$out/libCore.a" -lopus -lFLAC -lasound -lsamplerate -lmbedtls -lmbedx509 -lmbedcrypto) ;;
     *) echo "fuzz: unknown target $target (frames, json, session, host)" >&2; exit 2 ;;
   esac
   quietly swiftc "${flags[@]}" "${cmaps[@]}" "${src[@]}" "${libs[@]}" "$out/shim.o" -o "$out/fuzz-$target"

@@ -1,5 +1,6 @@
 import CAlsa
 import Core
+import Platform
 
 #if canImport(Glibc)
 import Glibc

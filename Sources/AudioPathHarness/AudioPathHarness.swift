@@ -1,6 +1,7 @@
 import Audio
 import Codec
 import Core
+import ProtocolMessages
 import Receiver
 import Resample
 import Transport

@@ -1,5 +1,5 @@
-import Config
 import Core
+import Platform
 
 /// What the LEDs and the amplifier show: the receiver as it is at a moment.
 public struct SpeakerState: Equatable, Sendable {

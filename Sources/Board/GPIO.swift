@@ -1,6 +1,6 @@
 import CGpiod
-import Config
 import Core
+import Platform
 
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,5 @@
 import Core
+import ProtocolMessages
 
 /// What the audio thread decodes a stream's packets with: nil for PCM.
 public enum PacketDecoder {

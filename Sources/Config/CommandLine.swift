@@ -1,4 +1,6 @@
 import Core
+import Platform
+import ProtocolMessages
 
 /// The daemons' shared command line: `--config PATH`, `--check`, `--fingerprint`, `--version`, `--help`.
 public struct DaemonCommandLine: Equatable, Sendable {

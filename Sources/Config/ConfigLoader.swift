@@ -1,4 +1,7 @@
+import Audio
 import Core
+import Platform
+import ProtocolMessages
 
 /// Reads and validates the one JSON config file (DESIGN §7).
 public enum ConfigLoader {

@@ -1,35 +1,17 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
-
 /// Time in microseconds on one named clock. The host's stream schedule and the wire use µs of
 /// the host's `CLOCK_MONOTONIC` (DESIGN §6).
 public typealias Microseconds = Int64
+
+/// The largest time anything here takes from a peer (µs on a monotonic clock, or since stream
+/// start): 2^53 µs is 285 years, and keeps every sum and difference of two such times exact in
+/// a Double and far from Int64's ends.
+public let largestTime: Microseconds = 1 << 53
 
 /// Where the real-time code reads the time, so tests can drive it with a clock they set.
 public protocol MonotonicClock {
     func now() -> Microseconds
     /// Sleeps until `deadline` on this clock (returns early only on a signal).
     func sleep(until deadline: Microseconds)
-}
-
-/// The system's `CLOCK_MONOTONIC`.
-public struct SystemClock: MonotonicClock, Sendable {
-    public init() {}
-
-    @inline(__always)
-    public func now() -> Microseconds {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Microseconds(ts.tv_sec) * 1_000_000 + Microseconds(ts.tv_nsec) / 1000
-    }
-
-    public func sleep(until deadline: Microseconds) {
-        var ts = timespec(tv_sec: Int(deadline / 1_000_000), tv_nsec: Int(deadline % 1_000_000) * 1000)
-        _ = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nil)
-    }
 }
 
 /// The host's clock as seen from this machine: host = local + offset + drift × (local − reference).

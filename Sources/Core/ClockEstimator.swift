@@ -178,7 +178,7 @@ public struct ClockEstimator {
     /// Takes one exchange: t1 and t4 on the local clock, t2 and t3 on the host's.
     public mutating func add(t1: Microseconds, t2: Microseconds, t3: Microseconds, t4: Microseconds) -> Verdict {
         // Within these, every sum and difference below is exact and far from Int64's ends.
-        let times = -WireProtocol.maxTime...WireProtocol.maxTime
+        let times = -largestTime...largestTime
         guard times.contains(t1), times.contains(t2), times.contains(t3), times.contains(t4) else {
             return refuse("times out of range (\(t1), \(t2), \(t3), \(t4))")
         }
@@ -237,7 +237,7 @@ public struct ClockEstimator {
     /// trip taken. Far below the established floor it is left to the exchanges to tell a
     /// changed path.
     public mutating func addArrival(sent t3: Microseconds, arrived t4: Microseconds) -> Bool {
-        let times = -WireProtocol.maxTime...WireProtocol.maxTime
+        let times = -largestTime...largestTime
         guard times.contains(t3), times.contains(t4) else {
             arrivalsRefused += 1
             return false

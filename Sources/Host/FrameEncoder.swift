@@ -1,6 +1,7 @@
 import Codec
 import Config
 import Core
+import ProtocolMessages
 import Transport
 
 /// A set of small indices (codecs by raw value, Opus tiers), without allocating: the frame

@@ -1,6 +1,7 @@
 import Codec
 import Config
 import Core
+import Platform
 import ProtocolMessages
 import Secure
 import Transport

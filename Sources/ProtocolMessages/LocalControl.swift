@@ -67,7 +67,7 @@ public enum LocalRequest: Equatable, Sendable {
             case Name.events: return .events
             case Name.status: return .status
             case Name.kick: return .kick(id: try f.int(Key.id, in: ids), forSeconds: try f.optionalInt(Key.seconds, in: 0...Bye.longestStayAway))
-            case Name.volume: return .volume(id: try f.int(Key.id, in: ids), level: try f.int(Key.level, in: VolumeScale.range))
+            case Name.volume: return .volume(id: try f.int(Key.id, in: ids), level: try f.int(Key.level, in: volumeLevels))
             case Name.mute: return .mute(id: try f.int(Key.id, in: ids), on: try f.bool(Key.on))
             case Name.nowPlaying: return .nowPlaying(try PacketMetadata.decode(try f.object(Key.metadata)))
             default: throw f.error(Key.command, "is \"\(name)\", not clients, kick, volume, mute, events, now_playing or status")
@@ -205,7 +205,7 @@ public struct ReceiverReport: Equatable, Sendable {
     public var host: String
     public var codec: String
     public var sampleRate: Int
-    /// 0–100, `VolumeScale`.
+    /// 0–100, `volumeLevels`.
     public var volume: Int
     public var muted: Bool
     public var playing: Status?
@@ -251,7 +251,7 @@ public struct ReceiverReport: Equatable, Sendable {
         }
         return ReceiverReport(
             state: state, host: try f.string(Key.host, maxLength: 512), codec: try f.string(Key.codec, maxLength: 16),
-            sampleRate: try f.int(Key.sampleRate, in: 0...768_000), volume: try f.int(Key.volume, in: VolumeScale.range),
+            sampleRate: try f.int(Key.sampleRate, in: 0...768_000), volume: try f.int(Key.volume, in: volumeLevels),
             muted: try f.bool(Key.muted), playing: try f.optionalObject(Key.playing).map { (p) throws(ProtocolError) in try Status.decode(p) },
             nowPlaying: try f.optionalObject(Key.nowPlaying).map { (p) throws(ProtocolError) in try PacketMetadata.decode(p) })
     }

@@ -259,7 +259,7 @@ public struct Control: Equatable, Sendable {
             let f = try Fields.parse(payload, message: "CONTROL").get()
             let name = try f.string(Key.action, maxLength: 16)
             switch name {
-            case Name.volume: return Control(.volume(try f.int(Key.value, in: 0...100)))
+            case Name.volume: return Control(.volume(try f.int(Key.value, in: volumeLevels)))
             case Name.mute: return Control(.mute(try f.bool(Key.value)))
             case Name.play: return Control(.play)
             case Name.pause: return Control(.pause)

@@ -1,4 +1,5 @@
 import Core
+import ProtocolMessages
 import Transport
 
 /// The network half of the audio path: AUDIO payloads go straight from the socket into a

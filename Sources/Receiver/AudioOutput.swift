@@ -2,6 +2,7 @@ import Audio
 import Codec
 import Config
 import Core
+import Platform
 import Resample
 
 /// The audio side of the receiver, as its engine sees it: open the device for a stream, start

@@ -1,5 +1,6 @@
 import Core
 import Discovery
+import Platform
 import Transport
 
 /// Where the receiver learns which hosts are on the network, on its reactor: mDNS on a speaker

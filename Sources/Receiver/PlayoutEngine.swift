@@ -1,6 +1,7 @@
 import Audio
 import Codec
 import Core
+import ProtocolMessages
 import Resample
 
 /// When the host's stream plays (DESIGN §6): sample k is due at the DAC at

@@ -1,5 +1,6 @@
 import Config
 import Core
+import Platform
 
 /// What the audio thread's counters last said in the log, so each change is logged once (on the
 /// control thread, once a second and when a session ends).

@@ -3,6 +3,7 @@ import Board
 import Config
 import Core
 import Discovery
+import Platform
 import ProtocolMessages
 import Secure
 import Transport

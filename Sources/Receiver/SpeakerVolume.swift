@@ -1,6 +1,7 @@
 import Audio
 import Board
 import Core
+import Platform
 
 #if canImport(Glibc)
 import Glibc

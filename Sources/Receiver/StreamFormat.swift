@@ -1,5 +1,6 @@
 import Codec
 import Core
+import ProtocolMessages
 
 /// What a WELCOME negotiated: the stream the audio thread will play.
 public struct StreamFormat: Equatable, Sendable {

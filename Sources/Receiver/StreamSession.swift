@@ -1,6 +1,7 @@
 import Audio
 import Config
 import Core
+import Platform
 import ProtocolMessages
 import Transport
 

@@ -1,3 +1,4 @@
+import Audio
 import CFractionalDelay
 import Core
 

@@ -1,5 +1,6 @@
 import CMbedTLS
 import Core
+import Platform
 import Transport
 
 #if canImport(Glibc)

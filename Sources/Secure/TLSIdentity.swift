@@ -1,5 +1,6 @@
 import CMbedTLS
 import Core
+import Platform
 
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,5 @@
 import Core
+import Platform
 
 /// The result of one non-blocking read or write.
 public enum IOResult: Equatable {

@@ -1,4 +1,6 @@
 import Core
+import Platform
+import ProtocolMessages
 
 /// Reassembles wire frames from a non-blocking byte stream without copying: the caller decides,
 /// once a header is in, where the payload goes (a packet-pool slot, the reader's scratch space,

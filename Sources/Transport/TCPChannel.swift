@@ -1,5 +1,6 @@
 import CMoosyncLinux
 import Core
+import Platform
 
 #if canImport(Glibc)
 import Glibc

@@ -1,6 +1,8 @@
+import Audio
 import Config
 import Core
 import Host
+import Platform
 import ProtocolMessages
 import Transport
 

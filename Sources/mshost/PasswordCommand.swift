@@ -1,5 +1,6 @@
 import Config
 import Core
+import Platform
 import Secure
 
 #if canImport(Glibc)

@@ -2,6 +2,7 @@ import Codec
 import Config
 import Core
 import Host
+import Platform
 import ProtocolMessages
 import SampleRateConversion
 import Secure

@@ -1,6 +1,7 @@
 import Config
 import Core
 import Discovery
+import Platform
 import ProtocolMessages
 import Receiver
 import Transport

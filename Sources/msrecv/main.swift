@@ -3,6 +3,7 @@ import Board
 import Codec
 import Config
 import Core
+import Platform
 import Receiver
 import Secure
 import Transport

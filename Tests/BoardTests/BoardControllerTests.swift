@@ -1,6 +1,6 @@
-import Config
 import Core
 import Foundation
+import Platform
 import XCTest
 
 @testable import Board

@@ -1,3 +1,4 @@
+import Audio
 import Codec
 import Core
 import SampleRateConversion

@@ -1,5 +1,6 @@
 import Core
 import Foundation
+import Platform
 import XCTest
 
 /// `releaseCodePages` on this test process: the code of the program and of libc is unmapped,

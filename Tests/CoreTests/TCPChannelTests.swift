@@ -1,4 +1,6 @@
 import Core
+import Platform
+import ProtocolMessages
 import TestSupport
 import Transport
 import XCTest

@@ -1,4 +1,6 @@
+import Audio
 import Core
+import ProtocolMessages
 import XCTest
 
 final class WireTests: XCTestCase {

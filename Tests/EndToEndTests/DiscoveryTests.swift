@@ -1,6 +1,8 @@
+import Audio
 import Core
 import Discovery
 import Foundation
+import Platform
 import ProtocolMessages
 import Transport
 import XCTest

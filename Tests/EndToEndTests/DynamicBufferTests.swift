@@ -1,6 +1,7 @@
 import Config
 import Core
 import Foundation
+import Platform
 import XCTest
 
 /// The dynamic buffer (issue 18 §4), measured from outside: two rooms at 200 ms (up to 1 s), the

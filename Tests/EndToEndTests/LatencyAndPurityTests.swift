@@ -1,5 +1,7 @@
+import Audio
 import Core
 import Foundation
+import Platform
 import XCTest
 
 /// Low latency holds up, and drift compensation is inaudible (issue 4 §4 and §5): real mshost

@@ -1,5 +1,6 @@
 import Core
 import Foundation
+import Platform
 import XCTest
 
 /// Outages on the path (issue 18 §5), measured from outside: a receiver behind a relay and one

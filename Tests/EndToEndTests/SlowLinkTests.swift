@@ -1,5 +1,6 @@
 import Core
 import Foundation
+import Platform
 import XCTest
 
 /// Adaptive bitrate (issue 18 §3), measured from outside: an Opus host at 256 kbit/s with

@@ -1,3 +1,4 @@
+import Audio
 import Core
 import Foundation
 import XCTest

@@ -1,6 +1,8 @@
+import Audio
 import Config
 import Core
 import Foundation
+import Platform
 import XCTest
 
 #if canImport(Glibc)

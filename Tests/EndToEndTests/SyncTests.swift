@@ -1,6 +1,7 @@
 import Config
 import Core
 import Foundation
+import Platform
 import ProtocolMessages
 import TestSupport
 import Transport

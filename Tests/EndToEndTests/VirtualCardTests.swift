@@ -1,6 +1,7 @@
 import Audio
 import Core
 import Foundation
+import Platform
 import XCTest
 
 /// The virtual sound card is the instrument the sync tests trust, and the ALSA backend's

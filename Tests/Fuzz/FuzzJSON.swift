@@ -1,3 +1,4 @@
+import Audio
 // libFuzzer target: arbitrary bytes as a config file (the JSON reader, then validation), as a
 // WAV file, as a line on a daemon's local control socket (request, and reply for the
 // command-line tools), and as an AUDIO packet's metadata. Built by scripts/fuzz.sh.

@@ -1,6 +1,7 @@
 import AudioPathHarness
 import Codec
 import Core
+import Platform
 import ProtocolMessages
 import Transport
 

@@ -3,6 +3,7 @@ import Config
 import Core
 import Foundation
 import Host
+import Platform
 import ProtocolMessages
 import Receiver
 import Secure

@@ -1,4 +1,5 @@
 import Core
+import ProtocolMessages
 import Receiver
 import Transport
 import XCTest

@@ -1,6 +1,7 @@
 import Audio
 import Core
 import Foundation
+import ProtocolMessages
 import Receiver
 import Resample
 import XCTest

@@ -1,5 +1,6 @@
 import Audio
 import Core
+import ProtocolMessages
 import Receiver
 import XCTest
 

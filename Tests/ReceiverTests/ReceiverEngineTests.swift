@@ -1,8 +1,10 @@
+import Audio
 import AudioPathHarness
 import Config
 import Core
 import Discovery
 import Foundation
+import Platform
 import ProtocolMessages
 import Receiver
 import TestSupport

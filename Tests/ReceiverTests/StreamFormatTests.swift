@@ -1,5 +1,6 @@
 import Codec
 import Core
+import ProtocolMessages
 import Receiver
 import XCTest
 

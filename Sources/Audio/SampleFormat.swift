@@ -1,3 +1,5 @@
+import Core
+
 /// How a sound card takes its samples, in the order a speaker prefers them: 32 bits keep all the
 /// path carries (Opus decodes to float), S16 is what every card takes. The raw values match the
 /// C converter's (`CFractionalDelay.ms_convert`).

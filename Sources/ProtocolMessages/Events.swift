@@ -1,3 +1,5 @@
+import Core
+
 /// The seed's `AudioShareError`: what went wrong, as a user and Moosync see it.
 public enum AudioShareError: Error, Equatable, Sendable, CustomStringConvertible {
     case networkError(String)

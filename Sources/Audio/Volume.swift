@@ -1,3 +1,5 @@
+import Core
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -6,7 +8,7 @@ import Glibc
 /// each step the same number of decibels, 100 at full scale and 0 silent. 60 dB from top to
 /// bottom, about the range a living room hears between loud and barely there.
 public enum VolumeScale {
-    public static let range = 0...100
+    public static let range = volumeLevels
     public static let decibelsPerStep = 0.6
 
     /// The gain of a level, in dB (nil: silent).

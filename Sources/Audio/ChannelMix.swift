@@ -1,3 +1,5 @@
+import Core
+
 /// Which of a stereo stream's channels a speaker plays (`receiving.audio_output.channels`): two
 /// speakers set to `left` and `right` are a stereo pair; `mono` is one speaker playing both.
 /// Applied in place to interleaved float samples on the audio thread; a mono stream is

@@ -1,3 +1,5 @@
+import Core
+
 // Wire protocol version 1 (DESIGN §5): `type u8 | flags u8 | length u16 BE | payload`.
 // Everything here reads and writes caller-owned memory; nothing allocates, so the receive path
 // can parse straight out of a packet-pool slot.
@@ -10,10 +12,8 @@ public enum WireProtocol {
     /// Control frames (HELLO, WELCOME, ...) are small JSON documents; anything larger before the
     /// stream is negotiated is hostile or broken.
     public static let maxControlPayload = 16 * 1024
-    /// The largest time a peer may send (µs on a monotonic clock, or since stream start): 2^53
-    /// µs is 285 years, and keeps every sum and difference of two such times exact in a Double
-    /// and far from Int64's ends.
-    public static let maxTime: Int64 = 1 << 53
+    /// The largest time a peer may send.
+    public static let maxTime = largestTime
 }
 
 public enum FrameType: UInt8, Sendable, CaseIterable {
