@@ -86,7 +86,9 @@ public final class AudioPathHarness {
                 guard case .read(let destination) = ingest.route(h, now: clock.now()) else { preconditionFailure("harness frame refused") }
                 reader.route(destination)
             case .frame(let h, let payload):
-                guard case .success = ingest.complete(h, payload, now: clock.now()) else { preconditionFailure("harness frame refused") }
+                do throws(IngestError) { _ = try ingest.complete(h, payload, now: clock.now()) } catch {
+                    preconditionFailure("harness frame refused: \(error)")
+                }
             case .wouldBlock, .closed, .failed:
                 return
             }

@@ -316,69 +316,63 @@ final class ClientConnection {
     ) {
         switch h.type {
         case .hello:
-            switch Hello.decode(payload) {
-            case .failure(let e): invalid(e.description, now: now)
-            case .success(let hello):
-                clientID = hello.clientID
-                name = hello.clientName
-                // A listed receiver that offers a password is asked for it all the same: it plays
-                // only a host that proves it knows the password.
-                if let certificate, admission.allowedClients.contains(certificate), password == nil || hello.authenticationMethod != .password {
-                    return welcome(hello, received: received, now: now, negotiate: negotiate)
-                }
-                if password == nil && !admission.allowedClients.isEmpty {
-                    log.info(
-                        "\(label): its certificate \(certificate.map(String.init(describing:)) ?? "(none)") is not in sharing.allowed_clients; add "
-                            + "it there to admit this receiver"
-                    )
-                    return reject(.authenticationFailed, "this receiver's certificate is not on the host's list", now: now)
-                }
-                if let password {
-                    if let next = proofs.nextProof(now: now) { return refuseProof(until: next, now: now) }
-                    proving = (hello, received, nil)
-                    state = .authenticating(deadline: connectedAt + Self.helloTimeout)
-                    return send(Challenge(method: .password, salt: password.salt, iterations: password.iterations).frame, now: now)
-                }
-                welcome(hello, received: received, now: now, negotiate: negotiate)
+            let hello: Hello
+            do throws(ProtocolError) { hello = try Hello.decode(payload) } catch { return invalid(error.description, now: now) }
+            clientID = hello.clientID
+            name = hello.clientName
+            // A listed receiver that offers a password is asked for it all the same: it plays
+            // only a host that proves it knows the password.
+            if let certificate, admission.allowedClients.contains(certificate), password == nil || hello.authenticationMethod != .password {
+                return welcome(hello, received: received, now: now, negotiate: negotiate)
             }
+            if password == nil && !admission.allowedClients.isEmpty {
+                log.info(
+                    "\(label): its certificate \(certificate.map(String.init(describing:)) ?? "(none)") is not in sharing.allowed_clients; add "
+                        + "it there to admit this receiver"
+                )
+                return reject(.authenticationFailed, "this receiver's certificate is not on the host's list", now: now)
+            }
+            if let password {
+                if let next = proofs.nextProof(now: now) { return refuseProof(until: next, now: now) }
+                proving = (hello, received, nil)
+                state = .authenticating(deadline: connectedAt + Self.helloTimeout)
+                return send(Challenge(method: .password, salt: password.salt, iterations: password.iterations).frame, now: now)
+            }
+            welcome(hello, received: received, now: now, negotiate: negotiate)
         case .auth:
-            switch AuthMessage.decode(payload) {
-            case .failure(let e): invalid(e.description, now: now)
-            case .success(let message): authenticate(message, now: now, negotiate: negotiate)
+            do throws(ProtocolError) { authenticate(try AuthMessage.decode(payload), now: now, negotiate: negotiate) } catch {
+                invalid(error.description, now: now)
             }
         case .timeRequest:
-            switch TimeRequest.decode(payload) {
-            case .success(let request):
+            do throws(ProtocolError) {
+                let request = try TimeRequest.decode(payload)
                 // `now` is when the loop woke, which can be before the request's bytes arrived:
                 // the reply leaves after both.
                 // A clock before zero (a time namespace set back) cannot be said on the wire:
                 // sent as 0, which the receiver refuses and counts.
                 send(TimeResponse(t1: request.t1, t2: UInt64(clamping: received), t3: UInt64(clamping: max(now, received))).frame, now: now)
-            case .failure(let e): invalid(e.description, now: now)
+            } catch {
+                invalid(error.description, now: now)
             }
         case .status:
-            switch Status.decode(payload) {
-            case .success(let status):
+            do throws(ProtocolError) {
+                let status = try Status.decode(payload)
                 lastStatus = status
                 adapt(to: status, now: now)
-            case .failure(let e): invalid(e.description, now: now)
+            } catch {
+                invalid(error.description, now: now)
             }
         case .bye:
             close(reason: Bye.decode(payload).reason?.name ?? "bye")
         case .control:
-            switch Control.decode(payload) {
-            case .failure(let e): invalid(e.description, now: now)
-            case .success(let control): command(control, now: now)
-            }
+            do throws(ProtocolError) { command(try Control.decode(payload), now: now) } catch { invalid(error.description, now: now) }
         case .advertisement:
             send(advertisement, now: now)
         case .chat:
-            switch Chat.decode(payload) {
-            case .failure(let e): invalid(e.description, now: now)
-            case .success(let chat):
-                guard permissions.allowChat else { return refuse("chat", needs: "allow_chat", now: now) }
-                log.event(.chatMessage(clientID: clientID, text: chat.text))
-            }
+            let chat: Chat
+            do throws(ProtocolError) { chat = try Chat.decode(payload) } catch { return invalid(error.description, now: now) }
+            guard permissions.allowChat else { return refuse("chat", needs: "allow_chat", now: now) }
+            log.event(.chatMessage(clientID: clientID, text: chat.text))
         default:
             break  // unknown types are skipped
         }

@@ -196,11 +196,12 @@ public final class HostEngine {
                 localControl?.accept(into: &reactor, as: HostToken.localPeer)
             case .ready(.localPeer(let id), _):
                 localControl?.ready(id, tooLong: LocalReply.tooLong.line) { line in
-                    switch LocalRequest.decode(line) {
-                    case .success(.events): return LocalControlServer.Answer(LocalReply.done.line, follow: true)
-                    case .success(let request): return LocalControlServer.Answer(answer(request).line)
-                    case .failure(let e): return LocalControlServer.Answer(LocalReply.failed(e.description).line)
+                    let request: LocalRequest
+                    do throws(ProtocolError) { request = try LocalRequest.decode(line) } catch {
+                        return LocalControlServer.Answer(LocalReply.failed(error.description).line)
                     }
+                    if case .events = request { return LocalControlServer.Answer(LocalReply.done.line, follow: true) }
+                    return LocalControlServer.Answer(answer(request).line)
                 }
             case .timer(.finish):
                 for client in registry.all { client.close() }

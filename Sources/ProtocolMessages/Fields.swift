@@ -16,15 +16,13 @@ struct Fields {
     let value: JSONValue
 
     /// Parses a whole payload, which must be a JSON object.
-    static func parse(_ payload: UnsafeRawBufferPointer, message: String, maxBytes: Int = WireProtocol.maxControlPayload) -> Result<Fields, ProtocolError> {
-        guard payload.count <= maxBytes else {
-            return .failure(ProtocolError("\(message) of \(payload.count) bytes (at most \(maxBytes))"))
-        }
+    static func parse(_ payload: UnsafeRawBufferPointer, message: String, maxBytes: Int = WireProtocol.maxControlPayload) throws(ProtocolError) -> Fields {
+        guard payload.count <= maxBytes else { throw ProtocolError("\(message) of \(payload.count) bytes (at most \(maxBytes))") }
         switch JSONReader.parse(payload.bindMemory(to: UInt8.self)) {
-        case .failure(let e): return .failure(ProtocolError("\(message) is not valid JSON: \(e)"))
+        case .failure(let e): throw ProtocolError("\(message) is not valid JSON: \(e)")
         case .success(let json):
-            guard json.members != nil else { return .failure(ProtocolError("\(message) is \(json.typeName), not a JSON object")) }
-            return .success(Fields(message: message, path: "", value: json))
+            guard json.members != nil else { throw ProtocolError("\(message) is \(json.typeName), not a JSON object") }
+            return Fields(message: message, path: "", value: json)
         }
     }
 
@@ -146,4 +144,12 @@ extension JSONValue {
 
     /// An integer only when the literal is one and fits in 64 bits.
     var int64Value: Int64? { intValue.map(Int64.init) }
+}
+
+extension Array where Element == UInt8 {
+    /// `decode` run over these bytes (`withUnsafeBytes` passes only untyped errors on: the
+    /// typed one crosses it as a value).
+    public func decoded<Message>(_ decode: (UnsafeRawBufferPointer) throws(ProtocolError) -> Message) throws(ProtocolError) -> Message {
+        try withUnsafeBytes { bytes in Result { () throws(ProtocolError) in try decode(bytes) } }.get()
+    }
 }

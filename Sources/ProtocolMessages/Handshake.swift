@@ -72,32 +72,30 @@ public struct Hello: Equatable, Sendable {
         return FrameWriter.frame(.hello, json: root.finished)
     }
 
-    public static func decode(_ payload: UnsafeRawBufferPointer) -> Result<Hello, ProtocolError> {
-        Result { () throws(ProtocolError) in
-            let root = try Fields.parse(payload, message: "HELLO").get()
-            let request = try root.object(Key.request)
-            let version = try request.string(Key.protocolVersion, maxLength: 16)
-            guard version.split(separator: ".").first == "1" else {
-                throw ProtocolError("protocol_version \(version) is not supported (this host speaks \(WireProtocol.version))")
-            }
-            let id = try request.string(Key.clientID, maxLength: MessageLimits.idLength)
-            guard !id.isEmpty else { throw request.error(Key.clientID, "is empty") }
-            let caps = try request.optionalObject(Key.capabilities)
-            let authentication = try request.optionalObject(Key.authentication)
-            let method = try authentication.map { a throws(ProtocolError) in
-                try AuthMethod.decode(try a.optionalString(Key.method, maxLength: 16) ?? "none", field: Key.method, of: a)
-            }
-            return Hello(
-                clientID: id,
-                clientName: try request.optionalString(Key.clientName, maxLength: MessageLimits.nameLength) ?? id,
-                protocolVersion: version,
-                authenticationMethod: method ?? .none,
-                audioFormats: try caps.map { c throws(ProtocolError) in try c.strings(Key.audioFormats, maxCount: 8, maxLength: 16) } ?? [],
-                maxBufferSize: try caps?.optionalString(Key.maxBufferSize, maxLength: 16) ?? "",
-                lowLatency: try caps?.optionalBool(Key.lowLatency) ?? false,
-                // Only echoed back: a HELLO without it gets 0.
-                t1: root.value[Key.t1] == nil ? 0 : try root.int(Key.t1, in: MessageLimits.times))
+    public static func decode(_ payload: UnsafeRawBufferPointer) throws(ProtocolError) -> Hello {
+        let root = try Fields.parse(payload, message: "HELLO")
+        let request = try root.object(Key.request)
+        let version = try request.string(Key.protocolVersion, maxLength: 16)
+        guard version.split(separator: ".").first == "1" else {
+            throw ProtocolError("protocol_version \(version) is not supported (this host speaks \(WireProtocol.version))")
         }
+        let id = try request.string(Key.clientID, maxLength: MessageLimits.idLength)
+        guard !id.isEmpty else { throw request.error(Key.clientID, "is empty") }
+        let caps = try request.optionalObject(Key.capabilities)
+        let authentication = try request.optionalObject(Key.authentication)
+        let method = try authentication.map { a throws(ProtocolError) in
+            try AuthMethod.decode(try a.optionalString(Key.method, maxLength: 16) ?? "none", field: Key.method, of: a)
+        }
+        return Hello(
+            clientID: id,
+            clientName: try request.optionalString(Key.clientName, maxLength: MessageLimits.nameLength) ?? id,
+            protocolVersion: version,
+            authenticationMethod: method ?? .none,
+            audioFormats: try caps.map { c throws(ProtocolError) in try c.strings(Key.audioFormats, maxCount: 8, maxLength: 16) } ?? [],
+            maxBufferSize: try caps?.optionalString(Key.maxBufferSize, maxLength: 16) ?? "",
+            lowLatency: try caps?.optionalBool(Key.lowLatency) ?? false,
+            // Only echoed back: a HELLO without it gets 0.
+            t1: root.value[Key.t1] == nil ? 0 : try root.int(Key.t1, in: MessageLimits.times))
     }
 }
 
@@ -217,40 +215,38 @@ public struct Welcome: Equatable, Sendable {
         return FrameWriter.frame(.welcome, json: root.finished)
     }
 
-    public static func decode(_ payload: UnsafeRawBufferPointer) -> Result<Welcome, ProtocolError> {
-        Result { () throws(ProtocolError) in
-            let root = try Fields.parse(payload, message: "WELCOME").get()
-            let s = try root.object(Key.stream)
-            let codecName = try s.string(Key.codec, maxLength: 16)
-            guard let codec = WireCodec(name: codecName) else { throw s.error(Key.codec, "\"\(codecName)\" is not a codec this receiver knows") }
-            let rate = try s.int(Key.sampleRate, in: sampleRates)
-            // At most 120 ms per packet (Opus's longest); the delay at most four packets.
-            let frameSamples = try s.int(Key.frameSamples, in: 1...(rate * 120 / 1000))
-            let stream = StreamDescription(
-                codec: codec, sampleRate: rate,
-                channels: try s.int(Key.channels, in: channelCounts),
-                frameSamples: frameSamples,
-                codecDelay: try s.optionalInt(Key.codecDelay, in: 0...(frameSamples * 4)) ?? 0,
-                bitrate: try s.optionalInt(Key.bitrate, in: 0...100_000_000) ?? 0)
-            let host = try root.optionalObject(Key.hostInfo)
-            let p = try root.optionalObject(Key.permissions)
-            return Welcome(
-                sessionID: try root.optionalString(Key.sessionID, maxLength: MessageLimits.idLength) ?? "",
-                hostID: try host?.optionalString(Key.deviceID, maxLength: MessageLimits.idLength) ?? "",
-                hostName: try host?.optionalString(Key.deviceName, maxLength: MessageLimits.nameLength) ?? "",
-                moosyncVersion: try host?.optionalString(Key.moosyncVersion, maxLength: 32) ?? "",
-                stream: stream,
-                streamStart: try root.int(Key.streamStart, in: MessageLimits.times),
-                nextSequence: UInt64(try root.optionalInt(Key.nextSequence, in: 0...Int(MessageLimits.maxTime)) ?? 0),
-                permissions: GrantedPermissions(
-                    queueControl: try p?.optionalBool(Key.queueControl) ?? false,
-                    playbackControl: try p?.optionalBool(Key.playbackControl) ?? false,
-                    chat: try p?.optionalBool(Key.chat) ?? false),
-                buffer: Microseconds(try root.optionalInt(Key.buffer, in: MessageLimits.buffers) ?? 0),
-                t1: try root.int(Key.t1, in: MessageLimits.times),
-                t2: try root.int(Key.t2, in: MessageLimits.times),
-                t3: try root.int(Key.t3, in: MessageLimits.times))
-        }
+    public static func decode(_ payload: UnsafeRawBufferPointer) throws(ProtocolError) -> Welcome {
+        let root = try Fields.parse(payload, message: "WELCOME")
+        let s = try root.object(Key.stream)
+        let codecName = try s.string(Key.codec, maxLength: 16)
+        guard let codec = WireCodec(name: codecName) else { throw s.error(Key.codec, "\"\(codecName)\" is not a codec this receiver knows") }
+        let rate = try s.int(Key.sampleRate, in: sampleRates)
+        // At most 120 ms per packet (Opus's longest); the delay at most four packets.
+        let frameSamples = try s.int(Key.frameSamples, in: 1...(rate * 120 / 1000))
+        let stream = StreamDescription(
+            codec: codec, sampleRate: rate,
+            channels: try s.int(Key.channels, in: channelCounts),
+            frameSamples: frameSamples,
+            codecDelay: try s.optionalInt(Key.codecDelay, in: 0...(frameSamples * 4)) ?? 0,
+            bitrate: try s.optionalInt(Key.bitrate, in: 0...100_000_000) ?? 0)
+        let host = try root.optionalObject(Key.hostInfo)
+        let p = try root.optionalObject(Key.permissions)
+        return Welcome(
+            sessionID: try root.optionalString(Key.sessionID, maxLength: MessageLimits.idLength) ?? "",
+            hostID: try host?.optionalString(Key.deviceID, maxLength: MessageLimits.idLength) ?? "",
+            hostName: try host?.optionalString(Key.deviceName, maxLength: MessageLimits.nameLength) ?? "",
+            moosyncVersion: try host?.optionalString(Key.moosyncVersion, maxLength: 32) ?? "",
+            stream: stream,
+            streamStart: try root.int(Key.streamStart, in: MessageLimits.times),
+            nextSequence: UInt64(try root.optionalInt(Key.nextSequence, in: 0...Int(MessageLimits.maxTime)) ?? 0),
+            permissions: GrantedPermissions(
+                queueControl: try p?.optionalBool(Key.queueControl) ?? false,
+                playbackControl: try p?.optionalBool(Key.playbackControl) ?? false,
+                chat: try p?.optionalBool(Key.chat) ?? false),
+            buffer: Microseconds(try root.optionalInt(Key.buffer, in: MessageLimits.buffers) ?? 0),
+            t1: try root.int(Key.t1, in: MessageLimits.times),
+            t2: try root.int(Key.t2, in: MessageLimits.times),
+            t3: try root.int(Key.t3, in: MessageLimits.times))
     }
 }
 
@@ -274,12 +270,10 @@ public struct Reject: Equatable, Sendable {
         return FrameWriter.frame(.reject, json: json.finished)
     }
 
-    public static func decode(_ payload: UnsafeRawBufferPointer) -> Result<Reject, ProtocolError> {
-        Result { () throws(ProtocolError) in
-            let root = try Fields.parse(payload, message: "REJECT").get()
-            let message = try root.optionalString(Key.message, maxLength: 512) ?? ""
-            return Reject(AudioShareError(code: try root.string(Key.error, maxLength: 32), message: message), message: message)
-        }
+    public static func decode(_ payload: UnsafeRawBufferPointer) throws(ProtocolError) -> Reject {
+        let root = try Fields.parse(payload, message: "REJECT")
+        let message = try root.optionalString(Key.message, maxLength: 512) ?? ""
+        return Reject(AudioShareError(code: try root.string(Key.error, maxLength: 32), message: message), message: message)
     }
 }
 
@@ -311,17 +305,15 @@ public struct Challenge: Equatable, Sendable {
         return FrameWriter.frame(.challenge, json: json.finished)
     }
 
-    public static func decode(_ payload: UnsafeRawBufferPointer) -> Result<Challenge, ProtocolError> {
-        Result { () throws(ProtocolError) in
-            let root = try Fields.parse(payload, message: "CHALLENGE").get()
-            let method = try AuthMethod.decode(try root.string(Key.method, maxLength: 16), field: Key.method, of: root)
-            guard method == .password else { return Challenge(method: method) }
-            let text = try root.string(Key.salt, maxLength: 2 * saltLengths.upperBound)
-            guard let salt = unhex(text), saltLengths.contains(salt.count) else {
-                throw root.error(Key.salt, "is not \(saltLengths.lowerBound) to \(saltLengths.upperBound) bytes of hex")
-            }
-            return Challenge(method: method, salt: salt, iterations: try root.int(Key.iterations, in: iterationRange))
+    public static func decode(_ payload: UnsafeRawBufferPointer) throws(ProtocolError) -> Challenge {
+        let root = try Fields.parse(payload, message: "CHALLENGE")
+        let method = try AuthMethod.decode(try root.string(Key.method, maxLength: 16), field: Key.method, of: root)
+        guard method == .password else { return Challenge(method: method) }
+        let text = try root.string(Key.salt, maxLength: 2 * saltLengths.upperBound)
+        guard let salt = unhex(text), saltLengths.contains(salt.count) else {
+            throw root.error(Key.salt, "is not \(saltLengths.lowerBound) to \(saltLengths.upperBound) bytes of hex")
         }
+        return Challenge(method: method, salt: salt, iterations: try root.int(Key.iterations, in: iterationRange))
     }
 }
 
@@ -359,13 +351,13 @@ public struct AuthMessage: Equatable, Sendable {
 
     public var frame: [UInt8] { FrameWriter.frame(.auth, payload: [step.rawValue] + bytes) }
 
-    public static func decode(_ payload: UnsafeRawBufferPointer) -> Result<AuthMessage, ProtocolError> {
+    public static func decode(_ payload: UnsafeRawBufferPointer) throws(ProtocolError) -> AuthMessage {
         guard let first = payload.first, let step = Step(rawValue: first) else {
-            return .failure(ProtocolError("AUTH without a known step (\(payload.first.map(String.init) ?? "empty"))"))
+            throw ProtocolError("AUTH without a known step (\(payload.first.map(String.init) ?? "empty"))")
         }
         guard payload.count - 1 == length(of: step) else {
-            return .failure(ProtocolError("AUTH \(step) of \(payload.count - 1) bytes (it is \(length(of: step)))"))
+            throw ProtocolError("AUTH \(step) of \(payload.count - 1) bytes (it is \(length(of: step)))")
         }
-        return .success(AuthMessage(step: step, bytes: Array(payload[1...])))
+        return AuthMessage(step: step, bytes: Array(payload[1...]))
     }
 }

@@ -58,20 +58,18 @@ public enum LocalRequest: Equatable, Sendable {
         return Array((json.finished + "\n").utf8)
     }
 
-    public static func decode(_ line: UnsafeRawBufferPointer) -> Result<LocalRequest, ProtocolError> {
-        Result { () throws(ProtocolError) in
-            let f = try Fields.parse(line, message: "request").get()
-            let name = try f.string(Key.command, maxLength: 16)
-            switch name {
-            case Name.clients: return .clients
-            case Name.events: return .events
-            case Name.status: return .status
-            case Name.kick: return .kick(id: try f.int(Key.id, in: ids), forSeconds: try f.optionalInt(Key.seconds, in: 0...Bye.longestStayAway))
-            case Name.volume: return .volume(id: try f.int(Key.id, in: ids), level: try f.int(Key.level, in: volumeLevels))
-            case Name.mute: return .mute(id: try f.int(Key.id, in: ids), on: try f.bool(Key.on))
-            case Name.nowPlaying: return .nowPlaying(try PacketMetadata.decode(try f.object(Key.metadata)))
-            default: throw f.error(Key.command, "is \"\(name)\", not clients, kick, volume, mute, events, now_playing or status")
-            }
+    public static func decode(_ line: UnsafeRawBufferPointer) throws(ProtocolError) -> LocalRequest {
+        let f = try Fields.parse(line, message: "request")
+        let name = try f.string(Key.command, maxLength: 16)
+        switch name {
+        case Name.clients: return .clients
+        case Name.events: return .events
+        case Name.status: return .status
+        case Name.kick: return .kick(id: try f.int(Key.id, in: ids), forSeconds: try f.optionalInt(Key.seconds, in: 0...Bye.longestStayAway))
+        case Name.volume: return .volume(id: try f.int(Key.id, in: ids), level: try f.int(Key.level, in: volumeLevels))
+        case Name.mute: return .mute(id: try f.int(Key.id, in: ids), on: try f.bool(Key.on))
+        case Name.nowPlaying: return .nowPlaying(try PacketMetadata.decode(try f.object(Key.metadata)))
+        default: throw f.error(Key.command, "is \"\(name)\", not clients, kick, volume, mute, events, now_playing or status")
         }
     }
 }
@@ -174,21 +172,19 @@ public enum LocalReply: Equatable, Sendable {
         return Array((json.finished + "\n").utf8)
     }
 
-    public static func decode(_ line: UnsafeRawBufferPointer) -> Result<LocalReply, ProtocolError> {
-        Result { () throws(ProtocolError) in
-            let f = try Fields.parse(line, message: "reply", maxBytes: maxLine).get()
-            if let event = try f.optionalString(Key.event, maxLength: 64) {
-                var fields: [String: String] = [:]
-                for member in f.value.members ?? [] where member.key != Key.event {
-                    fields[member.key] = member.value.stringValue ?? member.value.shortText
-                }
-                return .event(name: event, fields: fields)
+    public static func decode(_ line: UnsafeRawBufferPointer) throws(ProtocolError) -> LocalReply {
+        let f = try Fields.parse(line, message: "reply", maxBytes: maxLine)
+        if let event = try f.optionalString(Key.event, maxLength: 64) {
+            var fields: [String: String] = [:]
+            for member in f.value.members ?? [] where member.key != Key.event {
+                fields[member.key] = member.value.stringValue ?? member.value.shortText
             }
-            guard try f.bool(Key.ok) else { return .failed(try f.string(Key.error, maxLength: 4096)) }
-            if let report = try f.optionalObject(Key.status) { return .status(try ReceiverReport.decode(report)) }
-            guard f.value[Key.clients] != nil else { return .done }
-            return .clients(try f.objects(Key.clients, maxCount: 4096).map { (c) throws(ProtocolError) in try ClientSummary.decode(c) })
+            return .event(name: event, fields: fields)
         }
+        guard try f.bool(Key.ok) else { return .failed(try f.string(Key.error, maxLength: 4096)) }
+        if let report = try f.optionalObject(Key.status) { return .status(try ReceiverReport.decode(report)) }
+        guard f.value[Key.clients] != nil else { return .done }
+        return .clients(try f.objects(Key.clients, maxCount: 4096).map { (c) throws(ProtocolError) in try ClientSummary.decode(c) })
     }
 }
 

@@ -50,10 +50,8 @@ public struct PacketMetadata: Equatable, Sendable {
         return w
     }
 
-    public static func decode(_ payload: UnsafeRawBufferPointer) -> Result<PacketMetadata, ProtocolError> {
-        Result { () throws(ProtocolError) in
-            try decode(try Fields.parse(payload, message: "AUDIO metadata", maxBytes: AudioPacketHeader.maxMetadata).get())
-        }
+    public static func decode(_ payload: UnsafeRawBufferPointer) throws(ProtocolError) -> PacketMetadata {
+        try decode(try Fields.parse(payload, message: "AUDIO metadata", maxBytes: AudioPacketHeader.maxMetadata))
     }
 
     static func decode(_ f: Fields) throws(ProtocolError) -> PacketMetadata {

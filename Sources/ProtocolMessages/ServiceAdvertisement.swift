@@ -124,7 +124,7 @@ public struct ServiceAdvertisement: Equatable, Sendable {
     public static let request = FrameWriter.frame(.advertisement, payload: [])
 
     /// Reads TXT records as found on the network: unknown keys are ignored, known ones checked.
-    public static func decode(txt records: [String]) -> Result<ServiceAdvertisement, ProtocolError> {
+    public static func decode(txt records: [String]) throws(ProtocolError) -> ServiceAdvertisement {
         var members: [String] = []
         for record in records.prefix(64) {
             guard let eq = record.firstIndex(of: "="), record.utf8.count <= 255 else { continue }
@@ -133,43 +133,37 @@ public struct ServiceAdvertisement: Equatable, Sendable {
             members.append("\(JSONWriter.quoted(key)): \(JSONWriter.quoted(value))")
         }
         let text = Array(("{" + members.joined(separator: ",") + "}").utf8)
-        return text.withUnsafeBytes { bytes in
-            Result { () throws(ProtocolError) in
-                let f = try Fields.parse(bytes, message: "TXT record").get()
-                return try read { key, kind throws(ProtocolError) in
-                    guard let s = try f.optionalString(key, maxLength: 255) else { return nil }
-                    switch kind {
-                    case .text: return .text(s)
-                    case .number:
-                        guard let n = Int(s), (0...Int(Int32.max)).contains(n) else { throw f.error(key, "is \"\(s)\", expected a number") }
-                        return .number(n)
-                    case .flag:
-                        guard s == "true" || s == "false" else { throw f.error(key, "is \"\(s)\", expected true or false") }
-                        return .flag(s == "true")
-                    }
-                }
+        let f = try text.decoded { bytes throws(ProtocolError) in try Fields.parse(bytes, message: "TXT record") }
+        return try read { key, kind throws(ProtocolError) in
+            guard let s = try f.optionalString(key, maxLength: 255) else { return nil }
+            switch kind {
+            case .text: return .text(s)
+            case .number:
+                guard let n = Int(s), (0...Int(Int32.max)).contains(n) else { throw f.error(key, "is \"\(s)\", expected a number") }
+                return .number(n)
+            case .flag:
+                guard s == "true" || s == "false" else { throw f.error(key, "is \"\(s)\", expected true or false") }
+                return .flag(s == "true")
             }
         }
     }
 
     /// Reads the JSON a host serves.
-    public static func decode(json payload: UnsafeRawBufferPointer) -> Result<ServiceAdvertisement, ProtocolError> {
-        Result { () throws(ProtocolError) in
-            let root = try Fields.parse(payload, message: "advertisement").get()
-            var ad = try read { key, kind throws(ProtocolError) in
-                for group in [Key.hostInfo, Key.streamInfo, Key.network, Key.capabilities] {
-                    guard let g = try root.optionalObject(group), g.value[key] != nil else { continue }
-                    switch kind {
-                    case .text: return try g.optionalString(key, maxLength: 255).map(Value.text)
-                    case .number: return try g.optionalInt(key, in: 0...Int(Int32.max)).map(Value.number)
-                    case .flag: return try g.optionalBool(key).map(Value.flag)
-                    }
+    public static func decode(json payload: UnsafeRawBufferPointer) throws(ProtocolError) -> ServiceAdvertisement {
+        let root = try Fields.parse(payload, message: "advertisement")
+        var ad = try read { key, kind throws(ProtocolError) in
+            for group in [Key.hostInfo, Key.streamInfo, Key.network, Key.capabilities] {
+                guard let g = try root.optionalObject(group), g.value[key] != nil else { continue }
+                switch kind {
+                case .text: return try g.optionalString(key, maxLength: 255).map(Value.text)
+                case .number: return try g.optionalInt(key, in: 0...Int(Int32.max)).map(Value.number)
+                case .flag: return try g.optionalBool(key).map(Value.flag)
                 }
-                return nil
             }
-            ad.avatar = try root.optionalObject(Key.hostInfo)?.optionalString(Key.avatar, maxLength: 64 * 1024) ?? ""
-            return ad
+            return nil
         }
+        ad.avatar = try root.optionalObject(Key.hostInfo)?.optionalString(Key.avatar, maxLength: 64 * 1024) ?? ""
+        return ad
     }
 
     private enum Kind { case text, number, flag }

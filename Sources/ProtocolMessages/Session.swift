@@ -15,9 +15,9 @@ public struct TimeRequest: Equatable, Sendable {
         return FrameWriter.frame(.timeRequest, payload: payload)
     }
 
-    public static func decode(_ payload: UnsafeRawBufferPointer) -> Result<TimeRequest, ProtocolError> {
-        guard payload.count == size else { return .failure(ProtocolError("TIME_REQ of \(payload.count) bytes (expected \(size))")) }
-        return .success(TimeRequest(t1: payload.loadBigEndian(UInt64.self, at: 0)))
+    public static func decode(_ payload: UnsafeRawBufferPointer) throws(ProtocolError) -> TimeRequest {
+        guard payload.count == size else { throw ProtocolError("TIME_REQ of \(payload.count) bytes (expected \(size))") }
+        return TimeRequest(t1: payload.loadBigEndian(UInt64.self, at: 0))
     }
 }
 
@@ -46,10 +46,10 @@ public struct TimeResponse: Equatable, Sendable {
         return FrameWriter.frame(.timeResponse, payload: payload)
     }
 
-    public static func decode(_ payload: UnsafeRawBufferPointer) -> Result<TimeResponse, ProtocolError> {
-        guard payload.count == size else { return .failure(ProtocolError("TIME_RESP of \(payload.count) bytes (expected \(size))")) }
-        return .success(
-            TimeResponse(
+    public static func decode(_ payload: UnsafeRawBufferPointer) throws(ProtocolError) -> TimeResponse {
+        guard payload.count == size else { throw ProtocolError("TIME_RESP of \(payload.count) bytes (expected \(size))") }
+        return
+            (TimeResponse(
                 t1: payload.loadBigEndian(UInt64.self, at: 0), t2: payload.loadBigEndian(UInt64.self, at: 8),
                 t3: payload.loadBigEndian(UInt64.self, at: 16)))
     }
@@ -131,8 +131,8 @@ public struct Status: Equatable, Sendable {
 
     /// A key that is missing keeps its default: a receiver of another version reports what it
     /// knows, and STATUS only informs. A key that is there must be in range.
-    public static func decode(_ payload: UnsafeRawBufferPointer) -> Result<Status, ProtocolError> {
-        Result { () throws(ProtocolError) in try decode(try Fields.parse(payload, message: "STATUS").get()) }
+    public static func decode(_ payload: UnsafeRawBufferPointer) throws(ProtocolError) -> Status {
+        try decode(try Fields.parse(payload, message: "STATUS"))
     }
 
     static func decode(_ f: Fields) throws(ProtocolError) -> Status {
@@ -254,29 +254,27 @@ public struct Control: Equatable, Sendable {
         return FrameWriter.frame(.control, json: json.finished)
     }
 
-    public static func decode(_ payload: UnsafeRawBufferPointer) -> Result<Control, ProtocolError> {
-        Result { () throws(ProtocolError) in
-            let f = try Fields.parse(payload, message: "CONTROL").get()
-            let name = try f.string(Key.action, maxLength: 16)
-            switch name {
-            case Name.volume: return Control(.volume(try f.int(Key.value, in: volumeLevels)))
-            case Name.mute: return Control(.mute(try f.bool(Key.value)))
-            case Name.play: return Control(.play)
-            case Name.pause: return Control(.pause)
-            case Name.next: return Control(.next)
-            case Name.previous: return Control(.previous)
-            case Name.queueAdd: return Control(.queueAdd(songID: try f.string(Key.value, maxLength: MessageLimits.nameLength)))
-            case Name.queueRemove: return Control(.queueRemove(songID: try f.string(Key.value, maxLength: MessageLimits.nameLength)))
-            case Name.refused:
-                return Control(
-                    .refused(action: try f.string(Key.value, maxLength: 16), reason: try f.string(Key.reason, maxLength: MessageLimits.nameLength * 4)))
-            case Name.quality: return Control(.quality(bitrate: try f.int(Key.value, in: 6_000...510_000)))
-            case Name.buffer:
-                return Control(.buffer(Microseconds(try f.int(Key.value, in: MessageLimits.buffers)), from: try f.int(Key.from, in: MessageLimits.times)))
-            default:
-                throw f.error(
-                    Key.action, "\"\(name)\" is not volume, mute, play, pause, next, previous, queue_add, queue_remove, refused, quality or buffer_size")
-            }
+    public static func decode(_ payload: UnsafeRawBufferPointer) throws(ProtocolError) -> Control {
+        let f = try Fields.parse(payload, message: "CONTROL")
+        let name = try f.string(Key.action, maxLength: 16)
+        switch name {
+        case Name.volume: return Control(.volume(try f.int(Key.value, in: volumeLevels)))
+        case Name.mute: return Control(.mute(try f.bool(Key.value)))
+        case Name.play: return Control(.play)
+        case Name.pause: return Control(.pause)
+        case Name.next: return Control(.next)
+        case Name.previous: return Control(.previous)
+        case Name.queueAdd: return Control(.queueAdd(songID: try f.string(Key.value, maxLength: MessageLimits.nameLength)))
+        case Name.queueRemove: return Control(.queueRemove(songID: try f.string(Key.value, maxLength: MessageLimits.nameLength)))
+        case Name.refused:
+            return Control(
+                .refused(action: try f.string(Key.value, maxLength: 16), reason: try f.string(Key.reason, maxLength: MessageLimits.nameLength * 4)))
+        case Name.quality: return Control(.quality(bitrate: try f.int(Key.value, in: 6_000...510_000)))
+        case Name.buffer:
+            return Control(.buffer(Microseconds(try f.int(Key.value, in: MessageLimits.buffers)), from: try f.int(Key.from, in: MessageLimits.times)))
+        default:
+            throw f.error(
+                Key.action, "\"\(name)\" is not volume, mute, play, pause, next, previous, queue_add, queue_remove, refused, quality or buffer_size")
         }
     }
 }
@@ -302,13 +300,11 @@ public struct Chat: Equatable, Sendable {
         return FrameWriter.frame(.chat, json: json.finished)
     }
 
-    public static func decode(_ payload: UnsafeRawBufferPointer) -> Result<Chat, ProtocolError> {
-        Result { () throws(ProtocolError) in
-            let f = try Fields.parse(payload, message: "CHAT").get()
-            return Chat(
-                from: try f.optionalString(Key.from, maxLength: MessageLimits.nameLength) ?? "",
-                text: try f.string(Key.text, maxLength: maxTextLength))
-        }
+    public static func decode(_ payload: UnsafeRawBufferPointer) throws(ProtocolError) -> Chat {
+        let f = try Fields.parse(payload, message: "CHAT")
+        return Chat(
+            from: try f.optionalString(Key.from, maxLength: MessageLimits.nameLength) ?? "",
+            text: try f.string(Key.text, maxLength: maxTextLength))
     }
 }
 

@@ -170,16 +170,16 @@ public struct AudioPacketHeader: Equatable, Sendable {
     }
 
     /// Parses an AUDIO payload; on success the codec data is `payload[size...]`.
-    public static func parse(_ payload: UnsafeRawBufferPointer) -> Result<AudioPacketHeader, ParseError> {
-        guard payload.count >= size else { return .failure(.truncated) }
-        guard let codec = WireCodec(rawValue: payload[Layout.codec]) else { return .failure(.unknownCodec(payload[Layout.codec])) }
+    public static func parse(_ payload: UnsafeRawBufferPointer) throws(ParseError) -> AudioPacketHeader {
+        guard payload.count >= size else { throw .truncated }
+        guard let codec = WireCodec(rawValue: payload[Layout.codec]) else { throw .unknownCodec(payload[Layout.codec]) }
         let header = AudioPacketHeader(
             sequence: sequence(of: payload), timestamp: timestamp(of: payload),
             sampleRate: payload.loadBigEndian(UInt32.self, at: Layout.sampleRate), channels: payload[Layout.channels], codec: codec)
         guard header.channels >= 1, header.channels <= 8, header.sampleRate >= 8000, header.sampleRate <= 192_000 else {
-            return .failure(.badFormat)
+            throw .badFormat
         }
-        return .success(header)
+        return header
     }
 
     /// The sequence number and timestamp of a payload that `parse` accepted (the audio thread

@@ -68,7 +68,7 @@ public struct AudioIngest {
     /// Where an AUDIO frame's payload goes.
     public mutating func route(_ header: FrameHeader, now: Microseconds) -> Routing {
         guard header.length >= AudioPacketHeader.size, header.length <= format.maxAudioPayload else {
-            return .invalid(IngestError("AUDIO frame of \(header.length) bytes (this stream allows \(AudioPacketHeader.size) to \(format.maxAudioPayload))"))
+            return .invalid(.wrongSize(header.length, allowed: AudioPacketHeader.size...format.maxAudioPayload))
         }
         guard accepting else { return .read(.discard) }
         guard let slot = pool.acquire() else {
@@ -116,74 +116,64 @@ public struct AudioIngest {
     /// Checks a complete AUDIO payload that arrived at local time `now` and hands it to the
     /// audio thread, or drops it and counts it when its timestamp is far from the schedule.
     /// Returns when the host sent it, on the host's clock, if the frame says.
-    public mutating func complete(_ header: FrameHeader, _ payload: UnsafeRawBufferPointer, now: Microseconds) -> Result<UInt64?, IngestError> {
-        guard let slot = pendingSlot else { return .success(nil) }  // discarded: pool full
+    public mutating func complete(_ header: FrameHeader, _ payload: UnsafeRawBufferPointer, now: Microseconds) throws(IngestError) -> UInt64? {
+        guard let slot = pendingSlot else { return nil }  // discarded: pool full
         pendingSlot = nil
-        switch AudioPacketHeader.parse(payload) {
-        case .failure(let e):
+        let packet: AudioPacketHeader
+        do throws(AudioPacketHeader.ParseError) { packet = try AudioPacketHeader.parse(payload) } catch {
             pool.releaseFromProducer(slot)
-            return .failure(IngestError("AUDIO frame: \(e)"))
-        case .success(let packet):
-            guard let extensions = AudioPacketHeader.extensions(of: payload, flags: header.flags) else {
-                pool.releaseFromProducer(slot)
-                return .failure(
-                    IngestError("AUDIO frame: its send time or metadata runs past the frame, or its metadata is over \(AudioPacketHeader.maxMetadata) bytes"))
-            }
-            guard packet.codec == format.codec, Int(packet.sampleRate) == format.sampleRate, Int(packet.channels) == format.channels else {
-                pool.releaseFromProducer(slot)
-                return .failure(
-                    IngestError(
-                        "AUDIO frame is \(packet.codec.name) \(packet.sampleRate) Hz \(packet.channels) ch, the session negotiated "
-                            + "\(format.codec.name) \(format.sampleRate) Hz \(format.channels) ch"
-                    ))
-            }
-            // The control thread is the mapping's only writer, so its own read never overlaps one.
-            let streamNow = clockMapping.load()!.host(fromLocal: now) - schedule.streamStart
-            let latency = latency(forTimestamp: Microseconds(truncatingIfNeeded: packet.timestamp))
-            let earliest = streamNow - latency - Self.plausibleLead
-            let latest = streamNow + Self.plausibleLead
-            guard packet.timestamp <= UInt64(WireProtocol.maxTime), (earliest...latest).contains(Microseconds(packet.timestamp)) else {
-                pool.releaseFromProducer(slot)
-                counters.packetsRefused.add(1, ordering: .relaxed)
-                refusedInARow += 1
-                guard refusedInARow < Self.refusedRunLimit else {
-                    return .failure(
-                        IngestError(
-                            "\(refusedInARow) AUDIO frames in a row with timestamps far from the stream's schedule (the last \(packet.timestamp) µs, "
-                                + "stream time now \(streamNow) µs)"
-                        ))
-                }
-                return .success(extensions.sentAt)
-            }
-            refusedInARow = 0
-            // Due and gone before it arrived (a path that froze lets go of seconds at once): the
-            // audio thread concealed it already, and seconds of such packets would fill the pool
-            // and read as the sequence numbers jumping. Before the first sound it is the host's
-            // recent past, sent for a buffer longer than this one plays at: passed over, not lost.
-            if Microseconds(packet.timestamp) + format.frameDuration + latency <= streamNow {
-                pool.releaseFromProducer(slot)
-                if counters.packetsPlayed.load(ordering: .relaxed) > 0 {
-                    counters.packetsLate.add(1, ordering: .relaxed)
-                    worstLateness = max(worstLateness, streamNow - (Microseconds(packet.timestamp) + format.frameDuration + latency))
-                } else {
-                    counters.packetsDueBeforeStart.add(1, ordering: .relaxed)
-                }
-                return .success(extensions.sentAt)
-            }
-            if let metadata = extensions.metadata {
-                keepMetadata(UnsafeRawBufferPointer(rebasing: payload[metadata]), timestamp: packet.timestamp)
-            }
-            // The audio thread finds the codec data right after the fixed header.
-            let data = payload.count - extensions.dataOffset
-            if extensions.dataOffset > AudioPacketHeader.size && data > 0 {
-                UnsafeMutableRawPointer(mutating: payload.baseAddress! + AudioPacketHeader.size).copyMemory(
-                    from: payload.baseAddress! + extensions.dataOffset, byteCount: data)
-            }
-            pool.setLength(slot, AudioPacketHeader.size + data)
-            let queued = incoming.push(slot)
-            precondition(queued, "the incoming ring is as large as the pool")
-            return .success(extensions.sentAt)
+            throw .malformed(error)
         }
+        guard let extensions = AudioPacketHeader.extensions(of: payload, flags: header.flags) else {
+            pool.releaseFromProducer(slot)
+            throw .extensionsOverrun
+        }
+        guard packet.codec == format.codec, Int(packet.sampleRate) == format.sampleRate, Int(packet.channels) == format.channels else {
+            pool.releaseFromProducer(slot)
+            throw .formatMismatch(packet, negotiated: format)
+        }
+        // The control thread is the mapping's only writer, so its own read never overlaps one.
+        let streamNow = clockMapping.load()!.host(fromLocal: now) - schedule.streamStart
+        let latency = latency(forTimestamp: Microseconds(truncatingIfNeeded: packet.timestamp))
+        let earliest = streamNow - latency - Self.plausibleLead
+        let latest = streamNow + Self.plausibleLead
+        guard packet.timestamp <= UInt64(WireProtocol.maxTime), (earliest...latest).contains(Microseconds(packet.timestamp)) else {
+            pool.releaseFromProducer(slot)
+            counters.packetsRefused.add(1, ordering: .relaxed)
+            refusedInARow += 1
+            guard refusedInARow < Self.refusedRunLimit else {
+                throw .offSchedule(inARow: refusedInARow, last: packet.timestamp, streamNow: streamNow)
+            }
+            return extensions.sentAt
+        }
+        refusedInARow = 0
+        // Due and gone before it arrived (a path that froze lets go of seconds at once): the
+        // audio thread concealed it already, and seconds of such packets would fill the pool
+        // and read as the sequence numbers jumping. Before the first sound it is the host's
+        // recent past, sent for a buffer longer than this one plays at: passed over, not lost.
+        if Microseconds(packet.timestamp) + format.frameDuration + latency <= streamNow {
+            pool.releaseFromProducer(slot)
+            if counters.packetsPlayed.load(ordering: .relaxed) > 0 {
+                counters.packetsLate.add(1, ordering: .relaxed)
+                worstLateness = max(worstLateness, streamNow - (Microseconds(packet.timestamp) + format.frameDuration + latency))
+            } else {
+                counters.packetsDueBeforeStart.add(1, ordering: .relaxed)
+            }
+            return extensions.sentAt
+        }
+        if let metadata = extensions.metadata {
+            keepMetadata(UnsafeRawBufferPointer(rebasing: payload[metadata]), timestamp: packet.timestamp)
+        }
+        // The audio thread finds the codec data right after the fixed header.
+        let data = payload.count - extensions.dataOffset
+        if extensions.dataOffset > AudioPacketHeader.size && data > 0 {
+            UnsafeMutableRawPointer(mutating: payload.baseAddress! + AudioPacketHeader.size).copyMemory(
+                from: payload.baseAddress! + extensions.dataOffset, byteCount: data)
+        }
+        pool.setLength(slot, AudioPacketHeader.size + data)
+        let queued = incoming.push(slot)
+        precondition(queued, "the incoming ring is as large as the pool")
+        return extensions.sentAt
     }
 }
 
@@ -204,7 +194,31 @@ extension AudioIngest {
     }
 }
 
-public struct IngestError: Error, CustomStringConvertible {
-    public var description: String
-    init(_ description: String) { self.description = description }
+/// Why a complete AUDIO frame ends the session.
+public enum IngestError: Error, CustomStringConvertible {
+    /// Shorter than the header, or longer than the stream's packets can be.
+    case wrongSize(Int, allowed: ClosedRange<Int>)
+    /// Its fixed header does not parse.
+    case malformed(AudioPacketHeader.ParseError)
+    /// Its send time or metadata runs past the frame, or its metadata is over the limit.
+    case extensionsOverrun
+    /// Another codec, rate or channel count than the session negotiated.
+    case formatMismatch(AudioPacketHeader, negotiated: StreamFormat)
+    /// Too many frames in a row far from the stream's schedule.
+    case offSchedule(inARow: Int, last: UInt64, streamNow: Microseconds)
+
+    public var description: String {
+        switch self {
+        case .wrongSize(let bytes, let allowed):
+            "AUDIO frame of \(bytes) bytes (this stream allows \(allowed.lowerBound) to \(allowed.upperBound))"
+        case .malformed(let e): "AUDIO frame: \(e)"
+        case .extensionsOverrun:
+            "AUDIO frame: its send time or metadata runs past the frame, or its metadata is over \(AudioPacketHeader.maxMetadata) bytes"
+        case .formatMismatch(let packet, let format):
+            "AUDIO frame is \(packet.codec.name) \(packet.sampleRate) Hz \(packet.channels) ch, the session negotiated "
+                + "\(format.codec.name) \(format.sampleRate) Hz \(format.channels) ch"
+        case .offSchedule(let count, let last, let streamNow):
+            "\(count) AUDIO frames in a row with timestamps far from the stream's schedule (the last \(last) µs, stream time now \(streamNow) µs)"
+        }
+    }
 }

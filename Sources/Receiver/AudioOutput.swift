@@ -13,8 +13,9 @@ public protocol AudioOutput {
     associatedtype Device
     associatedtype Running: RunningPlayout
     var deviceName: String { get }
-    /// Whether it plays in real time, so that the pages a playing stream runs in are locked
-    /// (a simulated output stepped by its caller is not).
+    /// Whether it plays in real time on a speaker: the pages a playing stream runs in are then
+    /// locked, and the code that ran before a session released (a simulated output stepped by
+    /// its caller, in a test's process, is not).
     var isRealTime: Bool { get }
     /// Opens the device for `format` without blocking (a busy device says so at once).
     func open(format: StreamFormat, latency: Microseconds) -> Result<Device, AlsaError>

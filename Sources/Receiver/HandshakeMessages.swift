@@ -27,16 +27,10 @@ enum HandshakeMessages {
     /// a REJECT.
     static func parseReply(type: FrameType, payload: UnsafeRawBufferPointer, t1: Microseconds, t4: Microseconds) -> Result<Accepted, Failure> {
         if type == .reject {
-            switch Reject.decode(payload) {
-            case .success(let r): return .failure(.rejected(r))
-            case .failure(let e): return .failure(.invalid(e.description))
-            }
+            do throws(ProtocolError) { return .failure(.rejected(try Reject.decode(payload))) } catch { return .failure(.invalid(error.description)) }
         }
         let welcome: Welcome
-        switch Welcome.decode(payload) {
-        case .success(let w): welcome = w
-        case .failure(let e): return .failure(.invalid(e.description))
-        }
+        do throws(ProtocolError) { welcome = try Welcome.decode(payload) } catch { return .failure(.invalid(error.description)) }
         guard welcome.t1 == t1 else { return .failure(.invalid("WELCOME's t1 \(welcome.t1) does not answer this HELLO (t1 \(t1))")) }
         let s = welcome.stream
         let format = StreamFormat(

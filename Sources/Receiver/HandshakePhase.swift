@@ -165,11 +165,11 @@ extension HandshakePhase {
     }
 
     /// The message, or nil (logged as an invalid packet) when it does not decode.
-    private func decoded<Message>(_ result: Result<Message, ProtocolError>) -> Message? {
-        switch result {
-        case .success(let message): return message
-        case .failure(let e):
-            log.failure(.invalidPacket(e.description))
+    private func decoded<Message>(_ decode: () throws(ProtocolError) -> Message) -> Message? {
+        do {
+            return try decode()
+        } catch {
+            log.failure(.invalidPacket(error.description))
             return nil
         }
     }
@@ -197,7 +197,7 @@ extension HandshakePhase {
                 log.failure(.invalidPacket("a second CHALLENGE on one connection"))
                 return .failed
             }
-            guard let challenge = decoded(Challenge.decode(payload)) else { return .failed }
+            guard let challenge = decoded({ () throws(ProtocolError) in try Challenge.decode(payload) }) else { return .failed }
             guard challenge.method == .password else {
                 log.failure(.authenticationFailed)
                 log.info("host \(channel.peerDescription) asks for \(challenge.method.rawValue) authentication, which this receiver does not offer")
@@ -217,7 +217,7 @@ extension HandshakePhase {
                 return .failed
             }
         }
-        guard let auth = decoded(AuthMessage.decode(payload)) else { return .failed }
+        guard let auth = decoded({ () throws(ProtocolError) in try AuthMessage.decode(payload) }) else { return .failed }
         guard auth.step == .verifierShare, let prover else {
             log.failure(.invalidPacket("AUTH \(auth.step) out of order"))
             return .failed

@@ -28,10 +28,7 @@ public struct DiscoveredHost: Equatable, Sendable {
         var endpoints: [Endpoint] = []
         for s in ordered where !endpoints.contains(Endpoint(address: s.address, port: s.port)) { endpoints.append(Endpoint(address: s.address, port: s.port)) }
         self.endpoints = endpoints
-        switch ServiceAdvertisement.decode(txt: service.txt) {
-        case .success(let ad): advertisement = ad
-        case .failure(let e): problem = e.description
-        }
+        do throws(ProtocolError) { advertisement = try ServiceAdvertisement.decode(txt: service.txt) } catch { problem = error.description }
     }
 
     /// Whether its advertisement names the key pinned for its device_id, if one is.

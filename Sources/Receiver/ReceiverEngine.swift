@@ -205,12 +205,14 @@ public final class ReceiverEngine<Output: AudioOutput> {
                 localControl?.accept(into: &reactor, as: ReceiverToken.localPeer)
             case .ready(.localPeer(let id), _):
                 localControl?.ready(id, tooLong: LocalReply.tooLong.line) { line in
-                    switch LocalRequest.decode(line) {
-                    case .success(.status): return LocalControlServer.Answer(LocalReply.status(status()).line)
-                    case .success(let other):
-                        return LocalControlServer.Answer(LocalReply.failed("a receiver answers status; \(other.name) is mshost's").line)
-                    case .failure(let e): return LocalControlServer.Answer(LocalReply.failed(e.description).line)
+                    let request: LocalRequest
+                    do throws(ProtocolError) { request = try LocalRequest.decode(line) } catch {
+                        return LocalControlServer.Answer(LocalReply.failed(error.description).line)
                     }
+                    guard case .status = request else {
+                        return LocalControlServer.Answer(LocalReply.failed("a receiver answers status; \(request.name) is mshost's").line)
+                    }
+                    return LocalControlServer.Answer(LocalReply.status(status()).line)
                 }
             case .ready(.button(let index), _):
                 guard let actions = board?.inputReady(index, now: reactor.now) else {
@@ -416,9 +418,8 @@ public final class ReceiverEngine<Output: AudioOutput> {
         // What ran before (configuration, this device's identity, the last session) is done
         // with. Released now, its code and the TLS handshake's (key exchange, certificates: a
         // megabyte of pages) are never resident together; the handshake's goes when the
-        // stream starts. The last session's lock would keep it: undone first.
-        unlockAllPages()
-        releaseCodePages()
+        // stream starts.
+        releaseWhatRanBefore()
         if let configured {
             guard staysAway(from: configured.pinKey) else { return dial(movedHost(of: configured) ?? configured) }
             phase = .idle
@@ -552,9 +553,7 @@ public final class ReceiverEngine<Output: AudioOutput> {
         }
         // What ran so far (configuration, connecting, the handshake) is done with until the next
         // session: its code need not stay mapped while the stream plays. No audio thread runs yet.
-        // The last session's lock would keep it (and a locked page cannot be released).
-        unlockAllPages()
-        releaseCodePages()
+        releaseWhatRanBefore()
         let clockSync =
             resumedClock(accepted.exchange)
             ?? {
@@ -600,6 +599,16 @@ public final class ReceiverEngine<Output: AudioOutput> {
                 + "\(clockSync.estimator.mapping.offset) µs, audio thread \(session.realtimeGranted ? "SCHED_FIFO" : "normal priority")"
         )
         if let end { finish(session, end) }
+    }
+
+    /// Unmaps the code that ran so far (it comes back 16 KB at a time as it runs again), after
+    /// undoing the last session's lock, which would keep it (a locked page cannot be released).
+    /// A speaker's memory policy: a card that does not play in real time is a test's, whose
+    /// process is not this daemon's to unmap.
+    private func releaseWhatRanBefore() {
+        guard output.isRealTime else { return }
+        unlockAllPages()
+        releaseCodePages()
     }
 
     /// The last session's clock estimate if it was of this host and the handshake agrees with it.

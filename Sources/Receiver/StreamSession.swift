@@ -375,19 +375,16 @@ final class StreamSession<Output: AudioOutput> {
     private func handle(_ h: FrameHeader, _ payload: UnsafeRawBufferPointer, now: Microseconds, _ reactor: inout Reactor<ReceiverToken>) -> End? {
         switch h.type {
         case .audio:
-            switch ingest.complete(h, payload, now: now) {
-            case .failure(let e):
-                log.failure(.invalidPacket(e.description))
+            let sentAt: UInt64?
+            do throws(IngestError) { sentAt = try ingest.complete(h, payload, now: now) } catch {
+                log.failure(.invalidPacket(error.description))
                 return .retry(reason: ByeReason.invalidPacket.name)
-            case .success(let sentAt):
-                if let sentAt, clockSync.arrival(sentAt: sentAt, t4: channel.lastArrival ?? now) { clockMapping.store(clockSync.estimator.mapping) }
             }
+            if let sentAt, clockSync.arrival(sentAt: sentAt, t4: channel.lastArrival ?? now) { clockMapping.store(clockSync.estimator.mapping) }
             if let carried = ingest.takeMetadata() { metadataArrived(carried.bytes, timestamp: carried.timestamp) }
         case .timeResponse:
-            switch TimeResponse.decode(payload) {
-            case .success(let response): clockSample(response, t4: channel.lastArrival ?? now)
-            case .failure(let e):
-                log.failure(.invalidPacket(e.description))
+            do throws(ProtocolError) { clockSample(try TimeResponse.decode(payload), t4: channel.lastArrival ?? now) } catch {
+                log.failure(.invalidPacket(error.description))
                 return .retry(reason: ByeReason.invalidPacket.name)
             }
         case .bye:
@@ -408,8 +405,8 @@ final class StreamSession<Output: AudioOutput> {
             for token in [ReceiverToken.read, .timeRequest, .status] { reactor.cancelTimer(token) }
             reactor.schedule(.playedOut, at: now)
         case .advertisement:
-            switch ServiceAdvertisement.decode(json: payload) {
-            case .success(let ad):
+            do throws(ProtocolError) {
+                let ad = try ServiceAdvertisement.decode(json: payload)
                 if let discoveredDeviceID, ad.deviceID != discoveredDeviceID {
                     log.warning(
                         "the host's advertisement over TLS names device_id \(ad.deviceID), not the \(discoveredDeviceID) its mDNS records gave: two "
@@ -420,16 +417,14 @@ final class StreamSession<Output: AudioOutput> {
                     "host \"\(ad.deviceName)\" (device_id \(ad.deviceID))\(ad.userName.isEmpty ? "" : ", shared by \(ad.userName)"), Moosync "
                         + "\(ad.moosyncVersion), avatar \(ad.avatar.isEmpty ? "none" : "\(ad.avatar.utf8.count) bytes of base64")"
                 )
-            case .failure(let e):
+            } catch {
                 // Only what the host says about itself: the stream plays on.
-                log.warning("the host's advertisement is not readable: \(e)")
+                log.warning("the host's advertisement is not readable: \(error)")
             }
         case .control:
-            switch Control.decode(payload) {
-            case .success(let control): obey(control)
-            case .failure(let e):
+            do throws(ProtocolError) { obey(try Control.decode(payload)) } catch {
                 // A command this receiver cannot read changes nothing: the stream plays on.
-                log.warning("the host sent a CONTROL this receiver cannot read: \(e)")
+                log.warning("the host sent a CONTROL this receiver cannot read: \(error)")
             }
         default:
             break  // CHAT: skipped like unknown types
@@ -467,10 +462,10 @@ final class StreamSession<Output: AudioOutput> {
     /// metadata is said once and changes nothing: the audio it came with plays.
     private func metadataArrived(_ bytes: [UInt8], timestamp: UInt64) {
         let metadata: PacketMetadata
-        switch bytes.withUnsafeBytes({ PacketMetadata.decode($0) }) {
-        case .success(let m): metadata = m
-        case .failure(let e):
-            if !metadataRefused { log.warning("the host's AUDIO metadata is ignored: \(e)") }
+        do throws(ProtocolError) {
+            metadata = try bytes.decoded(PacketMetadata.decode)
+        } catch {
+            if !metadataRefused { log.warning("the host's AUDIO metadata is ignored: \(error)") }
             metadataRefused = true
             return
         }

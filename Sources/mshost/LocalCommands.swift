@@ -86,22 +86,24 @@ enum LocalCommands {
             return 1
         }
         while let line = host.nextLine(maxLength: LocalReply.maxLine) {
-            switch line.withUnsafeBytes({ LocalReply.decode($0) }) {
-            case .failure(let e):
-                log.error("the host's answer is not readable: \(e)")
+            let reply: LocalReply
+            do throws(ProtocolError) { reply = try line.decoded(LocalReply.decode) } catch {
+                log.error("the host's answer is not readable: \(error)")
                 return 1
-            case .success(.failed(let why)):
+            }
+            switch reply {
+            case .failed(let why):
                 log.error(why)
                 return 1
-            case .success(.clients(let list)):
+            case .clients(let list):
                 output(json ? line : Array(table(list).utf8))
                 return 0
-            case .success(.event):
+            case .event:
                 output(line)
-            case .success(.done):
+            case .done:
                 guard request == .events else { return 0 }
                 log.info("following the host's events at \(path) (one JSON line each, until it stops or you interrupt)")
-            case .success(.status):
+            case .status:
                 log.error("the socket at \(path) answered like a receiver's")
                 return 1
             }

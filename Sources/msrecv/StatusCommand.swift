@@ -51,18 +51,20 @@ enum StatusCommand {
             log.error("the receiver at \(path) hung up without an answer")
             return 1
         }
-        switch line.withUnsafeBytes({ LocalReply.decode($0) }) {
-        case .success(.status(let report)):
+        let reply: LocalReply
+        do throws(ProtocolError) { reply = try line.decoded(LocalReply.decode) } catch {
+            log.error("the receiver's answer is not readable: \(error)")
+            return 1
+        }
+        switch reply {
+        case .status(let report):
             print(json ? String(decoding: line, as: UTF8.self) : describe(report))
             return 0
-        case .success(.failed(let why)):
+        case .failed(let why):
             log.error(why)
             return 1
-        case .success:
+        default:
             log.error("the socket at \(path) did not answer like a receiver")
-            return 1
-        case .failure(let e):
-            log.error("the receiver's answer is not readable: \(e)")
             return 1
         }
     }

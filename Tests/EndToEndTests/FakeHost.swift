@@ -50,7 +50,7 @@ enum FakeHost {
             switch reader.next(from: channel) {
             case .header: reader.route(.scratch)
             case .frame(let h, let payload) where h.type == .hello:
-                let hello = try Hello.decode(payload).get()
+                let hello = try Hello.decode(payload)
                 let received = channel.lastArrival ?? hostNow()
                 let welcome = ScriptedHost.welcome(for: hello, streamStart: streamStart, t2: received, t3: hostNow(), frameSamples: frameSamples)
                 try writeAll(channel, welcome.frame).get()

@@ -78,7 +78,7 @@ final class HostilePeerTests: XCTestCase {
         let scratch = try Scratch("challenges")
         var reader = FrameReader()
         let (receiver, channel, auth) = try challengedOnce(scratch, &reader)
-        let share = try auth.withUnsafeBytes { try AuthMessage.decode($0).get() }
+        let share = try auth.withUnsafeBytes { try AuthMessage.decode($0) }
         XCTAssertEqual(share.step, .proverShare)
         XCTAssertEqual(share.bytes.count, 65, "an uncompressed P-256 point")
         try writeAll(channel, Challenge(method: .password, salt: Array(16..<32), iterations: 1_000).frame).get()
@@ -246,7 +246,7 @@ final class HostilePeerTests: XCTestCase {
             defer { channel.close() }
             var reader = FrameReader()
             guard let payload = try? FakeHost.expect(.challenge, from: channel, &reader) else { continue }
-            let challenge = try payload.withUnsafeBytes { try Challenge.decode($0).get() }
+            let challenge = try payload.withUnsafeBytes { try Challenge.decode($0) }
             let guess = try keys ?? SPAKE2Plus.derive(password: "wrong horse", salt: challenge.salt, iterations: challenge.iterations)
             keys = guess
             let prover = try SPAKE2PlusProver(w0: guess.w0, w1: guess.w1, context: SPAKE2Plus.context(of: channel))
@@ -293,7 +293,7 @@ final class HostilePeerTests: XCTestCase {
         // Every one challenged, then every share sent before any answer is read.
         var shares: [[UInt8]] = []
         for guesser in guessers {
-            let challenge = try FakeHost.expect(.challenge, from: guesser.channel, &guesser.reader).withUnsafeBytes { try Challenge.decode($0).get() }
+            let challenge = try FakeHost.expect(.challenge, from: guesser.channel, &guesser.reader).withUnsafeBytes { try Challenge.decode($0) }
             keys = try keys ?? SPAKE2Plus.derive(password: "wrong horse", salt: challenge.salt, iterations: challenge.iterations)
             shares.append(try SPAKE2PlusProver(w0: keys!.w0, w1: keys!.w1, context: SPAKE2Plus.context(of: guesser.channel)).shareP)
         }

@@ -27,7 +27,7 @@ enum HostileReceiver {
 
     /// The host's REJECT, decoded.
     static func rejection(from channel: any ByteChannel, _ reader: inout FrameReader) throws -> Reject {
-        try FakeHost.expect(.reject, from: channel, &reader).withUnsafeBytes { try Reject.decode($0).get() }
+        try FakeHost.expect(.reject, from: channel, &reader).withUnsafeBytes { try Reject.decode($0) }
     }
 
     enum ShareAnswer {
@@ -42,7 +42,7 @@ enum HostileReceiver {
             switch reader.next(from: channel) {
             case .header: reader.route(.scratch)
             case .frame(let h, _) where h.type == .auth: return .auth
-            case .frame(let h, let payload) where h.type == .reject: return .reject(try Array(payload).withUnsafeBytes { try Reject.decode($0).get() })
+            case .frame(let h, let payload) where h.type == .reject: return .reject(try Array(payload).withUnsafeBytes { try Reject.decode($0) })
             case .frame: continue
             case .wouldBlock: usleep(1_000)
             case .closed, .failed: throw FakeHost.ExpectationError("the host closed the connection without answering the share")

@@ -37,7 +37,7 @@ final class PermissionsTests: XCTestCase {
                 switch reader.next(from: channel) {
                 case .header: reader.route(.scratch)
                 case .frame(let h, let payload) where h.type != .audio:
-                    return (h.type, h.type == .control ? try Control.decode(payload).get() : nil)
+                    return (h.type, h.type == .control ? try Control.decode(payload) : nil)
                 case .frame: continue
                 case .wouldBlock: usleep(1_000)
                 case .closed, .failed: return (nil, nil)

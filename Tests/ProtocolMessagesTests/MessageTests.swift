@@ -12,8 +12,18 @@ final class MessageTests: XCTestCase {
         return Array(frame[4...])
     }
 
-    private func decode<M>(_ json: String, _ decoder: (UnsafeRawBufferPointer) -> Result<M, ProtocolError>) -> Result<M, ProtocolError> {
-        Array(json.utf8).withUnsafeBytes { decoder($0) }
+    private func decode<M>(_ json: String, _ decoder: (UnsafeRawBufferPointer) throws(ProtocolError) -> M) throws(ProtocolError) -> M {
+        try Array(json.utf8).decoded(decoder)
+    }
+
+    /// What `decoder` says is wrong with `text`; nil when it takes it.
+    private func failure<M>(_ text: String, _ decoder: (UnsafeRawBufferPointer) throws(ProtocolError) -> M) -> String? {
+        do {
+            _ = try decode(text, decoder)
+            return nil
+        } catch {
+            return error.description
+        }
     }
 
     private func welcome() -> Welcome {
@@ -27,21 +37,20 @@ final class MessageTests: XCTestCase {
 
     func testEveryMessageRoundTrips() throws {
         let hello = Hello(clientID: "c", clientName: "Kitchen", audioFormats: ["opus", "pcm"], maxBufferSize: "2s", lowLatency: false, t1: 77)
-        XCTAssertEqual(try payload(hello.frame, .hello).withUnsafeBytes { Hello.decode($0) }.get(), hello)
-        XCTAssertEqual(try payload(welcome().frame, .welcome).withUnsafeBytes { Welcome.decode($0) }.get(), welcome())
+        XCTAssertEqual(try payload(hello.frame, .hello).decoded(Hello.decode), hello)
+        XCTAssertEqual(try payload(welcome().frame, .welcome).decoded(Welcome.decode), welcome())
         let reject = Reject(.clientLimitReached, message: "at most 2")
-        XCTAssertEqual(try payload(reject.frame, .reject).withUnsafeBytes { Reject.decode($0) }.get(), reject)
+        XCTAssertEqual(try payload(reject.frame, .reject).decoded(Reject.decode), reject)
         let challenge = Challenge(method: .password, salt: Array(0..<16), iterations: 2_000)
-        XCTAssertEqual(try payload(challenge.frame, .challenge).withUnsafeBytes { Challenge.decode($0) }.get(), challenge)
+        XCTAssertEqual(try payload(challenge.frame, .challenge).decoded(Challenge.decode), challenge)
         let auth = AuthMessage(step: .verifierShare, bytes: Array(0..<97))
-        XCTAssertEqual(try payload(auth.frame, .auth).withUnsafeBytes { AuthMessage.decode($0) }.get(), auth)
+        XCTAssertEqual(try payload(auth.frame, .auth).decoded(AuthMessage.decode), auth)
         // Each step is exactly its length: a short share never reaches the curve arithmetic.
         for (step, length) in [(AuthMessage.Step.proverShare, 65), (.verifierShare, 97), (.proverConfirmation, 32)] {
             for count in [0, 1, length - 1, length + 1, 256] {
-                guard case .failure(let e) = ([step.rawValue] + [UInt8](repeating: 4, count: count)).withUnsafeBytes({ AuthMessage.decode($0) }) else {
-                    return XCTFail("AUTH \(step) of \(count) bytes was taken")
+                XCTAssertThrowsError(try ([step.rawValue] + [UInt8](repeating: 4, count: count)).decoded(AuthMessage.decode), "\(count) bytes taken") { e in
+                    XCTAssertEqual("\(e)", "AUTH \(step) of \(count) bytes (it is \(length))")
                 }
-                XCTAssertEqual(e.description, "AUTH \(step) of \(count) bytes (it is \(length))")
             }
         }
         var status = Status()
@@ -53,18 +62,18 @@ final class MessageTests: XCTestCase {
         status.roundTripJitterMicroseconds = 6_300
         status.correctionPPM = 120.5
         status.wantedBuffer = 1_500_000
-        XCTAssertEqual(try payload(status.frame, .status).withUnsafeBytes { Status.decode($0) }.get(), status)
+        XCTAssertEqual(try payload(status.frame, .status).decoded(Status.decode), status)
         for action in [
             Control.Action.volume(40), .mute(true), .play, .pause, .next, .previous, .queueAdd(songID: "s-1"), .queueRemove(songID: "s-1"),
             .refused(action: "play", reason: "not allowed"), .quality(bitrate: 64_000),
             .buffer(1_500_000, from: 61_100_000),
         ] {
-            XCTAssertEqual(try payload(Control(action).frame, .control).withUnsafeBytes { Control.decode($0) }.get(), Control(action))
+            XCTAssertEqual(try payload(Control(action).frame, .control).decoded(Control.decode), Control(action))
         }
         // A bitrate Opus cannot code is not a quality a receiver takes on trust.
-        XCTAssertThrowsError(try Array(#"{"action": "quality", "value": 1000000000}"#.utf8).withUnsafeBytes { Control.decode($0) }.get())
+        XCTAssertThrowsError(try Array(#"{"action": "quality", "value": 1000000000}"#.utf8).decoded(Control.decode))
         let chat = Chat(from: "Kitchen", text: "this one's great \u{1F3B6}")
-        XCTAssertEqual(try payload(chat.frame, .chat).withUnsafeBytes { Chat.decode($0) }.get(), chat)
+        XCTAssertEqual(try payload(chat.frame, .chat).decoded(Chat.decode), chat)
         XCTAssertEqual(payload(Bye(.kicked).frame, .bye).withUnsafeBytes { Bye.decode($0) }, Bye(.kicked))
         XCTAssertEqual(payload(Bye(.kicked, stayAwaySeconds: 600).frame, .bye).withUnsafeBytes { Bye.decode($0) }.stayAwaySeconds, 600)
         // A stay longer than a year is a year; a reason other than kicked carries none.
@@ -72,9 +81,9 @@ final class MessageTests: XCTestCase {
         XCTAssertNil(([1] + [UInt8]([0, 0, 0, 9])).withUnsafeBytes { Bye.decode($0) }.stayAwaySeconds)
         XCTAssertNil([UInt8]([200]).withUnsafeBytes { Bye.decode($0) }.reason)
         let request = TimeRequest(t1: 256)
-        XCTAssertEqual(try payload(request.frame, .timeRequest).withUnsafeBytes { TimeRequest.decode($0) }.get(), request)
+        XCTAssertEqual(try payload(request.frame, .timeRequest).decoded(TimeRequest.decode), request)
         let response = TimeResponse(t1: 1, t2: 2, t3: 3)
-        XCTAssertEqual(try payload(response.frame, .timeResponse).withUnsafeBytes { TimeResponse.decode($0) }.get(), response)
+        XCTAssertEqual(try payload(response.frame, .timeResponse).decoded(TimeResponse.decode), response)
     }
 
     func testLocalControlRequestsAndRepliesRoundTripAndAreBounded() throws {
@@ -85,7 +94,7 @@ final class MessageTests: XCTestCase {
         ] {
             let line = request.line
             XCTAssertEqual(line.last, UInt8(ascii: "\n"))
-            XCTAssertEqual(try line.dropLast().withUnsafeBytes { LocalRequest.decode($0) }.get(), request)
+            XCTAssertEqual(try Array(line.dropLast()).decoded(LocalRequest.decode), request)
         }
         var status = Status()
         status.volume = 0.4
@@ -108,12 +117,9 @@ final class MessageTests: XCTestCase {
             .status(
                 ReceiverReport(state: .playing, host: "Den", volume: 50, muted: false, playing: status, nowPlaying: PacketMetadata(songID: "a", position: 12))),
         ] {
-            XCTAssertEqual(try reply.line.dropLast().withUnsafeBytes { LocalReply.decode($0) }.get(), reply)
+            XCTAssertEqual(try Array(reply.line.dropLast()).decoded(LocalReply.decode), reply)
         }
-        func error(_ text: String) -> String? {
-            guard case .failure(let e) = Array(text.utf8).withUnsafeBytes({ LocalRequest.decode($0) }) else { return nil }
-            return e.description
-        }
+        func error(_ text: String) -> String? { failure(text, LocalRequest.decode) }
         XCTAssertEqual(error(#"{"command":"volume","id":1,"level":101}"#), "request's level is 101, outside 0...100")
         XCTAssertEqual(error(#"{"command":"kick","id":0}"#), "request's id is 0, outside 1...2147483647")
         XCTAssertEqual(error(#"{"command":"reboot"}"#), "request's command is \"reboot\", not clients, kick, volume, mute, events, now_playing or status")
@@ -126,12 +132,9 @@ final class MessageTests: XCTestCase {
         let full = PacketMetadata(songID: "track-42", position: 83.5, volume: 0.75)
         let bytes = try XCTUnwrap(full.encoded)
         XCTAssertEqual(String(decoding: bytes, as: UTF8.self), #"{"song_id":"track-42","position":83.5,"volume":0.75}"#)
-        XCTAssertEqual(try bytes.withUnsafeBytes { PacketMetadata.decode($0) }.get(), full)
-        XCTAssertEqual(try Array("{}".utf8).withUnsafeBytes { PacketMetadata.decode($0) }.get(), PacketMetadata())
-        func error(_ text: String) -> String? {
-            guard case .failure(let e) = Array(text.utf8).withUnsafeBytes({ PacketMetadata.decode($0) }) else { return nil }
-            return e.description
-        }
+        XCTAssertEqual(try bytes.decoded(PacketMetadata.decode), full)
+        XCTAssertEqual(try Array("{}".utf8).decoded(PacketMetadata.decode), PacketMetadata())
+        func error(_ text: String) -> String? { failure(text, PacketMetadata.decode) }
         XCTAssertEqual(error(#"{"volume":1.5}"#), "AUDIO metadata's volume is 1.5, outside 0.0...1.0")
         XCTAssertEqual(error(#"{"position":-1}"#), "AUDIO metadata's position is -1, outside 0.0...1000000.0")
         XCTAssertEqual(error(#"{"song_id":7}"#), "AUDIO metadata's song_id is 7, expected a string")
@@ -142,8 +145,8 @@ final class MessageTests: XCTestCase {
     }
 
     func testTimeMessagesHaveExactSizesAndBoundedTimes() {
-        XCTAssertThrowsError(try [UInt8](repeating: 0, count: 7).withUnsafeBytes { TimeRequest.decode($0) }.get())
-        XCTAssertThrowsError(try [UInt8](repeating: 0, count: 25).withUnsafeBytes { TimeResponse.decode($0) }.get())
+        XCTAssertThrowsError(try [UInt8](repeating: 0, count: 7).decoded(TimeRequest.decode))
+        XCTAssertThrowsError(try [UInt8](repeating: 0, count: 25).decoded(TimeResponse.decode))
         XCTAssertNotNil(TimeResponse(t1: 1, t2: UInt64(WireProtocol.maxTime), t3: 3).plausibleTimes)
         XCTAssertNil(TimeResponse(t1: 1, t2: UInt64(Int64.max), t3: UInt64(Int64.max)).plausibleTimes)
         XCTAssertNil(TimeResponse(t1: UInt64.max, t2: 2, t3: 3).plausibleTimes)
@@ -153,8 +156,7 @@ final class MessageTests: XCTestCase {
         func why(_ edit: (inout String) -> Void) -> String {
             var json = String(decoding: welcome().frame[4...], as: UTF8.self)
             edit(&json)
-            guard case .failure(let e) = decode(json, Welcome.decode) else { return "accepted" }
-            return e.description
+            return failure(json, Welcome.decode) ?? "accepted"
         }
         XCTAssertEqual(
             why { $0 = $0.replacingOccurrences(of: "\"sample_rate\":48000", with: "\"sample_rate\":4800000") },
@@ -183,34 +185,33 @@ final class MessageTests: XCTestCase {
     func testTheGroupBufferTravelsInWelcomeStatusAndControlWithinBounds() throws {
         var agreed = welcome()
         agreed.buffer = 2_500_000
-        XCTAssertEqual(try payload(agreed.frame, .welcome).withUnsafeBytes { Welcome.decode($0) }.get().buffer, 2_500_000)
+        XCTAssertEqual(try payload(agreed.frame, .welcome).decoded(Welcome.decode).buffer, 2_500_000)
         XCTAssertFalse(String(decoding: welcome().frame[4...], as: UTF8.self).contains("buffer_us"))
-        XCTAssertEqual(try payload(welcome().frame, .welcome).withUnsafeBytes { Welcome.decode($0) }.get().buffer, 0)
+        XCTAssertEqual(try payload(welcome().frame, .welcome).decoded(Welcome.decode).buffer, 0)
         var json = String(decoding: agreed.frame[4...], as: UTF8.self)
         json = json.replacingOccurrences(of: "\"buffer_us\":2500000", with: "\"buffer_us\":600000000")
-        XCTAssertEqual(decode(json, Welcome.decode).failureDescription, "WELCOME's buffer_us is 600000000, outside 10000...10000000")
+        XCTAssertEqual(failure(json, Welcome.decode), "WELCOME's buffer_us is 600000000, outside 10000...10000000")
 
-        XCTAssertEqual(try decode("{\"wanted_buffer_us\": 0}", Status.decode).get().wantedBuffer, 0, "0: not said")
+        XCTAssertEqual(try decode("{\"wanted_buffer_us\": 0}", Status.decode).wantedBuffer, 0, "0: not said")
         XCTAssertEqual(
-            decode("{\"wanted_buffer_us\": 5000}", Status.decode).failureDescription,
+            failure("{\"wanted_buffer_us\": 5000}", Status.decode),
             "STATUS's wanted_buffer_us 5000 µs is not 0 (not said) nor a buffer of 10 ms to 10 s")
         XCTAssertEqual(
-            decode("{\"wanted_buffer_us\": 10000001}", Status.decode).failureDescription,
+            failure("{\"wanted_buffer_us\": 10000001}", Status.decode),
             "STATUS's wanted_buffer_us is 10000001, outside 0...10000000")
 
         XCTAssertEqual(
-            decode("{\"action\": \"buffer_size\", \"value\": 1, \"from_us\": 0}", Control.decode).failureDescription,
+            failure("{\"action\": \"buffer_size\", \"value\": 1, \"from_us\": 0}", Control.decode),
             "CONTROL's value is 1, outside 10000...10000000")
-        XCTAssertEqual(decode("{\"action\": \"buffer_size\", \"value\": 20000}", Control.decode).failureDescription, "CONTROL's from_us is missing")
+        XCTAssertEqual(failure("{\"action\": \"buffer_size\", \"value\": 20000}", Control.decode), "CONTROL's from_us is missing")
         XCTAssertEqual(
-            decode("{\"action\": \"buffer_size\", \"value\": 20000, \"from_us\": -5}", Control.decode).failureDescription,
+            failure("{\"action\": \"buffer_size\", \"value\": 20000, \"from_us\": -5}", Control.decode),
             "CONTROL's from_us is -5, outside 0...9007199254740992")
     }
 
     func testAHelloIsBoundedInEveryField() {
         func why(_ json: String) -> String {
-            guard case .failure(let e) = decode(json, Hello.decode) else { return "accepted" }
-            return e.description
+            failure(json, Hello.decode) ?? "accepted"
         }
         let long = String(repeating: "x", count: 65)
         XCTAssertEqual(
@@ -229,8 +230,7 @@ final class MessageTests: XCTestCase {
         XCTAssertEqual(
             why("{\"connection_request\": {\"client_id\": \"a\", \"protocol_version\": \"1.0\", \"authentication\": {\"method\": \"token\"}}}"),
             "HELLO's connection_request.authentication.method \"token\" is not none, password, certificate")
-        guard case .failure(let challenge) = decode("{\"method\": \"token\"}", Challenge.decode) else { return XCTFail("accepted") }
-        XCTAssertEqual(challenge.description, "CHALLENGE's method \"token\" is not none, password, certificate")
+        XCTAssertEqual(failure("{\"method\": \"token\"}", Challenge.decode), "CHALLENGE's method \"token\" is not none, password, certificate")
     }
 
     /// A peer's string with a control character is refused where it is decoded: a newline in a
@@ -238,34 +238,34 @@ final class MessageTests: XCTestCase {
     func testPeerStringsWithControlCharactersAreRefused() {
         for control in ["\\n", "\\r", "\\u001b[2J", "\\u0000", "\\u007f", "\\u009b"] {
             XCTAssertEqual(
-                decode("{\"connection_request\": {\"client_id\": \"a\", \"client_name\": \"kitchen\(control)x\", \"protocol_version\": \"1.0\"}}", Hello.decode)
-                    .failureDescription, "HELLO's connection_request.client_name has control characters", control)
+                failure(
+                    "{\"connection_request\": {\"client_id\": \"a\", \"client_name\": \"kitchen\(control)x\", \"protocol_version\": \"1.0\"}}", Hello.decode),
+                "HELLO's connection_request.client_name has control characters", control)
             XCTAssertEqual(
-                decode("{\"error\": \"InvalidPacket\", \"message\": \"no\(control)msrecv: event=Connected\"}", Reject.decode)
-                    .failureDescription, "REJECT's message has control characters", control)
-            XCTAssertEqual(decode("{\"text\": \"hi\(control)\"}", Chat.decode).failureDescription, "CHAT's text has control characters", control)
+                failure("{\"error\": \"InvalidPacket\", \"message\": \"no\(control)msrecv: event=Connected\"}", Reject.decode),
+                "REJECT's message has control characters", control)
+            XCTAssertEqual(failure("{\"text\": \"hi\(control)\"}", Chat.decode), "CHAT's text has control characters", control)
         }
-        XCTAssertNil(decode("{\"text\": \"caf\\u00e9 \\ud83c\\udfb6\"}", Chat.decode).failureDescription, "letters and emoji are fine")
-        guard case .failure(let e) = ServiceAdvertisement.decode(txt: ["device_name=Kitchen\nmsrecv: event=Connected"]) else {
-            return XCTFail("a TXT value with a newline was taken")
+        XCTAssertNil(failure("{\"text\": \"caf\\u00e9 \\ud83c\\udfb6\"}", Chat.decode), "letters and emoji are fine")
+        XCTAssertThrowsError(try ServiceAdvertisement.decode(txt: ["device_name=Kitchen\nmsrecv: event=Connected"]), "a newline taken") { e in
+            XCTAssertTrue("\(e)".contains("has control characters"), "\(e)")
         }
-        XCTAssertTrue(e.description.contains("has control characters"), e.description)
     }
 
     func testStatusControlAndChatRefuseWhatIsOutOfRange() {
-        XCTAssertThrowsError(try decode("{\"action\": \"volume\", \"value\": 101}", Control.decode).get())
-        XCTAssertThrowsError(try decode("{\"action\": \"reboot\"}", Control.decode).get())
-        XCTAssertThrowsError(try decode("{\"text\": \"\(String(repeating: "a", count: 1_001))\"}", Chat.decode).get())
+        XCTAssertThrowsError(try decode("{\"action\": \"volume\", \"value\": 101}", Control.decode))
+        XCTAssertThrowsError(try decode("{\"action\": \"reboot\"}", Control.decode))
+        XCTAssertThrowsError(try decode("{\"text\": \"\(String(repeating: "a", count: 1_001))\"}", Chat.decode))
         var status = String(decoding: Status().frame[4...], as: UTF8.self)
         status = status.replacingOccurrences(of: "\"packet_loss\":0.0", with: "\"packet_loss\":7")
-        XCTAssertEqual(decode(status, Status.decode).failureDescription, "STATUS's packet_loss is 7, outside 0.0...1.0")
-        XCTAssertEqual(decode("{\"rtt_us\": -1}", Status.decode).failureDescription, "STATUS's rtt_us is -1, outside 0...60000000")
+        XCTAssertEqual(failure(status, Status.decode), "STATUS's packet_loss is 7, outside 0.0...1.0")
+        XCTAssertEqual(failure("{\"rtt_us\": -1}", Status.decode), "STATUS's rtt_us is -1, outside 0...60000000")
         // A receiver of another version leaves out what it does not know: the rest still counts.
         var older = Status()
         older.underruns = 3
-        XCTAssertEqual(try decode("{\"underruns\": 3, \"a_key_from_later\": 1}", Status.decode).get(), older)
-        XCTAssertThrowsError(try [UInt8]([1] + [UInt8](repeating: 0, count: 300)).withUnsafeBytes { AuthMessage.decode($0) }.get())
-        XCTAssertThrowsError(try decode("{\"method\": \"password\", \"salt\": \"00\", \"iterations\": 2000}", Challenge.decode).get())
+        XCTAssertEqual(try decode("{\"underruns\": 3, \"a_key_from_later\": 1}", Status.decode), older)
+        XCTAssertThrowsError(try [UInt8]([1] + [UInt8](repeating: 0, count: 300)).decoded(AuthMessage.decode))
+        XCTAssertThrowsError(try decode("{\"method\": \"password\", \"salt\": \"00\", \"iterations\": 2000}", Challenge.decode))
     }
 
     func testTheServiceAdvertisementRoundTripsThroughTXTAndJSON() throws {
@@ -276,20 +276,13 @@ final class MessageTests: XCTestCase {
         ad.chat = true
         ad.fingerprint = "ab12"
         ad.avatar = "aGk="
-        var fromTXT = try ServiceAdvertisement.decode(txt: ad.txtRecords).get()
+        var fromTXT = try ServiceAdvertisement.decode(txt: ad.txtRecords)
         XCTAssertEqual(fromTXT.avatar, "", "TXT records leave the avatar out")
         fromTXT.avatar = ad.avatar
         XCTAssertEqual(fromTXT, ad)
         XCTAssertTrue(ad.txtRecords.contains("device_name=John's host"))
-        XCTAssertEqual(try Array(ad.json.utf8).withUnsafeBytes { ServiceAdvertisement.decode(json: $0) }.get(), ad)
-        XCTAssertThrowsError(try ServiceAdvertisement.decode(txt: ["port=70000"]).get())
-        XCTAssertThrowsError(try ServiceAdvertisement.decode(txt: ["sample_rate=fast"]).get())
-    }
-}
-
-extension Result {
-    var failureDescription: String? {
-        if case .failure(let e) = self { return "\(e)" }
-        return nil
+        XCTAssertEqual(try Array(ad.json.utf8).decoded { b throws(ProtocolError) in try ServiceAdvertisement.decode(json: b) }, ad)
+        XCTAssertThrowsError(try ServiceAdvertisement.decode(txt: ["port=70000"]))
+        XCTAssertThrowsError(try ServiceAdvertisement.decode(txt: ["sample_rate=fast"]))
     }
 }

@@ -41,14 +41,14 @@ final class AudioIngestTests: XCTestCase {
 
     /// Routes and completes one frame at local time `now` (1.1 s: 100 ms before it is due), as
     /// the session does.
-    private func take(_ ingest: inout AudioIngest, _ frame: (flags: UInt8, bytes: [UInt8]), now: Microseconds = 1_100_000) -> Result<UInt64?, IngestError> {
+    private func take(_ ingest: inout AudioIngest, _ frame: (flags: UInt8, bytes: [UInt8]), now: Microseconds = 1_100_000) throws(IngestError) -> UInt64? {
         let header = FrameHeader(type: .audio, flags: frame.flags, length: frame.bytes.count)
         guard case .read(.into(let slot)) = ingest.route(header, now: now) else {
             XCTFail("not routed into a slot")
-            return .success(nil)
+            return nil
         }
         slot.copyMemory(from: UnsafeRawBufferPointer(start: frame.bytes, count: frame.bytes.count))
-        return ingest.complete(header, UnsafeRawBufferPointer(rebasing: slot[0..<frame.bytes.count]), now: now)
+        return try ingest.complete(header, UnsafeRawBufferPointer(rebasing: slot[0..<frame.bytes.count]), now: now)
     }
 
     /// A path that froze lets go of seconds of packets at once: those whose time has passed go
@@ -63,21 +63,21 @@ final class AudioIngestTests: XCTestCase {
             format: format, schedule: PlayoutSchedule(streamStart: 0, latency: 200_000),
             clockMapping: SharedClockMapping(ClockMapping(offset: 0)), pool: pool, incoming: incoming, counters: counters)
         // Due from 1.2 s to 1.21 s.
-        XCTAssertNoThrow(try take(&ingest, payload(metadata: nil), now: 1_210_000).get())
+        XCTAssertNoThrow(try take(&ingest, payload(metadata: nil), now: 1_210_000))
         XCTAssertEqual(counters.packetsDueBeforeStart.load(ordering: .relaxed), 1)
         XCTAssertEqual(counters.packetsLate.load(ordering: .relaxed), 0)
         counters.packetsPlayed.store(1, ordering: .relaxed)
-        for _ in 0..<8 { XCTAssertNoThrow(try take(&ingest, payload(metadata: nil), now: 1_210_000).get()) }
+        for _ in 0..<8 { XCTAssertNoThrow(try take(&ingest, payload(metadata: nil), now: 1_210_000)) }
         XCTAssertNil(incoming.pop())
         XCTAssertEqual(counters.packetsLate.load(ordering: .relaxed), 8)
         // Its last frames can still play: the audio thread decides.
-        XCTAssertNoThrow(try take(&ingest, payload(metadata: nil), now: 1_209_000).get())
+        XCTAssertNoThrow(try take(&ingest, payload(metadata: nil), now: 1_209_000))
         XCTAssertNotNil(incoming.pop())
         XCTAssertEqual(counters.packetsLate.load(ordering: .relaxed), 8)
         // How late, at worst: what a larger buffer would have had to hold.
         XCTAssertEqual(ingest.takeWorstLateness(), 0, "at the end of its turn")
-        XCTAssertNoThrow(try take(&ingest, payload(metadata: nil), now: 1_500_000).get())
-        XCTAssertNoThrow(try take(&ingest, payload(metadata: nil), now: 1_300_000).get())
+        XCTAssertNoThrow(try take(&ingest, payload(metadata: nil), now: 1_500_000))
+        XCTAssertNoThrow(try take(&ingest, payload(metadata: nil), now: 1_300_000))
         XCTAssertEqual(ingest.takeWorstLateness(), 290_000)
         XCTAssertEqual(ingest.takeWorstLateness(), 0, "taken")
     }
@@ -85,7 +85,7 @@ final class AudioIngestTests: XCTestCase {
     func testMetadataIsTakenOutAndTheCodecDataClosesUp() throws {
         var (ingest, pool, incoming) = ingest()
         let metadata = Array(#"{"song_id":"a","volume":0.5}"#.utf8)
-        XCTAssertNoThrow(try take(&ingest, payload(metadata: metadata)).get())
+        XCTAssertNoThrow(try take(&ingest, payload(metadata: metadata)))
         let slot = try XCTUnwrap(incoming.pop())
         XCTAssertEqual(Array(pool.contents(slot)), payload(metadata: nil).bytes, "the audio thread sees the packet as if it had carried nothing")
         let taken = try XCTUnwrap(ingest.takeMetadata())
@@ -93,7 +93,7 @@ final class AudioIngestTests: XCTestCase {
         XCTAssertEqual(taken.timestamp, 1_000_000)
         XCTAssertNil(ingest.takeMetadata(), "taken once")
         // Without the flag the same bytes are codec data.
-        XCTAssertNoThrow(try take(&ingest, payload(metadata: nil)).get())
+        XCTAssertNoThrow(try take(&ingest, payload(metadata: nil)))
         XCTAssertNil(ingest.takeMetadata())
     }
 
@@ -101,29 +101,29 @@ final class AudioIngestTests: XCTestCase {
     /// thread reads, with or without metadata after it.
     func testTheSendTimeIsHandedBackAndTheCodecDataClosesUp() throws {
         var (ingest, pool, incoming) = ingest()
-        XCTAssertEqual(try take(&ingest, payload(sentAt: 1_087_654, metadata: nil)).get(), 1_087_654)
+        XCTAssertEqual(try take(&ingest, payload(sentAt: 1_087_654, metadata: nil)), 1_087_654)
         XCTAssertEqual(Array(pool.contents(try XCTUnwrap(incoming.pop()))), payload(metadata: nil).bytes)
         let metadata = Array(#"{"position":12.5}"#.utf8)
-        XCTAssertEqual(try take(&ingest, payload(sentAt: 1_088_000, metadata: metadata)).get(), 1_088_000)
+        XCTAssertEqual(try take(&ingest, payload(sentAt: 1_088_000, metadata: metadata)), 1_088_000)
         XCTAssertEqual(Array(pool.contents(try XCTUnwrap(incoming.pop()))), payload(metadata: nil).bytes)
         XCTAssertEqual(ingest.takeMetadata()?.bytes, metadata)
-        XCTAssertEqual(try take(&ingest, payload(metadata: nil)).get(), nil, "a host that does not stamp")
+        XCTAssertEqual(try take(&ingest, payload(metadata: nil)), nil, "a host that does not stamp")
         // A flag whose send time the frame is too short to hold.
         var short = payload(metadata: nil)
         short.flags = AudioPacketHeader.sentAtFlag
         short.bytes.removeLast(short.bytes.count - AudioPacketHeader.size - 5)
-        guard case .failure(let e) = take(&ingest, short) else { return XCTFail("a cut-short send time was taken") }
-        XCTAssertEqual(e.description, "AUDIO frame: its send time or metadata runs past the frame, or its metadata is over 320 bytes")
+        XCTAssertThrowsError(try take(&ingest, short), "a cut-short send time was taken") { e in
+            XCTAssertEqual("\(e)", "AUDIO frame: its send time or metadata runs past the frame, or its metadata is over 320 bytes")
+        }
     }
 
     func testAMetadataLengthThatLiesIsAnInvalidPacket() {
         var (ingest, _, incoming) = ingest()
         let samples = format.samplesPerPacket * 2
         for claimed in [samples + 100, 0xffff, AudioPacketHeader.maxMetadata + 1] {
-            guard case .failure(let e) = take(&ingest, payload(metadata: [UInt8](repeating: 0x20, count: 40), claimed: claimed)) else {
-                return XCTFail("a metadata length of \(claimed) was taken")
+            XCTAssertThrowsError(try take(&ingest, payload(metadata: [UInt8](repeating: 0x20, count: 40), claimed: claimed)), "\(claimed) taken") { e in
+                XCTAssertEqual("\(e)", "AUDIO frame: its send time or metadata runs past the frame, or its metadata is over 320 bytes")
             }
-            XCTAssertEqual(e.description, "AUDIO frame: its send time or metadata runs past the frame, or its metadata is over 320 bytes")
         }
         XCTAssertNil(incoming.pop(), "nothing reached the audio thread")
         XCTAssertNil(ingest.takeMetadata())

@@ -76,7 +76,7 @@ final class ReceiverEngineTests: XCTestCase {
         func welcome(buffer: Microseconds = 0) throws {
             XCTAssertTrue(run(until: { host.received.contains { $0.type == .hello } }, within: 1_000_000), "a HELLO within a second")
             let payload = try XCTUnwrap(host.take(.hello))
-            let hello = try payload.withUnsafeBytes { try Hello.decode($0).get() }
+            let hello = try payload.withUnsafeBytes { try Hello.decode($0) }
             streamStart = clock.now()
             sequence = 0
             host.send(ScriptedHost.welcome(for: hello, streamStart: streamStart, t2: clock.now(), t3: clock.now(), buffer: buffer).frame)
@@ -110,7 +110,7 @@ final class ReceiverEngineTests: XCTestCase {
         XCTAssertLessThanOrEqual(played, 48_000 * 2)
         XCTAssertEqual(rig.output.card.peak, 12_000, "the host's clicks reached the card bit-exact")
         let status = try XCTUnwrap(rig.host.take(.status), "a STATUS a second")
-        let decoded = try status.withUnsafeBytes { try Status.decode($0).get() }
+        let decoded = try status.withUnsafeBytes { try Status.decode($0) }
         XCTAssertEqual(decoded.latency, 200_000, "the buffer it plays at")
         XCTAssertGreaterThan(decoded.bufferedPackets, 0)
         XCTAssertEqual(decoded.underruns, 0)

@@ -94,7 +94,7 @@ public final class ScriptedHost {
     /// reply).
     public func answerTimeRequests(now: Microseconds) {
         while let request = take(.timeRequest) {
-            guard let t1 = request.withUnsafeBytes({ try? TimeRequest.decode($0).get().t1 }) else { continue }
+            guard let t1 = request.withUnsafeBytes({ try? TimeRequest.decode($0).t1 }) else { continue }
             send(TimeResponse(t1: t1, t2: UInt64(now), t3: UInt64(now)).frame)
         }
     }
