@@ -2,8 +2,22 @@ import CFLAC
 import Core
 
 /// Why libFLAC would not set up an encoder or decoder.
-public struct FLACError: Error, Equatable, CustomStringConvertible {
-    public var description: String
+public enum FLACError: Error, Equatable, CustomStringConvertible {
+    case cannotCreateEncoder
+    /// The encoder refused the stream's format: `reason` is libFLAC's state, or "a setting".
+    case encoderRefused(sampleRate: Int, channels: Int, frameSamples: Int, reason: String)
+    case cannotCreateDecoder
+    case decoderRefused(status: Int32)
+
+    public var description: String {
+        switch self {
+        case .cannotCreateEncoder: "flac: cannot create an encoder"
+        case .encoderRefused(let rate, let channels, let frames, let reason):
+            "flac: the encoder refused \(rate) Hz, \(channels) ch, \(frames)-sample frames (\(reason))"
+        case .cannotCreateDecoder: "flac: cannot create a decoder"
+        case .decoderRefused(let status): "flac: cannot start a decoder (status \(status))"
+        }
+    }
 }
 
 /// FLAC as a codec on the wire: lossless, each AUDIO packet one FLAC frame of the stream's
@@ -28,7 +42,7 @@ public final class FLACEncoderHandle {
     public let frameSamples: Int
 
     public init(sampleRate: Int, channels: Int, frameSamples: Int, compressionLevel: Int = 5) throws(FLACError) {
-        guard let e = FLAC__stream_encoder_new() else { throw FLACError(description: "flac: cannot create an encoder") }
+        guard let e = FLAC__stream_encoder_new() else { throw .cannotCreateEncoder }
         encoder = e
         self.channels = channels
         self.frameSamples = frameSamples
@@ -41,8 +55,7 @@ public final class FLACEncoderHandle {
         guard rc == Int32(FLAC__STREAM_ENCODER_INIT_STATUS_OK.rawValue) else {
             let state = String(cString: FLAC__stream_encoder_get_resolved_state_string(e))
             Self.free(e, sink, input)
-            throw FLACError(
-                description: "flac: the encoder refused \(sampleRate) Hz, \(channels) ch, \(frameSamples)-sample frames (\(rc < 0 ? "a setting" : state))")
+            throw .encoderRefused(sampleRate: sampleRate, channels: channels, frameSamples: frameSamples, reason: rc < 0 ? "a setting" : state)
         }
         sink.pointee.used = 0
     }
@@ -93,7 +106,7 @@ public final class FLACDecoderHandle: @unchecked Sendable {
     public let channels: Int
 
     public init(channels: Int) throws(FLACError) {
-        guard let d = FLAC__stream_decoder_new() else { throw FLACError(description: "flac: cannot create a decoder") }
+        guard let d = FLAC__stream_decoder_new() else { throw .cannotCreateDecoder }
         decoder = d
         self.channels = channels
         source = .allocate(capacity: 1)
@@ -102,7 +115,7 @@ public final class FLACDecoderHandle: @unchecked Sendable {
         guard rc == Int32(FLAC__STREAM_DECODER_INIT_STATUS_OK.rawValue) else {
             FLAC__stream_decoder_delete(d)
             source.deallocate()
-            throw FLACError(description: "flac: cannot start a decoder (status \(rc))")
+            throw .decoderRefused(status: rc)
         }
     }
 

@@ -9,27 +9,25 @@ public enum PacketDecoder {
     /// The decoder `codec` needs at `sampleRate` and `channels`, made before the audio thread
     /// starts.
     public static func make(for codec: WireCodec, sampleRate: Int, channels: Int) throws(CodecError) -> PacketDecoder? {
-        try CodecError.wrapping {
-            switch codec {
-            case .pcm: return nil
-            case .opus: return .opus(try OpusDecoderHandle(sampleRate: sampleRate, channels: channels))
-            case .flac: return .flac(try FLACDecoderHandle(channels: channels))
-            }
+        switch codec {
+        case .pcm: return nil
+        case .opus:
+            do throws(OpusError) { return .opus(try OpusDecoderHandle(sampleRate: sampleRate, channels: channels)) } catch { throw .opus(error) }
+        case .flac:
+            do throws(FLACError) { return .flac(try FLACDecoderHandle(channels: channels)) } catch { throw .flac(error) }
         }
     }
 }
 
-/// A codec library that would not set up an encoder or decoder, in its words.
-public struct CodecError: Error, Equatable, CustomStringConvertible {
-    public var description: String
-    public init(description: String) { self.description = description }
+/// A codec library that would not set up an encoder or decoder.
+public enum CodecError: Error, Equatable, CustomStringConvertible {
+    case opus(OpusError)
+    case flac(FLACError)
 
-    /// What `body` makes, or its library's error (OpusError, FLACError) in its own words.
-    public static func wrapping<T>(_ body: () throws -> T) throws(CodecError) -> T {
-        do {
-            return try body()
-        } catch {
-            throw CodecError(description: "\(error)")
+    public var description: String {
+        switch self {
+        case .opus(let e): e.description
+        case .flac(let e): e.description
         }
     }
 }

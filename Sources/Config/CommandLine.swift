@@ -16,14 +16,14 @@ public struct DaemonCommandLine: Equatable, Sendable {
     public init() {}
 
     /// Parses `arguments` (without the program name); an error line on bad usage.
-    public static func parse(_ arguments: [String]) -> Result<DaemonCommandLine, UsageError> {
+    public static func parse(_ arguments: [String]) throws(UsageError) -> DaemonCommandLine {
         var options = DaemonCommandLine()
         var i = 0
         while i < arguments.count {
             let arg = arguments[i]
             switch arg {
             case "--config", "-c":
-                guard i + 1 < arguments.count else { return .failure(UsageError(message: "\(arg) needs a file path")) }
+                guard i + 1 < arguments.count else { throw .needsFilePath(option: arg) }
                 options.configPath = arguments[i + 1]
                 i += 1
             case "--check": options.checkOnly = true
@@ -34,12 +34,12 @@ public struct DaemonCommandLine: Equatable, Sendable {
                 if arg.hasPrefix("--config=") {
                     options.configPath = String(arg.dropFirst("--config=".count))
                 } else {
-                    return .failure(UsageError(message: "unknown option \(arg)"))
+                    throw .unknownOption(arg)
                 }
             }
             i += 1
         }
-        return .success(options)
+        return options
     }
 }
 
@@ -119,8 +119,17 @@ extension String {
     fileprivate func padding(to width: Int) -> String { self + String(repeating: " ", count: max(0, width - count)) }
 }
 
-public struct UsageError: Error, Equatable, Sendable {
-    public var message: String
+/// A daemon's command line that does not parse.
+public enum UsageError: Error, Equatable, Sendable, CustomStringConvertible {
+    case needsFilePath(option: String)
+    case unknownOption(String)
+
+    public var description: String {
+        switch self {
+        case .needsFilePath(let option): "\(option) needs a file path"
+        case .unknownOption(let option): "unknown option \(option)"
+        }
+    }
 }
 
 /// What both daemons do before their own work: parse the command line, answer `--help` and
@@ -135,10 +144,8 @@ public enum DaemonStartup {
     public static func prepare(_ commands: CommandTable, arguments: [String], log: Logger, version: () -> String) -> Outcome {
         let program = commands.program
         let options: DaemonCommandLine
-        switch DaemonCommandLine.parse(arguments) {
-        case .success(let o): options = o
-        case .failure(let e):
-            log.error("\(e.message) (see \(program) --help)")
+        do throws(UsageError) { options = try DaemonCommandLine.parse(arguments) } catch {
+            log.error("\(error) (see \(program) --help)")
             return .exit(2)
         }
         if options.showHelp {

@@ -85,8 +85,8 @@ public final class MDNSClient {
     private let retryInterval: Microseconds = 1_000_000
 
     public init(role: Role) throws(DiscoveryError) {
-        avahi = try Avahi.load().get()
-        guard let loop = AvahiLoop() else { throw DiscoveryError("out of memory") }
+        avahi = try Avahi.load()
+        guard let loop = AvahiLoop() else { throw .outOfMemory }
         self.loop = loop
         self.role = role
         if case .publish(let name, _, _) = role { configuredName = name } else { configuredName = "" }

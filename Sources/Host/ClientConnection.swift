@@ -211,7 +211,7 @@ final class ClientConnection {
     func bye(_ reason: ByeReason, why: String?, stayAwaySeconds: Int? = nil, now: Microseconds) {
         if let why { log.info("\(label): \(why)") }
         _ = outbox.append(Bye(reason, stayAwaySeconds: stayAwaySeconds).frame)
-        log.event(.clientDisconnected(clientID: clientID, reason: reason.name))
+        log.event(.clientDisconnected(clientID: clientID, reason: .ended(reason)))
         state = .closing(deadline: now + Self.closingTimeout)
         flush()
     }
@@ -276,7 +276,7 @@ final class ClientConnection {
             case .closed(let midFrame):
                 if midFrame {
                     log.failure(.invalidPacket("\(label): connection closed in the middle of a frame (truncated frame)"))
-                    return close(reason: ByeReason.invalidPacket.name)
+                    return close(reason: .ended(.invalidPacket))
                 }
                 if case .authenticating = state {
                     // A receiver whose password differs finds out first (the host's confirmation
@@ -286,10 +286,10 @@ final class ClientConnection {
                     log.info("\(label) left during the password proof: its receiving.password is not this host's (or it has none)")
                     refused = true
                 }
-                return close(reason: "closed")
+                return close(reason: .closed)
             case .failed(let e):
                 log.event(.networkError("\(label): \(e)"))
-                return close(reason: "network_error")
+                return close(reason: .networkError)
             }
         }
     }
@@ -363,7 +363,7 @@ final class ClientConnection {
                 invalid(error.description, now: now)
             }
         case .bye:
-            close(reason: Bye.decode(payload).reason?.name ?? "bye")
+            close(reason: .bye(Bye.decode(payload).reason))
         case .control:
             do throws(ProtocolError) { command(try Control.decode(payload), now: now) } catch { invalid(error.description, now: now) }
         case .advertisement:
@@ -519,7 +519,7 @@ final class ClientConnection {
         case .wouldBlock(let interest): writeWaitsFor = interest
         case .failed(let e):
             log.event(.networkError("\(label): \(e)"))
-            close(reason: "network_error")
+            close(reason: .networkError)
         }
     }
 
@@ -533,7 +533,7 @@ final class ClientConnection {
         }
     }
 
-    func close(reason: String? = nil) {
+    func close(reason: DisconnectReason? = nil) {
         if let reason, isStreaming {
             log.event(.clientDisconnected(clientID: clientID, reason: reason))
         }

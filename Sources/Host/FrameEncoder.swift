@@ -92,7 +92,12 @@ struct FrameEncoder {
         let headers = WireProtocol.frameHeaderSize + AudioPacketHeader.size + AudioPacketHeader.maxExtensions
         opusBitrates = settings.codec != .opus ? [] : settings.adaptiveBitrate ? settings.opusTiers : [settings.bitrate]
         opusTiers = try opusBitrates.map { (bitrate) throws(CodecError) in
-            let encoder = try CodecError.wrapping { try OpusEncoderHandle(sampleRate: settings.sampleRate, channels: settings.channels, bitrate: bitrate) }
+            let encoder: OpusEncoderHandle
+            do throws(OpusError) {
+                encoder = try OpusEncoderHandle(sampleRate: settings.sampleRate, channels: settings.channels, bitrate: bitrate)
+            } catch {
+                throw .opus(error)
+            }
             return OpusTier(encoder: encoder, out: .allocate(byteCount: headers + OpusLibrary.maxPacketSize, alignment: 8))
         }
         opusFrames = .allocate(capacity: opusTiers.count)
@@ -100,10 +105,12 @@ struct FrameEncoder {
         // FLAC is what a FLAC host streams, and an Opus host's lossless fallback (encoded only
         // while a receiver plays it).
         let frameSamples = frameSamples
-        flacEncoder =
-            settings.codec != .pcm
-            ? try CodecError.wrapping { try FLACEncoderHandle(sampleRate: settings.sampleRate, channels: settings.channels, frameSamples: frameSamples) }
-            : nil
+        do throws(FLACError) {
+            flacEncoder =
+                settings.codec != .pcm ? try FLACEncoderHandle(sampleRate: settings.sampleRate, channels: settings.channels, frameSamples: frameSamples) : nil
+        } catch {
+            throw .flac(error)
+        }
         pcmOut = .allocate(byteCount: headers + PCMCodec.payloadSize(frames: frameSamples, channels: settings.channels), alignment: 8)
         flacOut = .allocate(byteCount: headers + FLACLibrary.maxFrameSize(frames: frameSamples, channels: settings.channels), alignment: 8)
     }

@@ -69,7 +69,7 @@ public final class HostEngine {
     /// The recent frames of each codec encoded, for receivers that join.
     private var backlogs: [WireCodec: Backlog] = [:]
     /// Set once the host is stopping: the exit code and why.
-    private var stopping: (code: Int32, reason: String)?
+    private var stopping: (code: Int32, reason: ByeReason)?
     private let admission: Admission
     private var limiter = ConnectionLimiter()
     /// Failed password proofs from every address, against the host's ceiling a minute.
@@ -110,10 +110,10 @@ public final class HostEngine {
     /// Opens the source and the encoder, advertises the host and starts the stream; an exit
     /// code when it cannot.
     public func start() -> Int32? {
-        switch PCMSource.open(settings.source, rate: settings.sampleRate, channels: settings.channels, loop: settings.loop) {
-        case .success(let s): source = s
-        case .failure(let e):
-            log.error(e.message)
+        do throws(SourceError) {
+            source = try PCMSource.open(settings.source, rate: settings.sampleRate, channels: settings.channels, loop: settings.loop)
+        } catch {
+            log.error(error.description)
             return 1
         }
         let encoder: FrameEncoder
@@ -221,7 +221,7 @@ public final class HostEngine {
 
     /// What SIGINT and SIGTERM do: BYE to every receiver; `step()` returns 0 once the goodbyes
     /// have left, or after 2 s.
-    public func stop() { finishStream(.shuttingDown, code: 0, reason: ByeReason.shuttingDown.name) }
+    public func stop() { finishStream(.shuttingDown, code: 0) }
 
     /// Reads, encodes and sends every frame that is due, then waits for the next.
     private func produce() {
@@ -252,10 +252,10 @@ public final class HostEngine {
                     let last = sequence - 1
                     broadcast(encoder.flush(sequence: last, for: inUse().codecs))
                 }
-                return finishStream(.endOfStream, code: 0, reason: "source ended")
+                return finishStream(.endOfStream, code: 0)
             case .failed(let why):
                 log.error(why)
-                return finishStream(.shuttingDown, code: 1, reason: why)
+                return finishStream(.shuttingDown, code: 1)
             }
         }
     }
@@ -489,9 +489,9 @@ public final class HostEngine {
     }
 
     /// BYE to everyone; the loop ends once the goodbyes have left, or after 2 s.
-    private func finishStream(_ reason: ByeReason, code: Int32, reason text: String) {
+    private func finishStream(_ reason: ByeReason, code: Int32) {
         guard stopping == nil else { return }
-        stopping = (code, reason == .endOfStream ? text : reason.name)
+        stopping = (code, reason)
         let now = reactor.now
         reactor.unregister(.listener)
         reactor.unregister(.source)

@@ -26,35 +26,35 @@ enum PCMSource {
     case capture(AlsaCapture)
 
     /// Opens `spec` producing `channels` at `rate`.
-    static func open(_ spec: SourceSpec, rate: Int, channels: Int, loop: Bool) -> Result<PCMSource, SourceError> {
+    static func open(_ spec: SourceSpec, rate: Int, channels: Int, loop: Bool) throws(SourceError) -> PCMSource {
         switch spec {
         case .tone(let hz):
-            return .success(.tone(ToneGenerator(hz: hz, rate: rate, channels: channels)))
+            return .tone(ToneGenerator(hz: hz, rate: rate, channels: channels))
         case .wav(let path):
             let bytes: [UInt8]
             switch readWholeFile(path) {
             case .success(let b): bytes = b
-            case .failure(let e): return .failure(SourceError(message: "cannot read \(path) (sharing.source): \(e)"))
+            case .failure(let e): throw .unreadable(path: path, e)
             }
             let wav: WAVAudio
             switch WAVAudio.parse(bytes) {
             case .success(let w): wav = w
-            case .failure(let e): return .failure(SourceError(message: "\(path) (sharing.source): \(e)"))
+            case .failure(let e): throw .notPlayable(path: path, e)
             }
-            do {
+            do throws(SamplerateError) {
                 let mixed = remixChannels(wav.samples, from: wav.channels, to: channels)
                 let converted = try SampleRateConverter.convert(mixed, channels: channels, from: wav.sampleRate, to: rate)
-                return .success(.samples(SampleLoop(samples: converted, channels: channels, loop: loop)))
+                return .samples(SampleLoop(samples: converted, channels: channels, loop: loop))
             } catch {
-                return .failure(SourceError(message: "converting \(path) from \(wav.sampleRate) Hz to \(rate) Hz: \(error)"))
+                throw .conversion(path: path, from: wav.sampleRate, to: rate, error)
             }
         case .stdin:
-            return .success(.stdin(PipeReader(fd: 0)))
+            return .stdin(PipeReader(fd: 0))
         case .alsa(let device):
-            do {
-                return .success(.capture(try AlsaCapture(device: device, sampleRate: rate, channels: channels)))
+            do throws(AlsaError) {
+                return .capture(try AlsaCapture(device: device, sampleRate: rate, channels: channels))
             } catch {
-                return .failure(SourceError(message: "cannot open capture device \"\(device)\" (sharing.source): \(error)"))
+                throw .capture(device: device, error)
             }
         }
     }
@@ -95,15 +95,29 @@ enum PCMSource {
 /// parsed (a capture device or stdin is left alone). The message names the key.
 public func checkSource(_ settings: SharingSettings) -> String? {
     guard case .wav = settings.source else { return nil }
-    if case .failure(let e) = PCMSource.open(settings.source, rate: settings.sampleRate, channels: settings.channels, loop: false) {
-        return e.message
+    do throws(SourceError) {
+        _ = try PCMSource.open(settings.source, rate: settings.sampleRate, channels: settings.channels, loop: false)
+        return nil
+    } catch {
+        return error.description
     }
-    return nil
 }
 
-struct SourceError: Error, CustomStringConvertible {
-    var message: String
-    var description: String { message }
+/// Why `sharing.source` cannot be played.
+enum SourceError: Error, CustomStringConvertible {
+    case unreadable(path: String, Errno)
+    case notPlayable(path: String, WAVAudio.ParseError)
+    case conversion(path: String, from: Int, to: Int, SamplerateError)
+    case capture(device: String, AlsaError)
+
+    var description: String {
+        switch self {
+        case .unreadable(let path, let e): "cannot read \(path) (sharing.source): \(e)"
+        case .notPlayable(let path, let e): "\(path) (sharing.source): \(e)"
+        case .conversion(let path, let from, let to, let e): "converting \(path) from \(from) Hz to \(to) Hz: \(e)"
+        case .capture(let device, let e): "cannot open capture device \"\(device)\" (sharing.source): \(e)"
+        }
+    }
 }
 
 /// A sine at `hz`, quarter scale, the same on every channel.

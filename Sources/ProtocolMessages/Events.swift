@@ -47,15 +47,41 @@ public enum AudioShareError: Error, Equatable, Sendable, CustomStringConvertible
     }
 }
 
+/// Why a session ended, as a receiver's `Disconnected` and a host's `ClientDisconnected` say.
+public enum DisconnectReason: Equatable, Sendable {
+    /// The peer's BYE said why (nil: a reason this version does not know).
+    case bye(ByeReason?)
+    /// This end ended it, for a reason its BYE (if it could send one) names.
+    case ended(ByeReason)
+    /// Receiver: the host's connection closed or failed without a BYE.
+    case hostGone
+    /// Receiver: the host is elsewhere now (mDNS), and is followed there.
+    case hostMoved
+    /// Host: the receiver's connection closed, or failed, without a BYE.
+    case closed
+    case networkError
+
+    public var name: String {
+        switch self {
+        case .bye(let reason): reason?.name ?? "bye"
+        case .ended(let reason): reason.name
+        case .hostGone: "host_gone"
+        case .hostMoved: "host_moved"
+        case .closed: "closed"
+        case .networkError: "network_error"
+        }
+    }
+}
+
 /// The seed's `AudioShareEvent`, as the daemons log them: one line each, `event=Name k=v ...`.
 public enum AudioShareEvent: Sendable {
     case clientConnected(clientID: String, name: String, address: String)
-    case clientDisconnected(clientID: String, reason: String)
+    case clientDisconnected(clientID: String, reason: DisconnectReason)
     /// `start`: the host's CLOCK_MONOTONIC µs of stream time 0, for tools that measure sync.
     case streamStarted(sessionID: String, start: Microseconds)
-    case streamStopped(sessionID: String, reason: String)
+    case streamStopped(sessionID: String, reason: ByeReason)
     case connected(host: String, codec: String, sampleRate: Int, channels: Int)
-    case disconnected(reason: String)
+    case disconnected(reason: DisconnectReason)
     case bufferUnderrun(count: Int)
     case bufferOverrun(count: Int)
     case networkError(String)
@@ -88,12 +114,12 @@ public enum AudioShareEvent: Sendable {
     public var fields: [(String, String)] {
         switch self {
         case .clientConnected(let id, let name, let address): return [("client_id", id), ("client_name", name), ("address", address)]
-        case .clientDisconnected(let id, let reason): return [("client_id", id), ("reason", reason)]
+        case .clientDisconnected(let id, let reason): return [("client_id", id), ("reason", reason.name)]
         case .streamStarted(let id, let start): return [("session_id", id), ("stream_start_us", String(start))]
-        case .streamStopped(let id, let reason): return [("session_id", id), ("reason", reason)]
+        case .streamStopped(let id, let reason): return [("session_id", id), ("reason", reason.name)]
         case .connected(let host, let codec, let rate, let channels):
             return [("host", host), ("codec", codec), ("sample_rate", String(rate)), ("channels", String(channels))]
-        case .disconnected(let reason): return [("reason", reason)]
+        case .disconnected(let reason): return [("reason", reason.name)]
         case .bufferUnderrun(let count): return [("underruns", String(count))]
         case .bufferOverrun(let count): return [("overruns", String(count))]
         case .networkError(let what): return [("error", what)]

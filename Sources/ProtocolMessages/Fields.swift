@@ -2,9 +2,34 @@ import Core
 
 /// Why a peer's message was not accepted: the message, the key path and what was wrong, for an
 /// `InvalidPacket` line a person can act on.
-public struct ProtocolError: Error, Equatable, Sendable, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
+public enum ProtocolError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// Larger than such a message may be.
+    case tooLarge(message: String, bytes: Int, limit: Int)
+    /// A message of a fixed size that is not that size.
+    case wrongSize(message: String, bytes: Int, size: Int)
+    case notJSON(message: String, JSONParseError)
+    case notAnObject(message: String, found: String)
+    /// One key: missing, out of its range, of the wrong type, too long, with control characters…
+    case field(message: String, key: String, problem: String)
+    /// A HELLO of a major protocol version this host does not speak.
+    case unsupportedVersion(String)
+    /// An AUTH message whose first byte is no step of the proof.
+    case unknownAuthStep(UInt8?)
+    /// An advertisement whose port is not a TCP port.
+    case notAPort(Int)
+
+    public var description: String {
+        switch self {
+        case .tooLarge(let message, let bytes, let limit): "\(message) of \(bytes) bytes (at most \(limit))"
+        case .wrongSize(let message, let bytes, let size): "\(message) of \(bytes) bytes (it is \(size))"
+        case .notJSON(let message, let e): "\(message) is not valid JSON: \(e)"
+        case .notAnObject(let message, let found): "\(message) is \(found), not a JSON object"
+        case .field(let message, let key, let problem): "\(message)'s \(key) \(problem)"
+        case .unsupportedVersion(let version): "protocol_version \(version) is not supported (this host speaks \(WireProtocol.version))"
+        case .unknownAuthStep(let step): "AUTH without a known step (\(step.map(String.init) ?? "empty"))"
+        case .notAPort(let port): "the advertised port \(port) is not a TCP port"
+        }
+    }
 }
 
 /// Reads one JSON object of a peer's message. Every number is range-checked and every string and
@@ -17,18 +42,18 @@ struct Fields {
 
     /// Parses a whole payload, which must be a JSON object.
     static func parse(_ payload: UnsafeRawBufferPointer, message: String, maxBytes: Int = WireProtocol.maxControlPayload) throws(ProtocolError) -> Fields {
-        guard payload.count <= maxBytes else { throw ProtocolError("\(message) of \(payload.count) bytes (at most \(maxBytes))") }
+        guard payload.count <= maxBytes else { throw .tooLarge(message: message, bytes: payload.count, limit: maxBytes) }
         switch JSONReader.parse(payload.bindMemory(to: UInt8.self)) {
-        case .failure(let e): throw ProtocolError("\(message) is not valid JSON: \(e)")
+        case .failure(let e): throw .notJSON(message: message, e)
         case .success(let json):
-            guard json.members != nil else { throw ProtocolError("\(message) is \(json.typeName), not a JSON object") }
+            guard json.members != nil else { throw .notAnObject(message: message, found: json.typeName) }
             return Fields(message: message, path: "", value: json)
         }
     }
 
     private func name(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
-    func error(_ key: String, _ why: String) -> ProtocolError { ProtocolError("\(message)'s \(name(key)) \(why)") }
+    func error(_ key: String, _ why: String) -> ProtocolError { .field(message: message, key: name(key), problem: why) }
 
     private func present(_ key: String) throws(ProtocolError) -> JSONValue {
         guard let v = value[key], !v.isNull else { throw error(key, "is missing") }

@@ -77,7 +77,7 @@ public struct Hello: Equatable, Sendable {
         let request = try root.object(Key.request)
         let version = try request.string(Key.protocolVersion, maxLength: 16)
         guard version.split(separator: ".").first == "1" else {
-            throw ProtocolError("protocol_version \(version) is not supported (this host speaks \(WireProtocol.version))")
+            throw .unsupportedVersion(version)
         }
         let id = try request.string(Key.clientID, maxLength: MessageLimits.idLength)
         guard !id.isEmpty else { throw request.error(Key.clientID, "is empty") }
@@ -353,10 +353,10 @@ public struct AuthMessage: Equatable, Sendable {
 
     public static func decode(_ payload: UnsafeRawBufferPointer) throws(ProtocolError) -> AuthMessage {
         guard let first = payload.first, let step = Step(rawValue: first) else {
-            throw ProtocolError("AUTH without a known step (\(payload.first.map(String.init) ?? "empty"))")
+            throw .unknownAuthStep(payload.first)
         }
         guard payload.count - 1 == length(of: step) else {
-            throw ProtocolError("AUTH \(step) of \(payload.count - 1) bytes (it is \(length(of: step)))")
+            throw .wrongSize(message: "AUTH \(step)", bytes: payload.count - 1, size: length(of: step))
         }
         return AuthMessage(step: step, bytes: Array(payload[1...]))
     }

@@ -192,7 +192,7 @@ public struct ServiceAdvertisement: Equatable, Sendable {
         try text(Key.transport, &ad.transport)
         var port = Int(ad.port)
         try number(Key.port, &port)
-        guard let p = UInt16(exactly: port), p > 0 else { throw ProtocolError("the advertised port \(port) is not a TCP port") }
+        guard let p = UInt16(exactly: port), p > 0 else { throw .notAPort(port) }
         ad.port = p
         try text(Key.encryption, &ad.encryption)
         try text(Key.authentication, &ad.authentication)

@@ -16,7 +16,7 @@ public struct TimeRequest: Equatable, Sendable {
     }
 
     public static func decode(_ payload: UnsafeRawBufferPointer) throws(ProtocolError) -> TimeRequest {
-        guard payload.count == size else { throw ProtocolError("TIME_REQ of \(payload.count) bytes (expected \(size))") }
+        guard payload.count == size else { throw .wrongSize(message: "TIME_REQ", bytes: payload.count, size: size) }
         return TimeRequest(t1: payload.loadBigEndian(UInt64.self, at: 0))
     }
 }
@@ -47,7 +47,7 @@ public struct TimeResponse: Equatable, Sendable {
     }
 
     public static func decode(_ payload: UnsafeRawBufferPointer) throws(ProtocolError) -> TimeResponse {
-        guard payload.count == size else { throw ProtocolError("TIME_RESP of \(payload.count) bytes (expected \(size))") }
+        guard payload.count == size else { throw .wrongSize(message: "TIME_RESP", bytes: payload.count, size: size) }
         return
             (TimeResponse(
                 t1: payload.loadBigEndian(UInt64.self, at: 0), t2: payload.loadBigEndian(UInt64.self, at: 8),

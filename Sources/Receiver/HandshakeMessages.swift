@@ -20,22 +20,26 @@ enum HandshakeMessages {
 
     enum Failure: Error {
         case rejected(Reject)
-        case invalid(String)
+        case invalid(ProtocolError)
+        /// A WELCOME that answers another HELLO than this one's (`t1`).
+        case notAnAnswer(t1: Microseconds, expected: Microseconds)
     }
 
     /// Reads a WELCOME (which must answer the HELLO sent at `t1`; `t4`: when it arrived here) or
     /// a REJECT.
-    static func parseReply(type: FrameType, payload: UnsafeRawBufferPointer, t1: Microseconds, t4: Microseconds) -> Result<Accepted, Failure> {
+    static func parseReply(type: FrameType, payload: UnsafeRawBufferPointer, t1: Microseconds, t4: Microseconds) throws(Failure) -> Accepted {
         if type == .reject {
-            do throws(ProtocolError) { return .failure(.rejected(try Reject.decode(payload))) } catch { return .failure(.invalid(error.description)) }
+            let reject: Reject
+            do throws(ProtocolError) { reject = try Reject.decode(payload) } catch { throw .invalid(error) }
+            throw .rejected(reject)
         }
         let welcome: Welcome
-        do throws(ProtocolError) { welcome = try Welcome.decode(payload) } catch { return .failure(.invalid(error.description)) }
-        guard welcome.t1 == t1 else { return .failure(.invalid("WELCOME's t1 \(welcome.t1) does not answer this HELLO (t1 \(t1))")) }
+        do throws(ProtocolError) { welcome = try Welcome.decode(payload) } catch { throw .invalid(error) }
+        guard welcome.t1 == t1 else { throw .notAnAnswer(t1: welcome.t1, expected: t1) }
         let s = welcome.stream
         let format = StreamFormat(
             codec: s.codec, sampleRate: s.sampleRate, channels: s.channels, frameSamples: s.frameSamples,
             bitrate: s.bitrate, codecDelay: s.codecDelay)
-        return .success(Accepted(welcome: welcome, format: format, exchange: (t1, welcome.t2, welcome.t3, t4)))
+        return Accepted(welcome: welcome, format: format, exchange: (t1, welcome.t2, welcome.t3, t4))
     }
 }

@@ -118,25 +118,30 @@ final class HandshakePhase {
                 if let derivation { return .deriving(derivation.work.descriptor) }
                 guard flush(&interest) else { return .failed }
             case .frame(let h, let payload):
-                switch HandshakeMessages.parseReply(type: h.type!, payload: payload, t1: t1!, t4: channel.lastArrival ?? now) {
-                case .success(let accepted):
-                    guard password == nil || hostProved else {
-                        log.failure(.authenticationFailed)
-                        log.info(
-                            "host \(channel.peerDescription) sent WELCOME without proving it knows receiving.password: not played (a host that "
-                                + "stopped asking for the password, or not the host it claims to be)"
-                        )
-                        return .refused
+                let accepted: HandshakeMessages.Accepted
+                do throws(HandshakeMessages.Failure) {
+                    accepted = try HandshakeMessages.parseReply(type: h.type!, payload: payload, t1: t1!, t4: channel.lastArrival ?? now)
+                } catch {
+                    switch error {
+                    case .rejected(let reject):
+                        log.failure(reject.error)
+                        if !reject.message.isEmpty { log.info("the host says: \(reject.message)") }
+                        if reject.error == .authenticationFailed { return .refused }
+                    case .invalid(let why): log.failure(.invalidPacket(why.description))
+                    case .notAnAnswer(let t1, let expected):
+                        log.failure(.invalidPacket("WELCOME's t1 \(t1) does not answer this HELLO (t1 \(expected))"))
                     }
-                    return .welcomed(accepted)
-                case .failure(.rejected(let reject)):
-                    log.failure(reject.error)
-                    if !reject.message.isEmpty { log.info("the host says: \(reject.message)") }
-                    if reject.error == .authenticationFailed { return .refused }
-                case .failure(.invalid(let why)):
-                    log.failure(.invalidPacket(why))
+                    return .failed
                 }
-                return .failed
+                guard password == nil || hostProved else {
+                    log.failure(.authenticationFailed)
+                    log.info(
+                        "host \(channel.peerDescription) sent WELCOME without proving it knows receiving.password: not played (a host that "
+                            + "stopped asking for the password, or not the host it claims to be)"
+                    )
+                    return .refused
+                }
+                return .welcomed(accepted)
             case .wouldBlock(let i):
                 return .waiting(interest.union(i))
             case .closed:

@@ -37,16 +37,16 @@ public struct HostTrust {
         // not one to play.
         if let text = target.advertisedFingerprint {
             guard let advertised = Fingerprint(hex: text) else {
-                return ChannelError("host \(target.label) advertises a certificate fingerprint that is not one (\(text.debugDescription)): not played")
+                return .refusedPeer("host \(target.label) advertises a certificate fingerprint that is not one (\(text.debugDescription)): not played")
             }
             if let presented, advertised != presented {
-                return ChannelError(
+                return .refusedPeer(
                     "host \(target.label) presented certificate \(presented), not the one it advertises over mDNS (\(advertised)): something else "
                         + "answered at its address"
                 )
             }
         }
-        if case .refused(let why) = pins.check(host: target.pinKey, presented: presented) { return ChannelError(why) }
+        if case .refused(let why) = pins.check(host: target.pinKey, presented: presented) { return .refusedPeer(why) }
         return nil
     }
 

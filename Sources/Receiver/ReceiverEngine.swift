@@ -331,7 +331,7 @@ public final class ReceiverEngine<Output: AudioOutput> {
             else { return }
             log.info("\(target.label) moved to \(now.endpoint): reconnecting")
             backoff = ReceiverTiming.firstBackoff
-            finish(session, .retry(reason: "host_moved"))
+            finish(session, .retry(.hostMoved))
         default:
             break
         }
@@ -634,7 +634,7 @@ public final class ReceiverEngine<Output: AudioOutput> {
             log.event(.disconnected(reason: reason))
             endSession(streamed: session.counters.packetsPlayed.load(ordering: .relaxed) > 0)
         case .kicked(let stayAway):
-            log.event(.disconnected(reason: ByeReason.kicked.name))
+            log.event(.disconnected(reason: .bye(.kicked)))
             if let target { sentAway[target.pinKey] = stayAway.map { reactor.now + $0 } }
             backoff = ReceiverTiming.firstBackoff
             endSession(streamed: false)
@@ -716,7 +716,7 @@ public final class ReceiverEngine<Output: AudioOutput> {
         defer { output.closeKeptDevice() }
         guard case .streaming(let session) = phase else { return true }
         session.end(&reactor)
-        log.event(.disconnected(reason: ByeReason.shuttingDown.name))
+        log.event(.disconnected(reason: .ended(.shuttingDown)))
         var outbox = OutputQueue(capacity: 64)
         _ = outbox.append(Bye(.leaving).frame)
         guard case .wouldBlock(let interest) = outbox.flush(to: session.channel) else { return true }

@@ -45,7 +45,7 @@ let longestDeviceRetry: Microseconds = 4_000_000
 final class StreamSession<Output: AudioOutput> {
     enum End: Equatable {
         /// Retry later, and why (the Disconnected event's reason).
-        case retry(reason: String)
+        case retry(DisconnectReason)
         /// The host's user sent this receiver away: for this long (µs), or until it restarts.
         case kicked(stayAway: Microseconds?)
     }
@@ -180,7 +180,7 @@ final class StreamSession<Output: AudioOutput> {
             scheduleStatus(&reactor)
         case .timer(.playedOut):
             // Played out, or nothing left that could play (the device is gone).
-            if counters.finished.load(ordering: .acquiring) || playout == nil { return .retry(reason: ByeReason.endOfStream.name) }
+            if counters.finished.load(ordering: .acquiring) || playout == nil { return .retry(.bye(.endOfStream)) }
             reactor.schedule(.playedOut, after: 100_000)
         case .timer(.device):
             play(output.open(format: format, latency: schedule.latency), &reactor)
@@ -294,7 +294,7 @@ final class StreamSession<Output: AudioOutput> {
                     return nil
                 case .invalid(let why):
                     log.failure(.invalidPacket(why))
-                    return .retry(reason: ByeReason.invalidPacket.name)
+                    return .retry(.ended(.invalidPacket))
                 }
             case .frame(let h, let payload):
                 if let end = handle(h, payload, now: reactor.now, &reactor) { return end }
@@ -305,10 +305,10 @@ final class StreamSession<Output: AudioOutput> {
                 return nil
             case .closed(let midFrame):
                 log.event(.networkError(midFrame ? "host closed the connection in the middle of a frame" : "host closed the connection"))
-                return .retry(reason: "host_gone")
+                return .retry(.hostGone)
             case .failed(let e):
                 log.event(.networkError("reading from host: \(e)"))
-                return .retry(reason: "host_gone")
+                return .retry(.hostGone)
             }
         }
     }
@@ -378,14 +378,14 @@ final class StreamSession<Output: AudioOutput> {
             let sentAt: UInt64?
             do throws(IngestError) { sentAt = try ingest.complete(h, payload, now: now) } catch {
                 log.failure(.invalidPacket(error.description))
-                return .retry(reason: ByeReason.invalidPacket.name)
+                return .retry(.ended(.invalidPacket))
             }
             if let sentAt, clockSync.arrival(sentAt: sentAt, t4: channel.lastArrival ?? now) { clockMapping.store(clockSync.estimator.mapping) }
             if let carried = ingest.takeMetadata() { metadataArrived(carried.bytes, timestamp: carried.timestamp) }
         case .timeResponse:
             do throws(ProtocolError) { clockSample(try TimeResponse.decode(payload), t4: channel.lastArrival ?? now) } catch {
                 log.failure(.invalidPacket(error.description))
-                return .retry(reason: ByeReason.invalidPacket.name)
+                return .retry(.ended(.invalidPacket))
             }
         case .bye:
             let bye = Bye.decode(payload)
@@ -397,7 +397,7 @@ final class StreamSession<Output: AudioOutput> {
             }
             guard bye.reason == .endOfStream else {
                 log.info("host said goodbye: \(bye.reasonName)")
-                return .retry(reason: bye.reason?.name ?? "bye")
+                return .retry(.bye(bye.reason))
             }
             endOfStream = true
             counters.endOfStream.store(true, ordering: .releasing)

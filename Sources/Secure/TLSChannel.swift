@@ -68,7 +68,7 @@ public final class TLSChannel: ByteChannel {
         let rc = mbedtls_ssl_handshake(ssl)
         if configuration.caughtSecrets.pointee.filled != 0 { secrets = configuration.caughtSecrets.pointee }
         if let waiting = Self.waiting(rc) { return .wouldBlock(waiting) }
-        guard rc == 0 else { return .failed(ChannelError("TLS handshake with \(peerDescription) failed: \(failure(rc))")) }
+        guard rc == 0 else { return .failed(.handshake(peer: peerDescription, reason: failure(rc))) }
         established = true
         negotiated = String(cString: mbedtls_ssl_get_version(ssl)) + " " + String(cString: mbedtls_ssl_get_ciphersuite(ssl))
         peerFingerprint = mbedtls_ssl_get_peer_cert(ssl).map { Fingerprint(certificate: $0) }

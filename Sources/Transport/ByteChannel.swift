@@ -20,10 +20,22 @@ public enum HandshakeProgress: Equatable {
     case failed(ChannelError)
 }
 
-/// Why a channel could not be set up or used, as a person reads it in the log.
-public struct ChannelError: Error, Equatable, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
+/// Why a channel could not be set up, as a person reads it in the log.
+public enum ChannelError: Error, Equatable, CustomStringConvertible {
+    /// The connection was not made.
+    case connect(peer: String, Errno)
+    /// The secure channel's handshake failed: why, in its library's words.
+    case handshake(peer: String, reason: String)
+    /// The peer answered, and is not one to talk to (its certificate): why.
+    case refusedPeer(String)
+
+    public var description: String {
+        switch self {
+        case .connect(let peer, let e): "cannot connect to \(peer): \(e)"
+        case .handshake(let peer, let reason): "TLS handshake with \(peer) failed: \(reason)"
+        case .refusedPeer(let why): why
+        }
+    }
 }
 
 /// An ordered, reliable byte stream to one peer, as the engines see it (DESIGN §5): TCP now, TLS

@@ -179,7 +179,7 @@ public final class LocalControlClient {
     private let fd: CInt
     private var pending: [UInt8] = []
 
-    public init(path: String) throws(LocalSocketError) { fd = try LocalListener.connect(path: path).get() }
+    public init(path: String) throws(LocalSocketError) { fd = try LocalListener.connect(path: path) }
 
     deinit { close(fd) }
 

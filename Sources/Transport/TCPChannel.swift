@@ -69,7 +69,7 @@ public final class TCPChannel: ByteChannel {
         var soError: CInt = 0
         var len = socklen_t(MemoryLayout<CInt>.size)
         getsockopt(fileDescriptor, SOL_SOCKET, SO_ERROR, &soError, &len)
-        return soError == 0 ? .wouldBlock(.write) : .failed(ChannelError("cannot connect to \(peerDescription): \(Errno(soError))"))
+        return soError == 0 ? .wouldBlock(.write) : .failed(.connect(peer: peerDescription, Errno(soError)))
     }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer) -> IOResult {

@@ -62,10 +62,8 @@ enum LocalCommands {
             i += 1
         }
         let request: LocalRequest
-        switch parse(command, operands, stayAway: stayAway, playing: playing) {
-        case .success(let r): request = r
-        case .failure(let problem):
-            log.error("\(problem.message)\n\(usage(command))")
+        do throws(UsageProblem) { request = try parse(command, operands, stayAway: stayAway, playing: playing) } catch {
+            log.error("\(error)\n\(usage(command))")
             return 2
         }
         let stateDirectory: String
@@ -113,8 +111,23 @@ enum LocalCommands {
         return 1
     }
 
-    private struct UsageProblem: Error {
-        let message: String
+    /// What is wrong with a command's operands.
+    private enum UsageProblem: Error, CustomStringConvertible {
+        case nothingToSay(command: String, options: String)
+        case notAReceiverID(command: String, got: String)
+        case notALevel(got: String)
+        case notOnOrOff(got: String)
+        case wrongArgumentCount(command: String)
+
+        var description: String {
+            switch self {
+            case .nothingToSay(let command, let options): "\(command): give at least one of \(options)"
+            case .notAReceiverID(let command, let got): "\(command): expected a receiver's ID (mshost clients lists them), got \"\(got)\""
+            case .notALevel(let got): "volume: expected a level from 0 to 100, got \"\(got)\""
+            case .notOnOrOff(let got): "mute: expected on or off, got \"\(got)\""
+            case .wrongArgumentCount(let command): "\(command): wrong number of arguments"
+            }
+        }
     }
 
     /// One of now-playing's options into `playing`; what is wrong with it, if anything.
@@ -139,30 +152,29 @@ enum LocalCommands {
         return nil
     }
 
-    private static func parse(_ command: String, _ operands: [String], stayAway: Microseconds?, playing: PacketMetadata) -> Result<LocalRequest, UsageProblem> {
-        func failure(_ message: String) -> Result<LocalRequest, UsageProblem> { .failure(UsageProblem(message: message)) }
-        func id(_ text: String) -> Int? { Int(text).flatMap { $0 >= 1 ? $0 : nil } }
+    private static func parse(_ command: String, _ operands: [String], stayAway: Microseconds?, playing: PacketMetadata) throws(UsageProblem) -> LocalRequest {
+        func id(_ text: String) throws(UsageProblem) -> Int {
+            guard let id = Int(text), id >= 1 else { throw .notAReceiverID(command: command, got: text) }
+            return id
+        }
         switch (command, operands.count) {
-        case ("clients", 0): return .success(.clients)
-        case ("events", 0): return .success(.events)
+        case ("clients", 0): return .clients
+        case ("events", 0): return .events
         case ("now-playing", 0):
-            guard !playing.isEmpty else { return failure("now-playing: give at least one of --song-id, --position, --volume") }
-            return .success(.nowPlaying(playing))
+            guard !playing.isEmpty else { throw .nothingToSay(command: command, options: "--song-id, --position, --volume") }
+            return .nowPlaying(playing)
         case ("kick", 1):
-            guard let id = id(operands[0]) else { return failure("kick: expected a receiver's ID (mshost clients lists them), got \"\(operands[0])\"") }
-            return .success(.kick(id: id, forSeconds: stayAway.map { Int($0 / 1_000_000) }))
+            return .kick(id: try id(operands[0]), forSeconds: stayAway.map { Int($0 / 1_000_000) })
         case ("volume", 2):
-            guard let id = id(operands[0]) else { return failure("volume: expected a receiver's ID (mshost clients lists them), got \"\(operands[0])\"") }
-            guard let level = Int(operands[1]), VolumeScale.range.contains(level) else {
-                return failure("volume: expected a level from 0 to 100, got \"\(operands[1])\"")
-            }
-            return .success(.volume(id: id, level: level))
+            let id = try id(operands[0])
+            guard let level = Int(operands[1]), VolumeScale.range.contains(level) else { throw .notALevel(got: operands[1]) }
+            return .volume(id: id, level: level)
         case ("mute", 2):
-            guard let id = id(operands[0]) else { return failure("mute: expected a receiver's ID (mshost clients lists them), got \"\(operands[0])\"") }
-            guard ["on", "off"].contains(operands[1]) else { return failure("mute: expected on or off, got \"\(operands[1])\"") }
-            return .success(.mute(id: id, on: operands[1] == "on"))
+            let id = try id(operands[0])
+            guard ["on", "off"].contains(operands[1]) else { throw .notOnOrOff(got: operands[1]) }
+            return .mute(id: id, on: operands[1] == "on")
         default:
-            return failure("\(command): wrong number of arguments")
+            throw .wrongArgumentCount(command: command)
         }
     }
 

@@ -13,10 +13,8 @@ import Glibc
 enum PasswordCommand {
     static func run(_ arguments: [String], log: Logger) -> Int32 {
         let options: DaemonCommandLine
-        switch DaemonCommandLine.parse(arguments) {
-        case .success(let o): options = o
-        case .failure(let e):
-            log.error("\(e.message) (\(mshostCommands.usage("passwd")))")
+        do throws(UsageError) { options = try DaemonCommandLine.parse(arguments) } catch {
+            log.error("\(error) (\(mshostCommands.usage("passwd")))")
             return 2
         }
         guard let password = readPassword(), !password.isEmpty else {

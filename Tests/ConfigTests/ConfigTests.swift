@@ -399,14 +399,12 @@ final class ConfigTests: XCTestCase {
     }
 
     func testCommandLine() throws {
-        let o = try DaemonCommandLine.parse(["--config", "/a.json", "--check"]).get()
+        let o = try DaemonCommandLine.parse(["--config", "/a.json", "--check"])
         XCTAssertEqual(o.configPath, "/a.json")
         XCTAssertTrue(o.checkOnly)
-        XCTAssertEqual(try DaemonCommandLine.parse(["--config=/b.json"]).get().configPath, "/b.json")
-        XCTAssertEqual(try DaemonCommandLine.parse([]).get().configPath, "/etc/moosync.json")
-        guard case .failure(let e) = DaemonCommandLine.parse(["--frobnicate"]) else { return XCTFail("accepted") }
-        XCTAssertEqual(e.message, "unknown option --frobnicate")
-        guard case .failure(let e2) = DaemonCommandLine.parse(["--config"]) else { return XCTFail("accepted") }
-        XCTAssertEqual(e2.message, "--config needs a file path")
+        XCTAssertEqual(try DaemonCommandLine.parse(["--config=/b.json"]).configPath, "/b.json")
+        XCTAssertEqual(try DaemonCommandLine.parse([]).configPath, "/etc/moosync.json")
+        XCTAssertThrowsError(try DaemonCommandLine.parse(["--frobnicate"])) { XCTAssertEqual("\($0)", "unknown option --frobnicate") }
+        XCTAssertThrowsError(try DaemonCommandLine.parse(["--config"])) { XCTAssertEqual("\($0)", "--config needs a file path") }
     }
 }

@@ -41,7 +41,7 @@ final class LocalControlTests: XCTestCase {
         let at = path("lines")
         let server = LocalControlServer(listener: try LocalListener(path: at))
         // A script that writes its request and shuts its side, as `nc -N` does.
-        let fd = try LocalListener.connect(path: at).get()
+        let fd = try LocalListener.connect(path: at)
         defer { close(fd) }
         _ = Array("clients\n".utf8).withUnsafeBytes { writeAll(fd, $0) }
         shutdown(fd, CInt(SHUT_WR))

@@ -18,7 +18,7 @@ final class TCPChannelTests: XCTestCase {
             if let server = listener.accept() { return (client, server) }
             usleep(5_000)
         }
-        throw ChannelError("no connection accepted on port \(port)")
+        throw ExpectationError("no connection accepted on port \(port)")
     }
 
     /// A channel that reads ahead of the frame reader (16 KB per receive): frames that straddle

@@ -79,11 +79,6 @@ enum FakeHost {
         throw ExpectationError("no \(type) from the receiver within 5 s")
     }
 
-    struct ExpectationError: Error, CustomStringConvertible {
-        var description: String
-        init(_ description: String) { self.description = description }
-    }
-
     /// An AUDIO frame of PCM; `click` puts a full-scale pulse on its first frame.
     static func audio(sequence: UInt64, timestamp: UInt64, click: Bool = false) -> [UInt8] {
         ScriptedHost.pcmAudio(sequence: sequence, timestamp: timestamp, click: click ? 20_000 : 0, frameSamples: frameSamples)

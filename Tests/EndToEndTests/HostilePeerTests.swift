@@ -477,14 +477,14 @@ final class HostilePeerTests: XCTestCase {
         let receiver = try Daemon("msrecv", config: config, scratch: scratch)
         let deadline = Date().addingTimeInterval(5)
         while Date() < deadline {
-            guard case .success(let fd) = LocalListener.connect(path: socket) else {
+            guard let fd = try? LocalListener.connect(path: socket) else {
                 usleep(20_000)
                 continue
             }
             close(fd)
             break
         }
-        let idle = try (0..<20).map { _ in try LocalListener.connect(path: socket).get() }
+        let idle = try (0..<20).map { _ in try LocalListener.connect(path: socket) }
         Thread.sleep(forTimeInterval: 0.3)
         let (status, output) = try runToCompletion("msrecv", ["status", "--config", config])
         for fd in idle { close(fd) }
@@ -518,7 +518,7 @@ final class HostilePeerTests: XCTestCase {
         let config = try scratch.write("host.json", Configs.host(port: port, source: "tone:440", stateDir: state))
         let host = try Daemon("mshost", config: config, scratch: scratch)
         XCTAssertTrue(host.waitFor("local control on"), host.log)
-        let idle = try (0..<20).map { _ in try LocalListener.connect(path: state + "/mshost.sock").get() }
+        let idle = try (0..<20).map { _ in try LocalListener.connect(path: state + "/mshost.sock") }
         defer { for fd in idle { close(fd) } }
         Thread.sleep(forTimeInterval: 0.3)
         let (status, output) = try runToCompletion("mshost", ["clients", "--config", config])

@@ -45,9 +45,9 @@ enum HostileReceiver {
             case .frame(let h, let payload) where h.type == .reject: return .reject(try Array(payload).withUnsafeBytes { try Reject.decode($0) })
             case .frame: continue
             case .wouldBlock: usleep(1_000)
-            case .closed, .failed: throw FakeHost.ExpectationError("the host closed the connection without answering the share")
+            case .closed, .failed: throw ExpectationError("the host closed the connection without answering the share")
             }
         }
-        throw FakeHost.ExpectationError("no answer to the share within 5 s")
+        throw ExpectationError("no answer to the share within 5 s")
     }
 }

@@ -1,6 +1,7 @@
 import Core
 import Foundation
 import Secure
+import TestSupport
 import Transport
 import XCTest
 
@@ -454,7 +455,7 @@ enum Configs {
             case .failed(let e): throw e
             }
         }
-        throw ChannelError("no TLS handshake with port \(port) within \(timeout) s")
+        throw ExpectationError("no TLS handshake with port \(port) within \(timeout) s")
     }
 
     /// A TCP connection to the host's `port` on 127.0.0.1 from the loopback address `source`.
@@ -476,7 +477,7 @@ enum Configs {
         guard bound == 0, connected == 0 else {
             let why = String(cString: strerror(errno))
             close(fd)
-            throw ChannelError("cannot connect from \(source) to port \(port): \(why)")
+            throw ExpectationError("cannot connect from \(source) to port \(port): \(why)")
         }
         return fd
     }
