@@ -30,37 +30,37 @@ public struct WAVAudio: Equatable, Sendable {
         }
     }
 
-    public static func parse(_ bytes: [UInt8]) -> Result<WAVAudio, ParseError> {
-        bytes.withUnsafeBytes { parse($0) }
+    public static func parse(_ bytes: [UInt8]) throws(ParseError) -> WAVAudio {
+        try bytes.withBytes { raw throws(ParseError) in try parse(raw) }
     }
 
-    public static func parse(_ b: UnsafeRawBufferPointer) -> Result<WAVAudio, ParseError> {
+    public static func parse(_ b: UnsafeRawBufferPointer) throws(ParseError) -> WAVAudio {
         func tag(_ at: Int) -> String { String(decoding: b[at..<(at + 4)], as: UTF8.self) }
         func u16(_ at: Int) -> Int { Int(b[at]) | Int(b[at + 1]) << 8 }
         func u32(_ at: Int) -> Int { u16(at) | u16(at + 2) << 16 }
-        guard b.count >= 12, tag(0) == "RIFF", tag(8) == "WAVE" else { return .failure(.notRIFFWave) }
+        guard b.count >= 12, tag(0) == "RIFF", tag(8) == "WAVE" else { throw .notRIFFWave }
         var offset = 12
         var format: (rate: Int, channels: Int)?
         while offset + 8 <= b.count {
             let id = tag(offset)
             let size = u32(offset + 4)
             let body = offset + 8
-            guard size <= b.count - body || id == "data" else { return .failure(.truncated) }
+            guard size <= b.count - body || id == "data" else { throw .truncated }
             switch id {
             case "fmt ":
-                guard size >= 16 else { return .failure(.truncated) }
+                guard size >= 16 else { throw .truncated }
                 var code = u16(body)
                 if code == 0xFFFE && size >= 40 { code = u16(body + 24) }  // EXTENSIBLE: sub-format GUID
                 let channels = u16(body + 2)
                 let rate = u32(body + 4)
                 let bits = u16(body + 14)
-                guard code == 1, bits == 16 else { return .failure(.unsupportedFormat("format \(code), \(bits) bits")) }
+                guard code == 1, bits == 16 else { throw .unsupportedFormat("format \(code), \(bits) bits") }
                 guard (1...8).contains(channels), (1_000...384_000).contains(rate) else {
-                    return .failure(.unsupportedFormat("\(channels) channels at \(rate) Hz"))
+                    throw .unsupportedFormat("\(channels) channels at \(rate) Hz")
                 }
                 format = (rate, channels)
             case "data":
-                guard let format else { return .failure(.missingChunk("fmt ")) }
+                guard let format else { throw .missingChunk("fmt ") }
                 // A streamed WAV may carry a placeholder size; take what is there.
                 let available = min(size, b.count - body)
                 let count = available / (2 * format.channels) * format.channels
@@ -68,13 +68,13 @@ public struct WAVAudio: Equatable, Sendable {
                 for i in 0..<count {
                     samples[i] = Int16(littleEndian: b.loadUnaligned(fromByteOffset: body + 2 * i, as: Int16.self))
                 }
-                return .success(WAVAudio(sampleRate: format.rate, channels: format.channels, samples: samples))
+                return WAVAudio(sampleRate: format.rate, channels: format.channels, samples: samples)
             default:
                 break
             }
             offset = body + size + (size & 1)
         }
-        return .failure(.missingChunk(format == nil ? "fmt " : "data"))
+        throw .missingChunk(format == nil ? "fmt " : "data")
     }
 
     /// The file's bytes (16-bit PCM).

@@ -47,7 +47,7 @@ public final class AudioPathHarness {
             }
             let n = try pcm.withUnsafeBufferPointer { input in
                 try out.withUnsafeMutableBytes { output in
-                    if let opus { return try opus.encode(input, frames: format.frameSamples, into: output).get() }
+                    if let opus { return try opus.encode(input, frames: format.frameSamples, into: output) }
                     return flac!.encode(input, into: output) ?? 0
                 }
             }

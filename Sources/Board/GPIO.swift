@@ -172,9 +172,10 @@ public final class SimulatedLine: GPIOLine {
             var events = [UInt8](repeating: 0, count: 1024)
             while Glibc.read(descriptor, &events, events.count) > 0 {}
         }
-        switch readWholeFile(file, limit: 16) {
-        case .success(let text): return (text.first == UInt8(ascii: "1")) != activeLow
-        case .failure(let e): throw GPIOError(e, "simulated line \(file): \(e)")
+        do throws(Errno) {
+            return (try readWholeFile(file, limit: 16).first == UInt8(ascii: "1")) != activeLow
+        } catch {
+            throw GPIOError(error, "simulated line \(file): \(error)")
         }
     }
 

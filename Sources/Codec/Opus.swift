@@ -44,10 +44,11 @@ public final class OpusEncoderHandle {
     /// Forgets the signal so far: an encoder that resumes after a pause starts clean.
     public func reset() { _ = copus_encoder_reset(encoder) }
 
-    /// Encodes one frame of interleaved S16 into `out`; the byte count, or an error.
-    public func encode(_ pcm: UnsafeBufferPointer<Int16>, frames: Int, into out: UnsafeMutableRawBufferPointer) -> Result<Int, OpusError> {
+    /// Encodes one frame of interleaved S16 into `out`; the byte count.
+    public func encode(_ pcm: UnsafeBufferPointer<Int16>, frames: Int, into out: UnsafeMutableRawBufferPointer) throws(OpusError) -> Int {
         let n = opus_encode(encoder, pcm.baseAddress!, Int32(frames), out.baseAddress!.assumingMemoryBound(to: UInt8.self), opus_int32(out.count))
-        return n < 0 ? .failure(OpusError(code: n)) : .success(Int(n))
+        guard n >= 0 else { throw OpusError(code: n) }
+        return Int(n)
     }
 }
 

@@ -156,10 +156,10 @@ public enum DaemonStartup {
             print("\(program) \(MoosyncVersion.current) (protocol \(WireProtocol.version); \(version()))")
             return .exit(0)
         }
-        switch ConfigLoader.load(path: options.configPath) {
-        case .success(let settings): return .run(options, settings)
-        case .failure(let errors):
-            for line in errors.description.split(separator: "\n") { log.error(String(line)) }
+        do throws(ConfigErrors) {
+            return .run(options, try ConfigLoader.load(path: options.configPath))
+        } catch {
+            for line in error.description.split(separator: "\n") { log.error(String(line)) }
             return .exit(1)
         }
     }

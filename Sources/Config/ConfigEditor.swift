@@ -6,15 +6,14 @@ import Core
 public enum ConfigEditor {
     /// `text` with `sharing.password_verifier` set to `verifier` and `sharing.password` emptied,
     /// or why not (not JSON, or no `sharing` object to put it in).
-    public static func settingPasswordVerifier(_ verifier: String, in text: String) -> Result<String, ConfigError> {
+    public static func settingPasswordVerifier(_ verifier: String, in text: String) throws(ConfigError) -> String {
         let bytes = Array(text.utf8)
         let root: JSONValue
-        switch bytes.withUnsafeBufferPointer({ JSONReader.parse($0) }) {
-        case .success(let value): root = value
-        case .failure(let e): return .failure(ConfigError(path: "", message: "invalid JSON: \(e.message)", position: e.position))
+        do throws(JSONParseError) { root = try JSONReader.parse(bytes) } catch {
+            throw ConfigError(path: "", message: "invalid JSON: \(error.message)", position: error.position)
         }
         guard let sharing = root["sharing"], case .object(let members) = sharing.kind else {
-            return .failure(ConfigError(path: "sharing", message: "no \"sharing\" object to put the verifier in"))
+            throw ConfigError(path: "sharing", message: "no \"sharing\" object to put the verifier in")
         }
         var edits: [(range: Range<Int>, replacement: String)] = []
         let quoted = JSONWriter.quoted(verifier)
@@ -34,7 +33,7 @@ public enum ConfigEditor {
         for edit in edits.sorted(by: { $0.range.lowerBound > $1.range.lowerBound }) {
             out.replaceSubrange(edit.range, with: Array(edit.replacement.utf8))
         }
-        return .success(String(decoding: out, as: UTF8.self))
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// The byte offset of a line and column (columns count characters, as the reader does).

@@ -9,28 +9,26 @@ public enum ConfigLoader {
     static let opusRates = [8_000, 12_000, 16_000, 24_000, 48_000]
 
     /// Loads `path`; a failure carries every error found, each naming its key path.
-    public static func load(path: String) -> Result<Settings, ConfigErrors> {
-        switch readWholeFile(path, limit: 1 << 20) {
-        case .failure(let e):
-            let why = e == .fileTooLarge ? "file is larger than 1 MiB" : e.description
-            return .failure(ConfigErrors(file: path, errors: [ConfigError(path: "", message: "cannot read config file: \(why)")]))
-        case .success(let bytes):
-            return parse(bytes: bytes).mapError { ConfigErrors(file: path, errors: $0.errors) }
+    public static func load(path: String) throws(ConfigErrors) -> Settings {
+        let bytes: [UInt8]
+        do throws(Errno) { bytes = try readWholeFile(path, limit: 1 << 20) } catch {
+            let why = error == .fileTooLarge ? "file is larger than 1 MiB" : error.description
+            throw ConfigErrors(file: path, errors: [ConfigError(path: "", message: "cannot read config file: \(why)")])
         }
+        do throws(ConfigErrors) { return try parse(bytes: bytes) } catch { throw ConfigErrors(file: path, errors: error.errors) }
     }
 
-    public static func parse(text: String) -> Result<Settings, ConfigErrors> { parse(bytes: Array(text.utf8)) }
+    public static func parse(text: String) throws(ConfigErrors) -> Settings { try parse(bytes: Array(text.utf8)) }
 
-    public static func parse(bytes: [UInt8]) -> Result<Settings, ConfigErrors> {
-        let parsed = bytes.withUnsafeBufferPointer { JSONReader.parse($0) }
-        switch parsed {
-        case .failure(let e):
-            return .failure(ConfigErrors(file: "", errors: [ConfigError(path: "", message: "invalid JSON: \(e.message)", position: e.position)]))
-        case .success(let root):
-            var checker = ConfigChecker()
-            let settings = validate(root, &checker)
-            return checker.errors.isEmpty ? .success(settings) : .failure(ConfigErrors(file: "", errors: checker.errors))
+    public static func parse(bytes: [UInt8]) throws(ConfigErrors) -> Settings {
+        let root: JSONValue
+        do throws(JSONParseError) { root = try JSONReader.parse(bytes) } catch {
+            throw ConfigErrors(file: "", errors: [ConfigError(path: "", message: "invalid JSON: \(error.message)", position: error.position)])
         }
+        var checker = ConfigChecker()
+        let settings = validate(root, &checker)
+        guard checker.errors.isEmpty else { throw ConfigErrors(file: "", errors: checker.errors) }
+        return settings
     }
 
     static func validate(_ root: JSONValue, _ c: inout ConfigChecker) -> Settings {
@@ -198,12 +196,12 @@ public enum ConfigLoader {
             c.fail(path, "expected the absolute path of a small image (PNG or JPEG, at most \(avatarLimit / 1024) KB), got \(value.shortText)", at: value)
             return ""
         }
-        switch readWholeFile(file, limit: avatarLimit) {
-        case .success(let bytes): return base64(bytes)
-        case .failure(.fileTooLarge):
+        do throws(Errno) {
+            return base64(try readWholeFile(file, limit: avatarLimit))
+        } catch .fileTooLarge {
             c.fail(path, "\(file) is larger than \(avatarLimit / 1024) KB; the advertisement carries it whole in one message", at: value)
-        case .failure(let e):
-            c.fail(path, "cannot read \(file): \(e)", at: value)
+        } catch {
+            c.fail(path, "cannot read \(file): \(error)", at: value)
         }
         return ""
     }

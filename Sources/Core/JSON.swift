@@ -114,12 +114,13 @@ public enum JSONReader {
     /// must not exhaust the stack).
     public static let maxDepth = 64
 
-    public static func parse(_ text: String) -> Result<JSONValue, JSONParseError> {
-        var utf8 = Array(text.utf8)
-        return utf8.withUnsafeMutableBufferPointer { parse(UnsafeBufferPointer($0)) }
+    public static func parse(_ text: String) throws(JSONParseError) -> JSONValue { try parse(Array(text.utf8)) }
+
+    public static func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
+        try bytes.withBytes { raw throws(JSONParseError) in try parse(raw.bindMemory(to: UInt8.self)) }
     }
 
-    public static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> Result<JSONValue, JSONParseError> {
+    public static func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws(JSONParseError) -> JSONValue {
         var parser = Parser(bytes: bytes)
         do {
             parser.skipWhitespace()
@@ -128,9 +129,9 @@ public enum JSONReader {
             if parser.index < bytes.count {
                 throw parser.error("unexpected \(parser.describeCurrent()) after the end of the document")
             }
-            return .success(value)
+            return value
         } catch let error as JSONParseError {
-            return .failure(error)
+            throw error
         } catch {
             preconditionFailure("JSON parser throws only JSONParseError")
         }

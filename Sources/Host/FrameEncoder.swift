@@ -148,7 +148,8 @@ struct FrameEncoder {
             }
             tier.run?.last = sequence
             let data = UnsafeMutableRawBufferPointer(rebasing: tier.out[dataOffset...])
-            if case .success(let n) = tier.encoder.encode(UnsafeBufferPointer(pcm), frames: frameSamples, into: data) {
+            // A frame the encoder refuses is not sent: receivers conceal it.
+            if let n = try? tier.encoder.encode(UnsafeBufferPointer(pcm), frames: frameSamples, into: data) {
                 opusFrames[index] = finish(tier.out, codec: .opus, sequence: sequence, timestamp: timestamp, metadata: metadata, dataBytes: n)
             }
         }

@@ -25,8 +25,8 @@ public enum HostControl {
                 log.error("sharing.control_group: there is no group \"\(name)\"; the local control socket is for this host's user only")
             }
         }
-        if case .failure(let e) = makeDirectory(directory, mode: 0o700) {
-            log.error("sharing.state_dir: cannot create \(directory) for the local control socket: \(e)")
+        do throws(Errno) { try makeDirectory(directory, mode: 0o700) } catch {
+            log.error("sharing.state_dir: cannot create \(directory) for the local control socket: \(error)")
             return nil
         }
         // The group must be able to reach the socket in the directory; the keys in it stay the

@@ -32,15 +32,9 @@ enum PCMSource {
             return .tone(ToneGenerator(hz: hz, rate: rate, channels: channels))
         case .wav(let path):
             let bytes: [UInt8]
-            switch readWholeFile(path) {
-            case .success(let b): bytes = b
-            case .failure(let e): throw .unreadable(path: path, e)
-            }
+            do throws(Errno) { bytes = try readWholeFile(path) } catch { throw .unreadable(path: path, error) }
             let wav: WAVAudio
-            switch WAVAudio.parse(bytes) {
-            case .success(let w): wav = w
-            case .failure(let e): throw .notPlayable(path: path, e)
-            }
+            do throws(WAVAudio.ParseError) { wav = try WAVAudio.parse(bytes) } catch { throw .notPlayable(path: path, error) }
             do throws(SamplerateError) {
                 let mixed = remixChannels(wav.samples, from: wav.channels, to: channels)
                 let converted = try SampleRateConverter.convert(mixed, channels: channels, from: wav.sampleRate, to: rate)

@@ -14,20 +14,19 @@ public func makeUUID() -> String {
 
 /// The UUID kept in `directory/file`, made there on first use: an id that outlives restarts (a
 /// host's device_id, by which receivers pick it and pin its key).
-public func persistentUUID(directory: String, file: String) -> Result<String, Errno> {
+public func persistentUUID(directory: String, file: String) throws(Errno) -> String {
     let path = directory + "/" + file
-    if case .success(let bytes) = readWholeFile(path, limit: 64) {
+    if let bytes = try? readWholeFile(path, limit: 64) {
         let text = String(decoding: bytes, as: UTF8.self).trimmingNewline
-        if text.utf8.count == 36 && text.allSatisfy({ $0.isHexDigit || $0 == "-" }) { return .success(text) }
+        if text.utf8.count == 36 && text.allSatisfy({ $0.isHexDigit || $0 == "-" }) { return text }
     }
-    if case .failure(let e) = makeDirectory(directory, mode: 0o755) { return .failure(e) }
+    try makeDirectory(directory, mode: 0o755)
     let id = makeUUID()
     // An unreadable or damaged file is replaced, never left half-written.
     _ = unlink(path + ".new")
-    switch writeNewFile(path + ".new", Array((id + "\n").utf8), mode: 0o644) {
-    case .failure(let e): return .failure(e)
-    case .success: return rename(path + ".new", path) == 0 ? .success(id) : .failure(.current)
-    }
+    try writeNewFile(path + ".new", Array((id + "\n").utf8), mode: 0o644)
+    guard rename(path + ".new", path) == 0 else { throw .current }
+    return id
 }
 
 extension String {

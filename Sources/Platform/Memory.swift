@@ -8,7 +8,7 @@ public func returnFreeHeapToSystem() { cmoosync_return_free_heap() }
 /// `ru_maxrss` carries the parent's peak across `execve`, so a receiver started from a 16 MB
 /// process reported 16 MB where its own peak was 4.8 MB.
 public func peakResidentKilobytes() -> Int? {
-    guard case .success(let bytes) = readWholeFile("/proc/self/status", limit: 8 * 1024) else { return nil }
+    guard let bytes = try? readWholeFile("/proc/self/status", limit: 8 * 1024) else { return nil }
     let key = Array("VmHWM:".utf8)
     guard let line = bytes.split(separator: UInt8(ascii: "\n")).first(where: { $0.starts(with: key) }) else { return nil }
     return Int(String(decoding: line.dropFirst(key.count).filter { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }, as: UTF8.self))
@@ -24,9 +24,10 @@ public func releaseCodePages() { _ = cmoosync_release_code_pages() }
 /// Locks the pages resident now (the audio thread's working set, once it has played for a
 /// while), so that memory pressure cannot evict them and make the audio thread wait for the SD
 /// card. Nothing else is faulted in: the daemon's memory does not grow. Bytes locked.
-public func lockResidentPages() -> Result<Int, Errno> {
+public func lockResidentPages() throws(Errno) -> Int {
     let n = cmoosync_lock_resident_pages()
-    return n >= 0 ? .success(n) : .failure(Errno(CInt(-n)))
+    guard n >= 0 else { throw Errno(CInt(-n)) }
+    return n
 }
 
 /// Undoes `lockResidentPages` (between sessions, before `releaseCodePages`).

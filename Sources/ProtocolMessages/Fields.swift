@@ -43,12 +43,10 @@ struct Fields {
     /// Parses a whole payload, which must be a JSON object.
     static func parse(_ payload: UnsafeRawBufferPointer, message: String, maxBytes: Int = WireProtocol.maxControlPayload) throws(ProtocolError) -> Fields {
         guard payload.count <= maxBytes else { throw .tooLarge(message: message, bytes: payload.count, limit: maxBytes) }
-        switch JSONReader.parse(payload.bindMemory(to: UInt8.self)) {
-        case .failure(let e): throw .notJSON(message: message, e)
-        case .success(let json):
-            guard json.members != nil else { throw .notAnObject(message: message, found: json.typeName) }
-            return Fields(message: message, path: "", value: json)
-        }
+        let json: JSONValue
+        do throws(JSONParseError) { json = try JSONReader.parse(payload.bindMemory(to: UInt8.self)) } catch { throw .notJSON(message: message, error) }
+        guard json.members != nil else { throw .notAnObject(message: message, found: json.typeName) }
+        return Fields(message: message, path: "", value: json)
     }
 
     private func name(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
@@ -169,12 +167,4 @@ extension JSONValue {
 
     /// An integer only when the literal is one and fits in 64 bits.
     var int64Value: Int64? { intValue.map(Int64.init) }
-}
-
-extension Array where Element == UInt8 {
-    /// `decode` run over these bytes (`withUnsafeBytes` passes only untyped errors on: the
-    /// typed one crosses it as a value).
-    public func decoded<Message>(_ decode: (UnsafeRawBufferPointer) throws(ProtocolError) -> Message) throws(ProtocolError) -> Message {
-        try withUnsafeBytes { bytes in Result { () throws(ProtocolError) in try decode(bytes) } }.get()
-    }
 }

@@ -133,7 +133,7 @@ public struct ServiceAdvertisement: Equatable, Sendable {
             members.append("\(JSONWriter.quoted(key)): \(JSONWriter.quoted(value))")
         }
         let text = Array(("{" + members.joined(separator: ",") + "}").utf8)
-        let f = try text.decoded { bytes throws(ProtocolError) in try Fields.parse(bytes, message: "TXT record") }
+        let f = try text.withBytes { bytes throws(ProtocolError) in try Fields.parse(bytes, message: "TXT record") }
         return try read { key, kind throws(ProtocolError) in
             guard let s = try f.optionalString(key, maxLength: 255) else { return nil }
             switch kind {

@@ -17,7 +17,8 @@ public protocol AudioOutput {
     /// locked, and the code that ran before a session released (a simulated output stepped by
     /// its caller, in a test's process, is not).
     var isRealTime: Bool { get }
-    /// Opens the device for `format` without blocking (a busy device says so at once).
+    /// Opens the device for `format` without blocking (a busy device says so at once). A value,
+    /// not a throw: the engine opens the device before the session that plays it exists.
     func open(format: StreamFormat, latency: Microseconds) -> Result<Device, AlsaError>
     /// Why `open` failed, for a person: the error, and what to do about it where that is known.
     func explain(_ error: AlsaError, format: StreamFormat) -> String

@@ -15,8 +15,8 @@ public enum ReceiverControl {
 
     /// Without it the speaker plays all the same, and says why.
     static func open(settings: ReceivingSettings, log: Logger) -> LocalControlServer? {
-        if case .failure(let e) = makeDirectory(settings.stateDirectory, mode: 0o700) {
-            log.error("receiving.state_dir: cannot create \(settings.stateDirectory) for the local control socket: \(e)")
+        do throws(Errno) { try makeDirectory(settings.stateDirectory, mode: 0o700) } catch {
+            log.error("receiving.state_dir: cannot create \(settings.stateDirectory) for the local control socket: \(error)")
             return nil
         }
         let path = socketPath(stateDirectory: settings.stateDirectory)

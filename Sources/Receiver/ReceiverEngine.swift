@@ -440,7 +440,8 @@ public final class ReceiverEngine<Output: AudioOutput> {
         let endpoints = target.endpoints
         let label = target.label
         do {
-            let lookup = try BackgroundWork(name: "lookup") { Self.resolve(endpoints, label: label) }
+            // The answer crosses threads as a value.
+            let lookup = try BackgroundWork(name: "lookup") { Result { () throws(TransportError) in try Self.resolve(endpoints, label: label) } }
             reactor.register(.lookup, fd: lookup.descriptor, interest: .read)
             phase = .resolving(lookup)
         } catch {
@@ -450,38 +451,35 @@ public final class ReceiverEngine<Output: AudioOutput> {
     }
 
     /// Every address of `endpoints`, or why there is none.
-    private static func resolve(_ endpoints: [DiscoveredHost.Endpoint], label: String) -> Result<[SocketAddress], TransportError> {
+    private static func resolve(_ endpoints: [DiscoveredHost.Endpoint], label: String) throws(TransportError) -> [SocketAddress] {
         var addresses: [SocketAddress] = []
         var failure: TransportError?
         for endpoint in endpoints {
-            switch SocketAddress.resolve(host: endpoint.address, port: endpoint.port) {
-            case .success(let found): addresses += found
-            case .failure(let e): failure = e
-            }
+            do throws(TransportError) { addresses += try SocketAddress.resolve(host: endpoint.address, port: endpoint.port) } catch { failure = error }
         }
-        return addresses.isEmpty ? .failure(failure ?? .resolve(host: label, "no address")) : .success(addresses)
+        guard !addresses.isEmpty else { throw failure ?? .resolve(host: label, "no address") }
+        return addresses
     }
 
     /// Starts connecting to the first of `addresses`; the rest are tried if it fails.
     private func dial(_ addresses: ArraySlice<SocketAddress>) {
         guard let address = addresses.first, let target else { return endSession(streamed: false) }
-        switch transport(target).connect(to: address) {
-        case .success(let channel):
-            let handshake = HandshakePhase(
-                channel: channel,
-                hello: { [clientID, settings] t1 in
-                    HandshakeMessages.hello(clientID: clientID, settings: settings, t1: t1)
-                }, password: password, log: log)
-            reactor.register(.host, fd: channel.fileDescriptor, interest: .write)
-            reactor.schedule(.handshake, after: HandshakePhase.timeout)
-            advance(handshake, remaining: Array(addresses.dropFirst()))
-        case .failure(let e):
+        let channel: any ByteChannel
+        do throws(TransportError) { channel = try transport(target).connect(to: address) } catch {
             guard addresses.count > 1 else {
-                log.event(.networkError(e.description))
+                log.event(.networkError(error.description))
                 return endSession(streamed: false)
             }
-            dial(addresses.dropFirst())
+            return dial(addresses.dropFirst())
         }
+        let handshake = HandshakePhase(
+            channel: channel,
+            hello: { [clientID, settings] t1 in
+                HandshakeMessages.hello(clientID: clientID, settings: settings, t1: t1)
+            }, password: password, log: log)
+        reactor.register(.host, fd: channel.fileDescriptor, interest: .write)
+        reactor.schedule(.handshake, after: HandshakePhase.timeout)
+        advance(handshake, remaining: Array(addresses.dropFirst()))
     }
 
     private func advance(_ handshake: HandshakePhase, remaining: [SocketAddress]) {

@@ -241,15 +241,15 @@ final class StreamSession<Output: AudioOutput> {
     /// Locks what is resident now, which is what a playing stream runs: memory pressure then
     /// cannot evict it and make the audio thread wait for the SD card to read it back.
     private func lockMemory() {
-        switch lockResidentPages() {
-        case .success(let bytes):
+        do throws(Errno) {
+            let bytes = try lockResidentPages()
             log.info("memory: locked the \(bytes / 1024) KB a playing stream runs in")
-        case .failure(let e):
+        } catch {
             guard advice.isNew(.memoryLock) else { return }
             var limit = rlimit()
             getrlimit(__rlimit_resource_t(__RLIMIT_MEMLOCK.rawValue), &limit)
             log.error(
-                "memory: the stream's pages could not be locked (\(e); RLIMIT_MEMLOCK is \(limit.rlim_cur / 1024) KB): under memory pressure the "
+                "memory: the stream's pages could not be locked (\(error); RLIMIT_MEMLOCK is \(limit.rlim_cur / 1024) KB): under memory pressure the "
                     + "audio thread may wait for the disk. Allow it with LimitMEMLOCK=16M in msrecv's systemd unit, a memlock line in "
                     + "/etc/security/limits.conf, or CAP_IPC_LOCK"
             )
@@ -463,7 +463,7 @@ final class StreamSession<Output: AudioOutput> {
     private func metadataArrived(_ bytes: [UInt8], timestamp: UInt64) {
         let metadata: PacketMetadata
         do throws(ProtocolError) {
-            metadata = try bytes.decoded(PacketMetadata.decode)
+            metadata = try bytes.withBytes(PacketMetadata.decode)
         } catch {
             if !metadataRefused { log.warning("the host's AUDIO metadata is ignored: \(error)") }
             metadataRefused = true

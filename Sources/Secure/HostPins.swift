@@ -50,22 +50,20 @@ public struct HostPins {
         guard Self.fitsALine(host) else {
             return (.refused("host id \(host.debugDescription) is empty, over 255 bytes or has spaces or control characters: not trusted"), 0)
         }
-        switch read() {
-        case .failure(let unreadable): return (.refused(unreadable.why), 0)
-        case .success(let pins):
-            switch pins[host] {
-            case .some(fingerprint): return (.known, pins.count)
-            case .some(let old):
-                return (
-                    .refused(
-                        """
-                        host \(host) presented a different certificate (\(fingerprint)) from the one pinned on first use (\(old), in \(file)). \
-                        If the host was reinstalled or its key replaced, delete the line for \(host) from that file, or set \
-                        receiving.host_fingerprint to the new one (on the host: mshost --fingerprint); otherwise something is impersonating it
-                        """), pins.count
-                )
-            case .none: return (.firstUse, pins.count)
-            }
+        let pins: [String: Fingerprint]
+        do throws(Unreadable) { pins = try read() } catch { return (.refused(error.description), 0) }
+        switch pins[host] {
+        case .some(fingerprint): return (.known, pins.count)
+        case .some(let old):
+            return (
+                .refused(
+                    """
+                    host \(host) presented a different certificate (\(fingerprint)) from the one pinned on first use (\(old), in \(file)). \
+                    If the host was reinstalled or its key replaced, delete the line for \(host) from that file, or set \
+                    receiving.host_fingerprint to the new one (on the host: mshost --fingerprint); otherwise something is impersonating it
+                    """), pins.count
+            )
+        case .none: return (.firstUse, pins.count)
         }
     }
 
@@ -103,8 +101,7 @@ public struct HostPins {
     /// The key pinned for `host`, if any (or the configured one, which is the only one).
     public func pinnedKey(_ host: String) -> Fingerprint? {
         if let configured { return configured }
-        guard case .success(let pins) = read() else { return nil }
-        return pins[host]
+        return (try? read())?[host]
     }
 
     /// Non-empty, at most 255 bytes, and no spaces or control characters: a host id that
@@ -116,22 +113,21 @@ public struct HostPins {
             }
     }
 
-    /// Why the file cannot be trusted.
-    private struct Unreadable: Error { var why: String }
+    /// Why the file cannot be trusted: it cannot be read.
+    private struct Unreadable: Error, CustomStringConvertible {
+        let file: String
+        let errno: Errno
+        var description: String {
+            "cannot read \(file) (\(errno)): no host is trusted until it can be read; make it a plain file under 1 MiB that msrecv can read, or remove it"
+        }
+    }
 
     /// The pins, or why the file cannot be trusted. No file: none yet.
-    private func read() -> Result<[String: Fingerprint], Unreadable> {
+    private func read() throws(Unreadable) -> [String: Fingerprint] {
         let bytes: [UInt8]
-        switch readWholeFile(file, limit: Self.maxFileSize, followingLinks: false) {
-        case .success(let b): bytes = b
-        case .failure(let e) where e == Errno(ENOENT): return .success([:])
-        case .failure(let e):
-            return .failure(
-                Unreadable(
-                    why:
-                        "cannot read \(file) (\(e)): no host is trusted until it can be read; make it a plain file under 1 MiB that msrecv can read, "
-                        + "or remove it"
-                ))
+        do throws(Errno) { bytes = try readWholeFile(file, limit: Self.maxFileSize, followingLinks: false) } catch {
+            guard error == Errno(ENOENT) else { throw Unreadable(file: file, errno: error) }
+            return [:]
         }
         var pins: [String: Fingerprint] = [:]
         for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
@@ -140,6 +136,6 @@ public struct HostPins {
                 pins[String(fields[0])] = fingerprint
             }
         }
-        return .success(pins)
+        return pins
     }
 }

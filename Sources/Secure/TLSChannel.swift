@@ -174,24 +174,24 @@ public struct TLSTransport: ChannelTransport {
         self.verifyPeer = verifyPeer
     }
 
-    public func connect(to address: SocketAddress) -> Result<any ByteChannel, TransportError> {
-        tcp.connect(to: address).flatMap(secure)
+    public func connect(to address: SocketAddress) throws(TransportError) -> any ByteChannel {
+        try secure(try tcp.connect(to: address))
     }
 
     public func accept(from listener: borrowing TCPListener) -> (any ByteChannel)? {
         guard let inner = tcp.accept(from: listener) else { return nil }
         // A session that cannot even be set up (out of memory) drops this one connection.
-        return try? secure(inner).get()
+        return try? secure(inner)
     }
 
     /// A TLS session of this end's over `inner`, a TCP connection made or accepted; closed when
     /// no session can be set up.
-    public func secure(_ inner: any ByteChannel) -> Result<any ByteChannel, TransportError> {
+    public func secure(_ inner: any ByteChannel) throws(TransportError) -> any ByteChannel {
         do {
-            return .success(try TLSChannel(over: inner, configuration: configuration, verifyPeer: verifyPeer))
+            return try TLSChannel(over: inner, configuration: configuration, verifyPeer: verifyPeer)
         } catch {
             inner.close()
-            return .failure(.session("\(error)"))
+            throw .session("\(error)")
         }
     }
 }

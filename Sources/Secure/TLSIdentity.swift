@@ -57,7 +57,7 @@ public final class TLSIdentity {
     }
 
     private static func create(directory: String, keyPath: String, certificatePath: String, commonName: String, random: TLSRandom) throws(IdentityError) {
-        if case .failure(let e) = makeDirectory(directory, mode: 0o755) { throw .cannotWrite(directory, e) }
+        do throws(Errno) { try makeDirectory(directory, mode: 0o755) } catch { throw .cannotWrite(directory, error) }
         let pk = UnsafeMutablePointer<mbedtls_pk_context>.allocate(capacity: 1)
         mbedtls_pk_init(pk)
         defer {
@@ -82,7 +82,7 @@ public final class TLSIdentity {
     }
 
     private static func write(_ bytes: [UInt8], to path: String, mode: mode_t) throws(IdentityError) {
-        if case .failure(let e) = writeNewFile(path, bytes, mode: mode) { throw .cannotWrite(path, e) }
+        do throws(Errno) { try writeNewFile(path, bytes, mode: mode) } catch { throw .cannotWrite(path, error) }
     }
 }
 

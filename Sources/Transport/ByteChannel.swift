@@ -75,7 +75,7 @@ extension ByteChannel {
 /// TLS transport wraps it.
 public protocol ChannelTransport {
     /// Starts connecting to `address` without blocking; `handshake()` finishes it.
-    func connect(to address: SocketAddress) -> Result<any ByteChannel, TransportError>
+    func connect(to address: SocketAddress) throws(TransportError) -> any ByteChannel
     /// A pending connection on `listener`, or nil when none is waiting.
     func accept(from listener: borrowing TCPListener) -> (any ByteChannel)?
 }

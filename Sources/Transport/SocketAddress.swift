@@ -35,17 +35,16 @@ public struct SocketAddress: CustomStringConvertible, Sendable {
 
     /// Every address of `host`. A name may take seconds (a DNS server that does not answer):
     /// not for a reactor's thread, which can read a numeric address with `literal`.
-    public static func resolve(host: String, port: UInt16) -> Result<[SocketAddress], TransportError> {
-        resolve(host: host, port: port, flags: 0)
+    public static func resolve(host: String, port: UInt16) throws(TransportError) -> [SocketAddress] {
+        try resolve(host: host, port: port, flags: 0)
     }
 
     /// `host` as a numeric IPv4 or IPv6 address, at once; nil for a name.
     public static func literal(host: String, port: UInt16) -> SocketAddress? {
-        guard case .success(let found) = resolve(host: host, port: port, flags: AI_NUMERICHOST) else { return nil }
-        return found.first
+        (try? resolve(host: host, port: port, flags: AI_NUMERICHOST))?.first
     }
 
-    private static func resolve(host: String, port: UInt16, flags: CInt) -> Result<[SocketAddress], TransportError> {
+    private static func resolve(host: String, port: UInt16, flags: CInt) throws(TransportError) -> [SocketAddress] {
         var hints = addrinfo()
         hints.ai_socktype = CInt(SOCK_STREAM.rawValue)
         hints.ai_family = AF_UNSPEC
@@ -53,7 +52,7 @@ public struct SocketAddress: CustomStringConvertible, Sendable {
         var list: UnsafeMutablePointer<addrinfo>?
         let rc = getaddrinfo(host, String(port), &hints, &list)
         guard rc == 0, let first = list else {
-            return .failure(.resolve(host: host, String(cString: gai_strerror(rc))))
+            throw .resolve(host: host, String(cString: gai_strerror(rc)))
         }
         defer { freeaddrinfo(list) }
         var result: [SocketAddress] = []
@@ -66,7 +65,7 @@ public struct SocketAddress: CustomStringConvertible, Sendable {
             result.append(SocketAddress(storage: storage, length: n.pointee.ai_addrlen))
             node = n.pointee.ai_next
         }
-        return .success(result)
+        return result
     }
 
     public var description: String {

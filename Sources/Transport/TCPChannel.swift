@@ -146,16 +146,16 @@ public struct TCPTransport: ChannelTransport {
 
     public init(stampingArrivals: Bool = true) { self.stampingArrivals = stampingArrivals }
 
-    public func connect(to address: SocketAddress) -> Result<any ByteChannel, TransportError> {
+    public func connect(to address: SocketAddress) throws(TransportError) -> any ByteChannel {
         let fd = socket(address.family, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue) | CInt(SOCK_NONBLOCK.rawValue), 0)
-        guard fd >= 0 else { return .failure(.socket(.current)) }
+        guard fd >= 0 else { throw .socket(.current) }
         let rc = address.withSockaddr { Glibc.connect(fd, $0, $1) }
         if rc != 0 && Errno.current != .inProgress {
             let e = Errno.current
             Glibc.close(fd)
-            return .failure(.connect(address: address.description, e))
+            throw .connect(address: address.description, e)
         }
-        return .success(TCPChannel(adopting: fd, peer: address.description, connecting: rc != 0, stampingArrivals: stampingArrivals))
+        return TCPChannel(adopting: fd, peer: address.description, connecting: rc != 0, stampingArrivals: stampingArrivals)
     }
 
     public func accept(from listener: borrowing TCPListener) -> (any ByteChannel)? { listener.accept(stampingArrivals: stampingArrivals) }

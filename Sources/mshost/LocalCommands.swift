@@ -67,10 +67,8 @@ enum LocalCommands {
             return 2
         }
         let stateDirectory: String
-        switch ConfigLoader.load(path: configPath) {
-        case .success(let settings): stateDirectory = settings.sharing.stateDirectory
-        case .failure(let errors):
-            log.error("\(configPath):\n\(errors)")
+        do throws(ConfigErrors) { stateDirectory = try ConfigLoader.load(path: configPath).sharing.stateDirectory } catch {
+            log.error("\(configPath):\n\(error)")
             return 1
         }
         let path = HostControl.socketPath(stateDirectory: stateDirectory)
@@ -85,7 +83,7 @@ enum LocalCommands {
         }
         while let line = host.nextLine(maxLength: LocalReply.maxLine) {
             let reply: LocalReply
-            do throws(ProtocolError) { reply = try line.decoded(LocalReply.decode) } catch {
+            do throws(ProtocolError) { reply = try line.withBytes(LocalReply.decode) } catch {
                 log.error("the host's answer is not readable: \(error)")
                 return 1
             }

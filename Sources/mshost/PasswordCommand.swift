@@ -23,10 +23,8 @@ enum PasswordCommand {
         }
         let path = options.configPath
         let text: String
-        switch readWholeFile(path, limit: 1 << 20) {
-        case .success(let bytes): text = String(decoding: bytes, as: UTF8.self)
-        case .failure(let e):
-            log.error("cannot read \(path): \(e)")
+        do throws(Errno) { text = String(decoding: try readWholeFile(path, limit: 1 << 20), as: UTF8.self) } catch {
+            log.error("cannot read \(path): \(error)")
             return 1
         }
         let verifier: PasswordVerifier
@@ -35,14 +33,12 @@ enum PasswordCommand {
             return 1
         }
         let edited: String
-        switch ConfigEditor.settingPasswordVerifier(verifier.description, in: text) {
-        case .success(let t): edited = t
-        case .failure(let e):
-            log.error("\(path): \(e)")
+        do throws(ConfigError) { edited = try ConfigEditor.settingPasswordVerifier(verifier.description, in: text) } catch {
+            log.error("\(path): \(error)")
             return 1
         }
-        if case .failure(let errors) = ConfigLoader.parse(text: edited) {
-            log.error("\(path) would not be valid after the change; left as it was:\n\(errors)")
+        do throws(ConfigErrors) { _ = try ConfigLoader.parse(text: edited) } catch {
+            log.error("\(path) would not be valid after the change; left as it was:\n\(error)")
             return 1
         }
         if let e = replace(path, with: edited) {

@@ -110,10 +110,8 @@ if !admission.allowedClients.isEmpty && sharing.encryption == .none {
     log.warning("sharing.allowed_clients admits by TLS certificate, and \"encryption\": \"none\" has none: only a password admits")
 }
 let deviceID: String
-switch persistentUUID(directory: sharing.stateDirectory, file: "device_id") {
-case .success(let id): deviceID = id
-case .failure(let e):
-    log.error("sharing.state_dir: cannot keep this host's device_id in \(sharing.stateDirectory): \(e)")
+do throws(Errno) { deviceID = try persistentUUID(directory: sharing.stateDirectory, file: "device_id") } catch {
+    log.error("sharing.state_dir: cannot keep this host's device_id in \(sharing.stateDirectory): \(error)")
     exit(1)
 }
 let listener: TCPListener

@@ -45,10 +45,11 @@ enum DiscoverCommand {
         }
         var picks: (id: String?, name: String?) = (nil, nil)
         if let configPath {
-            switch ConfigLoader.load(path: configPath) {
-            case .success(let settings): picks = (settings.receiving.hostID, settings.receiving.hostName)
-            case .failure(let errors):
-                log.error("\(configPath):\n\(errors)")
+            do throws(ConfigErrors) {
+                let receiving = try ConfigLoader.load(path: configPath).receiving
+                picks = (receiving.hostID, receiving.hostName)
+            } catch {
+                log.error("\(configPath):\n\(error)")
                 return 1
             }
         }

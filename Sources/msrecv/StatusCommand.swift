@@ -35,10 +35,8 @@ enum StatusCommand {
             i += 1
         }
         let stateDirectory: String
-        switch ConfigLoader.load(path: configPath) {
-        case .success(let settings): stateDirectory = settings.receiving.stateDirectory
-        case .failure(let errors):
-            log.error("\(configPath):\n\(errors)")
+        do throws(ConfigErrors) { stateDirectory = try ConfigLoader.load(path: configPath).receiving.stateDirectory } catch {
+            log.error("\(configPath):\n\(error)")
             return 1
         }
         let path = ReceiverControl.socketPath(stateDirectory: stateDirectory)
@@ -52,7 +50,7 @@ enum StatusCommand {
             return 1
         }
         let reply: LocalReply
-        do throws(ProtocolError) { reply = try line.decoded(LocalReply.decode) } catch {
+        do throws(ProtocolError) { reply = try line.withBytes(LocalReply.decode) } catch {
             log.error("the receiver's answer is not readable: \(error)")
             return 1
         }

@@ -5,13 +5,15 @@ import XCTest
 
 final class ConfigTests: XCTestCase {
     private func errors(_ text: String) -> [String] {
-        switch ConfigLoader.parse(text: text) {
-        case .success: return []
-        case .failure(let e): return e.errors.map(\.description)
+        do throws(ConfigErrors) {
+            _ = try ConfigLoader.parse(text: text)
+            return []
+        } catch {
+            return error.errors.map(\.description)
         }
     }
 
-    private func settings(_ text: String) throws -> Settings { try ConfigLoader.parse(text: text).get() }
+    private func settings(_ text: String) throws -> Settings { try ConfigLoader.parse(text: text) }
 
     func testEmptyObjectGivesTheSeedDefaults() throws {
         let s = try settings("{}")
@@ -375,14 +377,14 @@ final class ConfigTests: XCTestCase {
 
     func testTheVerifierIsWrittenIntoTheConfigAndTheRestLeftAsItWas() throws {
         let text = "{\n  \"sharing\": {\n    \"device_name\": \"Küche\",\n    \"password\": \"secret\"\n  }\n}\n"
-        let edited = try ConfigEditor.settingPasswordVerifier("spake2+p256:X", in: text).get()
+        let edited = try ConfigEditor.settingPasswordVerifier("spake2+p256:X", in: text)
         XCTAssertEqual(
             edited, "{\n  \"sharing\": {\n    \"password_verifier\": \"spake2+p256:X\",\n    \"device_name\": \"Küche\",\n    \"password\": \"\"\n  }\n}\n")
         XCTAssertEqual(
-            try ConfigEditor.settingPasswordVerifier("v2", in: edited).get(),
+            try ConfigEditor.settingPasswordVerifier("v2", in: edited),
             "{\n  \"sharing\": {\n    \"password_verifier\": \"v2\",\n    \"device_name\": \"Küche\",\n    \"password\": \"\"\n  }\n}\n", "replaced in place")
-        XCTAssertEqual(try ConfigEditor.settingPasswordVerifier("v", in: "{\"sharing\": {}}").get(), "{\"sharing\": {\n    \"password_verifier\": \"v\"\n}}")
-        XCTAssertThrowsError(try ConfigEditor.settingPasswordVerifier("v", in: "{\"receiving\": {}}").get())
+        XCTAssertEqual(try ConfigEditor.settingPasswordVerifier("v", in: "{\"sharing\": {}}"), "{\"sharing\": {\n    \"password_verifier\": \"v\"\n}}")
+        XCTAssertThrowsError(try ConfigEditor.settingPasswordVerifier("v", in: "{\"receiving\": {}}"))
     }
 
     func testInvalidJSONIsOneLineWithPosition() {
@@ -392,10 +394,10 @@ final class ConfigTests: XCTestCase {
     }
 
     func testMissingAndUnreadableFilesAreOneClearLine() throws {
-        guard case .failure(let missing) = ConfigLoader.load(path: "/nonexistent/moosync.json") else { return XCTFail("loaded") }
-        XCTAssertEqual(missing.description, "/nonexistent/moosync.json: cannot read config file: No such file or directory")
-        guard case .failure(let directory) = ConfigLoader.load(path: "/tmp") else { return XCTFail("loaded") }
-        XCTAssertEqual(directory.description, "/tmp: cannot read config file: Is a directory")
+        XCTAssertThrowsError(try ConfigLoader.load(path: "/nonexistent/moosync.json")) {
+            XCTAssertEqual("\($0)", "/nonexistent/moosync.json: cannot read config file: No such file or directory")
+        }
+        XCTAssertThrowsError(try ConfigLoader.load(path: "/tmp")) { XCTAssertEqual("\($0)", "/tmp: cannot read config file: Is a directory") }
     }
 
     func testCommandLine() throws {

@@ -16,11 +16,11 @@ final class PersistentUUIDTests: XCTestCase {
     func testAnIDIsMadeOnceAndADamagedOneReplaced() throws {
         let directory = NSTemporaryDirectory() + "uuid-state-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let first = try persistentUUID(directory: directory, file: "device_id").get()
+        let first = try persistentUUID(directory: directory, file: "device_id")
         XCTAssertEqual(first.count, 36)
-        XCTAssertEqual(try persistentUUID(directory: directory, file: "device_id").get(), first, "kept across restarts")
+        XCTAssertEqual(try persistentUUID(directory: directory, file: "device_id"), first, "kept across restarts")
         try "not an id\n".write(toFile: directory + "/device_id", atomically: true, encoding: .utf8)
-        let replaced = try persistentUUID(directory: directory, file: "device_id").get()
+        let replaced = try persistentUUID(directory: directory, file: "device_id")
         XCTAssertNotEqual(replaced, first)
         XCTAssertEqual(try String(contentsOfFile: directory + "/device_id", encoding: .utf8), replaced + "\n")
     }

@@ -3,11 +3,15 @@ import Foundation
 import XCTest
 
 final class JSONTests: XCTestCase {
-    private func parse(_ text: String) throws -> JSONValue { try JSONReader.parse(text).get() }
+    private func parse(_ text: String) throws -> JSONValue { try JSONReader.parse(text) }
 
     private func error(_ text: String) -> JSONParseError? {
-        if case .failure(let e) = JSONReader.parse(text) { return e }
-        return nil
+        do throws(JSONParseError) {
+            _ = try JSONReader.parse(text)
+            return nil
+        } catch {
+            return error
+        }
     }
 
     func testParsesAllValueKindsWithPositions() throws {
@@ -72,10 +76,9 @@ final class JSONTests: XCTestCase {
     }
 
     func testInvalidUTF8IsAnError() {
-        let bytes: [UInt8] = [0x22, 0xFF, 0x22]
-        let result = bytes.withUnsafeBufferPointer { JSONReader.parse($0) }
-        guard case .failure(let e) = result else { return XCTFail("accepted invalid UTF-8") }
-        XCTAssertEqual(e.message, "string is not valid UTF-8")
+        XCTAssertThrowsError(try JSONReader.parse([0x22, 0xFF, 0x22] as [UInt8]), "accepted invalid UTF-8") { e in
+            XCTAssertEqual((e as? JSONParseError)?.message, "string is not valid UTF-8")
+        }
     }
 
     func testWriterOutputParsesBack() throws {

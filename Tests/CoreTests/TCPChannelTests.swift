@@ -13,7 +13,7 @@ final class TCPChannelTests: XCTestCase {
     /// A connection over loopback: the connecting end, and the end the listener on `port` accepted.
     private func connectedPair(port: UInt16) throws -> (client: any ByteChannel, server: TCPChannel) {
         let listener = try TCPListener(port: port)
-        let client = try connectBlocking(host: "127.0.0.1", port: listener.port).get()
+        let client = try connectBlocking(host: "127.0.0.1", port: listener.port)
         for _ in 0..<200 {
             if let server = listener.accept() { return (client, server) }
             usleep(5_000)

@@ -33,7 +33,7 @@ enum ClickTrack {
         let sidecar = try VirtualCard.sidecar(recording)
         let t0 = try XCTUnwrap(sidecar["t0_monotonic_ns"]) / 1000 - Double(monotonicOffset) * 1e6
         let rate = try XCTUnwrap(sidecar["effective_rate"])
-        let wav = try WAVAudio.parse(Array(try Data(contentsOf: URL(fileURLWithPath: recording)))).get()
+        let wav = try WAVAudio.parse(Array(try Data(contentsOf: URL(fileURLWithPath: recording))))
         var times: [Double] = []
         var f = 1
         let frames = wav.frameCount

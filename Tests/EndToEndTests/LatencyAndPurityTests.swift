@@ -97,7 +97,7 @@ func playLooped(_ samples: [Int16], throughCardAt ppm: Double, scratch: Scratch)
     _ = try stream(
         for: 13, host: Configs.host(port: port, source: "wav:" + wav, loop: true),
         receiver: Configs.receiver(port: port, device: "card", buffer: "200ms"), scratch: scratch)
-    let recorded = try WAVAudio.parse(Array(try Data(contentsOf: URL(fileURLWithPath: recording)))).get()
+    let recorded = try WAVAudio.parse(Array(try Data(contentsOf: URL(fileURLWithPath: recording))))
     return stride(from: 0, to: recorded.samples.count, by: 2).map { Double(recorded.samples[$0]) }
 }
 

@@ -47,7 +47,7 @@ final class RobustnessTests: XCTestCase {
     /// Connects to the host and sends `bytes` (inside TLS, or before it: `plaintext`); what came
     /// back before the host closed.
     private func hostile(_ port: UInt16, _ bytes: [UInt8], closeAfterSending: Bool = false, plaintext: Bool = false) throws -> [UInt8] {
-        let channel = plaintext ? try connectBlocking(host: "127.0.0.1", port: port).get() : try Configs.connect(port: port)
+        let channel = plaintext ? try connectBlocking(host: "127.0.0.1", port: port) : try Configs.connect(port: port)
         XCTAssertNoThrow(try writeAll(channel, bytes).get())
         if closeAfterSending { shutdown(channel.fileDescriptor, Int32(SHUT_WR)) }
         var reply: [UInt8] = []
@@ -72,7 +72,7 @@ final class RobustnessTests: XCTestCase {
     /// The REJECT's error code, if `reply` is one.
     private func rejection(_ reply: [UInt8]) -> String? {
         guard reply.count > 4, reply[0] == FrameType.reject.rawValue else { return nil }
-        let json = try? JSONReader.parse(String(decoding: reply[4...], as: UTF8.self)).get()
+        let json = try? JSONReader.parse(String(decoding: reply[4...], as: UTF8.self))
         return json?["error"]?.stringValue
     }
 
@@ -132,7 +132,7 @@ final class RobustnessTests: XCTestCase {
         let port = freePort()
         let host = try Daemon("mshost", config: try scratch.write("host.json", Configs.host(port: port, source: "tone:440", maxClients: 20)), scratch: scratch)
         XCTAssertTrue(host.waitFor("listening on port"))
-        let channels = try (0..<14).map { _ in try connectBlocking(host: "127.0.0.1", port: port).get() }
+        let channels = try (0..<14).map { _ in try connectBlocking(host: "127.0.0.1", port: port) }
         XCTAssertTrue(host.waitFor("more than 10 new connections within 10s"), host.log)
         // Half a second on: the first four still wait for their TLS handshake (5 s), the rest
         // were closed at once: up to the tenth because four from that address have not
@@ -427,7 +427,7 @@ final class RobustnessTests: XCTestCase {
         }
         XCTAssertLessThanOrEqual(resyncs.count, 1, receiver.log)
         for by in resyncs { XCTAssertLessThan(by, 1_000, "restarted on schedule: \(receiver.log)") }
-        let wav = try WAVAudio.parse(Array(try Data(contentsOf: URL(fileURLWithPath: recording)))).get()
+        let wav = try WAVAudio.parse(Array(try Data(contentsOf: URL(fileURLWithPath: recording))))
         let left = stride(from: 0, to: wav.samples.count, by: 2).map { wav.samples[$0] }
         // The card's timeline shows the gap as silence, and sound on both sides of it.
         var longestSilence = 0

@@ -21,7 +21,7 @@ final class SpeakerPlacementTests: XCTestCase {
     }
 
     private func frames(_ recording: String) throws -> [Int16] {
-        try WAVAudio.parse(Array(try Data(contentsOf: URL(fileURLWithPath: recording)))).get().samples
+        try WAVAudio.parse(Array(try Data(contentsOf: URL(fileURLWithPath: recording)))).samples
     }
 
     func testAnOffsetShiftsOneSpeakerOffTheHouseScheduleAndChannelsPickWhatItPlays() throws {

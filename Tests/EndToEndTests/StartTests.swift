@@ -42,7 +42,7 @@ final class StartTests: XCTestCase {
         let sidecar = try VirtualCard.sidecar(recording)
         let t0 = try XCTUnwrap(sidecar["t0_monotonic_ns"]) / 1000
         let rate = try XCTUnwrap(sidecar["effective_rate"])
-        let samples = try WAVAudio.parse(Array(try Data(contentsOf: URL(fileURLWithPath: recording)))).get().samples
+        let samples = try WAVAudio.parse(Array(try Data(contentsOf: URL(fileURLWithPath: recording)))).samples
         let firstSound = try XCTUnwrap(stride(from: 0, to: samples.count, by: 2).first { abs(Int(samples[$0])) > 8 }) / 2
         let firstSoundAt = t0 + Double(firstSound) / rate * 1e6
         let clicks = try ClickTrack.times(recording: recording)

@@ -443,10 +443,10 @@ enum Configs {
     /// A connection to mshost on `port` as a receiver makes it, TLS handshake done.
     /// `source`: a loopback address of 127/8 to connect from (the host tells addresses apart).
     static func connect(port: UInt16, from source: String? = nil, timeout: TimeInterval = 5) throws -> any ByteChannel {
-        let address = try SocketAddress.resolve(host: "127.0.0.1", port: port).get()[0]
+        let address = try SocketAddress.resolve(host: "127.0.0.1", port: port)[0]
         let channel =
-            try source.map { try receiverTransport.secure(TCPChannel(adopting: try boundConnect(from: $0, to: port), peer: "127.0.0.1:\(port)")).get() }
-            ?? receiverTransport.connect(to: address).get()
+            try source.map { try receiverTransport.secure(TCPChannel(adopting: try boundConnect(from: $0, to: port), peer: "127.0.0.1:\(port)")) }
+            ?? (try receiverTransport.connect(to: address))
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             switch channel.handshake() {

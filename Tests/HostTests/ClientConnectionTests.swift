@@ -67,7 +67,7 @@ final class ClientConnectionTests: XCTestCase {
         XCTAssertEqual(Array(sent[0].1[AudioPacketHeader.size..<(AudioPacketHeader.size + 8)]), [0, 0, 0, 0, 0, 0, 0, 0])
         // Its receive time is the kernel's stamp (this machine's clock): the reply is sent no
         // earlier than that, whatever the host's own clock says.
-        let response = try sent[1].1.decoded(TimeResponse.decode)
+        let response = try sent[1].1.withBytes(TimeResponse.decode)
         XCTAssertEqual(response.t1, 7)
         XCTAssertEqual(response.t3, response.t2)
     }
@@ -235,7 +235,7 @@ final class ClientConnectionTests: XCTestCase {
         XCTAssertNil(client.deadline)
         let sent = frames(receiver)
         XCTAssertEqual(sent.map(\.0), [.welcome, .audio], "the WELCOME, then the backlog")
-        XCTAssertEqual(try sent[0].1.decoded(Welcome.decode).t1, 42)
+        XCTAssertEqual(try sent[0].1.withBytes(Welcome.decode).t1, 42)
 
         // A TIME_REQ is answered; a STATUS goes into the client list.
         var status = Status()
@@ -248,7 +248,7 @@ final class ClientConnectionTests: XCTestCase {
         }
         let answered = frames(receiver)
         XCTAssertEqual(answered.map(\.0), [.timeResponse])
-        XCTAssertEqual(try answered[0].1.decoded(TimeResponse.decode).t1, 99)
+        XCTAssertEqual(try answered[0].1.withBytes(TimeResponse.decode).t1, 99)
         let info = try XCTUnwrap(registry.clients(now: 3_001_000, bitrate: { $0 == .pcm ? 1_536_000 : 0 }).first)
         XCTAssertEqual(info.clientID, "k1")
         XCTAssertEqual(info.name, "Kitchen")
@@ -281,7 +281,7 @@ final class ClientConnectionTests: XCTestCase {
         client.deadlinePassed(now: ClientConnection.helloTimeout)
         let sent = frames(receiver)
         XCTAssertEqual(sent.map(\.0), [.reject])
-        XCTAssertEqual(try sent[0].1.decoded(Reject.decode).error, .connectionTimeout)
+        XCTAssertEqual(try sent[0].1.withBytes(Reject.decode).error, .connectionTimeout)
         XCTAssertEqual(client.state, .closed, "closed once the REJECT has left")
     }
 }

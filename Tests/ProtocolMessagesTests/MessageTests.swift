@@ -13,7 +13,7 @@ final class MessageTests: XCTestCase {
     }
 
     private func decode<M>(_ json: String, _ decoder: (UnsafeRawBufferPointer) throws(ProtocolError) -> M) throws(ProtocolError) -> M {
-        try Array(json.utf8).decoded(decoder)
+        try Array(json.utf8).withBytes(decoder)
     }
 
     /// What `decoder` says is wrong with `text`; nil when it takes it.
@@ -37,18 +37,18 @@ final class MessageTests: XCTestCase {
 
     func testEveryMessageRoundTrips() throws {
         let hello = Hello(clientID: "c", clientName: "Kitchen", audioFormats: ["opus", "pcm"], maxBufferSize: "2s", lowLatency: false, t1: 77)
-        XCTAssertEqual(try payload(hello.frame, .hello).decoded(Hello.decode), hello)
-        XCTAssertEqual(try payload(welcome().frame, .welcome).decoded(Welcome.decode), welcome())
+        XCTAssertEqual(try payload(hello.frame, .hello).withBytes(Hello.decode), hello)
+        XCTAssertEqual(try payload(welcome().frame, .welcome).withBytes(Welcome.decode), welcome())
         let reject = Reject(.clientLimitReached, message: "at most 2")
-        XCTAssertEqual(try payload(reject.frame, .reject).decoded(Reject.decode), reject)
+        XCTAssertEqual(try payload(reject.frame, .reject).withBytes(Reject.decode), reject)
         let challenge = Challenge(method: .password, salt: Array(0..<16), iterations: 2_000)
-        XCTAssertEqual(try payload(challenge.frame, .challenge).decoded(Challenge.decode), challenge)
+        XCTAssertEqual(try payload(challenge.frame, .challenge).withBytes(Challenge.decode), challenge)
         let auth = AuthMessage(step: .verifierShare, bytes: Array(0..<97))
-        XCTAssertEqual(try payload(auth.frame, .auth).decoded(AuthMessage.decode), auth)
+        XCTAssertEqual(try payload(auth.frame, .auth).withBytes(AuthMessage.decode), auth)
         // Each step is exactly its length: a short share never reaches the curve arithmetic.
         for (step, length) in [(AuthMessage.Step.proverShare, 65), (.verifierShare, 97), (.proverConfirmation, 32)] {
             for count in [0, 1, length - 1, length + 1, 256] {
-                XCTAssertThrowsError(try ([step.rawValue] + [UInt8](repeating: 4, count: count)).decoded(AuthMessage.decode), "\(count) bytes taken") { e in
+                XCTAssertThrowsError(try ([step.rawValue] + [UInt8](repeating: 4, count: count)).withBytes(AuthMessage.decode), "\(count) bytes taken") { e in
                     XCTAssertEqual("\(e)", "AUTH \(step) of \(count) bytes (it is \(length))")
                 }
             }
@@ -62,18 +62,18 @@ final class MessageTests: XCTestCase {
         status.roundTripJitterMicroseconds = 6_300
         status.correctionPPM = 120.5
         status.wantedBuffer = 1_500_000
-        XCTAssertEqual(try payload(status.frame, .status).decoded(Status.decode), status)
+        XCTAssertEqual(try payload(status.frame, .status).withBytes(Status.decode), status)
         for action in [
             Control.Action.volume(40), .mute(true), .play, .pause, .next, .previous, .queueAdd(songID: "s-1"), .queueRemove(songID: "s-1"),
             .refused(action: "play", reason: "not allowed"), .quality(bitrate: 64_000),
             .buffer(1_500_000, from: 61_100_000),
         ] {
-            XCTAssertEqual(try payload(Control(action).frame, .control).decoded(Control.decode), Control(action))
+            XCTAssertEqual(try payload(Control(action).frame, .control).withBytes(Control.decode), Control(action))
         }
         // A bitrate Opus cannot code is not a quality a receiver takes on trust.
-        XCTAssertThrowsError(try Array(#"{"action": "quality", "value": 1000000000}"#.utf8).decoded(Control.decode))
+        XCTAssertThrowsError(try Array(#"{"action": "quality", "value": 1000000000}"#.utf8).withBytes(Control.decode))
         let chat = Chat(from: "Kitchen", text: "this one's great \u{1F3B6}")
-        XCTAssertEqual(try payload(chat.frame, .chat).decoded(Chat.decode), chat)
+        XCTAssertEqual(try payload(chat.frame, .chat).withBytes(Chat.decode), chat)
         XCTAssertEqual(payload(Bye(.kicked).frame, .bye).withUnsafeBytes { Bye.decode($0) }, Bye(.kicked))
         XCTAssertEqual(payload(Bye(.kicked, stayAwaySeconds: 600).frame, .bye).withUnsafeBytes { Bye.decode($0) }.stayAwaySeconds, 600)
         // A stay longer than a year is a year; a reason other than kicked carries none.
@@ -81,9 +81,9 @@ final class MessageTests: XCTestCase {
         XCTAssertNil(([1] + [UInt8]([0, 0, 0, 9])).withUnsafeBytes { Bye.decode($0) }.stayAwaySeconds)
         XCTAssertNil([UInt8]([200]).withUnsafeBytes { Bye.decode($0) }.reason)
         let request = TimeRequest(t1: 256)
-        XCTAssertEqual(try payload(request.frame, .timeRequest).decoded(TimeRequest.decode), request)
+        XCTAssertEqual(try payload(request.frame, .timeRequest).withBytes(TimeRequest.decode), request)
         let response = TimeResponse(t1: 1, t2: 2, t3: 3)
-        XCTAssertEqual(try payload(response.frame, .timeResponse).decoded(TimeResponse.decode), response)
+        XCTAssertEqual(try payload(response.frame, .timeResponse).withBytes(TimeResponse.decode), response)
     }
 
     func testLocalControlRequestsAndRepliesRoundTripAndAreBounded() throws {
@@ -94,7 +94,7 @@ final class MessageTests: XCTestCase {
         ] {
             let line = request.line
             XCTAssertEqual(line.last, UInt8(ascii: "\n"))
-            XCTAssertEqual(try Array(line.dropLast()).decoded(LocalRequest.decode), request)
+            XCTAssertEqual(try Array(line.dropLast()).withBytes(LocalRequest.decode), request)
         }
         var status = Status()
         status.volume = 0.4
@@ -117,7 +117,7 @@ final class MessageTests: XCTestCase {
             .status(
                 ReceiverReport(state: .playing, host: "Den", volume: 50, muted: false, playing: status, nowPlaying: PacketMetadata(songID: "a", position: 12))),
         ] {
-            XCTAssertEqual(try Array(reply.line.dropLast()).decoded(LocalReply.decode), reply)
+            XCTAssertEqual(try Array(reply.line.dropLast()).withBytes(LocalReply.decode), reply)
         }
         func error(_ text: String) -> String? { failure(text, LocalRequest.decode) }
         XCTAssertEqual(error(#"{"command":"volume","id":1,"level":101}"#), "request's level is 101, outside 0...100")
@@ -132,8 +132,8 @@ final class MessageTests: XCTestCase {
         let full = PacketMetadata(songID: "track-42", position: 83.5, volume: 0.75)
         let bytes = try XCTUnwrap(full.encoded)
         XCTAssertEqual(String(decoding: bytes, as: UTF8.self), #"{"song_id":"track-42","position":83.5,"volume":0.75}"#)
-        XCTAssertEqual(try bytes.decoded(PacketMetadata.decode), full)
-        XCTAssertEqual(try Array("{}".utf8).decoded(PacketMetadata.decode), PacketMetadata())
+        XCTAssertEqual(try bytes.withBytes(PacketMetadata.decode), full)
+        XCTAssertEqual(try Array("{}".utf8).withBytes(PacketMetadata.decode), PacketMetadata())
         func error(_ text: String) -> String? { failure(text, PacketMetadata.decode) }
         XCTAssertEqual(error(#"{"volume":1.5}"#), "AUDIO metadata's volume is 1.5, outside 0.0...1.0")
         XCTAssertEqual(error(#"{"position":-1}"#), "AUDIO metadata's position is -1, outside 0.0...1000000.0")
@@ -145,8 +145,8 @@ final class MessageTests: XCTestCase {
     }
 
     func testTimeMessagesHaveExactSizesAndBoundedTimes() {
-        XCTAssertThrowsError(try [UInt8](repeating: 0, count: 7).decoded(TimeRequest.decode))
-        XCTAssertThrowsError(try [UInt8](repeating: 0, count: 25).decoded(TimeResponse.decode))
+        XCTAssertThrowsError(try [UInt8](repeating: 0, count: 7).withBytes(TimeRequest.decode))
+        XCTAssertThrowsError(try [UInt8](repeating: 0, count: 25).withBytes(TimeResponse.decode))
         XCTAssertNotNil(TimeResponse(t1: 1, t2: UInt64(WireProtocol.maxTime), t3: 3).plausibleTimes)
         XCTAssertNil(TimeResponse(t1: 1, t2: UInt64(Int64.max), t3: UInt64(Int64.max)).plausibleTimes)
         XCTAssertNil(TimeResponse(t1: UInt64.max, t2: 2, t3: 3).plausibleTimes)
@@ -185,9 +185,9 @@ final class MessageTests: XCTestCase {
     func testTheGroupBufferTravelsInWelcomeStatusAndControlWithinBounds() throws {
         var agreed = welcome()
         agreed.buffer = 2_500_000
-        XCTAssertEqual(try payload(agreed.frame, .welcome).decoded(Welcome.decode).buffer, 2_500_000)
+        XCTAssertEqual(try payload(agreed.frame, .welcome).withBytes(Welcome.decode).buffer, 2_500_000)
         XCTAssertFalse(String(decoding: welcome().frame[4...], as: UTF8.self).contains("buffer_us"))
-        XCTAssertEqual(try payload(welcome().frame, .welcome).decoded(Welcome.decode).buffer, 0)
+        XCTAssertEqual(try payload(welcome().frame, .welcome).withBytes(Welcome.decode).buffer, 0)
         var json = String(decoding: agreed.frame[4...], as: UTF8.self)
         json = json.replacingOccurrences(of: "\"buffer_us\":2500000", with: "\"buffer_us\":600000000")
         XCTAssertEqual(failure(json, Welcome.decode), "WELCOME's buffer_us is 600000000, outside 10000...10000000")
@@ -264,7 +264,7 @@ final class MessageTests: XCTestCase {
         var older = Status()
         older.underruns = 3
         XCTAssertEqual(try decode("{\"underruns\": 3, \"a_key_from_later\": 1}", Status.decode), older)
-        XCTAssertThrowsError(try [UInt8]([1] + [UInt8](repeating: 0, count: 300)).decoded(AuthMessage.decode))
+        XCTAssertThrowsError(try [UInt8]([1] + [UInt8](repeating: 0, count: 300)).withBytes(AuthMessage.decode))
         XCTAssertThrowsError(try decode("{\"method\": \"password\", \"salt\": \"00\", \"iterations\": 2000}", Challenge.decode))
     }
 
@@ -281,7 +281,7 @@ final class MessageTests: XCTestCase {
         fromTXT.avatar = ad.avatar
         XCTAssertEqual(fromTXT, ad)
         XCTAssertTrue(ad.txtRecords.contains("device_name=John's host"))
-        XCTAssertEqual(try Array(ad.json.utf8).decoded { b throws(ProtocolError) in try ServiceAdvertisement.decode(json: b) }, ad)
+        XCTAssertEqual(try Array(ad.json.utf8).withBytes { b throws(ProtocolError) in try ServiceAdvertisement.decode(json: b) }, ad)
         XCTAssertThrowsError(try ServiceAdvertisement.decode(txt: ["port=70000"]))
         XCTAssertThrowsError(try ServiceAdvertisement.decode(txt: ["sample_rate=fast"]))
     }

@@ -83,8 +83,8 @@ private final class Pair {
             seen = channel.peerFingerprint
             return nil
         }
-        let address = try SocketAddress.resolve(host: "127.0.0.1", port: listener.port).get()[0]
-        client = try XCTUnwrap(try clientTransport.connect(to: address).get() as? TLSChannel)
+        let address = try SocketAddress.resolve(host: "127.0.0.1", port: listener.port)[0]
+        client = try XCTUnwrap(try clientTransport.connect(to: address) as? TLSChannel)
         let deadline = SystemClock().now() + 5_000_000
         var clientDone = false
         var serverDone = false
@@ -199,7 +199,7 @@ final class TLSChannelTests: XCTestCase {
         let directory = temporaryDirectory("plaintext")
         let transport = TLSTransport(
             configuration: try TLSConfiguration(role: .client, identity: try TLSIdentity(directory: directory, name: "receiver", commonName: "r")))
-        let client = try transport.connect(to: try SocketAddress.resolve(host: "127.0.0.1", port: listener.port).get()[0]).get()
+        let client = try transport.connect(to: try SocketAddress.resolve(host: "127.0.0.1", port: listener.port)[0])
         var plaintext: TCPChannel?
         var outcome = HandshakeProgress.wouldBlock(.write)
         let deadline = SystemClock().now() + 5_000_000
@@ -332,11 +332,11 @@ final class SPAKE2PlusTests: XCTestCase {
         let directory = temporaryDirectory("unbound")
         let transport = TLSTransport(
             configuration: try TLSConfiguration(role: .client, identity: try TLSIdentity(directory: directory, name: "receiver", commonName: "r")))
-        let address = try SocketAddress.resolve(host: "127.0.0.1", port: listener.port).get()[0]
-        let unfinished = try transport.connect(to: address).get()
+        let address = try SocketAddress.resolve(host: "127.0.0.1", port: listener.port)[0]
+        let unfinished = try transport.connect(to: address)
         XCTAssertNil(unfinished.exportKeyingMaterial(label: "EXPORTER-moosync-spake2plus", context: nil, length: 32))
         XCTAssertThrowsError(try SPAKE2Plus.context(of: unfinished)) { XCTAssertEqual($0 as? SPAKE2Plus.Failure, .unboundSession) }
-        let plain = try TCPTransport().connect(to: address).get()
+        let plain = try TCPTransport().connect(to: address)
         XCTAssertEqual(try SPAKE2Plus.context(of: plain), Array("moosync-audio-share/1 SPAKE2+".utf8))
     }
 

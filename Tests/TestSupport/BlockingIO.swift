@@ -29,23 +29,19 @@ public func writeAll(_ channel: any ByteChannel, _ bytes: [UInt8], timeout: Micr
 }
 
 /// Connects to `host:port` and waits up to `timeout` µs for the connection.
-public func connectBlocking(host: String, port: UInt16, timeout: Microseconds = 2_000_000) -> Result<any ByteChannel, TransportError> {
-    let addresses: [SocketAddress]
-    switch SocketAddress.resolve(host: host, port: port) {
-    case .success(let a): addresses = a
-    case .failure(let e): return .failure(e)
-    }
+public func connectBlocking(host: String, port: UInt16, timeout: Microseconds = 2_000_000) throws(TransportError) -> any ByteChannel {
     var last = TransportError.connect(address: "\(host):\(port)", .connectionRefused)
-    for address in addresses {
-        switch TCPTransport().connect(to: address) {
-        case .failure(let e): last = e
-        case .success(let channel):
-            if connected(channel, within: timeout) { return .success(channel) }
+    for address in try SocketAddress.resolve(host: host, port: port) {
+        do throws(TransportError) {
+            let channel = try TCPTransport().connect(to: address)
+            if connected(channel, within: timeout) { return channel }
             channel.close()
             last = .connect(address: address.description, .connectionRefused)
+        } catch {
+            last = error
         }
     }
-    return .failure(last)
+    throw last
 }
 
 private func connected(_ channel: any ByteChannel, within timeout: Microseconds) -> Bool {

@@ -17,7 +17,7 @@ public final class ScriptedPeer {
     /// Connects to `port` on loopback (the connection completes as the other end's loop runs).
     public convenience init(connectingTo port: UInt16) throws {
         let address = SocketAddress.literal(host: "127.0.0.1", port: port)!
-        self.init(try TCPTransport(stampingArrivals: false).connect(to: address).get())
+        self.init(try TCPTransport(stampingArrivals: false).connect(to: address))
     }
 
     /// Reads what has arrived.
