@@ -225,7 +225,9 @@ public final class HostEngine {
 
     /// Reads, encodes and sends every frame that is due, then waits for the next.
     private func produce() {
-        guard var source = source.take(), let encoder else { return }
+        // Out of its property while it reads: a copy left there would make each read copy it.
+        guard var source, let encoder else { return }
+        self.source = nil
         defer { self.source = source }
         while true {
             let due = streamStart + Microseconds(sequence) * settings.frameDuration

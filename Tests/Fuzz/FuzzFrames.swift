@@ -27,23 +27,23 @@ public func fuzzFrames(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         case .frame(let h, let payload):
             switch h.type {
             case .audio?:
-                if case .success(let header) = AudioPacketHeader.parse(payload) {
+                if let header = try? AudioPacketHeader.parse(payload) {
                     precondition(header.channels >= 1 && header.sampleRate >= 8000)
                 }
-            case .timeRequest?: _ = TimeRequest.decode(payload)
-            case .timeResponse?: _ = TimeResponse.decode(payload).map(\.plausibleTimes)
-            case .hello?: _ = Hello.decode(payload)
-            case .welcome?: _ = Welcome.decode(payload)
-            case .reject?: _ = Reject.decode(payload)
-            case .challenge?: _ = Challenge.decode(payload)
-            case .auth?: _ = AuthMessage.decode(payload)
-            case .status?: _ = Status.decode(payload)
-            case .control?: _ = Control.decode(payload)
-            case .chat?: _ = Chat.decode(payload)
+            case .timeRequest?: _ = try? TimeRequest.decode(payload)
+            case .timeResponse?: _ = (try? TimeResponse.decode(payload))?.plausibleTimes
+            case .hello?: _ = try? Hello.decode(payload)
+            case .welcome?: _ = try? Welcome.decode(payload)
+            case .reject?: _ = try? Reject.decode(payload)
+            case .challenge?: _ = try? Challenge.decode(payload)
+            case .auth?: _ = try? AuthMessage.decode(payload)
+            case .status?: _ = try? Status.decode(payload)
+            case .control?: _ = try? Control.decode(payload)
+            case .chat?: _ = try? Chat.decode(payload)
             case .advertisement?:
-                _ = ServiceAdvertisement.decode(json: payload)
+                _ = try? ServiceAdvertisement.decode(json: payload)
                 // The same bytes as TXT records, NUL between them, as a resolver hands them over.
-                _ = ServiceAdvertisement.decode(txt: payload.split(separator: 0).map { String(decoding: $0, as: UTF8.self) })
+                _ = try? ServiceAdvertisement.decode(txt: payload.split(separator: 0).map { String(decoding: $0, as: UTF8.self) })
             case .bye?: _ = Bye.decode(payload)
             default: break
             }

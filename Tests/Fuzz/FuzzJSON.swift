@@ -9,18 +9,18 @@ import ProtocolMessages
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzJSON(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
-    switch ConfigLoader.parse(bytes: bytes) {
-    case .success: break
-    case .failure(let errors):
+    do throws(ConfigErrors) {
+        _ = try ConfigLoader.parse(bytes: bytes)
+    } catch {
         // Every error says where it is (or is about the whole file).
-        for e in errors.errors { precondition(e.position.map { $0.line >= 1 && $0.column >= 1 } ?? true) }
+        for e in error.errors { precondition(e.position.map { $0.line >= 1 && $0.column >= 1 } ?? true) }
     }
-    _ = WAVAudio.parse(bytes)
+    _ = try? WAVAudio.parse(bytes)
     bytes.withUnsafeBytes {
-        _ = LocalRequest.decode($0)
-        _ = LocalReply.decode($0)
+        _ = try? LocalRequest.decode($0)
+        _ = try? LocalReply.decode($0)
         // What decodes encodes within the room a packet keeps for it, or is refused.
-        if case .success(let metadata) = PacketMetadata.decode($0), let encoded = metadata.encoded {
+        if let metadata = try? PacketMetadata.decode($0), let encoded = metadata.encoded {
             precondition(encoded.count <= AudioPacketHeader.maxMetadata)
         }
     }
