@@ -86,6 +86,29 @@ final class HostEngineTests: XCTestCase {
         XCTAssertEqual(rig.clients().map(\.streaming), [true])
     }
 
+    /// A receiver whose STATUS reports loss is moved down a tier: it hears of the new bitrate in
+    /// a CONTROL, and from the next frame its packets are the smaller tier's.
+    func testAReceiverThatLosesPacketsIsMovedToALowerTierAtAFrameBoundary() throws {
+        let rig = try Rig(name: "tier") { $0.bitrate = 128_000 }
+        let receiver = try rig.join("speaker-1")
+        XCTAssertNotNil(receiver.take(.welcome))
+        rig.run(for: 1_000_000, receivers: [receiver])
+        let before = receiver.takeAll(.audio).map(\.count)
+        var lossy = Status()
+        lossy.packetLoss = 0.2
+        receiver.send(lossy.frame)
+        rig.run(for: 100_000, receivers: [receiver])
+        let control = try XCTUnwrap(receiver.take(.control), rig.log)
+        XCTAssertEqual(try control.withBytes(Control.decode).action, .quality(bitrate: 64_000))
+        XCTAssertTrue(rig.log.contains("to 64 kbit/s"), rig.log)
+        _ = receiver.takeAll(.audio)
+        rig.run(for: 1_000_000, receivers: [receiver])
+        let after = receiver.takeAll(.audio).map(\.count)
+        XCTAssertEqual(after.count, 50, "no frame lost in the switch")
+        let mean = { (sizes: [Int]) in Double(sizes.reduce(0, +)) / Double(max(sizes.count, 1)) }
+        XCTAssertLessThan(mean(after), mean(before) * 0.7, "half the bitrate: \(mean(before)) → \(mean(after)) bytes a packet")
+    }
+
     func testAFullClientListRefusesTheNextReceiver() throws {
         let rig = try Rig(name: "full") { $0.maxClients = 1 }
         let first = try rig.join("speaker-1")
