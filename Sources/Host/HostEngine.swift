@@ -20,6 +20,8 @@ enum HostToken: Hashable {
     case clientRead(Int)
     /// The last moment for the goodbyes to leave when the host stops.
     case finish
+    /// The service manager's watchdog is told the loop is alive (`ServiceNotifier`).
+    case watchdog
     /// Avahi's descriptors and timers (`Advertiser`).
     case mdns(Int32)
     /// The local control socket (`mshost clients`, …), and each connection to it.
@@ -81,16 +83,19 @@ public final class HostEngine {
     private var unauthenticatedLogged = Microseconds.min / 2
     private var sentAway = SentAway()
     private var localControl: LocalControlServer?
+    /// systemd's notification socket, when systemd runs mshost.
+    private let notifier: ServiceNotifier?
 
     /// Receivers connect on `listener` (`sharing.port`) over `transport`. `admission`: who may
     /// connect (a password to prove, certificates to accept); anyone by default.
     public init(
         settings: SharingSettings, log: Logger, signals: consuming ShutdownSignals, listener: consuming TCPListener,
         transport: any ChannelTransport = TCPTransport(), admission: Admission = Admission(), advertisement: ServiceAdvertisement,
-        clock: any MonotonicClock = SystemClock()
+        clock: any MonotonicClock = SystemClock(), notifier: ServiceNotifier? = nil
     ) {
         self.settings = settings
         self.listener = listener
+        self.notifier = notifier
         self.advertisement = advertisement
         self.admission = admission
         self.log = log
@@ -148,7 +153,17 @@ public final class HostEngine {
         streamStart = reactor.now
         log.event(.streamStarted(sessionID: sessionID, start: streamStart))
         reactor.schedule(.frame, at: streamStart)
+        notifier?.send("READY=1")
+        pingWatchdog()
         return nil
+    }
+
+    /// Tells the service manager the loop is alive, and when to next: the ping comes from this
+    /// loop's own timer, so a loop that is stuck or stopped misses it and is restarted.
+    private func pingWatchdog() {
+        guard let notifier, let interval = notifier.watchdogInterval else { return }
+        notifier.send("WATCHDOG=1")
+        reactor.schedule(.watchdog, after: interval)
     }
 
     /// Serves what is ready or due, waiting at most `maxWait` (nil: until something is); the
@@ -205,6 +220,8 @@ public final class HostEngine {
                 }
             case .timer(.finish):
                 for client in registry.all { client.close() }
+            case .timer(.watchdog):
+                pingWatchdog()
             default:
                 break
             }
@@ -493,6 +510,7 @@ public final class HostEngine {
     /// BYE to everyone; the loop ends once the goodbyes have left, or after 2 s.
     private func finishStream(_ reason: ByeReason, code: Int32) {
         guard stopping == nil else { return }
+        notifier?.send("STOPPING=1")
         stopping = (code, reason)
         let now = reactor.now
         reactor.unregister(.listener)

@@ -112,14 +112,18 @@ public final class ReceiverEngine<Output: AudioOutput> {
     private let trust: HostTrust?
     /// The last hosts-found line logged, so that a wait logs each new situation once.
     private var lastDiscoveryNote = ""
+    /// systemd's notification socket, when systemd runs msrecv.
+    private let notifier: ServiceNotifier?
 
     public init(
         settings: ReceivingSettings, log: Logger, signals: consuming ShutdownSignals, output: Output,
         transport: @escaping (HostTarget) -> any ChannelTransport = { _ in TCPTransport() },
         board: BoardController? = nil, clock: any MonotonicClock = SystemClock(), trust: HostTrust? = nil,
-        discover: @escaping (Logger) throws(DiscoveryError) -> any HostDiscovery = { log throws(DiscoveryError) in try HostFinder(log: log) }
+        discover: @escaping (Logger) throws(DiscoveryError) -> any HostDiscovery = { log throws(DiscoveryError) in try HostFinder(log: log) },
+        notifier: ServiceNotifier? = nil
     ) {
         self.settings = settings
+        self.notifier = notifier
         self.output = output
         self.discover = discover
         self.trust = trust
@@ -181,7 +185,17 @@ public final class ReceiverEngine<Output: AudioOutput> {
             if let fd = input?.line.descriptor { reactor.register(.button(index), fd: fd, interest: .read) }
         }
         connect()
+        notifier?.send("READY=1")
+        pingWatchdog()
         return nil
+    }
+
+    /// Tells the service manager the loop is alive, and when to next: the ping comes from this
+    /// loop's own timer, so a loop that is stuck or stopped misses it and is restarted.
+    private func pingWatchdog() {
+        guard let notifier, let interval = notifier.watchdogInterval else { return }
+        notifier.send("WATCHDOG=1")
+        reactor.schedule(.watchdog, after: interval)
     }
 
     /// Serves what is ready or due, waiting at most `maxWait` (nil: until something is); the
@@ -224,6 +238,8 @@ public final class ReceiverEngine<Output: AudioOutput> {
                 pressed(board?.poll(reactor.now) ?? [])
             case .timer(.closeCard):
                 output.closeKeptDevice()
+            case .timer(.watchdog):
+                pingWatchdog()
             default:
                 if let code = handle(event) { return code }
             }
@@ -711,6 +727,7 @@ public final class ReceiverEngine<Output: AudioOutput> {
     /// SIGINT/SIGTERM: a streaming session says BYE (given 200 ms to leave); true when there is
     /// nothing left to wait for.
     private func leave() -> Bool {
+        notifier?.send("STOPPING=1")
         defer { output.closeKeptDevice() }
         guard case .streaming(let session) = phase else { return true }
         session.end(&reactor)

@@ -33,4 +33,6 @@ enum ReceiverToken: Hashable {
     case board
     /// The card kept open since the last session is closed: no quick return came.
     case closeCard
+    /// The service manager's watchdog is told the loop is alive (`ServiceNotifier`).
+    case watchdog
 }

@@ -123,5 +123,6 @@ do {
 }
 let engine = HostEngine(
     settings: sharing, log: log, signals: ShutdownSignals(), listener: listener, transport: transport, admission: admission,
-    advertisement: ServiceAdvertisement(settings: sharing, deviceID: deviceID, fingerprint: fingerprint, admission: admission))
+    advertisement: ServiceAdvertisement(settings: sharing, deviceID: deviceID, fingerprint: fingerprint, admission: admission),
+    notifier: ServiceNotifier.fromEnvironment())
 exit(engine.run())

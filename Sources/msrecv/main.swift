@@ -84,5 +84,5 @@ case .none:
 let board = BoardController.open(settings.board, log: log)
 let engine = ReceiverEngine(
     settings: receiving, log: log, signals: ShutdownSignals(), output: AlsaOutput(settings: receiving.audioOutput), transport: transport, board: board,
-    trust: receiving.encryption == .tls ? trust : nil)
+    trust: receiving.encryption == .tls ? trust : nil, notifier: ServiceNotifier.fromEnvironment())
 exit(engine.run())

@@ -25,7 +25,9 @@ final class HostEngineTests: XCTestCase {
         /// Others stepped with the host: receivers' engines and cards.
         var alongside: [() -> Void] = []
 
-        init(name: String, admission: Admission = Admission(), configure: (inout SharingSettings) -> Void = { _ in }) throws {
+        init(
+            name: String, admission: Admission = Admission(), notifier: ServiceNotifier? = nil, configure: (inout SharingSettings) -> Void = { _ in }
+        ) throws {
             let directory = NSTemporaryDirectory() + "host-engine-\(name)-\(getpid())"
             try? FileManager.default.removeItem(atPath: directory)
             logPath = directory + ".log"
@@ -39,7 +41,8 @@ final class HostEngineTests: XCTestCase {
             engine = HostEngine(
                 settings: settings, log: Logger(program: "mshost", descriptor: open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)),
                 signals: .unwatched, listener: listener, transport: TCPTransport(stampingArrivals: false), admission: admission,
-                advertisement: ServiceAdvertisement(settings: settings, deviceID: "host-\(name)", fingerprint: "", admission: admission), clock: clock)
+                advertisement: ServiceAdvertisement(settings: settings, deviceID: "host-\(name)", fingerprint: "", admission: admission), clock: clock,
+                notifier: notifier)
             XCTAssertNil(engine.start(), "the host starts")
         }
 
@@ -148,6 +151,16 @@ final class HostEngineTests: XCTestCase {
         rig.run(for: 200_000, receivers: [silent])
         XCTAssertTrue(silent.closedByOtherEnd, "closed after 5 s: \(rig.log)")
         XCTAssertEqual(rig.clients().count, 0, "and gone from the list")
+    }
+
+    func testTheServiceManagerHearsReadyPingsAndStopping() throws {
+        let manager = NotifySocket(name: "@host-notify-\(getpid())")
+        let rig = try Rig(name: "notify", notifier: ServiceNotifier(environment: ["NOTIFY_SOCKET": manager.name, "WATCHDOG_USEC": "4000000"]))
+        XCTAssertEqual(manager.received(), ["READY=1", "WATCHDOG=1"])
+        rig.run(for: 4_000_000, tick: 20_000)
+        XCTAssertEqual(manager.received(), ["WATCHDOG=1", "WATCHDOG=1"], "every 2 s")
+        rig.engine.stop()
+        XCTAssertEqual(manager.received(), ["STOPPING=1"])
     }
 
     func testStoppingSaysGoodbyeToEveryReceiver() throws {

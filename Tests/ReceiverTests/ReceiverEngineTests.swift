@@ -29,7 +29,10 @@ final class ReceiverEngineTests: XCTestCase {
         var exitCode: Int32?
 
         /// `discovery`: the hosts the test announces, for a receiver without `host`.
-        init(name: String, discovery: ScriptedDiscovery = ScriptedDiscovery(), configure: (inout ReceivingSettings) -> Void = { _ in }) throws {
+        init(
+            name: String, discovery: ScriptedDiscovery = ScriptedDiscovery(), notifier: ServiceNotifier? = nil,
+            configure: (inout ReceivingSettings) -> Void = { _ in }
+        ) throws {
             host = try ScriptedHost()
             let directory = NSTemporaryDirectory() + "receiver-engine-\(name)-\(getpid())"
             try? FileManager.default.removeItem(atPath: directory)
@@ -45,7 +48,7 @@ final class ReceiverEngineTests: XCTestCase {
             output = SteppedOutput(clock: clock)
             engine = ReceiverEngine(
                 settings: settings, log: Logger(program: "msrecv", descriptor: logFile), signals: .unwatched, output: output,
-                transport: { _ in TCPTransport(stampingArrivals: false) }, clock: clock, discover: { _ in discovery })
+                transport: { _ in TCPTransport(stampingArrivals: false) }, clock: clock, discover: { _ in discovery }, notifier: notifier)
             XCTAssertNil(engine.start(), "the engine starts")
         }
 
@@ -179,6 +182,19 @@ final class ReceiverEngineTests: XCTestCase {
         XCTAssertTrue(mixer.muted)
         XCTAssertEqual(rig.engine.status().volume, 50)
         XCTAssertEqual(rig.engine.status().muted, true)
+    }
+
+    /// Under systemd: READY=1 once it serves, then WATCHDOG=1 from its loop every half
+    /// `WatchdogSec`, and STOPPING=1 on the way out.
+    func testTheServiceManagerHearsReadyPingsAndStopping() throws {
+        let manager = NotifySocket(name: NSTemporaryDirectory() + "receiver-notify-\(getpid())")
+        let notifier = ServiceNotifier(environment: ["NOTIFY_SOCKET": manager.name, "WATCHDOG_USEC": "2000000"])
+        let rig = try Rig(name: "notify", notifier: notifier)
+        XCTAssertEqual(manager.received(), ["READY=1", "WATCHDOG=1"])
+        try rig.play(for: 3_000_000)
+        XCTAssertEqual(manager.received(), ["WATCHDOG=1", "WATCHDOG=1", "WATCHDOG=1"], "one a second while it plays")
+        _ = rig.engine.stop()
+        XCTAssertEqual(manager.received(), ["STOPPING=1"])
     }
 
     func testStoppingSaysGoodbyeToTheHost() throws {
