@@ -154,16 +154,8 @@ public final class HostEngine {
         log.event(.streamStarted(sessionID: sessionID, start: streamStart))
         reactor.schedule(.frame, at: streamStart)
         notifier?.send("READY=1")
-        pingWatchdog()
+        notifier?.pingWatchdog(&reactor, token: .watchdog)
         return nil
-    }
-
-    /// Tells the service manager the loop is alive, and when to next: the ping comes from this
-    /// loop's own timer, so a loop that is stuck or stopped misses it and is restarted.
-    private func pingWatchdog() {
-        guard let notifier, let interval = notifier.watchdogInterval else { return }
-        notifier.send("WATCHDOG=1")
-        reactor.schedule(.watchdog, after: interval)
     }
 
     /// Serves what is ready or due, waiting at most `maxWait` (nil: until something is); the
@@ -221,7 +213,7 @@ public final class HostEngine {
             case .timer(.finish):
                 for client in registry.all { client.close() }
             case .timer(.watchdog):
-                pingWatchdog()
+                notifier?.pingWatchdog(&reactor, token: .watchdog)
             default:
                 break
             }

@@ -186,16 +186,8 @@ public final class ReceiverEngine<Output: AudioOutput> {
         }
         connect()
         notifier?.send("READY=1")
-        pingWatchdog()
+        notifier?.pingWatchdog(&reactor, token: .watchdog)
         return nil
-    }
-
-    /// Tells the service manager the loop is alive, and when to next: the ping comes from this
-    /// loop's own timer, so a loop that is stuck or stopped misses it and is restarted.
-    private func pingWatchdog() {
-        guard let notifier, let interval = notifier.watchdogInterval else { return }
-        notifier.send("WATCHDOG=1")
-        reactor.schedule(.watchdog, after: interval)
     }
 
     /// Serves what is ready or due, waiting at most `maxWait` (nil: until something is); the
@@ -239,7 +231,7 @@ public final class ReceiverEngine<Output: AudioOutput> {
             case .timer(.closeCard):
                 output.closeKeptDevice()
             case .timer(.watchdog):
-                pingWatchdog()
+                notifier?.pingWatchdog(&reactor, token: .watchdog)
             default:
                 if let code = handle(event) { return code }
             }

@@ -1,0 +1,13 @@
+import Core
+import Platform
+
+extension ServiceNotifier {
+    /// Tells the service manager the loop is alive, and sets `token` on `reactor` for the next
+    /// time: the ping comes from the loop's own timer, so a loop that is stuck or stopped misses
+    /// it and is restarted. Nothing without a watchdog.
+    public func pingWatchdog<Token: Hashable>(_ reactor: inout Reactor<Token>, token: Token) {
+        guard let interval = watchdogInterval else { return }
+        send("WATCHDOG=1")
+        reactor.schedule(token, after: interval)
+    }
+}
