@@ -153,8 +153,7 @@ public final class HostEngine {
         streamStart = reactor.now
         log.event(.streamStarted(sessionID: sessionID, start: streamStart))
         reactor.schedule(.frame, at: streamStart)
-        notifier?.send("READY=1")
-        notifier?.pingWatchdog(&reactor, token: .watchdog)
+        notifier?.ready(&reactor, token: .watchdog)
         return nil
     }
 

@@ -170,9 +170,9 @@ extension HandshakePhase {
     }
 
     /// The message, or nil (logged as an invalid packet) when it does not decode.
-    private func decoded<Message>(_ decode: () throws(ProtocolError) -> Message) -> Message? {
+    private func decoded<Message>(_ decode: (UnsafeRawBufferPointer) throws(ProtocolError) -> Message, _ payload: UnsafeRawBufferPointer) -> Message? {
         do {
-            return try decode()
+            return try decode(payload)
         } catch {
             log.failure(.invalidPacket(error.description))
             return nil
@@ -202,7 +202,7 @@ extension HandshakePhase {
                 log.failure(.invalidPacket("a second CHALLENGE on one connection"))
                 return .failed
             }
-            guard let challenge = decoded({ () throws(ProtocolError) in try Challenge.decode(payload) }) else { return .failed }
+            guard let challenge = decoded(Challenge.decode, payload) else { return .failed }
             guard challenge.method == .password else {
                 log.failure(.authenticationFailed)
                 log.info("host \(channel.peerDescription) asks for \(challenge.method.rawValue) authentication, which this receiver does not offer")
@@ -222,7 +222,7 @@ extension HandshakePhase {
                 return .failed
             }
         }
-        guard let auth = decoded({ () throws(ProtocolError) in try AuthMessage.decode(payload) }) else { return .failed }
+        guard let auth = decoded(AuthMessage.decode, payload) else { return .failed }
         guard auth.step == .verifierShare, let prover else {
             log.failure(.invalidPacket("AUTH \(auth.step) out of order"))
             return .failed

@@ -185,8 +185,7 @@ public final class ReceiverEngine<Output: AudioOutput> {
             if let fd = input?.line.descriptor { reactor.register(.button(index), fd: fd, interest: .read) }
         }
         connect()
-        notifier?.send("READY=1")
-        notifier?.pingWatchdog(&reactor, token: .watchdog)
+        notifier?.ready(&reactor, token: .watchdog)
         return nil
     }
 

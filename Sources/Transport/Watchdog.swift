@@ -2,6 +2,12 @@ import Core
 import Platform
 
 extension ServiceNotifier {
+    /// The daemon serves: READY=1, and the first watchdog ping (`token` then keeps them coming).
+    public func ready<Token: Hashable>(_ reactor: inout Reactor<Token>, token: Token) {
+        send("READY=1")
+        pingWatchdog(&reactor, token: token)
+    }
+
     /// Tells the service manager the loop is alive, and sets `token` on `reactor` for the next
     /// time: the ping comes from the loop's own timer, so a loop that is stuck or stopped misses
     /// it and is restarted. Nothing without a watchdog.
