@@ -39,7 +39,6 @@ public func writeNewFile(_ path: String, _ bytes: [UInt8], mode: mode_t) throws(
     defer { close(fd) }
     if let e = bytes.withUnsafeBytes({ writeAll(fd, $0) }) { throw e }
     guard fsync(fd) == 0 else { throw .current }
-    return
 }
 
 /// Writes all of `bytes` to a blocking descriptor, through short writes and signals; the error

@@ -48,10 +48,8 @@ public struct TimeResponse: Equatable, Sendable {
 
     public static func decode(_ payload: UnsafeRawBufferPointer) throws(ProtocolError) -> TimeResponse {
         guard payload.count == size else { throw .wrongSize(message: "TIME_RESP", bytes: payload.count, size: size) }
-        return
-            (TimeResponse(
-                t1: payload.loadBigEndian(UInt64.self, at: 0), t2: payload.loadBigEndian(UInt64.self, at: 8),
-                t3: payload.loadBigEndian(UInt64.self, at: 16)))
+        return TimeResponse(
+            t1: payload.loadBigEndian(UInt64.self, at: 0), t2: payload.loadBigEndian(UInt64.self, at: 8), t3: payload.loadBigEndian(UInt64.self, at: 16))
     }
 
     /// The three times, when each is a plausible monotonic time (`MessageLimits.times`).
