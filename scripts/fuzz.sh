@@ -31,6 +31,9 @@ quietly() { "$@" >> "$build_log" 2>&1 || { cat "$build_log" >&2; exit 1; }; }  #
 quietly cc -c -D_GNU_SOURCE -O1 -fsanitize=address -I Sources/CMoosyncLinux/include Sources/CMoosyncLinux/shim.c -o "$out/shim.o"
 quietly cc -c -O2 -fsanitize=address -I Sources/CFractionalDelay/include Sources/CFractionalDelay/fractional_delay.c -o "$out/fractional_delay.o"
 quietly cc -c -O1 -fsanitize=address -I Sources/CAvahi/include Sources/CAvahi/avahi.c -o "$out/avahi.o"
+# Debian's libmbedcrypto is not built with ASan: this puts ASan's check in front of the calls
+# that read or write a buffer the shim passes it (Tests/Fuzz/mbedtls_bounds.c).
+quietly cc -c -O1 -fsanitize=address Tests/Fuzz/mbedtls_bounds.c -o "$out/mbedtls_bounds.o"
 # The C libraries' module maps, as SwiftPM passes them.
 cmaps=(-Xcc -fmodule-map-file="$out/cmod/module.modulemap" -Xcc -fmodule-map-file="$root/Sources/COpus/module.modulemap" -Xcc -fmodule-map-file="$root/Sources/CFLAC/module.modulemap"
        -Xcc -fmodule-map-file="$root/Sources/CAlsa/module.modulemap" -Xcc -fmodule-map-file="$root/Sources/CMbedTLS/module.modulemap"
@@ -73,11 +76,11 @@ for target in "${targets[@]}"; do
     session)
       src=(Tests/Fuzz/FuzzSession.swift Tests/Fuzz/FuzzChannel.swift)
       libs=("$out/libAudioPathHarness.a" "$out/libReceiver.a" "$out/libBoard.a" "$out/libDiscovery.a" "$out/avahi.o" -ldl "$out/libSecure.a" "$out/libResample.a" "$out/libCodec.a" "$out/libConfig.a" "$out/libAudio.a" "$out/libTransport.a"
-            "$out/libPlatform.a" "$out/libProtocolMessages.a" "$out/libCore.a" "$out/fractional_delay.o" -lopus -lFLAC -lasound -lgpiod -lmbedtls -lmbedx509 -lmbedcrypto) ;;
+            "$out/libPlatform.a" "$out/libProtocolMessages.a" "$out/libCore.a" "$out/fractional_delay.o" "$out/mbedtls_bounds.o" -lopus -lFLAC -lasound -lgpiod -lmbedtls -lmbedx509 -lmbedcrypto) ;;
     host)
       src=(Tests/Fuzz/FuzzHost.swift Tests/Fuzz/FuzzChannel.swift)
       libs=("$out/libHost.a" "$out/libDiscovery.a" "$out/avahi.o" -ldl "$out/libSecure.a" "$out/libSampleRateConversion.a" "$out/libCodec.a" "$out/libConfig.a" "$out/libAudio.a"
-            "$out/libTransport.a" "$out/libPlatform.a" "$out/libProtocolMessages.a" "$out/libCore.a" -lopus -lFLAC -lasound -lsamplerate -lmbedtls -lmbedx509 -lmbedcrypto) ;;
+            "$out/libTransport.a" "$out/libPlatform.a" "$out/libProtocolMessages.a" "$out/libCore.a" "$out/mbedtls_bounds.o" -lopus -lFLAC -lasound -lsamplerate -lmbedtls -lmbedx509 -lmbedcrypto) ;;
     *) echo "fuzz: unknown target $target (frames, json, session, host)" >&2; exit 2 ;;
   esac
   quietly swiftc "${flags[@]}" "${cmaps[@]}" "${src[@]}" "${libs[@]}" "$out/shim.o" -o "$out/fuzz-$target"
@@ -136,6 +139,8 @@ open(f"{d}/host-open", "wb").write(b"\x07\x10" + frame(1, hello) + frame(7, stru
      + control("queue_add", value="s-1") + control("volume", value=40) + frame(11, b'{"text": "hi"}') + frame(9, b'{"buffer_health": 0.5}')
      + frame(12, b"\x02"))
 open(f"{d}/host-password", "wb").write(b"\x08\x30" + frame(1, hello) + frame(3, b"\x01\x04" + bytes(64)) + frame(3, b"\x03" + bytes(32)))
+# A 1-byte share: the AUTH decoder refuses it; were that check gone, mbedtls_bounds.c catches the read.
+open(f"{d}/host-short-share", "wb").write(b"\x08\x30" + frame(1, hello) + frame(3, b"\x01\x04"))
 open(f"{d}/host-closed", "wb").write(b"\x00\x08" + frame(10, b'{"action": "play"}') + frame(1, hello) + control("refused", value="x", reason="y"))
 meta = json.dumps({"song_id": "s", "position": 1.5, "volume": 0.5}).encode()
 def pcm_meta(seq): return bytes([6, 1]) + struct.pack(">H", 22 + 2 + len(meta) + 960 * 4) + struct.pack(">QQIBB", seq, seq * 20000, 48000, 2, 0) + struct.pack(">H", len(meta)) + meta + bytes(960 * 4)
