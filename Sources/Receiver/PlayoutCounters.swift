@@ -53,6 +53,10 @@ public final class PlayoutCounters: Sendable {
     public let resyncRequests = Atomic<Int>(0)
     /// Audio thread → control loop: everything was played and the thread is done.
     public let finished = Atomic<Bool>(false)
+    /// Audio thread → control loop: its steps, at least one every `audioThreadLongestSleep`
+    /// while it plays. The service manager's watchdog is pinged only while they move, so a
+    /// write stuck in a driver gets the daemon restarted.
+    public let steps = Atomic<Int>(0)
     /// Control loop → audio thread: the playout latency from a stream time on
     /// (`LatencyChange.packed`; 0 until the first). The latest replaces one not reached yet.
     public let latencyChange = Atomic<UInt64>(0)

@@ -160,6 +160,7 @@ public struct PlayoutEngine<Sink: AudioSink & ~Copyable, Clock: MonotonicClock>:
     deinit { pcm.deallocate() }
 
     public mutating func step() -> Step {
+        counters.steps.add(1, ordering: .relaxed)
         drainIncoming()
         honourDropRequests()
         guard let next = jitter.nextSequence else {

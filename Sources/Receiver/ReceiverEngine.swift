@@ -230,7 +230,11 @@ public final class ReceiverEngine<Output: AudioOutput> {
             case .timer(.closeCard):
                 output.closeKeptDevice()
             case .timer(.watchdog):
-                notifier?.pingWatchdog(&reactor, token: .watchdog)
+                if case .streaming(let session) = phase {
+                    notifier?.pingWatchdog(&reactor, token: .watchdog, healthy: session.audioThreadIsWell())
+                } else {
+                    notifier?.pingWatchdog(&reactor, token: .watchdog)
+                }
             default:
                 if let code = handle(event) { return code }
             }

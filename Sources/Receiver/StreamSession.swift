@@ -60,6 +60,8 @@ final class StreamSession<Output: AudioOutput> {
     private let output: Output
     private let log: Logger
     private var playout: Output.Running?
+    /// The audio thread's steps at the last watchdog look.
+    private var audioStepsSeen = -1
     /// While the device is gone: since when, and the wait before the next attempt.
     private var deviceGoneSince: Microseconds?
     private var deviceRetry = firstDeviceRetry
@@ -153,6 +155,16 @@ final class StreamSession<Output: AudioOutput> {
     }
 
     var realtimeGranted: Bool { playout?.realtimeGranted ?? false }
+
+    /// Whether the audio thread has stepped since the last look, or is not meant to: no card
+    /// open, the card failed (the thread stopped; the session reopens it), or the stream played
+    /// out. A thread stuck in a write is not well: the watchdog ping is withheld.
+    func audioThreadIsWell() -> Bool {
+        guard let playout, playout.deviceFailure == nil, !counters.finished.load(ordering: .acquiring) else { return true }
+        let steps = counters.steps.load(ordering: .relaxed)
+        defer { audioStepsSeen = steps }
+        return steps != audioStepsSeen
+    }
 
     func handle(_ event: Reactor<ReceiverToken>.Event, _ reactor: inout Reactor<ReceiverToken>) -> End? {
         if let failure = playout?.deviceFailure { deviceFailed(failure, &reactor) }

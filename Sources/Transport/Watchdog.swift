@@ -8,12 +8,13 @@ extension ServiceNotifier {
         pingWatchdog(&reactor, token: token)
     }
 
-    /// Tells the service manager the loop is alive, and sets `token` on `reactor` for the next
-    /// time: the ping comes from the loop's own timer, so a loop that is stuck or stopped misses
-    /// it and is restarted. Nothing without a watchdog.
-    public func pingWatchdog<Token: Hashable>(_ reactor: inout Reactor<Token>, token: Token) {
+    /// Tells the service manager the loop is alive when it is `healthy`, and sets `token` on
+    /// `reactor` for the next look: the ping comes from the loop's own timer, so a loop that is
+    /// stuck or stopped misses it, as does one whose other parts are not well, and is
+    /// restarted. Nothing without a watchdog.
+    public func pingWatchdog<Token: Hashable>(_ reactor: inout Reactor<Token>, token: Token, healthy: Bool = true) {
         guard let interval = watchdogInterval else { return }
-        send("WATCHDOG=1")
+        if healthy { send("WATCHDOG=1") }
         reactor.schedule(token, after: interval)
     }
 }

@@ -27,6 +27,8 @@ final class ReceiverEngineTests: XCTestCase {
         var streamStart: Microseconds = 0
         var sequence: UInt64 = 0
         var exitCode: Int32?
+        /// The audio thread takes no steps, as when a write hangs in the driver.
+        var audioThreadStuck = false
 
         /// `discovery`: the hosts the test announces, for a receiver without `host`.
         init(
@@ -64,7 +66,7 @@ final class ReceiverEngineTests: XCTestCase {
                 exitCode = engine.step(maxWait: 0)
                 host.poll()
                 if streaming && host.peer != nil { sendDuePackets() }
-                output.card.playout?.step(limit: 32)
+                if !audioThreadStuck { output.card.playout?.step(limit: 32) }
             }
         }
 
@@ -195,6 +197,25 @@ final class ReceiverEngineTests: XCTestCase {
         XCTAssertEqual(manager.received(), ["WATCHDOG=1", "WATCHDOG=1", "WATCHDOG=1"], "one a second while it plays")
         _ = rig.engine.stop()
         XCTAssertEqual(manager.received(), ["STOPPING=1"])
+    }
+
+    /// An audio thread stuck in a write (a driver that hangs) is not a healthy daemon though
+    /// its loop runs: the pings stop, so systemd restarts msrecv, and resume if it moves again.
+    func testAnAudioThreadThatStopsSteppingWithholdsTheWatchdogPings() throws {
+        let manager = NotifySocket(name: NSTemporaryDirectory() + "receiver-stuck-notify-\(getpid())")
+        let notifier = ServiceNotifier(environment: ["NOTIFY_SOCKET": manager.name, "WATCHDOG_USEC": "2000000"])
+        let rig = try Rig(name: "stuck", notifier: notifier)
+        try rig.play(for: 2_000_000)
+        XCTAssertEqual(manager.received().filter { $0 == "WATCHDOG=1" }.count, 3, "READY's ping and one a second")
+        rig.audioThreadStuck = true
+        rig.run(for: 1_000_000, streaming: true)
+        _ = manager.received()  // the look that still saw the steps before it stuck
+        rig.run(for: 3_000_000, streaming: true)
+        XCTAssertEqual(manager.received(), [], "no ping while the audio thread is stuck")
+        XCTAssertEqual(rig.engine.status().state, .playing, "the session itself goes on")
+        rig.audioThreadStuck = false
+        rig.run(for: 2_000_000, streaming: true)
+        XCTAssertEqual(manager.received(), ["WATCHDOG=1", "WATCHDOG=1"], "pings again once it steps")
     }
 
     func testStoppingSaysGoodbyeToTheHost() throws {
