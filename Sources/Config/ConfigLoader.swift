@@ -79,6 +79,7 @@ public enum ConfigLoader {
             taken[id] = p
             return spec
         }
+        reserveLines(b, in: &taken, &c)
         if let buttons = c.object(c.value(b, "buttons", path: "board"), path: "board.buttons") {
             for role in buttonRoles where c.value(buttons, role, path: "board.buttons") != nil {
                 out.buttons[role] = line(buttons, role, path: "board.buttons", input: true, &c)
@@ -91,6 +92,33 @@ public enum ConfigLoader {
         out.amplifierPower = line(b, "amp_power", path: "board", input: false, &c)
         out.amplifierIdle = c.duration(b, "amp_idle", path: "board", default: out.amplifierIdle, range: 1_000_000...86_400_000_000)
         return out
+    }
+
+    /// `board.reserved`: the lines the sound card's HAT uses (I2S, I2C, its ID EEPROM), with
+    /// what for; a button, LED or amplifier on one of them is an error that says so. A board
+    /// profile (board/) carries its DAC's.
+    static func reserveLines(_ b: JSONValue, in taken: inout [String: String], _ c: inout ConfigChecker) {
+        let p = "board.reserved"
+        guard let r = c.object(c.value(b, "reserved", path: "board"), path: p) else { return }
+        let chip = c.string(r, "chip", path: p, default: "")
+        let purpose = c.string(r, "for", path: p, default: "the sound card")
+        let lines = c.value(r, "lines", path: p)
+        guard !chip.isEmpty, let lines else {
+            c.fail(p, "needs \"chip\" and \"lines\" (the offsets the sound card uses)", at: b["reserved"])
+            return
+        }
+        guard let offsets = lines.arrayValue else {
+            c.fail(p + ".lines", "expected a list of line offsets, got \(lines.shortText)", at: lines)
+            return
+        }
+        let name = chip.hasPrefix("/dev/") ? String(chip.dropFirst(5)) : chip
+        for (i, offset) in offsets.enumerated() {
+            guard let n = offset.intValue, (0...1023).contains(n) else {
+                c.fail("\(p).lines[\(i)]", "expected a line offset from 0 to 1023, got \(offset.shortText)", at: offset)
+                continue
+            }
+            taken["\(name) line \(n)"] = "reserved for \(purpose)"
+        }
     }
 
     static func validateSharing(_ s: JSONValue, _ c: inout ConfigChecker) -> SharingSettings {

@@ -170,6 +170,52 @@ final class ConfigTests: XCTestCase {
             ])
     }
 
+    /// A profile reserves its sound card's lines; a button or LED wired to one is named with
+    /// what the line is for, however the chip is spelled.
+    func testLinesTheSoundCardUsesAreRefusedForButtonsAndLEDs() throws {
+        let reserved = #""reserved": {"chip": "gpiochip0", "lines": [18, 19, 20, 21], "for": "I2S (the DAC)"}"#
+        XCTAssertEqual(try settings(#"{"board": {\#(reserved), "buttons": {"volume_up": {"chip": "gpiochip0", "line": 5}}}}"#).board.buttons.count, 1)
+        XCTAssertEqual(
+            errors(
+                """
+                {"board": {\(reserved),
+                           "buttons": {"volume_up": {"chip": "/dev/gpiochip0", "line": 18}}, "leds": {"status": {"chip": "gpiochip1", "line": 19}}}}
+                """),
+            ["line 2, column 37: board.buttons.volume_up: gpiochip0 line 18 is already reserved for I2S (the DAC): one line, one use"])
+        XCTAssertEqual(
+            errors(#"{"board": {"reserved": {"chip": "gpiochip0", "lines": [18, -1, "x"]}, "leds": {"status": {"chip": "gpiochip0", "line": 18}}}}"#),
+            [
+                "line 1, column 60: board.reserved.lines[1]: expected a line offset from 0 to 1023, got -1",
+                "line 1, column 64: board.reserved.lines[2]: expected a line offset from 0 to 1023, got \"x\"",
+                "line 1, column 90: board.leds.status: gpiochip0 line 18 is already reserved for the sound card: one line, one use",
+            ])
+        XCTAssertEqual(
+            errors(#"{"board": {"reserved": {"lines": [18]}}}"#),
+            [#"line 1, column 24: board.reserved: needs "chip" and "lines" (the offsets the sound card uses)"#])
+    }
+
+    /// Every board profile (board/*.json) is a config msrecv takes: its buttons, LEDs and
+    /// amplifier on lines of their own, none on the DAC's, and the DAC's I2S among those it
+    /// reserves.
+    func testEveryBoardProfileValidatesAndKeepsOffItsDACsPins() throws {
+        let board = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("board")
+        let profiles = try FileManager.default.contentsOfDirectory(atPath: board.path).filter { $0.hasSuffix(".json") }.sorted()
+        XCTAssertEqual(profiles, ["hifiberry-dacplus.json", "iqaudio-dacplus.json", "pcm5102a.json"])
+        for profile in profiles {
+            let text = try String(contentsOf: board.appendingPathComponent(profile), encoding: .utf8)
+            let s = try settings(text)
+            let lines = [s.board.statusLED, s.board.bufferLED, s.board.amplifierPower].compactMap { $0 } + s.board.buttons.values
+            XCTAssertEqual(lines.count, 6, profile)
+            XCTAssertTrue(lines.allSatisfy { !(18...21).contains($0.offset) }, profile)
+            XCTAssertTrue(
+                FileManager.default.fileExists(atPath: board.appendingPathComponent(profile.replacingOccurrences(of: ".json", with: ".config.txt")).path))
+            let onI2S = text.replacingOccurrences(of: #""line": 12"#, with: #""line": 19"#)
+            XCTAssertEqual(errors(onI2S).count, 1, profile)
+            XCTAssertTrue(errors(onI2S).first?.contains("board.leds.status: gpiochip0 line 19 is already reserved for the ") ?? false, profile)
+        }
+    }
+
     func testDiscoveryKeys() throws {
         let defaults = try settings("{}")
         XCTAssertTrue(defaults.sharing.advertise)
