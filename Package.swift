@@ -1,6 +1,7 @@
 // swift-tools-version: 6.0
 // Moosync Audio Share: `msrecv` (speaker firmware) and `mshost` (lightweight host).
 // Module cut and dependency direction: docs/DESIGN.md §4 (everything points towards Core).
+import Foundation
 import PackageDescription
 
 // Both daemons carry the Swift runtime inside them: the speaker image ships no Swift runtime and
@@ -8,7 +9,7 @@ import PackageDescription
 let staticRuntime: [LinkerSetting] = [.unsafeFlags(["-static-stdlib"])]
 
 // msrecv's peak RSS (DESIGN §4, Memory). The functions a speaker runs are placed side by side
-// in its text (gold reads the list; a name it does not find is skipped): scattered over the 5 MB
+// in its text (the linker reads the list; a name it does not find is skipped): scattered over the 5 MB
 // binary, each first call would make the kernel map the code around it (64 KB while loading,
 // 16 KB once msrecv has split its mappings: Core's releaseCodePages); together they fill a few
 // pages (scripts/profile-text-order.sh). And the C++ runtime the Swift runtime needs,
@@ -17,12 +18,20 @@ let staticRuntime: [LinkerSetting] = [.unsafeFlags(["-static-stdlib"])]
 // each function used; libstdc++ and libgcc_s alone were ~0.8 MB for a few functions, libopus
 // and mbedTLS another 0.3 MB. libm cannot follow: glibc's libm.a needs libc's internals.
 let receiverLink = String(#filePath.dropLast("/Package.swift".count)) + "/Sources/msrecv/link"
-let receiverMemory: [LinkerSetting] = [
-    .unsafeFlags([
-        "-Xlinker", "--section-ordering-file=\(receiverLink)/text-order.txt",
-        "-L", receiverLink, "-Xclang-linker", "-static-libgcc",
-    ])
-]
+// Each linker takes the list its own way. gold, swiftc's choice where it is installed: the
+// sections as listed. lld (the arm64 cross build, image/build.sh): the same functions as
+// symbols, in the file MOOSYNC_SYMBOL_ORDER names. BFD, where gold is missing: not at all (its
+// --section-ordering-file wants a script); msrecv then links unordered, at the RSS cost DESIGN
+// §4 gives.
+let textOrder: [String] =
+    if let symbols = Context.environment["MOOSYNC_SYMBOL_ORDER"] {
+        ["-Xlinker", "--symbol-ordering-file=\(symbols)", "-Xlinker", "--no-warn-symbol-ordering"]
+    } else if FileManager.default.fileExists(atPath: "/usr/bin/ld.gold") {
+        ["-Xlinker", "--section-ordering-file=\(receiverLink)/text-order.txt"]
+    } else {
+        []
+    }
+let receiverMemory: [LinkerSetting] = [.unsafeFlags(textOrder + ["-L", receiverLink, "-Xclang-linker", "-static-libgcc"])]
 
 // Every function of ours in a section of its own, so that text order can place it (without it
 // the compiler puts most of a module's functions in one .text section that moves as a whole).

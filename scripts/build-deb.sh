@@ -8,6 +8,10 @@
 # explain (image/debian/lintian-overrides).
 #   bash scripts/build-deb.sh            build, check with lintian
 #   DEB_SKIP_BUILD=1 ...                 package the release binaries already in .build/release
+# Another architecture's binaries (image/cross-build.sh): DEB_ARCH=arm64, DEB_BINARIES=DIR
+# holding msrecv and mshost, DEB_ROOT=a Debian root of that architecture with dpkg-dev, in
+# which they are stripped and given to dpkg-shlibdeps (qemu-user runs them), DEB_RUN=how to run
+# them for their --help (qemu-aarch64-static -L ROOT), and DEB_OUT=DIR for the package.
 # The version is Core's (Sources/Core/Version.swift) and the number of commits, so each commit
 # packages a newer version than the one before it (what apt needs to offer an update).
 set -euo pipefail
@@ -17,8 +21,12 @@ say() { echo "build-deb: $*"; }
 die() { echo "build-deb: error: $*" >&2; exit 1; }
 
 package=moosync-audio-share
-arch="$(dpkg --print-architecture)"
-[ $# -eq 0 ] || die "takes no arguments (it packages for this machine's architecture, $arch)"
+arch="${DEB_ARCH:-$(dpkg --print-architecture)}"
+[ $# -eq 0 ] || die "takes no arguments (DEB_ARCH, DEB_BINARIES, DEB_ROOT and DEB_OUT say what else to package)"
+foreign="${DEB_ROOT:-}"
+[ -z "$foreign" ] || [ -x "$foreign/usr/bin/dpkg-shlibdeps" ] || die "DEB_ROOT=$foreign has no dpkg-shlibdeps (dpkg-dev)"
+# A command on the binaries: in DEB_ROOT for another architecture's, here for this one's.
+in_root() { if [ -n "$foreign" ]; then chroot "$foreign" "$@"; else "$@"; fi; }
 
 tools=(dpkg-dev lintian binutils python3)
 missing=()
@@ -34,28 +42,31 @@ upstream="$(sed -n 's/.*current = "\([0-9.]*\)".*/\1/p' Sources/Core/Version.swi
 commits="$(git rev-list --count HEAD 2>/dev/null)" || die "not a git checkout: the version counts its commits"
 version="$upstream+$commits"
 
-if [ -z "${DEB_SKIP_BUILD:-}" ]; then
+if [ -z "${DEB_SKIP_BUILD:-}" ] && [ -z "${DEB_BINARIES:-}" ]; then
   say "building msrecv and mshost (release)"
   swift build -c release --product msrecv
   swift build -c release --product mshost
 fi
-bin="$root/.build/release"
+bin="${DEB_BINARIES:-$root/.build/release}"
 [ -x "$bin/msrecv" ] && [ -x "$bin/mshost" ] || die "no release binaries in $bin"
 
-out="$root/.build-deb"
-stage="$out/stage"
+out="${DEB_OUT:-$root/.build-deb}"
+# The staging tree, and where in_root sees it.
+inner=/tmp/moosync-deb
+stage="$foreign$inner/stage"
+[ -n "$foreign" ] || { inner="$out"; stage="$out/stage"; }
 rm -rf "$stage"
-mkdir -p "$stage/DEBIAN"
+mkdir -p "$stage/DEBIAN" "$out"
 doc="$stage/usr/share/doc/$package"
 install -d "$stage/usr/bin" "$stage/etc" "$doc" "$stage/usr/share/man/man1" "$stage/usr/lib/systemd/system" \
   "$stage/usr/lib/sysusers.d" "$stage/usr/lib/udev/rules.d" "$stage/usr/share/lintian/overrides"
 for daemon in msrecv mshost; do
   install -m 0755 "$bin/$daemon" "$stage/usr/bin/$daemon"
-  strip --strip-unneeded --remove-section=.comment --remove-section=.note "$stage/usr/bin/$daemon"
+  in_root strip --strip-unneeded --remove-section=.comment --remove-section=.note "$inner/stage/usr/bin/$daemon"
   install -m 0644 "image/debian/$daemon.service" "$stage/usr/lib/systemd/system/"
   # The page is the program's own --help and each command's.
-  python3 image/debian/manpage.py "$stage/usr/bin/$daemon" "$(sed -n 's/^Description=\(.*\)$/\1/p' "image/debian/$daemon.service")" "$upstream" \
-    | gzip -9n > "$stage/usr/share/man/man1/$daemon.1.gz"
+  MANPAGE_RUN="${DEB_RUN:-}" python3 image/debian/manpage.py "$stage/usr/bin/$daemon" \
+    "$(sed -n 's/^Description=\(.*\)$/\1/p' "image/debian/$daemon.service")" "$upstream" | gzip -9n > "$stage/usr/share/man/man1/$daemon.1.gz"
 done
 install -m 0644 image/debian/sysusers.conf "$stage/usr/lib/sysusers.d/moosync.conf"
 install -m 0644 image/debian/60-moosync-gpio.rules "$stage/usr/lib/udev/rules.d/"
@@ -75,10 +86,10 @@ for script in postinst prerm postrm; do install -m 0755 "image/debian/$script" "
 echo /etc/moosync.json > "$stage/DEBIAN/conffiles"
 
 # Depends: what the binaries link, as dpkg-shlibdeps reads it (from a control file of its own).
-shlibs="$out/shlibs"
+shlibs="$foreign$inner/shlibs"
 rm -rf "$shlibs"; mkdir -p "$shlibs/debian"
 printf 'Source: %s\n\nPackage: %s\nArchitecture: any\n' "$package" "$package" > "$shlibs/debian/control"
-depends="$(cd "$shlibs" && dpkg-shlibdeps -O --warnings=0 "$stage/usr/bin/msrecv" "$stage/usr/bin/mshost" | sed -n 's/^shlibs:Depends=//p')"
+depends="$(in_root sh -c "cd $inner/shlibs && dpkg-shlibdeps -O --warnings=0 $inner/stage/usr/bin/msrecv $inner/stage/usr/bin/mshost" | sed -n 's/^shlibs:Depends=//p')"
 [ -n "$depends" ] || die "dpkg-shlibdeps found no dependencies"
 
 sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@DEPENDS@/$depends/" \

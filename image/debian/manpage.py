@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """A daemon's manual page, made from its own --help and each COMMAND --help, so the page and the
-program cannot disagree:  manpage.py BINARY "one-line summary" VERSION > NAME.1"""
+program cannot disagree:  manpage.py BINARY "one-line summary" VERSION > NAME.1
+MANPAGE_RUN: a command BINARY runs under (another architecture's: "qemu-aarch64-static -L ROOT")."""
+import os
 import re
 import subprocess
 import sys
@@ -10,7 +12,8 @@ name = binary.rsplit("/", 1)[-1]
 
 
 def helptext(*args):
-    return subprocess.run([binary, *args, "--help"], check=True, capture_output=True, text=True).stdout.splitlines()
+    run = os.environ.get("MANPAGE_RUN", "").split()
+    return subprocess.run([*run, binary, *args, "--help"], check=True, capture_output=True, text=True).stdout.splitlines()
 
 
 def roff(text):
