@@ -13,7 +13,8 @@
 # which they are stripped and given to dpkg-shlibdeps (qemu-user runs them), DEB_RUN=how to run
 # them for their --help (qemu-aarch64-static -L ROOT), and DEB_OUT=DIR for the package.
 # The version is Core's (Sources/Core/Version.swift) and the number of commits, so each commit
-# packages a newer version than the one before it (what apt needs to offer an update).
+# packages a newer version than the one before it (what apt needs to offer an update);
+# DEB_VERSION sets another (scripts/check-deb.sh makes an update from the same binaries).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -40,7 +41,7 @@ fi
 upstream="$(sed -n 's/.*current = "\([0-9.]*\)".*/\1/p' Sources/Core/Version.swift)"
 [ -n "$upstream" ] || die "no version in Sources/Core/Version.swift"
 commits="$(git rev-list --count HEAD 2>/dev/null)" || die "not a git checkout: the version counts its commits"
-version="$upstream+$commits"
+version="${DEB_VERSION:-$upstream+$commits}"
 
 if [ -z "${DEB_SKIP_BUILD:-}" ] && [ -z "${DEB_BINARIES:-}" ]; then
   say "building msrecv and mshost (release)"
@@ -97,7 +98,6 @@ sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@DEPENDS@/$depends/" \
 (cd "$stage" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z | xargs -0 md5sum > DEBIAN/md5sums)
 
 deb="$out/${package}_${version}_${arch}.deb"
-rm -f "$out/${package}_"*"_${arch}.deb"
 dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb" > /dev/null
 say "built $deb ($(du -k "$deb" | cut -f1) KB): Depends: $depends"
 if ! lintian --fail-on error,warning --info "$deb"; then

@@ -6,6 +6,7 @@
 #     the tone arrives on the speaker's card (alsa-lib's file plugin under the container's default);
 #   - the sandbox leaves the state directory writable and the rest of the system read-only;
 #   - the watchdog: a frozen msrecv (SIGSTOP) is killed and started again within WatchdogSec;
+#   - an update (the next version) restarts msrecv, which plays on with the same key and pins;
 #   - purge removes every file the package installed or made (/var/lib/moosync with the keys and
 #     pins, the unit links and their state), keeping only the system user and group, as Debian does.
 # Needs root. Not part of scripts/test.sh: a release build and a Debian root take minutes.
@@ -21,8 +22,12 @@ for tool in mmdebstrap:mmdebstrap systemd-nspawn:systemd-container nsenter:util-
   command -v "${tool%%:*}" > /dev/null || { say "installing ${tool#*:}"; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${tool#*:}" > /dev/null; }
 done
 
+rm -f "$repo"/.build-deb/moosync-audio-share_*.deb
 bash scripts/build-deb.sh
-deb="$(ls "$repo"/.build-deb/moosync-audio-share_*_"$(dpkg --print-architecture)".deb)"
+deb="$(ls "$repo"/.build-deb/moosync-audio-share_*.deb)"
+# An update: the same binaries as the next version.
+DEB_SKIP_BUILD=1 DEB_VERSION="$(dpkg-deb -f "$deb" Version).1" bash scripts/build-deb.sh > /dev/null
+update="$(ls "$repo"/.build-deb/moosync-audio-share_*.1_*.deb)"
 ROOT="$repo/.build-deb/root"
 nspawn_pid=""
 cleanup() {
@@ -39,11 +44,11 @@ rm -rf "$ROOT"
 started=$(date +%s)
 mmdebstrap --quiet --variant=minbase --include=systemd,systemd-sysv,dbus,python3-minimal bookworm "$ROOT" > /dev/null
 say "root made in $(($(date +%s) - started)) s"
-cp "$deb" "$ROOT/tmp/"
+cp "$deb" "$update" "$ROOT/var/cache/"
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
 chroot "$ROOT" apt-get update -qq > /dev/null
-chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "/tmp/$(basename "$deb")" > "$ROOT/tmp/install.log" 2>&1 ||
-  { cat "$ROOT/tmp/install.log"; die "apt-get install of the package failed"; }
+chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "/var/cache/$(basename "$deb")" > "$repo/.build-deb/install.log" 2>&1 ||
+  { cat "$repo/.build-deb/install.log"; die "apt-get install of the package failed"; }
 chroot "$ROOT" dpkg -L moosync-audio-share > "$repo/.build-deb/installed-files"
 chroot "$ROOT" id moosync | grep -q '(audio)' || die "the moosync user is not in audio"
 chroot "$ROOT" id moosync | grep -q '(gpio)' || die "the moosync user is not in gpio"
@@ -140,6 +145,23 @@ replaced_ms=$((($(date +%s%N) - frozen) / 1000000))
 [ "$replaced_ms" -le 13000 ] || die "a frozen msrecv was replaced only after $replaced_ms ms (WatchdogSec=10s, RestartSec=2s)"
 say "watchdog: frozen msrecv replaced after $replaced_ms ms (WatchdogSec=10s, RestartSec=2s); NRestarts $restarts -> $(inside systemctl show -p NRestarts --value msrecv)"
 inside journalctl --no-pager -u msrecv | grep -q -i watchdog || die "the journal does not say the watchdog ended it"
+
+# An update keeps the speaker's identity and the hosts it pinned, and msrecv plays on.
+state="$ROOT/var/lib/moosync"
+[ -s "$state/receiver.key" ] && [ -s "$state/known_hosts" ] || die "msrecv made no key or pin in /var/lib/moosync"
+kept_before="$(cat "$state/receiver.key" "$state/receiver.crt" "$state/known_hosts" | md5sum)"
+pid="$(inside systemctl show -p MainPID --value msrecv)"
+inside env DEBIAN_FRONTEND=noninteractive dpkg -i "/var/cache/$(basename "$update")" > /dev/null
+[ "$(inside dpkg-query -W -f '${Version}' moosync-audio-share)" = "$(dpkg-deb -f "$update" Version)" ] || die "the update did not install"
+status=""
+for _ in $(seq 300); do
+  status="$(inside msrecv status 2> /dev/null || true)"
+  [[ "$status" == playing* ]] && [ "$(inside systemctl show -p MainPID --value msrecv)" != "$pid" ] && break
+  sleep 0.1
+done
+[[ "$status" == playing* ]] || die "msrecv does not play after the update: $status"
+[ "$(cat "$state/receiver.key" "$state/receiver.crt" "$state/known_hosts" | md5sum)" = "$kept_before" ] || die "the update changed the speaker's key or its pinned hosts"
+say "update: $(dpkg-deb -f "$deb" Version) -> $(dpkg-deb -f "$update" Version): msrecv restarted and playing, its key, certificate and pinned hosts unchanged"
 
 # Purge: nothing of the package is left.
 inside env DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq moosync-audio-share > /dev/null
