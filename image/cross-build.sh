@@ -74,8 +74,8 @@ systemd-nspawn --quiet --register=no --keep-unit --directory="$work/buildroot-am
 say "built in $((SECONDS - started)) s"
 
 bin="$work/build-aarch64/aarch64-unknown-linux-gnu/release"
-# Swift's static runtime reads its arguments where qemu-user under binfmt does not pass them:
-# --help is asked of qemu itself.
+# Swift's runtime reads its arguments from /proc, which the root has not mounted: --help is
+# asked from here, under qemu-user with the root as its library path.
 rm -rf "$work/deb"
 DEB_ARCH=arm64 DEB_BINARIES="$bin" DEB_ROOT="$work/sysroot-arm64" DEB_RUN="qemu-aarch64-static -L $work/sysroot-arm64" DEB_OUT="$work/deb" \
   bash "$repo/scripts/build-deb.sh"
