@@ -1,0 +1,47 @@
+#!/bin/sh
+# Runs in the booted speaker once it is up (image/boot-test.sh puts it on the FAT partition and
+# starts it from the kernel command line): waits for msrecv to play, records the loopback card's
+# other end, writes what it finds to the host's 9p share (the host judges), and powers off.
+# systemd.run boots to kernel-command-line.target: the speaker's own boot is asked for here.
+systemctl start --no-block multi-user.target
+out=/run/results
+mkdir -p "$out"
+mount -t 9p -o trans=virtio,version=9p2000.L results "$out" || { systemctl poweroff; exit 1; }
+r="$out/report.txt"
+: > "$r"
+report() { echo "$*" >> "$r"; }
+for _ in $(seq 600); do
+    msrecv status 2> /dev/null | grep -q '^playing' && break
+    sleep 0.5
+done
+report "status: $(msrecv status 2>&1 | head -1)"
+report "first sound: $(journalctl -o short-monotonic -u msrecv --no-pager | grep -m1 ' stream ' | sed 's/^\[ *\([0-9.]*\)\].*/\1 s after the kernel started/')"
+report "setup: $(journalctl -o cat -u moosync-setup --no-pager | tail -1)"
+arecord -q -D plughw:Loopback,1,0 -f S16_LE -c 2 -r 48000 -d 3 -t raw "$out/recording.raw" 2>> "$r"
+sleep 20
+pid="$(systemctl show -p MainPID --value msrecv)"
+# CPU from /proc (no procps in the image): user + system ticks over the process's life.
+ticks="$(awk '{print $14 + $15, $22}' "/proc/$pid/stat")"
+report "msrecv: peak RSS $(awk '/^VmHWM/ {print $2, $3}' "/proc/$pid/status"), $(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" '{split(t, a, " "); life = $1 - a[2] / hz; printf "CPU %.2f s over %.0f s (%.1f %%)", a[1] / hz, life, 100 * a[1] / hz / life}' /proc/uptime)"
+report "audio thread: $(journalctl -o cat -u msrecv --no-pager | grep -c -E 'normal priority|could not be locked') refusals of SCHED_FIFO or the page lock"
+report "failed units: $(systemctl --failed --no-legend | wc -l)"
+for unit in $(systemctl --failed --no-legend --plain | cut -d' ' -f1); do
+    report "  $unit: $(journalctl -o cat -u "$unit" --no-pager | tail -2 | tr '\n' ' ')"
+done
+report "identity: speaker id $(cat /var/lib/moosync/speaker_id), $(ls /var/lib/moosync | tr '\n' ' ')"
+if touch /moosync-probe 2> /dev/null; then report "root: writable"; rm -f /moosync-probe; else report "root: read-only"; fi
+systemctl --no-pager status msrecv | head -5 >> "$r"
+kill -STOP "$pid"
+frozen=$(date +%s)
+while [ $(($(date +%s) - frozen)) -lt 40 ]; do
+    now="$(systemctl show -p MainPID --value msrecv)"
+    if [ "$now" != "$pid" ] && [ "$now" != 0 ]; then
+        report "watchdog: restarted a frozen msrecv after $(($(date +%s) - frozen)) s (WatchdogSec=10s, RestartSec=2s)"
+        break
+    fi
+    sleep 1
+done
+journalctl -o short-monotonic --no-pager -u msrecv -u moosync-setup | tail -30 > "$out/journal.txt"
+sync
+umount "$out"
+systemctl poweroff
