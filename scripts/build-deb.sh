@@ -90,7 +90,8 @@ echo /etc/moosync.json > "$stage/DEBIAN/conffiles"
 shlibs="$foreign$inner/shlibs"
 rm -rf "$shlibs"; mkdir -p "$shlibs/debian"
 printf 'Source: %s\n\nPackage: %s\nArchitecture: any\n' "$package" "$package" > "$shlibs/debian/control"
-depends="$(in_root sh -c "cd $inner/shlibs && dpkg-shlibdeps -O --warnings=0 $inner/stage/usr/bin/msrecv $inner/stage/usr/bin/mshost" | sed -n 's/^shlibs:Depends=//p')"
+depends="$(in_root sh -c 'cd "$1/shlibs" && dpkg-shlibdeps -O --warnings=0 "$1/stage/usr/bin/msrecv" "$1/stage/usr/bin/mshost"' sh "$inner" |
+  sed -n 's/^shlibs:Depends=//p')"
 [ -n "$depends" ] || die "dpkg-shlibdeps found no dependencies"
 
 sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@DEPENDS@/$depends/" \
