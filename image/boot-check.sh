@@ -30,6 +30,7 @@ for unit in $(systemctl --failed --no-legend --plain | cut -d' ' -f1); do
 done
 report "identity: speaker id $(cat /var/lib/moosync/speaker_id), $(ls /var/lib/moosync | tr '\n' ' ')"
 if touch /moosync-probe 2> /dev/null; then report "root: writable"; rm -f /moosync-probe; else report "root: read-only"; fi
+report "moosync.txt: mode $(stat -c %a /boot/firmware/moosync.txt)"
 systemctl --no-pager status msrecv | head -5 >> "$r"
 kill -STOP "$pid"
 frozen=$(date +%s)

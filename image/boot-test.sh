@@ -7,7 +7,8 @@
 #   - the tone arrives: the loopback's other end, recorded in the guest, is 440 Hz;
 #   - time from kernel start to first sound, msrecv's RSS and CPU, `systemctl --failed` empty;
 #   - the watchdog restarts a frozen msrecv (SIGSTOP) within WatchdogSec;
-#   - the speaker's id and keys are on the data partition and the root is read-only.
+#   - the speaker's id and keys are on the data partition, the root is read-only, and
+#     moosync.txt (it may hold the password) is root's alone.
 # The guest writes what it found to a 9p share; this script prints it and judges.
 #   sudo image/boot-test.sh [IMAGE]       (default $IMAGE_WORK/moosync-speaker-arm64.img)
 # Its own script, not in scripts/test.sh: a boot under emulation takes minutes.
@@ -86,4 +87,5 @@ PY
 grep -q '^failed units: 0$' "$run/share/report.txt" || die "units failed in the guest"
 grep -q '^watchdog: restarted' "$run/share/report.txt" || die "the watchdog did not restart a frozen msrecv"
 grep -q '^root: read-only$' "$run/share/report.txt" || die "the root file system is writable"
+grep -q '^moosync.txt: mode 700$' "$run/share/report.txt" || die "moosync.txt (it may hold the password) is readable by other users"
 say "PASS"
