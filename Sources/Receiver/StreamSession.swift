@@ -171,7 +171,7 @@ final class StreamSession<Output: AudioOutput> {
         switch event {
         case .ready(.host, let ready):
             if ready.contains(.write) && !writeWaitsFor.isEmpty { flush(&reactor) }
-            if !endOfStream && ready.intersection(readWaitsFor) != [] { return read(&reactor) }
+            if ready.intersection(readWaitsFor) != [] { return read(&reactor) }
         case .timer(.read):
             return read(&reactor)
         case .timer(.timeRequest):
@@ -290,8 +290,11 @@ final class StreamSession<Output: AudioOutput> {
         ingest.forgetPendingSlot()
     }
 
-    /// Reads everything the host has sent, into the pool.
+    /// Reads everything the host has sent, into the pool. Nothing after its BYE end_of_stream:
+    /// the host leaves at once, and its close, seen in the wake-up that read the BYE (a read
+    /// timer due with it), would cut short what is still buffered.
     private func read(_ reactor: inout Reactor<ReceiverToken>) -> End? {
+        guard !endOfStream else { return nil }
         defer { updateInterest(&reactor) }
         // A TIME_RESP's arrival is a clock-sync sample: read it on its own time stamp.
         channel.readsAhead = !clockSync.awaitingResponse

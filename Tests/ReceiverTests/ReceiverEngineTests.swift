@@ -147,6 +147,26 @@ final class ReceiverEngineTests: XCTestCase {
         XCTAssertGreaterThan(rig.output.card.framesWritten - before, 48_000 * 7 / 10)
     }
 
+    /// A host whose stream ends says so (BYE end_of_stream) and leaves at once. Its close
+    /// can be seen in the same wake-up as the BYE, with the batched read due too (a loaded
+    /// CI machine did): what is buffered still plays to the last packet, and the session ends
+    /// as the host said, not as a lost host.
+    func testAStreamTheHostEndedPlaysToItsLastPacketThoughTheHostHasGone() throws {
+        let rig = try Rig(name: "end-of-stream")
+        try rig.play(for: 1_000_000)
+        // Until a clock request waits for its reply: the socket is then watched between reads.
+        XCTAssertTrue(rig.run(until: { rig.host.received.contains { $0.type == .timeRequest } }, within: 200_000))
+        rig.sendDuePackets()
+        rig.host.send(Bye(.endOfStream).frame)
+        rig.host.hangUp()
+        // One step that finds the socket readable and the batched read due.
+        rig.run(for: 100_000, tick: 100_000)
+        XCTAssertTrue(rig.run(until: { rig.log.contains("event=Disconnected") }, within: 1_000_000), rig.log)
+        XCTAssertTrue(rig.log.contains("event=Disconnected reason=end_of_stream"), rig.log)
+        XCTAssertFalse(rig.log.contains("host closed the connection"), rig.log)
+        XCTAssertTrue(rig.log.contains("played \(rig.sequence) packets"), "every packet sent played: \(rig.log)")
+    }
+
     func testARefusedPasswordIsNotTriedAgainForHalfAMinute() throws {
         let rig = try Rig(name: "refused") { $0.password = "not it" }
         XCTAssertTrue(rig.run(until: { rig.host.received.contains { $0.type == .hello } }, within: 1_000_000))
