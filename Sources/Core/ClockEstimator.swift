@@ -13,9 +13,9 @@
 ///
 /// A wrong drift tilts the old samples' floors into the band from one side or the other, so the
 /// drift is the `d` under which the samples leave the widest band: F + B is concave in `d`, and
-/// a golden-section search finds its top; 0 where a band nearly as wide leaves it open (see
-/// `zeroDriftTolerance`). The bound is what an asymmetry of the two floors
-/// could still hide: half the best de-trended round trip.
+/// a golden-section search finds its top; 0 (or the drift kept across a change of path) where
+/// a band nearly as wide leaves it open (see `zeroDriftTolerance`). The bound is what an
+/// asymmetry of the two floors could still hide: half the best de-trended round trip.
 ///
 /// Exchanges with impossible times are refused and counted, never trusted; a host clock step
 /// is accepted only when several exchanges in a row agree on it.
@@ -71,14 +71,19 @@ public struct ClockEstimator {
         /// from the new path's samples, once they span `driftSpan`, and kept meanwhile. The
         /// floors themselves follow at once (the older samples lie above them).
         public var floorDrop: Microseconds = 1_000
-        /// The drift stays 0 until the band it leaves is more than this much narrower (µs)
-        /// than the widest band's. Where one direction's floor was seen at few moments, the
+        /// The drift stays at its prior (0 in a new session, the drift kept across a change of
+        /// path) until the band it leaves is narrower than the widest band's by more than this
+        /// (µs) and by more than the floors' noise could account for (`floorNoise`); 0 fits
+        /// freely from the first. Where one direction's floor was seen at few moments, the
         /// band is nearly as wide over tens of ppm: through a relay whose Nagle held every reply,
         /// a path's first fit (10 s, its way down near the floor twice in the first 2 s) found
         /// −60 ppm where the band at 0 was 13 µs narrower, and was 700 µs off at once. Both
         /// machines' monotonic clocks follow NTP where they have it, so 0 is the likeliest
         /// drift; one that the samples do show is fitted as before (the simulated 40 and 80 ppm
-        /// hosts of `ClockEstimatorTests` alike).
+        /// hosts of `ClockEstimatorTests` alike). Through a link that carried less than the
+        /// stream, whose floors sat 2 ms above the path's and wandered with its serialization,
+        /// 23.5 ppm widened the band by 25 µs, where the noise allowed 110: fitted, and kept
+        /// across the link's recovery, it moved the estimate 190 µs within 10 s.
         public var zeroDriftTolerance: Double = 20
         /// Once the drift is fitted, an AUDIO arrival whose way down is more than this below
         /// what the way up's floor allows (the band it leaves narrower than −this, µs) is a
@@ -162,10 +167,16 @@ public struct ClockEstimator {
     /// samples since.
     public private(set) var pathChanges = 0
     private var pathSince = Microseconds.min
+    /// The drift this path's samples must rule out before the fit follows them: 0 in a new
+    /// session, the drift kept across a change of path; nil once ruled out.
+    private var priorDrift: Double? = 0
+    /// Reused by every look at the floors' noise.
+    private var excess: [Double] = []
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
         bins.reserveCapacity(configuration.window)
+        excess.reserveCapacity(configuration.window)
         pendingStep.reserveCapacity(configuration.stepConfirmations)
     }
 
@@ -221,6 +232,7 @@ public struct ClockEstimator {
         if sampleCount >= configuration.driftSamples, fellBelowFloors(sample) {
             // Counted afresh, so that the new path is sampled as densely as a new session's.
             pathSince = sample.t1
+            priorDrift = mapping.drift
             sampleCount = 0
             pathChanges += 1
         }
@@ -329,13 +341,31 @@ public struct ClockEstimator {
         return f + b
     }
 
-    /// Until a drift has been fitted: 0 when its band is within `zeroDriftTolerance` of the
-    /// widest band's, else `widest`. After, `widest`: bands that close can have centres hundreds
-    /// of µs apart, and a fit that went back and forth across the tolerance would step the
-    /// offset each time; this way there is one step, as there was at the first fit.
-    private func zeroUnlessRuledOut(widest: Double, reference: Microseconds) -> Double {
-        guard mapping.drift == 0 else { return widest }
-        return width(drift: 0, reference: reference) >= width(drift: widest, reference: reference) - configuration.zeroDriftTolerance ? 0 : widest
+    /// The prior drift while this path's band under it is within the tolerance of the widest
+    /// band's, else `widest`, fitted freely from then on: bands that close can have centres
+    /// hundreds of µs apart, and a fit that went back and forth across the tolerance would
+    /// step the offset each time; this way there is one step, at the first fit.
+    private mutating func priorUnlessRuledOut(widest: Double, reference: Microseconds) -> Double {
+        guard let prior = priorDrift else { return widest }
+        let tolerance = configuration.zeroDriftTolerance > 0 ? max(configuration.zeroDriftTolerance, floorNoise(drift: widest, reference: reference)) : 0
+        guard width(drift: prior, reference: reference) < width(drift: widest, reference: reference) - tolerance else { return prior }
+        priorDrift = nil
+        return widest
+    }
+
+    /// How much a tilt could widen this path's band by chance: the bins lie above the band
+    /// its envelopes leave under `drift` (each bin's de-trended round trip less the band) by
+    /// amounts that are the floors' noise, and the lowest of n such lie about 2/n of their
+    /// median apart, the gap a tilt can close between two of them.
+    private mutating func floorNoise(drift d: Double, reference: Microseconds) -> Double {
+        let (f, b) = envelopes(drift: d, reference: reference, since: pathSince)
+        excess.removeAll(keepingCapacity: true)
+        for bin in binsOfThisPath {
+            excess.append(Double(bin.up) - d * Double(bin.sent - reference) - f + Double(bin.down) + d * Double(bin.arrived - reference) - b)
+        }
+        guard !excess.isEmpty else { return 0 }
+        excess.sort()
+        return 2 * excess[excess.count / 2] / Double(excess.count)
     }
 
     /// Whether this path's samples are enough to fit the drift from.
@@ -370,7 +400,7 @@ public struct ClockEstimator {
                     wa = width(drift: a, reference: reference)
                 }
             }
-            drift = zeroUnlessRuledOut(widest: (low + high) / 2, reference: reference)
+            drift = priorUnlessRuledOut(widest: (low + high) / 2, reference: reference)
         }
         let (f, b) = envelopes(drift: drift, reference: reference)
         mapping = ClockMapping(reference: reference, offset: Microseconds(((f - b) / 2).rounded()), drift: drift)

@@ -8,8 +8,7 @@ import XCTest
 /// (a slow Wi-Fi hop) for its first 12 s, then whatever is sent. The relayed room must be moved
 /// down while the link is slow and back up once it is not, each switch told to both ends, and
 /// no switch may move its playout: once the link recovered, no resync and every click within
-/// 1 ms of the direct room's (what the clock estimate, learnt through the full link, still
-/// wanders meanwhile is printed, with the clicks around the last step).
+/// 300 µs of the direct room's, the clicks around the last step where they were.
 final class SlowLinkTests: XCTestCase {
     func testAReceiverBehindASlowLinkIsSteppedDownAndBackUpWithoutMovingItsPlayout() throws {
         let scratch = try Scratch("slow-link")
@@ -80,12 +79,12 @@ final class SlowLinkTests: XCTestCase {
         print("slow link: relayed − direct (µs) by click: " + clean.map { m in skew(m).map { String(Int($0)) } ?? "-" }.joined(separator: ", "))
         XCTAssertGreaterThanOrEqual(clean.count, 8)
         XCTAssertEqual(missed, [], receivers[1].log)
-        XCTAssertLessThan(skews.max() ?? .infinity, 1_000, receivers[1].log)
+        // The clock estimate learnt through the full link is not kept: a drift fitted from its
+        // wander and kept across the recovery moved this room up to 0.8 ms (the recording is
+        // `ClockEstimatorTests`'); six runs since, 61 µs at most.
+        XCTAssertLessThan(skews.max() ?? .infinity, 300, receivers[1].log)
         // A step up does not move the room's playout: no resync once the link recovered (a move
         // of the schedule would be one), and the clicks around the last step sit where they sat.
-        // The room's clock estimate, learnt through the full link, still wanders by up to a few
-        // hundred µs for seconds after it recovered (the drift fitted meanwhile is refitted from
-        // the recovered path 10 s later): measured here, held to the 1 ms above.
         let before = clean.filter { due($0) < bestFromDue - 50_000 }.suffix(3).compactMap(skew)
         let after = clean.filter { due($0) > bestFromDue + 50_000 }.prefix(3).compactMap(skew)
         let moved = after.reduce(0, +) / Double(max(after.count, 1)) - before.reduce(0, +) / Double(max(before.count, 1))
