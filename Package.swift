@@ -20,16 +20,16 @@ let staticRuntime: [LinkerSetting] = [.unsafeFlags(["-static-stdlib"])]
 let receiverLink = String(#filePath.dropLast("/Package.swift".count)) + "/Sources/msrecv/link"
 // Each linker takes the list its own way. gold, swiftc's choice where it is installed: the
 // sections as listed. lld (the arm64 cross build, image/build.sh): the same functions as
-// symbols, in the file MOOSYNC_SYMBOL_ORDER names. BFD, where gold is missing: not at all (its
-// --section-ordering-file wants a script); msrecv then links unordered, at the RSS cost DESIGN
-// §4 gives.
+// symbols, in the file MOOSYNC_SYMBOL_ORDER names. BFD, swiftc's choice where gold is not
+// installed (Debian 13 splits it out; 2.43 and later read the option): the same sections as a
+// SECTIONS fragment, text-order.ld, which scripts/profile-text-order.sh writes beside the list.
 let textOrder: [String] =
     if let symbols = Context.environment["MOOSYNC_SYMBOL_ORDER"] {
         ["-Xlinker", "--symbol-ordering-file=\(symbols)", "-Xlinker", "--no-warn-symbol-ordering"]
     } else if FileManager.default.fileExists(atPath: "/usr/bin/ld.gold") {
         ["-Xlinker", "--section-ordering-file=\(receiverLink)/text-order.txt"]
     } else {
-        []
+        ["-Xlinker", "--section-ordering-file=\(receiverLink)/text-order.ld"]
     }
 let receiverMemory: [LinkerSetting] = [.unsafeFlags(textOrder + ["-L", receiverLink, "-Xclang-linker", "-static-libgcc"])]
 

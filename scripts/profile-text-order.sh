@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates Sources/msrecv/link/text-order.txt: the functions msrecv runs, which the release link
-# (Package.swift, gold's --section-ordering-file) places side by side. A speaker runs a few
+# Regenerates Sources/msrecv/link/text-order.txt (and BFD's form of it, text-order.ld): the
+# functions msrecv runs, which the release link (Package.swift) places side by side. A speaker runs a few
 # hundred KB of its 5 MB binary; scattered, every first call maps the code around it (the
 # kernel's fault-around: 16 KB once msrecv has split its mappings, 64 KB before), so much of
 # the binary would end up resident. Together they fill a few pages. The list comes from callgrind (which functions ran, by their mangled names, as the
@@ -75,9 +75,13 @@ while todo:
     if f not in streaming:
         streaming.add(f)
         todo.extend(calls.get(f, ()))
+# Only names a function's section can have (valgrind adds its own, such as "(below main)").
 for name in sorted(ran & streaming) + sorted(ran - streaming):
-    print(".text." + name)
+    if re.fullmatch(r"[A-Za-z0-9_$.]+", name):
+        print(".text." + name)
 EOF
+# BFD's form of the same list (Package.swift): a fragment of the default script's SECTIONS.
+{ echo ".text : {"; sed 's/.*/  *(&)/' Sources/msrecv/link/text-order.txt; echo "}"; } > Sources/msrecv/link/text-order.ld
 # SwiftPM does not see the list as an input of the link: make the next build link msrecv again.
 rm -f .build/release/msrecv .build/debug/msrecv
 echo "profile-text-order: $(grep -c '^\.text\.' Sources/msrecv/link/text-order.txt) functions in Sources/msrecv/link/text-order.txt"
