@@ -32,8 +32,8 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# The gold linker swiftc uses: part of binutils on Debian 12, its own package on Debian 13.
-[ "$only" -eq 1 ] || command -v ld.gold >/dev/null || missing+=(binutils-gold)
+# No binutils-gold: Debian 12's binutils has it, and without it (Debian 13 splits it out)
+# swiftc links with BFD, which takes msrecv's text order too (Package.swift).
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

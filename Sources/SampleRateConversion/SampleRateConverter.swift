@@ -61,7 +61,7 @@ public final class SampleRateConverter {
             }
             switch result {
             case .failure(let e): throw e
-            case .success(let (consumed, produced)):
+            case .success((let consumed, let produced)):
                 consumedTotal += consumed
                 producedTotal += produced
                 if produced == 0 || producedTotal * channels >= output.count {
