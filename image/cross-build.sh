@@ -74,6 +74,7 @@ systemd-nspawn --quiet --register=no --keep-unit --directory="$work/buildroot-am
 say "built in $((SECONDS - started)) s"
 
 bin="$work/build-aarch64/aarch64-unknown-linux-gnu/release"
+python3 "$repo/scripts/text-order-took.py" "$bin/msrecv" || die "lld did not take msrecv's text order"
 # Swift's runtime reads its arguments from /proc, which the root has not mounted: --help is
 # asked from here, under qemu-user with the root as its library path.
 rm -rf "$work/deb"
