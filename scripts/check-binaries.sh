@@ -26,7 +26,7 @@ if nm "$(readlink -f .build/release/msrecv)" | grep -q 'Foundation'; then
   failures=$((failures + 1))
 fi
 # BFD's copy of the text order says what the list says (profile-text-order.sh writes both).
-if ! diff -q <({ echo ".text : {"; sed 's/.*/  *(&)/' Sources/msrecv/link/text-order.txt; echo "}"; }) Sources/msrecv/link/text-order.ld >/dev/null; then
+if ! bash scripts/text-order-ld.sh | diff -q - Sources/msrecv/link/text-order.ld > /dev/null; then
   echo "check-binaries: FAIL Sources/msrecv/link/text-order.ld is not text-order.txt's (rerun scripts/profile-text-order.sh)"
   failures=$((failures + 1))
 fi

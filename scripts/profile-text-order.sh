@@ -81,7 +81,7 @@ for name in sorted(ran & streaming) + sorted(ran - streaming):
         print(".text." + name)
 EOF
 # BFD's form of the same list (Package.swift): a fragment of the default script's SECTIONS.
-{ echo ".text : {"; sed 's/.*/  *(&)/' Sources/msrecv/link/text-order.txt; echo "}"; } > Sources/msrecv/link/text-order.ld
+bash scripts/text-order-ld.sh > Sources/msrecv/link/text-order.ld
 # SwiftPM does not see the list as an input of the link: make the next build link msrecv again.
 rm -f .build/release/msrecv .build/debug/msrecv
 echo "profile-text-order: $(grep -c '^\.text\.' Sources/msrecv/link/text-order.txt) functions in Sources/msrecv/link/text-order.txt"
