@@ -1,7 +1,8 @@
 #!/bin/sh
 # Runs in the booted speaker once it is up (image/boot-test.sh puts it on the FAT partition and
 # starts it from the kernel command line): waits for msrecv to play, records the loopback card's
-# other end, writes what it finds to the host's 9p share (the host judges), and powers off.
+# other end, freezes msrecv for the watchdog, updates the package in place, writes what it finds
+# to the host's 9p share (the host judges), and powers off.
 # systemd.run boots to kernel-command-line.target: the speaker's own boot is asked for here.
 systemctl start --no-block multi-user.target
 out=/run/results
@@ -42,6 +43,21 @@ while [ $(($(date +%s) - frozen)) -lt 40 ]; do
     fi
     sleep 1
 done
+# An update in place: the next version of the package, from the share, installed by the
+# speaker's own updater (as it is at boot from the FAT partition). The id, keys and pins stay.
+identity() { (cd /var/lib/moosync && find . -type f | sort | xargs sha256sum); }
+before="$(identity)"
+old="$(dpkg-query -W -f '${Version}' moosync-audio-share)"
+pid="$(systemctl show -p MainPID --value msrecv)"
+/usr/lib/moosync/speaker-update "$out/update" >> "$r" 2>&1
+report "update: $old to $(dpkg-query -W -f '${Version}' moosync-audio-share)"
+for _ in $(seq 240); do
+    [ "$(systemctl show -p MainPID --value msrecv)" != "$pid" ] && msrecv status 2> /dev/null | grep -q '^playing' && break
+    sleep 0.5
+done
+report "after the update: msrecv $(msrecv status 2>&1 | head -1), process $(systemctl show -p MainPID --value msrecv) (was $pid)"
+if [ "$(identity)" = "$before" ]; then report "update: identity kept ($(echo "$before" | wc -l) files)"; else report "update: identity changed"; fi
+if touch /moosync-probe 2> /dev/null; then report "root after the update: writable"; rm -f /moosync-probe; else report "root after the update: read-only"; fi
 journalctl -o short-monotonic --no-pager -u msrecv -u moosync-setup | tail -30 > "$out/journal.txt"
 sync
 umount "$out"

@@ -8,7 +8,9 @@
 #   - time from kernel start to first sound, msrecv's RSS and CPU, `systemctl --failed` empty;
 #   - the watchdog restarts a frozen msrecv (SIGSTOP) within WatchdogSec;
 #   - the speaker's id and keys are on the data partition, the root is read-only, and
-#     moosync.txt (it may hold the password) is root's alone.
+#     moosync.txt (it may hold the password) is root's alone;
+#   - an update in place (the next version of the package, by the speaker's own updater)
+#     restarts msrecv on it, keeps the id, keys and pins, and leaves the root read-only.
 # The guest writes what it found to a 9p share; this script prints it and judges.
 #   sudo image/boot-test.sh [IMAGE]       (default $IMAGE_WORK/moosync-speaker-arm64.img)
 # Its own script, not in scripts/test.sh: a boot under emulation takes minutes.
@@ -50,6 +52,13 @@ printf 'host=10.0.2.2:%s\naudio_device=hw:Loopback,0,0\nname=Boot test speaker\n
 mcopy -o -i "$run/disk.img@@$fat_offset" "$run/moosync.txt" ::moosync.txt
 mcopy -o -i "$run/disk.img@@$fat_offset" "$repo/image/boot-check.sh" ::boot-check.sh
 
+# The next version of the package, for the guest's update in place: the image's binaries again,
+# under a higher version.
+deb="$(ls "$work"/deb/moosync-audio-share_*_arm64.deb | tail -1)"
+DEB_SKIP_BUILD=1 DEB_ARCH=arm64 DEB_BINARIES="$work/build-aarch64/aarch64-unknown-linux-gnu/release" DEB_ROOT="$work/sysroot-arm64" \
+  DEB_RUN="qemu-aarch64-static -L $work/sysroot-arm64" DEB_OUT="$run/share/update" DEB_VERSION="$(dpkg-deb --field "$deb" Version)+update" \
+  bash "$repo/scripts/build-deb.sh" > "$run/build-deb.log" 2>&1 || die "the next version's package could not be made ($run/build-deb.log)"
+
 # The kernel and initrd from the root file system the image was made of.
 kernel="$(ls "$work"/rootfs/boot/vmlinuz-* | tail -1)"
 initrd="$(ls "$work"/rootfs/boot/initrd.img-* | tail -1)"
@@ -88,4 +97,8 @@ grep -q '^failed units: 0$' "$run/share/report.txt" || die "units failed in the 
 grep -q '^watchdog: restarted' "$run/share/report.txt" || die "the watchdog did not restart a frozen msrecv"
 grep -q '^root: read-only$' "$run/share/report.txt" || die "the root file system is writable"
 grep -q '^moosync.txt: mode 700$' "$run/share/report.txt" || die "moosync.txt (it may hold the password) is readable by other users"
+grep -q '^update: .* to .*+update$' "$run/share/report.txt" || die "the update in place did not install the next version"
+grep -q '^after the update: msrecv playing' "$run/share/report.txt" || die "msrecv does not play after the update"
+grep -q '^update: identity kept' "$run/share/report.txt" || die "the update changed the speaker's id, keys or pins"
+grep -q '^root after the update: read-only$' "$run/share/report.txt" || die "the update left the root writable"
 say "PASS"

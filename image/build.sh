@@ -51,7 +51,7 @@ mmdebstrap --arch=arm64 --variant=minbase --components=main,non-free-firmware --
   --customize-hook='chroot "$1" sh -c "DEB_MAINT_PARAMS=configure /etc/kernel/postinst.d/z50-raspi-firmware"' \
   --customize-hook='echo moosync-speaker > "$1/etc/hostname"' \
   --customize-hook='ln -sf /run/systemd/resolve/stub-resolv.conf "$1/etc/resolv.conf"' \
-  --customize-hook='chroot "$1" systemctl enable moosync-setup.service systemd-networkd.service systemd-resolved.service' \
+  --customize-hook='chroot "$1" systemctl enable moosync-setup.service moosync-update.service systemd-networkd.service systemd-resolved.service' \
   --customize-hook='chroot "$1" systemctl mask systemd-networkd-persistent-storage.service' \
   --customize-hook='mkdir -p "$1/var/lib/systemd/linger"' \
   --customize-hook='chroot "$1" dpkg-query -W -f "\${Package} \${Version}\n" > "$1/tmp/packages.txt"' \
