@@ -30,7 +30,8 @@ for unit in $(systemctl --failed --no-legend --plain | cut -d' ' -f1); do
     report "  $unit: $(journalctl -o cat -u "$unit" --no-pager | tail -2 | tr '\n' ' ')"
 done
 report "identity: speaker id $(cat /var/lib/moosync/speaker_id), $(ls /var/lib/moosync | tr '\n' ' ')"
-if touch /moosync-probe 2> /dev/null; then report "root: writable"; rm -f /moosync-probe; else report "root: read-only"; fi
+root_state() { if touch /moosync-probe 2> /dev/null; then rm -f /moosync-probe; echo writable; else echo read-only; fi; }
+report "root: $(root_state)"
 report "moosync.txt: mode $(stat -c %a /boot/firmware/moosync.txt)"
 systemctl --no-pager status msrecv | head -5 >> "$r"
 kill -STOP "$pid"
@@ -57,7 +58,7 @@ for _ in $(seq 240); do
 done
 report "after the update: msrecv $(msrecv status 2>&1 | head -1), process $(systemctl show -p MainPID --value msrecv) (was $pid)"
 if [ "$(identity)" = "$before" ]; then report "update: identity kept ($(echo "$before" | wc -l) files)"; else report "update: identity changed"; fi
-if touch /moosync-probe 2> /dev/null; then report "root after the update: writable"; rm -f /moosync-probe; else report "root after the update: read-only"; fi
+report "root after the update: $(root_state)"
 journalctl -o short-monotonic --no-pager -u msrecv -u moosync-setup | tail -30 > "$out/journal.txt"
 sync
 umount "$out"
