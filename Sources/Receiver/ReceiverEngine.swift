@@ -644,7 +644,9 @@ public final class ReceiverEngine<Output: AudioOutput> {
             endSession(streamed: session.counters.packetsPlayed.load(ordering: .relaxed) > 0)
         case .kicked(let stayAway):
             log.event(.disconnected(reason: .bye(.kicked)))
-            if let target { sentAway[target.pinKey] = stayAway.map { reactor.now + $0 } }
+            // `updateValue`: a kick without a time is stored as nil, "until msrecv restarts";
+            // assigning that nil through the subscript would remove the entry instead.
+            if let target { sentAway.updateValue(stayAway.map { reactor.now + $0 }, forKey: target.pinKey) }
             backoff = ReceiverTiming.firstBackoff
             endSession(streamed: false)
             // Discovering, it looks among the other hosts at once; one that sent it away is back

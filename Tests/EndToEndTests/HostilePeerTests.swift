@@ -460,6 +460,9 @@ final class HostilePeerTests: XCTestCase {
         XCTAssertTrue(speaker.waitFor("it stays off the host until msrecv restarts"), speaker.log)
         Thread.sleep(forTimeInterval: 3)
         XCTAssertEqual(speaker.count("event=Connected"), 1, "it did not try again: \(speaker.log)")
+        // The host would refuse it too, so what shows that it kept its word is the host's side:
+        // no refusal of it, only of the two tries above.
+        XCTAssertEqual(host.count("sent away by this host's user"), 2, "it did not come back: \(host.log)\n\(speaker.log)")
         speaker.signal(SIGTERM)
         XCTAssertEqual(speaker.waitForExit(), 0, speaker.log)
         host.signal(SIGTERM)

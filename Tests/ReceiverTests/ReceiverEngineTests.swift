@@ -133,6 +133,18 @@ final class ReceiverEngineTests: XCTestCase {
         XCTAssertTrue(rig.log.contains("stays off the host for 30s"), rig.log)
     }
 
+    /// A kick without a time (`mshost kick ID`): the receiver stays off that host until it
+    /// restarts, as it says, however long it runs.
+    func testAReceiverKickedWithoutATimeStaysAwayUntilItRestarts() throws {
+        let rig = try Rig(name: "kicked-for-good")
+        try rig.play(for: 500_000)
+        rig.host.send(Bye(.kicked).frame)
+        rig.run(for: 120_000_000, tick: 100_000)
+        XCTAssertEqual(rig.engine.status().state, .sentAway)
+        XCTAssertEqual(rig.host.connections, 1, "no connection after it: \(rig.log)")
+        XCTAssertTrue(rig.log.contains("it stays off the host until msrecv restarts"), rig.log)
+    }
+
     func testAHostThatGoesAwayIsTriedAgainAfterHalfASecond() throws {
         let rig = try Rig(name: "host-gone")
         try rig.play(for: 1_000_000)
