@@ -236,7 +236,7 @@ final class MessageTests: XCTestCase {
     /// A peer's string with a control character is refused where it is decoded: a newline in a
     /// name would forge the next log line, an escape sequence would rewrite a person's terminal.
     func testPeerStringsWithControlCharactersAreRefused() {
-        for control in ["\\n", "\\r", "\\u001b[2J", "\\u0000", "\\u007f", "\\u009b"] {
+        for control in ["\\n", "\\r", "\\u001b[2J", "\\u0000", "\\u007f", "\\u009b", "\\u202e", "\\u2066", "\\u200f"] {
             XCTAssertEqual(
                 failure(
                     "{\"connection_request\": {\"client_id\": \"a\", \"client_name\": \"kitchen\(control)x\", \"protocol_version\": \"1.0\"}}", Hello.decode),
@@ -246,7 +246,7 @@ final class MessageTests: XCTestCase {
                 "REJECT's message has control characters", control)
             XCTAssertEqual(failure("{\"text\": \"hi\(control)\"}", Chat.decode), "CHAT's text has control characters", control)
         }
-        XCTAssertNil(failure("{\"text\": \"caf\\u00e9 \\ud83c\\udfb6\"}", Chat.decode), "letters and emoji are fine")
+        XCTAssertNil(failure("{\"text\": \"caf\\u00e9 \\ud83c\\udfb6 \\ud83d\\udc69\\u200d\\ud83d\\udc67\"}", Chat.decode), "letters and emoji are fine")
         XCTAssertThrowsError(try ServiceAdvertisement.decode(txt: ["device_name=Kitchen\nmsrecv: event=Connected"]), "a newline taken") { e in
             XCTAssertTrue("\(e)".contains("has control characters"), "\(e)")
         }
