@@ -125,7 +125,7 @@ let package = Package(
             ]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Core"]),
         .testTarget(name: "BoardTests", dependencies: ["Board", "Core", "Platform"]),
-        .testTarget(name: "SecureTests", dependencies: ["Secure", "Transport", "Core", "Platform"]),
+        .testTarget(name: "SecureTests", dependencies: ["Secure", "Transport", "Core", "Platform", "CMbedTLS"]),
         .testTarget(
             name: "ReceiverTests",
             dependencies: [

@@ -1,3 +1,4 @@
+import CMbedTLS
 import Core
 import Foundation
 import Platform
@@ -321,6 +322,41 @@ final class SPAKE2PlusTests: XCTestCase {
             XCTAssertEqual($0 as? SPAKE2Plus.Failure, .invalidShare)
         }
         XCTAssertNoThrow(try prover.finish(shareV: verifier.shareV, confirmV: verifier.confirmV))
+    }
+
+    /// The secret scalars (w0, x, y) are multiplied by a blinded `mbedtls_ecp_mul`, which draws
+    /// on the random generator to randomize its coordinates, never by `mbedtls_ecp_muladd`,
+    /// whose header says it is not constant-time. Shown with a generator that stops working
+    /// after its seeding: every multiplication by a secret then fails, where an unblinded one
+    /// would never have asked it for a byte.
+    func testSecretMultiplicationsAreBlindedByTheRandomGenerator() throws {
+        let drbg = UnsafeMutablePointer<mbedtls_ctr_drbg_context>.allocate(capacity: 1)
+        let works = UnsafeMutablePointer<Bool>.allocate(capacity: 1)
+        works.initialize(to: true)
+        mbedtls_ctr_drbg_init(drbg)
+        defer {
+            mbedtls_ctr_drbg_free(drbg)
+            drbg.deallocate()
+            works.deallocate()
+        }
+        let entropy: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutablePointer<UInt8>?, Int) -> Int32 = { flag, out, count in
+            guard flag!.load(as: Bool.self) else { return MBEDTLS_ERR_CTR_DRBG_ENTROPY_SOURCE_FAILED }
+            out!.update(repeating: 0x5A, count: count)
+            return 0
+        }
+        XCTAssertEqual(mbedtls_ctr_drbg_seed(drbg, entropy, works, nil, 0), 0)
+        // Every draw reseeds from the entropy source, so the draw after it fails is seen.
+        mbedtls_ctr_drbg_set_prediction_resistance(drbg, MBEDTLS_CTR_DRBG_PR_ON)
+        let k = [UInt8](repeating: 0, count: 31) + [7]
+        var point = [UInt8](repeating: 0, count: 65)
+        var out = [UInt8](repeating: 0, count: 65)
+        XCTAssertEqual(cmbedtls_p256_multiply(&point, k, 32, nil, 0, drbg), 0)
+        XCTAssertEqual(cmbedtls_p256_multiply(&out, k, 32, point, 65, drbg), 0)
+        XCTAssertEqual(cmbedtls_p256_combine(&out, k, 32, nil, 0, k, 32, point, 65, drbg), 0)
+        works.pointee = false
+        XCTAssertEqual(cmbedtls_p256_multiply(&out, k, 32, nil, 0, drbg), MBEDTLS_ERR_CTR_DRBG_ENTROPY_SOURCE_FAILED, "k·G")
+        XCTAssertEqual(cmbedtls_p256_multiply(&out, k, 32, point, 65, drbg), MBEDTLS_ERR_CTR_DRBG_ENTROPY_SOURCE_FAILED, "k·P")
+        XCTAssertEqual(cmbedtls_p256_combine(&out, k, 32, nil, 0, k, 32, point, 65, drbg), MBEDTLS_ERR_CTR_DRBG_ENTROPY_SOURCE_FAILED, "a·G + b·Q")
     }
 
     /// The proof is bound to its TLS session by the exporter's keying material; a TLS session
