@@ -103,6 +103,12 @@ final class ClientConnection {
     private var password: PasswordVerifier? { admission.password }
     /// While authenticating: the HELLO to answer once the proof is in, and the exchange so far.
     private var proving: (hello: Hello, received: Microseconds, verifier: SPAKE2PlusVerifier?)?
+    /// The host's half of the proof (four P-256 multiplications: some 5 ms here, several times
+    /// that on a Pi), worked out on a thread of its own so that a receiver's share cannot hold
+    /// the reactor. The connection is not read meanwhile.
+    private var proofWork: BackgroundWork<Result<SPAKE2PlusVerifier, SPAKE2Plus.Failure>>?
+    /// What the engine watches for the host's half of the proof, while it is worked out.
+    var proofDescriptor: CInt? { proofWork?.descriptor }
 
     static let helloTimeout: Microseconds = 5_000_000
     static let closingTimeout: Microseconds = 1_000_000
@@ -155,6 +161,7 @@ final class ClientConnection {
         case .closed: return []
         case .securing: return handshakeWaitsFor
         case .closing: return writeWaitsFor.union(.read)
+        case .authenticating where proofWork != nil: return writeWaitsFor
         case .awaitingHello, .authenticating, .streaming: return writeWaitsFor.union(.read)
         }
     }
@@ -260,6 +267,11 @@ final class ClientConnection {
         hasMoreToRead = false
         var frames = 0
         while state != .closed && !isClosing {
+            // What came after the share waits for the host's half of the proof.
+            guard proofWork == nil else {
+                hasMoreToRead = true
+                return
+            }
             switch reader.next(from: channel) {
             case .header(let h):
                 if let why = acceptable(h) { return invalid(why, now: now) }
@@ -414,15 +426,21 @@ final class ClientConnection {
             case nil:
                 proofCharged = now
             }
-            do {
-                let verifier = try SPAKE2PlusVerifier(w0: password.w0, L: password.L, context: SPAKE2Plus.context(of: channel), shareP: message.bytes)
-                proving = (current.hello, current.received, verifier)
-                failedProof = true
-                send(AuthMessage(step: .verifierShare, bytes: verifier.shareV + verifier.confirmV).frame, now: now)
-            } catch {
+            let context: [UInt8]
+            do throws(SPAKE2Plus.Failure) { context = try SPAKE2Plus.context(of: channel) } catch {
                 // Nothing was answered: not a guess.
                 settleProof(refunded: true)
-                invalid("AUTH: \(error)", now: now)
+                return invalid("AUTH: \(error)", now: now)
+            }
+            let (w0, L, shareP) = (password.w0, password.L, message.bytes)
+            do {
+                proofWork = try BackgroundWork(name: "proof") {
+                    Result { () throws(SPAKE2Plus.Failure) in try SPAKE2PlusVerifier(w0: w0, L: L, context: context, shareP: shareP) }
+                }
+            } catch {
+                settleProof(refunded: true)
+                log.error("\(label): cannot start a thread for the password proof (\(error))")
+                reject(.networkError("the host cannot answer a proof now"), "the host cannot answer a password proof now: try again shortly", now: now)
             }
         case (.proverConfirmation, let verifier?):
             proving = nil
@@ -435,6 +453,23 @@ final class ClientConnection {
             welcome(current.hello, received: current.received, now: now, negotiate: negotiate)
         default:
             invalid("AUTH step \(message.step) out of order", now: now)
+        }
+    }
+
+    /// The host's half of the proof is worked out (`proofDescriptor` turned readable): it is
+    /// sent, and the connection is read again.
+    func proofReady(now: Microseconds) {
+        guard let work = proofWork, let result = work.take(), let current = proving else { return }
+        proofWork = nil
+        guard state != .closed && !isClosing else { return }
+        switch result {
+        case .success(let verifier):
+            proving = (current.hello, current.received, verifier)
+            failedProof = true
+            send(AuthMessage(step: .verifierShare, bytes: verifier.shareV + verifier.confirmV).frame, now: now)
+        case .failure(let error):
+            settleProof(refunded: true)
+            invalid("AUTH: \(error)", now: now)
         }
     }
 

@@ -18,6 +18,8 @@ enum HostToken: Hashable {
     case client(Int)
     case clientDeadline(Int)
     case clientRead(Int)
+    /// The host's half of a receiver's password proof, worked out on a thread of its own.
+    case clientProof(Int)
     /// The last moment for the goodbyes to leave when the host stops.
     case finish
     /// The service manager's watchdog is told the loop is alive (`ServiceNotifier`).
@@ -191,6 +193,10 @@ public final class HostEngine {
             case .timer(.clientRead(let id)):
                 guard let client = registry[id] else { continue }
                 serve(client, .read)
+            case .ready(.clientProof(let id), _):
+                guard let client = registry[id] else { continue }
+                client.proofReady(now: reactor.now)
+                sync(client)
             case .timer(.clientDeadline(let id)):
                 guard let client = registry[id] else { continue }
                 client.deadlinePassed(now: reactor.now)
@@ -357,13 +363,19 @@ public final class HostEngine {
         if client.state == .closed {
             client.settleProof()
             reactor.unregister(.client(client.id))
+            reactor.unregister(.clientProof(client.id))
             reactor.cancelTimer(.clientDeadline(client.id))
             reactor.cancelTimer(.clientRead(client.id))
             registry.remove(client.id)
             return
         }
         reactor.setInterest(.client(client.id), client.interest)
-        if client.hasMoreToRead { reactor.schedule(.clientRead(client.id), at: reactor.now) }
+        if let proof = client.proofDescriptor {
+            reactor.register(.clientProof(client.id), fd: proof, interest: .read)
+        } else {
+            reactor.unregister(.clientProof(client.id))
+            if client.hasMoreToRead { reactor.schedule(.clientRead(client.id), at: reactor.now) }
+        }
         if let deadline = client.deadline {
             reactor.schedule(.clientDeadline(client.id), at: deadline)
         } else {

@@ -188,7 +188,7 @@ public struct SPAKE2PlusProver {
 
 /// The host's side: it keeps (w0, L), answers the receiver's share with its own and a
 /// confirmation, and then checks the receiver's.
-public struct SPAKE2PlusVerifier {
+public struct SPAKE2PlusVerifier: Sendable {
     public let shareV: [UInt8]
     public let confirmV: [UInt8]
     public let sharedKey: [UInt8]

@@ -50,6 +50,13 @@ public func fuzzHost(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             if mode & 64 != 0 { return .sentAway(message: "sent away") }
             return hello.clientID.isEmpty ? .reject(.invalidPacket("no id"), message: "") : .welcome(welcome, codec: .pcm, backlog: [audio])
         }
+        if let fd = client.proofDescriptor {
+            // The host's half of a proof is worked out on a thread of its own: waited for, as
+            // the engine's reactor would.
+            var ready = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            _ = poll(&ready, 1, 1_000)
+            client.proofReady(now: now)
+        }
         if client.isStreaming && turn % 3 == 0 { audio.withUnsafeBytes { client.sendAudio($0, now: now) } }
         now += 10_000
         client.deadlinePassed(now: now)

@@ -118,6 +118,7 @@ final class ClientConnectionTests: XCTestCase {
             let prover = try SPAKE2PlusProver(w0: keys.w0, w1: keys.w1, context: SPAKE2Plus.context(of: receiver))
             try writeAll(receiver, AuthMessage(step: .proverShare, bytes: prover.shareP).frame).get()
             client.ready(.read, now: now, negotiate: negotiate)
+            proofWorkedOut(client, now: now)
             let reply = try XCTUnwrap(frames(receiver).first { $0.0 == .auth }?.1)
             try leave(receiver, prover, Array(reply.dropFirst()))
             client.ready(.read, now: now, negotiate: negotiate)
@@ -156,6 +157,49 @@ final class ClientConnectionTests: XCTestCase {
         XCTAssertTrue(proven.isStreaming)
         XCTAssertFalse(proven.failedProof)
         XCTAssertFalse(proven.failedAttempt)
+    }
+
+    /// Waits for the host's half of a proof, as the engine's reactor does, and has it sent.
+    private func proofWorkedOut(_ client: ClientConnection, now: Microseconds) {
+        guard let fd = client.proofDescriptor else { return }
+        var ready = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        XCTAssertEqual(poll(&ready, 1, 10_000), 1, "the proof was worked out")
+        client.proofReady(now: now)
+    }
+
+    /// The host's half of a password proof (its share and confirmation: P-256 multiplications,
+    /// milliseconds here and several times that on a Pi) is worked out on a thread of its own:
+    /// the receiver's share returns the reactor at once, the connection is not read meanwhile
+    /// (a frame sent after the share waits), and once the engine sees the work done the answer
+    /// leaves and reading goes on.
+    func testTheHostsHalfOfAProofIsWorkedOutOffTheReactor() throws {
+        let verifier = try PasswordVerifier(password: "correct horse", iterations: 1_000)
+        let keys = try SPAKE2Plus.derive(password: "correct horse", salt: verifier.salt, iterations: verifier.iterations)
+        let (host, receiver) = pair()
+        let client = ClientConnection(id: 1, channel: host, now: 0, log: log, admission: Admission(password: verifier))
+        let negotiate: (Hello, Microseconds) -> ClientConnection.Negotiation = { h, _ in .welcome(self.welcome(t1: h.t1), codec: .pcm, backlog: []) }
+        try writeAll(receiver, Hello(clientID: "k", clientName: "Kitchen", audioFormats: ["pcm"], maxBufferSize: "200ms", lowLatency: false, t1: 1).frame).get()
+        client.ready(.read, now: 0, negotiate: negotiate)
+        XCTAssertEqual(frames(receiver).map(\.0), [.challenge])
+        let prover = try SPAKE2PlusProver(w0: keys.w0, w1: keys.w1, context: SPAKE2Plus.context(of: receiver))
+        try writeAll(receiver, AuthMessage(step: .proverShare, bytes: prover.shareP).frame).get()
+        try writeAll(receiver, Bye(.leaving).frame).get()
+        client.ready(.read, now: 0, negotiate: negotiate)
+        XCTAssertNotNil(client.proofDescriptor, "the proof is being worked out")
+        XCTAssertFalse(client.interest.contains(.read), "the connection is not read meanwhile")
+        XCTAssertTrue(client.hasMoreToRead, "what came after the share waits")
+        client.ready(.read, now: 0, negotiate: negotiate)
+        XCTAssertEqual(frames(receiver).map(\.0), [], "nothing is answered before the proof")
+        XCTAssertEqual(client.state, .authenticating(deadline: ClientConnection.helloTimeout), "the BYE is not read yet")
+        proofWorkedOut(client, now: 0)
+        XCTAssertNil(client.proofDescriptor)
+        XCTAssertTrue(client.interest.contains(.read))
+        let answer = try XCTUnwrap(frames(receiver).first)
+        XCTAssertEqual(answer.0, .auth)
+        XCTAssertNoThrow(try prover.finish(shareV: Array(answer.1[1..<66]), confirmV: Array(answer.1[66...])), "the host's half checks out")
+        client.ready(.read, now: 0, negotiate: negotiate)
+        XCTAssertEqual(client.state, .closed, "the BYE that waited is read")
+        XCTAssertTrue(client.failedProof, "and a proof the host answered without a WELCOME after it is a guess")
     }
 
     /// A receiver that sends without pause gets 16 frames read a wake-up, and the engine is
