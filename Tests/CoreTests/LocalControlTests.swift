@@ -37,6 +37,20 @@ final class LocalControlTests: XCTestCase {
         _ = first.fileDescriptor
     }
 
+    /// A daemon that hung up before the tool wrote its request (it was full, or is going away)
+    /// is an answer the tool reports; writing to the closed socket would otherwise kill the tool
+    /// by SIGPIPE, here the test's own process.
+    func testWritingToADaemonThatHungUpIsAnErrorNotASignal() throws {
+        let at = path("hung-up")
+        let listener = try LocalListener(path: at)
+        let client = try LocalControlClient(path: at)
+        let accepted = accept(listener.fileDescriptor, nil, nil)
+        XCTAssertGreaterThanOrEqual(accepted, 0)
+        close(accepted)
+        XCTAssertFalse(client.send(Array("status\n".utf8)), "the daemon had hung up")
+        XCTAssertNil(client.nextLine(maxLength: 100))
+    }
+
     func testAHalfClosedRequestIsAnsweredAndAnEndlessLineIsCutOff() throws {
         let at = path("lines")
         let server = LocalControlServer(listener: try LocalListener(path: at))
