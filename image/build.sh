@@ -8,7 +8,8 @@
 #   1. image/cross-build.sh: msrecv and mshost for aarch64 and the arm64 .deb
 #   2. the root file system: systemd, Debian's kernel and Raspberry Pi firmware, Wi-Fi firmware,
 #      avahi-daemon, alsa-utils, jq, and the .deb; the speaker's own files (image/rootfs: the
-#      boot-time setup from moosync.txt, Wi-Fi, DHCP, a read-only root); the board profiles;
+#      boot-time setup from moosync.txt, Wi-Fi, DHCP, a read-only root, updates from the FAT
+#      partition; image/README.md as the speaker's README.image); the board profiles;
 #      the profile's config.txt lines (IMAGE_PROFILE, default pcm5102a: the DAC Debian's
 #      kernel drives); for the read-only root, what systemd would otherwise make at boot
 #      (logind's linger directory) made now, and networkd's persistent storage masked
@@ -43,6 +44,7 @@ mmdebstrap --arch=arm64 --variant=minbase --components=main,non-free-firmware --
   --customize-hook="copy-in $deb /tmp" \
   --customize-hook="chroot \"\$1\" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends /tmp/$(basename "$deb")" \
   --customize-hook="sync-in $repo/image/rootfs /" \
+  --customize-hook="upload $repo/image/README.md /usr/share/doc/moosync-audio-share/README.image" \
   --customize-hook="copy-in $repo/board/$profile.config.txt /tmp" \
   --customize-hook='mkdir -p "$1/usr/share/moosync/board" "$1/var/lib/moosync"' \
   --customize-hook="sync-in $repo/board /usr/share/moosync/board" \
