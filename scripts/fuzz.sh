@@ -113,6 +113,12 @@ def pcm(seq, ts=None): return frame(6, struct.pack(">QQIBB", seq, seq * 20000 if
 # A receiver with a password (the first byte's top bit): a CHALLENGE, a host's half of the proof, a WELCOME.
 open(f"{d}/session-password", "wb").write(b"\xc0\x80\x10" + frame(2, json.dumps({"method": "password", "salt": "ab" * 16, "iterations": 1000}).encode())
      + frame(3, b"\x02\x04" + bytes(96)) + welcome("pcm", 960) + pcm(0))
+# A share on the curve (P-256's generator): the proof is worked out and its confirmation checked,
+# which no input can make right (the paths after a wrong one are what this reaches).
+generator = bytes.fromhex("046b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"
+                          "4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5")
+open(f"{d}/session-password-on-curve", "wb").write(b"\xc0\x80\x10" + frame(2, json.dumps({"method": "password", "salt": "ab" * 16, "iterations": 1000}).encode())
+     + frame(3, b"\x02" + generator + bytes(32)) + welcome("pcm", 960) + pcm(0))
 open(f"{d}/session-pcm", "wb").write(b"\x40\x80\x10" + welcome("pcm", 960) + b"".join(pcm(s) for s in range(12))
      + frame(8, struct.pack(">QQQ", 1000000, 1000100, 1000200)) + frame(12, b"\x02"))
 open(f"{d}/session-opus", "wb").write(b"\x07\x20\x40" + welcome("opus", 960)
@@ -139,6 +145,7 @@ open(f"{d}/host-open", "wb").write(b"\x07\x10" + frame(1, hello) + frame(7, stru
      + control("queue_add", value="s-1") + control("volume", value=40) + frame(11, b'{"text": "hi"}') + frame(9, b'{"buffer_health": 0.5}')
      + frame(12, b"\x02"))
 open(f"{d}/host-password", "wb").write(b"\x08\x30" + frame(1, hello) + frame(3, b"\x01\x04" + bytes(64)) + frame(3, b"\x03" + bytes(32)))
+open(f"{d}/host-password-on-curve", "wb").write(b"\x08\x30" + frame(1, hello) + frame(3, b"\x01" + generator) + frame(3, b"\x03" + bytes(32)))
 # A 1-byte share: the AUTH decoder refuses it; were that check gone, mbedtls_bounds.c catches the read.
 open(f"{d}/host-short-share", "wb").write(b"\x08\x30" + frame(1, hello) + frame(3, b"\x01\x04"))
 open(f"{d}/host-closed", "wb").write(b"\x00\x08" + frame(10, b'{"action": "play"}') + frame(1, hello) + control("refused", value="x", reason="y"))
