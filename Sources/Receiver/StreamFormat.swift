@@ -71,9 +71,15 @@ public struct StreamFormat: Equatable, Sendable {
 }
 
 /// Sizes the packet pool from the buffer length and the frame size (DESIGN §4): room for the
-/// whole playout buffer, plus network jitter headroom, plus what sits in the rings.
+/// whole playout buffer, plus network jitter headroom, plus what sits in the rings; never more
+/// than `maxPacketPoolSlots`.
 public func packetPoolSlots(bufferSize: Microseconds, frameDuration: Microseconds) -> Int {
     let buffered = Int((bufferSize + frameDuration - 1) / frameDuration)
     let headroom = Int((250_000 + frameDuration - 1) / frameDuration)
-    return buffered + headroom + 8
+    return min(buffered + headroom + 8, maxPacketPoolSlots)
 }
+
+/// The most slots a packet pool has, whatever a host's WELCOME says: the longest buffer a
+/// receiver can be set to (10 s, and a card's latency offset of up to 1 s) in packets of the
+/// shortest duration a stream may have (2.5 ms), and the headroom.
+public let maxPacketPoolSlots = Int(11_000_000 / StreamFormat.shortestPacket) + 100 + 8

@@ -182,5 +182,9 @@ final class PlayoutEngineTests: XCTestCase {
     func testPoolSizeFollowsBufferAndFrameSize() {
         XCTAssertEqual(packetPoolSlots(bufferSize: 2_000_000, frameDuration: 20_000), 100 + 13 + 8)
         XCTAssertEqual(packetPoolSlots(bufferSize: 30_000, frameDuration: 2_500), 12 + 100 + 8)
+        // The longest buffer a config allows, in the shortest packets, fits; nothing goes past it.
+        XCTAssertEqual(packetPoolSlots(bufferSize: 11_000_000, frameDuration: 2_500), maxPacketPoolSlots)
+        XCTAssertEqual(packetPoolSlots(bufferSize: 60_000_000, frameDuration: 2_500), maxPacketPoolSlots)
+        XCTAssertEqual(packetPoolSlots(bufferSize: 60_000_000, frameDuration: 1), maxPacketPoolSlots)
     }
 }
