@@ -194,6 +194,7 @@ public final class HostEngine {
                 guard let client = registry[id] else { continue }
                 serve(client, .read)
             case .ready(.clientProof(let id), _):
+                reactor.unregister(.clientProof(id))
                 guard let client = registry[id] else { continue }
                 client.proofReady(now: reactor.now)
                 sync(client)
@@ -371,10 +372,10 @@ public final class HostEngine {
         }
         reactor.setInterest(.client(client.id), client.interest)
         if let proof = client.proofDescriptor {
+            // Its reading waits for the host's half of the proof.
             reactor.register(.clientProof(client.id), fd: proof, interest: .read)
-        } else {
-            reactor.unregister(.clientProof(client.id))
-            if client.hasMoreToRead { reactor.schedule(.clientRead(client.id), at: reactor.now) }
+        } else if client.hasMoreToRead {
+            reactor.schedule(.clientRead(client.id), at: reactor.now)
         }
         if let deadline = client.deadline {
             reactor.schedule(.clientDeadline(client.id), at: deadline)
