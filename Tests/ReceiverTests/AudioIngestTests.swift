@@ -47,7 +47,7 @@ final class AudioIngestTests: XCTestCase {
             XCTFail("not routed into a slot")
             return nil
         }
-        slot.copyMemory(from: UnsafeRawBufferPointer(start: frame.bytes, count: frame.bytes.count))
+        frame.bytes.withUnsafeBytes { slot.copyMemory(from: $0) }
         return try ingest.complete(header, UnsafeRawBufferPointer(rebasing: slot[0..<frame.bytes.count]), now: now)
     }
 
