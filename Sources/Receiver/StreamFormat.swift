@@ -74,12 +74,16 @@ public struct StreamFormat: Equatable, Sendable {
 /// whole playout buffer, plus network jitter headroom, plus what sits in the rings; never more
 /// than `maxPacketPoolSlots`.
 public func packetPoolSlots(bufferSize: Microseconds, frameDuration: Microseconds) -> Int {
-    let buffered = Int((bufferSize + frameDuration - 1) / frameDuration)
-    let headroom = Int((250_000 + frameDuration - 1) / frameDuration)
-    return min(buffered + headroom + 8, maxPacketPoolSlots)
+    min(slotsToHold(bufferSize: bufferSize, frameDuration: frameDuration), maxPacketPoolSlots)
 }
 
 /// The most slots a packet pool has, whatever a host's WELCOME says: the longest buffer a
 /// receiver can be set to (10 s, and a card's latency offset of up to 1 s) in packets of the
-/// shortest duration a stream may have (2.5 ms), and the headroom.
-public let maxPacketPoolSlots = Int(11_000_000 / StreamFormat.shortestPacket) + 100 + 8
+/// shortest duration a stream may have (2.5 ms).
+public let maxPacketPoolSlots = slotsToHold(bufferSize: 11_000_000, frameDuration: StreamFormat.shortestPacket)
+
+private func slotsToHold(bufferSize: Microseconds, frameDuration: Microseconds) -> Int {
+    let buffered = Int((bufferSize + frameDuration - 1) / frameDuration)
+    let headroom = Int((250_000 + frameDuration - 1) / frameDuration)
+    return buffered + headroom + 8
+}
